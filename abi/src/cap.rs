@@ -1,0 +1,89 @@
+//! Capability types as user space sees them, and the root task's initial slots.
+
+/// The type of object a capability refers to, as reported by `DebugCapIdentify`.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapType {
+    /// An empty slot.
+    Null = 0,
+    /// Untyped memory.
+    Untyped = 1,
+    /// A CNode.
+    CNode = 2,
+    /// A thread control block.
+    Tcb = 3,
+    /// The root of an address space (x86_64 PML4, aarch64 level-0 table).
+    VSpace = 4,
+    /// A page frame.
+    Frame = 5,
+    /// Authority to create IRQ handlers.
+    IrqControl = 6,
+    /// Authority to configure scheduling contexts on one core.
+    SchedControl = 7,
+    /// Authority to create ASID pools (aarch64).
+    AsidControl = 8,
+}
+
+impl CapType {
+    /// Every cap type, in code order.
+    pub const ALL: [CapType; 9] = [
+        CapType::Null,
+        CapType::Untyped,
+        CapType::CNode,
+        CapType::Tcb,
+        CapType::VSpace,
+        CapType::Frame,
+        CapType::IrqControl,
+        CapType::SchedControl,
+        CapType::AsidControl,
+    ];
+}
+
+impl TryFrom<u64> for CapType {
+    type Error = u64;
+
+    fn try_from(code: u64) -> Result<Self, u64> {
+        CapType::ALL.iter().copied().find(|t| *t as u64 == code).ok_or(code)
+    }
+}
+
+/// Fixed slots of the root task's CNode, as in seL4's `seL4_RootCNodeCapSlots`.
+/// Slots after these are described by [`crate::BootInfo`] regions.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitCap {
+    /// Always empty.
+    Null = 0,
+    /// The root task's own TCB.
+    InitThreadTcb = 1,
+    /// The root task's CNode (a cap to itself).
+    InitThreadCNode = 2,
+    /// The root task's VSpace.
+    InitThreadVSpace = 3,
+    /// IRQ control.
+    IrqControl = 4,
+    /// ASID control (aarch64; empty on x86_64).
+    AsidControl = 5,
+    /// The frame holding the BootInfo page.
+    BootInfoFrame = 6,
+    /// The frame holding the root task's IPC buffer.
+    InitThreadIpcBuffer = 7,
+    /// SchedControl for core 0.
+    SchedControl = 8,
+}
+
+/// First slot after the fixed initial caps.
+pub const FIRST_FREE_INIT_SLOT: u64 = 9;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_types_round_trip() {
+        for t in CapType::ALL {
+            assert_eq!(CapType::try_from(t as u64), Ok(t));
+        }
+        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(9));
+    }
+}

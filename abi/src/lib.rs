@@ -1,0 +1,27 @@
+//! keel-abi: everything the Keel kernel and user space must agree on, defined once.
+//!
+//! System-call numbers, error codes, capability types, the BootInfo page and the
+//! boot archive layout live here as plain `#[repr(C)]`/`#[repr(uN)]` types with
+//! zerocopy derives. Kernel-internal representations (packed cap words, derivation
+//! links, run queues) never appear here.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "manifest")]
+extern crate alloc;
+
+pub mod archive;
+pub mod bootinfo;
+pub mod cap;
+pub mod error;
+#[cfg(feature = "manifest")]
+pub mod manifest;
+pub mod syscall;
+
+pub use bootinfo::{Arch, BootInfo};
+pub use cap::{CapType, InitCap};
+pub use error::Error;
+pub use syscall::Syscall;
+
+/// Size of the smallest page on every supported architecture.
+pub const PAGE_SIZE: usize = 4096;

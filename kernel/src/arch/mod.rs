@@ -1,0 +1,109 @@
+//! The architecture facade: picks `x86_64` or `aarch64` and re-exports one
+//! identical set of names. The set is written down as the traits below; each
+//! architecture implements them on the same type names:
+//!
+//! - `UserContext: UserRegisters` — a user thread's saved registers.
+//! - `VSpace: AddressSpace` — a user address space's page tables.
+//! - `Serial: Console` — the kernel console.
+//! - `Machine: Platform` — entering user mode, halting, idling, the kernel
+//!   window and the kernel image's physical placement.
+//!
+//! Each architecture also exports `ARCH: keel_abi::Arch` and `ELF_MACHINE: u16`.
+//! Its boot code sets up the CPU, console, traps and kernel window, finds RAM and
+//! then calls [`crate::boot::kernel_main`]. Its trap entry saves the user
+//! registers into the current `UserContext` and calls [`crate::syscall::handle_syscall`],
+//! [`crate::fault::handle_user_fault`] or [`crate::fault::handle_unexpected_interrupt`].
+
+use keel_abi::bootinfo::MemRegion;
+use keel_kernel_core::memory::{FreeMemory, MemoryError};
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::*;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::*;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("keel-kernel supports only x86_64 and aarch64");
+
+/// Access rights of a user mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRights {
+    /// User may write.
+    pub write: bool,
+    /// User may execute.
+    pub execute: bool,
+}
+
+/// Why a mapping could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// Out of boot memory for page tables.
+    OutOfMemory(MemoryError),
+    /// Something is already mapped at that address.
+    AlreadyMapped,
+    /// The address is not a page-aligned user address.
+    BadAddress,
+}
+
+/// A user thread's register file, saved on every kernel entry from user mode.
+pub trait UserRegisters {
+    /// Registers for a new thread starting at `entry` with stack `stack_top`
+    /// and `arg0` in the first argument register.
+    fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self;
+    /// The system-call number of the trapping `syscall`/`svc`.
+    fn syscall_number(&self) -> u64;
+    /// System-call argument `n` (0..6).
+    fn syscall_arg(&self, n: usize) -> u64;
+    /// Writes the result words (error code first) where user space reads them.
+    fn set_syscall_result(&mut self, words: [u64; 3]);
+    /// The user program counter.
+    fn ip(&self) -> u64;
+}
+
+/// The page tables of one user address space. The kernel half is shared.
+pub trait AddressSpace: Sized {
+    /// A fresh address space with the kernel mapped and no user mappings.
+    ///
+    /// # Errors
+    /// [`MapError::OutOfMemory`] when no frame is left for the root table.
+    fn new(frames: &mut FreeMemory) -> Result<Self, MapError>;
+    /// Maps one 4 KiB user page, taking page tables from `frames` as needed.
+    ///
+    /// # Errors
+    /// [`MapError`] naming the problem.
+    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError>;
+    /// The physical address and rights of the user page holding `vaddr`, if mapped.
+    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)>;
+    /// Physical address of the root table.
+    fn root_paddr(&self) -> u64;
+    /// The address space whose root table is at `root_paddr`.
+    fn from_root(root_paddr: u64) -> Self;
+}
+
+/// The kernel console.
+pub trait Console {
+    /// Writes one byte, waiting for the device if needed.
+    fn put_byte(byte: u8);
+}
+
+/// Machine-wide operations.
+pub trait Platform {
+    /// Switches to `vspace` and returns to user mode with `ctx`'s registers.
+    /// Later kernel entries save into `ctx`.
+    fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> !;
+    /// Stops the machine; under QEMU, exits QEMU with `status`.
+    fn halt(status: u32) -> !;
+    /// Waits for interrupts forever.
+    fn idle() -> !;
+    /// Kernel-window virtual address of a physical address.
+    fn phys_to_virt(paddr: u64) -> usize;
+    /// Physical address of a kernel-image virtual address.
+    fn kernel_virt_to_phys(vaddr: usize) -> u64;
+    /// The physical range of the loaded kernel image (boot archive included).
+    fn kernel_image_phys() -> MemRegion;
+}

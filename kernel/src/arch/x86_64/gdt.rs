@@ -1,0 +1,118 @@
+//! The GDT (kernel and user segments in the order `syscall`/`sysret` need) and
+//! the TSS whose `rsp0` points at the current thread's saved-register area.
+
+use super::io::wrmsr;
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+/// Kernel code selector.
+pub const KERNEL_CS: u64 = 0x08;
+/// User data selector with RPL 3.
+pub const USER_SS: u64 = 0x20 | 3;
+/// User 64-bit code selector with RPL 3.
+pub const USER_CS: u64 = 0x28 | 3;
+const TSS_SELECTOR: u16 = 0x30;
+
+#[repr(C, packed)]
+struct Tss {
+    reserved0: u32,
+    rsp0: u64,
+    rsp1: u64,
+    rsp2: u64,
+    reserved1: u64,
+    ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    iomap_base: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Tss>() == 104);
+
+/// Kernel data that only the boot CPU touches, with interrupts off.
+struct CpuLocal<T>(UnsafeCell<T>);
+// SAFETY: Keel runs on one core and never touches these with interrupts on.
+unsafe impl<T> Sync for CpuLocal<T> {}
+
+static TSS: CpuLocal<Tss> = CpuLocal(UnsafeCell::new(Tss {
+    reserved0: 0,
+    rsp0: 0,
+    rsp1: 0,
+    rsp2: 0,
+    reserved1: 0,
+    ist: [0; 7],
+    reserved2: 0,
+    reserved3: 0,
+    iomap_base: 104,
+}));
+
+static GDT: CpuLocal<[u64; 8]> = CpuLocal(UnsafeCell::new([
+    0,
+    0x00af_9a00_0000_ffff, // 0x08 kernel code
+    0x00cf_9200_0000_ffff, // 0x10 kernel data
+    0x00cf_fa00_0000_ffff, // 0x18 user code (32-bit, unused; sysret's base)
+    0x00cf_f200_0000_ffff, // 0x20 user data
+    0x00af_fa00_0000_ffff, // 0x28 user code (64-bit)
+    0,                     // 0x30 TSS (low)
+    0,                     // 0x38 TSS (high)
+]));
+
+#[repr(C, packed)]
+struct DescriptorPointer {
+    limit: u16,
+    base: u64,
+}
+
+const MSR_EFER: u32 = 0xc000_0080;
+const MSR_STAR: u32 = 0xc000_0081;
+const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_FMASK: u32 = 0xc000_0084;
+
+/// Loads the GDT and TSS and enables `syscall`.
+pub fn init() {
+    let tss = TSS.0.get() as u64;
+    let limit = core::mem::size_of::<Tss>() as u64 - 1;
+    let low = (limit & 0xffff)
+        | ((tss & 0xff_ffff) << 16)
+        | (0x89 << 40)
+        | (((limit >> 16) & 0xf) << 48)
+        | (((tss >> 24) & 0xff) << 56);
+    // SAFETY: boot runs once, on one core, before anything else reads the GDT.
+    let gdt = unsafe { &mut *GDT.0.get() };
+    gdt[6] = low;
+    gdt[7] = tss >> 32;
+    let pointer = DescriptorPointer { limit: (core::mem::size_of::<[u64; 8]>() - 1) as u16, base: gdt.as_ptr() as u64 };
+    // SAFETY: the GDT has the kernel code/data selectors at 0x08/0x10 like the
+    // boot GDT, so reloading CS and the data segments keeps the kernel running.
+    unsafe {
+        asm!(
+            "lgdt [{ptr}]",
+            "push 0x08",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov {tmp:e}, 0x10",
+            "mov ds, {tmp:e}",
+            "mov es, {tmp:e}",
+            "mov ss, {tmp:e}",
+            "ltr {sel:x}",
+            ptr = in(reg) &pointer,
+            tmp = out(reg) _,
+            sel = in(reg) TSS_SELECTOR,
+        );
+    }
+    extern "C" {
+        fn syscall_entry();
+    }
+    wrmsr(MSR_EFER, super::io::rdmsr(MSR_EFER) | 1);
+    wrmsr(MSR_STAR, (KERNEL_CS << 32) | (0x18 << 48));
+    wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
+    // Clear IF, DF, TF and AC on entry.
+    wrmsr(MSR_FMASK, 0x4_0700);
+}
+
+/// Sets the stack the CPU switches to on a trap from user mode.
+pub fn set_kernel_entry_stack(rsp0: u64) {
+    // SAFETY: single core, interrupts off; the CPU reads rsp0 only on a trap.
+    unsafe { (*TSS.0.get()).rsp0 = rsp0 }
+}

@@ -1,0 +1,71 @@
+//! Port I/O, control registers and MSRs: the small `unsafe` primitives the rest
+//! of the x86_64 code builds on.
+
+use core::arch::asm;
+
+/// Writes a byte to an I/O port.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port writes touch only devices; the kernel owns all I/O ports.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+}
+
+/// Writes a double word to an I/O port.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) }
+}
+
+/// Reads a byte from an I/O port.
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: port reads touch only devices; the kernel owns all I/O ports.
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// Writes a model-specific register.
+pub fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: only called with architectural MSRs the kernel configures at boot.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
+    }
+}
+
+/// Reads a model-specific register.
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: only called with architectural MSRs that exist on every x86_64 CPU.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// The page-fault linear address.
+pub fn read_cr2() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { asm!("mov {}, cr2", out(reg) value, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// The current page-table root.
+pub fn read_cr3() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) value, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// Switches page tables.
+///
+/// # Safety
+/// `root` must be a PML4 whose kernel half maps the running kernel.
+pub unsafe fn write_cr3(root: u64) {
+    // SAFETY: the caller guarantees the kernel stays mapped.
+    unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) }
+}
+
+/// Stops the CPU with interrupts off.
+pub fn halt_forever() {
+    // SAFETY: `cli; hlt` only stops this CPU.
+    unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+}

@@ -1,0 +1,77 @@
+//! x86_64 (QEMU q35): PVH entry, GDT/TSS/IDT, `syscall` entry, 4-level paging,
+//! 16550 serial console, `isa-debug-exit` halt.
+
+mod boot;
+mod gdt;
+mod io;
+mod serial;
+mod trap;
+mod vspace;
+
+pub use serial::Serial;
+pub use trap::UserContext;
+pub use vspace::VSpace;
+
+use super::Platform;
+use keel_abi::bootinfo::MemRegion;
+
+/// The architecture, as BootInfo reports it.
+pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
+/// ELF machine number of user programs.
+pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_X86_64;
+/// x86_64 has no ASID control capability.
+pub const HAS_ASID_CONTROL: bool = false;
+
+/// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
+const PHYS_WINDOW: u64 = 0xffff_8000_0000_0000;
+/// Size of the kernel window built at boot (2 MiB pages over the first 4 GiB).
+const PHYS_WINDOW_SIZE: u64 = 4 << 30;
+/// Virtual offset of the kernel image (linked at -2 GiB).
+const KERNEL_OFFSET: u64 = 0xffff_ffff_8000_0000;
+/// I/O port of QEMU's `isa-debug-exit` device.
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// Machine-wide operations on x86_64.
+pub struct Machine;
+
+extern "C" {
+    static __kernel_phys_start: u8;
+    static __kernel_phys_end: u8;
+}
+
+impl Platform for Machine {
+    fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> ! {
+        vspace.activate();
+        trap::return_to_user(ctx)
+    }
+
+    fn halt(status: u32) -> ! {
+        // QEMU exits with (status << 1) | 1; without the device the write is ignored.
+        io::outl(DEBUG_EXIT_PORT, status);
+        crate::kprintln!("KEEL: halted with status {status}");
+        loop {
+            io::halt_forever();
+        }
+    }
+
+    fn idle() -> ! {
+        loop {
+            io::halt_forever();
+        }
+    }
+
+    fn phys_to_virt(paddr: u64) -> usize {
+        (PHYS_WINDOW + paddr) as usize
+    }
+
+    fn kernel_virt_to_phys(vaddr: usize) -> u64 {
+        vaddr as u64 - KERNEL_OFFSET
+    }
+
+    fn kernel_image_phys() -> MemRegion {
+        MemRegion {
+            start: core::ptr::addr_of!(__kernel_phys_start) as u64,
+            end: core::ptr::addr_of!(__kernel_phys_end) as u64,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Traps: the IDT and its 256 stubs, the `syscall` entry, the user register
+//! file, and the return to user mode.
+//!
+//! On a trap from user mode the CPU switches to `rsp0`, which is the top of the
+//! current thread's `UserContext`, so the CPU's frame and the stub's pushes land
+//! directly in it (as seL4 does). Then the stub switches to the kernel stack and
+//! calls into Rust, which never returns: it leaves through `return_to_user`.
+
+use super::gdt::{self, KERNEL_CS, USER_CS, USER_SS};
+use super::io::read_cr2;
+use crate::arch::UserRegisters;
+use crate::fault::{self, Access, UserFault, UserFaultKind};
+use core::arch::{asm, global_asm};
+use core::cell::UnsafeCell;
+
+/// Vector number recorded for a `syscall` entry (above the 256 IDT vectors).
+const SYSCALL_VECTOR: u64 = 0x100;
+
+/// A user thread's registers, in the order the trap path pushes them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserContext {
+    rax: u64,
+    rbx: u64,
+    rcx: u64,
+    rdx: u64,
+    rsi: u64,
+    rdi: u64,
+    rbp: u64,
+    r8: u64,
+    r9: u64,
+    r10: u64,
+    r11: u64,
+    r12: u64,
+    r13: u64,
+    r14: u64,
+    r15: u64,
+    vector: u64,
+    error: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<UserContext>() == 22 * 8);
+
+impl UserRegisters for UserContext {
+    fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
+        UserContext { rip: entry, rsp: stack_top, rdi: arg0, cs: USER_CS, ss: USER_SS, rflags: 0x202, ..Default::default() }
+    }
+
+    fn syscall_number(&self) -> u64 {
+        self.rax
+    }
+
+    fn syscall_arg(&self, n: usize) -> u64 {
+        match n {
+            0 => self.rdi,
+            1 => self.rsi,
+            2 => self.rdx,
+            3 => self.r10,
+            4 => self.r8,
+            5 => self.r9,
+            _ => 0,
+        }
+    }
+
+    fn set_syscall_result(&mut self, words: [u64; 3]) {
+        self.rax = words[0];
+        self.rdi = words[1];
+        self.rsi = words[2];
+    }
+
+    fn ip(&self) -> u64 {
+        self.rip
+    }
+}
+
+/// Kernel data that only the boot CPU touches, with interrupts off.
+struct CpuLocal<T>(UnsafeCell<T>);
+// SAFETY: Keel runs on one core and never touches these with interrupts on.
+unsafe impl<T> Sync for CpuLocal<T> {}
+
+#[repr(C, align(16))]
+struct Idt([[u64; 2]; 256]);
+
+static IDT: CpuLocal<Idt> = CpuLocal(UnsafeCell::new(Idt([[0; 2]; 256])));
+
+/// Where the `syscall` entry finds the top of the current `UserContext`.
+#[no_mangle]
+static mut CURRENT_CONTEXT_END: u64 = 0;
+/// Scratch slot for the user stack pointer during `syscall` entry.
+#[no_mangle]
+static mut SYSCALL_USER_RSP: u64 = 0;
+
+global_asm!(
+    r#"
+    .section .text
+    .balign 16
+    .global trap_stubs
+trap_stubs:
+    .set vector, 0
+    .rept 256
+    .balign 16
+    .if (vector == 8) || ((vector >= 10) && (vector <= 14)) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    pushq $vector
+    .else
+    pushq $0
+    pushq $vector
+    .endif
+    jmp trap_common
+    .set vector, vector + 1
+    .endr
+
+trap_common:
+    testb $3, 24(%rsp)
+    jz kernel_trap
+    push %r15
+    push %r14
+    push %r13
+    push %r12
+    push %r11
+    push %r10
+    push %r9
+    push %r8
+    push %rbp
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rbx
+    push %rax
+    movabs $kernel_stack_top, %rsp
+    call x86_64_user_trap
+    ud2
+
+kernel_trap:
+    mov %rsp, %rdi
+    call x86_64_kernel_trap
+    ud2
+
+    .global syscall_entry
+syscall_entry:
+    mov %rsp, SYSCALL_USER_RSP(%rip)
+    mov CURRENT_CONTEXT_END(%rip), %rsp
+    pushq ${user_ss}
+    pushq SYSCALL_USER_RSP(%rip)
+    push %r11
+    pushq ${user_cs}
+    push %rcx
+    pushq $0
+    pushq ${syscall_vector}
+    push %r15
+    push %r14
+    push %r13
+    push %r12
+    push %r11
+    push %r10
+    push %r9
+    push %r8
+    push %rbp
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rbx
+    push %rax
+    movabs $kernel_stack_top, %rsp
+    call x86_64_syscall
+    ud2
+"#,
+    user_ss = const USER_SS,
+    user_cs = const USER_CS,
+    syscall_vector = const SYSCALL_VECTOR,
+    options(att_syntax)
+);
+
+/// Fills the IDT with the 256 stubs (interrupt gates, kernel code segment) and loads it.
+pub fn init() {
+    extern "C" {
+        static trap_stubs: u8;
+    }
+    let base = core::ptr::addr_of!(trap_stubs) as u64;
+    // SAFETY: boot runs once, on one core, before any trap can be taken.
+    let idt = unsafe { &mut *IDT.0.get() };
+    for (vector, entry) in idt.0.iter_mut().enumerate() {
+        let handler = base + 16 * vector as u64;
+        entry[0] = (handler & 0xffff) | (KERNEL_CS << 16) | (0x8e << 40) | (((handler >> 16) & 0xffff) << 48);
+        entry[1] = handler >> 32;
+    }
+    #[repr(C, packed)]
+    struct Pointer {
+        limit: u16,
+        base: u64,
+    }
+    let pointer = Pointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: idt.0.as_ptr() as u64 };
+    // SAFETY: the IDT is a static, fully initialised above.
+    unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) }
+}
+
+/// Restores `ctx` and returns to user mode with `iretq`.
+pub fn return_to_user(ctx: &mut UserContext) -> ! {
+    // A user context must always return to ring 3, whatever was written into it.
+    ctx.cs = USER_CS;
+    ctx.ss = USER_SS;
+    ctx.rflags = (ctx.rflags & 0xcd5) | 0x202;
+    let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
+    gdt::set_kernel_entry_stack(end);
+    // SAFETY: single core, interrupts off; the `syscall` entry reads it next.
+    unsafe { CURRENT_CONTEXT_END = end };
+    // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
+    // follow the struct layout and `iretq` consumes the trailing hardware frame.
+    unsafe {
+        asm!(
+            "mov rsp, {ctx}",
+            "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp",
+            "pop r8", "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
+            "add rsp, 16",
+            "iretq",
+            ctx = in(reg) ctx as *mut UserContext,
+            options(noreturn)
+        )
+    }
+}
+
+fn current_context() -> &'static mut UserContext {
+    match crate::sched::current() {
+        Some(tcb) => &mut tcb.context,
+        None => panic!("invariant: a trap from user mode has a current thread"),
+    }
+}
+
+#[no_mangle]
+extern "C" fn x86_64_syscall() -> ! {
+    crate::syscall::handle_syscall()
+}
+
+#[no_mangle]
+extern "C" fn x86_64_user_trap() -> ! {
+    let ctx = current_context();
+    let (vector, error, ip) = (ctx.vector, ctx.error, ctx.rip);
+    let (kind, addr) = match vector {
+        14 => {
+            let access = if error & 0x10 != 0 {
+                Access::Execute
+            } else if error & 0x2 != 0 {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            (UserFaultKind::VmFault(access), read_cr2())
+        }
+        6 => (UserFaultKind::UndefinedInstruction, 0),
+        17 => (UserFaultKind::Alignment, 0),
+        32..=255 => fault::handle_unexpected_interrupt(vector),
+        other => (UserFaultKind::Other(other), 0),
+    };
+    fault::handle_user_fault(UserFault { kind, ip, addr })
+}
+
+/// The frame a trap in kernel mode leaves on the kernel stack.
+#[repr(C)]
+struct KernelFrame {
+    vector: u64,
+    error: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+}
+
+#[no_mangle]
+extern "C" fn x86_64_kernel_trap(frame: &KernelFrame) -> ! {
+    panic!(
+        "trap in kernel mode: vector {} error {:#x} rip {:#x} cr2 {:#x}",
+        frame.vector,
+        frame.error,
+        frame.rip,
+        read_cr2()
+    )
+}

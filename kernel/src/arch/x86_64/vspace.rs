@@ -1,0 +1,122 @@
+//! x86_64 user address spaces: 4-level page tables with 4 KiB pages. The upper
+//! half of every PML4 is copied from the boot PML4, so the kernel window and the
+//! kernel image are mapped in every address space.
+
+use super::io::{read_cr3, write_cr3};
+use crate::arch::{AddressSpace, MapError, Machine, PageRights, Platform};
+use crate::object::zero_phys;
+use keel_kernel_core::memory::FreeMemory;
+
+const PRESENT: u64 = 1 << 0;
+const WRITABLE: u64 = 1 << 1;
+const USER: u64 = 1 << 2;
+const HUGE: u64 = 1 << 7;
+const NO_EXECUTE: u64 = 1 << 63;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// First address past the user half.
+const USER_TOP: u64 = 0x0000_8000_0000_0000;
+
+/// A user address space, named by its PML4's physical address.
+pub struct VSpace {
+    root: u64,
+}
+
+/// The table entry `index` of the page table at physical `table`.
+fn entry(table: u64, index: usize) -> &'static mut u64 {
+    let ptr = Machine::phys_to_virt(table + 8 * index as u64) as *mut u64;
+    // SAFETY: `table` is a page-table page owned by the kernel (allocated at
+    // boot or by the boot assembly), mapped in the window; `index` < 512. Entries
+    // are plain words, and the reference does not outlive the caller's walk.
+    unsafe { &mut *ptr }
+}
+
+fn index(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+impl VSpace {
+    /// Makes this address space the current one.
+    pub fn activate(&self) {
+        if read_cr3() & ADDR_MASK != self.root {
+            // SAFETY: every VSpace's upper half is the boot PML4's, which maps the kernel.
+            unsafe { write_cr3(self.root) }
+        }
+    }
+}
+
+impl AddressSpace for VSpace {
+    fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
+        extern "C" {
+            static boot_pml4: u8;
+        }
+        let root = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
+        // SAFETY: the frame was just taken from free RAM.
+        unsafe { zero_phys(root, 4096) };
+        // The boot PML4 sits in the identity-mapped boot section: its link address is physical.
+        let boot = core::ptr::addr_of!(boot_pml4) as u64;
+        for i in 256..512 {
+            *entry(root, i) = *entry(boot, i);
+        }
+        Ok(VSpace { root })
+    }
+
+    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError> {
+        if vaddr % 4096 != 0 || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
+            return Err(MapError::BadAddress);
+        }
+        let mut table = self.root;
+        for level in [3, 2, 1] {
+            let e = entry(table, index(vaddr, level));
+            if *e & PRESENT == 0 {
+                let next = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
+                // SAFETY: the frame was just taken from free RAM.
+                unsafe { zero_phys(next, 4096) };
+                *e = next | PRESENT | WRITABLE | USER;
+            } else if *e & HUGE != 0 {
+                return Err(MapError::AlreadyMapped);
+            }
+            table = *e & ADDR_MASK;
+        }
+        let leaf = entry(table, index(vaddr, 0));
+        if *leaf & PRESENT != 0 {
+            return Err(MapError::AlreadyMapped);
+        }
+        let mut bits = paddr | PRESENT | USER;
+        if rights.write {
+            bits |= WRITABLE;
+        }
+        if !rights.execute {
+            bits |= NO_EXECUTE;
+        }
+        *leaf = bits;
+        Ok(())
+    }
+
+    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)> {
+        if vaddr >= USER_TOP {
+            return None;
+        }
+        let mut table = self.root;
+        for level in [3, 2, 1] {
+            let e = *entry(table, index(vaddr, level));
+            if e & PRESENT == 0 || e & HUGE != 0 {
+                return None;
+            }
+            table = e & ADDR_MASK;
+        }
+        let leaf = *entry(table, index(vaddr, 0));
+        if leaf & PRESENT == 0 || leaf & USER == 0 {
+            return None;
+        }
+        let rights = PageRights { write: leaf & WRITABLE != 0, execute: leaf & NO_EXECUTE == 0 };
+        Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
+    }
+
+    fn root_paddr(&self) -> u64 {
+        self.root
+    }
+
+    fn from_root(root_paddr: u64) -> Self {
+        VSpace { root: root_paddr }
+    }
+}

@@ -58,11 +58,11 @@ pub fn handle_user_fault(fault: UserFault) -> ! {
     if let Some(tcb) = sched::current() {
         tcb.state = ThreadState::Inactive;
         crate::kprintln!(
-            "KEEL: fault in thread '{}': {} ip={:#x} addr={:#x}; no fault handler, thread stopped",
+            "KEEL: fault in thread '{}': {} addr={:#x} ip={:#x}; no fault handler, thread stopped",
             tcb.name(),
             fault.kind,
-            fault.ip,
-            fault.addr
+            fault.addr,
+            fault.ip
         );
     }
     sched::schedule()

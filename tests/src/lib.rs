@@ -1,1 +1,126 @@
+//! keel-tests: Keel's on-target test suite, in the style of sel4test.
+//!
+//! The driver runs each registered test and prints, for each,
+//! `Starting test N: NAME` and then `Test NAME passed` or
+//! `Test NAME FAILED: reason`, and a closing `Keel test summary: ...` line that
+//! the build tool reads. Tests that must end in a fault the kernel reports
+//! (and so end the boot) are *isolated*: in a full run the driver only lists
+//! them, and the build tool boots each on its own with the manifest naming it.
+//! Until threads and processes exist, every test runs inside the root task.
 #![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+mod cases;
+
+use alloc::string::String;
+use keel_abi::BootInfo;
+use keel_rt::println;
+
+/// What a test returns: `Err` carries the reason it failed.
+pub type TestResult = Result<(), String>;
+
+/// Whether a test shares the suite's boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Runs in the suite's boot.
+    Shared,
+    /// Ends its boot (a fault with no handler): runs in a boot of its own.
+    OwnBoot,
+}
+
+/// One registered test.
+pub struct Test {
+    /// sel4test-style name: a category prefix and four digits.
+    pub name: &'static str,
+    /// What the test checks.
+    pub description: &'static str,
+    /// The test body.
+    pub run: fn(&Env) -> TestResult,
+    /// Whether it needs a boot of its own.
+    pub isolation: Isolation,
+}
+
+/// What a test gets to work with.
+pub struct Env {
+    /// The BootInfo the kernel gave the root task.
+    pub boot_info: &'static BootInfo,
+    name: &'static str,
+}
+
+impl Env {
+    /// Announces the kernel report an isolated test is about to cause; the
+    /// build tool checks that the kernel prints it and then stays up.
+    pub fn expect_kernel_report(&self, text: &str) {
+        println!("Test {} expects kernel report: {}", self.name, text);
+    }
+}
+
+/// Registers tests in one static table: `NAME: "description" => function [, OwnBoot];`.
+#[macro_export]
+macro_rules! test_cases {
+    ($($name:ident : $desc:literal => $run:path $(, $isolation:ident)?;)*) => {
+        /// Every on-target test, in run order.
+        pub static TESTS: &[$crate::Test] = &[
+            $($crate::Test {
+                name: stringify!($name),
+                description: $desc,
+                run: $run,
+                isolation: $crate::test_cases!(@isolation $($isolation)?),
+            },)*
+        ];
+    };
+    (@isolation) => { $crate::Isolation::Shared };
+    (@isolation $isolation:ident) => { $crate::Isolation::$isolation };
+}
+
+
+/// Fails the test with a formatted reason unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($reason:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($reason)*));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// Runs the suite (or only the named tests) and returns the exit status:
+/// 0 when every test that ran passed.
+pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
+    let tests = cases::TESTS;
+    println!("Keel on-target test suite: {} tests registered", tests.len());
+    let (mut passed, mut failed, mut number) = (0u32, 0u32, 0u32);
+    for name in only {
+        if !tests.iter().any(|t| t.name == name.as_str()) {
+            println!("Test {name} FAILED: no test of that name is registered");
+            failed += 1;
+        }
+    }
+    for test in tests {
+        let selected = only.iter().any(|n| n.as_str() == test.name);
+        if !only.is_empty() && !selected {
+            continue;
+        }
+        if only.is_empty() && test.isolation == Isolation::OwnBoot {
+            println!("Isolated test {}: runs in its own boot", test.name);
+            continue;
+        }
+        number += 1;
+        println!("Starting test {number}: {}", test.name);
+        match (test.run)(&Env { boot_info, name: test.name }) {
+            Ok(()) => {
+                println!("Test {} passed", test.name);
+                passed += 1;
+            }
+            Err(reason) => {
+                println!("Test {} FAILED: {reason}", test.name);
+                failed += 1;
+            }
+        }
+    }
+    println!("Keel test summary: {passed} passed, {failed} failed, 0 skipped");
+    u32::from(failed != 0)
+}

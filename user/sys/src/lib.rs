@@ -1,1 +1,34 @@
+//! keel-sys: Keel's system calls and typed capabilities for user programs, the
+//! role rust-sel4's `sel4` crate plays on seL4. One function per system call,
+//! each returning `Result<_, keel_abi::Error>`.
 #![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod arch;
+pub mod cap;
+pub mod debug;
+
+pub use cap::{CPtr, Cap};
+pub use keel_abi::{BootInfo, CapType, Error, Syscall};
+
+/// Makes system call `number` with raw argument words and returns the raw
+/// result words (error word first). For tests and for calls keel-sys does not
+/// wrap yet; prefer the typed functions.
+pub fn raw_syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
+    arch::syscall(number, args)
+}
+
+/// Makes a system call and turns its error word into a `Result`.
+fn call(syscall: Syscall, args: [u64; 6]) -> Result<[u64; 2], Error> {
+    let [err, a, b] = arch::syscall(syscall as u64, args);
+    Error::check(err).map(|()| [a, b])
+}
+
+/// Gives up the rest of the current time slice.
+///
+/// # Errors
+/// None today; the `Result` is kept for the MCS semantics to come.
+pub fn r#yield() -> Result<(), Error> {
+    call(Syscall::Yield, [0; 6]).map(|_| ())
+}

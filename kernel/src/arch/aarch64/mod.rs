@@ -1,1 +1,92 @@
+//! aarch64 (QEMU virt, Cortex-A57): entry from QEMU `-kernel` at EL1 or EL2, a
+//! kernel window over physical memory in TTBR1, per-thread TTBR0 page tables,
+//! the exception vectors, the PL011 console, the GICv2, and halting through
+//! semihosting or PSCI.
 
+/// The link-time value of a symbol, loaded as a 64-bit constant: the kernel's
+/// code (high half) cannot reach low physical symbols with `adrp`.
+macro_rules! symbol_value {
+    ($sym:literal) => {{
+        let value: u64;
+        // SAFETY: loads a link-time constant into a register; no memory is touched.
+        unsafe {
+            core::arch::asm!(
+                concat!("movz {0}, #:abs_g3:", $sym),
+                concat!("movk {0}, #:abs_g2_nc:", $sym),
+                concat!("movk {0}, #:abs_g1_nc:", $sym),
+                concat!("movk {0}, #:abs_g0_nc:", $sym),
+                out(reg) value,
+                options(pure, nomem, nostack, preserves_flags)
+            )
+        };
+        value
+    }};
+}
+
+mod boot;
+mod context;
+mod dtb;
+mod gic;
+mod mmu;
+mod psci;
+mod semihosting;
+mod serial;
+mod trap;
+mod vspace;
+
+pub use context::UserContext;
+pub use serial::Serial;
+pub use vspace::VSpace;
+
+use super::Platform;
+use keel_abi::bootinfo::MemRegion;
+
+/// The architecture, as BootInfo reports it.
+pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
+/// ELF machine number of user programs.
+pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_AARCH64;
+/// aarch64 hands the root task an ASID control capability, as seL4 does.
+pub const HAS_ASID_CONTROL: bool = true;
+
+/// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
+/// The kernel image is linked inside the window, so the same offset applies to it.
+const PHYS_WINDOW: u64 = 0xffff_0000_0000_0000;
+/// Size of the kernel window built at boot (one L1 table of 1 GiB blocks).
+const PHYS_WINDOW_SIZE: u64 = 512 << 30;
+
+/// Machine-wide operations on aarch64.
+pub struct Machine;
+
+impl Platform for Machine {
+    fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> ! {
+        vspace.activate();
+        trap::return_to_user(ctx)
+    }
+
+    fn halt(status: u32) -> ! {
+        // Under QEMU with semihosting this does not return and QEMU exits with `status`.
+        semihosting::exit(status);
+        crate::kprintln!("KEEL: halted with status {status}");
+        psci::system_off();
+        Self::idle()
+    }
+
+    fn idle() -> ! {
+        loop {
+            mmu::wait_for_interrupt();
+        }
+    }
+
+    fn phys_to_virt(paddr: u64) -> usize {
+        (PHYS_WINDOW + paddr) as usize
+    }
+
+    fn kernel_virt_to_phys(vaddr: usize) -> u64 {
+        vaddr as u64 - PHYS_WINDOW
+    }
+
+    fn kernel_image_phys() -> MemRegion {
+        // Physical symbols are out of `adrp` range of the kernel's code: load them whole.
+        MemRegion { start: symbol_value!("__kernel_phys_start"), end: symbol_value!("__kernel_phys_end") }
+    }
+}

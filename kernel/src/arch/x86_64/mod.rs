@@ -4,6 +4,7 @@
 mod boot;
 mod gdt;
 mod io;
+mod pic;
 mod serial;
 mod trap;
 mod vspace;

@@ -1,0 +1,162 @@
+//! aarch64 boot: the entry QEMU jumps to (physical, MMU off, EL2 or EL1), the
+//! drop from EL2 to EL1, the boot page tables (one level-1 table of 1 GiB blocks
+//! used both as the identity map in TTBR0 and as the kernel window in TTBR1),
+//! turning the MMU on, the jump to the high half; then the Rust side: console,
+//! vectors, GIC, the device tree's RAM, and `kernel_main`.
+
+use super::mmu::{KERNEL_DEVICE_BLOCK, KERNEL_NORMAL_BLOCK, MAIR, SCTLR_MMU_ON, SCTLR_RES1, TABLE, TCR, VALID};
+use super::{dtb, gic, serial::Serial, PHYS_WINDOW_SIZE};
+use crate::boot::BootParams;
+use keel_abi::bootinfo::MemRegion;
+
+/// HCR_EL2.RW: EL1 runs in AArch64.
+const HCR_EL2_RW: u64 = 1 << 31;
+/// SPSR for the `eret` from EL2: EL1h with all of DAIF masked.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+/// CPACR_EL1.FPEN = 0b11: FP/SIMD does not trap at EL1 or EL0.
+const CPACR_FP_ON: u64 = 0b11 << 20;
+
+core::arch::global_asm!(
+    r#"
+    .section .boot.data, "aw"
+    .balign 4096
+boot_l0:
+    .quad boot_l1 + {table}
+    .fill 511, 8, 0
+boot_l1:
+    .quad {device}
+    .set gib, 1
+    .rept 511
+    .quad (gib << 30) | {normal}
+    .set gib, gib + 1
+    .endr
+
+    .section .boot.text, "ax"
+    .global _start
+_start:
+    msr daifset, #0xf
+    mrs x9, CurrentEL
+    and x9, x9, #0xc
+    cmp x9, #8
+    b.eq .Lfrom_el2
+    cmp x9, #4
+    b.eq .Lat_el1
+.Lunsupported:
+    wfe
+    b .Lunsupported
+
+.Lfrom_el2:
+    ldr x9, ={hcr_rw}
+    msr hcr_el2, x9
+    mov x9, #3
+    msr cnthctl_el2, x9
+    msr cntvoff_el2, xzr
+    mov x9, #0x33ff
+    msr cptr_el2, x9
+    msr hstr_el2, xzr
+    msr vttbr_el2, xzr
+    ldr x9, ={sctlr_res1}
+    msr sctlr_el1, x9
+    ldr x9, ={spsr_el1h}
+    msr spsr_el2, x9
+    adr x9, .Lat_el1
+    msr elr_el2, x9
+    isb
+    eret
+
+.Lat_el1:
+    ldr x9, ={cpacr}
+    msr cpacr_el1, x9
+    ldr x9, ={mair}
+    msr mair_el1, x9
+    mrs x10, id_aa64mmfr0_el1
+    and x10, x10, #7
+    mov x11, #5
+    cmp x10, x11
+    csel x10, x11, x10, hi
+    ldr x9, ={tcr}
+    bfi x9, x10, #32, #3
+    msr tcr_el1, x9
+    adr x9, boot_l0
+    msr ttbr0_el1, x9
+    msr ttbr1_el1, x9
+    isb
+    tlbi vmalle1
+    dsb nsh
+    isb
+    ldr x9, ={sctlr}
+    msr sctlr_el1, x9
+    isb
+    ldr x9, =aarch64_high_entry
+    br x9
+    .ltorg
+
+    .section .text
+aarch64_high_entry:
+    ldr x9, =kernel_stack_top
+    mov sp, x9
+    ldr x9, =__bss_start
+    ldr x10, =__bss_end
+1:  cmp x9, x10
+    b.hs 2f
+    str xzr, [x9], #8
+    b 1b
+2:  ldr x9, =exception_vectors
+    msr vbar_el1, x9
+    isb
+    mov x29, xzr
+    mov x30, xzr
+    bl aarch64_boot_main
+    b .
+"#,
+    table = const VALID | TABLE,
+    device = const KERNEL_DEVICE_BLOCK,
+    normal = const KERNEL_NORMAL_BLOCK,
+    hcr_rw = const HCR_EL2_RW,
+    sctlr_res1 = const SCTLR_RES1,
+    spsr_el1h = const SPSR_EL1H_MASKED,
+    cpacr = const CPACR_FP_ON,
+    mair = const MAIR,
+    tcr = const TCR,
+    sctlr = const SCTLR_MMU_ON,
+);
+
+/// Rust entry from the boot assembly: MMU on, running in the high half on the
+/// kernel stack, vectors installed, interrupts masked.
+#[no_mangle]
+extern "C" fn aarch64_boot_main() -> ! {
+    Serial::init();
+    gic::init();
+    let tree = dtb::DeviceTree::find();
+    let mut params = BootParams::new();
+    tree.for_each_memory(|start, end| {
+        if end > PHYS_WINDOW_SIZE {
+            crate::kprintln!(
+                "KEEL: RAM above 512 GiB ({:#x}..{:#x}) is outside the kernel window; not used",
+                start.max(PHYS_WINDOW_SIZE),
+                end
+            );
+        }
+        let ram = MemRegion { start, end: end.min(PHYS_WINDOW_SIZE) };
+        if ram.start < ram.end {
+            params.add_ram(ram);
+        }
+    });
+    params.reserve(tree.range());
+    super::psci::set_method(tree.psci_method());
+    crate::boot::kernel_main(&params)
+}
+
+/// The kernel stack used for every kernel entry.
+#[repr(C, align(16))]
+struct KernelStack([u8; KERNEL_STACK_SIZE]);
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+#[no_mangle]
+static mut KERNEL_STACK: KernelStack = KernelStack([0; KERNEL_STACK_SIZE]);
+
+core::arch::global_asm!(
+    ".global kernel_stack_top",
+    ".set kernel_stack_top, KERNEL_STACK + {size}",
+    size = const KERNEL_STACK_SIZE,
+);

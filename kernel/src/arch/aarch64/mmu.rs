@@ -1,0 +1,115 @@
+//! The MMU's configuration (MAIR, TCR, SCTLR values and descriptor bits) shared
+//! by the boot tables and user page tables, and the few system-register
+//! operations on translation: switching TTBR0, TLB maintenance, waiting.
+//! Building tables is `boot` (kernel window) and `vspace` (user) work.
+
+use core::arch::asm;
+
+/// MAIR index of normal write-back cacheable memory.
+pub const ATTR_NORMAL: u64 = 0;
+/// MAIR index of device nGnRE memory.
+pub const ATTR_DEVICE: u64 = 1;
+/// MAIR_EL1: attribute 0 normal inner/outer write-back read/write-allocate,
+/// attribute 1 device nGnRE.
+pub const MAIR: u64 = 0xff | (0x04 << 8);
+
+/// TCR_EL1 without IPS (filled in from ID_AA64MMFR0_EL1 at boot): 48-bit VAs in
+/// both halves, 4 KiB granules, inner-shareable write-back table walks, 8-bit ASIDs.
+pub const TCR: u64 = 16 // T0SZ
+    | (0b01 << 8) // IRGN0: write-back write-allocate
+    | (0b01 << 10) // ORGN0
+    | (0b11 << 12) // SH0: inner shareable
+    | (0b00 << 14) // TG0: 4 KiB
+    | (16 << 16) // T1SZ
+    | (0b01 << 24) // IRGN1
+    | (0b01 << 26) // ORGN1
+    | (0b11 << 28) // SH1
+    | (0b10 << 30); // TG1: 4 KiB
+
+/// SCTLR_EL1 bits that are RES1 on ARMv8.0.
+pub const SCTLR_RES1: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
+/// SCTLR_EL1 with the MMU on: caches on, SP alignment checks at EL1 and EL0,
+/// EL0 may use `dc zva` and read CTR_EL0 (compilers use both), no alignment
+/// checks on ordinary loads and stores, WFI/WFE from EL0 trapped.
+pub const SCTLR_MMU_ON: u64 = SCTLR_RES1
+    | (1 << 0) // M
+    | (1 << 2) // C
+    | (1 << 3) // SA
+    | (1 << 4) // SA0
+    | (1 << 12) // I
+    | (1 << 14) // DZE
+    | (1 << 15); // UCT
+
+/// Descriptor: valid.
+pub const VALID: u64 = 1 << 0;
+/// Descriptor at levels 0-2: points to a next-level table (with `VALID`).
+pub const TABLE: u64 = 1 << 1;
+/// Descriptor at level 3: a page (with `VALID`).
+pub const PAGE: u64 = 1 << 1;
+/// AP[1]: EL0 may access.
+pub const AP_USER: u64 = 1 << 6;
+/// AP[2]: read-only at every EL.
+pub const AP_READ_ONLY: u64 = 1 << 7;
+/// SH: inner shareable.
+pub const INNER_SHAREABLE: u64 = 0b11 << 8;
+/// Access flag (no access-flag faults: the kernel never clears it).
+pub const ACCESS: u64 = 1 << 10;
+/// Not global: the TLB entry belongs to the current ASID.
+pub const NOT_GLOBAL: u64 = 1 << 11;
+/// Privileged execute-never.
+pub const PXN: u64 = 1 << 53;
+/// Unprivileged execute-never.
+pub const UXN: u64 = 1 << 54;
+/// Table descriptor: nothing below is executable at EL1.
+pub const PXN_TABLE: u64 = 1 << 59;
+/// Output-address bits of a descriptor.
+pub const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// Level-1 block descriptor for 1 GiB of normal kernel memory (EL1 only).
+pub const KERNEL_NORMAL_BLOCK: u64 = VALID | (ATTR_NORMAL << 2) | INNER_SHAREABLE | ACCESS | UXN;
+/// Level-1 block descriptor for 1 GiB of device memory (EL1 only, never executable).
+pub const KERNEL_DEVICE_BLOCK: u64 = VALID | (ATTR_DEVICE << 2) | ACCESS | UXN | PXN;
+
+/// The current TTBR0_EL1 (user page-table root and ASID).
+pub fn read_ttbr0() -> u64 {
+    let value: u64;
+    // SAFETY: reading TTBR0_EL1 has no side effects.
+    unsafe { asm!("mrs {}, ttbr0_el1", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Switches the user half to the tables at `root` (ASID 0) and drops every
+/// cached translation.
+///
+/// # Safety
+/// `root` must be a level-0 table the kernel owns. The kernel itself runs from
+/// TTBR1, so any such table keeps it mapped.
+pub unsafe fn write_ttbr0(root: u64) {
+    // SAFETY: the caller guarantees a valid root; the barriers make earlier
+    // table writes visible to the walker and the new root take effect, and the
+    // full TLB flush is needed while every address space shares ASID 0.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "msr ttbr0_el1, {}",
+            "isb",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            in(reg) root,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Makes page-table writes visible to the table walker.
+pub fn table_write_barrier() {
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Masks interrupts and waits for one (which, masked, only wakes the core).
+pub fn wait_for_interrupt() {
+    // SAFETY: masking interrupts and waiting only stop this core.
+    unsafe { asm!("msr daifset, #0xf", "wfi", options(nomem, nostack, preserves_flags)) };
+}

@@ -1,0 +1,16 @@
+//! Picks the architecture's system-call trap and process entry, and re-exports
+//! one set of names: `syscall`, `ARCH`, `undefined_instruction`, and the `_start`
+//! symbol every Keel program begins at.
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::*;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::*;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("keel-sys supports only x86_64 and aarch64");

@@ -1,0 +1,53 @@
+//! x86_64: `syscall` with the number in rax, arguments in rdi, rsi, rdx, r10,
+//! r8, r9; results in rax (error word), rdi, rsi. rcx and r11 are clobbered by
+//! the instruction; the kernel preserves every other register.
+//!
+//! Process entry: the kernel starts a thread with the stack pointer 16-byte
+//! aligned and its argument in rdi; `_start` makes the frame ABI-conformant and
+//! calls `keel_rt_entry(arg)`, which keel-rt defines.
+
+use core::arch::{asm, global_asm};
+
+/// The architecture this program was built for.
+pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
+
+/// Makes a system call.
+#[inline(always)]
+pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
+    let (r0, r1, r2): (u64, u64, u64);
+    // SAFETY: `syscall` enters the kernel, which reads only these registers,
+    // writes only rax/rdi/rsi, and never touches this program's memory except
+    // through pointers passed as arguments (which it checks).
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") number => r0,
+            inlateout("rdi") args[0] => r1,
+            inlateout("rsi") args[1] => r2,
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
+            in("r9") args[5],
+            out("rcx") _,
+            out("r11") _,
+            options(nostack)
+        );
+    }
+    [r0, r1, r2]
+}
+
+/// Executes the permanently undefined instruction `ud2` (for fault tests).
+pub fn undefined_instruction() -> ! {
+    // SAFETY: `ud2` raises #UD; the kernel stops this thread. Nothing follows.
+    unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
+global_asm!(
+    ".section .text._start, \"ax\"",
+    ".global _start",
+    "_start:",
+    "xor ebp, ebp",
+    "and rsp, -16",
+    "call keel_rt_entry",
+    "ud2",
+);

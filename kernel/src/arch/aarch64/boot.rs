@@ -142,8 +142,8 @@ extern "C" fn aarch64_boot_main() -> ! {
             params.add_ram(ram);
         }
     });
-    params.reserve(tree.range());
-    super::psci::set_method(tree.psci_method());
+    tree.for_each_reserved(|region| params.reserve(region));
+    super::psci::set_conduit(tree.psci_conduit());
     crate::boot::kernel_main(&params)
 }
 

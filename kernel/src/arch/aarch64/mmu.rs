@@ -18,8 +18,7 @@ pub const MAIR: u64 = 0xff | (0x04 << 8);
 pub const TCR: u64 = 16 // T0SZ
     | (0b01 << 8) // IRGN0: write-back write-allocate
     | (0b01 << 10) // ORGN0
-    | (0b11 << 12) // SH0: inner shareable
-    | (0b00 << 14) // TG0: 4 KiB
+    | (0b11 << 12) // SH0: inner shareable; TG0 (bits 15:14) = 0: 4 KiB
     | (16 << 16) // T1SZ
     | (0b01 << 24) // IRGN1
     | (0b01 << 26) // ORGN1

@@ -27,6 +27,7 @@ mod boot;
 mod context;
 mod dtb;
 mod gic;
+mod mmio;
 mod mmu;
 mod psci;
 mod semihosting;

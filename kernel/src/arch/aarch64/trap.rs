@@ -1,0 +1,316 @@
+//! Exceptions: the vector table, the entry from EL0 that saves the whole user
+//! register file, the decoding of what happened, and the return to EL0.
+//!
+//! While a thread runs, SP_EL1 points at its `UserContext` (set by
+//! `return_to_user`), so an exception from EL0 stores the registers straight
+//! into it (as seL4 does), then switches to the kernel stack and calls Rust,
+//! which never returns: it leaves through `return_to_user`. An exception taken
+//! in the kernel is a kernel bug and panics, except for the three instructions
+//! that may legitimately trap when their service is absent (semihosting `hlt`,
+//! PSCI `hvc`/`smc`), which are stepped over.
+
+use super::context::{UserContext, SPSR_USER_MASK};
+use super::gic;
+use crate::fault::{self, Access, UserFault, UserFaultKind};
+use core::arch::global_asm;
+
+/// Entry through the "lower EL, synchronous" vector.
+pub const ENTRY_SYNC: u64 = 0;
+/// Entry through the "lower EL, IRQ" vector.
+pub const ENTRY_IRQ: u64 = 1;
+/// Entry through the "lower EL, FIQ" vector.
+pub const ENTRY_FIQ: u64 = 2;
+/// Entry through the "lower EL, SError" vector.
+pub const ENTRY_SERROR: u64 = 3;
+
+/// Exception classes (ESR_EL1.EC).
+const EC_UNKNOWN: u64 = 0x00;
+const EC_SVC64: u64 = 0x15;
+const EC_INSTRUCTION_ABORT_LOWER: u64 = 0x20;
+const EC_PC_ALIGNMENT: u64 = 0x22;
+const EC_DATA_ABORT_LOWER: u64 = 0x24;
+const EC_SP_ALIGNMENT: u64 = 0x26;
+/// ESR data abort: write, not read.
+const ESR_WNR: u64 = 1 << 6;
+/// Data fault status code of an alignment fault.
+const DFSC_ALIGNMENT: u64 = 0x21;
+
+global_asm!(
+    r#"
+    .section .text
+    .balign 2048
+    .global exception_vectors
+exception_vectors:
+    /* Current EL with SP_EL0: the kernel never runs on SP_EL0. */
+    .balign 128
+    mov x0, #0
+    b kernel_exception
+    .balign 128
+    mov x0, #1
+    b kernel_exception
+    .balign 128
+    mov x0, #2
+    b kernel_exception
+    .balign 128
+    mov x0, #3
+    b kernel_exception
+    /* Current EL with SP_EL1: the kernel. */
+    .balign 128
+    b kernel_sync
+    .balign 128
+    mov x0, #5
+    b kernel_exception
+    .balign 128
+    mov x0, #6
+    b kernel_exception
+    .balign 128
+    mov x0, #7
+    b kernel_exception
+    /* Lower EL, AArch64: user threads. SP is the current UserContext. */
+    .balign 128
+    stp x0, x1, [sp]
+    mov x0, #{sync}
+    b user_entry
+    .balign 128
+    stp x0, x1, [sp]
+    mov x0, #{irq}
+    b user_entry
+    .balign 128
+    stp x0, x1, [sp]
+    mov x0, #{fiq}
+    b user_entry
+    .balign 128
+    stp x0, x1, [sp]
+    mov x0, #{serror}
+    b user_entry
+    /* Lower EL, AArch32: never entered, as every SPSR returns to AArch64. */
+    .balign 128
+    mov x0, #12
+    b kernel_exception
+    .balign 128
+    mov x0, #13
+    b kernel_exception
+    .balign 128
+    mov x0, #14
+    b kernel_exception
+    .balign 128
+    mov x0, #15
+    b kernel_exception
+
+kernel_sync:
+    stp x0, x1, [sp, #-16]!
+    mrs x0, elr_el1
+    ldr x1, =keel_semihosting_hlt
+    cmp x0, x1
+    b.eq 1f
+    ldr x1, =keel_psci_hvc
+    cmp x0, x1
+    b.eq 1f
+    ldr x1, =keel_psci_smc
+    cmp x0, x1
+    b.eq 1f
+    ldp x0, x1, [sp], #16
+    mov x0, #4
+    b kernel_exception
+1:  add x0, x0, #4
+    msr elr_el1, x0
+    ldp x0, x1, [sp], #16
+    eret
+
+kernel_exception:
+    ldr x4, =kernel_stack_top
+    mov sp, x4
+    mrs x1, esr_el1
+    mrs x2, elr_el1
+    mrs x3, far_el1
+    bl aarch64_kernel_exception
+    b .
+
+user_entry:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    mrs x1, sp_el0
+    stp x30, x1, [sp, #240]
+    mrs x1, elr_el1
+    mrs x2, spsr_el1
+    stp x1, x2, [sp, #256]
+    mrs x1, tpidr_el0
+    mrs x2, esr_el1
+    stp x1, x2, [sp, #272]
+    mrs x1, far_el1
+    stp x1, x0, [sp, #288]
+    mrs x1, fpcr
+    mrs x2, fpsr
+    stp x1, x2, [sp, #304]
+    add x1, sp, #{q}
+    stp q0, q1, [x1, #0]
+    stp q2, q3, [x1, #32]
+    stp q4, q5, [x1, #64]
+    stp q6, q7, [x1, #96]
+    stp q8, q9, [x1, #128]
+    stp q10, q11, [x1, #160]
+    stp q12, q13, [x1, #192]
+    stp q14, q15, [x1, #224]
+    stp q16, q17, [x1, #256]
+    stp q18, q19, [x1, #288]
+    stp q20, q21, [x1, #320]
+    stp q22, q23, [x1, #352]
+    stp q24, q25, [x1, #384]
+    stp q26, q27, [x1, #416]
+    stp q28, q29, [x1, #448]
+    stp q30, q31, [x1, #480]
+    ldr x1, =kernel_stack_top
+    mov sp, x1
+    mov x29, xzr
+    mov x30, xzr
+    bl aarch64_user_trap
+    b .
+
+    /* keel_return_to_user(ctx: *mut UserContext) -> ! */
+    .global keel_return_to_user
+keel_return_to_user:
+    mov sp, x0
+    add x1, sp, #{q}
+    ldp q0, q1, [x1, #0]
+    ldp q2, q3, [x1, #32]
+    ldp q4, q5, [x1, #64]
+    ldp q6, q7, [x1, #96]
+    ldp q8, q9, [x1, #128]
+    ldp q10, q11, [x1, #160]
+    ldp q12, q13, [x1, #192]
+    ldp q14, q15, [x1, #224]
+    ldp q16, q17, [x1, #256]
+    ldp q18, q19, [x1, #288]
+    ldp q20, q21, [x1, #320]
+    ldp q22, q23, [x1, #352]
+    ldp q24, q25, [x1, #384]
+    ldp q26, q27, [x1, #416]
+    ldp q28, q29, [x1, #448]
+    ldp q30, q31, [x1, #480]
+    ldp x1, x2, [sp, #304]
+    msr fpcr, x1
+    msr fpsr, x2
+    ldr x1, [sp, #272]
+    msr tpidr_el0, x1
+    ldp x1, x2, [sp, #256]
+    msr elr_el1, x1
+    msr spsr_el1, x2
+    ldp x30, x1, [sp, #240]
+    msr sp_el0, x1
+    ldp x2, x3, [sp, #16]
+    ldp x4, x5, [sp, #32]
+    ldp x6, x7, [sp, #48]
+    ldp x8, x9, [sp, #64]
+    ldp x10, x11, [sp, #80]
+    ldp x12, x13, [sp, #96]
+    ldp x14, x15, [sp, #112]
+    ldp x16, x17, [sp, #128]
+    ldp x18, x19, [sp, #144]
+    ldp x20, x21, [sp, #160]
+    ldp x22, x23, [sp, #176]
+    ldp x24, x25, [sp, #192]
+    ldp x26, x27, [sp, #208]
+    ldp x28, x29, [sp, #224]
+    ldp x0, x1, [sp]
+    clrex
+    eret
+"#,
+    sync = const ENTRY_SYNC,
+    irq = const ENTRY_IRQ,
+    fiq = const ENTRY_FIQ,
+    serror = const ENTRY_SERROR,
+    q = const super::context::OFFSET_Q,
+);
+
+extern "C" {
+    fn keel_return_to_user(ctx: *mut UserContext) -> !;
+}
+
+/// Restores `ctx` and returns to EL0. Later exceptions from EL0 save into `ctx`.
+pub fn return_to_user(ctx: &mut UserContext) -> ! {
+    // A user context always returns to EL0t in AArch64 with interrupts
+    // unmasked, whatever was written into it.
+    ctx.spsr &= SPSR_USER_MASK;
+    // SAFETY: `ctx` is a complete register file in kernel memory (a TCB) that
+    // stays valid while the thread runs, 16-byte aligned as SP requires; the
+    // SPSR is sanitised above, so `eret` can only reach EL0.
+    unsafe { keel_return_to_user(ctx) }
+}
+
+fn current_context() -> &'static mut UserContext {
+    match crate::sched::current() {
+        Some(tcb) => &mut tcb.context,
+        None => panic!("invariant: an exception from user mode has a current thread"),
+    }
+}
+
+/// Rust entry for exceptions from EL0, on the kernel stack, registers saved.
+#[no_mangle]
+extern "C" fn aarch64_user_trap(entry: u64) -> ! {
+    let ctx = current_context();
+    let (esr, far, ip) = (ctx.esr, ctx.far, ctx.elr);
+    let kind = match entry {
+        ENTRY_SYNC => match (esr >> 26) & 0x3f {
+            EC_SVC64 => crate::syscall::handle_syscall(),
+            EC_UNKNOWN => UserFaultKind::UndefinedInstruction,
+            EC_INSTRUCTION_ABORT_LOWER => UserFaultKind::VmFault(Access::Execute),
+            EC_DATA_ABORT_LOWER if esr & 0x3f == DFSC_ALIGNMENT => UserFaultKind::Alignment,
+            EC_DATA_ABORT_LOWER if esr & ESR_WNR != 0 => UserFaultKind::VmFault(Access::Write),
+            EC_DATA_ABORT_LOWER => UserFaultKind::VmFault(Access::Read),
+            EC_PC_ALIGNMENT | EC_SP_ALIGNMENT => UserFaultKind::Alignment,
+            _ => UserFaultKind::Other(esr),
+        },
+        ENTRY_IRQ | ENTRY_FIQ => match gic::acknowledge() {
+            Some(iar) => {
+                gic::end(iar);
+                fault::handle_unexpected_interrupt(u64::from(gic::id(iar)))
+            }
+            None => crate::sched::schedule(),
+        },
+        _ => UserFaultKind::Other(esr),
+    };
+    let addr = match kind {
+        UserFaultKind::VmFault(_) | UserFaultKind::Alignment => far,
+        _ => 0,
+    };
+    fault::handle_user_fault(UserFault { kind, ip, addr })
+}
+
+/// Names of the sixteen vectors, for kernel-mode exception reports.
+const VECTOR_NAMES: [&str; 16] = [
+    "sync (EL1, SP_EL0)",
+    "IRQ (EL1, SP_EL0)",
+    "FIQ (EL1, SP_EL0)",
+    "SError (EL1, SP_EL0)",
+    "sync (EL1)",
+    "IRQ (EL1)",
+    "FIQ (EL1)",
+    "SError (EL1)",
+    "sync (EL0)",
+    "IRQ (EL0)",
+    "FIQ (EL0)",
+    "SError (EL0)",
+    "sync (EL0, AArch32)",
+    "IRQ (EL0, AArch32)",
+    "FIQ (EL0, AArch32)",
+    "SError (EL0, AArch32)",
+];
+
+/// Rust entry for exceptions taken in the kernel: always a kernel bug.
+#[no_mangle]
+extern "C" fn aarch64_kernel_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
+    let name = VECTOR_NAMES.get(vector as usize).copied().unwrap_or("?");
+    panic!("exception in kernel mode: {name} ESR {esr:#x} ELR {elr:#x} FAR {far:#x}")
+}

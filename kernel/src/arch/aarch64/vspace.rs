@@ -1,0 +1,118 @@
+//! aarch64 user address spaces: TTBR0 tables, four levels of 4 KiB granule
+//! covering 48 bits of VA. The kernel lives in TTBR1 and is not copied into
+//! user tables. Every user page is normal write-back, inner-shareable memory,
+//! not global, never executable at EL1.
+
+use super::mmu::{
+    self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_NORMAL, INNER_SHAREABLE, NOT_GLOBAL, PAGE, PXN, PXN_TABLE, TABLE,
+    UXN, VALID,
+};
+use crate::arch::{AddressSpace, MapError, Machine, PageRights, Platform};
+use crate::object::zero_phys;
+use keel_kernel_core::memory::FreeMemory;
+
+/// First address past the user half (TTBR0 with T0SZ = 16).
+const USER_TOP: u64 = 1 << 48;
+/// Descriptor bits of every user page, before rights.
+const USER_PAGE: u64 = VALID | PAGE | (ATTR_NORMAL << 2) | AP_USER | INNER_SHAREABLE | ACCESS | NOT_GLOBAL | PXN;
+
+/// A user address space, named by its level-0 table's physical address.
+pub struct VSpace {
+    root: u64,
+}
+
+/// The descriptor `index` of the table at physical `table`.
+fn entry(table: u64, index: usize) -> &'static mut u64 {
+    let ptr = Machine::phys_to_virt(table + 8 * index as u64) as *mut u64;
+    // SAFETY: `table` is a page-table page owned by the kernel, mapped in the
+    // window; `index` < 512. Entries are plain words, and the reference does
+    // not outlive the caller's walk.
+    unsafe { &mut *ptr }
+}
+
+/// Table index of `vaddr` at `level` (3: level 0, the root; 0: level 3, pages).
+fn index(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+impl VSpace {
+    /// Makes this address space the current one (ASID 0 for every address
+    /// space for now, so a switch flushes the TLB).
+    pub fn activate(&self) {
+        if mmu::read_ttbr0() & ADDR_MASK != self.root {
+            // SAFETY: the root is a level-0 table this VSpace owns; the kernel
+            // runs from TTBR1 and stays mapped.
+            unsafe { mmu::write_ttbr0(self.root) }
+        }
+    }
+}
+
+impl AddressSpace for VSpace {
+    fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
+        let root = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
+        // SAFETY: the frame was just taken from free RAM.
+        unsafe { zero_phys(root, 4096) };
+        Ok(VSpace { root })
+    }
+
+    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError> {
+        if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
+            return Err(MapError::BadAddress);
+        }
+        let mut table = self.root;
+        for level in [3, 2, 1] {
+            let e = entry(table, index(vaddr, level));
+            if *e & VALID == 0 {
+                let next = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
+                // SAFETY: the frame was just taken from free RAM.
+                unsafe { zero_phys(next, 4096) };
+                *e = next | VALID | TABLE | PXN_TABLE;
+            } else if *e & TABLE == 0 {
+                return Err(MapError::AlreadyMapped);
+            }
+            table = *e & ADDR_MASK;
+        }
+        let leaf = entry(table, index(vaddr, 0));
+        if *leaf & VALID != 0 {
+            return Err(MapError::AlreadyMapped);
+        }
+        let mut bits = paddr | USER_PAGE;
+        if !rights.write {
+            bits |= AP_READ_ONLY;
+        }
+        if !rights.execute {
+            bits |= UXN;
+        }
+        *leaf = bits;
+        mmu::table_write_barrier();
+        Ok(())
+    }
+
+    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)> {
+        if vaddr >= USER_TOP {
+            return None;
+        }
+        let mut table = self.root;
+        for level in [3, 2, 1] {
+            let e = *entry(table, index(vaddr, level));
+            if e & (VALID | TABLE) != VALID | TABLE {
+                return None;
+            }
+            table = e & ADDR_MASK;
+        }
+        let leaf = *entry(table, index(vaddr, 0));
+        if leaf & (VALID | PAGE) != VALID | PAGE || leaf & AP_USER == 0 {
+            return None;
+        }
+        let rights = PageRights { write: leaf & AP_READ_ONLY == 0, execute: leaf & UXN == 0 };
+        Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
+    }
+
+    fn root_paddr(&self) -> u64 {
+        self.root
+    }
+
+    fn from_root(root_paddr: u64) -> Self {
+        VSpace { root: root_paddr }
+    }
+}

@@ -1,0 +1,55 @@
+//! aarch64: `svc #0` with the number in x8, arguments in x0-x5; results in x0
+//! (error word), x1, x2. The kernel preserves every other register, including
+//! x3-x5, the FP/SIMD registers, FPCR/FPSR and TPIDR_EL0.
+//!
+//! Process entry: the kernel starts a thread at EL0 with SP_EL0 at the stack
+//! top and its argument in x0; `_start` aligns the stack, clears the frame
+//! pointer and link register, and calls `keel_rt_entry(arg)`, which keel-rt defines.
+
+use core::arch::{asm, global_asm};
+
+/// The architecture this program was built for.
+pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
+
+/// Makes a system call.
+#[inline(always)]
+pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
+    let (r0, r1, r2): (u64, u64, u64);
+    // SAFETY: `svc #0` enters the kernel, which reads only these registers,
+    // writes only x0-x2, and never touches this program's memory except
+    // through pointers passed as arguments (which it checks).
+    unsafe {
+        asm!(
+            "svc #0",
+            inlateout("x0") args[0] => r0,
+            inlateout("x1") args[1] => r1,
+            inlateout("x2") args[2] => r2,
+            in("x3") args[3],
+            in("x4") args[4],
+            in("x5") args[5],
+            in("x8") number,
+            options(nostack)
+        );
+    }
+    [r0, r1, r2]
+}
+
+/// Executes the permanently undefined instruction `udf #0` (for fault tests).
+pub fn undefined_instruction() -> ! {
+    // SAFETY: `udf` raises an undefined-instruction exception; the kernel
+    // stops this thread. Nothing follows.
+    unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
+}
+
+global_asm!(
+    ".section .text._start, \"ax\"",
+    ".global _start",
+    "_start:",
+    "mov x9, sp",
+    "and x9, x9, #-16",
+    "mov sp, x9",
+    "mov x29, xzr",
+    "mov x30, xzr",
+    "bl keel_rt_entry",
+    "udf #0",
+);

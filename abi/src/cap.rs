@@ -22,11 +22,31 @@ pub enum CapType {
     SchedControl = 7,
     /// Authority to create ASID pools (aarch64).
     AsidControl = 8,
+    /// A synchronous IPC endpoint.
+    Endpoint = 9,
+    /// A notification.
+    Notification = 10,
+    /// An MCS reply object.
+    Reply = 11,
+    /// An MCS scheduling context.
+    SchedContext = 12,
+    /// A level-1 paging structure (x86_64 PDPT).
+    PageUpperDirectory = 13,
+    /// A level-2 paging structure (x86_64 PD).
+    PageDirectory = 14,
+    /// A level-3 paging structure (x86_64 PT).
+    PageTable = 15,
+    /// Authority over one IRQ line.
+    IrqHandler = 16,
+    /// An ASID pool (aarch64).
+    AsidPool = 17,
+    /// An object being destroyed, one step at a time (seL4's Zombie).
+    Zombie = 18,
 }
 
 impl CapType {
     /// Every cap type, in code order.
-    pub const ALL: [CapType; 9] = [
+    pub const ALL: [CapType; 19] = [
         CapType::Null,
         CapType::Untyped,
         CapType::CNode,
@@ -36,6 +56,16 @@ impl CapType {
         CapType::IrqControl,
         CapType::SchedControl,
         CapType::AsidControl,
+        CapType::Endpoint,
+        CapType::Notification,
+        CapType::Reply,
+        CapType::SchedContext,
+        CapType::PageUpperDirectory,
+        CapType::PageDirectory,
+        CapType::PageTable,
+        CapType::IrqHandler,
+        CapType::AsidPool,
+        CapType::Zombie,
     ];
 }
 
@@ -84,6 +114,6 @@ mod tests {
         for t in CapType::ALL {
             assert_eq!(CapType::try_from(t as u64), Ok(t));
         }
-        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(9));
+        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(19));
     }
 }

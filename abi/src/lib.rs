@@ -14,13 +14,17 @@ pub mod archive;
 pub mod bootinfo;
 pub mod cap;
 pub mod error;
+pub mod invocation;
 #[cfg(feature = "manifest")]
 pub mod manifest;
+pub mod object;
 pub mod syscall;
 
 pub use bootinfo::{Arch, BootInfo};
 pub use cap::{CapType, InitCap};
 pub use error::Error;
+pub use invocation::{CapRights, IpcBuffer, Label, LookupFailure, MessageInfo};
+pub use object::ObjectType;
 pub use syscall::Syscall;
 
 /// Size of the smallest page on every supported architecture.

@@ -45,5 +45,15 @@ fn name(kind: CapType) -> &'static str {
         CapType::IrqControl => "irq-control",
         CapType::SchedControl => "sched-control",
         CapType::AsidControl => "asid-control",
+        CapType::Endpoint => "endpoint",
+        CapType::Notification => "notification",
+        CapType::Reply => "reply",
+        CapType::SchedContext => "sched-context",
+        CapType::PageUpperDirectory => "page-upper-directory",
+        CapType::PageDirectory => "page-directory",
+        CapType::PageTable => "page-table",
+        CapType::IrqHandler => "irq-handler",
+        CapType::AsidPool => "asid-pool",
+        CapType::Zombie => "zombie",
     }
 }

@@ -61,7 +61,7 @@ impl AddressSpace for VSpace {
     }
 
     fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError> {
-        if vaddr % 4096 != 0 || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
+        if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
             return Err(MapError::BadAddress);
         }
         let mut table = self.root;

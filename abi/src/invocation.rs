@@ -1,0 +1,252 @@
+//! Invocations: the label and argument layout of a `Call` on a kernel object's
+//! capability, the message-info word, capability rights, lookup-failure details
+//! and the IPC buffer.
+//!
+//! An invocation is `Call(cptr, info, mr0..mr3)`: the invoked cap's CPtr in
+//! argument 0, a [`MessageInfo`] in argument 1, the first four message
+//! registers in arguments 2..5 and the rest in the IPC buffer's `msg`; extra
+//! caps are CPtrs in the IPC buffer's `caps_or_badges`. The kernel answers with
+//! the usual three result words: the error code (0 for success) and two words
+//! of detail (see [`ErrorDetail`]).
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Message registers passed in machine registers.
+pub const MESSAGE_REGISTERS_IN_REGS: usize = 4;
+/// Most message registers in one message.
+pub const MAX_MESSAGE_LENGTH: usize = 120;
+/// Most extra capabilities in one message.
+pub const MAX_EXTRA_CAPS: usize = 3;
+
+/// An invocation label: which operation on which object type.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    /// Create objects from an Untyped.
+    UntypedRetype = 1,
+    /// Delete every capability derived from the one in a slot.
+    CNodeRevoke = 2,
+    /// Delete the capability in a slot.
+    CNodeDelete = 3,
+    /// Cancel queued sends with the badge of an endpoint cap.
+    CNodeCancelBadgedSends = 4,
+    /// Copy a capability, keeping or reducing rights.
+    CNodeCopy = 5,
+    /// Copy a capability with new rights and a badge or guard.
+    CNodeMint = 6,
+    /// Move a capability.
+    CNodeMove = 7,
+    /// Move a capability, setting a badge or guard.
+    CNodeMutate = 8,
+    /// Move two capabilities in one step (three slots).
+    CNodeRotate = 9,
+}
+
+impl Label {
+    /// Every label, in number order.
+    pub const ALL: [Label; 9] = [
+        Label::UntypedRetype,
+        Label::CNodeRevoke,
+        Label::CNodeDelete,
+        Label::CNodeCancelBadgedSends,
+        Label::CNodeCopy,
+        Label::CNodeMint,
+        Label::CNodeMove,
+        Label::CNodeMutate,
+        Label::CNodeRotate,
+    ];
+}
+
+impl TryFrom<u64> for Label {
+    type Error = u64;
+
+    fn try_from(code: u64) -> Result<Self, u64> {
+        Label::ALL.iter().copied().find(|l| *l as u64 == code).ok_or(code)
+    }
+}
+
+/// The message-info word: `label:52 | caps_unwrapped:3 | extra_caps:2 | length:7`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageInfo(u64);
+
+impl MessageInfo {
+    /// A message-info word. `length` and `extra_caps` are clamped to their fields.
+    pub const fn new(label: u64, caps_unwrapped: u64, extra_caps: u64, length: u64) -> Self {
+        MessageInfo(
+            (label << 12) | ((caps_unwrapped & 0x7) << 9) | ((extra_caps & 0x3) << 7) | (length & 0x7f),
+        )
+    }
+
+    /// From the raw word.
+    pub const fn from_word(word: u64) -> Self {
+        MessageInfo(word)
+    }
+
+    /// The raw word.
+    pub const fn word(self) -> u64 {
+        self.0
+    }
+
+    /// The label.
+    pub const fn label(self) -> u64 {
+        self.0 >> 12
+    }
+
+    /// Bit mask of extra caps that were unwrapped into badges.
+    pub const fn caps_unwrapped(self) -> u64 {
+        (self.0 >> 9) & 0x7
+    }
+
+    /// Number of extra caps.
+    pub const fn extra_caps(self) -> usize {
+        ((self.0 >> 7) & 0x3) as usize
+    }
+
+    /// Number of message registers.
+    pub const fn length(self) -> usize {
+        (self.0 & 0x7f) as usize
+    }
+}
+
+/// Capability rights (seL4's layout): write, read, grant, grant-reply.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapRights(u64);
+
+impl CapRights {
+    /// May write (send, for endpoints).
+    pub const WRITE: CapRights = CapRights(1 << 0);
+    /// May read (receive, for endpoints).
+    pub const READ: CapRights = CapRights(1 << 1);
+    /// May grant capabilities.
+    pub const GRANT: CapRights = CapRights(1 << 2);
+    /// May grant a reply capability.
+    pub const GRANT_REPLY: CapRights = CapRights(1 << 3);
+    /// Every right.
+    pub const ALL: CapRights = CapRights(0xf);
+    /// No rights.
+    pub const NONE: CapRights = CapRights(0);
+
+    /// From the raw bits (bits above the four rights are ignored).
+    pub const fn from_bits(bits: u64) -> Self {
+        CapRights(bits & 0xf)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The rights both have.
+    pub const fn intersect(self, other: CapRights) -> CapRights {
+        CapRights(self.0 & other.0)
+    }
+
+    /// Union.
+    pub const fn union(self, other: CapRights) -> CapRights {
+        CapRights(self.0 | other.0)
+    }
+
+    /// True when every right in `other` is in `self`.
+    pub const fn contains(self, other: CapRights) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// Why a capability lookup failed (the detail of `Error::FailedLookup`).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupFailure {
+    /// The root of the lookup is not a CNode.
+    InvalidRoot = 1,
+    /// A slot on the path is empty, or is not a CNode with bits left to resolve.
+    MissingCapability = 2,
+    /// The path resolved more or fewer bits than the depth asked for.
+    DepthMismatch = 3,
+    /// A CNode's guard did not match the address.
+    GuardMismatch = 4,
+}
+
+impl TryFrom<u64> for LookupFailure {
+    type Error = u64;
+
+    fn try_from(code: u64) -> Result<Self, u64> {
+        match code {
+            1 => Ok(LookupFailure::InvalidRoot),
+            2 => Ok(LookupFailure::MissingCapability),
+            3 => Ok(LookupFailure::DepthMismatch),
+            4 => Ok(LookupFailure::GuardMismatch),
+            other => Err(other),
+        }
+    }
+}
+
+/// The two detail words that come with an error, by error:
+///
+/// | error               | word 0                                   | word 1              |
+/// |---------------------|------------------------------------------|---------------------|
+/// | `InvalidArgument`   | index of the bad argument                | 0                   |
+/// | `InvalidCapability` | index of the bad cap (0: the invoked one) | 0                   |
+/// | `RangeError`        | smallest allowed value                   | largest allowed     |
+/// | `FailedLookup`      | [`LookupFailure`] \| source flag << 8     | bits left unresolved |
+/// | `NotEnoughMemory`   | bytes still available                    | 0                   |
+/// | others              | 0                                        | 0                   |
+pub struct ErrorDetail;
+
+impl ErrorDetail {
+    /// Bit set in FailedLookup's word 0 when the failing lookup was a source slot.
+    pub const LOOKUP_SOURCE: u64 = 1 << 8;
+}
+
+/// The IPC buffer: one per thread, in a frame the thread names with its TCB.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct IpcBuffer {
+    /// The message-info word of the last message.
+    pub tag: u64,
+    /// Message registers; the first four also travel in machine registers.
+    pub msg: [u64; MAX_MESSAGE_LENGTH],
+    /// Free for the runtime (thread-local pointer).
+    pub user_data: u64,
+    /// Extra caps to send (CPtrs), or badges received.
+    pub caps_or_badges: [u64; MAX_EXTRA_CAPS],
+    /// Where received caps go: the CNode...
+    pub receive_cnode: u64,
+    /// ...the index in it...
+    pub receive_index: u64,
+    /// ...and the depth of the index.
+    pub receive_depth: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<IpcBuffer>() == 1024);
+const _: () = assert!(core::mem::size_of::<MessageInfo>() == 8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_info_fields() {
+        let m = MessageInfo::new(Label::CNodeMint as u64, 5, 2, 120);
+        assert_eq!(m.label(), 6);
+        assert_eq!(m.caps_unwrapped(), 5);
+        assert_eq!(m.extra_caps(), 2);
+        assert_eq!(m.length(), 120);
+        assert_eq!(MessageInfo::from_word(m.word()), m);
+        assert_eq!(MessageInfo::new(1, 0, 7, 200).extra_caps(), 3);
+    }
+
+    #[test]
+    fn labels_and_rights() {
+        for l in Label::ALL {
+            assert_eq!(Label::try_from(l as u64), Ok(l));
+        }
+        assert!(Label::try_from(0).is_err());
+        let rw = CapRights::READ.union(CapRights::WRITE);
+        assert!(CapRights::ALL.contains(rw));
+        assert!(!rw.contains(CapRights::GRANT));
+        assert_eq!(rw.intersect(CapRights::WRITE), CapRights::WRITE);
+        assert_eq!(CapRights::from_bits(0xff), CapRights::ALL);
+    }
+}

@@ -1,0 +1,289 @@
+//! Reading the on-target test suite's serial output (sel4test's format) and
+//! judging it: which tests passed, failed or were skipped, which must run in a
+//! boot of their own, and whether an isolated test's expected kernel fault report
+//! appeared. Pure functions over lines; booting QEMU is `test.rs`'s job.
+//!
+//! Markers, each at the start of a line (leading spaces ignored):
+//! `Starting test N: NAME`, `Test NAME passed`, `Test NAME FAILED: reason`,
+//! `Test NAME skipped: reason`, `Isolated test NAME: runs in its own boot`,
+//! `Test NAME expects kernel report: TEXT` and
+//! `Keel test summary: P passed, F failed, S skipped`. The kernel's own lines
+//! `KEEL: fault ...` and `KEEL: idle` may appear anywhere in a line.
+
+use std::collections::HashMap;
+
+/// How many log lines a "no result" failure quotes.
+const QUOTED_LINES: usize = 5;
+
+/// The outcome of one test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It passed.
+    Passed,
+    /// It failed, with the reason.
+    Failed(String),
+    /// It was skipped, with the reason.
+    Skipped(String),
+}
+
+/// One test and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestResult {
+    /// The test's name, e.g. `CNODEOP0001`.
+    pub name: String,
+    /// Its outcome.
+    pub status: Status,
+}
+
+/// The driver's closing counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Tests passed.
+    pub passed: u32,
+    /// Tests failed.
+    pub failed: u32,
+    /// Tests skipped.
+    pub skipped: u32,
+}
+
+/// What one suite boot's serial log says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuiteLog {
+    /// Whether the suite started at all (a `Starting test` or summary line appeared).
+    pub reached: bool,
+    /// Every test that started or reported, in order of first appearance.
+    pub results: Vec<TestResult>,
+    /// Tests that must run in a boot of their own.
+    pub isolated: Vec<String>,
+    /// The driver's summary line, if it got that far.
+    pub summary: Option<Summary>,
+}
+
+/// A recognised marker line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Marker<'a> {
+    Starting(&'a str),
+    Result(&'a str, Status),
+    Expects(&'a str, &'a str),
+    Isolated(&'a str),
+    Summary(Summary),
+}
+
+fn marker(line: &str) -> Option<Marker<'_>> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("Starting test ") {
+        let (number, name) = rest.split_once(':')?;
+        number.trim().parse::<u32>().ok()?;
+        let name = name.trim();
+        return (!name.is_empty()).then_some(Marker::Starting(name));
+    }
+    if let Some(rest) = line.strip_prefix("Isolated test ") {
+        let (name, _) = rest.split_once(':')?;
+        return Some(Marker::Isolated(name.trim()));
+    }
+    if let Some(rest) = line.strip_prefix("Keel test summary:") {
+        return parse_summary(rest).map(Marker::Summary);
+    }
+    let (name, rest) = line.strip_prefix("Test ")?.split_once(' ')?;
+    if rest == "passed" {
+        return Some(Marker::Result(name, Status::Passed));
+    }
+    if let Some(reason) = after_word(rest, "FAILED") {
+        return Some(Marker::Result(name, Status::Failed(reason.to_string())));
+    }
+    if let Some(reason) = after_word(rest, "skipped") {
+        return Some(Marker::Result(name, Status::Skipped(reason.to_string())));
+    }
+    let text = rest.strip_prefix("expects kernel report:")?.trim();
+    Some(Marker::Expects(name, text))
+}
+
+/// `word` alone, or `word: reason`; returns the (possibly empty) reason.
+fn after_word<'a>(rest: &'a str, word: &str) -> Option<&'a str> {
+    let after = rest.strip_prefix(word)?;
+    if after.is_empty() {
+        return Some("");
+    }
+    after.strip_prefix(':').map(str::trim)
+}
+
+/// Parses ` P passed, F failed, S skipped`.
+fn parse_summary(rest: &str) -> Option<Summary> {
+    let mut counts = [None; 3];
+    for part in rest.split(',') {
+        let (n, word) = part.trim().split_once(' ')?;
+        let slot = ["passed", "failed", "skipped"]
+            .iter()
+            .position(|w| *w == word)?;
+        counts[slot] = Some(n.parse().ok()?);
+    }
+    Some(Summary {
+        passed: counts[0]?,
+        failed: counts[1]?,
+        skipped: counts[2].unwrap_or(0),
+    })
+}
+
+/// Reads a suite boot's serial log. A test that started but printed no result is
+/// failed with "no result" and the last lines it printed.
+pub fn parse_suite(lines: &[String]) -> SuiteLog {
+    let mut order: Vec<&str> = Vec::new();
+    let mut status: HashMap<&str, Status> = HashMap::new();
+    let mut started_at: HashMap<&str, usize> = HashMap::new();
+    let mut starts: Vec<usize> = Vec::new();
+    let mut isolated = Vec::new();
+    let mut summary = None;
+    for (i, line) in lines.iter().enumerate() {
+        match marker(line) {
+            Some(Marker::Starting(name)) => {
+                starts.push(i);
+                started_at.entry(name).or_insert(i);
+                if !order.contains(&name) {
+                    order.push(name);
+                }
+            }
+            Some(Marker::Result(name, s)) => {
+                if !order.contains(&name) {
+                    order.push(name);
+                }
+                status.entry(name).or_insert(s);
+            }
+            Some(Marker::Isolated(name)) if !isolated.iter().any(|n| n == name) => {
+                isolated.push(name.to_string());
+            }
+            Some(Marker::Summary(s)) => summary = Some(s),
+            _ => {}
+        }
+    }
+    let results = order
+        .into_iter()
+        .map(|name| {
+            let status = status.remove(name).unwrap_or_else(|| {
+                let from = started_at[name];
+                let to = starts
+                    .iter()
+                    .copied()
+                    .find(|&s| s > from)
+                    .unwrap_or(lines.len());
+                no_result(&lines[from + 1..to])
+            });
+            TestResult {
+                name: name.to_string(),
+                status,
+            }
+        })
+        .collect();
+    SuiteLog {
+        reached: !starts.is_empty() || summary.is_some(),
+        results,
+        isolated,
+        summary,
+    }
+}
+
+fn no_result(after_start: &[String]) -> Status {
+    if after_start.is_empty() {
+        return Status::Failed("no result; nothing was printed after it started".into());
+    }
+    let from = after_start.len().saturating_sub(QUOTED_LINES);
+    Status::Failed(format!(
+        "no result; last lines: {}",
+        after_start[from..].join(" | ")
+    ))
+}
+
+/// Watches an isolated test's boot, line by line, for its verdict.
+///
+/// The test passes when, after `Test NAME expects kernel report: TEXT`, a line
+/// holding both `KEEL: fault` and TEXT appears and then a line holding
+/// `KEEL: idle`. A `Test NAME passed/FAILED/skipped` line from the driver decides
+/// the test as it says.
+#[derive(Clone, Debug)]
+pub struct IsolatedWatch {
+    name: String,
+    started: bool,
+    expected: Option<String>,
+    fault_seen: bool,
+    other_fault: Option<String>,
+    verdict: Option<Status>,
+}
+
+impl IsolatedWatch {
+    /// A watch for the test `name`.
+    pub fn new(name: &str) -> Self {
+        IsolatedWatch {
+            name: name.to_string(),
+            started: false,
+            expected: None,
+            fault_seen: false,
+            other_fault: None,
+            verdict: None,
+        }
+    }
+
+    /// Takes the next serial line; returns true once the verdict is known.
+    pub fn feed(&mut self, line: &str) -> bool {
+        if self.verdict.is_some() {
+            return true;
+        }
+        match marker(line) {
+            Some(Marker::Starting(name)) if name == self.name => self.started = true,
+            Some(Marker::Result(name, status)) if name == self.name => {
+                self.verdict = Some(status);
+            }
+            Some(Marker::Expects(name, text)) if name == self.name => {
+                self.expected = Some(text.to_string());
+            }
+            _ => self.watch_kernel(line),
+        }
+        self.verdict.is_some()
+    }
+
+    fn watch_kernel(&mut self, line: &str) {
+        let Some(text) = &self.expected else {
+            return;
+        };
+        if !self.fault_seen && line.contains("KEEL: fault") {
+            if line.contains(text.as_str()) {
+                self.fault_seen = true;
+            } else {
+                self.other_fault
+                    .get_or_insert_with(|| line.trim().to_string());
+            }
+        } else if line.contains("KEEL: idle") {
+            self.verdict = Some(if self.fault_seen {
+                Status::Passed
+            } else {
+                Status::Failed(self.missing_fault(text))
+            });
+        }
+    }
+
+    fn missing_fault(&self, text: &str) -> String {
+        match &self.other_fault {
+            Some(line) => {
+                format!("the kernel's fault report does not contain \"{text}\"; it was: {line}")
+            }
+            None => format!("no `KEEL: fault` line containing \"{text}\""),
+        }
+    }
+
+    /// The verdict: the one reached, or a failure naming what never appeared.
+    pub fn finish(&self) -> Status {
+        if let Some(v) = &self.verdict {
+            return v.clone();
+        }
+        let name = &self.name;
+        let missing = match &self.expected {
+            _ if !self.started => format!("the boot never reached `Starting test 1: {name}`"),
+            None => format!("the driver never printed `Test {name} expects kernel report: ...`"),
+            Some(text) if !self.fault_seen => self.missing_fault(text),
+            Some(_) => "no `KEEL: idle` line after the kernel's fault report".to_string(),
+        };
+        Status::Failed(missing)
+    }
+}
+
+#[cfg(test)]
+#[path = "serial_log_tests.rs"]
+mod tests;

@@ -1,0 +1,202 @@
+//! Unit tests for `serial_log.rs`: the suite log parser and the isolated-test watch.
+
+use super::*;
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(String::from).collect()
+}
+
+fn status_of<'a>(log: &'a SuiteLog, name: &str) -> &'a Status {
+    &log.results.iter().find(|r| r.name == name).unwrap().status
+}
+
+#[test]
+fn passed_failed_and_skipped() {
+    let log = parse_suite(&lines(
+        "KEEL: booting\n\
+         Starting test 1: CNODEOP0001\n\
+         Test CNODEOP0001 passed\n\
+         Starting test 2: RETYPE0001\n\
+         some output\n\
+         Test RETYPE0001 FAILED: expected 3, got 4\n\
+         Starting test 3: SCHED0001\n\
+         Test SCHED0001 skipped: needs two cores\n\
+         Test IPC0001 skipped: not built\n\
+         Keel test summary: 1 passed, 1 failed, 2 skipped\n",
+    ));
+    assert!(log.reached);
+    let names: Vec<_> = log.results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["CNODEOP0001", "RETYPE0001", "SCHED0001", "IPC0001"]);
+    assert_eq!(status_of(&log, "CNODEOP0001"), &Status::Passed);
+    assert_eq!(
+        status_of(&log, "RETYPE0001"),
+        &Status::Failed("expected 3, got 4".into())
+    );
+    assert_eq!(
+        status_of(&log, "SCHED0001"),
+        &Status::Skipped("needs two cores".into())
+    );
+    assert_eq!(
+        log.summary,
+        Some(Summary {
+            passed: 1,
+            failed: 1,
+            skipped: 2
+        })
+    );
+}
+
+#[test]
+fn carriage_returns_and_leading_spaces_are_ignored() {
+    let log = parse_suite(&lines(
+        "  Starting test 1: A0001\r\nTest A0001 passed\r\nTest B0001 FAILED\r\n",
+    ));
+    assert_eq!(status_of(&log, "A0001"), &Status::Passed);
+    assert_eq!(status_of(&log, "B0001"), &Status::Failed(String::new()));
+}
+
+#[test]
+fn started_test_without_result_fails_with_last_lines() {
+    let log = parse_suite(&lines(
+        "Starting test 1: A0001\n\
+         Test A0001 passed\n\
+         Starting test 2: B0001\n\
+         step 1\nstep 2\nstep 3\nstep 4\nstep 5\nstep 6\n",
+    ));
+    let Status::Failed(reason) = status_of(&log, "B0001") else {
+        panic!("B0001 should fail");
+    };
+    assert_eq!(
+        reason,
+        "no result; last lines: step 2 | step 3 | step 4 | step 5 | step 6"
+    );
+    assert_eq!(log.summary, None);
+}
+
+#[test]
+fn missing_result_quotes_only_its_own_lines() {
+    let log = parse_suite(&lines(
+        "Starting test 1: A0001\nStarting test 2: B0001\nTest B0001 passed\n",
+    ));
+    assert_eq!(
+        status_of(&log, "A0001"),
+        &Status::Failed("no result; nothing was printed after it started".into())
+    );
+    assert_eq!(status_of(&log, "B0001"), &Status::Passed);
+}
+
+#[test]
+fn boot_that_never_reaches_the_suite() {
+    let log = parse_suite(&lines("KEEL: booting\nKEEL: panic at boot.rs:10\n"));
+    assert!(!log.reached);
+    assert!(log.results.is_empty());
+    assert!(!parse_suite(&[]).reached);
+}
+
+#[test]
+fn isolated_tests_are_listed_once() {
+    let log = parse_suite(&lines(
+        "Starting test 1: A0001\n\
+         Test A0001 passed\n\
+         Isolated test FAULT0001: runs in its own boot\n\
+         Isolated test FAULT0002: runs in its own boot\n\
+         Isolated test FAULT0001: runs in its own boot\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n",
+    ));
+    assert_eq!(log.isolated, ["FAULT0001", "FAULT0002"]);
+    assert_eq!(log.results.len(), 1);
+}
+
+#[test]
+fn malformed_markers_are_not_tests() {
+    let log = parse_suite(&lines(
+        "Starting test x: A0001\nStarting test 1:\nTest\nTest A0001 maybe\nKeel test summary: lots\n",
+    ));
+    assert!(!log.reached);
+    assert!(log.results.is_empty());
+}
+
+fn watch(text: &str) -> (bool, Status) {
+    let mut w = IsolatedWatch::new("FAULT0001");
+    let decided = text.lines().fold(false, |_, l| w.feed(l));
+    (decided, w.finish())
+}
+
+#[test]
+fn kernel_report_then_idle_passes() {
+    let (decided, status) = watch(
+        "Starting test 1: FAULT0001\n\
+         Test FAULT0001 expects kernel report: vm fault on data at 0x0\n\
+         KEEL: fault: thread FAULT0001 vm fault on data at 0x0 (pc 0x4000)\n\
+         KEEL: idle\n",
+    );
+    assert!(decided);
+    assert_eq!(status, Status::Passed);
+}
+
+#[test]
+fn idle_without_the_report_fails() {
+    let (decided, status) = watch(
+        "Starting test 1: FAULT0001\n\
+         Test FAULT0001 expects kernel report: vm fault on data\n\
+         KEEL: fault: thread FAULT0001 illegal instruction\n\
+         KEEL: idle\n",
+    );
+    assert!(decided);
+    let Status::Failed(reason) = status else {
+        panic!("should fail");
+    };
+    assert!(
+        reason.contains("does not contain \"vm fault on data\"")
+            && reason.contains("illegal instruction"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn report_before_expects_line_does_not_count() {
+    let (decided, status) = watch(
+        "Starting test 1: FAULT0001\n\
+         KEEL: fault: vm fault\n\
+         Test FAULT0001 expects kernel report: vm fault\n",
+    );
+    assert!(!decided);
+    assert_eq!(
+        status,
+        Status::Failed("no `KEEL: fault` line containing \"vm fault\"".into())
+    );
+}
+
+#[test]
+fn timeout_reasons_name_what_is_missing() {
+    let (_, s) = watch("KEEL: booting\n");
+    assert_eq!(
+        s,
+        Status::Failed("the boot never reached `Starting test 1: FAULT0001`".into())
+    );
+    let (_, s) = watch("Starting test 1: FAULT0001\n");
+    assert!(matches!(s, Status::Failed(r) if r.contains("never printed `Test FAULT0001 expects")));
+    let (decided, s) = watch(
+        "Starting test 1: FAULT0001\n\
+         Test FAULT0001 expects kernel report: boom\n\
+         KEEL: fault boom\n",
+    );
+    assert!(!decided);
+    assert!(matches!(s, Status::Failed(r) if r.contains("no `KEEL: idle`")));
+}
+
+#[test]
+fn drivers_own_verdict_is_honoured() {
+    let (decided, s) = watch(
+        "Starting test 1: FAULT0001\n\
+         Test FAULT0001 expects kernel report: boom\n\
+         Test FAULT0001 FAILED: the fault did not happen\n",
+    );
+    assert!(decided);
+    assert_eq!(s, Status::Failed("the fault did not happen".into()));
+    let (decided, s) = watch("Starting test 1: FAULT0001\nTest FAULT0001 passed\n");
+    assert!(decided);
+    assert_eq!(s, Status::Passed);
+    let (_, s) = watch("Starting test 1: FAULT0001\nTest OTHER0001 FAILED: x\n");
+    assert!(matches!(s, Status::Failed(r) if r.contains("never printed")));
+}

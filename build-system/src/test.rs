@@ -1,0 +1,347 @@
+//! `cargo xtask test`: runs the host tests, then boots the on-target suite on
+//! each architecture, reruns the tests that need a boot of their own, writes
+//! JUnit XML and the serial logs to `target/test-results/`, and prints the
+//! closing `N passed, N failed` line. Reading the logs is `serial_log.rs`'s job.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use keel_abi::manifest::Start;
+
+use crate::arch::Arch;
+use crate::build::{self, BuildArgs, Target, UserPrograms};
+use crate::qemu::{self, Capture, Ending, QemuOptions};
+use crate::serial_log::{parse_suite, IsolatedWatch, Status, TestResult};
+use crate::{cargo, junit};
+
+/// How long the whole suite may run in one boot.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long an isolated test's boot may run.
+const ISOLATED_TIMEOUT: Duration = Duration::from_secs(60);
+/// Extra QEMU arguments for every test boot (e.g. `-icount` once timing tests need it).
+const EXTRA_QEMU_ARGS: &[&str] = &[];
+/// How many serial lines a boot failure quotes.
+const TAIL_LINES: usize = 20;
+
+/// Which architectures to test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchChoice {
+    /// x86_64 only.
+    #[value(name = "x86_64")]
+    X86_64,
+    /// aarch64 only.
+    #[value(name = "aarch64")]
+    Aarch64,
+    /// Both.
+    All,
+}
+
+/// Options of `cargo xtask test`.
+#[derive(Args, Clone, Debug)]
+pub struct TestArgs {
+    /// Architecture(s) to boot the suite on.
+    #[arg(long, value_enum, default_value_t = ArchChoice::All)]
+    pub arch: ArchChoice,
+    /// Build with the release profile.
+    #[arg(long)]
+    pub release: bool,
+}
+
+/// The on-target results of one architecture.
+#[derive(Default)]
+struct ArchOutcome {
+    results: Vec<TestResult>,
+    log: String,
+}
+
+impl ArchOutcome {
+    /// Records a boot failure as a failed test called `boot`.
+    fn boot_failure(&mut self, reason: String) {
+        eprintln!("boot failure: {reason}");
+        self.results.push(TestResult {
+            name: "boot".into(),
+            status: Status::Failed(reason),
+        });
+    }
+
+    fn count(&self, pred: fn(&Status) -> bool) -> usize {
+        self.results.iter().filter(|r| pred(&r.status)).count()
+    }
+}
+
+/// `cargo xtask test`.
+///
+/// # Errors
+/// Failing host tests, or I/O errors writing results. Target test failures are
+/// reported and give a failing exit code instead.
+pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
+    crate::setup::ensure(root)?;
+    println!("running host tests (cargo test)");
+    cargo::run(cargo::command(root).arg("test"), "host tests (cargo test)")
+        .context("host tests failed; fix them before the on-target tests run")?;
+
+    let dir = root.join("target/test-results");
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let arches: Vec<Arch> = match args.arch {
+        ArchChoice::X86_64 => vec![Arch::X86_64],
+        ArchChoice::Aarch64 => vec![Arch::Aarch64],
+        ArchChoice::All => Arch::ALL.to_vec(),
+    };
+    let mut summaries = Vec::new();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for arch in arches {
+        let mut outcome = ArchOutcome::default();
+        if let Err(e) = test_arch(root, arch, args.release, &dir, &mut outcome) {
+            outcome.boot_failure(format!("{e:#}"));
+        }
+        let xml = dir.join(format!("{arch}.xml"));
+        junit::write(&xml, arch, &outcome.results, &outcome.log)?;
+        let (p, f, s) = (
+            outcome.count(|s| *s == Status::Passed),
+            outcome.count(|s| matches!(s, Status::Failed(_))),
+            outcome.count(|s| matches!(s, Status::Skipped(_))),
+        );
+        let mut text = format!(
+            "{arch}: {p} passed, {f} failed, {s} skipped (JUnit: {})",
+            xml.display()
+        );
+        for r in &outcome.results {
+            if let Status::Failed(reason) = &r.status {
+                let first = reason.lines().next().unwrap_or_default();
+                text.push_str(&format!("\n    FAILED {}: {first}", r.name));
+            }
+        }
+        summaries.push(text);
+        (passed, failed, skipped) = (passed + p, failed + f, skipped + s);
+    }
+    println!();
+    for s in &summaries {
+        println!("{s}");
+    }
+    let mut closing = format!("{passed} passed, {failed} failed");
+    if skipped > 0 {
+        closing.push_str(&format!(", {skipped} skipped"));
+    }
+    println!("{closing}");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds and boots the suite on `arch`, then each isolated test.
+fn test_arch(
+    root: &Path,
+    arch: Arch,
+    release: bool,
+    dir: &Path,
+    out: &mut ArchOutcome,
+) -> Result<()> {
+    let target = Target {
+        root: root.to_path_buf(),
+        arch,
+        release,
+    };
+    let args = BuildArgs {
+        arch,
+        release,
+        app: None,
+        app_crate: None,
+    };
+    let user = build::user_programs(&target, &args)?;
+    let kernel = build::image(&target, &user, Start::Tests { only: vec![] })?;
+    let log_path = dir.join(format!("{arch}.log"));
+    println!(
+        "booting the test suite on {arch} (log: {})",
+        log_path.display()
+    );
+    let capture = boot(arch, &kernel, SUITE_TIMEOUT, &log_path, |_| false)?;
+    out.log = capture.lines.join("\n");
+    let suite = parse_suite(&capture.lines);
+    out.results = suite.results;
+
+    let ended = match &capture.ending {
+        Ending::TimedOut => Err(format!("timed out after {} s", SUITE_TIMEOUT.as_secs())),
+        Ending::Exited(status) => {
+            qemu::system_status(arch, status.code()).map_err(|e| format!("{e:#}"))
+        }
+        Ending::Stopped => Ok(0),
+    };
+    let failed = out.count(|s| matches!(s, Status::Failed(_)));
+    let problem = judge_boot(suite.reached, suite.summary.is_some(), failed, ended);
+    if let Some(problem) = problem {
+        out.boot_failure(format!(
+            "{problem}; last serial lines:\n{}",
+            tail(&capture.lines)
+        ));
+    }
+    if let Some(s) = suite.summary {
+        let counted = out.count(|s| *s == Status::Passed);
+        if s.passed as usize != counted {
+            println!(
+                "warning: the driver counted {} passed, the log shows {counted}",
+                s.passed
+            );
+        }
+    }
+    for name in &suite.isolated {
+        let (result, lines) = isolated(&target, &user, name, dir).unwrap_or_else(|e| {
+            let status = Status::Failed(format!("{e:#}"));
+            let result = TestResult {
+                name: name.clone(),
+                status,
+            };
+            (result, Vec::new())
+        });
+        out.log.push_str(&format!(
+            "\n--- isolated boot of {name} ---\n{}",
+            lines.join("\n")
+        ));
+        out.results.push(result);
+    }
+    Ok(())
+}
+
+/// Builds and boots the image that runs only `name`, and judges its kernel report.
+/// Returns the result and the boot's serial lines.
+fn isolated(
+    target: &Target,
+    user: &UserPrograms,
+    name: &str,
+    dir: &Path,
+) -> Result<(TestResult, Vec<String>)> {
+    let arch = target.arch;
+    println!("rebuilding for the isolated test {name} on {arch}");
+    let kernel = build::image(
+        target,
+        user,
+        Start::Tests {
+            only: vec![name.to_string()],
+        },
+    )?;
+    let log_path = dir.join(format!("{arch}-{name}.log"));
+    let mut watch = IsolatedWatch::new(name);
+    let capture = boot(arch, &kernel, ISOLATED_TIMEOUT, &log_path, |line| {
+        watch.feed(line)
+    })?;
+    let mut status = watch.finish();
+    if let (Status::Failed(reason), false) =
+        (&mut status, matches!(capture.ending, Ending::Stopped))
+    {
+        let how = match &capture.ending {
+            Ending::TimedOut => format!("boot timed out after {} s", ISOLATED_TIMEOUT.as_secs()),
+            Ending::Exited(s) => format!("QEMU exited ({s})"),
+            Ending::Stopped => String::new(),
+        };
+        reason.push_str(&format!(" ({how})"));
+        eprintln!(
+            "isolated test {name} failed: {reason}; last serial lines:\n{}",
+            tail(&capture.lines)
+        );
+    }
+    let result = TestResult {
+        name: name.to_string(),
+        status,
+    };
+    Ok((result, capture.lines))
+}
+
+/// Boots `kernel` with the serial console captured to `log`.
+fn boot(
+    arch: Arch,
+    kernel: &Path,
+    timeout: Duration,
+    log: &Path,
+    stop: impl FnMut(&str) -> bool,
+) -> Result<Capture> {
+    let opts = QemuOptions {
+        extra: EXTRA_QEMU_ARGS.iter().map(|s| s.to_string()).collect(),
+        ..QemuOptions::default()
+    };
+    let cmd = qemu::command(arch, kernel, &opts)?;
+    qemu::run_captured(cmd, timeout, &format!("[{arch}] "), log, stop)
+}
+
+/// What is wrong with a suite boot as a whole, if anything: it never reached the
+/// suite, did not end with a system status (`ended`), ended before the summary,
+/// or exited non-zero although no test failed.
+fn judge_boot(
+    reached: bool,
+    has_summary: bool,
+    failed: usize,
+    ended: std::result::Result<i32, String>,
+) -> Option<String> {
+    match ended {
+        Ok(code) if !reached => Some(format!(
+            "the boot never reached the test suite (no `Starting test` line); \
+             the system exited with status {code}"
+        )),
+        Err(e) if !reached => Some(format!(
+            "the boot never reached the test suite (no `Starting test` line); {e}"
+        )),
+        Err(e) => Some(format!("the suite boot did not finish: {e}")),
+        Ok(_) if !has_summary => {
+            Some("the system halted before the driver printed `Keel test summary: ...`".into())
+        }
+        Ok(code) if code != 0 && failed == 0 => Some(format!(
+            "the system exited with status {code} although no test failed"
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The last [`TAIL_LINES`] lines, indented.
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "    (no serial output)".into();
+    }
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    lines[from..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let lines: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+        let t = tail(&lines);
+        assert!(t.starts_with("    10\n") && t.ends_with("    29"), "{t}");
+        assert_eq!(tail(&[]), "    (no serial output)");
+    }
+
+    #[test]
+    fn boot_judgement() {
+        let never = judge_boot(false, false, 0, Ok(0)).unwrap();
+        assert!(never.contains("never reached the test suite"), "{never}");
+        let never = judge_boot(false, false, 0, Err("timed out after 300 s".into())).unwrap();
+        assert!(
+            never.contains("never reached") && never.contains("timed out"),
+            "{never}"
+        );
+        let timeout = judge_boot(true, false, 0, Err("timed out after 300 s".into())).unwrap();
+        assert!(timeout.contains("did not finish: timed out"), "{timeout}");
+        let early = judge_boot(true, false, 0, Ok(0)).unwrap();
+        assert!(early.contains("before the driver printed"), "{early}");
+        let odd = judge_boot(true, true, 0, Ok(1)).unwrap();
+        assert!(odd.contains("status 1 although no test failed"), "{odd}");
+        assert_eq!(judge_boot(true, true, 2, Ok(1)), None);
+        assert_eq!(judge_boot(true, true, 0, Ok(0)), None);
+    }
+
+    #[test]
+    fn failures_without_boot_are_counted() {
+        let mut out = ArchOutcome::default();
+        out.boot_failure("no kernel".into());
+        assert_eq!(out.count(|s| matches!(s, Status::Failed(_))), 1);
+    }
+}

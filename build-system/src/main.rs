@@ -6,6 +6,7 @@
 //! and JUnit output. It never runs on the target.
 
 mod arch;
+mod bench;
 mod build;
 mod cargo;
 mod gdb;
@@ -35,7 +36,8 @@ use clap::{Parser, Subcommand};
         cargo xtask run                        boot the demo on x86_64\n  \
         cargo xtask run --app hello            start the app `hello` from system.toml\n  \
         cargo xtask test --arch x86_64         host tests, then the on-target suite\n  \
-        cargo xtask gdb --arch aarch64         debug the kernel with gdb\n\n\
+        cargo xtask gdb --arch aarch64         debug the kernel with gdb\n  \
+        cargo xtask bench boot                 time QEMU start to the root task's banner\n\n\
         The system to build is described in system.toml at the repository root.\n\
         Images go to target/keel/<arch>/, test logs and JUnit XML to target/test-results/."
 )]
@@ -56,6 +58,8 @@ enum Cmd {
     Test(test::TestArgs),
     /// Build, start QEMU halted with a gdb stub, and attach gdb.
     Gdb(gdb::GdbArgs),
+    /// Boot benchmarks and report medians (table and JSON under target/bench/).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
         Cmd::Run(args) => run::run(&root, &args),
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Gdb(args) => gdb::run(&root, &args),
+        Cmd::Bench(args) => bench::run(&root, &args).map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -39,6 +39,17 @@ pub enum ArchChoice {
     All,
 }
 
+impl ArchChoice {
+    /// The architectures this choice names.
+    pub fn arches(self) -> Vec<Arch> {
+        match self {
+            ArchChoice::X86_64 => vec![Arch::X86_64],
+            ArchChoice::Aarch64 => vec![Arch::Aarch64],
+            ArchChoice::All => Arch::ALL.to_vec(),
+        }
+    }
+}
+
 /// Options of `cargo xtask test`.
 #[derive(Args, Clone, Debug)]
 pub struct TestArgs {
@@ -85,11 +96,7 @@ pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
 
     let dir = root.join("target/test-results");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let arches: Vec<Arch> = match args.arch {
-        ArchChoice::X86_64 => vec![Arch::X86_64],
-        ArchChoice::Aarch64 => vec![Arch::Aarch64],
-        ArchChoice::All => Arch::ALL.to_vec(),
-    };
+    let arches = args.arch.arches();
     let mut summaries = Vec::new();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for arch in arches {

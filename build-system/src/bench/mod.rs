@@ -1,0 +1,115 @@
+//! `cargo xtask bench ...`: measurements that boot the system and report
+//! medians over repeated runs, printed as a table and written as JSON to
+//! `target/bench/<what>-<arch>.json`. Benchmarks never assert on time; they
+//! report it.
+
+mod boot;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+/// Options of `cargo xtask bench`.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+/// The benchmarks.
+#[derive(Subcommand, Clone, Debug)]
+pub enum BenchWhat {
+    /// Wall-clock time from QEMU start to the root task's banner, and the image size.
+    Boot(boot::BootBenchArgs),
+}
+
+/// One reported figure.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Measurement {
+    /// What was measured.
+    pub name: String,
+    /// Unit of the figures.
+    pub unit: String,
+    /// Median over the runs.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Number of runs.
+    pub runs: usize,
+}
+
+impl Measurement {
+    /// Summarises `samples` (at least one).
+    pub fn from_samples(name: &str, unit: &str, samples: &[f64]) -> Measurement {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Measurement {
+            name: name.to_string(),
+            unit: unit.to_string(),
+            median,
+            min: sorted.first().copied().unwrap_or(f64::NAN),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+            runs: n,
+        }
+    }
+}
+
+/// `cargo xtask bench`.
+///
+/// # Errors
+/// A failed build or boot.
+pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
+    crate::setup::ensure(root)?;
+    match &args.what {
+        BenchWhat::Boot(a) => boot::run(root, a),
+    }
+}
+
+/// Prints `results` as a table and writes them as JSON to `target/bench/<what>-<arch>.json`.
+///
+/// # Errors
+/// If the JSON file cannot be written.
+pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> Result<()> {
+    println!("\n{what} on {arch}:");
+    println!(
+        "{:<40} {:>12} {:>12} {:>12} {:>5}  unit",
+        "measurement", "median", "min", "max", "runs"
+    );
+    for m in results {
+        println!(
+            "{:<40} {:>12.1} {:>12.1} {:>12.1} {:>5}  {}",
+            m.name, m.median, m.min, m.max, m.runs, m.unit
+        );
+    }
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let path = dir.join(format!("{what}-{arch}.json"));
+    let json = serde_json::to_string_pretty(results).context("could not encode the results")?;
+    std::fs::write(&path, json).with_context(|| format!("could not write {}", path.display()))?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let m = Measurement::from_samples("x", "ms", &[5.0, 1.0, 3.0]);
+        assert_eq!((m.median, m.min, m.max, m.runs), (3.0, 1.0, 5.0, 3));
+        let m = Measurement::from_samples("x", "ms", &[4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(m.median, 2.5);
+    }
+}

@@ -17,6 +17,8 @@ mod serial_log;
 mod setup;
 mod system;
 mod test;
+#[cfg(test)]
+mod tree_rules;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

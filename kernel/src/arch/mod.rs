@@ -63,6 +63,9 @@ pub trait UserRegisters {
     fn set_syscall_result(&mut self, words: [u64; 3]);
     /// The user program counter.
     fn ip(&self) -> u64;
+    /// Makes the thread execute the system call it just made again when it
+    /// next runs: how a preempted long operation is continued.
+    fn restart_syscall(&mut self);
 }
 
 /// The page tables of one user address space. The kernel half is shared.
@@ -100,6 +103,9 @@ pub trait Platform {
     fn halt(status: u32) -> !;
     /// Waits for interrupts forever.
     fn idle() -> !;
+    /// True when an interrupt is waiting to be taken: long kernel operations
+    /// ask this at their preemption points.
+    fn interrupt_pending() -> bool;
     /// Kernel-window virtual address of a physical address.
     fn phys_to_virt(paddr: u64) -> usize;
     /// Physical address of a kernel-image virtual address.

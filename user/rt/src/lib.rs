@@ -57,6 +57,11 @@ extern "C" fn keel_rt_entry(boot_info: usize) -> ! {
         println!("keel-rt: no valid BootInfo at {boot_info:#x}");
         keel_sys::debug::halt(BAD_BOOTINFO_STATUS)
     };
+    if boot_info.ipc_buffer == keel_abi::bootinfo::IPC_BUFFER_VADDR {
+        // SAFETY: the kernel maps the root task's IPC buffer writable at
+        // IPC_BUFFER_VADDR for its lifetime, and only keel-sys uses it.
+        unsafe { keel_sys::set_ipc_buffer(boot_info.ipc_buffer as usize as *mut keel_abi::IpcBuffer) };
+    }
     // SAFETY: `__keel_main` is defined by the program's `main!` invocation with
     // exactly this signature.
     let status = unsafe { __keel_main(boot_info) };

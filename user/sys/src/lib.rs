@@ -8,8 +8,12 @@
 pub mod arch;
 pub mod cap;
 pub mod debug;
+pub mod invocation;
+mod ipc_buffer;
 
 pub use cap::{CPtr, Cap};
+pub use invocation::{invoke, last_error_detail, AbsoluteCPtr};
+pub use ipc_buffer::set_ipc_buffer;
 pub use keel_abi::{BootInfo, CapType, Error, Syscall};
 
 /// Makes system call `number` with raw argument words and returns the raw

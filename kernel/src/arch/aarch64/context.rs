@@ -102,4 +102,9 @@ impl UserRegisters for UserContext {
     fn ip(&self) -> u64 {
         self.elr
     }
+
+    fn restart_syscall(&mut self) {
+        // ELR points past the 4-byte `svc`; step back onto it.
+        self.elr = self.elr.wrapping_sub(4);
+    }
 }

@@ -78,6 +78,10 @@ impl Platform for Machine {
         }
     }
 
+    fn interrupt_pending() -> bool {
+        mmu::interrupt_pending()
+    }
+
     fn phys_to_virt(paddr: u64) -> usize {
         (PHYS_WINDOW + paddr) as usize
     }

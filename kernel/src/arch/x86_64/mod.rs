@@ -1,6 +1,7 @@
 //! x86_64 (QEMU q35): PVH entry, GDT/TSS/IDT, `syscall` entry, 4-level paging,
 //! 16550 serial console, `isa-debug-exit` halt.
 
+mod apic;
 mod boot;
 mod gdt;
 mod io;
@@ -59,6 +60,10 @@ impl Platform for Machine {
         loop {
             io::halt_forever();
         }
+    }
+
+    fn interrupt_pending() -> bool {
+        apic::interrupt_pending()
     }
 
     fn phys_to_virt(paddr: u64) -> usize {

@@ -76,6 +76,11 @@ impl UserRegisters for UserContext {
     fn ip(&self) -> u64 {
         self.rip
     }
+
+    fn restart_syscall(&mut self) {
+        // `syscall` saved the address after its 2-byte instruction; step back onto it.
+        self.rip = self.rip.wrapping_sub(2);
+    }
 }
 
 /// Kernel data that only the boot CPU touches, with interrupts off.

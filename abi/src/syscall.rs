@@ -39,6 +39,11 @@ pub enum Syscall {
     /// Debug: report the type of the capability in a root-CNode slot.
     /// Arg 0: slot index. Returns the [`crate::CapType`] in result word 1.
     DebugCapIdentify = 103,
+    /// Debug: make every `n`-th preemption point of long kernel operations act
+    /// as if an interrupt were pending (0: only real interrupts), to exercise
+    /// restarts. Arg 0: `n`. Returns in result word 1 how many preemptions
+    /// happened since the previous call.
+    DebugPreemptEvery = 104,
 }
 
 /// Longest thread name the kernel keeps, in bytes.
@@ -46,7 +51,7 @@ pub const THREAD_NAME_MAX: usize = 32;
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 15] = [
+    pub const ALL: [Syscall; 16] = [
         Syscall::Call,
         Syscall::ReplyRecv,
         Syscall::Send,
@@ -62,6 +67,7 @@ impl Syscall {
         Syscall::DebugHalt,
         Syscall::DebugNameThread,
         Syscall::DebugCapIdentify,
+        Syscall::DebugPreemptEvery,
     ];
 }
 
@@ -84,6 +90,7 @@ mod tests {
         }
         assert_eq!(Syscall::try_from(0), Err(0));
         assert_eq!(Syscall::try_from(12), Err(12));
+        assert_eq!(Syscall::try_from(105), Err(105));
         assert_eq!(Syscall::try_from(u64::MAX), Err(u64::MAX));
     }
 }

@@ -16,6 +16,7 @@ pub mod boot;
 pub mod console;
 pub mod fault;
 pub mod object;
+pub mod preemption;
 pub mod sched;
 pub mod syscall;
 pub mod user_mem;

@@ -2,26 +2,31 @@
 //! root task); run queues, priorities and MCS budgets come with their issues.
 
 use crate::arch::{AddressSpace, Machine, Platform, VSpace};
-use crate::object::{object_mut, tcb::{Tcb, ThreadState}};
+use crate::object::tcb::{tcb_at, Tcb, ThreadState};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Physical address of the current thread's TCB (0: none).
+/// Physical address of the current thread's TCB object (0: none).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
 
-/// Makes the TCB at `tcb_paddr` the current thread.
-pub fn set_current(tcb_paddr: u64) {
-    CURRENT.store(tcb_paddr, Ordering::Relaxed);
+/// Makes the TCB object at `tcb_object` the current thread.
+pub fn set_current(tcb_object: u64) {
+    CURRENT.store(tcb_object, Ordering::Relaxed);
 }
 
-/// The current thread, if any.
-pub fn current() -> Option<&'static mut Tcb> {
+/// Physical address of the current thread's TCB object, if any.
+pub fn current_object() -> Option<u64> {
     match CURRENT.load(Ordering::Relaxed) {
         0 => None,
-        // SAFETY: CURRENT only ever holds the address of a TCB created at boot,
-        // and each kernel entry takes this reference once and drops it before
-        // leaving the kernel.
-        paddr => Some(unsafe { object_mut::<Tcb>(paddr) }),
+        paddr => Some(paddr),
     }
+}
+
+/// The current thread, if any. Each kernel entry takes this reference and
+/// drops it before the capability core runs or the kernel is left.
+pub fn current() -> Option<&'static mut Tcb> {
+    // SAFETY: CURRENT only holds the address of a TCB object created at boot or
+    // by retype and kept alive while current; callers follow the one-reference rule above.
+    current_object().map(|paddr| unsafe { tcb_at(paddr) })
 }
 
 /// Leaves the kernel: resumes the current thread if it can run, else idles.

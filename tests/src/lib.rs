@@ -14,6 +14,7 @@
 extern crate alloc;
 
 mod cases;
+mod support;
 
 use alloc::string::String;
 use keel_abi::BootInfo;
@@ -43,11 +44,14 @@ pub struct Test {
     pub isolation: Isolation,
 }
 
-/// What a test gets to work with.
+/// What a test gets to work with. Resources a test takes through it (slots of
+/// the root CNode's empty range, untyped capabilities) are given back by the
+/// driver after the test, which then checks that nothing was left behind.
 pub struct Env {
     /// The BootInfo the kernel gave the root task.
     pub boot_info: &'static BootInfo,
     name: &'static str,
+    resources: support::Resources,
 }
 
 impl Env {
@@ -110,7 +114,13 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
         }
         number += 1;
         println!("Starting test {number}: {}", test.name);
-        match (test.run)(&Env { boot_info, name: test.name }) {
+        let env = Env { boot_info, name: test.name, resources: support::Resources::new(boot_info) };
+        // Resources come back whether the test passed or not, so one failure
+        // does not cascade; a failed clean-up fails the test.
+        let result = (test.run)(&env);
+        let cleanup = env.resources.give_back();
+        let result = result.and(cleanup);
+        match result {
             Ok(()) => {
                 println!("Test {} passed", test.name);
                 passed += 1;

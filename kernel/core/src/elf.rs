@@ -93,7 +93,11 @@ impl<'a> Elf<'a> {
             return Err(ElfError::NotElf);
         }
         // Class 2 = 64-bit, data 1 = little-endian, type 2 = executable.
-        if header.ident[4] != 2 || header.ident[5] != 1 || header.kind != 2 || header.machine != machine {
+        if header.ident[4] != 2
+            || header.ident[5] != 1
+            || header.kind != 2
+            || header.machine != machine
+        {
             return Err(ElfError::WrongKind);
         }
         if header.phentsize as usize != core::mem::size_of::<ProgramHeader>() {
@@ -103,7 +107,10 @@ impl<'a> Elf<'a> {
         for i in 0..header.phnum as usize {
             let ph = elf.program_header(i).ok_or(ElfError::NotElf)?;
             if ph.kind == PT_LOAD {
-                let file_end = ph.offset.checked_add(ph.filesz).ok_or(ElfError::BadSegment)?;
+                let file_end = ph
+                    .offset
+                    .checked_add(ph.filesz)
+                    .ok_or(ElfError::BadSegment)?;
                 let mem_end = ph.vaddr.checked_add(ph.memsz);
                 if file_end > bytes.len() as u64 || ph.filesz > ph.memsz || mem_end.is_none() {
                     return Err(ElfError::BadSegment);
@@ -185,9 +192,21 @@ mod tests {
 
     #[test]
     fn rejects_bad_images() {
-        assert_eq!(Elf::parse(&[0u8; 10], EM_X86_64).err(), Some(ElfError::NotElf));
-        assert_eq!(Elf::parse(&image(EM_AARCH64, 16, 16), EM_X86_64).err(), Some(ElfError::WrongKind));
-        assert_eq!(Elf::parse(&image(EM_X86_64, 4096, 4096), EM_X86_64).err(), Some(ElfError::BadSegment));
-        assert_eq!(Elf::parse(&image(EM_X86_64, 32, 16), EM_X86_64).err(), Some(ElfError::BadSegment));
+        assert_eq!(
+            Elf::parse(&[0u8; 10], EM_X86_64).err(),
+            Some(ElfError::NotElf)
+        );
+        assert_eq!(
+            Elf::parse(&image(EM_AARCH64, 16, 16), EM_X86_64).err(),
+            Some(ElfError::WrongKind)
+        );
+        assert_eq!(
+            Elf::parse(&image(EM_X86_64, 4096, 4096), EM_X86_64).err(),
+            Some(ElfError::BadSegment)
+        );
+        assert_eq!(
+            Elf::parse(&image(EM_X86_64, 32, 16), EM_X86_64).err(),
+            Some(ElfError::BadSegment)
+        );
     }
 }

@@ -3,11 +3,29 @@
 //! Everything here builds for the host and is tested there with `cargo test`:
 //! physical-memory region arithmetic and the boot allocator, the split of free
 //! memory into Untyped blocks, ELF program-header parsing for the root task, and
-//! the two-word capability encoding. The bare-metal kernel (`keel-kernel`) calls
-//! into this crate; this crate never calls the kernel.
+//! the capability core: the two-word cap encoding, CNode slots and the
+//! derivation tree, CSpace lookup, the CNode operations, delete and revoke with
+//! Zombies and preemption, and Untyped retype. Object memory is reached only
+//! through [`object_memory::ObjectMemory`]. The bare-metal kernel (`keel-kernel`)
+//! calls into this crate; this crate never calls the kernel except through the
+//! [`cspace::ObjectHooks`] and [`cspace::Preempt`] traits it implements.
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(any(test, feature = "test-memory"))]
+extern crate alloc;
+
 pub mod cap;
+pub mod cspace;
 pub mod elf;
+pub mod error;
 pub mod memory;
+pub mod object_memory;
+#[cfg(test)]
+mod testutil;
+pub mod untyped;
+
+pub use cap::Cap;
+pub use cspace::{ObjectHooks, Preempt, Progress};
+pub use error::SyscallError;
+pub use object_memory::ObjectMemory;

@@ -41,7 +41,10 @@ impl Default for FreeMemory {
 impl FreeMemory {
     /// An empty set.
     pub const fn new() -> Self {
-        FreeMemory { regions: [MemRegion { start: 0, end: 0 }; MAX_FREE_REGIONS], count: 0 }
+        FreeMemory {
+            regions: [MemRegion { start: 0, end: 0 }; MAX_FREE_REGIONS],
+            count: 0,
+        }
     }
 
     /// The free regions, sorted by address.
@@ -64,7 +67,10 @@ impl FreeMemory {
         if self.count == MAX_FREE_REGIONS {
             return Err(MemoryError::TooManyRegions);
         }
-        let at = self.regions[..self.count].iter().position(|r| r.start > start).unwrap_or(self.count);
+        let at = self.regions[..self.count]
+            .iter()
+            .position(|r| r.start > start)
+            .unwrap_or(self.count);
         self.regions.copy_within(at..self.count, at + 1);
         self.regions[at] = MemRegion { start, end };
         self.count += 1;
@@ -86,8 +92,14 @@ impl FreeMemory {
                 i += 1;
                 continue;
             }
-            let left = MemRegion { start: r.start, end: start };
-            let right = MemRegion { start: end, end: r.end };
+            let left = MemRegion {
+                start: r.start,
+                end: start,
+            };
+            let right = MemRegion {
+                start: end,
+                end: r.end,
+            };
             match (left.start < left.end, right.start < right.end) {
                 (true, true) => {
                     if self.count == MAX_FREE_REGIONS {
@@ -130,7 +142,10 @@ impl FreeMemory {
             (end <= r.end).then_some(start)
         });
         let start = found.ok_or(MemoryError::OutOfMemory)?;
-        self.remove(MemRegion { start, end: start + size })?;
+        self.remove(MemRegion {
+            start,
+            end: start + size,
+        })?;
         Ok(start)
     }
 
@@ -161,7 +176,11 @@ pub fn untyped_blocks(region: MemRegion) -> impl Iterator<Item = (u64, u8)> {
         if at >= region.end || region.end - at < (1 << MIN_UNTYPED_BITS) {
             return None;
         }
-        let align_bits = if at == 0 { MAX_UNTYPED_BITS as u32 } else { at.trailing_zeros() };
+        let align_bits = if at == 0 {
+            MAX_UNTYPED_BITS as u32
+        } else {
+            at.trailing_zeros()
+        };
         let fit_bits = 63 - (region.end - at).leading_zeros();
         let bits = align_bits.min(fit_bits).min(MAX_UNTYPED_BITS as u32) as u8;
         let block = (at, bits);
@@ -185,7 +204,10 @@ mod tests {
         f.add(r(0x20_0000, 0x30_0000)).unwrap();
         assert_eq!(f.regions(), &[r(0x10_0000, 0x30_0000)]);
         f.remove(r(0x18_0000, 0x18_0001)).unwrap();
-        assert_eq!(f.regions(), &[r(0x10_0000, 0x18_0000), r(0x18_1000, 0x30_0000)]);
+        assert_eq!(
+            f.regions(),
+            &[r(0x10_0000, 0x18_0000), r(0x18_1000, 0x30_0000)]
+        );
         f.add(r(0x50_0000, 0x50_0fff)).unwrap(); // less than a page: nothing
         assert_eq!(f.regions().len(), 2);
         assert_eq!(f.total(), 0x20_0000 - 0x1000);
@@ -197,13 +219,20 @@ mod tests {
         f.add(r(0x1000, 0x40_0000)).unwrap();
         let a = f.alloc(0x1000, 0x20_0000).unwrap();
         assert_eq!(a, 0x20_0000);
-        assert_eq!(f.regions(), &[r(0x1000, 0x20_0000), r(0x20_1000, 0x40_0000)]);
+        assert_eq!(
+            f.regions(),
+            &[r(0x1000, 0x20_0000), r(0x20_1000, 0x40_0000)]
+        );
         assert_eq!(f.alloc(0x100_0000, 0x1000), Err(MemoryError::OutOfMemory));
     }
 
     #[test]
     fn untyped_blocks_cover_exactly_and_are_aligned() {
-        for (start, end) in [(0x1000u64, 0x7_3000u64), (0x40_0000, 0x2000_0000), (0, 0x9f000)] {
+        for (start, end) in [
+            (0x1000u64, 0x7_3000u64),
+            (0x40_0000, 0x2000_0000),
+            (0, 0x9f000),
+        ] {
             let mut at = start;
             for (pa, bits) in untyped_blocks(r(start, end)) {
                 assert_eq!(pa, at, "blocks are contiguous");
@@ -219,7 +248,11 @@ mod tests {
     fn removing_reserved_ranges_leaves_no_overlap() {
         let mut f = FreeMemory::new();
         f.add(r(0, 0x1000_0000)).unwrap();
-        let reserved = [r(0x10_0000, 0x23_4567), r(0x800_0000, 0x800_1000), r(0xfff_f000, 0x2000_0000)];
+        let reserved = [
+            r(0x10_0000, 0x23_4567),
+            r(0x800_0000, 0x800_1000),
+            r(0xfff_f000, 0x2000_0000),
+        ];
         for res in reserved {
             f.remove(res).unwrap();
         }

@@ -4,13 +4,16 @@
 
 use crate::arch::{AddressSpace, MapError, PageRights, Platform, UserRegisters, Machine, UserContext, VSpace, ARCH, ELF_MACHINE, HAS_ASID_CONTROL};
 use crate::boot::BootParams;
-use crate::object::cnode::{RootCNode, ROOT_CNODE_BITS};
-use crate::object::tcb::Tcb;
-use crate::object::{copy_to_phys, object_mut, zero_phys};
+use crate::object::cnode::ROOT_CNODE_BITS;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT};
+use crate::object::{copy_to_phys, zero_phys};
 use keel_abi::archive::Archive;
 use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX_UNTYPED};
-use keel_abi::{CapType, InitCap, PAGE_SIZE};
+use keel_abi::{CapRights, CapType, InitCap, PAGE_SIZE};
 use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::{insert_derived, write_slot, MdbNode, Slot, SLOT_SIZE};
+use keel_kernel_core::object_memory::ObjectMemory;
 use keel_kernel_core::elf::Elf;
 use keel_kernel_core::memory::{untyped_blocks, FreeMemory};
 use zerocopy::FromZeros;
@@ -41,12 +44,12 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
         vspace.map_page(vaddr, paddr, READ_ONLY, &mut free).unwrap_or_else(|e| boot_failed("archive mapping", e));
     }
 
-    let cnode_bytes = core::mem::size_of::<RootCNode>();
-    let cnode_paddr = alloc_zeroed(&mut free, cnode_bytes);
-    let tcb_paddr = alloc_zeroed(&mut free, core::mem::size_of::<Tcb>());
-    // SAFETY: both ranges were just taken from free RAM and zeroed; an all-zero
-    // CNode is valid (every slot null) and no other reference to it exists.
-    let cnode = unsafe { object_mut::<RootCNode>(cnode_paddr) };
+    let cnode_paddr = alloc_zeroed(&mut free, (1usize << ROOT_CNODE_BITS) * SLOT_SIZE as usize);
+    let tcb_object = alloc_zeroed(&mut free, 1 << keel_abi::object::TCB_BITS);
+    let mut mem = KernelMemory;
+    let cnode_slot = |index: u64| cnode_paddr + index * SLOT_SIZE;
+    // Every CPtr resolves in this one level: the guard takes the bits above the radix.
+    let root_cnode = Cap::cnode(cnode_paddr, ROOT_CNODE_BITS, 64 - ROOT_CNODE_BITS, 0);
 
     let mut bi = BootInfo::new_zeroed();
     bi.magic = bootinfo::BOOTINFO_MAGIC;
@@ -63,28 +66,28 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     }
 
     let initial = [
-        (InitCap::InitThreadTcb, Cap::new(CapType::Tcb, tcb_paddr, 0)),
-        (InitCap::InitThreadCNode, Cap::new(CapType::CNode, cnode_paddr, u64::from(ROOT_CNODE_BITS))),
-        (InitCap::InitThreadVSpace, Cap::new(CapType::VSpace, vspace.root_paddr(), 0)),
-        (InitCap::IrqControl, Cap::new(CapType::IrqControl, 0, 0)),
-        (InitCap::AsidControl, HAS_ASID_CONTROL.then(|| Cap::new(CapType::AsidControl, 0, 0)).flatten()),
-        (InitCap::BootInfoFrame, Cap::new(CapType::Frame, bootinfo_frame, 0)),
-        (InitCap::InitThreadIpcBuffer, Cap::new(CapType::Frame, ipc_frame, 1)),
-        (InitCap::SchedControl, Cap::new(CapType::SchedControl, 0, 0)),
+        (InitCap::InitThreadTcb, Some(Cap::tcb(tcb_object))),
+        (InitCap::InitThreadCNode, Some(root_cnode)),
+        (InitCap::InitThreadVSpace, Some(Cap::paging(CapType::VSpace, vspace.root_paddr()))),
+        (InitCap::IrqControl, Some(Cap::irq_control())),
+        (InitCap::AsidControl, HAS_ASID_CONTROL.then(Cap::asid_control)),
+        (InitCap::BootInfoFrame, Some(Cap::frame(bootinfo_frame, false, CapRights::ALL, false))),
+        (InitCap::InitThreadIpcBuffer, Some(Cap::frame(ipc_frame, false, CapRights::ALL, false))),
+        (InitCap::SchedControl, Some(Cap::sched_control(0))),
     ];
     for (slot, cap) in initial {
         if let Some(cap) = cap {
-            cnode.set(slot as u64, cap);
+            provide(&mut mem, cnode_slot(slot as u64), cap);
         }
     }
     let mut next = keel_abi::cap::FIRST_FREE_INIT_SLOT;
     let slots = 1u64 << ROOT_CNODE_BITS;
     bi.archive_frames.start = next;
     for i in 0..archive_pages {
-        let cap = Cap::new(CapType::Frame, archive_phys.start + i * PAGE, 0).expect("invariant: page aligned");
-        if !cnode.set(next, cap) {
+        if next == slots {
             panic!("boot archive needs {archive_pages} frame caps; the root CNode has {slots} slots");
         }
+        provide(&mut mem, cnode_slot(next), Cap::frame(archive_phys.start + i * PAGE, false, CapRights::READ, false));
         next += 1;
     }
     bi.archive_frames.end = next;
@@ -97,7 +100,9 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
                 continue;
             }
             bi.untyped_list[index] = UntypedDesc { paddr, size_bits: bits, ..Default::default() };
-            cnode.set(next, Cap::untyped(paddr, bits, false).expect("invariant: untyped aligned"));
+            // Used up to the end, as seL4 hands them out: the first retype resets
+            // (zeroes) the region, so memory above a watermark is always zero.
+            provide(&mut mem, cnode_slot(next), Cap::untyped(paddr, bits, false, 1 << bits));
             bi.untyped_count += 1;
             next += 1;
         }
@@ -107,11 +112,12 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     // SAFETY: the BootInfo frame was just allocated from free RAM and holds nothing else.
     unsafe { copy_to_phys(bootinfo_frame, zerocopy::IntoBytes::as_bytes(&bi)) };
 
+    insert_derived(&mut mem, cnode_slot(InitCap::InitThreadCNode as u64), tcb_slot(tcb_object, CSPACE_ROOT_SLOT), root_cnode);
     let context = UserContext::new_thread(elf.entry(), bootinfo::ROOT_STACK_TOP, bootinfo::BOOTINFO_VADDR);
-    // SAFETY: the TCB range was allocated and zeroed above and is referenced nowhere else.
-    let tcb = unsafe { object_mut::<Tcb>(tcb_paddr) };
-    *tcb = Tcb::new(context, vspace.root_paddr(), cnode_paddr, root.name());
-    crate::sched::set_current(tcb_paddr);
+    // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
+    let tcb = unsafe { tcb_at(tcb_object) };
+    tcb.start(context, vspace.root_paddr(), ipc_frame, root.name());
+    crate::sched::set_current(tcb_object);
     crate::kprintln!(
         "KEEL: root task '{}': {} untyped caps, slots {}..{} empty; entering user mode",
         root.name(),
@@ -147,6 +153,12 @@ fn load_segments(elf: &Elf<'_>, vspace: &mut VSpace, free: &mut FreeMemory) {
             page += PAGE;
         }
     }
+}
+
+/// Puts an original cap (revocable, first with its badge, as seL4's boot does) in a slot.
+fn provide(mem: &mut impl ObjectMemory, slot: u64, cap: Cap) {
+    let mdb = MdbNode { revocable: true, first_badged: true, ..MdbNode::default() };
+    write_slot(mem, slot, &Slot { cap, mdb });
 }
 
 fn map_new_frame(vspace: &mut VSpace, vaddr: u64, rights: PageRights, free: &mut FreeMemory) -> u64 {

@@ -1,36 +1,68 @@
-//! CNodes: power-of-two arrays of capability slots.
-//!
-//! This module owns slot storage and indexing. CPtr resolution through guarded
-//! multi-level CSpaces and the derivation tree come with the capability issue.
+//! CNode invocations: decoding the arguments of Copy, Mint, Move, Mutate,
+//! Rotate, Delete, Revoke and CancelBadgedSends (seL4's argument order), then
+//! performing them with the capability core. Slot storage, lookup and the
+//! derivation tree are the core's (`keel_kernel_core::cspace`).
 
+use crate::object::hooks::KernelHooks;
+use crate::object::memory::KernelMemory;
+use crate::preemption::KernelPreempt;
+use crate::syscall::invocation::{Message, Outcome};
+use keel_abi::{CapRights, CapType, Error, Label};
 use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::{self, lookup_slot, lookup_source_slot, read_cap};
+use keel_kernel_core::error::SyscallError;
 
 /// log2 of the number of slots in the root task's CNode.
 pub const ROOT_CNODE_BITS: u8 = 13;
 
-/// A CNode's slots.
-#[repr(C)]
-pub struct CNode<const N: usize> {
-    slots: [Cap; N],
-}
-
-/// The root task's CNode.
-pub type RootCNode = CNode<{ 1 << ROOT_CNODE_BITS }>;
-
-impl<const N: usize> CNode<N> {
-    /// The cap in slot `index`, or `None` past the end.
-    pub fn get(&self, index: u64) -> Option<Cap> {
-        self.slots.get(usize::try_from(index).ok()?).copied()
+/// Decodes and performs an invocation of the CNode `cnode`.
+///
+/// # Errors
+/// seL4's CNode errors, with details.
+pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, SyscallError> {
+    if label == Label::UntypedRetype {
+        return Err(Error::IllegalOperation.into());
     }
-
-    /// Writes slot `index`; returns false past the end.
-    pub fn set(&mut self, index: u64, cap: Cap) -> bool {
-        match usize::try_from(index).ok().and_then(|i| self.slots.get_mut(i)) {
-            Some(slot) => {
-                *slot = cap;
-                true
-            }
-            None => false,
+    let mut mem = KernelMemory;
+    let dest = lookup_slot(&mem, cnode, msg.mr(0)?, msg.mr(1)?)?;
+    let source = |index: usize, root_cap: usize| -> Result<u64, SyscallError> {
+        let (_, root) = msg.extra_cap(root_cap)?;
+        lookup_source_slot(&mem, root, msg.mr(index)?, msg.mr(index + 1)?)
+    };
+    match label {
+        Label::CNodeCopy => {
+            let (src, rights) = (source(2, 0)?, CapRights::from_bits(msg.mr(4)?));
+            cspace::copy(&mut mem, src, dest, rights).map(|()| Outcome::Done([0, 0]))
         }
+        Label::CNodeMint => {
+            let (src, rights, data) = (source(2, 0)?, CapRights::from_bits(msg.mr(4)?), msg.mr(5)?);
+            cspace::mint(&mut mem, src, dest, rights, data).map(|()| Outcome::Done([0, 0]))
+        }
+        Label::CNodeMove => {
+            let src = source(2, 0)?;
+            cspace::move_cap(&mut mem, src, dest).map(|()| Outcome::Done([0, 0]))
+        }
+        Label::CNodeMutate => {
+            let (src, data) = (source(2, 0)?, msg.mr(4)?);
+            cspace::mutate(&mut mem, src, dest, data).map(|()| Outcome::Done([0, 0]))
+        }
+        Label::CNodeRotate => {
+            let (pivot_data, dest_data) = (msg.mr(4)?, msg.mr(7)?);
+            let pivot = source(2, 0)?;
+            let (_, src_root) = msg.extra_cap(1)?;
+            let src = lookup_source_slot(&mem, src_root, msg.mr(5)?, msg.mr(6)?)?;
+            cspace::rotate(&mut mem, dest, pivot, src, pivot_data, dest_data).map(|()| Outcome::Done([0, 0]))
+        }
+        Label::CNodeDelete => cspace::delete(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from),
+        Label::CNodeRevoke => cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from),
+        Label::CNodeCancelBadgedSends => {
+            // Endpoints hold no queues until IPC exists, so there is never a
+            // queued send to cancel; the checks are seL4's.
+            match read_cap(&mem, dest).kind() {
+                CapType::Endpoint => Ok(Outcome::Done([0, 0])),
+                _ => Err(Error::IllegalOperation.into()),
+            }
+        }
+        Label::UntypedRetype => Err(Error::IllegalOperation.into()),
     }
 }

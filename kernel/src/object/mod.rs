@@ -2,7 +2,10 @@
 //! way to reach an object's memory through the kernel window.
 
 pub mod cnode;
+pub mod hooks;
+pub mod memory;
 pub mod tcb;
+pub mod untyped;
 
 use crate::arch::{Machine, Platform};
 

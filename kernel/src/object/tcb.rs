@@ -1,48 +1,70 @@
-//! Thread control blocks: a thread's registers, address space, CSpace root,
-//! name and scheduling state.
+//! Thread control blocks. A TCB object (2^11 bytes) starts with a few
+//! capability slots of its own (as seL4's TCB CNode: the CSpace root, ...),
+//! followed by the [`Tcb`] structure: registers, address space, IPC buffer,
+//! name and scheduling state. A zeroed TCB object is a valid inactive thread.
 
 use crate::arch::UserContext;
+use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
+use keel_kernel_core::cspace::SLOT_SIZE;
 
-/// Whether a thread may run.
+/// Capability slots at the start of every TCB object.
+pub const TCB_SLOTS: u64 = 8;
+/// The slot holding the thread's CSpace root CNode cap.
+pub const CSPACE_ROOT_SLOT: u64 = 0;
+/// Where the [`Tcb`] structure starts within the object.
+const STRUCT_OFFSET: u64 = TCB_SLOTS * SLOT_SIZE;
+
+/// Whether a thread may run. Zero is `Inactive`, so a zeroed TCB is inactive.
+#[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadState {
+    /// Stopped (never started, suspended, or faulted with no handler).
+    Inactive = 0,
     /// Runnable.
-    Running,
-    /// Stopped (suspended, or faulted with no handler).
-    Inactive,
+    Running = 1,
 }
 
-/// A thread control block.
+/// The thread state after the TCB's own slots.
 #[repr(C)]
 pub struct Tcb {
     /// Saved user registers.
     pub context: UserContext,
     /// Physical address of the VSpace root table.
     pub vspace_root: u64,
-    /// Physical address of the CSpace root CNode.
-    pub cspace_root: u64,
+    /// Physical address of the IPC buffer (0: none).
+    pub ipc_buffer: u64,
     /// Scheduling state.
     pub state: ThreadState,
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
 }
 
-const _: () = assert!(core::mem::size_of::<Tcb>() <= keel_abi::PAGE_SIZE);
+const _: () = assert!(STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS);
+
+/// Address of slot `index` of the TCB object at `tcb_object`.
+pub fn tcb_slot(tcb_object: u64, index: u64) -> u64 {
+    tcb_object + index * SLOT_SIZE
+}
+
+/// The [`Tcb`] structure of the TCB object at `tcb_object`.
+///
+/// # Safety
+/// `tcb_object` must be a live TCB object (boot-made or retyped), and no other
+/// reference to its `Tcb` may be live.
+pub unsafe fn tcb_at(tcb_object: u64) -> &'static mut Tcb {
+    // SAFETY: the caller's guarantee; a zeroed or initialised TCB object holds a valid `Tcb`.
+    unsafe { object_mut::<Tcb>(tcb_object + STRUCT_OFFSET) }
+}
 
 impl Tcb {
-    /// A runnable thread.
-    pub fn new(context: UserContext, vspace_root: u64, cspace_root: u64, name: &str) -> Tcb {
-        let mut tcb = Tcb {
-            context,
-            vspace_root,
-            cspace_root,
-            state: ThreadState::Running,
-            name: [0; THREAD_NAME_MAX],
-            name_len: 0,
-        };
-        tcb.set_name(name.as_bytes());
-        tcb
+    /// Makes the thread runnable with `context`.
+    pub fn start(&mut self, context: UserContext, vspace_root: u64, ipc_buffer: u64, name: &str) {
+        self.context = context;
+        self.vspace_root = vspace_root;
+        self.ipc_buffer = ipc_buffer;
+        self.set_name(name.as_bytes());
+        self.state = ThreadState::Running;
     }
 
     /// Sets the name used in fault reports; longer names are cut, and bytes that
@@ -59,6 +81,6 @@ impl Tcb {
 
     /// The thread's name.
     pub fn name(&self) -> &str {
-        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+        core::str::from_utf8(&self.name[..self.name_len.min(THREAD_NAME_MAX)]).unwrap_or("?")
     }
 }

@@ -1,55 +1,71 @@
 //! System-call entry and dispatch. `handle_syscall` is the one place that turns
-//! a handler's `Result` into the caller's result registers.
+//! a handler's result into the caller's result registers (or into a restart).
 
-use crate::arch::{Console, Machine, Platform, Serial, UserRegisters, VSpace, AddressSpace};
-use crate::object::{cnode::RootCNode, object_mut, tcb::Tcb};
+pub mod invocation;
+
+use crate::arch::{AddressSpace, Console, Machine, Platform, Serial, UserRegisters, VSpace};
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::sched;
+use invocation::Outcome;
 use keel_abi::{syscall::THREAD_NAME_MAX, Error, Syscall};
+use keel_kernel_core::cspace::{lookup_cap, read_cap};
+use keel_kernel_core::error::SyscallError;
 
 /// Handles the system call the current thread just made, then schedules.
 pub fn handle_syscall() -> ! {
-    if let Some(tcb) = sched::current() {
-        let words = match dispatch(tcb) {
-            Ok([a, b]) => [0, a, b],
-            Err(e) => [e as u64, 0, 0],
-        };
-        tcb.context.set_syscall_result(words);
+    if let Some(tcb_object) = sched::current_object() {
+        let outcome = dispatch(tcb_object);
+        // The call may have destroyed the current thread; then there is no one to answer.
+        if let Some(tcb) = sched::current() {
+            match outcome {
+                Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b]),
+                Ok(Outcome::Restart) => tcb.context.restart_syscall(),
+                Err(e) => tcb.context.set_syscall_result([e.error as u64, e.detail[0], e.detail[1]]),
+            }
+        }
     }
     sched::schedule()
 }
 
-fn dispatch(tcb: &mut Tcb) -> Result<[u64; 2], Error> {
-    let ctx = &tcb.context;
-    let syscall = Syscall::try_from(ctx.syscall_number()).map_err(|_| Error::UnknownSyscall)?;
+/// Runs one system call. References to the current TCB are taken briefly and
+/// never held while the capability core runs (it may finalise that very TCB).
+fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
+    let done = |words: [u64; 2]| Ok(Outcome::Done(words));
+    let Some(tcb) = sched::current() else {
+        return Err(Error::IllegalOperation.into());
+    };
+    let arg = |n: usize| tcb.context.syscall_arg(n);
+    let syscall = Syscall::try_from(tcb.context.syscall_number()).map_err(|_| SyscallError::from(Error::UnknownSyscall))?;
     match syscall {
+        Syscall::Call => invocation::call(tcb, tcb_object),
         Syscall::DebugPutChar => {
-            Serial::put_byte(ctx.syscall_arg(0) as u8);
-            Ok([0, 0])
+            Serial::put_byte(arg(0) as u8);
+            done([0, 0])
         }
-        Syscall::DebugHalt => Machine::halt(ctx.syscall_arg(0) as u32),
+        Syscall::DebugHalt => Machine::halt(arg(0) as u32),
         Syscall::DebugNameThread => {
-            let len = usize::try_from(ctx.syscall_arg(1)).map_err(|_| Error::InvalidArgument)?;
+            let len = usize::try_from(arg(1)).map_err(|_| SyscallError::from(Error::InvalidArgument))?;
             if len > THREAD_NAME_MAX {
-                return Err(Error::RangeError);
+                return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
             }
             let mut name = [0u8; THREAD_NAME_MAX];
             let vspace = VSpace::from_root(tcb.vspace_root);
-            crate::user_mem::copy_from_user(&vspace, ctx.syscall_arg(0), &mut name[..len])?;
+            crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
             tcb.set_name(&name[..len]);
-            Ok([0, 0])
+            done([0, 0])
         }
         Syscall::DebugCapIdentify => {
-            // SAFETY: a thread's CSpace root is the CNode created for it at boot;
-            // nothing else holds a reference to it during this kernel entry.
-            let cnode = unsafe { object_mut::<RootCNode>(tcb.cspace_root) };
-            let cap = cnode.get(ctx.syscall_arg(0)).ok_or(Error::FailedLookup)?;
-            Ok([cap.kind() as u64, 0])
+            let mem = KernelMemory;
+            let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
+            let (_, cap) = lookup_cap(&mem, root, arg(0))?;
+            done([cap.kind() as u64, 0])
         }
+        Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
         // One thread only so far: giving up the CPU returns straight to the caller.
-        Syscall::Yield => Ok([0, 0]),
-        // No object in this kernel has invocations or IPC queues yet.
-        Syscall::Call
-        | Syscall::ReplyRecv
+        Syscall::Yield => done([0, 0]),
+        // No endpoint or notification can be waited on or sent to until IPC exists.
+        Syscall::ReplyRecv
         | Syscall::Send
         | Syscall::NBSend
         | Syscall::Recv
@@ -57,6 +73,6 @@ fn dispatch(tcb: &mut Tcb) -> Result<[u64; 2], Error> {
         | Syscall::NBSendRecv
         | Syscall::NBSendWait
         | Syscall::Wait
-        | Syscall::NBWait => Err(Error::IllegalOperation),
+        | Syscall::NBWait => Err(Error::IllegalOperation.into()),
     }
 }

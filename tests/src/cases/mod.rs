@@ -1,8 +1,12 @@
 //! The test table: every on-target test, by category.
 
 mod bootinfo;
+mod cnode;
+mod cspace;
 mod fault;
+mod retype;
 mod syscall;
+mod untyped_revoke;
 
 crate::test_cases! {
     BOOTINFO0001: "BootInfo has the magic number and this build's architecture" => bootinfo::magic_and_arch;
@@ -19,6 +23,47 @@ crate::test_cases! {
     SYSCALL0004: "cap identify past the end of the CNode returns FailedLookup" => syscall::identify_out_of_range;
     SYSCALL0005: "thread naming rejects an unmapped pointer and an over-long name" => syscall::name_thread_errors;
     SYSCALL0006: "yield with one thread returns to the caller" => syscall::yield_returns;
+    RETYPE0001: "retype one endpoint into an empty slot" => retype::one_endpoint;
+    RETYPE0002: "retype 100 notifications in one call" => retype::many_notifications;
+    RETYPE0003: "retype every object type and identify the caps" => retype::every_type;
+    RETYPE0004: "an unknown object type is InvalidArgument naming argument 0" => retype::bad_type;
+    RETYPE0005: "size bits out of range are RangeError" => retype::bad_size_bits;
+    RETYPE0006: "zero or more than 256 objects are RangeError" => retype::bad_count;
+    RETYPE0007: "retype into an occupied slot is DeleteFirst" => retype::occupied_destination;
+    RETYPE0008: "destination slots past the CNode's end are RangeError" => retype::destination_out_of_range;
+    RETYPE0009: "filling an untyped exactly, then NotEnoughMemory" => retype::fill_exactly;
+    RETYPE0010: "objects are aligned to their size from the watermark" => retype::alignment_uses_watermark;
+    RETYPE0011: "retype invoked on a non-untyped cap is IllegalOperation" => retype::not_an_untyped;
+    RETYPE0012: "too few message registers or no CNode cap is TruncatedMessage" => retype::truncated;
+    RETYPE0013: "objects from a child untyped split off a larger one" => retype::split_untyped;
+    RETYPE0014: "retype into a CNode addressed through the root" => retype::into_child_cnode;
+    CNODEOP0001: "copy a capability" => cnode::copy;
+    CNODEOP0002: "copy onto an occupied slot is DeleteFirst" => cnode::copy_to_occupied;
+    CNODEOP0003: "copy from an empty slot is FailedLookup of the source" => cnode::copy_from_empty;
+    CNODEOP0004: "mint a badge; a badged cap cannot be re-badged" => cnode::mint_badge;
+    CNODEOP0005: "move a capability" => cnode::move_cap;
+    CNODEOP0006: "mutate sets a CNode's guard and cannot badge an endpoint" => cnode::mutate;
+    CNODEOP0007: "rotate three slots" => cnode::rotate_three;
+    CNODEOP0008: "rotate with source equal to destination swaps" => cnode::rotate_swap;
+    CNODEOP0009: "rotate's errors" => cnode::rotate_errors;
+    CNODEOP0010: "delete, and delete of an empty slot" => cnode::delete;
+    CNODEOP0011: "revoke removes every copy" => cnode::revoke_copies;
+    CNODEOP0012: "revoking a badged parent removes its copies and nothing else" => cnode::revoke_badged_parent;
+    CNODEOP0013: "IRQ control cannot be copied" => cnode::uncopyable_caps;
+    CNODEOP0014: "cancel badged sends on an endpoint, and on a non-endpoint" => cnode::cancel_badged_sends;
+    CSPACE0001: "lookup through two guarded CNode levels" => cspace::two_level_lookup;
+    CSPACE0002: "a guard mismatch reports GuardMismatch and the bits left" => cspace::guard_mismatch;
+    CSPACE0003: "a depth ending inside a level reports DepthMismatch" => cspace::depth_mismatch;
+    CSPACE0004: "depth 0 or past 64 is RangeError" => cspace::depth_out_of_range;
+    CSPACE0005: "resolving past a slot that is not a CNode reports DepthMismatch" => cspace::through_non_cnode;
+    CSPACE0006: "invoking an empty slot is InvalidCapability" => cspace::invoke_empty_slot;
+    CSPACE0007: "a root that is not a CNode reports InvalidRoot" => cspace::invalid_root;
+    UNTYPEDREVOKE0001: "revoke an untyped with thousands of children" => untyped_revoke::revoke_thousands;
+    UNTYPEDREVOKE0002: "after revoke the untyped's full size is available again" => untyped_revoke::full_size_back;
+    UNTYPEDREVOKE0003: "revoke takes grandchildren and their copies" => untyped_revoke::nested;
+    UNTYPEDREVOKE0004: "a CNode holding caps to itself is destroyed" => untyped_revoke::cnode_holding_itself;
+    UNTYPEDREVOKE0005: "two CNodes holding caps to each other are destroyed" => untyped_revoke::cnode_cycle;
+    UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted" => untyped_revoke::revoke_preempted;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;
     FAULT0003: "executing a non-executable page is reported as an execute fault" => fault::execute_no_exec, OwnBoot;

@@ -38,3 +38,13 @@ pub fn cap_identify(slot: CPtr) -> Result<CapType, Error> {
     let [kind, _] = call(Syscall::DebugCapIdentify, [slot.bits(), 0, 0, 0, 0, 0])?;
     CapType::try_from(kind).map_err(|_| Error::IllegalOperation)
 }
+
+/// Makes every `n`-th preemption point in the kernel act as if an interrupt
+/// were pending (0 turns this off); returns how many preemptions happened
+/// since the previous call. For tests of restartable operations.
+///
+/// # Errors
+/// None today; the kernel accepts any `n`.
+pub fn set_preempt_every(n: u64) -> Result<u64, Error> {
+    call(Syscall::DebugPreemptEvery, [n, 0, 0, 0, 0, 0]).map(|[count, _]| count)
+}

@@ -1,0 +1,470 @@
+//! The two-word capability encoding kept in CNode slots.
+//!
+//! Word 0 holds the cap type in bits 0..5, the object's physical address in bits
+//! 5..48 (objects are at least 32-byte aligned and below 2^48) and 16 bits of
+//! type-specific fields in bits 48..64. Word 1 is type-specific (badge, guard,
+//! watermark, mapped address, ...). This module owns the layout, the typed
+//! constructors and accessors; the seL4 relations between caps (same object,
+//! derivation, badging) are in [`relations`]. The user-visible type code is
+//! `keel_abi::CapType`.
+
+pub mod relations;
+
+use keel_abi::{CapRights, CapType};
+
+const TYPE_MASK: u64 = 0x1f;
+/// Bits of word 0 holding the object address.
+const PTR_MASK: u64 = ((1 << 48) - 1) & !TYPE_MASK;
+const EXTRA_SHIFT: u32 = 48;
+
+// Zombie word layout: extra = radix(5) | top(1) << 5 | link_hi(10) << 6;
+// word 1 = count(29) | link_lo(35) << 29. The link is a slot address >> 5.
+const ZOMBIE_RADIX_MASK: u64 = 0x1f;
+const ZOMBIE_TOP: u64 = 1 << 5;
+const ZOMBIE_COUNT_BITS: u32 = 29;
+const ZOMBIE_COUNT_MASK: u64 = (1 << ZOMBIE_COUNT_BITS) - 1;
+const ZOMBIE_LINK_LO_BITS: u32 = 64 - ZOMBIE_COUNT_BITS;
+
+/// A capability as stored in a slot: two words, compared bit for bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cap {
+    words: [u64; 2],
+}
+
+const fn bit(value: bool, shift: u32) -> u64 {
+    (value as u64) << shift
+}
+
+impl Cap {
+    /// The empty capability.
+    pub const NULL: Cap = Cap { words: [0, 0] };
+
+    const fn raw(kind: CapType, paddr: u64, extra: u64, word1: u64) -> Cap {
+        Cap {
+            words: [
+                kind as u64 | (paddr & PTR_MASK) | ((extra & 0xffff) << EXTRA_SHIFT),
+                word1,
+            ],
+        }
+    }
+
+    /// A cap from its stored words. An unknown type code reads as a null cap
+    /// (see [`Cap::kind`]).
+    pub const fn from_words(words: [u64; 2]) -> Cap {
+        Cap { words }
+    }
+
+    /// The stored words.
+    pub const fn words(&self) -> [u64; 2] {
+        self.words
+    }
+
+    /// The empty capability.
+    pub const fn null() -> Cap {
+        Cap::NULL
+    }
+
+    /// Untyped memory of `2^size_bits` bytes at `paddr`, `free_index` bytes used.
+    pub const fn untyped(paddr: u64, size_bits: u8, is_device: bool, free_index: u64) -> Cap {
+        Cap::raw(
+            CapType::Untyped,
+            paddr,
+            (size_bits as u64 & 0x3f) | bit(is_device, 6),
+            free_index,
+        )
+    }
+
+    /// A CNode of `2^radix` slots with a guard of `guard_size` bits.
+    pub const fn cnode(paddr: u64, radix: u8, guard_size: u8, guard: u64) -> Cap {
+        Cap::raw(
+            CapType::CNode,
+            paddr,
+            (radix as u64 & 0x3f) | ((guard_size as u64 & 0x7f) << 6),
+            guard,
+        )
+    }
+
+    /// An endpoint cap.
+    pub const fn endpoint(paddr: u64, badge: u64, rights: CapRights) -> Cap {
+        Cap::raw(CapType::Endpoint, paddr, rights.bits(), badge)
+    }
+
+    /// A notification cap.
+    pub const fn notification(paddr: u64, badge: u64, rights: CapRights) -> Cap {
+        Cap::raw(CapType::Notification, paddr, rights.bits(), badge)
+    }
+
+    /// A thread control block cap.
+    pub const fn tcb(paddr: u64) -> Cap {
+        Cap::raw(CapType::Tcb, paddr, 0, 0)
+    }
+
+    /// A reply object cap.
+    pub const fn reply(paddr: u64) -> Cap {
+        Cap::raw(CapType::Reply, paddr, 0, 0)
+    }
+
+    /// A scheduling context of `2^size_bits` bytes.
+    pub const fn sched_context(paddr: u64, size_bits: u8) -> Cap {
+        Cap::raw(CapType::SchedContext, paddr, size_bits as u64 & 0x3f, 0)
+    }
+
+    /// An unmapped frame (4 KiB, or 2 MiB when `is_large`).
+    pub const fn frame(paddr: u64, is_large: bool, rights: CapRights, is_device: bool) -> Cap {
+        Cap::raw(
+            CapType::Frame,
+            paddr,
+            rights.bits() | bit(is_large, 4) | bit(is_device, 5),
+            0,
+        )
+    }
+
+    /// An unmapped paging structure of `kind` (VSpace, PageUpperDirectory,
+    /// PageDirectory or PageTable).
+    pub const fn paging(kind: CapType, paddr: u64) -> Cap {
+        Cap::raw(kind, paddr, 0, 0)
+    }
+
+    /// IRQ control.
+    pub const fn irq_control() -> Cap {
+        Cap::raw(CapType::IrqControl, 0, 0, 0)
+    }
+
+    /// Authority over IRQ line `irq`.
+    pub const fn irq_handler(irq: u64) -> Cap {
+        Cap::raw(CapType::IrqHandler, 0, 0, irq)
+    }
+
+    /// SchedControl for `core`.
+    pub const fn sched_control(core: u64) -> Cap {
+        Cap::raw(CapType::SchedControl, 0, 0, core)
+    }
+
+    /// ASID control.
+    pub const fn asid_control() -> Cap {
+        Cap::raw(CapType::AsidControl, 0, 0, 0)
+    }
+
+    /// An ASID pool whose first ASID is `base`.
+    pub const fn asid_pool(paddr: u64, base: u64) -> Cap {
+        Cap::raw(CapType::AsidPool, paddr, 0, base)
+    }
+
+    /// A Zombie for the CNode of `2^radix` slots at `paddr`, with `count` slots
+    /// (from index 0) not yet cleared. It is a "top" zombie (the one a delete
+    /// started from) with no cursor.
+    pub const fn zombie(paddr: u64, radix: u8, count: u64) -> Cap {
+        Cap::raw(
+            CapType::Zombie,
+            paddr,
+            (radix as u64 & ZOMBIE_RADIX_MASK) | ZOMBIE_TOP,
+            count & ZOMBIE_COUNT_MASK,
+        )
+    }
+
+    /// The cap's type. A word whose type code is unknown reads as `Null`.
+    pub fn kind(&self) -> CapType {
+        CapType::try_from(self.words[0] & TYPE_MASK).unwrap_or(CapType::Null)
+    }
+
+    /// True for the empty capability.
+    pub fn is_null(&self) -> bool {
+        self.kind() == CapType::Null
+    }
+
+    /// Physical address of the object (0 for caps without one).
+    pub const fn paddr(&self) -> u64 {
+        self.words[0] & PTR_MASK
+    }
+
+    const fn extra(&self) -> u64 {
+        self.words[0] >> EXTRA_SHIFT
+    }
+
+    const fn with_extra(&self, extra: u64) -> Cap {
+        Cap {
+            words: [
+                (self.words[0] & !(0xffff << EXTRA_SHIFT)) | ((extra & 0xffff) << EXTRA_SHIFT),
+                self.words[1],
+            ],
+        }
+    }
+
+    const fn with_word1(&self, word1: u64) -> Cap {
+        Cap {
+            words: [self.words[0], word1],
+        }
+    }
+
+    /// Untyped: log2 of the region size. SchedContext: log2 of its size.
+    pub const fn untyped_size_bits(&self) -> u8 {
+        (self.extra() & 0x3f) as u8
+    }
+
+    /// Untyped: bytes used from the start of the region (the watermark).
+    pub const fn free_index(&self) -> u64 {
+        self.words[1]
+    }
+
+    /// Untyped: the same cap with watermark `n`.
+    #[must_use]
+    pub const fn with_free_index(&self, n: u64) -> Cap {
+        self.with_word1(n)
+    }
+
+    /// Untyped or Frame: true for device memory (never zeroed by the kernel).
+    pub fn is_device(&self) -> bool {
+        match self.kind() {
+            CapType::Untyped => self.extra() & (1 << 6) != 0,
+            CapType::Frame => self.extra() & (1 << 5) != 0,
+            _ => false,
+        }
+    }
+
+    /// CNode (or Zombie): log2 of the number of slots.
+    pub fn cnode_radix(&self) -> u8 {
+        match self.kind() {
+            CapType::Zombie => (self.extra() & ZOMBIE_RADIX_MASK) as u8,
+            _ => (self.extra() & 0x3f) as u8,
+        }
+    }
+
+    /// CNode: number of guard bits.
+    pub const fn cnode_guard_size(&self) -> u8 {
+        ((self.extra() >> 6) & 0x7f) as u8
+    }
+
+    /// CNode: the guard value.
+    pub const fn cnode_guard(&self) -> u64 {
+        self.words[1]
+    }
+
+    /// Endpoint or Notification: the badge (0: unbadged).
+    pub const fn badge(&self) -> u64 {
+        self.words[1]
+    }
+
+    /// Endpoint, Notification or Frame: the rights; every other type reports all.
+    pub fn rights(&self) -> CapRights {
+        match self.kind() {
+            CapType::Endpoint | CapType::Notification | CapType::Frame => {
+                CapRights::from_bits(self.extra())
+            }
+            _ => CapRights::ALL,
+        }
+    }
+
+    /// The same cap with `rights` (Endpoint, Notification, Frame; others unchanged).
+    #[must_use]
+    pub fn with_rights(&self, rights: CapRights) -> Cap {
+        match self.kind() {
+            CapType::Endpoint | CapType::Notification | CapType::Frame => {
+                self.with_extra((self.extra() & !0xf) | rights.bits())
+            }
+            _ => *self,
+        }
+    }
+
+    /// Endpoint or Notification: the same cap with `badge`.
+    #[must_use]
+    pub const fn with_badge(&self, badge: u64) -> Cap {
+        self.with_word1(badge)
+    }
+
+    /// CNode: the same cap with a new guard.
+    #[must_use]
+    pub const fn with_guard(&self, guard_size: u8, guard: u64) -> Cap {
+        Cap::cnode(self.paddr(), self.cnode_radix_raw(), guard_size, guard)
+    }
+
+    const fn cnode_radix_raw(&self) -> u8 {
+        (self.extra() & 0x3f) as u8
+    }
+
+    /// Frame: true for a 2 MiB frame.
+    pub const fn frame_is_large(&self) -> bool {
+        self.extra() & (1 << 4) != 0
+    }
+
+    /// Frame or paging structure: true when mapped.
+    pub fn is_mapped(&self) -> bool {
+        match self.kind() {
+            CapType::Frame => self.extra() & (1 << 6) != 0,
+            CapType::VSpace
+            | CapType::PageUpperDirectory
+            | CapType::PageDirectory
+            | CapType::PageTable => self.extra() & 1 != 0,
+            _ => false,
+        }
+    }
+
+    /// Frame or paging structure: the virtual address it is mapped at.
+    pub const fn mapped_vaddr(&self) -> u64 {
+        self.words[1]
+    }
+
+    /// Frame or paging structure: the same cap marked mapped at `vaddr`, or
+    /// unmapped when `vaddr` is `None`. Other types unchanged.
+    #[must_use]
+    pub fn with_mapping(&self, vaddr: Option<u64>) -> Cap {
+        let flag = match self.kind() {
+            CapType::Frame => 1 << 6,
+            CapType::VSpace
+            | CapType::PageUpperDirectory
+            | CapType::PageDirectory
+            | CapType::PageTable => 1,
+            _ => return *self,
+        };
+        match vaddr {
+            Some(v) => self.with_extra(self.extra() | flag).with_word1(v),
+            None => self.with_extra(self.extra() & !flag).with_word1(0),
+        }
+    }
+
+    /// IrqHandler: the IRQ line. SchedControl: the core. AsidPool: the ASID base.
+    pub const fn word1(&self) -> u64 {
+        self.words[1]
+    }
+
+    /// Zombie: slots (from index 0) not yet cleared.
+    pub const fn zombie_count(&self) -> u64 {
+        self.words[1] & ZOMBIE_COUNT_MASK
+    }
+
+    /// Zombie: the same zombie with `count` slots left.
+    #[must_use]
+    pub const fn with_zombie_count(&self, count: u64) -> Cap {
+        self.with_word1((self.words[1] & !ZOMBIE_COUNT_MASK) | (count & ZOMBIE_COUNT_MASK))
+    }
+
+    /// Zombie: true when this zombie is the one a delete works from (its link
+    /// is a cursor); false when it is nested in another zombie's CNode (its link
+    /// is its parent's slot).
+    pub const fn zombie_is_top(&self) -> bool {
+        self.extra() & ZOMBIE_TOP != 0
+    }
+
+    /// Zombie: the linked slot address (0: none).
+    pub const fn zombie_link(&self) -> u64 {
+        let lo = self.words[1] >> ZOMBIE_COUNT_BITS;
+        let hi = self.extra() >> 6;
+        ((hi << ZOMBIE_LINK_LO_BITS) | lo) << 5
+    }
+
+    /// Zombie: the same zombie, top or nested, with `link` (a 32-byte aligned
+    /// slot address below 2^48, or 0).
+    #[must_use]
+    pub const fn with_zombie_link(&self, top: bool, link: u64) -> Cap {
+        let l = (link & PTR_MASK) >> 5;
+        let lo = l & ((1 << ZOMBIE_LINK_LO_BITS) - 1);
+        let hi = l >> ZOMBIE_LINK_LO_BITS;
+        let extra = (self.extra() & ZOMBIE_RADIX_MASK) | bit(top, 5) | (hi << 6);
+        Cap {
+            words: [
+                self.with_extra(extra).words[0],
+                (self.words[1] & ZOMBIE_COUNT_MASK) | (lo << ZOMBIE_COUNT_BITS),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untyped_and_cnode_fields() {
+        let u = Cap::untyped(0x4000_0000, 20, true, 0x3000);
+        assert_eq!(
+            (u.kind(), u.paddr(), u.untyped_size_bits(), u.is_device()),
+            (CapType::Untyped, 0x4000_0000, 20, true)
+        );
+        assert_eq!(u.free_index(), 0x3000);
+        assert_eq!(u.with_free_index(0).free_index(), 0);
+        assert!(!Cap::untyped(0x1000, 47, false, 0).is_device());
+        let c = Cap::cnode(0xffff_ffff_ffe0, 28, 36, 0xabc);
+        assert_eq!(
+            (
+                c.paddr(),
+                c.cnode_radix(),
+                c.cnode_guard_size(),
+                c.cnode_guard()
+            ),
+            (0xffff_ffff_ffe0, 28, 36, 0xabc)
+        );
+        let g = c.with_guard(64, u64::MAX);
+        assert_eq!(
+            (g.cnode_radix(), g.cnode_guard_size(), g.cnode_guard()),
+            (28, 64, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn badged_and_frames() {
+        let e = Cap::endpoint(0x2000, 7, CapRights::READ);
+        assert_eq!(
+            (e.kind(), e.badge(), e.rights()),
+            (CapType::Endpoint, 7, CapRights::READ)
+        );
+        assert_eq!(e.with_rights(CapRights::ALL).rights(), CapRights::ALL);
+        assert_eq!(e.with_badge(9).badge(), 9);
+        let n = Cap::notification(0x2040, u64::MAX, CapRights::ALL);
+        assert_eq!((n.kind(), n.badge()), (CapType::Notification, u64::MAX));
+        let f = Cap::frame(0x20_0000, true, CapRights::WRITE, true);
+        assert!(f.frame_is_large() && f.is_device() && !f.is_mapped());
+        let m = f.with_mapping(Some(0x4000_0000));
+        assert!(m.is_mapped() && m.mapped_vaddr() == 0x4000_0000 && m.rights() == CapRights::WRITE);
+        assert_eq!(m.with_mapping(None), f);
+        let pt = Cap::paging(CapType::PageTable, 0x5000).with_mapping(Some(0x20_0000));
+        assert!(pt.is_mapped());
+        assert_eq!(Cap::tcb(0x800).rights(), CapRights::ALL);
+        assert_eq!(Cap::tcb(0x800).with_mapping(Some(1)), Cap::tcb(0x800));
+    }
+
+    #[test]
+    fn other_types() {
+        assert_eq!(Cap::irq_handler(33).word1(), 33);
+        assert_eq!(Cap::sched_control(3).kind(), CapType::SchedControl);
+        assert_eq!(Cap::asid_pool(0x1000, 512).word1(), 512);
+        assert_eq!(Cap::sched_context(0x1000, 9).untyped_size_bits(), 9);
+        assert_eq!(Cap::reply(0x20).kind(), CapType::Reply);
+        assert!(Cap::null().is_null() && Cap::default().is_null());
+        assert!(Cap::from_words([31, 5]).is_null());
+        assert_eq!(
+            Cap::from_words(Cap::asid_control().words()),
+            Cap::asid_control()
+        );
+        assert_eq!(Cap::irq_control().kind(), CapType::IrqControl);
+    }
+
+    #[test]
+    fn zombie_fields() {
+        let z = Cap::zombie(0x7fff_ffff_f000, 28, 1 << 28);
+        assert_eq!(
+            (
+                z.cnode_radix(),
+                z.zombie_count(),
+                z.zombie_is_top(),
+                z.zombie_link()
+            ),
+            (28, 1 << 28, true, 0)
+        );
+        let link = 0xffff_ffff_ffe0;
+        let n = z.with_zombie_link(false, link);
+        assert_eq!(
+            (
+                n.zombie_link(),
+                n.zombie_is_top(),
+                n.zombie_count(),
+                n.paddr()
+            ),
+            (link, false, 1 << 28, z.paddr())
+        );
+        let d = n.with_zombie_count(3);
+        assert_eq!(
+            (d.zombie_link(), d.zombie_count(), d.cnode_radix()),
+            (link, 3, 28)
+        );
+        assert_eq!(d.with_zombie_link(true, 0x40).zombie_link(), 0x40);
+    }
+}

@@ -1,0 +1,231 @@
+//! Unit tests for delete and revoke: finalisation, CNodes destroyed through
+//! Zombies, deep chains, self-references and cycles, badged revoke, preemption
+//! and the per-step work bound.
+
+use super::delete::MAX_SLOTS_PER_STEP;
+use super::*;
+use crate::object_memory::{ObjectMemory, TestMemory};
+use crate::testutil::*;
+use crate::untyped::{available_bytes, retype};
+use keel_abi::{CapRights, CapType, ObjectType};
+
+fn make(m: &mut TestMemory, ty: ObjectType, bits: u64, cnode: Cap, at: u64) {
+    let r = retype(
+        m,
+        UT_SLOT,
+        ty,
+        bits,
+        cnode,
+        at,
+        1,
+        &mut NoHooks,
+        &mut NeverPreempt,
+    );
+    assert_eq!(r, Ok(Progress::Done));
+}
+
+/// Preempts at every point and checks no step wrote more than the bound.
+struct Bounded {
+    last: u64,
+    max: u64,
+}
+
+fn del_bounded(m: &mut TestMemory, s: u64, rec: &mut Rec, revoking: bool) -> u64 {
+    let mut b = Bounded {
+        last: m.writes(),
+        max: 0,
+    };
+    let calls = until_done(|| {
+        let mut p = Every {
+            every: 1,
+            points: 0,
+        };
+        let before = m.writes();
+        let r = if revoking {
+            revoke(m, s, rec, &mut p)
+        } else {
+            delete(m, s, rec, &mut p)
+        };
+        b.max = b.max.max(m.writes() - before);
+        b.last = m.writes();
+        r.unwrap()
+    });
+    // Writes are 2 words per slot field pair; a step touches at most
+    // MAX_SLOTS_PER_STEP slots of 4 words.
+    assert!(
+        b.max <= MAX_SLOTS_PER_STEP * 4,
+        "a step wrote {} words",
+        b.max
+    );
+    calls
+}
+
+#[test]
+fn final_and_non_final() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::Endpoint, 0, root_cap(), 10);
+    copy(&mut m, slot(10), slot(11), CapRights::ALL).unwrap();
+    assert_eq!(
+        delete(&mut m, slot(10), &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert!(rec.finalised.is_empty() && read_cap(&m, slot(10)).is_null());
+    assert_eq!(
+        delete(&mut m, slot(11), &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert_eq!(rec.finalised.len(), 1);
+    assert_eq!(
+        delete(&mut m, slot(11), &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert_eq!(available_bytes(&m, UT_SLOT), 1 << UT_BITS);
+}
+
+#[test]
+fn cnode_contents_are_deleted() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::CNode, 3, root_cap(), 10);
+    let cn = read_cap(&m, slot(10));
+    for i in [0, 3, 7] {
+        make(&mut m, ObjectType::Notification, 0, cn, i);
+    }
+    let calls = del_bounded(&mut m, slot(10), &mut rec, false);
+    assert!(calls >= 8);
+    assert_eq!(rec.finalised.len(), 3);
+    assert!(cnode_empty(&m, cn.paddr(), 3) && read_cap(&m, slot(10)).is_null());
+    assert_eq!(list(&m, UT_SLOT), [UT_SLOT]);
+}
+
+#[test]
+fn deep_chain_terminates_with_bounded_steps() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::CNode, 1, root_cap(), 10);
+    let mut parent = read_cap(&m, slot(10));
+    for _ in 0..200 {
+        make(&mut m, ObjectType::Endpoint, 0, parent, 0);
+        make(&mut m, ObjectType::CNode, 1, parent, 1);
+        parent = read_cap(&m, parent.paddr() + 32);
+    }
+    del_bounded(&mut m, slot(10), &mut rec, false);
+    assert_eq!(rec.finalised.len(), 200);
+    assert_eq!(list(&m, UT_SLOT), [UT_SLOT]);
+    assert_eq!(available_bytes(&m, UT_SLOT), 1 << UT_BITS);
+}
+
+#[test]
+fn self_reference_and_cycles() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    // A holds a cap to itself; B and C hold caps to each other.
+    for (s, r) in [(10, 2), (11, 2), (12, 3)] {
+        make(&mut m, ObjectType::CNode, r, root_cap(), s);
+    }
+    let (a, b, c) = (
+        read_cap(&m, slot(10)),
+        read_cap(&m, slot(11)),
+        read_cap(&m, slot(12)),
+    );
+    copy(&mut m, slot(10), a.paddr() + 32, CapRights::ALL).unwrap();
+    copy(&mut m, slot(11), c.paddr() + 5 * 32, CapRights::ALL).unwrap();
+    copy(&mut m, slot(12), b.paddr(), CapRights::ALL).unwrap();
+    make(&mut m, ObjectType::Endpoint, 0, b, 3);
+    make(&mut m, ObjectType::Endpoint, 0, c, 7);
+    for s in [10, 11, 12] {
+        assert_eq!(
+            delete(&mut m, slot(s), &mut rec, &mut NeverPreempt),
+            Ok(Progress::Done)
+        );
+    }
+    assert!(rec.finalised.is_empty(), "none of those caps was final");
+    assert!(has_children(&m, UT_SLOT));
+    del_bounded(&mut m, UT_SLOT, &mut rec, true);
+    assert_eq!(rec.finalised.len(), 2);
+    assert_eq!(list(&m, UT_SLOT), [UT_SLOT]);
+    for (cap, r) in [(a, 2), (b, 2), (c, 3)] {
+        assert!(cnode_empty(&m, cap.paddr(), r));
+    }
+}
+
+#[test]
+fn revoke_badged() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::Endpoint, 0, root_cap(), 10);
+    mint(&mut m, slot(10), slot(11), CapRights::ALL, 5).unwrap();
+    copy(&mut m, slot(11), slot(12), CapRights::ALL).unwrap();
+    mint(&mut m, slot(10), slot(13), CapRights::ALL, 6).unwrap();
+    copy(&mut m, slot(10), slot(14), CapRights::ALL).unwrap();
+    assert_eq!(
+        revoke(&mut m, slot(11), &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert!(read_cap(&m, slot(12)).is_null() && !read_cap(&m, slot(11)).is_null());
+    assert!(!read_cap(&m, slot(13)).is_null());
+    assert_eq!(
+        revoke(&mut m, slot(10), &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert!([11, 13, 14]
+        .iter()
+        .all(|&s| read_cap(&m, slot(s)).is_null()));
+    assert!(rec.finalised.is_empty() && !read_cap(&m, slot(10)).is_null());
+}
+
+#[test]
+fn revoke_thousands_of_children() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::CNode, 12, root_cap(), 10);
+    let cn = read_cap(&m, slot(10));
+    for i in 0..16 {
+        let r = retype(
+            &mut m,
+            UT_SLOT,
+            ObjectType::Endpoint,
+            0,
+            cn,
+            i * 256,
+            256,
+            &mut rec,
+            &mut NeverPreempt,
+        );
+        assert_eq!(r, Ok(Progress::Done));
+    }
+    let calls = del_bounded(&mut m, UT_SLOT, &mut rec, true);
+    assert!(calls > 4096);
+    assert_eq!(rec.finalised.len(), 4096);
+    assert_eq!(list(&m, UT_SLOT), [UT_SLOT]);
+    assert!(read_cap(&m, slot(10)).is_null());
+}
+
+#[test]
+fn zombie_left_by_preemption_is_finished_by_revoke() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::CNode, 4, root_cap(), 10);
+    let cn = read_cap(&m, slot(10));
+    make(&mut m, ObjectType::CNode, 4, cn, 15);
+    let inner = read_cap(&m, cn.paddr() + 15 * 32);
+    make(&mut m, ObjectType::Tcb, 0, inner, 2);
+    let mut p = Every {
+        every: 3,
+        points: 0,
+    };
+    assert_eq!(
+        delete(&mut m, slot(10), &mut rec, &mut p),
+        Ok(Progress::Preempted)
+    );
+    assert_eq!(read_cap(&m, slot(10)).kind(), CapType::Zombie);
+    assert!(copy(&mut m, slot(10), slot(11), CapRights::ALL).is_err());
+    assert_eq!(
+        revoke(&mut m, UT_SLOT, &mut rec, &mut NeverPreempt),
+        Ok(Progress::Done)
+    );
+    assert_eq!(rec.finalised.len(), 1);
+    assert!(read_cap(&m, slot(10)).is_null());
+    assert_eq!(m.read(UT_SLOT + 24), 0, "the untyped has no children left");
+}

@@ -1,0 +1,220 @@
+//! CPtr resolution through guarded CNodes (seL4 `resolveAddressBits`), and the
+//! two lookups built on it: the slot a CNode operation names, and the cap a
+//! system call invokes. Reads slots only; never changes anything.
+
+use super::slot::{read_cap, SLOT_SIZE};
+use crate::cap::relations::mask;
+use crate::cap::Cap;
+use crate::error::SyscallError;
+use crate::object_memory::ObjectMemory;
+use keel_abi::{CapType, LookupFailure};
+
+/// Why a resolution stopped, and how many bits were left to resolve then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LookupError {
+    /// What went wrong.
+    pub failure: LookupFailure,
+    /// Bits of the CPtr not yet resolved when it went wrong.
+    pub bits_left: u8,
+}
+
+/// seL4 `resolveAddressBits`: walks guarded CNodes from `root` (a CNode cap),
+/// resolving the low `depth` bits of `cptr` from the most significant down.
+/// Stops when the bits run out, or at a slot holding anything but a CNode cap.
+/// Returns the slot address and the bits left unresolved.
+///
+/// # Errors
+/// `InvalidRoot` when `root` is not a CNode; `GuardMismatch` when a guard does
+/// not match (or is longer than the bits left); `DepthMismatch` when fewer bits
+/// are left than a CNode's guard and radix need.
+pub fn resolve(
+    mem: &impl ObjectMemory,
+    root: Cap,
+    cptr: u64,
+    depth: u8,
+) -> Result<(u64, u8), LookupError> {
+    let err = |failure, bits_left| LookupError { failure, bits_left };
+    if root.kind() != CapType::CNode {
+        return Err(err(LookupFailure::InvalidRoot, depth));
+    }
+    let depth = depth.min(64);
+    let mut node = root;
+    let mut bits = depth;
+    loop {
+        let radix = node.cnode_radix();
+        let guard_size = node.cnode_guard_size();
+        let level = u32::from(radix) + u32::from(guard_size);
+        if guard_size > bits {
+            return Err(err(LookupFailure::GuardMismatch, bits));
+        }
+        let guard = cptr.checked_shr(u32::from(bits - guard_size)).unwrap_or(0) & mask(guard_size);
+        if guard != node.cnode_guard() & mask(guard_size) {
+            return Err(err(LookupFailure::GuardMismatch, bits));
+        }
+        if level > u32::from(bits) {
+            return Err(err(LookupFailure::DepthMismatch, bits));
+        }
+        let shift = u32::from(bits) - level;
+        let index = cptr.checked_shr(shift).unwrap_or(0) & mask(radix);
+        let slot = node.paddr() + index * SLOT_SIZE;
+        // `level <= bits <= 64`, so it fits a u8.
+        bits -= level as u8;
+        if bits == 0 {
+            return Ok((slot, 0));
+        }
+        let next = read_cap(mem, slot);
+        if next.kind() != CapType::CNode {
+            return Ok((slot, bits));
+        }
+        node = next;
+    }
+}
+
+/// The slot a CNode operation names: `depth` in 1..=64, and exactly `depth`
+/// bits resolved.
+///
+/// # Errors
+/// `RangeError(1, 64)` for a bad depth; `FailedLookup` (not marked as a source
+/// lookup) with the failure, `DepthMismatch` when bits are left over.
+pub fn lookup_slot(
+    mem: &impl ObjectMemory,
+    root: Cap,
+    cptr: u64,
+    depth: u64,
+) -> Result<u64, SyscallError> {
+    if !(1..=64).contains(&depth) {
+        return Err(SyscallError::range(1, 64));
+    }
+    // In 1..=64 after the check above.
+    let depth = depth as u8;
+    match resolve(mem, root, cptr, depth) {
+        Ok((slot, 0)) => Ok(slot),
+        Ok((_, bits_left)) => Err(SyscallError::failed_lookup(
+            false,
+            LookupError {
+                failure: LookupFailure::DepthMismatch,
+                bits_left,
+            },
+        )),
+        Err(e) => Err(SyscallError::failed_lookup(false, e)),
+    }
+}
+
+/// [`lookup_slot`] for a source slot: a `FailedLookup` is marked as such.
+///
+/// # Errors
+/// As [`lookup_slot`].
+pub fn lookup_source_slot(
+    mem: &impl ObjectMemory,
+    root: Cap,
+    cptr: u64,
+    depth: u64,
+) -> Result<u64, SyscallError> {
+    lookup_slot(mem, root, cptr, depth).map_err(SyscallError::as_source)
+}
+
+/// The cap a system call invokes (seL4 `lookupCap`): resolves all 64 bits,
+/// stopping at the first slot that does not hold a CNode cap. The cap may be
+/// null; the caller decides what that means.
+///
+/// # Errors
+/// `FailedLookup` as [`resolve`] reports it.
+pub fn lookup_cap(
+    mem: &impl ObjectMemory,
+    root: Cap,
+    cptr: u64,
+) -> Result<(u64, Cap), SyscallError> {
+    let (slot, _) =
+        resolve(mem, root, cptr, 64).map_err(|e| SyscallError::failed_lookup(false, e))?;
+    Ok((slot, read_cap(mem, slot)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cspace::slot::write_cap;
+    use crate::object_memory::TestMemory;
+    use keel_abi::{CapRights, Error};
+
+    const ROOT: u64 = 0x1_0000;
+    const MID: u64 = 0x2_0000;
+    const LEAF: u64 = 0x3_0000;
+
+    /// Root: radix 4, guard 0 of 4 bits. Root[3] -> MID (radix 8, guard 0x5 of
+    /// 3 bits). MID[0x42] -> LEAF (radix 2, guard 0x2a of 6 bits... zero-size
+    /// guard here to end exactly at 64 with padding below).
+    fn setup() -> (TestMemory, Cap) {
+        let mut m = TestMemory::new(0x1_0000, 0x3_0000);
+        let root = Cap::cnode(ROOT, 4, 4, 0);
+        write_cap(&mut m, ROOT + 3 * 32, Cap::cnode(MID, 8, 3, 0x5));
+        write_cap(&mut m, MID + 0x42 * 32, Cap::cnode(LEAF, 2, 6, 0x2a));
+        write_cap(&mut m, LEAF + 32, Cap::endpoint(0x4000, 7, CapRights::ALL));
+        write_cap(&mut m, ROOT + 5 * 32, Cap::tcb(0x8000));
+        (m, root)
+    }
+
+    #[test]
+    fn multi_level() {
+        let (m, root) = setup();
+        // 0000 0011 | 101 0100_0010 | 101010 01 : 4+4, 3+8, 6+2 = 27 bits.
+        let cptr = (0b0000_0011 << 19) | (0b101_0100_0010 << 8) | 0b1010_1001;
+        assert_eq!(resolve(&m, root, cptr, 27), Ok((LEAF + 32, 0)));
+        assert_eq!(lookup_slot(&m, root, cptr, 27), Ok(LEAF + 32));
+        assert_eq!(lookup_slot(&m, root, cptr >> 8, 19), Ok(MID + 0x42 * 32));
+        assert_eq!(lookup_slot(&m, root, 3, 8), Ok(ROOT + 3 * 32));
+        // Invoked caps are found with the cptr left-aligned in 64 bits; a
+        // non-CNode cap stops the walk with bits left.
+        let (slot, cap) = lookup_cap(&m, root, 5 << 56).unwrap();
+        assert_eq!((slot, cap.kind()), (ROOT + 5 * 32, CapType::Tcb));
+        assert_eq!(resolve(&m, root, 5 << 56, 64), Ok((ROOT + 5 * 32, 56)));
+        let err = lookup_slot(&m, root, 5 << 56, 64).unwrap_err();
+        assert_eq!(
+            (err.error, err.detail),
+            (
+                Error::FailedLookup,
+                [LookupFailure::DepthMismatch as u64, 56]
+            )
+        );
+        let (_, empty) = lookup_cap(&m, root, 6 << 56).unwrap();
+        assert!(empty.is_null());
+    }
+
+    #[test]
+    fn failures() {
+        let (m, root) = setup();
+        let e = |f, b| {
+            Err(LookupError {
+                failure: f,
+                bits_left: b,
+            })
+        };
+        assert_eq!(
+            resolve(&m, Cap::tcb(0x800), 0, 8),
+            e(LookupFailure::InvalidRoot, 8)
+        );
+        assert_eq!(
+            resolve(&m, root, 0x13, 8),
+            e(LookupFailure::GuardMismatch, 8)
+        );
+        assert_eq!(resolve(&m, root, 0, 3), e(LookupFailure::GuardMismatch, 3));
+        assert_eq!(resolve(&m, root, 0, 6), e(LookupFailure::DepthMismatch, 6));
+        // Into MID with a wrong guard: 0000 0011 | 111 ...
+        assert_eq!(
+            resolve(&m, root, (0b11 << 11) | (0b111 << 8), 19),
+            e(LookupFailure::GuardMismatch, 11)
+        );
+        assert_eq!(lookup_slot(&m, root, 0, 0), Err(SyscallError::range(1, 64)));
+        assert_eq!(
+            lookup_slot(&m, root, 0, 65),
+            Err(SyscallError::range(1, 64))
+        );
+        let src = lookup_source_slot(&m, root, 0x13, 8).unwrap_err();
+        assert_eq!(src.detail, [LookupFailure::GuardMismatch as u64 | 0x100, 8]);
+        let guard64 = Cap::cnode(ROOT, 1, 63, 0);
+        assert_eq!(resolve(&m, guard64, 1, 64), Ok((ROOT + 32, 0)));
+        assert_eq!(
+            resolve(&m, guard64, 1 << 63, 64),
+            e(LookupFailure::GuardMismatch, 64)
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! What the kernel does when the capability core creates an object or deletes
+//! the last capability to one.
+
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_at, ThreadState};
+use keel_abi::{CapType, ObjectType};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::ObjectHooks;
+
+/// The kernel's object hooks.
+pub struct KernelHooks;
+
+impl ObjectHooks<KernelMemory> for KernelHooks {
+    fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
+        // Endpoints and notifications have no queues yet and frames are not yet
+        // mapped through caps, so only threads need work: a destroyed TCB stops.
+        if cap.kind() == CapType::Tcb {
+            // SAFETY: a TCB cap names a live TCB object; during this kernel entry
+            // no other reference to its `Tcb` is live (the caller's reference to
+            // the current thread is not held across the core's operations).
+            unsafe { tcb_at(cap.paddr()) }.state = ThreadState::Inactive;
+            if crate::sched::current_object() == Some(cap.paddr()) {
+                crate::sched::set_current(0);
+            }
+        }
+    }
+
+    fn init_object(&mut self, _mem: &mut KernelMemory, _ty: ObjectType, _paddr: u64, _size_bits: u8) {
+        // Retype hands out zeroed memory, and zero is the initial state of every
+        // object type so far (a zeroed TCB is an inactive thread).
+    }
+}

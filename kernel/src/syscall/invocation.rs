@@ -1,0 +1,107 @@
+//! Invocations: a `Call` on a capability to a kernel object. Reads the message
+//! (label, message registers from registers and the IPC buffer, extra caps),
+//! looks up the invoked cap, and hands it to the object type's decoder.
+
+use crate::arch::UserRegisters;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_slot, Tcb, CSPACE_ROOT_SLOT};
+use crate::object::{cnode, untyped};
+use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
+use keel_abi::{CapType, Error, Label, MessageInfo};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::{lookup_cap, read_cap, Progress};
+use keel_kernel_core::error::SyscallError;
+
+/// What an invocation came to.
+pub enum Outcome {
+    /// Finished with two result words.
+    Done([u64; 2]),
+    /// Stopped at a preemption point: the caller re-executes the system call.
+    Restart,
+}
+
+impl From<Progress> for Outcome {
+    fn from(p: Progress) -> Self {
+        match p {
+            Progress::Done => Outcome::Done([0, 0]),
+            Progress::Preempted => Outcome::Restart,
+        }
+    }
+}
+
+/// The message of an invocation, read on demand.
+pub struct Message {
+    info: MessageInfo,
+    regs: [u64; MESSAGE_REGISTERS_IN_REGS],
+    ipc_buffer: u64,
+    /// The extra caps: their slots and caps.
+    pub extra: [(u64, Cap); MAX_EXTRA_CAPS],
+    /// How many extra caps were looked up.
+    pub extra_count: usize,
+}
+
+impl Message {
+    /// Message register `i`.
+    ///
+    /// # Errors
+    /// `TruncatedMessage` when the message has fewer than `i + 1` registers.
+    pub fn mr(&self, i: usize) -> Result<u64, SyscallError> {
+        if i >= self.info.length() {
+            return Err(Error::TruncatedMessage.into());
+        }
+        if let Some(r) = self.regs.get(i) {
+            return Ok(*r);
+        }
+        if self.ipc_buffer == 0 {
+            return Err(Error::TruncatedMessage.into());
+        }
+        let at = self.ipc_buffer + core::mem::offset_of!(IpcBuffer, msg) as u64 + 8 * i as u64;
+        Ok(keel_kernel_core::object_memory::ObjectMemory::read(&KernelMemory, at))
+    }
+
+    /// Extra cap `i` (slot and cap).
+    ///
+    /// # Errors
+    /// `TruncatedMessage` when fewer than `i + 1` caps came with the message.
+    pub fn extra_cap(&self, i: usize) -> Result<(u64, Cap), SyscallError> {
+        if i >= self.extra_count {
+            return Err(Error::TruncatedMessage.into());
+        }
+        Ok(self.extra[i])
+    }
+
+    /// The invocation label.
+    pub fn label(&self) -> u64 {
+        self.info.label()
+    }
+}
+
+/// Performs the invocation the current thread (TCB object `tcb_object`) made.
+///
+/// # Errors
+/// Any invocation error, with its details.
+pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
+    let ctx = &tcb.context;
+    let mem = KernelMemory;
+    let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
+    let info = MessageInfo::from_word(ctx.syscall_arg(1));
+    let regs = [ctx.syscall_arg(2), ctx.syscall_arg(3), ctx.syscall_arg(4), ctx.syscall_arg(5)];
+    let mut msg = Message { info, regs, ipc_buffer: tcb.ipc_buffer, extra: [(0, Cap::null()); MAX_EXTRA_CAPS], extra_count: 0 };
+    if info.extra_caps() > 0 && tcb.ipc_buffer == 0 {
+        return Err(Error::TruncatedMessage.into());
+    }
+    for i in 0..info.extra_caps() {
+        let at = tcb.ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
+        let cptr = keel_kernel_core::object_memory::ObjectMemory::read(&mem, at);
+        msg.extra[i] = lookup_cap(&mem, root, cptr)?;
+        msg.extra_count = i + 1;
+    }
+    let (slot, cap) = lookup_cap(&mem, root, ctx.syscall_arg(0))?;
+    let label = Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
+    match cap.kind() {
+        CapType::Null => Err(SyscallError::invalid_capability(0)),
+        CapType::Untyped => untyped::invoke(label?, &msg, slot),
+        CapType::CNode => cnode::invoke(label?, &msg, cap),
+        _ => Err(Error::IllegalOperation.into()),
+    }
+}

@@ -1,0 +1,170 @@
+//! RETYPE: creating objects from Untyped memory, and every error retype has.
+
+use crate::support::{expect_error, expect_type, step};
+use crate::{ensure, Env, TestResult};
+use keel_abi::{CapType, Error, ObjectType};
+use keel_sys::cap::init_thread::CNODE;
+
+/// Retypes `n` objects of `ty` from an untyped of at least `2^bits` into fresh slots; returns the first slot.
+pub fn make(env: &Env, bits: u8, ty: ObjectType, size_bits: u64, n: u64) -> Result<u64, alloc::string::String> {
+    let (ut, _) = env.untyped(bits)?;
+    let first = env.slots(n)?;
+    step(ut.untyped_retype(ty, size_bits, &CNODE.absolute_cptr_with_depth(0, 0), first, n), "retype")?;
+    Ok(first)
+}
+
+pub fn one_endpoint(env: &Env) -> TestResult {
+    let s = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    expect_type(s, CapType::Endpoint)
+}
+
+pub fn many_notifications(env: &Env) -> TestResult {
+    let s = make(env, 14, ObjectType::Notification, 0, 100)?;
+    for i in 0..100 {
+        expect_type(s + i, CapType::Notification)?;
+    }
+    Ok(())
+}
+
+pub fn every_type(env: &Env) -> TestResult {
+    let cases = [
+        (ObjectType::Untyped, 12, CapType::Untyped),
+        (ObjectType::Tcb, 0, CapType::Tcb),
+        (ObjectType::Endpoint, 0, CapType::Endpoint),
+        (ObjectType::Notification, 0, CapType::Notification),
+        (ObjectType::CNode, 4, CapType::CNode),
+        (ObjectType::SchedContext, 8, CapType::SchedContext),
+        (ObjectType::Reply, 0, CapType::Reply),
+        (ObjectType::VSpace, 0, CapType::VSpace),
+        (ObjectType::PageUpperDirectory, 0, CapType::PageUpperDirectory),
+        (ObjectType::PageDirectory, 0, CapType::PageDirectory),
+        (ObjectType::PageTable, 0, CapType::PageTable),
+        (ObjectType::SmallPage, 0, CapType::Frame),
+        (ObjectType::LargePage, 0, CapType::Frame),
+    ];
+    let (ut, _) = env.untyped(23)?;
+    for (ty, size_bits, kind) in cases {
+        let s = env.slots(1)?;
+        step(ut.untyped_retype(ty, size_bits, &CNODE.absolute_cptr_with_depth(0, 0), s, 1), "retype")?;
+        expect_type(s, kind)?;
+    }
+    Ok(())
+}
+
+pub fn bad_type(env: &Env) -> TestResult {
+    let (ut, _) = env.untyped(12)?;
+    let s = env.slots(1)?;
+    let mrs = [99, 0, 0, 0, s, 1];
+    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &mrs, &[CNODE.cptr()]);
+    expect_error(r, Error::InvalidArgument, "object type 99")?;
+    ensure!(keel_sys::last_error_detail()[0] == 0, "detail names argument {}", keel_sys::last_error_detail()[0]);
+    expect_type(s, CapType::Null)
+}
+
+pub fn bad_size_bits(env: &Env) -> TestResult {
+    let (ut, _) = env.untyped(16)?;
+    let s = env.slots(1)?;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    expect_error(ut.untyped_retype(ObjectType::Untyped, 4, &dst, s, 1), Error::RangeError, "untyped of 2^4")?;
+    expect_error(ut.untyped_retype(ObjectType::Untyped, 48, &dst, s, 1), Error::RangeError, "untyped of 2^48")?;
+    expect_error(ut.untyped_retype(ObjectType::CNode, 0, &dst, s, 1), Error::RangeError, "CNode of radix 0")?;
+    expect_error(ut.untyped_retype(ObjectType::SchedContext, 7, &dst, s, 1), Error::RangeError, "SchedContext of 2^7")?;
+    expect_type(s, CapType::Null)
+}
+
+pub fn bad_count(env: &Env) -> TestResult {
+    let (ut, _) = env.untyped(16)?;
+    let s = env.slots(1)?;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 0), Error::RangeError, "zero objects")?;
+    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 257), Error::RangeError, "257 objects")?;
+    Ok(())
+}
+
+pub fn occupied_destination(env: &Env) -> TestResult {
+    let s = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let (ut, _) = env.untyped(12)?;
+    let r = ut.untyped_retype(ObjectType::Endpoint, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 1);
+    expect_error(r, Error::DeleteFirst, "retype into an occupied slot")
+}
+
+pub fn destination_out_of_range(env: &Env) -> TestResult {
+    let (ut, _) = env.untyped(12)?;
+    let slots = 1u64 << env.boot_info.root_cnode_size_bits;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, slots - 1, 2), Error::RangeError, "past the CNode's end")?;
+    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, u64::MAX, 1), Error::RangeError, "offset u64::MAX")
+}
+
+pub fn fill_exactly(env: &Env) -> TestResult {
+    // 2^12 bytes hold exactly 2^12 / 2^5 = 128 endpoints.
+    let (ut, bits) = env.untyped(12)?;
+    let count = 1u64 << (bits - keel_abi::object::ENDPOINT_BITS);
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    let mut made = 0;
+    while made < count {
+        let n = (count - made).min(keel_abi::object::RETYPE_FAN_OUT_LIMIT);
+        let s = env.slots(n)?;
+        step(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, n), "filling the untyped")?;
+        made += n;
+    }
+    let s = env.slots(1)?;
+    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1), Error::NotEnoughMemory, "one more endpoint")?;
+    ensure!(keel_sys::last_error_detail()[0] == 0, "{} bytes reported available", keel_sys::last_error_detail()[0]);
+    Ok(())
+}
+
+pub fn alignment_uses_watermark(env: &Env) -> TestResult {
+    let (ut, bits) = env.untyped(13)?;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    let s = env.slots(3)?;
+    step(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1), "endpoint")?;
+    // The frame must start at the next 4 KiB boundary, wasting the rest of the first page.
+    step(ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 1, 1), "first frame")?;
+    let available = 1u64 << bits;
+    let r = ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 2, 1);
+    if available == 1 << 13 {
+        expect_error(r, Error::NotEnoughMemory, "a third page into 8 KiB")?;
+        ensure!(keel_sys::last_error_detail()[0] == 0, "detail {:?}", keel_sys::last_error_detail());
+    } else {
+        step(r, "second frame")?;
+    }
+    Ok(())
+}
+
+pub fn not_an_untyped(env: &Env) -> TestResult {
+    let s = env.slots(1)?;
+    let not_untyped = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(CNODE.cptr());
+    let r = not_untyped.untyped_retype(ObjectType::Endpoint, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 1);
+    expect_error(r, Error::IllegalOperation, "retype invoked on a CNode cap")
+}
+
+pub fn truncated(env: &Env) -> TestResult {
+    let (ut, _) = env.untyped(12)?;
+    let s = env.slots(1)?;
+    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, s], &[CNODE.cptr()]);
+    expect_error(r, Error::TruncatedMessage, "five message registers")?;
+    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, s, 1], &[]);
+    expect_error(r, Error::TruncatedMessage, "no destination CNode cap")
+}
+
+pub fn split_untyped(env: &Env) -> TestResult {
+    let first = make(env, 16, ObjectType::Untyped, 14, 2)?;
+    let child = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(first + 1));
+    let s = env.slots(4)?;
+    step(child.untyped_retype(ObjectType::Tcb, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 4), "TCBs from a child untyped")?;
+    for i in 0..4 {
+        expect_type(s + i, CapType::Tcb)?;
+    }
+    Ok(())
+}
+
+pub fn into_child_cnode(env: &Env) -> TestResult {
+    // Destination addressed through the root: a CNode of 16 slots in root slot `c`.
+    let c = make(env, 12, ObjectType::CNode, 4, 1)?;
+    let (ut, _) = env.untyped(12)?;
+    let dst = CNODE.absolute_cptr(keel_sys::CPtr::from_bits(c));
+    step(ut.untyped_retype(ObjectType::Notification, 0, &dst, 10, 6), "retype into the child CNode")?;
+    let r = ut.untyped_retype(ObjectType::Notification, 0, &dst, 15, 2);
+    expect_error(r, Error::RangeError, "past the child CNode's 16 slots")
+}

@@ -1,0 +1,111 @@
+//! Test resources: slots from the root CNode's empty range and untyped
+//! capabilities, handed out through [`crate::Env`] and given back after each
+//! test (revoke every untyped used, delete every slot handed out), then checked.
+
+use crate::{Env, TestResult};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use keel_abi::{BootInfo, CapType};
+use keel_sys::cap::{init_thread, Untyped};
+use keel_sys::{debug, AbsoluteCPtr, CPtr, Cap};
+
+/// The resources one test has taken.
+pub struct Resources {
+    boot_info: &'static BootInfo,
+    next_slot: Cell<u64>,
+    untypeds: RefCell<Vec<u64>>,
+}
+
+/// The root CNode slot `index`, addressed as syscalls address CPtrs.
+pub fn slot(index: u64) -> AbsoluteCPtr {
+    init_thread::CNODE.absolute_cptr(CPtr::from_bits(index))
+}
+
+/// The type of the cap in root CNode slot `index`.
+pub fn identify(index: u64) -> Result<CapType, String> {
+    debug::cap_identify(CPtr::from_bits(index)).map_err(|e| format!("identify slot {index}: {e}"))
+}
+
+impl Resources {
+    /// Nothing taken yet.
+    pub fn new(boot_info: &'static BootInfo) -> Self {
+        Resources { boot_info, next_slot: Cell::new(boot_info.empty.start), untypeds: RefCell::new(Vec::new()) }
+    }
+
+    /// Revokes every untyped the test used and deletes every slot it took,
+    /// then checks the empty range is empty again.
+    pub fn give_back(&self) -> TestResult {
+        for &u in self.untypeds.borrow().iter() {
+            slot(u).revoke().map_err(|e| format!("cleanup: revoking untyped slot {u}: {e}"))?;
+        }
+        for s in self.boot_info.empty.start..self.next_slot.get() {
+            slot(s).delete().map_err(|e| format!("cleanup: deleting slot {s}: {e}"))?;
+        }
+        for s in self.boot_info.empty.start..self.boot_info.empty.end {
+            if identify(s)? != CapType::Null {
+                return Err(format!("slot {s} of the empty range still holds a cap after cleanup"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Env {
+    /// Takes `n` consecutive empty slots of the root CNode; returns the first.
+    ///
+    /// # Errors
+    /// When the empty range is used up.
+    pub fn slots(&self, n: u64) -> Result<u64, String> {
+        let r = &self.resources;
+        let first = r.next_slot.get();
+        let end = first.checked_add(n).filter(|e| *e <= self.boot_info.empty.end);
+        let end = end.ok_or_else(|| format!("only {} empty slots left", self.boot_info.empty.end - first))?;
+        r.next_slot.set(end);
+        Ok(first)
+    }
+
+    /// The smallest untyped of at least `2^min_bits` bytes that this test has
+    /// not taken yet; the driver revokes it after the test.
+    ///
+    /// # Errors
+    /// When no such untyped is left.
+    pub fn untyped(&self, min_bits: u8) -> Result<(Cap<Untyped>, u8), String> {
+        let bi = self.boot_info;
+        let taken = self.resources.untypeds.borrow().clone();
+        let best = bi
+            .untypeds()
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (bi.untyped.start + i as u64, u.size_bits))
+            .filter(|(s, bits)| *bits >= min_bits && !taken.contains(s))
+            .min_by_key(|(_, bits)| *bits);
+        let (s, bits) = best.ok_or_else(|| format!("no untyped of 2^{min_bits} bytes left"))?;
+        self.resources.untypeds.borrow_mut().push(s);
+        Ok((Cap::from_cptr(CPtr::from_bits(s)), bits))
+    }
+}
+
+/// Fails unless `result` is the error `expected`.
+pub fn expect_error<T: core::fmt::Debug>(result: Result<T, keel_abi::Error>, expected: keel_abi::Error, what: &str) -> TestResult {
+    match result {
+        Err(e) if e == expected => Ok(()),
+        other => Err(format!("{what}: expected {expected:?}, got {other:?}")),
+    }
+}
+
+/// Turns a kernel error into a test failure naming the step.
+pub fn step<T>(result: Result<T, keel_abi::Error>, what: &str) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {e} (detail {:?})", keel_sys::last_error_detail()))
+}
+
+/// Fails unless root CNode slot `index` holds a cap of type `kind`.
+pub fn expect_type(index: u64, kind: CapType) -> TestResult {
+    let found = identify(index)?;
+    if found == kind {
+        Ok(())
+    } else {
+        Err(format!("slot {index} holds {found:?}, expected {kind:?}"))
+    }
+}

@@ -44,6 +44,10 @@ pub enum Syscall {
     /// restarts. Arg 0: `n`. Returns in result word 1 how many preemptions
     /// happened since the previous call.
     DebugPreemptEvery = 104,
+    /// Debug: the longest stretch of kernel work without a preemption point
+    /// (from kernel entry, a preemption point or kernel exit to the next), in
+    /// cycle-counter ticks, since the previous call; restarts the measurement.
+    DebugLongestStretch = 105,
 }
 
 /// Longest thread name the kernel keeps, in bytes.
@@ -51,7 +55,7 @@ pub const THREAD_NAME_MAX: usize = 32;
 
 impl Syscall {
     /// Every system call, in number order.
-    pub const ALL: [Syscall; 16] = [
+    pub const ALL: [Syscall; 17] = [
         Syscall::Call,
         Syscall::ReplyRecv,
         Syscall::Send,
@@ -68,6 +72,7 @@ impl Syscall {
         Syscall::DebugNameThread,
         Syscall::DebugCapIdentify,
         Syscall::DebugPreemptEvery,
+        Syscall::DebugLongestStretch,
     ];
 }
 
@@ -90,7 +95,7 @@ mod tests {
         }
         assert_eq!(Syscall::try_from(0), Err(0));
         assert_eq!(Syscall::try_from(12), Err(12));
-        assert_eq!(Syscall::try_from(105), Err(105));
+        assert_eq!(Syscall::try_from(106), Err(106));
         assert_eq!(Syscall::try_from(u64::MAX), Err(u64::MAX));
     }
 }

@@ -4,6 +4,7 @@
 //! report it.
 
 mod boot;
+mod caps;
 
 use std::path::Path;
 
@@ -24,6 +25,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Wall-clock time from QEMU start to the root task's banner, and the image size.
     Boot(boot::BootBenchArgs),
+    /// Capability operations and revoke of N children, in guest instructions (-icount).
+    Caps(caps::CapsBenchArgs),
 }
 
 /// One reported figure.
@@ -31,6 +34,9 @@ pub enum BenchWhat {
 pub struct Measurement {
     /// What was measured.
     pub name: String,
+    /// The size parameter, where the measurement has one.
+    #[serde(rename = "N", skip_serializing_if = "Option::is_none")]
+    pub n: Option<u64>,
     /// Unit of the figures.
     pub unit: String,
     /// Median over the runs.
@@ -56,6 +62,7 @@ impl Measurement {
         };
         Measurement {
             name: name.to_string(),
+            n: None,
             unit: unit.to_string(),
             median,
             min: sorted.first().copied().unwrap_or(f64::NAN),
@@ -73,6 +80,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     crate::setup::ensure(root)?;
     match &args.what {
         BenchWhat::Boot(a) => boot::run(root, a),
+        BenchWhat::Caps(a) => caps::run(root, a),
     }
 }
 
@@ -83,13 +91,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
 pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> Result<()> {
     println!("\n{what} on {arch}:");
     println!(
-        "{:<40} {:>12} {:>12} {:>12} {:>5}  unit",
-        "measurement", "median", "min", "max", "runs"
+        "{:<40} {:>8} {:>12} {:>12} {:>12} {:>5}  unit",
+        "measurement", "N", "median", "min", "max", "runs"
     );
     for m in results {
+        let n = m.n.map_or(String::new(), |n| n.to_string());
         println!(
-            "{:<40} {:>12.1} {:>12.1} {:>12.1} {:>5}  {}",
-            m.name, m.median, m.min, m.max, m.runs, m.unit
+            "{:<40} {:>8} {:>12.1} {:>12.1} {:>12.1} {:>5}  {}",
+            m.name, n, m.median, m.min, m.max, m.runs, m.unit
         );
     }
     let dir = root.join("target/bench");

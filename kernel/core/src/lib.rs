@@ -20,6 +20,8 @@ pub mod cspace;
 pub mod elf;
 pub mod error;
 pub mod memory;
+#[cfg(test)]
+mod model_test;
 pub mod object_memory;
 #[cfg(test)]
 mod testutil;

@@ -106,6 +106,9 @@ pub trait Platform {
     /// True when an interrupt is waiting to be taken: long kernel operations
     /// ask this at their preemption points.
     fn interrupt_pending() -> bool;
+    /// The CPU's cycle counter (x86_64 TSC, aarch64 PMCCNTR), for measuring
+    /// kernel work; under QEMU `-icount shift=0` it counts guest instructions.
+    fn cycles() -> u64;
     /// Kernel-window virtual address of a physical address.
     fn phys_to_virt(paddr: u64) -> usize;
     /// Physical address of a kernel-image virtual address.

@@ -14,6 +14,7 @@ use keel_kernel_core::error::SyscallError;
 
 /// Handles the system call the current thread just made, then schedules.
 pub fn handle_syscall() -> ! {
+    crate::preemption::kernel_entered();
     if let Some(tcb_object) = sched::current_object() {
         let outcome = dispatch(tcb_object);
         // The call may have destroyed the current thread; then there is no one to answer.
@@ -25,6 +26,7 @@ pub fn handle_syscall() -> ! {
             }
         }
     }
+    crate::preemption::stretch_ends();
     sched::schedule()
 }
 
@@ -62,6 +64,7 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             done([cap.kind() as u64, 0])
         }
         Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
+        Syscall::DebugLongestStretch => done([crate::preemption::take_longest_stretch(), 0]),
         // One thread only so far: giving up the CPU returns straight to the caller.
         Syscall::Yield => done([0, 0]),
         // No endpoint or notification can be waited on or sent to until IPC exists.

@@ -48,3 +48,12 @@ pub fn cap_identify(slot: CPtr) -> Result<CapType, Error> {
 pub fn set_preempt_every(n: u64) -> Result<u64, Error> {
     call(Syscall::DebugPreemptEvery, [n, 0, 0, 0, 0, 0]).map(|[count, _]| count)
 }
+
+/// The longest stretch of kernel work without a preemption point since the
+/// previous call, in cycle-counter ticks; restarts the measurement.
+///
+/// # Errors
+/// None today.
+pub fn longest_kernel_stretch() -> Result<u64, Error> {
+    call(Syscall::DebugLongestStretch, [0; 6]).map(|[ticks, _]| ticks)
+}

@@ -127,6 +127,7 @@ aarch64_high_entry:
 extern "C" fn aarch64_boot_main() -> ! {
     Serial::init();
     gic::init();
+    super::pmu::init();
     let tree = dtb::DeviceTree::find();
     let mut params = BootParams::new();
     tree.for_each_memory(|start, end| {

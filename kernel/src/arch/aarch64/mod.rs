@@ -29,6 +29,7 @@ mod dtb;
 mod gic;
 mod mmio;
 mod mmu;
+mod pmu;
 mod psci;
 mod semihosting;
 mod serial;
@@ -80,6 +81,10 @@ impl Platform for Machine {
 
     fn interrupt_pending() -> bool {
         mmu::interrupt_pending()
+    }
+
+    fn cycles() -> u64 {
+        pmu::cycles()
     }
 
     fn phys_to_virt(paddr: u64) -> usize {

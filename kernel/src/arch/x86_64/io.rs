@@ -69,3 +69,11 @@ pub fn halt_forever() {
     // SAFETY: `cli; hlt` only stops this CPU.
     unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
 }
+
+/// The time-stamp counter (one per guest instruction under QEMU `-icount shift=0`).
+pub fn read_tsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the counter.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (u64::from(hi) << 32) | u64::from(lo)
+}

@@ -66,6 +66,10 @@ impl Platform for Machine {
         apic::interrupt_pending()
     }
 
+    fn cycles() -> u64 {
+        io::read_tsc()
+    }
+
     fn phys_to_virt(paddr: u64) -> usize {
         (PHYS_WINDOW + paddr) as usize
     }

@@ -53,3 +53,12 @@ global_asm!(
     "bl keel_rt_entry",
     "udf #0",
 );
+
+/// The CPU's cycle counter (PMCCNTR_EL0, which the kernel lets EL0 read); under
+/// QEMU `-icount shift=0` it counts guest instructions.
+pub fn cycle_counter() -> u64 {
+    let value: u64;
+    // SAFETY: reading PMCCNTR_EL0 has no side effects; the kernel enables EL0 access.
+    unsafe { asm!("isb", "mrs {}, pmccntr_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}

@@ -51,3 +51,12 @@ global_asm!(
     "call keel_rt_entry",
     "ud2",
 );
+
+/// The CPU's cycle counter (TSC); under QEMU `-icount shift=0` it counts guest
+/// instructions.
+pub fn cycle_counter() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the counter.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}

@@ -1,0 +1,161 @@
+//! `cargo xtask bench caps`: boots the capability benchmark (the `bench-caps`
+//! app) under QEMU with `-icount shift=0,sleep=off`, so its cycle counter counts
+//! guest instructions, and summarises its samples: retype, copy, mint and
+//! delete of one object, revoke of an Untyped with N children, and the longest
+//! stretch of kernel work between preemption points during each revoke.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use keel_abi::manifest::Start;
+
+use super::{report, Measurement};
+use crate::build::{self, BuildArgs};
+use crate::qemu::{self, Ending, QemuOptions};
+use crate::test::ArchChoice;
+
+/// The app in system.toml that runs the benchmark.
+const APP: &str = "bench-caps";
+/// Deterministic time: one counter tick per guest instruction.
+pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+/// Longest the benchmark may run.
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Options of `cargo xtask bench caps`.
+#[derive(Args, Clone, Debug)]
+pub struct CapsBenchArgs {
+    /// Architecture(s) to measure.
+    #[arg(long, value_enum, default_value_t = ArchChoice::All)]
+    pub arch: ArchChoice,
+    /// Build with the release profile.
+    #[arg(long)]
+    pub release: bool,
+}
+
+/// One `BENCH <name> <N> <ticks>` line.
+#[derive(Debug, PartialEq)]
+pub struct Sample {
+    /// What was measured.
+    pub name: String,
+    /// Its size parameter.
+    pub n: u64,
+    /// Counter ticks.
+    pub ticks: u64,
+}
+
+/// Parses a benchmark line; other lines give `None`.
+pub fn parse_sample(line: &str) -> Option<Sample> {
+    let mut words = line.strip_prefix("BENCH ")?.split_whitespace();
+    let name = words.next()?.to_string();
+    let n = words.next()?.parse().ok()?;
+    let ticks = words.next()?.parse().ok()?;
+    words.next().is_none().then_some(Sample { name, n, ticks })
+}
+
+/// Groups samples by (name, N), in first-seen order, into measurements.
+pub fn summarise(samples: &[Sample], unit: &str) -> Vec<Measurement> {
+    let mut order = Vec::new();
+    let mut groups: BTreeMap<(String, u64), Vec<f64>> = BTreeMap::new();
+    for s in samples {
+        let key = (s.name.clone(), s.n);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(s.ticks as f64);
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let mut m = Measurement::from_samples(&key.0, unit, &groups[&key]);
+            m.n = Some(key.1);
+            m
+        })
+        .collect()
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// A failed build, or a run that failed or did not finish.
+pub fn run(root: &Path, args: &CapsBenchArgs) -> Result<()> {
+    for arch in args.arch.arches() {
+        let build_args = BuildArgs {
+            arch,
+            release: args.release,
+            app: Some(APP.into()),
+            app_crate: None,
+        };
+        let kernel = build::build(root, &build_args, Start::Demo)?;
+        let opts = QemuOptions {
+            extra: ICOUNT.map(String::from).to_vec(),
+            ..QemuOptions::default()
+        };
+        let cmd = qemu::command(arch, &kernel, &opts)?;
+        std::fs::create_dir_all(root.join("target/bench"))?;
+        let log = root.join(format!("target/bench/caps-{arch}.log"));
+        let capture = qemu::run_captured(cmd, TIMEOUT, &format!("[{arch}] "), &log, |line| {
+            line == "BENCH done" || line.starts_with("BENCH failed")
+        })?;
+        if let Some(failed) = capture.lines.iter().find(|l| l.starts_with("BENCH failed")) {
+            bail!("{arch}: {failed}; see {}", log.display());
+        }
+        if !capture.lines.iter().any(|l| l == "BENCH done") {
+            let why = match capture.ending {
+                Ending::TimedOut => format!("no result within {TIMEOUT:?}"),
+                _ => "QEMU ended before the benchmark finished".to_string(),
+            };
+            bail!("{arch}: {why}; see {}", log.display());
+        }
+        let samples: Vec<Sample> = capture
+            .lines
+            .iter()
+            .filter_map(|l| parse_sample(l))
+            .collect();
+        report(
+            root,
+            "caps",
+            arch.name(),
+            &summarise(&samples, "instructions"),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_groups_samples() {
+        assert_eq!(
+            parse_sample("BENCH revoke 100 1234"),
+            Some(Sample {
+                name: "revoke".into(),
+                n: 100,
+                ticks: 1234
+            })
+        );
+        assert_eq!(parse_sample("BENCH revoke 100"), None);
+        assert_eq!(parse_sample("BENCH revoke 100 12 extra"), None);
+        assert_eq!(parse_sample("KEEL: x"), None);
+        let samples: Vec<Sample> = [
+            "BENCH a 1 10",
+            "BENCH b 2 5",
+            "BENCH a 1 30",
+            "BENCH a 1 20",
+        ]
+        .iter()
+        .filter_map(|l| parse_sample(l))
+        .collect();
+        let m = summarise(&samples, "instructions");
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].name.as_str(), m[0].n, m[0].median, m[0].max, m[0].runs),
+            ("a", Some(1), 20.0, 30.0, 3)
+        );
+        assert_eq!((m[1].name.as_str(), m[1].n), ("b", Some(2)));
+    }
+}

@@ -72,12 +72,25 @@ impl Env {
     /// # Errors
     /// When no such untyped is left.
     pub fn untyped(&self, min_bits: u8) -> Result<(Cap<Untyped>, u8), String> {
+        self.pick_untyped(min_bits, false)
+    }
+
+    /// As [`Env::untyped`], for device untyped.
+    ///
+    /// # Errors
+    /// When no such untyped is left.
+    pub fn device_untyped(&self, min_bits: u8) -> Result<(Cap<Untyped>, u8), String> {
+        self.pick_untyped(min_bits, true)
+    }
+
+    fn pick_untyped(&self, min_bits: u8, device: bool) -> Result<(Cap<Untyped>, u8), String> {
         let bi = self.boot_info;
         let taken = self.resources.untypeds.borrow().clone();
         let best = bi
             .untypeds()
             .iter()
             .enumerate()
+            .filter(|(_, u)| (u.is_device != 0) == device)
             .map(|(i, u)| (bi.untyped.start + i as u64, u.size_bits))
             .filter(|(s, bits)| *bits >= min_bits && !taken.contains(s))
             .min_by_key(|(_, bits)| *bits);

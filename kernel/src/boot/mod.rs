@@ -23,6 +23,11 @@ pub struct BootParams {
     pub reserved: [MemRegion; MAX_RESERVED],
     /// Valid entries in `reserved`.
     pub reserved_count: usize,
+    /// Physical ranges of device memory the kernel does not use, handed to the
+    /// root task as device untyped.
+    pub devices: [MemRegion; MAX_RESERVED],
+    /// Valid entries in `devices`.
+    pub device_count: usize,
 }
 
 impl BootParams {
@@ -33,6 +38,8 @@ impl BootParams {
             ram_count: 0,
             reserved: [MemRegion { start: 0, end: 0 }; MAX_RESERVED],
             reserved_count: 0,
+            devices: [MemRegion { start: 0, end: 0 }; MAX_RESERVED],
+            device_count: 0,
         }
     }
 
@@ -55,6 +62,19 @@ impl BootParams {
                 self.reserved_count += 1;
             }
             None => panic!("invariant: at most {MAX_RESERVED} reserved ranges"),
+        }
+    }
+}
+
+impl BootParams {
+    /// Records a device-memory range for device untyped.
+    pub fn add_device(&mut self, region: MemRegion) {
+        match self.devices.get_mut(self.device_count) {
+            Some(slot) => {
+                *slot = region;
+                self.device_count += 1;
+            }
+            None => panic!("invariant: at most {MAX_RESERVED} device ranges"),
         }
     }
 }

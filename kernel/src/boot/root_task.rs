@@ -92,17 +92,21 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     }
     bi.archive_frames.end = next;
     bi.untyped.start = next;
-    for region in free.regions() {
-        for (paddr, bits) in untyped_blocks(*region) {
+    let ram = free.regions().iter().map(|r| (*r, false));
+    let devices = params.devices[..params.device_count].iter().map(|r| (*r, true));
+    for (region, is_device) in ram.chain(devices) {
+        for (paddr, bits) in untyped_blocks(region) {
             let index = bi.untyped_count as usize;
             if index == MAX_UNTYPED || next == slots {
                 crate::kprintln!("KEEL: BootInfo is full; {:#x} ({} bits) not given out", paddr, bits);
                 continue;
             }
-            bi.untyped_list[index] = UntypedDesc { paddr, size_bits: bits, ..Default::default() };
-            // Used up to the end, as seL4 hands them out: the first retype resets
-            // (zeroes) the region, so memory above a watermark is always zero.
-            provide(&mut mem, cnode_slot(next), Cap::untyped(paddr, bits, false, 1 << bits));
+            bi.untyped_list[index] = UntypedDesc { paddr, size_bits: bits, is_device: u8::from(is_device), ..Default::default() };
+            // RAM is handed out used up to the end, as seL4 does: the first retype
+            // resets (zeroes) it, so memory above a watermark is always zero.
+            // Device memory is never zeroed.
+            let watermark = if is_device { 0 } else { 1 << bits };
+            provide(&mut mem, cnode_slot(next), Cap::untyped(paddr, bits, is_device, watermark));
             bi.untyped_count += 1;
             next += 1;
         }

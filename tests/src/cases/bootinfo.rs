@@ -25,8 +25,13 @@ pub fn untyped_inside_ram(env: &Env) -> TestResult {
         let r = u.region();
         ensure!(u.size_bits >= 12, "untyped at {:#x} has {} size bits", u.paddr, u.size_bits);
         ensure!(u.paddr % (1 << u.size_bits) == 0, "untyped at {:#x} not aligned to 2^{}", u.paddr, u.size_bits);
-        ensure!(bi.ram_regions().iter().any(|ram| ram.contains(&r)), "untyped {:#x}..{:#x} is outside RAM", r.start, r.end);
+        if u.is_device == 0 {
+            ensure!(bi.ram_regions().iter().any(|ram| ram.contains(&r)), "untyped {:#x}..{:#x} is outside RAM", r.start, r.end);
+        } else {
+            ensure!(!bi.ram_regions().iter().any(|ram| ram.overlaps(&r)), "device untyped {:#x} overlaps RAM", r.start);
+        }
     }
+    ensure!(bi.untypeds().iter().any(|u| u.is_device != 0), "no device untyped");
     Ok(())
 }
 
@@ -111,7 +116,7 @@ pub fn archive_mapped(env: &Env) -> TestResult {
 pub fn most_ram_untyped(env: &Env) -> TestResult {
     let bi = env.boot_info;
     let ram: u64 = bi.ram_regions().iter().map(|r: &MemRegion| r.end - r.start).sum();
-    let untyped: u64 = bi.untypeds().iter().map(|u| 1u64 << u.size_bits).sum();
+    let untyped: u64 = bi.untypeds().iter().filter(|u| u.is_device == 0).map(|u| 1u64 << u.size_bits).sum();
     ensure!(untyped <= ram, "{untyped} untyped bytes but only {ram} bytes of RAM");
     // The kernel image, boot archive, root task and its tables are a few MiB.
     ensure!(untyped * 10 >= ram * 8, "only {untyped} of {ram} bytes of RAM became untyped");

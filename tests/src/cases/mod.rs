@@ -10,7 +10,7 @@ mod untyped_revoke;
 
 crate::test_cases! {
     BOOTINFO0001: "BootInfo has the magic number and this build's architecture" => bootinfo::magic_and_arch;
-    BOOTINFO0002: "every untyped lies inside reported RAM, aligned to its size" => bootinfo::untyped_inside_ram;
+    BOOTINFO0002: "RAM untypeds lie inside RAM, device untypeds outside, all aligned to their size" => bootinfo::untyped_inside_ram;
     BOOTINFO0003: "untypeds overlap neither each other, the kernel image nor the boot archive" => bootinfo::untyped_disjoint;
     BOOTINFO0004: "the untyped and archive-frame slot ranges hold caps of those types" => bootinfo::slot_ranges_typed;
     BOOTINFO0005: "every slot in the empty range is really empty, up to the end of the CNode" => bootinfo::empty_slots_empty;
@@ -37,6 +37,7 @@ crate::test_cases! {
     RETYPE0012: "too few message registers or no CNode cap is TruncatedMessage" => retype::truncated;
     RETYPE0013: "objects from a child untyped split off a larger one" => retype::split_untyped;
     RETYPE0014: "retype into a CNode addressed through the root" => retype::into_child_cnode;
+    RETYPE0015: "device untyped becomes frames and untyped, nothing else" => retype::device_untyped;
     CNODEOP0001: "copy a capability" => cnode::copy;
     CNODEOP0002: "copy onto an occupied slot is DeleteFirst" => cnode::copy_to_occupied;
     CNODEOP0003: "copy from an empty slot is FailedLookup of the source" => cnode::copy_from_empty;

@@ -168,3 +168,18 @@ pub fn into_child_cnode(env: &Env) -> TestResult {
     let r = ut.untyped_retype(ObjectType::Notification, 0, &dst, 15, 2);
     expect_error(r, Error::RangeError, "past the child CNode's 16 slots")
 }
+
+pub fn device_untyped(env: &Env) -> TestResult {
+    let (ut, _) = env.device_untyped(21)?;
+    let s = env.slots(4)?;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    step(ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s, 2), "device frames")?;
+    step(ut.untyped_retype(ObjectType::Untyped, 12, &dst, s + 2, 1), "device untyped child")?;
+    expect_type(s, CapType::Frame)?;
+    expect_type(s + 2, CapType::Untyped)?;
+    let r = ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s + 3, 1);
+    expect_error(r, Error::InvalidArgument, "an endpoint from device memory")?;
+    let child = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(s + 2));
+    let r = child.untyped_retype(ObjectType::Tcb, 0, &dst, s + 3, 1);
+    expect_error(r, Error::InvalidArgument, "a TCB from a device untyped's child")
+}

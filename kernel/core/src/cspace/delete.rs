@@ -15,7 +15,7 @@
 //! Zombies left by a preempted delete are finished by whichever delete or
 //! revoke reaches them next.
 
-use super::mdb::{empty_slot, has_children, is_final, swap};
+use super::mdb::{empty_slot, has_children, is_final, move_slot, swap};
 use super::slot::{read_cap, read_mdb, write_cap, SLOT_SIZE};
 use super::{ObjectHooks, Preempt, Progress};
 use crate::cap::Cap;
@@ -45,9 +45,23 @@ pub fn delete<M: ObjectMemory>(
     hooks: &mut impl ObjectHooks<M>,
     preempt: &mut impl Preempt,
 ) -> Result<Progress, SyscallError> {
+    delete_protecting(mem, slot, 0, hooks, preempt)
+}
+
+/// [`delete`], for a revoke of `protect`: if the destruction reaches the cap in
+/// `protect` (the revoked cap lived in an object its revoke destroys), that cap
+/// is deleted and the top zombie moves into `protect`, so that the revoke,
+/// made again, finds the unfinished work there.
+fn delete_protecting<M: ObjectMemory>(
+    mem: &mut M,
+    slot: u64,
+    protect: u64,
+    hooks: &mut impl ObjectHooks<M>,
+    preempt: &mut impl Preempt,
+) -> Result<Progress, SyscallError> {
     let mut top = slot;
     loop {
-        if let Step::Done = step(mem, &mut top, hooks) {
+        if let Step::Done = step(mem, &mut top, protect, hooks) {
             return Ok(Progress::Done);
         }
         if preempt.pending() {
@@ -57,7 +71,8 @@ pub fn delete<M: ObjectMemory>(
 }
 
 /// Deletes every descendant of the cap in `slot` (CNode_Revoke), one per
-/// preemption point (a descendant's own delete may preempt too).
+/// preemption point (a descendant's own delete may preempt too). A Zombie in
+/// `slot` (an unfinished delete) is finished first.
 ///
 /// # Errors
 /// None today; the `Result` is the invocation's.
@@ -67,9 +82,14 @@ pub fn revoke<M: ObjectMemory>(
     hooks: &mut impl ObjectHooks<M>,
     preempt: &mut impl Preempt,
 ) -> Result<Progress, SyscallError> {
+    if read_cap(mem, slot).kind() == CapType::Zombie {
+        return delete(mem, slot, hooks, preempt);
+    }
     while has_children(mem, slot) {
         let next = read_mdb(mem, slot).next;
-        if delete(mem, next, hooks, preempt)? == Progress::Preempted || preempt.pending() {
+        if delete_protecting(mem, next, slot, hooks, preempt)? == Progress::Preempted
+            || preempt.pending()
+        {
             return Ok(Progress::Preempted);
         }
     }
@@ -112,7 +132,12 @@ fn end_slot(z: &Cap) -> Option<u64> {
 }
 
 /// One unit of work on the delete rooted at `*top`.
-fn step<M: ObjectMemory>(mem: &mut M, top: &mut u64, hooks: &mut impl ObjectHooks<M>) -> Step {
+fn step<M: ObjectMemory>(
+    mem: &mut M,
+    top: &mut u64,
+    protect: u64,
+    hooks: &mut impl ObjectHooks<M>,
+) -> Step {
     let t = *top;
     let cap = read_cap(mem, t);
     match cap.kind() {
@@ -122,7 +147,7 @@ fn step<M: ObjectMemory>(mem: &mut M, top: &mut u64, hooks: &mut impl ObjectHook
             write_cap(mem, t, cap.with_zombie_link(true, 0));
             Step::More
         }
-        CapType::Zombie => reduce(mem, top, cap, hooks),
+        CapType::Zombie => reduce(mem, top, protect, cap, hooks),
         _ => {
             if delete_simple(mem, t, cap, hooks) {
                 return Step::Done;
@@ -138,6 +163,7 @@ fn step<M: ObjectMemory>(mem: &mut M, top: &mut u64, hooks: &mut impl ObjectHook
 fn reduce<M: ObjectMemory>(
     mem: &mut M,
     top: &mut u64,
+    protect: u64,
     root: Cap,
     hooks: &mut impl ObjectHooks<M>,
 ) -> Step {
@@ -177,6 +203,13 @@ fn reduce<M: ObjectMemory>(
         return Step::More;
     }
     let f = read_cap(mem, end);
+    if end == protect && f.kind() != CapType::Zombie && delete_simple(mem, end, f, hooks) {
+        let root = read_cap(mem, t);
+        move_slot(mem, t, end, root);
+        relink_root_child(mem, &root, t, end);
+        *top = end;
+        return Step::More;
+    }
     match f.kind() {
         CapType::Null => dec(mem),
         CapType::Zombie => {
@@ -221,16 +254,19 @@ fn move_top(mem: &mut impl ObjectMemory, top: &mut u64, cur: u64, w: Cap) {
         );
         cur
     };
-    // The root's direct child links to the root's slot: follow it.
-    if let Some(child_slot) = end_slot(&root) {
+    relink_root_child(mem, &root, t, new_top);
+    *top = new_top;
+}
+
+/// The root zombie moved from `old` to `new`: its direct child, which links to
+/// the root's slot, follows.
+fn relink_root_child(mem: &mut impl ObjectMemory, root: &Cap, old: u64, new: u64) {
+    if let Some(child_slot) = end_slot(root) {
         let child = read_cap(mem, child_slot);
-        if child_slot != new_top
-            && child.kind() == CapType::Zombie
-            && !child.zombie_is_top()
-            && child.zombie_link() == t
-        {
-            write_cap(mem, child_slot, child.with_zombie_link(false, new_top));
+        let linked =
+            child.kind() == CapType::Zombie && !child.zombie_is_top() && child.zombie_link() == old;
+        if child_slot != new && linked {
+            write_cap(mem, child_slot, child.with_zombie_link(false, new));
         }
     }
-    *top = new_top;
 }

@@ -15,6 +15,9 @@ const HCR_EL2_RW: u64 = 1 << 31;
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// CPACR_EL1.FPEN = 0b11: FP/SIMD does not trap at EL1 or EL0.
 const CPACR_FP_ON: u64 = 0b11 << 20;
+/// QEMU virt's 32-bit PCIe MMIO window, where device BARs live: handed out as
+/// device untyped (the kernel's own devices, GIC and PL011, lie below it).
+const PCIE_MMIO_WINDOW: MemRegion = MemRegion { start: 0x1000_0000, end: 0x3eff_0000 };
 
 core::arch::global_asm!(
     r#"
@@ -144,6 +147,7 @@ extern "C" fn aarch64_boot_main() -> ! {
         }
     });
     tree.for_each_reserved(|region| params.reserve(region));
+    params.add_device(PCIE_MMIO_WINDOW);
     super::psci::set_conduit(tree.psci_conduit());
     crate::boot::kernel_main(&params)
 }

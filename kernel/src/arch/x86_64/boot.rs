@@ -147,6 +147,9 @@ struct MemmapEntry {
 
 const START_INFO_MAGIC: u32 = 0x336e_c578;
 const E820_RAM: u32 = 1;
+/// The part of q35's 32-bit PCI hole below the I/O APIC, HPET and local APIC,
+/// where device BARs live: handed out as device untyped.
+const PCI_MMIO_WINDOW: MemRegion = MemRegion { start: 0xc000_0000, end: 0xfec0_0000 };
 /// Low memory holds firmware data; the kernel does not hand it out.
 const LOW_MEMORY_END: u64 = 0x10_0000;
 
@@ -186,6 +189,7 @@ extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
         }
     }
     params.reserve(MemRegion { start: 0, end: LOW_MEMORY_END });
+    params.add_device(PCI_MMIO_WINDOW);
     crate::boot::kernel_main(&params)
 }
 

@@ -30,6 +30,8 @@ pub use self::x86_64::*;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("keel-kernel supports only x86_64 and aarch64");
 
+mod page_table;
+
 /// Access rights of a user mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRights {

@@ -4,6 +4,7 @@
 //! and enter user mode.
 
 mod root_task;
+mod stack;
 
 use crate::arch::{Machine, Platform, ARCH};
 use keel_abi::archive::Archive;

@@ -151,17 +151,3 @@ extern "C" fn aarch64_boot_main() -> ! {
     super::psci::set_conduit(tree.psci_conduit());
     crate::boot::kernel_main(&params)
 }
-
-/// The kernel stack used for every kernel entry.
-#[repr(C, align(16))]
-struct KernelStack([u8; KERNEL_STACK_SIZE]);
-const KERNEL_STACK_SIZE: usize = 64 * 1024;
-
-#[no_mangle]
-static mut KERNEL_STACK: KernelStack = KernelStack([0; KERNEL_STACK_SIZE]);
-
-core::arch::global_asm!(
-    ".global kernel_stack_top",
-    ".set kernel_stack_top, KERNEL_STACK + {size}",
-    size = const KERNEL_STACK_SIZE,
-);

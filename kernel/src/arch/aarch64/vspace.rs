@@ -7,7 +7,8 @@ use super::mmu::{
     self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_NORMAL, INNER_SHAREABLE, NOT_GLOBAL, PAGE, PXN, PXN_TABLE, TABLE,
     UXN, VALID,
 };
-use crate::arch::{AddressSpace, MapError, Machine, PageRights, Platform};
+use crate::arch::page_table::{entry, index};
+use crate::arch::{AddressSpace, MapError, PageRights};
 use crate::object::zero_phys;
 use keel_kernel_core::memory::FreeMemory;
 
@@ -19,20 +20,6 @@ const USER_PAGE: u64 = VALID | PAGE | (ATTR_NORMAL << 2) | AP_USER | INNER_SHARE
 /// A user address space, named by its level-0 table's physical address.
 pub struct VSpace {
     root: u64,
-}
-
-/// The descriptor `index` of the table at physical `table`.
-fn entry(table: u64, index: usize) -> &'static mut u64 {
-    let ptr = Machine::phys_to_virt(table + 8 * index as u64) as *mut u64;
-    // SAFETY: `table` is a page-table page owned by the kernel, mapped in the
-    // window; `index` < 512. Entries are plain words, and the reference does
-    // not outlive the caller's walk.
-    unsafe { &mut *ptr }
-}
-
-/// Table index of `vaddr` at `level` (3: level 0, the root; 0: level 3, pages).
-fn index(vaddr: u64, level: u32) -> usize {
-    ((vaddr >> (12 + 9 * level)) & 0x1ff) as usize
 }
 
 impl VSpace {

@@ -122,6 +122,7 @@ trap_stubs:
 trap_common:
     testb $3, 24(%rsp)
     jz kernel_trap
+user_entry:
     push %r15
     push %r14
     push %r13
@@ -157,24 +158,7 @@ syscall_entry:
     push %rcx
     pushq $0
     pushq ${syscall_vector}
-    push %r15
-    push %r14
-    push %r13
-    push %r12
-    push %r11
-    push %r10
-    push %r9
-    push %r8
-    push %rbp
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rbx
-    push %rax
-    movabs $kernel_stack_top, %rsp
-    call x86_64_syscall
-    ud2
+    jmp user_entry
 "#,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
@@ -238,15 +222,11 @@ fn current_context() -> &'static mut UserContext {
 }
 
 #[no_mangle]
-extern "C" fn x86_64_syscall() -> ! {
-    crate::syscall::handle_syscall()
-}
-
-#[no_mangle]
 extern "C" fn x86_64_user_trap() -> ! {
     let ctx = current_context();
     let (vector, error, ip) = (ctx.vector, ctx.error, ctx.rip);
     let (kind, addr) = match vector {
+        SYSCALL_VECTOR => crate::syscall::handle_syscall(),
         14 => {
             let access = if error & 0x10 != 0 {
                 Access::Execute

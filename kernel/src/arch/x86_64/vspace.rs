@@ -3,7 +3,8 @@
 //! kernel image are mapped in every address space.
 
 use super::io::{read_cr3, write_cr3};
-use crate::arch::{AddressSpace, MapError, Machine, PageRights, Platform};
+use crate::arch::page_table::{entry, index};
+use crate::arch::{AddressSpace, MapError, PageRights};
 use crate::object::zero_phys;
 use keel_kernel_core::memory::FreeMemory;
 
@@ -19,19 +20,6 @@ const USER_TOP: u64 = 0x0000_8000_0000_0000;
 /// A user address space, named by its PML4's physical address.
 pub struct VSpace {
     root: u64,
-}
-
-/// The table entry `index` of the page table at physical `table`.
-fn entry(table: u64, index: usize) -> &'static mut u64 {
-    let ptr = Machine::phys_to_virt(table + 8 * index as u64) as *mut u64;
-    // SAFETY: `table` is a page-table page owned by the kernel (allocated at
-    // boot or by the boot assembly), mapped in the window; `index` < 512. Entries
-    // are plain words, and the reference does not outlive the caller's walk.
-    unsafe { &mut *ptr }
-}
-
-fn index(vaddr: u64, level: u32) -> usize {
-    ((vaddr >> (12 + 9 * level)) & 0x1ff) as usize
 }
 
 impl VSpace {

@@ -89,7 +89,11 @@ impl<'a> Archive<'a> {
             return Err(ArchiveError::Truncated);
         }
         for e in entries {
-            let end = e.offset.get().checked_add(e.size.get()).ok_or(ArchiveError::BadEntry)?;
+            let end = e
+                .offset
+                .get()
+                .checked_add(e.size.get())
+                .ok_or(ArchiveError::BadEntry)?;
             if end > header.total_size.get() || e.offset.get() % crate::PAGE_SIZE as u64 != 0 {
                 return Err(ArchiveError::BadEntry);
             }
@@ -97,7 +101,11 @@ impl<'a> Archive<'a> {
         if header.root_index.get() as usize >= count {
             return Err(ArchiveError::BadRoot);
         }
-        Ok(Archive { bytes, header, entries })
+        Ok(Archive {
+            bytes,
+            header,
+            entries,
+        })
     }
 
     /// All entries, in archive order.
@@ -136,7 +144,8 @@ pub fn pack(files: &[(&str, &[u8])], root: usize) -> Result<alloc::vec::Vec<u8>,
         return Err(ArchiveError::BadRoot);
     }
     let page = crate::PAGE_SIZE;
-    let table = core::mem::size_of::<ArchiveHeader>() + files.len() * core::mem::size_of::<ArchiveEntry>();
+    let table =
+        core::mem::size_of::<ArchiveHeader>() + files.len() * core::mem::size_of::<ArchiveEntry>();
     let mut offset = table.div_ceil(page) * page;
     let mut entries = Vec::new();
     for (name, data) in files {
@@ -145,7 +154,11 @@ pub fn pack(files: &[(&str, &[u8])], root: usize) -> Result<alloc::vec::Vec<u8>,
         }
         let mut n = [0u8; NAME_LEN];
         n[..name.len()].copy_from_slice(name.as_bytes());
-        entries.push(ArchiveEntry { name: n, offset: U64::new(offset as u64), size: U64::new(data.len() as u64) });
+        entries.push(ArchiveEntry {
+            name: n,
+            offset: U64::new(offset as u64),
+            size: U64::new(data.len() as u64),
+        });
         offset += data.len().div_ceil(page) * page;
     }
     let header = ArchiveHeader {
@@ -182,7 +195,10 @@ mod tests {
     #[test]
     fn malformed_archives_are_rejected() {
         let good = pack(&[("a", b"x")], 0).unwrap();
-        assert_eq!(Archive::parse(&good[..10]).err(), Some(ArchiveError::Truncated));
+        assert_eq!(
+            Archive::parse(&good[..10]).err(),
+            Some(ArchiveError::Truncated)
+        );
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(Archive::parse(&bad).err(), Some(ArchiveError::BadMagic));

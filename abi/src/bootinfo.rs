@@ -3,6 +3,8 @@
 //! One 4 KiB page, mapped read-only at [`BOOTINFO_VADDR`] in the root task's
 //! VSpace; its address is also passed in the first argument register.
 
+use crate::numbered::numbered_enum;
+
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Magic number at the start of a valid BootInfo.
@@ -24,14 +26,14 @@ pub const MAX_UNTYPED: usize = 160;
 /// Most RAM regions BootInfo can list.
 pub const MAX_RAM_REGIONS: usize = 16;
 
-/// The architecture the kernel runs on.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// x86_64 (QEMU q35).
-    X86_64 = 1,
-    /// aarch64 (QEMU virt).
-    Aarch64 = 2,
+numbered_enum! {
+    /// The architecture the kernel runs on.
+    pub enum Arch: u32 {
+        /// x86_64 (QEMU q35).
+        X86_64 = 1,
+        /// aarch64 (QEMU virt).
+        Aarch64 = 2,
+    }
 }
 
 impl Arch {
@@ -44,21 +46,11 @@ impl Arch {
     }
 }
 
-impl TryFrom<u32> for Arch {
-    type Error = u32;
-
-    fn try_from(code: u32) -> Result<Self, u32> {
-        match code {
-            1 => Ok(Arch::X86_64),
-            2 => Ok(Arch::Aarch64),
-            other => Err(other),
-        }
-    }
-}
-
 /// A half-open range of slots `[start, end)` in the root CNode.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SlotRegion {
     /// First slot.
     pub start: u64,
@@ -80,7 +72,9 @@ impl SlotRegion {
 
 /// A half-open range of physical memory `[start, end)`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MemRegion {
     /// First byte.
     pub start: u64,
@@ -102,7 +96,9 @@ impl MemRegion {
 
 /// One untyped capability handed to the root task.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct UntypedDesc {
     /// Physical address of the region (aligned to its size).
     pub paddr: u64,
@@ -117,7 +113,10 @@ pub struct UntypedDesc {
 impl UntypedDesc {
     /// The physical range the untyped covers.
     pub fn region(&self) -> MemRegion {
-        MemRegion { start: self.paddr, end: self.paddr + (1u64 << self.size_bits) }
+        MemRegion {
+            start: self.paddr,
+            end: self.paddr + (1u64 << self.size_bits),
+        }
     }
 }
 
@@ -189,12 +188,25 @@ mod tests {
 
     #[test]
     fn regions_overlap_and_contain() {
-        let a = MemRegion { start: 0x1000, end: 0x3000 };
-        let b = MemRegion { start: 0x2fff, end: 0x4000 };
-        let c = MemRegion { start: 0x3000, end: 0x4000 };
+        let a = MemRegion {
+            start: 0x1000,
+            end: 0x3000,
+        };
+        let b = MemRegion {
+            start: 0x2fff,
+            end: 0x4000,
+        };
+        let c = MemRegion {
+            start: 0x3000,
+            end: 0x4000,
+        };
         assert!(a.overlaps(&b) && b.overlaps(&a));
         assert!(!a.overlaps(&c) && !c.overlaps(&a));
-        assert!(MemRegion { start: 0, end: 0x4000 }.contains(&c));
+        assert!(MemRegion {
+            start: 0,
+            end: 0x4000
+        }
+        .contains(&c));
         assert!(!a.contains(&b));
     }
 
@@ -204,7 +216,11 @@ mod tests {
         bi.magic = BOOTINFO_MAGIC;
         bi.arch = Arch::Aarch64 as u32;
         bi.untyped_count = 2;
-        bi.untyped_list[1] = UntypedDesc { paddr: 0x4000_0000, size_bits: 20, ..Default::default() };
+        bi.untyped_list[1] = UntypedDesc {
+            paddr: 0x4000_0000,
+            size_bits: 20,
+            ..Default::default()
+        };
         let bytes = bi.as_bytes().to_vec();
         let back = BootInfo::read_from_bytes(&bytes).unwrap();
         assert_eq!(back.arch(), Some(Arch::Aarch64));

@@ -1,79 +1,48 @@
 //! Capability types as user space sees them, and the root task's initial slots.
 
-/// The type of object a capability refers to, as reported by `DebugCapIdentify`.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CapType {
-    /// An empty slot.
-    Null = 0,
-    /// Untyped memory.
-    Untyped = 1,
-    /// A CNode.
-    CNode = 2,
-    /// A thread control block.
-    Tcb = 3,
-    /// The root of an address space (x86_64 PML4, aarch64 level-0 table).
-    VSpace = 4,
-    /// A page frame.
-    Frame = 5,
-    /// Authority to create IRQ handlers.
-    IrqControl = 6,
-    /// Authority to configure scheduling contexts on one core.
-    SchedControl = 7,
-    /// Authority to create ASID pools (aarch64).
-    AsidControl = 8,
-    /// A synchronous IPC endpoint.
-    Endpoint = 9,
-    /// A notification.
-    Notification = 10,
-    /// An MCS reply object.
-    Reply = 11,
-    /// An MCS scheduling context.
-    SchedContext = 12,
-    /// A level-1 paging structure (x86_64 PDPT).
-    PageUpperDirectory = 13,
-    /// A level-2 paging structure (x86_64 PD).
-    PageDirectory = 14,
-    /// A level-3 paging structure (x86_64 PT).
-    PageTable = 15,
-    /// Authority over one IRQ line.
-    IrqHandler = 16,
-    /// An ASID pool (aarch64).
-    AsidPool = 17,
-    /// An object being destroyed, one step at a time (seL4's Zombie).
-    Zombie = 18,
-}
+use crate::numbered::numbered_enum;
 
-impl CapType {
-    /// Every cap type, in code order.
-    pub const ALL: [CapType; 19] = [
-        CapType::Null,
-        CapType::Untyped,
-        CapType::CNode,
-        CapType::Tcb,
-        CapType::VSpace,
-        CapType::Frame,
-        CapType::IrqControl,
-        CapType::SchedControl,
-        CapType::AsidControl,
-        CapType::Endpoint,
-        CapType::Notification,
-        CapType::Reply,
-        CapType::SchedContext,
-        CapType::PageUpperDirectory,
-        CapType::PageDirectory,
-        CapType::PageTable,
-        CapType::IrqHandler,
-        CapType::AsidPool,
-        CapType::Zombie,
-    ];
-}
-
-impl TryFrom<u64> for CapType {
-    type Error = u64;
-
-    fn try_from(code: u64) -> Result<Self, u64> {
-        CapType::ALL.iter().copied().find(|t| *t as u64 == code).ok_or(code)
+numbered_enum! {
+    /// The type of object a capability refers to, as reported by `DebugCapIdentify`.
+    pub enum CapType: u64 {
+        /// An empty slot.
+        Null = 0,
+        /// Untyped memory.
+        Untyped = 1,
+        /// A CNode.
+        CNode = 2,
+        /// A thread control block.
+        Tcb = 3,
+        /// The root of an address space (x86_64 PML4, aarch64 level-0 table).
+        VSpace = 4,
+        /// A page frame.
+        Frame = 5,
+        /// Authority to create IRQ handlers.
+        IrqControl = 6,
+        /// Authority to configure scheduling contexts on one core.
+        SchedControl = 7,
+        /// Authority to create ASID pools (aarch64).
+        AsidControl = 8,
+        /// A synchronous IPC endpoint.
+        Endpoint = 9,
+        /// A notification.
+        Notification = 10,
+        /// An MCS reply object.
+        Reply = 11,
+        /// An MCS scheduling context.
+        SchedContext = 12,
+        /// A level-1 paging structure (x86_64 PDPT).
+        PageUpperDirectory = 13,
+        /// A level-2 paging structure (x86_64 PD).
+        PageDirectory = 14,
+        /// A level-3 paging structure (x86_64 PT).
+        PageTable = 15,
+        /// Authority over one IRQ line.
+        IrqHandler = 16,
+        /// An ASID pool (aarch64).
+        AsidPool = 17,
+        /// An object being destroyed, one step at a time (seL4's Zombie).
+        Zombie = 18,
     }
 }
 
@@ -111,7 +80,7 @@ mod tests {
 
     #[test]
     fn cap_types_round_trip() {
-        for t in CapType::ALL {
+        for &t in CapType::ALL {
             assert_eq!(CapType::try_from(t as u64), Ok(t));
         }
         assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(19));

@@ -1,49 +1,36 @@
 //! Error codes returned by system calls and invocations (seL4's set, same order).
 
-/// An error returned by the kernel. `0` is success and never appears as an `Error`.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Error {
-    /// An argument is out of its valid set; the message names which.
-    InvalidArgument = 1,
-    /// A capability is of the wrong type or lacks a right.
-    InvalidCapability = 2,
-    /// The operation is not allowed on this object or in this state.
-    IllegalOperation = 3,
-    /// A numeric argument is outside the allowed range.
-    RangeError = 4,
-    /// An address or size is not suitably aligned.
-    AlignmentError = 5,
-    /// A capability lookup failed.
-    FailedLookup = 6,
-    /// The message was shorter than the invocation needs.
-    TruncatedMessage = 7,
-    /// The destination slot is not empty.
-    DeleteFirst = 8,
-    /// The object still has derived capabilities.
-    RevokeFirst = 9,
-    /// The untyped does not have enough free memory.
-    NotEnoughMemory = 10,
-    /// The system-call number is not one the kernel defines.
-    UnknownSyscall = 11,
+use crate::numbered::numbered_enum;
+
+numbered_enum! {
+    /// An error returned by the kernel. `0` is success and never appears as an `Error`.
+    pub enum Error: u64 {
+        /// An argument is out of its valid set; the message names which.
+        InvalidArgument = 1,
+        /// A capability is of the wrong type or lacks a right.
+        InvalidCapability = 2,
+        /// The operation is not allowed on this object or in this state.
+        IllegalOperation = 3,
+        /// A numeric argument is outside the allowed range.
+        RangeError = 4,
+        /// An address or size is not suitably aligned.
+        AlignmentError = 5,
+        /// A capability lookup failed.
+        FailedLookup = 6,
+        /// The message was shorter than the invocation needs.
+        TruncatedMessage = 7,
+        /// The destination slot is not empty.
+        DeleteFirst = 8,
+        /// The object still has derived capabilities.
+        RevokeFirst = 9,
+        /// The untyped does not have enough free memory.
+        NotEnoughMemory = 10,
+        /// The system-call number is not one the kernel defines.
+        UnknownSyscall = 11,
+    }
 }
 
 impl Error {
-    /// Every error, in code order.
-    pub const ALL: [Error; 11] = [
-        Error::InvalidArgument,
-        Error::InvalidCapability,
-        Error::IllegalOperation,
-        Error::RangeError,
-        Error::AlignmentError,
-        Error::FailedLookup,
-        Error::TruncatedMessage,
-        Error::DeleteFirst,
-        Error::RevokeFirst,
-        Error::NotEnoughMemory,
-        Error::UnknownSyscall,
-    ];
-
     /// Turns a raw result word into `Ok(())` (for 0) or the error it names.
     ///
     /// # Errors
@@ -54,14 +41,6 @@ impl Error {
             0 => Ok(()),
             code => Err(Error::try_from(code).unwrap_or(Error::IllegalOperation)),
         }
-    }
-}
-
-impl TryFrom<u64> for Error {
-    type Error = u64;
-
-    fn try_from(code: u64) -> Result<Self, u64> {
-        Error::ALL.iter().copied().find(|e| *e as u64 == code).ok_or(code)
     }
 }
 
@@ -77,7 +56,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for e in Error::ALL {
+        for &e in Error::ALL {
             assert_eq!(Error::try_from(e as u64), Ok(e));
         }
         assert_eq!(Error::try_from(0), Err(0));

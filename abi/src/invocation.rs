@@ -9,6 +9,8 @@
 //! the usual three result words: the error code (0 for success) and two words
 //! of detail (see [`ErrorDetail`]).
 
+use crate::numbered::numbered_enum;
+
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Message registers passed in machine registers.
@@ -18,50 +20,27 @@ pub const MAX_MESSAGE_LENGTH: usize = 120;
 /// Most extra capabilities in one message.
 pub const MAX_EXTRA_CAPS: usize = 3;
 
-/// An invocation label: which operation on which object type.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Label {
-    /// Create objects from an Untyped.
-    UntypedRetype = 1,
-    /// Delete every capability derived from the one in a slot.
-    CNodeRevoke = 2,
-    /// Delete the capability in a slot.
-    CNodeDelete = 3,
-    /// Cancel queued sends with the badge of an endpoint cap.
-    CNodeCancelBadgedSends = 4,
-    /// Copy a capability, keeping or reducing rights.
-    CNodeCopy = 5,
-    /// Copy a capability with new rights and a badge or guard.
-    CNodeMint = 6,
-    /// Move a capability.
-    CNodeMove = 7,
-    /// Move a capability, setting a badge or guard.
-    CNodeMutate = 8,
-    /// Move two capabilities in one step (three slots).
-    CNodeRotate = 9,
-}
-
-impl Label {
-    /// Every label, in number order.
-    pub const ALL: [Label; 9] = [
-        Label::UntypedRetype,
-        Label::CNodeRevoke,
-        Label::CNodeDelete,
-        Label::CNodeCancelBadgedSends,
-        Label::CNodeCopy,
-        Label::CNodeMint,
-        Label::CNodeMove,
-        Label::CNodeMutate,
-        Label::CNodeRotate,
-    ];
-}
-
-impl TryFrom<u64> for Label {
-    type Error = u64;
-
-    fn try_from(code: u64) -> Result<Self, u64> {
-        Label::ALL.iter().copied().find(|l| *l as u64 == code).ok_or(code)
+numbered_enum! {
+    /// An invocation label: which operation on which object type.
+    pub enum Label: u64 {
+        /// Create objects from an Untyped.
+        UntypedRetype = 1,
+        /// Delete every capability derived from the one in a slot.
+        CNodeRevoke = 2,
+        /// Delete the capability in a slot.
+        CNodeDelete = 3,
+        /// Cancel queued sends with the badge of an endpoint cap.
+        CNodeCancelBadgedSends = 4,
+        /// Copy a capability, keeping or reducing rights.
+        CNodeCopy = 5,
+        /// Copy a capability with new rights and a badge or guard.
+        CNodeMint = 6,
+        /// Move a capability.
+        CNodeMove = 7,
+        /// Move a capability, setting a badge or guard.
+        CNodeMutate = 8,
+        /// Move two capabilities in one step (three slots).
+        CNodeRotate = 9,
     }
 }
 
@@ -74,7 +53,10 @@ impl MessageInfo {
     /// A message-info word. `length` and `extra_caps` are clamped to their fields.
     pub const fn new(label: u64, caps_unwrapped: u64, extra_caps: u64, length: u64) -> Self {
         MessageInfo(
-            (label << 12) | ((caps_unwrapped & 0x7) << 9) | ((extra_caps & 0x3) << 7) | (length & 0x7f),
+            (label << 12)
+                | ((caps_unwrapped & 0x7) << 9)
+                | ((extra_caps & 0x3) << 7)
+                | (length & 0x7f),
         )
     }
 
@@ -154,31 +136,17 @@ impl CapRights {
     }
 }
 
-/// Why a capability lookup failed (the detail of `Error::FailedLookup`).
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LookupFailure {
-    /// The root of the lookup is not a CNode.
-    InvalidRoot = 1,
-    /// A slot on the path is empty, or is not a CNode with bits left to resolve.
-    MissingCapability = 2,
-    /// The path resolved more or fewer bits than the depth asked for.
-    DepthMismatch = 3,
-    /// A CNode's guard did not match the address.
-    GuardMismatch = 4,
-}
-
-impl TryFrom<u64> for LookupFailure {
-    type Error = u64;
-
-    fn try_from(code: u64) -> Result<Self, u64> {
-        match code {
-            1 => Ok(LookupFailure::InvalidRoot),
-            2 => Ok(LookupFailure::MissingCapability),
-            3 => Ok(LookupFailure::DepthMismatch),
-            4 => Ok(LookupFailure::GuardMismatch),
-            other => Err(other),
-        }
+numbered_enum! {
+    /// Why a capability lookup failed (the detail of `Error::FailedLookup`).
+    pub enum LookupFailure: u64 {
+        /// The root of the lookup is not a CNode.
+        InvalidRoot = 1,
+        /// A slot on the path is empty, or is not a CNode with bits left to resolve.
+        MissingCapability = 2,
+        /// The path resolved more or fewer bits than the depth asked for.
+        DepthMismatch = 3,
+        /// A CNode's guard did not match the address.
+        GuardMismatch = 4,
     }
 }
 
@@ -239,7 +207,7 @@ mod tests {
 
     #[test]
     fn labels_and_rights() {
-        for l in Label::ALL {
+        for &l in Label::ALL {
             assert_eq!(Label::try_from(l as u64), Ok(l));
         }
         assert!(Label::try_from(0).is_err());

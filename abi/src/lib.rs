@@ -17,6 +17,7 @@ pub mod error;
 pub mod invocation;
 #[cfg(feature = "manifest")]
 pub mod manifest;
+mod numbered;
 pub mod object;
 pub mod syscall;
 

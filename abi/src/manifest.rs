@@ -65,8 +65,13 @@ mod tests {
     fn manifest_round_trips_and_rejects_garbage() {
         let m = Manifest {
             system: "default".to_string(),
-            programs: vec![Program { name: "root-task".to_string(), role: "root-task".to_string() }],
-            start: Start::Tests { only: vec!["FAULT0001".to_string()] },
+            programs: vec![Program {
+                name: "root-task".to_string(),
+                role: "root-task".to_string(),
+            }],
+            start: Start::Tests {
+                only: vec!["FAULT0001".to_string()],
+            },
         };
         assert_eq!(Manifest::decode(&m.encode().unwrap()).unwrap(), m);
         assert!(Manifest::decode(&[0xff, 0xff, 0xff]).is_err());

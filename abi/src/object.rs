@@ -4,36 +4,38 @@
 //! follow seL4's aarch64 ones (x86_64's PML4/PDPT/PD/PT are VSpace,
 //! PageUpperDirectory, PageDirectory, PageTable).
 
-/// An object type that Untyped can be retyped into.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectType {
-    /// Untyped memory of `2^size_bits` bytes.
-    Untyped = 0,
-    /// A thread control block.
-    Tcb = 1,
-    /// A synchronous IPC endpoint.
-    Endpoint = 2,
-    /// A notification word.
-    Notification = 3,
-    /// A CNode of `2^size_bits` slots.
-    CNode = 4,
-    /// An MCS scheduling context of `2^size_bits` bytes.
-    SchedContext = 5,
-    /// An MCS reply object.
-    Reply = 6,
-    /// The root paging structure (x86_64 PML4, aarch64 level 0).
-    VSpace = 7,
-    /// Level 1 (x86_64 PDPT).
-    PageUpperDirectory = 8,
-    /// Level 2 (x86_64 PD).
-    PageDirectory = 9,
-    /// Level 3, mapping 4 KiB pages (x86_64 PT).
-    PageTable = 10,
-    /// A 4 KiB frame.
-    SmallPage = 11,
-    /// A 2 MiB frame.
-    LargePage = 12,
+use crate::numbered::numbered_enum;
+
+numbered_enum! {
+    /// An object type that Untyped can be retyped into.
+    pub enum ObjectType: u64 {
+        /// Untyped memory of `2^size_bits` bytes.
+        Untyped = 0,
+        /// A thread control block.
+        Tcb = 1,
+        /// A synchronous IPC endpoint.
+        Endpoint = 2,
+        /// A notification word.
+        Notification = 3,
+        /// A CNode of `2^size_bits` slots.
+        CNode = 4,
+        /// An MCS scheduling context of `2^size_bits` bytes.
+        SchedContext = 5,
+        /// An MCS reply object.
+        Reply = 6,
+        /// The root paging structure (x86_64 PML4, aarch64 level 0).
+        VSpace = 7,
+        /// Level 1 (x86_64 PDPT).
+        PageUpperDirectory = 8,
+        /// Level 2 (x86_64 PD).
+        PageDirectory = 9,
+        /// Level 3, mapping 4 KiB pages (x86_64 PT).
+        PageTable = 10,
+        /// A 4 KiB frame.
+        SmallPage = 11,
+        /// A 2 MiB frame.
+        LargePage = 12,
+    }
 }
 
 /// log2 size of a TCB.
@@ -66,28 +68,15 @@ pub const MAX_CNODE_RADIX: u8 = 28;
 pub const RETYPE_FAN_OUT_LIMIT: u64 = 256;
 
 impl ObjectType {
-    /// Every object type, in number order.
-    pub const ALL: [ObjectType; 13] = [
-        ObjectType::Untyped,
-        ObjectType::Tcb,
-        ObjectType::Endpoint,
-        ObjectType::Notification,
-        ObjectType::CNode,
-        ObjectType::SchedContext,
-        ObjectType::Reply,
-        ObjectType::VSpace,
-        ObjectType::PageUpperDirectory,
-        ObjectType::PageDirectory,
-        ObjectType::PageTable,
-        ObjectType::SmallPage,
-        ObjectType::LargePage,
-    ];
-
     /// log2 of the object's size in bytes, given the retype `size_bits`
     /// argument (used by Untyped, CNode and SchedContext, ignored by the rest).
     /// `None` when `size_bits` is out of range for the type.
     pub fn size_bits(self, size_bits: u64) -> Option<u8> {
-        let in_range = |lo: u8, hi: u8| (u64::from(lo)..=u64::from(hi)).contains(&size_bits).then_some(size_bits as u8);
+        let in_range = |lo: u8, hi: u8| {
+            (u64::from(lo)..=u64::from(hi))
+                .contains(&size_bits)
+                .then_some(size_bits as u8)
+        };
         match self {
             ObjectType::Untyped => in_range(MIN_UNTYPED_BITS, MAX_UNTYPED_BITS),
             ObjectType::CNode => in_range(1, MAX_CNODE_RADIX).map(|radix| radix + SLOT_BITS),
@@ -96,9 +85,10 @@ impl ObjectType {
             ObjectType::Endpoint => Some(ENDPOINT_BITS),
             ObjectType::Notification => Some(NOTIFICATION_BITS),
             ObjectType::Reply => Some(REPLY_BITS),
-            ObjectType::VSpace | ObjectType::PageUpperDirectory | ObjectType::PageDirectory | ObjectType::PageTable => {
-                Some(PAGE_TABLE_BITS)
-            }
+            ObjectType::VSpace
+            | ObjectType::PageUpperDirectory
+            | ObjectType::PageDirectory
+            | ObjectType::PageTable => Some(PAGE_TABLE_BITS),
             ObjectType::SmallPage => Some(SMALL_PAGE_BITS),
             ObjectType::LargePage => Some(LARGE_PAGE_BITS),
         }
@@ -106,15 +96,10 @@ impl ObjectType {
 
     /// True for the types device untyped may be retyped into (frames and untyped).
     pub fn allowed_from_device(self) -> bool {
-        matches!(self, ObjectType::Untyped | ObjectType::SmallPage | ObjectType::LargePage)
-    }
-}
-
-impl TryFrom<u64> for ObjectType {
-    type Error = u64;
-
-    fn try_from(code: u64) -> Result<Self, u64> {
-        ObjectType::ALL.iter().copied().find(|t| *t as u64 == code).ok_or(code)
+        matches!(
+            self,
+            ObjectType::Untyped | ObjectType::SmallPage | ObjectType::LargePage
+        )
     }
 }
 
@@ -131,7 +116,7 @@ mod tests {
         assert_eq!(ObjectType::Untyped.size_bits(48), None);
         assert_eq!(ObjectType::Tcb.size_bits(999), Some(TCB_BITS));
         assert_eq!(ObjectType::SchedContext.size_bits(7), None);
-        for t in ObjectType::ALL {
+        for &t in ObjectType::ALL {
             assert_eq!(ObjectType::try_from(t as u64), Ok(t));
         }
         assert!(ObjectType::try_from(13).is_err());

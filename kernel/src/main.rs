@@ -14,4 +14,5 @@ struct PageAligned<T>(T);
 
 #[used]
 #[link_section = ".boot_archive"]
-static BOOT_ARCHIVE: PageAligned<[u8; ARCHIVE.len()]> = PageAligned(*include_bytes!(env!("KEEL_BOOT_ARCHIVE")));
+static BOOT_ARCHIVE: PageAligned<[u8; ARCHIVE.len()]> =
+    PageAligned(*include_bytes!(env!("KEEL_BOOT_ARCHIVE")));

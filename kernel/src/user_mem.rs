@@ -12,7 +12,9 @@ use keel_abi::{Error, PAGE_SIZE};
 pub fn copy_from_user(vspace: &VSpace, vaddr: u64, out: &mut [u8]) -> Result<(), Error> {
     let mut done = 0usize;
     while done < out.len() {
-        let at = vaddr.checked_add(done as u64).ok_or(Error::InvalidArgument)?;
+        let at = vaddr
+            .checked_add(done as u64)
+            .ok_or(Error::InvalidArgument)?;
         let (paddr, _) = vspace.translate(at).ok_or(Error::InvalidArgument)?;
         let in_page = PAGE_SIZE - (at as usize % PAGE_SIZE);
         let n = in_page.min(out.len() - done);

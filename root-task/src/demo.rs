@@ -27,9 +27,16 @@ pub fn run(boot_info: &BootInfo, archive: &Archive<'_>) -> u32 {
     }
     let largest = boot_info.untypeds().iter().max_by_key(|u| u.size_bits);
     if let Some(u) = largest {
-        println!("Demo: largest untyped is {} KiB at {:#x}", (1u64 << u.size_bits) >> 10, u.paddr);
+        println!(
+            "Demo: largest untyped is {} KiB at {:#x}",
+            (1u64 << u.size_bits) >> 10,
+            u.paddr
+        );
     }
-    println!("Demo: the boot archive holds {} files", archive.entries().len());
+    println!(
+        "Demo: the boot archive holds {} files",
+        archive.entries().len()
+    );
     println!("Demo finished");
     0
 }

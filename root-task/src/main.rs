@@ -22,7 +22,11 @@ fn main(boot_info: &'static BootInfo) -> u32 {
     let _ = keel_sys::debug::name_thread("root-task");
     let arch = boot_info.arch().map_or("unknown", |a| a.name());
     println!("Keel root task on {arch}");
-    let untyped_bytes: u64 = boot_info.untypeds().iter().map(|u| 1u64 << u.size_bits).sum();
+    let untyped_bytes: u64 = boot_info
+        .untypeds()
+        .iter()
+        .map(|u| 1u64 << u.size_bits)
+        .sum();
     println!(
         "BootInfo: {} untyped regions, {} bytes ({} MiB); empty slots {}..{}",
         boot_info.untyped_count,
@@ -38,7 +42,10 @@ fn main(boot_info: &'static BootInfo) -> u32 {
             return BAD_ARCHIVE_STATUS;
         }
     };
-    let manifest = match archive.find(MANIFEST_NAME).map(|e| Manifest::decode(archive.data(e))) {
+    let manifest = match archive
+        .find(MANIFEST_NAME)
+        .map(|e| Manifest::decode(archive.data(e)))
+    {
         Some(Ok(m)) => m,
         Some(Err(e)) => {
             println!("root task: the boot manifest is malformed: {e}");
@@ -49,7 +56,11 @@ fn main(boot_info: &'static BootInfo) -> u32 {
             return BAD_ARCHIVE_STATUS;
         }
     };
-    println!("Boot manifest '{}': {} programs", manifest.system, manifest.programs.len());
+    println!(
+        "Boot manifest '{}': {} programs",
+        manifest.system,
+        manifest.programs.len()
+    );
     for program in &manifest.programs {
         let size = archive.find(&program.name).map_or(0, |e| e.size.get());
         println!("  {} ({}, {} bytes)", program.name, program.role, size);

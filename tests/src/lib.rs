@@ -80,7 +80,6 @@ macro_rules! test_cases {
     (@isolation $isolation:ident) => { $crate::Isolation::$isolation };
 }
 
-
 /// Fails the test with a formatted reason unless `cond` holds.
 macro_rules! ensure {
     ($cond:expr, $($reason:tt)*) => {
@@ -95,7 +94,10 @@ pub(crate) use ensure;
 /// 0 when every test that ran passed.
 pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
     let tests = cases::TESTS;
-    println!("Keel on-target test suite: {} tests registered", tests.len());
+    println!(
+        "Keel on-target test suite: {} tests registered",
+        tests.len()
+    );
     let (mut passed, mut failed, mut number) = (0u32, 0u32, 0u32);
     for name in only {
         if !tests.iter().any(|t| t.name == name.as_str()) {
@@ -114,7 +116,11 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
         }
         number += 1;
         println!("Starting test {number}: {}", test.name);
-        let env = Env { boot_info, name: test.name, resources: support::Resources::new(boot_info) };
+        let env = Env {
+            boot_info,
+            name: test.name,
+            resources: support::Resources::new(boot_info),
+        };
         // Resources come back whether the test passed or not, so one failure
         // does not cascade; a failed clean-up fails the test.
         let result = (test.run)(&env);

@@ -31,21 +31,31 @@ pub fn identify(index: u64) -> Result<CapType, String> {
 impl Resources {
     /// Nothing taken yet.
     pub fn new(boot_info: &'static BootInfo) -> Self {
-        Resources { boot_info, next_slot: Cell::new(boot_info.empty.start), untypeds: RefCell::new(Vec::new()) }
+        Resources {
+            boot_info,
+            next_slot: Cell::new(boot_info.empty.start),
+            untypeds: RefCell::new(Vec::new()),
+        }
     }
 
     /// Revokes every untyped the test used and deletes every slot it took,
     /// then checks the empty range is empty again.
     pub fn give_back(&self) -> TestResult {
         for &u in self.untypeds.borrow().iter() {
-            slot(u).revoke().map_err(|e| format!("cleanup: revoking untyped slot {u}: {e}"))?;
+            slot(u)
+                .revoke()
+                .map_err(|e| format!("cleanup: revoking untyped slot {u}: {e}"))?;
         }
         for s in self.boot_info.empty.start..self.next_slot.get() {
-            slot(s).delete().map_err(|e| format!("cleanup: deleting slot {s}: {e}"))?;
+            slot(s)
+                .delete()
+                .map_err(|e| format!("cleanup: deleting slot {s}: {e}"))?;
         }
         for s in self.boot_info.empty.start..self.boot_info.empty.end {
             if identify(s)? != CapType::Null {
-                return Err(format!("slot {s} of the empty range still holds a cap after cleanup"));
+                return Err(format!(
+                    "slot {s} of the empty range still holds a cap after cleanup"
+                ));
             }
         }
         Ok(())
@@ -60,8 +70,11 @@ impl Env {
     pub fn slots(&self, n: u64) -> Result<u64, String> {
         let r = &self.resources;
         let first = r.next_slot.get();
-        let end = first.checked_add(n).filter(|e| *e <= self.boot_info.empty.end);
-        let end = end.ok_or_else(|| format!("only {} empty slots left", self.boot_info.empty.end - first))?;
+        let end = first
+            .checked_add(n)
+            .filter(|e| *e <= self.boot_info.empty.end);
+        let end = end
+            .ok_or_else(|| format!("only {} empty slots left", self.boot_info.empty.end - first))?;
         r.next_slot.set(end);
         Ok(first)
     }
@@ -101,7 +114,11 @@ impl Env {
 }
 
 /// Fails unless `result` is the error `expected`.
-pub fn expect_error<T: core::fmt::Debug>(result: Result<T, keel_abi::Error>, expected: keel_abi::Error, what: &str) -> TestResult {
+pub fn expect_error<T: core::fmt::Debug>(
+    result: Result<T, keel_abi::Error>,
+    expected: keel_abi::Error,
+    what: &str,
+) -> TestResult {
     match result {
         Err(e) if e == expected => Ok(()),
         other => Err(format!("{what}: expected {expected:?}, got {other:?}")),

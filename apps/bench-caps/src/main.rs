@@ -30,7 +30,10 @@ fn main(boot_info: &'static BootInfo) -> u32 {
             0
         }
         Err((what, e)) => {
-            println!("BENCH failed: {what}: {e} (detail {:?})", keel_sys::last_error_detail());
+            println!(
+                "BENCH failed: {what}: {e} (detail {:?})",
+                keel_sys::last_error_detail()
+            );
             1
         }
     }
@@ -74,7 +77,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         .map(|(i, u)| (boot_info.untyped.start + i as u64, u.size_bits))
         .ok_or(("no untyped memory", Error::NotEnoughMemory))?;
     if bits < 24 {
-        return Err(("the largest untyped is under 16 MiB", Error::NotEnoughMemory));
+        return Err((
+            "the largest untyped is under 16 MiB",
+            Error::NotEnoughMemory,
+        ));
     }
     let big: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(largest));
     let mut next = boot_info.empty.start;
@@ -86,19 +92,41 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let here = CNODE.absolute_cptr_with_depth(0, 0);
     // A CNode for the children, the untyped they come from, and a small one for single operations.
     let (cnode, parent, small) = (take(1), take(1), take(1));
-    at("child CNode", big.untyped_retype(ObjectType::CNode, CHILD_CNODE_RADIX, &here, cnode, 1))?;
-    at("parent untyped", big.untyped_retype(ObjectType::Untyped, 22, &here, parent, 1))?;
-    at("small untyped", big.untyped_retype(ObjectType::Untyped, 16, &here, small, 1))?;
+    at(
+        "child CNode",
+        big.untyped_retype(ObjectType::CNode, CHILD_CNODE_RADIX, &here, cnode, 1),
+    )?;
+    at(
+        "parent untyped",
+        big.untyped_retype(ObjectType::Untyped, 22, &here, parent, 1),
+    )?;
+    at(
+        "small untyped",
+        big.untyped_retype(ObjectType::Untyped, 16, &here, small, 1),
+    )?;
     let small: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(small));
     let parent: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(parent));
     let (obj, copy, minted) = (take(1), take(1), take(1));
 
     for _ in 0..RUNS {
-        let t = at("retype", timed(overhead, || small.untyped_retype(ObjectType::Endpoint, 0, &here, obj, 1)))?;
+        let t = at(
+            "retype",
+            timed(overhead, || {
+                small.untyped_retype(ObjectType::Endpoint, 0, &here, obj, 1)
+            }),
+        )?;
         println!("BENCH retype 1 {t}");
-        let t = at("copy", timed(overhead, || slot(copy).copy(&slot(obj), CapRights::ALL)))?;
+        let t = at(
+            "copy",
+            timed(overhead, || slot(copy).copy(&slot(obj), CapRights::ALL)),
+        )?;
         println!("BENCH copy 1 {t}");
-        let t = at("mint", timed(overhead, || slot(minted).mint(&slot(obj), CapRights::ALL, 7)))?;
+        let t = at(
+            "mint",
+            timed(overhead, || {
+                slot(minted).mint(&slot(obj), CapRights::ALL, 7)
+            }),
+        )?;
         println!("BENCH mint 1 {t}");
         let t = at("delete", timed(overhead, || slot(copy).delete()))?;
         println!("BENCH delete 1 {t}");
@@ -111,11 +139,17 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
             let mut made = 0;
             while made < n {
                 let k = (n - made).min(keel_abi::object::RETYPE_FAN_OUT_LIMIT);
-                at("children", parent.untyped_retype(ObjectType::Endpoint, 0, &children, made, k))?;
+                at(
+                    "children",
+                    parent.untyped_retype(ObjectType::Endpoint, 0, &children, made, k),
+                )?;
                 made += k;
             }
             at("stretch reset", debug::longest_kernel_stretch())?;
-            let t = at("revoke", timed(overhead, || CNODE.absolute_cptr(parent.cptr()).revoke()))?;
+            let t = at(
+                "revoke",
+                timed(overhead, || CNODE.absolute_cptr(parent.cptr()).revoke()),
+            )?;
             let stretch = at("stretch", debug::longest_kernel_stretch())?;
             println!("BENCH revoke {n} {t}");
             println!("BENCH revoke-longest-stretch {n} {stretch}");

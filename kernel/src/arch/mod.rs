@@ -81,7 +81,13 @@ pub trait AddressSpace: Sized {
     ///
     /// # Errors
     /// [`MapError`] naming the problem.
-    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError>;
+    fn map_page(
+        &mut self,
+        vaddr: u64,
+        paddr: u64,
+        rights: PageRights,
+        frames: &mut FreeMemory,
+    ) -> Result<(), MapError>;
     /// The physical address and rights of the user page holding `vaddr`, if mapped.
     fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)>;
     /// Physical address of the root table.

@@ -51,7 +51,11 @@ impl BootParams {
                 *slot = region;
                 self.ram_count += 1;
             }
-            None => crate::kprintln!("KEEL: too many RAM regions; ignoring {:#x}..{:#x}", region.start, region.end),
+            None => crate::kprintln!(
+                "KEEL: too many RAM regions; ignoring {:#x}..{:#x}",
+                region.start,
+                region.end
+            ),
         }
     }
 
@@ -104,11 +108,17 @@ fn boot_archive() -> &'static [u8] {
 
 /// The architecture-independent boot. Never returns: it ends in user mode.
 pub fn kernel_main(params: &BootParams) -> ! {
-    crate::kprintln!("KEEL: Keel kernel {} on {}", env!("CARGO_PKG_VERSION"), ARCH.name());
+    crate::kprintln!(
+        "KEEL: Keel kernel {} on {}",
+        env!("CARGO_PKG_VERSION"),
+        ARCH.name()
+    );
     let bytes = boot_archive();
     let archive = match Archive::parse(bytes) {
         Ok(a) => a,
-        Err(e) => panic!("boot archive is unreadable ({e:?}); build the image with `cargo xtask build`"),
+        Err(e) => {
+            panic!("boot archive is unreadable ({e:?}); build the image with `cargo xtask build`")
+        }
     };
     let archive_phys = MemRegion {
         start: Machine::kernel_virt_to_phys(bytes.as_ptr() as usize),
@@ -117,10 +127,12 @@ pub fn kernel_main(params: &BootParams) -> ! {
     let kernel = Machine::kernel_image_phys();
     let mut free = FreeMemory::new();
     for ram in &params.ram[..params.ram_count] {
-        free.add(*ram).expect("invariant: RAM regions fit the free-memory table");
+        free.add(*ram)
+            .expect("invariant: RAM regions fit the free-memory table");
     }
     for reserved in core::iter::once(&kernel).chain(&params.reserved[..params.reserved_count]) {
-        free.remove(*reserved).expect("invariant: reserved ranges fit the free-memory table");
+        free.remove(*reserved)
+            .expect("invariant: reserved ranges fit the free-memory table");
     }
     crate::kprintln!(
         "KEEL: {} MiB of RAM in {} regions, {} KiB boot archive with {} files",

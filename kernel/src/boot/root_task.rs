@@ -2,7 +2,10 @@
 //! BootInfo, the boot archive read-only), its CNode with the initial caps, the
 //! Untyped caps for the rest of RAM, its TCB; then entering it.
 
-use crate::arch::{AddressSpace, MapError, PageRights, Platform, UserRegisters, Machine, UserContext, VSpace, ARCH, ELF_MACHINE, HAS_ASID_CONTROL};
+use crate::arch::{
+    AddressSpace, Machine, MapError, PageRights, Platform, UserContext, UserRegisters, VSpace,
+    ARCH, ELF_MACHINE, HAS_ASID_CONTROL,
+};
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
 use crate::object::memory::KernelMemory;
@@ -13,21 +16,37 @@ use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX
 use keel_abi::{CapRights, CapType, InitCap, PAGE_SIZE};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{insert_derived, write_slot, MdbNode, Slot, SLOT_SIZE};
-use keel_kernel_core::object_memory::ObjectMemory;
 use keel_kernel_core::elf::Elf;
 use keel_kernel_core::memory::{untyped_blocks, FreeMemory};
+use keel_kernel_core::object_memory::ObjectMemory;
 use zerocopy::FromZeros;
 
 const PAGE: u64 = PAGE_SIZE as u64;
-const READ_ONLY: PageRights = PageRights { write: false, execute: false };
-const READ_WRITE: PageRights = PageRights { write: true, execute: false };
+const READ_ONLY: PageRights = PageRights {
+    write: false,
+    execute: false,
+};
+const READ_WRITE: PageRights = PageRights {
+    write: true,
+    execute: false,
+};
 
 /// Builds the root task from the archive's root entry and enters it.
-pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, params: &BootParams, mut free: FreeMemory) -> ! {
+pub fn start(
+    archive: &Archive<'_>,
+    archive_phys: MemRegion,
+    kernel: MemRegion,
+    params: &BootParams,
+    mut free: FreeMemory,
+) -> ! {
     let root = archive.root();
     let elf = match Elf::parse(archive.data(root), ELF_MACHINE) {
         Ok(elf) => elf,
-        Err(e) => panic!("root task '{}' is not a loadable {} ELF ({e:?})", root.name(), ARCH.name()),
+        Err(e) => panic!(
+            "root task '{}' is not a loadable {} ELF ({e:?})",
+            root.name(),
+            ARCH.name()
+        ),
     };
     let mut vspace = VSpace::new(&mut free).unwrap_or_else(|e| boot_failed("VSpace", e));
     load_segments(&elf, &mut vspace, &mut free);
@@ -37,11 +56,21 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
         map_new_frame(&mut vspace, vaddr, READ_WRITE, &mut free);
     }
     let bootinfo_frame = map_new_frame(&mut vspace, bootinfo::BOOTINFO_VADDR, READ_ONLY, &mut free);
-    let ipc_frame = map_new_frame(&mut vspace, bootinfo::IPC_BUFFER_VADDR, READ_WRITE, &mut free);
+    let ipc_frame = map_new_frame(
+        &mut vspace,
+        bootinfo::IPC_BUFFER_VADDR,
+        READ_WRITE,
+        &mut free,
+    );
     let archive_pages = (archive_phys.end - archive_phys.start).div_ceil(PAGE);
     for i in 0..archive_pages {
-        let (vaddr, paddr) = (bootinfo::ARCHIVE_VADDR + i * PAGE, archive_phys.start + i * PAGE);
-        vspace.map_page(vaddr, paddr, READ_ONLY, &mut free).unwrap_or_else(|e| boot_failed("archive mapping", e));
+        let (vaddr, paddr) = (
+            bootinfo::ARCHIVE_VADDR + i * PAGE,
+            archive_phys.start + i * PAGE,
+        );
+        vspace
+            .map_page(vaddr, paddr, READ_ONLY, &mut free)
+            .unwrap_or_else(|e| boot_failed("archive mapping", e));
     }
 
     let cnode_paddr = alloc_zeroed(&mut free, (1usize << ROOT_CNODE_BITS) * SLOT_SIZE as usize);
@@ -60,7 +89,11 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     bi.archive_size = archive.total_size();
     bi.archive_phys = archive_phys;
     bi.kernel_phys = kernel;
-    for (i, ram) in params.ram[..params.ram_count].iter().take(bi.ram.len()).enumerate() {
+    for (i, ram) in params.ram[..params.ram_count]
+        .iter()
+        .take(bi.ram.len())
+        .enumerate()
+    {
         bi.ram[i] = *ram;
         bi.ram_count = i as u64 + 1;
     }
@@ -68,11 +101,23 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     let initial = [
         (InitCap::InitThreadTcb, Some(Cap::tcb(tcb_object))),
         (InitCap::InitThreadCNode, Some(root_cnode)),
-        (InitCap::InitThreadVSpace, Some(Cap::paging(CapType::VSpace, vspace.root_paddr()))),
+        (
+            InitCap::InitThreadVSpace,
+            Some(Cap::paging(CapType::VSpace, vspace.root_paddr())),
+        ),
         (InitCap::IrqControl, Some(Cap::irq_control())),
-        (InitCap::AsidControl, HAS_ASID_CONTROL.then(Cap::asid_control)),
-        (InitCap::BootInfoFrame, Some(Cap::frame(bootinfo_frame, false, CapRights::ALL, false))),
-        (InitCap::InitThreadIpcBuffer, Some(Cap::frame(ipc_frame, false, CapRights::ALL, false))),
+        (
+            InitCap::AsidControl,
+            HAS_ASID_CONTROL.then(Cap::asid_control),
+        ),
+        (
+            InitCap::BootInfoFrame,
+            Some(Cap::frame(bootinfo_frame, false, CapRights::ALL, false)),
+        ),
+        (
+            InitCap::InitThreadIpcBuffer,
+            Some(Cap::frame(ipc_frame, false, CapRights::ALL, false)),
+        ),
         (InitCap::SchedControl, Some(Cap::sched_control(0))),
     ];
     for (slot, cap) in initial {
@@ -85,39 +130,72 @@ pub fn start(archive: &Archive<'_>, archive_phys: MemRegion, kernel: MemRegion, 
     bi.archive_frames.start = next;
     for i in 0..archive_pages {
         if next == slots {
-            panic!("boot archive needs {archive_pages} frame caps; the root CNode has {slots} slots");
+            panic!(
+                "boot archive needs {archive_pages} frame caps; the root CNode has {slots} slots"
+            );
         }
-        provide(&mut mem, cnode_slot(next), Cap::frame(archive_phys.start + i * PAGE, false, CapRights::READ, false));
+        provide(
+            &mut mem,
+            cnode_slot(next),
+            Cap::frame(archive_phys.start + i * PAGE, false, CapRights::READ, false),
+        );
         next += 1;
     }
     bi.archive_frames.end = next;
     bi.untyped.start = next;
     let ram = free.regions().iter().map(|r| (*r, false));
-    let devices = params.devices[..params.device_count].iter().map(|r| (*r, true));
+    let devices = params.devices[..params.device_count]
+        .iter()
+        .map(|r| (*r, true));
     for (region, is_device) in ram.chain(devices) {
         for (paddr, bits) in untyped_blocks(region) {
             let index = bi.untyped_count as usize;
             if index == MAX_UNTYPED || next == slots {
-                crate::kprintln!("KEEL: BootInfo is full; {:#x} ({} bits) not given out", paddr, bits);
+                crate::kprintln!(
+                    "KEEL: BootInfo is full; {:#x} ({} bits) not given out",
+                    paddr,
+                    bits
+                );
                 continue;
             }
-            bi.untyped_list[index] = UntypedDesc { paddr, size_bits: bits, is_device: u8::from(is_device), ..Default::default() };
+            bi.untyped_list[index] = UntypedDesc {
+                paddr,
+                size_bits: bits,
+                is_device: u8::from(is_device),
+                ..Default::default()
+            };
             // RAM is handed out used up to the end, as seL4 does: the first retype
             // resets (zeroes) it, so memory above a watermark is always zero.
             // Device memory is never zeroed.
             let watermark = if is_device { 0 } else { 1 << bits };
-            provide(&mut mem, cnode_slot(next), Cap::untyped(paddr, bits, is_device, watermark));
+            provide(
+                &mut mem,
+                cnode_slot(next),
+                Cap::untyped(paddr, bits, is_device, watermark),
+            );
             bi.untyped_count += 1;
             next += 1;
         }
     }
     bi.untyped.end = next;
-    bi.empty = SlotRegion { start: next, end: slots };
+    bi.empty = SlotRegion {
+        start: next,
+        end: slots,
+    };
     // SAFETY: the BootInfo frame was just allocated from free RAM and holds nothing else.
     unsafe { copy_to_phys(bootinfo_frame, zerocopy::IntoBytes::as_bytes(&bi)) };
 
-    insert_derived(&mut mem, cnode_slot(InitCap::InitThreadCNode as u64), tcb_slot(tcb_object, CSPACE_ROOT_SLOT), root_cnode);
-    let context = UserContext::new_thread(elf.entry(), bootinfo::ROOT_STACK_TOP, bootinfo::BOOTINFO_VADDR);
+    insert_derived(
+        &mut mem,
+        cnode_slot(InitCap::InitThreadCNode as u64),
+        tcb_slot(tcb_object, CSPACE_ROOT_SLOT),
+        root_cnode,
+    );
+    let context = UserContext::new_thread(
+        elf.entry(),
+        bootinfo::ROOT_STACK_TOP,
+        bootinfo::BOOTINFO_VADDR,
+    );
     // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
     let tcb = unsafe { tcb_at(tcb_object) };
     tcb.start(context, vspace.root_paddr(), ipc_frame, root.name());
@@ -138,7 +216,10 @@ fn load_segments(elf: &Elf<'_>, vspace: &mut VSpace, free: &mut FreeMemory) {
         let data = elf.segment_data(&seg);
         let first = seg.vaddr / PAGE * PAGE;
         let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE) * PAGE;
-        let rights = PageRights { write: seg.write, execute: seg.execute };
+        let rights = PageRights {
+            write: seg.write,
+            execute: seg.execute,
+        };
         let mut page = first;
         while page < end {
             let frame = match vspace.translate(page) {
@@ -161,20 +242,31 @@ fn load_segments(elf: &Elf<'_>, vspace: &mut VSpace, free: &mut FreeMemory) {
 
 /// Puts an original cap (revocable, first with its badge, as seL4's boot does) in a slot.
 fn provide(mem: &mut impl ObjectMemory, slot: u64, cap: Cap) {
-    let mdb = MdbNode { revocable: true, first_badged: true, ..MdbNode::default() };
+    let mdb = MdbNode {
+        revocable: true,
+        first_badged: true,
+        ..MdbNode::default()
+    };
     write_slot(mem, slot, &Slot { cap, mdb });
 }
 
-fn map_new_frame(vspace: &mut VSpace, vaddr: u64, rights: PageRights, free: &mut FreeMemory) -> u64 {
+fn map_new_frame(
+    vspace: &mut VSpace,
+    vaddr: u64,
+    rights: PageRights,
+    free: &mut FreeMemory,
+) -> u64 {
     let frame = alloc_zeroed(free, PAGE_SIZE);
-    vspace.map_page(vaddr, frame, rights, free).unwrap_or_else(|e| boot_failed("root task mapping", e));
+    vspace
+        .map_page(vaddr, frame, rights, free)
+        .unwrap_or_else(|e| boot_failed("root task mapping", e));
     frame
 }
 
 fn alloc_zeroed(free: &mut FreeMemory, bytes: usize) -> u64 {
-    let paddr = free
-        .alloc(bytes as u64, PAGE)
-        .unwrap_or_else(|e| panic!("not enough RAM to build the root task ({e:?}); give QEMU more memory"));
+    let paddr = free.alloc(bytes as u64, PAGE).unwrap_or_else(|e| {
+        panic!("not enough RAM to build the root task ({e:?}); give QEMU more memory")
+    });
     // SAFETY: the range was just taken from free RAM.
     unsafe { zero_phys(paddr, bytes) };
     paddr

@@ -51,10 +51,15 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             let pivot = source(2, 0)?;
             let (_, src_root) = msg.extra_cap(1)?;
             let src = lookup_source_slot(&mem, src_root, msg.mr(5)?, msg.mr(6)?)?;
-            cspace::rotate(&mut mem, dest, pivot, src, pivot_data, dest_data).map(|()| Outcome::Done([0, 0]))
+            cspace::rotate(&mut mem, dest, pivot, src, pivot_data, dest_data)
+                .map(|()| Outcome::Done([0, 0]))
         }
-        Label::CNodeDelete => cspace::delete(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from),
-        Label::CNodeRevoke => cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from),
+        Label::CNodeDelete => {
+            cspace::delete(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from)
+        }
+        Label::CNodeRevoke => {
+            cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from)
+        }
         Label::CNodeCancelBadgedSends => {
             // Endpoints hold no queues until IPC exists, so there is never a
             // queued send to cancel; the checks are seL4's.

@@ -25,7 +25,13 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         }
     }
 
-    fn init_object(&mut self, _mem: &mut KernelMemory, _ty: ObjectType, _paddr: u64, _size_bits: u8) {
+    fn init_object(
+        &mut self,
+        _mem: &mut KernelMemory,
+        _ty: ObjectType,
+        _paddr: u64,
+        _size_bits: u8,
+    ) {
         // Retype hands out zeroed memory, and zero is the initial state of every
         // object type so far (a zeroed TCB is an inactive thread).
     }

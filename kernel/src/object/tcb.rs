@@ -40,7 +40,9 @@ pub struct Tcb {
     name_len: usize,
 }
 
-const _: () = assert!(STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS);
+const _: () = assert!(
+    STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS
+);
 
 /// Address of slot `index` of the TCB object at `tcb_object`.
 pub fn tcb_slot(tcb_object: u64, index: u64) -> u64 {

@@ -56,7 +56,10 @@ impl Message {
             return Err(Error::TruncatedMessage.into());
         }
         let at = self.ipc_buffer + core::mem::offset_of!(IpcBuffer, msg) as u64 + 8 * i as u64;
-        Ok(keel_kernel_core::object_memory::ObjectMemory::read(&KernelMemory, at))
+        Ok(keel_kernel_core::object_memory::ObjectMemory::read(
+            &KernelMemory,
+            at,
+        ))
     }
 
     /// Extra cap `i` (slot and cap).
@@ -85,19 +88,32 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
     let info = MessageInfo::from_word(ctx.syscall_arg(1));
-    let regs = [ctx.syscall_arg(2), ctx.syscall_arg(3), ctx.syscall_arg(4), ctx.syscall_arg(5)];
-    let mut msg = Message { info, regs, ipc_buffer: tcb.ipc_buffer, extra: [(0, Cap::null()); MAX_EXTRA_CAPS], extra_count: 0 };
+    let regs = [
+        ctx.syscall_arg(2),
+        ctx.syscall_arg(3),
+        ctx.syscall_arg(4),
+        ctx.syscall_arg(5),
+    ];
+    let mut msg = Message {
+        info,
+        regs,
+        ipc_buffer: tcb.ipc_buffer,
+        extra: [(0, Cap::null()); MAX_EXTRA_CAPS],
+        extra_count: 0,
+    };
     if info.extra_caps() > 0 && tcb.ipc_buffer == 0 {
         return Err(Error::TruncatedMessage.into());
     }
     for i in 0..info.extra_caps() {
-        let at = tcb.ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
+        let at =
+            tcb.ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
         let cptr = keel_kernel_core::object_memory::ObjectMemory::read(&mem, at);
         msg.extra[i] = lookup_cap(&mem, root, cptr)?;
         msg.extra_count = i + 1;
     }
     let (slot, cap) = lookup_cap(&mem, root, ctx.syscall_arg(0))?;
-    let label = Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
+    let label =
+        Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
     match cap.kind() {
         CapType::Null => Err(SyscallError::invalid_capability(0)),
         CapType::Untyped => untyped::invoke(label?, &msg, slot),

@@ -22,7 +22,10 @@ pub fn handle_syscall() -> ! {
             match outcome {
                 Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b]),
                 Ok(Outcome::Restart) => tcb.context.restart_syscall(),
-                Err(e) => tcb.context.set_syscall_result([e.error as u64, e.detail[0], e.detail[1]]),
+                Err(e) => {
+                    tcb.context
+                        .set_syscall_result([e.error as u64, e.detail[0], e.detail[1]])
+                }
             }
         }
     }
@@ -38,7 +41,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         return Err(Error::IllegalOperation.into());
     };
     let arg = |n: usize| tcb.context.syscall_arg(n);
-    let syscall = Syscall::try_from(tcb.context.syscall_number()).map_err(|_| SyscallError::from(Error::UnknownSyscall))?;
+    let syscall = Syscall::try_from(tcb.context.syscall_number())
+        .map_err(|_| SyscallError::from(Error::UnknownSyscall))?;
     match syscall {
         Syscall::Call => invocation::call(tcb, tcb_object),
         Syscall::DebugPutChar => {
@@ -47,7 +51,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         }
         Syscall::DebugHalt => Machine::halt(arg(0) as u32),
         Syscall::DebugNameThread => {
-            let len = usize::try_from(arg(1)).map_err(|_| SyscallError::from(Error::InvalidArgument))?;
+            let len =
+                usize::try_from(arg(1)).map_err(|_| SyscallError::from(Error::InvalidArgument))?;
             if len > THREAD_NAME_MAX {
                 return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
             }

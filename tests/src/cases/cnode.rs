@@ -15,26 +15,47 @@ pub fn copy(env: &Env) -> TestResult {
 
 pub fn copy_to_occupied(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 2)?;
-    expect_error(slot(ep + 1).copy(&slot(ep), CapRights::ALL), Error::DeleteFirst, "copy onto a cap")
+    expect_error(
+        slot(ep + 1).copy(&slot(ep), CapRights::ALL),
+        Error::DeleteFirst,
+        "copy onto a cap",
+    )
 }
 
 pub fn copy_from_empty(env: &Env) -> TestResult {
     let s = env.slots(2)?;
-    expect_error(slot(s + 1).copy(&slot(s), CapRights::ALL), Error::FailedLookup, "copy from an empty slot")?;
+    expect_error(
+        slot(s + 1).copy(&slot(s), CapRights::ALL),
+        Error::FailedLookup,
+        "copy from an empty slot",
+    )?;
     let detail = keel_sys::last_error_detail();
-    ensure!(detail[0] & keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE != 0, "lookup not marked as the source: {detail:?}");
+    ensure!(
+        detail[0] & keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE != 0,
+        "lookup not marked as the source: {detail:?}"
+    );
     Ok(())
 }
 
 pub fn mint_badge(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let d = env.slots(2)?;
-    step(slot(d).mint(&slot(ep), CapRights::ALL, 0x42), "mint with badge")?;
+    step(
+        slot(d).mint(&slot(ep), CapRights::ALL, 0x42),
+        "mint with badge",
+    )?;
     expect_type(d, CapType::Endpoint)?;
     // A badged cap cannot be given a new badge.
-    expect_error(slot(d + 1).mint(&slot(d), CapRights::ALL, 0x43), Error::IllegalOperation, "re-badging")?;
+    expect_error(
+        slot(d + 1).mint(&slot(d), CapRights::ALL, 0x43),
+        Error::IllegalOperation,
+        "re-badging",
+    )?;
     // ...but may be copied with badge 0 kept as is.
-    step(slot(d + 1).copy(&slot(d), CapRights::ALL), "copy of the badged cap")
+    step(
+        slot(d + 1).copy(&slot(d), CapRights::ALL),
+        "copy of the badged cap",
+    )
 }
 
 pub fn move_cap(env: &Env) -> TestResult {
@@ -43,26 +64,51 @@ pub fn move_cap(env: &Env) -> TestResult {
     step(slot(d).move_(&slot(ep)), "move")?;
     expect_type(d, CapType::Endpoint)?;
     expect_type(ep, CapType::Null)?;
-    expect_error(slot(ep).move_(&slot(ep)), Error::FailedLookup, "move from the emptied slot")
+    expect_error(
+        slot(ep).move_(&slot(ep)),
+        Error::FailedLookup,
+        "move from the emptied slot",
+    )
 }
 
 pub fn mutate(env: &Env) -> TestResult {
     // Mutate cannot badge: as in seL4, it is a move that may only set a CNode's guard.
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let d = env.slots(2)?;
-    expect_error(slot(d).mutate(&slot(ep), 7), Error::IllegalOperation, "mutate of an endpoint")?;
+    expect_error(
+        slot(d).mutate(&slot(ep), 7),
+        Error::IllegalOperation,
+        "mutate of an endpoint",
+    )?;
     expect_type(ep, CapType::Endpoint)?;
     // A CNode moved with a 3-bit guard 0b101 is then reached only through that guard.
     let c = make(env, 12, ObjectType::CNode, 2, 1)?;
-    step(slot(d).mutate(&slot(c), (0b101 << 6) | 3), "mutate a CNode with a guard")?;
+    step(
+        slot(d).mutate(&slot(c), (0b101 << 6) | 3),
+        "mutate a CNode with a guard",
+    )?;
     expect_type(c, CapType::Null)?;
-    let guarded: keel_sys::Cap<keel_sys::cap::CNode> = keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(d));
-    step(guarded.absolute_cptr_with_depth((0b101 << 2) | 1, 5).copy(&slot(ep), CapRights::ALL), "copy through the guard")?;
-    let r = guarded.absolute_cptr_with_depth((0b100 << 2) | 1, 5).copy(&slot(ep), CapRights::ALL);
+    let guarded: keel_sys::Cap<keel_sys::cap::CNode> =
+        keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(d));
+    step(
+        guarded
+            .absolute_cptr_with_depth((0b101 << 2) | 1, 5)
+            .copy(&slot(ep), CapRights::ALL),
+        "copy through the guard",
+    )?;
+    let r = guarded
+        .absolute_cptr_with_depth((0b100 << 2) | 1, 5)
+        .copy(&slot(ep), CapRights::ALL);
     expect_error(r, Error::FailedLookup, "copy through the wrong guard")?;
     // Caps with nothing to set move unchanged.
-    step(slot(d + 1).mutate(&slot(InitCap::IrqControl as u64), 0), "mutate IRQ control")?;
-    step(slot(InitCap::IrqControl as u64).move_(&slot(d + 1)), "move it back")?;
+    step(
+        slot(d + 1).mutate(&slot(InitCap::IrqControl as u64), 0),
+        "mutate IRQ control",
+    )?;
+    step(
+        slot(InitCap::IrqControl as u64).move_(&slot(d + 1)),
+        "move it back",
+    )?;
     expect_type(InitCap::IrqControl as u64, CapType::IrqControl)
 }
 
@@ -84,7 +130,10 @@ pub fn rotate_three(env: &Env) -> TestResult {
 pub fn rotate_swap(env: &Env) -> TestResult {
     let tcb = make(env, 12, ObjectType::Tcb, 0, 1)?;
     let frame = make(env, 13, ObjectType::SmallPage, 0, 1)?;
-    step(slot(tcb).rotate(0, &slot(frame), 0, &slot(tcb)), "swap by rotate")?;
+    step(
+        slot(tcb).rotate(0, &slot(frame), 0, &slot(tcb)),
+        "swap by rotate",
+    )?;
     expect_type(tcb, CapType::Frame)?;
     expect_type(frame, CapType::Tcb)
 }
@@ -92,12 +141,32 @@ pub fn rotate_swap(env: &Env) -> TestResult {
 pub fn rotate_errors(env: &Env) -> TestResult {
     let tcb = make(env, 13, ObjectType::Tcb, 0, 3)?;
     let empty = env.slots(1)?;
-    expect_error(slot(empty).rotate(0, &slot(tcb), 0, &slot(tcb)), Error::IllegalOperation, "pivot equal to source")?;
-    expect_error(slot(tcb).rotate(0, &slot(tcb), 0, &slot(tcb + 1)), Error::IllegalOperation, "pivot equal to dest")?;
-    expect_error(slot(empty).rotate(0, &slot(tcb), 0, &slot(empty)), Error::FailedLookup, "empty source")?;
-    expect_error(slot(tcb + 2).rotate(0, &slot(tcb), 0, &slot(tcb + 1)), Error::DeleteFirst, "destination occupied")?;
+    expect_error(
+        slot(empty).rotate(0, &slot(tcb), 0, &slot(tcb)),
+        Error::IllegalOperation,
+        "pivot equal to source",
+    )?;
+    expect_error(
+        slot(tcb).rotate(0, &slot(tcb), 0, &slot(tcb + 1)),
+        Error::IllegalOperation,
+        "pivot equal to dest",
+    )?;
+    expect_error(
+        slot(empty).rotate(0, &slot(tcb), 0, &slot(empty)),
+        Error::FailedLookup,
+        "empty source",
+    )?;
+    expect_error(
+        slot(tcb + 2).rotate(0, &slot(tcb), 0, &slot(tcb + 1)),
+        Error::DeleteFirst,
+        "destination occupied",
+    )?;
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    expect_error(slot(empty).rotate(0, &slot(tcb), 0, &slot(ep)), Error::IllegalOperation, "an endpoint as source")
+    expect_error(
+        slot(empty).rotate(0, &slot(tcb), 0, &slot(ep)),
+        Error::IllegalOperation,
+        "an endpoint as source",
+    )
 }
 
 pub fn delete(env: &Env) -> TestResult {
@@ -125,9 +194,18 @@ pub fn revoke_badged_parent(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let d = env.slots(5)?;
     step(slot(d).mint(&slot(ep), CapRights::ALL, 1), "mint badge 1")?;
-    step(slot(d + 1).copy(&slot(d), CapRights::ALL), "copy of badge 1")?;
-    step(slot(d + 2).copy(&slot(d + 1), CapRights::ALL), "copy of the copy")?;
-    step(slot(d + 3).mint(&slot(ep), CapRights::ALL, 2), "mint badge 2")?;
+    step(
+        slot(d + 1).copy(&slot(d), CapRights::ALL),
+        "copy of badge 1",
+    )?;
+    step(
+        slot(d + 2).copy(&slot(d + 1), CapRights::ALL),
+        "copy of the copy",
+    )?;
+    step(
+        slot(d + 3).mint(&slot(ep), CapRights::ALL, 2),
+        "mint badge 2",
+    )?;
     step(slot(d + 4).copy(&slot(ep), CapRights::ALL), "unbadged copy")?;
     step(slot(d).revoke(), "revoke badge 1's parent")?;
     expect_type(d, CapType::Endpoint)?;
@@ -158,5 +236,9 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
     // No thread can be queued yet, so there is nothing to cancel; the call must still succeed.
     step(slot(d).cancel_badged_sends(), "cancel badged sends")?;
     let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
-    expect_error(slot(ntfn).cancel_badged_sends(), Error::IllegalOperation, "on a notification")
+    expect_error(
+        slot(ntfn).cancel_badged_sends(),
+        Error::IllegalOperation,
+        "on a notification",
+    )
 }

@@ -15,11 +15,17 @@ const GUARD_B: u64 = 0b101;
 fn two_levels(env: &Env) -> Result<(u64, u64), alloc::string::String> {
     let raw = make(env, 13, ObjectType::CNode, 4, 2)?;
     let (a, b) = (env.slots(1)?, raw + 1);
-    step(slot(a).mint(&slot(raw), CapRights::ALL, (GUARD_A << 6) | 2), "guard A")?;
+    step(
+        slot(a).mint(&slot(raw), CapRights::ALL, (GUARD_A << 6) | 2),
+        "guard A",
+    )?;
     let a_cap: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(a));
     // B goes into A[3] with its guard, addressed through A: guard A, then index 3 (6 bits).
     let in_a = a_cap.absolute_cptr_with_depth((GUARD_A << 4) | 3, 6);
-    step(in_a.mint(&slot(b), CapRights::ALL, (GUARD_B << 6) | 3), "B into A[3] with guard B")?;
+    step(
+        in_a.mint(&slot(b), CapRights::ALL, (GUARD_B << 6) | 3),
+        "B into A[3] with guard B",
+    )?;
     let address = (((GUARD_A << 4 | 3) << 3 | GUARD_B) << 4) | 5;
     Ok((a, address))
 }
@@ -28,11 +34,22 @@ pub fn two_level_lookup(env: &Env) -> TestResult {
     let (a, address) = two_levels(env)?;
     let a_cap: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(a));
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    step(a_cap.absolute_cptr_with_depth(address, 13).copy(&slot(ep), CapRights::ALL), "copy into B[5]")?;
+    step(
+        a_cap
+            .absolute_cptr_with_depth(address, 13)
+            .copy(&slot(ep), CapRights::ALL),
+        "copy into B[5]",
+    )?;
     let back = env.slots(1)?;
-    step(slot(back).copy(&a_cap.absolute_cptr_with_depth(address, 13), CapRights::ALL), "copy out of B[5]")?;
+    step(
+        slot(back).copy(&a_cap.absolute_cptr_with_depth(address, 13), CapRights::ALL),
+        "copy out of B[5]",
+    )?;
     expect_type(back, CapType::Endpoint)?;
-    step(a_cap.absolute_cptr_with_depth(address, 13).delete(), "delete B[5]")
+    step(
+        a_cap.absolute_cptr_with_depth(address, 13).delete(),
+        "delete B[5]",
+    )
 }
 
 pub fn guard_mismatch(env: &Env) -> TestResult {
@@ -42,8 +59,15 @@ pub fn guard_mismatch(env: &Env) -> TestResult {
     let r = a_cap.absolute_cptr_with_depth(wrong, 13).delete();
     expect_error(r, Error::FailedLookup, "wrong guard")?;
     let detail = keel_sys::last_error_detail();
-    ensure!(detail[0] & 0xff == LookupFailure::GuardMismatch as u64, "failure {detail:?}");
-    ensure!(detail[1] == 7, "{} bits left, expected 7 (guard B and B's index)", detail[1]);
+    ensure!(
+        detail[0] & 0xff == LookupFailure::GuardMismatch as u64,
+        "failure {detail:?}"
+    );
+    ensure!(
+        detail[1] == 7,
+        "{} bits left, expected 7 (guard B and B's index)",
+        detail[1]
+    );
     Ok(())
 }
 
@@ -54,13 +78,24 @@ pub fn depth_mismatch(env: &Env) -> TestResult {
     let r = a_cap.absolute_cptr_with_depth(address >> 2, 11).delete();
     expect_error(r, Error::FailedLookup, "depth ending inside B")?;
     let detail = keel_sys::last_error_detail();
-    ensure!(detail[0] & 0xff == LookupFailure::DepthMismatch as u64, "failure {detail:?}");
+    ensure!(
+        detail[0] & 0xff == LookupFailure::DepthMismatch as u64,
+        "failure {detail:?}"
+    );
     Ok(())
 }
 
 pub fn depth_out_of_range(_env: &Env) -> TestResult {
-    expect_error(CNODE.absolute_cptr_with_depth(0, 0).delete(), Error::RangeError, "depth 0")?;
-    expect_error(CNODE.absolute_cptr_with_depth(0, 65).delete(), Error::RangeError, "depth 65")?;
+    expect_error(
+        CNODE.absolute_cptr_with_depth(0, 0).delete(),
+        Error::RangeError,
+        "depth 0",
+    )?;
+    expect_error(
+        CNODE.absolute_cptr_with_depth(0, 65).delete(),
+        Error::RangeError,
+        "depth 65",
+    )?;
     let detail = keel_sys::last_error_detail();
     ensure!(detail == [1, 64], "range detail {detail:?}");
     Ok(())
@@ -75,7 +110,10 @@ pub fn through_non_cnode(env: &Env) -> TestResult {
     let r = a_cap.absolute_cptr_with_depth(through_empty, 13).delete();
     expect_error(r, Error::FailedLookup, "through an empty slot")?;
     let detail = keel_sys::last_error_detail();
-    ensure!(detail == [LookupFailure::DepthMismatch as u64, 7], "detail {detail:?}");
+    ensure!(
+        detail == [LookupFailure::DepthMismatch as u64, 7],
+        "detail {detail:?}"
+    );
     Ok(())
 }
 
@@ -86,7 +124,8 @@ pub fn invalid_root(env: &Env) -> TestResult {
     let r = slot(d).copy(&not_a_cnode.absolute_cptr_with_depth(0, 1), CapRights::ALL);
     expect_error(r, Error::FailedLookup, "an endpoint as the source root")?;
     let detail = keel_sys::last_error_detail();
-    let expected = LookupFailure::InvalidRoot as u64 | keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE;
+    let expected =
+        LookupFailure::InvalidRoot as u64 | keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE;
     ensure!(detail[0] == expected, "detail {detail:?}");
     Ok(())
 }

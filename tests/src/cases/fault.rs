@@ -14,7 +14,9 @@ pub fn write_read_only(env: &Env) -> TestResult {
     // SAFETY: the BootInfo page is mapped read-only, so this store faults and
     // the kernel stops this thread before any memory changes. That is the test.
     unsafe { core::ptr::write_volatile(BOOTINFO_VADDR as usize as *mut u64, 0) };
-    Err(String::from("a store to the read-only BootInfo page did not fault"))
+    Err(String::from(
+        "a store to the read-only BootInfo page did not fault",
+    ))
 }
 
 pub fn read_unmapped(env: &Env) -> TestResult {
@@ -22,7 +24,9 @@ pub fn read_unmapped(env: &Env) -> TestResult {
     // SAFETY: nothing is mapped at UNMAPPED, so this load faults and the kernel
     // stops this thread; no value is ever produced.
     let value = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
-    Err(format!("a load from an unmapped address returned {value:#x}"))
+    Err(format!(
+        "a load from an unmapped address returned {value:#x}"
+    ))
 }
 
 pub fn execute_no_exec(env: &Env) -> TestResult {

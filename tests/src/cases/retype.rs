@@ -6,10 +6,25 @@ use keel_abi::{CapType, Error, ObjectType};
 use keel_sys::cap::init_thread::CNODE;
 
 /// Retypes `n` objects of `ty` from an untyped of at least `2^bits` into fresh slots; returns the first slot.
-pub fn make(env: &Env, bits: u8, ty: ObjectType, size_bits: u64, n: u64) -> Result<u64, alloc::string::String> {
+pub fn make(
+    env: &Env,
+    bits: u8,
+    ty: ObjectType,
+    size_bits: u64,
+    n: u64,
+) -> Result<u64, alloc::string::String> {
     let (ut, _) = env.untyped(bits)?;
     let first = env.slots(n)?;
-    step(ut.untyped_retype(ty, size_bits, &CNODE.absolute_cptr_with_depth(0, 0), first, n), "retype")?;
+    step(
+        ut.untyped_retype(
+            ty,
+            size_bits,
+            &CNODE.absolute_cptr_with_depth(0, 0),
+            first,
+            n,
+        ),
+        "retype",
+    )?;
     Ok(first)
 }
 
@@ -36,7 +51,11 @@ pub fn every_type(env: &Env) -> TestResult {
         (ObjectType::SchedContext, 8, CapType::SchedContext),
         (ObjectType::Reply, 0, CapType::Reply),
         (ObjectType::VSpace, 0, CapType::VSpace),
-        (ObjectType::PageUpperDirectory, 0, CapType::PageUpperDirectory),
+        (
+            ObjectType::PageUpperDirectory,
+            0,
+            CapType::PageUpperDirectory,
+        ),
         (ObjectType::PageDirectory, 0, CapType::PageDirectory),
         (ObjectType::PageTable, 0, CapType::PageTable),
         (ObjectType::SmallPage, 0, CapType::Frame),
@@ -45,7 +64,10 @@ pub fn every_type(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(23)?;
     for (ty, size_bits, kind) in cases {
         let s = env.slots(1)?;
-        step(ut.untyped_retype(ty, size_bits, &CNODE.absolute_cptr_with_depth(0, 0), s, 1), "retype")?;
+        step(
+            ut.untyped_retype(ty, size_bits, &CNODE.absolute_cptr_with_depth(0, 0), s, 1),
+            "retype",
+        )?;
         expect_type(s, kind)?;
     }
     Ok(())
@@ -55,9 +77,18 @@ pub fn bad_type(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(12)?;
     let s = env.slots(1)?;
     let mrs = [99, 0, 0, 0, s, 1];
-    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &mrs, &[CNODE.cptr()]);
+    let r = keel_sys::invoke(
+        ut.cptr(),
+        keel_abi::Label::UntypedRetype,
+        &mrs,
+        &[CNODE.cptr()],
+    );
     expect_error(r, Error::InvalidArgument, "object type 99")?;
-    ensure!(keel_sys::last_error_detail()[0] == 0, "detail names argument {}", keel_sys::last_error_detail()[0]);
+    ensure!(
+        keel_sys::last_error_detail()[0] == 0,
+        "detail names argument {}",
+        keel_sys::last_error_detail()[0]
+    );
     expect_type(s, CapType::Null)
 }
 
@@ -65,10 +96,26 @@ pub fn bad_size_bits(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(16)?;
     let s = env.slots(1)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    expect_error(ut.untyped_retype(ObjectType::Untyped, 4, &dst, s, 1), Error::RangeError, "untyped of 2^4")?;
-    expect_error(ut.untyped_retype(ObjectType::Untyped, 48, &dst, s, 1), Error::RangeError, "untyped of 2^48")?;
-    expect_error(ut.untyped_retype(ObjectType::CNode, 0, &dst, s, 1), Error::RangeError, "CNode of radix 0")?;
-    expect_error(ut.untyped_retype(ObjectType::SchedContext, 7, &dst, s, 1), Error::RangeError, "SchedContext of 2^7")?;
+    expect_error(
+        ut.untyped_retype(ObjectType::Untyped, 4, &dst, s, 1),
+        Error::RangeError,
+        "untyped of 2^4",
+    )?;
+    expect_error(
+        ut.untyped_retype(ObjectType::Untyped, 48, &dst, s, 1),
+        Error::RangeError,
+        "untyped of 2^48",
+    )?;
+    expect_error(
+        ut.untyped_retype(ObjectType::CNode, 0, &dst, s, 1),
+        Error::RangeError,
+        "CNode of radix 0",
+    )?;
+    expect_error(
+        ut.untyped_retype(ObjectType::SchedContext, 7, &dst, s, 1),
+        Error::RangeError,
+        "SchedContext of 2^7",
+    )?;
     expect_type(s, CapType::Null)
 }
 
@@ -76,15 +123,29 @@ pub fn bad_count(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(16)?;
     let s = env.slots(1)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 0), Error::RangeError, "zero objects")?;
-    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 257), Error::RangeError, "257 objects")?;
+    expect_error(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 0),
+        Error::RangeError,
+        "zero objects",
+    )?;
+    expect_error(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 257),
+        Error::RangeError,
+        "257 objects",
+    )?;
     Ok(())
 }
 
 pub fn occupied_destination(env: &Env) -> TestResult {
     let s = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let (ut, _) = env.untyped(12)?;
-    let r = ut.untyped_retype(ObjectType::Endpoint, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 1);
+    let r = ut.untyped_retype(
+        ObjectType::Endpoint,
+        0,
+        &CNODE.absolute_cptr_with_depth(0, 0),
+        s,
+        1,
+    );
     expect_error(r, Error::DeleteFirst, "retype into an occupied slot")
 }
 
@@ -92,8 +153,16 @@ pub fn destination_out_of_range(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(12)?;
     let slots = 1u64 << env.boot_info.root_cnode_size_bits;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, slots - 1, 2), Error::RangeError, "past the CNode's end")?;
-    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, u64::MAX, 1), Error::RangeError, "offset u64::MAX")
+    expect_error(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, slots - 1, 2),
+        Error::RangeError,
+        "past the CNode's end",
+    )?;
+    expect_error(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, u64::MAX, 1),
+        Error::RangeError,
+        "offset u64::MAX",
+    )
 }
 
 pub fn fill_exactly(env: &Env) -> TestResult {
@@ -105,12 +174,23 @@ pub fn fill_exactly(env: &Env) -> TestResult {
     while made < count {
         let n = (count - made).min(keel_abi::object::RETYPE_FAN_OUT_LIMIT);
         let s = env.slots(n)?;
-        step(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, n), "filling the untyped")?;
+        step(
+            ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, n),
+            "filling the untyped",
+        )?;
         made += n;
     }
     let s = env.slots(1)?;
-    expect_error(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1), Error::NotEnoughMemory, "one more endpoint")?;
-    ensure!(keel_sys::last_error_detail()[0] == 0, "{} bytes reported available", keel_sys::last_error_detail()[0]);
+    expect_error(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1),
+        Error::NotEnoughMemory,
+        "one more endpoint",
+    )?;
+    ensure!(
+        keel_sys::last_error_detail()[0] == 0,
+        "{} bytes reported available",
+        keel_sys::last_error_detail()[0]
+    );
     Ok(())
 }
 
@@ -118,14 +198,24 @@ pub fn alignment_uses_watermark(env: &Env) -> TestResult {
     let (ut, bits) = env.untyped(13)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
     let s = env.slots(3)?;
-    step(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1), "endpoint")?;
+    step(
+        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1),
+        "endpoint",
+    )?;
     // The frame must start at the next 4 KiB boundary, wasting the rest of the first page.
-    step(ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 1, 1), "first frame")?;
+    step(
+        ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 1, 1),
+        "first frame",
+    )?;
     let available = 1u64 << bits;
     let r = ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 2, 1);
     if available == 1 << 13 {
         expect_error(r, Error::NotEnoughMemory, "a third page into 8 KiB")?;
-        ensure!(keel_sys::last_error_detail()[0] == 0, "detail {:?}", keel_sys::last_error_detail());
+        ensure!(
+            keel_sys::last_error_detail()[0] == 0,
+            "detail {:?}",
+            keel_sys::last_error_detail()
+        );
     } else {
         step(r, "second frame")?;
     }
@@ -135,24 +225,50 @@ pub fn alignment_uses_watermark(env: &Env) -> TestResult {
 pub fn not_an_untyped(env: &Env) -> TestResult {
     let s = env.slots(1)?;
     let not_untyped = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(CNODE.cptr());
-    let r = not_untyped.untyped_retype(ObjectType::Endpoint, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 1);
+    let r = not_untyped.untyped_retype(
+        ObjectType::Endpoint,
+        0,
+        &CNODE.absolute_cptr_with_depth(0, 0),
+        s,
+        1,
+    );
     expect_error(r, Error::IllegalOperation, "retype invoked on a CNode cap")
 }
 
 pub fn truncated(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(12)?;
     let s = env.slots(1)?;
-    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, s], &[CNODE.cptr()]);
+    let r = keel_sys::invoke(
+        ut.cptr(),
+        keel_abi::Label::UntypedRetype,
+        &[ObjectType::Endpoint as u64, 0, 0, 0, s],
+        &[CNODE.cptr()],
+    );
     expect_error(r, Error::TruncatedMessage, "five message registers")?;
-    let r = keel_sys::invoke(ut.cptr(), keel_abi::Label::UntypedRetype, &[ObjectType::Endpoint as u64, 0, 0, 0, s, 1], &[]);
+    let r = keel_sys::invoke(
+        ut.cptr(),
+        keel_abi::Label::UntypedRetype,
+        &[ObjectType::Endpoint as u64, 0, 0, 0, s, 1],
+        &[],
+    );
     expect_error(r, Error::TruncatedMessage, "no destination CNode cap")
 }
 
 pub fn split_untyped(env: &Env) -> TestResult {
     let first = make(env, 16, ObjectType::Untyped, 14, 2)?;
-    let child = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(first + 1));
+    let child =
+        keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(first + 1));
     let s = env.slots(4)?;
-    step(child.untyped_retype(ObjectType::Tcb, 0, &CNODE.absolute_cptr_with_depth(0, 0), s, 4), "TCBs from a child untyped")?;
+    step(
+        child.untyped_retype(
+            ObjectType::Tcb,
+            0,
+            &CNODE.absolute_cptr_with_depth(0, 0),
+            s,
+            4,
+        ),
+        "TCBs from a child untyped",
+    )?;
     for i in 0..4 {
         expect_type(s + i, CapType::Tcb)?;
     }
@@ -164,7 +280,10 @@ pub fn into_child_cnode(env: &Env) -> TestResult {
     let c = make(env, 12, ObjectType::CNode, 4, 1)?;
     let (ut, _) = env.untyped(12)?;
     let dst = CNODE.absolute_cptr(keel_sys::CPtr::from_bits(c));
-    step(ut.untyped_retype(ObjectType::Notification, 0, &dst, 10, 6), "retype into the child CNode")?;
+    step(
+        ut.untyped_retype(ObjectType::Notification, 0, &dst, 10, 6),
+        "retype into the child CNode",
+    )?;
     let r = ut.untyped_retype(ObjectType::Notification, 0, &dst, 15, 2);
     expect_error(r, Error::RangeError, "past the child CNode's 16 slots")
 }
@@ -173,13 +292,24 @@ pub fn device_untyped(env: &Env) -> TestResult {
     let (ut, _) = env.device_untyped(21)?;
     let s = env.slots(4)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    step(ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s, 2), "device frames")?;
-    step(ut.untyped_retype(ObjectType::Untyped, 12, &dst, s + 2, 1), "device untyped child")?;
+    step(
+        ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s, 2),
+        "device frames",
+    )?;
+    step(
+        ut.untyped_retype(ObjectType::Untyped, 12, &dst, s + 2, 1),
+        "device untyped child",
+    )?;
     expect_type(s, CapType::Frame)?;
     expect_type(s + 2, CapType::Untyped)?;
     let r = ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s + 3, 1);
     expect_error(r, Error::InvalidArgument, "an endpoint from device memory")?;
-    let child = keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(s + 2));
+    let child =
+        keel_sys::Cap::<keel_sys::cap::Untyped>::from_cptr(keel_sys::CPtr::from_bits(s + 2));
     let r = child.untyped_retype(ObjectType::Tcb, 0, &dst, s + 3, 1);
-    expect_error(r, Error::InvalidArgument, "a TCB from a device untyped's child")
+    expect_error(
+        r,
+        Error::InvalidArgument,
+        "a TCB from a device untyped's child",
+    )
 }

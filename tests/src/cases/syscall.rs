@@ -5,7 +5,10 @@ use keel_abi::{Error, Syscall};
 use keel_sys::{debug, raw_syscall, CPtr};
 
 pub fn debug_calls(_env: &Env) -> TestResult {
-    let [err, _, _] = raw_syscall(Syscall::DebugPutChar as u64, [u64::from(b'.'), 0, 0, 0, 0, 0]);
+    let [err, _, _] = raw_syscall(
+        Syscall::DebugPutChar as u64,
+        [u64::from(b'.'), 0, 0, 0, 0, 0],
+    );
     ensure!(err == 0, "put-char returned error word {err}");
     debug::put_char(b'\n');
     debug::name_thread("root-task").map_err(|e| alloc::format!("name_thread: {e}"))?;
@@ -15,8 +18,14 @@ pub fn debug_calls(_env: &Env) -> TestResult {
 pub fn unknown_syscall(_env: &Env) -> TestResult {
     for number in [0, 12, 99, 106, 0x1_0000_0001, u64::MAX] {
         let [err, a, b] = raw_syscall(number, [1, 2, 3, 4, 5, 6]);
-        ensure!(Error::check(err) == Err(Error::UnknownSyscall), "syscall {number:#x} returned error word {err}");
-        ensure!(a == 0 && b == 0, "syscall {number:#x} returned result words {a:#x} {b:#x}");
+        ensure!(
+            Error::check(err) == Err(Error::UnknownSyscall),
+            "syscall {number:#x} returned error word {err}"
+        );
+        ensure!(
+            a == 0 && b == 0,
+            "syscall {number:#x} returned result words {a:#x} {b:#x}"
+        );
     }
     Ok(())
 }
@@ -35,7 +44,10 @@ pub fn ipc_without_objects(_env: &Env) -> TestResult {
     ];
     for syscall in ipc {
         let [err, _, _] = raw_syscall(syscall as u64, [1, 0, 0, 0, 0, 0]);
-        ensure!(Error::check(err) == Err(Error::IllegalOperation), "{syscall:?} returned error word {err}");
+        ensure!(
+            Error::check(err) == Err(Error::IllegalOperation),
+            "{syscall:?} returned error word {err}"
+        );
     }
     Ok(())
 }
@@ -44,19 +56,40 @@ pub fn identify_out_of_range(env: &Env) -> TestResult {
     let slots = 1u64 << env.boot_info.root_cnode_size_bits;
     for slot in [slots, slots + 1, u64::MAX] {
         let result = debug::cap_identify(CPtr::from_bits(slot));
-        ensure!(result == Err(Error::FailedLookup), "slot {slot:#x}: {result:?}");
+        ensure!(
+            result == Err(Error::FailedLookup),
+            "slot {slot:#x}: {result:?}"
+        );
     }
     Ok(())
 }
 
 pub fn name_thread_errors(_env: &Env) -> TestResult {
-    let unmapped = raw_syscall(Syscall::DebugNameThread as u64, [0x4000_0000_0000, 8, 0, 0, 0, 0])[0];
-    ensure!(Error::check(unmapped) == Err(Error::InvalidArgument), "unmapped pointer gave error word {unmapped}");
-    let wrapping = raw_syscall(Syscall::DebugNameThread as u64, [u64::MAX - 2, 8, 0, 0, 0, 0])[0];
-    ensure!(Error::check(wrapping) == Err(Error::InvalidArgument), "wrapping pointer gave error word {wrapping}");
+    let unmapped = raw_syscall(
+        Syscall::DebugNameThread as u64,
+        [0x4000_0000_0000, 8, 0, 0, 0, 0],
+    )[0];
+    ensure!(
+        Error::check(unmapped) == Err(Error::InvalidArgument),
+        "unmapped pointer gave error word {unmapped}"
+    );
+    let wrapping = raw_syscall(
+        Syscall::DebugNameThread as u64,
+        [u64::MAX - 2, 8, 0, 0, 0, 0],
+    )[0];
+    ensure!(
+        Error::check(wrapping) == Err(Error::InvalidArgument),
+        "wrapping pointer gave error word {wrapping}"
+    );
     let long = "a-thread-name-longer-than-32-bytes!";
-    ensure!(debug::name_thread(long) == Err(Error::RangeError), "over-long name accepted");
-    ensure!(debug::name_thread("root-task").is_ok(), "valid name refused");
+    ensure!(
+        debug::name_thread(long) == Err(Error::RangeError),
+        "over-long name accepted"
+    );
+    ensure!(
+        debug::name_thread("root-task").is_ok(),
+        "valid name refused"
+    );
     Ok(())
 }
 

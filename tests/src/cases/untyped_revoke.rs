@@ -17,7 +17,10 @@ fn thousands(env: &Env, ut: Cap<Untyped>, n: u64) -> Result<Cap<CNode>, alloc::s
     let mut made = 0;
     while made < n {
         let k = (n - made).min(RETYPE_FAN_OUT_LIMIT);
-        step(ut.untyped_retype(ObjectType::Endpoint, 0, &dst, made, k), "retype endpoints")?;
+        step(
+            ut.untyped_retype(ObjectType::Endpoint, 0, &dst, made, k),
+            "retype endpoints",
+        )?;
         made += k;
     }
     Ok(cnode)
@@ -31,7 +34,10 @@ pub fn revoke_thousands(env: &Env) -> TestResult {
     let probe = env.slots(1)?;
     for i in [0, n / 2, n - 1] {
         let r = slot(probe).copy(&cnode.absolute_cptr_with_depth(i, 12), CapRights::ALL);
-        ensure!(r == Err(Error::FailedLookup), "slot {i} of the CNode is not empty after revoke: {r:?}");
+        ensure!(
+            r == Err(Error::FailedLookup),
+            "slot {i} of the CNode is not empty after revoke: {r:?}"
+        );
     }
     Ok(())
 }
@@ -40,23 +46,41 @@ pub fn full_size_back(env: &Env) -> TestResult {
     let (ut, bits) = env.untyped(13)?;
     let s = env.slots(2)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    step(ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, s, 1), "whole-size child")?;
+    step(
+        ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, s, 1),
+        "whole-size child",
+    )?;
     step(CNODE.absolute_cptr(ut.cptr()).revoke(), "revoke")?;
     expect_type(s, CapType::Null)?;
-    step(ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, s + 1, 1), "whole-size child again")
+    step(
+        ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, s + 1, 1),
+        "whole-size child again",
+    )
 }
 
 pub fn nested(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(16)?;
     let s = env.slots(1)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    step(ut.untyped_retype(ObjectType::Untyped, 14, &dst, s, 1), "child untyped")?;
+    step(
+        ut.untyped_retype(ObjectType::Untyped, 14, &dst, s, 1),
+        "child untyped",
+    )?;
     let child: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(s));
     let objs = env.slots(20)?;
-    step(child.untyped_retype(ObjectType::Notification, 0, &dst, objs, 20), "grandchildren")?;
+    step(
+        child.untyped_retype(ObjectType::Notification, 0, &dst, objs, 20),
+        "grandchildren",
+    )?;
     let copy = env.slots(1)?;
-    step(slot(copy).copy(&slot(objs + 3), CapRights::ALL), "copy of a grandchild")?;
-    step(CNODE.absolute_cptr(ut.cptr()).revoke(), "revoke the grandparent")?;
+    step(
+        slot(copy).copy(&slot(objs + 3), CapRights::ALL),
+        "copy of a grandchild",
+    )?;
+    step(
+        CNODE.absolute_cptr(ut.cptr()).revoke(),
+        "revoke the grandparent",
+    )?;
     for i in 0..20 {
         expect_type(objs + i, CapType::Null)?;
     }
@@ -67,10 +91,24 @@ pub fn nested(env: &Env) -> TestResult {
 pub fn cnode_holding_itself(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(12)?;
     let c = env.slots(1)?;
-    step(ut.untyped_retype(ObjectType::CNode, 2, &CNODE.absolute_cptr_with_depth(0, 0), c, 1), "retype")?;
+    step(
+        ut.untyped_retype(
+            ObjectType::CNode,
+            2,
+            &CNODE.absolute_cptr_with_depth(0, 0),
+            c,
+            1,
+        ),
+        "retype",
+    )?;
     let cnode: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(c));
     for i in 0..4 {
-        step(cnode.absolute_cptr_with_depth(i, 2).copy(&slot(c), CapRights::ALL), "copy the CNode into itself")?;
+        step(
+            cnode
+                .absolute_cptr_with_depth(i, 2)
+                .copy(&slot(c), CapRights::ALL),
+            "copy the CNode into itself",
+        )?;
     }
     step(slot(c).delete(), "delete the last outside cap")?;
     expect_type(c, CapType::Null)?;
@@ -78,15 +116,32 @@ pub fn cnode_holding_itself(env: &Env) -> TestResult {
     // untyped deletes them, and destroying it must terminate.
     step(CNODE.absolute_cptr(ut.cptr()).revoke(), "revoke")?;
     let s = env.slots(1)?;
-    step(ut.untyped_retype(ObjectType::CNode, 2, &CNODE.absolute_cptr_with_depth(0, 0), s, 1), "the memory is free again")
+    step(
+        ut.untyped_retype(
+            ObjectType::CNode,
+            2,
+            &CNODE.absolute_cptr_with_depth(0, 0),
+            s,
+            1,
+        ),
+        "the memory is free again",
+    )
 }
 
 pub fn cnode_cycle(env: &Env) -> TestResult {
     let pair = make(env, 12, ObjectType::CNode, 2, 2)?;
     let a: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(pair));
     let b: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(pair + 1));
-    step(a.absolute_cptr_with_depth(0, 2).copy(&slot(pair + 1), CapRights::ALL), "B into A")?;
-    step(b.absolute_cptr_with_depth(0, 2).copy(&slot(pair), CapRights::ALL), "A into B")?;
+    step(
+        a.absolute_cptr_with_depth(0, 2)
+            .copy(&slot(pair + 1), CapRights::ALL),
+        "B into A",
+    )?;
+    step(
+        b.absolute_cptr_with_depth(0, 2)
+            .copy(&slot(pair), CapRights::ALL),
+        "A into B",
+    )?;
     step(slot(pair).delete(), "delete A's outside cap")?;
     step(slot(pair + 1).delete(), "delete B's outside cap")?;
     expect_type(pair, CapType::Null)?;
@@ -99,7 +154,8 @@ pub fn revoke_preempted(env: &Env) -> TestResult {
     let cnode = thousands(env, ut, n)?;
     keel_sys::debug::set_preempt_every(3).map_err(|e| alloc::format!("preemption knob: {e}"))?;
     let r = CNODE.absolute_cptr(ut.cptr()).revoke();
-    let restarts = keel_sys::debug::set_preempt_every(0).map_err(|e| alloc::format!("preemption knob: {e}"))?;
+    let restarts = keel_sys::debug::set_preempt_every(0)
+        .map_err(|e| alloc::format!("preemption knob: {e}"))?;
     step(r, "preempted revoke")?;
     ensure!(restarts > 100, "only {restarts} preemptions happened");
     let probe = env.slots(1)?;

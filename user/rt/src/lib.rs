@@ -60,7 +60,9 @@ extern "C" fn keel_rt_entry(boot_info: usize) -> ! {
     if boot_info.ipc_buffer == keel_abi::bootinfo::IPC_BUFFER_VADDR {
         // SAFETY: the kernel maps the root task's IPC buffer writable at
         // IPC_BUFFER_VADDR for its lifetime, and only keel-sys uses it.
-        unsafe { keel_sys::set_ipc_buffer(boot_info.ipc_buffer as usize as *mut keel_abi::IpcBuffer) };
+        unsafe {
+            keel_sys::set_ipc_buffer(boot_info.ipc_buffer as usize as *mut keel_abi::IpcBuffer)
+        };
     }
     // SAFETY: `__keel_main` is defined by the program's `main!` invocation with
     // exactly this signature.

@@ -76,7 +76,10 @@ impl<T: CapKind> Copy for Cap<T> {}
 impl<T: CapKind> Cap<T> {
     /// Names the capability at `cptr` as a `T`. The kernel checks the type on use.
     pub const fn from_cptr(cptr: CPtr) -> Self {
-        Cap { cptr, kind: PhantomData }
+        Cap {
+            cptr,
+            kind: PhantomData,
+        }
     }
 
     /// The capability's address.

@@ -27,7 +27,11 @@ pub fn halt(status: u32) -> ! {
 /// [`keel_abi::syscall::THREAD_NAME_MAX`] bytes; `InvalidArgument` when it is not
 /// readable memory.
 pub fn name_thread(name: &str) -> Result<(), Error> {
-    call(Syscall::DebugNameThread, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0]).map(|_| ())
+    call(
+        Syscall::DebugNameThread,
+        [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0],
+    )
+    .map(|_| ())
 }
 
 /// The type of the capability in a slot of the caller's root CNode.

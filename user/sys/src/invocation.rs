@@ -14,7 +14,10 @@ static DETAIL: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// The two detail words of the last failed invocation (see
 /// `keel_abi::invocation::ErrorDetail` for their meaning per error).
 pub fn last_error_detail() -> [u64; 2] {
-    [DETAIL[0].load(Ordering::Relaxed), DETAIL[1].load(Ordering::Relaxed)]
+    [
+        DETAIL[0].load(Ordering::Relaxed),
+        DETAIL[1].load(Ordering::Relaxed),
+    ]
 }
 
 /// Invokes the object behind `cap` with `label`, message registers `mrs` and
@@ -41,7 +44,10 @@ pub fn invoke(cap: CPtr, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<[u6
     }
     let info = MessageInfo::new(label as u64, 0, caps.len() as u64, mrs.len() as u64);
     let mr = |i: usize| mrs.get(i).copied().unwrap_or(0);
-    let [err, a, b] = crate::arch::syscall(Syscall::Call as u64, [cap.bits(), info.word(), mr(0), mr(1), mr(2), mr(3)]);
+    let [err, a, b] = crate::arch::syscall(
+        Syscall::Call as u64,
+        [cap.bits(), info.word(), mr(0), mr(1), mr(2), mr(3)],
+    );
     match Error::check(err) {
         Ok(()) => Ok([a, b]),
         Err(e) => {
@@ -67,7 +73,11 @@ pub struct AbsoluteCPtr {
 impl Cap<CNode> {
     /// The slot `index` of this CNode's CSpace, resolved to `depth` bits.
     pub const fn absolute_cptr_with_depth(self, index: u64, depth: u64) -> AbsoluteCPtr {
-        AbsoluteCPtr { root: self, index, depth }
+        AbsoluteCPtr {
+            root: self,
+            index,
+            depth,
+        }
     }
 
     /// The slot `cptr` resolved to the full word (64 bits), as syscalls resolve CPtrs.
@@ -96,7 +106,14 @@ impl AbsoluteCPtr {
     /// # Errors
     /// As for [`AbsoluteCPtr::copy`].
     pub fn mint(&self, src: &AbsoluteCPtr, rights: CapRights, badge: u64) -> Result<(), Error> {
-        let mrs = [self.index, self.depth, src.index, src.depth, rights.bits(), badge];
+        let mrs = [
+            self.index,
+            self.depth,
+            src.index,
+            src.depth,
+            rights.bits(),
+            badge,
+        ];
         self.invoke(Label::CNodeMint, &mrs, &[src.root.cptr()])
     }
 
@@ -123,9 +140,28 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// As for [`AbsoluteCPtr::copy`]; `IllegalOperation` when `pivot` equals `src` or `self`.
-    pub fn rotate(&self, dest_badge: u64, pivot: &AbsoluteCPtr, pivot_badge: u64, src: &AbsoluteCPtr) -> Result<(), Error> {
-        let mrs = [self.index, self.depth, pivot.index, pivot.depth, pivot_badge, src.index, src.depth, dest_badge];
-        self.invoke(Label::CNodeRotate, &mrs, &[pivot.root.cptr(), src.root.cptr()])
+    pub fn rotate(
+        &self,
+        dest_badge: u64,
+        pivot: &AbsoluteCPtr,
+        pivot_badge: u64,
+        src: &AbsoluteCPtr,
+    ) -> Result<(), Error> {
+        let mrs = [
+            self.index,
+            self.depth,
+            pivot.index,
+            pivot.depth,
+            pivot_badge,
+            src.index,
+            src.depth,
+            dest_badge,
+        ];
+        self.invoke(
+            Label::CNodeRotate,
+            &mrs,
+            &[pivot.root.cptr(), src.root.cptr()],
+        )
     }
 
     /// Deletes the cap in this slot.
@@ -149,7 +185,11 @@ impl AbsoluteCPtr {
     /// # Errors
     /// `IllegalOperation` when the slot holds no endpoint cap.
     pub fn cancel_badged_sends(&self) -> Result<(), Error> {
-        self.invoke(Label::CNodeCancelBadgedSends, &[self.index, self.depth], &[])
+        self.invoke(
+            Label::CNodeCancelBadgedSends,
+            &[self.index, self.depth],
+            &[],
+        )
     }
 }
 
@@ -161,8 +201,22 @@ impl Cap<Untyped> {
     /// # Errors
     /// seL4's Untyped_Retype errors (`NotEnoughMemory`, `DeleteFirst`,
     /// `RangeError`, `FailedLookup`, `InvalidArgument`, ...).
-    pub fn untyped_retype(self, ty: ObjectType, size_bits: u64, dst: &AbsoluteCPtr, dst_offset: u64, num_objects: u64) -> Result<(), Error> {
-        let mrs = [ty as u64, size_bits, dst.index, dst.depth, dst_offset, num_objects];
+    pub fn untyped_retype(
+        self,
+        ty: ObjectType,
+        size_bits: u64,
+        dst: &AbsoluteCPtr,
+        dst_offset: u64,
+        num_objects: u64,
+    ) -> Result<(), Error> {
+        let mrs = [
+            ty as u64,
+            size_bits,
+            dst.index,
+            dst.depth,
+            dst_offset,
+            num_objects,
+        ];
         invoke(self.cptr(), Label::UntypedRetype, &mrs, &[dst.root.cptr()]).map(|_| ())
     }
 }

@@ -316,7 +316,7 @@ mod tests {
         assert!(u.is_device() && u.free_index() == 0);
         let f = Cap::for_new_object(ObjectType::LargePage, 0x20_0000, 0, true);
         assert!(f.is_device() && f.object_size_bits() == 21 && f.rights() == CapRights::ALL);
-        for ty in ObjectType::ALL {
+        for &ty in ObjectType::ALL {
             let bits = ty.size_bits(12).unwrap_or(0);
             let cap = Cap::for_new_object(ty, 0x10_0000, 12, false);
             if ty != ObjectType::CNode {

@@ -4,7 +4,9 @@
 //! turning the MMU on, the jump to the high half; then the Rust side: console,
 //! vectors, GIC, the device tree's RAM, and `kernel_main`.
 
-use super::mmu::{KERNEL_DEVICE_BLOCK, KERNEL_NORMAL_BLOCK, MAIR, SCTLR_MMU_ON, SCTLR_RES1, TABLE, TCR, VALID};
+use super::mmu::{
+    KERNEL_DEVICE_BLOCK, KERNEL_NORMAL_BLOCK, MAIR, SCTLR_MMU_ON, SCTLR_RES1, TABLE, TCR, VALID,
+};
 use super::{dtb, gic, serial::Serial, PHYS_WINDOW_SIZE};
 use crate::boot::BootParams;
 use keel_abi::bootinfo::MemRegion;
@@ -17,7 +19,10 @@ const SPSR_EL1H_MASKED: u64 = 0x3c5;
 const CPACR_FP_ON: u64 = 0b11 << 20;
 /// QEMU virt's 32-bit PCIe MMIO window, where device BARs live: handed out as
 /// device untyped (the kernel's own devices, GIC and PL011, lie below it).
-const PCIE_MMIO_WINDOW: MemRegion = MemRegion { start: 0x1000_0000, end: 0x3eff_0000 };
+const PCIE_MMIO_WINDOW: MemRegion = MemRegion {
+    start: 0x1000_0000,
+    end: 0x3eff_0000,
+};
 
 core::arch::global_asm!(
     r#"
@@ -141,7 +146,10 @@ extern "C" fn aarch64_boot_main() -> ! {
                 end
             );
         }
-        let ram = MemRegion { start, end: end.min(PHYS_WINDOW_SIZE) };
+        let ram = MemRegion {
+            start,
+            end: end.min(PHYS_WINDOW_SIZE),
+        };
         if ram.start < ram.end {
             params.add_ram(ram);
         }

@@ -58,10 +58,16 @@ impl DeviceTree {
     /// memory-reservation block (at most [`MAX_RESERVATIONS`]).
     pub fn for_each_reserved(&self, mut f: impl FnMut(MemRegion)) {
         let size = (self.fdt.total_size() as u64).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
-        f(MemRegion { start: DTB_PADDR, end: DTB_PADDR + size });
+        f(MemRegion {
+            start: DTB_PADDR,
+            end: DTB_PADDR + size,
+        });
         for entry in self.fdt.memory_reservations().take(MAX_RESERVATIONS) {
             let start = entry.address() as u64;
-            f(MemRegion { start, end: start.saturating_add(entry.size() as u64) });
+            f(MemRegion {
+                start,
+                end: start.saturating_add(entry.size() as u64),
+            });
         }
     }
 

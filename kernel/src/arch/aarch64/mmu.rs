@@ -110,13 +110,21 @@ pub fn table_write_barrier() {
 /// Masks interrupts and waits for one (which, masked, only wakes the core).
 pub fn wait_for_interrupt() {
     // SAFETY: masking interrupts and waiting only stop this core.
-    unsafe { asm!("msr daifset, #0xf", "wfi", options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "msr daifset, #0xf",
+            "wfi",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
 }
 
 /// True when an IRQ or FIQ is pending at this CPU (ISR_EL1.I or .F).
 pub fn interrupt_pending() -> bool {
     let isr: u64;
     // SAFETY: reading ISR_EL1 has no side effects.
-    unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack, preserves_flags))
+    };
     isr & 0b1100_0000 != 0
 }

@@ -97,6 +97,9 @@ impl Platform for Machine {
 
     fn kernel_image_phys() -> MemRegion {
         // Physical symbols are out of `adrp` range of the kernel's code: load them whole.
-        MemRegion { start: symbol_value!("__kernel_phys_start"), end: symbol_value!("__kernel_phys_end") }
+        MemRegion {
+            start: symbol_value!("__kernel_phys_start"),
+            end: symbol_value!("__kernel_phys_end"),
+        }
     }
 }

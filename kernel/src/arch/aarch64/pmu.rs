@@ -27,6 +27,8 @@ pub fn init() {
 pub fn cycles() -> u64 {
     let value: u64;
     // SAFETY: reading PMCCNTR_EL0 has no side effects.
-    unsafe { asm!("isb", "mrs {}, pmccntr_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("isb", "mrs {}, pmccntr_el0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }

@@ -4,8 +4,8 @@
 //! not global, never executable at EL1.
 
 use super::mmu::{
-    self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_NORMAL, INNER_SHAREABLE, NOT_GLOBAL, PAGE, PXN, PXN_TABLE, TABLE,
-    UXN, VALID,
+    self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_NORMAL, INNER_SHAREABLE, NOT_GLOBAL, PAGE,
+    PXN, PXN_TABLE, TABLE, UXN, VALID,
 };
 use crate::arch::page_table::{entry, index};
 use crate::arch::{AddressSpace, MapError, PageRights};
@@ -15,7 +15,8 @@ use keel_kernel_core::memory::FreeMemory;
 /// First address past the user half (TTBR0 with T0SZ = 16).
 const USER_TOP: u64 = 1 << 48;
 /// Descriptor bits of every user page, before rights.
-const USER_PAGE: u64 = VALID | PAGE | (ATTR_NORMAL << 2) | AP_USER | INNER_SHAREABLE | ACCESS | NOT_GLOBAL | PXN;
+const USER_PAGE: u64 =
+    VALID | PAGE | (ATTR_NORMAL << 2) | AP_USER | INNER_SHAREABLE | ACCESS | NOT_GLOBAL | PXN;
 
 /// A user address space, named by its level-0 table's physical address.
 pub struct VSpace {
@@ -42,7 +43,13 @@ impl AddressSpace for VSpace {
         Ok(VSpace { root })
     }
 
-    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError> {
+    fn map_page(
+        &mut self,
+        vaddr: u64,
+        paddr: u64,
+        rights: PageRights,
+        frames: &mut FreeMemory,
+    ) -> Result<(), MapError> {
         if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
             return Err(MapError::BadAddress);
         }
@@ -91,7 +98,10 @@ impl AddressSpace for VSpace {
         if leaf & (VALID | PAGE) != VALID | PAGE || leaf & AP_USER == 0 {
             return None;
         }
-        let rights = PageRights { write: leaf & AP_READ_ONLY == 0, execute: leaf & UXN == 0 };
+        let rights = PageRights {
+            write: leaf & AP_READ_ONLY == 0,
+            execute: leaf & UXN == 0,
+        };
         Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
     }
 

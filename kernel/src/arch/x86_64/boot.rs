@@ -149,7 +149,10 @@ const START_INFO_MAGIC: u32 = 0x336e_c578;
 const E820_RAM: u32 = 1;
 /// The part of q35's 32-bit PCI hole below the I/O APIC, HPET and local APIC,
 /// where device BARs live: handed out as device untyped.
-const PCI_MMIO_WINDOW: MemRegion = MemRegion { start: 0xc000_0000, end: 0xfec0_0000 };
+const PCI_MMIO_WINDOW: MemRegion = MemRegion {
+    start: 0xc000_0000,
+    end: 0xfec0_0000,
+};
 /// Low memory holds firmware data; the kernel does not hand it out.
 const LOW_MEMORY_END: u64 = 0x10_0000;
 
@@ -171,24 +174,38 @@ extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
     trap::init();
     let info: StartInfo = read_phys(start_info_paddr);
     if info.magic != START_INFO_MAGIC || info.version < 1 {
-        panic!("not booted through PVH with a memory map (magic {:#x}, version {})", info.magic, info.version);
+        panic!(
+            "not booted through PVH with a memory map (magic {:#x}, version {})",
+            info.magic, info.version
+        );
     }
     let mut params = BootParams::new();
     for i in 0..u64::from(info.memmap_entries) {
-        let entry: MemmapEntry = read_phys(info.memmap_paddr + i * core::mem::size_of::<MemmapEntry>() as u64);
+        let entry: MemmapEntry =
+            read_phys(info.memmap_paddr + i * core::mem::size_of::<MemmapEntry>() as u64);
         if entry.kind != E820_RAM {
             continue;
         }
         let end = entry.addr.saturating_add(entry.size);
         if end > PHYS_WINDOW_SIZE {
-            crate::kprintln!("KEEL: RAM above 4 GiB ({:#x}..{:#x}) is outside the kernel window; not used", entry.addr.max(PHYS_WINDOW_SIZE), end);
+            crate::kprintln!(
+                "KEEL: RAM above 4 GiB ({:#x}..{:#x}) is outside the kernel window; not used",
+                entry.addr.max(PHYS_WINDOW_SIZE),
+                end
+            );
         }
-        let ram = MemRegion { start: entry.addr, end: end.min(PHYS_WINDOW_SIZE) };
+        let ram = MemRegion {
+            start: entry.addr,
+            end: end.min(PHYS_WINDOW_SIZE),
+        };
         if ram.start < ram.end {
             params.add_ram(ram);
         }
     }
-    params.reserve(MemRegion { start: 0, end: LOW_MEMORY_END });
+    params.reserve(MemRegion {
+        start: 0,
+        end: LOW_MEMORY_END,
+    });
     params.add_device(PCI_MMIO_WINDOW);
     crate::boot::kernel_main(&params)
 }

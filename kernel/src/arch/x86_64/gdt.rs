@@ -80,7 +80,10 @@ pub fn init() {
     let gdt = unsafe { &mut *GDT.0.get() };
     gdt[6] = low;
     gdt[7] = tss >> 32;
-    let pointer = DescriptorPointer { limit: (core::mem::size_of::<[u64; 8]>() - 1) as u16, base: gdt.as_ptr() as u64 };
+    let pointer = DescriptorPointer {
+        limit: (core::mem::size_of::<[u64; 8]>() - 1) as u16,
+        base: gdt.as_ptr() as u64,
+    };
     // SAFETY: the GDT has the kernel code/data selectors at 0x08/0x10 like the
     // boot GDT, so reloading CS and the data segments keeps the kernel running.
     unsafe {

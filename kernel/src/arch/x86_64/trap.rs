@@ -48,7 +48,15 @@ const _: () = assert!(core::mem::size_of::<UserContext>() == 22 * 8);
 
 impl UserRegisters for UserContext {
     fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
-        UserContext { rip: entry, rsp: stack_top, rdi: arg0, cs: USER_CS, ss: USER_SS, rflags: 0x202, ..Default::default() }
+        UserContext {
+            rip: entry,
+            rsp: stack_top,
+            rdi: arg0,
+            cs: USER_CS,
+            ss: USER_SS,
+            rflags: 0x202,
+            ..Default::default()
+        }
     }
 
     fn syscall_number(&self) -> u64 {
@@ -176,7 +184,10 @@ pub fn init() {
     let idt = unsafe { &mut *IDT.0.get() };
     for (vector, entry) in idt.0.iter_mut().enumerate() {
         let handler = base + 16 * vector as u64;
-        entry[0] = (handler & 0xffff) | (KERNEL_CS << 16) | (0x8e << 40) | (((handler >> 16) & 0xffff) << 48);
+        entry[0] = (handler & 0xffff)
+            | (KERNEL_CS << 16)
+            | (0x8e << 40)
+            | (((handler >> 16) & 0xffff) << 48);
         entry[1] = handler >> 32;
     }
     #[repr(C, packed)]
@@ -184,7 +195,10 @@ pub fn init() {
         limit: u16,
         base: u64,
     }
-    let pointer = Pointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: idt.0.as_ptr() as u64 };
+    let pointer = Pointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: idt.0.as_ptr() as u64,
+    };
     // SAFETY: the IDT is a static, fully initialised above.
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) }
 }

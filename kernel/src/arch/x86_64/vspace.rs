@@ -48,7 +48,13 @@ impl AddressSpace for VSpace {
         Ok(VSpace { root })
     }
 
-    fn map_page(&mut self, vaddr: u64, paddr: u64, rights: PageRights, frames: &mut FreeMemory) -> Result<(), MapError> {
+    fn map_page(
+        &mut self,
+        vaddr: u64,
+        paddr: u64,
+        rights: PageRights,
+        frames: &mut FreeMemory,
+    ) -> Result<(), MapError> {
         if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
             return Err(MapError::BadAddress);
         }
@@ -96,7 +102,10 @@ impl AddressSpace for VSpace {
         if leaf & PRESENT == 0 || leaf & USER == 0 {
             return None;
         }
-        let rights = PageRights { write: leaf & WRITABLE != 0, execute: leaf & NO_EXECUTE == 0 };
+        let rights = PageRights {
+            write: leaf & WRITABLE != 0,
+            execute: leaf & NO_EXECUTE == 0,
+        };
         Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
     }
 

@@ -59,6 +59,8 @@ global_asm!(
 pub fn cycle_counter() -> u64 {
     let value: u64;
     // SAFETY: reading PMCCNTR_EL0 has no side effects; the kernel enables EL0 access.
-    unsafe { asm!("isb", "mrs {}, pmccntr_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("isb", "mrs {}, pmccntr_el0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }

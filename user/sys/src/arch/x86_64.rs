@@ -57,6 +57,8 @@ global_asm!(
 pub fn cycle_counter() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: `rdtsc` only reads the counter.
-    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
     (u64::from(hi) << 32) | u64::from(lo)
 }

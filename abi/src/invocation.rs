@@ -41,6 +41,28 @@ numbered_enum! {
         CNodeMutate = 8,
         /// Move two capabilities in one step (three slots).
         CNodeRotate = 9,
+        /// Read a thread's registers into the caller's IPC buffer.
+        TcbReadRegisters = 20,
+        /// Write a thread's registers from the message.
+        TcbWriteRegisters = 21,
+        /// Copy registers from another thread.
+        TcbCopyRegisters = 22,
+        /// Set fault endpoint, CSpace, VSpace and IPC buffer in one call.
+        TcbConfigure = 23,
+        /// Set the priority.
+        TcbSetPriority = 24,
+        /// Set the maximum controlled priority.
+        TcbSetMCPriority = 25,
+        /// Set both priorities.
+        TcbSetSchedParams = 26,
+        /// Set the IPC buffer.
+        TcbSetIPCBuffer = 27,
+        /// Set fault endpoint, CSpace and VSpace.
+        TcbSetSpace = 28,
+        /// Stop the thread.
+        TcbSuspend = 29,
+        /// Make the thread runnable.
+        TcbResume = 30,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod invocation;
 pub mod manifest;
 mod numbered;
 pub mod object;
+pub mod registers;
 pub mod syscall;
 
 pub use bootinfo::{Arch, BootInfo};

@@ -64,6 +64,8 @@ pub const MIN_SCHED_CONTEXT_BITS: u8 = 8;
 pub const MAX_SCHED_CONTEXT_BITS: u8 = 12;
 /// Largest CNode radix (2^28 slots: 8 GiB).
 pub const MAX_CNODE_RADIX: u8 = 28;
+/// The highest thread priority.
+pub const MAX_PRIORITY: u64 = 255;
 /// Most objects one `Untyped_Retype` may create (seL4's fan-out limit).
 pub const RETYPE_FAN_OUT_LIMIT: u64 = 256;
 

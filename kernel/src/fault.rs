@@ -2,7 +2,6 @@
 //! code. A faulting thread with no fault handler is stopped and reported; the
 //! kernel itself carries on. Fault endpoints come with the IPC issue.
 
-use crate::object::tcb::ThreadState;
 use crate::sched;
 
 /// The access that caused a VM fault.
@@ -55,8 +54,7 @@ impl core::fmt::Display for UserFaultKind {
 
 /// Stops the current thread and reports the fault, then schedules.
 pub fn handle_user_fault(fault: UserFault) -> ! {
-    if let Some(tcb) = sched::current() {
-        tcb.state = ThreadState::Inactive;
+    if let (Some(tcb), Some(tcb_object)) = (sched::current(), sched::current_object()) {
         crate::kprintln!(
             "KEEL: fault in thread '{}': {} addr={:#x} ip={:#x}; no fault handler, thread stopped",
             tcb.name(),
@@ -64,6 +62,7 @@ pub fn handle_user_fault(fault: UserFault) -> ! {
             fault.addr,
             fault.ip
         );
+        sched::make_inactive(tcb_object);
     }
     sched::schedule()
 }

@@ -1,12 +1,15 @@
 //! Shared fixtures for the unit tests: a memory with a root CNode and a big
-//! untyped, hooks that record what they were asked, and counting preemption.
+//! untyped, hooks that record what they were asked, counting preemption, and
+//! delete or revoke run to the end with the per-step work bound checked.
 
 extern crate std;
 
 use crate::cap::Cap;
+use crate::cspace::delete::MAX_SLOTS_PER_STEP;
 use crate::cspace::slot::{read_cap, read_mdb, write_slot, MdbNode, Slot};
-use crate::cspace::{ObjectHooks, Preempt, Progress};
+use crate::cspace::{delete, revoke, NeverPreempt, NoHooks, ObjectHooks, Preempt, Progress};
 use crate::object_memory::{ObjectMemory, TestMemory};
+use crate::untyped::retype;
 use keel_abi::ObjectType;
 use std::vec::Vec;
 
@@ -103,4 +106,49 @@ pub fn list(m: &TestMemory, head: u64) -> Vec<u64> {
 /// True when every slot of the CNode at `paddr` is empty.
 pub fn cnode_empty(m: &TestMemory, paddr: u64, radix: u8) -> bool {
     (0..1u64 << radix).all(|i| read_cap(m, paddr + i * 32).is_null())
+}
+
+/// Retypes one `ty` from the untyped in `UT_SLOT` into slot `at` of `cnode`.
+pub fn make(m: &mut TestMemory, ty: ObjectType, bits: u64, cnode: Cap, at: u64) {
+    let r = retype(
+        m,
+        UT_SLOT,
+        ty,
+        bits,
+        cnode,
+        at,
+        1,
+        &mut NoHooks,
+        &mut NeverPreempt,
+    );
+    assert_eq!(r, Ok(Progress::Done));
+}
+
+/// Deletes (or revokes) `s` to the end, preempting at every point, and checks
+/// that no step wrote more than the bound. Returns the number of calls.
+pub fn del_bounded(m: &mut TestMemory, s: u64, rec: &mut Rec, revoking: bool) -> u64 {
+    del_every(m, s, rec, revoking, 1)
+}
+
+/// Deletes (or revokes) `s` to the end, preempting at every `every`-th point
+/// (0: never; each call starts counting afresh). With `every == 1` checks that
+/// no step wrote more than the bound. Returns the number of calls.
+pub fn del_every(m: &mut TestMemory, s: u64, rec: &mut Rec, revoking: bool, every: u64) -> u64 {
+    let mut max = 0;
+    let calls = until_done(|| {
+        let mut p = Every { every, points: 0 };
+        let before = m.writes();
+        let r = if revoking {
+            revoke(m, s, rec, &mut p)
+        } else {
+            delete(m, s, rec, &mut p)
+        };
+        max = max.max(m.writes() - before);
+        r.unwrap()
+    });
+    // A step touches at most MAX_SLOTS_PER_STEP slots of 4 words.
+    if every == 1 {
+        assert!(max <= MAX_SLOTS_PER_STEP * 4, "a step wrote {max} words");
+    }
+    calls
 }

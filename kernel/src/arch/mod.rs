@@ -68,6 +68,13 @@ pub trait UserRegisters {
     /// Makes the thread execute the system call it just made again when it
     /// next runs: how a preempted long operation is continued.
     fn restart_syscall(&mut self);
+    /// Number of registers in the `TcbReadRegisters` list (`keel_abi::registers`).
+    const REGISTER_COUNT: usize;
+    /// Register `index` of that list, if it exists.
+    fn register(&self, index: usize) -> Option<u64>;
+    /// Sets register `index` of that list; false if it does not exist. The
+    /// flags word keeps only what user mode may set when the thread next runs.
+    fn set_register(&mut self, index: usize, value: u64) -> bool;
 }
 
 /// The page tables of one user address space. The kernel half is shared.

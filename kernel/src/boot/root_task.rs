@@ -3,13 +3,13 @@
 //! Untyped caps for the rest of RAM, its TCB; then entering it.
 
 use crate::arch::{
-    AddressSpace, Machine, MapError, PageRights, Platform, UserContext, UserRegisters, VSpace,
-    ARCH, ELF_MACHINE, HAS_ASID_CONTROL,
+    AddressSpace, MapError, PageRights, UserContext, UserRegisters, VSpace, ARCH, ELF_MACHINE,
+    HAS_ASID_CONTROL,
 };
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
 use crate::object::{copy_to_phys, zero_phys};
 use keel_abi::archive::Archive;
 use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX_UNTYPED};
@@ -198,8 +198,20 @@ pub fn start(
     );
     // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
     let tcb = unsafe { tcb_at(tcb_object) };
-    tcb.start(context, vspace.root_paddr(), ipc_frame, root.name());
-    crate::sched::set_current(tcb_object);
+    tcb.init_root(context, vspace.root_paddr(), ipc_frame, root.name());
+    for (from, to) in [
+        (InitCap::InitThreadVSpace, VSPACE_ROOT_SLOT),
+        (InitCap::InitThreadIpcBuffer, IPC_BUFFER_SLOT),
+    ] {
+        let cap = keel_kernel_core::cspace::read_cap(&mem, cnode_slot(from as u64));
+        insert_derived(
+            &mut mem,
+            cnode_slot(from as u64),
+            tcb_slot(tcb_object, to),
+            cap,
+        );
+    }
+    crate::sched::make_runnable(tcb_object);
     crate::kprintln!(
         "KEEL: root task '{}': {} untyped caps, slots {}..{} empty; entering user mode",
         root.name(),
@@ -207,7 +219,7 @@ pub fn start(
         bi.empty.start,
         bi.empty.end
     );
-    Machine::enter_user(&mut tcb.context, &vspace)
+    crate::sched::schedule()
 }
 
 /// Copies each PT_LOAD segment into fresh frames and maps them with the segment's rights.

@@ -20,7 +20,17 @@ pub const ROOT_CNODE_BITS: u8 = 13;
 /// # Errors
 /// seL4's CNode errors, with details.
 pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, SyscallError> {
-    if label == Label::UntypedRetype {
+    const CNODE_LABELS: [Label; 8] = [
+        Label::CNodeRevoke,
+        Label::CNodeDelete,
+        Label::CNodeCancelBadgedSends,
+        Label::CNodeCopy,
+        Label::CNodeMint,
+        Label::CNodeMove,
+        Label::CNodeMutate,
+        Label::CNodeRotate,
+    ];
+    if !CNODE_LABELS.contains(&label) {
         return Err(Error::IllegalOperation.into());
     }
     let mut mem = KernelMemory;
@@ -68,6 +78,6 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
                 _ => Err(Error::IllegalOperation.into()),
             }
         }
-        Label::UntypedRetype => Err(Error::IllegalOperation.into()),
+        _ => Err(Error::IllegalOperation.into()),
     }
 }

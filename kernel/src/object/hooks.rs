@@ -2,7 +2,6 @@
 //! the last capability to one.
 
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_at, ThreadState};
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::ObjectHooks;
@@ -15,10 +14,7 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         // Endpoints and notifications have no queues yet and frames are not yet
         // mapped through caps, so only threads need work: a destroyed TCB stops.
         if cap.kind() == CapType::Tcb {
-            // SAFETY: a TCB cap names a live TCB object; during this kernel entry
-            // no other reference to its `Tcb` is live (the caller's reference to
-            // the current thread is not held across the core's operations).
-            unsafe { tcb_at(cap.paddr()) }.state = ThreadState::Inactive;
+            crate::sched::make_inactive(cap.paddr());
             if crate::sched::current_object() == Some(cap.paddr()) {
                 crate::sched::set_current(0);
             }

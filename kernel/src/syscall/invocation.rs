@@ -5,7 +5,7 @@
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, Tcb, CSPACE_ROOT_SLOT};
-use crate::object::{cnode, untyped};
+use crate::object::{cnode, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::{CapType, Error, Label, MessageInfo};
 use keel_kernel_core::cap::Cap;
@@ -118,6 +118,7 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
         CapType::Null => Err(SyscallError::invalid_capability(0)),
         CapType::Untyped => untyped::invoke(label?, &msg, slot),
         CapType::CNode => cnode::invoke(label?, &msg, cap),
+        CapType::Tcb => tcb::invoke::invoke(label?, &msg, cap.paddr(), tcb_object),
         _ => Err(Error::IllegalOperation.into()),
     }
 }

@@ -70,8 +70,10 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         }
         Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
         Syscall::DebugLongestStretch => done([crate::preemption::take_longest_stretch(), 0]),
-        // One thread only so far: giving up the CPU returns straight to the caller.
-        Syscall::Yield => done([0, 0]),
+        Syscall::Yield => {
+            sched::yield_current();
+            done([0, 0])
+        }
         // No endpoint or notification can be waited on or sent to until IPC exists.
         Syscall::ReplyRecv
         | Syscall::Send

@@ -10,6 +10,7 @@
 
 pub mod relations;
 
+use crate::cspace::slot::{TCB_SLOTS, TCB_SLOT_RADIX};
 use keel_abi::{CapRights, CapType};
 
 const TYPE_MASK: u64 = 0x1f;
@@ -17,10 +18,14 @@ const TYPE_MASK: u64 = 0x1f;
 const PTR_MASK: u64 = ((1 << 48) - 1) & !TYPE_MASK;
 const EXTRA_SHIFT: u32 = 48;
 
-// Zombie word layout: extra = radix(5) | top(1) << 5 | link_hi(10) << 6;
-// word 1 = count(29) | link_lo(35) << 29. The link is a slot address >> 5.
+// Zombie word layout: extra = radix(5) | top(1) << 5 | link_hi(8) << 6 |
+// tcb(1) << 15; word 1 = count(29) | link_lo(35) << 29. The link is a slot
+// address >> 5 (43 bits: addresses are below 2^48); `tcb` marks the zombie of
+// a TCB, whose slots are its first TCB_SLOTS (radix TCB_SLOT_RADIX).
 const ZOMBIE_RADIX_MASK: u64 = 0x1f;
 const ZOMBIE_TOP: u64 = 1 << 5;
+const ZOMBIE_LINK_HI_MASK: u64 = 0xff;
+const ZOMBIE_TCB: u64 = 1 << 15;
 const ZOMBIE_COUNT_BITS: u32 = 29;
 const ZOMBIE_COUNT_MASK: u64 = (1 << ZOMBIE_COUNT_BITS) - 1;
 const ZOMBIE_LINK_LO_BITS: u32 = 64 - ZOMBIE_COUNT_BITS;
@@ -162,6 +167,14 @@ impl Cap {
         )
     }
 
+    /// A Zombie for the TCB at `paddr`: its [`TCB_SLOTS`] slots, none cleared
+    /// yet, seen as a CNode of radix [`TCB_SLOT_RADIX`]. A top zombie with no
+    /// cursor, marked as a TCB's ([`Cap::zombie_is_tcb`]).
+    pub const fn tcb_zombie(paddr: u64) -> Cap {
+        let z = Cap::zombie(paddr, TCB_SLOT_RADIX, TCB_SLOTS);
+        z.with_extra(z.extra() | ZOMBIE_TCB)
+    }
+
     /// The cap's type. A word whose type code is unknown reads as `Null`.
     pub fn kind(&self) -> CapType {
         CapType::try_from(self.words[0] & TYPE_MASK).unwrap_or(CapType::Null)
@@ -221,7 +234,8 @@ impl Cap {
         }
     }
 
-    /// CNode (or Zombie): log2 of the number of slots.
+    /// CNode (or Zombie): log2 of the number of slots ([`TCB_SLOT_RADIX`] for
+    /// the zombie of a TCB).
     pub fn cnode_radix(&self) -> u8 {
         match self.kind() {
             CapType::Zombie => (self.extra() & ZOMBIE_RADIX_MASK) as u8,
@@ -344,10 +358,16 @@ impl Cap {
         self.extra() & ZOMBIE_TOP != 0
     }
 
+    /// Zombie: true when it destroys a TCB (its slots are the TCB's first
+    /// [`TCB_SLOTS`]; its memory is the whole TCB object); false for a CNode's.
+    pub fn zombie_is_tcb(&self) -> bool {
+        self.kind() == CapType::Zombie && self.extra() & ZOMBIE_TCB != 0
+    }
+
     /// Zombie: the linked slot address (0: none).
     pub const fn zombie_link(&self) -> u64 {
         let lo = self.words[1] >> ZOMBIE_COUNT_BITS;
-        let hi = self.extra() >> 6;
+        let hi = (self.extra() >> 6) & ZOMBIE_LINK_HI_MASK;
         ((hi << ZOMBIE_LINK_LO_BITS) | lo) << 5
     }
 
@@ -358,7 +378,8 @@ impl Cap {
         let l = (link & PTR_MASK) >> 5;
         let lo = l & ((1 << ZOMBIE_LINK_LO_BITS) - 1);
         let hi = l >> ZOMBIE_LINK_LO_BITS;
-        let extra = (self.extra() & ZOMBIE_RADIX_MASK) | bit(top, 5) | (hi << 6);
+        let kept = self.extra() & (ZOMBIE_RADIX_MASK | ZOMBIE_TCB);
+        let extra = kept | bit(top, 5) | ((hi & ZOMBIE_LINK_HI_MASK) << 6);
         Cap {
             words: [
                 self.with_extra(extra).words[0],
@@ -466,5 +487,25 @@ mod tests {
             (link, 3, 28)
         );
         assert_eq!(d.with_zombie_link(true, 0x40).zombie_link(), 0x40);
+        assert!(!d.zombie_is_tcb() && !Cap::tcb(0x800).zombie_is_tcb());
+    }
+
+    #[test]
+    fn tcb_zombie_fields() {
+        let z = Cap::tcb_zombie(0xffff_ffff_f800);
+        assert_eq!(
+            (z.kind(), z.paddr(), z.cnode_radix(), z.zombie_count()),
+            (CapType::Zombie, 0xffff_ffff_f800, TCB_SLOT_RADIX, TCB_SLOTS)
+        );
+        assert!(z.zombie_is_tcb() && z.zombie_is_top() && z.zombie_link() == 0);
+        let link = 0xffff_ffff_ffe0;
+        let n = z.with_zombie_link(false, link).with_zombie_count(2);
+        assert_eq!(
+            (n.zombie_link(), n.zombie_is_top(), n.zombie_count()),
+            (link, false, 2)
+        );
+        assert!(n.zombie_is_tcb() && n.cnode_radix() == TCB_SLOT_RADIX);
+        let t = n.with_zombie_link(true, 0x20);
+        assert!(t.zombie_is_tcb() && t.zombie_link() == 0x20 && t.paddr() == z.paddr());
     }
 }

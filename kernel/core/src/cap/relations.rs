@@ -20,6 +20,7 @@ impl Cap {
     pub fn object_size_bits(&self) -> u8 {
         match self.kind() {
             CapType::Untyped | CapType::SchedContext => self.untyped_size_bits(),
+            CapType::Zombie if self.zombie_is_tcb() => TCB_BITS,
             CapType::CNode | CapType::Zombie => self.cnode_radix().saturating_add(SLOT_BITS),
             CapType::Tcb => TCB_BITS,
             CapType::Endpoint => ENDPOINT_BITS,
@@ -88,7 +89,7 @@ impl Cap {
     /// Untyped caps are the same object only with the same base and size; an
     /// IrqControl is not the same object as an IrqHandler; frames also compare
     /// the device flag; a Zombie is the same object as any cap with memory at its
-    /// address, so that a cap to a CNode being destroyed is never final.
+    /// address, so that a cap to a CNode or TCB being destroyed is never final.
     pub fn same_object_as(&self, b: &Cap) -> bool {
         let a = self;
         let zombie_match = |z: &Cap, o: &Cap| {
@@ -252,6 +253,23 @@ mod tests {
             "a zombie still holds its memory"
         );
         assert_eq!(z.object_size_bits(), 9);
+    }
+
+    #[test]
+    fn tcb_zombies_match_their_tcb() {
+        let z = Cap::tcb_zombie(0x1800);
+        assert!(z.same_object_as(&Cap::tcb(0x1800)) && Cap::tcb(0x1800).same_object_as(&z));
+        assert!(!z.same_object_as(&Cap::tcb(0x2000)));
+        assert!(z.same_object_as(&z.with_zombie_count(3)));
+        assert!(!z.same_object_as(&Cap::untyped(0x1800, 11, false, 0)));
+        assert_eq!(z.object_size_bits(), TCB_BITS);
+        assert!(Cap::untyped(0x1000, 12, false, 0).same_region_as(&z));
+        assert!(
+            !Cap::untyped(0x1000, 11, false, 0).same_region_as(&z),
+            "the zombie covers the whole TCB, not just its slots"
+        );
+        assert!(!z.same_region_as(&Cap::tcb(0x1800)));
+        assert_eq!(z.derive(), Ok(Cap::NULL));
     }
 
     #[test]

@@ -3,11 +3,15 @@
 //! Deleting a non-final cap just empties its slot. Deleting the final cap to an
 //! object finalises it: hooks for most types, nothing for Untyped, and for a
 //! CNode a Zombie that clears the CNode's slots from the last one down, one
-//! slot per unit of work. A slot holding the final cap to another CNode becomes
-//! a nested Zombie in place and is worked on first; the top Zombie (in the slot
-//! the delete started from) keeps a cursor to the deepest one, and each nested
-//! Zombie links to the slot of its parent, so each unit of work touches a
-//! constant number of slots however deep or cyclic the CNodes are.
+//! slot per unit of work. A TCB is finalised as seL4's ZombieTCB: the hook runs
+//! once (in the unit of work that makes the Zombie, so a restarted delete never
+//! repeats it), then a Zombie marked as a TCB's clears the TCB's
+//! [`TCB_SLOTS`](super::TCB_SLOTS) slots exactly as for a CNode of that size.
+//! A slot holding the final cap to another CNode or TCB becomes a nested Zombie
+//! in place and is worked on first; the top Zombie (in the slot the delete
+//! started from) keeps a cursor to the deepest one, and each nested Zombie
+//! links to the slot of its parent, so each unit of work touches a constant
+//! number of slots however deep or cyclic the CNodes and TCBs are.
 //!
 //! Unit of work (the per-step bound): at most one hook call and at most
 //! [`MAX_SLOTS_PER_STEP`] slot reads or writes. A preemption point follows
@@ -100,23 +104,32 @@ fn slots_of(radix: u8) -> u64 {
     1u64 << radix.min(MAX_CNODE_RADIX)
 }
 
-/// Removes the cap in `slot` if it needs no zombie: finalises it when final.
-/// Returns false (and does nothing) for a final CNode cap.
-fn delete_simple<M: ObjectMemory>(
+/// Deletes `cap`, the cap in `slot`, finalising it when final, and returns
+/// None; or, for the final cap to a CNode or TCB, leaves the slot alone and
+/// returns the (top, cursorless) Zombie it must become, which the caller
+/// writes in the same unit of work: a TCB has been finalised already.
+fn delete_or_zombie<M: ObjectMemory>(
     mem: &mut M,
     slot: u64,
     cap: Cap,
     hooks: &mut impl ObjectHooks<M>,
-) -> bool {
+) -> Option<Cap> {
     if is_final(mem, slot) {
         match cap.kind() {
-            CapType::CNode => return false,
+            CapType::CNode => {
+                let radix = cap.cnode_radix();
+                return Some(Cap::zombie(cap.paddr(), radix, slots_of(radix)));
+            }
+            CapType::Tcb => {
+                hooks.finalise(mem, &cap);
+                return Some(Cap::tcb_zombie(cap.paddr()));
+            }
             CapType::Untyped | CapType::Null | CapType::Zombie => {}
             _ => hooks.finalise(mem, &cap),
         }
     }
     empty_slot(mem, slot);
-    true
+    None
 }
 
 fn set_cursor(mem: &mut impl ObjectMemory, top: u64, cursor: u64) {
@@ -148,14 +161,13 @@ fn step<M: ObjectMemory>(
             Step::More
         }
         CapType::Zombie => reduce(mem, top, protect, cap, hooks),
-        _ => {
-            if delete_simple(mem, t, cap, hooks) {
-                return Step::Done;
+        _ => match delete_or_zombie(mem, t, cap, hooks) {
+            None => Step::Done,
+            Some(z) => {
+                write_cap(mem, t, z);
+                Step::More
             }
-            let radix = cap.cnode_radix();
-            write_cap(mem, t, Cap::zombie(cap.paddr(), radix, slots_of(radix)));
-            Step::More
-        }
+        },
     }
 }
 
@@ -203,29 +215,23 @@ fn reduce<M: ObjectMemory>(
         return Step::More;
     }
     let f = read_cap(mem, end);
-    if end == protect && f.kind() != CapType::Zombie && delete_simple(mem, end, f, hooks) {
-        let root = read_cap(mem, t);
-        move_slot(mem, t, end, root);
-        relink_root_child(mem, &root, t, end);
-        *top = end;
-        return Step::More;
-    }
-    match f.kind() {
-        CapType::Null => dec(mem),
-        CapType::Zombie => {
-            write_cap(mem, end, f.with_zombie_link(false, cur));
+    let nested = match f.kind() {
+        CapType::Zombie => Some(f),
+        CapType::Null => None,
+        _ => delete_or_zombie(mem, end, f, hooks),
+    };
+    match nested {
+        Some(z) => {
+            write_cap(mem, end, z.with_zombie_link(false, cur));
             set_cursor(mem, t, end);
         }
-        _ => {
-            if delete_simple(mem, end, f, hooks) {
-                dec(mem);
-            } else {
-                let radix = f.cnode_radix();
-                let z = Cap::zombie(f.paddr(), radix, slots_of(radix)).with_zombie_link(false, cur);
-                write_cap(mem, end, z);
-                set_cursor(mem, t, end);
-            }
+        None if end == protect => {
+            let root = read_cap(mem, t);
+            move_slot(mem, t, end, root);
+            relink_root_child(mem, &root, t, end);
+            *top = end;
         }
+        None => dec(mem),
     }
     Step::More
 }

@@ -2,63 +2,11 @@
 //! Zombies, deep chains, self-references and cycles, badged revoke, preemption
 //! and the per-step work bound.
 
-use super::delete::MAX_SLOTS_PER_STEP;
 use super::*;
-use crate::object_memory::{ObjectMemory, TestMemory};
+use crate::object_memory::ObjectMemory;
 use crate::testutil::*;
 use crate::untyped::{available_bytes, retype};
 use keel_abi::{CapRights, CapType, ObjectType};
-
-fn make(m: &mut TestMemory, ty: ObjectType, bits: u64, cnode: Cap, at: u64) {
-    let r = retype(
-        m,
-        UT_SLOT,
-        ty,
-        bits,
-        cnode,
-        at,
-        1,
-        &mut NoHooks,
-        &mut NeverPreempt,
-    );
-    assert_eq!(r, Ok(Progress::Done));
-}
-
-/// Preempts at every point and checks no step wrote more than the bound.
-struct Bounded {
-    last: u64,
-    max: u64,
-}
-
-fn del_bounded(m: &mut TestMemory, s: u64, rec: &mut Rec, revoking: bool) -> u64 {
-    let mut b = Bounded {
-        last: m.writes(),
-        max: 0,
-    };
-    let calls = until_done(|| {
-        let mut p = Every {
-            every: 1,
-            points: 0,
-        };
-        let before = m.writes();
-        let r = if revoking {
-            revoke(m, s, rec, &mut p)
-        } else {
-            delete(m, s, rec, &mut p)
-        };
-        b.max = b.max.max(m.writes() - before);
-        b.last = m.writes();
-        r.unwrap()
-    });
-    // Writes are 2 words per slot field pair; a step touches at most
-    // MAX_SLOTS_PER_STEP slots of 4 words.
-    assert!(
-        b.max <= MAX_SLOTS_PER_STEP * 4,
-        "a step wrote {} words",
-        b.max
-    );
-    calls
-}
 
 #[test]
 fn final_and_non_final() {

@@ -18,7 +18,10 @@ pub use mdb::{
     empty_slot, has_children, insert_derived, insert_new, is_final, is_parent_of, move_slot, swap,
 };
 pub use ops::{copy, mint, move_cap, mutate, rotate};
-pub use slot::{read_cap, read_slot, write_cap, write_slot, MdbNode, Slot, SLOT_SIZE};
+pub use slot::{
+    read_cap, read_slot, tcb_slot, write_cap, write_slot, MdbNode, Slot, SLOT_SIZE, TCB_SLOTS,
+    TCB_SLOT_RADIX,
+};
 
 use crate::cap::Cap;
 use crate::object_memory::ObjectMemory;
@@ -53,8 +56,12 @@ pub enum Progress {
 /// What the kernel does to objects when their last cap goes and when retype
 /// creates them.
 pub trait ObjectHooks<M: ObjectMemory> {
-    /// Called for the final cap of an object that is not a CNode or Untyped
-    /// (unmap, cancel IPC, suspend...), just before its slot is emptied.
+    /// Called once for the final cap of an object that is not a CNode or
+    /// Untyped (unmap, cancel IPC, suspend...), just before its slot is
+    /// emptied. For a TCB it comes first, before its slot turns into a Zombie
+    /// that then deletes the caps in the TCB's [`TCB_SLOTS`] slots (possibly
+    /// across preemptions): the kernel must stop the thread and take it off
+    /// every queue here, and must leave all slots to the core.
     fn finalise(&mut self, mem: &mut M, cap: &Cap);
     /// Called for each object retype creates; its memory is already zero
     /// (device frames: untouched).

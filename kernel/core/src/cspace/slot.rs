@@ -4,12 +4,33 @@
 //! slot addresses (32-byte aligned, 0 for none); bit 0 of the prev word is
 //! `revocable`, bit 1 `first_badged`. This module only reads and writes slots;
 //! the list operations are in `mdb`.
+//!
+//! Slots live in CNodes and in TCBs: a TCB object begins with [`TCB_SLOTS`]
+//! slots, laid out exactly as a CNode of radix [`TCB_SLOT_RADIX`] (slot `i` at
+//! `tcb_paddr + i * SLOT_SIZE`, see [`tcb_slot`]). That layout is the contract
+//! with the kernel, which keeps the thread's CSpace root, VSpace root, IPC
+//! buffer, fault endpoint and reply caps there and its own thread state after
+//! them; destroying a TCB deletes the caps in these slots (see `delete`).
 
 use crate::cap::Cap;
 use crate::object_memory::ObjectMemory;
 
 /// Bytes in a slot.
 pub const SLOT_SIZE: u64 = 32;
+
+/// log2 of the number of capability slots at the start of a TCB object.
+pub const TCB_SLOT_RADIX: u8 = 3;
+
+/// Capability slots at the start of every TCB object (slot `i` at
+/// `tcb_paddr + i * SLOT_SIZE`). The kernel's TCB structure starts after them.
+pub const TCB_SLOTS: u64 = 1 << TCB_SLOT_RADIX;
+
+const _: () = assert!(TCB_SLOTS * SLOT_SIZE < 1 << keel_abi::object::TCB_BITS);
+
+/// Address of slot `index` (below [`TCB_SLOTS`]) of the TCB object at `tcb_paddr`.
+pub const fn tcb_slot(tcb_paddr: u64, index: u64) -> u64 {
+    tcb_paddr + index * SLOT_SIZE
+}
 
 const REVOCABLE: u64 = 1 << 0;
 const FIRST_BADGED: u64 = 1 << 1;

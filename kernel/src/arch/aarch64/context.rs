@@ -107,4 +107,29 @@ impl UserRegisters for UserContext {
         // ELR points past the 4-byte `svc`; step back onto it.
         self.elr = self.elr.wrapping_sub(4);
     }
+
+    const REGISTER_COUNT: usize = keel_abi::registers::AARCH64_COUNT;
+
+    fn register(&self, index: usize) -> Option<u64> {
+        match index {
+            0 => Some(self.elr),
+            1 => Some(self.sp_el0),
+            2 => Some(self.spsr),
+            i => self.x.get(i - 3).copied(),
+        }
+    }
+
+    fn set_register(&mut self, index: usize, value: u64) -> bool {
+        let reg = match index {
+            0 => &mut self.elr,
+            1 => &mut self.sp_el0,
+            2 => &mut self.spsr,
+            i => match self.x.get_mut(i - 3) {
+                Some(x) => x,
+                None => return false,
+            },
+        };
+        *reg = value;
+        true
+    }
 }

@@ -89,6 +89,70 @@ impl UserRegisters for UserContext {
         // `syscall` saved the address after its 2-byte instruction; step back onto it.
         self.rip = self.rip.wrapping_sub(2);
     }
+
+    const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
+
+    fn register(&self, index: usize) -> Option<u64> {
+        self.register_list().get(index).map(|r| **r)
+    }
+
+    fn set_register(&mut self, index: usize, value: u64) -> bool {
+        match self.register_list_mut().into_iter().nth(index) {
+            Some(r) => {
+                *r = value;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl UserContext {
+    fn register_list(&self) -> [&u64; keel_abi::registers::X86_64_COUNT] {
+        [
+            &self.rip,
+            &self.rsp,
+            &self.rflags,
+            &self.rdi,
+            &self.rsi,
+            &self.rdx,
+            &self.rcx,
+            &self.r8,
+            &self.r9,
+            &self.rax,
+            &self.rbx,
+            &self.rbp,
+            &self.r10,
+            &self.r11,
+            &self.r12,
+            &self.r13,
+            &self.r14,
+            &self.r15,
+        ]
+    }
+
+    fn register_list_mut(&mut self) -> [&mut u64; keel_abi::registers::X86_64_COUNT] {
+        [
+            &mut self.rip,
+            &mut self.rsp,
+            &mut self.rflags,
+            &mut self.rdi,
+            &mut self.rsi,
+            &mut self.rdx,
+            &mut self.rcx,
+            &mut self.r8,
+            &mut self.r9,
+            &mut self.rax,
+            &mut self.rbx,
+            &mut self.rbp,
+            &mut self.r10,
+            &mut self.r11,
+            &mut self.r12,
+            &mut self.r13,
+            &mut self.r14,
+            &mut self.r15,
+        ]
+    }
 }
 
 /// Kernel data that only the boot CPU touches, with interrupts off.

@@ -1,7 +1,11 @@
 //! Thread control blocks. A TCB object (2^11 bytes) starts with a few
-//! capability slots of its own (as seL4's TCB CNode: the CSpace root, ...),
-//! followed by the [`Tcb`] structure: registers, address space, IPC buffer,
-//! name and scheduling state. A zeroed TCB object is a valid inactive thread.
+//! capability slots of its own (as seL4's TCB CNode: the CSpace root, VSpace
+//! root, IPC buffer frame), followed by the [`Tcb`] structure: registers,
+//! address space, IPC buffer, priorities, scheduling links, name and state.
+//! A zeroed TCB object is a valid inactive thread of priority 0.
+//! Invocations are in [`invoke`].
+
+pub mod invoke;
 
 use crate::arch::UserContext;
 use crate::object::object_mut;
@@ -12,6 +16,10 @@ use keel_kernel_core::cspace::SLOT_SIZE;
 pub const TCB_SLOTS: u64 = 8;
 /// The slot holding the thread's CSpace root CNode cap.
 pub const CSPACE_ROOT_SLOT: u64 = 0;
+/// The slot holding the thread's VSpace root cap.
+pub const VSPACE_ROOT_SLOT: u64 = 1;
+/// The slot holding the frame cap of the thread's IPC buffer.
+pub const IPC_BUFFER_SLOT: u64 = 2;
 /// Where the [`Tcb`] structure starts within the object.
 const STRUCT_OFFSET: u64 = TCB_SLOTS * SLOT_SIZE;
 
@@ -36,6 +44,19 @@ pub struct Tcb {
     pub ipc_buffer: u64,
     /// Scheduling state.
     pub state: ThreadState,
+    /// Priority, 0..=255.
+    pub priority: u64,
+    /// Maximum controlled priority: the highest priority this thread may give
+    /// itself or others with it as the authority.
+    pub mcp: u64,
+    /// The fault endpoint's CPtr in the thread's CSpace (0: none).
+    pub fault_endpoint: u64,
+    /// Next thread in the run queue (TCB object address; 0: none).
+    pub sched_next: u64,
+    /// Previous thread in the run queue.
+    pub sched_prev: u64,
+    /// True while the thread is in a run queue.
+    pub queued: bool,
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
 }
@@ -60,13 +81,20 @@ pub unsafe fn tcb_at(tcb_object: u64) -> &'static mut Tcb {
 }
 
 impl Tcb {
-    /// Makes the thread runnable with `context`.
-    pub fn start(&mut self, context: UserContext, vspace_root: u64, ipc_buffer: u64, name: &str) {
+    /// Sets up the root task's thread: registers, spaces, the highest priority.
+    pub fn init_root(
+        &mut self,
+        context: UserContext,
+        vspace_root: u64,
+        ipc_buffer: u64,
+        name: &str,
+    ) {
         self.context = context;
         self.vspace_root = vspace_root;
         self.ipc_buffer = ipc_buffer;
+        self.priority = keel_abi::object::MAX_PRIORITY;
+        self.mcp = keel_abi::object::MAX_PRIORITY;
         self.set_name(name.as_bytes());
-        self.state = ThreadState::Running;
     }
 
     /// Sets the name used in fault reports; longer names are cut, and bytes that

@@ -1,0 +1,305 @@
+//! TCB invocations: decoding each label's arguments (seL4's order) and
+//! performing it. Registers travel as `keel_abi::registers` lists: written from
+//! the message, read into the caller's IPC buffer.
+
+use crate::arch::UserRegisters;
+use crate::object::hooks::KernelHooks;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{
+    tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT,
+};
+use crate::preemption::KernelPreempt;
+use crate::sched;
+use crate::syscall::invocation::{Message, Outcome};
+use keel_abi::invocation::IpcBuffer;
+use keel_abi::registers::{RESUME, SUSPEND};
+use keel_abi::{CapType, Error, Label};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::{self, insert_derived, read_cap, Progress};
+use keel_kernel_core::error::SyscallError;
+use keel_kernel_core::object_memory::ObjectMemory;
+
+/// log2 of the IPC buffer's size and alignment.
+const IPC_BUFFER_BITS: u32 = 10;
+/// `TcbCopyRegisters` flags.
+const COPY_SUSPEND_SOURCE: u64 = 1 << 0;
+const COPY_RESUME_TARGET: u64 = 1 << 1;
+const COPY_FRAME: u64 = 1 << 2;
+const COPY_INTEGER: u64 = 1 << 3;
+/// Registers `keel_abi::registers` counts as the frame: pc, sp, flags, the
+/// six argument registers.
+const FRAME_REGISTERS: usize = 9;
+
+/// The `Tcb` of the TCB object at `object`, briefly.
+fn tcb(object: u64) -> &'static mut Tcb {
+    // SAFETY: `object` comes from a TCB cap just looked up, so the object is
+    // alive; callers use the reference for one step and take no other
+    // reference to the same TCB meanwhile.
+    unsafe { tcb_at(object) }
+}
+
+/// Decodes and performs an invocation of the TCB `target` by the thread `caller`.
+///
+/// # Errors
+/// seL4's TCB errors, with details.
+pub fn invoke(
+    label: Label,
+    msg: &Message,
+    target: u64,
+    caller: u64,
+) -> Result<Outcome, SyscallError> {
+    let done = Ok(Outcome::Done([0, 0]));
+    match label {
+        Label::TcbReadRegisters => read_registers(msg, target, caller),
+        Label::TcbWriteRegisters => write_registers(msg, target, caller),
+        Label::TcbCopyRegisters => copy_registers(msg, target),
+        Label::TcbConfigure => {
+            // MR2, the VSpace cap data, is part of seL4's layout; no architecture here uses it.
+            let (fault_ep, cspace_data, _, buffer) =
+                (msg.mr(0)?, msg.mr(1)?, msg.mr(2)?, msg.mr(3)?);
+            let (cspace, vspace, frame) = (msg.extra_cap(0)?, msg.extra_cap(1)?, msg.extra_cap(2)?);
+            check_space(cspace, vspace, cspace_data)?;
+            check_buffer(buffer, frame)?;
+            match set_space(target, fault_ep, cspace, cspace_data, vspace)? {
+                Progress::Preempted => Ok(Outcome::Restart),
+                Progress::Done => set_ipc_buffer(target, buffer, Some(frame)).map(Outcome::from),
+            }
+        }
+        Label::TcbSetSpace => {
+            let (fault_ep, cspace_data) = (msg.mr(0)?, msg.mr(1)?);
+            let (cspace, vspace) = (msg.extra_cap(0)?, msg.extra_cap(1)?);
+            check_space(cspace, vspace, cspace_data)?;
+            set_space(target, fault_ep, cspace, cspace_data, vspace).map(Outcome::from)
+        }
+        Label::TcbSetIPCBuffer => {
+            let buffer = msg.mr(0)?;
+            let frame = if buffer == 0 {
+                None
+            } else {
+                Some(msg.extra_cap(0)?)
+            };
+            if let Some(frame) = frame {
+                check_buffer(buffer, frame)?;
+            }
+            set_ipc_buffer(target, buffer, frame).map(Outcome::from)
+        }
+        Label::TcbSetPriority => {
+            let authority = authority(msg)?;
+            let priority = checked_priority(msg.mr(0)?, authority)?;
+            sched::set_priority(target, priority);
+            done
+        }
+        Label::TcbSetMCPriority => {
+            let authority = authority(msg)?;
+            tcb(target).mcp = checked_priority(msg.mr(0)?, authority)?;
+            done
+        }
+        Label::TcbSetSchedParams => {
+            let authority = authority(msg)?;
+            let mcp = checked_priority(msg.mr(0)?, authority)?;
+            let priority = checked_priority(msg.mr(1)?, authority)?;
+            tcb(target).mcp = mcp;
+            sched::set_priority(target, priority);
+            done
+        }
+        Label::TcbSuspend => {
+            sched::make_inactive(target);
+            done
+        }
+        Label::TcbResume => {
+            let t = tcb(target);
+            if t.vspace_root == 0 {
+                // Keel refuses to run a thread with nowhere to run (seL4 would
+                // fault it on its first instruction).
+                return Err(Error::IllegalOperation.into());
+            }
+            if t.state == ThreadState::Inactive {
+                sched::make_runnable(target);
+            }
+            done
+        }
+        _ => Err(Error::IllegalOperation.into()),
+    }
+}
+
+fn authority(msg: &Message) -> Result<u64, SyscallError> {
+    let (_, cap) = msg.extra_cap(0)?;
+    match cap.kind() {
+        CapType::Tcb => Ok(tcb(cap.paddr()).mcp),
+        _ => Err(SyscallError::invalid_capability(1)),
+    }
+}
+
+fn checked_priority(priority: u64, authority_mcp: u64) -> Result<u64, SyscallError> {
+    if priority > authority_mcp {
+        return Err(SyscallError::range(0, authority_mcp));
+    }
+    Ok(priority)
+}
+
+fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, SyscallError> {
+    let (flags, count) = (msg.mr(0)?, msg.mr(1)?);
+    let max = crate::arch::UserContext::REGISTER_COUNT as u64;
+    if !(1..=max).contains(&count) {
+        return Err(SyscallError::range(1, max));
+    }
+    if target == caller {
+        return Err(Error::IllegalOperation.into());
+    }
+    let buffer = tcb(caller).ipc_buffer;
+    if buffer == 0 {
+        return Err(Error::IllegalOperation.into());
+    }
+    if flags & SUSPEND != 0 {
+        sched::make_inactive(target);
+    }
+    let mut mem = KernelMemory;
+    let msg_base = buffer + core::mem::offset_of!(IpcBuffer, msg) as u64;
+    for i in 0..count as usize {
+        let value = tcb(target).context.register(i).unwrap_or(0);
+        mem.write(msg_base + 8 * i as u64, value);
+    }
+    Ok(Outcome::Done([count, 0]))
+}
+
+fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, SyscallError> {
+    let (flags, count) = (msg.mr(0)?, msg.mr(1)?);
+    if target == caller {
+        return Err(Error::IllegalOperation.into());
+    }
+    let count = count.min(crate::arch::UserContext::REGISTER_COUNT as u64) as usize;
+    let mut values = [0u64; keel_abi::registers::MAX_COUNT];
+    for (i, v) in values.iter_mut().enumerate().take(count) {
+        *v = msg.mr(2 + i)?;
+    }
+    let t = tcb(target);
+    for (i, v) in values.iter().enumerate().take(count) {
+        t.context.set_register(i, *v);
+    }
+    if flags & RESUME != 0 && t.state == ThreadState::Inactive && t.vspace_root != 0 {
+        sched::make_runnable(target);
+    }
+    Ok(Outcome::Done([0, 0]))
+}
+
+fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
+    let flags = msg.mr(0)?;
+    let (_, source) = msg.extra_cap(0)?;
+    if source.kind() != CapType::Tcb {
+        return Err(SyscallError::invalid_capability(1));
+    }
+    let source = source.paddr();
+    if flags & COPY_SUSPEND_SOURCE != 0 {
+        sched::make_inactive(source);
+    }
+    let count = crate::arch::UserContext::REGISTER_COUNT;
+    for i in 0..count {
+        let wanted = if i < FRAME_REGISTERS {
+            flags & COPY_FRAME
+        } else {
+            flags & COPY_INTEGER
+        };
+        if wanted != 0 && source != target {
+            let value = tcb(source).context.register(i).unwrap_or(0);
+            tcb(target).context.set_register(i, value);
+        }
+    }
+    let t = tcb(target);
+    if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && t.vspace_root != 0 {
+        sched::make_runnable(target);
+    }
+    Ok(Outcome::Done([0, 0]))
+}
+
+fn check_space(
+    cspace: (u64, Cap),
+    vspace: (u64, Cap),
+    cspace_data: u64,
+) -> Result<(), SyscallError> {
+    if cspace.1.kind() != CapType::CNode || vspace.1.kind() != CapType::VSpace {
+        return Err(Error::IllegalOperation.into());
+    }
+    if cspace_data != 0 && cspace.1.update_data(false, cspace_data).is_null() {
+        return Err(Error::IllegalOperation.into());
+    }
+    Ok(())
+}
+
+fn check_buffer(buffer: u64, frame: (u64, Cap)) -> Result<(), SyscallError> {
+    if frame.1.kind() != CapType::Frame {
+        return Err(Error::IllegalOperation.into());
+    }
+    if buffer % (1 << IPC_BUFFER_BITS) != 0 {
+        return Err(Error::AlignmentError.into());
+    }
+    Ok(())
+}
+
+/// Replaces the cap in TCB slot `index` with one derived from `source`
+/// (if `source` still holds the same object after the old cap is deleted, as
+/// seL4 checks). The delete may be long: it is preemptible.
+fn replace_slot(
+    target: u64,
+    index: u64,
+    source: Option<(u64, Cap)>,
+) -> Result<Progress, SyscallError> {
+    let mut mem = KernelMemory;
+    let slot = tcb_slot(target, index);
+    if cspace::delete(&mut mem, slot, &mut KernelHooks, &mut KernelPreempt)? == Progress::Preempted
+    {
+        return Ok(Progress::Preempted);
+    }
+    if let Some((src_slot, cap)) = source {
+        let still_there = read_cap(&mem, src_slot);
+        if still_there.same_object_as(&cap) {
+            let derived = cap.derive().map_err(SyscallError::from)?;
+            insert_derived(&mut mem, src_slot, slot, derived);
+        }
+    }
+    Ok(Progress::Done)
+}
+
+fn set_space(
+    target: u64,
+    fault_ep: u64,
+    cspace: (u64, Cap),
+    cspace_data: u64,
+    vspace: (u64, Cap),
+) -> Result<Progress, SyscallError> {
+    let cspace_cap = if cspace_data == 0 {
+        cspace.1
+    } else {
+        cspace.1.update_data(false, cspace_data)
+    };
+    if replace_slot(target, CSPACE_ROOT_SLOT, Some((cspace.0, cspace_cap)))? == Progress::Preempted
+        || replace_slot(target, VSPACE_ROOT_SLOT, Some(vspace))? == Progress::Preempted
+    {
+        return Ok(Progress::Preempted);
+    }
+    let mem = KernelMemory;
+    let t = tcb(target);
+    t.fault_endpoint = fault_ep;
+    t.vspace_root = read_cap(&mem, tcb_slot(target, VSPACE_ROOT_SLOT)).paddr();
+    Ok(Progress::Done)
+}
+
+fn set_ipc_buffer(
+    target: u64,
+    buffer: u64,
+    frame: Option<(u64, Cap)>,
+) -> Result<Progress, SyscallError> {
+    if replace_slot(target, IPC_BUFFER_SLOT, frame)? == Progress::Preempted {
+        return Ok(Progress::Preempted);
+    }
+    let mem = KernelMemory;
+    let installed = read_cap(&mem, tcb_slot(target, IPC_BUFFER_SLOT));
+    let t = tcb(target);
+    t.ipc_buffer = match installed.kind() {
+        CapType::Frame => {
+            let size = 1u64 << installed.object_size_bits();
+            installed.paddr() + (buffer & (size - 1))
+        }
+        _ => 0,
+    };
+    Ok(Progress::Done)
+}

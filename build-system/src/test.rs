@@ -59,6 +59,9 @@ pub struct TestArgs {
     /// Build with the release profile.
     #[arg(long)]
     pub release: bool,
+    /// Skip the host tests (for iterating on the on-target suite).
+    #[arg(long)]
+    pub skip_host: bool,
 }
 
 /// The on-target results of one architecture.
@@ -90,9 +93,13 @@ impl ArchOutcome {
 /// reported and give a failing exit code instead.
 pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
     crate::setup::ensure(root)?;
-    println!("running host tests (cargo test)");
-    cargo::run(cargo::command(root).arg("test"), "host tests (cargo test)")
-        .context("host tests failed; fix them before the on-target tests run")?;
+    if args.skip_host {
+        println!("skipping the host tests (--skip-host)");
+    } else {
+        println!("running host tests (cargo test)");
+        cargo::run(cargo::command(root).arg("test"), "host tests (cargo test)")
+            .context("host tests failed; fix them before the on-target tests run")?;
+    }
 
     let dir = root.join("target/test-results");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;

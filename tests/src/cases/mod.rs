@@ -6,6 +6,7 @@ mod cspace;
 mod fault;
 mod retype;
 mod syscall;
+mod threads;
 mod untyped_revoke;
 
 crate::test_cases! {
@@ -65,6 +66,17 @@ crate::test_cases! {
     UNTYPEDREVOKE0004: "a CNode holding caps to itself is destroyed" => untyped_revoke::cnode_holding_itself;
     UNTYPEDREVOKE0005: "two CNodes holding caps to each other are destroyed" => untyped_revoke::cnode_cycle;
     UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted" => untyped_revoke::revoke_preempted;
+    THREADS0001: "a new thread runs when the root task yields, and stops itself" => threads::runs_and_stops;
+    THREADS0002: "a lower-priority thread runs only when the higher one drops below it" => threads::priorities;
+    THREADS0003: "a suspended thread does not run until resumed" => threads::suspend_resume;
+    THREADS0004: "threads of equal priority take turns" => threads::round_robin;
+    THREADS0005: "registers written are read back" => threads::write_read_registers;
+    THREADS0006: "copy registers transfers the frame" => threads::copy_registers;
+    THREADS0007: "the MCP bounds the priorities a thread can give" => threads::mcp_limits;
+    THREADS0008: "TCB invocation errors" => threads::errors;
+    THREADS0009: "setting and removing the IPC buffer, and its errors" => threads::ipc_buffer;
+    THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
+    THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;
     FAULT0003: "executing a non-executable page is reported as an execute fault" => fault::execute_no_exec, OwnBoot;

@@ -10,6 +10,7 @@ pub mod cap;
 pub mod debug;
 pub mod invocation;
 mod ipc_buffer;
+pub mod tcb;
 
 pub use cap::{CPtr, Cap};
 pub use invocation::{invoke, last_error_detail, AbsoluteCPtr};

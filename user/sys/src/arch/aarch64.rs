@@ -64,3 +64,23 @@ pub fn cycle_counter() -> u64 {
     };
     value
 }
+
+global_asm!(
+    ".section .text.keel_thread_start, \"ax\"",
+    ".global keel_thread_start",
+    "keel_thread_start:",
+    "mov x29, xzr",
+    "mov x30, xzr",
+    "blr x1",
+    "udf #0",
+);
+
+/// Address of the thread trampoline: started with the entry function in the
+/// second argument register and its argument in the first, it calls the entry,
+/// which must not return.
+pub fn thread_trampoline() -> u64 {
+    extern "C" {
+        fn keel_thread_start();
+    }
+    keel_thread_start as *const () as u64
+}

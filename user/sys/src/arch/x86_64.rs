@@ -62,3 +62,23 @@ pub fn cycle_counter() -> u64 {
     };
     (u64::from(hi) << 32) | u64::from(lo)
 }
+
+global_asm!(
+    ".section .text.keel_thread_start, \"ax\"",
+    ".global keel_thread_start",
+    "keel_thread_start:",
+    "xor ebp, ebp",
+    "and rsp, -16",
+    "call rsi",
+    "ud2",
+);
+
+/// Address of the thread trampoline: started with the entry function in the
+/// second argument register and its argument in the first, it aligns the stack
+/// and calls the entry, which must not return.
+pub fn thread_trampoline() -> u64 {
+    extern "C" {
+        fn keel_thread_start();
+    }
+    keel_thread_start as *const () as u64
+}

@@ -1,0 +1,350 @@
+//! THREADS: creating threads in the root task's address space, priorities and
+//! MCP, suspend and resume, registers, and what happens when threads fault or
+//! are destroyed.
+
+use super::retype::make;
+use crate::support::{expect_error, step};
+use crate::{ensure, Env, TestResult};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
+use keel_abi::{CapRights, Error, ObjectType};
+use keel_sys::cap::{init_thread, Tcb};
+use keel_sys::tcb::UserContext;
+use keel_sys::{CPtr, Cap};
+
+const STACK_SIZE: usize = 16 * 1024;
+
+/// A stack for a test thread.
+#[repr(C, align(16))]
+struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
+// SAFETY: each stack is used by at most one thread at a time; the root task
+// only takes its address.
+unsafe impl Sync for Stack {}
+
+static STACKS: [Stack; 3] = [const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; 3];
+
+fn stack_top(i: usize) -> u64 {
+    STACKS[i].0.get() as u64 + STACK_SIZE as u64
+}
+
+/// What a test thread does and what it reports.
+struct Shared {
+    counter: AtomicU64,
+    tcb: AtomicU64,
+}
+
+static SHARED: [Shared; 2] = [const {
+    Shared {
+        counter: AtomicU64::new(0),
+        tcb: AtomicU64::new(0),
+    }
+}; 2];
+
+fn shared(i: u64) -> &'static Shared {
+    &SHARED[i as usize % SHARED.len()]
+}
+
+/// Counts once, then suspends itself.
+extern "C" fn count_once(i: u64) -> ! {
+    let s = shared(i);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(90)
+}
+
+/// Counts and yields, forever.
+extern "C" fn count_forever(i: u64) -> ! {
+    let s = shared(i);
+    loop {
+        s.counter.fetch_add(1, Ordering::SeqCst);
+        let _ = keel_sys::r#yield();
+    }
+}
+
+/// Counts once, then writes to the read-only BootInfo page.
+extern "C" fn count_then_fault(i: u64) -> ! {
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the page is read-only: this store faults and the kernel stops the
+    // thread, which is what the test checks.
+    unsafe { core::ptr::write_volatile(BOOTINFO_VADDR as usize as *mut u64, 1) };
+    keel_sys::debug::halt(91)
+}
+
+/// A thread in the root task's CSpace and VSpace, at `priority`, not yet started.
+fn spawn(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    stack: usize,
+    i: u64,
+    priority: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let s = make(env, 12, ObjectType::Tcb, 0, 1)?;
+    let tcb: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
+    step(
+        tcb.tcb_set_space(
+            CPtr::from_bits(0),
+            init_thread::CNODE,
+            0,
+            init_thread::VSPACE,
+        ),
+        "set space",
+    )?;
+    step(
+        tcb.tcb_set_priority(init_thread::TCB, priority),
+        "set priority",
+    )?;
+    let ctx = UserContext::new_thread(entry, stack_top(stack), i);
+    step(tcb.tcb_write_all_registers(false, &ctx), "write registers")?;
+    let sh = shared(i);
+    sh.counter.store(0, Ordering::SeqCst);
+    sh.tcb.store(s, Ordering::SeqCst);
+    Ok(tcb)
+}
+
+fn count(i: u64) -> u64 {
+    shared(i).counter.load(Ordering::SeqCst)
+}
+
+fn yield_times(n: usize) -> TestResult {
+    for _ in 0..n {
+        step(keel_sys::r#yield(), "yield")?;
+    }
+    Ok(())
+}
+
+pub fn runs_and_stops(env: &Env) -> TestResult {
+    let t = spawn(env, count_once, 0, 0, 255)?;
+    step(t.tcb_resume(), "resume")?;
+    ensure!(count(0) == 0, "the thread ran before the root task yielded");
+    yield_times(1)?;
+    ensure!(count(0) == 1, "counter is {} after one yield", count(0));
+    yield_times(2)?;
+    ensure!(count(0) == 1, "the suspended thread ran again");
+    Ok(())
+}
+
+pub fn priorities(env: &Env) -> TestResult {
+    let t = spawn(env, count_once, 0, 0, 200)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(3)?;
+    ensure!(
+        count(0) == 0,
+        "a priority-200 thread ran while the root task (255) was runnable"
+    );
+    // Dropping below the thread hands it the CPU at once.
+    step(
+        init_thread::TCB.tcb_set_priority(init_thread::TCB, 100),
+        "lower the root task",
+    )?;
+    let seen = count(0);
+    step(
+        init_thread::TCB.tcb_set_priority(init_thread::TCB, 255),
+        "restore the root task",
+    )?;
+    ensure!(
+        seen == 1,
+        "the thread had not run when the root task dropped below it"
+    );
+    Ok(())
+}
+
+pub fn suspend_resume(env: &Env) -> TestResult {
+    let t = spawn(env, count_forever, 0, 0, 255)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(5)?;
+    ensure!(count(0) >= 5, "only {} runs in 5 yields", count(0));
+    step(t.tcb_suspend(), "suspend")?;
+    let frozen = count(0);
+    yield_times(5)?;
+    ensure!(count(0) == frozen, "a suspended thread ran");
+    step(t.tcb_resume(), "resume again")?;
+    yield_times(2)?;
+    ensure!(count(0) > frozen, "the resumed thread did not run");
+    step(t.tcb_suspend(), "suspend at the end")
+}
+
+pub fn round_robin(env: &Env) -> TestResult {
+    let a = spawn(env, count_forever, 0, 0, 255)?;
+    let b = spawn(env, count_forever, 1, 1, 255)?;
+    step(a.tcb_resume(), "resume a")?;
+    step(b.tcb_resume(), "resume b")?;
+    yield_times(10)?;
+    let (ca, cb) = (count(0), count(1));
+    step(a.tcb_suspend(), "suspend a")?;
+    step(b.tcb_suspend(), "suspend b")?;
+    ensure!(ca >= 10 && cb >= 10, "runs: {ca} and {cb} in 10 rounds");
+    ensure!(ca.abs_diff(cb) <= 1, "unfair round robin: {ca} and {cb}");
+    Ok(())
+}
+
+pub fn write_read_registers(env: &Env) -> TestResult {
+    let t = spawn(env, count_once, 0, 0, 255)?;
+    let mut ctx = UserContext::new_thread(count_once, stack_top(0) - 64, 0x1234);
+    ctx.set_arg(2, 0xfeed);
+    step(t.tcb_write_all_registers(false, &ctx), "write")?;
+    let back = step(t.tcb_read_all_registers(false), "read")?;
+    ensure!(
+        back.pc() == ctx.pc() && back.sp() == ctx.sp(),
+        "pc/sp {:#x}/{:#x}",
+        back.pc(),
+        back.sp()
+    );
+    ensure!(
+        back.arg(0) == 0x1234 && back.arg(2) == 0xfeed,
+        "args {:#x} {:#x}",
+        back.arg(0),
+        back.arg(2)
+    );
+    Ok(())
+}
+
+pub fn copy_registers(env: &Env) -> TestResult {
+    let src = spawn(env, count_once, 0, 0, 255)?;
+    let dst = spawn(env, count_once, 1, 1, 255)?;
+    let mut ctx = UserContext::new_thread(count_once, stack_top(2), 0x77);
+    ctx.set_arg(5, 0x99);
+    step(src.tcb_write_all_registers(false, &ctx), "write the source")?;
+    step(
+        dst.tcb_copy_registers(src, false, false, true, false),
+        "copy the frame",
+    )?;
+    let back = step(dst.tcb_read_all_registers(false), "read")?;
+    ensure!(
+        back.pc() == ctx.pc() && back.sp() == ctx.sp() && back.arg(0) == 0x77,
+        "frame not copied"
+    );
+    ensure!(
+        back.arg(5) == 0x99,
+        "argument registers are part of the frame"
+    );
+    Ok(())
+}
+
+pub fn mcp_limits(env: &Env) -> TestResult {
+    let t = spawn(env, count_once, 0, 0, 10)?;
+    step(t.tcb_set_mc_priority(init_thread::TCB, 100), "set MCP 100")?;
+    expect_error(
+        t.tcb_set_priority(t, 101),
+        Error::RangeError,
+        "priority above the authority's MCP",
+    )?;
+    ensure!(
+        keel_sys::last_error_detail() == [0, 100],
+        "detail {:?}",
+        keel_sys::last_error_detail()
+    );
+    step(t.tcb_set_priority(t, 100), "priority at the MCP")?;
+    expect_error(
+        t.tcb_set_mc_priority(t, 101),
+        Error::RangeError,
+        "MCP above the authority's MCP",
+    )?;
+    expect_error(
+        t.tcb_set_sched_params(t, 50, 101),
+        Error::RangeError,
+        "sched params above the MCP",
+    )?;
+    step(
+        t.tcb_set_sched_params(init_thread::TCB, 50, 40),
+        "sched params",
+    )
+}
+
+pub fn errors(env: &Env) -> TestResult {
+    let me = init_thread::TCB;
+    expect_error(
+        me.tcb_read_all_registers(false),
+        Error::IllegalOperation,
+        "reading one's own registers",
+    )?;
+    expect_error(
+        me.tcb_write_all_registers(false, &UserContext::default()),
+        Error::IllegalOperation,
+        "writing one's own",
+    )?;
+    let s = make(env, 12, ObjectType::Tcb, 0, 1)?;
+    let bare: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
+    expect_error(
+        bare.tcb_resume(),
+        Error::IllegalOperation,
+        "resuming a thread without a VSpace",
+    )?;
+    let r = keel_sys::invoke(bare.cptr(), keel_abi::Label::TcbReadRegisters, &[0, 0], &[]);
+    expect_error(r, Error::RangeError, "reading 0 registers")?;
+    let r = keel_sys::invoke(
+        bare.cptr(),
+        keel_abi::Label::TcbReadRegisters,
+        &[0, 99],
+        &[],
+    );
+    expect_error(r, Error::RangeError, "reading 99 registers")?;
+    let ep: Cap<keel_sys::cap::CNode> =
+        Cap::from_cptr(CPtr::from_bits(make(env, 12, ObjectType::Endpoint, 0, 1)?));
+    let r = bare.tcb_set_space(CPtr::from_bits(0), ep, 0, init_thread::VSPACE);
+    expect_error(r, Error::IllegalOperation, "an endpoint as the CSpace root")?;
+    let not_tcb: Cap<Tcb> = Cap::from_cptr(init_thread::CNODE.cptr());
+    expect_error(
+        bare.tcb_set_priority(not_tcb, 1),
+        Error::InvalidCapability,
+        "a CNode as the authority",
+    )?;
+    Ok(())
+}
+
+pub fn ipc_buffer(env: &Env) -> TestResult {
+    let s = make(env, 12, ObjectType::Tcb, 0, 1)?;
+    let t: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
+    step(
+        t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, init_thread::IPC_BUFFER),
+        "set the IPC buffer",
+    )?;
+    let r = t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR + 8, init_thread::IPC_BUFFER);
+    expect_error(r, Error::AlignmentError, "a misaligned buffer")?;
+    let not_frame = Cap::from_cptr(init_thread::CNODE.cptr());
+    expect_error(
+        t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, not_frame),
+        Error::IllegalOperation,
+        "a CNode as the frame",
+    )?;
+    step(
+        t.tcb_set_ipc_buffer(0, init_thread::IPC_BUFFER),
+        "remove the IPC buffer",
+    )?;
+    // The thread's copy of the frame cap is a child in the derivation tree: revoking takes it.
+    step(
+        crate::support::slot(keel_abi::InitCap::InitThreadIpcBuffer as u64).revoke(),
+        "revoke the frame cap",
+    )?;
+    let _ = CapRights::ALL;
+    Ok(())
+}
+
+pub fn fault_stops_only_the_thread(env: &Env) -> TestResult {
+    let t = spawn(env, count_then_fault, 0, 0, 255)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(3)?;
+    ensure!(count(0) == 1, "the thread ran {} times", count(0));
+    let back = step(t.tcb_read_all_registers(false), "read the stopped thread")?;
+    ensure!(back.pc() != 0, "no program counter");
+    Ok(())
+}
+
+pub fn delete_running_thread(env: &Env) -> TestResult {
+    let t = spawn(env, count_forever, 0, 0, 255)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(3)?;
+    step(
+        crate::support::slot(t.cptr().bits()).delete(),
+        "delete the only TCB cap",
+    )?;
+    let frozen = count(0);
+    yield_times(3)?;
+    ensure!(
+        frozen > 0 && count(0) == frozen,
+        "counts {frozen} then {}",
+        count(0)
+    );
+    Ok(())
+}

@@ -61,8 +61,11 @@ pub trait UserRegisters {
     fn syscall_number(&self) -> u64;
     /// System-call argument `n` (0..6).
     fn syscall_arg(&self, n: usize) -> u64;
-    /// Writes the result words (error code first) where user space reads them.
-    fn set_syscall_result(&mut self, words: [u64; 3]);
+    /// Writes the six result words where user space reads them: x86_64 rax,
+    /// rdi, rsi, rdx, r10, r8; aarch64 x0-x5. Invocations answer with the error
+    /// code and two detail words; receives with the message info, the badge and
+    /// message registers 0-3.
+    fn set_syscall_result(&mut self, words: [u64; 6]);
     /// The user program counter.
     fn ip(&self) -> u64;
     /// Makes the thread execute the system call it just made again when it

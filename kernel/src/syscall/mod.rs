@@ -20,12 +20,16 @@ pub fn handle_syscall() -> ! {
         // The call may have destroyed the current thread; then there is no one to answer.
         if let Some(tcb) = sched::current() {
             match outcome {
-                Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b]),
+                Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b, 0, 0, 0]),
                 Ok(Outcome::Restart) => tcb.context.restart_syscall(),
-                Err(e) => {
-                    tcb.context
-                        .set_syscall_result([e.error as u64, e.detail[0], e.detail[1]])
-                }
+                Err(e) => tcb.context.set_syscall_result([
+                    e.error as u64,
+                    e.detail[0],
+                    e.detail[1],
+                    0,
+                    0,
+                    0,
+                ]),
             }
         }
     }

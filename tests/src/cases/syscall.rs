@@ -5,7 +5,7 @@ use keel_abi::{Error, Syscall};
 use keel_sys::{debug, raw_syscall, CPtr};
 
 pub fn debug_calls(_env: &Env) -> TestResult {
-    let [err, _, _] = raw_syscall(
+    let [err, ..] = raw_syscall(
         Syscall::DebugPutChar as u64,
         [u64::from(b'.'), 0, 0, 0, 0, 0],
     );
@@ -17,7 +17,7 @@ pub fn debug_calls(_env: &Env) -> TestResult {
 
 pub fn unknown_syscall(_env: &Env) -> TestResult {
     for number in [0, 12, 99, 106, 0x1_0000_0001, u64::MAX] {
-        let [err, a, b] = raw_syscall(number, [1, 2, 3, 4, 5, 6]);
+        let [err, a, b, ..] = raw_syscall(number, [1, 2, 3, 4, 5, 6]);
         ensure!(
             Error::check(err) == Err(Error::UnknownSyscall),
             "syscall {number:#x} returned error word {err}"
@@ -43,7 +43,7 @@ pub fn ipc_without_objects(_env: &Env) -> TestResult {
         Syscall::NBWait,
     ];
     for syscall in ipc {
-        let [err, _, _] = raw_syscall(syscall as u64, [1, 0, 0, 0, 0, 0]);
+        let [err, ..] = raw_syscall(syscall as u64, [1, 0, 0, 0, 0, 0]);
         ensure!(
             Error::check(err) == Err(Error::IllegalOperation),
             "{syscall:?} returned error word {err}"

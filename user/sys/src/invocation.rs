@@ -44,7 +44,7 @@ pub fn invoke(cap: CPtr, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<[u6
     }
     let info = MessageInfo::new(label as u64, 0, caps.len() as u64, mrs.len() as u64);
     let mr = |i: usize| mrs.get(i).copied().unwrap_or(0);
-    let [err, a, b] = crate::arch::syscall(
+    let [err, a, b, ..] = crate::arch::syscall(
         Syscall::Call as u64,
         [cap.bits(), info.word(), mr(0), mr(1), mr(2), mr(3)],
     );

@@ -20,13 +20,13 @@ pub use keel_abi::{BootInfo, CapType, Error, Syscall};
 /// Makes system call `number` with raw argument words and returns the raw
 /// result words (error word first). For tests and for calls keel-sys does not
 /// wrap yet; prefer the typed functions.
-pub fn raw_syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
+pub fn raw_syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
     arch::syscall(number, args)
 }
 
 /// Makes a system call and turns its error word into a `Result`.
 fn call(syscall: Syscall, args: [u64; 6]) -> Result<[u64; 2], Error> {
-    let [err, a, b] = arch::syscall(syscall as u64, args);
+    let [err, a, b, ..] = arch::syscall(syscall as u64, args);
     Error::check(err).map(|()| [a, b])
 }
 

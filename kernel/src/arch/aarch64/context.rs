@@ -95,8 +95,8 @@ impl UserRegisters for UserContext {
         }
     }
 
-    fn set_syscall_result(&mut self, words: [u64; 3]) {
-        self.x[..3].copy_from_slice(&words);
+    fn set_syscall_result(&mut self, words: [u64; 6]) {
+        self.x[..6].copy_from_slice(&words);
     }
 
     fn ip(&self) -> u64 {

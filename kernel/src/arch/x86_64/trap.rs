@@ -75,10 +75,8 @@ impl UserRegisters for UserContext {
         }
     }
 
-    fn set_syscall_result(&mut self, words: [u64; 3]) {
-        self.rax = words[0];
-        self.rdi = words[1];
-        self.rsi = words[2];
+    fn set_syscall_result(&mut self, words: [u64; 6]) {
+        [self.rax, self.rdi, self.rsi, self.rdx, self.r10, self.r8] = words;
     }
 
     fn ip(&self) -> u64 {

@@ -31,6 +31,14 @@ pub enum ThreadState {
     Inactive = 0,
     /// Runnable.
     Running = 1,
+    /// Queued on an endpoint to send (`blocked_on` names it).
+    BlockedOnSend = 2,
+    /// Queued on an endpoint to receive.
+    BlockedOnReceive = 3,
+    /// Waiting for the reply to a Call (`waiting_for` names the callee).
+    BlockedOnReply = 4,
+    /// Queued on a notification to wait.
+    BlockedOnNotification = 5,
 }
 
 /// The thread state after the TCB's own slots.
@@ -57,6 +65,22 @@ pub struct Tcb {
     pub sched_prev: u64,
     /// True while the thread is in a run queue.
     pub queued: bool,
+    /// The endpoint or notification the thread is queued on (0: none).
+    pub blocked_on: u64,
+    /// Next thread in that object's queue.
+    pub ipc_next: u64,
+    /// Previous thread in that object's queue.
+    pub ipc_prev: u64,
+    /// For a queued sender: the badge of the cap it sent through.
+    pub ipc_badge: u64,
+    /// For a queued sender: it used Call and waits for a reply.
+    pub ipc_is_call: bool,
+    /// The thread whose Call this thread is to answer (0: none).
+    pub caller: u64,
+    /// The thread this one waits on for a reply (0: none).
+    pub waiting_for: u64,
+    /// The notification bound to this thread (0: none).
+    pub bound_notification: u64,
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
 }

@@ -1,6 +1,6 @@
-//! aarch64: `svc #0` with the number in x8, arguments in x0-x5; results in x0
-//! (error word), x1, x2. The kernel preserves every other register, including
-//! x3-x5, the FP/SIMD registers, FPCR/FPSR and TPIDR_EL0.
+//! aarch64: `svc #0` with the number in x8, arguments in x0-x5; the six result
+//! words come back in x0-x5. The kernel preserves every other register,
+//! including the FP/SIMD registers, FPCR/FPSR and TPIDR_EL0.
 //!
 //! Process entry: the kernel starts a thread at EL0 with SP_EL0 at the stack
 //! top and its argument in x0; `_start` aligns the stack, clears the frame
@@ -13,25 +13,26 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 
 /// Makes a system call.
 #[inline(always)]
-pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
-    let (r0, r1, r2): (u64, u64, u64);
+pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
+    let mut r = args;
     // SAFETY: `svc #0` enters the kernel, which reads only these registers,
-    // writes only x0-x2, and never touches this program's memory except
-    // through pointers passed as arguments (which it checks).
+    // writes only x0-x5, and touches this program's memory only through its
+    // IPC buffer or pointers passed as arguments (which it checks). A receive
+    // may copy message words into the IPC buffer, hence no `nomem`.
     unsafe {
         asm!(
             "svc #0",
-            inlateout("x0") args[0] => r0,
-            inlateout("x1") args[1] => r1,
-            inlateout("x2") args[2] => r2,
-            in("x3") args[3],
-            in("x4") args[4],
-            in("x5") args[5],
+            inout("x0") r[0],
+            inout("x1") r[1],
+            inout("x2") r[2],
+            inout("x3") r[3],
+            inout("x4") r[4],
+            inout("x5") r[5],
             in("x8") number,
             options(nostack)
         );
     }
-    [r0, r1, r2]
+    r
 }
 
 /// Executes the permanently undefined instruction `udf #0` (for fault tests).

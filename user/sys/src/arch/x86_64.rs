@@ -1,6 +1,7 @@
 //! x86_64: `syscall` with the number in rax, arguments in rdi, rsi, rdx, r10,
-//! r8, r9; results in rax (error word), rdi, rsi. rcx and r11 are clobbered by
-//! the instruction; the kernel preserves every other register.
+//! r8, r9; the six result words come back in rax, rdi, rsi, rdx, r10, r8.
+//! rcx and r11 are clobbered by the instruction, r9 is preserved with every
+//! other register.
 //!
 //! Process entry: the kernel starts a thread with the stack pointer 16-byte
 //! aligned and its argument in rdi; `_start` makes the frame ABI-conformant and
@@ -13,27 +14,28 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
 
 /// Makes a system call.
 #[inline(always)]
-pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 3] {
-    let (r0, r1, r2): (u64, u64, u64);
+pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
+    let mut r = [number, args[0], args[1], args[2], args[3], args[4]];
     // SAFETY: `syscall` enters the kernel, which reads only these registers,
-    // writes only rax/rdi/rsi, and never touches this program's memory except
-    // through pointers passed as arguments (which it checks).
+    // writes only rax, rdi, rsi, rdx, r10 and r8 (rcx and r11 by the
+    // instruction), and touches this program's memory only through its IPC
+    // buffer or pointers passed as arguments (which it checks).
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") number => r0,
-            inlateout("rdi") args[0] => r1,
-            inlateout("rsi") args[1] => r2,
-            in("rdx") args[2],
-            in("r10") args[3],
-            in("r8") args[4],
+            inout("rax") r[0],
+            inout("rdi") r[1],
+            inout("rsi") r[2],
+            inout("rdx") r[3],
+            inout("r10") r[4],
+            inout("r8") r[5],
             in("r9") args[5],
             out("rcx") _,
             out("r11") _,
             options(nostack)
         );
     }
-    [r0, r1, r2]
+    r
 }
 
 /// Executes the permanently undefined instruction `ud2` (for fault tests).

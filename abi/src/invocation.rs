@@ -63,6 +63,10 @@ numbered_enum! {
         TcbSuspend = 29,
         /// Make the thread runnable.
         TcbResume = 30,
+        /// Bind a notification to the thread.
+        TcbBindNotification = 31,
+        /// Unbind the thread's notification.
+        TcbUnbindNotification = 32,
     }
 }
 

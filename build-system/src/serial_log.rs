@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 /// How many log lines a "no result" failure quotes.
 const QUOTED_LINES: usize = 5;
+/// What the kernel prints when no thread is left to run.
+pub const KERNEL_IDLE: &str = "KEEL: idle";
 
 /// The outcome of one test.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,7 +252,7 @@ impl IsolatedWatch {
                 self.other_fault
                     .get_or_insert_with(|| line.trim().to_string());
             }
-        } else if line.contains("KEEL: idle") {
+        } else if line.contains(KERNEL_IDLE) {
             self.verdict = Some(if self.fault_seen {
                 Status::Passed
             } else {

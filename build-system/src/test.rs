@@ -19,6 +19,7 @@ use crate::{cargo, junit};
 
 /// How long the whole suite may run in one boot.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How long an isolated test's boot may run.
 const ISOLATED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Extra QEMU arguments for every test boot (e.g. `-icount` once timing tests need it).
@@ -173,7 +174,13 @@ fn test_arch(
         "booting the test suite on {arch} (log: {})",
         log_path.display()
     );
-    let capture = boot(arch, &kernel, SUITE_TIMEOUT, &log_path, |_| false)?;
+    // The suite runs in the root task: once the kernel idles, nothing will
+    // print again, so stop there instead of waiting for the timeout.
+    let mut went_idle = false;
+    let capture = boot(arch, &kernel, SUITE_TIMEOUT, &log_path, |line| {
+        went_idle = line.contains(crate::serial_log::KERNEL_IDLE);
+        went_idle
+    })?;
     out.log = capture.lines.join("\n");
     let suite = parse_suite(&capture.lines);
     out.results = suite.results;
@@ -183,6 +190,7 @@ fn test_arch(
         Ending::Exited(status) => {
             qemu::system_status(arch, status.code()).map_err(|e| format!("{e:#}"))
         }
+        Ending::Stopped if went_idle => Err("every thread stopped and the kernel went idle".into()),
         Ending::Stopped => Ok(0),
     };
     let failed = out.count(|s| matches!(s, Status::Failed(_)));

@@ -24,6 +24,9 @@ pub enum UserFaultKind {
     UndefinedInstruction,
     /// A misaligned access.
     Alignment,
+    /// A system call named a missing cap, or one without the right it needs
+    /// (`UserFault::addr` holds the CPtr).
+    CapFault,
     /// Any other exception, with the architecture's code (x86 vector, aarch64 ESR).
     Other(u64),
 }
@@ -47,6 +50,7 @@ impl core::fmt::Display for UserFaultKind {
             UserFaultKind::VmFault(Access::Execute) => f.write_str("vm-fault (execute)"),
             UserFaultKind::UndefinedInstruction => f.write_str("undefined-instruction"),
             UserFaultKind::Alignment => f.write_str("alignment"),
+            UserFaultKind::CapFault => f.write_str("cap-fault"),
             UserFaultKind::Other(code) => write!(f, "exception {code:#x}"),
         }
     }
@@ -62,7 +66,7 @@ pub fn handle_user_fault(fault: UserFault) -> ! {
             fault.addr,
             fault.ip
         );
-        sched::make_inactive(tcb_object);
+        crate::ipc::stop_thread(tcb_object);
     }
     sched::schedule()
 }

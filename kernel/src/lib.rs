@@ -15,6 +15,7 @@ pub mod arch;
 pub mod boot;
 pub mod console;
 pub mod fault;
+pub mod ipc;
 pub mod object;
 pub mod preemption;
 pub mod sched;

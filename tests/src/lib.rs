@@ -13,8 +13,9 @@
 
 extern crate alloc;
 
-mod cases;
+pub(crate) mod cases;
 mod support;
+mod thread;
 
 use alloc::string::String;
 use keel_abi::BootInfo;

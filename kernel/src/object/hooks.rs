@@ -11,13 +11,18 @@ pub struct KernelHooks;
 
 impl ObjectHooks<KernelMemory> for KernelHooks {
     fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
-        // Endpoints and notifications have no queues yet and frames are not yet
-        // mapped through caps, so only threads need work: a destroyed TCB stops.
-        if cap.kind() == CapType::Tcb {
-            crate::sched::make_inactive(cap.paddr());
-            if crate::sched::current_object() == Some(cap.paddr()) {
-                crate::sched::set_current(0);
+        // Threads stop and leave every queue; endpoints and notifications
+        // release their waiters. Frames are not yet mapped through caps.
+        match cap.kind() {
+            CapType::Tcb => {
+                crate::ipc::destroy_thread(cap.paddr());
+                if crate::sched::current_object() == Some(cap.paddr()) {
+                    crate::sched::set_current(0);
+                }
             }
+            CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
+            CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
+            _ => {}
         }
     }
 

@@ -2,8 +2,10 @@
 //! way to reach an object's memory through the kernel window.
 
 pub mod cnode;
+pub mod endpoint;
 pub mod hooks;
 pub mod memory;
+pub mod notification;
 pub mod tcb;
 pub mod untyped;
 

@@ -12,12 +12,17 @@ use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap, read_cap, Progress};
 use keel_kernel_core::error::SyscallError;
 
-/// What an invocation came to.
+/// What a system call came to.
 pub enum Outcome {
-    /// Finished with two result words.
+    /// An invocation finished with two result words.
     Done([u64; 2]),
     /// Stopped at a preemption point: the caller re-executes the system call.
     Restart,
+    /// IPC: the kernel wrote the caller's results itself, or will when a
+    /// message arrives.
+    Handled,
+    /// The cap named by this CPtr is missing or lacks a right: a capability fault.
+    CapFault(u64),
 }
 
 impl From<Progress> for Outcome {
@@ -118,7 +123,7 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
         CapType::Null => Err(SyscallError::invalid_capability(0)),
         CapType::Untyped => untyped::invoke(label?, &msg, slot),
         CapType::CNode => cnode::invoke(label?, &msg, cap),
-        CapType::Tcb => tcb::invoke::invoke(label?, &msg, cap.paddr(), tcb_object),
+        CapType::Tcb => tcb::invoke::invoke(label?, &msg, slot, cap.paddr(), tcb_object),
         _ => Err(Error::IllegalOperation.into()),
     }
 }

@@ -2,6 +2,7 @@
 //! a handler's result into the caller's result registers (or into a restart).
 
 pub mod invocation;
+mod ipc;
 
 use crate::arch::{AddressSpace, Console, Machine, Platform, Serial, UserRegisters, VSpace};
 use crate::object::memory::KernelMemory;
@@ -22,6 +23,16 @@ pub fn handle_syscall() -> ! {
             match outcome {
                 Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b, 0, 0, 0]),
                 Ok(Outcome::Restart) => tcb.context.restart_syscall(),
+                Ok(Outcome::Handled) => {}
+                Ok(Outcome::CapFault(cptr)) => {
+                    let ip = tcb.context.ip();
+                    let kind = crate::fault::UserFaultKind::CapFault;
+                    crate::fault::handle_user_fault(crate::fault::UserFault {
+                        kind,
+                        ip,
+                        addr: cptr,
+                    })
+                }
                 Err(e) => tcb.context.set_syscall_result([
                     e.error as u64,
                     e.detail[0],
@@ -48,7 +59,12 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
     let syscall = Syscall::try_from(tcb.context.syscall_number())
         .map_err(|_| SyscallError::from(Error::UnknownSyscall))?;
     match syscall {
+        Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Call => invocation::call(tcb, tcb_object),
+        Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),
+        Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv | Syscall::Wait | Syscall::NBWait => {
+            Ok(ipc::receive(tcb_object, syscall))
+        }
         Syscall::DebugPutChar => {
             Serial::put_byte(arg(0) as u8);
             done([0, 0])
@@ -75,18 +91,10 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
         Syscall::DebugLongestStretch => done([crate::preemption::take_longest_stretch(), 0]),
         Syscall::Yield => {
-            sched::yield_current();
+            ipc::yield_now();
             done([0, 0])
         }
-        // No endpoint or notification can be waited on or sent to until IPC exists.
-        Syscall::ReplyRecv
-        | Syscall::Send
-        | Syscall::NBSend
-        | Syscall::Recv
-        | Syscall::NBRecv
-        | Syscall::NBSendRecv
-        | Syscall::NBSendWait
-        | Syscall::Wait
-        | Syscall::NBWait => Err(Error::IllegalOperation.into()),
+        // The MCS combined calls come with scheduling contexts and reply objects.
+        Syscall::NBSendRecv | Syscall::NBSendWait => Err(Error::IllegalOperation.into()),
     }
 }

@@ -1,10 +1,12 @@
 //! The test table: every on-target test, by category.
 
+mod bind;
 mod bootinfo;
 mod cnode;
 mod cspace;
 mod fault;
-mod retype;
+mod ipc;
+pub(crate) mod retype;
 mod syscall;
 mod threads;
 mod untyped_revoke;
@@ -20,7 +22,6 @@ crate::test_cases! {
     BOOTINFO0008: "the kernel hands out most of RAM as untyped" => bootinfo::most_ram_untyped;
     SYSCALL0001: "debug put-char and thread naming succeed" => syscall::debug_calls;
     SYSCALL0002: "an unknown system-call number returns UnknownSyscall" => syscall::unknown_syscall;
-    SYSCALL0003: "IPC system calls on a kernel without IPC objects return IllegalOperation" => syscall::ipc_without_objects;
     SYSCALL0004: "cap identify past the end of the CNode returns FailedLookup" => syscall::identify_out_of_range;
     SYSCALL0005: "thread naming rejects an unmapped pointer and an over-long name" => syscall::name_thread_errors;
     SYSCALL0006: "yield with one thread returns to the caller" => syscall::yield_returns;
@@ -77,6 +78,20 @@ crate::test_cases! {
     THREADS0009: "setting and removing the IPC buffer, and its errors" => threads::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
+    IPC0001: "a send reaches a waiting receiver with its badge" => ipc::send_to_waiting_receiver;
+    IPC0002: "a receive takes a waiting sender's message" => ipc::receive_from_waiting_sender;
+    IPC0003: "Call and ReplyRecv carry label, words and badge both ways" => ipc::call_and_reply;
+    IPC0004: "queued senders are received in FIFO order" => ipc::senders_in_fifo_order;
+    IPC0005: "NBSend without a receiver drops, NBRecv without a sender returns empty" => ipc::non_blocking;
+    IPC0006: "each badged cap's badge reaches the server" => ipc::badges_tell_senders_apart;
+    IPC0007: "without IPC buffers a message is cut to four words" => ipc::truncated_without_buffer;
+    IPC0008: "a send without the write right is a capability fault" => ipc::rights_are_checked;
+    IPC0009: "deleting an endpoint under a waiting receiver" => ipc::object_deleted_under_receiver;
+    BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
+    BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
+    BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;
+    BIND0004: "a pending signal ends a bound thread's receive at once" => bind::pending_signal_ends_receive;
+    BIND0005: "bind and unbind errors" => bind::bind_errors;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;
     FAULT0003: "executing a non-executable page is reported as an execute fault" => fault::execute_no_exec, OwnBoot;

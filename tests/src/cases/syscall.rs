@@ -30,28 +30,6 @@ pub fn unknown_syscall(_env: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn ipc_without_objects(_env: &Env) -> TestResult {
-    let ipc = [
-        Syscall::ReplyRecv,
-        Syscall::Send,
-        Syscall::NBSend,
-        Syscall::Recv,
-        Syscall::NBRecv,
-        Syscall::NBSendRecv,
-        Syscall::NBSendWait,
-        Syscall::Wait,
-        Syscall::NBWait,
-    ];
-    for syscall in ipc {
-        let [err, ..] = raw_syscall(syscall as u64, [1, 0, 0, 0, 0, 0]);
-        ensure!(
-            Error::check(err) == Err(Error::IllegalOperation),
-            "{syscall:?} returned error word {err}"
-        );
-    }
-    Ok(())
-}
-
 pub fn identify_out_of_range(env: &Env) -> TestResult {
     let slots = 1u64 << env.boot_info.root_cnode_size_bits;
     for slot in [slots, slots + 1, u64::MAX] {

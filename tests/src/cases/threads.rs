@@ -4,46 +4,14 @@
 
 use super::retype::make;
 use crate::support::{expect_error, step};
+use crate::thread::{count, shared, spawn, stack_top, yield_times};
 use crate::{ensure, Env, TestResult};
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
 use keel_abi::{CapRights, Error, ObjectType};
 use keel_sys::cap::{init_thread, Tcb};
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
-
-const STACK_SIZE: usize = 16 * 1024;
-
-/// A stack for a test thread.
-#[repr(C, align(16))]
-struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
-// SAFETY: each stack is used by at most one thread at a time; the root task
-// only takes its address.
-unsafe impl Sync for Stack {}
-
-static STACKS: [Stack; 3] = [const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; 3];
-
-fn stack_top(i: usize) -> u64 {
-    STACKS[i].0.get() as u64 + STACK_SIZE as u64
-}
-
-/// What a test thread does and what it reports.
-struct Shared {
-    counter: AtomicU64,
-    tcb: AtomicU64,
-}
-
-static SHARED: [Shared; 2] = [const {
-    Shared {
-        counter: AtomicU64::new(0),
-        tcb: AtomicU64::new(0),
-    }
-}; 2];
-
-fn shared(i: u64) -> &'static Shared {
-    &SHARED[i as usize % SHARED.len()]
-}
 
 /// Counts once, then suspends itself.
 extern "C" fn count_once(i: u64) -> ! {
@@ -70,48 +38,6 @@ extern "C" fn count_then_fault(i: u64) -> ! {
     // thread, which is what the test checks.
     unsafe { core::ptr::write_volatile(BOOTINFO_VADDR as usize as *mut u64, 1) };
     keel_sys::debug::halt(91)
-}
-
-/// A thread in the root task's CSpace and VSpace, at `priority`, not yet started.
-fn spawn(
-    env: &Env,
-    entry: extern "C" fn(u64) -> !,
-    stack: usize,
-    i: u64,
-    priority: u64,
-) -> Result<Cap<Tcb>, alloc::string::String> {
-    let s = make(env, 12, ObjectType::Tcb, 0, 1)?;
-    let tcb: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
-    step(
-        tcb.tcb_set_space(
-            CPtr::from_bits(0),
-            init_thread::CNODE,
-            0,
-            init_thread::VSPACE,
-        ),
-        "set space",
-    )?;
-    step(
-        tcb.tcb_set_priority(init_thread::TCB, priority),
-        "set priority",
-    )?;
-    let ctx = UserContext::new_thread(entry, stack_top(stack), i);
-    step(tcb.tcb_write_all_registers(false, &ctx), "write registers")?;
-    let sh = shared(i);
-    sh.counter.store(0, Ordering::SeqCst);
-    sh.tcb.store(s, Ordering::SeqCst);
-    Ok(tcb)
-}
-
-fn count(i: u64) -> u64 {
-    shared(i).counter.load(Ordering::SeqCst)
-}
-
-fn yield_times(n: usize) -> TestResult {
-    for _ in 0..n {
-        step(keel_sys::r#yield(), "yield")?;
-    }
-    Ok(())
 }
 
 pub fn runs_and_stops(env: &Env) -> TestResult {

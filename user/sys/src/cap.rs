@@ -56,6 +56,10 @@ cap_kinds! {
     SchedControl => SchedControl;
     /// ASID control (aarch64).
     AsidControl => AsidControl;
+    /// A synchronous IPC endpoint.
+    Endpoint => Endpoint;
+    /// A notification.
+    Notification => Notification;
 }
 
 /// A capability to an object of kind `T`.

@@ -9,6 +9,7 @@ pub mod arch;
 pub mod cap;
 pub mod debug;
 pub mod invocation;
+pub mod ipc;
 mod ipc_buffer;
 pub mod tcb;
 

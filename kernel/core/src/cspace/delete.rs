@@ -39,7 +39,11 @@ enum Step {
 
 /// Deletes the cap in `slot` (CNode_Delete), destroying its object when it is
 /// the last cap. Returns `Preempted` at a preemption point; calling again with
-/// the same slot continues.
+/// the same slot continues. The exception is a delete that destroys the object
+/// `slot` lies in (a cycle through CNode or TCB slots, such as a thread's
+/// CSpace root holding the only cap to the thread, reached by deleting TCB
+/// slot 0): its unfinished Zombies move out of `slot` into the cycle, which
+/// nothing can name any more, and a revoke of the untyped finishes them.
 ///
 /// # Errors
 /// None today; the `Result` is the invocation's.

@@ -81,3 +81,5 @@ impl<M: ObjectMemory> ObjectHooks<M> for NoHooks {
 mod delete_tests;
 #[cfg(test)]
 mod ops_tests;
+#[cfg(test)]
+mod tcb_delete_tests;

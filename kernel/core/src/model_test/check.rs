@@ -1,5 +1,5 @@
-//! The checks the model test makes after every step: slot contents against the
-//! model, list consistency, descendants, untyped sizes, object overlap and
+//! The checks the model test makes after every step: slot contents (of the
+//! root and of every live CNode and TCB) against the model, list consistency, descendants, untyped sizes, object overlap and
 //! finalisation counts.
 
 extern crate std;
@@ -7,11 +7,21 @@ extern crate std;
 use super::{Model, RADIX, ROOT};
 use crate::cap::Cap;
 use crate::cspace::mdb::is_parent_of;
-use crate::cspace::slot::{read_cap, read_mdb, MdbNode};
+use crate::cspace::slot::{read_cap, read_mdb, MdbNode, TCB_SLOT_RADIX};
 use crate::untyped::available_bytes;
 use keel_abi::CapType;
 use std::collections::BTreeSet;
 use std::vec::Vec;
+
+/// The slots a cap gives: a CNode's, or a TCB's seen as a CNode of radix
+/// `TCB_SLOT_RADIX`; None for other caps.
+pub(super) fn as_cnode(c: Cap) -> Option<Cap> {
+    match c.kind() {
+        CapType::CNode => Some(c),
+        CapType::Tcb => Some(Cap::cnode(c.paddr(), TCB_SLOT_RADIX, 0, 0)),
+        _ => None,
+    }
+}
 
 impl Model {
     pub(super) fn check(&self) {
@@ -19,8 +29,7 @@ impl Model {
         // Every slot of the root and of every live CNode holds what the model says.
         let mut all: BTreeSet<u64> = (0..1u64 << RADIX).map(|i| ROOT + i * 32).collect();
         for &n in self.slot_of.values() {
-            let c = self.nodes[n].cap;
-            if c.kind() == CapType::CNode {
+            if let Some(c) = as_cnode(self.nodes[n].cap) {
                 all.extend((0..1u64 << c.cnode_radix()).map(|k| c.paddr() + k * 32));
             }
         }

@@ -3,8 +3,10 @@
 //! checked after every step against a simple reference model of the derivation
 //! tree (nodes with parent pointers, built from seL4's semantics: a copy is a
 //! child of a revocable source and a sibling of any other; deleting a node hands
-//! its children to its parent; the last cap to a CNode takes the CNode's
-//! contents with it).
+//! its children to its parent; the last cap to a CNode or TCB takes the
+//! contents of its slots with it). A TCB's slots are treated as a CNode of
+//! radix `TCB_SLOT_RADIX`: caps are copied and moved into them, and retype
+//! puts new objects there, as the kernel's TCB operations would.
 //!
 //! Checked after every step: every slot holds the cap the model says; the
 //! derivation list is consistent (prev/next agree, no stray neighbours); each
@@ -19,6 +21,8 @@
 extern crate std;
 
 mod check;
+
+use check::as_cnode;
 
 use crate::cap::Cap;
 use crate::cspace::slot::{read_cap, write_slot, MdbNode, Slot};
@@ -125,11 +129,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-const TYPES: [(ObjectType, u64, u64); 8] = [
+/// What retype makes: (type, lowest and highest size argument); TCBs twice,
+/// for more caps in TCB slots.
+const TYPES: [(ObjectType, u64, u64); 9] = [
     (ObjectType::Endpoint, 0, 0),
     (ObjectType::Notification, 0, 0),
     (ObjectType::CNode, 1, 2),
     (ObjectType::Untyped, 8, 12),
+    (ObjectType::Tcb, 0, 0),
     (ObjectType::Tcb, 0, 0),
     (ObjectType::SmallPage, 0, 0),
     (ObjectType::Reply, 0, 0),
@@ -189,7 +196,7 @@ impl Model {
     }
 
     /// Slots a user can name: the root's untyped slots and 8.., and the slots
-    /// of CNodes reachable from the root.
+    /// of CNodes and TCBs reachable from the root.
     fn user_slots(&self) -> Vec<u64> {
         let mut out: Vec<u64> = [2u64, 3]
             .iter()
@@ -199,7 +206,7 @@ impl Model {
         let mut seen = BTreeSet::new();
         let mut i = 0;
         while i < out.len() {
-            if let Some(c) = self.cap_at(out[i]).filter(|c| c.kind() == CapType::CNode) {
+            if let Some(c) = self.cap_at(out[i]).and_then(as_cnode) {
                 if c.paddr() != ROOT && seen.insert(c.paddr()) {
                     out.extend((0..1u64 << c.cnode_radix()).map(|k| c.paddr() + k * 32));
                 }
@@ -247,12 +254,13 @@ impl Model {
         if !last || cap.kind() == CapType::Untyped {
             return;
         }
-        if cap.kind() == CapType::CNode {
-            for k in 0..1u64 << cap.cnode_radix() {
-                self.delete_slot(cap.paddr() + k * 32);
-            }
-        } else {
+        if cap.kind() != CapType::CNode {
             self.finalised += 1;
+        }
+        if let Some(c) = as_cnode(cap) {
+            for k in 0..1u64 << c.cnode_radix() {
+                self.delete_slot(c.paddr() + k * 32);
+            }
         }
     }
 
@@ -290,8 +298,8 @@ impl Model {
                 cnodes.extend(
                     slots
                         .iter()
-                        .filter_map(|&s| self.cap_at(s))
-                        .filter(|c| c.kind() == CapType::CNode && c.paddr() != ROOT),
+                        .filter_map(|&s| self.cap_at(s).and_then(as_cnode))
+                        .filter(|c| c.paddr() != ROOT),
                 );
                 let dc = cnodes[usize::from(cnode) % cnodes.len()];
                 let size = 1u64 << dc.cnode_radix();

@@ -30,6 +30,22 @@ const COPY_INTEGER: u64 = 1 << 3;
 /// six argument registers.
 const FRAME_REGISTERS: usize = 9;
 
+/// The TCB being invoked: its object, and the caller's slot naming it.
+#[derive(Clone, Copy)]
+struct Target {
+    slot: u64,
+    object: u64,
+}
+
+impl Target {
+    /// True while the caller's cap still names the TCB: a delete done on its
+    /// behalf may have destroyed it (seL4 checks the same).
+    fn alive(&self) -> bool {
+        let cap = read_cap(&KernelMemory, self.slot);
+        cap.kind() == CapType::Tcb && cap.paddr() == self.object
+    }
+}
+
 /// The `Tcb` of the TCB object at `object`, briefly.
 fn tcb(object: u64) -> &'static mut Tcb {
     // SAFETY: `object` comes from a TCB cap just looked up, so the object is
@@ -38,21 +54,27 @@ fn tcb(object: u64) -> &'static mut Tcb {
     unsafe { tcb_at(object) }
 }
 
-/// Decodes and performs an invocation of the TCB `target` by the thread `caller`.
+/// Decodes and performs an invocation of the TCB `target`, whose cap the
+/// thread `caller` holds in `target_slot`.
 ///
 /// # Errors
 /// seL4's TCB errors, with details.
 pub fn invoke(
     label: Label,
     msg: &Message,
+    target_slot: u64,
     target: u64,
     caller: u64,
 ) -> Result<Outcome, SyscallError> {
+    let target = Target {
+        slot: target_slot,
+        object: target,
+    };
     let done = Ok(Outcome::Done([0, 0]));
     match label {
-        Label::TcbReadRegisters => read_registers(msg, target, caller),
-        Label::TcbWriteRegisters => write_registers(msg, target, caller),
-        Label::TcbCopyRegisters => copy_registers(msg, target),
+        Label::TcbReadRegisters => read_registers(msg, target.object, caller),
+        Label::TcbWriteRegisters => write_registers(msg, target.object, caller),
+        Label::TcbCopyRegisters => copy_registers(msg, target.object),
         Label::TcbConfigure => {
             // MR2, the VSpace cap data, is part of seL4's layout; no architecture here uses it.
             let (fault_ep, cspace_data, _, buffer) =
@@ -86,35 +108,51 @@ pub fn invoke(
         Label::TcbSetPriority => {
             let authority = authority(msg)?;
             let priority = checked_priority(msg.mr(0)?, authority)?;
-            sched::set_priority(target, priority);
+            sched::set_priority(target.object, priority);
             done
         }
         Label::TcbSetMCPriority => {
             let authority = authority(msg)?;
-            tcb(target).mcp = checked_priority(msg.mr(0)?, authority)?;
+            tcb(target.object).mcp = checked_priority(msg.mr(0)?, authority)?;
             done
         }
         Label::TcbSetSchedParams => {
             let authority = authority(msg)?;
             let mcp = checked_priority(msg.mr(0)?, authority)?;
             let priority = checked_priority(msg.mr(1)?, authority)?;
-            tcb(target).mcp = mcp;
-            sched::set_priority(target, priority);
+            tcb(target.object).mcp = mcp;
+            sched::set_priority(target.object, priority);
             done
         }
         Label::TcbSuspend => {
-            sched::make_inactive(target);
+            crate::ipc::stop_thread(target.object);
             done
         }
+        Label::TcbBindNotification => {
+            let (_, ntfn) = msg.extra_cap(0)?;
+            if ntfn.kind() != CapType::Notification {
+                return Err(SyscallError::invalid_capability(1));
+            }
+            if !ntfn.rights().contains(keel_abi::CapRights::READ) {
+                return Err(Error::IllegalOperation.into());
+            }
+            crate::object::notification::bind(ntfn.paddr(), target.object)
+                .map_err(|_| SyscallError::from(Error::IllegalOperation))?;
+            done
+        }
+        Label::TcbUnbindNotification => match crate::object::notification::unbind(target.object) {
+            true => done,
+            false => Err(Error::IllegalOperation.into()),
+        },
         Label::TcbResume => {
-            let t = tcb(target);
+            let t = tcb(target.object);
             if t.vspace_root == 0 {
                 // Keel refuses to run a thread with nowhere to run (seL4 would
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
             }
             if t.state == ThreadState::Inactive {
-                sched::make_runnable(target);
+                sched::make_runnable(target.object);
             }
             done
         }
@@ -151,7 +189,7 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
         return Err(Error::IllegalOperation.into());
     }
     if flags & SUSPEND != 0 {
-        sched::make_inactive(target);
+        crate::ipc::stop_thread(target);
     }
     let mut mem = KernelMemory;
     let msg_base = buffer + core::mem::offset_of!(IpcBuffer, msg) as u64;
@@ -190,7 +228,7 @@ fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
     }
     let source = source.paddr();
     if flags & COPY_SUSPEND_SOURCE != 0 {
-        sched::make_inactive(source);
+        crate::ipc::stop_thread(source);
     }
     let count = crate::arch::UserContext::REGISTER_COUNT;
     for i in 0..count {
@@ -229,7 +267,7 @@ fn check_buffer(buffer: u64, frame: (u64, Cap)) -> Result<(), SyscallError> {
     if frame.1.kind() != CapType::Frame {
         return Err(Error::IllegalOperation.into());
     }
-    if buffer % (1 << IPC_BUFFER_BITS) != 0 {
+    if !buffer.is_multiple_of(1 << IPC_BUFFER_BITS) {
         return Err(Error::AlignmentError.into());
     }
     Ok(())
@@ -239,15 +277,18 @@ fn check_buffer(buffer: u64, frame: (u64, Cap)) -> Result<(), SyscallError> {
 /// (if `source` still holds the same object after the old cap is deleted, as
 /// seL4 checks). The delete may be long: it is preemptible.
 fn replace_slot(
-    target: u64,
+    target: Target,
     index: u64,
     source: Option<(u64, Cap)>,
 ) -> Result<Progress, SyscallError> {
     let mut mem = KernelMemory;
-    let slot = tcb_slot(target, index);
+    let slot = tcb_slot(target.object, index);
     if cspace::delete(&mut mem, slot, &mut KernelHooks, &mut KernelPreempt)? == Progress::Preempted
     {
         return Ok(Progress::Preempted);
+    }
+    if !target.alive() {
+        return Ok(Progress::Done);
     }
     if let Some((src_slot, cap)) = source {
         let still_there = read_cap(&mem, src_slot);
@@ -260,7 +301,7 @@ fn replace_slot(
 }
 
 fn set_space(
-    target: u64,
+    target: Target,
     fault_ep: u64,
     cspace: (u64, Cap),
     cspace_data: u64,
@@ -276,24 +317,29 @@ fn set_space(
     {
         return Ok(Progress::Preempted);
     }
-    let mem = KernelMemory;
-    let t = tcb(target);
-    t.fault_endpoint = fault_ep;
-    t.vspace_root = read_cap(&mem, tcb_slot(target, VSPACE_ROOT_SLOT)).paddr();
+    if target.alive() {
+        let mem = KernelMemory;
+        let t = tcb(target.object);
+        t.fault_endpoint = fault_ep;
+        t.vspace_root = read_cap(&mem, tcb_slot(target.object, VSPACE_ROOT_SLOT)).paddr();
+    }
     Ok(Progress::Done)
 }
 
 fn set_ipc_buffer(
-    target: u64,
+    target: Target,
     buffer: u64,
     frame: Option<(u64, Cap)>,
 ) -> Result<Progress, SyscallError> {
     if replace_slot(target, IPC_BUFFER_SLOT, frame)? == Progress::Preempted {
         return Ok(Progress::Preempted);
     }
+    if !target.alive() {
+        return Ok(Progress::Done);
+    }
     let mem = KernelMemory;
-    let installed = read_cap(&mem, tcb_slot(target, IPC_BUFFER_SLOT));
-    let t = tcb(target);
+    let installed = read_cap(&mem, tcb_slot(target.object, IPC_BUFFER_SLOT));
+    let t = tcb(target.object);
     t.ipc_buffer = match installed.kind() {
         CapType::Frame => {
             let size = 1u64 << installed.object_size_bits();

@@ -10,17 +10,17 @@ pub mod invoke;
 use crate::arch::UserContext;
 use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
-use keel_kernel_core::cspace::SLOT_SIZE;
+pub use keel_kernel_core::cspace::tcb_slot;
+use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
 
-/// Capability slots at the start of every TCB object.
-pub const TCB_SLOTS: u64 = 8;
 /// The slot holding the thread's CSpace root CNode cap.
 pub const CSPACE_ROOT_SLOT: u64 = 0;
 /// The slot holding the thread's VSpace root cap.
 pub const VSPACE_ROOT_SLOT: u64 = 1;
 /// The slot holding the frame cap of the thread's IPC buffer.
 pub const IPC_BUFFER_SLOT: u64 = 2;
-/// Where the [`Tcb`] structure starts within the object.
+/// Where the [`Tcb`] structure starts within the object, after the slots
+/// (their layout is the capability core's: `keel_kernel_core::cspace::tcb_slot`).
 const STRUCT_OFFSET: u64 = TCB_SLOTS * SLOT_SIZE;
 
 /// Whether a thread may run. Zero is `Inactive`, so a zeroed TCB is inactive.
@@ -88,11 +88,6 @@ pub struct Tcb {
 const _: () = assert!(
     STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS
 );
-
-/// Address of slot `index` of the TCB object at `tcb_object`.
-pub fn tcb_slot(tcb_object: u64, index: u64) -> u64 {
-    tcb_object + index * SLOT_SIZE
-}
 
 /// The [`Tcb`] structure of the TCB object at `tcb_object`.
 ///

@@ -1,0 +1,143 @@
+//! Moving messages between threads: the transfer of the message info, badge
+//! and message registers (the first four in registers, the rest through the
+//! IPC buffers), replies to Calls, signals, and taking a thread out of
+//! whatever IPC it is blocked in. Endpoint and notification state machines
+//! are in `object::endpoint` and `object::notification`. Capability transfer
+//! is not done yet: received messages carry no caps.
+
+pub mod queue;
+
+use crate::arch::UserRegisters;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::ThreadState;
+use crate::object::{endpoint, notification};
+use crate::sched;
+use keel_abi::invocation::{IpcBuffer, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
+use keel_abi::MessageInfo;
+use keel_kernel_core::object_memory::ObjectMemory;
+use queue::tcb;
+
+/// What a receiver is given.
+pub enum Delivery {
+    /// The sender's message.
+    Message,
+}
+
+fn msg_word(buffer: u64, i: usize) -> u64 {
+    buffer + core::mem::offset_of!(IpcBuffer, msg) as u64 + 8 * i as u64
+}
+
+/// Copies the message `sender` is sending (its info word and message
+/// registers, as saved at its system call) to `receiver` with `badge`, and
+/// writes the receiver's result registers.
+pub fn transfer(sender: u64, receiver: u64, badge: u64, _what: Delivery) {
+    let s = tcb(sender);
+    let info = MessageInfo::from_word(s.context.syscall_arg(1));
+    let regs = [
+        s.context.syscall_arg(2),
+        s.context.syscall_arg(3),
+        s.context.syscall_arg(4),
+        s.context.syscall_arg(5),
+    ];
+    let (from_buffer, to_buffer) = (s.ipc_buffer, tcb(receiver).ipc_buffer);
+    let mut length = info.length().min(MAX_MESSAGE_LENGTH);
+    if from_buffer == 0 || to_buffer == 0 {
+        length = length.min(MESSAGE_REGISTERS_IN_REGS);
+    }
+    let mut mem = KernelMemory;
+    for i in MESSAGE_REGISTERS_IN_REGS..length {
+        let word = mem.read(msg_word(from_buffer, i));
+        mem.write(msg_word(to_buffer, i), word);
+    }
+    let delivered = MessageInfo::new(info.label(), 0, 0, length as u64);
+    let mut mrs = [0u64; MESSAGE_REGISTERS_IN_REGS];
+    mrs[..length.min(MESSAGE_REGISTERS_IN_REGS)]
+        .copy_from_slice(&regs[..length.min(MESSAGE_REGISTERS_IN_REGS)]);
+    tcb(receiver).context.set_syscall_result([
+        delivered.word(),
+        badge,
+        mrs[0],
+        mrs[1],
+        mrs[2],
+        mrs[3],
+    ]);
+}
+
+/// Writes an empty message with badge 0 (a receive that found nothing).
+pub fn deliver_nothing(receiver: u64) {
+    tcb(receiver).context.set_syscall_result([0; 6]);
+}
+
+/// Writes a notification's word as the badge of an empty message.
+pub fn deliver_signal(receiver: u64, word: u64) {
+    tcb(receiver)
+        .context
+        .set_syscall_result([0, word, 0, 0, 0, 0]);
+}
+
+/// `caller` waits for `callee` to reply.
+pub fn wait_for_reply(caller: u64, callee: u64) {
+    sched::dequeue(caller);
+    let c = tcb(caller);
+    c.state = ThreadState::BlockedOnReply;
+    c.waiting_for = callee;
+    tcb(callee).caller = caller;
+}
+
+/// `replier` answers the Call it received last, if that caller still waits.
+pub fn reply(replier: u64) {
+    let caller = core::mem::take(&mut tcb(replier).caller);
+    if caller == 0 {
+        return;
+    }
+    let c = tcb(caller);
+    if c.state != ThreadState::BlockedOnReply || c.waiting_for != replier {
+        return;
+    }
+    c.waiting_for = 0;
+    transfer(replier, caller, 0, Delivery::Message);
+    sched::make_runnable(caller);
+}
+
+/// Makes a blocked thread run its system call again (its object is going away).
+pub fn restart(thread: u64) {
+    tcb(thread).context.restart_syscall();
+    sched::make_runnable(thread);
+}
+
+/// Takes `thread` out of any IPC it is blocked in and off any reply
+/// relation; its state is left to the caller to set.
+pub fn cancel(thread: u64) {
+    let t = tcb(thread);
+    let (state, object) = (t.state, t.blocked_on);
+    match state {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => {
+            endpoint::take_off(object, thread)
+        }
+        ThreadState::BlockedOnNotification => notification::take_off(object, thread),
+        ThreadState::BlockedOnReply => {
+            let callee = core::mem::take(&mut tcb(thread).waiting_for);
+            if callee != 0 && tcb(callee).caller == thread {
+                tcb(callee).caller = 0;
+            }
+        }
+        ThreadState::Inactive | ThreadState::Running => {}
+    }
+}
+
+/// Stops a thread: out of every queue and reply relation, inactive.
+pub fn stop_thread(thread: u64) {
+    cancel(thread);
+    sched::make_inactive(thread);
+}
+
+/// The thread is being destroyed: stop it, unbind its notification, and
+/// forget the caller waiting for its reply (that caller stays blocked, as in seL4).
+pub fn destroy_thread(thread: u64) {
+    stop_thread(thread);
+    notification::unbind(thread);
+    let caller = core::mem::take(&mut tcb(thread).caller);
+    if caller != 0 && tcb(caller).waiting_for == thread {
+        tcb(caller).waiting_for = 0;
+    }
+}

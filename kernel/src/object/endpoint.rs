@@ -1,0 +1,102 @@
+//! Endpoints: synchronous IPC. An endpoint object (32 bytes) holds its state
+//! and one FIFO queue, of senders or of receivers. Send, Receive and Call
+//! rendezvous here; the message itself is moved by `crate::ipc`.
+
+use crate::ipc::queue::{tcb, Queue};
+use crate::ipc::{self, Delivery};
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::ThreadState;
+use crate::sched;
+use keel_kernel_core::object_memory::ObjectMemory;
+
+const STATE: u64 = 0;
+const QUEUE: u64 = 8;
+
+const IDLE: u64 = 0;
+const SENDERS: u64 = 1;
+const RECEIVERS: u64 = 2;
+
+fn state(ep: u64) -> u64 {
+    KernelMemory.read(ep + STATE)
+}
+
+fn set_state(ep: u64, state: u64) {
+    KernelMemory.write(ep + STATE, state);
+}
+
+fn queue(ep: u64) -> Queue {
+    Queue::at(ep + QUEUE)
+}
+
+/// `sender` sends on the endpoint `ep` through a cap with `badge`. With
+/// `is_call`, it then waits for the receiver's reply. Without `blocking` and
+/// no receiver waiting, the message is dropped.
+pub fn send(ep: u64, sender: u64, badge: u64, blocking: bool, is_call: bool) {
+    if state(ep) == RECEIVERS {
+        let receiver = queue(ep)
+            .first()
+            .expect("invariant: a receiving endpoint has receivers");
+        take_off(ep, receiver);
+        ipc::transfer(sender, receiver, badge, Delivery::Message);
+        sched::make_runnable(receiver);
+        if is_call {
+            ipc::wait_for_reply(sender, receiver);
+        }
+    } else if blocking || is_call {
+        let t = tcb(sender);
+        t.ipc_badge = badge;
+        t.ipc_is_call = is_call;
+        block(ep, sender, ThreadState::BlockedOnSend, SENDERS);
+    }
+}
+
+/// `receiver` receives on the endpoint `ep`. Without `blocking` and no
+/// sender waiting, it gets an empty message with badge 0.
+pub fn receive(ep: u64, receiver: u64, blocking: bool) {
+    if state(ep) == SENDERS {
+        let sender = queue(ep)
+            .first()
+            .expect("invariant: a sending endpoint has senders");
+        take_off(ep, sender);
+        let t = tcb(sender);
+        let (badge, is_call) = (t.ipc_badge, t.ipc_is_call);
+        ipc::transfer(sender, receiver, badge, Delivery::Message);
+        if is_call {
+            ipc::wait_for_reply(sender, receiver);
+        } else {
+            sched::make_runnable(sender);
+        }
+    } else if blocking {
+        block(ep, receiver, ThreadState::BlockedOnReceive, RECEIVERS);
+    } else {
+        ipc::deliver_nothing(receiver);
+    }
+}
+
+fn block(ep: u64, thread: u64, how: ThreadState, queue_state: u64) {
+    sched::dequeue(thread);
+    let t = tcb(thread);
+    t.state = how;
+    t.blocked_on = ep;
+    queue(ep).append(thread);
+    set_state(ep, queue_state);
+}
+
+/// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
+/// was the last one.
+pub fn take_off(ep: u64, thread: u64) {
+    queue(ep).remove(thread);
+    tcb(thread).blocked_on = 0;
+    if queue(ep).is_empty() {
+        set_state(ep, IDLE);
+    }
+}
+
+/// The endpoint is being destroyed: every queued thread is made to run its
+/// system call again, which then finds the cap gone.
+pub fn cancel_all(ep: u64) {
+    while let Some(thread) = queue(ep).first() {
+        take_off(ep, thread);
+        ipc::restart(thread);
+    }
+}

@@ -1,0 +1,135 @@
+//! Notifications: a word of bits that Signal ORs a badge into, and Wait takes
+//! (blocking while it is zero). A notification object (64 bytes) holds its
+//! state, the word, a FIFO queue of waiters and the TCB bound to it, which
+//! also receives signals while it waits on an endpoint.
+
+use crate::ipc;
+use crate::ipc::queue::{tcb, Queue};
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::ThreadState;
+use crate::sched;
+use keel_kernel_core::object_memory::ObjectMemory;
+
+const STATE: u64 = 0;
+const WORD: u64 = 8;
+const QUEUE: u64 = 16;
+const BOUND: u64 = 32;
+
+const IDLE: u64 = 0;
+const WAITING: u64 = 1;
+const ACTIVE: u64 = 2;
+
+fn read(ntfn: u64, field: u64) -> u64 {
+    KernelMemory.read(ntfn + field)
+}
+
+fn write(ntfn: u64, field: u64, value: u64) {
+    KernelMemory.write(ntfn + field, value);
+}
+
+fn queue(ntfn: u64) -> Queue {
+    Queue::at(ntfn + QUEUE)
+}
+
+/// Signals the notification with `badge`: wakes the first waiter, or the
+/// bound thread if it waits on an endpoint, or ORs the badge into the word.
+pub fn signal(ntfn: u64, badge: u64) {
+    if read(ntfn, STATE) == WAITING {
+        let waiter = queue(ntfn)
+            .first()
+            .expect("invariant: a waiting notification has waiters");
+        take_off(ntfn, waiter);
+        ipc::deliver_signal(waiter, badge);
+        sched::make_runnable(waiter);
+        return;
+    }
+    let bound = read(ntfn, BOUND);
+    if bound != 0 && tcb(bound).state == ThreadState::BlockedOnReceive {
+        ipc::cancel(bound);
+        ipc::deliver_signal(bound, badge);
+        sched::make_runnable(bound);
+        return;
+    }
+    write(ntfn, WORD, read(ntfn, WORD) | badge);
+    write(ntfn, STATE, ACTIVE);
+}
+
+/// Takes the pending word if there is one (the notification becomes idle).
+pub fn take_word(ntfn: u64) -> Option<u64> {
+    if read(ntfn, STATE) != ACTIVE {
+        return None;
+    }
+    let word = read(ntfn, WORD);
+    write(ntfn, WORD, 0);
+    write(ntfn, STATE, IDLE);
+    Some(word)
+}
+
+/// `thread` waits on the notification (or, without `blocking`, polls it).
+pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
+    if let Some(word) = take_word(ntfn) {
+        ipc::deliver_signal(thread, word);
+    } else if blocking {
+        sched::dequeue(thread);
+        let t = tcb(thread);
+        t.state = ThreadState::BlockedOnNotification;
+        t.blocked_on = ntfn;
+        queue(ntfn).append(thread);
+        write(ntfn, STATE, WAITING);
+    } else {
+        ipc::deliver_signal(thread, 0);
+    }
+}
+
+/// Takes `thread` off the waiters, leaving the notification idle if it was the last.
+pub fn take_off(ntfn: u64, thread: u64) {
+    queue(ntfn).remove(thread);
+    tcb(thread).blocked_on = 0;
+    if queue(ntfn).is_empty() {
+        write(ntfn, STATE, IDLE);
+    }
+}
+
+/// Why a notification cannot be bound.
+pub enum BindError {
+    /// The notification or the thread is bound already, or threads wait on it.
+    Busy,
+}
+
+/// Binds the notification to `thread`.
+///
+/// # Errors
+/// [`BindError::Busy`] when either is bound already or threads wait on it.
+pub fn bind(ntfn: u64, thread: u64) -> Result<(), BindError> {
+    if read(ntfn, BOUND) != 0 || tcb(thread).bound_notification != 0 || read(ntfn, STATE) == WAITING
+    {
+        return Err(BindError::Busy);
+    }
+    write(ntfn, BOUND, thread);
+    tcb(thread).bound_notification = ntfn;
+    Ok(())
+}
+
+/// Unbinds the notification bound to `thread`, if any; returns whether there was one.
+pub fn unbind(thread: u64) -> bool {
+    let ntfn = tcb(thread).bound_notification;
+    if ntfn == 0 {
+        return false;
+    }
+    write(ntfn, BOUND, 0);
+    tcb(thread).bound_notification = 0;
+    true
+}
+
+/// The notification is being destroyed: waiters run their system call
+/// again, and the bound thread is unbound.
+pub fn cancel_all(ntfn: u64) {
+    while let Some(thread) = queue(ntfn).first() {
+        take_off(ntfn, thread);
+        ipc::restart(thread);
+    }
+    let bound = read(ntfn, BOUND);
+    if bound != 0 {
+        unbind(bound);
+    }
+}

@@ -1,0 +1,157 @@
+//! BIND and notifications: signal, wait and poll, badges ORed together, and a
+//! notification bound to a thread that waits on an endpoint.
+
+use super::retype::make;
+use crate::support::{expect_error, slot, step};
+use crate::thread::{count, shared, spawn, yield_times};
+use crate::{ensure, Env, TestResult};
+use core::sync::atomic::Ordering;
+use keel_abi::{CapRights, Error, ObjectType};
+use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::{CPtr, Cap};
+
+fn ntfn(s: u64) -> Cap<Notification> {
+    Cap::from_cptr(CPtr::from_bits(s))
+}
+
+fn badged(env: &Env, n: u64, badge: u64) -> Result<Cap<Notification>, alloc::string::String> {
+    let s = env.slots(1)?;
+    step(slot(s).mint(&slot(n), CapRights::ALL, badge), "mint")?;
+    Ok(ntfn(s))
+}
+
+/// Waits on its notification once, records the word, stops.
+extern "C" fn wait_once(i: u64) -> ! {
+    let word = ntfn(shared(i).cap.load(Ordering::SeqCst)).wait();
+    shared(i).value.store(word, Ordering::SeqCst);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(93)
+}
+
+/// Receives once on its endpoint (while its bound notification may fire), records the badge, stops.
+extern "C" fn receive_once(i: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let r = ep.recv();
+    shared(i).value.store(r.badge, Ordering::SeqCst);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(94)
+}
+
+pub fn signal_then_poll(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    ensure!(ntfn(n).poll() == 0, "a fresh notification had a word");
+    badged(env, n, 0b01)?.signal();
+    badged(env, n, 0b10)?.signal();
+    let word = ntfn(n).poll();
+    ensure!(word == 0b11, "badges ORed to {word:#b}");
+    ensure!(ntfn(n).poll() == 0, "polling did not clear the word");
+    badged(env, n, 0b100)?.signal();
+    ensure!(
+        ntfn(n).wait() == 0b100,
+        "wait did not return the pending word at once"
+    );
+    Ok(())
+}
+
+pub fn signal_wakes_waiter(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let t = spawn(env, wait_once, 0, 0, 255)?;
+    shared(0).cap.store(n, Ordering::SeqCst);
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "the waiter did not block");
+    badged(env, n, 0x40)?.signal();
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1 && shared(0).value.load(Ordering::SeqCst) == 0x40,
+        "the waiter got {:#x}",
+        shared(0).value.load(Ordering::SeqCst)
+    );
+    Ok(())
+}
+
+pub fn bound_notification_wakes_receiver(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let t = spawn(env, receive_once, 0, 0, 255)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    step(t.tcb_bind_notification(ntfn(n)), "bind")?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "the receiver did not block");
+    badged(env, n, 0x8)?.signal();
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1,
+        "the signal did not reach the receiving thread"
+    );
+    ensure!(
+        shared(0).value.load(Ordering::SeqCst) == 0x8,
+        "badge {:#x}",
+        shared(0).value.load(Ordering::SeqCst)
+    );
+    Ok(())
+}
+
+pub fn pending_signal_ends_receive(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    badged(env, n, 0x3)?.signal();
+    let t = spawn(env, receive_once, 0, 0, 255)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    step(t.tcb_bind_notification(ntfn(n)), "bind")?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1 && shared(0).value.load(Ordering::SeqCst) == 0x3,
+        "a pending signal did not end the receive"
+    );
+    Ok(())
+}
+
+pub fn bind_errors(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 2)?;
+    let t = spawn(env, wait_once, 0, 0, 1)?;
+    expect_error(
+        t.tcb_unbind_notification(),
+        Error::IllegalOperation,
+        "unbinding with none bound",
+    )?;
+    step(t.tcb_bind_notification(ntfn(n)), "bind")?;
+    expect_error(
+        t.tcb_bind_notification(ntfn(n + 1)),
+        Error::IllegalOperation,
+        "binding a second notification",
+    )?;
+    let other = spawn(env, wait_once, 1, 1, 1)?;
+    expect_error(
+        other.tcb_bind_notification(ntfn(n)),
+        Error::IllegalOperation,
+        "binding a bound notification",
+    )?;
+    let not_ntfn = ntfn(make(env, 12, ObjectType::Endpoint, 0, 1)?);
+    expect_error(
+        other.tcb_bind_notification(not_ntfn),
+        Error::InvalidCapability,
+        "binding an endpoint",
+    )?;
+    let s = env.slots(1)?;
+    step(
+        slot(s).mint(&slot(n + 1), CapRights::WRITE, 0),
+        "a send-only copy",
+    )?;
+    expect_error(
+        other.tcb_bind_notification(ntfn(s)),
+        Error::IllegalOperation,
+        "binding without the read right",
+    )?;
+    step(t.tcb_unbind_notification(), "unbind")?;
+    step(
+        other.tcb_bind_notification(ntfn(n)),
+        "bind to the other thread",
+    )
+}

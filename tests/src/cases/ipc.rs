@@ -1,0 +1,228 @@
+//! IPC: send and receive in both orders, Call and ReplyRecv, queue order,
+//! non-blocking forms, badges, message length without IPC buffers, rights and
+//! capability faults, and threads leaving IPC when objects or threads go.
+
+use super::retype::make;
+use crate::support::{slot, step};
+use crate::thread::{count, shared, spawn, yield_times};
+use crate::{ensure, Env, TestResult};
+use core::sync::atomic::Ordering;
+use keel_abi::{CapRights, MessageInfo, ObjectType};
+use keel_sys::cap::{Endpoint, Tcb};
+use keel_sys::{CPtr, Cap};
+
+fn endpoint_of(i: u64) -> Cap<Endpoint> {
+    Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)))
+}
+
+fn stop_self(i: u64) -> ! {
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(92)
+}
+
+/// Receives once, records MR0, the badge and the length, then stops.
+extern "C" fn receive_once(i: u64) -> ! {
+    let r = endpoint_of(i).recv();
+    let s = shared(i);
+    s.value.store(
+        r.mrs[0] | (r.badge << 32) | ((r.info.length() as u64) << 56),
+        Ordering::SeqCst,
+    );
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    stop_self(i)
+}
+
+/// Sends its index as MR0, ten words long (four fit without an IPC buffer), then stops.
+extern "C" fn send_once(i: u64) -> ! {
+    endpoint_of(i).send(MessageInfo::new(5, 0, 0, 10), [100 + i, 2, 3, 4]);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    stop_self(i)
+}
+
+/// Answers every Call with label + 1, MR0 + 1 and the caller's badge in MR1.
+extern "C" fn echo_server(i: u64) -> ! {
+    let ep = endpoint_of(i);
+    let mut r = ep.recv();
+    loop {
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        let info = MessageInfo::new(r.info.label() + 1, 0, 0, 2);
+        r = ep.reply_recv(info, [r.mrs[0] + 1, r.badge, 0, 0]);
+    }
+}
+
+/// A badged copy of the endpoint in root slot `ep`, with `rights`.
+fn mint(
+    env: &Env,
+    ep: u64,
+    badge: u64,
+    rights: CapRights,
+) -> Result<Cap<Endpoint>, alloc::string::String> {
+    let s = env.slots(1)?;
+    step(slot(s).mint(&slot(ep), rights, badge), "mint")?;
+    Ok(Cap::from_cptr(CPtr::from_bits(s)))
+}
+
+fn server(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    i: u64,
+    cap: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let t = spawn(env, entry, i as usize, i, 255)?;
+    shared(i).cap.store(cap, Ordering::SeqCst);
+    step(t.tcb_resume(), "resume")?;
+    Ok(t)
+}
+
+pub fn send_to_waiting_receiver(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, receive_once, 0, ep)?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "the receiver did not block");
+    let badged = mint(env, ep, 0x55, CapRights::ALL)?;
+    badged.send(MessageInfo::new(1, 0, 0, 1), [77, 0, 0, 0]);
+    yield_times(1)?;
+    let v = shared(0).value.load(Ordering::SeqCst);
+    ensure!(count(0) == 1, "the receiver did not run");
+    ensure!(
+        v & 0xffff_ffff == 77 && (v >> 32) & 0xff_ffff == 0x55,
+        "received {v:#x}"
+    );
+    Ok(())
+}
+
+pub fn receive_from_waiting_sender(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let badged = mint(env, ep, 0x66, CapRights::ALL)?;
+    server(env, send_once, 0, badged.cptr().bits())?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "the sender did not block");
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv();
+    ensure!(
+        r.mrs[0] == 100 && r.badge == 0x66 && r.info.label() == 5,
+        "received {r:?}"
+    );
+    ensure!(
+        r.info.length() == 4,
+        "a sender without IPC buffer delivered {} words",
+        r.info.length()
+    );
+    yield_times(1)?;
+    ensure!(count(0) == 1, "the sender was not released");
+    Ok(())
+}
+
+pub fn call_and_reply(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, echo_server, 0, ep)?;
+    yield_times(1)?;
+    let badged = mint(env, ep, 0x77, CapRights::ALL)?;
+    for k in 0..10 {
+        let r = badged.call(MessageInfo::new(3, 0, 0, 1), [k, 0, 0, 0]);
+        ensure!(r.info.label() == 4 && r.mrs[0] == k + 1, "reply {k}: {r:?}");
+        ensure!(r.mrs[1] == 0x77, "the server saw badge {:#x}", r.mrs[1]);
+        ensure!(r.badge == 0, "a reply carries badge {:#x}", r.badge);
+    }
+    ensure!(count(0) == 10, "the server answered {} calls", count(0));
+    Ok(())
+}
+
+pub fn senders_in_fifo_order(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, send_once, 0, ep)?;
+    yield_times(1)?;
+    server(env, send_once, 1, ep)?;
+    yield_times(1)?;
+    let e: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    let (first, second) = (e.recv().mrs[0], e.recv().mrs[0]);
+    ensure!(
+        (first, second) == (100, 101),
+        "received {first} then {second}"
+    );
+    Ok(())
+}
+
+pub fn non_blocking(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let e: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    e.nb_send(MessageInfo::new(1, 0, 0, 1), [5, 0, 0, 0]);
+    let r = e.nb_recv();
+    ensure!(
+        r.badge == 0 && r.info.length() == 0 && r.info.label() == 0,
+        "a dropped message arrived: {r:?}"
+    );
+    server(env, receive_once, 0, ep)?;
+    yield_times(1)?;
+    e.nb_send(MessageInfo::new(1, 0, 0, 1), [9, 0, 0, 0]);
+    yield_times(1)?;
+    ensure!(
+        shared(0).value.load(Ordering::SeqCst) & 0xffff == 9,
+        "NBSend to a waiting receiver was lost"
+    );
+    Ok(())
+}
+
+pub fn badges_tell_senders_apart(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, echo_server, 0, ep)?;
+    yield_times(1)?;
+    for badge in [1u64, 2, 0xdead_beef] {
+        let cap = mint(env, ep, badge, CapRights::ALL)?;
+        let r = cap.call(MessageInfo::new(0, 0, 0, 1), [0; 4]);
+        ensure!(
+            r.mrs[1] == badge,
+            "badge {badge:#x} arrived as {:#x}",
+            r.mrs[1]
+        );
+    }
+    let plain: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    ensure!(
+        plain.call(MessageInfo::new(0, 0, 0, 1), [0; 4]).mrs[1] == 0,
+        "the unbadged cap had a badge"
+    );
+    Ok(())
+}
+
+pub fn truncated_without_buffer(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, receive_once, 0, ep)?;
+    yield_times(1)?;
+    keel_sys::ipc::set_mr(7, 0xabc).map_err(|e| alloc::format!("set_mr: {e}"))?;
+    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep))
+        .send(MessageInfo::new(1, 0, 0, 8), [1, 2, 3, 4]);
+    yield_times(1)?;
+    let length = shared(0).value.load(Ordering::SeqCst) >> 56;
+    ensure!(
+        length == 4,
+        "a receiver without IPC buffer got {length} words"
+    );
+    Ok(())
+}
+
+pub fn rights_are_checked(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let read_only = mint(env, ep, 0, CapRights::READ)?;
+    // A thread that sends through a cap without the write right takes a
+    // capability fault and stops; the rest of the system carries on.
+    server(env, send_once, 0, read_only.cptr().bits())?;
+    yield_times(2)?;
+    ensure!(count(0) == 0, "a send without the write right went through");
+    let back = step(
+        Cap::<Tcb>::from_cptr(CPtr::from_bits(shared(0).tcb.load(Ordering::SeqCst)))
+            .tcb_read_all_registers(false),
+        "read",
+    )?;
+    ensure!(back.pc() != 0, "no registers");
+    Ok(())
+}
+
+pub fn object_deleted_under_receiver(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, receive_once, 0, ep)?;
+    yield_times(1)?;
+    step(slot(ep).delete(), "delete the endpoint")?;
+    yield_times(2)?;
+    ensure!(count(0) == 0, "the receiver returned from its receive");
+    Ok(())
+}

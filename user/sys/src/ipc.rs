@@ -1,0 +1,155 @@
+//! IPC through endpoints and notifications: Send, Recv, Call, ReplyRecv,
+//! their non-blocking forms, and Signal, Wait and Poll. The first four message
+//! registers travel in machine registers; the rest are in the IPC buffer
+//! (see [`set_mr`] and [`mr`]). Named as in rust-sel4.
+
+use crate::cap::{Endpoint, Notification, Tcb};
+use crate::invocation::invoke;
+use crate::ipc_buffer::with_ipc_buffer;
+use crate::{Cap, Error, Syscall};
+use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
+use keel_abi::{Label, MessageInfo};
+
+/// A received message: its info, the sender's badge (or a notification's
+/// word) and the first four message registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Label and length.
+    pub info: MessageInfo,
+    /// The badge of the cap the sender used, or the signalled bits.
+    pub badge: u64,
+    /// Message registers 0-3.
+    pub mrs: [u64; MESSAGE_REGISTERS_IN_REGS],
+}
+
+fn ipc(syscall: Syscall, cptr: u64, info: MessageInfo, mrs: [u64; 4]) -> Received {
+    let [info, badge, m0, m1, m2, m3] = crate::arch::syscall(
+        syscall as u64,
+        [cptr, info.word(), mrs[0], mrs[1], mrs[2], mrs[3]],
+    );
+    Received {
+        info: MessageInfo::from_word(info),
+        badge,
+        mrs: [m0, m1, m2, m3],
+    }
+}
+
+/// Sets message register `i` (4 and above) in the IPC buffer.
+///
+/// # Errors
+/// `InvalidArgument` for `i` past the buffer or with no IPC buffer registered.
+pub fn set_mr(i: usize, value: u64) -> Result<(), Error> {
+    with_ipc_buffer(|b| b.msg.get_mut(i).map(|m| *m = value))
+        .flatten()
+        .ok_or(Error::InvalidArgument)
+}
+
+/// Message register `i` (4 and above) of the last message received.
+///
+/// # Errors
+/// `InvalidArgument` for `i` past the buffer or with no IPC buffer registered.
+pub fn mr(i: usize) -> Result<u64, Error> {
+    with_ipc_buffer(|b| b.msg.get(i).copied())
+        .flatten()
+        .ok_or(Error::InvalidArgument)
+}
+
+impl Cap<Endpoint> {
+    /// Sends, waiting for a receiver.
+    pub fn send(self, info: MessageInfo, mrs: [u64; 4]) {
+        ipc(Syscall::Send, self.cptr().bits(), info, mrs);
+    }
+
+    /// Sends if a receiver waits; otherwise the message is dropped.
+    pub fn nb_send(self, info: MessageInfo, mrs: [u64; 4]) {
+        ipc(Syscall::NBSend, self.cptr().bits(), info, mrs);
+    }
+
+    /// Receives, waiting for a sender.
+    pub fn recv(self) -> Received {
+        ipc(
+            Syscall::Recv,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+    }
+
+    /// Receives if a sender waits; otherwise an empty message with badge 0.
+    pub fn nb_recv(self) -> Received {
+        ipc(
+            Syscall::NBRecv,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+    }
+
+    /// Sends and waits for the reply.
+    pub fn call(self, info: MessageInfo, mrs: [u64; 4]) -> Received {
+        ipc(Syscall::Call, self.cptr().bits(), info, mrs)
+    }
+
+    /// Replies to the last caller, then receives on this endpoint.
+    pub fn reply_recv(self, info: MessageInfo, mrs: [u64; 4]) -> Received {
+        ipc(Syscall::ReplyRecv, self.cptr().bits(), info, mrs)
+    }
+}
+
+impl Cap<Notification> {
+    /// ORs this cap's badge into the notification's word, waking a waiter.
+    pub fn signal(self) {
+        ipc(
+            Syscall::Send,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        );
+    }
+
+    /// Waits until the word is non-zero; returns and clears it.
+    pub fn wait(self) -> u64 {
+        ipc(
+            Syscall::Wait,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+        .badge
+    }
+
+    /// Returns and clears the word without waiting (0 when nothing was signalled).
+    pub fn poll(self) -> u64 {
+        ipc(
+            Syscall::NBWait,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+        .badge
+    }
+}
+
+impl Cap<Tcb> {
+    /// Binds `notification` to this thread: signals reach it while it receives on an endpoint.
+    ///
+    /// # Errors
+    /// `IllegalOperation` when either is bound already, or the cap cannot receive.
+    pub fn tcb_bind_notification(self, notification: Cap<Notification>) -> Result<(), Error> {
+        invoke(
+            self.cptr(),
+            Label::TcbBindNotification,
+            &[],
+            &[notification.cptr()],
+        )
+        .map(|_| ())
+    }
+
+    /// Unbinds the thread's notification.
+    ///
+    /// # Errors
+    /// `IllegalOperation` when none is bound.
+    pub fn tcb_unbind_notification(self) -> Result<(), Error> {
+        invoke(self.cptr(), Label::TcbUnbindNotification, &[], &[]).map(|_| ())
+    }
+}

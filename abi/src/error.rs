@@ -25,8 +25,6 @@ numbered_enum! {
         RevokeFirst = 9,
         /// The untyped does not have enough free memory.
         NotEnoughMemory = 10,
-        /// The system-call number is not one the kernel defines.
-        UnknownSyscall = 11,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod archive;
 pub mod bootinfo;
 pub mod cap;
 pub mod error;
+pub mod fault;
 pub mod invocation;
 #[cfg(feature = "manifest")]
 pub mod manifest;

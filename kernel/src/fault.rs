@@ -1,8 +1,20 @@
-//! User faults and unexpected interrupts, as reported by the architecture's trap
-//! code. A faulting thread with no fault handler is stopped and reported; the
-//! kernel itself carries on. Fault endpoints come with the IPC issue.
+//! Faults: user exceptions and page faults reported by the architecture's trap
+//! code, capability faults and unknown system calls from the syscall layer.
+//! Each becomes a fault message (`keel_abi::fault`) that the thread sends to
+//! its fault endpoint as a Call, so the handler's reply resumes it; a thread
+//! with no fault handler is stopped and reported on the console, and the
+//! kernel carries on.
 
+use crate::arch::UserRegisters;
+use crate::ipc::queue::tcb;
+use crate::object::endpoint;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_slot, FAULT_ENDPOINT_SLOT, FAULT_WORDS};
 use crate::sched;
+use keel_abi::fault::{self as layout, FaultType};
+use keel_abi::registers;
+use keel_abi::{CapRights, CapType};
+use keel_kernel_core::cspace::read_cap;
 
 /// The access that caused a VM fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +39,8 @@ pub enum UserFaultKind {
     /// A system call named a missing cap, or one without the right it needs
     /// (`UserFault::addr` holds the CPtr).
     CapFault,
+    /// An unknown system-call number (`UserFault::addr` holds it).
+    UnknownSyscall,
     /// Any other exception, with the architecture's code (x86 vector, aarch64 ESR).
     Other(u64),
 }
@@ -38,7 +52,7 @@ pub struct UserFault {
     pub kind: UserFaultKind,
     /// User program counter.
     pub ip: u64,
-    /// Faulting data address, where the architecture reports one.
+    /// Faulting data address, CPtr or syscall number, where the kind has one.
     pub addr: u64,
 }
 
@@ -51,22 +65,85 @@ impl core::fmt::Display for UserFaultKind {
             UserFaultKind::UndefinedInstruction => f.write_str("undefined-instruction"),
             UserFaultKind::Alignment => f.write_str("alignment"),
             UserFaultKind::CapFault => f.write_str("cap-fault"),
+            UserFaultKind::UnknownSyscall => f.write_str("unknown-syscall"),
             UserFaultKind::Other(code) => write!(f, "exception {code:#x}"),
         }
     }
 }
 
-/// Stops the current thread and reports the fault, then schedules.
+/// Exception numbers in UserException messages for the kinds Keel names
+/// (the x86 vectors; other exceptions carry the architecture's own code).
+const UNDEFINED_INSTRUCTION_NUMBER: u64 = 6;
+const ALIGNMENT_NUMBER: u64 = 17;
+
+/// Builds the fault message for `fault` from `thread`'s registers.
+fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], usize) {
+    let ctx = &tcb(thread).context;
+    let mut w = [0u64; FAULT_WORDS];
+    let reg = |i| ctx.register(i).unwrap_or(0);
+    let exception = |w: &mut [u64; FAULT_WORDS], number: u64, code: u64| {
+        w[layout::USER_EXCEPTION_IP] = fault.ip;
+        w[layout::USER_EXCEPTION_SP] = reg(registers::SP);
+        w[layout::USER_EXCEPTION_FLAGS] = reg(registers::FLAGS);
+        w[layout::USER_EXCEPTION_NUMBER] = number;
+        w[layout::USER_EXCEPTION_CODE] = code;
+        (FaultType::UserException, layout::USER_EXCEPTION_LENGTH)
+    };
+    let (label, length) = match fault.kind {
+        UserFaultKind::VmFault(access) => {
+            w[layout::VM_FAULT_IP] = fault.ip;
+            w[layout::VM_FAULT_ADDR] = fault.addr;
+            w[layout::VM_FAULT_PREFETCH] = u64::from(access == Access::Execute);
+            w[layout::VM_FAULT_FSR] = access as u64;
+            (FaultType::VmFault, layout::VM_FAULT_LENGTH)
+        }
+        UserFaultKind::CapFault => {
+            w[layout::CAP_FAULT_IP] = fault.ip;
+            w[layout::CAP_FAULT_ADDR] = fault.addr;
+            (FaultType::CapFault, layout::CAP_FAULT_LENGTH)
+        }
+        UserFaultKind::UnknownSyscall => {
+            let count = crate::arch::UserContext::REGISTER_COUNT;
+            for (i, word) in w.iter_mut().enumerate().take(count) {
+                *word = reg(i);
+            }
+            w[count] = fault.addr;
+            (FaultType::UnknownSyscall, count + 1)
+        }
+        UserFaultKind::UndefinedInstruction => exception(&mut w, UNDEFINED_INSTRUCTION_NUMBER, 0),
+        UserFaultKind::Alignment => exception(&mut w, ALIGNMENT_NUMBER, 0),
+        UserFaultKind::Other(code) => exception(&mut w, code, 0),
+    };
+    (label, w, length)
+}
+
+/// Raises `fault` for `thread`: a Call to its fault endpoint, or, without
+/// one, a report and a stop.
+pub fn raise(thread: u64, fault: UserFault) {
+    let handler = read_cap(&KernelMemory, tcb_slot(thread, FAULT_ENDPOINT_SLOT));
+    if handler.kind() == CapType::Endpoint && handler.rights().contains(CapRights::WRITE) {
+        let (label, words, length) = message(thread, &fault);
+        let t = tcb(thread);
+        t.fault_label = label as u64;
+        t.fault_words = words;
+        t.fault_length = length;
+        endpoint::send(handler.paddr(), thread, handler.badge(), true, true);
+        return;
+    }
+    crate::kprintln!(
+        "KEEL: fault in thread '{}': {} addr={:#x} ip={:#x}; no fault handler, thread stopped",
+        tcb(thread).name(),
+        fault.kind,
+        fault.addr,
+        fault.ip
+    );
+    crate::ipc::stop_thread(thread);
+}
+
+/// Raises a fault for the current thread, then schedules.
 pub fn handle_user_fault(fault: UserFault) -> ! {
-    if let (Some(tcb), Some(tcb_object)) = (sched::current(), sched::current_object()) {
-        crate::kprintln!(
-            "KEEL: fault in thread '{}': {} addr={:#x} ip={:#x}; no fault handler, thread stopped",
-            tcb.name(),
-            fault.kind,
-            fault.addr,
-            fault.ip
-        );
-        crate::ipc::stop_thread(tcb_object);
+    if let Some(thread) = sched::current_object() {
+        raise(thread, fault);
     }
     sched::schedule()
 }

@@ -52,6 +52,24 @@ pub fn shared(i: u64) -> &'static Shared {
     &SHARED[i as usize % SHARED.len()]
 }
 
+/// As [`spawn`], with the endpoint in root slot `fault_ep` as its fault handler.
+pub fn spawn_with_handler(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    stack: usize,
+    i: u64,
+    priority: u64,
+    fault_ep: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let tcb = spawn(env, entry, stack, i, priority)?;
+    let ep = CPtr::from_bits(fault_ep);
+    step(
+        tcb.tcb_set_space(ep, init_thread::CNODE, 0, init_thread::VSPACE),
+        "set the fault endpoint",
+    )?;
+    Ok(tcb)
+}
+
 /// A thread in the root task's CSpace and VSpace, at `priority`, not yet started.
 pub fn spawn(
     env: &Env,

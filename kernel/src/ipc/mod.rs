@@ -7,11 +7,12 @@
 
 pub mod queue;
 
-use crate::arch::UserRegisters;
+use crate::arch::{UserContext, UserRegisters};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification};
 use crate::sched;
+use keel_abi::fault::FaultType;
 use keel_abi::invocation::{IpcBuffer, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::MessageInfo;
 use keel_kernel_core::object_memory::ObjectMemory;
@@ -27,40 +28,49 @@ fn msg_word(buffer: u64, i: usize) -> u64 {
     buffer + core::mem::offset_of!(IpcBuffer, msg) as u64 + 8 * i as u64
 }
 
-/// Copies the message `sender` is sending (its info word and message
-/// registers, as saved at its system call) to `receiver` with `badge`, and
-/// writes the receiver's result registers.
-pub fn transfer(sender: u64, receiver: u64, badge: u64, _what: Delivery) {
+/// Message register `i` of what `sender` sends: its pending fault message,
+/// or the message of its system call (registers, then its IPC buffer).
+fn sent_word(sender: u64, i: usize) -> u64 {
     let s = tcb(sender);
+    if s.fault_label != 0 {
+        return s.fault_words.get(i).copied().unwrap_or(0);
+    }
+    match i {
+        0..MESSAGE_REGISTERS_IN_REGS => s.context.syscall_arg(2 + i),
+        _ => KernelMemory.read(msg_word(s.ipc_buffer, i)),
+    }
+}
+
+/// The label and length of what `sender` sends.
+fn sent_info(sender: u64) -> (u64, usize) {
+    let s = tcb(sender);
+    if s.fault_label != 0 {
+        return (s.fault_label, s.fault_length);
+    }
     let info = MessageInfo::from_word(s.context.syscall_arg(1));
-    let regs = [
-        s.context.syscall_arg(2),
-        s.context.syscall_arg(3),
-        s.context.syscall_arg(4),
-        s.context.syscall_arg(5),
-    ];
-    let (from_buffer, to_buffer) = (s.ipc_buffer, tcb(receiver).ipc_buffer);
-    let mut length = info.length().min(MAX_MESSAGE_LENGTH);
-    if from_buffer == 0 || to_buffer == 0 {
+    (info.label(), info.length())
+}
+
+/// Copies the message `sender` is sending (a fault message, or its info word
+/// and message registers as saved at its system call) to `receiver` with
+/// `badge`, and writes the receiver's result registers.
+pub fn transfer(sender: u64, receiver: u64, badge: u64, _what: Delivery) {
+    let (label, length) = sent_info(sender);
+    let from_fault = tcb(sender).fault_label != 0;
+    let (from_buffer, to_buffer) = (tcb(sender).ipc_buffer, tcb(receiver).ipc_buffer);
+    let mut length = length.min(MAX_MESSAGE_LENGTH);
+    if (from_buffer == 0 && !from_fault) || to_buffer == 0 {
         length = length.min(MESSAGE_REGISTERS_IN_REGS);
     }
     let mut mem = KernelMemory;
     for i in MESSAGE_REGISTERS_IN_REGS..length {
-        let word = mem.read(msg_word(from_buffer, i));
-        mem.write(msg_word(to_buffer, i), word);
+        mem.write(msg_word(to_buffer, i), sent_word(sender, i));
     }
-    let delivered = MessageInfo::new(info.label(), 0, 0, length as u64);
-    let mut mrs = [0u64; MESSAGE_REGISTERS_IN_REGS];
-    mrs[..length.min(MESSAGE_REGISTERS_IN_REGS)]
-        .copy_from_slice(&regs[..length.min(MESSAGE_REGISTERS_IN_REGS)]);
-    tcb(receiver).context.set_syscall_result([
-        delivered.word(),
-        badge,
-        mrs[0],
-        mrs[1],
-        mrs[2],
-        mrs[3],
-    ]);
+    let delivered = MessageInfo::new(label, 0, 0, length as u64);
+    let mr = |i: usize| if i < length { sent_word(sender, i) } else { 0 };
+    tcb(receiver)
+        .context
+        .set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
 }
 
 /// Writes an empty message with badge 0 (a receive that found nothing).
@@ -85,6 +95,7 @@ pub fn wait_for_reply(caller: u64, callee: u64) {
 }
 
 /// `replier` answers the Call it received last, if that caller still waits.
+/// A caller that faulted is resumed as its fault type says.
 pub fn reply(replier: u64) {
     let caller = core::mem::take(&mut tcb(replier).caller);
     if caller == 0 {
@@ -95,8 +106,41 @@ pub fn reply(replier: u64) {
         return;
     }
     c.waiting_for = 0;
-    transfer(replier, caller, 0, Delivery::Message);
-    sched::make_runnable(caller);
+    if c.fault_label == 0 {
+        transfer(replier, caller, 0, Delivery::Message);
+        sched::make_runnable(caller);
+    } else {
+        resume_from_fault(replier, caller);
+    }
+}
+
+/// Handles the reply to a fault message (see `keel_abi::fault`).
+fn resume_from_fault(replier: u64, faulter: u64) {
+    let (label, length) = sent_info(replier);
+    let fault = FaultType::try_from(core::mem::take(&mut tcb(faulter).fault_label));
+    let restore = |count: usize| {
+        for i in 0..count.min(length) {
+            let value = sent_word(replier, i);
+            tcb(faulter).context.set_register(i, value);
+        }
+    };
+    let resume = match fault {
+        Ok(FaultType::UserException) if label == 0 => {
+            restore(3);
+            true
+        }
+        Ok(FaultType::UnknownSyscall) if label == 0 => {
+            restore(UserContext::REGISTER_COUNT);
+            true
+        }
+        Ok(FaultType::UserException | FaultType::UnknownSyscall) => false,
+        _ => true,
+    };
+    if resume {
+        sched::make_runnable(faulter);
+    } else {
+        sched::make_inactive(faulter);
+    }
 }
 
 /// Makes a blocked thread run its system call again (its object is going away).
@@ -106,8 +150,10 @@ pub fn restart(thread: u64) {
 }
 
 /// Takes `thread` out of any IPC it is blocked in and off any reply
-/// relation; its state is left to the caller to set.
+/// relation, and drops a fault it was reporting (resumed, it faults again);
+/// its state is left to the caller to set.
 pub fn cancel(thread: u64) {
+    tcb(thread).fault_label = 0;
     let t = tcb(thread);
     let (state, object) = (t.state, t.blocked_on);
     match state {

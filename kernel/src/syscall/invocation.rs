@@ -21,8 +21,9 @@ pub enum Outcome {
     /// IPC: the kernel wrote the caller's results itself, or will when a
     /// message arrives.
     Handled,
-    /// The cap named by this CPtr is missing or lacks a right: a capability fault.
-    CapFault(u64),
+    /// The call faults: a capability fault (with the CPtr) or an unknown
+    /// system call (with its number).
+    Fault(crate::fault::UserFaultKind, u64),
 }
 
 impl From<Progress> for Outcome {

@@ -25,7 +25,8 @@ fn cap_with(thread: u64, right: CapRights) -> Option<Cap> {
 }
 
 fn cap_fault(thread: u64) -> Outcome {
-    Outcome::CapFault(ipc::queue::tcb(thread).context.syscall_arg(0))
+    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
+    Outcome::Fault(crate::fault::UserFaultKind::CapFault, cptr)
 }
 
 /// Sends (Send, NBSend, or the IPC half of Call) from `thread`.

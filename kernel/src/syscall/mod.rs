@@ -5,6 +5,7 @@ pub mod invocation;
 mod ipc;
 
 use crate::arch::{AddressSpace, Console, Machine, Platform, Serial, UserRegisters, VSpace};
+use crate::fault::{UserFault, UserFaultKind};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::sched;
@@ -24,14 +25,14 @@ pub fn handle_syscall() -> ! {
                 Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b, 0, 0, 0]),
                 Ok(Outcome::Restart) => tcb.context.restart_syscall(),
                 Ok(Outcome::Handled) => {}
-                Ok(Outcome::CapFault(cptr)) => {
+                Ok(Outcome::Fault(kind, addr)) => {
+                    // A cap fault re-runs the system call once handled; an
+                    // unknown system call goes on after it.
+                    if kind == UserFaultKind::CapFault {
+                        tcb.context.restart_syscall();
+                    }
                     let ip = tcb.context.ip();
-                    let kind = crate::fault::UserFaultKind::CapFault;
-                    crate::fault::handle_user_fault(crate::fault::UserFault {
-                        kind,
-                        ip,
-                        addr: cptr,
-                    })
+                    crate::fault::handle_user_fault(UserFault { kind, ip, addr })
                 }
                 Err(e) => tcb.context.set_syscall_result([
                     e.error as u64,
@@ -56,8 +57,10 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         return Err(Error::IllegalOperation.into());
     };
     let arg = |n: usize| tcb.context.syscall_arg(n);
-    let syscall = Syscall::try_from(tcb.context.syscall_number())
-        .map_err(|_| SyscallError::from(Error::UnknownSyscall))?;
+    let number = tcb.context.syscall_number();
+    let Ok(syscall) = Syscall::try_from(number) else {
+        return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
+    };
     match syscall {
         Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Call => invocation::call(tcb, tcb_object),

@@ -15,21 +15,6 @@ pub fn debug_calls(_env: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn unknown_syscall(_env: &Env) -> TestResult {
-    for number in [0, 12, 99, 106, 0x1_0000_0001, u64::MAX] {
-        let [err, a, b, ..] = raw_syscall(number, [1, 2, 3, 4, 5, 6]);
-        ensure!(
-            Error::check(err) == Err(Error::UnknownSyscall),
-            "syscall {number:#x} returned error word {err}"
-        );
-        ensure!(
-            a == 0 && b == 0,
-            "syscall {number:#x} returned result words {a:#x} {b:#x}"
-        );
-    }
-    Ok(())
-}
-
 pub fn identify_out_of_range(env: &Env) -> TestResult {
     let slots = 1u64 << env.boot_info.root_cnode_size_bits;
     for slot in [slots, slots + 1, u64::MAX] {

@@ -90,31 +90,32 @@ impl Cap<Tcb> {
         invoke(self.cptr(), label, mrs, caps)
     }
 
-    /// Sets the fault endpoint (a CPtr in the thread's CSpace), CSpace and VSpace
-    /// roots and the IPC buffer (`buffer` 0: none, and `buffer_frame` unused).
+    /// Sets the CSpace and VSpace roots and the IPC buffer (seL4's MCS
+    /// `Configure`; the fault endpoint is set with [`Cap::tcb_set_space`]).
     ///
     /// # Errors
     /// `IllegalOperation` for caps of the wrong type, `AlignmentError` for a
     /// misaligned buffer, lookup errors for the caps.
     pub fn tcb_configure(
         self,
-        fault_ep: CPtr,
         cspace_root: Cap<CNode>,
         cspace_root_data: u64,
         vspace_root: Cap<VSpace>,
         buffer: u64,
         buffer_frame: Cap<Frame>,
     ) -> Result<(), Error> {
-        let mrs = [fault_ep.bits(), cspace_root_data, 0, buffer];
+        let mrs = [cspace_root_data, 0, buffer];
         let caps = [cspace_root.cptr(), vspace_root.cptr(), buffer_frame.cptr()];
         self.tcb_invoke(Label::TcbConfigure, &mrs, &caps)
             .map(|_| ())
     }
 
-    /// Sets the fault endpoint, CSpace root and VSpace root.
+    /// Sets the fault endpoint (a cap the kernel copies into the thread; an
+    /// empty slot removes the handler), the CSpace root and the VSpace root.
     ///
     /// # Errors
-    /// As for [`Cap::tcb_configure`].
+    /// As for [`Cap::tcb_configure`]; `IllegalOperation` when the fault
+    /// endpoint is neither an endpoint nor empty.
     pub fn tcb_set_space(
         self,
         fault_ep: CPtr,
@@ -122,13 +123,9 @@ impl Cap<Tcb> {
         cspace_root_data: u64,
         vspace_root: Cap<VSpace>,
     ) -> Result<(), Error> {
-        let mrs = [fault_ep.bits(), cspace_root_data, 0];
-        self.tcb_invoke(
-            Label::TcbSetSpace,
-            &mrs,
-            &[cspace_root.cptr(), vspace_root.cptr()],
-        )
-        .map(|_| ())
+        let mrs = [cspace_root_data, 0];
+        let caps = [fault_ep, cspace_root.cptr(), vspace_root.cptr()];
+        self.tcb_invoke(Label::TcbSetSpace, &mrs, &caps).map(|_| ())
     }
 
     /// Sets (or, with `buffer` 0, removes) the IPC buffer.

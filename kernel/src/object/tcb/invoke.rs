@@ -6,7 +6,8 @@ use crate::arch::UserRegisters;
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{
-    tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT,
+    tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT,
+    VSPACE_ROOT_SLOT,
 };
 use crate::preemption::KernelPreempt;
 use crate::sched;
@@ -76,22 +77,28 @@ pub fn invoke(
         Label::TcbWriteRegisters => write_registers(msg, target.object, caller),
         Label::TcbCopyRegisters => copy_registers(msg, target.object),
         Label::TcbConfigure => {
-            // MR2, the VSpace cap data, is part of seL4's layout; no architecture here uses it.
-            let (fault_ep, cspace_data, _, buffer) =
-                (msg.mr(0)?, msg.mr(1)?, msg.mr(2)?, msg.mr(3)?);
+            // As seL4's MCS API: MRs cspace data, vspace data, buffer; caps
+            // cspace root, vspace root, buffer frame. The VSpace cap data is
+            // part of the layout; no architecture here uses it.
+            let (cspace_data, _, buffer) = (msg.mr(0)?, msg.mr(1)?, msg.mr(2)?);
             let (cspace, vspace, frame) = (msg.extra_cap(0)?, msg.extra_cap(1)?, msg.extra_cap(2)?);
             check_space(cspace, vspace, cspace_data)?;
             check_buffer(buffer, frame)?;
-            match set_space(target, fault_ep, cspace, cspace_data, vspace)? {
+            match set_space(target, None, cspace, cspace_data, vspace)? {
                 Progress::Preempted => Ok(Outcome::Restart),
                 Progress::Done => set_ipc_buffer(target, buffer, Some(frame)).map(Outcome::from),
             }
         }
         Label::TcbSetSpace => {
-            let (fault_ep, cspace_data) = (msg.mr(0)?, msg.mr(1)?);
-            let (cspace, vspace) = (msg.extra_cap(0)?, msg.extra_cap(1)?);
+            // MRs cspace data, vspace data; caps fault endpoint, cspace root, vspace root.
+            let (cspace_data, _) = (msg.mr(0)?, msg.mr(1)?);
+            let (fault_ep, cspace, vspace) =
+                (msg.extra_cap(0)?, msg.extra_cap(1)?, msg.extra_cap(2)?);
+            if !matches!(fault_ep.1.kind(), CapType::Endpoint | CapType::Null) {
+                return Err(Error::IllegalOperation.into());
+            }
             check_space(cspace, vspace, cspace_data)?;
-            set_space(target, fault_ep, cspace, cspace_data, vspace).map(Outcome::from)
+            set_space(target, Some(fault_ep), cspace, cspace_data, vspace).map(Outcome::from)
         }
         Label::TcbSetIPCBuffer => {
             let buffer = msg.mr(0)?;
@@ -300,9 +307,11 @@ fn replace_slot(
     Ok(Progress::Done)
 }
 
+/// Installs the CSpace and VSpace roots and, when given, the fault endpoint
+/// (a null cap removes the handler).
 fn set_space(
     target: Target,
-    fault_ep: u64,
+    fault_ep: Option<(u64, Cap)>,
     cspace: (u64, Cap),
     cspace_data: u64,
     vspace: (u64, Cap),
@@ -312,6 +321,12 @@ fn set_space(
     } else {
         cspace.1.update_data(false, cspace_data)
     };
+    if let Some(ep) = fault_ep {
+        let source = (!ep.1.is_null()).then_some(ep);
+        if replace_slot(target, FAULT_ENDPOINT_SLOT, source)? == Progress::Preempted {
+            return Ok(Progress::Preempted);
+        }
+    }
     if replace_slot(target, CSPACE_ROOT_SLOT, Some((cspace.0, cspace_cap)))? == Progress::Preempted
         || replace_slot(target, VSPACE_ROOT_SLOT, Some(vspace))? == Progress::Preempted
     {
@@ -320,7 +335,6 @@ fn set_space(
     if target.alive() {
         let mem = KernelMemory;
         let t = tcb(target.object);
-        t.fault_endpoint = fault_ep;
         t.vspace_root = read_cap(&mem, tcb_slot(target.object, VSPACE_ROOT_SLOT)).paddr();
     }
     Ok(Progress::Done)

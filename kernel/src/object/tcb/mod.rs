@@ -19,6 +19,10 @@ pub const CSPACE_ROOT_SLOT: u64 = 0;
 pub const VSPACE_ROOT_SLOT: u64 = 1;
 /// The slot holding the frame cap of the thread's IPC buffer.
 pub const IPC_BUFFER_SLOT: u64 = 2;
+/// The slot holding the thread's fault endpoint cap (null: no handler).
+pub const FAULT_ENDPOINT_SLOT: u64 = 3;
+/// Longest fault message: the register list and the syscall number.
+pub const FAULT_WORDS: usize = keel_abi::registers::MAX_COUNT + 1;
 /// Where the [`Tcb`] structure starts within the object, after the slots
 /// (their layout is the capability core's: `keel_kernel_core::cspace::tcb_slot`).
 const STRUCT_OFFSET: u64 = TCB_SLOTS * SLOT_SIZE;
@@ -57,8 +61,6 @@ pub struct Tcb {
     /// Maximum controlled priority: the highest priority this thread may give
     /// itself or others with it as the authority.
     pub mcp: u64,
-    /// The fault endpoint's CPtr in the thread's CSpace (0: none).
-    pub fault_endpoint: u64,
     /// Next thread in the run queue (TCB object address; 0: none).
     pub sched_next: u64,
     /// Previous thread in the run queue.
@@ -81,6 +83,12 @@ pub struct Tcb {
     pub waiting_for: u64,
     /// The notification bound to this thread (0: none).
     pub bound_notification: u64,
+    /// The fault being handled (`keel_abi::fault::FaultType`; 0: none).
+    pub fault_label: u64,
+    /// Words of the fault message that are valid.
+    pub fault_length: usize,
+    /// The fault message.
+    pub fault_words: [u64; FAULT_WORDS],
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
 }

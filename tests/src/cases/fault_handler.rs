@@ -1,0 +1,292 @@
+//! PAGEFAULT and FAULT with handlers: faults reach the thread's fault
+//! endpoint in seL4's layouts, and the handler's reply resumes the thread.
+//!
+//! The root task is the handler. It answers with ReplyRecv on a notification
+//! it has just signalled, so the receive half returns at once (MCS Reply
+//! objects, with their own issue, will make a reply a Send on the reply cap).
+
+use super::retype::make;
+use crate::support::{slot, step};
+use crate::thread::{count, shared, spawn_with_handler, stack_top, yield_times};
+use crate::{ensure, Env, TestResult};
+use core::sync::atomic::Ordering;
+use keel_abi::bootinfo::BOOTINFO_VADDR;
+use keel_abi::fault::{self as layout, FaultType};
+use keel_abi::{CapRights, MessageInfo, ObjectType};
+use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::ipc::Received;
+use keel_sys::tcb::UserContext;
+use keel_sys::{CPtr, Cap};
+
+/// An address no Keel root task maps.
+const UNMAPPED: u64 = 0x0000_4000_0000_0000;
+
+fn me(i: u64) -> Cap<Tcb> {
+    Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)))
+}
+
+fn stop(i: u64) -> ! {
+    let _ = me(i).tcb_suspend();
+    keel_sys::debug::halt(95)
+}
+
+extern "C" fn read_unmapped(i: u64) -> ! {
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: nothing is mapped there: the load faults, and the handler moves
+    // the thread elsewhere; no value is produced.
+    let v = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
+    shared(i).value.store(v, Ordering::SeqCst);
+    stop(i)
+}
+
+extern "C" fn write_read_only(i: u64) -> ! {
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the BootInfo page is read-only: the store faults before changing memory.
+    unsafe { core::ptr::write_volatile(BOOTINFO_VADDR as usize as *mut u64, 1) };
+    stop(i)
+}
+
+extern "C" fn execute_no_exec(i: u64) -> ! {
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the BootInfo page is not executable: the fetch faults.
+    let jump: extern "C" fn() = unsafe { core::mem::transmute(BOOTINFO_VADDR as usize) };
+    jump();
+    stop(i)
+}
+
+extern "C" fn undefined(i: u64) -> ! {
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    keel_sys::arch::undefined_instruction()
+}
+
+extern "C" fn send_through_slot(i: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    ep.nb_send(MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    stop(i)
+}
+
+extern "C" fn unknown_syscall(i: u64) -> ! {
+    keel_sys::raw_syscall(99, [7, 0, 0, 0, 0, 0]);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    stop(i)
+}
+
+/// Where a handler sends a faulted thread.
+extern "C" fn recovered(_: u64) -> ! {
+    shared(0).counter.fetch_add(100, Ordering::SeqCst);
+    stop(0)
+}
+
+struct Handler {
+    ep: u64,
+    ntfn: u64,
+}
+
+impl Handler {
+    fn new(env: &Env) -> Result<Handler, alloc::string::String> {
+        Ok(Handler {
+            ep: make(env, 12, ObjectType::Endpoint, 0, 1)?,
+            ntfn: make(env, 12, ObjectType::Notification, 0, 1)?,
+        })
+    }
+
+    /// Starts `entry` as thread 0 with this handler, runs it into its fault, returns the message.
+    fn run(
+        &self,
+        env: &Env,
+        entry: extern "C" fn(u64) -> !,
+        fault_ep: u64,
+    ) -> Result<(Cap<Tcb>, Received), alloc::string::String> {
+        let t = spawn_with_handler(env, entry, 0, 0, 255, fault_ep)?;
+        step(t.tcb_resume(), "resume")?;
+        let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(self.ep)).recv();
+        Ok((t, r))
+    }
+
+    /// Replies with `label` and `words` and returns at once.
+    fn reply(&self, label: u64, words: &[u64]) -> TestResult {
+        for (i, w) in words.iter().enumerate().skip(4) {
+            keel_sys::ipc::set_mr(i, *w).map_err(|e| alloc::format!("set_mr: {e}"))?;
+        }
+        let mut regs = [0u64; 4];
+        for (r, w) in regs.iter_mut().zip(words) {
+            *r = *w;
+        }
+        Cap::<Notification>::from_cptr(CPtr::from_bits(self.ntfn)).signal();
+        let as_receiver: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(self.ntfn));
+        as_receiver.reply_recv(MessageInfo::new(label, 0, 0, words.len() as u64), regs);
+        Ok(())
+    }
+}
+
+/// Points a faulted thread at `recovered` on a fresh stack.
+fn redirect(t: Cap<Tcb>) -> TestResult {
+    step(
+        t.tcb_write_all_registers(false, &UserContext::new_thread(recovered, stack_top(0), 0)),
+        "redirect",
+    )
+}
+
+fn vm_fault(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    addr: u64,
+    prefetch: u64,
+    access: u64,
+) -> TestResult {
+    let h = Handler::new(env)?;
+    let (t, r) = h.run(env, entry, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::VmFault as u64,
+        "label {}",
+        r.info.label()
+    );
+    ensure!(
+        r.info.length() == layout::VM_FAULT_LENGTH,
+        "length {}",
+        r.info.length()
+    );
+    ensure!(
+        r.mrs[layout::VM_FAULT_ADDR] == addr,
+        "address {:#x}",
+        r.mrs[layout::VM_FAULT_ADDR]
+    );
+    ensure!(
+        r.mrs[layout::VM_FAULT_PREFETCH] == prefetch,
+        "prefetch flag {}",
+        r.mrs[layout::VM_FAULT_PREFETCH]
+    );
+    ensure!(
+        r.mrs[layout::VM_FAULT_FSR] == access,
+        "access {}",
+        r.mrs[layout::VM_FAULT_FSR]
+    );
+    ensure!(r.mrs[layout::VM_FAULT_IP] != 0, "no fault address");
+    redirect(t)?;
+    h.reply(0, &[])?;
+    yield_times(1)?;
+    ensure!(
+        count(0) == 101,
+        "the thread did not resume where the handler sent it ({})",
+        count(0)
+    );
+    Ok(())
+}
+
+pub fn read_fault_handled(env: &Env) -> TestResult {
+    vm_fault(env, read_unmapped, UNMAPPED, 0, 0)
+}
+
+pub fn write_fault_handled(env: &Env) -> TestResult {
+    vm_fault(env, write_read_only, BOOTINFO_VADDR, 0, 1)
+}
+
+pub fn execute_fault_handled(env: &Env) -> TestResult {
+    vm_fault(env, execute_no_exec, BOOTINFO_VADDR, 1, 2)
+}
+
+pub fn user_exception_resumed_at_new_ip(env: &Env) -> TestResult {
+    let h = Handler::new(env)?;
+    let (t, r) = h.run(env, undefined, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::UserException as u64,
+        "label {}",
+        r.info.label()
+    );
+    ensure!(
+        r.info.length() == layout::USER_EXCEPTION_LENGTH,
+        "length {}",
+        r.info.length()
+    );
+    let start = UserContext::new_thread(recovered, stack_top(0), 0);
+    step(t.tcb_write_all_registers(false, &start), "arguments")?;
+    let flags = r.mrs[layout::USER_EXCEPTION_FLAGS];
+    h.reply(0, &[start.pc(), start.sp(), flags])?;
+    yield_times(1)?;
+    ensure!(count(0) == 101, "count {}", count(0));
+    Ok(())
+}
+
+pub fn user_exception_refused(env: &Env) -> TestResult {
+    let h = Handler::new(env)?;
+    let (_, r) = h.run(env, undefined, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::UserException as u64,
+        "label {}",
+        r.info.label()
+    );
+    h.reply(1, &[])?;
+    yield_times(2)?;
+    ensure!(
+        count(0) == 1,
+        "a thread whose fault reply had a non-zero label ran on"
+    );
+    Ok(())
+}
+
+pub fn cap_fault_fixed_and_retried(env: &Env) -> TestResult {
+    let h = Handler::new(env)?;
+    let empty = env.slots(1)?;
+    shared(0).cap.store(empty, Ordering::SeqCst);
+    let (_, r) = h.run(env, send_through_slot, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::CapFault as u64,
+        "label {}",
+        r.info.label()
+    );
+    ensure!(
+        r.mrs[layout::CAP_FAULT_ADDR] == empty,
+        "CPtr {:#x}",
+        r.mrs[layout::CAP_FAULT_ADDR]
+    );
+    ensure!(count(0) == 0, "the send went through");
+    step(
+        slot(empty).copy(&slot(h.ep), CapRights::ALL),
+        "install the missing cap",
+    )?;
+    h.reply(0, &[])?;
+    yield_times(1)?;
+    ensure!(count(0) == 1, "the retried send did not complete");
+    Ok(())
+}
+
+pub fn unknown_syscall_delivered(env: &Env) -> TestResult {
+    let h = Handler::new(env)?;
+    let (_, r) = h.run(env, unknown_syscall, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::UnknownSyscall as u64,
+        "label {}",
+        r.info.label()
+    );
+    let count_regs = keel_sys::tcb::register_count();
+    ensure!(
+        r.info.length() == count_regs + 1,
+        "length {}",
+        r.info.length()
+    );
+    let number = keel_sys::ipc::mr(count_regs).map_err(|e| alloc::format!("mr: {e}"))?;
+    ensure!(number == 99, "syscall number {number}");
+    let mut regs = [0u64; keel_abi::registers::MAX_COUNT];
+    regs[..4].copy_from_slice(&r.mrs);
+    for (i, reg) in regs.iter_mut().enumerate().take(count_regs).skip(4) {
+        *reg = keel_sys::ipc::mr(i).map_err(|e| alloc::format!("mr: {e}"))?;
+    }
+    h.reply(0, &regs[..count_regs])?;
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1,
+        "the thread did not go on after the system call"
+    );
+    Ok(())
+}
+
+pub fn handler_badge(env: &Env) -> TestResult {
+    let h = Handler::new(env)?;
+    let badged = env.slots(1)?;
+    step(slot(badged).mint(&slot(h.ep), CapRights::ALL, 0x33), "mint")?;
+    let (t, r) = h.run(env, read_unmapped, badged)?;
+    ensure!(r.badge == 0x33, "badge {:#x}", r.badge);
+    redirect(t)?;
+    h.reply(0, &[])
+}

@@ -127,7 +127,7 @@ pub fn raise(thread: u64, fault: UserFault) {
         t.fault_label = label as u64;
         t.fault_words = words;
         t.fault_length = length;
-        endpoint::send(handler.paddr(), thread, handler.badge(), true, true);
+        endpoint::send(handler.paddr(), thread, handler.badge(), false, true, true);
         return;
     }
     crate::kprintln!(

@@ -5,6 +5,7 @@
 //! are in `object::endpoint` and `object::notification`. Capability transfer
 //! is not done yet: received messages carry no caps.
 
+mod caps;
 pub mod queue;
 
 use crate::arch::{UserContext, UserRegisters};
@@ -18,10 +19,18 @@ use keel_abi::MessageInfo;
 use keel_kernel_core::object_memory::ObjectMemory;
 use queue::tcb;
 
-/// What a receiver is given.
-pub enum Delivery {
-    /// The sender's message.
-    Message,
+/// Whether the message's caps may be transferred: the sender used an
+/// endpoint cap with the grant right (caps go, or are unwrapped, against
+/// that endpoint).
+#[derive(Clone, Copy)]
+pub enum Caps {
+    /// Caps named by the sender are transferred through this endpoint.
+    Granted {
+        /// The endpoint the message goes through.
+        endpoint: u64,
+    },
+    /// No caps go with the message.
+    None,
 }
 
 fn msg_word(buffer: u64, i: usize) -> u64 {
@@ -51,10 +60,10 @@ fn sent_info(sender: u64) -> (u64, usize) {
     (info.label(), info.length())
 }
 
-/// Copies the message `sender` is sending (a fault message, or its info word
-/// and message registers as saved at its system call) to `receiver` with
-/// `badge`, and writes the receiver's result registers.
-pub fn transfer(sender: u64, receiver: u64, badge: u64, _what: Delivery) {
+/// Copies the message `sender` is sending (a fault message, or its info word,
+/// message registers and, when granted, caps as saved at its system call) to
+/// `receiver` with `badge`, and writes the receiver's result registers.
+pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     let (label, length) = sent_info(sender);
     let from_fault = tcb(sender).fault_label != 0;
     let (from_buffer, to_buffer) = (tcb(sender).ipc_buffer, tcb(receiver).ipc_buffer);
@@ -66,7 +75,14 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, _what: Delivery) {
     for i in MESSAGE_REGISTERS_IN_REGS..length {
         mem.write(msg_word(to_buffer, i), sent_word(sender, i));
     }
-    let delivered = MessageInfo::new(label, 0, 0, length as u64);
+    let (extra, unwrapped) = match caps {
+        Caps::Granted { endpoint } if !from_fault => {
+            let named = MessageInfo::from_word(tcb(sender).context.syscall_arg(1)).extra_caps();
+            caps::transfer(sender, receiver, endpoint, named)
+        }
+        _ => (0, 0),
+    };
+    let delivered = MessageInfo::new(label, unwrapped, extra as u64, length as u64);
     let mr = |i: usize| if i < length { sent_word(sender, i) } else { 0 };
     tcb(receiver)
         .context
@@ -107,7 +123,7 @@ pub fn reply(replier: u64) {
     }
     c.waiting_for = 0;
     if c.fault_label == 0 {
-        transfer(replier, caller, 0, Delivery::Message);
+        transfer(replier, caller, 0, Caps::None);
         sched::make_runnable(caller);
     } else {
         resume_from_fault(replier, caller);

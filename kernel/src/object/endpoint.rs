@@ -3,7 +3,7 @@
 //! rendezvous here; the message itself is moved by `crate::ipc`.
 
 use crate::ipc::queue::{tcb, Queue};
-use crate::ipc::{self, Delivery};
+use crate::ipc::{self, Caps};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::sched;
@@ -28,16 +28,22 @@ fn queue(ep: u64) -> Queue {
     Queue::at(ep + QUEUE)
 }
 
-/// `sender` sends on the endpoint `ep` through a cap with `badge`. With
-/// `is_call`, it then waits for the receiver's reply. Without `blocking` and
-/// no receiver waiting, the message is dropped.
-pub fn send(ep: u64, sender: u64, badge: u64, blocking: bool, is_call: bool) {
+/// `sender` sends on the endpoint `ep` through a cap with `badge` (and the
+/// grant right if `can_grant`). With `is_call`, it then waits for the
+/// receiver's reply. Without `blocking` and no receiver waiting, the message
+/// is dropped.
+pub fn send(ep: u64, sender: u64, badge: u64, can_grant: bool, blocking: bool, is_call: bool) {
+    let caps = if can_grant {
+        Caps::Granted { endpoint: ep }
+    } else {
+        Caps::None
+    };
     if state(ep) == RECEIVERS {
         let receiver = queue(ep)
             .first()
             .expect("invariant: a receiving endpoint has receivers");
         take_off(ep, receiver);
-        ipc::transfer(sender, receiver, badge, Delivery::Message);
+        ipc::transfer(sender, receiver, badge, caps);
         sched::make_runnable(receiver);
         if is_call {
             ipc::wait_for_reply(sender, receiver);
@@ -46,6 +52,7 @@ pub fn send(ep: u64, sender: u64, badge: u64, blocking: bool, is_call: bool) {
         let t = tcb(sender);
         t.ipc_badge = badge;
         t.ipc_is_call = is_call;
+        t.ipc_can_grant = can_grant;
         block(ep, sender, ThreadState::BlockedOnSend, SENDERS);
     }
 }
@@ -60,7 +67,12 @@ pub fn receive(ep: u64, receiver: u64, blocking: bool) {
         take_off(ep, sender);
         let t = tcb(sender);
         let (badge, is_call) = (t.ipc_badge, t.ipc_is_call);
-        ipc::transfer(sender, receiver, badge, Delivery::Message);
+        let caps = if t.ipc_can_grant {
+            Caps::Granted { endpoint: ep }
+        } else {
+            Caps::None
+        };
+        ipc::transfer(sender, receiver, badge, caps);
         if is_call {
             ipc::wait_for_reply(sender, receiver);
         } else {

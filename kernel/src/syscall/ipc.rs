@@ -37,13 +37,9 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
     match cap.kind() {
         CapType::Endpoint => {
             let blocking = syscall != Syscall::NBSend;
-            endpoint::send(
-                cap.paddr(),
-                thread,
-                cap.badge(),
-                blocking,
-                syscall == Syscall::Call,
-            );
+            let grant = cap.rights().contains(CapRights::GRANT);
+            let is_call = syscall == Syscall::Call;
+            endpoint::send(cap.paddr(), thread, cap.badge(), grant, blocking, is_call);
         }
         _ => notification::signal(cap.paddr(), cap.badge()),
     }

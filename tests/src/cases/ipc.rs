@@ -226,3 +226,94 @@ pub fn object_deleted_under_receiver(env: &Env) -> TestResult {
     ensure!(count(0) == 0, "the receiver returned from its receive");
     Ok(())
 }
+
+/// Sends one message naming extra cap `shared(i).value` through `shared(i).cap`, then stops.
+/// Uses the root task's IPC buffer, which the test lends it (the root task is
+/// blocked in its receive meanwhile).
+extern "C" fn send_with_cap(i: u64) -> ! {
+    let cap = CPtr::from_bits(shared(i).value.load(Ordering::SeqCst));
+    let _ = keel_sys::ipc::set_cap(0, cap);
+    endpoint_of(i).send(MessageInfo::new(9, 0, 1, 1), [1, 0, 0, 0]);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    stop_self(i)
+}
+
+/// Starts `send_with_cap` sending `cap` through the endpoint cap `through`,
+/// receives the message in the root task into `dest`, and returns it.
+fn receive_cap(
+    env: &Env,
+    through: u64,
+    cap: u64,
+    ep: u64,
+    dest: u64,
+) -> Result<keel_sys::ipc::Received, alloc::string::String> {
+    let t = spawn(env, send_with_cap, 0, 0, 255)?;
+    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
+    step(
+        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
+        "lend the IPC buffer",
+    )?;
+    shared(0).cap.store(through, Ordering::SeqCst);
+    shared(0).value.store(cap, Ordering::SeqCst);
+    keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
+        .map_err(|e| alloc::format!("receive path: {e}"))?;
+    step(t.tcb_resume(), "resume")?;
+    Ok(Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv())
+}
+
+pub fn cap_transfer_with_grant(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let dest = env.slots(1)?;
+    let r = receive_cap(env, ep, ntfn, ep, dest)?;
+    ensure!(
+        r.info.extra_caps() == 1 && r.info.caps_unwrapped() == 0,
+        "info {:?}",
+        r.info
+    );
+    crate::support::expect_type(dest, keel_abi::CapType::Notification)?;
+    // The received cap is a copy: revoking the original takes it.
+    step(slot(ntfn).revoke(), "revoke the original")?;
+    crate::support::expect_type(dest, keel_abi::CapType::Null)
+}
+
+pub fn no_transfer_without_grant(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let no_grant = mint(env, ep, 0, CapRights::READ.union(CapRights::WRITE))?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let dest = env.slots(1)?;
+    let r = receive_cap(env, no_grant.cptr().bits(), ntfn, ep, dest)?;
+    ensure!(
+        r.info.extra_caps() == 0,
+        "{} caps came without the grant right",
+        r.info.extra_caps()
+    );
+    crate::support::expect_type(dest, keel_abi::CapType::Null)
+}
+
+pub fn badged_cap_to_same_endpoint_unwrapped(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let badged = mint(env, ep, 0x99, CapRights::ALL)?;
+    let dest = env.slots(1)?;
+    let r = receive_cap(env, ep, badged.cptr().bits(), ep, dest)?;
+    ensure!(
+        r.info.extra_caps() == 1 && r.info.caps_unwrapped() == 1,
+        "info {:?}",
+        r.info
+    );
+    let badge = keel_sys::ipc::unwrapped_badge(0).map_err(|e| alloc::format!("{e}"))?;
+    ensure!(badge == 0x99, "unwrapped badge {badge:#x}");
+    crate::support::expect_type(dest, keel_abi::CapType::Null)
+}
+
+pub fn occupied_receive_slot(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let occupied = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let r = receive_cap(env, ep, ntfn, ep, occupied)?;
+    ensure!(
+        r.info.extra_caps() == 0,
+        "a cap was received into an occupied slot"
+    );
+    crate::support::expect_type(occupied, keel_abi::CapType::Endpoint)
+}

@@ -87,6 +87,10 @@ crate::test_cases! {
     IPC0007: "without IPC buffers a message is cut to four words" => ipc::truncated_without_buffer;
     IPC0008: "a send without the write right is a capability fault" => ipc::rights_are_checked;
     IPC0009: "deleting an endpoint under a waiting receiver" => ipc::object_deleted_under_receiver;
+    IPC0010: "a cap sent through a granting endpoint cap is received as a copy" => ipc::cap_transfer_with_grant;
+    IPC0011: "without the grant right no cap is transferred" => ipc::no_transfer_without_grant;
+    IPC0012: "a badged cap to the same endpoint arrives unwrapped as its badge" => ipc::badged_cap_to_same_endpoint_unwrapped;
+    IPC0013: "no cap is received into an occupied slot" => ipc::occupied_receive_slot;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

@@ -6,7 +6,7 @@
 use crate::cap::{Endpoint, Notification, Tcb};
 use crate::invocation::invoke;
 use crate::ipc_buffer::with_ipc_buffer;
-use crate::{Cap, Error, Syscall};
+use crate::{CPtr, Cap, Error, Syscall};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{Label, MessageInfo};
 
@@ -152,4 +152,40 @@ impl Cap<Tcb> {
     pub fn tcb_unbind_notification(self) -> Result<(), Error> {
         invoke(self.cptr(), Label::TcbUnbindNotification, &[], &[]).map(|_| ())
     }
+}
+
+/// Names `cptr` as extra cap `i` (0..3) of the next message; say how many
+/// in the message info's `extra_caps`.
+///
+/// # Errors
+/// `InvalidArgument` for `i` past 3 or with no IPC buffer registered.
+pub fn set_cap(i: usize, cptr: CPtr) -> Result<(), Error> {
+    with_ipc_buffer(|b| b.caps_or_badges.get_mut(i).map(|c| *c = cptr.bits()))
+        .flatten()
+        .ok_or(Error::InvalidArgument)
+}
+
+/// The badge of extra cap `i` of the last message, when it was unwrapped
+/// (bit `i` of the message info's `caps_unwrapped`).
+///
+/// # Errors
+/// `InvalidArgument` for `i` past 3 or with no IPC buffer registered.
+pub fn unwrapped_badge(i: usize) -> Result<u64, Error> {
+    with_ipc_buffer(|b| b.caps_or_badges.get(i).copied())
+        .flatten()
+        .ok_or(Error::InvalidArgument)
+}
+
+/// Where a received cap goes: slot `index` (resolved to `depth` bits) of the
+/// CNode named by `cnode` in this thread's CSpace.
+///
+/// # Errors
+/// `InvalidArgument` with no IPC buffer registered.
+pub fn set_receive_path(cnode: CPtr, index: u64, depth: u64) -> Result<(), Error> {
+    with_ipc_buffer(|b| {
+        b.receive_cnode = cnode.bits();
+        b.receive_index = index;
+        b.receive_depth = depth;
+    })
+    .ok_or(Error::InvalidArgument)
 }

@@ -77,6 +77,8 @@ pub struct Tcb {
     pub ipc_badge: u64,
     /// For a queued sender: it used Call and waits for a reply.
     pub ipc_is_call: bool,
+    /// For a queued sender: its cap had the grant right.
+    pub ipc_can_grant: bool,
     /// The thread whose Call this thread is to answer (0: none).
     pub caller: u64,
     /// The thread this one waits on for a reply (0: none).

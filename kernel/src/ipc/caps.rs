@@ -1,0 +1,71 @@
+//! Capability transfer in IPC, as seL4 does it: a sender names up to three
+//! caps (CPtrs in its IPC buffer); only through an endpoint cap with the grant
+//! right are they transferred. A badged cap to the very endpoint the message
+//! goes through is unwrapped: the receiver gets its badge instead of the cap.
+//! Otherwise one cap can be received, into the slot the receiver names in its
+//! IPC buffer (receive CNode, index, depth), which must be empty; caps that
+//! cannot be delivered end the transfer.
+
+use crate::ipc::queue::tcb;
+use crate::object::memory::KernelMemory;
+use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
+use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
+use keel_abi::CapType;
+use keel_kernel_core::cspace::{insert_derived, lookup_cap, lookup_slot, read_cap};
+use keel_kernel_core::object_memory::ObjectMemory;
+
+fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
+    buffer + offset as u64 + 8 * i as u64
+}
+
+/// The empty slot `receiver` named for a received cap, if any.
+fn receive_slot(receiver: u64) -> Option<u64> {
+    let mem = KernelMemory;
+    let buffer = tcb(receiver).ipc_buffer;
+    if buffer == 0 {
+        return None;
+    }
+    let field = |offset| mem.read(buffer_word(buffer, offset, 0));
+    let cnode_cptr = field(core::mem::offset_of!(IpcBuffer, receive_cnode));
+    let index = field(core::mem::offset_of!(IpcBuffer, receive_index));
+    let depth = field(core::mem::offset_of!(IpcBuffer, receive_depth));
+    let root = read_cap(&mem, tcb_slot(receiver, CSPACE_ROOT_SLOT));
+    let (_, cnode) = lookup_cap(&mem, root, cnode_cptr).ok()?;
+    let slot = lookup_slot(&mem, cnode, index, depth).ok()?;
+    read_cap(&mem, slot).is_null().then_some(slot)
+}
+
+/// Transfers the `count` caps `sender` names to `receiver` for a message
+/// through `endpoint`; returns how many were handled (transferred or
+/// unwrapped) and the mask of unwrapped ones. Badges of unwrapped caps are
+/// written to the receiver's `caps_or_badges`.
+pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usize, u64) {
+    let mut mem = KernelMemory;
+    let (from, to) = (tcb(sender).ipc_buffer, tcb(receiver).ipc_buffer);
+    if from == 0 || to == 0 {
+        return (0, 0);
+    }
+    let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
+    let root = read_cap(&mem, tcb_slot(sender, CSPACE_ROOT_SLOT));
+    let mut slot = receive_slot(receiver);
+    let (mut handled, mut unwrapped) = (0, 0);
+    for i in 0..count.min(MAX_EXTRA_CAPS) {
+        let cptr = mem.read(buffer_word(from, caps_offset, i));
+        let Ok((src, cap)) = lookup_cap(&mem, root, cptr) else {
+            break;
+        };
+        if cap.kind() == CapType::Endpoint && cap.paddr() == endpoint && cap.badge() != 0 {
+            mem.write(buffer_word(to, caps_offset, i), cap.badge());
+            unwrapped |= 1 << i;
+        } else {
+            let Some(dest) = slot.take() else { break };
+            let Ok(derived) = cap.derive() else { break };
+            if derived.is_null() {
+                break;
+            }
+            insert_derived(&mut mem, src, dest, derived);
+        }
+        handled += 1;
+    }
+    (handled, unwrapped)
+}

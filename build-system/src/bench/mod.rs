@@ -3,8 +3,8 @@
 //! `target/bench/<what>-<arch>.json`. Benchmarks never assert on time; they
 //! report it.
 
+mod app;
 mod boot;
-mod caps;
 
 use std::path::Path;
 
@@ -26,7 +26,9 @@ pub enum BenchWhat {
     /// Wall-clock time from QEMU start to the root task's banner, and the image size.
     Boot(boot::BootBenchArgs),
     /// Capability operations and revoke of N children, in guest instructions (-icount).
-    Caps(caps::CapsBenchArgs),
+    Caps(app::AppBenchArgs),
+    /// IPC round trips, one-way costs and Signal to Wait, in guest instructions (-icount).
+    Ipc(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -43,10 +45,15 @@ pub struct Measurement {
     pub median: f64,
     /// Smallest value.
     pub min: f64,
+    /// 90th percentile.
+    pub p90: f64,
     /// Largest value.
     pub max: f64,
     /// Number of runs.
     pub runs: usize,
+    /// How QEMU ran the guest (`tcg-icount`, `kvm`), where it matters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<String>,
 }
 
 impl Measurement {
@@ -66,8 +73,13 @@ impl Measurement {
             unit: unit.to_string(),
             median,
             min: sorted.first().copied().unwrap_or(f64::NAN),
+            p90: sorted
+                .get((n * 9).div_ceil(10).saturating_sub(1))
+                .copied()
+                .unwrap_or(f64::NAN),
             max: sorted.last().copied().unwrap_or(f64::NAN),
             runs: n,
+            accelerator: None,
         }
     }
 }
@@ -80,7 +92,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     crate::setup::ensure(root)?;
     match &args.what {
         BenchWhat::Boot(a) => boot::run(root, a),
-        BenchWhat::Caps(a) => caps::run(root, a),
+        BenchWhat::Caps(a) => app::run(root, "caps", a),
+        BenchWhat::Ipc(a) => app::run(root, "ipc", a),
     }
 }
 
@@ -91,14 +104,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
 pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> Result<()> {
     println!("\n{what} on {arch}:");
     println!(
-        "{:<40} {:>8} {:>12} {:>12} {:>12} {:>5}  unit",
-        "measurement", "N", "median", "min", "max", "runs"
+        "{:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>5}  unit",
+        "measurement", "N", "median", "min", "p90", "max", "runs"
     );
     for m in results {
         let n = m.n.map_or(String::new(), |n| n.to_string());
         println!(
-            "{:<40} {:>8} {:>12.1} {:>12.1} {:>12.1} {:>5}  {}",
-            m.name, n, m.median, m.min, m.max, m.runs, m.unit
+            "{:<40} {:>8} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>5}  {}",
+            m.name, n, m.median, m.min, m.p90, m.max, m.runs, m.unit
         );
     }
     let dir = root.join("target/bench");

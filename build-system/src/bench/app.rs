@@ -1,8 +1,7 @@
-//! `cargo xtask bench caps`: boots the capability benchmark (the `bench-caps`
-//! app) under QEMU with `-icount shift=0,sleep=off`, so its cycle counter counts
-//! guest instructions, and summarises its samples: retype, copy, mint and
-//! delete of one object, revoke of an Untyped with N children, and the longest
-//! stretch of kernel work between preemption points during each revoke.
+//! Benchmarks that are programs on Keel (`bench caps`, `bench ipc`): boot the
+//! app in the root task's place under QEMU with `-icount shift=0,sleep=off`, so
+//! its cycle counter counts guest instructions, read its
+//! `BENCH <name> <N> <ticks>` lines, and summarise them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,20 +12,19 @@ use clap::Args;
 use keel_abi::manifest::Start;
 
 use super::{report, Measurement};
+use crate::arch::Arch;
 use crate::build::{self, BuildArgs};
 use crate::qemu::{self, Ending, QemuOptions};
 use crate::test::ArchChoice;
 
-/// The app in system.toml that runs the benchmark.
-const APP: &str = "bench-caps";
 /// Deterministic time: one counter tick per guest instruction.
 pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 /// Longest the benchmark may run.
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-/// Options of `cargo xtask bench caps`.
+/// Options of the app benchmarks.
 #[derive(Args, Clone, Debug)]
-pub struct CapsBenchArgs {
+pub struct AppBenchArgs {
     /// Architecture(s) to measure.
     #[arg(long, value_enum, default_value_t = ArchChoice::All)]
     pub arch: ArchChoice,
@@ -56,7 +54,7 @@ pub fn parse_sample(line: &str) -> Option<Sample> {
 }
 
 /// Groups samples by (name, N), in first-seen order, into measurements.
-pub fn summarise(samples: &[Sample], unit: &str) -> Vec<Measurement> {
+pub fn summarise(samples: &[Sample], unit: &str, accel: &str) -> Vec<Measurement> {
     let mut order = Vec::new();
     let mut groups: BTreeMap<(String, u64), Vec<f64>> = BTreeMap::new();
     for s in samples {
@@ -71,57 +69,71 @@ pub fn summarise(samples: &[Sample], unit: &str) -> Vec<Measurement> {
         .map(|key| {
             let mut m = Measurement::from_samples(&key.0, unit, &groups[&key]);
             m.n = Some(key.1);
+            m.accelerator = Some(accel.to_string());
             m
         })
         .collect()
 }
 
-/// Runs the benchmark.
+/// Runs the app benchmark `what` (the app `bench-<what>` in system.toml).
 ///
 /// # Errors
 /// A failed build, or a run that failed or did not finish.
-pub fn run(root: &Path, args: &CapsBenchArgs) -> Result<()> {
+pub fn run(root: &Path, what: &str, args: &AppBenchArgs) -> Result<()> {
     for arch in args.arch.arches() {
+        let app = Some(format!("bench-{what}"));
         let build_args = BuildArgs {
             arch,
             release: args.release,
-            app: Some(APP.into()),
+            app,
             app_crate: None,
         };
         let kernel = build::build(root, &build_args, Start::Demo)?;
-        let opts = QemuOptions {
+        let icount = QemuOptions {
             extra: ICOUNT.map(String::from).to_vec(),
             ..QemuOptions::default()
         };
-        let cmd = qemu::command(arch, &kernel, &opts)?;
-        std::fs::create_dir_all(root.join("target/bench"))?;
-        let log = root.join(format!("target/bench/caps-{arch}.log"));
-        let capture = qemu::run_captured(cmd, TIMEOUT, &format!("[{arch}] "), &log, |line| {
-            line == "BENCH done" || line.starts_with("BENCH failed")
-        })?;
-        if let Some(failed) = capture.lines.iter().find(|l| l.starts_with("BENCH failed")) {
-            bail!("{arch}: {failed}; see {}", log.display());
-        }
-        if !capture.lines.iter().any(|l| l == "BENCH done") {
-            let why = match capture.ending {
-                Ending::TimedOut => format!("no result within {TIMEOUT:?}"),
-                _ => "QEMU ended before the benchmark finished".to_string(),
-            };
-            bail!("{arch}: {why}; see {}", log.display());
-        }
-        let samples: Vec<Sample> = capture
-            .lines
-            .iter()
-            .filter_map(|l| parse_sample(l))
-            .collect();
+        let samples = boot_and_collect(root, what, arch, &kernel, &icount, "tcg-icount")?;
         report(
             root,
-            "caps",
+            what,
             arch.name(),
-            &summarise(&samples, "instructions"),
+            &summarise(&samples, "instructions", "tcg-icount"),
         )?;
     }
     Ok(())
+}
+
+/// Boots `kernel` with `opts` and returns the app's samples.
+fn boot_and_collect(
+    root: &Path,
+    what: &str,
+    arch: Arch,
+    kernel: &Path,
+    opts: &QemuOptions,
+    accel: &str,
+) -> Result<Vec<Sample>> {
+    let cmd = qemu::command(arch, kernel, opts)?;
+    std::fs::create_dir_all(root.join("target/bench"))?;
+    let log = root.join(format!("target/bench/{what}-{arch}-{accel}.log"));
+    let capture = qemu::run_captured(cmd, TIMEOUT, &format!("[{arch}] "), &log, |line| {
+        line == "BENCH done" || line.starts_with("BENCH failed")
+    })?;
+    if let Some(failed) = capture.lines.iter().find(|l| l.starts_with("BENCH failed")) {
+        bail!("{arch}: {failed}; see {}", log.display());
+    }
+    if !capture.lines.iter().any(|l| l == "BENCH done") {
+        let why = match capture.ending {
+            Ending::TimedOut => format!("no result within {TIMEOUT:?}"),
+            _ => "QEMU ended before the benchmark finished".to_string(),
+        };
+        bail!("{arch}: {why}; see {}", log.display());
+    }
+    Ok(capture
+        .lines
+        .iter()
+        .filter_map(|l| parse_sample(l))
+        .collect())
 }
 
 #[cfg(test)]
@@ -150,7 +162,7 @@ mod tests {
         .iter()
         .filter_map(|l| parse_sample(l))
         .collect();
-        let m = summarise(&samples, "instructions");
+        let m = summarise(&samples, "instructions", "tcg-icount");
         assert_eq!(m.len(), 2);
         assert_eq!(
             (m[0].name.as_str(), m[0].n, m[0].median, m[0].max, m[0].runs),

@@ -1,0 +1,199 @@
+//! The IPC benchmark, started in the root task's place by `cargo xtask bench
+//! ipc`. A server thread in the same address space answers Calls with
+//! ReplyRecv; the cycle counter (guest instructions under QEMU `-icount
+//! shift=0`) times the round trip, Call alone (client before Call to server
+//! after its receive) and ReplyRecv alone (server before ReplyRecv to client
+//! after Call), for messages of 0 and 10 words, and Signal to Wait between two
+//! threads. The cost of reading the counter is subtracted. Each sample is a
+//! line `BENCH <name> <N> <ticks>` (N: message words).
+#![no_std]
+#![no_main]
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+use keel_abi::bootinfo::IPC_BUFFER_VADDR;
+use keel_abi::{BootInfo, MessageInfo, ObjectType};
+use keel_rt::println;
+use keel_sys::arch::cycle_counter;
+use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb, Untyped};
+use keel_sys::tcb::UserContext;
+use keel_sys::{CPtr, Cap, Error};
+
+keel_rt::main!(main);
+
+/// Samples per measurement.
+const RUNS: usize = 101;
+/// Message lengths measured.
+const LENGTHS: [u64; 2] = [0, 10];
+
+const STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
+// SAFETY: the stack is used by the one server thread only.
+unsafe impl Sync for Stack {}
+static STACK: Stack = Stack(UnsafeCell::new([0; STACK_SIZE]));
+
+/// Timestamps the two threads exchange.
+static SERVER_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static SERVER_REPLYING: AtomicU64 = AtomicU64::new(0);
+static SERVER_CAP: AtomicU64 = AtomicU64::new(0);
+
+fn main(boot_info: &'static BootInfo) -> u32 {
+    match run(boot_info) {
+        Ok(()) => {
+            println!("BENCH done");
+            0
+        }
+        Err((what, e)) => {
+            println!(
+                "BENCH failed: {what}: {e} (detail {:?})",
+                keel_sys::last_error_detail()
+            );
+            1
+        }
+    }
+}
+
+type Step<T> = Result<T, (&'static str, Error)>;
+
+fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
+    r.map_err(|e| (what, e))
+}
+
+/// The server: answers every Call, recording when it received and when it replies.
+extern "C" fn server(_: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(SERVER_CAP.load(Ordering::SeqCst)));
+    let mut r = ep.recv();
+    loop {
+        SERVER_RECEIVED.store(cycle_counter(), Ordering::SeqCst);
+        let info = MessageInfo::new(0, 0, 0, r.info.length() as u64);
+        SERVER_REPLYING.store(cycle_counter(), Ordering::SeqCst);
+        r = ep.reply_recv(info, r.mrs);
+    }
+}
+
+/// The waiter: waits on its notification forever, recording when it wakes.
+extern "C" fn waiter(_: u64) -> ! {
+    let n: Cap<Notification> = Cap::from_cptr(CPtr::from_bits(SERVER_CAP.load(Ordering::SeqCst)));
+    loop {
+        n.wait();
+        SERVER_RECEIVED.store(cycle_counter(), Ordering::SeqCst);
+    }
+}
+
+fn counter_overhead() -> u64 {
+    (0..16)
+        .map(|_| {
+            let t0 = cycle_counter();
+            cycle_counter() - t0
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+fn run(boot_info: &'static BootInfo) -> Step<()> {
+    let overhead = counter_overhead();
+    println!("BENCH counter-overhead 0 {overhead}");
+    let ut = boot_info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 16)
+        .min_by_key(|(_, u)| u.size_bits)
+        .map(|(i, _)| boot_info.untyped.start + i as u64)
+        .ok_or(("no untyped of 64 KiB", Error::NotEnoughMemory))?;
+    let ut: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(ut));
+    let first = boot_info.empty.start;
+    let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
+    let (ep, ntfn, server_tcb, waiter_tcb) = (first, first + 1, first + 2, first + 3);
+    at(
+        "endpoint",
+        ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),
+    )?;
+    at(
+        "notification",
+        ut.untyped_retype(ObjectType::Notification, 0, &here, ntfn, 1),
+    )?;
+    at(
+        "tcbs",
+        ut.untyped_retype(ObjectType::Tcb, 0, &here, server_tcb, 2),
+    )?;
+
+    let start = |tcb: u64, entry: extern "C" fn(u64) -> !, cap: u64| -> Step<()> {
+        let t: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(tcb));
+        SERVER_CAP.store(cap, Ordering::SeqCst);
+        at(
+            "space",
+            t.tcb_set_space(
+                CPtr::from_bits(0),
+                init_thread::CNODE,
+                0,
+                init_thread::VSPACE,
+            ),
+        )?;
+        // The server borrows the root task's IPC buffer: long messages then
+        // really travel through IPC buffers (the words copied are the same).
+        at(
+            "buffer",
+            t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, init_thread::IPC_BUFFER),
+        )?;
+        at("priority", t.tcb_set_priority(init_thread::TCB, 255))?;
+        let stack_top = STACK.0.get() as u64 + STACK_SIZE as u64;
+        at(
+            "registers",
+            t.tcb_write_all_registers(true, &UserContext::new_thread(entry, stack_top, 0)),
+        )?;
+        // Let the thread run into its first blocking receive.
+        at("yield", keel_sys::r#yield())
+    };
+    start(server_tcb, server, ep)?;
+    let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    for n in LENGTHS {
+        let info = MessageInfo::new(0, 0, 0, n);
+        for _ in 0..RUNS {
+            let t0 = cycle_counter();
+            endpoint.call(info, [1, 2, 3, 4]);
+            let t1 = cycle_counter();
+            let (received, replying) = (
+                SERVER_RECEIVED.load(Ordering::SeqCst),
+                SERVER_REPLYING.load(Ordering::SeqCst),
+            );
+            println!(
+                "BENCH call+replyrecv {n} {}",
+                (t1 - t0).saturating_sub(overhead)
+            );
+            println!(
+                "BENCH call {n} {}",
+                received.wrapping_sub(t0).saturating_sub(overhead)
+            );
+            println!(
+                "BENCH replyrecv {n} {}",
+                t1.wrapping_sub(replying).saturating_sub(overhead)
+            );
+        }
+    }
+    at(
+        "suspend the server",
+        Cap::<Tcb>::from_cptr(CPtr::from_bits(server_tcb)).tcb_suspend(),
+    )?;
+
+    // Signal to Wait: the waiter runs at a higher priority than the signaller,
+    // so the signal switches to it at once.
+    start(waiter_tcb, waiter, ntfn)?;
+    at(
+        "lower the root task",
+        init_thread::TCB.tcb_set_priority(init_thread::TCB, 200),
+    )?;
+    let n: Cap<Notification> = Cap::from_cptr(CPtr::from_bits(ntfn));
+    for _ in 0..RUNS {
+        let t0 = cycle_counter();
+        n.signal();
+        let woke = SERVER_RECEIVED.load(Ordering::SeqCst);
+        println!(
+            "BENCH signal-wait 0 {}",
+            woke.wrapping_sub(t0).saturating_sub(overhead)
+        );
+    }
+    Ok(())
+}

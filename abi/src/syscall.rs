@@ -49,6 +49,9 @@ numbered_enum! {
         /// (from kernel entry, a preemption point or kernel exit to the next), in
         /// cycle-counter ticks, since the previous call; restarts the measurement.
         DebugLongestStretch = 105,
+        /// Debug: turn the IPC fast path on (arg 0 = 1) or off (0), to compare
+        /// it with the slow path. Returns the previous setting in result word 1.
+        DebugFastpath = 106,
     }
 }
 
@@ -66,7 +69,7 @@ mod tests {
         }
         assert_eq!(Syscall::try_from(0), Err(0));
         assert_eq!(Syscall::try_from(12), Err(12));
-        assert_eq!(Syscall::try_from(106), Err(106));
+        assert_eq!(Syscall::try_from(107), Err(107));
         assert_eq!(Syscall::try_from(u64::MAX), Err(u64::MAX));
     }
 }

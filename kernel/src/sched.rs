@@ -127,6 +127,17 @@ pub fn yield_current() {
     }
 }
 
+/// True when `thread`, at `priority`, would be the one to run once `leaving`
+/// (the current thread) blocks: nothing runnable is above that priority, and
+/// at it nothing but `leaving` is queued.
+pub fn would_run_next(priority: u64, leaving: u64) -> bool {
+    let p = (priority as usize).min(PRIORITIES - 1);
+    let q = queues();
+    let above = (p + 1..PRIORITIES).any(|i| q.bitmap[i / 64] & (1 << (i % 64)) != 0);
+    let head = q.head[p];
+    !above && (head == 0 || (head == leaving && q.tail[p] == leaving))
+}
+
 /// The head of the highest-priority non-empty run queue.
 fn choose() -> Option<u64> {
     let q = queues();

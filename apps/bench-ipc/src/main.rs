@@ -3,8 +3,8 @@
 //! ReplyRecv; the cycle counter (guest instructions under QEMU `-icount
 //! shift=0`) times the round trip, Call alone (client before Call to server
 //! after its receive) and ReplyRecv alone (server before ReplyRecv to client
-//! after Call), for messages of 0 and 10 words, and Signal to Wait between two
-//! threads. The cost of reading the counter is subtracted. Each sample is a
+//! after Call), for messages of 0 and 10 words, with the kernel's IPC fast
+//! path on and off, and Signal to Wait between two threads. The cost of reading the counter is subtracted. Each sample is a
 //! line `BENCH <name> <N> <ticks>` (N: message words).
 #![no_std]
 #![no_main]
@@ -149,30 +149,28 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     };
     start(server_tcb, server, ep)?;
     let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
-    for n in LENGTHS {
-        let info = MessageInfo::new(0, 0, 0, n);
-        for _ in 0..RUNS {
-            let t0 = cycle_counter();
-            endpoint.call(info, [1, 2, 3, 4]);
-            let t1 = cycle_counter();
-            let (received, replying) = (
-                SERVER_RECEIVED.load(Ordering::SeqCst),
-                SERVER_REPLYING.load(Ordering::SeqCst),
-            );
-            println!(
-                "BENCH call+replyrecv {n} {}",
-                (t1 - t0).saturating_sub(overhead)
-            );
-            println!(
-                "BENCH call {n} {}",
-                received.wrapping_sub(t0).saturating_sub(overhead)
-            );
-            println!(
-                "BENCH replyrecv {n} {}",
-                t1.wrapping_sub(replying).saturating_sub(overhead)
-            );
+    // Short messages take the fast path; turning it off measures the slow
+    // path for the same calls. Ten-word messages always take the slow path.
+    for (fast, path) in [(true, "fast"), (false, "slow")] {
+        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
+        for n in LENGTHS {
+            let info = MessageInfo::new(0, 0, 0, n);
+            for _ in 0..RUNS {
+                let t0 = cycle_counter();
+                endpoint.call(info, [1, 2, 3, 4]);
+                let t1 = cycle_counter();
+                let received = SERVER_RECEIVED.load(Ordering::SeqCst);
+                let replying = SERVER_REPLYING.load(Ordering::SeqCst);
+                let round_trip = (t1 - t0).saturating_sub(overhead);
+                let call = received.wrapping_sub(t0).saturating_sub(overhead);
+                let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
+                println!("BENCH call+replyrecv-{path} {n} {round_trip}");
+                println!("BENCH call-{path} {n} {call}");
+                println!("BENCH replyrecv-{path} {n} {reply}");
+            }
         }
     }
+    at("fast path back on", keel_sys::debug::set_fastpath(true))?;
     at(
         "suspend the server",
         Cap::<Tcb>::from_cptr(CPtr::from_bits(server_tcb)).tcb_suspend(),

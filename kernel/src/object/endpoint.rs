@@ -79,10 +79,27 @@ pub fn receive(ep: u64, receiver: u64, blocking: bool) {
             sched::make_runnable(sender);
         }
     } else if blocking {
-        block(ep, receiver, ThreadState::BlockedOnReceive, RECEIVERS);
+        block_receiver(ep, receiver);
     } else {
         ipc::deliver_nothing(receiver);
     }
+}
+
+/// The first receiver waiting on the endpoint, if receivers wait.
+pub fn waiting_receiver(ep: u64) -> Option<u64> {
+    (state(ep) == RECEIVERS)
+        .then(|| queue(ep).first())
+        .flatten()
+}
+
+/// True when senders wait on the endpoint.
+pub fn has_senders(ep: u64) -> bool {
+    state(ep) == SENDERS
+}
+
+/// Queues `thread` as a receiver on the endpoint.
+pub fn block_receiver(ep: u64, thread: u64) {
+    block(ep, thread, ThreadState::BlockedOnReceive, RECEIVERS);
 }
 
 fn block(ep: u64, thread: u64, how: ThreadState, queue_state: u64) {

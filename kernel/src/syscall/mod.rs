@@ -1,6 +1,7 @@
 //! System-call entry and dispatch. `handle_syscall` is the one place that turns
 //! a handler's result into the caller's result registers (or into a restart).
 
+mod fastpath;
 pub mod invocation;
 mod ipc;
 
@@ -62,6 +63,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
     };
     match syscall {
+        Syscall::Call if fastpath::call(tcb_object) => Ok(Outcome::Handled),
+        Syscall::ReplyRecv if fastpath::reply_recv(tcb_object) => Ok(Outcome::Handled),
         Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Call => invocation::call(tcb, tcb_object),
         Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),
@@ -93,6 +96,7 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         }
         Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
         Syscall::DebugLongestStretch => done([crate::preemption::take_longest_stretch(), 0]),
+        Syscall::DebugFastpath => done([u64::from(fastpath::set_enabled(arg(0) != 0)), 0]),
         Syscall::Yield => {
             ipc::yield_now();
             done([0, 0])

@@ -317,3 +317,32 @@ pub fn occupied_receive_slot(env: &Env) -> TestResult {
     );
     crate::support::expect_type(occupied, keel_abi::CapType::Endpoint)
 }
+
+/// Ten Calls to the echo server with varied labels, words and badges, and what came back.
+fn call_series(ep: u64, badged: Cap<Endpoint>) -> [(u64, u64, [u64; 4], usize); 10] {
+    let plain: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    core::array::from_fn(|k| {
+        let k = k as u64;
+        let cap = if k.is_multiple_of(2) { plain } else { badged };
+        let r = cap.call(
+            MessageInfo::new(k, 0, 0, k % 5),
+            [k, k * 3, k * 7, u64::MAX - k],
+        );
+        (r.info.label(), r.badge, r.mrs, r.info.length())
+    })
+}
+
+pub fn fast_and_slow_paths_agree(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, echo_server, 0, ep)?;
+    yield_times(1)?;
+    let badged = mint(env, ep, 0x1234, CapRights::ALL)?;
+    let was_on = step(keel_sys::debug::set_fastpath(true), "fast path on")?;
+    let fast = call_series(ep, badged);
+    step(keel_sys::debug::set_fastpath(false), "fast path off")?;
+    let slow = call_series(ep, badged);
+    step(keel_sys::debug::set_fastpath(was_on), "restore the setting")?;
+    ensure!(fast == slow, "fast path {fast:?} but slow path {slow:?}");
+    ensure!(count(0) == 20, "the server answered {} calls", count(0));
+    Ok(())
+}

@@ -91,6 +91,7 @@ crate::test_cases! {
     IPC0011: "without the grant right no cap is transferred" => ipc::no_transfer_without_grant;
     IPC0012: "a badged cap to the same endpoint arrives unwrapped as its badge" => ipc::badged_cap_to_same_endpoint_unwrapped;
     IPC0013: "no cap is received into an occupied slot" => ipc::occupied_receive_slot;
+    IPC0014: "Call and ReplyRecv give the same results on the fast and the slow path" => ipc::fast_and_slow_paths_agree;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

@@ -61,3 +61,13 @@ pub fn set_preempt_every(n: u64) -> Result<u64, Error> {
 pub fn longest_kernel_stretch() -> Result<u64, Error> {
     call(Syscall::DebugLongestStretch, [0; 6]).map(|[ticks, _]| ticks)
 }
+
+/// Turns the kernel's IPC fast path on or off (for comparing it with the slow
+/// path); returns whether it was on.
+///
+/// # Errors
+/// None today.
+pub fn set_fastpath(enabled: bool) -> Result<bool, Error> {
+    call(Syscall::DebugFastpath, [u64::from(enabled), 0, 0, 0, 0, 0])
+        .map(|[previous, _]| previous != 0)
+}

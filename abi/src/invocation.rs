@@ -67,6 +67,8 @@ numbered_enum! {
         TcbBindNotification = 31,
         /// Unbind the thread's notification.
         TcbUnbindNotification = 32,
+        /// Set the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
+        TcbSetTLSBase = 33,
     }
 }
 

@@ -73,6 +73,8 @@ pub trait UserRegisters {
     fn restart_syscall(&mut self);
     /// Number of registers in the `TcbReadRegisters` list (`keel_abi::registers`).
     const REGISTER_COUNT: usize;
+    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
+    fn set_tls_base(&mut self, base: u64);
     /// Register `index` of that list, if it exists.
     fn register(&self, index: usize) -> Option<u64>;
     /// Sets register `index` of that list; false if it does not exist. The

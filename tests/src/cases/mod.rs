@@ -78,6 +78,7 @@ crate::test_cases! {
     THREADS0009: "setting and removing the IPC buffer, and its errors" => threads::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
+    THREADS0012: "a thread finds its TLS block at the thread pointer it was given" => threads::tls_base;
     IPC0001: "a send reaches a waiting receiver with its badge" => ipc::send_to_waiting_receiver;
     IPC0002: "a receive takes a waiting sender's message" => ipc::receive_from_waiting_sender;
     IPC0003: "Call and ReplyRecv carry label, words and badge both ways" => ipc::call_and_reply;

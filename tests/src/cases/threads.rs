@@ -274,3 +274,34 @@ pub fn delete_running_thread(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// The word the TLS test thread finds at its thread pointer.
+static TLS_BLOCK: [u64; 2] = [0x7151_7151, 0];
+
+/// Reads the first word of its thread-local storage, reports it, stops.
+extern "C" fn read_tls(i: u64) -> ! {
+    let s = shared(i);
+    s.value
+        .store(keel_sys::arch::tls_first_word(), Ordering::SeqCst);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(96)
+}
+
+pub fn tls_base(env: &Env) -> TestResult {
+    let t = spawn(env, read_tls, 0, 0, 255)?;
+    step(
+        t.tcb_set_tls_base(TLS_BLOCK.as_ptr() as u64),
+        "set the TLS base",
+    )?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(0) == 1, "the thread did not run");
+    let v = shared(0).value.load(Ordering::SeqCst);
+    ensure!(
+        v == TLS_BLOCK[0],
+        "the thread found {v:#x} at its thread pointer"
+    );
+    Ok(())
+}

@@ -174,6 +174,15 @@ impl Cap<Tcb> {
         .map(|_| ())
     }
 
+    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
+    ///
+    /// # Errors
+    /// Lookup errors only.
+    pub fn tcb_set_tls_base(self, base: u64) -> Result<(), Error> {
+        self.tcb_invoke(Label::TcbSetTLSBase, &[base], &[])
+            .map(|_| ())
+    }
+
     /// Stops the thread.
     ///
     /// # Errors

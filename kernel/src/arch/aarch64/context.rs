@@ -110,6 +110,10 @@ impl UserRegisters for UserContext {
 
     const REGISTER_COUNT: usize = keel_abi::registers::AARCH64_COUNT;
 
+    fn set_tls_base(&mut self, base: u64) {
+        self.tpidr_el0 = base;
+    }
+
     fn register(&self, index: usize) -> Option<u64> {
         match index {
             0 => Some(self.elr),

@@ -85,3 +85,18 @@ pub fn read_tsc() -> u64 {
     unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
     (u64::from(hi) << 32) | u64::from(lo)
 }
+
+const MSR_FS_BASE: u32 = 0xc000_0100;
+
+/// The FS base last written, so a return to the same thread skips the `wrmsr`.
+static FS_BASE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Sets the user thread pointer (FS base). A non-canonical value is stored as
+/// 0, since `wrmsr` would fault on it.
+pub fn set_fs_base(base: u64) {
+    let canonical = (base as i64) << 16 >> 16 == base as i64;
+    let base = if canonical { base } else { 0 };
+    if FS_BASE.swap(base, core::sync::atomic::Ordering::Relaxed) != base {
+        wrmsr(MSR_FS_BASE, base);
+    }
+}

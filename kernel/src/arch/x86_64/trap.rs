@@ -17,9 +17,14 @@ use core::cell::UnsafeCell;
 const SYSCALL_VECTOR: u64 = 0x100;
 
 /// A user thread's registers, in the order the trap path pushes them.
-#[repr(C)]
+#[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UserContext {
+    /// The thread pointer (FS base); the trap path does not push it.
+    fs_base: u64,
+    /// Keeps the size a multiple of 16: the CPU aligns the stack it pushes
+    /// the trap frame on (`rsp0`, the end of this struct) to 16 bytes.
+    reserved: u64,
     rax: u64,
     rbx: u64,
     rcx: u64,
@@ -44,7 +49,7 @@ pub struct UserContext {
     ss: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<UserContext>() == 22 * 8);
+const _: () = assert!(core::mem::size_of::<UserContext>() == 24 * 8);
 
 impl UserRegisters for UserContext {
     fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
@@ -89,6 +94,10 @@ impl UserRegisters for UserContext {
     }
 
     const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
+
+    fn set_tls_base(&mut self, base: u64) {
+        self.fs_base = base;
+    }
 
     fn register(&self, index: usize) -> Option<u64> {
         self.register_list().get(index).map(|r| **r)
@@ -275,11 +284,13 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
     gdt::set_kernel_entry_stack(end);
     // SAFETY: single core, interrupts off; the `syscall` entry reads it next.
     unsafe { CURRENT_CONTEXT_END = end };
+    super::io::set_fs_base(ctx.fs_base);
     // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
-    // follow the struct layout and `iretq` consumes the trailing hardware frame.
+    // follow the struct layout from `rax` (after `fs_base` and `reserved`)
+    // and `iretq` consumes the trailing hardware frame.
     unsafe {
         asm!(
-            "mov rsp, {ctx}",
+            "lea rsp, [{ctx} + 16]",
             "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp",
             "pop r8", "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
             "add rsp, 16",

@@ -135,6 +135,10 @@ pub fn invoke(
             crate::ipc::stop_thread(target.object);
             done
         }
+        Label::TcbSetTLSBase => {
+            tcb(target.object).context.set_tls_base(msg.mr(0)?);
+            done
+        }
         Label::TcbBindNotification => {
             let (_, ntfn) = msg.extra_cap(0)?;
             if ntfn.kind() != CapType::Notification {

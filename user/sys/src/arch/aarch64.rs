@@ -85,3 +85,15 @@ pub fn thread_trampoline() -> u64 {
     }
     keel_thread_start as *const () as u64
 }
+
+/// The first word of thread-local storage: the word at the thread pointer
+/// (TPIDR_EL0), as `TcbSetTLSBase` set it. The thread pointer must point at
+/// readable memory.
+pub fn tls_first_word() -> u64 {
+    let base: u64;
+    // SAFETY: reading TPIDR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, tpidr_el0", out(reg) base, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: the caller's contract is that the thread pointer was set to
+    // readable, aligned memory.
+    unsafe { core::ptr::read_volatile(base as usize as *const u64) }
+}

@@ -84,3 +84,14 @@ pub fn thread_trampoline() -> u64 {
     }
     keel_thread_start as *const () as u64
 }
+
+/// The first word of thread-local storage: the word at the thread pointer
+/// (`fs:0`), as `TcbSetTLSBase` set it. The thread pointer must point at
+/// readable memory.
+pub fn tls_first_word() -> u64 {
+    let value: u64;
+    // SAFETY: reads one word at the FS base; the caller's contract is that the
+    // thread pointer was set to readable memory.
+    unsafe { asm!("mov {}, fs:0", out(reg) value, options(nostack, readonly, preserves_flags)) };
+    value
+}

@@ -73,6 +73,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         .untypeds()
         .iter()
         .enumerate()
+        .filter(|(_, u)| u.is_device == 0)
         .max_by_key(|(_, u)| u.size_bits)
         .map(|(i, u)| (boot_info.untyped.start + i as u64, u.size_bits))
         .ok_or(("no untyped memory", Error::NotEnoughMemory))?;

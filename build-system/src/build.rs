@@ -221,7 +221,9 @@ pub fn image(target: &Target, user: &UserPrograms, start: Start) -> Result<PathB
     for p in &user.programs {
         let bytes = std::fs::read(&p.path)
             .with_context(|| format!("could not read {}", p.path.display()))?;
-        files.push((p.name.clone(), p.role, bytes));
+        let loadable = crate::strip::loadable_only(&bytes)
+            .with_context(|| format!("{} is not a loadable ELF", p.path.display()))?;
+        files.push((p.name.clone(), p.role, loadable));
     }
     let archive = pack_archive(&user.system, &files, user.start_index, start)?;
     let archive_path = out_dir.join("boot-archive.bin");

@@ -15,6 +15,7 @@ mod qemu;
 mod run;
 mod serial_log;
 mod setup;
+mod strip;
 mod system;
 mod test;
 #[cfg(test)]

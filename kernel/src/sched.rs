@@ -167,17 +167,18 @@ pub fn current() -> Option<&'static mut Tcb> {
 
 /// Leaves the kernel into the highest-priority runnable thread, or idles.
 pub fn schedule() -> ! {
-    match choose() {
-        Some(next) => {
-            set_current(next);
-            let t = tcb(next);
-            let vspace = VSpace::from_root(t.vspace_root);
-            Machine::enter_user(&mut t.context, &vspace)
-        }
-        None => {
-            set_current(0);
-            crate::kprintln!("KEEL: idle: no runnable threads");
-            Machine::idle()
-        }
+    while let Some(next) = choose() {
+        let Some(root) = crate::object::tcb::vspace_root(next) else {
+            // Its VSpace cap was deleted while it could run: it has nowhere to run.
+            crate::kprintln!("KEEL: thread '{}' has no VSpace; stopped", tcb(next).name());
+            crate::ipc::stop_thread(next);
+            continue;
+        };
+        set_current(next);
+        let t = tcb(next);
+        Machine::enter_user(&mut t.context, &VSpace::from_root(root))
     }
+    set_current(0);
+    crate::kprintln!("KEEL: idle: no runnable threads");
+    Machine::idle()
 }

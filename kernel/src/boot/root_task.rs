@@ -198,7 +198,7 @@ pub fn start(
     );
     // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
     let tcb = unsafe { tcb_at(tcb_object) };
-    tcb.init_root(context, vspace.root_paddr(), ipc_frame, root.name());
+    tcb.init_root(context, bootinfo::IPC_BUFFER_VADDR, root.name());
     for (from, to) in [
         (InitCap::InitThreadVSpace, VSPACE_ROOT_SLOT),
         (InitCap::InitThreadIpcBuffer, IPC_BUFFER_SLOT),

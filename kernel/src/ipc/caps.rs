@@ -6,7 +6,6 @@
 //! IPC buffer (receive CNode, index, depth), which must be empty; caps that
 //! cannot be delivered end the transfer.
 
-use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
@@ -21,7 +20,7 @@ fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
 /// The empty slot `receiver` named for a received cap, if any.
 fn receive_slot(receiver: u64) -> Option<u64> {
     let mem = KernelMemory;
-    let buffer = tcb(receiver).ipc_buffer;
+    let buffer = crate::object::tcb::ipc_buffer(receiver);
     if buffer == 0 {
         return None;
     }
@@ -41,7 +40,10 @@ fn receive_slot(receiver: u64) -> Option<u64> {
 /// written to the receiver's `caps_or_badges`.
 pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usize, u64) {
     let mut mem = KernelMemory;
-    let (from, to) = (tcb(sender).ipc_buffer, tcb(receiver).ipc_buffer);
+    let (from, to) = (
+        crate::object::tcb::ipc_buffer(sender),
+        crate::object::tcb::ipc_buffer(receiver),
+    );
     if from == 0 || to == 0 {
         return (0, 0);
     }

@@ -46,7 +46,10 @@ fn sent_word(sender: u64, i: usize) -> u64 {
     }
     match i {
         0..MESSAGE_REGISTERS_IN_REGS => s.context.syscall_arg(2 + i),
-        _ => KernelMemory.read(msg_word(s.ipc_buffer, i)),
+        _ => match crate::object::tcb::ipc_buffer(sender) {
+            0 => 0,
+            buffer => KernelMemory.read(msg_word(buffer, i)),
+        },
     }
 }
 
@@ -66,7 +69,10 @@ fn sent_info(sender: u64) -> (u64, usize) {
 pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     let (label, length) = sent_info(sender);
     let from_fault = tcb(sender).fault_label != 0;
-    let (from_buffer, to_buffer) = (tcb(sender).ipc_buffer, tcb(receiver).ipc_buffer);
+    let (from_buffer, to_buffer) = (
+        crate::object::tcb::ipc_buffer(sender),
+        crate::object::tcb::ipc_buffer(receiver),
+    );
     let mut length = length.min(MAX_MESSAGE_LENGTH);
     if (from_buffer == 0 && !from_fault) || to_buffer == 0 {
         length = length.min(MESSAGE_REGISTERS_IN_REGS);

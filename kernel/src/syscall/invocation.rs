@@ -93,6 +93,7 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
     let ctx = &tcb.context;
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
+    let ipc_buffer = tcb::ipc_buffer(tcb_object);
     let info = MessageInfo::from_word(ctx.syscall_arg(1));
     let regs = [
         ctx.syscall_arg(2),
@@ -103,16 +104,16 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
     let mut msg = Message {
         info,
         regs,
-        ipc_buffer: tcb.ipc_buffer,
+        ipc_buffer,
         extra: [(0, Cap::null()); MAX_EXTRA_CAPS],
         extra_count: 0,
     };
-    if info.extra_caps() > 0 && tcb.ipc_buffer == 0 {
+    if info.extra_caps() > 0 && ipc_buffer == 0 {
         return Err(Error::TruncatedMessage.into());
     }
     for i in 0..info.extra_caps() {
         let at =
-            tcb.ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
+            ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
         let cptr = keel_kernel_core::object_memory::ObjectMemory::read(&mem, at);
         msg.extra[i] = lookup_cap(&mem, root, cptr)?;
         msg.extra_count = i + 1;

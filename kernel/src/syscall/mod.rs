@@ -83,7 +83,9 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
                 return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
             }
             let mut name = [0u8; THREAD_NAME_MAX];
-            let vspace = VSpace::from_root(tcb.vspace_root);
+            let root = crate::object::tcb::vspace_root(tcb_object)
+                .ok_or(SyscallError::from(Error::IllegalOperation))?;
+            let vspace = VSpace::from_root(root);
             crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
             tcb.set_name(&name[..len]);
             done([0, 0])

@@ -222,11 +222,20 @@ pub fn errors(env: &Env) -> TestResult {
 pub fn ipc_buffer(env: &Env) -> TestResult {
     let s = make(env, 12, ObjectType::Tcb, 0, 1)?;
     let t: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
+    // A copy of the root task's IPC buffer frame cap, so revoking it below
+    // leaves the root task's own copy alone.
+    let frame = env.slots(1)?;
+    let ipc = keel_abi::InitCap::InitThreadIpcBuffer as u64;
     step(
-        t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, init_thread::IPC_BUFFER),
+        crate::support::slot(frame).copy(&crate::support::slot(ipc), CapRights::ALL),
+        "copy the frame cap",
+    )?;
+    let frame_cap = Cap::from_cptr(CPtr::from_bits(frame));
+    step(
+        t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, frame_cap),
         "set the IPC buffer",
     )?;
-    let r = t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR + 8, init_thread::IPC_BUFFER);
+    let r = t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR + 8, frame_cap);
     expect_error(r, Error::AlignmentError, "a misaligned buffer")?;
     let not_frame = Cap::from_cptr(init_thread::CNODE.cptr());
     expect_error(
@@ -234,16 +243,14 @@ pub fn ipc_buffer(env: &Env) -> TestResult {
         Error::IllegalOperation,
         "a CNode as the frame",
     )?;
+    step(t.tcb_set_ipc_buffer(0, frame_cap), "remove the IPC buffer")?;
     step(
-        t.tcb_set_ipc_buffer(0, init_thread::IPC_BUFFER),
-        "remove the IPC buffer",
+        t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, frame_cap),
+        "set it again",
     )?;
-    // The thread's copy of the frame cap is a child in the derivation tree: revoking takes it.
-    step(
-        crate::support::slot(keel_abi::InitCap::InitThreadIpcBuffer as u64).revoke(),
-        "revoke the frame cap",
-    )?;
-    let _ = CapRights::ALL;
+    // The thread holds a copy of the frame cap, a child in the derivation
+    // tree: revoking the frame cap takes it, and the thread has no buffer.
+    step(crate::support::slot(frame).revoke(), "revoke the frame cap")?;
     Ok(())
 }
 

@@ -157,7 +157,7 @@ pub fn invoke(
         },
         Label::TcbResume => {
             let t = tcb(target.object);
-            if t.vspace_root == 0 {
+            if crate::object::tcb::vspace_root(target.object).is_none() {
                 // Keel refuses to run a thread with nowhere to run (seL4 would
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
@@ -195,7 +195,7 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
     if target == caller {
         return Err(Error::IllegalOperation.into());
     }
-    let buffer = tcb(caller).ipc_buffer;
+    let buffer = crate::object::tcb::ipc_buffer(caller);
     if buffer == 0 {
         return Err(Error::IllegalOperation.into());
     }
@@ -225,7 +225,8 @@ fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, S
     for (i, v) in values.iter().enumerate().take(count) {
         t.context.set_register(i, *v);
     }
-    if flags & RESUME != 0 && t.state == ThreadState::Inactive && t.vspace_root != 0 {
+    let runnable = crate::object::tcb::vspace_root(target).is_some();
+    if flags & RESUME != 0 && t.state == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
@@ -254,7 +255,8 @@ fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
         }
     }
     let t = tcb(target);
-    if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && t.vspace_root != 0 {
+    let runnable = crate::object::tcb::vspace_root(target).is_some();
+    if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
@@ -336,11 +338,6 @@ fn set_space(
     {
         return Ok(Progress::Preempted);
     }
-    if target.alive() {
-        let mem = KernelMemory;
-        let t = tcb(target.object);
-        t.vspace_root = read_cap(&mem, tcb_slot(target.object, VSPACE_ROOT_SLOT)).paddr();
-    }
     Ok(Progress::Done)
 }
 
@@ -352,18 +349,8 @@ fn set_ipc_buffer(
     if replace_slot(target, IPC_BUFFER_SLOT, frame)? == Progress::Preempted {
         return Ok(Progress::Preempted);
     }
-    if !target.alive() {
-        return Ok(Progress::Done);
+    if target.alive() {
+        tcb(target.object).ipc_buffer_vaddr = buffer;
     }
-    let mem = KernelMemory;
-    let installed = read_cap(&mem, tcb_slot(target.object, IPC_BUFFER_SLOT));
-    let t = tcb(target.object);
-    t.ipc_buffer = match installed.kind() {
-        CapType::Frame => {
-            let size = 1u64 << installed.object_size_bits();
-            installed.paddr() + (buffer & (size - 1))
-        }
-        _ => 0,
-    };
     Ok(Progress::Done)
 }

@@ -8,8 +8,11 @@
 pub mod invoke;
 
 use crate::arch::UserContext;
+use crate::object::memory::KernelMemory;
 use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
+use keel_abi::CapType;
+use keel_kernel_core::cspace::read_cap;
 pub use keel_kernel_core::cspace::tcb_slot;
 use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
 
@@ -50,10 +53,9 @@ pub enum ThreadState {
 pub struct Tcb {
     /// Saved user registers.
     pub context: UserContext,
-    /// Physical address of the VSpace root table.
-    pub vspace_root: u64,
-    /// Physical address of the IPC buffer (0: none).
-    pub ipc_buffer: u64,
+    /// Virtual address of the IPC buffer (its frame is the cap in
+    /// [`IPC_BUFFER_SLOT`]).
+    pub ipc_buffer_vaddr: u64,
     /// Scheduling state.
     pub state: ThreadState,
     /// Priority, 0..=255.
@@ -99,6 +101,25 @@ const _: () = assert!(
     STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS
 );
 
+/// The physical address of the thread's VSpace root, read from its VSpace
+/// slot each time (so a deleted VSpace cap is never used).
+pub fn vspace_root(tcb_object: u64) -> Option<u64> {
+    let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, VSPACE_ROOT_SLOT));
+    (cap.kind() == CapType::VSpace).then(|| cap.paddr())
+}
+
+/// The physical address of the thread's IPC buffer (0: none), from the frame
+/// cap in its IPC buffer slot and the buffer's virtual address.
+pub fn ipc_buffer(tcb_object: u64) -> u64 {
+    let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, IPC_BUFFER_SLOT));
+    if cap.kind() != CapType::Frame {
+        return 0;
+    }
+    // SAFETY: as for `tcb_at`; the reference is used for one read.
+    let vaddr = unsafe { tcb_at(tcb_object) }.ipc_buffer_vaddr;
+    cap.paddr() + (vaddr & ((1u64 << cap.object_size_bits()) - 1))
+}
+
 /// The [`Tcb`] structure of the TCB object at `tcb_object`.
 ///
 /// # Safety
@@ -110,17 +131,11 @@ pub unsafe fn tcb_at(tcb_object: u64) -> &'static mut Tcb {
 }
 
 impl Tcb {
-    /// Sets up the root task's thread: registers, spaces, the highest priority.
-    pub fn init_root(
-        &mut self,
-        context: UserContext,
-        vspace_root: u64,
-        ipc_buffer: u64,
-        name: &str,
-    ) {
+    /// Sets up the root task's thread: registers, IPC buffer address, the
+    /// highest priority. Its VSpace and IPC buffer frame are caps in its slots.
+    pub fn init_root(&mut self, context: UserContext, ipc_buffer_vaddr: u64, name: &str) {
         self.context = context;
-        self.vspace_root = vspace_root;
-        self.ipc_buffer = ipc_buffer;
+        self.ipc_buffer_vaddr = ipc_buffer_vaddr;
         self.priority = keel_abi::object::MAX_PRIORITY;
         self.mcp = keel_abi::object::MAX_PRIORITY;
         self.set_name(name.as_bytes());

@@ -21,7 +21,7 @@ numbered_enum! {
         IrqControl = 6,
         /// Authority to configure scheduling contexts on one core.
         SchedControl = 7,
-        /// Authority to create ASID pools (aarch64).
+        /// Authority to create ASID pools.
         AsidControl = 8,
         /// A synchronous IPC endpoint.
         Endpoint = 9,
@@ -39,7 +39,7 @@ numbered_enum! {
         PageTable = 15,
         /// Authority over one IRQ line.
         IrqHandler = 16,
-        /// An ASID pool (aarch64).
+        /// An ASID pool: 512 ASIDs to give to VSpaces.
         AsidPool = 17,
         /// An object being destroyed, one step at a time (seL4's Zombie).
         Zombie = 18,
@@ -61,7 +61,7 @@ pub enum InitCap {
     InitThreadVSpace = 3,
     /// IRQ control.
     IrqControl = 4,
-    /// ASID control (aarch64; empty on x86_64).
+    /// ASID control.
     AsidControl = 5,
     /// The frame holding the BootInfo page.
     BootInfoFrame = 6,
@@ -69,10 +69,12 @@ pub enum InitCap {
     InitThreadIpcBuffer = 7,
     /// SchedControl for core 0.
     SchedControl = 8,
+    /// The ASID pool that gave the root task's VSpace its ASID (ASIDs 0..512).
+    InitThreadAsidPool = 9,
 }
 
 /// First slot after the fixed initial caps.
-pub const FIRST_FREE_INIT_SLOT: u64 = 9;
+pub const FIRST_FREE_INIT_SLOT: u64 = 10;
 
 #[cfg(test)]
 mod tests {

@@ -69,6 +69,30 @@ numbered_enum! {
         TcbUnbindNotification = 32,
         /// Set the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
         TcbSetTLSBase = 33,
+        /// Map a frame: MR0 vaddr, MR1 rights, MR2 attributes; extra cap 0 the
+        /// VSpace. Again on a mapped cap, at the same place: remap.
+        FrameMap = 60,
+        /// Unmap a frame (nothing to do when it is not mapped).
+        FrameUnmap = 61,
+        /// The frame's physical address, in result word 0.
+        FrameGetAddress = 62,
+        /// Map a level-3 table (x86_64 PT): MR0 vaddr, MR1 attributes; extra cap 0 the VSpace.
+        PageTableMap = 63,
+        /// Unmap a level-3 table (its cap must be the only one).
+        PageTableUnmap = 64,
+        /// Map a level-2 table (x86_64 PD), as `PageTableMap`.
+        PageDirectoryMap = 65,
+        /// Unmap a level-2 table.
+        PageDirectoryUnmap = 66,
+        /// Map a level-1 table (x86_64 PDPT), as `PageTableMap`.
+        PageUpperDirectoryMap = 67,
+        /// Unmap a level-1 table.
+        PageUpperDirectoryUnmap = 68,
+        /// Make an ASID pool from a 4 KiB untyped: MR0 index, MR1 depth;
+        /// extra caps: 0 the untyped, 1 the destination's root CNode.
+        AsidControlMakePool = 69,
+        /// Give a VSpace an ASID from this pool: extra cap 0 the VSpace.
+        AsidPoolAssign = 70,
     }
 }
 

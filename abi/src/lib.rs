@@ -22,6 +22,7 @@ mod numbered;
 pub mod object;
 pub mod registers;
 pub mod syscall;
+pub mod vspace;
 
 pub use bootinfo::{Arch, BootInfo};
 pub use cap::{CapType, InitCap};

@@ -54,12 +54,16 @@ pub fn setup() -> TestMemory {
 #[derive(Default)]
 pub struct Rec {
     pub finalised: Vec<Cap>,
+    pub deleted: Vec<Cap>,
     pub inited: Vec<(ObjectType, u64, u8)>,
 }
 
 impl<M: ObjectMemory> ObjectHooks<M> for Rec {
     fn finalise(&mut self, _mem: &mut M, cap: &Cap) {
         self.finalised.push(*cap);
+    }
+    fn cap_deleted(&mut self, _mem: &mut M, cap: &Cap) {
+        self.deleted.push(*cap);
     }
     fn init_object(&mut self, _mem: &mut M, ty: ObjectType, paddr: u64, size_bits: u8) {
         self.inited.push((ty, paddr, size_bits));

@@ -4,6 +4,8 @@
 //!
 //! - `UserContext: UserRegisters` — a user thread's saved registers.
 //! - `VSpace: AddressSpace` — a user address space's page tables.
+//! - `VSpace: PagingFormat` — entry formats and TLB maintenance, for the
+//!   address-space objects.
 //! - `Serial: Console` — the kernel console.
 //! - `Machine: Platform` — entering user mode, halting, idling, the kernel
 //!   window and the kernel image's physical placement.
@@ -31,6 +33,10 @@ pub use self::x86_64::*;
 compile_error!("keel-kernel supports only x86_64 and aarch64");
 
 mod page_table;
+mod paging;
+
+pub use page_table::index as table_index;
+pub use paging::{read_entry, write_entry, LeafAttrs, PagingFormat};
 
 /// Access rights of a user mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,10 @@
 //! Building the root task: its address space (ELF segments, stack, IPC buffer,
-//! BootInfo, the boot archive read-only), its CNode with the initial caps, the
-//! Untyped caps for the rest of RAM, its TCB; then entering it.
+//! BootInfo, the boot archive read-only) with ASID 1 from the first ASID pool,
+//! its CNode with the initial caps, the Untyped caps for the rest of RAM, its
+//! TCB; then entering it.
 
 use crate::arch::{
     AddressSpace, MapError, PageRights, UserContext, UserRegisters, VSpace, ARCH, ELF_MACHINE,
-    HAS_ASID_CONTROL,
 };
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
@@ -75,6 +75,8 @@ pub fn start(
 
     let cnode_paddr = alloc_zeroed(&mut free, (1usize << ROOT_CNODE_BITS) * SLOT_SIZE as usize);
     let tcb_object = alloc_zeroed(&mut free, 1 << keel_abi::object::TCB_BITS);
+    let pool = alloc_zeroed(&mut free, 1 << keel_abi::vspace::ASID_POOL_BITS);
+    let (pool_cap, asid) = crate::object::vspace::asid::boot_pool(pool, vspace.root_paddr());
     let mut mem = KernelMemory;
     let cnode_slot = |index: u64| cnode_paddr + index * SLOT_SIZE;
     // Every CPtr resolves in this one level: the guard takes the bits above the radix.
@@ -98,32 +100,26 @@ pub fn start(
         bi.ram_count = i as u64 + 1;
     }
 
+    let root_vspace = Cap::paging(CapType::VSpace, vspace.root_paddr()).with_mapping_in(asid, 0);
     let initial = [
-        (InitCap::InitThreadTcb, Some(Cap::tcb(tcb_object))),
-        (InitCap::InitThreadCNode, Some(root_cnode)),
-        (
-            InitCap::InitThreadVSpace,
-            Some(Cap::paging(CapType::VSpace, vspace.root_paddr())),
-        ),
-        (InitCap::IrqControl, Some(Cap::irq_control())),
-        (
-            InitCap::AsidControl,
-            HAS_ASID_CONTROL.then(Cap::asid_control),
-        ),
+        (InitCap::InitThreadTcb, Cap::tcb(tcb_object)),
+        (InitCap::InitThreadCNode, root_cnode),
+        (InitCap::InitThreadVSpace, root_vspace),
+        (InitCap::IrqControl, Cap::irq_control()),
+        (InitCap::AsidControl, Cap::asid_control()),
+        (InitCap::InitThreadAsidPool, pool_cap),
         (
             InitCap::BootInfoFrame,
-            Some(Cap::frame(bootinfo_frame, false, CapRights::ALL, false)),
+            Cap::frame(bootinfo_frame, false, CapRights::ALL, false),
         ),
         (
             InitCap::InitThreadIpcBuffer,
-            Some(Cap::frame(ipc_frame, false, CapRights::ALL, false)),
+            Cap::frame(ipc_frame, false, CapRights::ALL, false),
         ),
-        (InitCap::SchedControl, Some(Cap::sched_control(0))),
+        (InitCap::SchedControl, Cap::sched_control(0)),
     ];
     for (slot, cap) in initial {
-        if let Some(cap) = cap {
-            provide(&mut mem, cnode_slot(slot as u64), cap);
-        }
+        provide(&mut mem, cnode_slot(slot as u64), cap);
     }
     let mut next = keel_abi::cap::FIRST_FREE_INIT_SLOT;
     let slots = 1u64 << ROOT_CNODE_BITS;

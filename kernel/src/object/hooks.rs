@@ -1,6 +1,7 @@
-//! What the kernel does when the capability core creates an object or deletes
-//! the last capability to one.
+//! What the kernel does when the capability core creates an object, deletes
+//! a capability, or deletes the last capability to an object.
 
+use crate::arch::{PagingFormat, VSpace};
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
@@ -12,7 +13,8 @@ pub struct KernelHooks;
 impl ObjectHooks<KernelMemory> for KernelHooks {
     fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
         // Threads stop and leave every queue; endpoints and notifications
-        // release their waiters. Frames are not yet mapped through caps.
+        // release their waiters; address-space objects give up their ASIDs
+        // and mappings.
         match cap.kind() {
             CapType::Tcb => {
                 crate::ipc::destroy_thread(cap.paddr());
@@ -22,18 +24,26 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             }
             CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
+            CapType::VSpace
+            | CapType::AsidPool
+            | CapType::PageUpperDirectory
+            | CapType::PageDirectory
+            | CapType::PageTable => crate::object::vspace::finalise(cap),
             _ => {}
         }
     }
 
-    fn init_object(
-        &mut self,
-        _mem: &mut KernelMemory,
-        _ty: ObjectType,
-        _paddr: u64,
-        _size_bits: u8,
-    ) {
+    fn cap_deleted(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
+        // Each frame cap is one mapping.
+        crate::object::vspace::cap_deleted(cap);
+    }
+
+    fn init_object(&mut self, _mem: &mut KernelMemory, ty: ObjectType, paddr: u64, _size_bits: u8) {
         // Retype hands out zeroed memory, and zero is the initial state of every
-        // object type so far (a zeroed TCB is an inactive thread).
+        // object type (a zeroed TCB is an inactive thread) but a VSpace root,
+        // which maps the kernel on x86_64.
+        if ty == ObjectType::VSpace {
+            <VSpace as PagingFormat>::init_root(paddr);
+        }
     }
 }

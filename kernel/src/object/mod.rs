@@ -8,6 +8,7 @@ pub mod memory;
 pub mod notification;
 pub mod tcb;
 pub mod untyped;
+pub mod vspace;
 
 use crate::arch::{Machine, Platform};
 

@@ -5,6 +5,7 @@
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, Tcb, CSPACE_ROOT_SLOT};
+use crate::object::vspace::{asid, frame, page_table};
 use crate::object::{cnode, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::{CapType, Error, Label, MessageInfo};
@@ -126,6 +127,12 @@ pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
         CapType::Untyped => untyped::invoke(label?, &msg, slot),
         CapType::CNode => cnode::invoke(label?, &msg, cap),
         CapType::Tcb => tcb::invoke::invoke(label?, &msg, slot, cap.paddr(), tcb_object),
+        CapType::Frame => frame::invoke(label?, &msg, slot, cap),
+        CapType::PageUpperDirectory | CapType::PageDirectory | CapType::PageTable => {
+            page_table::invoke(label?, &msg, slot, cap)
+        }
+        CapType::AsidControl => asid::invoke_control(label?, &msg),
+        CapType::AsidPool => asid::invoke_pool(label?, &msg, cap),
         _ => Err(Error::IllegalOperation.into()),
     }
 }

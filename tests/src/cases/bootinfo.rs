@@ -148,21 +148,18 @@ pub fn empty_slots_empty(env: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn initial_caps(env: &Env) -> TestResult {
-    let asid = match env.boot_info.arch() {
-        Some(keel_abi::Arch::Aarch64) => CapType::AsidControl,
-        _ => CapType::Null,
-    };
+pub fn initial_caps(_env: &Env) -> TestResult {
     let expected = [
         (InitCap::Null, CapType::Null),
         (InitCap::InitThreadTcb, CapType::Tcb),
         (InitCap::InitThreadCNode, CapType::CNode),
         (InitCap::InitThreadVSpace, CapType::VSpace),
         (InitCap::IrqControl, CapType::IrqControl),
-        (InitCap::AsidControl, asid),
+        (InitCap::AsidControl, CapType::AsidControl),
         (InitCap::BootInfoFrame, CapType::Frame),
         (InitCap::InitThreadIpcBuffer, CapType::Frame),
         (InitCap::SchedControl, CapType::SchedControl),
+        (InitCap::InitThreadAsidPool, CapType::AsidPool),
     ];
     for (slot, kind) in expected {
         let found = identify(slot as u64)?;

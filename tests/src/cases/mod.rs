@@ -11,6 +11,7 @@ pub(crate) mod retype;
 mod syscall;
 mod threads;
 mod untyped_revoke;
+mod vspace;
 
 crate::test_cases! {
     BOOTINFO0001: "BootInfo has the magic number and this build's architecture" => bootinfo::magic_and_arch;
@@ -106,6 +107,20 @@ crate::test_cases! {
     FAULT0007: "a cap fault is retried after the handler installs the cap" => fault_handler::cap_fault_fixed_and_retried;
     FAULT0008: "an unknown system call reaches the handler with every register and the number" => fault_handler::unknown_syscall_delivered;
     FAULT0009: "the handler sees the fault endpoint cap's badge" => fault_handler::handler_badge;
+    VSPACE0001: "map a frame, write and read it, and a thread reads it too" => vspace::map_and_access;
+    VSPACE0002: "one frame mapped twice through a copied cap shares its contents" => vspace::shared_frame;
+    VSPACE0003: "after unmap an access faults; mapping again brings the contents back" => vspace::unmap_faults;
+    VSPACE0004: "a read-only cap maps read-only: a write faults" => vspace::read_only;
+    VSPACE0005: "frame map errors: alignment, occupied, mapped elsewhere, missing levels, bad addresses" => vspace::frame_errors;
+    VSPACE0006: "paging-structure map and unmap errors" => vspace::page_table_errors;
+    VSPACE0007: "2 MiB frames: alignment, over a page table, access, unmap" => vspace::large_frames;
+    VSPACE0008: "remap with fewer rights, then more" => vspace::remap_fewer_rights;
+    VSPACE0009: "GetAddress gives the untyped's physical address" => vspace::get_address;
+    VSPACE0010: "deleting a mapped frame cap, final or not, unmaps it" => vspace::delete_mapped_frame;
+    VSPACE0011: "deleting a page table or upper directory unmaps what is below" => vspace::delete_page_table;
+    VSPACE0012: "ASID pool creation and assignment, and their errors" => vspace::asid_pools;
+    VSPACE0013: "a VSpace without an ASID cannot be mapped into; deleting it ends its ASID" => vspace::vspace_without_asid;
+    VSPACE0014: "uncached, executable, execute-never and no-read mappings" => vspace::attributes;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;
     FAULT0003: "executing a non-executable page is reported as an execute fault" => fault::execute_no_exec, OwnBoot;

@@ -48,13 +48,25 @@ cap_kinds! {
     Tcb => Tcb;
     /// An address-space root.
     VSpace => VSpace;
-    /// A page frame.
+    /// A page frame of either size.
     Frame => Frame;
+    /// A 4 KiB frame.
+    SmallPage => Frame;
+    /// A 2 MiB frame.
+    LargePage => Frame;
+    /// A level-1 paging structure (x86_64 PDPT).
+    PageUpperDirectory => PageUpperDirectory;
+    /// A level-2 paging structure (x86_64 PD).
+    PageDirectory => PageDirectory;
+    /// A level-3 paging structure (x86_64 PT).
+    PageTable => PageTable;
+    /// An ASID pool.
+    AsidPool => AsidPool;
     /// IRQ control.
     IrqControl => IrqControl;
     /// SchedControl for one core.
     SchedControl => SchedControl;
-    /// ASID control (aarch64).
+    /// ASID control.
     AsidControl => AsidControl;
     /// A synchronous IPC endpoint.
     Endpoint => Endpoint;
@@ -113,8 +125,10 @@ pub mod init_thread {
     pub const VSPACE: Cap<VSpace> = slot(InitCap::InitThreadVSpace);
     /// IRQ control.
     pub const IRQ_CONTROL: Cap<IrqControl> = slot(InitCap::IrqControl);
-    /// ASID control (empty on x86_64).
+    /// ASID control.
     pub const ASID_CONTROL: Cap<AsidControl> = slot(InitCap::AsidControl);
+    /// The ASID pool the root task's VSpace has its ASID from.
+    pub const ASID_POOL: Cap<AsidPool> = slot(InitCap::InitThreadAsidPool);
     /// The BootInfo frame.
     pub const BOOT_INFO_FRAME: Cap<Frame> = slot(InitCap::BootInfoFrame);
     /// The IPC buffer frame.

@@ -12,6 +12,7 @@ pub mod invocation;
 pub mod ipc;
 mod ipc_buffer;
 pub mod tcb;
+pub mod vspace;
 
 pub use cap::{CPtr, Cap};
 pub use invocation::{invoke, last_error_detail, AbsoluteCPtr};

@@ -17,6 +17,10 @@ const TYPE_MASK: u64 = 0x1f;
 /// Bits of word 0 holding the object address.
 const PTR_MASK: u64 = ((1 << 48) - 1) & !TYPE_MASK;
 const EXTRA_SHIFT: u32 = 48;
+/// Frames and paging structures: word 1 holds the mapped address in its low
+/// 48 bits and the ASID of the VSpace it is mapped in above them.
+const MAPPED_VADDR_MASK: u64 = (1 << 48) - 1;
+const MAPPED_ASID_SHIFT: u32 = 48;
 
 // Zombie word layout: extra = radix(5) | top(1) << 5 | link_hi(8) << 6 |
 // tcb(1) << 15; word 1 = count(29) | link_lo(35) << 29. The link is a slot
@@ -312,15 +316,38 @@ impl Cap {
         }
     }
 
-    /// Frame or paging structure: the virtual address it is mapped at.
+    /// Frame or paging structure: the virtual address it is mapped at (a
+    /// VSpace: 0).
     pub const fn mapped_vaddr(&self) -> u64 {
-        self.words[1]
+        self.words[1] & MAPPED_VADDR_MASK
+    }
+
+    /// Frame or paging structure: the ASID of the VSpace it is mapped in (a
+    /// VSpace: its own ASID); meaningful only when [`Cap::is_mapped`].
+    pub const fn mapped_asid(&self) -> u16 {
+        (self.words[1] >> MAPPED_ASID_SHIFT) as u16
     }
 
     /// Frame or paging structure: the same cap marked mapped at `vaddr`, or
-    /// unmapped when `vaddr` is `None`. Other types unchanged.
+    /// unmapped when `vaddr` is `None`, with ASID 0. Other types unchanged.
     #[must_use]
     pub fn with_mapping(&self, vaddr: Option<u64>) -> Cap {
+        match vaddr {
+            Some(v) => self.with_mapping_in(0, v),
+            None => self.with_mapping_flag(false, 0),
+        }
+    }
+
+    /// Frame or paging structure: the same cap marked mapped at `vaddr` (below
+    /// 2^48) in the VSpace with `asid`; for a VSpace, `asid` is its own ASID
+    /// and `vaddr` 0. Other types unchanged.
+    #[must_use]
+    pub fn with_mapping_in(&self, asid: u16, vaddr: u64) -> Cap {
+        let word1 = (vaddr & MAPPED_VADDR_MASK) | (u64::from(asid) << MAPPED_ASID_SHIFT);
+        self.with_mapping_flag(true, word1)
+    }
+
+    fn with_mapping_flag(&self, mapped: bool, word1: u64) -> Cap {
         let flag = match self.kind() {
             CapType::Frame => 1 << 6,
             CapType::VSpace
@@ -329,10 +356,12 @@ impl Cap {
             | CapType::PageTable => 1,
             _ => return *self,
         };
-        match vaddr {
-            Some(v) => self.with_extra(self.extra() | flag).with_word1(v),
-            None => self.with_extra(self.extra() & !flag).with_word1(0),
-        }
+        let extra = if mapped {
+            self.extra() | flag
+        } else {
+            self.extra() & !flag
+        };
+        self.with_extra(extra).with_word1(word1)
     }
 
     /// IrqHandler: the IRQ line. SchedControl: the core. AsidPool: the ASID base.
@@ -438,6 +467,14 @@ mod tests {
         assert_eq!(m.with_mapping(None), f);
         let pt = Cap::paging(CapType::PageTable, 0x5000).with_mapping(Some(0x20_0000));
         assert!(pt.is_mapped());
+        let fm = f.with_mapping_in(0xffff, 0x7fff_ffff_f000);
+        assert_eq!(
+            (fm.is_mapped(), fm.mapped_asid(), fm.mapped_vaddr()),
+            (true, 0xffff, 0x7fff_ffff_f000)
+        );
+        assert_eq!(fm.with_mapping(None), f);
+        let vs = Cap::paging(CapType::VSpace, 0x6000).with_mapping_in(7, 0);
+        assert!(vs.is_mapped() && vs.mapped_asid() == 7 && vs.paddr() == 0x6000);
         assert_eq!(Cap::tcb(0x800).rights(), CapRights::ALL);
         assert_eq!(Cap::tcb(0x800).with_mapping(Some(1)), Cap::tcb(0x800));
     }

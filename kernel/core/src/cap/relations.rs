@@ -12,7 +12,7 @@ use keel_abi::object::{
 use keel_abi::{CapRights, CapType, Error, ObjectType};
 
 /// log2 size of an ASID pool object.
-pub const ASID_POOL_BITS: u8 = 12;
+pub use keel_abi::vspace::ASID_POOL_BITS;
 
 impl Cap {
     /// log2 of the size of the memory region the cap covers; 0 for caps that
@@ -130,8 +130,9 @@ impl Cap {
     ///
     /// # Errors
     /// `IllegalOperation` for an unmapped PageUpperDirectory, PageDirectory or
-    /// PageTable (seL4 lets only mapped paging structures be copied; the VSpace
-    /// root has no such rule here because Keel x86_64 has no ASIDs).
+    /// PageTable (seL4 lets only mapped paging structures be copied). A VSpace
+    /// cap copies with or without an ASID (a copy made before `AsidPool_Assign`
+    /// keeps none).
     pub fn derive(&self) -> Result<Cap, Error> {
         match self.kind() {
             CapType::Zombie | CapType::IrqControl | CapType::Reply => Ok(Cap::NULL),

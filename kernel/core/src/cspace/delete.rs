@@ -118,6 +118,7 @@ fn delete_or_zombie<M: ObjectMemory>(
     cap: Cap,
     hooks: &mut impl ObjectHooks<M>,
 ) -> Option<Cap> {
+    hooks.cap_deleted(mem, &cap);
     if is_final(mem, slot) {
         match cap.kind() {
             CapType::CNode => {

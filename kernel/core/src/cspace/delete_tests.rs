@@ -32,6 +32,32 @@ fn final_and_non_final() {
 }
 
 #[test]
+fn every_deleted_cap_is_reported() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::SmallPage, 0, root_cap(), 10);
+    let frame = read_cap(&m, slot(10)).with_mapping_in(3, 0x5000);
+    write_cap(&mut m, slot(10), frame);
+    copy(&mut m, slot(10), slot(11), CapRights::ALL).unwrap();
+    let copied = read_cap(&m, slot(11));
+    assert!(!copied.is_mapped(), "a copied frame cap is not mapped");
+    delete(&mut m, slot(10), &mut rec, &mut NeverPreempt).unwrap();
+    assert_eq!(
+        (rec.deleted.as_slice(), rec.finalised.len()),
+        (&[frame][..], 0)
+    );
+    make(&mut m, ObjectType::CNode, 2, root_cap(), 12);
+    let cn = read_cap(&m, slot(12));
+    make(&mut m, ObjectType::Endpoint, 0, cn, 1);
+    let ep = read_cap(&m, cn.paddr() + 32);
+    del_bounded(&mut m, slot(12), &mut rec, false);
+    assert_eq!(rec.deleted, [frame, cn, ep], "each cap once, zombies not");
+    revoke(&mut m, UT_SLOT, &mut rec, &mut NeverPreempt).unwrap();
+    assert_eq!(rec.deleted.last(), Some(&copied));
+    assert_eq!(rec.finalised.last(), Some(&copied));
+}
+
+#[test]
 fn cnode_contents_are_deleted() {
     let mut m = setup();
     let mut rec = Rec::default();

@@ -63,6 +63,12 @@ pub trait ObjectHooks<M: ObjectMemory> {
     /// across preemptions): the kernel must stop the thread and take it off
     /// every queue here, and must leave all slots to the core.
     fn finalise(&mut self, mem: &mut M, cap: &Cap);
+    /// Called once for every cap a delete or revoke removes, final or not,
+    /// before [`ObjectHooks::finalise`] and before its slot is emptied (or,
+    /// for the final cap to a CNode or TCB, turned into a Zombie). Zombies
+    /// themselves are not reported. For what one cap holds on its own: a
+    /// mapped frame cap is one mapping, undone here.
+    fn cap_deleted(&mut self, _mem: &mut M, _cap: &Cap) {}
     /// Called for each object retype creates; its memory is already zero
     /// (device frames: untouched).
     fn init_object(&mut self, mem: &mut M, ty: ObjectType, paddr: u64, size_bits: u8);

@@ -9,9 +9,11 @@ use core::arch::asm;
 pub const ATTR_NORMAL: u64 = 0;
 /// MAIR index of device nGnRE memory.
 pub const ATTR_DEVICE: u64 = 1;
+/// MAIR index of normal non-cacheable memory.
+pub const ATTR_NORMAL_UNCACHED: u64 = 2;
 /// MAIR_EL1: attribute 0 normal inner/outer write-back read/write-allocate,
-/// attribute 1 device nGnRE.
-pub const MAIR: u64 = 0xff | (0x04 << 8);
+/// attribute 1 device nGnRE, attribute 2 normal inner/outer non-cacheable.
+pub const MAIR: u64 = 0xff | (0x04 << 8) | (0x44 << 16);
 
 /// TCR_EL1 without IPS (filled in from ID_AA64MMFR0_EL1 at boot): 48-bit VAs in
 /// both halves, 4 KiB granules, inner-shareable write-back table walks, 8-bit ASIDs.
@@ -105,6 +107,36 @@ pub unsafe fn write_ttbr0(root: u64) {
 pub fn table_write_barrier() {
     // SAFETY: a barrier only orders memory accesses.
     unsafe { asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Drops the cached translations of user address `vaddr` for every ASID.
+pub fn flush_page(vaddr: u64) {
+    // SAFETY: TLB maintenance only drops cached translations; the barriers
+    // order it after the table write and before later accesses.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vaae1is, {}",
+            "dsb ish",
+            "isb",
+            in(reg) (vaddr >> 12) & ((1 << 44) - 1),
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Drops every cached EL1/EL0 translation.
+pub fn flush_all() {
+    // SAFETY: as for `flush_page`; the kernel's own translations are refetched.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Masks interrupts and waits for one (which, masked, only wakes the core).

@@ -47,8 +47,6 @@ use keel_abi::bootinfo::MemRegion;
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 /// ELF machine number of user programs.
 pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_AARCH64;
-/// aarch64 hands the root task an ASID control capability, as seL4 does.
-pub const HAS_ASID_CONTROL: bool = true;
 
 /// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
 /// The kernel image is linked inside the window, so the same offset applies to it.

@@ -1,14 +1,19 @@
 //! aarch64 user address spaces: TTBR0 tables, four levels of 4 KiB granule
-//! covering 48 bits of VA. The kernel lives in TTBR1 and is not copied into
-//! user tables. Every user page is normal write-back, inner-shareable memory,
-//! not global, never executable at EL1.
+//! covering 48 bits of VA, with 4 KiB pages and 2 MiB blocks. The kernel lives
+//! in TTBR1 and is not copied into user tables. User pages are normal
+//! write-back inner-shareable memory (or normal non-cacheable without the
+//! cacheable attribute, or device nGnRE and never executable for device
+//! frames), not global, never executable at EL1. Every address space uses
+//! hardware ASID 0: a switch flushes the TLB, and a changed entry is flushed
+//! by address for all ASIDs.
 
 use super::mmu::{
-    self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_NORMAL, INNER_SHAREABLE, NOT_GLOBAL, PAGE,
-    PXN, PXN_TABLE, TABLE, UXN, VALID,
+    self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_DEVICE, ATTR_NORMAL, ATTR_NORMAL_UNCACHED,
+    INNER_SHAREABLE, NOT_GLOBAL, PAGE, PXN, PXN_TABLE, TABLE, UXN, VALID,
 };
 use crate::arch::page_table::{entry, index};
-use crate::arch::{AddressSpace, MapError, PageRights};
+use crate::arch::{AddressSpace, LeafAttrs, MapError, PageRights, PagingFormat};
+use crate::arch::{Machine, Platform};
 use crate::object::zero_phys;
 use keel_kernel_core::memory::FreeMemory;
 
@@ -111,5 +116,84 @@ impl AddressSpace for VSpace {
 
     fn from_root(root_paddr: u64) -> Self {
         VSpace { root: root_paddr }
+    }
+}
+
+/// A level-0 table with no entries: TTBR0 while no user address space may be used.
+#[repr(C, align(4096))]
+struct EmptyTable([u64; 512]);
+
+static EMPTY_ROOT: EmptyTable = EmptyTable([0; 512]);
+
+impl PagingFormat for VSpace {
+    const USER_TOP: u64 = USER_TOP;
+
+    fn table_entry(paddr: u64) -> u64 {
+        (paddr & ADDR_MASK) | VALID | TABLE | PXN_TABLE
+    }
+
+    fn is_table(entry: u64) -> bool {
+        entry & (VALID | TABLE) == VALID | TABLE
+    }
+
+    fn is_valid(entry: u64) -> bool {
+        entry & VALID != 0
+    }
+
+    fn is_leaf(entry: u64, level: u32) -> bool {
+        match level {
+            0 => entry & (VALID | PAGE) == VALID | PAGE,
+            _ => entry & (VALID | TABLE) == VALID,
+        }
+    }
+
+    fn entry_paddr(entry: u64) -> u64 {
+        entry & ADDR_MASK
+    }
+
+    fn leaf_entry(paddr: u64, level: u32, attrs: LeafAttrs) -> u64 {
+        let mut bits = (paddr & ADDR_MASK) | VALID | ACCESS | NOT_GLOBAL | PXN;
+        if level == 0 {
+            bits |= PAGE;
+        }
+        bits |= if attrs.device {
+            (ATTR_DEVICE << 2) | UXN
+        } else if attrs.cacheable {
+            (ATTR_NORMAL << 2) | INNER_SHAREABLE
+        } else {
+            (ATTR_NORMAL_UNCACHED << 2) | INNER_SHAREABLE
+        };
+        if attrs.user {
+            bits |= AP_USER;
+        }
+        if !(attrs.user && attrs.write) {
+            bits |= AP_READ_ONLY;
+        }
+        if !attrs.execute {
+            bits |= UXN;
+        }
+        bits
+    }
+
+    fn tables_written() {
+        mmu::table_write_barrier();
+    }
+
+    fn flush_page(vaddr: u64) {
+        mmu::flush_page(vaddr);
+    }
+
+    fn flush_all() {
+        mmu::flush_all();
+    }
+
+    fn init_root(_root: u64) {}
+
+    fn forget_root(root: u64) {
+        if mmu::read_ttbr0() & ADDR_MASK == root {
+            let empty = Machine::kernel_virt_to_phys(core::ptr::addr_of!(EMPTY_ROOT) as usize);
+            // SAFETY: the empty table maps nothing; the kernel runs from TTBR1.
+            unsafe { mmu::write_ttbr0(empty) }
+        }
     }
 }

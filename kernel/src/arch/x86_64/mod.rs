@@ -21,8 +21,6 @@ use keel_abi::bootinfo::MemRegion;
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
 /// ELF machine number of user programs.
 pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_X86_64;
-/// x86_64 has no ASID control capability.
-pub const HAS_ASID_CONTROL: bool = false;
 
 /// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
 const PHYS_WINDOW: u64 = 0xffff_8000_0000_0000;

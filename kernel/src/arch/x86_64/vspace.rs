@@ -1,16 +1,22 @@
-//! x86_64 user address spaces: 4-level page tables with 4 KiB pages. The upper
-//! half of every PML4 is copied from the boot PML4, so the kernel window and the
-//! kernel image are mapped in every address space.
+//! x86_64 user address spaces: 4-level page tables with 4 KiB pages and
+//! 2 MiB large pages. The upper half of every PML4 is copied from the boot
+//! PML4, so the kernel window and the kernel image are mapped in every address
+//! space. Caching: write-back, or uncached (PCD|PWT with the reset PAT) for
+//! device frames and mappings without the cacheable attribute. TLB: `invlpg`
+//! per page, a CR3 reload after removing a table.
 
 use super::io::{read_cr3, write_cr3};
 use crate::arch::page_table::{entry, index};
-use crate::arch::{AddressSpace, MapError, PageRights};
+use crate::arch::{AddressSpace, LeafAttrs, MapError, PageRights, PagingFormat};
 use crate::object::zero_phys;
+use core::arch::asm;
 use keel_kernel_core::memory::FreeMemory;
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;
 const USER: u64 = 1 << 2;
+const WRITE_THROUGH: u64 = 1 << 3;
+const CACHE_DISABLE: u64 = 1 << 4;
 const HUGE: u64 = 1 << 7;
 const NO_EXECUTE: u64 = 1 << 63;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -34,17 +40,10 @@ impl VSpace {
 
 impl AddressSpace for VSpace {
     fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
-        extern "C" {
-            static boot_pml4: u8;
-        }
         let root = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
         // SAFETY: the frame was just taken from free RAM.
         unsafe { zero_phys(root, 4096) };
-        // The boot PML4 sits in the identity-mapped boot section: its link address is physical.
-        let boot = core::ptr::addr_of!(boot_pml4) as u64;
-        for i in 256..512 {
-            *entry(root, i) = *entry(boot, i);
-        }
+        Self::init_root(root);
         Ok(VSpace { root })
     }
 
@@ -115,5 +114,86 @@ impl AddressSpace for VSpace {
 
     fn from_root(root_paddr: u64) -> Self {
         VSpace { root: root_paddr }
+    }
+}
+
+/// Physical address of the boot PML4: the kernel half every PML4 copies, and
+/// the root used when no user address space may be.
+fn boot_pml4() -> u64 {
+    extern "C" {
+        static boot_pml4: u8;
+    }
+    // The boot PML4 sits in the identity-mapped boot section: its link address is physical.
+    core::ptr::addr_of!(boot_pml4) as u64
+}
+
+impl PagingFormat for VSpace {
+    const USER_TOP: u64 = USER_TOP;
+
+    fn table_entry(paddr: u64) -> u64 {
+        (paddr & ADDR_MASK) | PRESENT | WRITABLE | USER
+    }
+
+    fn is_table(entry: u64) -> bool {
+        entry & PRESENT != 0 && entry & HUGE == 0
+    }
+
+    fn is_valid(entry: u64) -> bool {
+        entry & PRESENT != 0
+    }
+
+    fn is_leaf(entry: u64, level: u32) -> bool {
+        entry & PRESENT != 0 && (level == 0 || entry & HUGE != 0)
+    }
+
+    fn entry_paddr(entry: u64) -> u64 {
+        entry & ADDR_MASK
+    }
+
+    fn leaf_entry(paddr: u64, level: u32, attrs: LeafAttrs) -> u64 {
+        let mut bits = (paddr & ADDR_MASK) | PRESENT;
+        if attrs.user {
+            bits |= USER;
+            if attrs.write {
+                bits |= WRITABLE;
+            }
+        }
+        if !attrs.execute {
+            bits |= NO_EXECUTE;
+        }
+        if attrs.device || !attrs.cacheable {
+            bits |= CACHE_DISABLE | WRITE_THROUGH;
+        }
+        if level > 0 {
+            bits |= HUGE;
+        }
+        bits
+    }
+
+    fn tables_written() {}
+
+    fn flush_page(vaddr: u64) {
+        // SAFETY: `invlpg` only drops a cached translation.
+        unsafe { asm!("invlpg [{}]", in(reg) vaddr, options(nostack, preserves_flags)) }
+    }
+
+    fn flush_all() {
+        // SAFETY: reloading the current root keeps the same mappings (the
+        // kernel's included) and drops every cached user translation.
+        unsafe { write_cr3(read_cr3()) }
+    }
+
+    fn init_root(root: u64) {
+        let boot = boot_pml4();
+        for i in 256..512 {
+            *entry(root, i) = *entry(boot, i);
+        }
+    }
+
+    fn forget_root(root: u64) {
+        if read_cr3() & ADDR_MASK == root {
+            // SAFETY: the boot PML4 maps the kernel, and no user memory.
+            unsafe { write_cr3(boot_pml4()) }
+        }
     }
 }

@@ -1,0 +1,71 @@
+//! The page-table vocabulary the address-space objects (`object::vspace`) use
+//! on both architectures: what an entry says (table, leaf, address), how a
+//! leaf is built from rights and attributes, and the TLB maintenance that
+//! goes with changing entries. Each architecture implements
+//! [`PagingFormat`] on its `VSpace`; walking and the seL4 rules are the
+//! objects' own.
+//!
+//! Levels: 3 is the root (address bits 39..48), 2 a PageUpperDirectory
+//! (30..39), 1 a PageDirectory (21..30; its leaves are 2 MiB blocks), 0 a
+//! PageTable (12..21; its leaves are 4 KiB pages).
+
+use crate::arch::page_table::entry;
+
+/// How a leaf mapping may be used and cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafAttrs {
+    /// User mode may read (and, with `write`, write); without it the page is
+    /// the kernel's only.
+    pub user: bool,
+    /// User mode may write.
+    pub write: bool,
+    /// User mode may execute.
+    pub execute: bool,
+    /// Normal memory, cached (else uncached normal memory).
+    pub cacheable: bool,
+    /// Device memory (uncached, no speculation); overrides `cacheable`.
+    pub device: bool,
+}
+
+/// An architecture's page-table entries and TLB maintenance.
+pub trait PagingFormat {
+    /// First address past the user half.
+    const USER_TOP: u64;
+    /// An entry at level 1..=3 pointing to the next-level table at `paddr`.
+    fn table_entry(paddr: u64) -> u64;
+    /// True when `entry` (at level 1..=3) points to a next-level table.
+    fn is_table(entry: u64) -> bool;
+    /// True when `entry` maps anything: a table, a block or a page.
+    fn is_valid(entry: u64) -> bool;
+    /// True when `entry` at `level` is a leaf: a page at level 0, a block at 1.
+    fn is_leaf(entry: u64, level: u32) -> bool;
+    /// The physical address an entry points to.
+    fn entry_paddr(entry: u64) -> u64;
+    /// A leaf at `level` (0: 4 KiB page, 1: 2 MiB block) for `paddr`.
+    fn leaf_entry(paddr: u64, level: u32, attrs: LeafAttrs) -> u64;
+    /// Makes entries just written (to previously invalid entries) visible to
+    /// the table walker.
+    fn tables_written();
+    /// After a leaf at `vaddr` was changed or removed: drops its cached
+    /// translation (whatever the address space; Keel uses one hardware ASID).
+    fn flush_page(vaddr: u64);
+    /// After a table was removed: drops every cached user translation.
+    fn flush_all();
+    /// Prepares a freshly retyped, zeroed root table (x86_64 copies the
+    /// kernel's half into it).
+    fn init_root(root: u64);
+    /// The root table at `root` is being destroyed: if it is the current one,
+    /// switch to one that maps no user memory, so it is never used again.
+    fn forget_root(root: u64);
+}
+
+/// Entry `index` (< 512) of the paging structure at physical `table`.
+pub fn read_entry(table: u64, index: usize) -> u64 {
+    *entry(table, index)
+}
+
+/// Sets entry `index` (< 512) of the paging structure at physical `table`.
+/// Callers pass tables that caps or walks from a VSpace root name.
+pub fn write_entry(table: u64, index: usize, value: u64) {
+    *entry(table, index) = value;
+}

@@ -1,0 +1,119 @@
+//! Address-space objects, as seL4 has them on x86_64 and aarch64: VSpace
+//! roots with ASIDs ([`asid`]), the paging structures below them
+//! ([`page_table`]) and frames ([`frame`]). This module holds what they share:
+//! finding the VSpace an invocation names, walking its tables, and the
+//! capability hooks (unmapping on delete, preparing new roots).
+//!
+//! Every mapping is recorded in the cap that made it (the ASID of the VSpace
+//! and the virtual address), and undone through the ASID: a VSpace whose ASID
+//! is gone (its pool or itself deleted) is never walked, and an entry is only
+//! cleared when it still points at the object being unmapped. Entry formats
+//! and TLB maintenance are the architecture's (`arch::PagingFormat`).
+
+pub mod asid;
+pub mod frame;
+pub mod page_table;
+
+use crate::arch::{read_entry, table_index, PagingFormat, VSpace};
+use crate::syscall::invocation::Message;
+use keel_abi::{CapType, LookupFailure};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::LookupError;
+use keel_kernel_core::error::SyscallError;
+
+/// Level of the root table (x86_64 PML4, aarch64 level 0).
+pub const ROOT_LEVEL: u32 = 3;
+
+/// Log2 of the bytes one entry of a level-`level` table covers.
+pub const fn entry_bits(level: u32) -> u32 {
+    12 + 9 * level
+}
+
+/// The VSpace named by extra cap 0 of an invocation: its root table and ASID.
+///
+/// # Errors
+/// `TruncatedMessage` without the cap; `InvalidCapability(1)` when it is not a
+/// VSpace with an ASID, or its ASID now names another VSpace;
+/// `FailedLookup` (InvalidRoot) when its ASID is no longer assigned.
+pub fn target_vspace(msg: &Message) -> Result<(u64, u16), SyscallError> {
+    let (_, cap) = msg.extra_cap(0)?;
+    if cap.kind() != CapType::VSpace || !cap.is_mapped() {
+        return Err(SyscallError::invalid_capability(1));
+    }
+    let asid = cap.mapped_asid();
+    let root = asid::find_vspace(asid).ok_or(SyscallError::failed_lookup(
+        false,
+        LookupError {
+            failure: LookupFailure::InvalidRoot,
+            bits_left: 0,
+        },
+    ))?;
+    if root != cap.paddr() {
+        return Err(SyscallError::invalid_capability(1));
+    }
+    Ok((root, asid))
+}
+
+/// The paging structure at `level` (0..=3) holding the entry for `vaddr` in
+/// the VSpace rooted at `root`.
+///
+/// # Errors
+/// The level of the structure that is missing on the way (a level-2
+/// structure when the root has no entry, ...).
+pub fn find_table(root: u64, vaddr: u64, level: u32) -> Result<u64, u32> {
+    let mut table = root;
+    for l in (level + 1..=ROOT_LEVEL).rev() {
+        let e = read_entry(table, table_index(vaddr, l));
+        if !VSpace::is_table(e) {
+            return Err(l - 1);
+        }
+        table = VSpace::entry_paddr(e);
+    }
+    Ok(table)
+}
+
+/// [`find_table`] as an invocation error: `FailedLookup` (MissingCapability)
+/// with the bits the missing structure and those below it translate.
+///
+/// # Errors
+/// As described.
+pub fn find_table_for_map(root: u64, vaddr: u64, level: u32) -> Result<u64, SyscallError> {
+    find_table(root, vaddr, level).map_err(|missing| {
+        SyscallError::failed_lookup(
+            false,
+            LookupError {
+                failure: LookupFailure::MissingCapability,
+                bits_left: entry_bits(missing + 1) as u8,
+            },
+        )
+    })
+}
+
+/// The root table of the VSpace a mapped cap records, while its ASID still
+/// names one.
+pub fn mapped_root(cap: &Cap) -> Option<u64> {
+    if cap.is_mapped() {
+        asid::find_vspace(cap.mapped_asid())
+    } else {
+        None
+    }
+}
+
+/// Hook for every deleted cap: a mapped frame cap is one mapping; undo it.
+pub fn cap_deleted(cap: &Cap) {
+    if cap.kind() == CapType::Frame {
+        frame::unmap(cap);
+    }
+}
+
+/// Hook for the final cap of an address-space object.
+pub fn finalise(cap: &Cap) {
+    match cap.kind() {
+        CapType::VSpace => asid::finalise_vspace(cap),
+        CapType::AsidPool => asid::finalise_pool(cap),
+        CapType::PageUpperDirectory | CapType::PageDirectory | CapType::PageTable => {
+            page_table::unmap(cap);
+        }
+        _ => {}
+    }
+}

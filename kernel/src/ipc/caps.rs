@@ -10,7 +10,7 @@ use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
 use keel_abi::CapType;
-use keel_kernel_core::cspace::{insert_derived, lookup_cap, lookup_slot, read_cap};
+use keel_kernel_core::cspace::{derive, insert_derived, lookup_cap, lookup_slot, read_cap};
 use keel_kernel_core::object_memory::ObjectMemory;
 
 fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
@@ -61,7 +61,9 @@ pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usi
             unwrapped |= 1 << i;
         } else {
             let Some(dest) = slot.take() else { break };
-            let Ok(derived) = cap.derive() else { break };
+            let Ok(derived) = derive(&mem, src, cap) else {
+                break;
+            };
             if derived.is_null() {
                 break;
             }

@@ -107,8 +107,14 @@ pub fn deliver_signal(receiver: u64, word: u64) {
         .set_syscall_result([0, word, 0, 0, 0, 0]);
 }
 
-/// `caller` waits for `callee` to reply.
+/// `caller` waits for `callee` to reply. A callee answers one Call at a time:
+/// an earlier caller it had not answered loses its link (and stays blocked, as
+/// when seL4 overwrites a reply cap).
 pub fn wait_for_reply(caller: u64, callee: u64) {
+    let earlier = tcb(callee).caller;
+    if earlier != 0 && earlier != caller && tcb(earlier).waiting_for == callee {
+        tcb(earlier).waiting_for = 0;
+    }
     sched::dequeue(caller);
     let c = tcb(caller);
     c.state = ThreadState::BlockedOnReply;
@@ -165,9 +171,19 @@ fn resume_from_fault(replier: u64, faulter: u64) {
     }
 }
 
-/// Makes a blocked thread run its system call again (its object is going away).
+/// Makes a blocked thread run again because its object is going away: a
+/// system call is re-run; a thread that was reporting a fault re-runs the
+/// faulting instruction (or, for an unknown system call, the call), and so
+/// faults again.
 pub fn restart(thread: u64) {
-    tcb(thread).context.restart_syscall();
+    let t = tcb(thread);
+    match core::mem::take(&mut t.fault_label) {
+        0 => t.context.restart_syscall(),
+        label if label == FaultType::UnknownSyscall as u64 => t.context.restart_syscall(),
+        // Cap faults were already rewound onto the call; other faults sit on
+        // the faulting instruction.
+        _ => {}
+    }
     sched::make_runnable(thread);
 }
 

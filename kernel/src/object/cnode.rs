@@ -71,12 +71,12 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from)
         }
         Label::CNodeCancelBadgedSends => {
-            // Endpoints hold no queues until IPC exists, so there is never a
-            // queued send to cancel; the checks are seL4's.
-            match read_cap(&mem, dest).kind() {
-                CapType::Endpoint => Ok(Outcome::Done([0, 0])),
-                _ => Err(Error::IllegalOperation.into()),
+            let cap = read_cap(&mem, dest);
+            if cap.kind() != CapType::Endpoint {
+                return Err(Error::IllegalOperation.into());
             }
+            crate::object::endpoint::cancel_badged_sends(cap.paddr(), cap.badge());
+            Ok(Outcome::Done([0, 0]))
         }
         _ => Err(Error::IllegalOperation.into()),
     }

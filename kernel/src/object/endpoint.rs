@@ -129,3 +129,23 @@ pub fn cancel_all(ep: u64) {
         ipc::restart(thread);
     }
 }
+
+/// Takes every queued sender that sent with `badge` off the endpoint and makes
+/// it run its Send again (seL4's `cancelBadgedSends`; badge 0 cancels nothing).
+/// Like seL4's, it walks the whole queue in one step.
+pub fn cancel_badged_sends(ep: u64, badge: u64) {
+    if badge == 0 || state(ep) != SENDERS {
+        return;
+    }
+    let mut next = queue(ep).first();
+    while let Some(thread) = next {
+        next = match tcb(thread).ipc_next {
+            0 => None,
+            t => Some(t),
+        };
+        if tcb(thread).ipc_badge == badge {
+            take_off(ep, thread);
+            ipc::restart(thread);
+        }
+    }
+}

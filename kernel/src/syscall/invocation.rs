@@ -4,7 +4,7 @@
 
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, Tcb, CSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::vspace::{asid, frame, page_table};
 use crate::object::{cnode, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
@@ -90,8 +90,10 @@ impl Message {
 ///
 /// # Errors
 /// Any invocation error, with its details.
-pub fn call(tcb: &Tcb, tcb_object: u64) -> Result<Outcome, SyscallError> {
-    let ctx = &tcb.context;
+pub fn call(tcb_object: u64) -> Result<Outcome, SyscallError> {
+    // Values only: the invocation may change this very TCB through other references.
+    let ctx = tcb::tcb_context(tcb_object);
+    let ctx = &ctx;
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
     let ipc_buffer = tcb::ipc_buffer(tcb_object);

@@ -54,11 +54,16 @@ pub fn handle_syscall() -> ! {
 /// never held while the capability core runs (it may finalise that very TCB).
 fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
     let done = |words: [u64; 2]| Ok(Outcome::Done(words));
-    let Some(tcb) = sched::current() else {
-        return Err(Error::IllegalOperation.into());
+    // Copy what is needed out of the TCB: the calls below take their own,
+    // short-lived references to it.
+    let (number, args) = match sched::current() {
+        Some(t) => (
+            t.context.syscall_number(),
+            core::array::from_fn::<u64, 6, _>(|n| t.context.syscall_arg(n)),
+        ),
+        None => return Err(Error::IllegalOperation.into()),
     };
-    let arg = |n: usize| tcb.context.syscall_arg(n);
-    let number = tcb.context.syscall_number();
+    let arg = |n: usize| args[n];
     let Ok(syscall) = Syscall::try_from(number) else {
         return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
     };
@@ -66,7 +71,7 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         Syscall::Call if fastpath::call(tcb_object) => Ok(Outcome::Handled),
         Syscall::ReplyRecv if fastpath::reply_recv(tcb_object) => Ok(Outcome::Handled),
         Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
-        Syscall::Call => invocation::call(tcb, tcb_object),
+        Syscall::Call => invocation::call(tcb_object),
         Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv | Syscall::Wait | Syscall::NBWait => {
             Ok(ipc::receive(tcb_object, syscall))
@@ -87,7 +92,9 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
                 .ok_or(SyscallError::from(Error::IllegalOperation))?;
             let vspace = VSpace::from_root(root);
             crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
-            tcb.set_name(&name[..len]);
+            if let Some(t) = sched::current() {
+                t.set_name(&name[..len]);
+            }
             done([0, 0])
         }
         Syscall::DebugCapIdentify => {

@@ -233,7 +233,7 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let d = env.slots(1)?;
     step(slot(d).mint(&slot(ep), CapRights::ALL, 9), "mint")?;
-    // No thread can be queued yet, so there is nothing to cancel; the call must still succeed.
+    // Nothing is queued on the endpoint: the call succeeds and changes nothing.
     step(slot(d).cancel_badged_sends(), "cancel badged sends")?;
     let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
     expect_error(

@@ -346,3 +346,31 @@ pub fn fast_and_slow_paths_agree(env: &Env) -> TestResult {
     ensure!(count(0) == 20, "the server answered {} calls", count(0));
     Ok(())
 }
+
+pub fn cancel_badged_sends(env: &Env) -> TestResult {
+    // Thread 0 sends through badge 5, thread 1 through badge 6; both queue.
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let five = mint(env, ep, 5, CapRights::ALL)?;
+    let six = mint(env, ep, 6, CapRights::ALL)?;
+    let also_five = mint(env, ep, 5, CapRights::ALL)?;
+    server(env, send_once, 0, five.cptr().bits())?;
+    server(env, send_once, 1, six.cptr().bits())?;
+    yield_times(1)?;
+    // Revoke badge 5: delete its cap, then cancel its queued send. Thread 0
+    // re-runs its Send, finds the cap gone and stops with a cap fault.
+    step(slot(five.cptr().bits()).delete(), "delete the badge-5 cap")?;
+    step(
+        slot(also_five.cptr().bits()).cancel_badged_sends(),
+        "cancel badge 5",
+    )?;
+    yield_times(1)?;
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv();
+    ensure!(r.badge == 6 && r.mrs[0] == 101, "received {r:?}");
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv();
+    ensure!(
+        r.badge == 0 && r.info.length() == 0,
+        "a cancelled send arrived: {r:?}"
+    );
+    ensure!(count(0) == 0, "the cancelled sender completed its send");
+    Ok(())
+}

@@ -80,6 +80,7 @@ crate::test_cases! {
     THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
     THREADS0012: "a thread finds its TLS block at the thread pointer it was given" => threads::tls_base;
+    THREADS0013: "each thread keeps its own FPU/SIMD registers across switches" => threads::simd_state_kept;
     IPC0001: "a send reaches a waiting receiver with its badge" => ipc::send_to_waiting_receiver;
     IPC0002: "a receive takes a waiting sender's message" => ipc::receive_from_waiting_sender;
     IPC0003: "Call and ReplyRecv carry label, words and badge both ways" => ipc::call_and_reply;
@@ -94,6 +95,7 @@ crate::test_cases! {
     IPC0012: "a badged cap to the same endpoint arrives unwrapped as its badge" => ipc::badged_cap_to_same_endpoint_unwrapped;
     IPC0013: "no cap is received into an occupied slot" => ipc::occupied_receive_slot;
     IPC0014: "Call and ReplyRecv give the same results on the fast and the slow path" => ipc::fast_and_slow_paths_agree;
+    IPC0015: "cancel badged sends removes the queued sends of one badge" => ipc::cancel_badged_sends;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

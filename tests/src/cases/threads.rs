@@ -312,3 +312,41 @@ pub fn tls_base(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// Puts a marker in the first SIMD register, yields, reports what is there.
+extern "C" fn keep_simd(i: u64) -> ! {
+    let s = shared(i);
+    let marker = 0x5151_0000 + i;
+    keel_sys::arch::set_simd_register(marker);
+    let _ = keel_sys::r#yield();
+    let _ = keel_sys::r#yield();
+    s.value
+        .store(keel_sys::arch::simd_register(), Ordering::SeqCst);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(97)
+}
+
+pub fn simd_state_kept(env: &Env) -> TestResult {
+    keel_sys::arch::set_simd_register(0x1234);
+    let a = spawn(env, keep_simd, 0, 0, 255)?;
+    let b = spawn(env, keep_simd, 1, 1, 255)?;
+    step(a.tcb_resume(), "resume a")?;
+    step(b.tcb_resume(), "resume b")?;
+    yield_times(4)?;
+    let mine = keel_sys::arch::simd_register();
+    ensure!(count(0) == 1 && count(1) == 1, "the threads did not finish");
+    for i in 0..2 {
+        let seen = shared(i).value.load(Ordering::SeqCst);
+        ensure!(
+            seen == 0x5151_0000 + i,
+            "thread {i} found {seen:#x} in its SIMD register"
+        );
+    }
+    ensure!(
+        mine == 0x1234,
+        "the root task found {mine:#x} in its SIMD register"
+    );
+    Ok(())
+}

@@ -17,7 +17,7 @@ pub use lookup::{lookup_cap, lookup_slot, lookup_source_slot, resolve, LookupErr
 pub use mdb::{
     empty_slot, has_children, insert_derived, insert_new, is_final, is_parent_of, move_slot, swap,
 };
-pub use ops::{copy, mint, move_cap, mutate, rotate};
+pub use ops::{copy, derive, mint, move_cap, mutate, rotate};
 pub use slot::{
     read_cap, read_slot, tcb_slot, write_cap, write_slot, MdbNode, Slot, SLOT_SIZE, TCB_SLOTS,
     TCB_SLOT_RADIX,

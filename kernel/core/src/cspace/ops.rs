@@ -38,8 +38,11 @@ fn source_cap(mem: &impl ObjectMemory, src: u64) -> Result<Cap, SyscallError> {
 }
 
 /// seL4 `deriveCap` with its slot check: an untyped with children cannot be
-/// copied.
-fn derive(mem: &impl ObjectMemory, src: u64, cap: Cap) -> Result<Cap, SyscallError> {
+/// copied. Copies and IPC capability transfer both derive this way.
+///
+/// # Errors
+/// `RevokeFirst` for an untyped with children; `derive`'s errors.
+pub fn derive(mem: &impl ObjectMemory, src: u64, cap: Cap) -> Result<Cap, SyscallError> {
     if cap.kind() == CapType::Untyped && has_children(mem, src) {
         return Err(Error::RevokeFirst.into());
     }

@@ -94,9 +94,31 @@ static FS_BASE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::n
 /// Sets the user thread pointer (FS base). A non-canonical value is stored as
 /// 0, since `wrmsr` would fault on it.
 pub fn set_fs_base(base: u64) {
-    let canonical = (base as i64) << 16 >> 16 == base as i64;
-    let base = if canonical { base } else { 0 };
+    let base = if super::trap::canonical(base) {
+        base
+    } else {
+        0
+    };
     if FS_BASE.swap(base, core::sync::atomic::Ordering::Relaxed) != base {
         wrmsr(MSR_FS_BASE, base);
+    }
+}
+
+/// Lets user code use x87/SSE: CR0.MP set and EM clear, CR4.OSFXSR and
+/// OSXMMEXCPT set. The kernel is built without SSE and never touches them.
+pub fn enable_fpu() {
+    // SAFETY: only FPU-related control bits change; paging and protection bits are kept.
+    unsafe {
+        asm!(
+            "mov {t}, cr0",
+            "and {t}, ~0x4",
+            "or {t}, 0x2",
+            "mov cr0, {t}",
+            "mov {t}, cr4",
+            "or {t}, 0x600",
+            "mov cr4, {t}",
+            t = out(reg) _,
+            options(nostack)
+        )
     }
 }

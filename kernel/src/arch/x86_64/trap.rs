@@ -20,6 +20,9 @@ const SYSCALL_VECTOR: u64 = 0x100;
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UserContext {
+    /// x87/SSE state, saved on every kernel entry and restored on every exit
+    /// (`fxsave64`/`fxrstor64`; the kernel itself never touches these registers).
+    fpu: FxArea,
     /// The thread pointer (FS base); the trap path does not push it.
     fs_base: u64,
     /// Keeps the size a multiple of 16: the CPU aligns the stack it pushes
@@ -49,7 +52,49 @@ pub struct UserContext {
     ss: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<UserContext>() == 24 * 8);
+const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
+/// Where `rax`, the first pushed register, sits in `UserContext`.
+const RAX_OFFSET: usize = 512 + 16;
+const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
+
+/// True for an address whose top 17 bits are all equal (a canonical address).
+pub fn canonical(address: u64) -> bool {
+    (address as i64) << 16 >> 16 == address as i64
+}
+
+/// The 512-byte `fxsave` area.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+struct FxArea([u8; 512]);
+
+/// x87 control word and MXCSR after reset: every exception masked.
+const DEFAULT_FCW: u16 = 0x037f;
+const DEFAULT_MXCSR: u32 = 0x1f80;
+
+impl FxArea {
+    /// Gives a never-initialised (all-zero) area the reset control words, so
+    /// restoring it does not unmask floating-point exceptions.
+    fn ensure_initialised(&mut self) {
+        if self.0[..2] == [0, 0] && self.0[24..28] == [0; 4] {
+            self.0[..2].copy_from_slice(&DEFAULT_FCW.to_le_bytes());
+            self.0[24..28].copy_from_slice(&DEFAULT_MXCSR.to_le_bytes());
+        }
+    }
+}
+
+impl Default for FxArea {
+    fn default() -> Self {
+        let mut area = FxArea([0; 512]);
+        area.ensure_initialised();
+        area
+    }
+}
+
+impl core::fmt::Debug for FxArea {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("FxArea")
+    }
+}
 
 impl UserRegisters for UserContext {
     fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
@@ -104,6 +149,12 @@ impl UserRegisters for UserContext {
     }
 
     fn set_register(&mut self, index: usize, value: u64) -> bool {
+        // `iretq` to a non-canonical RIP faults in the kernel: store 0 instead (as seL4).
+        let value = if index == keel_abi::registers::PC && !canonical(value) {
+            0
+        } else {
+            value
+        };
         match self.register_list_mut().into_iter().nth(index) {
             Some(r) => {
                 *r = value;
@@ -217,6 +268,7 @@ user_entry:
     push %rcx
     push %rbx
     push %rax
+    fxsave64 -{rax_offset}(%rsp)
     movabs $kernel_stack_top, %rsp
     call x86_64_user_trap
     ud2
@@ -242,6 +294,7 @@ syscall_entry:
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     syscall_vector = const SYSCALL_VECTOR,
+    rax_offset = const RAX_OFFSET,
     options(att_syntax)
 );
 
@@ -280,22 +333,29 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
     ctx.cs = USER_CS;
     ctx.ss = USER_SS;
     ctx.rflags = (ctx.rflags & 0xcd5) | 0x202;
+    if !canonical(ctx.rip) {
+        ctx.rip = 0;
+    }
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     gdt::set_kernel_entry_stack(end);
     // SAFETY: single core, interrupts off; the `syscall` entry reads it next.
     unsafe { CURRENT_CONTEXT_END = end };
     super::io::set_fs_base(ctx.fs_base);
+    ctx.fpu.ensure_initialised();
     // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
-    // follow the struct layout from `rax` (after `fs_base` and `reserved`)
-    // and `iretq` consumes the trailing hardware frame.
+    // follow the struct layout from `rax` (after the FPU area, `fs_base` and
+    // `reserved`) and `iretq` consumes the trailing hardware frame; the FPU
+    // area is 16-byte aligned with the struct.
     unsafe {
         asm!(
-            "lea rsp, [{ctx} + 16]",
+            "fxrstor64 [{ctx}]",
+            "lea rsp, [{ctx} + {rax}]",
             "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp",
             "pop r8", "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
             "add rsp, 16",
             "iretq",
             ctx = in(reg) ctx as *mut UserContext,
+            rax = const RAX_OFFSET,
             options(noreturn)
         )
     }

@@ -277,7 +277,8 @@ fn check_space(
 }
 
 fn check_buffer(buffer: u64, frame: (u64, Cap)) -> Result<(), SyscallError> {
-    if frame.1.kind() != CapType::Frame {
+    // The kernel reads and writes IPC buffers: never device memory.
+    if frame.1.kind() != CapType::Frame || frame.1.is_device() {
         return Err(Error::IllegalOperation.into());
     }
     if !buffer.is_multiple_of(1 << IPC_BUFFER_BITS) {

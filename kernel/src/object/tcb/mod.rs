@@ -109,15 +109,22 @@ pub fn vspace_root(tcb_object: u64) -> Option<u64> {
 }
 
 /// The physical address of the thread's IPC buffer (0: none), from the frame
-/// cap in its IPC buffer slot and the buffer's virtual address.
+/// cap in its IPC buffer slot and the buffer's virtual address. A frame cap
+/// without the write right gives no buffer: the kernel writes into it.
 pub fn ipc_buffer(tcb_object: u64) -> u64 {
     let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, IPC_BUFFER_SLOT));
-    if cap.kind() != CapType::Frame {
+    if cap.kind() != CapType::Frame || !cap.rights().contains(keel_abi::CapRights::WRITE) {
         return 0;
     }
     // SAFETY: as for `tcb_at`; the reference is used for one read.
     let vaddr = unsafe { tcb_at(tcb_object) }.ipc_buffer_vaddr;
     cap.paddr() + (vaddr & ((1u64 << cap.object_size_bits()) - 1))
+}
+
+/// A copy of the thread's saved registers.
+pub fn tcb_context(tcb_object: u64) -> UserContext {
+    // SAFETY: as for `tcb_at`; the reference is used for one copy.
+    unsafe { tcb_at(tcb_object) }.context
 }
 
 /// The [`Tcb`] structure of the TCB object at `tcb_object`.

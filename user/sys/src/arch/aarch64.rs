@@ -97,3 +97,20 @@ pub fn tls_first_word() -> u64 {
     // readable, aligned memory.
     unsafe { core::ptr::read_volatile(base as usize as *const u64) }
 }
+
+/// Puts `value` in the low half of the first SIMD register (v0), for tests
+/// that check the kernel keeps each thread's FPU/SIMD state.
+pub fn set_simd_register(value: u64) {
+    // SAFETY: writes v0 only.
+    unsafe {
+        asm!("fmov d0, {}", in(reg) value, out("v0") _, options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// The low half of the first SIMD register (v0).
+pub fn simd_register() -> u64 {
+    let value: u64;
+    // SAFETY: reads v0 only.
+    unsafe { asm!("fmov {}, d0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}

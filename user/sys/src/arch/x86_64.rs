@@ -95,3 +95,20 @@ pub fn tls_first_word() -> u64 {
     unsafe { asm!("mov {}, fs:0", out(reg) value, options(nostack, readonly, preserves_flags)) };
     value
 }
+
+/// Puts `value` in the low half of the first SIMD register (xmm0), for tests
+/// that check the kernel keeps each thread's FPU/SIMD state.
+pub fn set_simd_register(value: u64) {
+    // SAFETY: writes xmm0 only; the kernel enables SSE for user threads.
+    unsafe {
+        asm!("movq xmm0, {}", in(reg) value, out("xmm0") _, options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// The low half of the first SIMD register (xmm0).
+pub fn simd_register() -> u64 {
+    let value: u64;
+    // SAFETY: reads xmm0 only.
+    unsafe { asm!("movq {}, xmm0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}

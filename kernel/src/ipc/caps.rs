@@ -39,6 +39,9 @@ fn receive_slot(receiver: u64) -> Option<u64> {
 /// unwrapped) and the mask of unwrapped ones. Badges of unwrapped caps are
 /// written to the receiver's `caps_or_badges`.
 pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usize, u64) {
+    if count == 0 {
+        return (0, 0);
+    }
     let mut mem = KernelMemory;
     let (from, to) = (
         crate::object::tcb::ipc_buffer(sender),

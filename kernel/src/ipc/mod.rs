@@ -38,18 +38,17 @@ fn msg_word(buffer: u64, i: usize) -> u64 {
 }
 
 /// Message register `i` of what `sender` sends: its pending fault message,
-/// or the message of its system call (registers, then its IPC buffer).
-fn sent_word(sender: u64, i: usize) -> u64 {
+/// or the message of its system call (registers, then its IPC buffer at
+/// `buffer`, 0 for none).
+fn sent_word(sender: u64, buffer: u64, i: usize) -> u64 {
     let s = tcb(sender);
     if s.fault_label != 0 {
         return s.fault_words.get(i).copied().unwrap_or(0);
     }
-    match i {
-        0..MESSAGE_REGISTERS_IN_REGS => s.context.syscall_arg(2 + i),
-        _ => match crate::object::tcb::ipc_buffer(sender) {
-            0 => 0,
-            buffer => KernelMemory.read(msg_word(buffer, i)),
-        },
+    match (i, buffer) {
+        (0..MESSAGE_REGISTERS_IN_REGS, _) => s.context.syscall_arg(2 + i),
+        (_, 0) => 0,
+        (_, buffer) => KernelMemory.read(msg_word(buffer, i)),
     }
 }
 
@@ -79,7 +78,7 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     }
     let mut mem = KernelMemory;
     for i in MESSAGE_REGISTERS_IN_REGS..length {
-        mem.write(msg_word(to_buffer, i), sent_word(sender, i));
+        mem.write(msg_word(to_buffer, i), sent_word(sender, from_buffer, i));
     }
     let (extra, unwrapped) = match caps {
         Caps::Granted { endpoint } if !from_fault => {
@@ -89,7 +88,13 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
         _ => (0, 0),
     };
     let delivered = MessageInfo::new(label, unwrapped, extra as u64, length as u64);
-    let mr = |i: usize| if i < length { sent_word(sender, i) } else { 0 };
+    let mr = |i: usize| {
+        if i < length {
+            sent_word(sender, from_buffer, i)
+        } else {
+            0
+        }
+    };
     tcb(receiver)
         .context
         .set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
@@ -145,10 +150,11 @@ pub fn reply(replier: u64) {
 /// Handles the reply to a fault message (see `keel_abi::fault`).
 fn resume_from_fault(replier: u64, faulter: u64) {
     let (label, length) = sent_info(replier);
+    let buffer = crate::object::tcb::ipc_buffer(replier);
     let fault = FaultType::try_from(core::mem::take(&mut tcb(faulter).fault_label));
     let restore = |count: usize| {
         for i in 0..count.min(length) {
-            let value = sent_word(replier, i);
+            let value = sent_word(replier, buffer, i);
             tcb(faulter).context.set_register(i, value);
         }
     };

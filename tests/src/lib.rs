@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub(crate) mod cases;
+mod process;
 mod support;
 mod thread;
 

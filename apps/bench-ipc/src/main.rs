@@ -1,6 +1,6 @@
 //! The IPC benchmark, started in the root task's place by `cargo xtask bench
 //! ipc`. A server thread in the same address space answers Calls with
-//! ReplyRecv; the cycle counter (guest instructions under QEMU `-icount
+//! ReplyRecv, and then a server in its own process ([`xas`]); the cycle counter (guest instructions under QEMU `-icount
 //! shift=0`) times the round trip, Call alone (client before Call to server
 //! after its receive) and ReplyRecv alone (server before ReplyRecv to client
 //! after Call), for messages of 0 and 10 words, with the kernel's IPC fast
@@ -8,6 +8,8 @@
 //! line `BENCH <name> <N> <ticks>` (N: message words).
 #![no_std]
 #![no_main]
+
+mod xas;
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +24,9 @@ use keel_sys::{CPtr, Cap, Error};
 keel_rt::main!(main);
 
 /// Samples per measurement.
-const RUNS: usize = 101;
+pub(crate) const RUNS: usize = 101;
 /// Message lengths measured.
-const LENGTHS: [u64; 2] = [0, 10];
+pub(crate) const LENGTHS: [u64; 2] = [0, 10];
 
 const STACK_SIZE: usize = 16 * 1024;
 
@@ -55,9 +57,9 @@ fn main(boot_info: &'static BootInfo) -> u32 {
     }
 }
 
-type Step<T> = Result<T, (&'static str, Error)>;
+pub(crate) type Step<T> = Result<T, (&'static str, Error)>;
 
-fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
+pub(crate) fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
     r.map_err(|e| (what, e))
 }
 
@@ -103,6 +105,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         .min_by_key(|(_, u)| u.size_bits)
         .map(|(i, _)| boot_info.untyped.start + i as u64)
         .ok_or(("no untyped of 64 KiB", Error::NotEnoughMemory))?;
+    let ut_slot = ut;
     let ut: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(ut));
     let first = boot_info.empty.start;
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
@@ -171,6 +174,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         }
     }
     at("fast path back on", keel_sys::debug::set_fastpath(true))?;
+    if first + 4 + xas::SLOTS > boot_info.empty.end {
+        return Err(("too few empty slots", Error::NotEnoughMemory));
+    }
+    xas::run(boot_info, ut_slot, first + 4, overhead)?;
     at(
         "suspend the server",
         Cap::<Tcb>::from_cptr(CPtr::from_bits(server_tcb)).tcb_suspend(),

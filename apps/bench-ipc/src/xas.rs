@@ -1,0 +1,157 @@
+//! The cross-address-space half of the benchmark: the echo server is a
+//! separate process (`keel-child` in timed-echo mode, started by
+//! keel-loader from the boot archive) with its own CSpace, VSpace and IPC
+//! buffer. It writes its two timestamps (after receive, before reply) into a
+//! frame mapped in both address spaces; the cycle counter is global, so they
+//! compare with the root task's. Figures are named `...-xas-fast` and
+//! `...-xas-slow`.
+
+use crate::{at, Step, LENGTHS, RUNS};
+use keel_abi::archive::Archive;
+use keel_abi::vspace::VmAttributes;
+use keel_abi::{BootInfo, CapRights, Error, MessageInfo, ObjectType};
+use keel_loader::{GivenCap, ProcessConfig, Resources, SharedFrame, CALLER_SLOTS};
+use keel_rt::println;
+use keel_sys::arch::cycle_counter;
+use keel_sys::cap::{init_thread, CapKind, Endpoint, Frame, PageDirectory, PageTable};
+use keel_sys::cap::{PageUpperDirectory, Untyped};
+use keel_sys::{CPtr, Cap};
+
+/// Where the loader fills frames in the root task.
+const SCRATCH_VADDR: u64 = 0x0000_6000_0000_0000;
+/// Where the root task sees the shared timestamp frame.
+const TIMES_VADDR: u64 = 0x0000_6100_0000_0000;
+/// Slots this module uses, from its first.
+pub const SLOTS: u64 = 5 + CALLER_SLOTS;
+
+fn cap<T: CapKind>(s: u64) -> Cap<T> {
+    Cap::from_cptr(CPtr::from_bits(s))
+}
+
+/// The smallest RAM untyped of at least 256 KiB other than slot `not`.
+fn child_untyped(boot_info: &BootInfo, not: u64) -> Step<Cap<Untyped>> {
+    boot_info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (boot_info.untyped.start + i as u64, u))
+        .filter(|(s, u)| u.is_device == 0 && u.size_bits >= 18 && *s != not)
+        .min_by_key(|(_, u)| u.size_bits)
+        .map(|(s, _)| cap(s))
+        .ok_or((
+            "no untyped of 256 KiB for the child",
+            Error::NotEnoughMemory,
+        ))
+}
+
+/// Measures Call, ReplyRecv and the round trip against a child process.
+/// `ut` (the root task's benchmark untyped, slot `ut_slot`) provides the
+/// endpoint, the shared frame and its page tables; slots `first..first +
+/// SLOTS` are free.
+pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64) -> Step<()> {
+    let ut: Cap<Untyped> = cap(ut_slot);
+    let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
+    let (ep, frame, tables) = (first, first + 1, first + 2);
+    at(
+        "xas endpoint",
+        ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),
+    )?;
+    at(
+        "xas frame",
+        ut.untyped_retype(ObjectType::SmallPage, 0, &here, frame, 1),
+    )?;
+    let kinds = [
+        ObjectType::PageUpperDirectory,
+        ObjectType::PageDirectory,
+        ObjectType::PageTable,
+    ];
+    for (i, ty) in kinds.into_iter().enumerate() {
+        at(
+            "xas tables",
+            ut.untyped_retype(ty, 0, &here, tables + i as u64, 1),
+        )?;
+    }
+    let (vs, attrs) = (init_thread::VSPACE, VmAttributes::DEFAULT);
+    at(
+        "map PUD",
+        cap::<PageUpperDirectory>(tables).page_table_map(vs, TIMES_VADDR, attrs),
+    )?;
+    at(
+        "map PD",
+        cap::<PageDirectory>(tables + 1).page_table_map(vs, TIMES_VADDR, attrs),
+    )?;
+    at(
+        "map PT",
+        cap::<PageTable>(tables + 2).page_table_map(vs, TIMES_VADDR, attrs),
+    )?;
+    let rw = CapRights::READ.union(CapRights::WRITE);
+    at(
+        "map the timestamp frame",
+        cap::<Frame>(frame).frame_map(vs, TIMES_VADDR, rw, attrs),
+    )?;
+
+    let archive = Archive::parse(keel_rt::boot_archive(boot_info))
+        .map_err(|_| ("the boot archive", Error::InvalidArgument))?;
+    let image = archive
+        .find("child")
+        .map(|e| archive.data(e))
+        .ok_or(("no `child` in the boot archive", Error::InvalidArgument))?;
+    let loader_slots = first + 5;
+    let res = Resources {
+        untyped: child_untyped(boot_info, ut_slot)?,
+        cnode: init_thread::CNODE,
+        slots: loader_slots..loader_slots + CALLER_SLOTS,
+        vspace: vs,
+        scratch_vaddr: SCRATCH_VADDR,
+        asid_pool: init_thread::ASID_POOL,
+        authority: init_thread::TCB,
+    };
+    let caps = [GivenCap {
+        cptr: CPtr::from_bits(ep),
+        rights: CapRights::ALL,
+        badge: 0,
+    }];
+    let shared = [SharedFrame {
+        frame: cap(frame),
+        vaddr: keel_child::SHARED_VADDR,
+        rights: rw,
+    }];
+    let cfg = ProcessConfig {
+        arg: keel_child::MODE_TIMED_ECHO,
+        caps: &caps,
+        shared_frames: &shared,
+        ..ProcessConfig::default()
+    };
+    let child = keel_loader::spawn(image, &res, &cfg).map_err(|e| {
+        println!("BENCH loader: {e}");
+        (e.step, e.error)
+    })?;
+    // Let the child run into its first receive.
+    at("yield to the child", keel_sys::r#yield())?;
+
+    let times = TIMES_VADDR as usize as *const u64;
+    let endpoint: Cap<Endpoint> = cap(ep);
+    for (fast, path) in [(true, "xas-fast"), (false, "xas-slow")] {
+        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
+        for n in LENGTHS {
+            let info = MessageInfo::new(0, 0, 0, n);
+            for _ in 0..RUNS {
+                let t0 = cycle_counter();
+                endpoint.call(info, [1, 2, 3, 4]);
+                let t1 = cycle_counter();
+                // SAFETY: the frame is mapped readable at TIMES_VADDR; the
+                // child wrote both words before replying.
+                let (received, replying) =
+                    unsafe { (times.read_volatile(), times.add(1).read_volatile()) };
+                let round_trip = (t1 - t0).saturating_sub(overhead);
+                let call = received.wrapping_sub(t0).saturating_sub(overhead);
+                let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
+                println!("BENCH call+replyrecv-{path} {n} {round_trip}");
+                println!("BENCH call-{path} {n} {call}");
+                println!("BENCH replyrecv-{path} {n} {reply}");
+            }
+        }
+    }
+    at("fast path back on", keel_sys::debug::set_fastpath(true))?;
+    at("suspend the child", child.tcb.tcb_suspend())
+}

@@ -1,0 +1,125 @@
+//! keel-child: the program keel-loader starts for tests and benchmarks. It
+//! does not use keel-rt (whose entry expects the root task's BootInfo and
+//! brings a 1 MiB heap): keel-sys's `_start` calls [`keel_rt_entry`], defined
+//! here, with the loader's two argument registers, the mode (see the
+//! `keel_child` library) and the IPC buffer's address. A panic prints and
+//! stops this thread only. It trusts nothing it receives beyond echoing it.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use keel_abi::MessageInfo;
+use keel_child::*;
+use keel_loader::slot;
+use keel_sys::arch::cycle_counter;
+use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::{CPtr, Cap};
+
+fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
+    Cap::from_cptr(CPtr::from_bits(s))
+}
+
+/// Stops this thread for good: suspends it through its own TCB cap.
+fn stop() -> ! {
+    let _ = cap::<Tcb>(slot::TCB).tcb_suspend();
+    loop {
+        let _ = keel_sys::r#yield();
+    }
+}
+
+/// The process entry, called by keel-sys's `_start`.
+#[no_mangle]
+extern "C" fn keel_rt_entry(mode: u64, ipc_buffer: u64) -> ! {
+    // SAFETY: keel-loader maps this process's IPC buffer writable at the
+    // address it passes in the second argument register, for the process's
+    // lifetime; nothing else in this program touches it.
+    unsafe { keel_sys::set_ipc_buffer(ipc_buffer as usize as *mut keel_abi::IpcBuffer) };
+    let ep: Cap<Endpoint> = cap(slot::FIRST_GIVEN);
+    match mode {
+        MODE_REPORT => {
+            ep.call(
+                MessageInfo::new(REPORT_LABEL, 0, 0, 4),
+                [REPORT_VALUE, 1, 2, 3],
+            );
+        }
+        MODE_ECHO => echo(ep, false),
+        MODE_TIMED_ECHO => echo(ep, true),
+        MODE_FAULT => {
+            // SAFETY: nothing is mapped at UNMAPPED: the load faults and the
+            // fault handler decides what happens to this thread.
+            let v = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
+            ep.call(MessageInfo::new(REPORT_LABEL, 0, 0, 1), [v, 0, 0, 0]);
+        }
+        MODE_WRITE_SHARED => {
+            for i in 0..512u64 {
+                // SAFETY: in this mode the loader maps a writable shared frame
+                // at SHARED_VADDR; the words are plain integers.
+                unsafe {
+                    core::ptr::write_volatile(
+                        (SHARED_VADDR as usize as *mut u64).add(i as usize),
+                        shared_word(i),
+                    )
+                };
+            }
+            cap::<Notification>(slot::FIRST_GIVEN).signal();
+        }
+        _ => keel_sys::debug::put_str("keel-child: unknown mode\n"),
+    }
+    stop()
+}
+
+/// The echo server loop (see `MODE_ECHO` and `MODE_TIMED_ECHO`).
+fn echo(ep: Cap<Endpoint>, timed: bool) -> ! {
+    let times = SHARED_VADDR as usize as *mut u64;
+    let mut r = ep.recv();
+    loop {
+        if timed {
+            // SAFETY: in timed mode the loader maps a writable shared frame at
+            // SHARED_VADDR; word 0 is a plain integer.
+            unsafe { core::ptr::write_volatile(times, cycle_counter()) };
+        }
+        let info = MessageInfo::new(r.info.label(), 0, 0, r.info.length() as u64);
+        let mrs = [r.badge, r.mrs[1], r.mrs[2], r.mrs[3]];
+        if !timed {
+            for i in 4..r.info.length() {
+                let w = keel_sys::ipc::mr(i).unwrap_or(0);
+                let _ = keel_sys::ipc::set_mr(i, w.wrapping_add(1));
+            }
+        }
+        if timed {
+            // SAFETY: as above, word 1.
+            unsafe { core::ptr::write_volatile(times.add(1), cycle_counter()) };
+        }
+        r = ep.reply_recv(info, mrs);
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    if let Some(s) = info.message().as_str() {
+        keel_sys::debug::put_str("keel-child: panic: ");
+        keel_sys::debug::put_str(s);
+        keel_sys::debug::put_str("\n");
+    } else {
+        keel_sys::debug::put_str("keel-child: panic\n");
+    }
+    stop()
+}
+
+/// The child has no heap. Dependencies built with `alloc` (keel-abi's
+/// manifest support, unified in with the root task's features) require a
+/// global allocator to link; this one refuses every allocation.
+struct NoHeap;
+
+// SAFETY: `alloc` always returns null, which GlobalAlloc permits as failure;
+// `dealloc` is never given a pointer `alloc` returned, because there is none.
+unsafe impl core::alloc::GlobalAlloc for NoHeap {
+    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+}
+
+#[global_allocator]
+static NO_HEAP: NoHeap = NoHeap;

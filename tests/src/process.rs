@@ -1,0 +1,66 @@
+//! Child processes for tests: the `child` program from the boot archive,
+//! started by keel-loader from an untyped the test takes through [`Env`]
+//! (so the driver's revoke tears the process down), and the one-shot reply
+//! the root task gives a caller.
+
+use crate::Env;
+use alloc::format;
+use alloc::string::String;
+use keel_abi::archive::Archive;
+use keel_abi::MessageInfo;
+use keel_loader::{Process, ProcessConfig, Resources, CALLER_SLOTS};
+use keel_sys::cap::{init_thread, Endpoint, Notification, Untyped};
+use keel_sys::{CPtr, Cap};
+
+/// Where the loader maps frames in the root task while it fills them (a
+/// 512 GiB region no other test uses).
+pub const SCRATCH_VADDR: u64 = 0x0000_6000_0000_0000;
+/// log2 of the untyped a child is built from.
+pub const CHILD_UNTYPED_BITS: u8 = 18;
+
+/// The child program's ELF image from the boot archive.
+pub fn child_image(env: &Env) -> Result<&'static [u8], String> {
+    let archive = Archive::parse(keel_rt::boot_archive(env.boot_info))
+        .map_err(|e| format!("the boot archive: {e:?}"))?;
+    let entry = archive
+        .find("child")
+        .ok_or("the boot archive has no `child` program")?;
+    Ok(archive.data(entry))
+}
+
+/// The loader's resources over `untyped`, with fresh root slots.
+pub fn resources(env: &Env, untyped: Cap<Untyped>) -> Result<Resources, String> {
+    let first = env.slots(CALLER_SLOTS)?;
+    Ok(Resources {
+        untyped,
+        cnode: init_thread::CNODE,
+        slots: first..first + CALLER_SLOTS,
+        vspace: init_thread::VSPACE,
+        scratch_vaddr: SCRATCH_VADDR,
+        asid_pool: init_thread::ASID_POOL,
+        authority: init_thread::TCB,
+    })
+}
+
+/// Starts the child from a fresh untyped of [`CHILD_UNTYPED_BITS`]; returns
+/// the process and the untyped (with its size) that holds it.
+pub fn spawn_child(env: &Env, cfg: &ProcessConfig) -> Result<(Process, Cap<Untyped>, u8), String> {
+    let (ut, bits) = env.untyped(CHILD_UNTYPED_BITS)?;
+    let res = resources(env, ut)?;
+    let p = keel_loader::spawn(child_image(env)?, &res, cfg)
+        .map_err(|e| format!("spawning the child: {e}"))?;
+    Ok((p, ut, bits))
+}
+
+/// Replies to the last caller with `info` and `mrs` and returns at once:
+/// ReplyRecv on the notification `ntfn` just signalled (until Reply objects
+/// arrive, a reply is the first half of a ReplyRecv).
+pub fn reply(ntfn: u64, info: MessageInfo, mrs: [u64; 4]) {
+    Cap::<Notification>::from_cptr(CPtr::from_bits(ntfn)).signal();
+    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ntfn)).reply_recv(info, mrs);
+}
+
+/// Root CNode slot `s` as a `Cap<T>`.
+pub fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
+    Cap::from_cptr(CPtr::from_bits(s))
+}

@@ -1,0 +1,326 @@
+//! The steps of building a process: retype into the caller's scratch slots,
+//! use, move into the child's CNode; map with missing paging structures
+//! created on demand; copy segment bytes through the scratch mapping.
+
+use crate::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
+use crate::{slot, Context, LoadError, Process, ProcessConfig, Resources};
+use crate::{CALLER_SLOTS, CNODE_RADIX, IPC_BUFFER_VADDR, STACK_TOP};
+use core::cell::Cell;
+use keel_abi::vspace::VmAttributes;
+use keel_abi::{Arch, CapRights, Error, LookupFailure, ObjectType};
+use keel_sys::cap::{CNode, Frame, PageDirectory, PageTable, PageUpperDirectory, Tcb, VSpace};
+use keel_sys::tcb::UserContext;
+use keel_sys::{AbsoluteCPtr, CPtr, Cap};
+
+const PAGE: u64 = 4096;
+const RW: CapRights = CapRights::READ.union(CapRights::WRITE);
+
+/// Caller slot offsets within [`Resources::slots`].
+const CNODE_SLOT: u64 = 0;
+const TCB_SLOT: u64 = 1;
+const VSPACE_SLOT: u64 = 2;
+const FRAME_SLOT: u64 = 3;
+const TABLE_SLOT: u64 = 4;
+
+/// One process being built.
+pub(crate) struct Builder<'a> {
+    elf: Elf<'a>,
+    res: &'a Resources,
+    cfg: &'a ProcessConfig<'a>,
+    next_child_slot: Cell<u64>,
+}
+
+fn bad(step: &'static str) -> LoadError {
+    LoadError {
+        step,
+        error: Error::InvalidArgument,
+        detail: [0; 2],
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub(crate) fn new(
+        image: &'a [u8],
+        res: &'a Resources,
+        cfg: &'a ProcessConfig<'a>,
+    ) -> Result<Self, LoadError> {
+        let machine = match keel_sys::arch::ARCH {
+            Arch::X86_64 => EM_X86_64,
+            Arch::Aarch64 => EM_AARCH64,
+        };
+        let elf = Elf::parse(image, machine).map_err(|_| bad("parse the ELF image"))?;
+        if res.slots.end.saturating_sub(res.slots.start) < CALLER_SLOTS {
+            return Err(bad("check the caller's slots (too few)"));
+        }
+        if cfg.caps.len() > slot::MAX_GIVEN {
+            return Err(bad("check the caps to give (too many)"));
+        }
+        Ok(Builder {
+            elf,
+            res,
+            cfg,
+            next_child_slot: Cell::new(slot::FIRST_LOADER),
+        })
+    }
+
+    fn caller(&self, offset: u64) -> u64 {
+        self.res.slots.start + offset
+    }
+
+    fn cap<T: keel_sys::cap::CapKind>(&self, offset: u64) -> Cap<T> {
+        Cap::from_cptr(CPtr::from_bits(self.caller(offset)))
+    }
+
+    fn in_caller(&self, index: u64) -> AbsoluteCPtr {
+        self.res.cnode.absolute_cptr(CPtr::from_bits(index))
+    }
+
+    fn in_child(&self, index: u64) -> AbsoluteCPtr {
+        self.cap::<CNode>(CNODE_SLOT)
+            .absolute_cptr_with_depth(index, CNODE_RADIX)
+    }
+
+    /// Retypes one object into caller slot `offset`.
+    fn retype(&self, ty: ObjectType, size_bits: u64, offset: u64) -> Result<(), LoadError> {
+        let dst = self.res.cnode.absolute_cptr_with_depth(0, 0);
+        let step = match ty {
+            ObjectType::SmallPage => "retype a frame",
+            ObjectType::CNode => "retype the CNode",
+            ObjectType::VSpace => "retype the VSpace",
+            ObjectType::Tcb => "retype the TCB",
+            _ => "retype a paging structure",
+        };
+        self.res
+            .untyped
+            .untyped_retype(ty, size_bits, &dst, self.caller(offset), 1)
+            .context(step)
+    }
+
+    /// Moves the cap in caller slot `offset` to the next loader slot of the child.
+    fn stash(&self, offset: u64) -> Result<(), LoadError> {
+        let index = self.next_child_slot.get();
+        if index >= 1 << CNODE_RADIX {
+            return Err(LoadError {
+                step: "move a cap into the child's CNode (it is full)",
+                error: Error::RangeError,
+                detail: [0; 2],
+            });
+        }
+        self.in_child(index)
+            .move_(&self.in_caller(self.caller(offset)))
+            .context("move a cap into the child's CNode")?;
+        self.next_child_slot.set(index + 1);
+        Ok(())
+    }
+
+    /// Maps the frame in caller slot `FRAME_SLOT` at `vaddr` in `vspace`,
+    /// creating (from the untyped) each paging structure a FailedLookup names.
+    fn map_frame(
+        &self,
+        vspace: Cap<VSpace>,
+        vaddr: u64,
+        rights: CapRights,
+        attrs: VmAttributes,
+    ) -> Result<(), LoadError> {
+        let frame: Cap<Frame> = self.cap(FRAME_SLOT);
+        // At most three levels can be missing; a fourth failure is real.
+        for _ in 0..4 {
+            match frame.frame_map(vspace, vaddr, rights, attrs) {
+                Err(Error::FailedLookup) => self.add_table(vspace, vaddr)?,
+                other => return other.context("map a frame"),
+            }
+        }
+        Err(Error::FailedLookup).context("map a frame (tables keep missing)")
+    }
+
+    /// Creates and maps the paging structure the last FailedLookup named.
+    fn add_table(&self, vspace: Cap<VSpace>, vaddr: u64) -> Result<(), LoadError> {
+        let [failure, bits] = keel_sys::last_error_detail();
+        if failure & 0xff != LookupFailure::MissingCapability as u64 {
+            return Err(Error::FailedLookup).context("map a frame (not a missing table)");
+        }
+        let ty = match bits {
+            39 => ObjectType::PageUpperDirectory,
+            30 => ObjectType::PageDirectory,
+            21 => ObjectType::PageTable,
+            _ => return Err(Error::FailedLookup).context("map a frame (unknown level)"),
+        };
+        self.retype(ty, 0, TABLE_SLOT)?;
+        let attrs = VmAttributes::DEFAULT;
+        let mapped = match ty {
+            ObjectType::PageUpperDirectory => self
+                .cap::<PageUpperDirectory>(TABLE_SLOT)
+                .page_table_map(vspace, vaddr, attrs),
+            ObjectType::PageDirectory => self
+                .cap::<PageDirectory>(TABLE_SLOT)
+                .page_table_map(vspace, vaddr, attrs),
+            _ => self
+                .cap::<PageTable>(TABLE_SLOT)
+                .page_table_map(vspace, vaddr, attrs),
+        };
+        mapped.context("map a paging structure")?;
+        self.stash(TABLE_SLOT)
+    }
+
+    /// The segments that cover any byte of the page at `page`.
+    fn covering(&self, page: u64) -> impl Iterator<Item = Segment> + '_ {
+        self.elf
+            .segments()
+            .filter(move |s| s.vaddr < page + PAGE && page < s.vaddr + s.mem_size)
+    }
+
+    /// Retypes the frame for the page at `page`, copies into it the file
+    /// bytes of every segment covering it (through the scratch mapping in the
+    /// caller's VSpace; frames come zeroed), and maps it into the child with
+    /// the union of those segments' rights.
+    fn load_page(&self, page: u64) -> Result<(), LoadError> {
+        self.retype(ObjectType::SmallPage, 0, FRAME_SLOT)?;
+        let (mut write, mut execute, mut mapped) = (false, false, false);
+        for seg in self.covering(page) {
+            write |= seg.write;
+            execute |= seg.execute;
+            let lo = seg.vaddr.max(page);
+            let hi = (seg.vaddr + seg.file_size).min(page + PAGE);
+            if lo >= hi {
+                continue;
+            }
+            let scratch = self.res.scratch_vaddr;
+            if !mapped {
+                self.map_frame(self.res.vspace, scratch, RW, VmAttributes::DEFAULT)?;
+                mapped = true;
+            }
+            let from = (lo - seg.vaddr) as usize;
+            let bytes = &self.elf.segment_data(&seg)[from..from + (hi - lo) as usize];
+            let at = (lo - page) as usize;
+            // SAFETY: the frame is mapped writable at `scratch`, a page the
+            // caller promised is otherwise unused; `at + bytes.len()` is at
+            // most a page (lo and hi lie in this page); the mapping is
+            // removed below and no reference outlives this block.
+            unsafe {
+                let dst =
+                    core::slice::from_raw_parts_mut(scratch as usize as *mut u8, PAGE as usize);
+                dst[at..at + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+        if mapped {
+            self.cap::<Frame>(FRAME_SLOT)
+                .frame_unmap()
+                .context("unmap the scratch mapping")?;
+        }
+        let rights = if write { RW } else { CapRights::READ };
+        let mut attrs = VmAttributes::DEFAULT;
+        if !execute {
+            attrs = attrs.union(VmAttributes::EXECUTE_NEVER);
+        }
+        self.map_frame(self.cap(VSPACE_SLOT), page, rights, attrs)?;
+        self.stash(FRAME_SLOT)
+    }
+
+    /// Loads every page of every PT_LOAD segment once (segments may share a
+    /// page, as `.data` and `.bss` do). Segments come in address order.
+    fn load_segments(&self) -> Result<(), LoadError> {
+        let mut next = 0;
+        for seg in self.elf.segments() {
+            let first = (seg.vaddr & !(PAGE - 1)).max(next);
+            let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE) * PAGE;
+            for page in (first..end).step_by(PAGE as usize) {
+                self.load_page(page)?;
+            }
+            next = next.max(end);
+        }
+        Ok(())
+    }
+
+    /// Retypes and maps a zeroed, writable, non-executable page at `vaddr`.
+    fn zero_page(&self, vaddr: u64) -> Result<(), LoadError> {
+        self.retype(ObjectType::SmallPage, 0, FRAME_SLOT)?;
+        let xn = VmAttributes::DEFAULT.union(VmAttributes::EXECUTE_NEVER);
+        self.map_frame(self.cap(VSPACE_SLOT), vaddr, RW, xn)?;
+        Ok(())
+    }
+
+    /// Puts a copy (or badged mint) of the caller's `src` into child slot `index`.
+    fn give(&self, index: u64, src: CPtr, rights: CapRights, badge: u64) -> Result<(), LoadError> {
+        let (dst, src) = (self.in_child(index), self.in_caller(src.bits()));
+        if badge == 0 {
+            dst.copy(&src, rights).context("copy a cap into the child")
+        } else {
+            dst.mint(&src, rights, badge)
+                .context("mint a cap into the child")
+        }
+    }
+
+    /// Builds and starts the process.
+    pub(crate) fn run(self) -> Result<Process, LoadError> {
+        let (res, cfg) = (self.res, self.cfg);
+        self.retype(ObjectType::CNode, CNODE_RADIX, CNODE_SLOT)?;
+        self.retype(ObjectType::VSpace, 0, VSPACE_SLOT)?;
+        self.retype(ObjectType::Tcb, 0, TCB_SLOT)?;
+        let vspace: Cap<VSpace> = self.cap(VSPACE_SLOT);
+        res.asid_pool
+            .asid_pool_assign(vspace)
+            .context("assign an ASID")?;
+
+        self.load_segments()?;
+        for i in 0..cfg.stack_pages {
+            self.zero_page(STACK_TOP - (i + 1) * PAGE)?;
+            self.stash(FRAME_SLOT)?;
+        }
+        // The IPC buffer is set while its cap is still in the caller's slot
+        // (the kernel keeps its own copy in the TCB).
+        self.zero_page(IPC_BUFFER_VADDR)?;
+        let tcb: Cap<Tcb> = self.cap(TCB_SLOT);
+        tcb.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, self.cap(FRAME_SLOT))
+            .context("set the IPC buffer")?;
+        self.stash(FRAME_SLOT)?;
+        for shared in cfg.shared_frames {
+            self.in_caller(self.caller(FRAME_SLOT))
+                .copy(&self.in_caller(shared.frame.cptr().bits()), CapRights::ALL)
+                .context("copy a shared frame")?;
+            let xn = VmAttributes::DEFAULT.union(VmAttributes::EXECUTE_NEVER);
+            self.map_frame(vspace, shared.vaddr, shared.rights, xn)?;
+            self.stash(FRAME_SLOT)?;
+        }
+
+        // The child's own caps and the ones it is given.
+        let guard = 64 - CNODE_RADIX;
+        let cnode = self.caller(CNODE_SLOT);
+        self.give(
+            slot::TCB,
+            CPtr::from_bits(self.caller(TCB_SLOT)),
+            CapRights::ALL,
+            0,
+        )?;
+        self.give(slot::CNODE, CPtr::from_bits(cnode), CapRights::ALL, guard)?;
+        self.give(
+            slot::VSPACE,
+            CPtr::from_bits(self.caller(VSPACE_SLOT)),
+            CapRights::ALL,
+            0,
+        )?;
+        for (i, c) in cfg.caps.iter().enumerate() {
+            self.give(slot::FIRST_GIVEN + i as u64, c.cptr, c.rights, c.badge)?;
+        }
+
+        let fault_ep = cfg.fault_ep.unwrap_or(CPtr::from_bits(0));
+        tcb.tcb_set_space(fault_ep, self.cap(CNODE_SLOT), guard, vspace)
+            .context("set the TCB's spaces and fault endpoint")?;
+        tcb.tcb_set_priority(res.authority, cfg.priority)
+            .context("set the priority")?;
+        let mut ctx = UserContext::default();
+        ctx.set_pc(self.elf.entry());
+        ctx.set_sp(STACK_TOP);
+        ctx.set_arg(0, cfg.arg);
+        ctx.set_arg(1, IPC_BUFFER_VADDR);
+        tcb.tcb_write_all_registers(false, &ctx)
+            .context("write the registers")?;
+        tcb.tcb_resume().context("resume the thread")?;
+        Ok(Process {
+            cnode: self.cap(CNODE_SLOT),
+            tcb,
+            vspace,
+            entry: self.elf.entry(),
+            slots_used: self.next_child_slot.get(),
+        })
+    }
+}

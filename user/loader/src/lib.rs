@@ -1,0 +1,220 @@
+//! keel-loader: builds a process from an ELF image using only the
+//! capabilities the caller hands it (the role of sel4utils' process
+//! configuration on seL4). It owns the process layout below; what the process
+//! does, and when it is torn down, is the caller's business.
+//!
+//! Every object of the process (CNode, VSpace, paging structures, frames, TCB,
+//! and the paging structures the loader adds to the caller's VSpace for its
+//! scratch mapping) is retyped from the one [`Resources::untyped`], so one
+//! revoke of that untyped destroys the process and returns all its memory.
+//!
+//! ```text
+//! caller                                  child process
+//! Untyped --retype--> CNode, VSpace, TCB, tables, frames --move--> child CNode
+//! frame --map at scratch_vaddr--> copy ELF bytes --unmap--> map in child VSpace
+//! caps (endpoints, ...) --copy/mint--> child CNode slots 4..
+//! ```
+//!
+//! # The child's CSpace
+//!
+//! One CNode of `2^`[`CNODE_RADIX`] slots with a guard of the remaining bits,
+//! so a CPtr is simply a slot number:
+//!
+//! | slot | holds |
+//! |------|-------|
+//! | 0 | nothing |
+//! | [`slot::TCB`] (1) | the child's TCB |
+//! | [`slot::CNODE`] (2) | the child's CNode (guarded like its CSpace root) |
+//! | [`slot::VSPACE`] (3) | the child's VSpace |
+//! | [`slot::FIRST_GIVEN`] (4).. | the caps of [`ProcessConfig::caps`], in order (by convention the first is the endpoint the child reports on) |
+//! | [`slot::FIRST_LOADER`] (16).. | the loader's: paging structures and frames; the child leaves them alone |
+//!
+//! # The child's address space and registers
+//!
+//! The ELF's PT_LOAD segments at their addresses with their rights
+//! (execute-never unless executable); a stack of [`ProcessConfig::stack_pages`]
+//! pages below [`STACK_TOP`] (the page under it stays unmapped, a guard); the
+//! IPC buffer at [`IPC_BUFFER_VADDR`]; shared frames where the caller says.
+//! The thread starts at the ELF entry with the stack pointer at
+//! [`STACK_TOP`], argument register 0 holding [`ProcessConfig::arg`] and
+//! argument register 1 the IPC buffer's address.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod build;
+pub mod elf;
+
+use core::fmt;
+use core::ops::Range;
+use keel_abi::CapRights;
+use keel_sys::cap::{AsidPool, CNode, Frame, Tcb, Untyped, VSpace};
+use keel_sys::{CPtr, Cap, Error};
+
+/// Fixed slots of the child's CNode (see the crate documentation).
+pub mod slot {
+    /// The child's TCB.
+    pub const TCB: u64 = 1;
+    /// The child's own CNode.
+    pub const CNODE: u64 = 2;
+    /// The child's VSpace.
+    pub const VSPACE: u64 = 3;
+    /// The first cap of [`crate::ProcessConfig::caps`].
+    pub const FIRST_GIVEN: u64 = 4;
+    /// Most caps [`crate::ProcessConfig::caps`] may hold.
+    pub const MAX_GIVEN: usize = 12;
+    /// The first slot the loader fills with the process's own objects.
+    pub const FIRST_LOADER: u64 = 16;
+}
+
+/// log2 of the number of slots of the child's CNode.
+pub const CNODE_RADIX: u64 = 8;
+/// Top of the child's stack.
+pub const STACK_TOP: u64 = 0x0000_0000_0f00_0000;
+/// Where the child's IPC buffer is mapped.
+pub const IPC_BUFFER_VADDR: u64 = 0x0000_0000_1000_1000;
+/// Stack pages when the caller has no preference.
+pub const DEFAULT_STACK_PAGES: u64 = 4;
+/// Slots of the caller's CNode the loader needs (see [`Resources::slots`]).
+pub const CALLER_SLOTS: u64 = 5;
+
+/// What the loader works with, all in the caller's CSpace.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    /// Every object of the process is retyped from this untyped.
+    pub untyped: Cap<Untyped>,
+    /// The caller's root CNode; CPtrs in this struct are its slot numbers.
+    pub cnode: Cap<CNode>,
+    /// At least [`CALLER_SLOTS`] empty slots of the caller's CNode. After
+    /// [`spawn`] returns, the first three hold the child's CNode, TCB and
+    /// VSpace (see [`Process`]) and the rest are empty again.
+    pub slots: Range<u64>,
+    /// The caller's VSpace, for the scratch mapping.
+    pub vspace: Cap<VSpace>,
+    /// A page-aligned address in the caller's VSpace where nothing is mapped;
+    /// the loader maps each frame there while it fills it.
+    pub scratch_vaddr: u64,
+    /// The pool the child's VSpace gets its ASID from.
+    pub asid_pool: Cap<AsidPool>,
+    /// The TCB whose maximum controlled priority bounds the child's priority.
+    pub authority: Cap<Tcb>,
+}
+
+/// A capability the child gets in its CNode.
+#[derive(Clone, Copy, Debug)]
+pub struct GivenCap {
+    /// The cap, in the caller's CSpace.
+    pub cptr: CPtr,
+    /// Rights of the copy.
+    pub rights: CapRights,
+    /// Badge of the copy (0: copied as it is).
+    pub badge: u64,
+}
+
+/// A frame of the caller's to map into the child too (shared memory).
+#[derive(Clone, Copy, Debug)]
+pub struct SharedFrame {
+    /// The frame cap, in the caller's CSpace; the loader maps a copy.
+    pub frame: Cap<Frame>,
+    /// Where the child sees it.
+    pub vaddr: u64,
+    /// The child's rights to it.
+    pub rights: CapRights,
+}
+
+/// How the process starts.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessConfig<'a> {
+    /// The thread's priority (bounded by the authority's MCP).
+    pub priority: u64,
+    /// The fault endpoint, in the caller's CSpace (the kernel keeps a copy);
+    /// `None` leaves the child without a fault handler.
+    pub fault_ep: Option<CPtr>,
+    /// Argument register 0 at entry.
+    pub arg: u64,
+    /// Caps for the child's slots [`slot::FIRST_GIVEN`]..
+    pub caps: &'a [GivenCap],
+    /// Frames to share with the child.
+    pub shared_frames: &'a [SharedFrame],
+    /// Stack size in pages.
+    pub stack_pages: u64,
+}
+
+impl Default for ProcessConfig<'_> {
+    fn default() -> Self {
+        ProcessConfig {
+            priority: 255,
+            fault_ep: None,
+            arg: 0,
+            caps: &[],
+            shared_frames: &[],
+            stack_pages: DEFAULT_STACK_PAGES,
+        }
+    }
+}
+
+/// A running process, as the caller sees it: caps in the first three of the
+/// caller's [`Resources::slots`]. Revoking the untyped tears it down.
+#[derive(Clone, Copy, Debug)]
+pub struct Process {
+    /// The child's CNode (unguarded: address its slots with depth [`CNODE_RADIX`]).
+    pub cnode: Cap<CNode>,
+    /// The child's TCB.
+    pub tcb: Cap<Tcb>,
+    /// The child's VSpace.
+    pub vspace: Cap<VSpace>,
+    /// The entry point it started at.
+    pub entry: u64,
+    /// Slots of its CNode in use.
+    pub slots_used: u64,
+}
+
+/// A failed load: the kernel's (or the loader's) error and the step it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// What the loader was doing.
+    pub step: &'static str,
+    /// The error.
+    pub error: Error,
+    /// `keel_sys::last_error_detail()` right after the failure.
+    pub detail: [u64; 2],
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} (detail {:?})",
+            self.step, self.error, self.detail
+        )
+    }
+}
+
+/// Adds the step to a kernel error.
+pub(crate) trait Context<T> {
+    /// `Err(e)` becomes a [`LoadError`] naming `step`.
+    fn context(self, step: &'static str) -> Result<T, LoadError>;
+}
+
+impl<T> Context<T> for Result<T, Error> {
+    fn context(self, step: &'static str) -> Result<T, LoadError> {
+        self.map_err(|error| LoadError {
+            step,
+            error,
+            detail: keel_sys::last_error_detail(),
+        })
+    }
+}
+
+/// Builds a process from `image` (an ELF64 executable for this architecture)
+/// and starts it.
+///
+/// # Errors
+/// A [`LoadError`] naming the failed step: `InvalidArgument` for an image
+/// that is not a loadable ELF for this machine, too few caller slots, too
+/// many caps or a process that does not fit its CNode; `NotEnoughMemory`
+/// when the untyped is too small; otherwise the kernel's error. What was
+/// built before the failure stays until the untyped is revoked.
+pub fn spawn(image: &[u8], res: &Resources, cfg: &ProcessConfig) -> Result<Process, LoadError> {
+    build::Builder::new(image, res, cfg)?.run()
+}

@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod archive;
 pub mod bootinfo;
 pub mod cap;
+pub mod elf;
 pub mod error;
 pub mod fault;
 pub mod invocation;

@@ -79,7 +79,7 @@ pub fn loadable_only(elf: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_kernel_core::elf::{Elf, EM_X86_64};
+    use keel_abi::elf::{Elf, EM_X86_64};
 
     /// An ELF with one PT_LOAD segment, one PT_NOTE and trailing "debug" bytes.
     fn sample() -> Vec<u8> {

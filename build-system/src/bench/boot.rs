@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use keel_abi::elf::Elf;
 use keel_abi::manifest::Start;
-use keel_kernel_core::elf::Elf;
 
 use super::{report, Measurement};
 use crate::arch::Arch;
@@ -138,8 +138,8 @@ fn time_to_banner(
 /// The image's size on disk and the bytes its PT_LOAD segments occupy in memory.
 fn image_sizes(arch: Arch, bytes: &[u8]) -> Result<(usize, u64)> {
     let machine = match arch {
-        Arch::X86_64 => keel_kernel_core::elf::EM_X86_64,
-        Arch::Aarch64 => keel_kernel_core::elf::EM_AARCH64,
+        Arch::X86_64 => keel_abi::elf::EM_X86_64,
+        Arch::Aarch64 => keel_abi::elf::EM_AARCH64,
     };
     let elf = Elf::parse(bytes, machine)
         .map_err(|e| anyhow::anyhow!("the kernel image is not a {arch} ELF: {e:?}"))?;

@@ -2,8 +2,7 @@
 //!
 //! Everything here builds for the host and is tested there with `cargo test`:
 //! physical-memory region arithmetic and the boot allocator, the split of free
-//! memory into Untyped blocks, ELF program-header parsing for the root task, and
-//! the capability core: the two-word cap encoding, CNode slots and the
+//! memory into Untyped blocks, and the capability core: the two-word cap encoding, CNode slots and the
 //! derivation tree, CSpace lookup, the CNode operations, delete and revoke with
 //! Zombies and preemption, and Untyped retype. Object memory is reached only
 //! through [`object_memory::ObjectMemory`]. The bare-metal kernel (`keel-kernel`)
@@ -17,7 +16,6 @@ extern crate alloc;
 
 pub mod cap;
 pub mod cspace;
-pub mod elf;
 pub mod error;
 pub mod memory;
 #[cfg(test)]

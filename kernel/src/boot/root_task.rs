@@ -13,10 +13,10 @@ use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VS
 use crate::object::{copy_to_phys, zero_phys};
 use keel_abi::archive::Archive;
 use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX_UNTYPED};
+use keel_abi::elf::Elf;
 use keel_abi::{CapRights, CapType, InitCap, PAGE_SIZE};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{insert_derived, write_slot, MdbNode, Slot, SLOT_SIZE};
-use keel_kernel_core::elf::Elf;
 use keel_kernel_core::memory::{untyped_blocks, FreeMemory};
 use keel_kernel_core::object_memory::ObjectMemory;
 use zerocopy::FromZeros;

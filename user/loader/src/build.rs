@@ -2,10 +2,10 @@
 //! use, move into the child's CNode; map with missing paging structures
 //! created on demand; copy segment bytes through the scratch mapping.
 
-use crate::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
 use crate::{slot, Context, LoadError, Process, ProcessConfig, Resources};
 use crate::{CALLER_SLOTS, CNODE_RADIX, IPC_BUFFER_VADDR, STACK_TOP};
 use core::cell::Cell;
+use keel_abi::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{Arch, CapRights, Error, LookupFailure, ObjectType};
 use keel_sys::cap::{CNode, Frame, PageDirectory, PageTable, PageUpperDirectory, Tcb, VSpace};

@@ -43,7 +43,6 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod build;
-pub mod elf;
 
 use core::fmt;
 use core::ops::Range;

@@ -46,7 +46,7 @@ use keel_abi::bootinfo::MemRegion;
 /// The architecture, as BootInfo reports it.
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 /// ELF machine number of user programs.
-pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_AARCH64;
+pub const ELF_MACHINE: u16 = keel_abi::elf::EM_AARCH64;
 
 /// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
 /// The kernel image is linked inside the window, so the same offset applies to it.

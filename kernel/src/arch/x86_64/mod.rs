@@ -20,7 +20,7 @@ use keel_abi::bootinfo::MemRegion;
 /// The architecture, as BootInfo reports it.
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
 /// ELF machine number of user programs.
-pub const ELF_MACHINE: u16 = keel_kernel_core::elf::EM_X86_64;
+pub const ELF_MACHINE: u16 = keel_abi::elf::EM_X86_64;
 
 /// Base of the kernel window: physical address `p` is mapped at `PHYS_WINDOW + p`.
 const PHYS_WINDOW: u64 = 0xffff_8000_0000_0000;

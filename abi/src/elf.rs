@@ -1,7 +1,7 @@
-//! Just enough ELF64 to load a process: the header checks and the PT_LOAD
-//! segments. A copy of the kernel's root-task parser (`keel-kernel-core`
-//! `elf.rs`): user crates do not depend on the kernel, and the ABI crate is
-//! the place to share it from once it is moved there.
+//! Just enough ELF64 to load a program: the header checks and the PT_LOAD
+//! segments. The programs in the boot archive are ELF images; the kernel loads
+//! the root task with this and keel-loader loads processes with it. It only
+//! reads; the loaders copy the segments into frames.
 
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 

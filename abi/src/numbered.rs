@@ -27,7 +27,15 @@ macro_rules! numbered_enum {
             type Error = $repr;
 
             fn try_from(number: $repr) -> Result<Self, $repr> {
-                $name::ALL.iter().copied().find(|v| *v as $repr == number).ok_or(number)
+                // A match, not a search: the system-call path decodes with this.
+                #[allow(non_upper_case_globals)]
+                mod values {
+                    $(pub const $variant: $repr = $value;)*
+                }
+                match number {
+                    $(values::$variant => Ok($name::$variant),)*
+                    other => Err(other),
+                }
             }
         }
     };

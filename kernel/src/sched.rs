@@ -133,7 +133,14 @@ pub fn yield_current() {
 pub fn would_run_next(priority: u64, leaving: u64) -> bool {
     let p = (priority as usize).min(PRIORITIES - 1);
     let q = queues();
-    let above = (p + 1..PRIORITIES).any(|i| q.bitmap[i / 64] & (1 << (i % 64)) != 0);
+    // Bits above `p` in its bitmap word, and any bit in the words above it.
+    let (word, bit) = (p / 64, p % 64);
+    let above_in_word = if bit == 63 {
+        0
+    } else {
+        q.bitmap[word] >> (bit + 1)
+    };
+    let above = above_in_word != 0 || q.bitmap[word + 1..].iter().any(|w| *w != 0);
     let head = q.head[p];
     !above && (head == 0 || (head == leaving && q.tail[p] == leaving))
 }

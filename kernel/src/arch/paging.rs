@@ -51,6 +51,9 @@ pub trait PagingFormat {
     fn flush_page(vaddr: u64);
     /// After a table was removed: drops every cached user translation.
     fn flush_all();
+    /// Before the frame at `paddr` (`size` bytes) is mapped executable: makes
+    /// instruction fetch see what was written to it through data accesses.
+    fn sync_for_execute(paddr: u64, size: u64);
     /// Prepares a freshly retyped, zeroed root table (x86_64 copies the
     /// kernel's half into it).
     fn init_root(root: u64);

@@ -160,3 +160,30 @@ pub fn interrupt_pending() -> bool {
     };
     isr & 0b1100_0000 != 0
 }
+
+/// Cleans the data cache to the point of unification and invalidates the
+/// instruction cache over `len` bytes at kernel address `start`, so code
+/// written through data accesses is fetched correctly (line sizes from CTR_EL0).
+pub fn sync_instruction_cache(start: usize, len: usize) {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
+    };
+    let data_line = 4usize << ((ctr >> 16) & 0xf);
+    let instruction_line = 4usize << (ctr & 0xf);
+    let end = start.saturating_add(len);
+    for line in (start & !(data_line - 1)..end).step_by(data_line) {
+        // SAFETY: `line` lies in the kernel window over a frame the caller owns;
+        // cleaning a cache line does not change memory contents.
+        unsafe { core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: a barrier only orders the maintenance above.
+    unsafe { core::arch::asm!("dsb ish", options(nostack, preserves_flags)) };
+    for line in (start & !(instruction_line - 1)..end).step_by(instruction_line) {
+        // SAFETY: invalidating instruction-cache lines only drops cached copies.
+        unsafe { core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: barriers only order the maintenance above before later fetches.
+    unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}

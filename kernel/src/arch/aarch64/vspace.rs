@@ -187,6 +187,10 @@ impl PagingFormat for VSpace {
         mmu::flush_all();
     }
 
+    fn sync_for_execute(paddr: u64, size: u64) {
+        mmu::sync_instruction_cache(Machine::phys_to_virt(paddr), size as usize);
+    }
+
     fn init_root(_root: u64) {}
 
     fn forget_root(root: u64) {

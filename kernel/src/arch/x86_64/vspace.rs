@@ -183,6 +183,10 @@ impl PagingFormat for VSpace {
         unsafe { write_cr3(read_cr3()) }
     }
 
+    fn sync_for_execute(_paddr: u64, _size: u64) {
+        // x86 keeps instruction fetch coherent with data writes: nothing to do.
+    }
+
     fn init_root(root: u64) {
         let boot = boot_pml4();
         for i in 256..512 {

@@ -86,6 +86,9 @@ fn map(msg: &Message, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
         cacheable: attrs.contains(VmAttributes::CACHEABLE),
         device: cap.is_device(),
     };
+    if leaf.execute && !leaf.device {
+        VSpace::sync_for_execute(cap.paddr(), 1 << cap.object_size_bits());
+    }
     write_entry(table, index, VSpace::leaf_entry(cap.paddr(), level, leaf));
     if VSpace::is_valid(old) {
         VSpace::flush_page(vaddr);

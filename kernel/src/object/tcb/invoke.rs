@@ -267,7 +267,9 @@ fn check_space(
     vspace: (u64, Cap),
     cspace_data: u64,
 ) -> Result<(), SyscallError> {
-    if cspace.1.kind() != CapType::CNode || vspace.1.kind() != CapType::VSpace {
+    // A thread's VSpace must have an ASID (seL4's valid VTable root).
+    let vspace_ok = vspace.1.kind() == CapType::VSpace && vspace.1.is_mapped();
+    if cspace.1.kind() != CapType::CNode || !vspace_ok {
         return Err(Error::IllegalOperation.into());
     }
     if cspace_data != 0 && cspace.1.update_data(false, cspace_data).is_null() {

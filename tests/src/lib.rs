@@ -3,10 +3,17 @@
 //! The driver runs each registered test and prints, for each,
 //! `Starting test N: NAME` and then `Test NAME passed` or
 //! `Test NAME FAILED: reason`, and a closing `Keel test summary: ...` line that
-//! the build tool reads. Tests that must end in a fault the kernel reports
-//! (and so end the boot) are *isolated*: in a full run the driver only lists
-//! them, and the build tool boots each on its own with the manifest naming it.
-//! Until threads and processes exist, every test runs inside the root task.
+//! the build tool reads.
+//!
+//! As in sel4test, each test runs in a process of its own (the `test-runner`
+//! program, see [`driver`] and [`protocol`]) with its own untyped memory,
+//! CSpace and VSpace; the driver tears the process down after it and checks
+//! that the memory came back. Tests that need what only the root task has
+//! (the real BootInfo, IRQ or ASID control, the boot archive) are marked
+//! [`Isolation::InRoot`] and run in the root task. Tests that must end in a
+//! fault the kernel reports (and so end the boot) are *isolated*: in a full
+//! run the driver only lists them, and the build tool boots each on its own
+//! with the manifest naming it.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -14,10 +21,16 @@
 extern crate alloc;
 
 pub(crate) mod cases;
+mod child;
+pub mod driver;
 mod process;
+pub mod protocol;
 mod support;
 mod thread;
 
+pub use child::run_child;
+
+use alloc::format;
 use alloc::string::String;
 use keel_abi::BootInfo;
 use keel_rt::println;
@@ -28,8 +41,11 @@ pub type TestResult = Result<(), String>;
 /// Whether a test shares the suite's boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
-    /// Runs in the suite's boot.
+    /// Runs in the suite's boot, in a process of its own.
     Shared,
+    /// Runs in the suite's boot, in the root task (it needs the root task's
+    /// BootInfo or caps).
+    InRoot,
     /// Ends its boot (a fault with no handler): runs in a boot of its own.
     OwnBoot,
 }
@@ -50,7 +66,8 @@ pub struct Test {
 /// the root CNode's empty range, untyped capabilities) are given back by the
 /// driver after the test, which then checks that nothing was left behind.
 pub struct Env {
-    /// The BootInfo the kernel gave the root task.
+    /// The BootInfo of the program the test runs in: the kernel's, in the
+    /// root task; the driver's, in a test process.
     pub boot_info: &'static BootInfo,
     name: &'static str,
     resources: support::Resources,
@@ -64,7 +81,7 @@ impl Env {
     }
 }
 
-/// Registers tests in one static table: `NAME: "description" => function [, OwnBoot];`.
+/// Registers tests in one static table: `NAME: "description" => function [, InRoot | OwnBoot];`.
 #[macro_export]
 macro_rules! test_cases {
     ($($name:ident : $desc:literal => $run:path $(, $isolation:ident)?;)*) => {
@@ -100,6 +117,7 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
         "Keel on-target test suite: {} tests registered",
         tests.len()
     );
+    let driver = driver::Driver::new(boot_info);
     let (mut passed, mut failed, mut number) = (0u32, 0u32, 0u32);
     for name in only {
         if !tests.iter().any(|t| t.name == name.as_str()) {
@@ -107,7 +125,7 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
             failed += 1;
         }
     }
-    for test in tests {
+    for (index, test) in tests.iter().enumerate() {
         let selected = only.iter().any(|n| n.as_str() == test.name);
         if !only.is_empty() && !selected {
             continue;
@@ -118,16 +136,11 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
         }
         number += 1;
         println!("Starting test {number}: {}", test.name);
-        let env = Env {
-            boot_info,
-            name: test.name,
-            resources: support::Resources::new(boot_info),
+        let result = match (&driver, test.isolation) {
+            (Ok(d), Isolation::Shared) => d.run(index),
+            (Err(e), Isolation::Shared) => Err(format!("no test process: {e}")),
+            _ => run_in_root(boot_info, test),
         };
-        // Resources come back whether the test passed or not, so one failure
-        // does not cascade; a failed clean-up fails the test.
-        let result = (test.run)(&env);
-        let cleanup = env.resources.give_back();
-        let result = result.and(cleanup);
         match result {
             Ok(()) => {
                 println!("Test {} passed", test.name);
@@ -141,4 +154,17 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
     }
     println!("Keel test summary: {passed} passed, {failed} failed, 0 skipped");
     u32::from(failed != 0)
+}
+
+/// Runs `test` in the root task, then takes back what it used.
+fn run_in_root(boot_info: &'static BootInfo, test: &Test) -> TestResult {
+    let env = Env {
+        boot_info,
+        name: test.name,
+        resources: support::Resources::new(boot_info),
+    };
+    // Resources come back whether the test passed or not, so one failure
+    // does not cascade; a failed clean-up fails the test.
+    let result = (test.run)(&env);
+    result.and(env.resources.give_back())
 }

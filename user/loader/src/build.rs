@@ -2,8 +2,8 @@
 //! use, move into the child's CNode; map with missing paging structures
 //! created on demand; copy segment bytes through the scratch mapping.
 
-use crate::{slot, Context, LoadError, Process, ProcessConfig, Resources};
-use crate::{CALLER_SLOTS, CNODE_RADIX, IPC_BUFFER_VADDR, STACK_TOP};
+use crate::{slot, Context, ExtraPage, LoadError, Process, ProcessConfig, Resources};
+use crate::{CALLER_SLOTS, IPC_BUFFER_VADDR, STACK_TOP};
 use core::cell::Cell;
 use keel_abi::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
 use keel_abi::vspace::VmAttributes;
@@ -52,14 +52,35 @@ impl<'a> Builder<'a> {
         if res.slots.end.saturating_sub(res.slots.start) < CALLER_SLOTS {
             return Err(bad("check the caller's slots (too few)"));
         }
-        if cfg.caps.len() > slot::MAX_GIVEN {
+        let l = cfg.layout;
+        if !(1..=20).contains(&l.cnode_radix)
+            || l.first_given < slot::FIRST_GIVEN
+            || l.first_loader < l.first_given
+            || l.first_loader >= 1 << l.cnode_radix
+        {
+            return Err(bad("check the slot layout"));
+        }
+        if cfg.caps.len() as u64 > l.first_loader - l.first_given {
             return Err(bad("check the caps to give (too many)"));
+        }
+        if cfg
+            .ipc_buffer_slot
+            .is_some_and(|s| s < slot::FIRST_GIVEN || s >= l.first_given)
+        {
+            return Err(bad("check the IPC buffer slot"));
+        }
+        if cfg
+            .extra_pages
+            .iter()
+            .any(|p| p.vaddr % PAGE != 0 || p.bytes.len() as u64 > PAGE)
+        {
+            return Err(bad("check the extra pages"));
         }
         Ok(Builder {
             elf,
             res,
             cfg,
-            next_child_slot: Cell::new(slot::FIRST_LOADER),
+            next_child_slot: Cell::new(cfg.layout.first_loader),
         })
     }
 
@@ -77,7 +98,7 @@ impl<'a> Builder<'a> {
 
     fn in_child(&self, index: u64) -> AbsoluteCPtr {
         self.cap::<CNode>(CNODE_SLOT)
-            .absolute_cptr_with_depth(index, CNODE_RADIX)
+            .absolute_cptr_with_depth(index, self.cfg.layout.cnode_radix)
     }
 
     /// Retypes one object into caller slot `offset`.
@@ -99,7 +120,7 @@ impl<'a> Builder<'a> {
     /// Moves the cap in caller slot `offset` to the next loader slot of the child.
     fn stash(&self, offset: u64) -> Result<(), LoadError> {
         let index = self.next_child_slot.get();
-        if index >= 1 << CNODE_RADIX {
+        if index >= 1 << self.cfg.layout.cnode_radix {
             return Err(LoadError {
                 step: "move a cap into the child's CNode (it is full)",
                 error: Error::RangeError,
@@ -216,6 +237,36 @@ impl<'a> Builder<'a> {
         self.stash(FRAME_SLOT)
     }
 
+    /// Copies `bytes` to offset `at` of the frame in caller slot
+    /// `FRAME_SLOT`, through the scratch mapping, which it removes again.
+    fn fill(&self, at: usize, bytes: &[u8]) -> Result<(), LoadError> {
+        if at + bytes.len() > PAGE as usize {
+            return Err(bad("copy into a frame (past its end)"));
+        }
+        let scratch = self.res.scratch_vaddr;
+        self.map_frame(self.res.vspace, scratch, RW, VmAttributes::DEFAULT)?;
+        // SAFETY: the frame is mapped writable at `scratch`, a page the
+        // caller promised is otherwise unused; `at + bytes.len()` is at most
+        // a page (checked above); the mapping is removed below and no
+        // reference outlives this block.
+        unsafe {
+            let dst = core::slice::from_raw_parts_mut(scratch as usize as *mut u8, PAGE as usize);
+            dst[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        self.cap::<Frame>(FRAME_SLOT)
+            .frame_unmap()
+            .context("unmap the scratch mapping")
+    }
+
+    /// Maps an [`ExtraPage`] read-only into the child.
+    fn extra_page(&self, page: &ExtraPage) -> Result<(), LoadError> {
+        self.retype(ObjectType::SmallPage, 0, FRAME_SLOT)?;
+        self.fill(0, page.bytes)?;
+        let xn = VmAttributes::DEFAULT.union(VmAttributes::EXECUTE_NEVER);
+        self.map_frame(self.cap(VSPACE_SLOT), page.vaddr, CapRights::READ, xn)?;
+        self.stash(FRAME_SLOT)
+    }
+
     /// Loads every page of every PT_LOAD segment once (segments may share a
     /// page, as `.data` and `.bss` do). Segments come in address order.
     fn load_segments(&self) -> Result<(), LoadError> {
@@ -253,7 +304,7 @@ impl<'a> Builder<'a> {
     /// Builds and starts the process.
     pub(crate) fn run(self) -> Result<Process, LoadError> {
         let (res, cfg) = (self.res, self.cfg);
-        self.retype(ObjectType::CNode, CNODE_RADIX, CNODE_SLOT)?;
+        self.retype(ObjectType::CNode, cfg.layout.cnode_radix, CNODE_SLOT)?;
         self.retype(ObjectType::VSpace, 0, VSPACE_SLOT)?;
         self.retype(ObjectType::Tcb, 0, TCB_SLOT)?;
         let vspace: Cap<VSpace> = self.cap(VSPACE_SLOT);
@@ -272,7 +323,18 @@ impl<'a> Builder<'a> {
         let tcb: Cap<Tcb> = self.cap(TCB_SLOT);
         tcb.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, self.cap(FRAME_SLOT))
             .context("set the IPC buffer")?;
+        if let Some(s) = cfg.ipc_buffer_slot {
+            self.give(
+                s,
+                CPtr::from_bits(self.caller(FRAME_SLOT)),
+                CapRights::ALL,
+                0,
+            )?;
+        }
         self.stash(FRAME_SLOT)?;
+        for page in cfg.extra_pages {
+            self.extra_page(page)?;
+        }
         for shared in cfg.shared_frames {
             self.in_caller(self.caller(FRAME_SLOT))
                 .copy(&self.in_caller(shared.frame.cptr().bits()), CapRights::ALL)
@@ -283,7 +345,7 @@ impl<'a> Builder<'a> {
         }
 
         // The child's own caps and the ones it is given.
-        let guard = 64 - CNODE_RADIX;
+        let guard = 64 - cfg.layout.cnode_radix;
         let cnode = self.caller(CNODE_SLOT);
         self.give(
             slot::TCB,
@@ -299,12 +361,16 @@ impl<'a> Builder<'a> {
             0,
         )?;
         for (i, c) in cfg.caps.iter().enumerate() {
-            self.give(slot::FIRST_GIVEN + i as u64, c.cptr, c.rights, c.badge)?;
+            self.give(cfg.layout.first_given + i as u64, c.cptr, c.rights, c.badge)?;
         }
 
         let fault_ep = cfg.fault_ep.unwrap_or(CPtr::from_bits(0));
         tcb.tcb_set_space(fault_ep, self.cap(CNODE_SLOT), guard, vspace)
             .context("set the TCB's spaces and fault endpoint")?;
+        if let Some(mcp) = cfg.mcp {
+            tcb.tcb_set_mc_priority(res.authority, mcp)
+                .context("set the maximum controlled priority")?;
+        }
         tcb.tcb_set_priority(res.authority, cfg.priority)
             .context("set the priority")?;
         let mut ctx = UserContext::default();
@@ -314,7 +380,9 @@ impl<'a> Builder<'a> {
         ctx.set_arg(1, IPC_BUFFER_VADDR);
         tcb.tcb_write_all_registers(false, &ctx)
             .context("write the registers")?;
-        tcb.tcb_resume().context("resume the thread")?;
+        if cfg.start {
+            tcb.tcb_resume().context("resume the thread")?;
+        }
         Ok(Process {
             cnode: self.cap(CNODE_SLOT),
             tcb,

@@ -29,12 +29,18 @@
 //! | [`slot::FIRST_GIVEN`] (4).. | the caps of [`ProcessConfig::caps`], in order (by convention the first is the endpoint the child reports on) |
 //! | [`slot::FIRST_LOADER`] (16).. | the loader's: paging structures and frames; the child leaves them alone |
 //!
+//! [`ProcessConfig::layout`] can move the given and loader ranges and grow
+//! the CNode (the test driver gives its children the root task's slot
+//! numbers this way), and [`ProcessConfig::ipc_buffer_slot`] puts a copy of
+//! the IPC buffer's frame cap in a slot of the caller's choosing.
+//!
 //! # The child's address space and registers
 //!
 //! The ELF's PT_LOAD segments at their addresses with their rights
 //! (execute-never unless executable); a stack of [`ProcessConfig::stack_pages`]
 //! pages below [`STACK_TOP`] (the page under it stays unmapped, a guard); the
-//! IPC buffer at [`IPC_BUFFER_VADDR`]; shared frames where the caller says.
+//! IPC buffer at [`IPC_BUFFER_VADDR`]; shared frames where the caller says;
+//! [`ProcessConfig::extra_pages`], filled with the caller's bytes, read-only.
 //! The thread starts at the ELF entry with the stack pointer at
 //! [`STACK_TOP`], argument register 0 holding [`ProcessConfig::arg`] and
 //! argument register 1 the IPC buffer's address.
@@ -121,6 +127,38 @@ pub struct SharedFrame {
     pub rights: CapRights,
 }
 
+/// A page the loader fills with the caller's bytes (the rest zero) and maps
+/// read-only and execute-never into the child (e.g. a BootInfo page).
+#[derive(Clone, Copy, Debug)]
+pub struct ExtraPage<'a> {
+    /// Where the child sees it (page-aligned).
+    pub vaddr: u64,
+    /// Its contents: at most a page.
+    pub bytes: &'a [u8],
+}
+
+/// Where the child's CNode puts what (see the crate documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// log2 of the number of slots of the child's CNode.
+    pub cnode_radix: u64,
+    /// The slot of the first cap of [`ProcessConfig::caps`] (at least 4).
+    pub first_given: u64,
+    /// The first slot the loader fills with the process's own objects; the
+    /// given caps must fit below it.
+    pub first_loader: u64,
+}
+
+impl Default for SlotLayout {
+    fn default() -> Self {
+        SlotLayout {
+            cnode_radix: CNODE_RADIX,
+            first_given: slot::FIRST_GIVEN,
+            first_loader: slot::FIRST_LOADER,
+        }
+    }
+}
+
 /// How the process starts.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessConfig<'a> {
@@ -137,6 +175,19 @@ pub struct ProcessConfig<'a> {
     pub shared_frames: &'a [SharedFrame],
     /// Stack size in pages.
     pub stack_pages: u64,
+    /// The thread's maximum controlled priority (bounded by the authority's
+    /// MCP); `None` leaves the kernel's default.
+    pub mcp: Option<u64>,
+    /// The layout of the child's CNode.
+    pub layout: SlotLayout,
+    /// A slot below [`SlotLayout::first_given`] (and above the three fixed
+    /// ones) for a copy of the IPC buffer's frame cap.
+    pub ipc_buffer_slot: Option<u64>,
+    /// Pages filled with the caller's bytes.
+    pub extra_pages: &'a [ExtraPage<'a>],
+    /// Resume the thread once built; `false` leaves it suspended for the
+    /// caller to finish setting up and resume through [`Process::tcb`].
+    pub start: bool,
 }
 
 impl Default for ProcessConfig<'_> {
@@ -148,6 +199,11 @@ impl Default for ProcessConfig<'_> {
             caps: &[],
             shared_frames: &[],
             stack_pages: DEFAULT_STACK_PAGES,
+            mcp: None,
+            layout: SlotLayout::default(),
+            ipc_buffer_slot: None,
+            extra_pages: &[],
+            start: true,
         }
     }
 }
@@ -156,7 +212,8 @@ impl Default for ProcessConfig<'_> {
 /// caller's [`Resources::slots`]. Revoking the untyped tears it down.
 #[derive(Clone, Copy, Debug)]
 pub struct Process {
-    /// The child's CNode (unguarded: address its slots with depth [`CNODE_RADIX`]).
+    /// The child's CNode (unguarded: address its slots with depth
+    /// [`SlotLayout::cnode_radix`], by default [`CNODE_RADIX`]).
     pub cnode: Cap<CNode>,
     /// The child's TCB.
     pub tcb: Cap<Tcb>,

@@ -25,6 +25,8 @@ mod heap;
 mod panic;
 pub mod print;
 
+pub use panic::{set_panic_handler, PanicHandler};
+
 pub use keel_abi::BootInfo;
 
 /// Exit status after a panic.

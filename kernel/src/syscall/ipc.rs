@@ -12,11 +12,21 @@ use keel_abi::{CapRights, CapType, Syscall};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap, read_cap};
 
-/// The cap named by the current thread's first argument, if it has `right`.
-fn cap_with(thread: u64, right: CapRights) -> Option<Cap> {
+/// Which argument names the cap a receive uses: the first, or for
+/// NBSendRecv and NBSendWait the seventh (the first names the send's cap).
+fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
+    let n = if matches!(syscall, Syscall::NBSendRecv | Syscall::NBSendWait) {
+        6
+    } else {
+        0
+    };
+    ipc::queue::tcb(thread).context.syscall_arg(n)
+}
+
+/// The endpoint or notification cap at `cptr` in `thread`'s CSpace, if it has `right`.
+fn cap_with(thread: u64, cptr: u64, right: CapRights) -> Option<Cap> {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
     let (_, cap) = lookup_cap(&mem, root, cptr).ok()?;
     match cap.kind() {
         CapType::Endpoint | CapType::Notification if cap.rights().contains(right) => Some(cap),
@@ -24,19 +34,20 @@ fn cap_with(thread: u64, right: CapRights) -> Option<Cap> {
     }
 }
 
-fn cap_fault(thread: u64) -> Outcome {
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
+fn cap_fault(cptr: u64) -> Outcome {
     Outcome::Fault(crate::fault::UserFaultKind::CapFault, cptr)
 }
 
-/// Sends (Send, NBSend, or the IPC half of Call) from `thread`.
+/// Sends (Send, NBSend, the IPC half of Call, the send half of NBSendRecv
+/// and NBSendWait) from `thread`, through the cap its first argument names.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
-    let Some(cap) = cap_with(thread, CapRights::WRITE) else {
-        return cap_fault(thread);
+    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
+    let Some(cap) = cap_with(thread, cptr, CapRights::WRITE) else {
+        return cap_fault(cptr);
     };
     match cap.kind() {
         CapType::Endpoint => {
-            let blocking = syscall != Syscall::NBSend;
+            let blocking = matches!(syscall, Syscall::Send | Syscall::Call);
             let grant = cap.rights().contains(CapRights::GRANT);
             let is_call = syscall == Syscall::Call;
             endpoint::send(cap.paddr(), thread, cap.badge(), grant, blocking, is_call);
@@ -46,19 +57,23 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
     Outcome::Handled
 }
 
-/// Receives (Recv, NBRecv, ReplyRecv, Wait, NBWait) into `thread`.
+/// Receives (Recv, NBRecv, ReplyRecv, Wait, NBWait, the receive half of
+/// NBSendRecv and NBSendWait) into `thread`.
 pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
     if syscall == Syscall::ReplyRecv {
         ipc::reply(thread);
     }
-    let Some(cap) = cap_with(thread, CapRights::READ) else {
-        return cap_fault(thread);
+    let cptr = receive_cptr(thread, syscall);
+    let Some(cap) = cap_with(thread, cptr, CapRights::READ) else {
+        return cap_fault(cptr);
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
+    let wait_only = matches!(
+        syscall,
+        Syscall::Wait | Syscall::NBWait | Syscall::NBSendWait
+    );
     match cap.kind() {
-        CapType::Endpoint if matches!(syscall, Syscall::Wait | Syscall::NBWait) => {
-            return cap_fault(thread)
-        }
+        CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
             let bound = ipc::queue::tcb(thread).bound_notification;
             match (bound != 0)

@@ -110,7 +110,13 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             ipc::yield_now();
             done([0, 0])
         }
-        // The MCS combined calls come with scheduling contexts and reply objects.
-        Syscall::NBSendRecv | Syscall::NBSendWait => Err(Error::IllegalOperation.into()),
+        // A non-blocking send through the first cap, then a receive (or a
+        // wait on a notification) on the cap the seventh argument names. The
+        // receive half answers Calls through the thread's reply link until
+        // MCS reply objects arrive.
+        Syscall::NBSendRecv | Syscall::NBSendWait => match ipc::send(tcb_object, syscall) {
+            Outcome::Fault(kind, cptr) => Ok(Outcome::Fault(kind, cptr)),
+            _ => Ok(ipc::receive(tcb_object, syscall)),
+        },
     }
 }

@@ -374,3 +374,58 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
     ensure!(count(0) == 0, "the cancelled sender completed its send");
     Ok(())
 }
+
+/// Receives on `shared(i).cap` and sends MR0 + 1 on the endpoint `shared(i).value`, forever.
+extern "C" fn forward_to_endpoint(i: u64) -> ! {
+    let out: Cap<Endpoint> =
+        Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
+    loop {
+        let r = endpoint_of(i).recv();
+        out.send(MessageInfo::new(0, 0, 0, 1), [r.mrs[0] + 1, 0, 0, 0]);
+    }
+}
+
+/// Receives on `shared(i).cap` and signals the notification `shared(i).value`, forever.
+extern "C" fn forward_to_notification(i: u64) -> ! {
+    let out: Cap<keel_sys::cap::Notification> =
+        Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
+    loop {
+        endpoint_of(i).recv();
+        out.signal();
+    }
+}
+
+pub fn send_then_receive_in_one_call(env: &Env) -> TestResult {
+    let (ep_in, ep_out) = (
+        make(env, 12, ObjectType::Endpoint, 0, 1)?,
+        make(env, 12, ObjectType::Endpoint, 0, 1)?,
+    );
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let badged = env.slots(1)?;
+    step(slot(badged).mint(&slot(ntfn), CapRights::ALL, 0x40), "mint")?;
+    // `spawn` clears the shared words; set them before the thread first runs.
+    server(env, forward_to_endpoint, 0, ep_in)?;
+    shared(0).value.store(ep_out, Ordering::SeqCst);
+    yield_times(1)?;
+    let into: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep_in));
+    let r = into.nb_send_recv(
+        MessageInfo::new(0, 0, 0, 1),
+        [5, 0, 0, 0],
+        Cap::from_cptr(CPtr::from_bits(ep_out)),
+    );
+    ensure!(r.mrs[0] == 6, "NBSendRecv received {r:?}");
+    step(
+        Cap::<Tcb>::from_cptr(CPtr::from_bits(shared(0).tcb.load(Ordering::SeqCst))).tcb_suspend(),
+        "stop the forwarder",
+    )?;
+    server(env, forward_to_notification, 1, ep_in)?;
+    shared(1).value.store(badged, Ordering::SeqCst);
+    yield_times(1)?;
+    let r = into.nb_send_wait(
+        MessageInfo::new(0, 0, 0, 1),
+        [1, 0, 0, 0],
+        Cap::from_cptr(CPtr::from_bits(ntfn)),
+    );
+    ensure!(r.badge == 0x40, "NBSendWait woke with {r:?}");
+    Ok(())
+}

@@ -96,6 +96,45 @@ impl Cap<Endpoint> {
     }
 }
 
+impl Cap<Endpoint> {
+    /// Sends without blocking, then receives on `src`, in one system call.
+    pub fn nb_send_recv(self, info: MessageInfo, mrs: [u64; 4], src: Cap<Endpoint>) -> Received {
+        ipc7(
+            Syscall::NBSendRecv,
+            self.cptr().bits(),
+            info,
+            mrs,
+            src.cptr().bits(),
+        )
+    }
+
+    /// Sends without blocking, then waits on the notification `src`, in one system call.
+    pub fn nb_send_wait(
+        self,
+        info: MessageInfo,
+        mrs: [u64; 4],
+        src: Cap<Notification>,
+    ) -> Received {
+        ipc7(
+            Syscall::NBSendWait,
+            self.cptr().bits(),
+            info,
+            mrs,
+            src.cptr().bits(),
+        )
+    }
+}
+
+fn ipc7(syscall: Syscall, cptr: u64, info: MessageInfo, mrs: [u64; 4], src: u64) -> Received {
+    let args = [cptr, info.word(), mrs[0], mrs[1], mrs[2], mrs[3], src];
+    let [info, badge, m0, m1, m2, m3] = crate::arch::syscall7(syscall as u64, args);
+    Received {
+        info: MessageInfo::from_word(info),
+        badge,
+        mrs: [m0, m1, m2, m3],
+    }
+}
+
 impl Cap<Notification> {
     /// ORs this cap's badge into the notification's word, waking a waiter.
     pub fn signal(self) {

@@ -121,6 +121,7 @@ impl UserRegisters for UserContext {
             3 => self.r10,
             4 => self.r8,
             5 => self.r9,
+            6 => self.r12,
             _ => 0,
         }
     }

@@ -114,3 +114,26 @@ pub fn simd_register() -> u64 {
     unsafe { asm!("fmov {}, d0", out(reg) value, options(nomem, nostack, preserves_flags)) };
     value
 }
+
+/// Makes a system call with a seventh argument (in x6): NBSendRecv and
+/// NBSendWait name their receive cap there.
+#[inline(always)]
+pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
+    let mut r = [args[0], args[1], args[2], args[3], args[4], args[5]];
+    // SAFETY: as for `syscall`; x6 is only read by the kernel.
+    unsafe {
+        asm!(
+            "svc #0",
+            inout("x0") r[0],
+            inout("x1") r[1],
+            inout("x2") r[2],
+            inout("x3") r[3],
+            inout("x4") r[4],
+            inout("x5") r[5],
+            in("x6") args[6],
+            in("x8") number,
+            options(nostack)
+        );
+    }
+    r
+}

@@ -112,3 +112,28 @@ pub fn simd_register() -> u64 {
     unsafe { asm!("movq {}, xmm0", out(reg) value, options(nomem, nostack, preserves_flags)) };
     value
 }
+
+/// Makes a system call with a seventh argument (in r12): NBSendRecv and
+/// NBSendWait name their receive cap there.
+#[inline(always)]
+pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
+    let mut r = [number, args[0], args[1], args[2], args[3], args[4]];
+    // SAFETY: as for `syscall`; r12 is only read by the kernel.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rax") r[0],
+            inout("rdi") r[1],
+            inout("rsi") r[2],
+            inout("rdx") r[3],
+            inout("r10") r[4],
+            inout("r8") r[5],
+            in("r9") args[5],
+            in("r12") args[6],
+            out("rcx") _,
+            out("r11") _,
+            options(nostack)
+        );
+    }
+    r
+}

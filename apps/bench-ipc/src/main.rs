@@ -59,6 +59,39 @@ fn main(boot_info: &'static BootInfo) -> u32 {
 
 pub(crate) type Step<T> = Result<T, (&'static str, Error)>;
 
+/// Times Calls to `endpoint` answered by a server that records when it
+/// received each one and when it began its reply (`server_times`), for every
+/// message length, with the fast path on and off (short messages take the
+/// fast path; turning it off measures the slow path for the same calls;
+/// ten-word messages always take the slow path). `label` goes into the
+/// measurement names (`call+replyrecv{label}-fast`, ...).
+pub(crate) fn time_calls(
+    endpoint: Cap<Endpoint>,
+    overhead: u64,
+    label: &str,
+    server_times: impl Fn() -> (u64, u64),
+) -> Step<()> {
+    for (fast, path) in [(true, "fast"), (false, "slow")] {
+        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
+        for n in LENGTHS {
+            let info = MessageInfo::new(0, 0, 0, n);
+            for _ in 0..RUNS {
+                let t0 = cycle_counter();
+                endpoint.call(info, [1, 2, 3, 4]);
+                let t1 = cycle_counter();
+                let (received, replying) = server_times();
+                let round_trip = (t1 - t0).saturating_sub(overhead);
+                let call = received.wrapping_sub(t0).saturating_sub(overhead);
+                let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
+                println!("BENCH call+replyrecv{label}-{path} {n} {round_trip}");
+                println!("BENCH call{label}-{path} {n} {call}");
+                println!("BENCH replyrecv{label}-{path} {n} {reply}");
+            }
+        }
+    }
+    at("fast path back on", keel_sys::debug::set_fastpath(true)).map(|_| ())
+}
+
 pub(crate) fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
     r.map_err(|e| (what, e))
 }
@@ -152,28 +185,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     };
     start(server_tcb, server, ep)?;
     let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
-    // Short messages take the fast path; turning it off measures the slow
-    // path for the same calls. Ten-word messages always take the slow path.
-    for (fast, path) in [(true, "fast"), (false, "slow")] {
-        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
-        for n in LENGTHS {
-            let info = MessageInfo::new(0, 0, 0, n);
-            for _ in 0..RUNS {
-                let t0 = cycle_counter();
-                endpoint.call(info, [1, 2, 3, 4]);
-                let t1 = cycle_counter();
-                let received = SERVER_RECEIVED.load(Ordering::SeqCst);
-                let replying = SERVER_REPLYING.load(Ordering::SeqCst);
-                let round_trip = (t1 - t0).saturating_sub(overhead);
-                let call = received.wrapping_sub(t0).saturating_sub(overhead);
-                let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
-                println!("BENCH call+replyrecv-{path} {n} {round_trip}");
-                println!("BENCH call-{path} {n} {call}");
-                println!("BENCH replyrecv-{path} {n} {reply}");
-            }
-        }
-    }
-    at("fast path back on", keel_sys::debug::set_fastpath(true))?;
+    time_calls(endpoint, overhead, "", || {
+        let received = SERVER_RECEIVED.load(Ordering::SeqCst);
+        (received, SERVER_REPLYING.load(Ordering::SeqCst))
+    })?;
     if first + 4 + xas::SLOTS > boot_info.empty.end {
         return Err(("too few empty slots", Error::NotEnoughMemory));
     }

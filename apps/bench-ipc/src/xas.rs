@@ -6,13 +6,12 @@
 //! compare with the root task's. Figures are named `...-xas-fast` and
 //! `...-xas-slow`.
 
-use crate::{at, Step, LENGTHS, RUNS};
+use crate::{at, Step};
 use keel_abi::archive::Archive;
 use keel_abi::vspace::VmAttributes;
-use keel_abi::{BootInfo, CapRights, Error, MessageInfo, ObjectType};
+use keel_abi::{BootInfo, CapRights, Error, ObjectType};
 use keel_loader::{GivenCap, ProcessConfig, Resources, SharedFrame, CALLER_SLOTS};
 use keel_rt::println;
-use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, CapKind, Endpoint, Frame, PageDirectory, PageTable};
 use keel_sys::cap::{PageUpperDirectory, Untyped};
 use keel_sys::{CPtr, Cap};
@@ -131,27 +130,10 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
 
     let times = TIMES_VADDR as usize as *const u64;
     let endpoint: Cap<Endpoint> = cap(ep);
-    for (fast, path) in [(true, "xas-fast"), (false, "xas-slow")] {
-        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
-        for n in LENGTHS {
-            let info = MessageInfo::new(0, 0, 0, n);
-            for _ in 0..RUNS {
-                let t0 = cycle_counter();
-                endpoint.call(info, [1, 2, 3, 4]);
-                let t1 = cycle_counter();
-                // SAFETY: the frame is mapped readable at TIMES_VADDR; the
-                // child wrote both words before replying.
-                let (received, replying) =
-                    unsafe { (times.read_volatile(), times.add(1).read_volatile()) };
-                let round_trip = (t1 - t0).saturating_sub(overhead);
-                let call = received.wrapping_sub(t0).saturating_sub(overhead);
-                let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
-                println!("BENCH call+replyrecv-{path} {n} {round_trip}");
-                println!("BENCH call-{path} {n} {call}");
-                println!("BENCH replyrecv-{path} {n} {reply}");
-            }
-        }
-    }
-    at("fast path back on", keel_sys::debug::set_fastpath(true))?;
+    crate::time_calls(endpoint, overhead, "-xas", || {
+        // SAFETY: the frame is mapped readable at TIMES_VADDR; the child wrote
+        // both words before replying.
+        unsafe { (times.read_volatile(), times.add(1).read_volatile()) }
+    })?;
     at("suspend the child", child.tcb.tcb_suspend())
 }

@@ -14,25 +14,8 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 /// Makes a system call.
 #[inline(always)]
 pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
-    let mut r = args;
-    // SAFETY: `svc #0` enters the kernel, which reads only these registers,
-    // writes only x0-x5, and touches this program's memory only through its
-    // IPC buffer or pointers passed as arguments (which it checks). A receive
-    // may copy message words into the IPC buffer, hence no `nomem`.
-    unsafe {
-        asm!(
-            "svc #0",
-            inout("x0") r[0],
-            inout("x1") r[1],
-            inout("x2") r[2],
-            inout("x3") r[3],
-            inout("x4") r[4],
-            inout("x5") r[5],
-            in("x8") number,
-            options(nostack)
-        );
-    }
-    r
+    let [a0, a1, a2, a3, a4, a5] = args;
+    syscall7(number, [a0, a1, a2, a3, a4, a5, 0])
 }
 
 /// Executes the permanently undefined instruction `udf #0` (for fault tests).
@@ -120,7 +103,11 @@ pub fn simd_register() -> u64 {
 #[inline(always)]
 pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
     let mut r = [args[0], args[1], args[2], args[3], args[4], args[5]];
-    // SAFETY: as for `syscall`; x6 is only read by the kernel.
+    // SAFETY: `svc #0` enters the kernel, which reads only these registers
+    // (x6 only for NBSendRecv/NBSendWait), writes only x0-x5, and touches this
+    // program's memory only through its IPC buffer or pointers passed as
+    // arguments (which it checks). A receive may copy message words into the
+    // IPC buffer, hence no `nomem`.
     unsafe {
         asm!(
             "svc #0",

@@ -15,27 +15,8 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
 /// Makes a system call.
 #[inline(always)]
 pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
-    let mut r = [number, args[0], args[1], args[2], args[3], args[4]];
-    // SAFETY: `syscall` enters the kernel, which reads only these registers,
-    // writes only rax, rdi, rsi, rdx, r10 and r8 (rcx and r11 by the
-    // instruction), and touches this program's memory only through its IPC
-    // buffer or pointers passed as arguments (which it checks).
-    unsafe {
-        asm!(
-            "syscall",
-            inout("rax") r[0],
-            inout("rdi") r[1],
-            inout("rsi") r[2],
-            inout("rdx") r[3],
-            inout("r10") r[4],
-            inout("r8") r[5],
-            in("r9") args[5],
-            out("rcx") _,
-            out("r11") _,
-            options(nostack)
-        );
-    }
-    r
+    let [a0, a1, a2, a3, a4, a5] = args;
+    syscall7(number, [a0, a1, a2, a3, a4, a5, 0])
 }
 
 /// Executes the permanently undefined instruction `ud2` (for fault tests).
@@ -118,7 +99,11 @@ pub fn simd_register() -> u64 {
 #[inline(always)]
 pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
     let mut r = [number, args[0], args[1], args[2], args[3], args[4]];
-    // SAFETY: as for `syscall`; r12 is only read by the kernel.
+    // SAFETY: `syscall` enters the kernel, which reads only these registers
+    // (r12 only for NBSendRecv/NBSendWait), writes only rax, rdi, rsi, rdx,
+    // r10 and r8 (rcx and r11 by the instruction), and touches this program's
+    // memory only through its IPC buffer or pointers passed as arguments
+    // (which it checks).
     unsafe {
         asm!(
             "syscall",

@@ -130,6 +130,14 @@ fn counter_overhead() -> u64 {
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
+    // The floor under every figure: entering and leaving the kernel for a
+    // system call that does nothing (Yield with nothing else runnable).
+    for _ in 0..RUNS {
+        let t0 = cycle_counter();
+        at("yield", keel_sys::r#yield())?;
+        let cost = (cycle_counter() - t0).saturating_sub(overhead);
+        println!("BENCH null-syscall 0 {cost}");
+    }
     let ut = boot_info
         .untypeds()
         .iter()

@@ -23,6 +23,7 @@ mod model_test;
 pub mod object_memory;
 #[cfg(test)]
 mod testutil;
+pub mod thread_queue;
 pub mod untyped;
 
 pub use cap::Cap;

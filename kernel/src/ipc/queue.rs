@@ -1,15 +1,14 @@
-//! Thread queues kept in endpoint and notification objects: a head and tail
-//! word in the object, links in each queued TCB. FIFO order.
+//! Thread queues kept in endpoint and notification objects: the capability
+//! core's [`ThreadQueue`] (host-tested) over kernel object memory, with each
+//! thread's links in its TCB.
 
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_at, Tcb};
-use keel_kernel_core::object_memory::ObjectMemory;
+use keel_kernel_core::thread_queue::{QueueLinks, ThreadQueue};
 
 /// A queue whose head word is at `head` and tail word at `head + 8`.
 #[derive(Clone, Copy)]
-pub struct Queue {
-    head: u64,
-}
+pub struct Queue(ThreadQueue);
 
 pub(crate) fn tcb(object: u64) -> &'static mut Tcb {
     // SAFETY: queues hold only live TCB objects (a TCB's finalisation takes it
@@ -18,18 +17,36 @@ pub(crate) fn tcb(object: u64) -> &'static mut Tcb {
     unsafe { tcb_at(object) }
 }
 
+/// Queue links live in each TCB's `ipc_next`/`ipc_prev`.
+struct TcbLinks;
+
+impl QueueLinks for TcbLinks {
+    fn next(&self, thread: u64) -> u64 {
+        tcb(thread).ipc_next
+    }
+
+    fn prev(&self, thread: u64) -> u64 {
+        tcb(thread).ipc_prev
+    }
+
+    fn set_next(&mut self, thread: u64, next: u64) {
+        tcb(thread).ipc_next = next;
+    }
+
+    fn set_prev(&mut self, thread: u64, prev: u64) {
+        tcb(thread).ipc_prev = prev;
+    }
+}
+
 impl Queue {
     /// The queue whose head word is at physical address `head`.
     pub fn at(head: u64) -> Queue {
-        Queue { head }
+        Queue(ThreadQueue::at(head))
     }
 
     /// The first thread, if any.
     pub fn first(&self) -> Option<u64> {
-        match KernelMemory.read(self.head) {
-            0 => None,
-            t => Some(t),
-        }
+        self.0.first(&KernelMemory)
     }
 
     /// True when no thread is queued.
@@ -38,33 +55,12 @@ impl Queue {
     }
 
     /// Adds a thread at the back.
-    pub fn append(&self, object: u64) {
-        let mut mem = KernelMemory;
-        let tail = mem.read(self.head + 8);
-        let t = tcb(object);
-        t.ipc_prev = tail;
-        t.ipc_next = 0;
-        match tail {
-            0 => mem.write(self.head, object),
-            tail => tcb(tail).ipc_next = object,
-        }
-        mem.write(self.head + 8, object);
+    pub fn append(&self, thread: u64) {
+        self.0.append(&mut KernelMemory, &mut TcbLinks, thread);
     }
 
     /// Takes a queued thread out.
-    pub fn remove(&self, object: u64) {
-        let mut mem = KernelMemory;
-        let t = tcb(object);
-        let (prev, next) = (t.ipc_prev, t.ipc_next);
-        t.ipc_prev = 0;
-        t.ipc_next = 0;
-        match prev {
-            0 => mem.write(self.head, next),
-            prev => tcb(prev).ipc_next = next,
-        }
-        match next {
-            0 => mem.write(self.head + 8, prev),
-            next => tcb(next).ipc_prev = prev,
-        }
+    pub fn remove(&self, thread: u64) {
+        self.0.remove(&mut KernelMemory, &mut TcbLinks, thread);
     }
 }

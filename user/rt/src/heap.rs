@@ -19,13 +19,16 @@ pub fn init() {
     unsafe { HEAP.init(core::ptr::addr_of_mut!(HEAP_MEMORY) as usize, HEAP_SIZE) }
 }
 
-/// A Keel program has one thread today, so a critical section only has to keep
-/// out code on this thread, which cannot interrupt itself (no signals exist).
+/// Threads of a Keel program switch only at system calls today (no timer
+/// preempts them until MCS budgets arrive) and the allocator makes none, so
+/// nothing can run between acquire and release. Once threads can be
+/// preempted, this must become a real lock.
 struct SingleThread;
 critical_section::set_impl!(SingleThread);
 
-// SAFETY: with one thread and no asynchronous handlers in user space, nothing
-// can run between acquire and release, so the section is trivially exclusive.
+// SAFETY: threads switch only inside system calls, which the allocator never
+// makes, and user space has no asynchronous handlers, so nothing else runs
+// between acquire and release: the section is exclusive.
 unsafe impl critical_section::Impl for SingleThread {
     unsafe fn acquire() {}
     unsafe fn release(_state: ()) {}

@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod cap;
 pub mod cspace;
+pub mod endpoint;
 pub mod error;
 pub mod memory;
 #[cfg(test)]

@@ -17,10 +17,11 @@ pub(crate) fn tcb(object: u64) -> &'static mut Tcb {
     unsafe { tcb_at(object) }
 }
 
-/// Queue links live in each TCB's `ipc_next`/`ipc_prev`.
-struct TcbLinks;
+/// The kernel's threads as the capability core's queues and state machines
+/// see them: queue links live in each TCB's `ipc_next`/`ipc_prev`.
+pub(crate) struct KernelThreads;
 
-impl QueueLinks for TcbLinks {
+impl QueueLinks for KernelThreads {
     fn next(&self, thread: u64) -> u64 {
         tcb(thread).ipc_next
     }
@@ -56,11 +57,11 @@ impl Queue {
 
     /// Adds a thread at the back.
     pub fn append(&self, thread: u64) {
-        self.0.append(&mut KernelMemory, &mut TcbLinks, thread);
+        self.0.append(&mut KernelMemory, &mut KernelThreads, thread);
     }
 
     /// Takes a queued thread out.
     pub fn remove(&self, thread: u64) {
-        self.0.remove(&mut KernelMemory, &mut TcbLinks, thread);
+        self.0.remove(&mut KernelMemory, &mut KernelThreads, thread);
     }
 }

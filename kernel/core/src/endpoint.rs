@@ -1,0 +1,225 @@
+//! The endpoint state machine: an endpoint object holds a state (idle, senders
+//! waiting, receivers waiting) and one FIFO queue of threads; Send, Receive and
+//! Call rendezvous on it. What happens to threads (blocking, waking, moving the
+//! message, linking a caller to its callee) is the kernel's, behind
+//! [`EndpointThreads`], so the state machine runs the same on the host.
+
+use crate::object_memory::ObjectMemory;
+use crate::thread_queue::{QueueLinks, ThreadQueue};
+
+const STATE: u64 = 0;
+const QUEUE: u64 = 8;
+
+const IDLE: u64 = 0;
+const SENDERS: u64 = 1;
+const RECEIVERS: u64 = 2;
+
+/// What a sender sends with, kept while it waits in the queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingSend {
+    /// The badge of the cap it sent through.
+    pub badge: u64,
+    /// The cap had the grant right.
+    pub can_grant: bool,
+    /// It is a Call: it waits for a reply afterwards.
+    pub is_call: bool,
+}
+
+/// How a thread waits on an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// To send.
+    Send,
+    /// To receive.
+    Receive,
+}
+
+/// What the state machine asks of the kernel's threads.
+pub trait EndpointThreads: QueueLinks {
+    /// Keeps what `thread` sends with while it waits.
+    fn set_pending_send(&mut self, thread: u64, send: PendingSend);
+    /// What a waiting sender sends with.
+    fn pending_send(&self, thread: u64) -> PendingSend;
+    /// `thread` stops running and waits on the endpoint at `ep`.
+    fn block(&mut self, thread: u64, ep: u64, how: Blocked);
+    /// `thread` no longer waits on an endpoint.
+    fn unblocked(&mut self, thread: u64);
+    /// Moves `sender`'s message to `receiver` with `badge`; caps go along
+    /// (against `grant_ep`) only when the sender's cap had the grant right.
+    fn transfer(&mut self, sender: u64, receiver: u64, badge: u64, grant_ep: Option<u64>);
+    /// `thread` may run.
+    fn make_runnable(&mut self, thread: u64);
+    /// `caller` waits for `callee`'s reply.
+    fn wait_for_reply(&mut self, caller: u64, callee: u64);
+    /// A non-blocking receive found nothing.
+    fn deliver_nothing(&mut self, receiver: u64);
+    /// `thread` runs its system call again (its endpoint is going away).
+    fn restart(&mut self, thread: u64);
+}
+
+/// The endpoint object at a physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint(u64);
+
+impl Endpoint {
+    /// The endpoint at `paddr`.
+    pub const fn at(paddr: u64) -> Endpoint {
+        Endpoint(paddr)
+    }
+
+    fn state(&self, mem: &impl ObjectMemory) -> u64 {
+        mem.read(self.0 + STATE)
+    }
+
+    fn queue(&self) -> ThreadQueue {
+        ThreadQueue::at(self.0 + QUEUE)
+    }
+
+    /// `sender` sends. With a receiver waiting the message goes to it (and a
+    /// Call then waits for the reply); otherwise a blocking send or a Call
+    /// queues, and a non-blocking send is dropped.
+    pub fn send<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        sender: u64,
+        send: PendingSend,
+        blocking: bool,
+    ) {
+        if let Some(receiver) = self.waiting_receiver(mem) {
+            self.take_off(mem, threads, receiver);
+            threads.transfer(
+                sender,
+                receiver,
+                send.badge,
+                send.can_grant.then_some(self.0),
+            );
+            threads.make_runnable(receiver);
+            if send.is_call {
+                threads.wait_for_reply(sender, receiver);
+            }
+        } else if blocking || send.is_call {
+            threads.set_pending_send(sender, send);
+            self.block(mem, threads, sender, Blocked::Send);
+        }
+    }
+
+    /// `receiver` receives. With a sender waiting its message is taken (a
+    /// Call then waits for this receiver's reply, a Send goes on); otherwise a
+    /// blocking receive queues and a non-blocking one gets nothing.
+    pub fn receive<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        receiver: u64,
+        blocking: bool,
+    ) {
+        if self.has_senders(mem) {
+            let sender = self
+                .queue()
+                .first(mem)
+                .expect("invariant: a sending endpoint has senders");
+            self.take_off(mem, threads, sender);
+            let send = threads.pending_send(sender);
+            threads.transfer(
+                sender,
+                receiver,
+                send.badge,
+                send.can_grant.then_some(self.0),
+            );
+            if send.is_call {
+                threads.wait_for_reply(sender, receiver);
+            } else {
+                threads.make_runnable(sender);
+            }
+        } else if blocking {
+            self.block(mem, threads, receiver, Blocked::Receive);
+        } else {
+            threads.deliver_nothing(receiver);
+        }
+    }
+
+    /// The first receiver waiting, if receivers wait.
+    pub fn waiting_receiver(&self, mem: &impl ObjectMemory) -> Option<u64> {
+        (self.state(mem) == RECEIVERS)
+            .then(|| self.queue().first(mem))
+            .flatten()
+    }
+
+    /// True when senders wait.
+    pub fn has_senders(&self, mem: &impl ObjectMemory) -> bool {
+        self.state(mem) == SENDERS
+    }
+
+    /// Queues `thread` (which is about to stop running) on the endpoint.
+    pub fn block<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        thread: u64,
+        how: Blocked,
+    ) {
+        threads.block(thread, self.0, how);
+        self.queue().append(mem, threads, thread);
+        mem.write(
+            self.0 + STATE,
+            if how == Blocked::Send {
+                SENDERS
+            } else {
+                RECEIVERS
+            },
+        );
+    }
+
+    /// Takes `thread` off the queue, leaving the endpoint idle if it was the last.
+    pub fn take_off<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        thread: u64,
+    ) {
+        self.queue().remove(mem, threads, thread);
+        threads.unblocked(thread);
+        if self.queue().first(mem).is_none() {
+            mem.write(self.0 + STATE, IDLE);
+        }
+    }
+
+    /// The endpoint is being destroyed: every queued thread runs its system
+    /// call again (and then finds the cap gone).
+    pub fn cancel_all<M: ObjectMemory, T: EndpointThreads>(&self, mem: &mut M, threads: &mut T) {
+        while let Some(thread) = self.queue().first(mem) {
+            self.take_off(mem, threads, thread);
+            threads.restart(thread);
+        }
+    }
+
+    /// Every queued sender that sent with `badge` runs its Send again
+    /// (seL4's cancelBadgedSends; badge 0 cancels nothing). Like seL4's, it
+    /// walks the whole queue in one step.
+    pub fn cancel_badged_sends<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        badge: u64,
+    ) {
+        if badge == 0 || !self.has_senders(mem) {
+            return;
+        }
+        let mut next = self.queue().first(mem);
+        while let Some(thread) = next {
+            next = match threads.next(thread) {
+                0 => None,
+                t => Some(t),
+            };
+            if threads.pending_send(thread).badge == badge {
+                self.take_off(mem, threads, thread);
+                threads.restart(thread);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

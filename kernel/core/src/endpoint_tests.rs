@@ -1,0 +1,205 @@
+//! Host tests of the endpoint state machine against a model of threads that
+//! records what the state machine asked of them.
+
+extern crate std;
+
+use super::*;
+use crate::object_memory::TestMemory;
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Running,
+    Blocked(Blocked),
+    WaitingReply(u64),
+}
+
+#[derive(Default)]
+struct Threads {
+    links: BTreeMap<u64, (u64, u64)>,
+    pending: BTreeMap<u64, PendingSend>,
+    state: BTreeMap<u64, State>,
+    /// (sender, receiver, badge, grant endpoint)
+    transfers: Vec<(u64, u64, u64, Option<u64>)>,
+    nothing: Vec<u64>,
+    restarted: Vec<u64>,
+}
+
+impl QueueLinks for Threads {
+    fn next(&self, t: u64) -> u64 {
+        self.links.get(&t).map_or(0, |l| l.1)
+    }
+    fn prev(&self, t: u64) -> u64 {
+        self.links.get(&t).map_or(0, |l| l.0)
+    }
+    fn set_next(&mut self, t: u64, n: u64) {
+        self.links.entry(t).or_default().1 = n;
+    }
+    fn set_prev(&mut self, t: u64, p: u64) {
+        self.links.entry(t).or_default().0 = p;
+    }
+}
+
+impl EndpointThreads for Threads {
+    fn set_pending_send(&mut self, t: u64, send: PendingSend) {
+        self.pending.insert(t, send);
+    }
+    fn pending_send(&self, t: u64) -> PendingSend {
+        self.pending.get(&t).copied().unwrap_or_default()
+    }
+    fn block(&mut self, t: u64, _ep: u64, how: Blocked) {
+        assert_eq!(
+            self.state(t),
+            State::Running,
+            "only a running thread blocks"
+        );
+        self.state.insert(t, State::Blocked(how));
+    }
+    fn unblocked(&mut self, t: u64) {
+        assert!(
+            matches!(self.state(t), State::Blocked(_)),
+            "{t:#x} was not blocked"
+        );
+        self.state.insert(t, State::Running);
+    }
+    fn transfer(&mut self, s: u64, r: u64, badge: u64, grant: Option<u64>) {
+        self.transfers.push((s, r, badge, grant));
+    }
+    fn make_runnable(&mut self, t: u64) {
+        self.state.insert(t, State::Running);
+    }
+    fn wait_for_reply(&mut self, caller: u64, callee: u64) {
+        self.state.insert(caller, State::WaitingReply(callee));
+    }
+    fn deliver_nothing(&mut self, r: u64) {
+        self.nothing.push(r);
+    }
+    fn restart(&mut self, t: u64) {
+        self.restarted.push(t);
+    }
+}
+
+impl Threads {
+    fn state(&self, t: u64) -> State {
+        self.state.get(&t).copied().unwrap_or_default()
+    }
+}
+
+const EP: u64 = 0x1000;
+
+fn setup() -> (TestMemory, Threads, Endpoint) {
+    (
+        TestMemory::new(EP, 0x40),
+        Threads::default(),
+        Endpoint::at(EP),
+    )
+}
+
+fn send(badge: u64, is_call: bool) -> PendingSend {
+    PendingSend {
+        badge,
+        can_grant: false,
+        is_call,
+    }
+}
+
+#[test]
+fn queued_senders_are_received_in_order_with_their_badges() {
+    let (mut mem, mut th, ep) = setup();
+    for (t, badge) in [(0x100, 1), (0x200, 2), (0x300, 3)] {
+        ep.send(&mut mem, &mut th, t, send(badge, false), true);
+        assert_eq!(th.state(t), State::Blocked(Blocked::Send));
+    }
+    for receiver in [0x900, 0x901, 0x902] {
+        ep.receive(&mut mem, &mut th, receiver, true);
+    }
+    assert_eq!(
+        th.transfers,
+        [
+            (0x100, 0x900, 1, None),
+            (0x200, 0x901, 2, None),
+            (0x300, 0x902, 3, None)
+        ]
+    );
+    assert!([0x100, 0x200, 0x300]
+        .iter()
+        .all(|&t| th.state(t) == State::Running));
+    assert!(!ep.has_senders(&mem));
+    assert_eq!(ep.waiting_receiver(&mem), None);
+}
+
+#[test]
+fn a_call_links_caller_and_callee_either_way_round() {
+    let (mut mem, mut th, ep) = setup();
+    // Receiver first: the call goes straight through.
+    ep.receive(&mut mem, &mut th, 0x900, true);
+    assert_eq!(ep.waiting_receiver(&mem), Some(0x900));
+    ep.send(
+        &mut mem,
+        &mut th,
+        0x100,
+        PendingSend {
+            badge: 5,
+            can_grant: true,
+            is_call: true,
+        },
+        true,
+    );
+    assert_eq!(th.transfers, [(0x100, 0x900, 5, Some(EP))]);
+    assert_eq!(th.state(0x100), State::WaitingReply(0x900));
+    assert_eq!(th.state(0x900), State::Running);
+    // Sender first: the call queues, then the receiver takes it.
+    ep.send(&mut mem, &mut th, 0x200, send(6, true), false);
+    assert_eq!(
+        th.state(0x200),
+        State::Blocked(Blocked::Send),
+        "a Call blocks even without `blocking`"
+    );
+    ep.receive(&mut mem, &mut th, 0x901, true);
+    assert_eq!(th.state(0x200), State::WaitingReply(0x901));
+}
+
+#[test]
+fn non_blocking_operations_never_queue() {
+    let (mut mem, mut th, ep) = setup();
+    ep.send(&mut mem, &mut th, 0x100, send(1, false), false);
+    assert!(th.transfers.is_empty() && th.state(0x100) == State::Running);
+    ep.receive(&mut mem, &mut th, 0x900, false);
+    assert_eq!(th.nothing, [0x900]);
+    assert_eq!(ep.waiting_receiver(&mem), None);
+    assert!(!ep.has_senders(&mem));
+}
+
+#[test]
+fn cancelling_badged_sends_takes_only_that_badge() {
+    let (mut mem, mut th, ep) = setup();
+    for (t, badge) in [(0x100, 7), (0x200, 8), (0x300, 7), (0x400, 9)] {
+        ep.send(&mut mem, &mut th, t, send(badge, false), true);
+    }
+    ep.cancel_badged_sends(&mut mem, &mut th, 7);
+    assert_eq!(th.restarted, [0x100, 0x300]);
+    ep.cancel_badged_sends(&mut mem, &mut th, 0);
+    assert_eq!(th.restarted.len(), 2, "badge 0 cancels nothing");
+    ep.receive(&mut mem, &mut th, 0x900, true);
+    ep.receive(&mut mem, &mut th, 0x901, true);
+    assert_eq!(
+        th.transfers,
+        [(0x200, 0x900, 8, None), (0x400, 0x901, 9, None)]
+    );
+}
+
+#[test]
+fn destroying_the_endpoint_restarts_every_waiter() {
+    let (mut mem, mut th, ep) = setup();
+    for r in [0x900, 0x901, 0x902] {
+        ep.receive(&mut mem, &mut th, r, true);
+    }
+    ep.cancel_all(&mut mem, &mut th);
+    assert_eq!(th.restarted, [0x900, 0x901, 0x902]);
+    assert_eq!(ep.waiting_receiver(&mem), None);
+    assert!([0x900, 0x901, 0x902]
+        .iter()
+        .all(|&t| th.state(t) == State::Running));
+}

@@ -107,7 +107,8 @@ pub trait AddressSpace: Sized {
         rights: PageRights,
         frames: &mut FreeMemory,
     ) -> Result<(), MapError>;
-    /// The physical address and rights of the user page holding `vaddr`, if mapped.
+    /// The physical address and rights of the user page holding `vaddr`, if it
+    /// is mapped as normal cacheable memory (the kernel reads nothing else).
     fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)>;
     /// Physical address of the root table.
     fn root_paddr(&self) -> u64;

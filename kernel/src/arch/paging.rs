@@ -54,6 +54,9 @@ pub trait PagingFormat {
     /// Before the frame at `paddr` (`size` bytes) is mapped executable: makes
     /// instruction fetch see what was written to it through data accesses.
     fn sync_for_execute(paddr: u64, size: u64);
+    /// Before the RAM frame at `paddr` (`size` bytes) is mapped uncached: makes
+    /// memory hold what was written through cacheable mappings.
+    fn sync_for_uncached(paddr: u64, size: u64);
     /// Prepares a freshly retyped, zeroed root table (x86_64 copies the
     /// kernel's half into it).
     fn init_root(root: u64);

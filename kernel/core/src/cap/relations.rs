@@ -137,7 +137,12 @@ impl Cap {
         match self.kind() {
             CapType::Zombie | CapType::IrqControl | CapType::Reply => Ok(Cap::NULL),
             CapType::Frame => Ok(self.with_mapping(None)),
-            CapType::PageUpperDirectory | CapType::PageDirectory | CapType::PageTable => {
+            // An unmapped paging structure, or a VSpace without an ASID, has no
+            // copies (seL4 `Arch_deriveCap`): a root gets at most one ASID.
+            CapType::VSpace
+            | CapType::PageUpperDirectory
+            | CapType::PageDirectory
+            | CapType::PageTable => {
                 if self.is_mapped() {
                     Ok(*self)
                 } else {
@@ -298,10 +303,10 @@ mod tests {
         let pt = Cap::paging(CapType::PageTable, 0x1000);
         assert_eq!(pt.derive(), Err(Error::IllegalOperation));
         assert!(pt.with_mapping(Some(0)).derive().is_ok());
+        let vs = Cap::paging(CapType::VSpace, 0x1000);
+        assert_eq!(vs.derive(), Err(Error::IllegalOperation));
         assert_eq!(
-            Cap::paging(CapType::VSpace, 0x1000)
-                .derive()
-                .map(|c| c.kind()),
+            vs.with_mapping_in(3, 0).derive().map(|c| c.kind()),
             Ok(CapType::VSpace)
         );
 

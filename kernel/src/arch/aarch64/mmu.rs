@@ -187,3 +187,22 @@ pub fn sync_instruction_cache(start: usize, len: usize) {
     // SAFETY: barriers only order the maintenance above before later fetches.
     unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
 }
+
+/// Cleans and invalidates the data cache to the point of coherency over `len`
+/// bytes at kernel address `start`, so an uncached mapping of that RAM sees
+/// what the kernel wrote through its cacheable window (and no stale lines).
+pub fn clean_and_invalidate_to_coherency(start: usize, len: usize) {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
+    };
+    let line = 4usize << ((ctr >> 16) & 0xf);
+    for at in (start & !(line - 1)..start.saturating_add(len)).step_by(line) {
+        // SAFETY: `at` lies in the kernel window over RAM the caller owns;
+        // cleaning and invalidating a line keeps memory's contents.
+        unsafe { core::arch::asm!("dc civac, {}", in(reg) at, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: a barrier only orders the maintenance above.
+    unsafe { core::arch::asm!("dsb sy", options(nostack, preserves_flags)) };
+}

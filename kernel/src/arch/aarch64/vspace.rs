@@ -100,7 +100,9 @@ impl AddressSpace for VSpace {
             table = e & ADDR_MASK;
         }
         let leaf = *entry(table, index(vaddr, 0));
-        if leaf & (VALID | PAGE) != VALID | PAGE || leaf & AP_USER == 0 {
+        // Only normal cacheable user pages: device memory is never read by the kernel.
+        let normal = (leaf >> 2) & 0b111 == ATTR_NORMAL;
+        if leaf & (VALID | PAGE) != VALID | PAGE || leaf & AP_USER == 0 || !normal {
             return None;
         }
         let rights = PageRights {
@@ -189,6 +191,10 @@ impl PagingFormat for VSpace {
 
     fn sync_for_execute(paddr: u64, size: u64) {
         mmu::sync_instruction_cache(Machine::phys_to_virt(paddr), size as usize);
+    }
+
+    fn sync_for_uncached(paddr: u64, size: u64) {
+        mmu::clean_and_invalidate_to_coherency(Machine::phys_to_virt(paddr), size as usize);
     }
 
     fn init_root(_root: u64) {}

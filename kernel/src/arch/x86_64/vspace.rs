@@ -98,7 +98,8 @@ impl AddressSpace for VSpace {
             table = e & ADDR_MASK;
         }
         let leaf = *entry(table, index(vaddr, 0));
-        if leaf & PRESENT == 0 || leaf & USER == 0 {
+        // Only cacheable user pages: device memory is never read by the kernel.
+        if leaf & PRESENT == 0 || leaf & USER == 0 || leaf & CACHE_DISABLE != 0 {
             return None;
         }
         let rights = PageRights {
@@ -158,7 +159,8 @@ impl PagingFormat for VSpace {
                 bits |= WRITABLE;
             }
         }
-        if !attrs.execute {
+        // Nothing runs from device memory, nor from a page user mode cannot read.
+        if !attrs.execute || attrs.device || !attrs.user {
             bits |= NO_EXECUTE;
         }
         if attrs.device || !attrs.cacheable {
@@ -185,6 +187,10 @@ impl PagingFormat for VSpace {
 
     fn sync_for_execute(_paddr: u64, _size: u64) {
         // x86 keeps instruction fetch coherent with data writes: nothing to do.
+    }
+
+    fn sync_for_uncached(_paddr: u64, _size: u64) {
+        // x86 caches snoop uncached accesses: nothing to do.
     }
 
     fn init_root(root: u64) {

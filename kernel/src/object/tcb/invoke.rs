@@ -268,7 +268,7 @@ fn check_space(
     cspace_data: u64,
 ) -> Result<(), SyscallError> {
     // A thread's VSpace must have an ASID (seL4's valid VTable root).
-    let vspace_ok = vspace.1.kind() == CapType::VSpace && vspace.1.is_mapped();
+    let vspace_ok = crate::object::vspace::live_root(&vspace.1).is_some();
     if cspace.1.kind() != CapType::CNode || !vspace_ok {
         return Err(Error::IllegalOperation.into());
     }

@@ -156,11 +156,19 @@ pub fn finalise_vspace(cap: &Cap) {
     VSpace::flush_all();
 }
 
-/// The final cap to an ASID pool: every ASID it gave out stops resolving.
+/// The final cap to an ASID pool: every ASID it gave out stops resolving, and
+/// the CPU stops using any root they named (seL4's `deleteASIDPool`). The
+/// threads of those VSpaces no longer run (`live_root` fails for them).
 pub fn finalise_pool(cap: &Cap) {
     let index = cap.word1() >> ASID_POOL_INDEX_BITS;
     if let Some(p) = POOLS.get(index as usize) {
         if p.load(Ordering::Relaxed) == cap.paddr() {
+            for entry in 0..(1u64 << ASID_POOL_INDEX_BITS) {
+                let root = KernelMemory.read(entry_addr(cap.paddr(), entry));
+                if root != 0 {
+                    VSpace::forget_root(root);
+                }
+            }
             p.store(0, Ordering::Relaxed);
         }
     }

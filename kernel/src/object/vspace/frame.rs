@@ -86,15 +86,20 @@ fn map(msg: &Message, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
         cacheable: attrs.contains(VmAttributes::CACHEABLE),
         device: cap.is_device(),
     };
+    let size = 1u64 << cap.object_size_bits();
     if leaf.execute && !leaf.device {
-        VSpace::sync_for_execute(cap.paddr(), 1 << cap.object_size_bits());
+        VSpace::sync_for_execute(cap.paddr(), size);
+    }
+    if !leaf.cacheable && !leaf.device {
+        VSpace::sync_for_uncached(cap.paddr(), size);
+    }
+    if VSpace::is_valid(old) {
+        // A remap: break before make, so no walk ever sees two versions.
+        write_entry(table, index, 0);
+        VSpace::flush_page(vaddr);
     }
     write_entry(table, index, VSpace::leaf_entry(cap.paddr(), level, leaf));
-    if VSpace::is_valid(old) {
-        VSpace::flush_page(vaddr);
-    } else {
-        VSpace::tables_written();
-    }
+    VSpace::tables_written();
     write_cap(&mut KernelMemory, slot, cap.with_mapping_in(asid, vaddr));
     Ok(Outcome::Done([0, 0]))
 }

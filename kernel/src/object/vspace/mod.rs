@@ -99,6 +99,16 @@ pub fn mapped_root(cap: &Cap) -> Option<u64> {
     }
 }
 
+/// The root table of a VSpace cap whose ASID still names it: the only VSpaces
+/// a thread may run in or the kernel may walk for it. Once a VSpace's ASID is
+/// gone (its pool or itself deleted), it is dead for good.
+pub fn live_root(cap: &Cap) -> Option<u64> {
+    (cap.kind() == CapType::VSpace)
+        .then(|| mapped_root(cap))
+        .flatten()
+        .filter(|&root| root == cap.paddr())
+}
+
 /// Hook for every deleted cap: a mapped frame cap is one mapping; undo it.
 pub fn cap_deleted(cap: &Cap) {
     if cap.kind() == CapType::Frame {

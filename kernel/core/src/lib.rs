@@ -4,7 +4,8 @@
 //! physical-memory region arithmetic and the boot allocator, the split of free
 //! memory into Untyped blocks, and the capability core: the two-word cap encoding, CNode slots and the
 //! derivation tree, CSpace lookup, the CNode operations, delete and revoke with
-//! Zombies and preemption, and Untyped retype. Object memory is reached only
+//! Zombies and preemption, Untyped retype, the endpoint state machine and
+//! the sporadic-server refill arithmetic of MCS scheduling contexts. Object memory is reached only
 //! through [`object_memory::ObjectMemory`]. The bare-metal kernel (`keel-kernel`)
 //! calls into this crate; this crate never calls the kernel except through the
 //! [`cspace::ObjectHooks`] and [`cspace::Preempt`] traits it implements.
@@ -22,6 +23,7 @@ pub mod memory;
 #[cfg(test)]
 mod model_test;
 pub mod object_memory;
+pub mod refill;
 #[cfg(test)]
 mod testutil;
 pub mod thread_queue;

@@ -14,6 +14,9 @@ pub enum Start {
     Tests {
         /// Run only these tests (all when empty).
         only: Vec<String>,
+        /// Skip every test up to and including this one: the build tool
+        /// resumes the suite this way after a test hung.
+        resume_after: Option<String>,
     },
 }
 
@@ -71,6 +74,7 @@ mod tests {
             }],
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
+                resume_after: Some("IPC0001".to_string()),
             },
         };
         assert_eq!(Manifest::decode(&m.encode().unwrap()).unwrap(), m);

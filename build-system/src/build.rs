@@ -352,10 +352,25 @@ mod tests {
     #[test]
     fn app_is_started_in_the_root_tasks_place() {
         let only = vec!["FAULT0001".to_string()];
-        let bytes = pack_archive("s", &programs(), 1, Start::Tests { only: only.clone() }).unwrap();
+        let bytes = pack_archive(
+            "s",
+            &programs(),
+            1,
+            Start::Tests {
+                only: only.clone(),
+                resume_after: None,
+            },
+        )
+        .unwrap();
         let a = Archive::parse(&bytes).unwrap();
         assert_eq!(a.root().name(), "hello");
         let m = Manifest::decode(a.data(a.find("manifest").unwrap())).unwrap();
-        assert_eq!(m.start, Start::Tests { only });
+        assert_eq!(
+            m.start,
+            Start::Tests {
+                only,
+                resume_after: None
+            }
+        );
     }
 }

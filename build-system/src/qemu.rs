@@ -140,6 +140,8 @@ pub enum Ending {
     TimedOut,
     /// The `stop` callback asked to end the run; QEMU was killed.
     Stopped,
+    /// Nothing was printed for the quiet limit; QEMU was killed.
+    Quiet,
 }
 
 /// The serial output of a captured run and how it ended.
@@ -153,13 +155,15 @@ pub struct Capture {
 
 /// Runs QEMU with its serial console (stdout) captured: each line is echoed to our
 /// stdout after `prefix`, appended to `log`, and passed to `stop`, which ends the
-/// run (killing QEMU) when it returns true. QEMU is killed after `timeout`.
+/// run (killing QEMU) when it returns true. QEMU is killed after `timeout`, or
+/// when it printed nothing for `quiet` (if given).
 ///
 /// # Errors
 /// If QEMU cannot be started or the log cannot be written.
 pub fn run_captured(
     mut cmd: Command,
     timeout: Duration,
+    quiet: Option<Duration>,
     prefix: &str,
     log: &Path,
     mut stop: impl FnMut(&str) -> bool,
@@ -195,7 +199,8 @@ pub fn run_captured(
     let mut lines = Vec::new();
     let ending = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        let wait = quiet.map_or(left, |q| q.min(left));
+        match rx.recv_timeout(wait) {
             Ok(line) => {
                 println!("{prefix}{line}");
                 writeln!(log_file, "{line}")
@@ -206,6 +211,7 @@ pub fn run_captured(
                     break Ending::Stopped;
                 }
             }
+            Err(RecvTimeoutError::Timeout) if wait < left => break Ending::Quiet,
             Err(RecvTimeoutError::Timeout) => break Ending::TimedOut,
             Err(RecvTimeoutError::Disconnected) => {
                 let status = child.wait().context("could not wait for QEMU")?;

@@ -183,6 +183,20 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
     }
 }
 
+/// The test that started last in `lines` and printed no result: the one that
+/// was running when the output stopped.
+pub fn unfinished(lines: &[String]) -> Option<&str> {
+    let mut running = None;
+    for line in lines {
+        match marker(line) {
+            Some(Marker::Starting(name)) => running = Some(name),
+            Some(Marker::Result(name, _)) if running == Some(name) => running = None,
+            _ => {}
+        }
+    }
+    running
+}
+
 fn no_result(after_start: &[String]) -> Status {
     if after_start.is_empty() {
         return Status::Failed("no result; nothing was printed after it started".into());

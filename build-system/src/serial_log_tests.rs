@@ -200,3 +200,12 @@ fn drivers_own_verdict_is_honoured() {
     let (_, s) = watch("Starting test 1: FAULT0001\nTest OTHER0001 FAILED: x\n");
     assert!(matches!(s, Status::Failed(r) if r.contains("never printed")));
 }
+
+#[test]
+fn the_unfinished_test_is_the_last_started_without_a_result() {
+    let done = lines("Starting test 1: A0001\nTest A0001 passed\n");
+    assert_eq!(unfinished(&done), None);
+    let hung =
+        lines("Starting test 1: A0001\nTest A0001 passed\nStarting test 2: B0002\nspinning\n");
+    assert_eq!(unfinished(&hung), Some("B0002"));
+}

@@ -14,11 +14,15 @@ use keel_abi::manifest::Start;
 use crate::arch::Arch;
 use crate::build::{self, BuildArgs, Target, UserPrograms};
 use crate::qemu::{self, Capture, Ending, QemuOptions};
-use crate::serial_log::{parse_suite, IsolatedWatch, Status, TestResult};
+use crate::serial_log::{parse_suite, unfinished, IsolatedWatch, Status, SuiteLog, TestResult};
 use crate::{cargo, junit};
 
 /// How long the whole suite may run in one boot.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long the suite may print nothing before the running test counts as
+/// hung (no test comes near it: the slowest prints within a few seconds).
+const HANG_LIMIT: Duration = Duration::from_secs(60);
 
 /// How long an isolated test's boot may run.
 const ISOLATED_TIMEOUT: Duration = Duration::from_secs(60);
@@ -168,49 +172,41 @@ fn test_arch(
         app_crate: None,
     };
     let user = build::user_programs(&target, &args)?;
-    let kernel = build::image(&target, &user, Start::Tests { only: vec![] })?;
-    let log_path = dir.join(format!("{arch}.log"));
-    println!(
-        "booting the test suite on {arch} (log: {})",
-        log_path.display()
-    );
-    // The suite runs in the root task: once the kernel idles, nothing will
-    // print again, so stop there instead of waiting for the timeout.
-    let mut went_idle = false;
-    let capture = boot(arch, &kernel, SUITE_TIMEOUT, &log_path, |line| {
-        went_idle = line.contains(crate::serial_log::KERNEL_IDLE);
-        went_idle
-    })?;
-    out.log = capture.lines.join("\n");
-    let suite = parse_suite(&capture.lines);
-    out.results = suite.results;
-
-    let ended = match &capture.ending {
-        Ending::TimedOut => Err(format!("timed out after {} s", SUITE_TIMEOUT.as_secs())),
-        Ending::Exited(status) => {
-            qemu::system_status(arch, status.code()).map_err(|e| format!("{e:#}"))
+    let mut isolated_tests: Vec<String> = Vec::new();
+    let mut resume_after: Option<String> = None;
+    for boot_number in 0.. {
+        let start = Start::Tests {
+            only: vec![],
+            resume_after: resume_after.clone(),
+        };
+        let kernel = build::image(&target, &user, start)?;
+        let log_path = match boot_number {
+            0 => dir.join(format!("{arch}.log")),
+            n => dir.join(format!("{arch}-resumed-{n}.log")),
+        };
+        println!(
+            "booting the test suite on {arch} (log: {})",
+            log_path.display()
+        );
+        let (suite, lines, resumable) = suite_boot(arch, &kernel, &log_path, out)?;
+        for name in suite.isolated {
+            if !isolated_tests.contains(&name) {
+                isolated_tests.push(name);
+            }
         }
-        Ending::Stopped if went_idle => Err("every thread stopped and the kernel went idle".into()),
-        Ending::Stopped => Ok(0),
-    };
-    let failed = out.count(|s| matches!(s, Status::Failed(_)));
-    let problem = judge_boot(suite.reached, suite.summary.is_some(), failed, ended);
-    if let Some(problem) = problem {
-        out.boot_failure(format!(
-            "{problem}; last serial lines:\n{}",
-            tail(&capture.lines)
-        ));
-    }
-    if let Some(s) = suite.summary {
-        let counted = out.count(|s| *s == Status::Passed);
-        if s.passed as usize != counted {
-            println!(
-                "warning: the driver counted {} passed, the log shows {counted}",
-                s.passed
-            );
+        match resumable {
+            Some(name) => {
+                let reason = hang_reason(&lines);
+                println!("test {name} hung on {arch} ({reason}); resuming the suite after it");
+                if let Some(r) = out.results.iter_mut().rev().find(|r| r.name == name) {
+                    r.status = Status::Failed(format!("hung: {reason}"));
+                }
+                resume_after = Some(name);
+            }
+            None => break,
         }
     }
-    for name in &suite.isolated {
+    for name in &isolated_tests {
         let (result, lines) = isolated(&target, &user, name, dir).unwrap_or_else(|e| {
             let status = Status::Failed(format!("{e:#}"));
             let result = TestResult {
@@ -228,6 +224,87 @@ fn test_arch(
     Ok(())
 }
 
+/// One boot of the suite: records its results and log in `out`, judges the
+/// boot, and returns the parsed log, its lines, and the test to resume after
+/// when the boot stopped because that test hung (the kernel went idle, or
+/// nothing was printed for [`HANG_LIMIT`]).
+fn suite_boot(
+    arch: Arch,
+    kernel: &Path,
+    log_path: &Path,
+    out: &mut ArchOutcome,
+) -> Result<(SuiteLog, Vec<String>, Option<String>)> {
+    // The suite runs in the root task: once the kernel idles, nothing will
+    // print again, so stop there instead of waiting for the timeout.
+    let mut went_idle = false;
+    let capture = boot(
+        arch,
+        kernel,
+        SUITE_TIMEOUT,
+        Some(HANG_LIMIT),
+        log_path,
+        |line| {
+            went_idle = line.contains(crate::serial_log::KERNEL_IDLE);
+            went_idle
+        },
+    )?;
+    if !out.log.is_empty() {
+        out.log.push_str("\n--- suite resumed ---\n");
+    }
+    out.log.push_str(&capture.lines.join("\n"));
+    let mut suite = parse_suite(&capture.lines);
+    let hung = matches!(capture.ending, Ending::Quiet) || went_idle;
+    if let (true, Some(name)) = (hung, unfinished(&capture.lines)) {
+        let name = name.to_string();
+        out.results.append(&mut suite.results);
+        return Ok((suite, capture.lines, Some(name)));
+    }
+    let passed_here = suite
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Passed)
+        .count();
+    out.results.append(&mut suite.results);
+    let ended = match &capture.ending {
+        Ending::TimedOut => Err(format!("timed out after {} s", SUITE_TIMEOUT.as_secs())),
+        Ending::Quiet => Err(format!("nothing printed for {} s", HANG_LIMIT.as_secs())),
+        Ending::Exited(status) => {
+            qemu::system_status(arch, status.code()).map_err(|e| format!("{e:#}"))
+        }
+        Ending::Stopped if went_idle => Err("every thread stopped and the kernel went idle".into()),
+        Ending::Stopped => Ok(0),
+    };
+    let failed = out.count(|s| matches!(s, Status::Failed(_)));
+    let problem = judge_boot(suite.reached, suite.summary.is_some(), failed, ended);
+    if let Some(problem) = problem {
+        out.boot_failure(format!(
+            "{problem}; last serial lines:\n{}",
+            tail(&capture.lines)
+        ));
+    }
+    if let Some(s) = &suite.summary {
+        if s.passed as usize != passed_here {
+            println!(
+                "warning: the driver counted {} passed, the log shows {passed_here}",
+                s.passed
+            );
+        }
+    }
+    Ok((suite, capture.lines, None))
+}
+
+/// Why the running test counts as hung, from the end of its boot's log.
+fn hang_reason(lines: &[String]) -> String {
+    if lines
+        .iter()
+        .any(|l| l.contains(crate::serial_log::KERNEL_IDLE))
+    {
+        "every thread stopped and the kernel went idle".into()
+    } else {
+        format!("nothing printed for {} s", HANG_LIMIT.as_secs())
+    }
+}
+
 /// Builds and boots the image that runs only `name`, and judges its kernel report.
 /// Returns the result and the boot's serial lines.
 fn isolated(
@@ -243,11 +320,12 @@ fn isolated(
         user,
         Start::Tests {
             only: vec![name.to_string()],
+            resume_after: None,
         },
     )?;
     let log_path = dir.join(format!("{arch}-{name}.log"));
     let mut watch = IsolatedWatch::new(name);
-    let capture = boot(arch, &kernel, ISOLATED_TIMEOUT, &log_path, |line| {
+    let capture = boot(arch, &kernel, ISOLATED_TIMEOUT, None, &log_path, |line| {
         watch.feed(line)
     })?;
     let mut status = watch.finish();
@@ -258,6 +336,7 @@ fn isolated(
             Ending::TimedOut => format!("boot timed out after {} s", ISOLATED_TIMEOUT.as_secs()),
             Ending::Exited(s) => format!("QEMU exited ({s})"),
             Ending::Stopped => String::new(),
+            Ending::Quiet => "nothing printed for too long".into(),
         };
         reason.push_str(&format!(" ({how})"));
         eprintln!(
@@ -277,6 +356,7 @@ fn boot(
     arch: Arch,
     kernel: &Path,
     timeout: Duration,
+    quiet: Option<Duration>,
     log: &Path,
     stop: impl FnMut(&str) -> bool,
 ) -> Result<Capture> {
@@ -285,7 +365,7 @@ fn boot(
         ..QemuOptions::default()
     };
     let cmd = qemu::command(arch, kernel, &opts)?;
-    qemu::run_captured(cmd, timeout, &format!("[{arch}] "), log, stop)
+    qemu::run_captured(cmd, timeout, quiet, &format!("[{arch}] "), log, stop)
 }
 
 /// What is wrong with a suite boot as a whole, if anything: it never reached the

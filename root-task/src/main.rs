@@ -67,6 +67,8 @@ fn main(boot_info: &'static BootInfo) -> u32 {
     }
     match manifest.start {
         Start::Demo => demo::run(boot_info, &archive),
-        Start::Tests { only } => keel_tests::run(boot_info, &only),
+        Start::Tests { only, resume_after } => {
+            keel_tests::run(boot_info, &only, resume_after.as_deref())
+        }
     }
 }

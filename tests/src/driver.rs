@@ -8,8 +8,9 @@
 //!
 //! A test process that faults is reported failed with the fault. A test
 //! process that hangs without faulting blocks the driver: there is no timer
-//! to bound the wait yet (it comes with the MCS issue), so a hang is caught
-//! only by the build tool's boot timeout, which fails the whole run.
+//! to bound the wait yet (it comes with the MCS issue). The build tool
+//! catches the hang instead (the kernel going idle, or a minute with no
+//! output), reports the test failed and boots the suite again after it.
 
 use crate::protocol::*;
 use crate::support::{identify, slot, step};

@@ -109,9 +109,9 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
-/// Runs the suite (or only the named tests) and returns the exit status:
-/// 0 when every test that ran passed.
-pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
+/// Runs the suite (or only the named tests), starting after `resume_after`
+/// when given, and returns the exit status: 0 when every test that ran passed.
+pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&str>) -> u32 {
     let tests = cases::TESTS;
     println!(
         "Keel on-target test suite: {} tests registered",
@@ -119,13 +119,16 @@ pub fn run(boot_info: &'static BootInfo, only: &[String]) -> u32 {
     );
     let driver = driver::Driver::new(boot_info);
     let (mut passed, mut failed, mut number) = (0u32, 0u32, 0u32);
-    for name in only {
-        if !tests.iter().any(|t| t.name == name.as_str()) {
+    for name in only.iter().map(String::as_str).chain(resume_after) {
+        if !tests.iter().any(|t| t.name == name) {
             println!("Test {name} FAILED: no test of that name is registered");
             failed += 1;
         }
     }
-    for (index, test) in tests.iter().enumerate() {
+    let first = resume_after
+        .and_then(|name| tests.iter().position(|t| t.name == name))
+        .map_or(0, |at| at + 1);
+    for (index, test) in tests.iter().enumerate().skip(first) {
         let selected = only.iter().any(|n| n.as_str() == test.name);
         if !only.is_empty() && !selected {
             continue;

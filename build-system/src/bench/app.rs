@@ -116,7 +116,7 @@ fn boot_and_collect(
     let cmd = qemu::command(arch, kernel, opts)?;
     std::fs::create_dir_all(root.join("target/bench"))?;
     let log = root.join(format!("target/bench/{what}-{arch}-{accel}.log"));
-    let capture = qemu::run_captured(cmd, TIMEOUT, &format!("[{arch}] "), &log, |line| {
+    let capture = qemu::run_captured(cmd, TIMEOUT, None, &format!("[{arch}] "), &log, |line| {
         line == "BENCH done" || line.starts_with("BENCH failed")
     })?;
     if let Some(failed) = capture.lines.iter().find(|l| l.starts_with("BENCH failed")) {

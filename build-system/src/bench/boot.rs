@@ -112,6 +112,7 @@ fn time_to_banner(
     let capture = qemu::run_captured(
         cmd,
         BOOT_TIMEOUT,
+        None,
         &format!("[{arch} boot {run}] "),
         &log,
         |line| {

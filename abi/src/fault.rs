@@ -4,6 +4,8 @@
 //! the thread (see each type).
 
 use crate::numbered::numbered_enum;
+use crate::registers::{FLAGS, PC, SP};
+use crate::Arch;
 
 numbered_enum! {
     /// The kind of fault, sent as the message label.
@@ -13,10 +15,11 @@ numbered_enum! {
         /// A system call named a missing cap or one lacking a right. Replying
         /// makes the thread run the system call again.
         CapFault = 1,
-        /// An unknown system-call number. Registers: Keel's register list
-        /// (`crate::registers`), then the number. A reply with label 0 writes
-        /// its message back into those registers and the thread goes on after
-        /// the system call; another label leaves it stopped.
+        /// An unknown system-call number. Registers: those
+        /// [`unknown_syscall_registers`] names, in seL4's order, then the
+        /// number. A reply with label 0 writes its message back into those
+        /// registers and the thread goes on after the system call; another
+        /// label leaves it stopped.
         UnknownSyscall = 2,
         /// An exception (undefined instruction, alignment, ...). A reply with
         /// label 0 writes back FaultIP, SP and flags and resumes at FaultIP.
@@ -62,3 +65,44 @@ pub const USER_EXCEPTION_NUMBER: usize = 3;
 pub const USER_EXCEPTION_CODE: usize = 4;
 /// UserException: message length.
 pub const USER_EXCEPTION_LENGTH: usize = 5;
+
+/// UnknownSyscall on x86_64, as indices into the register list
+/// (`crate::registers`): rax, rbx, rcx, rdx, rsi, rdi, rbp, r8-r15, then the
+/// address after the call, rsp and rflags (seL4's order).
+const UNKNOWN_SYSCALL_X86_64: [usize; 18] = [
+    9, 10, 6, 5, 4, 3, 11, 7, 8, 12, 13, 14, 15, 16, 17, PC, SP, FLAGS,
+];
+/// UnknownSyscall on aarch64: x0-x7, the address after the call, sp, lr (x30)
+/// and spsr (seL4's order).
+const UNKNOWN_SYSCALL_AARCH64: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, PC, SP, 33, FLAGS];
+
+/// The registers an UnknownSyscall message carries on `arch`, in message
+/// order, as indices into the register list; the system-call number follows.
+pub fn unknown_syscall_registers(arch: Arch) -> &'static [usize] {
+    match arch {
+        Arch::X86_64 => &UNKNOWN_SYSCALL_X86_64,
+        Arch::Aarch64 => &UNKNOWN_SYSCALL_AARCH64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registers::{AARCH64_COUNT, ARG0, X86_64_COUNT};
+
+    #[test]
+    fn unknown_syscall_layouts_name_distinct_registers_of_the_list() {
+        for (arch, count, len) in [
+            (Arch::X86_64, X86_64_COUNT, 19),
+            (Arch::Aarch64, AARCH64_COUNT, 13),
+        ] {
+            let regs = unknown_syscall_registers(arch);
+            assert_eq!(regs.len() + 1, len, "{arch:?}: seL4's message length");
+            assert!(regs.iter().all(|&r| r < count));
+            assert!(regs.iter().enumerate().all(|(i, r)| !regs[..i].contains(r)));
+        }
+        // The first argument: rdi is seL4's MR 5 on x86_64, x0 is MR 0 on aarch64.
+        assert_eq!(UNKNOWN_SYSCALL_X86_64[5], ARG0);
+        assert_eq!(UNKNOWN_SYSCALL_AARCH64[0], ARG0);
+    }
+}

@@ -103,12 +103,12 @@ fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], us
             (FaultType::CapFault, layout::CAP_FAULT_LENGTH)
         }
         UserFaultKind::UnknownSyscall => {
-            let count = crate::arch::UserContext::REGISTER_COUNT;
-            for (i, word) in w.iter_mut().enumerate().take(count) {
-                *word = reg(i);
+            let regs = layout::unknown_syscall_registers(crate::arch::ARCH);
+            for (word, &r) in w.iter_mut().zip(regs) {
+                *word = reg(r);
             }
-            w[count] = fault.addr;
-            (FaultType::UnknownSyscall, count + 1)
+            w[regs.len()] = fault.addr;
+            (FaultType::UnknownSyscall, regs.len() + 1)
         }
         UserFaultKind::UndefinedInstruction => exception(&mut w, UNDEFINED_INSTRUCTION_NUMBER, 0),
         UserFaultKind::Alignment => exception(&mut w, ALIGNMENT_NUMBER, 0),

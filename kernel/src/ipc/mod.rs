@@ -8,13 +8,14 @@
 mod caps;
 pub mod queue;
 
-use crate::arch::{UserContext, UserRegisters};
+use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification};
 use crate::sched;
 use keel_abi::fault::FaultType;
 use keel_abi::invocation::{IpcBuffer, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
+use keel_abi::registers;
 use keel_abi::MessageInfo;
 use keel_kernel_core::object_memory::ObjectMemory;
 use queue::tcb;
@@ -152,19 +153,22 @@ fn resume_from_fault(replier: u64, faulter: u64) {
     let (label, length) = sent_info(replier);
     let buffer = crate::object::tcb::ipc_buffer(replier);
     let fault = FaultType::try_from(core::mem::take(&mut tcb(faulter).fault_label));
-    let restore = |count: usize| {
-        for i in 0..count.min(length) {
+    // Word i of the reply goes into register `registers[i]`.
+    let restore = |registers: &[usize]| {
+        for (i, &r) in registers.iter().enumerate().take(length) {
             let value = sent_word(replier, buffer, i);
-            tcb(faulter).context.set_register(i, value);
+            tcb(faulter).context.set_register(r, value);
         }
     };
     let resume = match fault {
         Ok(FaultType::UserException) if label == 0 => {
-            restore(3);
+            restore(&[registers::PC, registers::SP, registers::FLAGS]);
             true
         }
         Ok(FaultType::UnknownSyscall) if label == 0 => {
-            restore(UserContext::REGISTER_COUNT);
+            restore(keel_abi::fault::unknown_syscall_registers(
+                crate::arch::ARCH,
+            ));
             true
         }
         Ok(FaultType::UserException | FaultType::UnknownSyscall) => false,

@@ -259,20 +259,24 @@ pub fn unknown_syscall_delivered(env: &Env) -> TestResult {
         "label {}",
         r.info.label()
     );
-    let count_regs = keel_sys::tcb::register_count();
-    ensure!(
-        r.info.length() == count_regs + 1,
-        "length {}",
-        r.info.length()
-    );
-    let number = keel_sys::ipc::mr(count_regs).map_err(|e| alloc::format!("mr: {e}"))?;
+    let layout = keel_abi::fault::unknown_syscall_registers(keel_sys::arch::ARCH);
+    let sent = layout.len();
+    ensure!(r.info.length() == sent + 1, "length {}", r.info.length());
+    let number = keel_sys::ipc::mr(sent).map_err(|e| alloc::format!("mr: {e}"))?;
     ensure!(number == 99, "syscall number {number}");
     let mut regs = [0u64; keel_abi::registers::MAX_COUNT];
     regs[..4].copy_from_slice(&r.mrs);
-    for (i, reg) in regs.iter_mut().enumerate().take(count_regs).skip(4) {
+    for (i, reg) in regs.iter_mut().enumerate().take(sent).skip(4) {
         *reg = keel_sys::ipc::mr(i).map_err(|e| alloc::format!("mr: {e}"))?;
     }
-    h.reply(0, &regs[..count_regs])?;
+    // The call's first argument (7) sits where seL4 puts that register.
+    let arg0 = layout.iter().position(|&r| r == keel_abi::registers::ARG0);
+    ensure!(
+        arg0.map(|i| regs[i]) == Some(7),
+        "first argument at message word {arg0:?}: {:?}",
+        arg0.map(|i| regs[i])
+    );
+    h.reply(0, &regs[..sent])?;
     yield_times(1)?;
     ensure!(
         count(0) == 1,

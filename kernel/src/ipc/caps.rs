@@ -1,6 +1,7 @@
 //! Capability transfer in IPC, as seL4 does it: a sender names up to three
 //! caps (CPtrs in its IPC buffer); only through an endpoint cap with the grant
-//! right are they transferred. A badged cap to the very endpoint the message
+//! right are they transferred, and in a reply only when the replier took the
+//! Call through such a cap. A badged cap to the very endpoint the message
 //! goes through is unwrapped: the receiver gets its badge instead of the cap.
 //! Otherwise one cap can be received, into the slot the receiver names in its
 //! IPC buffer (receive CNode, index, depth), which must be empty; caps that
@@ -38,7 +39,7 @@ fn receive_slot(receiver: u64) -> Option<u64> {
 /// through `endpoint`; returns how many were handled (transferred or
 /// unwrapped) and the mask of unwrapped ones. Badges of unwrapped caps are
 /// written to the receiver's `caps_or_badges`.
-pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usize, u64) {
+pub fn transfer(sender: u64, receiver: u64, endpoint: Option<u64>, count: usize) -> (usize, u64) {
     if count == 0 {
         return (0, 0);
     }
@@ -59,7 +60,7 @@ pub fn transfer(sender: u64, receiver: u64, endpoint: u64, count: usize) -> (usi
         let Ok((src, cap)) = lookup_cap(&mem, root, cptr) else {
             break;
         };
-        if cap.kind() == CapType::Endpoint && cap.paddr() == endpoint && cap.badge() != 0 {
+        if cap.kind() == CapType::Endpoint && Some(cap.paddr()) == endpoint && cap.badge() != 0 {
             mem.write(buffer_word(to, caps_offset, i), cap.badge());
             unwrapped |= 1 << i;
         } else {

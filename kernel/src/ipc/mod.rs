@@ -25,10 +25,11 @@ use queue::tcb;
 /// that endpoint).
 #[derive(Clone, Copy)]
 pub enum Caps {
-    /// Caps named by the sender are transferred through this endpoint.
+    /// Caps named by the sender are transferred.
     Granted {
-        /// The endpoint the message goes through.
-        endpoint: u64,
+        /// The endpoint the message goes through, whose badged caps are
+        /// unwrapped (none for a reply).
+        endpoint: Option<u64>,
     },
     /// No caps go with the message.
     None,
@@ -125,13 +126,19 @@ pub fn wait_for_reply(caller: u64, callee: u64) {
     let c = tcb(caller);
     c.state = ThreadState::BlockedOnReply;
     c.waiting_for = callee;
-    tcb(callee).caller = caller;
+    let callee = tcb(callee);
+    callee.caller = caller;
+    callee.reply_can_grant = callee.receive_can_grant;
 }
 
 /// `replier` answers the Call it received last, if that caller still waits.
 /// A caller that faulted is resumed as its fault type says.
 pub fn reply(replier: u64) {
     let caller = core::mem::take(&mut tcb(replier).caller);
+    let caps = match core::mem::take(&mut tcb(replier).reply_can_grant) {
+        true => Caps::Granted { endpoint: None },
+        false => Caps::None,
+    };
     if caller == 0 {
         return;
     }
@@ -141,7 +148,7 @@ pub fn reply(replier: u64) {
     }
     c.waiting_for = 0;
     if c.fault_label == 0 {
-        transfer(replier, caller, 0, Caps::None);
+        transfer(replier, caller, 0, caps);
         sched::make_runnable(caller);
     } else {
         resume_from_fault(replier, caller);

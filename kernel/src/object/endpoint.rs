@@ -42,7 +42,7 @@ impl EndpointThreads for KernelThreads {
     }
 
     fn transfer(&mut self, sender: u64, receiver: u64, badge: u64, grant_ep: Option<u64>) {
-        let caps = grant_ep.map_or(Caps::None, |endpoint| Caps::Granted { endpoint });
+        let caps = grant_ep.map_or(Caps::None, |ep| Caps::Granted { endpoint: Some(ep) });
         ipc::transfer(sender, receiver, badge, caps);
     }
 

@@ -105,6 +105,7 @@ pub fn reply_recv(server: u64) -> bool {
     tcb(caller).waiting_for = 0;
     deliver(caller, info, 0, mrs);
     sched::make_runnable(caller);
+    tcb(server).receive_can_grant = cap.rights().contains(CapRights::GRANT);
     sched::dequeue(server);
     endpoint::block_receiver(cap.paddr(), server);
     true

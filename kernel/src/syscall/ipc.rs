@@ -75,7 +75,9 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
     match cap.kind() {
         CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
-            let bound = ipc::queue::tcb(thread).bound_notification;
+            let t = ipc::queue::tcb(thread);
+            t.receive_can_grant = cap.rights().contains(CapRights::GRANT);
+            let bound = t.bound_notification;
             match (bound != 0)
                 .then(|| notification::take_word(bound))
                 .flatten()

@@ -318,6 +318,72 @@ pub fn occupied_receive_slot(env: &Env) -> TestResult {
     crate::support::expect_type(occupied, keel_abi::CapType::Endpoint)
 }
 
+/// Takes one Call through `shared(i).cap`, answers it naming extra cap
+/// `shared(i).value` (in the root task's IPC buffer, lent to it), then waits.
+extern "C" fn reply_with_cap(i: u64) -> ! {
+    let ep = endpoint_of(i);
+    let _ = ep.recv();
+    let _ = keel_sys::ipc::set_cap(0, CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    let _ = ep.reply_recv(MessageInfo::new(0, 0, 1, 1), [5, 0, 0, 0]);
+    stop_self(i)
+}
+
+/// Starts `reply_with_cap` receiving through `through`, Calls it on `ep`
+/// from the root task with the receive slot `dest`, and returns the reply.
+fn reply_cap(
+    env: &Env,
+    through: u64,
+    cap: u64,
+    ep: u64,
+    dest: u64,
+) -> Result<keel_sys::ipc::Received, alloc::string::String> {
+    let t = spawn(env, reply_with_cap, 0, 0, 255)?;
+    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
+    step(
+        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
+        "lend the IPC buffer",
+    )?;
+    shared(0).cap.store(through, Ordering::SeqCst);
+    shared(0).value.store(cap, Ordering::SeqCst);
+    step(t.tcb_resume(), "resume")?;
+    keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
+        .map_err(|e| alloc::format!("receive path: {e}"))?;
+    let r =
+        Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).call(MessageInfo::new(1, 0, 0, 0), [0; 4]);
+    ensure!(count(0) == 1, "the server did not take the Call");
+    Ok(r)
+}
+
+pub fn reply_carries_cap_with_grant(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let dest = env.slots(1)?;
+    let r = reply_cap(env, ep, ntfn, ep, dest)?;
+    ensure!(
+        r.info.extra_caps() == 1 && r.mrs[0] == 5,
+        "reply {:?} {:?}",
+        r.info,
+        r.mrs
+    );
+    crate::support::expect_type(dest, keel_abi::CapType::Notification)
+}
+
+pub fn reply_carries_no_cap_without_grant(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let no_grant = mint(env, ep, 0, CapRights::READ.union(CapRights::WRITE))?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let dest = env.slots(1)?;
+    let r = reply_cap(env, no_grant.cptr().bits(), ntfn, ep, dest)?;
+    ensure!(
+        r.info.extra_caps() == 0 && r.mrs[0] == 5,
+        "reply {:?} {:?}: a cap came back although the server received without the grant right",
+        r.info,
+        r.mrs
+    );
+    crate::support::expect_type(dest, keel_abi::CapType::Null)
+}
+
 /// Ten Calls to the echo server with varied labels, words and badges, and what came back.
 fn call_series(ep: u64, badged: Cap<Endpoint>) -> [(u64, u64, [u64; 4], usize); 10] {
     let plain: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));

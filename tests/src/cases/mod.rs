@@ -98,6 +98,8 @@ crate::test_cases! {
     IPC0014: "Call and ReplyRecv give the same results on the fast and the slow path" => ipc::fast_and_slow_paths_agree;
     IPC0015: "cancel badged sends removes the queued sends of one badge" => ipc::cancel_badged_sends;
     IPC0016: "NBSendRecv and NBSendWait send and then receive in one call" => ipc::send_then_receive_in_one_call;
+    IPC0017: "a reply carries a cap when the server received through a cap with the grant right" => ipc::reply_carries_cap_with_grant;
+    IPC0018: "a reply carries no cap when the server received without the grant right" => ipc::reply_carries_no_cap_without_grant;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

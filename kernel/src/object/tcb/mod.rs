@@ -81,8 +81,13 @@ pub struct Tcb {
     pub ipc_is_call: bool,
     /// For a queued sender: its cap had the grant right.
     pub ipc_can_grant: bool,
+    /// The cap of its latest receive on an endpoint had the grant right.
+    pub receive_can_grant: bool,
     /// The thread whose Call this thread is to answer (0: none).
     pub caller: u64,
+    /// Its reply to `caller` may carry caps (it took that Call through a
+    /// cap with the grant right, as seL4's reply caps record).
+    pub reply_can_grant: bool,
     /// The thread this one waits on for a reply (0: none).
     pub waiting_for: u64,
     /// The notification bound to this thread (0: none).

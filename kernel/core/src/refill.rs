@@ -200,8 +200,9 @@ impl Refills {
             return;
         }
         let mut usage = usage;
-        let now_released = self.head().release;
-        while usage > 0 && usage >= self.head().amount && self.head().release <= now_released {
+        // Only refills released by the time the head was are charged.
+        let charged_from = self.head().release;
+        while usage > 0 && usage >= self.head().amount && self.head().release <= charged_from {
             let used = self.pop_head();
             usage -= used.amount;
             self.schedule_used(Refill {
@@ -209,7 +210,7 @@ impl Refills {
                 amount: used.amount,
             });
         }
-        if usage > 0 && self.head().release <= now_released {
+        if usage > 0 && self.head().release <= charged_from {
             let head = self.head();
             self.ring[self.head] = Refill {
                 release: head.release + usage,

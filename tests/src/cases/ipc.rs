@@ -238,6 +238,25 @@ extern "C" fn send_with_cap(i: u64) -> ! {
     stop_self(i)
 }
 
+/// Creates (suspended) thread 0 running `entry` on the root task's IPC
+/// buffer, with `shared(0).cap = through` and `shared(0).value = cap`.
+fn spawn_with_lent_buffer(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    through: u64,
+    cap: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let t = spawn(env, entry, 0, 0, 255)?;
+    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
+    step(
+        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
+        "lend the IPC buffer",
+    )?;
+    shared(0).cap.store(through, Ordering::SeqCst);
+    shared(0).value.store(cap, Ordering::SeqCst);
+    Ok(t)
+}
+
 /// Starts `send_with_cap` sending `cap` through the endpoint cap `through`,
 /// receives the message in the root task into `dest`, and returns it.
 fn receive_cap(
@@ -247,14 +266,7 @@ fn receive_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn(env, send_with_cap, 0, 0, 255)?;
-    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
-    step(
-        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
-        "lend the IPC buffer",
-    )?;
-    shared(0).cap.store(through, Ordering::SeqCst);
-    shared(0).value.store(cap, Ordering::SeqCst);
+    let t = spawn_with_lent_buffer(env, send_with_cap, through, cap)?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;
     step(t.tcb_resume(), "resume")?;
@@ -338,14 +350,7 @@ fn reply_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn(env, reply_with_cap, 0, 0, 255)?;
-    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
-    step(
-        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
-        "lend the IPC buffer",
-    )?;
-    shared(0).cap.store(through, Ordering::SeqCst);
-    shared(0).value.store(cap, Ordering::SeqCst);
+    let t = spawn_with_lent_buffer(env, reply_with_cap, through, cap)?;
     step(t.tcb_resume(), "resume")?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;

@@ -90,13 +90,26 @@ pub trait UserRegisters {
 }
 
 /// The page tables of one user address space. The kernel half is shared.
-pub trait AddressSpace: Sized {
+/// Building and walking them is written once here over the architecture's
+/// [`PagingFormat`].
+pub trait AddressSpace: PagingFormat + Sized {
+    /// Physical address of the root table.
+    fn root_paddr(&self) -> u64;
+    /// The address space whose root table is at `root_paddr`.
+    fn from_root(root_paddr: u64) -> Self;
+
     /// A fresh address space with the kernel mapped and no user mappings.
     ///
     /// # Errors
     /// [`MapError::OutOfMemory`] when no frame is left for the root table.
-    fn new(frames: &mut FreeMemory) -> Result<Self, MapError>;
-    /// Maps one 4 KiB user page, taking page tables from `frames` as needed.
+    fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
+        let root = fresh_table(frames)?;
+        Self::init_root(root);
+        Ok(Self::from_root(root))
+    }
+
+    /// Maps one 4 KiB user page (normal cacheable memory), taking page tables
+    /// from `frames` as needed.
     ///
     /// # Errors
     /// [`MapError`] naming the problem.
@@ -106,14 +119,69 @@ pub trait AddressSpace: Sized {
         paddr: u64,
         rights: PageRights,
         frames: &mut FreeMemory,
-    ) -> Result<(), MapError>;
+    ) -> Result<(), MapError> {
+        if !vaddr.is_multiple_of(4096)
+            || vaddr >= Self::USER_TOP
+            || Self::entry_paddr(paddr) != paddr
+        {
+            return Err(MapError::BadAddress);
+        }
+        let mut table = self.root_paddr();
+        for level in [3, 2, 1] {
+            let at = page_table::index(vaddr, level);
+            let e = read_entry(table, at);
+            if !Self::is_valid(e) {
+                let next = fresh_table(frames)?;
+                write_entry(table, at, Self::table_entry(next));
+                table = next;
+            } else if Self::is_table(e) {
+                table = Self::entry_paddr(e);
+            } else {
+                return Err(MapError::AlreadyMapped);
+            }
+        }
+        let at = page_table::index(vaddr, 0);
+        if Self::is_valid(read_entry(table, at)) {
+            return Err(MapError::AlreadyMapped);
+        }
+        let attrs = LeafAttrs {
+            user: true,
+            write: rights.write,
+            execute: rights.execute,
+            cacheable: true,
+            device: false,
+        };
+        write_entry(table, at, Self::leaf_entry(paddr, 0, attrs));
+        Self::tables_written();
+        Ok(())
+    }
+
     /// The physical address and rights of the user page holding `vaddr`, if it
     /// is mapped as normal cacheable memory (the kernel reads nothing else).
-    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)>;
-    /// Physical address of the root table.
-    fn root_paddr(&self) -> u64;
-    /// The address space whose root table is at `root_paddr`.
-    fn from_root(root_paddr: u64) -> Self;
+    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)> {
+        if vaddr >= Self::USER_TOP {
+            return None;
+        }
+        let mut table = self.root_paddr();
+        for level in [3, 2, 1] {
+            let e = read_entry(table, page_table::index(vaddr, level));
+            if !Self::is_table(e) {
+                return None;
+            }
+            table = Self::entry_paddr(e);
+        }
+        let leaf = read_entry(table, page_table::index(vaddr, 0));
+        let rights = Self::user_page_rights(leaf)?;
+        Some((Self::entry_paddr(leaf) | (vaddr & 0xfff), rights))
+    }
+}
+
+/// A zeroed page-table frame from free RAM.
+fn fresh_table(frames: &mut FreeMemory) -> Result<u64, MapError> {
+    let table = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
+    // SAFETY: the frame was just taken from free RAM; nothing else refers to it.
+    unsafe { crate::object::zero_phys(table, 4096) };
+    Ok(table)
 }
 
 /// The kernel console.

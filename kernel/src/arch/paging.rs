@@ -10,6 +10,7 @@
 //! PageTable (12..21; its leaves are 4 KiB pages).
 
 use crate::arch::page_table::entry;
+use crate::arch::PageRights;
 
 /// How a leaf mapping may be used and cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,10 @@ pub trait PagingFormat {
     fn entry_paddr(entry: u64) -> u64;
     /// A leaf at `level` (0: 4 KiB page, 1: 2 MiB block) for `paddr`.
     fn leaf_entry(paddr: u64, level: u32, attrs: LeafAttrs) -> u64;
+    /// The rights of a 4 KiB page entry that user mode may use and that maps
+    /// normal cacheable memory; `None` for anything else (the kernel never
+    /// reads user memory through uncached or device mappings).
+    fn user_page_rights(entry: u64) -> Option<PageRights>;
     /// Makes entries just written (to previously invalid entries) visible to
     /// the table walker.
     fn tables_written();

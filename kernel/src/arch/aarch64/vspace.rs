@@ -11,18 +11,11 @@ use super::mmu::{
     self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_DEVICE, ATTR_NORMAL, ATTR_NORMAL_UNCACHED,
     INNER_SHAREABLE, NOT_GLOBAL, PAGE, PXN, PXN_TABLE, TABLE, UXN, VALID,
 };
-use crate::arch::page_table::{entry, index};
-use crate::arch::{AddressSpace, LeafAttrs, MapError, PageRights, PagingFormat};
+use crate::arch::{AddressSpace, LeafAttrs, PageRights, PagingFormat};
 use crate::arch::{Machine, Platform};
-use crate::object::zero_phys;
-use keel_kernel_core::memory::FreeMemory;
 
 /// First address past the user half (TTBR0 with T0SZ = 16).
 const USER_TOP: u64 = 1 << 48;
-/// Descriptor bits of every user page, before rights.
-const USER_PAGE: u64 =
-    VALID | PAGE | (ATTR_NORMAL << 2) | AP_USER | INNER_SHAREABLE | ACCESS | NOT_GLOBAL | PXN;
-
 /// A user address space, named by its level-0 table's physical address.
 pub struct VSpace {
     root: u64,
@@ -41,77 +34,6 @@ impl VSpace {
 }
 
 impl AddressSpace for VSpace {
-    fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
-        let root = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
-        // SAFETY: the frame was just taken from free RAM.
-        unsafe { zero_phys(root, 4096) };
-        Ok(VSpace { root })
-    }
-
-    fn map_page(
-        &mut self,
-        vaddr: u64,
-        paddr: u64,
-        rights: PageRights,
-        frames: &mut FreeMemory,
-    ) -> Result<(), MapError> {
-        if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
-            return Err(MapError::BadAddress);
-        }
-        let mut table = self.root;
-        for level in [3, 2, 1] {
-            let e = entry(table, index(vaddr, level));
-            if *e & VALID == 0 {
-                let next = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
-                // SAFETY: the frame was just taken from free RAM.
-                unsafe { zero_phys(next, 4096) };
-                *e = next | VALID | TABLE | PXN_TABLE;
-            } else if *e & TABLE == 0 {
-                return Err(MapError::AlreadyMapped);
-            }
-            table = *e & ADDR_MASK;
-        }
-        let leaf = entry(table, index(vaddr, 0));
-        if *leaf & VALID != 0 {
-            return Err(MapError::AlreadyMapped);
-        }
-        let mut bits = paddr | USER_PAGE;
-        if !rights.write {
-            bits |= AP_READ_ONLY;
-        }
-        if !rights.execute {
-            bits |= UXN;
-        }
-        *leaf = bits;
-        mmu::table_write_barrier();
-        Ok(())
-    }
-
-    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)> {
-        if vaddr >= USER_TOP {
-            return None;
-        }
-        let mut table = self.root;
-        for level in [3, 2, 1] {
-            let e = *entry(table, index(vaddr, level));
-            if e & (VALID | TABLE) != VALID | TABLE {
-                return None;
-            }
-            table = e & ADDR_MASK;
-        }
-        let leaf = *entry(table, index(vaddr, 0));
-        // Only normal cacheable user pages: device memory is never read by the kernel.
-        let normal = (leaf >> 2) & 0b111 == ATTR_NORMAL;
-        if leaf & (VALID | PAGE) != VALID | PAGE || leaf & AP_USER == 0 || !normal {
-            return None;
-        }
-        let rights = PageRights {
-            write: leaf & AP_READ_ONLY == 0,
-            execute: leaf & UXN == 0,
-        };
-        Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
-    }
-
     fn root_paddr(&self) -> u64 {
         self.root
     }
@@ -175,6 +97,16 @@ impl PagingFormat for VSpace {
             bits |= UXN;
         }
         bits
+    }
+
+    fn user_page_rights(entry: u64) -> Option<PageRights> {
+        let normal = (entry >> 2) & 0b111 == ATTR_NORMAL;
+        (entry & (VALID | PAGE) == VALID | PAGE && entry & AP_USER != 0 && normal).then_some(
+            PageRights {
+                write: entry & AP_READ_ONLY == 0,
+                execute: entry & UXN == 0,
+            },
+        )
     }
 
     fn tables_written() {

@@ -6,11 +6,9 @@
 //! per page, a CR3 reload after removing a table.
 
 use super::io::{read_cr3, write_cr3};
-use crate::arch::page_table::{entry, index};
-use crate::arch::{AddressSpace, LeafAttrs, MapError, PageRights, PagingFormat};
-use crate::object::zero_phys;
+use crate::arch::page_table::entry;
+use crate::arch::{AddressSpace, LeafAttrs, PageRights, PagingFormat};
 use core::arch::asm;
-use keel_kernel_core::memory::FreeMemory;
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;
@@ -39,76 +37,6 @@ impl VSpace {
 }
 
 impl AddressSpace for VSpace {
-    fn new(frames: &mut FreeMemory) -> Result<Self, MapError> {
-        let root = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
-        // SAFETY: the frame was just taken from free RAM.
-        unsafe { zero_phys(root, 4096) };
-        Self::init_root(root);
-        Ok(VSpace { root })
-    }
-
-    fn map_page(
-        &mut self,
-        vaddr: u64,
-        paddr: u64,
-        rights: PageRights,
-        frames: &mut FreeMemory,
-    ) -> Result<(), MapError> {
-        if !vaddr.is_multiple_of(4096) || vaddr >= USER_TOP || paddr & !ADDR_MASK != 0 {
-            return Err(MapError::BadAddress);
-        }
-        let mut table = self.root;
-        for level in [3, 2, 1] {
-            let e = entry(table, index(vaddr, level));
-            if *e & PRESENT == 0 {
-                let next = frames.alloc(4096, 4096).map_err(MapError::OutOfMemory)?;
-                // SAFETY: the frame was just taken from free RAM.
-                unsafe { zero_phys(next, 4096) };
-                *e = next | PRESENT | WRITABLE | USER;
-            } else if *e & HUGE != 0 {
-                return Err(MapError::AlreadyMapped);
-            }
-            table = *e & ADDR_MASK;
-        }
-        let leaf = entry(table, index(vaddr, 0));
-        if *leaf & PRESENT != 0 {
-            return Err(MapError::AlreadyMapped);
-        }
-        let mut bits = paddr | PRESENT | USER;
-        if rights.write {
-            bits |= WRITABLE;
-        }
-        if !rights.execute {
-            bits |= NO_EXECUTE;
-        }
-        *leaf = bits;
-        Ok(())
-    }
-
-    fn translate(&self, vaddr: u64) -> Option<(u64, PageRights)> {
-        if vaddr >= USER_TOP {
-            return None;
-        }
-        let mut table = self.root;
-        for level in [3, 2, 1] {
-            let e = *entry(table, index(vaddr, level));
-            if e & PRESENT == 0 || e & HUGE != 0 {
-                return None;
-            }
-            table = e & ADDR_MASK;
-        }
-        let leaf = *entry(table, index(vaddr, 0));
-        // Only cacheable user pages: device memory is never read by the kernel.
-        if leaf & PRESENT == 0 || leaf & USER == 0 || leaf & CACHE_DISABLE != 0 {
-            return None;
-        }
-        let rights = PageRights {
-            write: leaf & WRITABLE != 0,
-            execute: leaf & NO_EXECUTE == 0,
-        };
-        Some(((leaf & ADDR_MASK) | (vaddr & 0xfff), rights))
-    }
-
     fn root_paddr(&self) -> u64 {
         self.root
     }
@@ -170,6 +98,14 @@ impl PagingFormat for VSpace {
             bits |= HUGE;
         }
         bits
+    }
+
+    fn user_page_rights(entry: u64) -> Option<PageRights> {
+        let usable = entry & (PRESENT | USER) == PRESENT | USER && entry & CACHE_DISABLE == 0;
+        usable.then_some(PageRights {
+            write: entry & WRITABLE != 0,
+            execute: entry & NO_EXECUTE == 0,
+        })
     }
 
     fn tables_written() {}

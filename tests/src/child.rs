@@ -3,7 +3,7 @@
 //! driver (see [`crate::protocol`]). It trusts the driver, which built it.
 
 use crate::protocol::{pack_reason, LABEL_FAIL, LABEL_PASS, SLOT_REPORT, TEST_INDEX_OFFSET};
-use crate::{cases, support, Env, TestResult};
+use crate::{cases, TestResult};
 use alloc::format;
 use keel_abi::{BootInfo, MessageInfo};
 use keel_sys::cap::{init_thread, Endpoint};
@@ -18,15 +18,7 @@ pub fn run_child(boot_info: &'static BootInfo) -> ! {
     // is within that page and 8-aligned, and any bytes are a valid u64.
     let index = unsafe { core::ptr::read_volatile(base.add(TEST_INDEX_OFFSET).cast::<u64>()) };
     let result = match cases::TESTS.get(index as usize) {
-        Some(test) => {
-            let env = Env {
-                boot_info,
-                name: test.name,
-                resources: support::Resources::new(boot_info),
-            };
-            let result = (test.run)(&env);
-            result.and(env.resources.give_back())
-        }
+        Some(test) => crate::run_here(boot_info, test),
         None => Err(format!(
             "the driver named test index {index}, which does not exist"
         )),

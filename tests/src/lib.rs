@@ -142,7 +142,7 @@ pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&
         let result = match (&driver, test.isolation) {
             (Ok(d), Isolation::Shared) => d.run(index),
             (Err(e), Isolation::Shared) => Err(format!("no test process: {e}")),
-            _ => run_in_root(boot_info, test),
+            _ => run_here(boot_info, test),
         };
         match result {
             Ok(()) => {
@@ -159,8 +159,9 @@ pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&
     u32::from(failed != 0)
 }
 
-/// Runs `test` in the root task, then takes back what it used.
-fn run_in_root(boot_info: &'static BootInfo, test: &Test) -> TestResult {
+/// Runs `test` in this process (the root task, or a test process) with the
+/// resources `boot_info` describes, then takes back what it used.
+pub(crate) fn run_here(boot_info: &'static BootInfo, test: &Test) -> TestResult {
     let env = Env {
         boot_info,
         name: test.name,

@@ -9,6 +9,7 @@
 #![no_main]
 
 use keel_abi::{BootInfo, CapRights, ObjectType};
+use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread::CNODE, Untyped};
@@ -24,40 +25,11 @@ const CHILDREN: [u64; 4] = [1, 100, 10_000, 100_000];
 const CHILD_CNODE_RADIX: u64 = 17;
 
 fn main(boot_info: &'static BootInfo) -> u32 {
-    match run(boot_info) {
-        Ok(()) => {
-            println!("BENCH done");
-            0
-        }
-        Err((what, e)) => {
-            println!(
-                "BENCH failed: {what}: {e} (detail {:?})",
-                keel_sys::last_error_detail()
-            );
-            1
-        }
-    }
-}
-
-type Step<T> = Result<T, (&'static str, Error)>;
-
-fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
-    r.map_err(|e| (what, e))
+    keel_bench::finish(run(boot_info))
 }
 
 fn slot(index: u64) -> AbsoluteCPtr {
     CNODE.absolute_cptr(CPtr::from_bits(index))
-}
-
-/// Cost of two back-to-back counter reads, subtracted from every sample.
-fn counter_overhead() -> u64 {
-    (0..16)
-        .map(|_| {
-            let t0 = cycle_counter();
-            cycle_counter() - t0
-        })
-        .min()
-        .unwrap_or(0)
 }
 
 fn timed<T>(overhead: u64, f: impl FnOnce() -> Result<T, Error>) -> Result<u64, Error> {

@@ -15,6 +15,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::bootinfo::IPC_BUFFER_VADDR;
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
+use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb, Untyped};
@@ -42,22 +43,8 @@ static SERVER_REPLYING: AtomicU64 = AtomicU64::new(0);
 static SERVER_CAP: AtomicU64 = AtomicU64::new(0);
 
 fn main(boot_info: &'static BootInfo) -> u32 {
-    match run(boot_info) {
-        Ok(()) => {
-            println!("BENCH done");
-            0
-        }
-        Err((what, e)) => {
-            println!(
-                "BENCH failed: {what}: {e} (detail {:?})",
-                keel_sys::last_error_detail()
-            );
-            1
-        }
-    }
+    keel_bench::finish(run(boot_info))
 }
-
-pub(crate) type Step<T> = Result<T, (&'static str, Error)>;
 
 /// Times Calls to `endpoint` answered by a server that records when it
 /// received each one and when it began its reply (`server_times`), for every
@@ -92,10 +79,6 @@ pub(crate) fn time_calls(
     at("fast path back on", keel_sys::debug::set_fastpath(true)).map(|_| ())
 }
 
-pub(crate) fn at<T>(what: &'static str, r: Result<T, Error>) -> Step<T> {
-    r.map_err(|e| (what, e))
-}
-
 /// The server: answers every Call, recording when it received and when it replies.
 extern "C" fn server(_: u64) -> ! {
     let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(SERVER_CAP.load(Ordering::SeqCst)));
@@ -115,16 +98,6 @@ extern "C" fn waiter(_: u64) -> ! {
         n.wait();
         SERVER_RECEIVED.store(cycle_counter(), Ordering::SeqCst);
     }
-}
-
-fn counter_overhead() -> u64 {
-    (0..16)
-        .map(|_| {
-            let t0 = cycle_counter();
-            cycle_counter() - t0
-        })
-        .min()
-        .unwrap_or(0)
 }
 
 fn run(boot_info: &'static BootInfo) -> Step<()> {

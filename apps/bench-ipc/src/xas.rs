@@ -6,10 +6,10 @@
 //! compare with the root task's. Figures are named `...-xas-fast` and
 //! `...-xas-slow`.
 
-use crate::{at, Step};
 use keel_abi::archive::Archive;
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{BootInfo, CapRights, Error, ObjectType};
+use keel_bench::{at, Step};
 use keel_loader::{GivenCap, ProcessConfig, Resources, SharedFrame, CALLER_SLOTS};
 use keel_rt::println;
 use keel_sys::cap::{init_thread, CapKind, Endpoint, Frame, PageDirectory, PageTable};

@@ -71,10 +71,12 @@ pub enum InitCap {
     SchedControl = 8,
     /// The ASID pool that gave the root task's VSpace its ASID (ASIDs 0..512).
     InitThreadAsidPool = 9,
+    /// The root task's scheduling context.
+    InitThreadSchedContext = 10,
 }
 
 /// First slot after the fixed initial caps.
-pub const FIRST_FREE_INIT_SLOT: u64 = 10;
+pub const FIRST_FREE_INIT_SLOT: u64 = 11;
 
 #[cfg(test)]
 mod tests {

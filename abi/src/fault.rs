@@ -24,7 +24,8 @@ numbered_enum! {
         /// An exception (undefined instruction, alignment, ...). A reply with
         /// label 0 writes back FaultIP, SP and flags and resumes at FaultIP.
         UserException = 3,
-        /// A budget ran out (MCS; comes with scheduling contexts).
+        /// A budget ran out while the thread had a timeout endpoint (MCS).
+        /// Any reply resumes it (once its scheduling context has budget).
         Timeout = 4,
         /// A page fault. Any reply makes the thread retry the access.
         VmFault = 5,
@@ -65,6 +66,14 @@ pub const USER_EXCEPTION_NUMBER: usize = 3;
 pub const USER_EXCEPTION_CODE: usize = 4;
 /// UserException: message length.
 pub const USER_EXCEPTION_LENGTH: usize = 5;
+
+/// Timeout: the badge configured on the scheduling context.
+pub const TIMEOUT_DATA: usize = 0;
+/// Timeout: the time (µs) used on the scheduling context since it was last
+/// read (as `SchedContext_Consumed` would report it).
+pub const TIMEOUT_CONSUMED: usize = 1;
+/// Timeout: message length.
+pub const TIMEOUT_LENGTH: usize = 2;
 
 /// UnknownSyscall on x86_64, as indices into the register list
 /// (`crate::registers`): rax, rbx, rcx, rdx, rsi, rdi, rbp, r8-r15, then the

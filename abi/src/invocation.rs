@@ -69,6 +69,8 @@ numbered_enum! {
         TcbUnbindNotification = 32,
         /// Set the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
         TcbSetTLSBase = 33,
+        /// Set the timeout endpoint (MCS): extra cap 0, or none to clear it.
+        TcbSetTimeoutEndpoint = 34,
         /// Map a frame: MR0 vaddr, MR1 rights, MR2 attributes; extra cap 0 the
         /// VSpace. Again on a mapped cap, at the same place: remap.
         FrameMap = 60,
@@ -93,6 +95,22 @@ numbered_enum! {
         AsidControlMakePool = 69,
         /// Give a VSpace an ASID from this pool: extra cap 0 the VSpace.
         AsidPoolAssign = 70,
+        /// Configure a scheduling context (MCS): MR0 budget (µs), MR1 period
+        /// (µs), MR2 extra refills, MR3 badge, MR4 flags
+        /// (`crate::sched::SchedContextFlags`); extra cap 0 the SchedContext.
+        SchedControlConfigureFlags = 80,
+        /// Bind a scheduling context to the TCB in extra cap 0.
+        SchedContextBind = 81,
+        /// Unbind whatever the scheduling context is bound to.
+        SchedContextUnbind = 82,
+        /// Unbind the TCB in extra cap 0 from the scheduling context.
+        SchedContextUnbindObject = 83,
+        /// The time (µs) used on the scheduling context since the last read,
+        /// in result word 0.
+        SchedContextConsumed = 84,
+        /// Run the scheduling context's thread now, ahead of its priority's
+        /// queue; its consumed time (µs) in result word 0.
+        SchedContextYieldTo = 85,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod manifest;
 mod numbered;
 pub mod object;
 pub mod registers;
+pub mod sched;
 pub mod syscall;
 pub mod vspace;
 

@@ -58,8 +58,8 @@ pub const LARGE_PAGE_BITS: u8 = 21;
 pub const MIN_UNTYPED_BITS: u8 = 5;
 /// Largest untyped, in bits.
 pub const MAX_UNTYPED_BITS: u8 = 47;
-/// Smallest scheduling context, in bits.
-pub const MIN_SCHED_CONTEXT_BITS: u8 = 8;
+/// Smallest scheduling context, in bits (room for the largest refill list).
+pub const MIN_SCHED_CONTEXT_BITS: u8 = 9;
 /// Largest scheduling context, in bits.
 pub const MAX_SCHED_CONTEXT_BITS: u8 = 12;
 /// Largest CNode radix (2^28 slots: 8 GiB).
@@ -117,7 +117,8 @@ mod tests {
         assert_eq!(ObjectType::Untyped.size_bits(47), Some(47));
         assert_eq!(ObjectType::Untyped.size_bits(48), None);
         assert_eq!(ObjectType::Tcb.size_bits(999), Some(TCB_BITS));
-        assert_eq!(ObjectType::SchedContext.size_bits(7), None);
+        assert_eq!(ObjectType::SchedContext.size_bits(8), None);
+        assert_eq!(ObjectType::SchedContext.size_bits(9), Some(9));
         for &t in ObjectType::ALL {
             assert_eq!(ObjectType::try_from(t as u64), Ok(t));
         }

@@ -14,6 +14,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::arch::Arch;
 
+/// Deterministic time: one guest instruction is one nanosecond of virtual
+/// time (so the cycle counter counts instructions), and idle time is skipped.
+pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+
 /// The port of the x86 isa-debug-exit device the kernel writes its status to.
 pub const X86_DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 

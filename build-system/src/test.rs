@@ -26,8 +26,10 @@ const HANG_LIMIT: Duration = Duration::from_secs(60);
 
 /// How long an isolated test's boot may run.
 const ISOLATED_TIMEOUT: Duration = Duration::from_secs(60);
-/// Extra QEMU arguments for every test boot (e.g. `-icount` once timing tests need it).
-const EXTRA_QEMU_ARGS: &[&str] = &[];
+/// Extra QEMU arguments for every test boot: the timing tests run under
+/// `-icount` (one instruction, one nanosecond of virtual time; idle time
+/// skipped), so their results do not depend on the host's load.
+const EXTRA_QEMU_ARGS: &[&str] = &crate::qemu::ICOUNT;
 /// How many serial lines a boot failure quotes.
 const TAIL_LINES: usize = 20;
 
@@ -67,6 +69,9 @@ pub struct TestArgs {
     /// Skip the host tests (for iterating on the on-target suite).
     #[arg(long)]
     pub skip_host: bool,
+    /// Run only this on-target test (repeatable; e.g. `--only SCHED0001`).
+    #[arg(long = "only", value_name = "NAME")]
+    pub only: Vec<String>,
 }
 
 /// The on-target results of one architecture.
@@ -113,7 +118,7 @@ pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for arch in arches {
         let mut outcome = ArchOutcome::default();
-        if let Err(e) = test_arch(root, arch, args.release, &dir, &mut outcome) {
+        if let Err(e) = test_arch(root, arch, args, &dir, &mut outcome) {
             outcome.boot_failure(format!("{e:#}"));
         }
         let xml = dir.join(format!("{arch}.xml"));
@@ -156,27 +161,28 @@ pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
 fn test_arch(
     root: &Path,
     arch: Arch,
-    release: bool,
+    args: &TestArgs,
     dir: &Path,
     out: &mut ArchOutcome,
 ) -> Result<()> {
+    let release = args.release;
     let target = Target {
         root: root.to_path_buf(),
         arch,
         release,
     };
-    let args = BuildArgs {
+    let build_args = BuildArgs {
         arch,
         release,
         app: None,
         app_crate: None,
     };
-    let user = build::user_programs(&target, &args)?;
+    let user = build::user_programs(&target, &build_args)?;
     let mut isolated_tests: Vec<String> = Vec::new();
     let mut resume_after: Option<String> = None;
     for boot_number in 0.. {
         let start = Start::Tests {
-            only: vec![],
+            only: args.only.clone(),
             resume_after: resume_after.clone(),
         };
         let kernel = build::image(&target, &user, start)?;

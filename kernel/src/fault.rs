@@ -9,7 +9,7 @@ use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;
 use crate::object::endpoint;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, FAULT_ENDPOINT_SLOT, FAULT_WORDS};
+use crate::object::tcb::{tcb_slot, FAULT_ENDPOINT_SLOT, FAULT_WORDS, TIMEOUT_ENDPOINT_SLOT};
 use crate::sched;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::registers;
@@ -117,17 +117,57 @@ fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], us
     (label, w, length)
 }
 
+/// The endpoint cap in `thread`'s TCB slot `slot`, if it can take a fault message.
+fn handler(thread: u64, slot: u64) -> Option<keel_kernel_core::cap::Cap> {
+    let cap = read_cap(&KernelMemory, tcb_slot(thread, slot));
+    (cap.kind() == CapType::Endpoint && cap.rights().contains(CapRights::WRITE)).then_some(cap)
+}
+
+/// Sends the fault message as a Call on `handler`: the reply resumes the thread.
+fn send_fault(
+    thread: u64,
+    handler: keel_kernel_core::cap::Cap,
+    label: FaultType,
+    words: [u64; FAULT_WORDS],
+    length: usize,
+) {
+    let t = tcb(thread);
+    t.fault_label = label as u64;
+    t.fault_words = words;
+    t.fault_length = length;
+    endpoint::send(handler.paddr(), thread, handler.badge(), false, true, true);
+}
+
+/// True when `thread` has a timeout endpoint to report a spent budget to.
+pub fn has_timeout_handler(thread: u64) -> bool {
+    handler(thread, TIMEOUT_ENDPOINT_SLOT).is_some()
+}
+
+/// Raises a timeout fault for `thread` (its scheduling context's budget is
+/// spent): a Call to its timeout endpoint with the context's badge and the
+/// time used on it (µs) since it was last read. Without a timeout endpoint
+/// nothing happens: the thread waits for its next refill.
+pub fn raise_timeout(thread: u64, badge: u64, consumed_us: u64) {
+    if let Some(handler) = handler(thread, TIMEOUT_ENDPOINT_SLOT) {
+        let mut words = [0; FAULT_WORDS];
+        words[layout::TIMEOUT_DATA] = badge;
+        words[layout::TIMEOUT_CONSUMED] = consumed_us;
+        send_fault(
+            thread,
+            handler,
+            FaultType::Timeout,
+            words,
+            layout::TIMEOUT_LENGTH,
+        );
+    }
+}
+
 /// Raises `fault` for `thread`: a Call to its fault endpoint, or, without
 /// one, a report and a stop.
 pub fn raise(thread: u64, fault: UserFault) {
-    let handler = read_cap(&KernelMemory, tcb_slot(thread, FAULT_ENDPOINT_SLOT));
-    if handler.kind() == CapType::Endpoint && handler.rights().contains(CapRights::WRITE) {
+    if let Some(handler) = handler(thread, FAULT_ENDPOINT_SLOT) {
         let (label, words, length) = message(thread, &fault);
-        let t = tcb(thread);
-        t.fault_label = label as u64;
-        t.fault_words = words;
-        t.fault_length = length;
-        endpoint::send(handler.paddr(), thread, handler.badge(), false, true, true);
+        send_fault(thread, handler, label, words, length);
         return;
     }
     crate::kprintln!(

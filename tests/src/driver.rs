@@ -155,14 +155,14 @@ impl Driver {
         }];
         let caps = [
             GivenCap {
-                cptr: init_thread::ASID_POOL.cptr(),
+                cptr: init_thread::SCHED_CONTROL.cptr(),
                 rights: CapRights::ALL,
                 badge: 0,
             },
             GivenCap {
-                cptr: CPtr::from_bits(self.slot(ENDPOINT)),
-                rights: CapRights::WRITE,
-                badge: REPORT_BADGE,
+                cptr: init_thread::ASID_POOL.cptr(),
+                rights: CapRights::ALL,
+                badge: 0,
             },
         ];
         let cfg = ProcessConfig {
@@ -179,6 +179,7 @@ impl Driver {
             },
             ipc_buffer_slot: Some(InitCap::InitThreadIpcBuffer as u64),
             extra_pages: &pages,
+            sched_context_slot: Some(SLOT_SCHED_CONTEXT),
             start: false,
             ..ProcessConfig::default()
         };
@@ -190,6 +191,7 @@ impl Driver {
             scratch_vaddr: crate::process::SCRATCH_VADDR,
             asid_pool: init_thread::ASID_POOL,
             authority: init_thread::TCB,
+            sched_control: init_thread::SCHED_CONTROL,
         };
         let p = keel_loader::spawn(self.image, &res, &cfg)
             .map_err(|e| format!("driver: building the test process: {e}"))?;
@@ -199,6 +201,12 @@ impl Driver {
                 p.slots_used
             ));
         }
+        step(
+            p.cnode
+                .absolute_cptr_with_depth(SLOT_REPORT, CNODE_RADIX)
+                .mint(&slot(self.slot(ENDPOINT)), CapRights::WRITE, REPORT_BADGE),
+            "driver: give the test process its report endpoint",
+        )?;
         for i in 0..UNTYPED_BITS.len() as u64 {
             let dst = p
                 .cnode

@@ -39,6 +39,7 @@ pub fn resources(env: &Env, untyped: Cap<Untyped>) -> Result<Resources, String> 
         scratch_vaddr: SCRATCH_VADDR,
         asid_pool: init_thread::ASID_POOL,
         authority: init_thread::TCB,
+        sched_control: init_thread::SCHED_CONTROL,
     })
 }
 

@@ -9,7 +9,9 @@
 //! |------|-------|
 //! | 1, 2, 3 | its TCB, CNode and VSpace (`InitCap` numbering) |
 //! | 7 | its IPC buffer's frame |
+//! | 8 | SchedControl (`InitCap::SchedControl`) |
 //! | 9 | the root task's ASID pool (`InitCap::InitThreadAsidPool`) |
+//! | 10 | its own scheduling context (`InitCap::InitThreadSchedContext`) |
 //! | [`SLOT_REPORT`] | the driver's endpoint, badged [`REPORT_BADGE`], write only |
 //! | [`FIRST_UNTYPED`].. | its untypeds, one per entry of [`UNTYPED_BITS`] |
 //! | [`FIRST_LOADER`].. | keel-loader's frames and paging structures |
@@ -27,10 +29,12 @@ use alloc::vec::Vec;
 
 /// log2 of the test process's CNode size.
 pub const CNODE_RADIX: u64 = 12;
-/// The first slot of caps keel-loader gives (the ASID pool, then the report endpoint).
-pub const FIRST_GIVEN: u64 = keel_abi::InitCap::InitThreadAsidPool as u64;
-/// The report endpoint.
-pub const SLOT_REPORT: u64 = FIRST_GIVEN + 1;
+/// The first slot of caps keel-loader gives (SchedControl, then the ASID pool).
+pub const FIRST_GIVEN: u64 = keel_abi::InitCap::SchedControl as u64;
+/// Where keel-loader puts the test process's own scheduling context.
+pub const SLOT_SCHED_CONTEXT: u64 = keel_abi::InitCap::InitThreadSchedContext as u64;
+/// The report endpoint (the driver mints it once the process is built).
+pub const SLOT_REPORT: u64 = keel_abi::cap::FIRST_FREE_INIT_SLOT;
 /// The first untyped.
 pub const FIRST_UNTYPED: u64 = 16;
 /// The first of keel-loader's slots.

@@ -6,11 +6,16 @@ use crate::{Env, TestResult};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::ObjectType;
-use keel_sys::cap::{init_thread, Tcb};
+use keel_sys::cap::{init_thread, SchedContext, Tcb};
+use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 
 const STACK_SIZE: usize = 16 * 1024;
+/// log2 size of the scheduling contexts tests make.
+pub const SC_BITS: u64 = keel_abi::object::MIN_SCHED_CONTEXT_BITS as u64;
+/// The timeslice of a test thread's round-robin scheduling context.
+pub const TIMESLICE_US: u64 = keel_abi::sched::ROOT_TIMESLICE_US;
 
 /// A stack for a test thread.
 #[repr(C, align(16))]
@@ -36,18 +41,21 @@ pub struct Shared {
     pub cap: AtomicU64,
     /// A value the thread reports.
     pub value: AtomicU64,
+    /// The thread's scheduling context cap (0: none).
+    pub sc: AtomicU64,
 }
 
-static SHARED: [Shared; 2] = [const {
+static SHARED: [Shared; 3] = [const {
     Shared {
         counter: AtomicU64::new(0),
         tcb: AtomicU64::new(0),
         cap: AtomicU64::new(0),
         value: AtomicU64::new(0),
+        sc: AtomicU64::new(0),
     }
-}; 2];
+}; 3];
 
-/// The shared state of test thread `i` (0 or 1).
+/// The shared state of test thread `i` (0, 1 or 2).
 pub fn shared(i: u64) -> &'static Shared {
     &SHARED[i as usize % SHARED.len()]
 }
@@ -70,8 +78,48 @@ pub fn spawn_with_handler(
     Ok(tcb)
 }
 
-/// A thread in the root task's CSpace and VSpace, at `priority`, not yet started.
+/// A configured scheduling context: `budget` µs every `period` µs (equal:
+/// round robin), not bound yet.
+pub fn sched_context(
+    env: &Env,
+    budget: u64,
+    period: u64,
+) -> Result<Cap<SchedContext>, alloc::string::String> {
+    let s = crate::cases::retype::make(env, 12, ObjectType::SchedContext, SC_BITS, 1)?;
+    let sc: Cap<SchedContext> = Cap::from_cptr(CPtr::from_bits(s));
+    step(
+        init_thread::SCHED_CONTROL.sched_control_configure_flags(
+            sc,
+            budget,
+            period,
+            0,
+            0,
+            SchedContextFlags::NONE,
+        ),
+        "configure a scheduling context",
+    )?;
+    Ok(sc)
+}
+
+/// A thread in the root task's CSpace and VSpace, at `priority`, with a
+/// round-robin scheduling context of [`TIMESLICE_US`], not yet started.
 pub fn spawn(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    stack: usize,
+    i: u64,
+    priority: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let tcb = spawn_passive(env, entry, stack, i, priority)?;
+    let sc = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;
+    step(sc.sched_context_bind(tcb), "bind the scheduling context")?;
+    shared(i).sc.store(sc.cptr().bits(), Ordering::SeqCst);
+    Ok(tcb)
+}
+
+/// As [`spawn`], without a scheduling context: the thread cannot run until
+/// one is bound to it (or lent).
+pub fn spawn_passive(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     stack: usize,
@@ -98,6 +146,7 @@ pub fn spawn(
     let sh = shared(i);
     sh.counter.store(0, Ordering::SeqCst);
     sh.value.store(0, Ordering::SeqCst);
+    sh.sc.store(0, Ordering::SeqCst);
     sh.tcb.store(s, Ordering::SeqCst);
     Ok(tcb)
 }
@@ -113,4 +162,94 @@ pub fn yield_times(n: usize) -> TestResult {
         step(keel_sys::r#yield(), "yield")?;
     }
     Ok(())
+}
+
+/// Counts once, then suspends itself.
+pub extern "C" fn count_once(i: u64) -> ! {
+    let s = shared(i);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(90)
+}
+
+/// Counts and yields, forever.
+pub extern "C" fn count_and_yield(i: u64) -> ! {
+    let s = shared(i);
+    loop {
+        s.counter.fetch_add(1, Ordering::SeqCst);
+        let _ = keel_sys::r#yield();
+    }
+}
+
+/// Counts in bursts of [`BURST`], yielding after each, forever.
+pub extern "C" fn spin_and_yield(i: u64) -> ! {
+    let s = shared(i);
+    loop {
+        for _ in 0..BURST {
+            s.counter.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = keel_sys::r#yield();
+    }
+}
+
+/// Counts of one [`spin_and_yield`] burst.
+pub const BURST: u64 = 20_000;
+
+/// Counts as fast as it can, forever, never blocking or yielding.
+pub extern "C" fn spin(i: u64) -> ! {
+    let s = shared(i);
+    loop {
+        s.counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The calling thread's own scheduling context (the same slot in the root
+/// task and in a test process).
+pub fn own_sched_context() -> Cap<SchedContext> {
+    init_thread::SCHED_CONTEXT
+}
+
+/// Runs the caller until `total_us` of time has been used by it and the
+/// contexts `others` together, reading each context's `Consumed` as it
+/// goes; returns the time each of `others` used, then the caller's.
+/// The caller only runs while `others` leave it time, so this measures
+/// the shares the kernel gives them.
+///
+/// # Errors
+/// A failed `Consumed`.
+pub fn share_out(
+    total_us: u64,
+    others: &[Cap<SchedContext>],
+) -> Result<alloc::vec::Vec<u64>, alloc::string::String> {
+    let me = own_sched_context();
+    step(
+        me.sched_context_consumed(),
+        "reset the caller's consumed time",
+    )?;
+    let mut used = alloc::vec![0u64; others.len() + 1];
+    for sc in others {
+        step(sc.sched_context_consumed(), "reset a consumed time")?;
+    }
+    while used.iter().sum::<u64>() < total_us {
+        for (sc, u) in others
+            .iter()
+            .chain(core::iter::once(&me))
+            .zip(used.iter_mut())
+        {
+            *u += step(sc.sched_context_consumed(), "read a consumed time")?;
+        }
+    }
+    Ok(used)
+}
+
+/// Sets the caller's priority (its own TCB is the authority).
+///
+/// # Errors
+/// A failed `SetPriority`.
+pub fn set_own_priority(priority: u64) -> TestResult {
+    step(
+        init_thread::TCB.tcb_set_priority(init_thread::TCB, priority),
+        "set the caller's priority",
+    )
 }

@@ -18,7 +18,11 @@ use keel_abi::{BootInfo, MessageInfo, ObjectType};
 use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb, Untyped};
+use keel_sys::cap::{init_thread, Endpoint, Notification, SchedContext, Tcb, Untyped};
+use keel_sys::sched::SchedContextFlags;
+
+/// log2 size of the benchmark threads' scheduling contexts.
+const SC_BITS: u64 = keel_abi::object::MIN_SCHED_CONTEXT_BITS as u64;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap, Error};
 
@@ -124,6 +128,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let first = boot_info.empty.start;
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let (ep, ntfn, server_tcb, waiter_tcb) = (first, first + 1, first + 2, first + 3);
+    let (server_sc, waiter_sc) = (first + 4, first + 5);
     at(
         "endpoint",
         ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),
@@ -136,9 +141,27 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         "tcbs",
         ut.untyped_retype(ObjectType::Tcb, 0, &here, server_tcb, 2),
     )?;
+    at(
+        "scheduling contexts",
+        ut.untyped_retype(ObjectType::SchedContext, SC_BITS, &here, server_sc, 2),
+    )?;
 
-    let start = |tcb: u64, entry: extern "C" fn(u64) -> !, cap: u64| -> Step<()> {
+    let start = |tcb: u64, sc: u64, entry: extern "C" fn(u64) -> !, cap: u64| -> Step<()> {
         let t: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(tcb));
+        let sc: Cap<SchedContext> = Cap::from_cptr(CPtr::from_bits(sc));
+        let slice = keel_abi::sched::ROOT_TIMESLICE_US;
+        at(
+            "configure",
+            init_thread::SCHED_CONTROL.sched_control_configure_flags(
+                sc,
+                slice,
+                slice,
+                0,
+                0,
+                SchedContextFlags::NONE,
+            ),
+        )?;
+        at("bind", sc.sched_context_bind(t))?;
         SERVER_CAP.store(cap, Ordering::SeqCst);
         at(
             "space",
@@ -164,16 +187,16 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         // Let the thread run into its first blocking receive.
         at("yield", keel_sys::r#yield())
     };
-    start(server_tcb, server, ep)?;
+    start(server_tcb, server_sc, server, ep)?;
     let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
     time_calls(endpoint, overhead, "", || {
         let received = SERVER_RECEIVED.load(Ordering::SeqCst);
         (received, SERVER_REPLYING.load(Ordering::SeqCst))
     })?;
-    if first + 4 + xas::SLOTS > boot_info.empty.end {
+    if first + 6 + xas::SLOTS > boot_info.empty.end {
         return Err(("too few empty slots", Error::NotEnoughMemory));
     }
-    xas::run(boot_info, ut_slot, first + 4, overhead)?;
+    xas::run(boot_info, ut_slot, first + 6, overhead)?;
     at(
         "suspend the server",
         Cap::<Tcb>::from_cptr(CPtr::from_bits(server_tcb)).tcb_suspend(),
@@ -181,7 +204,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
 
     // Signal to Wait: the waiter runs at a higher priority than the signaller,
     // so the signal switches to it at once.
-    start(waiter_tcb, waiter, ntfn)?;
+    start(waiter_tcb, waiter_sc, waiter, ntfn)?;
     at(
         "lower the root task",
         init_thread::TCB.tcb_set_priority(init_thread::TCB, 200),

@@ -104,6 +104,7 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         scratch_vaddr: SCRATCH_VADDR,
         asid_pool: init_thread::ASID_POOL,
         authority: init_thread::TCB,
+        sched_control: init_thread::SCHED_CONTROL,
     };
     let caps = [GivenCap {
         cptr: CPtr::from_bits(ep),

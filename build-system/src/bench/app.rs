@@ -14,11 +14,9 @@ use keel_abi::manifest::Start;
 use super::{report, Measurement};
 use crate::arch::Arch;
 use crate::build::{self, BuildArgs};
-use crate::qemu::{self, Ending, QemuOptions};
+use crate::qemu::{self, Ending, QemuOptions, ICOUNT};
 use crate::test::ArchChoice;
 
-/// Deterministic time: one counter tick per guest instruction.
-pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 /// Longest the benchmark may run.
 const TIMEOUT: Duration = Duration::from_secs(900);
 

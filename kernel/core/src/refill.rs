@@ -18,6 +18,7 @@ use crate::SyscallError;
 pub const MIN_REFILLS: usize = 2;
 /// The most refills a scheduling context can hold.
 pub const MAX_REFILLS: usize = 16;
+const _: () = assert!(MAX_REFILLS - MIN_REFILLS == keel_abi::sched::MAX_EXTRA_REFILLS as usize);
 
 /// One slice of budget: `amount` ticks usable from `release` on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,11 +185,13 @@ impl Refills {
     /// time beyond the released budget (a late timer) delays the next refill,
     /// so the overrun is paid back. Afterwards the head is at least
     /// `min_budget`, merged with its successors if need be.
-    pub fn charge(&mut self, usage: u64) {
+    ///
+    /// Returns true when a round-robin timeslice ended (and started afresh):
+    /// the kernel then moves the thread to the back of its priority's queue.
+    pub fn charge(&mut self, usage: u64) -> bool {
         if self.is_round_robin() {
             // Never throttled: the used part of the slice moves to the tail,
-            // and a used-up slice starts afresh (the kernel then moves the
-            // thread to the back of its priority's queue).
+            // and a used-up slice starts afresh.
             let tail_at = (self.head + 1) % MAX_REFILLS;
             let used = usage.min(self.ring[self.head].amount);
             self.ring[self.head].amount -= used;
@@ -196,8 +199,9 @@ impl Refills {
             if self.ring[self.head].amount < self.min_budget {
                 self.ring[self.head].amount = self.budget;
                 self.ring[tail_at].amount = 0;
+                return true;
             }
-            return;
+            return false;
         }
         let mut usage = usage;
         // Only refills released by the time the head was are charged.
@@ -229,6 +233,7 @@ impl Refills {
             let next = &mut self.ring[self.head];
             next.amount += small.amount;
         }
+        false
     }
 
     /// Consumed time goes back into the list one period on: merged into the

@@ -81,10 +81,10 @@ fn an_overrun_delays_the_next_release() {
 fn round_robin_is_never_throttled_and_restarts_its_slice() {
     let mut r = Refills::new(50, 50, 0, MIN, 0).unwrap();
     assert!(r.is_round_robin());
-    r.charge(30);
+    assert!(!r.charge(30), "20 of the slice are left");
     assert_eq!(r.head().amount, 20);
     assert!(r.ready(30) && r.sufficient(0) && !r.sufficient(15));
-    r.charge(15);
+    assert!(r.charge(15), "the slice ended");
     assert_eq!(r.head().amount, 50);
     assert_eq!(r.iter().map(|f| f.amount).sum::<u64>(), 50);
 }

@@ -232,8 +232,8 @@ mod tests {
             Err(SyscallError::range(5, 47))
         );
         assert_eq!(
-            rt(&mut m, ObjectType::SchedContext, 7, 10, 1),
-            Err(SyscallError::range(8, 12))
+            rt(&mut m, ObjectType::SchedContext, 8, 10, 1),
+            Err(SyscallError::range(9, 12))
         );
         let r = retype(
             &mut m,

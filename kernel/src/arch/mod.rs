@@ -9,12 +9,16 @@
 //! - `Serial: Console` — the kernel console.
 //! - `Machine: Platform` — entering user mode, halting, idling, the kernel
 //!   window and the kernel image's physical placement.
+//! - `LocalTimer: Timer` — the clock the scheduler keeps time in and the
+//!   one-shot timer interrupt (there is no periodic tick).
 //!
 //! Each architecture also exports `ARCH: keel_abi::Arch` and `ELF_MACHINE: u16`.
-//! Its boot code sets up the CPU, console, traps and kernel window, finds RAM and
-//! then calls [`crate::boot::kernel_main`]. Its trap entry saves the user
+//! Its boot code sets up the CPU, console, traps, timer and kernel window, finds
+//! RAM and then calls [`crate::boot::kernel_main`]. Its trap entry saves the user
 //! registers into the current `UserContext` and calls [`crate::syscall::handle_syscall`],
-//! [`crate::fault::handle_user_fault`] or [`crate::fault::handle_unexpected_interrupt`].
+//! [`crate::fault::handle_user_fault`], [`crate::sched::timer_interrupt`] (once the
+//! timer interrupt is acknowledged) or [`crate::fault::handle_unexpected_interrupt`];
+//! `Platform::idle` hands interrupts to the same two.
 
 use keel_abi::bootinfo::MemRegion;
 use keel_kernel_core::memory::{FreeMemory, MemoryError};
@@ -197,7 +201,9 @@ pub trait Platform {
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> !;
     /// Stops the machine; under QEMU, exits QEMU with `status`.
     fn halt(status: u32) -> !;
-    /// Waits for interrupts forever.
+    /// Waits, with no current thread, for the timer interrupt (or another):
+    /// acknowledges it and calls [`crate::sched::timer_interrupt`] (or
+    /// [`crate::fault::handle_unexpected_interrupt`]).
     fn idle() -> !;
     /// True when an interrupt is waiting to be taken: long kernel operations
     /// ask this at their preemption points.
@@ -211,4 +217,20 @@ pub trait Platform {
     fn kernel_virt_to_phys(vaddr: usize) -> u64;
     /// The physical range of the loaded kernel image (boot archive included).
     fn kernel_image_phys() -> MemRegion;
+}
+
+/// The core's one-shot timer and the clock the scheduler keeps time in
+/// (ticks; x86_64 the TSC, aarch64 the generic timer's virtual counter).
+pub trait Timer {
+    /// Measures the clock and timer frequencies and prepares the timer (masked,
+    /// nothing armed). Called once at boot, before the first thread runs.
+    /// Prints one console line with what it measured.
+    fn init();
+    /// Ticks per second of `now()`, as measured/read at `init`.
+    fn ticks_per_second() -> u64;
+    /// The current time in ticks (monotonic).
+    fn now() -> u64;
+    /// Arms the one-shot timer to interrupt once `now()` reaches `deadline`; a
+    /// deadline already past interrupts at once. Replaces any earlier deadline.
+    fn set_deadline(deadline: u64);
 }

@@ -76,6 +76,8 @@ pub fn start(
     let cnode_paddr = alloc_zeroed(&mut free, (1usize << ROOT_CNODE_BITS) * SLOT_SIZE as usize);
     let tcb_object = alloc_zeroed(&mut free, 1 << keel_abi::object::TCB_BITS);
     let pool = alloc_zeroed(&mut free, 1 << keel_abi::vspace::ASID_POOL_BITS);
+    let sc_bits = keel_abi::object::MIN_SCHED_CONTEXT_BITS;
+    let sc_object = alloc_zeroed(&mut free, 1 << sc_bits);
     let (pool_cap, asid) = crate::object::vspace::asid::boot_pool(pool, vspace.root_paddr());
     let mut mem = KernelMemory;
     let cnode_slot = |index: u64| cnode_paddr + index * SLOT_SIZE;
@@ -117,6 +119,10 @@ pub fn start(
             Cap::frame(ipc_frame, false, CapRights::ALL, false),
         ),
         (InitCap::SchedControl, Cap::sched_control(0)),
+        (
+            InitCap::InitThreadSchedContext,
+            Cap::sched_context(sc_object, sc_bits),
+        ),
     ];
     for (slot, cap) in initial {
         provide(&mut mem, cnode_slot(slot as u64), cap);
@@ -207,6 +213,8 @@ pub fn start(
             cap,
         );
     }
+    crate::object::sched_control::configure_root(sc_object);
+    crate::object::sched_context::bind(sc_object, tcb_object);
     crate::sched::make_runnable(tcb_object);
     crate::kprintln!(
         "KEEL: root task '{}': {} untyped caps, slots {}..{} empty; entering user mode",

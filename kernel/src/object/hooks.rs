@@ -18,12 +18,19 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         match cap.kind() {
             CapType::Tcb => {
                 crate::ipc::destroy_thread(cap.paddr());
+                // SAFETY: the TCB is alive until this finalisation returns;
+                // the reference is used for one read.
+                let sc = unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.sched_context;
+                if sc != 0 {
+                    crate::object::sched_context::unbind_tcb(sc);
+                }
                 if crate::sched::current_object() == Some(cap.paddr()) {
                     crate::sched::set_current(0);
                 }
             }
             CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
+            CapType::SchedContext => crate::object::sched_context::finalise(cap.paddr()),
             CapType::VSpace
             | CapType::AsidPool
             | CapType::PageUpperDirectory

@@ -6,6 +6,8 @@ pub mod endpoint;
 pub mod hooks;
 pub mod memory;
 pub mod notification;
+pub mod sched_context;
+pub mod sched_control;
 pub mod tcb;
 pub mod untyped;
 pub mod vspace;

@@ -6,7 +6,7 @@ use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::vspace::{asid, frame, page_table};
-use crate::object::{cnode, tcb, untyped};
+use crate::object::{cnode, sched_context, sched_control, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::{CapType, Error, Label, MessageInfo};
 use keel_kernel_core::cap::Cap;
@@ -135,6 +135,8 @@ pub fn call(tcb_object: u64) -> Result<Outcome, SyscallError> {
         }
         CapType::AsidControl => asid::invoke_control(label?, &msg),
         CapType::AsidPool => asid::invoke_pool(label?, &msg, cap),
+        CapType::SchedContext => sched_context::invoke(label?, &msg, cap.paddr(), tcb_object),
+        CapType::SchedControl => sched_control::invoke(label?, &msg, cap.word1()),
         _ => Err(Error::IllegalOperation.into()),
     }
 }

@@ -48,7 +48,7 @@ pub fn every_type(env: &Env) -> TestResult {
         (ObjectType::Endpoint, 0, CapType::Endpoint),
         (ObjectType::Notification, 0, CapType::Notification),
         (ObjectType::CNode, 4, CapType::CNode),
-        (ObjectType::SchedContext, 8, CapType::SchedContext),
+        (ObjectType::SchedContext, 9, CapType::SchedContext),
         (ObjectType::Reply, 0, CapType::Reply),
         (ObjectType::VSpace, 0, CapType::VSpace),
         (
@@ -112,9 +112,9 @@ pub fn bad_size_bits(env: &Env) -> TestResult {
         "CNode of radix 0",
     )?;
     expect_error(
-        ut.untyped_retype(ObjectType::SchedContext, 7, &dst, s, 1),
+        ut.untyped_retype(ObjectType::SchedContext, 8, &dst, s, 1),
         Error::RangeError,
-        "SchedContext of 2^7",
+        "SchedContext of 2^8",
     )?;
     expect_type(s, CapType::Null)
 }

@@ -4,7 +4,7 @@
 
 use super::retype::make;
 use crate::support::{expect_error, step};
-use crate::thread::{count, shared, spawn, stack_top, yield_times};
+use crate::thread::{count, count_and_yield, count_once, shared, spawn, stack_top, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
@@ -12,24 +12,6 @@ use keel_abi::{CapRights, Error, ObjectType};
 use keel_sys::cap::{init_thread, Tcb};
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
-
-/// Counts once, then suspends itself.
-extern "C" fn count_once(i: u64) -> ! {
-    let s = shared(i);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    let _ = me.tcb_suspend();
-    keel_sys::debug::halt(90)
-}
-
-/// Counts and yields, forever.
-extern "C" fn count_forever(i: u64) -> ! {
-    let s = shared(i);
-    loop {
-        s.counter.fetch_add(1, Ordering::SeqCst);
-        let _ = keel_sys::r#yield();
-    }
-}
 
 /// Counts once, then writes to the read-only BootInfo page.
 extern "C" fn count_then_fault(i: u64) -> ! {
@@ -77,7 +59,7 @@ pub fn priorities(env: &Env) -> TestResult {
 }
 
 pub fn suspend_resume(env: &Env) -> TestResult {
-    let t = spawn(env, count_forever, 0, 0, 255)?;
+    let t = spawn(env, count_and_yield, 0, 0, 255)?;
     step(t.tcb_resume(), "resume")?;
     yield_times(5)?;
     ensure!(count(0) >= 5, "only {} runs in 5 yields", count(0));
@@ -92,8 +74,8 @@ pub fn suspend_resume(env: &Env) -> TestResult {
 }
 
 pub fn round_robin(env: &Env) -> TestResult {
-    let a = spawn(env, count_forever, 0, 0, 255)?;
-    let b = spawn(env, count_forever, 1, 1, 255)?;
+    let a = spawn(env, count_and_yield, 0, 0, 255)?;
+    let b = spawn(env, count_and_yield, 1, 1, 255)?;
     step(a.tcb_resume(), "resume a")?;
     step(b.tcb_resume(), "resume b")?;
     yield_times(10)?;
@@ -265,7 +247,7 @@ pub fn fault_stops_only_the_thread(env: &Env) -> TestResult {
 }
 
 pub fn delete_running_thread(env: &Env) -> TestResult {
-    let t = spawn(env, count_forever, 0, 0, 255)?;
+    let t = spawn(env, count_and_yield, 0, 0, 255)?;
     step(t.tcb_resume(), "resume")?;
     yield_times(3)?;
     step(

@@ -3,12 +3,15 @@
 //! created on demand; copy segment bytes through the scratch mapping.
 
 use crate::{slot, Context, ExtraPage, LoadError, Process, ProcessConfig, Resources};
-use crate::{CALLER_SLOTS, IPC_BUFFER_VADDR, STACK_TOP};
+use crate::{CALLER_SLOTS, IPC_BUFFER_VADDR, SCHED_CONTEXT_BITS, STACK_TOP};
 use core::cell::Cell;
 use keel_abi::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{Arch, CapRights, Error, LookupFailure, ObjectType};
-use keel_sys::cap::{CNode, Frame, PageDirectory, PageTable, PageUpperDirectory, Tcb, VSpace};
+use keel_sys::cap::{
+    CNode, Frame, PageDirectory, PageTable, PageUpperDirectory, SchedContext, Tcb, VSpace,
+};
+use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{AbsoluteCPtr, CPtr, Cap};
 
@@ -19,8 +22,9 @@ const RW: CapRights = CapRights::READ.union(CapRights::WRITE);
 const CNODE_SLOT: u64 = 0;
 const TCB_SLOT: u64 = 1;
 const VSPACE_SLOT: u64 = 2;
-const FRAME_SLOT: u64 = 3;
-const TABLE_SLOT: u64 = 4;
+const SCHED_CONTEXT_SLOT: u64 = 3;
+const FRAME_SLOT: u64 = 4;
+const TABLE_SLOT: u64 = 5;
 
 /// One process being built.
 pub(crate) struct Builder<'a> {
@@ -69,6 +73,14 @@ impl<'a> Builder<'a> {
         {
             return Err(bad("check the IPC buffer slot"));
         }
+        if cfg.sched_context_slot.is_some_and(|s| {
+            s < slot::FIRST_GIVEN
+                || s >= l.first_loader
+                || (l.first_given..l.first_given + cfg.caps.len() as u64).contains(&s)
+        }) || (cfg.sched_context_slot.is_some() && cfg.budget.is_none())
+        {
+            return Err(bad("check the scheduling context slot"));
+        }
         if cfg
             .extra_pages
             .iter()
@@ -109,6 +121,7 @@ impl<'a> Builder<'a> {
             ObjectType::CNode => "retype the CNode",
             ObjectType::VSpace => "retype the VSpace",
             ObjectType::Tcb => "retype the TCB",
+            ObjectType::SchedContext => "retype the scheduling context",
             _ => "retype a paging structure",
         };
         self.res
@@ -307,6 +320,29 @@ impl<'a> Builder<'a> {
         self.retype(ObjectType::CNode, cfg.layout.cnode_radix, CNODE_SLOT)?;
         self.retype(ObjectType::VSpace, 0, VSPACE_SLOT)?;
         self.retype(ObjectType::Tcb, 0, TCB_SLOT)?;
+        if let Some(budget) = cfg.budget {
+            self.retype(
+                ObjectType::SchedContext,
+                SCHED_CONTEXT_BITS,
+                SCHED_CONTEXT_SLOT,
+            )?;
+            let sc: Cap<SchedContext> = self.cap(SCHED_CONTEXT_SLOT);
+            res.sched_control
+                .sched_control_configure_flags(
+                    sc,
+                    budget.budget_us,
+                    budget.period_us,
+                    0,
+                    0,
+                    SchedContextFlags::NONE,
+                )
+                .context("configure the scheduling context")?;
+            sc.sched_context_bind(self.cap(TCB_SLOT))
+                .context("bind the scheduling context")?;
+            if let Some(s) = cfg.sched_context_slot {
+                self.give(s, sc.cptr(), CapRights::ALL, 0)?;
+            }
+        }
         let vspace: Cap<VSpace> = self.cap(VSPACE_SLOT);
         res.asid_pool
             .asid_pool_assign(vspace)
@@ -387,6 +423,7 @@ impl<'a> Builder<'a> {
             cnode: self.cap(CNODE_SLOT),
             tcb,
             vspace,
+            sched_context: self.cap(SCHED_CONTEXT_SLOT),
             entry: self.elf.entry(),
             slots_used: self.next_child_slot.get(),
         })

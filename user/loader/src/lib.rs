@@ -53,7 +53,7 @@ mod build;
 use core::fmt;
 use core::ops::Range;
 use keel_abi::CapRights;
-use keel_sys::cap::{AsidPool, CNode, Frame, Tcb, Untyped, VSpace};
+use keel_sys::cap::{AsidPool, CNode, Frame, SchedContext, SchedControl, Tcb, Untyped, VSpace};
 use keel_sys::{CPtr, Cap, Error};
 
 /// Fixed slots of the child's CNode (see the crate documentation).
@@ -81,7 +81,9 @@ pub const IPC_BUFFER_VADDR: u64 = 0x0000_0000_1000_1000;
 /// Stack pages when the caller has no preference.
 pub const DEFAULT_STACK_PAGES: u64 = 4;
 /// Slots of the caller's CNode the loader needs (see [`Resources::slots`]).
-pub const CALLER_SLOTS: u64 = 5;
+pub const CALLER_SLOTS: u64 = 6;
+/// log2 size of the scheduling context the loader makes for the thread.
+pub const SCHED_CONTEXT_BITS: u64 = keel_abi::object::MIN_SCHED_CONTEXT_BITS as u64;
 
 /// What the loader works with, all in the caller's CSpace.
 #[derive(Clone, Debug)]
@@ -91,8 +93,8 @@ pub struct Resources {
     /// The caller's root CNode; CPtrs in this struct are its slot numbers.
     pub cnode: Cap<CNode>,
     /// At least [`CALLER_SLOTS`] empty slots of the caller's CNode. After
-    /// [`spawn`] returns, the first three hold the child's CNode, TCB and
-    /// VSpace (see [`Process`]) and the rest are empty again.
+    /// [`spawn`] returns, the first four hold the child's CNode, TCB, VSpace
+    /// and scheduling context (see [`Process`]) and the rest are empty again.
     pub slots: Range<u64>,
     /// The caller's VSpace, for the scratch mapping.
     pub vspace: Cap<VSpace>,
@@ -103,6 +105,26 @@ pub struct Resources {
     pub asid_pool: Cap<AsidPool>,
     /// The TCB whose maximum controlled priority bounds the child's priority.
     pub authority: Cap<Tcb>,
+    /// Configures the child's scheduling context.
+    pub sched_control: Cap<SchedControl>,
+}
+
+/// The time the child's thread gets (MCS): `budget_us` every `period_us`;
+/// equal is round robin with that timeslice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Budget per period, µs.
+    pub budget_us: u64,
+    /// Period, µs.
+    pub period_us: u64,
+}
+
+impl Budget {
+    /// Round robin with the root task's timeslice.
+    pub const ROUND_ROBIN: Budget = Budget {
+        budget_us: keel_abi::sched::ROOT_TIMESLICE_US,
+        period_us: keel_abi::sched::ROOT_TIMESLICE_US,
+    };
 }
 
 /// A capability the child gets in its CNode.
@@ -185,6 +207,12 @@ pub struct ProcessConfig<'a> {
     pub ipc_buffer_slot: Option<u64>,
     /// Pages filled with the caller's bytes.
     pub extra_pages: &'a [ExtraPage<'a>],
+    /// The thread's scheduling context; `None` makes a passive thread (no
+    /// context: it runs only on one lent to it).
+    pub budget: Option<Budget>,
+    /// A slot of the child's CNode (below [`SlotLayout::first_loader`],
+    /// outside the given caps) for a copy of its scheduling context's cap.
+    pub sched_context_slot: Option<u64>,
     /// Resume the thread once built; `false` leaves it suspended for the
     /// caller to finish setting up and resume through [`Process::tcb`].
     pub start: bool,
@@ -203,12 +231,14 @@ impl Default for ProcessConfig<'_> {
             layout: SlotLayout::default(),
             ipc_buffer_slot: None,
             extra_pages: &[],
+            budget: Some(Budget::ROUND_ROBIN),
+            sched_context_slot: None,
             start: true,
         }
     }
 }
 
-/// A running process, as the caller sees it: caps in the first three of the
+/// A running process, as the caller sees it: caps in the first four of the
 /// caller's [`Resources::slots`]. Revoking the untyped tears it down.
 #[derive(Clone, Copy, Debug)]
 pub struct Process {
@@ -219,6 +249,8 @@ pub struct Process {
     pub tcb: Cap<Tcb>,
     /// The child's VSpace.
     pub vspace: Cap<VSpace>,
+    /// The child's scheduling context (its slot is empty without one).
+    pub sched_context: Cap<SchedContext>,
     /// The entry point it started at.
     pub entry: u64,
     /// Slots of its CNode in use.

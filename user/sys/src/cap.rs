@@ -72,6 +72,10 @@ cap_kinds! {
     Endpoint => Endpoint;
     /// A notification.
     Notification => Notification;
+    /// An MCS scheduling context.
+    SchedContext => SchedContext;
+    /// An MCS reply object.
+    Reply => Reply;
 }
 
 /// A capability to an object of kind `T`.
@@ -135,4 +139,6 @@ pub mod init_thread {
     pub const IPC_BUFFER: Cap<Frame> = slot(InitCap::InitThreadIpcBuffer);
     /// SchedControl for core 0.
     pub const SCHED_CONTROL: Cap<SchedControl> = slot(InitCap::SchedControl);
+    /// The root task's scheduling context.
+    pub const SCHED_CONTEXT: Cap<SchedContext> = slot(InitCap::InitThreadSchedContext);
 }

@@ -11,6 +11,7 @@ pub mod debug;
 pub mod invocation;
 pub mod ipc;
 mod ipc_buffer;
+pub mod sched;
 pub mod tcb;
 pub mod vspace;
 

@@ -1,7 +1,7 @@
 //! Threads: the register list (`keel_abi::registers`) and the TCB invocations,
 //! named as in rust-sel4 (`tcb_configure`, `tcb_resume`, ...).
 
-use crate::cap::{CNode, Frame, Tcb, VSpace};
+use crate::cap::{CNode, Endpoint, Frame, Tcb, VSpace};
 use crate::invocation::invoke;
 use crate::ipc_buffer::with_ipc_buffer;
 use crate::{CPtr, Cap, Error};
@@ -189,6 +189,17 @@ impl Cap<Tcb> {
     /// Lookup errors only.
     pub fn tcb_suspend(self) -> Result<(), Error> {
         self.tcb_invoke(Label::TcbSuspend, &[], &[]).map(|_| ())
+    }
+
+    /// Sets the timeout endpoint (MCS): where a timeout fault goes when the
+    /// thread's budget runs out; `None` removes it.
+    ///
+    /// # Errors
+    /// `InvalidCapability` when the cap is not an endpoint.
+    pub fn tcb_set_timeout_endpoint(self, ep: Option<Cap<Endpoint>>) -> Result<(), Error> {
+        let ep = ep.map_or(CPtr::from_bits(0), |e| e.cptr());
+        self.tcb_invoke(Label::TcbSetTimeoutEndpoint, &[], &[ep])
+            .map(|_| ())
     }
 
     /// Makes the thread runnable.

@@ -2,12 +2,13 @@
 //! drop from EL2 to EL1, the boot page tables (one level-1 table of 1 GiB blocks
 //! used both as the identity map in TTBR0 and as the kernel window in TTBR1),
 //! turning the MMU on, the jump to the high half; then the Rust side: console,
-//! vectors, GIC, the device tree's RAM, and `kernel_main`.
+//! vectors, GIC, timer, the device tree's RAM, and `kernel_main`.
 
 use super::mmu::{
     KERNEL_DEVICE_BLOCK, KERNEL_NORMAL_BLOCK, MAIR, SCTLR_MMU_ON, SCTLR_RES1, TABLE, TCR, VALID,
 };
 use super::{dtb, gic, serial::Serial, PHYS_WINDOW_SIZE};
+use crate::arch::{LocalTimer, Timer};
 use crate::boot::BootParams;
 use keel_abi::bootinfo::MemRegion;
 
@@ -136,6 +137,7 @@ extern "C" fn aarch64_boot_main() -> ! {
     Serial::init();
     gic::init();
     super::pmu::init();
+    LocalTimer::init();
     let tree = dtb::DeviceTree::find();
     let mut params = BootParams::new();
     tree.for_each_memory(|start, end| {

@@ -1,6 +1,7 @@
 //! The GICv2 of QEMU virt: distributor at 0x0800_0000, CPU interface at
-//! 0x0801_0000. Boot enables both with every interrupt disabled; the trap path
-//! acknowledges and ends interrupts. Routing interrupts to user-level drivers
+//! 0x0801_0000. Boot enables both with every interrupt disabled, then enables
+//! the ones the kernel takes (its timer's PPI); the trap path and the idle loop
+//! acknowledge and end interrupts. Routing interrupts to user-level drivers
 //! (IRQHandler caps) is not here yet.
 
 use super::mmio::{read32, write32};
@@ -8,6 +9,7 @@ use super::mmio::{read32, write32};
 const GICD: u64 = 0x0800_0000;
 const GICD_CTLR: u64 = GICD;
 const GICD_TYPER: u64 = GICD + 0x004;
+const GICD_ISENABLER: u64 = GICD + 0x100;
 const GICD_ICENABLER: u64 = GICD + 0x180;
 const GICD_ICPENDR: u64 = GICD + 0x280;
 const GICD_IPRIORITYR: u64 = GICD + 0x400;
@@ -54,6 +56,11 @@ pub fn init() {
     write32(GICC_PMR, PRIORITY_MASK);
     write32(GICC_BPR, 0);
     write32(GICC_CTLR, 1);
+}
+
+/// Enables interrupt `id` (already given the default priority and CPU 0 by `init`).
+pub fn enable(id: u32) {
+    write32(GICD_ISENABLER + 4 * u64::from(id / 32), 1 << (id % 32));
 }
 
 /// Acknowledges the highest-priority pending interrupt, if it is a real one.

@@ -1,7 +1,7 @@
 //! aarch64 (QEMU virt, Cortex-A57): entry from QEMU `-kernel` at EL1 or EL2, a
 //! kernel window over physical memory in TTBR1, per-thread TTBR0 page tables,
-//! the exception vectors, the PL011 console, the GICv2, and halting through
-//! semihosting or PSCI.
+//! the exception vectors, the PL011 console, the GICv2, the generic timer, and
+//! halting through semihosting or PSCI.
 
 /// The link-time value of a symbol, loaded as a 64-bit constant: the kernel's
 /// code (high half) cannot reach low physical symbols with `adrp`.
@@ -33,11 +33,13 @@ mod pmu;
 mod psci;
 mod semihosting;
 mod serial;
+mod timer;
 mod trap;
 mod vspace;
 
 pub use context::UserContext;
 pub use serial::Serial;
+pub use timer::LocalTimer;
 pub use vspace::VSpace;
 
 use super::Platform;
@@ -68,12 +70,19 @@ impl Platform for Machine {
         semihosting::exit(status);
         crate::kprintln!("KEEL: halted with status {status}");
         psci::system_off();
-        Self::idle()
+        // Not `idle`: a halted machine runs no more threads, even when its timer fires.
+        timer::disarm();
+        loop {
+            mmu::wait_for_interrupt();
+        }
     }
 
     fn idle() -> ! {
         loop {
+            // WFI wakes on a pending interrupt even with IRQs masked, so no
+            // exception is taken: the interrupt is acknowledged at the GIC here.
             mmu::wait_for_interrupt();
+            trap::handle_interrupt();
         }
     }
 

@@ -4,13 +4,15 @@
 //! While a thread runs, SP_EL1 points at its `UserContext` (set by
 //! `return_to_user`), so an exception from EL0 stores the registers straight
 //! into it (as seL4 does), then switches to the kernel stack and calls Rust,
-//! which never returns: it leaves through `return_to_user`. An exception taken
-//! in the kernel is a kernel bug and panics, except for the three instructions
-//! that may legitimately trap when their service is absent (semihosting `hlt`,
-//! PSCI `hvc`/`smc`), which are stepped over.
+//! which never returns: it leaves through `return_to_user`. Interrupts are
+//! taken only from EL0; the idle loop waits with them masked and handles them
+//! through the same `handle_interrupt`. An exception taken in the kernel is a
+//! kernel bug and panics, except for the three instructions that may
+//! legitimately trap when their service is absent (semihosting `hlt`, PSCI
+//! `hvc`/`smc`), which are stepped over.
 
 use super::context::{UserContext, SPSR_USER_MASK};
-use super::gic;
+use super::{gic, timer};
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::global_asm;
 
@@ -272,13 +274,10 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
             EC_PC_ALIGNMENT | EC_SP_ALIGNMENT => UserFaultKind::Alignment,
             _ => UserFaultKind::Other(esr),
         },
-        ENTRY_IRQ | ENTRY_FIQ => match gic::acknowledge() {
-            Some(iar) => {
-                gic::end(iar);
-                fault::handle_unexpected_interrupt(u64::from(gic::id(iar)))
-            }
-            None => crate::sched::schedule(),
-        },
+        ENTRY_IRQ | ENTRY_FIQ => {
+            handle_interrupt();
+            crate::sched::schedule()
+        }
         _ => UserFaultKind::Other(esr),
     };
     let addr = match kind {
@@ -286,6 +285,31 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
         _ => 0,
     };
     fault::handle_user_fault(UserFault { kind, ip, addr })
+}
+
+/// Acknowledges the highest-priority pending interrupt and passes it on, from
+/// an exception from EL0 or from the idle loop (which waits with IRQs masked
+/// and so takes no exception). Returns only when there is nothing to pass on:
+/// no interrupt (spurious), or a timer interrupt for a deadline since moved on
+/// (see [`timer::deadline_reached`]), which stays armed.
+pub fn handle_interrupt() {
+    let Some(iar) = gic::acknowledge() else {
+        return;
+    };
+    let id = gic::id(iar);
+    if id != timer::TIMER_IRQ {
+        gic::end(iar);
+        fault::handle_unexpected_interrupt(u64::from(id))
+    }
+    if !timer::deadline_reached() {
+        gic::end(iar);
+        return;
+    }
+    // Deassert the level-triggered PPI before ending it, or it would be
+    // pending again at once; the next `set_deadline` re-enables the timer.
+    timer::disarm();
+    gic::end(iar);
+    crate::sched::timer_interrupt()
 }
 
 /// Names of the sixteen vectors, for kernel-mode exception reports.

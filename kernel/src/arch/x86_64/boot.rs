@@ -1,10 +1,10 @@
 //! x86_64 boot: the PVH entry (32-bit protected mode, paging off), the boot page
 //! tables (identity and kernel window over the first 4 GiB in 2 MiB pages, the
 //! kernel image at -2 GiB), the switch to long mode, and then the Rust side:
-//! console, GDT/IDT, the memory map from `hvm_start_info`, and `kernel_main`.
+//! console, GDT/IDT, the timer, the memory map from `hvm_start_info`, and `kernel_main`.
 
 use super::{gdt, serial::Serial, trap, PHYS_WINDOW_SIZE};
-use crate::arch::{Machine, Platform};
+use crate::arch::{LocalTimer, Machine, Platform, Timer};
 use crate::boot::BootParams;
 use keel_abi::bootinfo::MemRegion;
 use zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -173,6 +173,7 @@ extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
     super::io::enable_fpu();
     gdt::init();
     trap::init();
+    LocalTimer::init();
     let info: StartInfo = read_phys(start_info_paddr);
     if info.magic != START_INFO_MAGIC || info.version < 1 {
         panic!(

@@ -1,16 +1,19 @@
 //! x86_64 (QEMU q35): PVH entry, GDT/TSS/IDT, `syscall` entry, 4-level paging,
-//! 16550 serial console, `isa-debug-exit` halt.
+//! 16550 serial console, `isa-debug-exit` halt, the local APIC timer over the TSC.
 
 mod apic;
 mod boot;
 mod gdt;
 mod io;
 mod pic;
+mod pit;
 mod serial;
+mod timer;
 mod trap;
 mod vspace;
 
 pub use serial::Serial;
+pub use timer::LocalTimer;
 pub use trap::UserContext;
 pub use vspace::VSpace;
 
@@ -56,7 +59,11 @@ impl Platform for Machine {
 
     fn idle() -> ! {
         loop {
-            io::halt_forever();
+            trap::wait_for_interrupt();
+            // A spurious interrupt leaves nothing in service: wait again.
+            if let Some(vector) = apic::in_service() {
+                trap::handle_interrupt(vector);
+            }
         }
     }
 

@@ -5,9 +5,15 @@
 //! current thread's `UserContext`, so the CPU's frame and the stub's pushes land
 //! directly in it (as seL4 does). Then the stub switches to the kernel stack and
 //! calls into Rust, which never returns: it leaves through `return_to_user`.
+//!
+//! The kernel runs with interrupts disabled, except inside
+//! `wait_for_interrupt` (the idle loop's `sti; hlt`). An interrupt taken there
+//! returns at once, leaving its vector in service at the local APIC, and the
+//! idle loop hands it to `handle_interrupt` as a trap from user mode would.
 
 use super::gdt::{self, KERNEL_CS, USER_CS, USER_SS};
 use super::io::read_cr2;
+use super::{apic, timer};
 use crate::arch::UserRegisters;
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::{asm, global_asm};
@@ -15,6 +21,8 @@ use core::cell::UnsafeCell;
 
 /// Vector number recorded for a `syscall` entry (above the 256 IDT vectors).
 const SYSCALL_VECTOR: u64 = 0x100;
+/// RFLAGS.IF: maskable interrupts enabled.
+const RFLAGS_IF: u64 = 1 << 9;
 
 /// A user thread's registers, in the order the trap path pushes them.
 #[repr(C, align(16))]
@@ -275,9 +283,34 @@ user_entry:
     ud2
 
 kernel_trap:
-    mov %rsp, %rdi
+    /* An interrupt (vector 32 or above) that woke `keel_wait_for_interrupt`
+       returns straight there with IF cleared in the frame, still in service
+       at the APIC: the idle loop then finds it in the ISR and handles it.
+       Anything else in kernel mode is a bug. */
+    cmpq $32, (%rsp)
+    jb 1f
+    push %rax
+    lea keel_interrupt_woke(%rip), %rax
+    cmp %rax, 24(%rsp)
+    pop %rax
+    jne 1f
+    andq $~{rflags_if}, 32(%rsp)
+    add $16, %rsp
+    iretq
+1:  mov %rsp, %rdi
     call x86_64_kernel_trap
     ud2
+
+    /* keel_wait_for_interrupt(): the only place the kernel runs with IF set.
+       `sti` takes effect after `hlt` has begun, so no interrupt is missed;
+       one taken here returns (above) to `keel_interrupt_woke` with IF clear. */
+    .global keel_wait_for_interrupt
+keel_wait_for_interrupt:
+    sti
+    hlt
+keel_interrupt_woke:
+    cli
+    ret
 
     .global syscall_entry
 syscall_entry:
@@ -296,6 +329,7 @@ syscall_entry:
     user_cs = const USER_CS,
     syscall_vector = const SYSCALL_VECTOR,
     rax_offset = const RAX_OFFSET,
+    rflags_if = const RFLAGS_IF,
     options(att_syntax)
 );
 
@@ -387,10 +421,49 @@ extern "C" fn x86_64_user_trap() -> ! {
         }
         6 => (UserFaultKind::UndefinedInstruction, 0),
         17 => (UserFaultKind::Alignment, 0),
-        32..=255 => fault::handle_unexpected_interrupt(vector),
+        32..=255 => {
+            handle_interrupt(vector as u8);
+            crate::sched::schedule()
+        }
         other => (UserFaultKind::Other(other), 0),
     };
     fault::handle_user_fault(UserFault { kind, ip, addr })
+}
+
+/// Handles interrupt `vector`, delivered from user mode or found in service
+/// by the idle loop: ends it at the local APIC (the spurious vector and the
+/// 8259s' vectors are never in service there) and passes it on. Returns only
+/// when there is nothing to pass on: the spurious vector, or a timer interrupt
+/// before the deadline (see [`timer::deadline_reached`]), after re-arming.
+pub fn handle_interrupt(vector: u8) {
+    // Vectors are not nested (the kernel runs with interrupts disabled), so
+    // this one is the highest in service, which the EOI ends.
+    if apic::servicing(vector) {
+        apic::end_of_interrupt();
+    }
+    if vector == apic::SPURIOUS_VECTOR {
+        return;
+    }
+    if vector != apic::TIMER_VECTOR {
+        fault::handle_unexpected_interrupt(u64::from(vector))
+    }
+    if timer::deadline_reached() {
+        crate::sched::timer_interrupt()
+    }
+    timer::rearm();
+}
+
+/// Enables interrupts and halts until one arrives; returns with interrupts
+/// disabled again. An interrupt that arrived is left in service at the local
+/// APIC for the caller to find with [`apic::in_service`].
+pub fn wait_for_interrupt() {
+    extern "C" {
+        fn keel_wait_for_interrupt();
+    }
+    // SAFETY: the routine only enables interrupts around `hlt`; an interrupt
+    // taken there returns to it through the kernel-mode path above, with the
+    // registers untouched and interrupts disabled, and it returns normally.
+    unsafe { keel_wait_for_interrupt() }
 }
 
 /// The frame a trap in kernel mode leaves on the kernel stack.

@@ -7,7 +7,7 @@ use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{
     tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT,
-    VSPACE_ROOT_SLOT,
+    TIMEOUT_ENDPOINT_SLOT, VSPACE_ROOT_SLOT,
 };
 use crate::preemption::KernelPreempt;
 use crate::sched;
@@ -99,6 +99,14 @@ pub fn invoke(
             }
             check_space(cspace, vspace, cspace_data)?;
             set_space(target, Some(fault_ep), cspace, cspace_data, vspace).map(Outcome::from)
+        }
+        Label::TcbSetTimeoutEndpoint => {
+            let ep = msg.extra_cap(0)?;
+            if !matches!(ep.1.kind(), CapType::Endpoint | CapType::Null) {
+                return Err(SyscallError::invalid_capability(1));
+            }
+            let source = (!ep.1.is_null()).then_some(ep);
+            replace_slot(target, TIMEOUT_ENDPOINT_SLOT, source).map(Outcome::from)
         }
         Label::TcbSetIPCBuffer => {
             let buffer = msg.mr(0)?;

@@ -24,6 +24,8 @@ pub const VSPACE_ROOT_SLOT: u64 = 1;
 pub const IPC_BUFFER_SLOT: u64 = 2;
 /// The slot holding the thread's fault endpoint cap (null: no handler).
 pub const FAULT_ENDPOINT_SLOT: u64 = 3;
+/// The slot holding the thread's timeout endpoint cap (MCS; null: none).
+pub const TIMEOUT_ENDPOINT_SLOT: u64 = 4;
 /// Longest fault message: the register list and the syscall number.
 pub const FAULT_WORDS: usize = keel_abi::registers::MAX_COUNT + 1;
 /// Where the [`Tcb`] structure starts within the object, after the slots
@@ -92,6 +94,9 @@ pub struct Tcb {
     pub waiting_for: u64,
     /// The notification bound to this thread (0: none).
     pub bound_notification: u64,
+    /// The scheduling context bound to this thread (0: none): it runs only
+    /// on one.
+    pub sched_context: u64,
     /// The fault being handled (`keel_abi::fault::FaultType`; 0: none).
     pub fault_label: u64,
     /// Words of the fault message that are valid.

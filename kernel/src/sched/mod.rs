@@ -1,11 +1,20 @@
-//! The scheduler: fixed priorities 0-255, round robin within a priority. Every
-//! runnable thread, the running one included, sits in the run queue of its
-//! priority; the thread to run is the head of the highest non-empty queue.
-//! A thread that yields goes to the back of its queue. No timer preempts yet
-//! (MCS budgets come with their issue), so a thread runs until it blocks,
-//! yields, or a higher-priority thread becomes runnable.
+//! The scheduler (MCS): fixed priorities 0-255, round robin within a
+//! priority, and time as scheduling contexts. A thread runs only on a bound,
+//! configured SchedContext with budget released: such a runnable thread, the
+//! running one included, sits in the run queue of its priority, and the
+//! thread to run is the head of the highest non-empty queue. A runnable
+//! thread whose context waits for its next refill sits, by its context, in
+//! the release queue ([`release`]); time is charged to contexts and the one
+//! one-shot timer armed by [`budget`]. There is no periodic tick.
+
+mod budget;
+mod release;
+
+pub use budget::{commit_if_charged, forget_account, min_budget, now, ticks_to_us, us_to_ticks};
+pub use release::release_queue_remove;
 
 use crate::arch::{AddressSpace, Machine, Platform, VSpace};
+use crate::object::sched_context::sc;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +62,7 @@ fn priority_of(t: &Tcb) -> usize {
 }
 
 /// Puts a thread at the back of its priority's queue (if not queued yet).
-pub fn enqueue(tcb_object: u64) {
+fn enqueue(tcb_object: u64) {
     let t = tcb(tcb_object);
     if t.queued {
         return;
@@ -69,6 +78,34 @@ pub fn enqueue(tcb_object: u64) {
     }
     q.tail[p] = tcb_object;
     q.bitmap[p / 64] |= 1 << (p % 64);
+}
+
+/// Puts a queued thread at the front of its priority's queue.
+fn move_to_front(tcb_object: u64) {
+    if !tcb(tcb_object).queued {
+        return;
+    }
+    dequeue(tcb_object);
+    let t = tcb(tcb_object);
+    let p = priority_of(t);
+    let q = queues();
+    t.sched_prev = 0;
+    t.sched_next = q.head[p];
+    t.queued = true;
+    match q.head[p] {
+        0 => q.tail[p] = tcb_object,
+        head => tcb(head).sched_prev = tcb_object,
+    }
+    q.head[p] = tcb_object;
+    q.bitmap[p / 64] |= 1 << (p % 64);
+}
+
+/// Puts a queued thread at the back of its priority's queue.
+fn move_to_back(tcb_object: u64) {
+    if tcb(tcb_object).queued {
+        dequeue(tcb_object);
+        enqueue(tcb_object);
+    }
 }
 
 /// Takes a thread out of its run queue (if queued).
@@ -95,10 +132,37 @@ pub fn dequeue(tcb_object: u64) {
     }
 }
 
-/// Makes a thread runnable.
+/// Makes a thread runnable: it is queued to run if its scheduling context
+/// has budget now, waits in the release queue if not, and stays unqueued
+/// without a configured context.
 pub fn make_runnable(tcb_object: u64) {
     tcb(tcb_object).state = ThreadState::Running;
-    enqueue(tcb_object);
+    place(tcb_object);
+}
+
+/// Queues a runnable thread where its scheduling context says.
+fn place(tcb_object: u64) {
+    let t = tcb(tcb_object);
+    let sc_object = t.sched_context;
+    if t.queued || t.state != ThreadState::Running || sc_object == 0 || !sc(sc_object).configured {
+        return;
+    }
+    let refills = &sc(sc_object).refills;
+    if refills.ready(now()) && refills.sufficient(0) {
+        enqueue(tcb_object);
+    } else {
+        release::insert(sc_object);
+    }
+}
+
+/// A thread's scheduling context changed (configured, bound): queue it anew.
+pub fn reschedule(tcb_object: u64) {
+    dequeue(tcb_object);
+    let sc_object = tcb(tcb_object).sched_context;
+    if sc_object != 0 {
+        release::release_queue_remove(sc_object);
+    }
+    place(tcb_object);
 }
 
 /// Stops a thread: off the run queue, inactive.
@@ -117,13 +181,23 @@ pub fn set_priority(tcb_object: u64, priority: u64) {
     }
 }
 
-/// Moves the current thread to the back of its queue.
+/// MCS Yield: the current thread gives up the rest of its current refill
+/// (a round-robin thread the rest of its timeslice) and goes to the back of
+/// its queue, or to the release queue until its next refill.
 pub fn yield_current() {
     if let Some(current) = current_object() {
-        if tcb(current).queued {
-            dequeue(current);
-            enqueue(current);
-        }
+        budget::give_up_refill(tcb(current).sched_context);
+        move_to_back(current);
+    }
+}
+
+/// `SchedContext_YieldTo`: `target` goes to the front of its priority's
+/// queue; a caller of no higher priority goes to the back of its own, so
+/// the target runs before it.
+pub fn yield_to(target: u64, caller: u64) {
+    move_to_front(target);
+    if tcb(target).priority >= tcb(caller).priority && target != caller {
+        move_to_back(caller);
     }
 }
 
@@ -172,8 +246,20 @@ pub fn current() -> Option<&'static mut Tcb> {
     current_object().map(tcb)
 }
 
-/// Leaves the kernel into the highest-priority runnable thread, or idles.
+/// The one-shot timer fired: a budget ran out or a refill came due.
+pub fn timer_interrupt() -> ! {
+    budget::timer_fired();
+    schedule()
+}
+
+/// Leaves the kernel into the highest-priority runnable thread, or idles:
+/// releases the refills that came due, ends the running context's timeslice
+/// if its budget is spent, switches the context time is charged to, and arms
+/// the timer for the next budget end or release.
 pub fn schedule() -> ! {
+    let now = now();
+    release::release_due(now);
+    budget::end_timeslice_if_spent(now);
     while let Some(next) = choose() {
         let Some(root) = crate::object::tcb::vspace_root(next) else {
             // Its VSpace cap was deleted while it could run: it has nowhere to run.
@@ -181,11 +267,20 @@ pub fn schedule() -> ! {
             crate::ipc::stop_thread(next);
             continue;
         };
+        if !budget::switch_to(tcb(next).sched_context, now) {
+            // Its context could not start after all: it went to the release queue.
+            continue;
+        }
         set_current(next);
+        budget::arm_timer();
         let t = tcb(next);
         Machine::enter_user(&mut t.context, &VSpace::from_root(root))
     }
+    budget::switch_to(0, now);
     set_current(0);
-    crate::kprintln!("KEEL: idle: no runnable threads");
+    budget::arm_timer();
+    if release::is_empty() {
+        crate::kprintln!("KEEL: idle: no runnable threads");
+    }
     Machine::idle()
 }

@@ -1,0 +1,150 @@
+//! Scheduling contexts (MCS): CPU time as an object. A SchedContext holds a
+//! budget per period as a refill list (`keel_kernel_core::refill`), the time
+//! used on it since user space last asked, the badge its timeout faults carry,
+//! and the thread bound to it. A thread runs only on a bound, configured
+//! SchedContext with budget left. Configuring is [`super::sched_control`]'s;
+//! the run and release queues are [`crate::sched`]'s.
+//!
+//! A zeroed object is an unconfigured SchedContext bound to nothing.
+
+use crate::object::object_mut;
+use crate::object::tcb::{tcb_at, Tcb, ThreadState};
+use crate::sched;
+use crate::syscall::invocation::{Message, Outcome};
+use keel_abi::{CapType, Error, Label};
+use keel_kernel_core::error::SyscallError;
+use keel_kernel_core::refill::Refills;
+
+/// The state of one scheduling context, at the start of its object.
+#[repr(C)]
+pub struct SchedContext {
+    /// Budget, period and refills, in ticks; meaningful once `configured`.
+    pub refills: Refills,
+    /// Set by the first `SchedControl_ConfigureFlags`.
+    pub configured: bool,
+    /// `SchedContextFlags::SPORADIC` was asked for (Keel keeps every
+    /// non-round-robin context by the sporadic-server rules either way).
+    pub sporadic: bool,
+    /// The bound TCB object (0: none).
+    pub tcb: u64,
+    /// The badge its timeout faults carry.
+    pub badge: u64,
+    /// Ticks used on it and not yet reported by `Consumed` or a timeout fault.
+    pub consumed: u64,
+    /// Next context in the release queue (0: last).
+    pub release_next: u64,
+    /// True while in the release queue.
+    pub in_release_queue: bool,
+}
+
+const _: () =
+    assert!(core::mem::size_of::<SchedContext>() <= 1 << keel_abi::object::MIN_SCHED_CONTEXT_BITS);
+
+/// The SchedContext at `sc_object`.
+pub fn sc(sc_object: u64) -> &'static mut SchedContext {
+    // SAFETY: every SchedContext address the kernel keeps (in a cap, a TCB's
+    // binding or the release queue) is a live SchedContext object: deleting
+    // the last cap unbinds it from all of them first. A zeroed object is a
+    // valid `SchedContext` (all integers and `false`). Users take the
+    // reference for one step and hold no other to the same object.
+    unsafe { object_mut::<SchedContext>(sc_object) }
+}
+
+fn tcb(tcb_object: u64) -> &'static mut Tcb {
+    // SAFETY: a SchedContext's bound TCB is alive (a TCB's finalisation
+    // unbinds it); the reference is used briefly.
+    unsafe { tcb_at(tcb_object) }
+}
+
+/// Binds `sc_object` to the thread `tcb_object` (both unbound) and, if the
+/// thread may run, schedules it.
+pub fn bind(sc_object: u64, tcb_object: u64) {
+    sc(sc_object).tcb = tcb_object;
+    tcb(tcb_object).sched_context = sc_object;
+    if tcb(tcb_object).state == ThreadState::Running {
+        sched::make_runnable(tcb_object);
+    }
+}
+
+/// Unbinds the thread bound to `sc_object`, if any: it stays in its state
+/// but leaves the run and release queues until it has a context again.
+pub fn unbind_tcb(sc_object: u64) {
+    let thread = sc(sc_object).tcb;
+    if thread == 0 {
+        return;
+    }
+    sched::dequeue(thread);
+    sched::release_queue_remove(sc_object);
+    sched::forget_account(sc_object);
+    tcb(thread).sched_context = 0;
+    sc(sc_object).tcb = 0;
+}
+
+/// The last cap to the context is going: unbind it.
+pub fn finalise(sc_object: u64) {
+    unbind_tcb(sc_object);
+    sched::release_queue_remove(sc_object);
+    sched::forget_account(sc_object);
+}
+
+/// Takes the consumed time, in µs; the remainder below one µs stays.
+pub fn take_consumed(sc_object: u64) -> u64 {
+    sched::commit_if_charged(sc_object);
+    let s = sc(sc_object);
+    let us = sched::ticks_to_us(s.consumed);
+    s.consumed -= sched::us_to_ticks(us);
+    us
+}
+
+/// Decodes and performs an invocation of the SchedContext `sc_object`.
+///
+/// # Errors
+/// seL4's SchedContext errors.
+pub fn invoke(
+    label: Label,
+    msg: &Message,
+    sc_object: u64,
+    caller: u64,
+) -> Result<Outcome, SyscallError> {
+    match label {
+        Label::SchedContextBind => {
+            let (_, cap) = msg.extra_cap(0)?;
+            if cap.kind() != CapType::Tcb {
+                return Err(SyscallError::invalid_capability(1));
+            }
+            if sc(sc_object).tcb != 0 || tcb(cap.paddr()).sched_context != 0 {
+                return Err(Error::IllegalOperation.into());
+            }
+            bind(sc_object, cap.paddr());
+            Ok(Outcome::Done([0, 0]))
+        }
+        Label::SchedContextUnbind => {
+            unbind_tcb(sc_object);
+            Ok(Outcome::Done([0, 0]))
+        }
+        Label::SchedContextUnbindObject => {
+            let (_, cap) = msg.extra_cap(0)?;
+            if cap.kind() != CapType::Tcb {
+                return Err(SyscallError::invalid_capability(1));
+            }
+            if sc(sc_object).tcb != cap.paddr() {
+                return Err(Error::IllegalOperation.into());
+            }
+            unbind_tcb(sc_object);
+            Ok(Outcome::Done([0, 0]))
+        }
+        Label::SchedContextConsumed => Ok(Outcome::Done([take_consumed(sc_object), 0])),
+        Label::SchedContextYieldTo => {
+            let target = sc(sc_object).tcb;
+            if target == 0 || !sc(sc_object).configured {
+                return Err(Error::IllegalOperation.into());
+            }
+            if tcb(target).priority > tcb(caller).mcp {
+                return Err(Error::IllegalOperation.into());
+            }
+            sched::yield_to(target, caller);
+            Ok(Outcome::Done([take_consumed(sc_object), 0]))
+        }
+        _ => Err(Error::IllegalOperation.into()),
+    }
+}

@@ -1,0 +1,95 @@
+//! SchedControl (MCS): the authority to give scheduling contexts time on one
+//! core. `ConfigureFlags` sets a context's budget, period, refill count, badge
+//! and flags (seL4's rules and errors); the refill arithmetic is
+//! `keel_kernel_core::refill`'s, the queues [`crate::sched`]'s.
+
+use crate::object::sched_context::sc;
+use crate::sched;
+use crate::syscall::invocation::{Message, Outcome};
+use keel_abi::sched::{
+    SchedContextFlags, MAX_EXTRA_REFILLS, MAX_PERIOD_US, MIN_BUDGET_US, ROOT_TIMESLICE_US,
+};
+use keel_abi::{CapType, Error, Label};
+use keel_kernel_core::error::SyscallError;
+use keel_kernel_core::refill::Refills;
+
+/// Decodes and performs an invocation of SchedControl for `core`.
+///
+/// # Errors
+/// seL4's errors: a range error naming the allowed bounds for a budget,
+/// period or refill count out of range; an invalid argument for unknown flags.
+pub fn invoke(label: Label, msg: &Message, core: u64) -> Result<Outcome, SyscallError> {
+    if label != Label::SchedControlConfigureFlags {
+        return Err(Error::IllegalOperation.into());
+    }
+    // Keel runs on one core: the only SchedControl is core 0's.
+    if core != 0 {
+        return Err(Error::IllegalOperation.into());
+    }
+    let (budget, period, extra_refills) = (msg.mr(0)?, msg.mr(1)?, msg.mr(2)?);
+    let (badge, flags) = (msg.mr(3)?, msg.mr(4)?);
+    let (_, cap) = msg.extra_cap(0)?;
+    if cap.kind() != CapType::SchedContext {
+        return Err(SyscallError::invalid_capability(1));
+    }
+    if !(MIN_BUDGET_US..=MAX_PERIOD_US).contains(&period) {
+        return Err(SyscallError::range(MIN_BUDGET_US, MAX_PERIOD_US));
+    }
+    if !(MIN_BUDGET_US..=period).contains(&budget) {
+        return Err(SyscallError::range(MIN_BUDGET_US, period));
+    }
+    if extra_refills > MAX_EXTRA_REFILLS {
+        return Err(SyscallError::range(0, MAX_EXTRA_REFILLS));
+    }
+    let flags = SchedContextFlags::from_bits(flags)
+        .ok_or_else(|| SyscallError::from(Error::InvalidArgument))?;
+    configure(cap.paddr(), budget, period, extra_refills, badge, flags)?;
+    Ok(Outcome::Done([0, 0]))
+}
+
+/// Configures the root task's context at boot: round robin with
+/// [`ROOT_TIMESLICE_US`] slices.
+pub fn configure_root(sc_object: u64) {
+    configure(
+        sc_object,
+        ROOT_TIMESLICE_US,
+        ROOT_TIMESLICE_US,
+        0,
+        0,
+        SchedContextFlags::NONE,
+    )
+    .expect("invariant: the root timeslice is a valid configuration");
+}
+
+/// Gives the context at `sc_object` its parameters (µs). A context in use
+/// keeps what its current refill has left, up to the new budget.
+///
+/// # Errors
+/// A range error if the budget or period in ticks breaks the refill rules
+/// (cannot happen for values the decoder accepted).
+fn configure(
+    sc_object: u64,
+    budget_us: u64,
+    period_us: u64,
+    extra_refills: u64,
+    badge: u64,
+    flags: SchedContextFlags,
+) -> Result<(), SyscallError> {
+    sched::commit_if_charged(sc_object);
+    let now = sched::now();
+    let (budget, period) = (sched::us_to_ticks(budget_us), sched::us_to_ticks(period_us));
+    let s = sc(sc_object);
+    if s.configured {
+        s.refills.update(budget, period, extra_refills, now)?;
+    } else {
+        s.refills = Refills::new(budget, period, extra_refills, sched::min_budget(), now)?;
+    }
+    s.configured = true;
+    s.badge = badge;
+    s.sporadic = flags.contains(SchedContextFlags::SPORADIC);
+    let thread = s.tcb;
+    if thread != 0 {
+        sched::reschedule(thread);
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The release queue: scheduling contexts of runnable threads that wait for
+//! their next refill, in order of its release time. When a refill comes due
+//! its thread goes back to the run queue.
+
+use super::{enqueue, tcb};
+use crate::object::sched_context::sc;
+use crate::object::tcb::ThreadState;
+use core::cell::Cell;
+
+/// The first context in the queue (0: empty).
+struct Head(Cell<u64>);
+
+// SAFETY: Keel runs on one core with interrupts off in the kernel: the cell
+// is never touched concurrently.
+unsafe impl Sync for Head {}
+
+static HEAD: Head = Head(Cell::new(0));
+
+fn release_time(sc_object: u64) -> u64 {
+    sc(sc_object).refills.head().release
+}
+
+/// Inserts `sc_object` by its head refill's release time (after any with
+/// the same time), unless it is queued already.
+pub fn insert(sc_object: u64) {
+    if sc(sc_object).in_release_queue {
+        return;
+    }
+    let at = release_time(sc_object);
+    let mut prev = 0;
+    let mut next = HEAD.0.get();
+    while next != 0 && release_time(next) <= at {
+        prev = next;
+        next = sc(next).release_next;
+    }
+    let s = sc(sc_object);
+    s.release_next = next;
+    s.in_release_queue = true;
+    match prev {
+        0 => HEAD.0.set(sc_object),
+        prev => sc(prev).release_next = sc_object,
+    }
+}
+
+/// Takes `sc_object` out of the queue, if it is in it.
+pub fn release_queue_remove(sc_object: u64) {
+    if !sc(sc_object).in_release_queue {
+        return;
+    }
+    let mut prev = 0;
+    let mut at = HEAD.0.get();
+    while at != 0 && at != sc_object {
+        prev = at;
+        at = sc(at).release_next;
+    }
+    let next = sc(sc_object).release_next;
+    match prev {
+        0 => HEAD.0.set(next),
+        prev => sc(prev).release_next = next,
+    }
+    let s = sc(sc_object);
+    s.release_next = 0;
+    s.in_release_queue = false;
+}
+
+/// Moves every context whose refill is due by `now` back to the run queue
+/// (its thread, if that thread is still runnable).
+pub fn release_due(now: u64) {
+    loop {
+        let first = HEAD.0.get();
+        if first == 0 || release_time(first) > now {
+            return;
+        }
+        release_queue_remove(first);
+        let thread = sc(first).tcb;
+        if thread != 0 && tcb(thread).state == ThreadState::Running {
+            enqueue(thread);
+        }
+    }
+}
+
+/// The release time of the first context in the queue (u64::MAX: empty).
+pub fn next_release() -> u64 {
+    match HEAD.0.get() {
+        0 => u64::MAX,
+        first => release_time(first),
+    }
+}
+
+/// True when no context waits for a refill.
+pub fn is_empty() -> bool {
+    HEAD.0.get() == 0
+}

@@ -250,7 +250,9 @@ impl Driver {
     /// Waits for the test process's report or fault.
     fn wait(&self) -> TestResult {
         let ep: Cap<Endpoint> = self.cap(ENDPOINT);
-        let r = ep.recv();
+        // Reports are Sends; a fault's Call is never answered (the
+        // process is torn down), so no Reply object.
+        let r = ep.recv(None);
         let n = r.info.length().min(MAX_WORDS);
         let words: Vec<u64> = (0..n)
             .map(|i| match r.mrs.get(i) {

@@ -1,15 +1,13 @@
 //! Child processes for tests: the `child` program from the boot archive,
 //! started by keel-loader from an untyped the test takes through [`Env`]
-//! (so the driver's revoke tears the process down), and the one-shot reply
-//! the root task gives a caller.
+//! (so the driver's revoke tears the process down).
 
 use crate::Env;
 use alloc::format;
 use alloc::string::String;
 use keel_abi::archive::Archive;
-use keel_abi::MessageInfo;
 use keel_loader::{Process, ProcessConfig, Resources, CALLER_SLOTS};
-use keel_sys::cap::{init_thread, Endpoint, Notification, Untyped};
+use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
 
 /// Where the loader maps frames in the root task while it fills them (a
@@ -51,14 +49,6 @@ pub fn spawn_child(env: &Env, cfg: &ProcessConfig) -> Result<(Process, Cap<Untyp
     let p = keel_loader::spawn(child_image(env)?, &res, cfg)
         .map_err(|e| format!("spawning the child: {e}"))?;
     Ok((p, ut, bits))
-}
-
-/// Replies to the last caller with `info` and `mrs` and returns at once:
-/// ReplyRecv on the notification `ntfn` just signalled (until Reply objects
-/// arrive, a reply is the first half of a ReplyRecv).
-pub fn reply(ntfn: u64, info: MessageInfo, mrs: [u64; 4]) {
-    Cap::<Notification>::from_cptr(CPtr::from_bits(ntfn)).signal();
-    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ntfn)).reply_recv(info, mrs);
 }
 
 /// Root CNode slot `s` as a `Cap<T>`.

@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use keel_abi::{BootInfo, CapType};
-use keel_sys::cap::{init_thread, Untyped};
+use keel_sys::cap::{init_thread, Reply, Untyped};
 use keel_sys::{debug, AbsoluteCPtr, CPtr, Cap};
 
 /// The resources one test has taken.
@@ -138,4 +138,13 @@ pub fn expect_type(index: u64, kind: CapType) -> TestResult {
     } else {
         Err(format!("slot {index} holds {found:?}, expected {kind:?}"))
     }
+}
+
+/// A Reply object in a fresh root slot, for receiving Calls (MCS).
+///
+/// # Errors
+/// When no untyped or slot is left.
+pub fn reply_object(env: &Env) -> Result<Cap<Reply>, String> {
+    let s = crate::cases::retype::make(env, 12, keel_abi::ObjectType::Reply, 0, 1)?;
+    Ok(Cap::from_cptr(CPtr::from_bits(s)))
 }

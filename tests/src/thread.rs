@@ -6,7 +6,7 @@ use crate::{Env, TestResult};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::ObjectType;
-use keel_sys::cap::{init_thread, SchedContext, Tcb};
+use keel_sys::cap::{init_thread, Reply, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
@@ -43,6 +43,8 @@ pub struct Shared {
     pub value: AtomicU64,
     /// The thread's scheduling context cap (0: none).
     pub sc: AtomicU64,
+    /// The Reply object the thread receives Calls with (0: none).
+    pub reply: AtomicU64,
 }
 
 static SHARED: [Shared; 3] = [const {
@@ -52,6 +54,7 @@ static SHARED: [Shared; 3] = [const {
         cap: AtomicU64::new(0),
         value: AtomicU64::new(0),
         sc: AtomicU64::new(0),
+        reply: AtomicU64::new(0),
     }
 }; 3];
 
@@ -147,6 +150,7 @@ pub fn spawn_passive(
     sh.counter.store(0, Ordering::SeqCst);
     sh.value.store(0, Ordering::SeqCst);
     sh.sc.store(0, Ordering::SeqCst);
+    sh.reply.store(0, Ordering::SeqCst);
     sh.tcb.store(s, Ordering::SeqCst);
     Ok(tcb)
 }
@@ -252,4 +256,22 @@ pub fn set_own_priority(priority: u64) -> TestResult {
         init_thread::TCB.tcb_set_priority(init_thread::TCB, priority),
         "set the caller's priority",
     )
+}
+
+/// Gives test thread `i` a Reply object to receive Calls with (see [`reply_of`]).
+///
+/// # Errors
+/// When no untyped or slot is left.
+pub fn give_reply(env: &Env, i: u64) -> TestResult {
+    let reply = crate::support::reply_object(env)?;
+    shared(i).reply.store(reply.cptr().bits(), Ordering::SeqCst);
+    Ok(())
+}
+
+/// Test thread `i`'s Reply object, if it was given one.
+pub fn reply_of(i: u64) -> Option<Cap<Reply>> {
+    match shared(i).reply.load(Ordering::SeqCst) {
+        0 => None,
+        r => Some(Cap::from_cptr(CPtr::from_bits(r))),
+    }
 }

@@ -18,7 +18,7 @@ use keel_abi::{BootInfo, MessageInfo, ObjectType};
 use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread, Endpoint, Notification, SchedContext, Tcb, Untyped};
+use keel_sys::cap::{init_thread, Endpoint, Notification, Reply, SchedContext, Tcb, Untyped};
 use keel_sys::sched::SchedContextFlags;
 
 /// log2 size of the benchmark threads' scheduling contexts.
@@ -45,6 +45,8 @@ static STACK: Stack = Stack(UnsafeCell::new([0; STACK_SIZE]));
 static SERVER_RECEIVED: AtomicU64 = AtomicU64::new(0);
 static SERVER_REPLYING: AtomicU64 = AtomicU64::new(0);
 static SERVER_CAP: AtomicU64 = AtomicU64::new(0);
+/// The Reply object the server thread receives with.
+static SERVER_REPLY: AtomicU64 = AtomicU64::new(0);
 
 fn main(boot_info: &'static BootInfo) -> u32 {
     keel_bench::finish(run(boot_info))
@@ -86,12 +88,13 @@ pub(crate) fn time_calls(
 /// The server: answers every Call, recording when it received and when it replies.
 extern "C" fn server(_: u64) -> ! {
     let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(SERVER_CAP.load(Ordering::SeqCst)));
-    let mut r = ep.recv();
+    let reply: Cap<Reply> = Cap::from_cptr(CPtr::from_bits(SERVER_REPLY.load(Ordering::SeqCst)));
+    let mut r = ep.recv(Some(reply));
     loop {
         SERVER_RECEIVED.store(cycle_counter(), Ordering::SeqCst);
         let info = MessageInfo::new(0, 0, 0, r.info.length() as u64);
         SERVER_REPLYING.store(cycle_counter(), Ordering::SeqCst);
-        r = ep.reply_recv(info, r.mrs);
+        r = ep.reply_recv(info, r.mrs, reply);
     }
 }
 
@@ -128,7 +131,8 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let first = boot_info.empty.start;
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let (ep, ntfn, server_tcb, waiter_tcb) = (first, first + 1, first + 2, first + 3);
-    let (server_sc, waiter_sc) = (first + 4, first + 5);
+    let (server_sc, waiter_sc, reply) = (first + 4, first + 5, first + 6);
+    SERVER_REPLY.store(reply, Ordering::SeqCst);
     at(
         "endpoint",
         ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),
@@ -140,6 +144,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     at(
         "tcbs",
         ut.untyped_retype(ObjectType::Tcb, 0, &here, server_tcb, 2),
+    )?;
+    at(
+        "reply object",
+        ut.untyped_retype(ObjectType::Reply, 0, &here, reply, 1),
     )?;
     at(
         "scheduling contexts",
@@ -193,10 +201,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         let received = SERVER_RECEIVED.load(Ordering::SeqCst);
         (received, SERVER_REPLYING.load(Ordering::SeqCst))
     })?;
-    if first + 6 + xas::SLOTS > boot_info.empty.end {
+    if first + 7 + xas::SLOTS > boot_info.empty.end {
         return Err(("too few empty slots", Error::NotEnoughMemory));
     }
-    xas::run(boot_info, ut_slot, first + 6, overhead)?;
+    xas::run(boot_info, ut_slot, first + 7, overhead)?;
     at(
         "suspend the server",
         Cap::<Tcb>::from_cptr(CPtr::from_bits(server_tcb)).tcb_suspend(),

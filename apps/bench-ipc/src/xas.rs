@@ -21,7 +21,7 @@ const SCRATCH_VADDR: u64 = 0x0000_6000_0000_0000;
 /// Where the root task sees the shared timestamp frame.
 const TIMES_VADDR: u64 = 0x0000_6100_0000_0000;
 /// Slots this module uses, from its first.
-pub const SLOTS: u64 = 5 + CALLER_SLOTS;
+pub const SLOTS: u64 = 6 + CALLER_SLOTS;
 
 fn cap<T: CapKind>(s: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(s))
@@ -50,10 +50,14 @@ fn child_untyped(boot_info: &BootInfo, not: u64) -> Step<Cap<Untyped>> {
 pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64) -> Step<()> {
     let ut: Cap<Untyped> = cap(ut_slot);
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
-    let (ep, frame, tables) = (first, first + 1, first + 2);
+    let (ep, frame, tables, reply) = (first, first + 1, first + 2, first + 5);
     at(
         "xas endpoint",
         ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),
+    )?;
+    at(
+        "xas reply object",
+        ut.untyped_retype(ObjectType::Reply, 0, &here, reply, 1),
     )?;
     at(
         "xas frame",
@@ -95,7 +99,7 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         .find("child")
         .map(|e| archive.data(e))
         .ok_or(("no `child` in the boot archive", Error::InvalidArgument))?;
-    let loader_slots = first + 5;
+    let loader_slots = first + 6;
     let res = Resources {
         untyped: child_untyped(boot_info, ut_slot)?,
         cnode: init_thread::CNODE,
@@ -106,11 +110,18 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         authority: init_thread::TCB,
         sched_control: init_thread::SCHED_CONTROL,
     };
-    let caps = [GivenCap {
-        cptr: CPtr::from_bits(ep),
-        rights: CapRights::ALL,
-        badge: 0,
-    }];
+    let caps = [
+        GivenCap {
+            cptr: CPtr::from_bits(ep),
+            rights: CapRights::ALL,
+            badge: 0,
+        },
+        GivenCap {
+            cptr: CPtr::from_bits(reply),
+            rights: CapRights::ALL,
+            badge: 0,
+        },
+    ];
     let shared = [SharedFrame {
         frame: cap(frame),
         vaddr: keel_child::SHARED_VADDR,

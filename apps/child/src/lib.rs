@@ -17,6 +17,9 @@ pub const MODE_ECHO: u64 = 1;
 /// the cycle counter at receive and just before the reply to words 0 and 1
 /// of the page at [`SHARED_VADDR`] (for the IPC benchmark).
 pub const MODE_TIMED_ECHO: u64 = 2;
+/// In the echo modes, the position among the given caps (after the
+/// endpoint) of the Reply object the server receives with.
+pub const ECHO_REPLY_GIVEN: u64 = 1;
 /// Argument: read [`UNMAPPED`]: a page fault for the fault handler.
 pub const MODE_FAULT: u64 = 3;
 /// Argument: fill the page at [`SHARED_VADDR`] with [`shared_word`]`(i)`,

@@ -13,7 +13,7 @@ use keel_abi::MessageInfo;
 use keel_child::*;
 use keel_loader::slot;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::cap::{Endpoint, Notification, Reply, Tcb};
 use keel_sys::{CPtr, Cap};
 
 fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
@@ -72,7 +72,8 @@ extern "C" fn keel_rt_entry(mode: u64, ipc_buffer: u64) -> ! {
 /// The echo server loop (see `MODE_ECHO` and `MODE_TIMED_ECHO`).
 fn echo(ep: Cap<Endpoint>, timed: bool) -> ! {
     let times = SHARED_VADDR as usize as *mut u64;
-    let mut r = ep.recv();
+    let reply: Cap<Reply> = cap(slot::FIRST_GIVEN + ECHO_REPLY_GIVEN);
+    let mut r = ep.recv(Some(reply));
     loop {
         if timed {
             // SAFETY: in timed mode the loader maps a writable shared frame at
@@ -91,7 +92,7 @@ fn echo(ep: Cap<Endpoint>, timed: bool) -> ! {
             // SAFETY: as above, word 1.
             unsafe { core::ptr::write_volatile(times.add(1), cycle_counter()) };
         }
-        r = ep.reply_recv(info, mrs);
+        r = ep.reply_recv(info, mrs, reply);
     }
 }
 

@@ -69,8 +69,10 @@ pub trait UserRegisters {
     fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self;
     /// The system-call number of the trapping `syscall`/`svc`.
     fn syscall_number(&self) -> u64;
-    /// System-call argument `n` (0..7; the seventh, x86_64 r12 / aarch64 x6,
-    /// names the receive cap of NBSendRecv and NBSendWait).
+    /// System-call argument `n` (0..8): the seventh (x86_64 r12 / aarch64
+    /// x6) names the receive cap of NBSendRecv and NBSendWait, or the Reply
+    /// object of Recv, NBRecv and ReplyRecv; the eighth (x86_64 r13 /
+    /// aarch64 x7) the Reply object of NBSendRecv.
     fn syscall_arg(&self, n: usize) -> u64;
     /// Writes the six result words where user space reads them: x86_64 rax,
     /// rdi, rsi, rdx, r10, r8; aarch64 x0-x5. Invocations answer with the error

@@ -2,8 +2,8 @@
 //! and message registers (the first four in registers, the rest through the
 //! IPC buffers), replies to Calls, signals, and taking a thread out of
 //! whatever IPC it is blocked in. Endpoint and notification state machines
-//! are in `object::endpoint` and `object::notification`. Capability transfer
-//! is not done yet: received messages carry no caps.
+//! are in `object::endpoint` and `object::notification`, Reply objects in
+//! `object::reply`; capability transfer is in `caps`.
 
 mod caps;
 pub mod queue;
@@ -11,7 +11,7 @@ pub mod queue;
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
-use crate::object::{endpoint, notification};
+use crate::object::{endpoint, notification, reply};
 use crate::sched;
 use keel_abi::fault::FaultType;
 use keel_abi::invocation::{IpcBuffer, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
@@ -114,40 +114,26 @@ pub fn deliver_signal(receiver: u64, word: u64) {
         .set_syscall_result([0, word, 0, 0, 0, 0]);
 }
 
-/// `caller` waits for `callee` to reply. A callee answers one Call at a time:
-/// an earlier caller it had not answered loses its link (and stays blocked, as
-/// when seL4 overwrites a reply cap).
+/// A Call from `caller` reached `callee`: the caller waits on the Reply
+/// object `callee` received with, and a passive callee runs on the
+/// caller's scheduling context (not for a timeout fault: that context has
+/// no budget left). Without a Reply object the caller is left inactive.
 pub fn wait_for_reply(caller: u64, callee: u64) {
-    let earlier = tcb(callee).caller;
-    if earlier != 0 && earlier != caller && tcb(earlier).waiting_for == callee {
-        tcb(earlier).waiting_for = 0;
-    }
-    sched::dequeue(caller);
-    let c = tcb(caller);
-    c.state = ThreadState::BlockedOnReply;
-    c.waiting_for = callee;
-    let callee = tcb(callee);
-    callee.caller = caller;
-    callee.reply_can_grant = callee.receive_can_grant;
+    let can_donate = tcb(caller).fault_label != FaultType::Timeout as u64;
+    reply::push(caller, callee, can_donate);
 }
 
-/// `replier` answers the Call it received last, if that caller still waits.
-/// A caller that faulted is resumed as its fault type says.
-pub fn reply(replier: u64) {
-    let caller = core::mem::take(&mut tcb(replier).caller);
-    let caps = match core::mem::take(&mut tcb(replier).reply_can_grant) {
+/// `replier` answers the caller waiting on the Reply object `reply_object`, if
+/// one waits. A caller that faulted is resumed as its fault type says.
+pub fn reply(replier: u64, reply_object: u64) {
+    let caps = match reply::can_grant(reply_object) {
         true => Caps::Granted { endpoint: None },
         false => Caps::None,
     };
-    if caller == 0 {
+    let Some(caller) = reply::pop(reply_object) else {
         return;
-    }
-    let c = tcb(caller);
-    if c.state != ThreadState::BlockedOnReply || c.waiting_for != replier {
-        return;
-    }
-    c.waiting_for = 0;
-    if c.fault_label == 0 {
+    };
+    if tcb(caller).fault_label == 0 {
         transfer(replier, caller, 0, caps);
         sched::make_runnable(caller);
     } else {
@@ -212,16 +198,13 @@ pub fn cancel(thread: u64) {
     let t = tcb(thread);
     let (state, object) = (t.state, t.blocked_on);
     match state {
-        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => {
-            endpoint::take_off(object, thread)
+        ThreadState::BlockedOnSend => endpoint::take_off(object, thread),
+        ThreadState::BlockedOnReceive => {
+            endpoint::take_off(object, thread);
+            reply::end_receive(thread);
         }
         ThreadState::BlockedOnNotification => notification::take_off(object, thread),
-        ThreadState::BlockedOnReply => {
-            let callee = core::mem::take(&mut tcb(thread).waiting_for);
-            if callee != 0 && tcb(callee).caller == thread {
-                tcb(callee).caller = 0;
-            }
-        }
+        ThreadState::BlockedOnReply => reply::cancel_caller(thread),
         ThreadState::Inactive | ThreadState::Running => {}
     }
 }
@@ -232,13 +215,10 @@ pub fn stop_thread(thread: u64) {
     sched::make_inactive(thread);
 }
 
-/// The thread is being destroyed: stop it, unbind its notification, and
-/// forget the caller waiting for its reply (that caller stays blocked, as in seL4).
+/// The thread is being destroyed: stop it and unbind its notification. A
+/// caller waiting on a Reply object it received stays blocked until the
+/// Reply object is used or deleted (seL4's rule).
 pub fn destroy_thread(thread: u64) {
     stop_thread(thread);
     notification::unbind(thread);
-    let caller = core::mem::take(&mut tcb(thread).caller);
-    if caller != 0 && tcb(caller).waiting_for == thread {
-        tcb(caller).waiting_for = 0;
-    }
 }

@@ -31,6 +31,7 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
             CapType::SchedContext => crate::object::sched_context::finalise(cap.paddr()),
+            CapType::Reply => crate::object::reply::finalise(cap.paddr()),
             CapType::VSpace
             | CapType::AsidPool
             | CapType::PageUpperDirectory

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod hooks;
 pub mod memory;
 pub mod notification;
+pub mod reply;
 pub mod sched_context;
 pub mod sched_control;
 pub mod tcb;

@@ -25,8 +25,12 @@ pub struct SchedContext {
     /// `SchedContextFlags::SPORADIC` was asked for (Keel keeps every
     /// non-round-robin context by the sporadic-server rules either way).
     pub sporadic: bool,
-    /// The bound TCB object (0: none).
+    /// The bound TCB object (0: none): its own thread, or a passive server
+    /// it was donated to.
     pub tcb: u64,
+    /// The Reply object on top of its call stack (0: none): the Call it was
+    /// last donated through (see `object::reply`).
+    pub reply: u64,
     /// The badge its timeout faults carry.
     pub badge: u64,
     /// Ticks used on it and not yet reported by `Consumed` or a timeout fault.
@@ -80,9 +84,11 @@ pub fn unbind_tcb(sc_object: u64) {
     sc(sc_object).tcb = 0;
 }
 
-/// The last cap to the context is going: unbind it.
+/// The last cap to the context is going: unbind it and cut it from its
+/// call stack.
 pub fn finalise(sc_object: u64) {
     unbind_tcb(sc_object);
+    crate::object::reply::detach_context(sc_object);
     sched::release_queue_remove(sc_object);
     sched::forget_account(sc_object);
 }

@@ -155,6 +155,23 @@ fn place(tcb_object: u64) {
     }
 }
 
+/// Lends (or gives back) the scheduling context `sc_object` from `from`
+/// (0: unbound) to `to`, which runs on it if runnable. A `to` that has a
+/// context of its own by now leaves this one unbound.
+pub fn donate(sc_object: u64, from: u64, to: u64) {
+    if from != 0 {
+        dequeue(from);
+        tcb(from).sched_context = 0;
+    }
+    if to == 0 || tcb(to).sched_context != 0 {
+        sc(sc_object).tcb = 0;
+        return;
+    }
+    sc(sc_object).tcb = to;
+    tcb(to).sched_context = sc_object;
+    place(to);
+}
+
 /// A thread's scheduling context changed (configured, bound): queue it anew.
 pub fn reschedule(tcb_object: u64) {
     dequeue(tcb_object);

@@ -1,14 +1,15 @@
 //! The IPC fast path: Call and ReplyRecv with a short message (at most four
-//! words, no caps) to a thread that is already waiting and will run next take
-//! this short path instead of the general one. Its effects are exactly those
+//! words, no caps) to a thread that is already waiting (with a Reply object)
+//! and will run next take this short path instead of the general one; the
+//! Reply-object links and any donation are the slow path's own functions. Its effects are exactly those
 //! of the slow path for the same call (tests compare the two); anything out of
 //! the ordinary falls back to the slow path.
 
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;
-use crate::object::endpoint;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, ThreadState, CSPACE_ROOT_SLOT};
+use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::sync::atomic::{AtomicBool, Ordering};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
@@ -40,12 +41,17 @@ fn short_message(thread: u64) -> Option<(MessageInfo, [u64; MESSAGE_REGISTERS_IN
     ))
 }
 
-/// The endpoint cap `thread`'s first argument names, with `right`.
-fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
+/// The cap `thread`'s system-call argument `n` names.
+fn cap_at(thread: u64, n: usize) -> Option<Cap> {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let (_, cap) = lookup_cap(&mem, root, tcb(thread).context.syscall_arg(0)).ok()?;
-    (cap.kind() == CapType::Endpoint && cap.rights().contains(right)).then_some(cap)
+    let (_, cap) = lookup_cap(&mem, root, tcb(thread).context.syscall_arg(n)).ok()?;
+    Some(cap)
+}
+
+/// The endpoint cap `thread`'s first argument names, with `right`.
+fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
+    cap_at(thread, 0).filter(|cap| cap.kind() == CapType::Endpoint && cap.rights().contains(right))
 }
 
 fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_IN_REGS]) {
@@ -68,18 +74,18 @@ pub fn call(caller: u64) -> bool {
     let Some(receiver) = endpoint::waiting_receiver(cap.paddr()) else {
         return false;
     };
-    if !sched::would_run_next(tcb(receiver).priority, caller) {
+    if tcb(receiver).reply == 0 || !sched::would_run_next(tcb(receiver).priority, caller) {
         return false;
     }
     endpoint::take_off(cap.paddr(), receiver);
     deliver(receiver, info, cap.badge(), mrs);
-    ipc::wait_for_reply(caller, receiver);
     sched::make_runnable(receiver);
+    ipc::wait_for_reply(caller, receiver);
     true
 }
 
-/// ReplyRecv answering a waiting caller, then waiting on an endpoint with no
-/// sender; true when done.
+/// ReplyRecv answering a caller waiting on the Reply object it names, then
+/// waiting on an endpoint with no sender; true when done.
 pub fn reply_recv(server: u64) -> bool {
     if !ENABLED.load(Ordering::Relaxed) {
         return false;
@@ -87,12 +93,18 @@ pub fn reply_recv(server: u64) -> bool {
     let Some((info, mrs)) = short_message(server) else {
         return false;
     };
-    let caller = tcb(server).caller;
-    if caller == 0 || tcb(server).bound_notification != 0 {
+    if tcb(server).bound_notification != 0 {
+        return false;
+    }
+    let Some(reply_cap) = cap_at(server, 6).filter(|c| c.kind() == CapType::Reply) else {
+        return false;
+    };
+    let caller = reply::thread(reply_cap.paddr());
+    if caller == 0 {
         return false;
     }
     let c = tcb(caller);
-    if c.state != ThreadState::BlockedOnReply || c.waiting_for != server || c.fault_label != 0 {
+    if c.state != ThreadState::BlockedOnReply || c.fault_label != 0 {
         return false;
     }
     let Some(cap) = endpoint_cap(server, CapRights::READ) else {
@@ -101,12 +113,12 @@ pub fn reply_recv(server: u64) -> bool {
     if endpoint::has_senders(cap.paddr()) || !sched::would_run_next(c.priority, server) {
         return false;
     }
-    tcb(server).caller = 0;
-    tcb(caller).waiting_for = 0;
+    reply::pop(reply_cap.paddr());
     deliver(caller, info, 0, mrs);
     sched::make_runnable(caller);
     tcb(server).receive_can_grant = cap.rights().contains(CapRights::GRANT);
     sched::dequeue(server);
+    reply::start_receive(reply_cap.paddr(), server);
     endpoint::block_receiver(cap.paddr(), server);
     true
 }

@@ -1,11 +1,15 @@
-//! The IPC system calls: Send, NBSend, Call on endpoints and notifications,
-//! Recv, NBRecv, ReplyRecv, Wait and NBWait. Each looks up its cap in the
-//! caller's CSpace; a missing cap or right is a capability fault, as in seL4.
+//! The IPC system calls: Send, NBSend, Call on endpoints and notifications
+//! (and Send on a Reply object, which replies), Recv, NBRecv, ReplyRecv,
+//! Wait and NBWait. Each looks up its cap in the caller's CSpace; a missing
+//! cap or right is a capability fault, as in seL4. A receive on an endpoint
+//! names the Reply object a Call it takes will wait on (MCS): argument 6,
+//! or argument 7 for NBSendRecv; CPtr 0 names none.
 
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
+use crate::object::tcb::ThreadState;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
-use crate::object::{endpoint, notification};
+use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
 use keel_abi::{CapRights, CapType, Syscall};
@@ -23,14 +27,38 @@ fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
     ipc::queue::tcb(thread).context.syscall_arg(n)
 }
 
-/// The endpoint or notification cap at `cptr` in `thread`'s CSpace, if it has `right`.
+/// The endpoint or notification cap at `cptr` in `thread`'s CSpace, if it
+/// has `right`; for a send, a Reply cap too.
 fn cap_with(thread: u64, cptr: u64, right: CapRights) -> Option<Cap> {
-    let mem = KernelMemory;
-    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let (_, cap) = lookup_cap(&mem, root, cptr).ok()?;
+    let cap = lookup(thread, cptr)?;
     match cap.kind() {
         CapType::Endpoint | CapType::Notification if cap.rights().contains(right) => Some(cap),
+        CapType::Reply if right == CapRights::WRITE => Some(cap),
         _ => None,
+    }
+}
+
+fn lookup(thread: u64, cptr: u64) -> Option<Cap> {
+    let mem = KernelMemory;
+    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
+    lookup_cap(&mem, root, cptr).ok().map(|(_, cap)| cap)
+}
+
+/// The Reply object a receive names (`Ok(None)` for CPtr 0), or the CPtr
+/// that is not a Reply cap.
+fn reply_object(thread: u64, syscall: Syscall) -> Result<Option<u64>, u64> {
+    let n = match syscall {
+        Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv => 6,
+        Syscall::NBSendRecv => 7,
+        _ => return Ok(None),
+    };
+    let cptr = ipc::queue::tcb(thread).context.syscall_arg(n);
+    if cptr == 0 {
+        return Ok(None);
+    }
+    match lookup(thread, cptr) {
+        Some(cap) if cap.kind() == CapType::Reply => Ok(Some(cap.paddr())),
+        _ => Err(cptr),
     }
 }
 
@@ -52,6 +80,7 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
             let is_call = syscall == Syscall::Call;
             endpoint::send(cap.paddr(), thread, cap.badge(), grant, blocking, is_call);
         }
+        CapType::Reply => ipc::reply(thread, cap.paddr()),
         _ => notification::signal(cap.paddr(), cap.badge()),
     }
     Outcome::Handled
@@ -60,8 +89,12 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
 /// Receives (Recv, NBRecv, ReplyRecv, Wait, NBWait, the receive half of
 /// NBSendRecv and NBSendWait) into `thread`.
 pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
-    if syscall == Syscall::ReplyRecv {
-        ipc::reply(thread);
+    let reply = match reply_object(thread, syscall) {
+        Ok(reply) => reply,
+        Err(cptr) => return cap_fault(cptr),
+    };
+    if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
+        ipc::reply(thread, reply);
     }
     let cptr = receive_cptr(thread, syscall);
     let Some(cap) = cap_with(thread, cptr, CapRights::READ) else {
@@ -83,7 +116,15 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                 .flatten()
             {
                 Some(word) => ipc::deliver_signal(thread, word),
-                None => endpoint::receive(cap.paddr(), thread, blocking),
+                None => {
+                    if let Some(reply) = reply {
+                        reply::start_receive(reply, thread);
+                    }
+                    endpoint::receive(cap.paddr(), thread, blocking);
+                    if ipc::queue::tcb(thread).state != ThreadState::BlockedOnReceive {
+                        reply::end_receive(thread);
+                    }
+                }
             }
         }
         _ => notification::wait(cap.paddr(), thread, blocking),

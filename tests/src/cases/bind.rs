@@ -33,7 +33,7 @@ extern "C" fn wait_once(i: u64) -> ! {
 /// Receives once on its endpoint (while its bound notification may fire), records the badge, stops.
 extern "C" fn receive_once(i: u64) -> ! {
     let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
-    let r = ep.recv();
+    let r = ep.recv(None);
     shared(i).value.store(r.badge, Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));

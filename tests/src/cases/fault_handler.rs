@@ -1,19 +1,18 @@
 //! PAGEFAULT and FAULT with handlers: faults reach the thread's fault
 //! endpoint in seL4's layouts, and the handler's reply resumes the thread.
 //!
-//! The root task is the handler. It answers with ReplyRecv on a notification
-//! it has just signalled, so the receive half returns at once (MCS Reply
-//! objects, with their own issue, will make a reply a Send on the reply cap).
+//! The root task is the handler: it receives with a Reply object and
+//! answers with a Send on it.
 
 use super::retype::make;
-use crate::support::{slot, step};
+use crate::support::{reply_object, slot, step};
 use crate::thread::{count, shared, spawn_with_handler, stack_top, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::BOOTINFO_VADDR;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, MessageInfo, ObjectType};
-use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::cap::{Endpoint, Reply, Tcb};
 use keel_sys::ipc::Received;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
@@ -80,14 +79,14 @@ extern "C" fn recovered(_: u64) -> ! {
 
 struct Handler {
     ep: u64,
-    ntfn: u64,
+    reply: Cap<Reply>,
 }
 
 impl Handler {
     fn new(env: &Env) -> Result<Handler, alloc::string::String> {
         Ok(Handler {
             ep: make(env, 12, ObjectType::Endpoint, 0, 1)?,
-            ntfn: make(env, 12, ObjectType::Notification, 0, 1)?,
+            reply: reply_object(env)?,
         })
     }
 
@@ -100,7 +99,7 @@ impl Handler {
     ) -> Result<(Cap<Tcb>, Received), alloc::string::String> {
         let t = spawn_with_handler(env, entry, 0, 0, 255, fault_ep)?;
         step(t.tcb_resume(), "resume")?;
-        let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(self.ep)).recv();
+        let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(self.ep)).recv(Some(self.reply));
         Ok((t, r))
     }
 
@@ -113,9 +112,8 @@ impl Handler {
         for (r, w) in regs.iter_mut().zip(words) {
             *r = *w;
         }
-        Cap::<Notification>::from_cptr(CPtr::from_bits(self.ntfn)).signal();
-        let as_receiver: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(self.ntfn));
-        as_receiver.reply_recv(MessageInfo::new(label, 0, 0, words.len() as u64), regs);
+        self.reply
+            .reply(MessageInfo::new(label, 0, 0, words.len() as u64), regs);
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use super::retype::make;
 use crate::support::{slot, step};
-use crate::thread::{count, shared, spawn, yield_times};
+use crate::thread::{count, give_reply, reply_of, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, MessageInfo, ObjectType};
@@ -23,7 +23,7 @@ fn stop_self(i: u64) -> ! {
 
 /// Receives once, records MR0, the badge and the length, then stops.
 extern "C" fn receive_once(i: u64) -> ! {
-    let r = endpoint_of(i).recv();
+    let r = endpoint_of(i).recv(reply_of(i));
     let s = shared(i);
     s.value.store(
         r.mrs[0] | (r.badge << 32) | ((r.info.length() as u64) << 56),
@@ -43,11 +43,14 @@ extern "C" fn send_once(i: u64) -> ! {
 /// Answers every Call with label + 1, MR0 + 1 and the caller's badge in MR1.
 extern "C" fn echo_server(i: u64) -> ! {
     let ep = endpoint_of(i);
-    let mut r = ep.recv();
+    let Some(reply) = reply_of(i) else {
+        stop_self(i)
+    };
+    let mut r = ep.recv(Some(reply));
     loop {
         shared(i).counter.fetch_add(1, Ordering::SeqCst);
         let info = MessageInfo::new(r.info.label() + 1, 0, 0, 2);
-        r = ep.reply_recv(info, [r.mrs[0] + 1, r.badge, 0, 0]);
+        r = ep.reply_recv(info, [r.mrs[0] + 1, r.badge, 0, 0], reply);
     }
 }
 
@@ -71,6 +74,7 @@ fn server(
 ) -> Result<Cap<Tcb>, alloc::string::String> {
     let t = spawn(env, entry, i as usize, i, 255)?;
     shared(i).cap.store(cap, Ordering::SeqCst);
+    give_reply(env, i)?;
     step(t.tcb_resume(), "resume")?;
     Ok(t)
 }
@@ -98,7 +102,7 @@ pub fn receive_from_waiting_sender(env: &Env) -> TestResult {
     server(env, send_once, 0, badged.cptr().bits())?;
     yield_times(1)?;
     ensure!(count(0) == 0, "the sender did not block");
-    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv();
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv(None);
     ensure!(
         r.mrs[0] == 100 && r.badge == 0x66 && r.info.label() == 5,
         "received {r:?}"
@@ -135,7 +139,7 @@ pub fn senders_in_fifo_order(env: &Env) -> TestResult {
     server(env, send_once, 1, ep)?;
     yield_times(1)?;
     let e: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
-    let (first, second) = (e.recv().mrs[0], e.recv().mrs[0]);
+    let (first, second) = (e.recv(None).mrs[0], e.recv(None).mrs[0]);
     ensure!(
         (first, second) == (100, 101),
         "received {first} then {second}"
@@ -147,7 +151,7 @@ pub fn non_blocking(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let e: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
     e.nb_send(MessageInfo::new(1, 0, 0, 1), [5, 0, 0, 0]);
-    let r = e.nb_recv();
+    let r = e.nb_recv(None);
     ensure!(
         r.badge == 0 && r.info.length() == 0 && r.info.label() == 0,
         "a dropped message arrived: {r:?}"
@@ -254,6 +258,7 @@ fn spawn_with_lent_buffer(
     )?;
     shared(0).cap.store(through, Ordering::SeqCst);
     shared(0).value.store(cap, Ordering::SeqCst);
+    give_reply(env, 0)?;
     Ok(t)
 }
 
@@ -270,7 +275,7 @@ fn receive_cap(
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;
     step(t.tcb_resume(), "resume")?;
-    Ok(Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv())
+    Ok(Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv(None))
 }
 
 pub fn cap_transfer_with_grant(env: &Env) -> TestResult {
@@ -334,10 +339,13 @@ pub fn occupied_receive_slot(env: &Env) -> TestResult {
 /// `shared(i).value` (in the root task's IPC buffer, lent to it), then waits.
 extern "C" fn reply_with_cap(i: u64) -> ! {
     let ep = endpoint_of(i);
-    let _ = ep.recv();
+    let Some(reply) = reply_of(i) else {
+        stop_self(i)
+    };
+    let _ = ep.recv(Some(reply));
     let _ = keel_sys::ipc::set_cap(0, CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
-    let _ = ep.reply_recv(MessageInfo::new(0, 0, 1, 1), [5, 0, 0, 0]);
+    reply.reply(MessageInfo::new(0, 0, 1, 1), [5, 0, 0, 0]);
     stop_self(i)
 }
 
@@ -435,9 +443,9 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
         "cancel badge 5",
     )?;
     yield_times(1)?;
-    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv();
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv(None);
     ensure!(r.badge == 6 && r.mrs[0] == 101, "received {r:?}");
-    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv();
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_recv(None);
     ensure!(
         r.badge == 0 && r.info.length() == 0,
         "a cancelled send arrived: {r:?}"
@@ -451,7 +459,7 @@ extern "C" fn forward_to_endpoint(i: u64) -> ! {
     let out: Cap<Endpoint> =
         Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
     loop {
-        let r = endpoint_of(i).recv();
+        let r = endpoint_of(i).recv(reply_of(i));
         out.send(MessageInfo::new(0, 0, 0, 1), [r.mrs[0] + 1, 0, 0, 0]);
     }
 }
@@ -461,7 +469,7 @@ extern "C" fn forward_to_notification(i: u64) -> ! {
     let out: Cap<keel_sys::cap::Notification> =
         Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
     loop {
-        endpoint_of(i).recv();
+        endpoint_of(i).recv(reply_of(i));
         out.signal();
     }
 }
@@ -483,6 +491,7 @@ pub fn send_then_receive_in_one_call(env: &Env) -> TestResult {
         MessageInfo::new(0, 0, 0, 1),
         [5, 0, 0, 0],
         Cap::from_cptr(CPtr::from_bits(ep_out)),
+        None,
     );
     ensure!(r.mrs[0] == 6, "NBSendRecv received {r:?}");
     step(

@@ -4,6 +4,7 @@ mod bind;
 mod bootinfo;
 mod cnode;
 mod cspace;
+mod donation;
 mod fault;
 mod fault_handler;
 mod ipc;
@@ -134,6 +135,9 @@ crate::test_cases! {
     SCHED_CONTEXT0016: "YieldTo a lower-priority target leaves the caller running" => sched_context::yield_to_lower_priority_keeps_caller;
     SCHED_CONTEXT0017: "YieldTo errors" => sched_context::yield_to_errors;
     SCHED_CONTEXT0018: "scheduling contexts of every allowed size" => sched_context::context_sizes;
+    SCHED_CONTEXT0019: "a Call lends a passive server the caller's context; the reply returns it (fast and slow path)" => donation::call_lends_context_to_passive_server;
+    SCHED_CONTEXT0020: "nested Calls through two passive servers run on the first caller's context" => donation::nested_calls_through_passive_servers;
+    SCHED_CONTEXT0021: "deleting the Reply object of a pending call returns the context to the caller" => donation::deleting_reply_returns_context;
     TIMEOUTFAULT0001: "a spent budget raises a timeout fault with the context's badge and time" => timeout_fault::delivered_with_badge_and_time;
     TIMEOUTFAULT0002: "replying to a timeout fault resumes the thread at its next refill" => timeout_fault::reply_resumes_at_next_refill;
     TIMEOUTFAULT0003: "a round-robin context raises no timeout fault" => timeout_fault::round_robin_raises_none;
@@ -141,6 +145,7 @@ crate::test_cases! {
     TIMEOUTFAULT0005: "setting and clearing the timeout endpoint, and its errors" => timeout_fault::set_and_clear_errors;
     TIMEOUTFAULT0006: "the handler can restart the thread elsewhere" => timeout_fault::handler_restarts_thread;
     TIMEOUTFAULT0007: "each context's timeout fault carries its own badge" => timeout_fault::each_context_its_badge;
+    TIMEOUTFAULT0008: "a budget that runs out in a passive server raises the server's timeout fault" => donation::timeout_in_passive_server;
     PAGEFAULT0001: "a read fault reaches the handler, which moves the thread on" => fault_handler::read_fault_handled;
     PAGEFAULT0002: "a write fault reaches the handler with the access type" => fault_handler::write_fault_handled;
     PAGEFAULT0003: "an execute fault reaches the handler as a prefetch fault" => fault_handler::execute_fault_handled;

@@ -7,22 +7,21 @@
 
 use super::retype::make;
 use super::vspace::{frames, region, tables};
-use crate::process::{cap, reply, resources, spawn_child};
-use crate::support::{expect_error, identify, slot, step};
+use crate::process::{cap, resources, spawn_child};
+use crate::support::{expect_error, identify, reply_object, slot, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{CapRights, CapType, Error, MessageInfo, ObjectType};
 use keel_child::*;
 use keel_loader::{GivenCap, ProcessConfig, SharedFrame};
-use keel_sys::cap::{init_thread, Endpoint, Frame, Notification};
-use keel_sys::CPtr;
+use keel_sys::cap::{init_thread, Endpoint, Frame, Notification, Reply};
+use keel_sys::{CPtr, Cap};
 
-/// An endpoint and a notification (for [`reply`]) in fresh root slots.
-fn endpoint_and_notification(env: &Env) -> Result<(u64, u64), alloc::string::String> {
+/// An endpoint and a Reply object to receive with, in fresh root slots.
+fn endpoint_and_reply(env: &Env) -> Result<(u64, Cap<Reply>), alloc::string::String> {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
-    Ok((ep, ntfn))
+    Ok((ep, reply_object(env)?))
 }
 
 /// The endpoint in slot `ep`, given with `badge`.
@@ -35,8 +34,8 @@ fn given(ep: u64, badge: u64) -> GivenCap {
 }
 
 /// Receives one report on `ep`, checks it, replies; returns its badge.
-fn take_report(ep: u64, ntfn: u64) -> Result<u64, alloc::string::String> {
-    let r = cap::<Endpoint>(ep).recv();
+fn take_report(ep: u64, reply: Cap<Reply>) -> Result<u64, alloc::string::String> {
+    let r = cap::<Endpoint>(ep).recv(Some(reply));
     ensure!(
         r.info.label() == REPORT_LABEL && r.info.length() == 4,
         "report label {:#x} length {}",
@@ -48,12 +47,12 @@ fn take_report(ep: u64, ntfn: u64) -> Result<u64, alloc::string::String> {
         "report words {:x?}",
         r.mrs
     );
-    reply(ntfn, MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    reply.reply(MessageInfo::new(0, 0, 0, 0), [0; 4]);
     Ok(r.badge)
 }
 
 pub fn spawn_and_report(env: &Env) -> TestResult {
-    let (ep, ntfn) = endpoint_and_notification(env)?;
+    let (ep, reply) = endpoint_and_reply(env)?;
     let caps = [given(ep, 0x11)];
     let cfg = ProcessConfig {
         arg: MODE_REPORT,
@@ -61,7 +60,7 @@ pub fn spawn_and_report(env: &Env) -> TestResult {
         ..ProcessConfig::default()
     };
     let (p, _, _) = spawn_child(env, &cfg)?;
-    let badge = take_report(ep, ntfn)?;
+    let badge = take_report(ep, reply)?;
     ensure!(badge == 0x11, "badge {badge:#x}");
     ensure!(
         p.slots_used > keel_loader::slot::FIRST_LOADER,
@@ -75,7 +74,7 @@ pub fn spawn_and_report(env: &Env) -> TestResult {
 }
 
 pub fn two_children(env: &Env) -> TestResult {
-    let (ep, ntfn) = endpoint_and_notification(env)?;
+    let (ep, reply) = endpoint_and_reply(env)?;
     let (a, b) = ([given(ep, 1)], [given(ep, 2)]);
     for caps in [&a, &b] {
         let cfg = ProcessConfig {
@@ -85,8 +84,8 @@ pub fn two_children(env: &Env) -> TestResult {
         };
         spawn_child(env, &cfg)?;
     }
-    let first = take_report(ep, ntfn)?;
-    let second = take_report(ep, ntfn)?;
+    let first = take_report(ep, reply)?;
+    let second = take_report(ep, reply)?;
     ensure!(
         first | second == 3 && first != second,
         "badges {first} and {second}"
@@ -95,7 +94,7 @@ pub fn two_children(env: &Env) -> TestResult {
 }
 
 pub fn fault_reaches_handler(env: &Env) -> TestResult {
-    let (ep, _) = endpoint_and_notification(env)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let fault_ep = env.slots(1)?;
     step(
         slot(fault_ep).mint(&slot(ep), CapRights::ALL, 0x77),
@@ -109,7 +108,7 @@ pub fn fault_reaches_handler(env: &Env) -> TestResult {
         ..ProcessConfig::default()
     };
     let (p, ut, bits) = spawn_child(env, &cfg)?;
-    let r = cap::<Endpoint>(ep).recv();
+    let r = cap::<Endpoint>(ep).recv(None);
     ensure!(r.badge == 0x77, "fault badge {:#x}", r.badge);
     ensure!(
         r.info.label() == FaultType::VmFault as u64,
@@ -147,7 +146,7 @@ fn whole_untyped_again(
 }
 
 pub fn teardown_returns_memory(env: &Env) -> TestResult {
-    let (ep, ntfn) = endpoint_and_notification(env)?;
+    let (ep, reply) = endpoint_and_reply(env)?;
     let caps = [given(ep, 9)];
     let cfg = ProcessConfig {
         arg: MODE_REPORT,
@@ -155,7 +154,7 @@ pub fn teardown_returns_memory(env: &Env) -> TestResult {
         ..ProcessConfig::default()
     };
     let (_, ut, bits) = spawn_child(env, &cfg)?;
-    take_report(ep, ntfn)?;
+    take_report(ep, reply)?;
     let dst = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let s = env.slots(1)?;
     let full = ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, s, 1);
@@ -173,7 +172,7 @@ pub fn teardown_returns_memory(env: &Env) -> TestResult {
         &cfg,
     )
     .map_err(|e| alloc::format!("second spawn: {e}"))?;
-    take_report(ep, ntfn)?;
+    take_report(ep, reply)?;
     step(
         slot(ut.cptr().bits()).revoke(),
         "tear the second child down",
@@ -186,8 +185,8 @@ pub fn teardown_returns_memory(env: &Env) -> TestResult {
 }
 
 pub fn call_across_address_spaces(env: &Env) -> TestResult {
-    let (ep, _) = endpoint_and_notification(env)?;
-    let caps = [given(ep, 0)];
+    let (ep, reply) = endpoint_and_reply(env)?;
+    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
     let cfg = ProcessConfig {
         arg: MODE_ECHO,
         caps: &caps,

@@ -2,12 +2,11 @@
 //! endpoint sends a timeout fault there, with its context's badge and the
 //! time it used; the handler's reply lets it go on at its next refill.
 //!
-//! The caller is the handler; it replies as the fault tests do (ReplyRecv
-//! on a notification it has just signalled).
+//! The caller is the handler: it receives with a Reply object and answers
+//! with a Send on it.
 
 use super::retype::make;
-use crate::process::reply;
-use crate::support::{expect_error, slot, step};
+use crate::support::{expect_error, reply_object, slot, step};
 use crate::thread::{
     count, sched_context, set_own_priority, share_out, shared, spawn_passive, spin, stack_top,
 };
@@ -94,7 +93,7 @@ fn timeout_fault(r: &Received, badge: u64) -> Result<u64, alloc::string::String>
 pub fn delivered_with_badge_and_time(env: &Env) -> TestResult {
     let (ep, badged) = handler_endpoint(env)?;
     let (t, _) = spinner(env, 0, 0x77, 1_000, Some(badged))?;
-    let r = ep.recv();
+    let r = ep.recv(None);
     step(t.tcb_suspend(), "suspend")?;
     let consumed = timeout_fault(&r, 0x77)?;
     ensure!(
@@ -107,12 +106,12 @@ pub fn delivered_with_badge_and_time(env: &Env) -> TestResult {
 
 pub fn reply_resumes_at_next_refill(env: &Env) -> TestResult {
     let (ep, badged) = handler_endpoint(env)?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let reply = reply_object(env)?;
     let (t, _) = spinner(env, 0, 1, 1_000, Some(badged))?;
-    timeout_fault(&ep.recv(), 1)?;
+    timeout_fault(&ep.recv(Some(reply)), 1)?;
     let first = count(0);
-    reply(ntfn, MessageInfo::new(0, 0, 0, 0), [0; 4]);
-    let r = ep.recv();
+    reply.reply(MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    let r = ep.recv(Some(reply));
     step(t.tcb_suspend(), "suspend")?;
     let consumed = timeout_fault(&r, 1)?;
     ensure!(count(0) > first, "the thread did not run after the reply");
@@ -135,7 +134,7 @@ pub fn round_robin_raises_none(env: &Env) -> TestResult {
     )?;
     step(t.tcb_resume(), "resume")?;
     share_out(20_000, &[sc])?;
-    let r = ep.nb_recv();
+    let r = ep.nb_recv(None);
     step(t.tcb_suspend(), "suspend")?;
     ensure!(
         r.badge == 0,
@@ -158,7 +157,7 @@ pub fn no_endpoint_only_throttles(env: &Env) -> TestResult {
     step(t.tcb_resume(), "resume")?;
     set_own_priority(100)?;
     let used = share_out(50_000, &[sc])?;
-    let r = ep.nb_recv();
+    let r = ep.nb_recv(None);
     step(t.tcb_suspend(), "suspend")?;
     ensure!(
         r.badge == 0,
@@ -189,7 +188,7 @@ pub fn set_and_clear_errors(env: &Env) -> TestResult {
     step(t.tcb_resume(), "resume")?;
     set_own_priority(100)?;
     share_out(30_000, &[sc])?;
-    let r = ep.nb_recv();
+    let r = ep.nb_recv(None);
     step(t.tcb_suspend(), "suspend")?;
     ensure!(r.badge == 0, "a cleared timeout endpoint got a fault");
     ensure!(count(0) > 0, "the thread never ran");
@@ -206,12 +205,12 @@ extern "C" fn restarted(i: u64) -> ! {
 
 pub fn handler_restarts_thread(env: &Env) -> TestResult {
     let (ep, badged) = handler_endpoint(env)?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let reply = reply_object(env)?;
     let (t, sc) = spinner(env, 0, 2, 1_000, Some(badged))?;
-    timeout_fault(&ep.recv(), 2)?;
+    timeout_fault(&ep.recv(Some(reply)), 2)?;
     let ctx = UserContext::new_thread(restarted, stack_top(0), 0);
     step(t.tcb_write_all_registers(false, &ctx), "move the thread")?;
-    reply(ntfn, MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    reply.reply(MessageInfo::new(0, 0, 0, 0), [0; 4]);
     set_own_priority(100)?;
     share_out(30_000, &[sc])?;
     ensure!(
@@ -225,8 +224,8 @@ pub fn each_context_its_badge(env: &Env) -> TestResult {
     let (ep, badged) = handler_endpoint(env)?;
     let (a, _) = spinner(env, 0, 0x10, 1_000, Some(badged))?;
     let (b, _) = spinner(env, 1, 0x20, 1_000, Some(badged))?;
-    let first = ep.recv();
-    let second = ep.recv();
+    let first = ep.recv(None);
+    let second = ep.recv(None);
     step(a.tcb_suspend(), "suspend a")?;
     step(b.tcb_suspend(), "suspend b")?;
     let mut seen = [

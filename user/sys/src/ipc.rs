@@ -3,7 +3,7 @@
 //! registers travel in machine registers; the rest are in the IPC buffer
 //! (see [`set_mr`] and [`mr`]). Named as in rust-sel4.
 
-use crate::cap::{Endpoint, Notification, Tcb};
+use crate::cap::{Endpoint, Notification, Reply, Tcb};
 use crate::invocation::invoke;
 use crate::ipc_buffer::with_ipc_buffer;
 use crate::{CPtr, Cap, Error, Syscall};
@@ -54,6 +54,15 @@ pub fn mr(i: usize) -> Result<u64, Error> {
         .ok_or(Error::InvalidArgument)
 }
 
+/// The Reply object a receive hands to the kernel (MCS): a Call it takes
+/// waits on it, and is answered through it. `None` takes no Calls that can
+/// be answered (a caller that reaches it is left inactive, as in seL4).
+pub type ReplyAuthority = Option<Cap<Reply>>;
+
+fn reply_bits(reply: ReplyAuthority) -> u64 {
+    reply.map_or(0, |r| r.cptr().bits())
+}
+
 impl Cap<Endpoint> {
     /// Sends, waiting for a receiver.
     pub fn send(self, info: MessageInfo, mrs: [u64; 4]) {
@@ -65,24 +74,16 @@ impl Cap<Endpoint> {
         ipc(Syscall::NBSend, self.cptr().bits(), info, mrs);
     }
 
-    /// Receives, waiting for a sender.
-    pub fn recv(self) -> Received {
-        ipc(
-            Syscall::Recv,
-            self.cptr().bits(),
-            MessageInfo::default(),
-            [0; 4],
-        )
+    /// Receives, waiting for a sender; a Call received waits on `reply`.
+    pub fn recv(self, reply: ReplyAuthority) -> Received {
+        let args = [self.cptr().bits(), 0, 0, 0, 0, 0, reply_bits(reply), 0];
+        ipc8(Syscall::Recv, args)
     }
 
     /// Receives if a sender waits; otherwise an empty message with badge 0.
-    pub fn nb_recv(self) -> Received {
-        ipc(
-            Syscall::NBRecv,
-            self.cptr().bits(),
-            MessageInfo::default(),
-            [0; 4],
-        )
+    pub fn nb_recv(self, reply: ReplyAuthority) -> Received {
+        let args = [self.cptr().bits(), 0, 0, 0, 0, 0, reply_bits(reply), 0];
+        ipc8(Syscall::NBRecv, args)
     }
 
     /// Sends and waits for the reply.
@@ -90,22 +91,42 @@ impl Cap<Endpoint> {
         ipc(Syscall::Call, self.cptr().bits(), info, mrs)
     }
 
-    /// Replies to the last caller, then receives on this endpoint.
-    pub fn reply_recv(self, info: MessageInfo, mrs: [u64; 4]) -> Received {
-        ipc(Syscall::ReplyRecv, self.cptr().bits(), info, mrs)
-    }
-}
-
-impl Cap<Endpoint> {
-    /// Sends without blocking, then receives on `src`, in one system call.
-    pub fn nb_send_recv(self, info: MessageInfo, mrs: [u64; 4], src: Cap<Endpoint>) -> Received {
-        ipc7(
-            Syscall::NBSendRecv,
+    /// Replies to the caller waiting on `reply`, then receives on this
+    /// endpoint with `reply` again.
+    pub fn reply_recv(self, info: MessageInfo, mrs: [u64; 4], reply: Cap<Reply>) -> Received {
+        let args = [
             self.cptr().bits(),
-            info,
-            mrs,
+            info.word(),
+            mrs[0],
+            mrs[1],
+            mrs[2],
+            mrs[3],
+            reply.cptr().bits(),
+            0,
+        ];
+        ipc8(Syscall::ReplyRecv, args)
+    }
+
+    /// Sends without blocking, then receives on `src` (a Call received
+    /// waits on `reply`), in one system call.
+    pub fn nb_send_recv(
+        self,
+        info: MessageInfo,
+        mrs: [u64; 4],
+        src: Cap<Endpoint>,
+        reply: ReplyAuthority,
+    ) -> Received {
+        let args = [
+            self.cptr().bits(),
+            info.word(),
+            mrs[0],
+            mrs[1],
+            mrs[2],
+            mrs[3],
             src.cptr().bits(),
-        )
+            reply_bits(reply),
+        ];
+        ipc8(Syscall::NBSendRecv, args)
     }
 
     /// Sends without blocking, then waits on the notification `src`, in one system call.
@@ -115,19 +136,30 @@ impl Cap<Endpoint> {
         mrs: [u64; 4],
         src: Cap<Notification>,
     ) -> Received {
-        ipc7(
-            Syscall::NBSendWait,
+        let args = [
             self.cptr().bits(),
-            info,
-            mrs,
+            info.word(),
+            mrs[0],
+            mrs[1],
+            mrs[2],
+            mrs[3],
             src.cptr().bits(),
-        )
+            0,
+        ];
+        ipc8(Syscall::NBSendWait, args)
     }
 }
 
-fn ipc7(syscall: Syscall, cptr: u64, info: MessageInfo, mrs: [u64; 4], src: u64) -> Received {
-    let args = [cptr, info.word(), mrs[0], mrs[1], mrs[2], mrs[3], src];
-    let [info, badge, m0, m1, m2, m3] = crate::arch::syscall7(syscall as u64, args);
+impl Cap<Reply> {
+    /// Answers the caller waiting on this Reply object (nothing happens if
+    /// none waits): seL4's `Send` on a reply cap.
+    pub fn reply(self, info: MessageInfo, mrs: [u64; 4]) {
+        ipc(Syscall::Send, self.cptr().bits(), info, mrs);
+    }
+}
+
+fn ipc8(syscall: Syscall, args: [u64; 8]) -> Received {
+    let [info, badge, m0, m1, m2, m3] = crate::arch::syscall8(syscall as u64, args);
     Received {
         info: MessageInfo::from_word(info),
         badge,

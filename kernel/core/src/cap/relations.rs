@@ -125,8 +125,9 @@ impl Cap {
 
     /// seL4 `deriveCap` (without the untyped "no children" check, which needs the
     /// slot and is done by the CNode operations): the cap Copy and Mint insert.
-    /// Zombie, IrqControl and Reply caps derive to a null cap, which the CNode
+    /// Zombie and IrqControl caps derive to a null cap, which the CNode
     /// operations reject with `IllegalOperation`; frames lose their mapping.
+    /// Reply caps copy (as in seL4's MCS kernel), so a server can be given one.
     ///
     /// # Errors
     /// `IllegalOperation` for an unmapped PageUpperDirectory, PageDirectory or
@@ -135,7 +136,7 @@ impl Cap {
     /// keeps none).
     pub fn derive(&self) -> Result<Cap, Error> {
         match self.kind() {
-            CapType::Zombie | CapType::IrqControl | CapType::Reply => Ok(Cap::NULL),
+            CapType::Zombie | CapType::IrqControl => Ok(Cap::NULL),
             CapType::Frame => Ok(self.with_mapping(None)),
             // An unmapped paging structure, or a VSpace without an ASID, has no
             // copies (seL4 `Arch_deriveCap`): a root gets at most one ASID.
@@ -297,7 +298,7 @@ mod tests {
     fn derive_and_update() {
         assert_eq!(Cap::zombie(0x40, 1, 2).derive(), Ok(Cap::NULL));
         assert_eq!(Cap::irq_control().derive(), Ok(Cap::NULL));
-        assert_eq!(Cap::reply(0x40).derive(), Ok(Cap::NULL));
+        assert_eq!(Cap::reply(0x40).derive(), Ok(Cap::reply(0x40)));
         let f = Cap::frame(0x1000, false, CapRights::ALL, false);
         assert_eq!(f.with_mapping(Some(0x8000)).derive(), Ok(f));
         let pt = Cap::paging(CapType::PageTable, 0x1000);

@@ -90,7 +90,7 @@ impl UserRegisters for UserContext {
 
     fn syscall_arg(&self, n: usize) -> u64 {
         match n {
-            0..=6 => self.x[n],
+            0..=7 => self.x[n],
             _ => 0,
         }
     }

@@ -130,6 +130,7 @@ impl UserRegisters for UserContext {
             4 => self.r8,
             5 => self.r9,
             6 => self.r12,
+            7 => self.r13,
             _ => 0,
         }
     }

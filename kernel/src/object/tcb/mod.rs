@@ -44,7 +44,7 @@ pub enum ThreadState {
     BlockedOnSend = 2,
     /// Queued on an endpoint to receive.
     BlockedOnReceive = 3,
-    /// Waiting for the reply to a Call (`waiting_for` names the callee).
+    /// Waiting for the reply to a Call (on the Reply object `reply`).
     BlockedOnReply = 4,
     /// Queued on a notification to wait.
     BlockedOnNotification = 5,
@@ -85,13 +85,10 @@ pub struct Tcb {
     pub ipc_can_grant: bool,
     /// The cap of its latest receive on an endpoint had the grant right.
     pub receive_can_grant: bool,
-    /// The thread whose Call this thread is to answer (0: none).
-    pub caller: u64,
-    /// Its reply to `caller` may carry caps (it took that Call through a
-    /// cap with the grant right, as seL4's reply caps record).
-    pub reply_can_grant: bool,
-    /// The thread this one waits on for a reply (0: none).
-    pub waiting_for: u64,
+    /// The Reply object of this thread's IPC (MCS): the one it receives
+    /// with while blocked in a receive, or the one it waits on while
+    /// blocked on a reply (0: none).
+    pub reply: u64,
     /// The notification bound to this thread (0: none).
     pub bound_notification: u64,
     /// The scheduling context bound to this thread (0: none): it runs only

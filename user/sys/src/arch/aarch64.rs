@@ -15,7 +15,7 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 #[inline(always)]
 pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
     let [a0, a1, a2, a3, a4, a5] = args;
-    syscall7(number, [a0, a1, a2, a3, a4, a5, 0])
+    syscall8(number, [a0, a1, a2, a3, a4, a5, 0, 0])
 }
 
 /// Executes the permanently undefined instruction `udf #0` (for fault tests).
@@ -98,13 +98,14 @@ pub fn simd_register() -> u64 {
     value
 }
 
-/// Makes a system call with a seventh argument (in x6): NBSendRecv and
-/// NBSendWait name their receive cap there.
+/// Makes a system call with a seventh and eighth argument (in x6 and
+/// x7): the receive cap of NBSendRecv and NBSendWait, the Reply object of
+/// Recv, NBRecv, ReplyRecv (seventh) and NBSendRecv (eighth).
 #[inline(always)]
-pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
+pub fn syscall8(number: u64, args: [u64; 8]) -> [u64; 6] {
     let mut r = [args[0], args[1], args[2], args[3], args[4], args[5]];
     // SAFETY: `svc #0` enters the kernel, which reads only these registers
-    // (x6 only for NBSendRecv/NBSendWait), writes only x0-x5, and touches this
+    // (x6 and x7 only for receives), writes only x0-x5, and touches this
     // program's memory only through its IPC buffer or pointers passed as
     // arguments (which it checks). A receive may copy message words into the
     // IPC buffer, hence no `nomem`.
@@ -118,6 +119,7 @@ pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
             inout("x4") r[4],
             inout("x5") r[5],
             in("x6") args[6],
+            in("x7") args[7],
             in("x8") number,
             options(nostack)
         );

@@ -16,7 +16,7 @@ pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
 #[inline(always)]
 pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {
     let [a0, a1, a2, a3, a4, a5] = args;
-    syscall7(number, [a0, a1, a2, a3, a4, a5, 0])
+    syscall8(number, [a0, a1, a2, a3, a4, a5, 0, 0])
 }
 
 /// Executes the permanently undefined instruction `ud2` (for fault tests).
@@ -94,13 +94,14 @@ pub fn simd_register() -> u64 {
     value
 }
 
-/// Makes a system call with a seventh argument (in r12): NBSendRecv and
-/// NBSendWait name their receive cap there.
+/// Makes a system call with a seventh and eighth argument (in r12 and
+/// r13): the receive cap of NBSendRecv and NBSendWait, the Reply object of
+/// Recv, NBRecv, ReplyRecv (seventh) and NBSendRecv (eighth).
 #[inline(always)]
-pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
+pub fn syscall8(number: u64, args: [u64; 8]) -> [u64; 6] {
     let mut r = [number, args[0], args[1], args[2], args[3], args[4]];
     // SAFETY: `syscall` enters the kernel, which reads only these registers
-    // (r12 only for NBSendRecv/NBSendWait), writes only rax, rdi, rsi, rdx,
+    // (r12 and r13 only for receives), writes only rax, rdi, rsi, rdx,
     // r10 and r8 (rcx and r11 by the instruction), and touches this program's
     // memory only through its IPC buffer or pointers passed as arguments
     // (which it checks).
@@ -115,6 +116,7 @@ pub fn syscall7(number: u64, args: [u64; 7]) -> [u64; 6] {
             inout("r8") r[5],
             in("r9") args[5],
             in("r12") args[6],
+            in("r13") args[7],
             out("rcx") _,
             out("r11") _,
             options(nostack)

@@ -73,25 +73,41 @@ pub fn summarise(samples: &[Sample], unit: &str, accel: &str) -> Vec<Measurement
         .collect()
 }
 
+/// Builds the image that starts the app `bench-<what>` (in system.toml).
+///
+/// # Errors
+/// A failed build.
+pub(super) fn build_app(
+    root: &Path,
+    what: &str,
+    arch: Arch,
+    release: bool,
+) -> Result<std::path::PathBuf> {
+    let build_args = BuildArgs {
+        arch,
+        release,
+        app: Some(format!("bench-{what}")),
+        app_crate: None,
+    };
+    build::build(root, &build_args, Start::Demo)
+}
+
+/// The QEMU options of every app benchmark: deterministic virtual time.
+pub(super) fn icount_options() -> QemuOptions {
+    QemuOptions {
+        extra: ICOUNT.map(String::from).to_vec(),
+        ..QemuOptions::default()
+    }
+}
+
 /// Runs the app benchmark `what` (the app `bench-<what>` in system.toml).
 ///
 /// # Errors
 /// A failed build, or a run that failed or did not finish.
 pub fn run(root: &Path, what: &str, args: &AppBenchArgs) -> Result<()> {
     for arch in args.arch.arches() {
-        let app = Some(format!("bench-{what}"));
-        let build_args = BuildArgs {
-            arch,
-            release: args.release,
-            app,
-            app_crate: None,
-        };
-        let kernel = build::build(root, &build_args, Start::Demo)?;
-        let icount = QemuOptions {
-            extra: ICOUNT.map(String::from).to_vec(),
-            ..QemuOptions::default()
-        };
-        let samples = boot_and_collect(root, what, arch, &kernel, &icount, "tcg-icount")?;
+        let kernel = build_app(root, what, arch, args.release)?;
+        let samples = boot_and_collect(root, what, arch, &kernel, &icount_options(), "tcg-icount")?;
         report(
             root,
             what,
@@ -103,7 +119,7 @@ pub fn run(root: &Path, what: &str, args: &AppBenchArgs) -> Result<()> {
 }
 
 /// Boots `kernel` with `opts` and returns the app's samples.
-fn boot_and_collect(
+pub(super) fn boot_and_collect(
     root: &Path,
     what: &str,
     arch: Arch,

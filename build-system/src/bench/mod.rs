@@ -5,6 +5,7 @@
 
 mod app;
 mod boot;
+mod sched;
 
 use std::path::Path;
 
@@ -29,6 +30,8 @@ pub enum BenchWhat {
     Caps(app::AppBenchArgs),
     /// IPC round trips, one-way costs and Signal to Wait, in guest instructions (-icount).
     Ipc(app::AppBenchArgs),
+    /// MCS: shares of 50/33/17% budgets, enforcement cost, passive vs active server Calls (-icount).
+    Sched(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -94,6 +97,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Boot(a) => boot::run(root, a),
         BenchWhat::Caps(a) => app::run(root, "caps", a),
         BenchWhat::Ipc(a) => app::run(root, "ipc", a),
+        BenchWhat::Sched(a) => sched::run(root, a),
     }
 }
 
@@ -103,6 +107,13 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
 /// If the JSON file cannot be written.
 pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> Result<()> {
     println!("\n{what} on {arch}:");
+    print_table(results);
+    let json = serde_json::to_string_pretty(results).context("could not encode the results")?;
+    write_json(root, what, arch, &json)
+}
+
+/// Prints measurements as a table.
+pub fn print_table(results: &[Measurement]) {
     println!(
         "{:<40} {:>8} {:>12} {:>12} {:>12} {:>12} {:>5}  unit",
         "measurement", "N", "median", "min", "p90", "max", "runs"
@@ -114,10 +125,16 @@ pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> R
             m.name, n, m.median, m.min, m.p90, m.max, m.runs, m.unit
         );
     }
+}
+
+/// Writes `json` to `target/bench/<what>-<arch>.json`.
+///
+/// # Errors
+/// If the file cannot be written.
+pub fn write_json(root: &Path, what: &str, arch: &str, json: &str) -> Result<()> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let path = dir.join(format!("{what}-{arch}.json"));
-    let json = serde_json::to_string_pretty(results).context("could not encode the results")?;
     std::fs::write(&path, json).with_context(|| format!("could not write {}", path.display()))?;
     println!("written to {}", path.display());
     Ok(())

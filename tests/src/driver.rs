@@ -6,11 +6,14 @@
 //! endpoint), waits for the report or a fault, revokes the untyped, and
 //! checks that the memory came back by retyping all of it into one untyped.
 //!
-//! A test process that faults is reported failed with the fault. A test
-//! process that hangs without faulting blocks the driver: there is no timer
-//! to bound the wait yet (it comes with the MCS issue). The build tool
-//! catches the hang instead (the kernel going idle, or a minute with no
-//! output), reports the test failed and boots the suite again after it.
+//! A test process that faults is reported failed with the fault. One that
+//! hangs is caught by a watchdog: a thread of the driver's on a scheduling
+//! context of [`WATCHDOG_BUDGET_US`] every [`WATCHDOG_PERIOD_US`], which
+//! sleeps by yielding (each Yield waits for its next refill) and after
+//! [`WATCHDOG_PERIODS`] periods sends the driver a timeout, so the driver
+//! reports the test failed and goes on. Time is virtual under `-icount`:
+//! a test blocked for good times out at once in real time. The build tool
+//! still catches what the watchdog cannot (the kernel itself stuck).
 
 use crate::protocol::*;
 use crate::support::{identify, slot, step};
@@ -25,14 +28,16 @@ use keel_abi::bootinfo::{BOOTINFO_MAGIC, BOOTINFO_VADDR, IPC_BUFFER_VADDR};
 use keel_abi::fault::FaultType;
 use keel_abi::{BootInfo, CapRights, CapType, InitCap, ObjectType};
 use keel_loader::{ExtraPage, GivenCap, ProcessConfig, Resources, SlotLayout, CALLER_SLOTS};
-use keel_sys::cap::{init_thread, Endpoint, Untyped};
+use keel_sys::cap::{init_thread, Endpoint, SchedContext, Tcb, Untyped};
+use keel_sys::sched::SchedContextFlags;
+use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 use zerocopy::{FromZeros, IntoBytes};
 
 /// The boot-archive name of the program tests run in.
 pub const RUNNER_PROGRAM: &str = "test-runner";
 /// Slots the driver keeps at the end of the root CNode's empty range.
-const DRIVER_SLOTS: u64 = 40;
+const DRIVER_SLOTS: u64 = 43;
 /// Offsets in the driver's slots.
 const TEST_UT: u64 = 0;
 const PROCESS_UT: u64 = 1;
@@ -40,8 +45,42 @@ const ENDPOINT: u64 = 2;
 const FAULT_EP: u64 = 3;
 const CHECK: u64 = 4;
 const LOADER: u64 = 5;
-const UNTYPEDS: u64 = LOADER + CALLER_SLOTS;
+const WATCHDOG_TCB: u64 = LOADER + CALLER_SLOTS;
+const WATCHDOG_SC: u64 = WATCHDOG_TCB + 1;
+const WATCHDOG_EP: u64 = WATCHDOG_TCB + 2;
+const UNTYPEDS: u64 = WATCHDOG_TCB + 3;
 const _: () = assert!(UNTYPEDS + UNTYPED_BITS.len() as u64 <= DRIVER_SLOTS);
+
+/// The watchdog's period and budget, µs, and how many periods a test gets.
+const WATCHDOG_PERIOD_US: u64 = 250_000;
+const WATCHDOG_BUDGET_US: u64 = 100;
+const WATCHDOG_PERIODS: u64 = 12;
+/// The badge of the watchdog's cap to the driver's endpoint.
+const WATCHDOG_BADGE: u64 = 3;
+
+const WATCHDOG_STACK_SIZE: usize = 4096;
+
+#[repr(C, align(16))]
+struct WatchdogStack(core::cell::UnsafeCell<[u8; WATCHDOG_STACK_SIZE]>);
+// SAFETY: one watchdog runs at a time (each test's is destroyed with the
+// test's memory before the next starts); the driver only takes the address.
+unsafe impl Sync for WatchdogStack {}
+static WATCHDOG_STACK: WatchdogStack =
+    WatchdogStack(core::cell::UnsafeCell::new([0; WATCHDOG_STACK_SIZE]));
+
+/// Sleeps [`WATCHDOG_PERIODS`] periods, then tells the driver the test
+/// timed out (through the endpoint cap `ep`), once a period, until the
+/// driver destroys it.
+extern "C" fn watchdog(ep: u64) -> ! {
+    for _ in 0..WATCHDOG_PERIODS {
+        let _ = keel_sys::r#yield();
+    }
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    loop {
+        ep.nb_send(keel_abi::MessageInfo::new(0, 0, 0, 0), [0; 4]);
+        let _ = keel_sys::r#yield();
+    }
+}
 
 /// What the driver keeps between tests.
 pub struct Driver {
@@ -216,7 +255,63 @@ impl Driver {
                 "driver: move an untyped to the test process",
             )?;
         }
+        self.start_watchdog()?;
         step(p.tcb.tcb_resume(), "driver: start the test process")
+    }
+
+    /// Starts this test's watchdog (made from the test's memory, so the
+    /// teardown destroys it).
+    fn start_watchdog(&self) -> TestResult {
+        self.retype(ObjectType::Tcb, 0, WATCHDOG_TCB)?;
+        self.retype(
+            ObjectType::SchedContext,
+            keel_abi::object::MIN_SCHED_CONTEXT_BITS.into(),
+            WATCHDOG_SC,
+        )?;
+        step(
+            slot(self.slot(WATCHDOG_EP)).mint(
+                &slot(self.slot(ENDPOINT)),
+                CapRights::WRITE,
+                WATCHDOG_BADGE,
+            ),
+            "driver: mint the watchdog's endpoint cap",
+        )?;
+        let t: Cap<Tcb> = self.cap(WATCHDOG_TCB);
+        let sc: Cap<SchedContext> = self.cap(WATCHDOG_SC);
+        step(
+            init_thread::SCHED_CONTROL.sched_control_configure_flags(
+                sc,
+                WATCHDOG_BUDGET_US,
+                WATCHDOG_PERIOD_US,
+                0,
+                0,
+                SchedContextFlags::NONE,
+            ),
+            "driver: configure the watchdog's context",
+        )?;
+        step(
+            sc.sched_context_bind(t),
+            "driver: bind the watchdog's context",
+        )?;
+        step(
+            t.tcb_set_space(
+                CPtr::from_bits(0),
+                init_thread::CNODE,
+                0,
+                init_thread::VSPACE,
+            ),
+            "driver: the watchdog's spaces",
+        )?;
+        step(
+            t.tcb_set_priority(init_thread::TCB, keel_abi::object::MAX_PRIORITY),
+            "driver: the watchdog's priority",
+        )?;
+        let top = WATCHDOG_STACK.0.get() as u64 + WATCHDOG_STACK_SIZE as u64;
+        let ctx = UserContext::new_thread(watchdog, top, self.slot(WATCHDOG_EP));
+        step(
+            t.tcb_write_all_registers(true, &ctx),
+            "driver: start the watchdog",
+        )
     }
 
     /// The test process's BootInfo page, with the test index in its last word.
@@ -266,6 +361,10 @@ impl Driver {
             (FAULT_BADGE, label) => Err(format!(
                 "the test process faulted: {:?} (label {label}), message {words:x?}",
                 FaultType::try_from(label).ok()
+            )),
+            (WATCHDOG_BADGE, _) => Err(format!(
+                "timed out: no result after {} s of virtual time",
+                WATCHDOG_PERIODS * WATCHDOG_PERIOD_US / 1_000_000
             )),
             (badge, label) => Err(format!(
                 "driver: an unexpected message (badge {badge}, label {label})"

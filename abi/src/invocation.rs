@@ -99,11 +99,11 @@ numbered_enum! {
         /// (µs), MR2 extra refills, MR3 badge, MR4 flags
         /// (`crate::sched::SchedContextFlags`); extra cap 0 the SchedContext.
         SchedControlConfigureFlags = 80,
-        /// Bind a scheduling context to the TCB in extra cap 0.
+        /// Bind a scheduling context to the TCB or notification in extra cap 0.
         SchedContextBind = 81,
         /// Unbind whatever the scheduling context is bound to.
         SchedContextUnbind = 82,
-        /// Unbind the TCB in extra cap 0 from the scheduling context.
+        /// Unbind the TCB or notification in extra cap 0 from the scheduling context.
         SchedContextUnbindObject = 83,
         /// The time (µs) used on the scheduling context since the last read,
         /// in result word 0.

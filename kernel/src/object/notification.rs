@@ -1,7 +1,9 @@
 //! Notifications: a word of bits that Signal ORs a badge into, and Wait takes
 //! (blocking while it is zero). A notification object (64 bytes) holds its
 //! state, the word, a FIFO queue of waiters and the TCB bound to it, which
-//! also receives signals while it waits on an endpoint.
+//! also receives signals while it waits on an endpoint, and the scheduling
+//! context bound to it (MCS): a passive thread woken by a signal runs on that
+//! context until it waits on the notification again.
 
 use crate::ipc;
 use crate::ipc::queue::{tcb, Queue};
@@ -14,6 +16,7 @@ const STATE: u64 = 0;
 const WORD: u64 = 8;
 const QUEUE: u64 = 16;
 const BOUND: u64 = 32;
+const SCHED_CONTEXT: u64 = 40;
 
 const IDLE: u64 = 0;
 const WAITING: u64 = 1;
@@ -41,6 +44,7 @@ pub fn signal(ntfn: u64, badge: u64) {
         take_off(ntfn, waiter);
         ipc::deliver_signal(waiter, badge);
         sched::make_runnable(waiter);
+        lend_context(ntfn, waiter);
         return;
     }
     let bound = read(ntfn, BOUND);
@@ -48,6 +52,7 @@ pub fn signal(ntfn: u64, badge: u64) {
         ipc::cancel(bound);
         ipc::deliver_signal(bound, badge);
         sched::make_runnable(bound);
+        lend_context(ntfn, bound);
         return;
     }
     write(ntfn, WORD, read(ntfn, WORD) | badge);
@@ -65,11 +70,45 @@ pub fn take_word(ntfn: u64) -> Option<u64> {
     Some(word)
 }
 
+/// The scheduling context bound to the notification (0: none).
+pub fn sched_context(ntfn: u64) -> u64 {
+    read(ntfn, SCHED_CONTEXT)
+}
+
+/// Records `sc_object` (0: none) as the context bound to the notification.
+pub fn set_sched_context(ntfn: u64, sc_object: u64) {
+    write(ntfn, SCHED_CONTEXT, sc_object);
+}
+
+/// A signal woke `thread`: without a context of its own it runs on the
+/// notification's, if that one is not in use (seL4's
+/// `maybeDonateSchedContext`).
+fn lend_context(ntfn: u64, thread: u64) {
+    let context = sched_context(ntfn);
+    if context != 0
+        && tcb(thread).sched_context == 0
+        && crate::object::sched_context::sc(context).tcb == 0
+    {
+        sched::donate(context, 0, thread);
+    }
+}
+
+/// `thread` blocks to wait on the notification (or on an endpoint with it
+/// bound): a context it was lent by the notification goes back (seL4's
+/// `maybeReturnSchedContext`).
+pub fn return_context(ntfn: u64, thread: u64) {
+    let context = sched_context(ntfn);
+    if context != 0 && tcb(thread).sched_context == context {
+        sched::donate(context, thread, 0);
+    }
+}
+
 /// `thread` waits on the notification (or, without `blocking`, polls it).
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
     if let Some(word) = take_word(ntfn) {
         ipc::deliver_signal(thread, word);
     } else if blocking {
+        return_context(ntfn, thread);
         sched::dequeue(thread);
         let t = tcb(thread);
         t.state = ThreadState::BlockedOnNotification;
@@ -131,5 +170,9 @@ pub fn cancel_all(ntfn: u64) {
     let bound = read(ntfn, BOUND);
     if bound != 0 {
         unbind(bound);
+    }
+    let context = sched_context(ntfn);
+    if context != 0 {
+        crate::object::sched_context::unbind_notification(context);
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! A zeroed object is an unconfigured SchedContext bound to nothing.
 
-use crate::object::object_mut;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
+use crate::object::{notification, object_mut};
 use crate::sched;
 use crate::syscall::invocation::{Message, Outcome};
 use keel_abi::{CapType, Error, Label};
@@ -28,6 +28,9 @@ pub struct SchedContext {
     /// The bound TCB object (0: none): its own thread, or a passive server
     /// it was donated to.
     pub tcb: u64,
+    /// The notification bound to it (0: none): a passive thread woken by a
+    /// signal on it runs on this context.
+    pub notification: u64,
     /// The Reply object on top of its call stack (0: none): the Call it was
     /// last donated through (see `object::reply`).
     pub reply: u64,
@@ -84,10 +87,20 @@ pub fn unbind_tcb(sc_object: u64) {
     sc(sc_object).tcb = 0;
 }
 
+/// Unbinds the notification bound to `sc_object`, if any. A thread running
+/// on the context through the notification keeps it until it waits again.
+pub fn unbind_notification(sc_object: u64) {
+    let ntfn = core::mem::take(&mut sc(sc_object).notification);
+    if ntfn != 0 {
+        notification::set_sched_context(ntfn, 0);
+    }
+}
+
 /// The last cap to the context is going: unbind it and cut it from its
 /// call stack.
 pub fn finalise(sc_object: u64) {
     unbind_tcb(sc_object);
+    unbind_notification(sc_object);
     crate::object::reply::detach_context(sc_object);
     sched::release_queue_remove(sc_object);
     sched::forget_account(sc_object);
@@ -115,28 +128,40 @@ pub fn invoke(
     match label {
         Label::SchedContextBind => {
             let (_, cap) = msg.extra_cap(0)?;
-            if cap.kind() != CapType::Tcb {
-                return Err(SyscallError::invalid_capability(1));
+            match cap.kind() {
+                CapType::Tcb => {
+                    if sc(sc_object).tcb != 0 || tcb(cap.paddr()).sched_context != 0 {
+                        return Err(Error::IllegalOperation.into());
+                    }
+                    bind(sc_object, cap.paddr());
+                }
+                CapType::Notification => {
+                    let ntfn = cap.paddr();
+                    if sc(sc_object).notification != 0 || notification::sched_context(ntfn) != 0 {
+                        return Err(Error::IllegalOperation.into());
+                    }
+                    sc(sc_object).notification = ntfn;
+                    notification::set_sched_context(ntfn, sc_object);
+                }
+                _ => return Err(SyscallError::invalid_capability(1)),
             }
-            if sc(sc_object).tcb != 0 || tcb(cap.paddr()).sched_context != 0 {
-                return Err(Error::IllegalOperation.into());
-            }
-            bind(sc_object, cap.paddr());
             Ok(Outcome::Done([0, 0]))
         }
         Label::SchedContextUnbind => {
             unbind_tcb(sc_object);
+            unbind_notification(sc_object);
             Ok(Outcome::Done([0, 0]))
         }
         Label::SchedContextUnbindObject => {
             let (_, cap) = msg.extra_cap(0)?;
-            if cap.kind() != CapType::Tcb {
-                return Err(SyscallError::invalid_capability(1));
+            match cap.kind() {
+                CapType::Tcb if sc(sc_object).tcb == cap.paddr() => unbind_tcb(sc_object),
+                CapType::Notification if sc(sc_object).notification == cap.paddr() => {
+                    unbind_notification(sc_object)
+                }
+                CapType::Tcb | CapType::Notification => return Err(Error::IllegalOperation.into()),
+                _ => return Err(SyscallError::invalid_capability(1)),
             }
-            if sc(sc_object).tcb != cap.paddr() {
-                return Err(Error::IllegalOperation.into());
-            }
-            unbind_tcb(sc_object);
             Ok(Outcome::Done([0, 0]))
         }
         Label::SchedContextConsumed => Ok(Outcome::Done([take_consumed(sc_object), 0])),

@@ -120,6 +120,9 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                     if let Some(reply) = reply {
                         reply::start_receive(reply, thread);
                     }
+                    if bound != 0 && blocking && !endpoint::has_senders(cap.paddr()) {
+                        notification::return_context(bound, thread);
+                    }
                     endpoint::receive(cap.paddr(), thread, blocking);
                     if ipc::queue::tcb(thread).state != ThreadState::BlockedOnReceive {
                         reply::end_receive(thread);

@@ -69,6 +69,15 @@ extern "C" fn take_call_and_hold(i: u64) -> ! {
     }
 }
 
+/// Waits on the notification `shared(i).cap` and counts, forever.
+extern "C" fn count_signals(i: u64) -> ! {
+    let ntfn: Cap<Notification> = cap(shared(i).cap.load(Ordering::SeqCst));
+    loop {
+        ntfn.wait();
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Calls `shared(i).cap` once with MR0 = 1, counts, and stops.
 extern "C" fn call_once(i: u64) -> ! {
     let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
@@ -243,4 +252,50 @@ extern "C" fn spin_on_call(i: u64) -> ! {
     loop {
         shared(i).value.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+pub fn signal_lends_notification_context(env: &Env) -> TestResult {
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let other = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let n: Cap<Notification> = cap(ntfn);
+    let t = passive_server(env, count_signals, 0, ntfn, 0)?;
+    let sc = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;
+    step(
+        sc.sched_context_bind_notification(n),
+        "bind the context to the notification",
+    )?;
+    expect_error(
+        sc.sched_context_bind_notification(cap(other)),
+        Error::IllegalOperation,
+        "bind a context to a second notification",
+    )?;
+    for k in 1..=2 {
+        n.signal();
+        yield_times(1)?;
+        ensure!(
+            count(0) == k,
+            "after {k} signals the thread counted {}",
+            count(0)
+        );
+    }
+    // Waiting again gave the context back: it can be bound to the thread.
+    step(
+        sc.sched_context_bind(t),
+        "bind the returned context to the thread",
+    )?;
+    step(
+        sc.sched_context_unbind_object(t),
+        "unbind it from the thread",
+    )?;
+    step(
+        sc.sched_context_unbind_notification(n),
+        "unbind it from the notification",
+    )?;
+    n.signal();
+    yield_times(1)?;
+    ensure!(
+        count(0) == 2,
+        "a signal without a context to lend woke the thread"
+    );
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! `seL4_SchedControl_ConfigureFlags`, `seL4_SchedContext_*`). Times are in
 //! microseconds.
 
-use crate::cap::{SchedContext, SchedControl, Tcb};
+use crate::cap::{Notification, SchedContext, SchedControl, Tcb};
 use crate::invocation::invoke;
 use crate::Cap;
 use crate::Error;
@@ -47,8 +47,32 @@ impl Cap<SchedContext> {
         invoke(self.cptr(), Label::SchedContextBind, &[], &[tcb.cptr()]).map(|_| ())
     }
 
-    /// Unbinds the context from its thread (which stops running until it
-    /// has a context again).
+    /// Binds the context to a notification: a thread without a context of
+    /// its own that a signal on it wakes runs on this one until it waits on
+    /// the notification again.
+    ///
+    /// # Errors
+    /// `IllegalOperation` when either is bound to a context or notification already.
+    pub fn sched_context_bind_notification(self, ntfn: Cap<Notification>) -> Result<(), Error> {
+        invoke(self.cptr(), Label::SchedContextBind, &[], &[ntfn.cptr()]).map(|_| ())
+    }
+
+    /// Unbinds the context from the notification `ntfn`.
+    ///
+    /// # Errors
+    /// `IllegalOperation` when it is not bound to that notification.
+    pub fn sched_context_unbind_notification(self, ntfn: Cap<Notification>) -> Result<(), Error> {
+        invoke(
+            self.cptr(),
+            Label::SchedContextUnbindObject,
+            &[],
+            &[ntfn.cptr()],
+        )
+        .map(|_| ())
+    }
+
+    /// Unbinds the context from its thread and notification (the thread
+    /// stops running until it has a context again).
     ///
     /// # Errors
     /// `InvalidCapability` when the cap is not a SchedContext.

@@ -56,36 +56,35 @@ pub fn timeslices_preempt_spinners(env: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn equal_timeslices_equal_shares(env: &Env) -> TestResult {
+/// Two spinners on round-robin slices of `slices` µs at the caller's
+/// priority (whose own slice is [`TIMESLICE_US`]): their shares, ‰.
+fn round_robin_shares(env: &Env, slices: [u64; 2]) -> Result<[u64; 2], alloc::string::String> {
     set_own_priority(200)?;
-    let (a, sa) = spinner(env, 0, 200, 2_000, 2_000)?;
-    let (b, sb) = spinner(env, 1, 200, 2_000, 2_000)?;
+    let (a, sa) = spinner(env, 0, 200, slices[0], slices[0])?;
+    let (b, sb) = spinner(env, 1, 200, slices[1], slices[1])?;
     let used = share_out(180_000, &[sa, sb])?;
     step(a.tcb_suspend(), "suspend a")?;
     step(b.tcb_suspend(), "suspend b")?;
     let total: u64 = used.iter().sum();
-    let (pa, pb) = (per_mille(used[0], total), per_mille(used[1], total));
+    Ok([per_mille(used[0], total), per_mille(used[1], total)])
+}
+
+pub fn equal_timeslices_equal_shares(env: &Env) -> TestResult {
+    let [pa, pb] = round_robin_shares(env, [2_000, 2_000])?;
     // Rounds of 2 + 2 ms for the spinners and 5 ms for the caller.
     ensure!(
         pa.abs_diff(pb) <= 20 && pa.abs_diff(222) <= 30,
-        "2 ms slices against a 5 ms one gave {pa}‰ and {pb}‰ ({used:?})"
+        "2 ms slices against a 5 ms one gave {pa}‰ and {pb}‰"
     );
     Ok(())
 }
 
 pub fn timeslice_lengths_set_shares(env: &Env) -> TestResult {
-    set_own_priority(200)?;
-    let (a, sa) = spinner(env, 0, 200, 1_000, 1_000)?;
-    let (b, sb) = spinner(env, 1, 200, 3_000, 3_000)?;
-    let used = share_out(180_000, &[sa, sb])?;
-    step(a.tcb_suspend(), "suspend a")?;
-    step(b.tcb_suspend(), "suspend b")?;
-    let total: u64 = used.iter().sum();
-    let (pa, pb) = (per_mille(used[0], total), per_mille(used[1], total));
+    let [pa, pb] = round_robin_shares(env, [1_000, 3_000])?;
     // Rounds of 1 + 3 + 5 ms.
     ensure!(
         pa.abs_diff(111) <= 25 && pb.abs_diff(333) <= 30,
-        "1 and 3 ms slices against a 5 ms one gave {pa}‰ and {pb}‰ ({used:?})"
+        "1 and 3 ms slices against a 5 ms one gave {pa}‰ and {pb}‰"
     );
     Ok(())
 }

@@ -23,15 +23,7 @@ pub struct Received {
 }
 
 fn ipc(syscall: Syscall, cptr: u64, info: MessageInfo, mrs: [u64; 4]) -> Received {
-    let [info, badge, m0, m1, m2, m3] = crate::arch::syscall(
-        syscall as u64,
-        [cptr, info.word(), mrs[0], mrs[1], mrs[2], mrs[3]],
-    );
-    Received {
-        info: MessageInfo::from_word(info),
-        badge,
-        mrs: [m0, m1, m2, m3],
-    }
+    ipc8(syscall, cptr, info, mrs, [0, 0])
 }
 
 /// Sets message register `i` (4 and above) in the IPC buffer.
@@ -76,14 +68,26 @@ impl Cap<Endpoint> {
 
     /// Receives, waiting for a sender; a Call received waits on `reply`.
     pub fn recv(self, reply: ReplyAuthority) -> Received {
-        let args = [self.cptr().bits(), 0, 0, 0, 0, 0, reply_bits(reply), 0];
-        ipc8(Syscall::Recv, args)
+        let none = MessageInfo::default();
+        ipc8(
+            Syscall::Recv,
+            self.cptr().bits(),
+            none,
+            [0; 4],
+            [reply_bits(reply), 0],
+        )
     }
 
     /// Receives if a sender waits; otherwise an empty message with badge 0.
     pub fn nb_recv(self, reply: ReplyAuthority) -> Received {
-        let args = [self.cptr().bits(), 0, 0, 0, 0, 0, reply_bits(reply), 0];
-        ipc8(Syscall::NBRecv, args)
+        let none = MessageInfo::default();
+        ipc8(
+            Syscall::NBRecv,
+            self.cptr().bits(),
+            none,
+            [0; 4],
+            [reply_bits(reply), 0],
+        )
     }
 
     /// Sends and waits for the reply.
@@ -94,17 +98,13 @@ impl Cap<Endpoint> {
     /// Replies to the caller waiting on `reply`, then receives on this
     /// endpoint with `reply` again.
     pub fn reply_recv(self, info: MessageInfo, mrs: [u64; 4], reply: Cap<Reply>) -> Received {
-        let args = [
+        ipc8(
+            Syscall::ReplyRecv,
             self.cptr().bits(),
-            info.word(),
-            mrs[0],
-            mrs[1],
-            mrs[2],
-            mrs[3],
-            reply.cptr().bits(),
-            0,
-        ];
-        ipc8(Syscall::ReplyRecv, args)
+            info,
+            mrs,
+            [reply.cptr().bits(), 0],
+        )
     }
 
     /// Sends without blocking, then receives on `src` (a Call received
@@ -116,17 +116,13 @@ impl Cap<Endpoint> {
         src: Cap<Endpoint>,
         reply: ReplyAuthority,
     ) -> Received {
-        let args = [
+        ipc8(
+            Syscall::NBSendRecv,
             self.cptr().bits(),
-            info.word(),
-            mrs[0],
-            mrs[1],
-            mrs[2],
-            mrs[3],
-            src.cptr().bits(),
-            reply_bits(reply),
-        ];
-        ipc8(Syscall::NBSendRecv, args)
+            info,
+            mrs,
+            [src.cptr().bits(), reply_bits(reply)],
+        )
     }
 
     /// Sends without blocking, then waits on the notification `src`, in one system call.
@@ -136,17 +132,13 @@ impl Cap<Endpoint> {
         mrs: [u64; 4],
         src: Cap<Notification>,
     ) -> Received {
-        let args = [
+        ipc8(
+            Syscall::NBSendWait,
             self.cptr().bits(),
-            info.word(),
-            mrs[0],
-            mrs[1],
-            mrs[2],
-            mrs[3],
-            src.cptr().bits(),
-            0,
-        ];
-        ipc8(Syscall::NBSendWait, args)
+            info,
+            mrs,
+            [src.cptr().bits(), 0],
+        )
     }
 }
 
@@ -158,7 +150,24 @@ impl Cap<Reply> {
     }
 }
 
-fn ipc8(syscall: Syscall, args: [u64; 8]) -> Received {
+/// An IPC system call with the seventh and eighth arguments `extra`.
+fn ipc8(
+    syscall: Syscall,
+    cptr: u64,
+    info: MessageInfo,
+    mrs: [u64; 4],
+    extra: [u64; 2],
+) -> Received {
+    let args = [
+        cptr,
+        info.word(),
+        mrs[0],
+        mrs[1],
+        mrs[2],
+        mrs[3],
+        extra[0],
+        extra[1],
+    ];
     let [info, badge, m0, m1, m2, m3] = crate::arch::syscall8(syscall as u64, args);
     Received {
         info: MessageInfo::from_word(info),

@@ -15,11 +15,10 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::bootinfo::IPC_BUFFER_VADDR;
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
-use keel_bench::{at, counter_overhead, Step};
+use keel_bench::{at, counter_overhead, prepare_thread, smallest_untyped, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, Endpoint, Notification, Reply, SchedContext, Tcb, Untyped};
-use keel_sys::sched::SchedContextFlags;
 
 /// log2 size of the benchmark threads' scheduling contexts.
 const SC_BITS: u64 = keel_abi::object::MIN_SCHED_CONTEXT_BITS as u64;
@@ -118,14 +117,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         let cost = (cycle_counter() - t0).saturating_sub(overhead);
         println!("BENCH null-syscall 0 {cost}");
     }
-    let ut = boot_info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 16)
-        .min_by_key(|(_, u)| u.size_bits)
-        .map(|(i, _)| boot_info.untyped.start + i as u64)
-        .ok_or(("no untyped of 64 KiB", Error::NotEnoughMemory))?;
+    let ut = smallest_untyped(boot_info, 16, None)?;
     let ut_slot = ut;
     let ut: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(ut));
     let first = boot_info.empty.start;
@@ -158,35 +150,14 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         let t: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(tcb));
         let sc: Cap<SchedContext> = Cap::from_cptr(CPtr::from_bits(sc));
         let slice = keel_abi::sched::ROOT_TIMESLICE_US;
-        at(
-            "configure",
-            init_thread::SCHED_CONTROL.sched_control_configure_flags(
-                sc,
-                slice,
-                slice,
-                0,
-                0,
-                SchedContextFlags::NONE,
-            ),
-        )?;
-        at("bind", sc.sched_context_bind(t))?;
+        prepare_thread(t, sc, 255, slice, slice)?;
         SERVER_CAP.store(cap, Ordering::SeqCst);
-        at(
-            "space",
-            t.tcb_set_space(
-                CPtr::from_bits(0),
-                init_thread::CNODE,
-                0,
-                init_thread::VSPACE,
-            ),
-        )?;
         // The server borrows the root task's IPC buffer: long messages then
         // really travel through IPC buffers (the words copied are the same).
         at(
             "buffer",
             t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, init_thread::IPC_BUFFER),
         )?;
-        at("priority", t.tcb_set_priority(init_thread::TCB, 255))?;
         let stack_top = STACK.0.get() as u64 + STACK_SIZE as u64;
         at(
             "registers",

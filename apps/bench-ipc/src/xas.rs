@@ -27,22 +27,6 @@ fn cap<T: CapKind>(s: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(s))
 }
 
-/// The smallest RAM untyped of at least 256 KiB other than slot `not`.
-fn child_untyped(boot_info: &BootInfo, not: u64) -> Step<Cap<Untyped>> {
-    boot_info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (boot_info.untyped.start + i as u64, u))
-        .filter(|(s, u)| u.is_device == 0 && u.size_bits >= 18 && *s != not)
-        .min_by_key(|(_, u)| u.size_bits)
-        .map(|(s, _)| cap(s))
-        .ok_or((
-            "no untyped of 256 KiB for the child",
-            Error::NotEnoughMemory,
-        ))
-}
-
 /// Measures Call, ReplyRecv and the round trip against a child process.
 /// `ut` (the root task's benchmark untyped, slot `ut_slot`) provides the
 /// endpoint, the shared frame and its page tables; slots `first..first +
@@ -101,7 +85,7 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         .ok_or(("no `child` in the boot archive", Error::InvalidArgument))?;
     let loader_slots = first + 6;
     let res = Resources {
-        untyped: child_untyped(boot_info, ut_slot)?,
+        untyped: cap(keel_bench::smallest_untyped(boot_info, 18, Some(ut_slot))?),
         cnode: init_thread::CNODE,
         slots: loader_slots..loader_slots + CALLER_SLOTS,
         vspace: vs,

@@ -22,7 +22,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
-use keel_bench::{at, counter_overhead, Step};
+use keel_bench::{at, counter_overhead, prepare_thread, smallest_untyped, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, Endpoint, Reply, SchedContext, Tcb, Untyped};
@@ -153,18 +153,7 @@ impl Objects {
     ) -> Step<(Cap<Tcb>, Cap<SchedContext>)> {
         let t: Cap<Tcb> = cap(self.make(ObjectType::Tcb, 0)?);
         let sc: Cap<SchedContext> = cap(self.make(ObjectType::SchedContext, SC_BITS)?);
-        at(
-            "space",
-            t.tcb_set_space(
-                CPtr::from_bits(0),
-                init_thread::CNODE,
-                0,
-                init_thread::VSPACE,
-            ),
-        )?;
-        at("priority", t.tcb_set_priority(init_thread::TCB, priority))?;
-        at("configure", configure(sc, budget, period))?;
-        at("bind", sc.sched_context_bind(t))?;
+        prepare_thread(t, sc, priority, budget, period)?;
         let ctx = UserContext::new_thread(entry, stack_top(stack), arg);
         at("start", t.tcb_write_all_registers(true, &ctx))?;
         Ok((t, sc))
@@ -185,14 +174,7 @@ fn configure(sc: Cap<SchedContext>, budget: u64, period: u64) -> Result<(), Erro
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
-    let ut = boot_info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0 && u.size_bits >= 16)
-        .min_by_key(|(_, u)| u.size_bits)
-        .map(|(i, _)| boot_info.untyped.start + i as u64)
-        .ok_or(("no untyped of 64 KiB", Error::NotEnoughMemory))?;
+    let ut = smallest_untyped(boot_info, 16, None)?;
     let mut objects = Objects {
         ut: cap(ut),
         next: boot_info.empty.start,

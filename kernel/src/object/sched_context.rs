@@ -76,13 +76,13 @@ pub fn bind(sc_object: u64, tcb_object: u64) {
 /// Unbinds the thread bound to `sc_object`, if any: it stays in its state
 /// but leaves the run and release queues until it has a context again.
 pub fn unbind_tcb(sc_object: u64) {
+    sched::release_queue_remove(sc_object);
+    sched::forget_account(sc_object);
     let thread = sc(sc_object).tcb;
     if thread == 0 {
         return;
     }
     sched::dequeue(thread);
-    sched::release_queue_remove(sc_object);
-    sched::forget_account(sc_object);
     tcb(thread).sched_context = 0;
     sc(sc_object).tcb = 0;
 }
@@ -102,8 +102,6 @@ pub fn finalise(sc_object: u64) {
     unbind_tcb(sc_object);
     unbind_notification(sc_object);
     crate::object::reply::detach_context(sc_object);
-    sched::release_queue_remove(sc_object);
-    sched::forget_account(sc_object);
 }
 
 /// Takes the consumed time, in µs; the remainder below one µs stays.

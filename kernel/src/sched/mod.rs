@@ -61,43 +61,46 @@ fn priority_of(t: &Tcb) -> usize {
     (t.priority as usize).min(PRIORITIES - 1)
 }
 
-/// Puts a thread at the back of its priority's queue (if not queued yet).
-fn enqueue(tcb_object: u64) {
+/// Puts a thread that is not queued at the back (or, with `front`, the
+/// front) of its priority's queue.
+fn insert(tcb_object: u64, front: bool) {
     let t = tcb(tcb_object);
-    if t.queued {
-        return;
-    }
     let p = priority_of(t);
     let q = queues();
-    t.sched_next = 0;
-    t.sched_prev = q.tail[p];
     t.queued = true;
-    match q.tail[p] {
-        0 => q.head[p] = tcb_object,
-        tail => tcb(tail).sched_next = tcb_object,
+    if front {
+        t.sched_prev = 0;
+        t.sched_next = q.head[p];
+        match q.head[p] {
+            0 => q.tail[p] = tcb_object,
+            head => tcb(head).sched_prev = tcb_object,
+        }
+        q.head[p] = tcb_object;
+    } else {
+        t.sched_next = 0;
+        t.sched_prev = q.tail[p];
+        match q.tail[p] {
+            0 => q.head[p] = tcb_object,
+            tail => tcb(tail).sched_next = tcb_object,
+        }
+        q.tail[p] = tcb_object;
     }
-    q.tail[p] = tcb_object;
     q.bitmap[p / 64] |= 1 << (p % 64);
+}
+
+/// Puts a thread at the back of its priority's queue (if not queued yet).
+fn enqueue(tcb_object: u64) {
+    if !tcb(tcb_object).queued {
+        insert(tcb_object, false);
+    }
 }
 
 /// Puts a queued thread at the front of its priority's queue.
 fn move_to_front(tcb_object: u64) {
-    if !tcb(tcb_object).queued {
-        return;
+    if tcb(tcb_object).queued {
+        dequeue(tcb_object);
+        insert(tcb_object, true);
     }
-    dequeue(tcb_object);
-    let t = tcb(tcb_object);
-    let p = priority_of(t);
-    let q = queues();
-    t.sched_prev = 0;
-    t.sched_next = q.head[p];
-    t.queued = true;
-    match q.head[p] {
-        0 => q.tail[p] = tcb_object,
-        head => tcb(head).sched_prev = tcb_object,
-    }
-    q.head[p] = tcb_object;
-    q.bitmap[p / 64] |= 1 << (p % 64);
 }
 
 /// Puts a queued thread at the back of its priority's queue.

@@ -4,7 +4,9 @@
 //! buffer. It writes its two timestamps (after receive, before reply) into a
 //! frame mapped in both address spaces; the cycle counter is global, so they
 //! compare with the root task's. Figures are named `...-xas-fast` and
-//! `...-xas-slow`.
+//! `...-xas-slow` for the server on its own scheduling context, and
+//! `...-xas-passive-fast`/`-slow` for it made passive (seL4's MCS fast path
+//! takes only Calls to a passive server, so those compare with seL4's).
 
 use keel_abi::archive::Archive;
 use keel_abi::vspace::VmAttributes;
@@ -126,10 +128,18 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
 
     let times = TIMES_VADDR as usize as *const u64;
     let endpoint: Cap<Endpoint> = cap(ep);
-    crate::time_calls(endpoint, overhead, "-xas", || {
+    let server_times = || {
         // SAFETY: the frame is mapped readable at TIMES_VADDR; the child wrote
         // both words before replying.
         unsafe { (times.read_volatile(), times.add(1).read_volatile()) }
-    })?;
+    };
+    crate::time_calls(endpoint, overhead, "-xas", server_times)?;
+    // The same server made passive: it runs on each caller's context, which
+    // is what seL4's MCS fast path requires of a server.
+    at(
+        "make the child passive",
+        child.sched_context.sched_context_unbind(),
+    )?;
+    crate::time_calls(endpoint, overhead, "-xas-passive", server_times)?;
     at("suspend the child", child.tcb.tcb_suspend())
 }

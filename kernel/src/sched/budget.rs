@@ -88,6 +88,11 @@ pub fn commit_if_charged(sc_object: u64) {
     charge(sc_object, used, used, now);
 }
 
+/// True when time is being charged to `sc_object` (a non-zero context).
+pub fn is_charged(sc_object: u64) -> bool {
+    sc_object != 0 && ACCOUNT.sc.get() == sc_object
+}
+
 /// `sc_object` is going away: stop charging it.
 pub fn forget_account(sc_object: u64) {
     if ACCOUNT.sc.get() == sc_object {

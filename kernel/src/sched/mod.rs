@@ -150,8 +150,10 @@ fn place(tcb_object: u64) {
     if t.queued || t.state != ThreadState::Running || sc_object == 0 || !sc(sc_object).configured {
         return;
     }
+    // The context time is being charged to is running, so it has budget
+    // (when that ran out meanwhile, its timer interrupt is pending).
     let refills = &sc(sc_object).refills;
-    if refills.ready(now()) && refills.sufficient(0) {
+    if budget::is_charged(sc_object) || (refills.ready(now()) && refills.sufficient(0)) {
         enqueue(tcb_object);
     } else {
         release::insert(sc_object);
@@ -269,6 +271,25 @@ pub fn current() -> Option<&'static mut Tcb> {
 /// The one-shot timer fired: a budget ran out or a refill came due.
 pub fn timer_interrupt() -> ! {
     budget::timer_fired();
+    schedule()
+}
+
+/// Leaves the kernel straight into `next`, which an IPC fast path made the
+/// thread to run (it checked that nothing else is queued at or above
+/// `next`'s priority). When `next` is queued on the context time is being
+/// charged to (the caller's, donated or given back), nothing about time has
+/// changed: no clock to read, no refill to release, the timer armed as it
+/// is. A refill or budget end that came due meanwhile has its timer
+/// interrupt pending, taken as soon as the thread runs. Anything else goes
+/// through [`schedule`].
+pub fn run_directly(next: u64) -> ! {
+    let t = tcb(next);
+    if t.queued && budget::is_charged(t.sched_context) {
+        if let Some(root) = crate::object::tcb::vspace_root(next) {
+            set_current(next);
+            Machine::enter_user(&mut t.context, &VSpace::from_root(root))
+        }
+    }
     schedule()
 }
 

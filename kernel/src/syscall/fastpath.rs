@@ -1,9 +1,13 @@
 //! The IPC fast path: Call and ReplyRecv with a short message (at most four
 //! words, no caps) to a thread that is already waiting (with a Reply object)
-//! and will run next take this short path instead of the general one; the
-//! Reply-object links and any donation are the slow path's own functions. Its effects are exactly those
-//! of the slow path for the same call (tests compare the two); anything out of
-//! the ordinary falls back to the slow path.
+//! and will run next take this short path, tried before any other system-call
+//! work; the Reply-object links and any donation are the slow path's own
+//! functions. Its effects are exactly those of the slow path for the same
+//! call (tests compare the two); anything out of the ordinary falls back to
+//! the slow path. When the context time is charged to stays the same (a
+//! passive server running on its caller's context, as seL4's fast path
+//! requires), the kernel is left straight into the other thread
+//! ([`sched::run_directly`]).
 
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;
@@ -13,15 +17,31 @@ use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::sync::atomic::{AtomicBool, Ordering};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
-use keel_abi::{CapRights, CapType, MessageInfo};
+use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap, read_cap};
+use keel_kernel_core::cspace::{lookup_cap_fast, read_cap};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Turns the fast path on or off; returns the previous setting.
 pub fn set_enabled(on: bool) -> bool {
     ENABLED.swap(on, Ordering::Relaxed)
+}
+
+/// Runs the current thread's system call on the fast path if it is a Call
+/// or ReplyRecv that fits; returns the thread to run next when it did.
+pub fn try_fastpath() -> Option<u64> {
+    let current = sched::current_object()?;
+    let number = tcb(current).context.syscall_number();
+    if !ENABLED.load(Ordering::Relaxed) {
+        None
+    } else if number == Syscall::Call as u64 {
+        call(current)
+    } else if number == Syscall::ReplyRecv as u64 {
+        reply_recv(current)
+    } else {
+        None
+    }
 }
 
 /// The message `thread` sends, if it fits the fast path: (info, MRs 0-3).
@@ -31,27 +51,31 @@ fn short_message(thread: u64) -> Option<(MessageInfo, [u64; MESSAGE_REGISTERS_IN
     if info.extra_caps() != 0 || info.length() > MESSAGE_REGISTERS_IN_REGS || t.fault_label != 0 {
         return None;
     }
-    let mut mrs = [0; MESSAGE_REGISTERS_IN_REGS];
-    for (i, mr) in mrs.iter_mut().enumerate().take(info.length()) {
-        *mr = t.context.syscall_arg(2 + i);
-    }
+    // Arguments 2-5; words past the length are not the sender's to pass on.
+    let mrs: [u64; MESSAGE_REGISTERS_IN_REGS] = core::array::from_fn(|i| {
+        let word = t.context.syscall_arg(2 + i);
+        if i < info.length() {
+            word
+        } else {
+            0
+        }
+    });
     Some((
         MessageInfo::new(info.label(), 0, 0, info.length() as u64),
         mrs,
     ))
 }
 
-/// The cap `thread`'s system-call argument `n` names.
-fn cap_at(thread: u64, n: usize) -> Option<Cap> {
+/// The cap `thread`'s system-call argument `n` names (null if none).
+fn cap_at(thread: u64, n: usize) -> Cap {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let (_, cap) = lookup_cap(&mem, root, tcb(thread).context.syscall_arg(n)).ok()?;
-    Some(cap)
+    lookup_cap_fast(&mem, root, tcb(thread).context.syscall_arg(n))
 }
 
 /// The endpoint cap `thread`'s first argument names, with `right`.
 fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
-    cap_at(thread, 0).filter(|cap| cap.kind() == CapType::Endpoint && cap.rights().contains(right))
+    Some(cap_at(thread, 0)).filter(|cap| cap.is(CapType::Endpoint) && cap.rights().contains(right))
 }
 
 fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_IN_REGS]) {
@@ -60,58 +84,40 @@ fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_
         .set_syscall_result([info.word(), badge, mrs[0], mrs[1], mrs[2], mrs[3]]);
 }
 
-/// Call to a waiting receiver; true when done.
-pub fn call(caller: u64) -> bool {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return false;
-    }
-    let Some((info, mrs)) = short_message(caller) else {
-        return false;
-    };
-    let Some(cap) = endpoint_cap(caller, CapRights::WRITE) else {
-        return false;
-    };
-    let Some(receiver) = endpoint::waiting_receiver(cap.paddr()) else {
-        return false;
-    };
+/// Call to a waiting receiver; the receiver, to run next, when done.
+fn call(caller: u64) -> Option<u64> {
+    let (info, mrs) = short_message(caller)?;
+    let cap = endpoint_cap(caller, CapRights::WRITE)?;
+    let receiver = endpoint::waiting_receiver(cap.paddr())?;
     if tcb(receiver).reply == 0 || !sched::would_run_next(tcb(receiver).priority, caller) {
-        return false;
+        return None;
     }
     endpoint::take_off(cap.paddr(), receiver);
     deliver(receiver, info, cap.badge(), mrs);
     sched::make_runnable(receiver);
     ipc::wait_for_reply(caller, receiver);
-    true
+    Some(receiver)
 }
 
 /// ReplyRecv answering a caller waiting on the Reply object it names, then
-/// waiting on an endpoint with no sender; true when done.
-pub fn reply_recv(server: u64) -> bool {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return false;
-    }
-    let Some((info, mrs)) = short_message(server) else {
-        return false;
-    };
+/// waiting on an endpoint with no sender; the caller, to run next, when done.
+fn reply_recv(server: u64) -> Option<u64> {
+    let (info, mrs) = short_message(server)?;
     if tcb(server).bound_notification != 0 {
-        return false;
+        return None;
     }
-    let Some(reply_cap) = cap_at(server, 6).filter(|c| c.kind() == CapType::Reply) else {
-        return false;
-    };
+    let reply_cap = Some(cap_at(server, 6)).filter(|c| c.is(CapType::Reply))?;
     let caller = reply::thread(reply_cap.paddr());
     if caller == 0 {
-        return false;
+        return None;
     }
     let c = tcb(caller);
     if c.state != ThreadState::BlockedOnReply || c.fault_label != 0 {
-        return false;
+        return None;
     }
-    let Some(cap) = endpoint_cap(server, CapRights::READ) else {
-        return false;
-    };
+    let cap = endpoint_cap(server, CapRights::READ)?;
     if endpoint::has_senders(cap.paddr()) || !sched::would_run_next(c.priority, server) {
-        return false;
+        return None;
     }
     reply::pop(reply_cap.paddr());
     deliver(caller, info, 0, mrs);
@@ -120,5 +126,5 @@ pub fn reply_recv(server: u64) -> bool {
     sched::dequeue(server);
     reply::start_receive(reply_cap.paddr(), server);
     endpoint::block_receiver(cap.paddr(), server);
-    true
+    Some(caller)
 }

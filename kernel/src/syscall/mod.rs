@@ -17,6 +17,10 @@ use keel_kernel_core::error::SyscallError;
 
 /// Handles the system call the current thread just made, then schedules.
 pub fn handle_syscall() -> ! {
+    // The IPC fast path first: it is short, so it is not a stretch of its own.
+    if let Some(next) = fastpath::try_fastpath() {
+        sched::run_directly(next)
+    }
     crate::preemption::kernel_entered();
     if let Some(tcb_object) = sched::current_object() {
         let outcome = dispatch(tcb_object);
@@ -68,8 +72,6 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
     };
     match syscall {
-        Syscall::Call if fastpath::call(tcb_object) => Ok(Outcome::Handled),
-        Syscall::ReplyRecv if fastpath::reply_recv(tcb_object) => Ok(Outcome::Handled),
         Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Call => invocation::call(tcb_object),
         Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),

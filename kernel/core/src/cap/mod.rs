@@ -184,6 +184,11 @@ impl Cap {
         CapType::try_from(self.words[0] & TYPE_MASK).unwrap_or(CapType::Null)
     }
 
+    /// True when the cap is of type `kind` (a cheaper [`Cap::kind`] test).
+    pub const fn is(&self, kind: CapType) -> bool {
+        self.words[0] & TYPE_MASK == kind as u64
+    }
+
     /// True for the empty capability.
     pub fn is_null(&self) -> bool {
         self.kind() == CapType::Null
@@ -264,11 +269,10 @@ impl Cap {
 
     /// Endpoint, Notification or Frame: the rights; every other type reports all.
     pub fn rights(&self) -> CapRights {
-        match self.kind() {
-            CapType::Endpoint | CapType::Notification | CapType::Frame => {
-                CapRights::from_bits(self.extra())
-            }
-            _ => CapRights::ALL,
+        if self.is(CapType::Endpoint) || self.is(CapType::Notification) || self.is(CapType::Frame) {
+            CapRights::from_bits(self.extra())
+        } else {
+            CapRights::ALL
         }
     }
 
@@ -295,7 +299,8 @@ impl Cap {
         Cap::cnode(self.paddr(), self.cnode_radix_raw(), guard_size, guard)
     }
 
-    const fn cnode_radix_raw(&self) -> u8 {
+    /// CNode: log2 of the number of slots (no Zombie case; see [`Cap::cnode_radix`]).
+    pub const fn cnode_radix_raw(&self) -> u8 {
         (self.extra() & 0x3f) as u8
     }
 
@@ -306,13 +311,16 @@ impl Cap {
 
     /// Frame or paging structure: true when mapped.
     pub fn is_mapped(&self) -> bool {
-        match self.kind() {
-            CapType::Frame => self.extra() & (1 << 6) != 0,
-            CapType::VSpace
-            | CapType::PageUpperDirectory
-            | CapType::PageDirectory
-            | CapType::PageTable => self.extra() & 1 != 0,
-            _ => false,
+        if self.is(CapType::Frame) {
+            self.extra() & (1 << 6) != 0
+        } else if self.is(CapType::VSpace)
+            || self.is(CapType::PageUpperDirectory)
+            || self.is(CapType::PageDirectory)
+            || self.is(CapType::PageTable)
+        {
+            self.extra() & 1 != 0
+        } else {
+            false
         }
     }
 

@@ -64,6 +64,8 @@ const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
 /// Where `rax`, the first pushed register, sits in `UserContext`.
 const RAX_OFFSET: usize = 512 + 16;
 const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
+/// Where the vector number (or [`SYSCALL_VECTOR`]) sits in `UserContext`.
+const VECTOR_OFFSET: usize = core::mem::offset_of!(UserContext, vector);
 
 /// True for an address whose top 17 bits are all equal (a canonical address).
 pub fn canonical(address: u64) -> bool {
@@ -279,8 +281,12 @@ user_entry:
     push %rbx
     push %rax
     fxsave64 -{rax_offset}(%rsp)
+    cmpq ${syscall_vector}, {vector_from_rax}(%rsp)
     movabs $kernel_stack_top, %rsp
+    je 2f
     call x86_64_user_trap
+    ud2
+2:  call x86_64_syscall
     ud2
 
 kernel_trap:
@@ -330,6 +336,7 @@ syscall_entry:
     user_cs = const USER_CS,
     syscall_vector = const SYSCALL_VECTOR,
     rax_offset = const RAX_OFFSET,
+    vector_from_rax = const VECTOR_OFFSET - RAX_OFFSET,
     rflags_if = const RFLAGS_IF,
     options(att_syntax)
 );
@@ -404,12 +411,18 @@ fn current_context() -> &'static mut UserContext {
     }
 }
 
+/// A `syscall` from user mode (the entry path sends it here, not through
+/// the vector match of [`x86_64_user_trap`]).
+#[no_mangle]
+extern "C" fn x86_64_syscall() -> ! {
+    crate::syscall::handle_syscall()
+}
+
 #[no_mangle]
 extern "C" fn x86_64_user_trap() -> ! {
     let ctx = current_context();
     let (vector, error, ip) = (ctx.vector, ctx.error, ctx.rip);
     let (kind, addr) = match vector {
-        SYSCALL_VECTOR => crate::syscall::handle_syscall(),
         14 => {
             let access = if error & 0x10 != 0 {
                 Access::Execute

@@ -103,7 +103,7 @@ pub fn mapped_root(cap: &Cap) -> Option<u64> {
 /// a thread may run in or the kernel may walk for it. Once a VSpace's ASID is
 /// gone (its pool or itself deleted), it is dead for good.
 pub fn live_root(cap: &Cap) -> Option<u64> {
-    (cap.kind() == CapType::VSpace)
+    cap.is(CapType::VSpace)
         .then(|| mapped_root(cap))
         .flatten()
         .filter(|&root| root == cap.paddr())

@@ -8,10 +8,11 @@
 //! own, runs into its first receive, and the context is unbound.
 
 use super::retype::make;
+use super::sched_context::near;
 use crate::support::{expect_error, reply_object, slot, step};
 use crate::thread::{
-    count, give_reply, own_sched_context, reply_of, sched_context, shared, spawn, yield_times,
-    TIMESLICE_US,
+    count, give_reply, own_sched_context, reply_of, sched_context, set_own_priority, share_out,
+    shared, spawn, spawn_passive, yield_times, TIMESLICE_US,
 };
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
@@ -54,6 +55,32 @@ extern "C" fn server(i: u64) -> ! {
             inner.mrs[0] + 1
         };
         r = ep.reply_recv(MessageInfo::new(0, 0, 0, 1), [answer, 0, 0, 0], reply);
+    }
+}
+
+/// Answers every Call on `shared(i).cap` at once with MR0 + 1, counting.
+extern "C" fn echo(i: u64) -> ! {
+    let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
+    let Some(reply) = reply_of(i) else {
+        keel_sys::debug::halt(97)
+    };
+    let mut r = ep.recv(Some(reply));
+    loop {
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        r = ep.reply_recv(MessageInfo::new(0, 0, 0, 1), [r.mrs[0] + 1, 0, 0, 0], reply);
+    }
+}
+
+/// Calls `shared(i).cap` for ever, counting the answers that are right.
+extern "C" fn call_forever(i: u64) -> ! {
+    let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
+    let mut n = 0;
+    loop {
+        let r = ep.call(MessageInfo::new(0, 0, 0, 1), [n, 0, 0, 0]);
+        if r.mrs[0] == n + 1 {
+            shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        }
+        n += 1;
     }
 }
 
@@ -107,6 +134,35 @@ fn passive_server(
     let sc: Cap<SchedContext> = cap(shared(i).sc.load(Ordering::SeqCst));
     step(sc.sched_context_unbind(), "make the server passive")?;
     Ok(t)
+}
+
+/// A caller on a 10% context that spends all its time in fast-path Calls
+/// to a passive server (the kernel switching straight between the two,
+/// never reading the clock) still gets 10% of the time, and the server
+/// answered every Call.
+pub fn fast_calls_keep_to_the_budget(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    passive_server(env, echo, 0, ep, 0)?;
+    let client = spawn_passive(env, call_forever, 1, 1, 200)?;
+    shared(1).cap.store(ep, Ordering::SeqCst);
+    let sc = sched_context(env, 1_000, 10_000)?;
+    step(sc.sched_context_bind(client), "bind the client's context")?;
+    step(client.tcb_resume(), "resume the client")?;
+    set_own_priority(100)?;
+    let used = share_out(200_000, &[sc])?;
+    step(client.tcb_suspend(), "suspend the client")?;
+    let total = used[0] + used[1];
+    ensure!(
+        near(used[0], total, 100, 15),
+        "a 10% caller of a passive server had {} of {total} µs",
+        used[0]
+    );
+    let (answers, served) = (count(1), count(0));
+    ensure!(
+        answers > 1000 && served.abs_diff(answers) <= 1,
+        "{answers} right answers for {served} Calls served"
+    );
+    Ok(())
 }
 
 /// The caller's own context consumed at least the server's work.

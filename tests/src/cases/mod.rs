@@ -139,6 +139,7 @@ crate::test_cases! {
     SCHED_CONTEXT0020: "nested Calls through two passive servers run on the first caller's context" => donation::nested_calls_through_passive_servers;
     SCHED_CONTEXT0021: "deleting the Reply object of a pending call returns the context to the caller" => donation::deleting_reply_returns_context;
     SCHED_CONTEXT0022: "a signal lends a passive thread the notification's context until it waits again" => donation::signal_lends_notification_context;
+    SCHED_CONTEXT0023: "a caller on a 10% context making fast-path Calls to a passive server keeps to its budget" => donation::fast_calls_keep_to_the_budget;
     TIMEOUTFAULT0001: "a spent budget raises a timeout fault with the context's badge and time" => timeout_fault::delivered_with_badge_and_time;
     TIMEOUTFAULT0002: "replying to a timeout fault resumes the thread at its next refill" => timeout_fault::reply_resumes_at_next_refill;
     TIMEOUTFAULT0003: "a round-robin context raises no timeout fault" => timeout_fault::round_robin_raises_none;

@@ -35,7 +35,7 @@ fn configure(sc: Cap<SchedContext>, budget: u64, period: u64, extra: u64) -> Res
 }
 
 /// `share` (parts per thousand) of `total` is within `tolerance` of `expected`.
-fn near(part: u64, total: u64, expected: u64, tolerance: u64) -> bool {
+pub(crate) fn near(part: u64, total: u64, expected: u64, tolerance: u64) -> bool {
     let per_mille = part * 1000 / total.max(1);
     per_mille.abs_diff(expected) <= tolerance
 }

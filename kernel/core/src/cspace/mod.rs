@@ -13,7 +13,9 @@ pub mod ops;
 pub mod slot;
 
 pub use delete::{delete, revoke};
-pub use lookup::{lookup_cap, lookup_cap_fast, lookup_slot, lookup_source_slot, resolve, LookupError};
+pub use lookup::{
+    lookup_cap, lookup_cap_fast, lookup_slot, lookup_source_slot, resolve, LookupError,
+};
 pub use mdb::{
     empty_slot, has_children, insert_derived, insert_new, is_final, is_parent_of, move_slot, swap,
 };

@@ -16,11 +16,13 @@ const EOI: u64 = 0x0b0;
 /// Spurious-interrupt vector register: bit 8 software-enables the APIC.
 const SVR: u64 = 0x0f0;
 const SVR_ENABLE: u32 = 1 << 8;
-/// The first of the eight 32-bit in-service registers (16 bytes apart).
-const ISR: u64 = 0x100;
 /// The first of the eight 32-bit interrupt request registers (16 bytes apart).
 const IRR: u64 = 0x200;
 const LVT_TIMER: u64 = 0x320;
+/// The local interrupt pins: LINT0 carries the 8259s' requests (ExtINT),
+/// LINT1 usually NMI.
+const LVT_LINT0: u64 = 0x350;
+const LVT_LINT1: u64 = 0x360;
 const TIMER_INITIAL_COUNT: u64 = 0x380;
 const TIMER_CURRENT_COUNT: u64 = 0x390;
 const TIMER_DIVIDE: u64 = 0x3e0;
@@ -55,7 +57,7 @@ fn register(offset: u64) -> *mut u32 {
 fn read(offset: u64) -> u32 {
     // SAFETY: the local APIC's registers lie in the first 4 GiB, which the boot
     // window maps uncached; the offsets are architectural registers, and the
-    // ones read here (IRR, ISR, counters, SVR) have no read side effects.
+    // ones read here (IRR, counters, SVR) have no read side effects.
     unsafe { core::ptr::read_volatile(register(offset)) }
 }
 
@@ -65,9 +67,15 @@ fn write(offset: u64, value: u32) {
 }
 
 /// Finds the APIC, software-enables it with [`SPURIOUS_VECTOR`], lets every
-/// priority through, and leaves the timer masked, dividing by 1.
+/// priority through, and leaves the timer masked, dividing by 1. Both local
+/// interrupt pins are masked: Keel takes nothing from the 8259s, whose
+/// requests (a spurious IRQ 7 while they are being masked, say) would
+/// otherwise arrive as ExtINT vectors the APIC never marks in service (under
+/// KVM the firmware leaves LINT0 in ExtINT mode).
 pub fn init() {
     BASE.store(rdmsr(MSR_APIC_BASE) & APIC_BASE_MASK, Ordering::Relaxed);
+    write(LVT_LINT0, LVT_MASKED);
+    write(LVT_LINT1, LVT_MASKED);
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     write(TIMER_INITIAL_COUNT, 0);
     write(TIMER_DIVIDE, DIVIDE_BY_1);
@@ -89,19 +97,6 @@ fn vector_bit(first: u64, vector: u8) -> bool {
 /// True when `vector` is requested and not yet delivered.
 pub fn requested(vector: u8) -> bool {
     vector_bit(IRR, vector)
-}
-
-/// True when `vector` was delivered and not yet ended.
-pub fn servicing(vector: u8) -> bool {
-    vector_bit(ISR, vector)
-}
-
-/// The highest-priority vector delivered and not yet ended, if any.
-pub fn in_service() -> Option<u8> {
-    (0..8u8).rev().find_map(|i| {
-        let bits = read(ISR + 16 * u64::from(i));
-        (bits != 0).then(|| i * 32 + (31 - bits.leading_zeros()) as u8)
-    })
 }
 
 /// Ends the highest-priority interrupt in service (EOI).

@@ -59,9 +59,7 @@ impl Platform for Machine {
 
     fn idle() -> ! {
         loop {
-            trap::wait_for_interrupt();
-            // A spurious interrupt leaves nothing in service: wait again.
-            if let Some(vector) = apic::in_service() {
+            if let Some(vector) = trap::wait_for_interrupt() {
                 trap::handle_interrupt(vector);
             }
         }

@@ -169,10 +169,10 @@ fn self_check(tsc_hz: u64) -> u64 {
         );
     }
     let waited = read_tsc() - start;
-    trap::wait_for_interrupt();
+    let vector = trap::wait_for_interrupt();
     assert!(
-        apic::in_service() == Some(apic::TIMER_VECTOR),
-        "KEEL: timer: the APIC timer interrupt was requested but not delivered"
+        vector == Some(apic::TIMER_VECTOR),
+        "KEEL: timer: the APIC timer interrupt was requested, but {vector:?} was delivered"
     );
     apic::end_of_interrupt();
     waited

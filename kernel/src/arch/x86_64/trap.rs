@@ -8,8 +8,10 @@
 //!
 //! The kernel runs with interrupts disabled, except inside
 //! `wait_for_interrupt` (the idle loop's `sti; hlt`). An interrupt taken there
-//! returns at once, leaving its vector in service at the local APIC, and the
-//! idle loop hands it to `handle_interrupt` as a trap from user mode would.
+//! returns at once, noting its vector from the trap frame, and the idle loop
+//! hands it to `handle_interrupt` as a trap from user mode would. (The vector
+//! is taken from the frame, not read back from the local APIC's in-service
+//! register: under KVM that register read back empty after the delivery.)
 
 use super::gdt::{self, KERNEL_CS, USER_CS, USER_SS};
 use super::io::read_cr2;
@@ -238,6 +240,10 @@ static IDT: CpuLocal<Idt> = CpuLocal(UnsafeCell::new(Idt([[0; 2]; 256])));
 /// Where the `syscall` entry finds the top of the current `UserContext`.
 #[no_mangle]
 static mut CURRENT_CONTEXT_END: u64 = 0;
+/// The vector of the interrupt that woke the idle `hlt` ([`NO_VECTOR`]: none).
+#[no_mangle]
+static mut WOKEN_VECTOR: u64 = NO_VECTOR;
+const NO_VECTOR: u64 = u64::MAX;
 /// Scratch slot for the user stack pointer during `syscall` entry.
 #[no_mangle]
 static mut SYSCALL_USER_RSP: u64 = 0;
@@ -291,19 +297,22 @@ user_entry:
 
 kernel_trap:
     /* An interrupt (vector 32 or above) that woke `keel_wait_for_interrupt`
-       returns straight there with IF cleared in the frame, still in service
-       at the APIC: the idle loop then finds it in the ISR and handles it.
-       Anything else in kernel mode is a bug. */
+       returns straight there with IF cleared in the frame, its vector in
+       WOKEN_VECTOR, still in service at the APIC: the idle loop then
+       handles it. Anything else in kernel mode is a bug. */
     cmpq $32, (%rsp)
     jb 1f
     push %rax
     lea keel_interrupt_woke(%rip), %rax
     cmp %rax, 24(%rsp)
+    jne 2f
+    mov 8(%rsp), %rax
+    mov %rax, WOKEN_VECTOR(%rip)
     pop %rax
-    jne 1f
     andq $~{rflags_if}, 32(%rsp)
     add $16, %rsp
     iretq
+2:  pop %rax
 1:  mov %rsp, %rdi
     call x86_64_kernel_trap
     ud2
@@ -444,20 +453,20 @@ extern "C" fn x86_64_user_trap() -> ! {
     fault::handle_user_fault(UserFault { kind, ip, addr })
 }
 
-/// Handles interrupt `vector`, delivered from user mode or found in service
-/// by the idle loop: ends it at the local APIC (the spurious vector and the
-/// 8259s' vectors are never in service there) and passes it on. Returns only
+/// Handles interrupt `vector`, delivered from user mode or at the idle
+/// loop's `hlt`: ends it at the local APIC and passes it on. Returns only
 /// when there is nothing to pass on: the spurious vector, or a timer interrupt
 /// before the deadline (see [`timer::deadline_reached`]), after re-arming.
 pub fn handle_interrupt(vector: u8) {
-    // Vectors are not nested (the kernel runs with interrupts disabled), so
-    // this one is the highest in service, which the EOI ends.
-    if apic::servicing(vector) {
-        apic::end_of_interrupt();
-    }
+    // The spurious vector is never in service, so it is not ended. Every
+    // other vector comes from the local APIC (both LINT pins are masked, so
+    // no 8259 vector arrives); vectors are not nested (the kernel runs with
+    // interrupts disabled), so this one is the highest in service, which the
+    // EOI ends.
     if vector == apic::SPURIOUS_VECTOR {
         return;
     }
+    apic::end_of_interrupt();
     if vector != apic::TIMER_VECTOR {
         fault::handle_unexpected_interrupt(u64::from(vector))
     }
@@ -468,9 +477,9 @@ pub fn handle_interrupt(vector: u8) {
 }
 
 /// Enables interrupts and halts until one arrives; returns with interrupts
-/// disabled again. An interrupt that arrived is left in service at the local
-/// APIC for the caller to find with [`apic::in_service`].
-pub fn wait_for_interrupt() {
+/// disabled again, with the vector of the interrupt taken, left in service at
+/// the local APIC (`None`: `hlt` ended without one).
+pub fn wait_for_interrupt() -> Option<u8> {
     extern "C" {
         fn keel_wait_for_interrupt();
     }
@@ -478,6 +487,10 @@ pub fn wait_for_interrupt() {
     // taken there returns to it through the kernel-mode path above, with the
     // registers untouched and interrupts disabled, and it returns normally.
     unsafe { keel_wait_for_interrupt() }
+    // SAFETY: single core, interrupts disabled again: only the wake path
+    // above writes the static, and it cannot run now.
+    let vector = unsafe { core::ptr::replace(&raw mut WOKEN_VECTOR, NO_VECTOR) };
+    u8::try_from(vector).ok()
 }
 
 /// The frame a trap in kernel mode leaves on the kernel stack.

@@ -89,16 +89,19 @@ pub fn receive(ep: u64, receiver: u64, blocking: bool) {
 }
 
 /// The first receiver waiting on the endpoint, if receivers wait.
+#[inline]
 pub fn waiting_receiver(ep: u64) -> Option<u64> {
     Endpoint::at(ep).waiting_receiver(&KernelMemory)
 }
 
 /// True when senders wait on the endpoint.
+#[inline]
 pub fn has_senders(ep: u64) -> bool {
     Endpoint::at(ep).has_senders(&KernelMemory)
 }
 
 /// Queues `thread` as a receiver on the endpoint.
+#[inline]
 pub fn block_receiver(ep: u64, thread: u64) {
     Endpoint::at(ep).block(
         &mut KernelMemory,
@@ -110,6 +113,7 @@ pub fn block_receiver(ep: u64, thread: u64) {
 
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
 /// was the last one.
+#[inline]
 pub fn take_off(ep: u64, thread: u64) {
     Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread);
 }

@@ -56,6 +56,7 @@ pub fn can_grant(reply: u64) -> bool {
 /// `receiver` is about to receive with `reply`: a caller still waiting on
 /// it loses its reply (seL4: it becomes inactive), another receiver
 /// waiting with it loses it; then `reply` names `receiver`.
+#[inline]
 pub fn start_receive(reply: u64, receiver: u64) {
     let previous = thread(reply);
     if previous != 0 && previous != receiver {
@@ -78,6 +79,7 @@ pub fn end_receive(receiver: u64) {
 }
 
 /// Breaks the link between `reply` and `thread`.
+#[inline]
 fn unlink(reply: u64, thread: u64) {
     write(reply, THREAD, 0);
     if tcb(thread).reply == reply {
@@ -90,36 +92,78 @@ fn unlink(reply: u64, thread: u64) {
 /// (no scheduling context), the caller's context goes to the callee and
 /// onto the context's call stack. False when the callee has no Reply
 /// object: then nobody can answer, and the caller is left inactive (seL4).
+#[inline]
 pub fn push(caller: u64, callee: u64, can_donate: bool) -> bool {
     let reply = tcb(callee).reply;
     sched::dequeue(caller);
-    if reply == 0 || thread(reply) != callee {
+    if !receives_with(callee, reply) {
         tcb(caller).state = ThreadState::Inactive;
         return false;
     }
+    link_caller(reply, caller, callee);
+    let context = tcb(caller).sched_context;
+    if can_donate && context != 0 && tcb(callee).sched_context == 0 {
+        stack_push(reply, context);
+        sched::donate(context, caller, callee);
+    }
+    true
+}
+
+/// True when `receiver` waits with the Reply object `reply` (non-zero).
+#[inline]
+pub fn receives_with(receiver: u64, reply: u64) -> bool {
+    reply != 0 && thread(reply) == receiver
+}
+
+/// The Call from `caller` reached `callee`, which received with `reply`:
+/// the caller now waits on it.
+#[inline]
+pub fn link_caller(reply: u64, caller: u64, callee: u64) {
     tcb(callee).reply = 0;
     write(reply, THREAD, caller);
     write(reply, CAN_GRANT, u64::from(tcb(callee).receive_can_grant));
     let c = tcb(caller);
     c.state = ThreadState::BlockedOnReply;
     c.reply = reply;
-    let context = c.sched_context;
-    if can_donate && context != 0 && tcb(callee).sched_context == 0 {
-        let below = sc(context).reply;
-        write(reply, PREV, below);
-        write(reply, NEXT, context | SC_TAG);
-        if below != 0 {
-            write(below, NEXT, reply);
-        }
-        sc(context).reply = reply;
-        sched::donate(context, caller, callee);
+}
+
+/// Puts `reply` on top of the call stack of `context`, which its Call
+/// donates.
+#[inline]
+pub fn stack_push(reply: u64, context: u64) {
+    let below = sc(context).reply;
+    write(reply, PREV, below);
+    write(reply, NEXT, context | SC_TAG);
+    if below != 0 {
+        write(below, NEXT, reply);
     }
-    true
+    sc(context).reply = reply;
+}
+
+/// True when `reply` is on top of the call stack of `context`: replying
+/// through it returns that context to its caller.
+#[inline]
+pub fn is_top_of(reply: u64, context: u64) -> bool {
+    read(reply, NEXT) == context | SC_TAG
+}
+
+/// Takes `reply`, on top of the call stack of `context`, off it; the
+/// context itself is the caller's to move.
+#[inline]
+pub fn stack_pop(reply: u64, context: u64) {
+    let below = read(reply, PREV);
+    sc(context).reply = below;
+    if below != 0 {
+        write(below, NEXT, context | SC_TAG);
+    }
+    write(reply, PREV, 0);
+    write(reply, NEXT, 0);
 }
 
 /// Takes `reply` off the call stack it is on. At the top, its context goes
 /// back to `to` (its caller) when `give_back`; otherwise the context stays
 /// where it is and the chain closes over the gap.
+#[inline]
 fn take_off_stack(reply: u64, to: u64, give_back: bool) {
     let (prev, next) = (read(reply, PREV), read(reply, NEXT));
     if next == 0 {
@@ -127,19 +171,16 @@ fn take_off_stack(reply: u64, to: u64, give_back: bool) {
     }
     if next & SC_TAG != 0 {
         let context = next & !SC_TAG;
-        sc(context).reply = prev;
-        if prev != 0 {
-            write(prev, NEXT, context | SC_TAG);
-        }
+        stack_pop(reply, context);
         if give_back {
             let holder = sc(context).tcb;
             sched::donate(context, holder, to);
         }
-    } else {
-        write(next, PREV, prev);
-        if prev != 0 {
-            write(prev, NEXT, next);
-        }
+        return;
+    }
+    write(next, PREV, prev);
+    if prev != 0 {
+        write(prev, NEXT, next);
     }
     write(reply, PREV, 0);
     write(reply, NEXT, 0);
@@ -148,16 +189,23 @@ fn take_off_stack(reply: u64, to: u64, give_back: bool) {
 /// Answers the caller waiting on `reply`: off the call stack (its donated
 /// context comes back) and no longer waiting. Returns the caller, to
 /// receive the message and run; `None` when nobody waits on it.
+#[inline]
 pub fn pop(reply: u64) -> Option<u64> {
     let caller = thread(reply);
     if caller == 0 || tcb(caller).state != ThreadState::BlockedOnReply {
         return None;
     }
     take_off_stack(reply, caller, true);
+    unlink_answered(reply, caller);
+    Some(caller)
+}
+
+/// `caller`, which waited on `reply`, is answered: the two part.
+#[inline]
+pub fn unlink_answered(reply: u64, caller: u64) {
     write(reply, THREAD, 0);
     write(reply, CAN_GRANT, 0);
     tcb(caller).reply = 0;
-    Some(caller)
 }
 
 /// The Reply object is going away, or reused while its caller waits: the

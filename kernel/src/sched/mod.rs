@@ -10,7 +10,9 @@
 mod budget;
 mod release;
 
-pub use budget::{commit_if_charged, forget_account, min_budget, now, ticks_to_us, us_to_ticks};
+pub use budget::{
+    commit_if_charged, forget_account, is_charged, min_budget, now, ticks_to_us, us_to_ticks,
+};
 pub use release::release_queue_remove;
 
 use crate::arch::{AddressSpace, Machine, Platform, VSpace};
@@ -63,6 +65,7 @@ fn priority_of(t: &Tcb) -> usize {
 
 /// Puts a thread that is not queued at the back (or, with `front`, the
 /// front) of its priority's queue.
+#[inline]
 fn insert(tcb_object: u64, front: bool) {
     let t = tcb(tcb_object);
     let p = priority_of(t);
@@ -89,6 +92,7 @@ fn insert(tcb_object: u64, front: bool) {
 }
 
 /// Puts a thread at the back of its priority's queue (if not queued yet).
+#[inline]
 fn enqueue(tcb_object: u64) {
     if !tcb(tcb_object).queued {
         insert(tcb_object, false);
@@ -112,6 +116,7 @@ fn move_to_back(tcb_object: u64) {
 }
 
 /// Takes a thread out of its run queue (if queued).
+#[inline]
 pub fn dequeue(tcb_object: u64) {
     let t = tcb(tcb_object);
     if !t.queued {
@@ -138,12 +143,14 @@ pub fn dequeue(tcb_object: u64) {
 /// Makes a thread runnable: it is queued to run if its scheduling context
 /// has budget now, waits in the release queue if not, and stays unqueued
 /// without a configured context.
+#[inline]
 pub fn make_runnable(tcb_object: u64) {
     tcb(tcb_object).state = ThreadState::Running;
     place(tcb_object);
 }
 
 /// Queues a runnable thread where its scheduling context says.
+#[inline]
 fn place(tcb_object: u64) {
     let t = tcb(tcb_object);
     let sc_object = t.sched_context;
@@ -163,6 +170,7 @@ fn place(tcb_object: u64) {
 /// Lends (or gives back) the scheduling context `sc_object` from `from`
 /// (0: unbound) to `to`, which runs on it if runnable. A `to` that has a
 /// context of its own by now leaves this one unbound.
+#[inline]
 pub fn donate(sc_object: u64, from: u64, to: u64) {
     if from != 0 {
         dequeue(from);
@@ -175,6 +183,35 @@ pub fn donate(sc_object: u64, from: u64, to: u64) {
     sc(sc_object).tcb = to;
     tcb(to).sched_context = sc_object;
     place(to);
+}
+
+/// An IPC fast path hands the charged context `sc_object`, and the CPU,
+/// from `from` (the current thread, which blocks) to `to` (runnable, not
+/// queued, without a context of its own), which [`would_run_next`] said
+/// runs next: `to` takes `from`'s place in the run queues. The context is
+/// running, so it has budget (see [`place`]).
+#[inline]
+pub fn hand_over(sc_object: u64, from: u64, to: u64) {
+    sc(sc_object).tcb = to;
+    tcb(to).sched_context = sc_object;
+    let f = tcb(from);
+    f.sched_context = 0;
+    let alone = f.queued && f.sched_prev == 0 && f.sched_next == 0;
+    if alone && f.priority == tcb(to).priority {
+        // Same queue, which held only `from`: `to` replaces it.
+        let p = priority_of(f);
+        f.queued = false;
+        let t = tcb(to);
+        t.queued = true;
+        t.sched_next = 0;
+        t.sched_prev = 0;
+        let q = queues();
+        q.head[p] = to;
+        q.tail[p] = to;
+    } else {
+        dequeue(from);
+        enqueue(to);
+    }
 }
 
 /// A thread's scheduling context changed (configured, bound): queue it anew.
@@ -226,6 +263,7 @@ pub fn yield_to(target: u64, caller: u64) {
 /// True when `thread`, at `priority`, would be the one to run once `leaving`
 /// (the current thread) blocks: nothing runnable is above that priority, and
 /// at it nothing but `leaving` is queued.
+#[inline]
 pub fn would_run_next(priority: u64, leaving: u64) -> bool {
     let p = (priority as usize).min(PRIORITIES - 1);
     let q = queues();
@@ -286,11 +324,17 @@ pub fn run_directly(next: u64) -> ! {
     let t = tcb(next);
     if t.queued && budget::is_charged(t.sched_context) {
         if let Some(root) = crate::object::tcb::vspace_root(next) {
-            set_current(next);
-            Machine::enter_user(&mut t.context, &VSpace::from_root(root))
+            enter_directly(next, root)
         }
     }
     schedule()
+}
+
+/// [`run_directly`] for a caller that checked its conditions itself and
+/// found `next`'s VSpace root, `root`.
+pub fn enter_directly(next: u64, root: u64) -> ! {
+    set_current(next);
+    Machine::enter_user(&mut tcb(next).context, &VSpace::from_root(root))
 }
 
 /// Leaves the kernel into the highest-priority runnable thread, or idles:

@@ -12,7 +12,7 @@
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, ThreadState, CSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_slot, vspace_root, ThreadState, CSPACE_ROOT_SLOT};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +67,7 @@ fn short_message(thread: u64) -> Option<(MessageInfo, [u64; MESSAGE_REGISTERS_IN
 }
 
 /// The cap `thread`'s system-call argument `n` names (null if none).
+#[inline(always)]
 fn cap_at(thread: u64, n: usize) -> Cap {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
@@ -74,6 +75,7 @@ fn cap_at(thread: u64, n: usize) -> Cap {
 }
 
 /// The endpoint cap `thread`'s first argument names, with `right`.
+#[inline(always)]
 fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
     Some(cap_at(thread, 0)).filter(|cap| cap.is(CapType::Endpoint) && cap.rights().contains(right))
 }
@@ -84,15 +86,31 @@ fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_
         .set_syscall_result([info.word(), badge, mrs[0], mrs[1], mrs[2], mrs[3]]);
 }
 
-/// Call to a waiting receiver; the receiver, to run next, when done.
+/// Call to a waiting receiver; the receiver, to run next, when done. A
+/// passive receiver (seL4's condition) runs on the caller's context, and the
+/// kernel is left straight into it.
 fn call(caller: u64) -> Option<u64> {
     let (info, mrs) = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
-    let receiver = endpoint::waiting_receiver(cap.paddr())?;
-    if tcb(receiver).reply == 0 || !sched::would_run_next(tcb(receiver).priority, caller) {
+    let ep = cap.paddr();
+    let receiver = endpoint::waiting_receiver(ep)?;
+    let r = tcb(receiver);
+    let reply = r.reply;
+    if !reply::receives_with(receiver, reply) || !sched::would_run_next(r.priority, caller) {
         return None;
     }
-    endpoint::take_off(cap.paddr(), receiver);
+    let context = tcb(caller).sched_context;
+    if r.sched_context == 0 && sched::is_charged(context) {
+        let root = vspace_root(receiver)?;
+        endpoint::take_off(ep, receiver);
+        deliver(receiver, info, cap.badge(), mrs);
+        tcb(receiver).state = ThreadState::Running;
+        reply::link_caller(reply, caller, receiver);
+        reply::stack_push(reply, context);
+        sched::hand_over(context, caller, receiver);
+        sched::enter_directly(receiver, root)
+    }
+    endpoint::take_off(ep, receiver);
     deliver(receiver, info, cap.badge(), mrs);
     sched::make_runnable(receiver);
     ipc::wait_for_reply(caller, receiver);
@@ -100,14 +118,17 @@ fn call(caller: u64) -> Option<u64> {
 }
 
 /// ReplyRecv answering a caller waiting on the Reply object it names, then
-/// waiting on an endpoint with no sender; the caller, to run next, when done.
+/// waiting on an endpoint with no sender; the caller, to run next, when
+/// done. A passive caller whose context comes back with the reply (seL4's
+/// condition) runs on it, and the kernel is left straight into it.
 fn reply_recv(server: u64) -> Option<u64> {
     let (info, mrs) = short_message(server)?;
     if tcb(server).bound_notification != 0 {
         return None;
     }
     let reply_cap = Some(cap_at(server, 6)).filter(|c| c.is(CapType::Reply))?;
-    let caller = reply::thread(reply_cap.paddr());
+    let reply = reply_cap.paddr();
+    let caller = reply::thread(reply);
     if caller == 0 {
         return None;
     }
@@ -116,15 +137,31 @@ fn reply_recv(server: u64) -> Option<u64> {
         return None;
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
-    if endpoint::has_senders(cap.paddr()) || !sched::would_run_next(c.priority, server) {
+    let ep = cap.paddr();
+    if endpoint::has_senders(ep) || !sched::would_run_next(c.priority, server) {
         return None;
     }
-    reply::pop(reply_cap.paddr());
-    deliver(caller, info, 0, mrs);
-    sched::make_runnable(caller);
+    let context = tcb(server).sched_context;
+    let lean =
+        c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
+    let root = if lean { vspace_root(caller) } else { None };
+    if root.is_some() {
+        reply::stack_pop(reply, context);
+        reply::unlink_answered(reply, caller);
+        deliver(caller, info, 0, mrs);
+        tcb(caller).state = ThreadState::Running;
+        sched::hand_over(context, server, caller);
+    } else {
+        reply::pop(reply);
+        deliver(caller, info, 0, mrs);
+        sched::make_runnable(caller);
+        sched::dequeue(server);
+    }
     tcb(server).receive_can_grant = cap.rights().contains(CapRights::GRANT);
-    sched::dequeue(server);
-    reply::start_receive(reply_cap.paddr(), server);
-    endpoint::block_receiver(cap.paddr(), server);
-    Some(caller)
+    reply::start_receive(reply, server);
+    endpoint::block_receiver(ep, server);
+    match root {
+        Some(root) => sched::enter_directly(caller, root),
+        None => Some(caller),
+    }
 }

@@ -60,17 +60,31 @@ pub fn resolve(
 
 /// seL4's `lookup_fp`, for the IPC fast path: the cap [`lookup_cap`] finds
 /// for `cptr`, or the null cap where it would fail (the slow path then
-/// reports the failure). The same walk, without keeping what went wrong.
-#[inline]
+/// reports the failure). The same walk, kept short: the bits still to
+/// resolve are held left-aligned, so each level is two shifts and a
+/// compare, and nothing is kept of what went wrong.
+#[inline(always)]
 pub fn lookup_cap_fast(mem: &impl ObjectMemory, root: Cap, cptr: u64) -> Cap {
     let mut node = root;
-    let mut bits = 64;
+    let mut rest = cptr;
+    let mut bits = 64u32;
     while node.is(CapType::CNode) {
-        let Ok((slot, level)) = step(node, cptr, bits) else {
+        let radix = u32::from(node.cnode_radix_raw());
+        let guard_size = u32::from(node.cnode_guard_size());
+        let level = radix + guard_size;
+        if level > bits {
             break;
-        };
+        }
+        // `guard_size <= bits <= 64` here; a guard of 0 bits always matches.
+        let guard = rest.checked_shr(64 - guard_size).unwrap_or(0);
+        if (guard ^ node.cnode_guard()) & mask(guard_size as u8) != 0 {
+            break;
+        }
+        rest = rest.checked_shl(guard_size).unwrap_or(0);
+        let index = rest.checked_shr(64 - radix).unwrap_or(0);
+        rest = rest.checked_shl(radix).unwrap_or(0);
         bits -= level;
-        let cap = read_cap(mem, slot);
+        let cap = read_cap(mem, node.paddr() + index * SLOT_SIZE);
         if bits == 0 || !cap.is(CapType::CNode) {
             return cap;
         }

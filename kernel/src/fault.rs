@@ -117,10 +117,19 @@ fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], us
     (label, w, length)
 }
 
-/// The endpoint cap in `thread`'s TCB slot `slot`, if it can take a fault message.
+/// seL4's `validFaultHandler`: an endpoint cap that can take a fault
+/// message and wait for its reply (write, and grant or grant-reply).
+pub fn is_fault_handler(cap: &keel_kernel_core::cap::Cap) -> bool {
+    let rights = cap.rights();
+    cap.is(CapType::Endpoint)
+        && rights.contains(CapRights::WRITE)
+        && (rights.contains(CapRights::GRANT) || rights.contains(CapRights::GRANT_REPLY))
+}
+
+/// The endpoint cap in `thread`'s TCB slot `slot`, if it is a fault handler.
 fn handler(thread: u64, slot: u64) -> Option<keel_kernel_core::cap::Cap> {
     let cap = read_cap(&KernelMemory, tcb_slot(thread, slot));
-    (cap.kind() == CapType::Endpoint && cap.rights().contains(CapRights::WRITE)).then_some(cap)
+    is_fault_handler(&cap).then_some(cap)
 }
 
 /// Sends the fault message as a Call on `handler`: the reply resumes the thread.
@@ -135,7 +144,12 @@ fn send_fault(
     t.fault_label = label as u64;
     t.fault_words = words;
     t.fault_length = length;
-    endpoint::send(handler.paddr(), thread, handler.badge(), false, true, true);
+    // A fault message never carries caps (see `ipc::transfer`).
+    let how = endpoint::Sending {
+        blocking: true,
+        is_call: true,
+    };
+    endpoint::send(thread, &handler, how);
 }
 
 /// True when `thread` has a timeout endpoint to report a spent budget to.

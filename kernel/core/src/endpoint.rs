@@ -21,8 +21,19 @@ pub struct PendingSend {
     pub badge: u64,
     /// The cap had the grant right.
     pub can_grant: bool,
-    /// It is a Call: it waits for a reply afterwards.
+    /// It is a Call: it waits for a reply afterwards, if it may.
     pub is_call: bool,
+    /// The cap had the grant-reply right. A Call through a cap with
+    /// neither grant nor grant-reply can never be answered: once its
+    /// message is delivered the caller is left inactive (seL4's rule).
+    pub can_grant_reply: bool,
+}
+
+impl PendingSend {
+    /// A Call that may wait for its reply.
+    const fn waits_for_reply(&self) -> bool {
+        self.can_grant || self.can_grant_reply
+    }
 }
 
 /// How a thread waits on an endpoint.
@@ -51,6 +62,8 @@ pub trait EndpointThreads: QueueLinks {
     fn make_runnable(&mut self, thread: u64);
     /// `caller` waits for `callee`'s reply.
     fn wait_for_reply(&mut self, caller: u64, callee: u64);
+    /// `thread` stops: a Call it made can never be answered.
+    fn make_inactive(&mut self, thread: u64);
     /// A non-blocking receive found nothing.
     fn deliver_nothing(&mut self, receiver: u64);
     /// `thread` runs its system call again (its endpoint is going away).
@@ -96,11 +109,27 @@ impl Endpoint {
             );
             threads.make_runnable(receiver);
             if send.is_call {
-                threads.wait_for_reply(sender, receiver);
+                self.call_delivered(threads, sender, receiver, send);
             }
         } else if blocking || send.is_call {
             threads.set_pending_send(sender, send);
             self.block(mem, threads, sender, Blocked::Send);
+        }
+    }
+
+    /// The message of `caller`'s Call reached `receiver`: it waits for the
+    /// reply, or, through a cap that cannot carry one, stops.
+    fn call_delivered<T: EndpointThreads>(
+        &self,
+        threads: &mut T,
+        caller: u64,
+        receiver: u64,
+        send: PendingSend,
+    ) {
+        if send.waits_for_reply() {
+            threads.wait_for_reply(caller, receiver);
+        } else {
+            threads.make_inactive(caller);
         }
     }
 
@@ -128,7 +157,7 @@ impl Endpoint {
                 send.can_grant.then_some(self.0),
             );
             if send.is_call {
-                threads.wait_for_reply(sender, receiver);
+                self.call_delivered(threads, sender, receiver, send);
             } else {
                 threads.make_runnable(sender);
             }

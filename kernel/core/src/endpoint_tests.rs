@@ -14,6 +14,7 @@ enum State {
     Running,
     Blocked(Blocked),
     WaitingReply(u64),
+    Inactive,
 }
 
 #[derive(Default)]
@@ -73,6 +74,9 @@ impl EndpointThreads for Threads {
     fn wait_for_reply(&mut self, caller: u64, callee: u64) {
         self.state.insert(caller, State::WaitingReply(callee));
     }
+    fn make_inactive(&mut self, t: u64) {
+        self.state.insert(t, State::Inactive);
+    }
     fn deliver_nothing(&mut self, r: u64) {
         self.nothing.push(r);
     }
@@ -102,6 +106,7 @@ fn send(badge: u64, is_call: bool) -> PendingSend {
         badge,
         can_grant: false,
         is_call,
+        can_grant_reply: true,
     }
 }
 
@@ -144,6 +149,7 @@ fn a_call_links_caller_and_callee_either_way_round() {
             badge: 5,
             can_grant: true,
             is_call: true,
+            can_grant_reply: false,
         },
         true,
     );
@@ -159,6 +165,32 @@ fn a_call_links_caller_and_callee_either_way_round() {
     );
     ep.receive(&mut mem, &mut th, 0x901, true);
     assert_eq!(th.state(0x200), State::WaitingReply(0x901));
+}
+
+#[test]
+fn a_call_without_grant_or_grant_reply_leaves_the_caller_inactive() {
+    let (mut mem, mut th, ep) = setup();
+    let no_reply = PendingSend {
+        can_grant_reply: false,
+        ..send(3, true)
+    };
+    // Either way round, the message arrives and the caller stops.
+    ep.receive(&mut mem, &mut th, 0x900, true);
+    ep.send(&mut mem, &mut th, 0x100, no_reply, true);
+    assert_eq!(th.transfers, [(0x100, 0x900, 3, None)]);
+    assert_eq!(th.state(0x100), State::Inactive);
+    ep.send(&mut mem, &mut th, 0x200, no_reply, true);
+    ep.receive(&mut mem, &mut th, 0x901, true);
+    assert_eq!(th.transfers[1], (0x200, 0x901, 3, None));
+    assert_eq!(th.state(0x200), State::Inactive);
+    // Grant alone is enough to wait for the reply.
+    let grant_only = PendingSend {
+        can_grant: true,
+        ..no_reply
+    };
+    ep.receive(&mut mem, &mut th, 0x902, true);
+    ep.send(&mut mem, &mut th, 0x300, grant_only, true);
+    assert_eq!(th.state(0x300), State::WaitingReply(0x902));
 }
 
 #[test]

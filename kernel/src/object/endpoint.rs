@@ -8,6 +8,8 @@ use crate::ipc::{self, Caps};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::sched;
+use keel_abi::CapRights;
+use keel_kernel_core::cap::Cap;
 use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend};
 
 impl EndpointThreads for KernelThreads {
@@ -16,6 +18,7 @@ impl EndpointThreads for KernelThreads {
         t.ipc_badge = send.badge;
         t.ipc_can_grant = send.can_grant;
         t.ipc_is_call = send.is_call;
+        t.ipc_can_grant_reply = send.can_grant_reply;
     }
 
     fn pending_send(&self, thread: u64) -> PendingSend {
@@ -24,6 +27,7 @@ impl EndpointThreads for KernelThreads {
             badge: t.ipc_badge,
             can_grant: t.ipc_can_grant,
             is_call: t.ipc_is_call,
+            can_grant_reply: t.ipc_can_grant_reply,
         }
     }
 
@@ -54,6 +58,10 @@ impl EndpointThreads for KernelThreads {
         ipc::wait_for_reply(caller, callee);
     }
 
+    fn make_inactive(&mut self, thread: u64) {
+        sched::make_inactive(thread);
+    }
+
     fn deliver_nothing(&mut self, receiver: u64) {
         ipc::deliver_nothing(receiver);
     }
@@ -63,17 +71,29 @@ impl EndpointThreads for KernelThreads {
     }
 }
 
-/// `sender` sends on the endpoint `ep` through a cap with `badge` (and the
-/// grant right if `can_grant`). With `is_call`, it then waits for the
-/// receiver's reply. Without `blocking` and no receiver waiting, the message
-/// is dropped.
-pub fn send(ep: u64, sender: u64, badge: u64, can_grant: bool, blocking: bool, is_call: bool) {
+/// How a thread sends on an endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct Sending {
+    /// Wait for a receiver (a Call always does).
+    pub blocking: bool,
+    /// A Call: wait for the receiver's reply afterwards, if the cap allows.
+    pub is_call: bool,
+}
+
+/// `sender` sends on the endpoint `cap` names (with its badge; caps go
+/// along with its grant right; a Call waits for the reply only with its
+/// grant or grant-reply right). Without `blocking` and no receiver waiting,
+/// the message is dropped.
+pub fn send(sender: u64, cap: &Cap, how: Sending) {
+    let rights = cap.rights();
     let send = PendingSend {
-        badge,
-        can_grant,
-        is_call,
+        badge: cap.badge(),
+        can_grant: rights.contains(CapRights::GRANT),
+        is_call: how.is_call,
+        can_grant_reply: rights.contains(CapRights::GRANT_REPLY),
     };
-    Endpoint::at(ep).send(
+    let blocking = how.blocking;
+    Endpoint::at(cap.paddr()).send(
         &mut KernelMemory,
         &mut KernelThreads,
         sender,

@@ -92,6 +92,12 @@ fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_
 fn call(caller: u64) -> Option<u64> {
     let (info, mrs) = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
+    // Without grant or grant-reply the caller cannot wait for a reply: the
+    // slow path leaves it inactive.
+    let rights = cap.rights();
+    if !rights.contains(CapRights::GRANT) && !rights.contains(CapRights::GRANT_REPLY) {
+        return None;
+    }
     let ep = cap.paddr();
     let receiver = endpoint::waiting_receiver(ep)?;
     let r = tcb(receiver);

@@ -75,10 +75,11 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
     };
     match cap.kind() {
         CapType::Endpoint => {
-            let blocking = matches!(syscall, Syscall::Send | Syscall::Call);
-            let grant = cap.rights().contains(CapRights::GRANT);
-            let is_call = syscall == Syscall::Call;
-            endpoint::send(cap.paddr(), thread, cap.badge(), grant, blocking, is_call);
+            let how = endpoint::Sending {
+                blocking: matches!(syscall, Syscall::Send | Syscall::Call),
+                is_call: syscall == Syscall::Call,
+            };
+            endpoint::send(thread, &cap, how);
         }
         CapType::Reply => ipc::reply(thread, cap.paddr()),
         _ => notification::signal(cap.paddr(), cap.badge()),

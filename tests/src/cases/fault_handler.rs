@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::BOOTINFO_VADDR;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, MessageInfo, ObjectType};
-use keel_sys::cap::{Endpoint, Reply, Tcb};
+use keel_sys::cap::{init_thread, Endpoint, Reply, Tcb};
 use keel_sys::ipc::Received;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
@@ -291,4 +291,47 @@ pub fn handler_badge(env: &Env) -> TestResult {
     ensure!(r.badge == 0x33, "badge {:#x}", r.badge);
     redirect(t)?;
     h.reply(0, &[])
+}
+
+/// seL4's `validFaultHandler`: TCB_SetSpace and TCB_SetTimeoutEndpoint take
+/// an endpoint cap only with the write right and the grant or grant-reply
+/// right (a fault message is a Call that waits for its reply); anything else
+/// is an invalid cap.
+pub fn handler_needs_write_and_grant_or_grant_reply(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let t = crate::thread::spawn_passive(env, read_unmapped, 0, 0, 200)?;
+    let rights = [
+        (CapRights::WRITE, false),
+        (CapRights::WRITE.union(CapRights::GRANT_REPLY), true),
+        (CapRights::WRITE.union(CapRights::GRANT), true),
+        (
+            CapRights::GRANT
+                .union(CapRights::GRANT_REPLY)
+                .union(CapRights::READ),
+            false,
+        ),
+    ];
+    for (have, valid) in rights {
+        let s = env.slots(1)?;
+        step(slot(s).mint(&slot(ep), have, 0), "mint")?;
+        let cap: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(s));
+        let results = [
+            t.tcb_set_space(cap.cptr(), init_thread::CNODE, 0, init_thread::VSPACE),
+            t.tcb_set_timeout_endpoint(Some(cap)),
+        ];
+        for (r, what) in results.into_iter().zip(["SetSpace", "SetTimeoutEndpoint"]) {
+            match (r, valid) {
+                (Ok(()), true) => {}
+                (Err(e), false) => crate::support::expect_error(
+                    Err::<(), _>(e),
+                    keel_abi::Error::InvalidCapability,
+                    what,
+                )?,
+                (r, _) => {
+                    return Err(alloc::format!("{what} with {have:?} gave {r:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }

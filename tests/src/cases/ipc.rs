@@ -54,6 +54,15 @@ extern "C" fn echo_server(i: u64) -> ! {
     }
 }
 
+/// Calls the endpoint `shared(i).cap` once with MR0 = 41; if the answer
+/// comes, stores it and counts, then stops.
+extern "C" fn call_and_count(i: u64) -> ! {
+    let r = endpoint_of(i).call(MessageInfo::new(1, 0, 0, 1), [41, 0, 0, 0]);
+    shared(i).value.store(r.mrs[0], Ordering::SeqCst);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    stop_self(i)
+}
+
 /// A badged copy of the endpoint in root slot `ep`, with `rights`.
 fn mint(
     env: &Env,
@@ -507,5 +516,49 @@ pub fn send_then_receive_in_one_call(env: &Env) -> TestResult {
         Cap::from_cptr(CPtr::from_bits(ntfn)),
     );
     ensure!(r.badge == 0x40, "NBSendWait woke with {r:?}");
+    Ok(())
+}
+
+/// seL4's rule for Call: the caller waits for its reply only through a cap
+/// with the grant or the grant-reply right; through one with neither, the
+/// message is delivered and the caller is left inactive (fast path on and
+/// off: the fast path leaves such a Call to the slow path).
+pub fn call_needs_grant_or_grant_reply(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, echo_server, 0, ep)?;
+    yield_times(1)?;
+    let write = CapRights::WRITE;
+    for rights in [
+        write.union(CapRights::GRANT_REPLY),
+        write.union(CapRights::GRANT),
+    ] {
+        let c = mint(env, ep, 0x21, rights)?;
+        let r = c.call(MessageInfo::new(3, 0, 0, 1), [8, 0, 0, 0]);
+        ensure!(r.mrs[0] == 9, "through {rights:?} the answer was {r:?}");
+    }
+    let write_only = mint(env, ep, 0x22, write)?;
+    let was_on = step(keel_sys::debug::set_fastpath(true), "fast path on")?;
+    for (i, fast) in [(1, true), (2, false)] {
+        step(keel_sys::debug::set_fastpath(fast), "fast path setting")?;
+        let served = count(0);
+        let caller = spawn(env, call_and_count, i as usize, i, 255)?;
+        shared(i)
+            .cap
+            .store(write_only.cptr().bits(), Ordering::SeqCst);
+        step(caller.tcb_resume(), "resume the caller")?;
+        yield_times(3)?;
+        ensure!(
+            count(0) == served + 1,
+            "fast={fast}: the server took {} calls, not one",
+            count(0) - served
+        );
+        ensure!(
+            count(i) == 0,
+            "fast={fast}: a Call through a write-only cap got the answer {}",
+            shared(i).value.load(Ordering::SeqCst)
+        );
+        step(caller.tcb_suspend(), "stop the caller")?;
+    }
+    step(keel_sys::debug::set_fastpath(was_on), "restore the setting")?;
     Ok(())
 }

@@ -104,6 +104,7 @@ crate::test_cases! {
     IPC0016: "NBSendRecv and NBSendWait send and then receive in one call" => ipc::send_then_receive_in_one_call;
     IPC0017: "a reply carries a cap when the server received through a cap with the grant right" => ipc::reply_carries_cap_with_grant;
     IPC0018: "a reply carries no cap when the server received without the grant right" => ipc::reply_carries_no_cap_without_grant;
+    IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;
@@ -156,6 +157,7 @@ crate::test_cases! {
     FAULT0007: "a cap fault is retried after the handler installs the cap" => fault_handler::cap_fault_fixed_and_retried;
     FAULT0008: "an unknown system call reaches the handler with every register and the number" => fault_handler::unknown_syscall_delivered;
     FAULT0009: "the handler sees the fault endpoint cap's badge" => fault_handler::handler_badge;
+    FAULT0010: "fault and timeout endpoints need write and grant or grant-reply" => fault_handler::handler_needs_write_and_grant_or_grant_reply;
     VSPACE0001: "map a frame, write and read it, and a thread reads it too" => vspace::map_and_access;
     VSPACE0002: "one frame mapped twice through a copied cap shares its contents" => vspace::shared_frame;
     VSPACE0003: "after unmap an access faults; mapping again brings the contents back" => vspace::unmap_faults;

@@ -94,15 +94,15 @@ pub fn invoke(
             let (cspace_data, _) = (msg.mr(0)?, msg.mr(1)?);
             let (fault_ep, cspace, vspace) =
                 (msg.extra_cap(0)?, msg.extra_cap(1)?, msg.extra_cap(2)?);
-            if !matches!(fault_ep.1.kind(), CapType::Endpoint | CapType::Null) {
-                return Err(Error::IllegalOperation.into());
+            if !(fault_ep.1.is_null() || crate::fault::is_fault_handler(&fault_ep.1)) {
+                return Err(SyscallError::invalid_capability(1));
             }
             check_space(cspace, vspace, cspace_data)?;
             set_space(target, Some(fault_ep), cspace, cspace_data, vspace).map(Outcome::from)
         }
         Label::TcbSetTimeoutEndpoint => {
             let ep = msg.extra_cap(0)?;
-            if !matches!(ep.1.kind(), CapType::Endpoint | CapType::Null) {
+            if !(ep.1.is_null() || crate::fault::is_fault_handler(&ep.1)) {
                 return Err(SyscallError::invalid_capability(1));
             }
             let source = (!ep.1.is_null()).then_some(ep);

@@ -83,6 +83,8 @@ pub struct Tcb {
     pub ipc_is_call: bool,
     /// For a queued sender: its cap had the grant right.
     pub ipc_can_grant: bool,
+    /// For a queued sender: its cap had the grant-reply right.
+    pub ipc_can_grant_reply: bool,
     /// The cap of its latest receive on an endpoint had the grant right.
     pub receive_can_grant: bool,
     /// The Reply object of this thread's IPC (MCS): the one it receives

@@ -91,7 +91,9 @@ pub trait UserRegisters {
     /// Register `index` of that list, if it exists.
     fn register(&self, index: usize) -> Option<u64>;
     /// Sets register `index` of that list; false if it does not exist. The
-    /// flags word keeps only what user mode may set when the thread next runs.
+    /// flags word keeps only what user mode may set, and the register file
+    /// stays valid to return to user mode with (a TCB's starts so, from
+    /// [`UserRegisters::new_thread`], and only the trap path and this write it).
     fn set_register(&mut self, index: usize, value: u64) -> bool;
 }
 

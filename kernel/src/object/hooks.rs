@@ -48,10 +48,14 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
 
     fn init_object(&mut self, _mem: &mut KernelMemory, ty: ObjectType, paddr: u64, _size_bits: u8) {
         // Retype hands out zeroed memory, and zero is the initial state of every
-        // object type (a zeroed TCB is an inactive thread) but a VSpace root,
-        // which maps the kernel on x86_64.
+        // object type but a VSpace root, which maps the kernel on x86_64, and
+        // a TCB (an inactive thread), whose register file starts valid to
+        // return to user mode with.
         if ty == ObjectType::VSpace {
             <VSpace as PagingFormat>::init_root(paddr);
+        }
+        if ty == ObjectType::Tcb {
+            crate::object::tcb::init(paddr);
         }
     }
 }

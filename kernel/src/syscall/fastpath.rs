@@ -30,6 +30,7 @@ pub fn set_enabled(on: bool) -> bool {
 
 /// Runs the current thread's system call on the fast path if it is a Call
 /// or ReplyRecv that fits; returns the thread to run next when it did.
+#[inline(always)]
 pub fn try_fastpath() -> Option<u64> {
     let current = sched::current_object()?;
     let number = tcb(current).context.syscall_number();

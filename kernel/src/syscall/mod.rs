@@ -16,6 +16,7 @@ use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::error::SyscallError;
 
 /// Handles the system call the current thread just made, then schedules.
+#[inline(always)]
 pub fn handle_syscall() -> ! {
     // The IPC fast path first: it is short, so it is not a stretch of its own.
     if let Some(next) = fastpath::try_fastpath() {

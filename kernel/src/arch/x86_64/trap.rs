@@ -69,6 +69,12 @@ const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
 /// Where the vector number (or [`SYSCALL_VECTOR`]) sits in `UserContext`.
 const VECTOR_OFFSET: usize = core::mem::offset_of!(UserContext, vector);
 
+/// The RFLAGS a user thread runs with: its arithmetic flags, TF and DF kept;
+/// interrupts enabled; IOPL 0; everything else clear.
+const fn user_rflags(rflags: u64) -> u64 {
+    (rflags & 0xcd5) | 0x202
+}
+
 /// True for an address whose top 17 bits are all equal (a canonical address).
 pub fn canonical(address: u64) -> bool {
     (address as i64) << 16 >> 16 == address as i64
@@ -83,21 +89,12 @@ struct FxArea([u8; 512]);
 const DEFAULT_FCW: u16 = 0x037f;
 const DEFAULT_MXCSR: u32 = 0x1f80;
 
-impl FxArea {
-    /// Gives a never-initialised (all-zero) area the reset control words, so
-    /// restoring it does not unmask floating-point exceptions.
-    fn ensure_initialised(&mut self) {
-        if self.0[..2] == [0, 0] && self.0[24..28] == [0; 4] {
-            self.0[..2].copy_from_slice(&DEFAULT_FCW.to_le_bytes());
-            self.0[24..28].copy_from_slice(&DEFAULT_MXCSR.to_le_bytes());
-        }
-    }
-}
-
 impl Default for FxArea {
+    /// The reset state: every floating-point exception masked.
     fn default() -> Self {
         let mut area = FxArea([0; 512]);
-        area.ensure_initialised();
+        area.0[..2].copy_from_slice(&DEFAULT_FCW.to_le_bytes());
+        area.0[24..28].copy_from_slice(&DEFAULT_MXCSR.to_le_bytes());
         area
     }
 }
@@ -164,10 +161,10 @@ impl UserRegisters for UserContext {
 
     fn set_register(&mut self, index: usize, value: u64) -> bool {
         // `iretq` to a non-canonical RIP faults in the kernel: store 0 instead (as seL4).
-        let value = if index == keel_abi::registers::PC && !canonical(value) {
-            0
-        } else {
-            value
+        let value = match index {
+            keel_abi::registers::PC if !canonical(value) => 0,
+            keel_abi::registers::FLAGS => user_rflags(value),
+            _ => value,
         };
         match self.register_list_mut().into_iter().nth(index) {
             Some(r) => {
@@ -379,21 +376,18 @@ pub fn init() {
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) }
 }
 
-/// Restores `ctx` and returns to user mode with `iretq`.
+/// Restores `ctx` and returns to user mode with `iretq`. Every `UserContext`
+/// in a TCB is valid to return with: made by [`UserRegisters::new_thread`]
+/// when the TCB is created (ring-3 selectors, reset FPU state), then written
+/// only by the trap path and by [`UserRegisters::set_register`], which keeps
+/// the RIP canonical; the flags a thread may hold are masked here.
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    // A user context must always return to ring 3, whatever was written into it.
-    ctx.cs = USER_CS;
-    ctx.ss = USER_SS;
-    ctx.rflags = (ctx.rflags & 0xcd5) | 0x202;
-    if !canonical(ctx.rip) {
-        ctx.rip = 0;
-    }
+    ctx.rflags = user_rflags(ctx.rflags);
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     gdt::set_kernel_entry_stack(end);
     // SAFETY: single core, interrupts off; the `syscall` entry reads it next.
     unsafe { CURRENT_CONTEXT_END = end };
     super::io::set_fs_base(ctx.fs_base);
-    ctx.fpu.ensure_initialised();
     // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
     // follow the struct layout from `rax` (after the FPU area, `fs_base` and
     // `reserved`) and `iretq` consumes the trailing hardware frame; the FPU

@@ -7,7 +7,7 @@
 
 pub mod invoke;
 
-use crate::arch::UserContext;
+use crate::arch::{UserContext, UserRegisters};
 use crate::object::memory::KernelMemory;
 use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
@@ -129,6 +129,14 @@ pub fn ipc_buffer(tcb_object: u64) -> u64 {
     // SAFETY: as for `tcb_at`; the reference is used for one read.
     let vaddr = unsafe { tcb_at(tcb_object) }.ipc_buffer_vaddr;
     cap.paddr() + (vaddr & ((1u64 << cap.object_size_bits()) - 1))
+}
+
+/// A new TCB object at `tcb_object` (zeroed by retype) gets a register file
+/// that is valid to return to user mode with (see `arch::UserRegisters`):
+/// ring-3 selectors, the reset FPU state, PC and SP 0.
+pub fn init(tcb_object: u64) {
+    // SAFETY: retype just made the object; nothing else refers to it yet.
+    unsafe { tcb_at(tcb_object) }.context = UserContext::new_thread(0, 0, 0);
 }
 
 /// A copy of the thread's saved registers.

@@ -190,7 +190,7 @@ pub fn donate(sc_object: u64, from: u64, to: u64) {
 /// queued, without a context of its own), which [`would_run_next`] said
 /// runs next: `to` takes `from`'s place in the run queues. The context is
 /// running, so it has budget (see [`place`]).
-#[inline]
+#[inline(always)]
 pub fn hand_over(sc_object: u64, from: u64, to: u64) {
     sc(sc_object).tcb = to;
     tcb(to).sched_context = sc_object;
@@ -263,7 +263,7 @@ pub fn yield_to(target: u64, caller: u64) {
 /// True when `thread`, at `priority`, would be the one to run once `leaving`
 /// (the current thread) blocks: nothing runnable is above that priority, and
 /// at it nothing but `leaving` is queued.
-#[inline]
+#[inline(always)]
 pub fn would_run_next(priority: u64, leaving: u64) -> bool {
     let p = (priority as usize).min(PRIORITIES - 1);
     let q = queues();
@@ -332,6 +332,7 @@ pub fn run_directly(next: u64) -> ! {
 
 /// [`run_directly`] for a caller that checked its conditions itself and
 /// found `next`'s VSpace root, `root`.
+#[inline(always)]
 pub fn enter_directly(next: u64, root: u64) -> ! {
     set_current(next);
     Machine::enter_user(&mut tcb(next).context, &VSpace::from_root(root))

@@ -45,26 +45,16 @@ pub fn try_fastpath() -> Option<u64> {
     }
 }
 
-/// The message `thread` sends, if it fits the fast path: (info, MRs 0-3).
-fn short_message(thread: u64) -> Option<(MessageInfo, [u64; MESSAGE_REGISTERS_IN_REGS])> {
+/// The message info `thread` sends, if its message fits the fast path: at
+/// most four words (all in registers), no caps, not a fault's.
+#[inline(always)]
+fn short_message(thread: u64) -> Option<MessageInfo> {
     let t = tcb(thread);
     let info = MessageInfo::from_word(t.context.syscall_arg(1));
     if info.extra_caps() != 0 || info.length() > MESSAGE_REGISTERS_IN_REGS || t.fault_label != 0 {
         return None;
     }
-    // Arguments 2-5; words past the length are not the sender's to pass on.
-    let mrs: [u64; MESSAGE_REGISTERS_IN_REGS] = core::array::from_fn(|i| {
-        let word = t.context.syscall_arg(2 + i);
-        if i < info.length() {
-            word
-        } else {
-            0
-        }
-    });
-    Some((
-        MessageInfo::new(info.label(), 0, 0, info.length() as u64),
-        mrs,
-    ))
+    Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))
 }
 
 /// The cap `thread`'s system-call argument `n` names (null if none).
@@ -81,17 +71,29 @@ fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
     Some(cap_at(thread, 0)).filter(|cap| cap.is(CapType::Endpoint) && cap.rights().contains(right))
 }
 
-fn deliver(to: u64, info: MessageInfo, badge: u64, mrs: [u64; MESSAGE_REGISTERS_IN_REGS]) {
-    tcb(to)
-        .context
-        .set_syscall_result([info.word(), badge, mrs[0], mrs[1], mrs[2], mrs[3]]);
+/// Moves the short message `info` describes from `from`'s registers
+/// (arguments 2-5) into `to`'s, with `badge`. Words past the length are not
+/// the sender's to pass on: they arrive as 0.
+#[inline(always)]
+fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
+    let length = info.length();
+    let word = |i: usize| {
+        let w = tcb(from).context.syscall_arg(2 + i);
+        if i < length {
+            w
+        } else {
+            0
+        }
+    };
+    let words = [info.word(), badge, word(0), word(1), word(2), word(3)];
+    tcb(to).context.set_syscall_result(words);
 }
 
 /// Call to a waiting receiver; the receiver, to run next, when done. A
 /// passive receiver (seL4's condition) runs on the caller's context, and the
 /// kernel is left straight into it.
 fn call(caller: u64) -> Option<u64> {
-    let (info, mrs) = short_message(caller)?;
+    let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
     // Without grant or grant-reply the caller cannot wait for a reply: the
     // slow path leaves it inactive.
@@ -110,7 +112,7 @@ fn call(caller: u64) -> Option<u64> {
     if r.sched_context == 0 && sched::is_charged(context) {
         let root = vspace_root(receiver)?;
         endpoint::take_off(ep, receiver);
-        deliver(receiver, info, cap.badge(), mrs);
+        deliver(caller, receiver, info, cap.badge());
         tcb(receiver).state = ThreadState::Running;
         reply::link_caller(reply, caller, receiver);
         reply::stack_push(reply, context);
@@ -118,7 +120,7 @@ fn call(caller: u64) -> Option<u64> {
         sched::enter_directly(receiver, root)
     }
     endpoint::take_off(ep, receiver);
-    deliver(receiver, info, cap.badge(), mrs);
+    deliver(caller, receiver, info, cap.badge());
     sched::make_runnable(receiver);
     ipc::wait_for_reply(caller, receiver);
     Some(receiver)
@@ -129,7 +131,7 @@ fn call(caller: u64) -> Option<u64> {
 /// done. A passive caller whose context comes back with the reply (seL4's
 /// condition) runs on it, and the kernel is left straight into it.
 fn reply_recv(server: u64) -> Option<u64> {
-    let (info, mrs) = short_message(server)?;
+    let info = short_message(server)?;
     if tcb(server).bound_notification != 0 {
         return None;
     }
@@ -155,12 +157,12 @@ fn reply_recv(server: u64) -> Option<u64> {
     if root.is_some() {
         reply::stack_pop(reply, context);
         reply::unlink_answered(reply, caller);
-        deliver(caller, info, 0, mrs);
+        deliver(server, caller, info, 0);
         tcb(caller).state = ThreadState::Running;
         sched::hand_over(context, server, caller);
     } else {
         reply::pop(reply);
-        deliver(caller, info, 0, mrs);
+        deliver(server, caller, info, 0);
         sched::make_runnable(caller);
         sched::dequeue(server);
     }

@@ -113,6 +113,7 @@ const _: () = assert!(
 /// The physical address of the thread's VSpace root, read from its VSpace
 /// slot each time, and only while the VSpace's ASID still names it (so a
 /// deleted VSpace, or one whose ASID pool was deleted, is never used).
+#[inline]
 pub fn vspace_root(tcb_object: u64) -> Option<u64> {
     let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, VSPACE_ROOT_SLOT));
     crate::object::vspace::live_root(&cap)

@@ -1,13 +1,20 @@
-//! The IPC fast path: Call and ReplyRecv with a short message (at most four
-//! words, no caps) to a thread that is already waiting (with a Reply object)
-//! and will run next take this short path, tried before any other system-call
-//! work; the Reply-object links and any donation are the slow path's own
-//! functions. Its effects are exactly those of the slow path for the same
-//! call (tests compare the two); anything out of the ordinary falls back to
-//! the slow path. When the context time is charged to stays the same (a
-//! passive server running on its caller's context, as seL4's fast path
-//! requires), the kernel is left straight into the other thread
-//! ([`sched::run_directly`]).
+//! The IPC fast path, tried before any other system-call work: Call and
+//! ReplyRecv with a short message (at most four words, in registers, no caps)
+//! to a thread that is already waiting (with a Reply object) and will run
+//! next. Its effects are exactly those of the slow path for the same call
+//! (tests compare the two); anything out of the ordinary is left to the slow
+//! path.
+//!
+//! Two ways through:
+//! - A Call to a passive server, and the ReplyRecv that gives the context
+//!   back (seL4's MCS fast path takes only these): the context time is
+//!   charged to does not change, so the caller's context, its place in the
+//!   run queue and the CPU are handed straight over ([`sched::hand_over`])
+//!   and the kernel is left into the other thread without reading the
+//!   clock ([`sched::enter_directly`]).
+//! - Otherwise (a server on a context of its own): the Reply-object and
+//!   scheduling steps are the slow path's own functions, and the kernel is
+//!   left through [`sched::run_directly`], which charges the time used.
 
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;

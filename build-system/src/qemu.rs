@@ -82,11 +82,8 @@ pub fn check_options(arch: Arch, opts: &QemuOptions) -> Result<()> {
         if arch != Arch::X86_64 {
             bail!("--kvm is supported for x86_64 only; drop --kvm for {arch}");
         }
-        if !kvm_usable() {
-            bail!(
-                "--kvm: KVM is not available (/dev/kvm cannot be opened for reading and writing); \
-                 run without --kvm, or enable KVM and add yourself to the kvm group"
-            );
+        if let Some(why) = kvm_unusable_reason() {
+            bail!("--kvm: {why}; run without --kvm");
         }
     }
     Ok(())
@@ -103,13 +100,37 @@ pub fn command(arch: Arch, kernel: &Path, opts: &QemuOptions) -> Result<Command>
     Ok(cmd)
 }
 
-/// Whether /dev/kvm can be used by this process.
-pub fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
+/// Why KVM cannot run Keel here, or `None` when it can.
+pub fn kvm_unusable_reason() -> Option<String> {
+    let openable = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
-        .is_ok()
+        .is_ok();
+    let module = |name: &str| Path::new("/sys/module").join(name).exists();
+    kvm_reason(
+        openable,
+        module("kvm_pvm"),
+        module("kvm_intel") || module("kvm_amd"),
+    )
+}
+
+/// [`kvm_unusable_reason`] from what was found: whether /dev/kvm opens, and
+/// whether the paravirtual `kvm_pvm` or a hardware KVM module is loaded.
+fn kvm_reason(openable: bool, pvm: bool, hardware: bool) -> Option<String> {
+    if !openable {
+        return Some(
+            "KVM is not available (/dev/kvm cannot be opened for reading and writing); \
+             enable KVM and add yourself to the kvm group"
+                .into(),
+        );
+    }
+    (pvm && !hardware).then(|| {
+        "/dev/kvm here is kvm-pvm, a paravirtual hypervisor that runs only guests written \
+         for it (Keel's first system call faults under it); Keel needs KVM on hardware \
+         virtualization (kvm_intel or kvm_amd)"
+            .into()
+    })
 }
 
 /// The system's exit status from QEMU's exit code (`None`: QEMU died by a signal).
@@ -272,6 +293,16 @@ mod tests {
             "-machine virt -cpu cortex-a57 -m 512M -display none -serial stdio -monitor none \
              -no-reboot -semihosting-config enable=on,target=native -kernel /k/keel.elf"
         );
+    }
+
+    #[test]
+    fn kvm_reasons() {
+        assert!(kvm_reason(false, false, true)
+            .unwrap()
+            .contains("cannot be opened"));
+        assert!(kvm_reason(true, true, false).unwrap().contains("kvm-pvm"));
+        assert_eq!(kvm_reason(true, true, true), None);
+        assert_eq!(kvm_reason(true, false, true), None);
     }
 
     #[test]

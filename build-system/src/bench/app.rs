@@ -101,19 +101,31 @@ pub(super) fn icount_options() -> QemuOptions {
 }
 
 /// Runs the app benchmark `what` (the app `bench-<what>` in system.toml).
+/// With `kvm_too`, x86_64 runs a second time under KVM where KVM works
+/// (`-enable-kvm -cpu host`, the counter then counts TSC cycles): a second
+/// table, and its figures in the same JSON with accelerator `kvm`.
 ///
 /// # Errors
 /// A failed build, or a run that failed or did not finish.
-pub fn run(root: &Path, what: &str, args: &AppBenchArgs) -> Result<()> {
+pub fn run(root: &Path, what: &str, args: &AppBenchArgs, kvm_too: bool) -> Result<()> {
     for arch in args.arch.arches() {
         let kernel = build_app(root, what, arch, args.release)?;
         let samples = boot_and_collect(root, what, arch, &kernel, &icount_options(), "tcg-icount")?;
-        report(
-            root,
-            what,
-            arch.name(),
-            &summarise(&samples, "instructions", "tcg-icount"),
-        )?;
+        let mut results = summarise(&samples, "instructions", "tcg-icount");
+        if kvm_too && arch == Arch::X86_64 {
+            match qemu::kvm_unusable_reason() {
+                Some(why) => println!("\n{what} on {arch} under KVM: skipped: {why}"),
+                None => {
+                    let opts = QemuOptions {
+                        kvm: true,
+                        ..QemuOptions::default()
+                    };
+                    let samples = boot_and_collect(root, what, arch, &kernel, &opts, "kvm")?;
+                    results.extend(summarise(&samples, "cycles", "kvm"));
+                }
+            }
+        }
+        report(root, what, arch.name(), &results)?;
     }
     Ok(())
 }

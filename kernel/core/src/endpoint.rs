@@ -181,6 +181,7 @@ impl Endpoint {
     }
 
     /// Queues `thread` (which is about to stop running) on the endpoint.
+    #[inline]
     pub fn block<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,
@@ -201,6 +202,7 @@ impl Endpoint {
     }
 
     /// Takes `thread` off the queue, leaving the endpoint idle if it was the last.
+    #[inline]
     pub fn take_off<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,

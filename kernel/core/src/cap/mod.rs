@@ -85,11 +85,12 @@ impl Cap {
 
     /// A CNode of `2^radix` slots with a guard of `guard_size` bits.
     pub const fn cnode(paddr: u64, radix: u8, guard_size: u8, guard: u64) -> Cap {
+        let guard_size = guard_size & 0x7f;
         Cap::raw(
             CapType::CNode,
             paddr,
-            (radix as u64 & 0x3f) | ((guard_size as u64 & 0x7f) << 6),
-            guard,
+            (radix as u64 & 0x3f) | ((guard_size as u64) << 6),
+            guard & relations::mask(guard_size),
         )
     }
 
@@ -257,7 +258,8 @@ impl Cap {
         ((self.extra() >> 6) & 0x7f) as u8
     }
 
-    /// CNode: the guard value.
+    /// CNode: the guard value (only its low [`Cap::cnode_guard_size`] bits
+    /// can be set: [`Cap::cnode`] masks it).
     pub const fn cnode_guard(&self) -> u64 {
         self.words[1]
     }

@@ -75,9 +75,9 @@ pub fn lookup_cap_fast(mem: &impl ObjectMemory, root: Cap, cptr: u64) -> Cap {
         if level > bits {
             break;
         }
-        // `guard_size <= bits <= 64` here; a guard of 0 bits always matches.
-        let guard = rest.checked_shr(64 - guard_size).unwrap_or(0);
-        if (guard ^ node.cnode_guard()) & mask(guard_size as u8) != 0 {
+        // `guard_size <= bits <= 64` here; the stored guard has no bits
+        // above its size, and a guard of 0 bits is 0 and always matches.
+        if rest.checked_shr(64 - guard_size).unwrap_or(0) != node.cnode_guard() {
             break;
         }
         rest = rest.checked_shl(guard_size).unwrap_or(0);

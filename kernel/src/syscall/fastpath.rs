@@ -99,6 +99,7 @@ fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
 /// Call to a waiting receiver; the receiver, to run next, when done. A
 /// passive receiver (seL4's condition) runs on the caller's context, and the
 /// kernel is left straight into it.
+#[inline(always)]
 fn call(caller: u64) -> Option<u64> {
     let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
@@ -137,6 +138,7 @@ fn call(caller: u64) -> Option<u64> {
 /// waiting on an endpoint with no sender; the caller, to run next, when
 /// done. A passive caller whose context comes back with the reply (seL4's
 /// condition) runs on it, and the kernel is left straight into it.
+#[inline(always)]
 fn reply_recv(server: u64) -> Option<u64> {
     let info = short_message(server)?;
     if tcb(server).bound_notification != 0 {

@@ -36,6 +36,7 @@ fn entry_addr(pool: u64, asid: u64) -> u64 {
 }
 
 /// The VSpace root holding `asid`, if its pool exists and gave it out.
+#[inline]
 pub fn find_vspace(asid: u16) -> Option<u64> {
     let asid = u64::from(asid);
     let pool = pool_at(asid >> ASID_POOL_INDEX_BITS);

@@ -91,6 +91,7 @@ pub fn find_table_for_map(root: u64, vaddr: u64, level: u32) -> Result<u64, Sysc
 
 /// The root table of the VSpace a mapped cap records, while its ASID still
 /// names one.
+#[inline]
 pub fn mapped_root(cap: &Cap) -> Option<u64> {
     if cap.is_mapped() {
         asid::find_vspace(cap.mapped_asid())
@@ -102,6 +103,7 @@ pub fn mapped_root(cap: &Cap) -> Option<u64> {
 /// The root table of a VSpace cap whose ASID still names it: the only VSpaces
 /// a thread may run in or the kernel may walk for it. Once a VSpace's ASID is
 /// gone (its pool or itself deleted), it is dead for good.
+#[inline]
 pub fn live_root(cap: &Cap) -> Option<u64> {
     cap.is(CapType::VSpace)
         .then(|| mapped_root(cap))

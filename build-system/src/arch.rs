@@ -30,12 +30,32 @@ impl Arch {
         }
     }
 
-    /// The rustc target triple for bare-metal code.
+    /// The rustc target triple for bare-metal user programs.
     pub fn triple(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
             Arch::Aarch64 => "aarch64-unknown-none",
         }
+    }
+
+    /// The rustc target triple for the kernel: one whose code never touches
+    /// the FP/SIMD registers, so those hold a user thread's state only (on
+    /// aarch64 they are switched lazily). `x86_64-unknown-none` is already
+    /// soft-float.
+    pub fn kernel_triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-none",
+            Arch::Aarch64 => "aarch64-unknown-none-softfloat",
+        }
+    }
+
+    /// Every rustup target building for this architecture needs.
+    pub fn rustup_targets(self) -> Vec<&'static str> {
+        let mut targets = vec![self.triple()];
+        if self.kernel_triple() != self.triple() {
+            targets.push(self.kernel_triple());
+        }
+        targets
     }
 
     /// The QEMU system emulator for this architecture.
@@ -46,11 +66,15 @@ impl Arch {
         }
     }
 
-    /// The cargo environment variable that carries rustflags for this target only,
-    /// e.g. `CARGO_TARGET_X86_64_UNKNOWN_NONE_RUSTFLAGS`.
+    /// The cargo environment variable that carries rustflags for the user
+    /// target only, e.g. `CARGO_TARGET_X86_64_UNKNOWN_NONE_RUSTFLAGS`.
     pub fn rustflags_var(self) -> String {
-        let triple = self.triple().to_uppercase().replace('-', "_");
-        format!("CARGO_TARGET_{triple}_RUSTFLAGS")
+        rustflags_var(self.triple())
+    }
+
+    /// The same for the kernel's target.
+    pub fn kernel_rustflags_var(self) -> String {
+        rustflags_var(self.kernel_triple())
     }
 
     /// The linker script of the user runtime for this architecture.
@@ -93,6 +117,12 @@ impl Arch {
     }
 }
 
+/// The cargo environment variable with rustflags for `triple` only.
+fn rustflags_var(triple: &str) -> String {
+    let triple = triple.to_uppercase().replace('-', "_");
+    format!("CARGO_TARGET_{triple}_RUSTFLAGS")
+}
+
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -112,6 +142,15 @@ mod tests {
         assert_eq!(
             Arch::Aarch64.rustflags_var(),
             "CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS"
+        );
+        assert_eq!(
+            Arch::Aarch64.kernel_rustflags_var(),
+            "CARGO_TARGET_AARCH64_UNKNOWN_NONE_SOFTFLOAT_RUSTFLAGS"
+        );
+        assert_eq!(Arch::X86_64.rustup_targets(), ["x86_64-unknown-none"]);
+        assert_eq!(
+            Arch::Aarch64.rustup_targets(),
+            ["aarch64-unknown-none", "aarch64-unknown-none-softfloat"]
         );
     }
 

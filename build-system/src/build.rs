@@ -243,18 +243,24 @@ pub fn image(target: &Target, user: &UserPrograms, start: Start) -> Result<PathB
     println!("building kernel for {arch}");
     let kernel_dir = root.join("target/keel/kernel");
     let mut cmd = cargo::command(root);
-    cmd.args(["build", "-p", "keel-kernel", "--target", arch.triple()])
-        .arg("--target-dir")
-        .arg(&kernel_dir)
-        .env("KEEL_BOOT_ARCHIVE", &archive_path)
-        .env(arch.rustflags_var(), arch.kernel_rustflags(root));
+    cmd.args([
+        "build",
+        "-p",
+        "keel-kernel",
+        "--target",
+        arch.kernel_triple(),
+    ])
+    .arg("--target-dir")
+    .arg(&kernel_dir)
+    .env("KEEL_BOOT_ARCHIVE", &archive_path)
+    .env(arch.kernel_rustflags_var(), arch.kernel_rustflags(root));
     if target.release {
         cmd.arg("--release");
     }
     cargo::run(&mut cmd, &format!("building the kernel for {arch}"))?;
 
     let built = kernel_dir
-        .join(arch.triple())
+        .join(arch.kernel_triple())
         .join(cargo::profile_dir(target.release))
         .join("keel-kernel");
     let elf = out_dir.join("keel.elf");

@@ -23,7 +23,10 @@ pub fn run(root: &Path) -> Result<()> {
         let qemu = find_on_path(arch.qemu_binary())
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        println!("{arch}: rustup target {} installed, {qemu}", arch.triple());
+        println!(
+            "{arch}: rustup targets {} installed, {qemu}",
+            arch.rustup_targets().join(" ")
+        );
     }
     println!("setup complete");
     Ok(())
@@ -57,7 +60,7 @@ fn ensure_targets(root: &Path) -> Result<()> {
     let installed = String::from_utf8_lossy(&output.stdout);
     let missing: Vec<&str> = Arch::ALL
         .iter()
-        .map(|a| a.triple())
+        .flat_map(|a| a.rustup_targets())
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect();
     if missing.is_empty() {

@@ -114,10 +114,30 @@ pub fn spawn(
     priority: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
     let tcb = spawn_passive(env, entry, stack, i, priority)?;
+    give_context(env, tcb, i)?;
+    Ok(tcb)
+}
+
+/// As [`spawn`], for the TCB already in root slot `tcb_slot`.
+pub fn spawn_in(
+    env: &Env,
+    tcb_slot: u64,
+    entry: extern "C" fn(u64) -> !,
+    stack: usize,
+    i: u64,
+    priority: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let tcb = prepare(tcb_slot, entry, stack, i, priority)?;
+    give_context(env, tcb, i)?;
+    Ok(tcb)
+}
+
+/// Binds test thread `i` (`tcb`) a round-robin context of [`TIMESLICE_US`].
+fn give_context(env: &Env, tcb: Cap<Tcb>, i: u64) -> TestResult {
     let sc = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;
     step(sc.sched_context_bind(tcb), "bind the scheduling context")?;
     shared(i).sc.store(sc.cptr().bits(), Ordering::SeqCst);
-    Ok(tcb)
+    Ok(())
 }
 
 /// As [`spawn`], without a scheduling context: the thread cannot run until
@@ -130,6 +150,18 @@ pub fn spawn_passive(
     priority: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
     let s = crate::cases::retype::make(env, 12, ObjectType::Tcb, 0, 1)?;
+    prepare(s, entry, stack, i, priority)
+}
+
+/// Test thread `i`: the TCB in root slot `s` set up to run `entry` in the
+/// root task's CSpace and VSpace at `priority`, not started.
+fn prepare(
+    s: u64,
+    entry: extern "C" fn(u64) -> !,
+    stack: usize,
+    i: u64,
+    priority: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
     let tcb: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s));
     step(
         tcb.tcb_set_space(

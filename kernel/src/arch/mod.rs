@@ -203,6 +203,10 @@ pub trait Platform {
     /// Switches to `vspace` and returns to user mode with `ctx`'s registers.
     /// Later kernel entries save into `ctx`.
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> !;
+    /// The register file `ctx` (of a TCB being destroyed) is going away: the
+    /// machine may hold no state of it after this (aarch64: lazily switched
+    /// FP/SIMD registers; x86_64 saves the FPU on every entry, so none).
+    fn forget_user_state(ctx: &UserContext);
     /// Stops the machine; under QEMU, exits QEMU with `status`.
     fn halt(status: u32) -> !;
     /// Waits, with no current thread, for the timer interrupt (or another):

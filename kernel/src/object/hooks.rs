@@ -18,6 +18,9 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         match cap.kind() {
             CapType::Tcb => {
                 crate::ipc::destroy_thread(cap.paddr());
+                // SAFETY: as below: alive until this finalisation returns.
+                let context = &unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.context;
+                <crate::arch::Machine as crate::arch::Platform>::forget_user_state(context);
                 // SAFETY: the TCB is alive until this finalisation returns;
                 // the reference is used for one read.
                 let sc = unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.sched_context;

@@ -3,8 +3,10 @@
 //! are destroyed.
 
 use super::retype::make;
-use crate::support::{expect_error, step};
-use crate::thread::{count, count_and_yield, count_once, shared, spawn, stack_top, yield_times};
+use crate::support::{expect_error, slot, step};
+use crate::thread::{
+    count, count_and_yield, count_once, shared, spawn, spawn_in, stack_top, yield_times,
+};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
@@ -328,6 +330,66 @@ pub fn simd_state_kept(env: &Env) -> TestResult {
     }
     ensure!(
         mine == 0x1234,
+        "the root task found {mine:#x} in its SIMD register"
+    );
+    Ok(())
+}
+
+/// Sets its SIMD marker, counts, then yields for ever.
+extern "C" fn hold_simd(i: u64) -> ! {
+    keel_sys::arch::set_simd_register(0x7777_0000 + i);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    loop {
+        let _ = keel_sys::r#yield();
+    }
+}
+
+/// Reports its first SIMD register as it found it, then stops.
+extern "C" fn report_simd(i: u64) -> ! {
+    let s = shared(i);
+    s.value
+        .store(keel_sys::arch::simd_register(), Ordering::SeqCst);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_sys::debug::halt(97)
+}
+
+/// A thread deleted while its FPU/SIMD state is the one in the registers
+/// (aarch64 switches that state lazily) leaves nothing behind: a new
+/// thread made in the same memory starts with zeroed SIMD registers, and
+/// the root task keeps its own.
+pub fn simd_state_of_deleted_thread(env: &Env) -> TestResult {
+    keel_sys::arch::set_simd_register(0x4321);
+    let (ut, _) = env.untyped(12)?;
+    let tcb_slot = env.slots(1)?;
+    let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
+    let make_tcb = || {
+        step(
+            ut.untyped_retype(ObjectType::Tcb, 0, &here, tcb_slot, 1),
+            "retype a TCB",
+        )
+    };
+    make_tcb()?;
+    let a = spawn_in(env, tcb_slot, hold_simd, 0, 0, 255)?;
+    step(a.tcb_resume(), "resume the first thread")?;
+    yield_times(2)?;
+    ensure!(count(0) == 1, "the first thread did not set its marker");
+    step(slot(tcb_slot).delete(), "delete the first thread")?;
+    step(slot(ut.cptr().bits()).revoke(), "reset the untyped")?;
+    make_tcb()?;
+    let b = spawn_in(env, tcb_slot, report_simd, 1, 1, 255)?;
+    step(b.tcb_resume(), "resume the second thread")?;
+    yield_times(2)?;
+    ensure!(count(1) == 1, "the second thread did not report");
+    let seen = shared(1).value.load(Ordering::SeqCst);
+    ensure!(
+        seen == 0,
+        "a new thread found {seen:#x} in its SIMD register"
+    );
+    let mine = keel_sys::arch::simd_register();
+    ensure!(
+        mine == 0x4321,
         "the root task found {mine:#x} in its SIMD register"
     );
     Ok(())

@@ -16,8 +16,6 @@ use keel_abi::bootinfo::MemRegion;
 const HCR_EL2_RW: u64 = 1 << 31;
 /// SPSR for the `eret` from EL2: EL1h with all of DAIF masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
-/// CPACR_EL1.FPEN = 0b11: FP/SIMD does not trap at EL1 or EL0.
-const CPACR_FP_ON: u64 = 0b11 << 20;
 /// QEMU virt's 32-bit PCIe MMIO window, where device BARs live: handed out as
 /// device untyped (the kernel's own devices, GIC and PL011, lie below it).
 const PCIE_MMIO_WINDOW: MemRegion = MemRegion {
@@ -124,7 +122,7 @@ aarch64_high_entry:
     hcr_rw = const HCR_EL2_RW,
     sctlr_res1 = const SCTLR_RES1,
     spsr_el1h = const SPSR_EL1H_MASKED,
-    cpacr = const CPACR_FP_ON,
+    cpacr = const super::fpu::CPACR_EL0_TRAPS,
     mair = const MAIR,
     tcr = const TCR,
     sctlr = const SCTLR_MMU_ON,

@@ -2,10 +2,8 @@
 //! `svc #0` with the number in `x8`, arguments in `x0`-`x5`, results (error word
 //! first) in `x0`-`x2`.
 //!
-//! FP/SIMD state (`q0`-`q31`, FPCR, FPSR) is saved and restored eagerly on every
-//! kernel entry and exit: the kernel itself uses NEON registers (the
-//! aarch64-unknown-none target does), so lazy switching would need the kernel
-//! to stay off them first.
+//! FP/SIMD state (`q0`-`q31`, FPCR, FPSR) is switched lazily (see `fpu`): the
+//! register file holds it while another thread's is in the registers.
 
 use crate::arch::UserRegisters;
 use core::mem::offset_of;

@@ -26,6 +26,7 @@ macro_rules! symbol_value {
 mod boot;
 mod context;
 mod dtb;
+mod fpu;
 mod gic;
 mod mmio;
 mod mmu;
@@ -63,6 +64,10 @@ impl Platform for Machine {
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> ! {
         vspace.activate();
         trap::return_to_user(ctx)
+    }
+
+    fn forget_user_state(ctx: &UserContext) {
+        fpu::forget(ctx);
     }
 
     fn halt(status: u32) -> ! {

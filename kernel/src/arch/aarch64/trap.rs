@@ -27,6 +27,8 @@ pub const ENTRY_SERROR: u64 = 3;
 
 /// Exception classes (ESR_EL1.EC).
 const EC_UNKNOWN: u64 = 0x00;
+/// FP/SIMD access trapped by CPACR_EL1.FPEN (see `fpu`).
+const EC_FP_ACCESS: u64 = 0x07;
 const EC_SVC64: u64 = 0x15;
 const EC_INSTRUCTION_ABORT_LOWER: u64 = 0x20;
 const EC_PC_ALIGNMENT: u64 = 0x22;
@@ -153,26 +155,6 @@ user_entry:
     stp x1, x2, [sp, #272]
     mrs x1, far_el1
     stp x1, x0, [sp, #288]
-    mrs x1, fpcr
-    mrs x2, fpsr
-    stp x1, x2, [sp, #304]
-    add x1, sp, #{q}
-    stp q0, q1, [x1, #0]
-    stp q2, q3, [x1, #32]
-    stp q4, q5, [x1, #64]
-    stp q6, q7, [x1, #96]
-    stp q8, q9, [x1, #128]
-    stp q10, q11, [x1, #160]
-    stp q12, q13, [x1, #192]
-    stp q14, q15, [x1, #224]
-    stp q16, q17, [x1, #256]
-    stp q18, q19, [x1, #288]
-    stp q20, q21, [x1, #320]
-    stp q22, q23, [x1, #352]
-    stp q24, q25, [x1, #384]
-    stp q26, q27, [x1, #416]
-    stp q28, q29, [x1, #448]
-    stp q30, q31, [x1, #480]
     ldr x1, =kernel_stack_top
     mov sp, x1
     mov x29, xzr
@@ -184,26 +166,6 @@ user_entry:
     .global keel_return_to_user
 keel_return_to_user:
     mov sp, x0
-    add x1, sp, #{q}
-    ldp q0, q1, [x1, #0]
-    ldp q2, q3, [x1, #32]
-    ldp q4, q5, [x1, #64]
-    ldp q6, q7, [x1, #96]
-    ldp q8, q9, [x1, #128]
-    ldp q10, q11, [x1, #160]
-    ldp q12, q13, [x1, #192]
-    ldp q14, q15, [x1, #224]
-    ldp q16, q17, [x1, #256]
-    ldp q18, q19, [x1, #288]
-    ldp q20, q21, [x1, #320]
-    ldp q22, q23, [x1, #352]
-    ldp q24, q25, [x1, #384]
-    ldp q26, q27, [x1, #416]
-    ldp q28, q29, [x1, #448]
-    ldp q30, q31, [x1, #480]
-    ldp x1, x2, [sp, #304]
-    msr fpcr, x1
-    msr fpsr, x2
     ldr x1, [sp, #272]
     msr tpidr_el0, x1
     ldp x1, x2, [sp, #256]
@@ -233,7 +195,6 @@ keel_return_to_user:
     irq = const ENTRY_IRQ,
     fiq = const ENTRY_FIQ,
     serror = const ENTRY_SERROR,
-    q = const super::context::OFFSET_Q,
 );
 
 extern "C" {
@@ -245,6 +206,7 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
     // A user context always returns to EL0t in AArch64 with interrupts
     // unmasked, whatever was written into it.
     ctx.spsr &= SPSR_USER_MASK;
+    super::fpu::prepare_return(ctx);
     // SAFETY: `ctx` is a complete register file in kernel memory (a TCB) that
     // stays valid while the thread runs, 16-byte aligned as SP requires; the
     // SPSR is sanitised above, so `eret` can only reach EL0.
@@ -266,6 +228,10 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
     let kind = match entry {
         ENTRY_SYNC => match (esr >> 26) & 0x3f {
             EC_SVC64 => crate::syscall::handle_syscall(),
+            EC_FP_ACCESS => {
+                super::fpu::take_over(ctx);
+                return_to_user(ctx)
+            }
             EC_UNKNOWN => UserFaultKind::UndefinedInstruction,
             EC_INSTRUCTION_ABORT_LOWER => UserFaultKind::VmFault(Access::Execute),
             EC_DATA_ABORT_LOWER if esr & 0x3f == DFSC_ALIGNMENT => UserFaultKind::Alignment,

@@ -271,9 +271,13 @@ static TLS_BLOCK: [u64; 2] = [0x7151_7151, 0];
 
 /// Reads the first word of its thread-local storage, reports it, stops.
 extern "C" fn read_tls(i: u64) -> ! {
+    report_and_stop(i, keel_sys::arch::tls_first_word())
+}
+
+/// Test thread `i` reports `value`, counts, and suspends itself.
+fn report_and_stop(i: u64, value: u64) -> ! {
     let s = shared(i);
-    s.value
-        .store(keel_sys::arch::tls_first_word(), Ordering::SeqCst);
+    s.value.store(value, Ordering::SeqCst);
     s.counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
@@ -299,17 +303,11 @@ pub fn tls_base(env: &Env) -> TestResult {
 
 /// Puts a marker in the first SIMD register, yields, reports what is there.
 extern "C" fn keep_simd(i: u64) -> ! {
-    let s = shared(i);
     let marker = 0x5151_0000 + i;
     keel_sys::arch::set_simd_register(marker);
     let _ = keel_sys::r#yield();
     let _ = keel_sys::r#yield();
-    s.value
-        .store(keel_sys::arch::simd_register(), Ordering::SeqCst);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    let _ = me.tcb_suspend();
-    keel_sys::debug::halt(97)
+    report_and_stop(i, keel_sys::arch::simd_register())
 }
 
 pub fn simd_state_kept(env: &Env) -> TestResult {
@@ -346,13 +344,7 @@ extern "C" fn hold_simd(i: u64) -> ! {
 
 /// Reports its first SIMD register as it found it, then stops.
 extern "C" fn report_simd(i: u64) -> ! {
-    let s = shared(i);
-    s.value
-        .store(keel_sys::arch::simd_register(), Ordering::SeqCst);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    let _ = me.tcb_suspend();
-    keel_sys::debug::halt(97)
+    report_and_stop(i, keel_sys::arch::simd_register())
 }
 
 /// A thread deleted while its FPU/SIMD state is the one in the registers

@@ -157,10 +157,8 @@ fn place(tcb_object: u64) {
     if t.queued || t.state != ThreadState::Running || sc_object == 0 || !sc(sc_object).configured {
         return;
     }
-    // The context time is being charged to is running, so it has budget
-    // (when that ran out meanwhile, its timer interrupt is pending).
     let refills = &sc(sc_object).refills;
-    if budget::is_charged(sc_object) || (refills.ready(now()) && refills.sufficient(0)) {
+    if refills.ready(now()) && refills.sufficient(0) {
         enqueue(tcb_object);
     } else {
         release::insert(sc_object);
@@ -188,8 +186,10 @@ pub fn donate(sc_object: u64, from: u64, to: u64) {
 /// An IPC fast path hands the charged context `sc_object`, and the CPU,
 /// from `from` (the current thread, which blocks) to `to` (runnable, not
 /// queued, without a context of its own), which [`would_run_next`] said
-/// runs next: `to` takes `from`'s place in the run queues. The context is
-/// running, so it has budget (see [`place`]).
+/// runs next: `to` takes `from`'s place in the run queues. No budget check
+/// as [`place`] makes: the context is the one running (`schedule` found its
+/// refill ready and sufficient when it switched to it), and a budget that
+/// ran out since has its timer interrupt pending, taken once `to` runs.
 #[inline(always)]
 pub fn hand_over(sc_object: u64, from: u64, to: u64) {
     sc(sc_object).tcb = to;

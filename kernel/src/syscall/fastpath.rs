@@ -144,6 +144,10 @@ fn reply_recv(server: u64) -> Option<u64> {
     if tcb(server).bound_notification != 0 {
         return None;
     }
+    // CPtr 0 names no Reply object (see the slow path's `reply_object`).
+    if tcb(server).context.syscall_arg(6) == 0 {
+        return None;
+    }
     let reply_cap = Some(cap_at(server, 6)).filter(|c| c.is(CapType::Reply))?;
     let reply = reply_cap.paddr();
     let caller = reply::thread(reply);

@@ -377,12 +377,19 @@ pub fn init() {
 }
 
 /// Restores `ctx` and returns to user mode with `iretq`. Every `UserContext`
-/// in a TCB is valid to return with: made by [`UserRegisters::new_thread`]
-/// when the TCB is created (ring-3 selectors, reset FPU state), then written
-/// only by the trap path and by [`UserRegisters::set_register`], which keeps
-/// the RIP canonical; the flags a thread may hold are masked here.
+/// in a TCB starts with the reset FPU state (made by
+/// [`UserRegisters::new_thread`] when the TCB is created); the selectors,
+/// flags and RIP a thread may hold are forced here.
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
+    // Ring 3 in 64-bit mode, whatever the thread did: it may have far-returned
+    // into the 32-bit user segment, or `syscall`ed from the top of the user
+    // half, which leaves a non-canonical return address.
+    ctx.cs = USER_CS;
+    ctx.ss = USER_SS;
     ctx.rflags = user_rflags(ctx.rflags);
+    if !canonical(ctx.rip) {
+        ctx.rip = 0;
+    }
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     gdt::set_kernel_entry_stack(end);
     // SAFETY: single core, interrupts off; the `syscall` entry reads it next.

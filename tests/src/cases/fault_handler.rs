@@ -335,3 +335,70 @@ pub fn handler_needs_write_and_grant_or_grant_reply(env: &Env) -> TestResult {
     }
     Ok(())
 }
+
+/// The user half's last instruction is a system call (Yield), so the address
+/// it returns to lies just past the user half. The kernel must not go down:
+/// on x86_64 that address is not canonical, and the kernel returns to 0
+/// instead (as seL4 does with such a RIP), which then faults; on aarch64 the
+/// fetch at the top of the user half faults. Either way the fault reaches
+/// the handler, and the kernel stays up.
+pub fn syscall_at_top_of_user_half(env: &Env) -> TestResult {
+    use super::vspace::{copy_of, frames, region, tables, ATTRS, PAGE, ROOT, RW};
+    use keel_abi::Arch;
+    use keel_sys::cap::Frame;
+    // mov eax, 11; syscall  /  movz x8, #11; svc #0  (11: Yield)
+    const X86_64_CODE: [u8; 7] = [0xb8, 11, 0, 0, 0, 0x0f, 0x05];
+    const AARCH64_CODE: [u8; 8] = [0x68, 0x01, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4];
+    let (user_top, code, returns_to): (u64, &[u8], u64) = match env.boot_info.arch() {
+        Some(Arch::X86_64) => (1 << 47, &X86_64_CODE, 0),
+        Some(Arch::Aarch64) => (1 << 48, &AARCH64_CODE, 1 << 48),
+        None => return Err("BootInfo names no architecture".into()),
+    };
+    let top_page = user_top - PAGE;
+    // Write the code through a writable mapping, then map a copy of the
+    // frame read-only and executable at the top (the kernel makes the
+    // instruction fetch see what was written).
+    let f = frames(env, 1)?;
+    let scratch = region(1);
+    tables(env, scratch, 3)?;
+    step(
+        Cap::<Frame>::from_cptr(CPtr::from_bits(f)).frame_map(ROOT, scratch, RW, ATTRS),
+        "map to write",
+    )?;
+    let start = PAGE - code.len() as u64;
+    for (i, byte) in code.iter().enumerate() {
+        // SAFETY: the page was just mapped writable at `scratch`.
+        unsafe {
+            core::ptr::write_volatile((scratch + start + i as u64) as usize as *mut u8, *byte)
+        };
+    }
+    let exec = copy_of(env, f)?;
+    tables(env, top_page, 3)?;
+    step(
+        Cap::<Frame>::from_cptr(CPtr::from_bits(exec)).frame_map(
+            ROOT,
+            top_page,
+            CapRights::READ,
+            ATTRS,
+        ),
+        "map at the top of the user half",
+    )?;
+    // SAFETY: the address holds the code written above; the thread that
+    // runs it never comes back into Rust code.
+    let entry: extern "C" fn(u64) -> ! =
+        unsafe { core::mem::transmute((top_page + start) as usize) };
+    let h = Handler::new(env)?;
+    let (t, r) = h.run(env, entry, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::VmFault as u64,
+        "label {} (expected a VM fault)",
+        r.info.label()
+    );
+    ensure!(
+        r.mrs[layout::VM_FAULT_IP] == returns_to && r.mrs[layout::VM_FAULT_ADDR] == returns_to,
+        "the thread faulted at {:#x} (address {:#x}), not {returns_to:#x}",
+        r.mrs[layout::VM_FAULT_IP],
+        r.mrs[layout::VM_FAULT_ADDR]
+    );
+    step(t.tcb_suspend(), "stop the thread")
+}

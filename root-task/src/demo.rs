@@ -56,9 +56,17 @@ pub fn run(boot_info: &BootInfo, archive: &Archive<'_>) -> u32 {
     0
 }
 
+/// A failed step, named.
+type Step = Result<(), (&'static str, Error)>;
+
+/// Names the step `r` came from, if it failed.
+fn step(what: &'static str, r: Result<(), Error>) -> Step {
+    r.map_err(|e| (what, e))
+}
+
 /// Starts `child` in echo mode as a process of its own, Calls it, and tears
 /// it down by revoking the untyped it was built from.
-fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Result<(), (&'static str, Error)> {
+fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Step {
     let image = archive.find("child").map(|e| archive.data(e)).ok_or((
         "finding `child` in the boot archive",
         Error::InvalidArgument,
@@ -78,7 +86,6 @@ fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Result<(), (&'stati
     }
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let source: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(source));
-    let step = |what: &'static str, r: Result<(), Error>| r.map_err(|e| (what, e));
     step(
         "carving the child's untyped",
         source.untyped_retype(ObjectType::Untyped, CHILD_BITS.into(), &here, ut, 1),
@@ -97,15 +104,9 @@ fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Result<(), (&'stati
 
 /// Builds the child from `ut` (endpoint and Reply object in `objects`, the
 /// loader's slots from `loader`), then Calls it [`CALLS`] times.
-fn serve_calls(
-    image: &[u8],
-    ut: Cap<Untyped>,
-    objects: [u64; 2],
-    loader: u64,
-) -> Result<(), (&'static str, Error)> {
+fn serve_calls(image: &[u8], ut: Cap<Untyped>, objects: [u64; 2], loader: u64) -> Step {
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let [ep, reply] = objects;
-    let step = |what: &'static str, r: Result<(), Error>| r.map_err(|e| (what, e));
     step(
         "making the endpoint",
         ut.untyped_retype(ObjectType::Endpoint, 0, &here, ep, 1),

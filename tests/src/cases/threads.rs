@@ -386,3 +386,31 @@ pub fn simd_state_of_deleted_thread(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// Makes a Yield with every flag it can set set, and reports the flags
+/// it finds after the call.
+extern "C" fn yield_with_all_flags(i: u64) -> ! {
+    let after = keel_sys::arch::yield_with_flags(keel_sys::arch::USER_SETTABLE_FLAGS);
+    report_and_stop(i, after)
+}
+
+/// A thread makes a system call with every processor flag it can set set
+/// (on x86_64 NT among them, which the kernel must not run with: its
+/// `iretq` would fault), and gets the flags a call keeps back unchanged.
+pub fn flags_across_syscall(env: &Env) -> TestResult {
+    use keel_sys::arch::{FLAGS_KEPT_BY_SYSCALL, USER_SETTABLE_FLAGS};
+    let t = spawn(env, yield_with_all_flags, 0, 0, 255)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(2)?;
+    ensure!(
+        count(0) == 1,
+        "the thread did not come back from its system call"
+    );
+    let after = shared(0).value.load(Ordering::SeqCst);
+    ensure!(
+        after & FLAGS_KEPT_BY_SYSCALL == FLAGS_KEPT_BY_SYSCALL,
+        "flags {after:#x} after the call; {:#x} of {USER_SETTABLE_FLAGS:#x} should be kept",
+        FLAGS_KEPT_BY_SYSCALL
+    );
+    Ok(())
+}

@@ -110,8 +110,10 @@ pub fn init() {
     wrmsr(MSR_EFER, super::io::rdmsr(MSR_EFER) | 1);
     wrmsr(MSR_STAR, (KERNEL_CS << 32) | (0x18 << 48));
     wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
-    // Clear IF, DF, TF and AC on entry.
-    wrmsr(MSR_FMASK, 0x4_0700);
+    // Clear TF, IF, DF, NT and AC on entry. NT above all: a thread can set
+    // it with `popfq`, and the kernel's `iretq` with NT set would fault
+    // (THREADS0015).
+    wrmsr(MSR_FMASK, 0x4_4700);
 }
 
 /// Sets the stack the CPU switches to on a trap from user mode.

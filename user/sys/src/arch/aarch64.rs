@@ -90,6 +90,34 @@ pub fn set_simd_register(value: u64) {
     };
 }
 
+/// The PSTATE bits a user thread can set for itself that [`yield_with_flags`]
+/// sets: N, Z, C and V.
+pub const USER_SETTABLE_FLAGS: u64 = 0xf000_0000;
+/// Of those, the ones a system call hands back unchanged: all of them.
+pub const FLAGS_KEPT_BY_SYSCALL: u64 = USER_SETTABLE_FLAGS;
+
+/// Sets the condition flags in `set` (some of [`USER_SETTABLE_FLAGS`]),
+/// makes a Yield system call with them set, and returns NZCV as the call
+/// left it. For tests that check the kernel keeps a thread's flags.
+pub fn yield_with_flags(set: u64) -> u64 {
+    let after: u64;
+    // SAFETY: NZCV is the thread's own; `svc #0` with x8 = Yield writes only
+    // the result registers x0-x5.
+    unsafe {
+        asm!(
+            "msr nzcv, {set}",
+            "svc #0",
+            "mrs {after}, nzcv",
+            set = in(reg) set & USER_SETTABLE_FLAGS,
+            after = lateout(reg) after,
+            in("x8") keel_abi::Syscall::Yield as u64,
+            lateout("x0") _, lateout("x1") _, lateout("x2") _,
+            lateout("x3") _, lateout("x4") _, lateout("x5") _,
+        )
+    };
+    after
+}
+
 /// The low half of the first SIMD register (v0).
 pub fn simd_register() -> u64 {
     let value: u64;

@@ -86,6 +86,40 @@ pub fn set_simd_register(value: u64) {
     };
 }
 
+/// The RFLAGS bits a user thread can set for itself that [`yield_with_flags`]
+/// sets: CF, ZF, SF, DF, OF and NT.
+pub const USER_SETTABLE_FLAGS: u64 = 0x1 | 0x40 | 0x80 | 0x400 | 0x800 | 0x4000;
+/// Of those, the ones a system call hands back unchanged: all but NT.
+pub const FLAGS_KEPT_BY_SYSCALL: u64 = USER_SETTABLE_FLAGS & !0x4000;
+
+/// Sets the flag bits in `set` (some of [`USER_SETTABLE_FLAGS`]), makes a
+/// Yield system call with them set, and returns RFLAGS as the call left it;
+/// DF is cleared again before Rust code runs. For tests that check no flag a
+/// thread can set reaches the kernel's own execution.
+pub fn yield_with_flags(set: u64) -> u64 {
+    let after: u64;
+    // SAFETY: the flags are the thread's own and DF is cleared before
+    // returning to Rust code; `syscall` with rax = Yield writes only the
+    // result registers (rax, rdi, rsi, rdx, r10, r8) and rcx and r11.
+    unsafe {
+        asm!(
+            "pushfq",
+            "or [rsp], {set}",
+            "popfq",
+            "syscall",
+            "pushfq",
+            "pop {after}",
+            "cld",
+            set = in(reg) set & USER_SETTABLE_FLAGS,
+            after = lateout(reg) after,
+            inout("rax") keel_abi::Syscall::Yield as u64 => _,
+            lateout("rdi") _, lateout("rsi") _, lateout("rdx") _,
+            lateout("r10") _, lateout("r8") _, lateout("rcx") _, lateout("r11") _,
+        )
+    };
+    after
+}
+
 /// The low half of the first SIMD register (xmm0).
 pub fn simd_register() -> u64 {
     let value: u64;

@@ -181,6 +181,7 @@ crate::test_cases! {
     PROCESS0004: "revoking a child's untyped returns all its memory; the untyped builds a child again" => process::teardown_returns_memory, InRoot;
     PROCESS0005: "Call and ReplyRecv across address spaces carry badges and long messages, fast and slow path" => process::call_across_address_spaces, InRoot;
     PROCESS0006: "loader errors name their step: a bad image, too little memory, too few slots" => process::loader_errors, InRoot;
+    PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before" => process::dead_pool_stops_child, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task" => process::shared_frame, InRoot;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;

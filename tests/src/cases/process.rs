@@ -7,8 +7,9 @@
 
 use super::retype::make;
 use super::vspace::{frames, region, tables};
-use crate::process::{cap, resources, spawn_child};
+use crate::process::{cap, child_image, resources, spawn_child, CHILD_UNTYPED_BITS};
 use crate::support::{expect_error, identify, reply_object, slot, step};
+use crate::thread::yield_times;
 use crate::{ensure, Env, TestResult};
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::vspace::VmAttributes;
@@ -290,6 +291,67 @@ pub fn loader_errors(env: &Env) -> TestResult {
     ensure!(
         err.is_some_and(|e| e.error == Error::InvalidArgument),
         "two slots: {err:?}"
+    );
+    Ok(())
+}
+
+/// A child whose ASID pool is deleted never runs again, though it ran (and
+/// the kernel had found its VSpace) just before: a message sent to it
+/// afterwards wakes nothing that runs, and it writes no more timestamps
+/// into the frame it shares with the root task.
+pub fn dead_pool_stops_child(env: &Env) -> TestResult {
+    let v = region(21);
+    tables(env, v, 3)?;
+    let f = frames(env, 1)?;
+    let rw = CapRights::READ.union(CapRights::WRITE);
+    step(
+        cap::<Frame>(f).frame_map(init_thread::VSPACE, v, rw, VmAttributes::DEFAULT),
+        "map the frame in the root task",
+    )?;
+    let pool = env.slots(1)?;
+    step(
+        init_thread::ASID_CONTROL.asid_control_make_pool(
+            cap(make(env, 12, ObjectType::Untyped, 12, 1)?),
+            &init_thread::CNODE.absolute_cptr(CPtr::from_bits(pool)),
+        ),
+        "make an ASID pool",
+    )?;
+    let (ep, reply) = endpoint_and_reply(env)?;
+    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
+    let shared = [SharedFrame {
+        frame: cap(f),
+        vaddr: SHARED_VADDR,
+        rights: rw,
+    }];
+    let cfg = ProcessConfig {
+        arg: MODE_TIMED_ECHO,
+        caps: &caps,
+        shared_frames: &shared,
+        ..ProcessConfig::default()
+    };
+    let (ut, _) = env.untyped(CHILD_UNTYPED_BITS)?;
+    let mut res = resources(env, ut)?;
+    res.asid_pool = cap(pool);
+    keel_loader::spawn(child_image(env)?, &res, &cfg)
+        .map_err(|e| alloc::format!("spawning the child: {e}"))?;
+    let times = v as usize as *mut u64;
+    let server = cap::<Endpoint>(ep);
+    let r = server.call(MessageInfo::new(5, 0, 0, 1), [1, 0, 0, 0]);
+    ensure!(r.info.label() == 5, "answer label {}", r.info.label());
+    // SAFETY: the frame is mapped read-write at `v`; the child writes its
+    // timestamps before it answers, and is waiting for the next message.
+    let first = unsafe { times.read_volatile() };
+    ensure!(first != 0, "the child wrote no timestamp for the Call");
+    // SAFETY: as above.
+    unsafe { times.write_volatile(0) };
+    step(slot(pool).delete(), "delete the child's ASID pool")?;
+    server.nb_send(MessageInfo::new(6, 0, 0, 1), [2, 0, 0, 0]);
+    yield_times(3)?;
+    // SAFETY: as above.
+    let after = unsafe { times.read_volatile() };
+    ensure!(
+        after == 0,
+        "the child ran after its ASID pool was deleted (timestamp {after})"
     );
     Ok(())
 }

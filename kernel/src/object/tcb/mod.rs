@@ -104,19 +104,36 @@ pub struct Tcb {
     pub fault_words: [u64; FAULT_WORDS],
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
+    /// The VSpace root [`vspace_root`] last found, and the epoch it was
+    /// found in (0: none found yet).
+    vspace_root_found: u64,
+    vspace_root_epoch: u64,
 }
 
 const _: () = assert!(
     STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS
 );
 
-/// The physical address of the thread's VSpace root, read from its VSpace
-/// slot each time, and only while the VSpace's ASID still names it (so a
-/// deleted VSpace, or one whose ASID pool was deleted, is never used).
-#[inline]
+/// The physical address of the thread's VSpace root: the cap in its VSpace
+/// slot, only while the VSpace's ASID still names it (so a deleted VSpace,
+/// or one whose ASID pool was deleted, is never used). The root found is
+/// kept with the epoch it was found in (`vspace::roots_epoch`), and used
+/// again while no VSpace cap, ASID or pool has gone since.
+#[inline(always)]
 pub fn vspace_root(tcb_object: u64) -> Option<u64> {
+    let epoch = crate::object::vspace::roots_epoch();
+    // SAFETY: as for `tcb_at`; the reference is used for two reads here.
+    let t = unsafe { tcb_at(tcb_object) };
+    if t.vspace_root_epoch == epoch {
+        return Some(t.vspace_root_found);
+    }
     let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, VSPACE_ROOT_SLOT));
-    crate::object::vspace::live_root(&cap)
+    let root = crate::object::vspace::live_root(&cap)?;
+    // SAFETY: as for `tcb_at`; no other reference to this TCB is live.
+    let t = unsafe { tcb_at(tcb_object) };
+    t.vspace_root_found = root;
+    t.vspace_root_epoch = epoch;
+    Some(root)
 }
 
 /// The physical address of the thread's IPC buffer (0: none), from the frame

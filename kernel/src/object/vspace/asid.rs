@@ -152,6 +152,7 @@ pub fn finalise_vspace(cap: &Cap) {
         let a = u64::from(cap.mapped_asid());
         let pool = pool_at(a >> ASID_POOL_INDEX_BITS);
         KernelMemory.write(entry_addr(pool, a), 0);
+        super::roots_changed();
     }
     VSpace::forget_root(cap.paddr());
     VSpace::flush_all();
@@ -171,6 +172,7 @@ pub fn finalise_pool(cap: &Cap) {
                 }
             }
             p.store(0, Ordering::Relaxed);
+            super::roots_changed();
         }
     }
     VSpace::flush_all();

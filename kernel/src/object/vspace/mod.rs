@@ -16,6 +16,7 @@ pub mod page_table;
 
 use crate::arch::{read_entry, table_index, PagingFormat, VSpace};
 use crate::syscall::invocation::Message;
+use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::{CapType, LookupFailure};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::LookupError;
@@ -111,10 +112,31 @@ pub fn live_root(cap: &Cap) -> Option<u64> {
         .filter(|&root| root == cap.paddr())
 }
 
+/// Counts the events after which a [`live_root`] found before may no
+/// longer hold: a VSpace cap deleted (a thread's own copy among them), a
+/// VSpace's ASID taken back, an ASID pool deleted. A root found while the
+/// count read `n` still holds while it reads `n` (threads keep theirs, see
+/// `tcb::vspace_root`). Starts at 1: 0 is "never found".
+static ROOTS_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+/// The current count of [`ROOTS_EPOCH`].
+#[inline(always)]
+pub fn roots_epoch() -> u64 {
+    ROOTS_EPOCH.load(Ordering::Relaxed)
+}
+
+/// A live root may have died: every root found so far is looked up anew.
+pub fn roots_changed() {
+    ROOTS_EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Hook for every deleted cap: a mapped frame cap is one mapping; undo it.
+/// A deleted VSpace cap may be the one a thread runs in.
 pub fn cap_deleted(cap: &Cap) {
-    if cap.kind() == CapType::Frame {
-        frame::unmap(cap);
+    match cap.kind() {
+        CapType::Frame => frame::unmap(cap),
+        CapType::VSpace => roots_changed(),
+        _ => {}
     }
 }
 

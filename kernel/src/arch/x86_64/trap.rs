@@ -21,8 +21,6 @@ use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
-/// Vector number recorded for a `syscall` entry (above the 256 IDT vectors).
-const SYSCALL_VECTOR: u64 = 0x100;
 /// RFLAGS.IF: maskable interrupts enabled.
 const RFLAGS_IF: u64 = 1 << 9;
 
@@ -66,8 +64,6 @@ const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
 /// Where `rax`, the first pushed register, sits in `UserContext`.
 const RAX_OFFSET: usize = 512 + 16;
 const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
-/// Where the vector number (or [`SYSCALL_VECTOR`]) sits in `UserContext`.
-const VECTOR_OFFSET: usize = core::mem::offset_of!(UserContext, vector);
 
 /// The RFLAGS a user thread runs with: its arithmetic flags, TF and DF kept;
 /// interrupts enabled; IOPL 0; everything else clear.
@@ -264,10 +260,9 @@ trap_stubs:
     .set vector, vector + 1
     .endr
 
-trap_common:
-    testb $3, 24(%rsp)
-    jz kernel_trap
-user_entry:
+    /* The general registers and the FPU state, pushed below the trap frame
+       in `UserContext` order; then onto the kernel stack. */
+    .macro save_user_registers
     push %r15
     push %r14
     push %r13
@@ -284,12 +279,14 @@ user_entry:
     push %rbx
     push %rax
     fxsave64 -{rax_offset}(%rsp)
-    cmpq ${syscall_vector}, {vector_from_rax}(%rsp)
     movabs $kernel_stack_top, %rsp
-    je 2f
+    .endm
+
+trap_common:
+    testb $3, 24(%rsp)
+    jz kernel_trap
+    save_user_registers
     call x86_64_user_trap
-    ud2
-2:  call x86_64_syscall
     ud2
 
 kernel_trap:
@@ -325,6 +322,9 @@ keel_interrupt_woke:
     cli
     ret
 
+    /* `syscall`: the frame a trap would push (ring-3 selectors, RIP from
+       RCX, RFLAGS from R11), then the registers. The vector and error words
+       are left as they were: only the trap path reads them. */
     .global syscall_entry
 syscall_entry:
     mov %rsp, SYSCALL_USER_RSP(%rip)
@@ -334,15 +334,14 @@ syscall_entry:
     push %r11
     pushq ${user_cs}
     push %rcx
-    pushq $0
-    pushq ${syscall_vector}
-    jmp user_entry
+    sub $16, %rsp
+    save_user_registers
+    call x86_64_syscall
+    ud2
 "#,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
-    syscall_vector = const SYSCALL_VECTOR,
     rax_offset = const RAX_OFFSET,
-    vector_from_rax = const VECTOR_OFFSET - RAX_OFFSET,
     rflags_if = const RFLAGS_IF,
     options(att_syntax)
 );
@@ -376,17 +375,20 @@ pub fn init() {
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) }
 }
 
-/// Restores `ctx` and returns to user mode with `iretq`. Every `UserContext`
-/// in a TCB starts with the reset FPU state (made by
-/// [`UserRegisters::new_thread`] when the TCB is created); the selectors,
-/// flags and RIP a thread may hold are forced here.
+/// Restores `ctx` and returns to user mode with `iretq`. What `iretq`
+/// loads is safe by construction, so only RIP is checked here:
+/// - every `UserContext` in a TCB starts with the reset FPU state (made by
+///   [`UserRegisters::new_thread`] when the TCB is created);
+/// - CS and SS are the 64-bit ring-3 selectors: the `syscall` entry pushes
+///   them, and a trap from user mode forces them (the thread may have
+///   far-returned into the 32-bit user segment);
+/// - RFLAGS was saved from user mode (ring 3 cannot raise IOPL or set VM)
+///   or written through [`UserRegisters::set_register`], which masks it;
+///   NT in it is harmless, as the kernel itself runs with NT clear (the
+///   `syscall` entry's FMASK, the trap gates).
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    // Ring 3 in 64-bit mode, whatever the thread did: it may have far-returned
-    // into the 32-bit user segment, or `syscall`ed from the top of the user
-    // half, which leaves a non-canonical return address.
-    ctx.cs = USER_CS;
-    ctx.ss = USER_SS;
-    ctx.rflags = user_rflags(ctx.rflags);
+    // A `syscall` from the top of the user half leaves a non-canonical
+    // return address, and `iretq` to it would fault in the kernel.
     if !canonical(ctx.rip) {
         ctx.rip = 0;
     }
@@ -431,6 +433,10 @@ extern "C" fn x86_64_syscall() -> ! {
 #[no_mangle]
 extern "C" fn x86_64_user_trap() -> ! {
     let ctx = current_context();
+    // Back to 64-bit mode when the thread next runs, whatever segment it
+    // trapped in (see `return_to_user`).
+    ctx.cs = USER_CS;
+    ctx.ss = USER_SS;
     let (vector, error, ip) = (ctx.vector, ctx.error, ctx.rip);
     let (kind, addr) = match vector {
         14 => {

@@ -181,7 +181,7 @@ impl Endpoint {
     }
 
     /// Queues `thread` (which is about to stop running) on the endpoint.
-    #[inline]
+    #[inline(always)]
     pub fn block<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,
@@ -202,7 +202,7 @@ impl Endpoint {
     }
 
     /// Takes `thread` off the queue, leaving the endpoint idle if it was the last.
-    #[inline]
+    #[inline(always)]
     pub fn take_off<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,

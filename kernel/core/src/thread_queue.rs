@@ -40,7 +40,7 @@ impl ThreadQueue {
     }
 
     /// Adds `thread` at the back.
-    #[inline]
+    #[inline(always)]
     pub fn append(&self, mem: &mut impl ObjectMemory, links: &mut impl QueueLinks, thread: u64) {
         let tail = mem.read(self.head + 8);
         links.set_prev(thread, tail);
@@ -53,7 +53,7 @@ impl ThreadQueue {
     }
 
     /// Takes `thread`, which must be queued here, out.
-    #[inline]
+    #[inline(always)]
     pub fn remove(&self, mem: &mut impl ObjectMemory, links: &mut impl QueueLinks, thread: u64) {
         let (prev, next) = (links.prev(thread), links.next(thread));
         links.set_prev(thread, 0);

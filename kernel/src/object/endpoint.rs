@@ -121,7 +121,7 @@ pub fn has_senders(ep: u64) -> bool {
 }
 
 /// Queues `thread` as a receiver on the endpoint.
-#[inline]
+#[inline(always)]
 pub fn block_receiver(ep: u64, thread: u64) {
     Endpoint::at(ep).block(
         &mut KernelMemory,
@@ -133,7 +133,7 @@ pub fn block_receiver(ep: u64, thread: u64) {
 
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
 /// was the last one.
-#[inline]
+#[inline(always)]
 pub fn take_off(ep: u64, thread: u64) {
     Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread);
 }

@@ -56,7 +56,7 @@ pub fn can_grant(reply: u64) -> bool {
 /// `receiver` is about to receive with `reply`: a caller still waiting on
 /// it loses its reply (seL4: it becomes inactive), another receiver
 /// waiting with it loses it; then `reply` names `receiver`.
-#[inline]
+#[inline(always)]
 pub fn start_receive(reply: u64, receiver: u64) {
     let previous = thread(reply);
     if previous != 0 && previous != receiver {

@@ -260,13 +260,19 @@ pub fn yield_to(target: u64, caller: u64) {
     }
 }
 
-/// True when `thread`, at `priority`, would be the one to run once `leaving`
+/// True when a thread at `priority` would be the one to run once `leaving`
 /// (the current thread) blocks: nothing runnable is above that priority, and
-/// at it nothing but `leaving` is queued.
+/// at it nothing but `leaving` is queued. The current thread is the head of
+/// the highest non-empty queue (every kernel exit but the fast path's goes
+/// through [`schedule`], and the fast path checks this), so at its own
+/// priority only the queue itself needs looking at.
 #[inline(always)]
 pub fn would_run_next(priority: u64, leaving: u64) -> bool {
     let p = (priority as usize).min(PRIORITIES - 1);
     let q = queues();
+    if priority == tcb(leaving).priority {
+        return q.head[p] == leaving && q.tail[p] == leaving;
+    }
     // Bits above `p` in its bitmap word, and any bit in the words above it.
     let (word, bit) = (p / 64, p % 64);
     let above_in_word = if bit == 63 {

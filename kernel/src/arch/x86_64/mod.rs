@@ -43,6 +43,7 @@ extern "C" {
 }
 
 impl Platform for Machine {
+    #[inline(always)]
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> ! {
         vspace.activate();
         trap::return_to_user(ctx)

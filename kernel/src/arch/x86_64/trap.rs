@@ -386,6 +386,7 @@ pub fn init() {
 ///   or written through [`UserRegisters::set_register`], which masks it;
 ///   NT in it is harmless, as the kernel itself runs with NT clear (the
 ///   `syscall` entry's FMASK, the trap gates).
+#[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
     // A `syscall` from the top of the user half leaves a non-canonical
     // return address, and `iretq` to it would fault in the kernel.

@@ -28,6 +28,7 @@ pub struct VSpace {
 
 impl VSpace {
     /// Makes this address space the current one.
+    #[inline(always)]
     pub fn activate(&self) {
         if read_cr3() & ADDR_MASK != self.root {
             // SAFETY: every VSpace's upper half is the boot PML4's, which maps the kernel.

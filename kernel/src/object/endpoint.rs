@@ -31,6 +31,7 @@ impl EndpointThreads for KernelThreads {
         }
     }
 
+    #[inline(always)]
     fn block(&mut self, thread: u64, ep: u64, how: Blocked) {
         sched::dequeue(thread);
         let t = tcb(thread);
@@ -41,6 +42,7 @@ impl EndpointThreads for KernelThreads {
         t.blocked_on = ep;
     }
 
+    #[inline(always)]
     fn unblocked(&mut self, thread: u64) {
         tcb(thread).blocked_on = 0;
     }

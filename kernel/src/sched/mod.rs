@@ -183,28 +183,34 @@ pub fn donate(sc_object: u64, from: u64, to: u64) {
     place(to);
 }
 
+/// How a thread that [`would_run_next`] takes the CPU from the current one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Successor {
+    /// It is at the current thread's priority, whose queue holds only the
+    /// current thread: it takes that place.
+    TakesItsPlace,
+    /// It is above every queued thread (the current one included).
+    Above,
+}
+
 /// An IPC fast path hands the charged context `sc_object`, and the CPU,
 /// from `from` (the current thread, which blocks) to `to` (runnable, not
 /// queued, without a context of its own), which [`would_run_next`] said
-/// runs next: `to` takes `from`'s place in the run queues. No budget check
-/// as [`place`] makes: the context is the one running (`schedule` found its
-/// refill ready and sufficient when it switched to it), and a budget that
-/// ran out since has its timer interrupt pending, taken once `to` runs.
+/// runs next, as `how`. No budget check as [`place`] makes: the context is
+/// the one running (`schedule` found its refill ready and sufficient when
+/// it switched to it), and a budget that ran out since has its timer
+/// interrupt pending, taken once `to` runs.
 #[inline(always)]
-pub fn hand_over(sc_object: u64, from: u64, to: u64) {
+pub fn hand_over(sc_object: u64, from: u64, to: u64, how: Successor) {
     sc(sc_object).tcb = to;
     tcb(to).sched_context = sc_object;
-    let f = tcb(from);
-    f.sched_context = 0;
-    let alone = f.queued && f.sched_prev == 0 && f.sched_next == 0;
-    if alone && f.priority == tcb(to).priority {
-        // Same queue, which held only `from`: `to` replaces it.
-        let p = priority_of(f);
-        f.queued = false;
-        let t = tcb(to);
-        t.queued = true;
-        t.sched_next = 0;
-        t.sched_prev = 0;
+    tcb(from).sched_context = 0;
+    if how == Successor::TakesItsPlace {
+        // The queue held only `from` (so its links are 0, as are those of
+        // `to`, which is not queued): `to` replaces it.
+        let p = priority_of(tcb(to));
+        tcb(from).queued = false;
+        tcb(to).queued = true;
         let q = queues();
         q.head[p] = to;
         q.tail[p] = to;
@@ -260,18 +266,19 @@ pub fn yield_to(target: u64, caller: u64) {
     }
 }
 
-/// True when a thread at `priority` would be the one to run once `leaving`
-/// (the current thread) blocks: nothing runnable is above that priority, and
-/// at it nothing but `leaving` is queued. The current thread is the head of
-/// the highest non-empty queue (every kernel exit but the fast path's goes
-/// through [`schedule`], and the fast path checks this), so at its own
-/// priority only the queue itself needs looking at.
+/// How a thread at `priority` would take the CPU if it is the one to run
+/// once `leaving` (the current thread) blocks: nothing runnable is above
+/// that priority, and at it nothing but `leaving` is queued. The current
+/// thread is the head of the highest non-empty queue (every kernel exit but
+/// the fast path's goes through [`schedule`], and the fast path checks
+/// this), so at its own priority only the queue itself needs looking at.
 #[inline(always)]
-pub fn would_run_next(priority: u64, leaving: u64) -> bool {
+pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
     let p = (priority as usize).min(PRIORITIES - 1);
     let q = queues();
     if priority == tcb(leaving).priority {
-        return q.head[p] == leaving && q.tail[p] == leaving;
+        let alone = q.head[p] == leaving && q.tail[p] == leaving;
+        return alone.then_some(Successor::TakesItsPlace);
     }
     // Bits above `p` in its bitmap word, and any bit in the words above it.
     let (word, bit) = (p / 64, p % 64);
@@ -281,8 +288,7 @@ pub fn would_run_next(priority: u64, leaving: u64) -> bool {
         q.bitmap[word] >> (bit + 1)
     };
     let above = above_in_word != 0 || q.bitmap[word + 1..].iter().any(|w| *w != 0);
-    let head = q.head[p];
-    !above && (head == 0 || (head == leaving && q.tail[p] == leaving))
+    (!above && q.head[p] == 0).then_some(Successor::Above)
 }
 
 /// The head of the highest-priority non-empty run queue.

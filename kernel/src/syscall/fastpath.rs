@@ -19,14 +19,15 @@
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, vspace_root, ThreadState, CSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_slot, vspace_root, KeptLookup, ThreadState};
+use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::sync::atomic::{AtomicBool, Ordering};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap_fast, read_cap};
+use keel_kernel_core::cspace::{cap_writes, lookup_cap_fast, read_cap};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -64,18 +65,36 @@ fn short_message(thread: u64) -> Option<MessageInfo> {
     Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))
 }
 
-/// The cap `thread`'s system-call argument `n` names (null if none).
+/// The thread's kept lookup for its endpoint cap (argument 0).
+const ENDPOINT_LOOKUP: usize = 0;
+/// The thread's kept lookup for its Reply cap (ReplyRecv's argument 6).
+const REPLY_LOOKUP: usize = 1;
+const _: () = assert!(ENDPOINT_LOOKUP < KEPT_LOOKUPS && REPLY_LOOKUP < KEPT_LOOKUPS);
+
+/// The cap of type `kind` that `thread`'s system-call argument `n` names,
+/// if it names one. A server names the same caps call after call, so the
+/// thread keeps its last such lookup in `kept`, good while no cap anywhere
+/// has been written since. (Other finds, such as the kernel objects a Call
+/// invokes, are not kept: they do not push a kept endpoint out.)
 #[inline(always)]
-fn cap_at(thread: u64, n: usize) -> Cap {
+fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
+    let writes = cap_writes();
+    let cptr = tcb(thread).context.syscall_arg(n);
+    let k = tcb(thread).kept_lookups[kept];
+    if k.writes == writes && k.cptr == cptr {
+        return Some(k.cap);
+    }
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    lookup_cap_fast(&mem, root, tcb(thread).context.syscall_arg(n))
+    let cap = Some(lookup_cap_fast(&mem, root, cptr)).filter(|c| c.is(kind))?;
+    tcb(thread).kept_lookups[kept] = KeptLookup { writes, cptr, cap };
+    Some(cap)
 }
 
 /// The endpoint cap `thread`'s first argument names, with `right`.
 #[inline(always)]
 fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
-    Some(cap_at(thread, 0)).filter(|cap| cap.is(CapType::Endpoint) && cap.rights().contains(right))
+    cap_at(thread, 0, CapType::Endpoint, ENDPOINT_LOOKUP).filter(|cap| cap.rights().contains(right))
 }
 
 /// Moves the short message `info` describes from `from`'s registers
@@ -113,9 +132,10 @@ fn call(caller: u64) -> Option<u64> {
     let receiver = endpoint::waiting_receiver(ep)?;
     let r = tcb(receiver);
     let reply = r.reply;
-    if !reply::receives_with(receiver, reply) || !sched::would_run_next(r.priority, caller) {
+    if !reply::receives_with(receiver, reply) {
         return None;
     }
+    let successor = sched::would_run_next(r.priority, caller)?;
     let context = tcb(caller).sched_context;
     if r.sched_context == 0 && sched::is_charged(context) {
         let root = vspace_root(receiver)?;
@@ -124,7 +144,7 @@ fn call(caller: u64) -> Option<u64> {
         tcb(receiver).state = ThreadState::Running;
         reply::link_caller(reply, caller, receiver);
         reply::stack_push(reply, context);
-        sched::hand_over(context, caller, receiver);
+        sched::hand_over(context, caller, receiver, successor);
         sched::enter_directly(receiver, root)
     }
     endpoint::take_off(ep, receiver);
@@ -148,7 +168,7 @@ fn reply_recv(server: u64) -> Option<u64> {
     if tcb(server).context.syscall_arg(6) == 0 {
         return None;
     }
-    let reply_cap = Some(cap_at(server, 6)).filter(|c| c.is(CapType::Reply))?;
+    let reply_cap = cap_at(server, 6, CapType::Reply, REPLY_LOOKUP)?;
     let reply = reply_cap.paddr();
     let caller = reply::thread(reply);
     if caller == 0 {
@@ -160,9 +180,10 @@ fn reply_recv(server: u64) -> Option<u64> {
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
     let ep = cap.paddr();
-    if endpoint::has_senders(ep) || !sched::would_run_next(c.priority, server) {
+    if endpoint::has_senders(ep) {
         return None;
     }
+    let successor = sched::would_run_next(c.priority, server)?;
     let context = tcb(server).sched_context;
     let lean =
         c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
@@ -172,7 +193,7 @@ fn reply_recv(server: u64) -> Option<u64> {
         reply::unlink_answered(reply, caller);
         deliver(server, caller, info, 0);
         tcb(caller).state = ThreadState::Running;
-        sched::hand_over(context, server, caller);
+        sched::hand_over(context, server, caller, successor);
     } else {
         reply::pop(reply);
         deliver(server, caller, info, 0);

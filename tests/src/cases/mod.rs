@@ -182,6 +182,7 @@ crate::test_cases! {
     PROCESS0005: "Call and ReplyRecv across address spaces carry badges and long messages, fast and slow path" => process::call_across_address_spaces, InRoot;
     PROCESS0006: "loader errors name their step: a bad image, too little memory, too few slots" => process::loader_errors, InRoot;
     PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before" => process::dead_pool_stops_child, InRoot;
+    PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task" => process::shared_frame, InRoot;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;

@@ -355,3 +355,41 @@ pub fn dead_pool_stops_child(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// The fast path keeps a thread's last cap lookups while no cap anywhere
+/// changes: a cap replaced in the slot a client calls through (a new badge,
+/// then a different endpoint) is what the very next Call uses.
+pub fn replaced_cap_is_used(env: &Env) -> TestResult {
+    let (ep, reply) = endpoint_and_reply(env)?;
+    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
+    let cfg = ProcessConfig {
+        arg: MODE_ECHO,
+        caps: &caps,
+        ..ProcessConfig::default()
+    };
+    spawn_child(env, &cfg)?;
+    let s = env.slots(1)?;
+    let server = cap::<Endpoint>(s);
+    let badge_of_answer = || server.call(MessageInfo::new(3, 0, 0, 1), [0; 4]).mrs[0];
+    for badge in [0x51u64, 0x52] {
+        step(slot(s).mint(&slot(ep), CapRights::ALL, badge), "mint")?;
+        for _ in 0..3 {
+            let seen = badge_of_answer();
+            ensure!(
+                seen == badge,
+                "a Call through badge {badge:#x} arrived with {seen:#x}"
+            );
+        }
+        step(slot(s).delete(), "delete the badged cap")?;
+    }
+    // Another endpoint nobody serves in the same slot: a Call through it
+    // must not reach the child (NBSend: nothing waits, nothing blocks).
+    let other = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    step(slot(s).mint(&slot(other), CapRights::ALL, 0x53), "mint")?;
+    server.nb_send(MessageInfo::new(3, 0, 0, 1), [0; 4]);
+    step(slot(s).delete(), "delete")?;
+    step(slot(s).mint(&slot(ep), CapRights::ALL, 0x54), "mint")?;
+    let seen = badge_of_answer();
+    ensure!(seen == 0x54, "the last Call arrived with badge {seen:#x}");
+    Ok(())
+}

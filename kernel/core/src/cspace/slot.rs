@@ -14,6 +14,7 @@
 
 use crate::cap::Cap;
 use crate::object_memory::ObjectMemory;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes in a slot.
 pub const SLOT_SIZE: u64 = 32;
@@ -83,11 +84,24 @@ pub fn read_cap(mem: &impl ObjectMemory, slot: u64) -> Cap {
     Cap::from_words([mem.read(slot), mem.read(slot + 8)])
 }
 
+/// Counts every write of a cap into any slot ([`write_cap`] is the only
+/// way one changes), from 1. A lookup through a CSpace made while it read
+/// `n` finds the same cap again while it still reads `n`: the kernel's IPC
+/// fast path keeps its lookups by it.
+static CAP_WRITES: AtomicU64 = AtomicU64::new(1);
+
+/// The current count of cap writes (see [`CAP_WRITES`]; never 0).
+#[inline(always)]
+pub fn cap_writes() -> u64 {
+    CAP_WRITES.load(Ordering::Relaxed)
+}
+
 /// Replaces only the cap of the slot at `slot`, keeping its tree node.
 pub fn write_cap(mem: &mut impl ObjectMemory, slot: u64, cap: Cap) {
     let [w0, w1] = cap.words();
     mem.write(slot, w0);
     mem.write(slot + 8, w1);
+    CAP_WRITES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Reads only the tree node of the slot at `slot`.

@@ -12,6 +12,7 @@ use crate::object::memory::KernelMemory;
 use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
 use keel_abi::CapType;
+use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::read_cap;
 pub use keel_kernel_core::cspace::tcb_slot;
 use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
@@ -108,6 +109,22 @@ pub struct Tcb {
     /// found in (0: none found yet).
     vspace_root_found: u64,
     vspace_root_epoch: u64,
+    /// The IPC fast path's last cap lookups for this thread (see
+    /// `syscall::fastpath`).
+    pub kept_lookups: [KeptLookup; KEPT_LOOKUPS],
+}
+
+/// How many cap lookups a thread keeps for the IPC fast path.
+pub const KEPT_LOOKUPS: usize = 2;
+
+/// A cap lookup kept: what `cptr` named in the thread's CSpace while the
+/// count of cap writes (`cspace::cap_writes`) read `writes` (0: none kept).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct KeptLookup {
+    pub writes: u64,
+    pub cptr: u64,
+    pub cap: Cap,
 }
 
 const _: () = assert!(

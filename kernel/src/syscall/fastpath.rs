@@ -94,7 +94,8 @@ fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
 /// The endpoint cap `thread`'s first argument names, with `right`.
 #[inline(always)]
 fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
-    cap_at(thread, 0, CapType::Endpoint, ENDPOINT_LOOKUP).filter(|cap| cap.rights().contains(right))
+    cap_at(thread, 0, CapType::Endpoint, ENDPOINT_LOOKUP)
+        .filter(|cap| cap.rights_field().contains(right))
 }
 
 /// Moves the short message `info` describes from `from`'s registers
@@ -124,7 +125,7 @@ fn call(caller: u64) -> Option<u64> {
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
     // Without grant or grant-reply the caller cannot wait for a reply: the
     // slow path leaves it inactive.
-    let rights = cap.rights();
+    let rights = cap.rights_field();
     if !rights.contains(CapRights::GRANT) && !rights.contains(CapRights::GRANT_REPLY) {
         return None;
     }
@@ -200,7 +201,7 @@ fn reply_recv(server: u64) -> Option<u64> {
         sched::make_runnable(caller);
         sched::dequeue(server);
     }
-    tcb(server).receive_can_grant = cap.rights().contains(CapRights::GRANT);
+    tcb(server).receive_can_grant = cap.rights_field().contains(CapRights::GRANT);
     reply::start_receive(reply, server);
     endpoint::block_receiver(ep, server);
     match root {

@@ -84,7 +84,7 @@ crate::test_cases! {
     THREADS0009: "setting and removing the IPC buffer, and its errors" => threads::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
-    THREADS0012: "a thread finds its TLS block at the thread pointer it was given" => threads::tls_base;
+    THREADS0012: "a thread finds its TLS block at the thread pointer it was given; a wild one does not stop the kernel" => threads::tls_base;
     THREADS0013: "each thread keeps its own FPU/SIMD registers across switches" => threads::simd_state_kept;
     THREADS0014: "a deleted thread's FPU/SIMD state does not reach a new thread in its memory" => threads::simd_state_of_deleted_thread;
     THREADS0015: "a system call with every flag a thread can set set leaves the kernel running and keeps the flags" => threads::flags_across_syscall;

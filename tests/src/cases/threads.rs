@@ -298,6 +298,16 @@ pub fn tls_base(env: &Env) -> TestResult {
         v == TLS_BLOCK[0],
         "the thread found {v:#x} at its thread pointer"
     );
+    // Any value is accepted; one the CPU cannot load (x86_64: not
+    // canonical) must not stop the kernel from running the thread.
+    let u = spawn(env, count_once, 1, 1, 255)?;
+    step(
+        u.tcb_set_tls_base(0x8000_0000_0000_0000),
+        "set a wild TLS base",
+    )?;
+    step(u.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(1) == 1, "the thread with a wild TLS base did not run");
     Ok(())
 }
 

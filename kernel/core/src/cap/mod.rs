@@ -269,10 +269,18 @@ impl Cap {
         self.words[1]
     }
 
+    /// The rights field of a cap whose type has one (Endpoint, Notification,
+    /// Frame), for a caller that checked the type: [`Cap::rights`] without
+    /// the type test.
+    #[inline(always)]
+    pub const fn rights_field(&self) -> CapRights {
+        CapRights::from_bits(self.extra())
+    }
+
     /// Endpoint, Notification or Frame: the rights; every other type reports all.
     pub fn rights(&self) -> CapRights {
         if self.is(CapType::Endpoint) || self.is(CapType::Notification) || self.is(CapType::Frame) {
-            CapRights::from_bits(self.extra())
+            self.rights_field()
         } else {
             CapRights::ALL
         }

@@ -91,14 +91,11 @@ const MSR_FS_BASE: u32 = 0xc000_0100;
 /// The FS base last written, so a return to the same thread skips the `wrmsr`.
 static FS_BASE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// Sets the user thread pointer (FS base). A non-canonical value is stored as
-/// 0, since `wrmsr` would fault on it.
+/// Sets the user thread pointer (FS base). It must be canonical (`wrmsr`
+/// faults on anything else): `UserRegisters::set_tls_base` stores 0 for a
+/// non-canonical one.
+#[inline(always)]
 pub fn set_fs_base(base: u64) {
-    let base = if super::trap::canonical(base) {
-        base
-    } else {
-        0
-    };
     if FS_BASE.swap(base, core::sync::atomic::Ordering::Relaxed) != base {
         wrmsr(MSR_FS_BASE, base);
     }

@@ -148,7 +148,8 @@ impl UserRegisters for UserContext {
     const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
 
     fn set_tls_base(&mut self, base: u64) {
-        self.fs_base = base;
+        // Loading a non-canonical FS base faults in the kernel: store 0 instead.
+        self.fs_base = if canonical(base) { base } else { 0 };
     }
 
     fn register(&self, index: usize) -> Option<u64> {

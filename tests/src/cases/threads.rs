@@ -110,6 +110,29 @@ pub fn write_read_registers(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A flags register written with every bit set keeps only what a user
+/// thread may hold (x86_64: no IOPL, no VM; aarch64: EL0t, interrupts
+/// unmasked), and the thread runs with it.
+pub fn wild_flags_written(env: &Env) -> TestResult {
+    let t = spawn(env, count_once, 0, 0, 255)?;
+    let mut ctx = UserContext::new_thread(count_once, stack_top(0) - 64, 0);
+    ctx.set_flags(u64::MAX);
+    step(t.tcb_write_all_registers(false, &ctx), "write")?;
+    let back = step(t.tcb_read_all_registers(false), "read")?;
+    ensure!(
+        back.flags() != u64::MAX,
+        "the flags register kept every bit: {:#x}",
+        back.flags()
+    );
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1,
+        "the thread did not run with the flags written"
+    );
+    Ok(())
+}
+
 pub fn copy_registers(env: &Env) -> TestResult {
     let src = spawn(env, count_once, 0, 0, 255)?;
     let dst = spawn(env, count_once, 1, 1, 255)?;

@@ -74,6 +74,17 @@ impl UserContext {
         self.words[registers::ARG0 + i.min(5)] = v;
     }
 
+    /// The flags register (x86_64 RFLAGS, aarch64 SPSR): what the kernel
+    /// keeps of a value written is the architecture's to say.
+    pub fn flags(&self) -> u64 {
+        self.words[registers::FLAGS]
+    }
+
+    /// Sets the flags register (see [`UserContext::flags`]).
+    pub fn set_flags(&mut self, v: u64) {
+        self.words[registers::FLAGS] = v;
+    }
+
     /// The registers of this architecture, in list order.
     pub fn words(&self) -> &[u64] {
         &self.words[..register_count()]

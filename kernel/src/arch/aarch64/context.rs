@@ -122,6 +122,13 @@ impl UserRegisters for UserContext {
     }
 
     fn set_register(&mut self, index: usize, value: u64) -> bool {
+        // A user context always returns to EL0t in AArch64 with interrupts
+        // unmasked: of PSTATE, a thread sets only its flags.
+        let value = if index == 2 {
+            value & SPSR_USER_MASK
+        } else {
+            value
+        };
         let reg = match index {
             0 => &mut self.elr,
             1 => &mut self.sp_el0,

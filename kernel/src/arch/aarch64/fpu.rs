@@ -90,9 +90,13 @@ fn address(ctx: &UserContext) -> u64 {
 
 /// Before returning to the thread of `ctx`: EL0 may use FP/SIMD only if the
 /// registers hold its state.
+#[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
     let own = OWNER.load(Ordering::Relaxed) == address(ctx);
-    if EL0_ON.swap(own, Ordering::Relaxed) != own {
+    // One core, interrupts masked: a load and a store, not an atomic swap
+    // (which is a load-exclusive/store-exclusive loop without LSE).
+    if EL0_ON.load(Ordering::Relaxed) != own {
+        EL0_ON.store(own, Ordering::Relaxed);
         let cpacr = if own { CPACR_NO_TRAPS } else { CPACR_EL0_TRAPS };
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.

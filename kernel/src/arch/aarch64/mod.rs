@@ -61,6 +61,7 @@ const PHYS_WINDOW_SIZE: u64 = 512 << 30;
 pub struct Machine;
 
 impl Platform for Machine {
+    #[inline(always)]
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> ! {
         vspace.activate();
         trap::return_to_user(ctx)

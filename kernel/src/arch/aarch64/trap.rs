@@ -11,7 +11,7 @@
 //! legitimately trap when their service is absent (semihosting `hlt`, PSCI
 //! `hvc`/`smc`), which are stepped over.
 
-use super::context::{UserContext, SPSR_USER_MASK};
+use super::context::UserContext;
 use super::{gic, timer};
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::global_asm;
@@ -70,9 +70,14 @@ exception_vectors:
     .balign 128
     mov x0, #7
     b kernel_exception
-    /* Lower EL, AArch64: user threads. SP is the current UserContext. */
+    /* Lower EL, AArch64: user threads. SP is the current UserContext. An
+       `svc` goes straight to the system-call path. */
     .balign 128
     stp x0, x1, [sp]
+    mrs x0, esr_el1
+    lsr x1, x0, #26
+    cmp x1, #{ec_svc64}
+    b.eq syscall_entry
     mov x0, #{sync}
     b user_entry
     .balign 128
@@ -130,7 +135,9 @@ kernel_exception:
     bl aarch64_kernel_exception
     b .
 
-user_entry:
+    /* x2-x30, SP_EL0, ELR and SPSR into the UserContext at SP (x0 and x1
+       are already there); uses x1 and x2. */
+    .macro save_user_registers
     stp x2, x3, [sp, #16]
     stp x4, x5, [sp, #32]
     stp x6, x7, [sp, #48]
@@ -150,16 +157,35 @@ user_entry:
     mrs x1, elr_el1
     mrs x2, spsr_el1
     stp x1, x2, [sp, #256]
+    .endm
+
+    /* Onto the kernel stack, with no frame to unwind into. */
+    .macro enter_kernel_stack
+    ldr x1, =kernel_stack_top
+    mov sp, x1
+    mov x29, xzr
+    mov x30, xzr
+    .endm
+
+user_entry:
+    save_user_registers
     mrs x1, tpidr_el0
     mrs x2, esr_el1
     stp x1, x2, [sp, #272]
     mrs x1, far_el1
     stp x1, x0, [sp, #288]
-    ldr x1, =kernel_stack_top
-    mov sp, x1
-    mov x29, xzr
-    mov x30, xzr
+    enter_kernel_stack
     bl aarch64_user_trap
+    b .
+
+    /* `svc` from EL0, ESR in x0. FAR and the entry word are left as they
+       were: only the trap path reads them. */
+syscall_entry:
+    save_user_registers
+    mrs x1, tpidr_el0
+    stp x1, x0, [sp, #272]
+    enter_kernel_stack
+    bl aarch64_syscall
     b .
 
     /* keel_return_to_user(ctx: *mut UserContext) -> ! */
@@ -192,6 +218,7 @@ keel_return_to_user:
     eret
 "#,
     sync = const ENTRY_SYNC,
+    ec_svc64 = const EC_SVC64,
     irq = const ENTRY_IRQ,
     fiq = const ENTRY_FIQ,
     serror = const ENTRY_SERROR,
@@ -201,15 +228,16 @@ extern "C" {
     fn keel_return_to_user(ctx: *mut UserContext) -> !;
 }
 
-/// Restores `ctx` and returns to EL0. Later exceptions from EL0 save into `ctx`.
+/// Restores `ctx` and returns to EL0. Later exceptions from EL0 save into
+/// `ctx`. Its SPSR returns to EL0t in AArch64 with interrupts unmasked: it
+/// was saved on an exception from EL0 (which cannot mask them), or written
+/// through `UserRegisters::set_register`, which keeps only the flags.
+#[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    // A user context always returns to EL0t in AArch64 with interrupts
-    // unmasked, whatever was written into it.
-    ctx.spsr &= SPSR_USER_MASK;
     super::fpu::prepare_return(ctx);
     // SAFETY: `ctx` is a complete register file in kernel memory (a TCB) that
-    // stays valid while the thread runs, 16-byte aligned as SP requires; the
-    // SPSR is sanitised above, so `eret` can only reach EL0.
+    // stays valid while the thread runs, 16-byte aligned as SP requires; its
+    // SPSR can only return to EL0 (see above).
     unsafe { keel_return_to_user(ctx) }
 }
 
@@ -220,6 +248,14 @@ fn current_context() -> &'static mut UserContext {
     }
 }
 
+/// Rust entry for `svc` from EL0 (the vector sends it here, not through
+/// the decoding of [`aarch64_user_trap`]), on the kernel stack, registers
+/// saved.
+#[no_mangle]
+extern "C" fn aarch64_syscall() -> ! {
+    crate::syscall::handle_syscall()
+}
+
 /// Rust entry for exceptions from EL0, on the kernel stack, registers saved.
 #[no_mangle]
 extern "C" fn aarch64_user_trap(entry: u64) -> ! {
@@ -227,7 +263,6 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
     let (esr, far, ip) = (ctx.esr, ctx.far, ctx.elr);
     let kind = match entry {
         ENTRY_SYNC => match (esr >> 26) & 0x3f {
-            EC_SVC64 => crate::syscall::handle_syscall(),
             EC_FP_ACCESS => {
                 super::fpu::take_over(ctx);
                 return_to_user(ctx)

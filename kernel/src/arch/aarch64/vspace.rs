@@ -24,6 +24,7 @@ pub struct VSpace {
 impl VSpace {
     /// Makes this address space the current one (ASID 0 for every address
     /// space for now, so a switch flushes the TLB).
+    #[inline(always)]
     pub fn activate(&self) {
         if mmu::read_ttbr0() & ADDR_MASK != self.root {
             // SAFETY: the root is a level-0 table this VSpace owns; the kernel

@@ -103,17 +103,20 @@ fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
 /// the sender's to pass on: they arrive as 0.
 #[inline(always)]
 fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
-    let length = info.length();
-    let word = |i: usize| {
-        let w = tcb(from).context.syscall_arg(2 + i);
-        if i < length {
-            w
-        } else {
-            0
-        }
+    let c = &tcb(from).context;
+    let w = |i: usize| c.syscall_arg(2 + i);
+    // One branch on the length (short_message checked it is at most 4).
+    let words = match info.length() {
+        0 => [0; 4],
+        1 => [w(0), 0, 0, 0],
+        2 => [w(0), w(1), 0, 0],
+        3 => [w(0), w(1), w(2), 0],
+        _ => [w(0), w(1), w(2), w(3)],
     };
-    let words = [info.word(), badge, word(0), word(1), word(2), word(3)];
-    tcb(to).context.set_syscall_result(words);
+    let [a, b, c, d] = words;
+    tcb(to)
+        .context
+        .set_syscall_result([info.word(), badge, a, b, c, d]);
 }
 
 /// Call to a waiting receiver; the receiver, to run next, when done. A

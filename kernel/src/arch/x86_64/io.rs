@@ -96,7 +96,9 @@ static FS_BASE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::n
 /// non-canonical one.
 #[inline(always)]
 pub fn set_fs_base(base: u64) {
-    if FS_BASE.swap(base, core::sync::atomic::Ordering::Relaxed) != base {
+    // One core, interrupts off: a load and a store, not an atomic swap.
+    if FS_BASE.load(core::sync::atomic::Ordering::Relaxed) != base {
+        FS_BASE.store(base, core::sync::atomic::Ordering::Relaxed);
         wrmsr(MSR_FS_BASE, base);
     }
 }

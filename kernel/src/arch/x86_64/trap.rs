@@ -325,7 +325,10 @@ keel_interrupt_woke:
 
     /* `syscall`: the frame a trap would push (ring-3 selectors, RIP from
        RCX, RFLAGS from R11), then the registers. The vector and error words
-       are left as they were: only the trap path reads them. */
+       are left as they were: only the trap path reads them. A `syscall`
+       from the user half's last instruction leaves RCX just past it, not
+       canonical (bit 47 set), and `iretq` there would fault in the kernel:
+       the thread returns to 0 instead (FAULT0011). */
     .global syscall_entry
 syscall_entry:
     mov %rsp, SYSCALL_USER_RSP(%rip)
@@ -334,7 +337,10 @@ syscall_entry:
     pushq SYSCALL_USER_RSP(%rip)
     push %r11
     pushq ${user_cs}
-    push %rcx
+    bt $47, %rcx
+    jnc 1f
+    xor %ecx, %ecx
+1:  push %rcx
     sub $16, %rsp
     save_user_registers
     call x86_64_syscall
@@ -377,9 +383,12 @@ pub fn init() {
 }
 
 /// Restores `ctx` and returns to user mode with `iretq`. What `iretq`
-/// loads is safe by construction, so only RIP is checked here:
+/// loads is safe by construction:
 /// - every `UserContext` in a TCB starts with the reset FPU state (made by
 ///   [`UserRegisters::new_thread`] when the TCB is created);
+/// - RIP is canonical: the `syscall` entry clears a non-canonical return
+///   address, a trap from user mode saves a canonical one, and
+///   [`UserRegisters::set_register`] stores 0 for a non-canonical one;
 /// - CS and SS are the 64-bit ring-3 selectors: the `syscall` entry pushes
 ///   them, and a trap from user mode forces them (the thread may have
 ///   far-returned into the 32-bit user segment);
@@ -389,11 +398,6 @@ pub fn init() {
 ///   `syscall` entry's FMASK, the trap gates).
 #[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    // A `syscall` from the top of the user half leaves a non-canonical
-    // return address, and `iretq` to it would fault in the kernel.
-    if !canonical(ctx.rip) {
-        ctx.rip = 0;
-    }
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     gdt::set_kernel_entry_stack(end);
     // SAFETY: single core, interrupts off; the `syscall` entry reads it next.

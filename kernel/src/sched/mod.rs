@@ -59,8 +59,17 @@ fn tcb(tcb_object: u64) -> &'static mut Tcb {
     unsafe { tcb_at(tcb_object) }
 }
 
+/// The run queue of `t`'s priority. Priorities are at most 255 (each is
+/// checked against an MCP, and MCPs start at 255), so the mask only lets
+/// the compiler see the index is in bounds.
+#[inline(always)]
 fn priority_of(t: &Tcb) -> usize {
-    (t.priority as usize).min(PRIORITIES - 1)
+    queue_index(t.priority)
+}
+
+#[inline(always)]
+fn queue_index(priority: u64) -> usize {
+    priority as usize & (PRIORITIES - 1)
 }
 
 /// Puts a thread that is not queued at the back (or, with `front`, the
@@ -274,7 +283,7 @@ pub fn yield_to(target: u64, caller: u64) {
 /// this), so at its own priority only the queue itself needs looking at.
 #[inline(always)]
 pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
-    let p = (priority as usize).min(PRIORITIES - 1);
+    let p = queue_index(priority);
     let q = queues();
     if priority == tcb(leaving).priority {
         let alone = q.head[p] == leaving && q.tail[p] == leaving;

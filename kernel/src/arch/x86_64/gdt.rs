@@ -33,6 +33,11 @@ struct CpuLocal<T>(UnsafeCell<T>);
 // SAFETY: Keel runs on one core and never touches these with interrupts on.
 unsafe impl<T> Sync for CpuLocal<T> {}
 
+/// Where the `syscall` entry reads `rsp0` (as its kernel entry stack).
+pub const TSS_RSP0_OFFSET: usize = core::mem::offset_of!(Tss, rsp0);
+
+/// The TSS; the `syscall` entry reads its `rsp0` by name.
+#[no_mangle]
 static TSS: CpuLocal<Tss> = CpuLocal(UnsafeCell::new(Tss {
     reserved0: 0,
     rsp0: 0,

@@ -3,7 +3,8 @@
 //!
 //! On a trap from user mode the CPU switches to `rsp0`, which is the top of the
 //! current thread's `UserContext`, so the CPU's frame and the stub's pushes land
-//! directly in it (as seL4 does). Then the stub switches to the kernel stack and
+//! directly in it (as seL4 does; the `syscall` entry reads `rsp0` from the TSS
+//! and builds the same frame). Then the stub switches to the kernel stack and
 //! calls into Rust, which never returns: it leaves through `return_to_user`.
 //!
 //! The kernel runs with interrupts disabled, except inside
@@ -231,9 +232,6 @@ struct Idt([[u64; 2]; 256]);
 
 static IDT: CpuLocal<Idt> = CpuLocal(UnsafeCell::new(Idt([[0; 2]; 256])));
 
-/// Where the `syscall` entry finds the top of the current `UserContext`.
-#[no_mangle]
-static mut CURRENT_CONTEXT_END: u64 = 0;
 /// The vector of the interrupt that woke the idle `hlt` ([`NO_VECTOR`]: none).
 #[no_mangle]
 static mut WOKEN_VECTOR: u64 = NO_VECTOR;
@@ -332,7 +330,7 @@ keel_interrupt_woke:
     .global syscall_entry
 syscall_entry:
     mov %rsp, SYSCALL_USER_RSP(%rip)
-    mov CURRENT_CONTEXT_END(%rip), %rsp
+    mov TSS+{tss_rsp0}(%rip), %rsp
     pushq ${user_ss}
     pushq SYSCALL_USER_RSP(%rip)
     push %r11
@@ -346,6 +344,7 @@ syscall_entry:
     call x86_64_syscall
     ud2
 "#,
+    tss_rsp0 = const gdt::TSS_RSP0_OFFSET,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     rax_offset = const RAX_OFFSET,
@@ -399,9 +398,9 @@ pub fn init() {
 #[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
+    // A trap from user mode (the CPU) and the `syscall` entry both take
+    // their stack from here.
     gdt::set_kernel_entry_stack(end);
-    // SAFETY: single core, interrupts off; the `syscall` entry reads it next.
-    unsafe { CURRENT_CONTEXT_END = end };
     super::io::set_fs_base(ctx.fs_base);
     // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
     // follow the struct layout from `rax` (after the FPU area, `fs_base` and

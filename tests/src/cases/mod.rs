@@ -162,6 +162,7 @@ crate::test_cases! {
     FAULT0009: "the handler sees the fault endpoint cap's badge" => fault_handler::handler_badge;
     FAULT0010: "fault and timeout endpoints need write and grant or grant-reply" => fault_handler::handler_needs_write_and_grant_or_grant_reply;
     FAULT0011: "a system call from the last instruction of the user half faults the thread, not the kernel" => fault_handler::syscall_at_top_of_user_half;
+    FAULT0012: "a thread that put itself in a 32-bit mode runs on in 64-bit mode after its fault" => fault_handler::back_in_64_bit_mode;
     VSPACE0001: "map a frame, write and read it, and a thread reads it too" => vspace::map_and_access;
     VSPACE0002: "one frame mapped twice through a copied cap shares its contents" => vspace::shared_frame;
     VSPACE0003: "after unmap an access faults; mapping again brings the contents back" => vspace::unmap_faults;

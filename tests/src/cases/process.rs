@@ -34,6 +34,20 @@ fn given(ep: u64, badge: u64) -> GivenCap {
     }
 }
 
+/// Starts a child in echo mode on a new endpoint (with a Reply object to
+/// receive with); returns the endpoint's slot.
+fn echo_child(env: &Env) -> Result<u64, alloc::string::String> {
+    let (ep, reply) = endpoint_and_reply(env)?;
+    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
+    let cfg = ProcessConfig {
+        arg: MODE_ECHO,
+        caps: &caps,
+        ..ProcessConfig::default()
+    };
+    spawn_child(env, &cfg)?;
+    Ok(ep)
+}
+
 /// Receives one report on `ep`, checks it, replies; returns its badge.
 fn take_report(ep: u64, reply: Cap<Reply>) -> Result<u64, alloc::string::String> {
     let r = cap::<Endpoint>(ep).recv(Some(reply));
@@ -186,14 +200,7 @@ pub fn teardown_returns_memory(env: &Env) -> TestResult {
 }
 
 pub fn call_across_address_spaces(env: &Env) -> TestResult {
-    let (ep, reply) = endpoint_and_reply(env)?;
-    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
-    let cfg = ProcessConfig {
-        arg: MODE_ECHO,
-        caps: &caps,
-        ..ProcessConfig::default()
-    };
-    spawn_child(env, &cfg)?;
+    let ep = echo_child(env)?;
     let badged = env.slots(2)?;
     for (i, badge) in [0xa1u64, 0xb2].into_iter().enumerate() {
         let s = badged + i as u64;
@@ -360,14 +367,7 @@ pub fn dead_pool_stops_child(env: &Env) -> TestResult {
 /// changes: a cap replaced in the slot a client calls through (a new badge,
 /// then a different endpoint) is what the very next Call uses.
 pub fn replaced_cap_is_used(env: &Env) -> TestResult {
-    let (ep, reply) = endpoint_and_reply(env)?;
-    let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
-    let cfg = ProcessConfig {
-        arg: MODE_ECHO,
-        caps: &caps,
-        ..ProcessConfig::default()
-    };
-    spawn_child(env, &cfg)?;
+    let ep = echo_child(env)?;
     let s = env.slots(1)?;
     let server = cap::<Endpoint>(s);
     let badge_of_answer = || server.call(MessageInfo::new(3, 0, 0, 1), [0; 4]).mrs[0];

@@ -7,6 +7,8 @@
 //! `...-xas-slow` for the server on its own scheduling context, and
 //! `...-xas-passive-fast`/`-slow` for it made passive (seL4's MCS fast path
 //! takes only Calls to a passive server, so those compare with seL4's).
+//! `...-xas-passive-cold-fast` is that round trip with a cap written just
+//! before each Call, so the lookups the fast path keeps are all stale.
 
 use keel_abi::archive::Archive;
 use keel_abi::vspace::VmAttributes;
@@ -23,7 +25,7 @@ const SCRATCH_VADDR: u64 = 0x0000_6000_0000_0000;
 /// Where the root task sees the shared timestamp frame.
 const TIMES_VADDR: u64 = 0x0000_6100_0000_0000;
 /// Slots this module uses, from its first.
-pub const SLOTS: u64 = 6 + CALLER_SLOTS;
+pub const SLOTS: u64 = 7 + CALLER_SLOTS;
 
 fn cap<T: CapKind>(s: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(s))
@@ -85,7 +87,7 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         .find("child")
         .map(|e| archive.data(e))
         .ok_or(("no `child` in the boot archive", Error::InvalidArgument))?;
-    let loader_slots = first + 6;
+    let loader_slots = first + 7;
     let res = Resources {
         untyped: cap(keel_bench::smallest_untyped(boot_info, 18, Some(ut_slot))?),
         cnode: init_thread::CNODE,
@@ -141,5 +143,22 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         child.sched_context.sched_context_unbind(),
     )?;
     crate::time_calls(endpoint, overhead, "-xas-passive", server_times)?;
+    // The same, with a cap written before each Call (copied into slot
+    // `first + 6` and deleted again): the fast path's kept lookups all
+    // miss, and the caps are looked up in full.
+    let scratch = init_thread::CNODE.absolute_cptr(CPtr::from_bits(first + 6));
+    let ep_slot = init_thread::CNODE.absolute_cptr(CPtr::from_bits(ep));
+    let cold_round_trip = || -> Step<u64> {
+        at("copy a cap", scratch.copy(&ep_slot, CapRights::ALL))?;
+        at("delete it", scratch.delete())?;
+        let t0 = keel_sys::arch::cycle_counter();
+        endpoint.call(keel_abi::MessageInfo::new(0, 0, 0, 0), [1, 2, 3, 4]);
+        let t1 = keel_sys::arch::cycle_counter();
+        Ok((t1 - t0).saturating_sub(overhead))
+    };
+    for _ in 0..crate::RUNS {
+        let ticks = cold_round_trip()?;
+        println!("BENCH call+replyrecv-xas-passive-cold-fast 0 {ticks}");
+    }
     at("suspend the child", child.tcb.tcb_suspend())
 }

@@ -403,55 +403,29 @@ pub fn syscall_at_top_of_user_half(env: &Env) -> TestResult {
     step(t.tcb_suspend(), "stop the thread")
 }
 
-/// Far-returns into the 32-bit user code segment (GDT selector 0x1b) at a
-/// `ud2`, which faults there.
-#[cfg(target_arch = "x86_64")]
+/// Faults in a 32-bit mode where the architecture lets a thread enter one
+/// itself (x86_64), else in 64-bit mode.
 extern "C" fn undefined_in_32_bit_mode(_: u64) -> ! {
-    // SAFETY: the code is below 4 GiB, so it runs in the 32-bit segment too;
-    // `ud2` (the same bytes in either mode) faults at once, and the handler
-    // sends the thread elsewhere: nothing after it runs.
-    unsafe {
-        core::arch::asm!(
-            "lea 2f(%rip), %rax",
-            "pushq $0x1b",
-            "push %rax",
-            "lretq",
-            "2: ud2",
-            options(att_syntax, noreturn)
-        )
-    }
+    keel_sys::arch::undefined_in_32_bit_mode()
 }
 
-/// A thread that put itself in a 32-bit mode runs in 64-bit mode once its
+/// A thread that asked for a 32-bit mode runs on in 64-bit mode once its
 /// handler sends it on. x86_64: it far-returned into the 32-bit user code
 /// segment and faulted there; the kernel returns it with the 64-bit
-/// selectors. aarch64: a thread's SPSR cannot ask for AArch32 (written
-/// through WriteRegisters, the mode bits are dropped).
+/// selectors. aarch64: the registers the handler writes ask for AArch32 in
+/// the SPSR, and the kernel keeps only the flags.
 pub fn back_in_64_bit_mode(env: &Env) -> TestResult {
-    #[cfg(target_arch = "x86_64")]
-    let t = {
-        let h = Handler::new(env)?;
-        let (t, r) = h.run(env, undefined_in_32_bit_mode, h.ep)?;
-        ensure!(
-            r.info.label() == FaultType::UserException as u64,
-            "label {} (expected a user exception)",
-            r.info.label()
-        );
-        redirect(t)?;
-        h.reply(0, &[])?;
-        t
-    };
-    #[cfg(target_arch = "aarch64")]
-    let t = {
-        // SPSR.M[4]: AArch32 state.
-        const AARCH32: u64 = 1 << 4;
-        let t = crate::thread::spawn(env, recovered, 0, 0, 255)?;
-        let mut start = UserContext::new_thread(recovered, stack_top(0), 0);
-        start.set_flags(AARCH32);
-        step(t.tcb_write_all_registers(false, &start), "write")?;
-        step(t.tcb_resume(), "resume")?;
-        t
-    };
+    let h = Handler::new(env)?;
+    let (t, r) = h.run(env, undefined_in_32_bit_mode, h.ep)?;
+    ensure!(
+        r.info.label() == FaultType::UserException as u64,
+        "label {} (expected a user exception)",
+        r.info.label()
+    );
+    let mut start = UserContext::new_thread(recovered, stack_top(0), 0);
+    start.set_flags(keel_sys::arch::FLAGS_32_BIT_MODE);
+    step(t.tcb_write_all_registers(false, &start), "redirect")?;
+    h.reply(0, &[])?;
     yield_times(1)?;
     ensure!(
         count(0) == 100,

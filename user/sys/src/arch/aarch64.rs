@@ -25,6 +25,17 @@ pub fn undefined_instruction() -> ! {
     unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
 }
 
+/// Flags that ask for a 32-bit mode on return to user mode: SPSR.M[4],
+/// AArch32 state.
+pub const FLAGS_32_BIT_MODE: u64 = 1 << 4;
+
+/// As [`undefined_instruction`]: EL0 cannot change its execution state by
+/// itself (only an exception return can, which [`FLAGS_32_BIT_MODE`] asks
+/// for), so the fault is taken in AArch64.
+pub fn undefined_in_32_bit_mode() -> ! {
+    undefined_instruction()
+}
+
 global_asm!(
     ".section .text._start, \"ax\"",
     ".global _start",

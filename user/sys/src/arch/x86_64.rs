@@ -25,6 +25,29 @@ pub fn undefined_instruction() -> ! {
     unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
 }
 
+/// Flags that ask for a 32-bit mode on return to user mode: none on x86_64,
+/// where the code segment chooses the mode (see [`undefined_in_32_bit_mode`]).
+pub const FLAGS_32_BIT_MODE: u64 = 0;
+
+/// Far-returns into the 32-bit user code segment (GDT selector 0x1b) and
+/// executes `ud2` there (for tests that check the kernel returns the thread
+/// in 64-bit mode after the fault).
+pub fn undefined_in_32_bit_mode() -> ! {
+    // SAFETY: program code lies below 4 GiB, so the `ud2` after the far
+    // return is reachable in the 32-bit segment too; it is the same bytes
+    // in either mode and faults at once, so nothing runs in 32-bit mode.
+    unsafe {
+        asm!(
+            "lea 2f(%rip), %rax",
+            "pushq $0x1b",
+            "push %rax",
+            "lretq",
+            "2: ud2",
+            options(att_syntax, noreturn)
+        )
+    }
+}
+
 global_asm!(
     ".section .text._start, \"ax\"",
     ".global _start",

@@ -159,12 +159,12 @@ kernel_exception:
     stp x1, x2, [sp, #256]
     .endm
 
-    /* Onto the kernel stack, with no frame to unwind into. */
+    /* Onto the kernel stack, with no frame to unwind into (x29 = 0 ends
+       the frame chain; the `bl` that follows sets x30). */
     .macro enter_kernel_stack
     ldr x1, =kernel_stack_top
     mov sp, x1
     mov x29, xzr
-    mov x30, xzr
     .endm
 
 user_entry:

@@ -125,7 +125,7 @@ fn move_to_back(tcb_object: u64) {
 }
 
 /// Takes a thread out of its run queue (if queued).
-#[inline]
+#[inline(always)]
 pub fn dequeue(tcb_object: u64) {
     let t = tcb(tcb_object);
     if !t.queued {

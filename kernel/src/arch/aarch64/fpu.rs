@@ -8,7 +8,7 @@
 
 use super::context::{UserContext, OFFSET_Q};
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// CPACR_EL1.FPEN = 0b01: FP/SIMD traps at EL0 only.
 pub const CPACR_EL0_TRAPS: u64 = 0b01 << 20;
@@ -17,8 +17,8 @@ const CPACR_NO_TRAPS: u64 = 0b11 << 20;
 
 /// The register file whose FP/SIMD state the registers hold (0: none).
 static OWNER: AtomicU64 = AtomicU64::new(0);
-/// Whether EL0 may use FP/SIMD now (CPACR_EL1.FPEN as last written).
-static EL0_ON: AtomicBool = AtomicBool::new(false);
+/// CPACR_EL1 as last written (boot writes [`CPACR_EL0_TRAPS`]).
+static CPACR: AtomicU64 = AtomicU64::new(CPACR_EL0_TRAPS);
 
 global_asm!(
     r#"
@@ -92,12 +92,15 @@ fn address(ctx: &UserContext) -> u64 {
 /// registers hold its state.
 #[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
-    let own = OWNER.load(Ordering::Relaxed) == address(ctx);
+    let cpacr = if OWNER.load(Ordering::Relaxed) == address(ctx) {
+        CPACR_NO_TRAPS
+    } else {
+        CPACR_EL0_TRAPS
+    };
     // One core, interrupts masked: a load and a store, not an atomic swap
     // (which is a load-exclusive/store-exclusive loop without LSE).
-    if EL0_ON.load(Ordering::Relaxed) != own {
-        EL0_ON.store(own, Ordering::Relaxed);
-        let cpacr = if own { CPACR_NO_TRAPS } else { CPACR_EL0_TRAPS };
+    if CPACR.load(Ordering::Relaxed) != cpacr {
+        CPACR.store(cpacr, Ordering::Relaxed);
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.
         unsafe { core::arch::asm!("msr cpacr_el1, {}", "isb", in(reg) cpacr, options(nostack)) }

@@ -9,6 +9,7 @@ use super::io::{read_cr3, write_cr3};
 use crate::arch::page_table::entry;
 use crate::arch::{AddressSpace, LeafAttrs, PageRights, PagingFormat};
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;
@@ -26,13 +27,26 @@ pub struct VSpace {
     root: u64,
 }
 
+/// The root CR3 was last loaded with by [`load_root`] (0 before the first).
+static LOADED_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Loads CR3 with `root` and notes it.
+///
+/// # Safety
+/// `root` must be a PML4 whose upper half is the boot PML4's.
+unsafe fn load_root(root: u64) {
+    LOADED_ROOT.store(root, Ordering::Relaxed);
+    // SAFETY: the caller's guarantee: the kernel stays mapped.
+    unsafe { write_cr3(root) }
+}
+
 impl VSpace {
     /// Makes this address space the current one.
     #[inline(always)]
     pub fn activate(&self) {
-        if read_cr3() & ADDR_MASK != self.root {
+        if LOADED_ROOT.load(Ordering::Relaxed) != self.root {
             // SAFETY: every VSpace's upper half is the boot PML4's, which maps the kernel.
-            unsafe { write_cr3(self.root) }
+            unsafe { load_root(self.root) }
         }
     }
 }
@@ -138,9 +152,9 @@ impl PagingFormat for VSpace {
     }
 
     fn forget_root(root: u64) {
-        if read_cr3() & ADDR_MASK == root {
+        if LOADED_ROOT.load(Ordering::Relaxed) == root {
             // SAFETY: the boot PML4 maps the kernel, and no user memory.
-            unsafe { write_cr3(boot_pml4()) }
+            unsafe { load_root(boot_pml4()) }
         }
     }
 }

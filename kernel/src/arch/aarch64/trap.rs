@@ -214,7 +214,9 @@ keel_return_to_user:
     ldp x26, x27, [sp, #208]
     ldp x28, x29, [sp, #224]
     ldp x0, x1, [sp]
-    clrex
+    /* No `clrex`: on ARMv8-A an exception return clears the local
+       exclusive monitor, so a thread's load-exclusive never pairs with a
+       store-exclusive across a switch. */
     eret
 "#,
     sync = const ENTRY_SYNC,

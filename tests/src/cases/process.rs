@@ -244,8 +244,9 @@ pub fn call_across_address_spaces(env: &Env) -> TestResult {
     result
 }
 
-pub fn shared_frame(env: &Env) -> TestResult {
-    let v = region(20);
+/// A fresh frame mapped read-write at `v` in the root task (with the page
+/// tables it needs), to share with a child at [`SHARED_VADDR`].
+fn frame_to_share(env: &Env, v: u64) -> Result<SharedFrame, alloc::string::String> {
     tables(env, v, 3)?;
     let f = frames(env, 1)?;
     let rw = CapRights::READ.union(CapRights::WRITE);
@@ -253,13 +254,18 @@ pub fn shared_frame(env: &Env) -> TestResult {
         cap::<Frame>(f).frame_map(init_thread::VSPACE, v, rw, VmAttributes::DEFAULT),
         "map the frame in the root task",
     )?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
-    let caps = [given(ntfn, 0)];
-    let shared = [SharedFrame {
+    Ok(SharedFrame {
         frame: cap(f),
         vaddr: SHARED_VADDR,
         rights: rw,
-    }];
+    })
+}
+
+pub fn shared_frame(env: &Env) -> TestResult {
+    let v = region(20);
+    let shared = [frame_to_share(env, v)?];
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let caps = [given(ntfn, 0)];
     let cfg = ProcessConfig {
         arg: MODE_WRITE_SHARED,
         caps: &caps,
@@ -308,13 +314,7 @@ pub fn loader_errors(env: &Env) -> TestResult {
 /// into the frame it shares with the root task.
 pub fn dead_pool_stops_child(env: &Env) -> TestResult {
     let v = region(21);
-    tables(env, v, 3)?;
-    let f = frames(env, 1)?;
-    let rw = CapRights::READ.union(CapRights::WRITE);
-    step(
-        cap::<Frame>(f).frame_map(init_thread::VSPACE, v, rw, VmAttributes::DEFAULT),
-        "map the frame in the root task",
-    )?;
+    let shared = [frame_to_share(env, v)?];
     let pool = env.slots(1)?;
     step(
         init_thread::ASID_CONTROL.asid_control_make_pool(
@@ -325,11 +325,6 @@ pub fn dead_pool_stops_child(env: &Env) -> TestResult {
     )?;
     let (ep, reply) = endpoint_and_reply(env)?;
     let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
-    let shared = [SharedFrame {
-        frame: cap(f),
-        vaddr: SHARED_VADDR,
-        rights: rw,
-    }];
     let cfg = ProcessConfig {
         arg: MODE_TIMED_ECHO,
         caps: &caps,

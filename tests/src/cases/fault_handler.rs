@@ -409,28 +409,40 @@ extern "C" fn undefined_in_32_bit_mode(_: u64) -> ! {
     keel_sys::arch::undefined_in_32_bit_mode()
 }
 
-/// A thread that asked for a 32-bit mode runs on in 64-bit mode once its
-/// handler sends it on. x86_64: it far-returned into the 32-bit user code
-/// segment and faulted there; the kernel returns it with the 64-bit
-/// selectors. aarch64: the registers the handler writes ask for AArch32 in
-/// the SPSR, and the kernel keeps only the flags.
+/// Makes a system call in a 32-bit mode where the architecture lets a
+/// thread enter one itself (x86_64), else faults in 64-bit mode.
+extern "C" fn syscall_in_32_bit_mode(_: u64) -> ! {
+    keel_sys::arch::syscall_in_32_bit_mode()
+}
+
+/// A thread that asked for a 32-bit mode takes a user-exception fault and
+/// runs on in 64-bit mode once its handler sends it on. x86_64: it
+/// far-returned into the 32-bit user code segment and faulted there, once
+/// on `ud2` and once on `syscall` (a 32-bit system call is a fault, not a
+/// kernel entry on the thread's stack); the kernel returns it with the
+/// 64-bit selectors. aarch64: the registers the handler writes ask for
+/// AArch32 in the SPSR, and the kernel keeps only the flags.
 pub fn back_in_64_bit_mode(env: &Env) -> TestResult {
-    let h = Handler::new(env)?;
-    let (t, r) = h.run(env, undefined_in_32_bit_mode, h.ep)?;
-    ensure!(
-        r.info.label() == FaultType::UserException as u64,
-        "label {} (expected a user exception)",
-        r.info.label()
-    );
-    let mut start = UserContext::new_thread(recovered, stack_top(0), 0);
-    start.set_flags(keel_sys::arch::FLAGS_32_BIT_MODE);
-    step(t.tcb_write_all_registers(false, &start), "redirect")?;
-    h.reply(0, &[])?;
-    yield_times(1)?;
-    ensure!(
-        count(0) == 100,
-        "the thread did not run on in 64-bit mode (count {})",
-        count(0)
-    );
-    step(t.tcb_suspend(), "stop the thread")
+    let entries: [extern "C" fn(u64) -> !; 2] = [undefined_in_32_bit_mode, syscall_in_32_bit_mode];
+    for (run, entry) in (1u64..).zip(entries) {
+        let h = Handler::new(env)?;
+        let (t, r) = h.run(env, entry, h.ep)?;
+        ensure!(
+            r.info.label() == FaultType::UserException as u64,
+            "run {run}: label {} (expected a user exception)",
+            r.info.label()
+        );
+        let mut start = UserContext::new_thread(recovered, stack_top(0), 0);
+        start.set_flags(keel_sys::arch::FLAGS_32_BIT_MODE);
+        step(t.tcb_write_all_registers(false, &start), "redirect")?;
+        h.reply(0, &[])?;
+        yield_times(1)?;
+        ensure!(
+            count(0) == 100,
+            "run {run}: the thread did not run on in 64-bit mode (count {})",
+            count(0)
+        );
+        step(t.tcb_suspend(), "stop the thread")?;
+    }
+    Ok(())
 }

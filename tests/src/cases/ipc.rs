@@ -240,6 +240,26 @@ pub fn object_deleted_under_receiver(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A receiver whose saved PC was written just above x86_64's non-canonical
+/// gap runs its receive again when the endpoint goes: stepping back onto
+/// the system call lands in the gap, and the kernel must return it to a
+/// canonical address (it faults there), not fault itself. (QEMU's TCG does
+/// not fault on an `iretq` into the gap, so this guards runs on hardware
+/// and KVM.)
+pub fn restart_from_written_pc(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    server(env, receive_once, 0, ep)?;
+    yield_times(1)?;
+    let t = Cap::<Tcb>::from_cptr(CPtr::from_bits(shared(0).tcb.load(Ordering::SeqCst)));
+    let mut regs = step(t.tcb_read_all_registers(false), "read")?;
+    regs.set_pc(0xffff_8000_0000_0001);
+    step(t.tcb_write_all_registers(false, &regs), "write the PC")?;
+    step(slot(ep).delete(), "delete the endpoint")?;
+    yield_times(2)?;
+    ensure!(count(0) == 0, "the receiver returned from its receive");
+    Ok(())
+}
+
 /// Sends one message naming extra cap `shared(i).value` through `shared(i).cap`, then stops.
 /// Uses the root task's IPC buffer, which the test lends it (the root task is
 /// blocked in its receive meanwhile).

@@ -108,6 +108,7 @@ crate::test_cases! {
     IPC0017: "a reply carries a cap when the server received through a cap with the grant right" => ipc::reply_carries_cap_with_grant;
     IPC0018: "a reply carries no cap when the server received without the grant right" => ipc::reply_carries_no_cap_without_grant;
     IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
+    IPC0020: "a receiver whose PC was written just above the non-canonical gap survives its restart when the endpoint goes" => ipc::restart_from_written_pc;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;
@@ -162,7 +163,7 @@ crate::test_cases! {
     FAULT0009: "the handler sees the fault endpoint cap's badge" => fault_handler::handler_badge;
     FAULT0010: "fault and timeout endpoints need write and grant or grant-reply" => fault_handler::handler_needs_write_and_grant_or_grant_reply;
     FAULT0011: "a system call from the last instruction of the user half faults the thread, not the kernel" => fault_handler::syscall_at_top_of_user_half;
-    FAULT0012: "a thread that put itself in a 32-bit mode runs on in 64-bit mode after its fault" => fault_handler::back_in_64_bit_mode;
+    FAULT0012: "a thread that put itself in a 32-bit mode (and made a system call there) faults, then runs on in 64-bit mode" => fault_handler::back_in_64_bit_mode;
     VSPACE0001: "map a frame, write and read it, and a thread reads it too" => vspace::map_and_access;
     VSPACE0002: "one frame mapped twice through a copied cap shares its contents" => vspace::shared_frame;
     VSPACE0003: "after unmap an access faults; mapping again brings the contents back" => vspace::unmap_faults;

@@ -70,6 +70,7 @@ struct DescriptorPointer {
 const MSR_EFER: u32 = 0xc000_0080;
 const MSR_STAR: u32 = 0xc000_0081;
 const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_CSTAR: u32 = 0xc000_0083;
 const MSR_FMASK: u32 = 0xc000_0084;
 
 /// Loads the GDT and TSS and enables `syscall`.
@@ -111,18 +112,23 @@ pub fn init() {
     }
     extern "C" {
         fn syscall_entry();
+        fn compat_syscall_entry();
     }
     wrmsr(MSR_EFER, super::io::rdmsr(MSR_EFER) | 1);
     wrmsr(MSR_STAR, (KERNEL_CS << 32) | (0x18 << 48));
     wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
+    // A `syscall` from the 32-bit user segment (see `trap`): a fault.
+    wrmsr(MSR_CSTAR, compat_syscall_entry as *const () as u64);
     // Clear TF, IF, DF, NT and AC on entry. NT above all: a thread can set
     // it with `popfq`, and the kernel's `iretq` with NT set would fault
     // (THREADS0015).
     wrmsr(MSR_FMASK, 0x4_4700);
 }
 
-/// Sets the stack the CPU switches to on a trap from user mode.
+/// Sets the stack the kernel is entered on from user mode: the CPU switches
+/// to it on a trap, and the `syscall` entries load it themselves.
 pub fn set_kernel_entry_stack(rsp0: u64) {
-    // SAFETY: single core, interrupts off; the CPU reads rsp0 only on a trap.
+    // SAFETY: single core, interrupts off; rsp0 is read only on a kernel
+    // entry from user mode (by the CPU on a trap, by the `syscall` entries).
     unsafe { (*TSS.0.get()).rsp0 = rsp0 }
 }

@@ -22,6 +22,8 @@ use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
+/// The invalid-opcode (#UD) vector.
+const INVALID_OPCODE: u64 = 6;
 /// RFLAGS.IF: maskable interrupts enabled.
 const RFLAGS_IF: u64 = 1 << 9;
 
@@ -142,8 +144,12 @@ impl UserRegisters for UserContext {
     }
 
     fn restart_syscall(&mut self) {
-        // `syscall` saved the address after its 2-byte instruction; step back onto it.
-        self.rip = self.rip.wrapping_sub(2);
+        // `syscall` saved the address after its 2-byte instruction; step back
+        // onto it. The saved address may have been written (WriteRegisters)
+        // since: one step back from a canonical address need not be
+        // canonical, and `iretq` to that would fault in the kernel.
+        let rip = self.rip.wrapping_sub(2);
+        self.rip = if canonical(rip) { rip } else { 0 };
     }
 
     const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
@@ -327,14 +333,21 @@ keel_interrupt_woke:
        from the user half's last instruction leaves RCX just past it, not
        canonical (bit 47 set), and `iretq` there would fault in the kernel:
        the thread returns to 0 instead (FAULT0011). */
-    .global syscall_entry
-syscall_entry:
+    /* Onto the stack in TSS.rsp0 (the end of the current UserContext)
+       from the thread's: SS, RSP, RFLAGS (from R11) and CS, as a trap
+       pushes them; RIP (from RCX) is the caller's to push. */
+    .macro syscall_frame
     mov %rsp, SYSCALL_USER_RSP(%rip)
     mov TSS+{tss_rsp0}(%rip), %rsp
     pushq ${user_ss}
     pushq SYSCALL_USER_RSP(%rip)
     push %r11
     pushq ${user_cs}
+    .endm
+
+    .global syscall_entry
+syscall_entry:
+    syscall_frame
     bt $47, %rcx
     jnc 1f
     xor %ecx, %ecx
@@ -343,8 +356,25 @@ syscall_entry:
     save_user_registers
     call x86_64_syscall
     ud2
+
+    /* `syscall` from 32-bit (compatibility) mode, which AMD CPUs (and QEMU)
+       send to CSTAR, still on the thread's stack (Intel raises #UD
+       instead). Keel has no 32-bit system calls: the same frame as a #UD
+       at the `syscall` instruction, so the thread takes an
+       undefined-instruction fault either way. */
+    .global compat_syscall_entry
+compat_syscall_entry:
+    syscall_frame
+    sub $2, %rcx
+    push %rcx
+    pushq $0
+    pushq ${invalid_opcode}
+    save_user_registers
+    call x86_64_user_trap
+    ud2
 "#,
     tss_rsp0 = const gdt::TSS_RSP0_OFFSET,
+    invalid_opcode = const INVALID_OPCODE,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     rax_offset = const RAX_OFFSET,
@@ -387,7 +417,8 @@ pub fn init() {
 ///   [`UserRegisters::new_thread`] when the TCB is created);
 /// - RIP is canonical: the `syscall` entry clears a non-canonical return
 ///   address, a trap from user mode saves a canonical one, and
-///   [`UserRegisters::set_register`] stores 0 for a non-canonical one;
+///   [`UserRegisters::set_register`] and
+///   [`UserRegisters::restart_syscall`] store 0 for a non-canonical one;
 /// - CS and SS are the 64-bit ring-3 selectors: the `syscall` entry pushes
 ///   them, and a trap from user mode forces them (the thread may have
 ///   far-returned into the 32-bit user segment);
@@ -454,7 +485,7 @@ extern "C" fn x86_64_user_trap() -> ! {
             };
             (UserFaultKind::VmFault(access), read_cr2())
         }
-        6 => (UserFaultKind::UndefinedInstruction, 0),
+        INVALID_OPCODE => (UserFaultKind::UndefinedInstruction, 0),
         17 => (UserFaultKind::Alignment, 0),
         32..=255 => {
             handle_interrupt(vector as u8);

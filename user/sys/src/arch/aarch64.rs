@@ -36,6 +36,12 @@ pub fn undefined_in_32_bit_mode() -> ! {
     undefined_instruction()
 }
 
+/// As [`undefined_in_32_bit_mode`]: there is no 32-bit mode to make a
+/// system call from.
+pub fn syscall_in_32_bit_mode() -> ! {
+    undefined_instruction()
+}
+
 global_asm!(
     ".section .text._start, \"ax\"",
     ".global _start",

@@ -30,22 +30,36 @@ pub fn undefined_instruction() -> ! {
 pub const FLAGS_32_BIT_MODE: u64 = 0;
 
 /// Far-returns into the 32-bit user code segment (GDT selector 0x1b) and
-/// executes `ud2` there (for tests that check the kernel returns the thread
-/// in 64-bit mode after the fault).
-pub fn undefined_in_32_bit_mode() -> ! {
-    // SAFETY: program code lies below 4 GiB, so the `ud2` after the far
-    // return is reachable in the 32-bit segment too; it is the same bytes
-    // in either mode and faults at once, so nothing runs in 32-bit mode.
-    unsafe {
+/// runs the given instructions there. Program code lies below 4 GiB, so
+/// they are reachable in that segment too.
+macro_rules! in_32_bit_mode {
+    ($($instruction:literal),+) => {
         asm!(
             "lea 2f(%rip), %rax",
             "pushq $0x1b",
             "push %rax",
             "lretq",
-            "2: ud2",
+            "2:",
+            $($instruction),+,
             options(att_syntax, noreturn)
         )
-    }
+    };
+}
+
+/// Executes `ud2` in the 32-bit user code segment (for tests that check the
+/// kernel returns the thread in 64-bit mode after the fault).
+pub fn undefined_in_32_bit_mode() -> ! {
+    // SAFETY: `ud2` is the same bytes in either mode and faults at once, so
+    // nothing else runs in 32-bit mode.
+    unsafe { in_32_bit_mode!("ud2") }
+}
+
+/// Makes a `syscall` in the 32-bit user code segment (for tests that check
+/// it is a fault, not a kernel entry).
+pub fn syscall_in_32_bit_mode() -> ! {
+    // SAFETY: `syscall` is the same bytes in either mode and faults the
+    // thread (Keel has no 32-bit system calls); the `ud2` is never reached.
+    unsafe { in_32_bit_mode!("syscall", "ud2") }
 }
 
 global_asm!(

@@ -68,8 +68,9 @@ const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
 const RAX_OFFSET: usize = 512 + 16;
 const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
 
-/// The RFLAGS a user thread runs with: its arithmetic flags, TF and DF kept;
-/// interrupts enabled; IOPL 0; everything else clear.
+/// The RFLAGS written for a user thread (`set_register`): its arithmetic
+/// flags (CF, PF, AF, ZF, SF, OF) and DF kept; interrupts enabled; IOPL 0;
+/// everything else (TF, NT, AC, VM, ...) clear.
 const fn user_rflags(rflags: u64) -> u64 {
     (rflags & 0xcd5) | 0x202
 }

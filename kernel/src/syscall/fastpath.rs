@@ -15,6 +15,10 @@
 //! - Otherwise (a server on a context of its own): the Reply-object and
 //!   scheduling steps are the slow path's own functions, and the kernel is
 //!   left through [`sched::run_directly`], which charges the time used.
+//!
+//! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
+//! good while no cap anywhere has been written since; a thread's VSpace
+//! root is kept the same way (`tcb::vspace_root`).
 
 use crate::arch::UserRegisters;
 use crate::ipc::queue::tcb;

@@ -90,7 +90,7 @@ pub fn read_cap(mem: &impl ObjectMemory, slot: u64) -> Cap {
 /// fast path keeps its lookups by it.
 static CAP_WRITES: AtomicU64 = AtomicU64::new(1);
 
-/// The current count of cap writes (see [`CAP_WRITES`]; never 0).
+/// The current count of cap writes (see `CAP_WRITES`; never 0).
 #[inline(always)]
 pub fn cap_writes() -> u64 {
     CAP_WRITES.load(Ordering::Relaxed)

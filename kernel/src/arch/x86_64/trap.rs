@@ -76,8 +76,19 @@ const fn user_rflags(rflags: u64) -> u64 {
 }
 
 /// True for an address whose top 17 bits are all equal (a canonical address).
-pub fn canonical(address: u64) -> bool {
+fn canonical(address: u64) -> bool {
     (address as i64) << 16 >> 16 == address as i64
+}
+
+/// `address` if canonical, else 0: what the kernel stores where the CPU
+/// would fault in the kernel on a non-canonical value (RIP at `iretq`, the
+/// FS base at `wrmsr`).
+fn canonical_or_zero(address: u64) -> u64 {
+    if canonical(address) {
+        address
+    } else {
+        0
+    }
 }
 
 /// The 512-byte `fxsave` area.
@@ -149,15 +160,13 @@ impl UserRegisters for UserContext {
         // onto it. The saved address may have been written (WriteRegisters)
         // since: one step back from a canonical address need not be
         // canonical, and `iretq` to that would fault in the kernel.
-        let rip = self.rip.wrapping_sub(2);
-        self.rip = if canonical(rip) { rip } else { 0 };
+        self.rip = canonical_or_zero(self.rip.wrapping_sub(2));
     }
 
     const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
 
     fn set_tls_base(&mut self, base: u64) {
-        // Loading a non-canonical FS base faults in the kernel: store 0 instead.
-        self.fs_base = if canonical(base) { base } else { 0 };
+        self.fs_base = canonical_or_zero(base);
     }
 
     fn register(&self, index: usize) -> Option<u64> {
@@ -165,9 +174,9 @@ impl UserRegisters for UserContext {
     }
 
     fn set_register(&mut self, index: usize, value: u64) -> bool {
-        // `iretq` to a non-canonical RIP faults in the kernel: store 0 instead (as seL4).
+        // A non-canonical RIP is stored as 0 (as seL4 does).
         let value = match index {
-            keel_abi::registers::PC if !canonical(value) => 0,
+            keel_abi::registers::PC => canonical_or_zero(value),
             keel_abi::registers::FLAGS => user_rflags(value),
             _ => value,
         };
@@ -328,12 +337,6 @@ keel_interrupt_woke:
     cli
     ret
 
-    /* `syscall`: the frame a trap would push (ring-3 selectors, RIP from
-       RCX, RFLAGS from R11), then the registers. The vector and error words
-       are left as they were: only the trap path reads them. A `syscall`
-       from the user half's last instruction leaves RCX just past it, not
-       canonical (bit 47 set), and `iretq` there would fault in the kernel:
-       the thread returns to 0 instead (FAULT0011). */
     /* Onto the stack in TSS.rsp0 (the end of the current UserContext)
        from the thread's: SS, RSP, RFLAGS (from R11) and CS, as a trap
        pushes them; RIP (from RCX) is the caller's to push. */
@@ -346,6 +349,12 @@ keel_interrupt_woke:
     pushq ${user_cs}
     .endm
 
+    /* `syscall`: the frame a trap would push (ring-3 selectors, RIP from
+       RCX, RFLAGS from R11), then the registers. The vector and error words
+       are left as they were: only the trap path reads them. A `syscall`
+       from the user half's last instruction leaves RCX just past it, not
+       canonical (bit 47 set), and `iretq` there would fault in the kernel:
+       the thread returns to 0 instead (FAULT0011). */
     .global syscall_entry
 syscall_entry:
     syscall_frame

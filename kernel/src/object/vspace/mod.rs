@@ -119,7 +119,7 @@ pub fn live_root(cap: &Cap) -> Option<u64> {
 /// `tcb::vspace_root`). Starts at 1: 0 is "never found".
 static ROOTS_EPOCH: AtomicU64 = AtomicU64::new(1);
 
-/// The current count of [`ROOTS_EPOCH`].
+/// The current count of `ROOTS_EPOCH`.
 #[inline(always)]
 pub fn roots_epoch() -> u64 {
     ROOTS_EPOCH.load(Ordering::Relaxed)

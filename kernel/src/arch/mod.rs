@@ -203,6 +203,10 @@ pub trait Platform {
     /// Switches to `vspace` and returns to user mode with `ctx`'s registers.
     /// Later kernel entries save into `ctx`.
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> !;
+    /// All of [`Platform::enter_user`] but the return itself, which the
+    /// system-call entry makes with `ctx` when the IPC fast path (which
+    /// calls this) gives it back.
+    fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace);
     /// The register file `ctx` (of a TCB being destroyed) is going away: the
     /// machine may hold no state of it after this (aarch64: lazily switched
     /// FP/SIMD registers; x86_64 saves the FPU on every entry, so none).

@@ -65,6 +65,13 @@ pub fn start_receive(reply: u64, receiver: u64) {
             _ => unlink(reply, previous),
         }
     }
+    link_receiver(reply, receiver);
+}
+
+/// [`start_receive`] with a Reply object that names no thread (the IPC
+/// fast path's, which has just answered through it).
+#[inline(always)]
+pub fn link_receiver(reply: u64, receiver: u64) {
     write(reply, THREAD, receiver);
     tcb(receiver).reply = reply;
 }

@@ -15,7 +15,7 @@ pub use budget::{
 };
 pub use release::release_queue_remove;
 
-use crate::arch::{AddressSpace, Machine, Platform, VSpace};
+use crate::arch::{AddressSpace, Machine, Platform, UserContext, VSpace};
 use crate::object::sched_context::sc;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
 use core::cell::UnsafeCell;
@@ -74,7 +74,7 @@ fn queue_index(priority: u64) -> usize {
 
 /// Puts a thread that is not queued at the back (or, with `front`, the
 /// front) of its priority's queue.
-#[inline]
+#[inline(always)]
 fn insert(tcb_object: u64, front: bool) {
     let t = tcb(tcb_object);
     let p = priority_of(t);
@@ -357,6 +357,16 @@ pub fn run_directly(next: u64) -> ! {
 pub fn enter_directly(next: u64, root: u64) -> ! {
     set_current(next);
     Machine::enter_user(&mut tcb(next).context, &VSpace::from_root(root))
+}
+
+/// [`enter_directly`] up to the return to user mode, which the IPC fast
+/// path's caller (the system-call entry) makes: `next`'s register file.
+#[inline(always)]
+pub fn prepare_to_enter(next: u64, root: u64) -> &'static mut UserContext {
+    set_current(next);
+    let ctx = &mut tcb(next).context;
+    Machine::prepare_user_entry(ctx, &VSpace::from_root(root));
+    ctx
 }
 
 /// Leaves the kernel into the highest-priority runnable thread, or idles:

@@ -1,29 +1,31 @@
-//! The IPC fast path, tried before any other system-call work: Call and
-//! ReplyRecv with a short message (at most four words, in registers, no caps)
-//! to a thread that is already waiting (with a Reply object) and will run
-//! next. Its effects are exactly those of the slow path for the same call
-//! (tests compare the two); anything out of the ordinary is left to the slow
-//! path.
+//! The IPC fast path, tried by the system-call entry before anything else:
+//! Call and ReplyRecv with a short message (at most four words, in
+//! registers, no caps) to a thread that is already waiting (with a Reply
+//! object) and will run next. Its effects are exactly those of the slow path
+//! for the same call (tests compare the two); anything out of the ordinary
+//! is left to the slow path.
 //!
 //! Two ways through:
 //! - A Call to a passive server, and the ReplyRecv that gives the context
 //!   back (seL4's MCS fast path takes only these): the context time is
 //!   charged to does not change, so the caller's context, its place in the
-//!   run queue and the CPU are handed straight over ([`sched::hand_over`])
-//!   and the kernel is left into the other thread without reading the
-//!   clock ([`sched::enter_directly`]).
+//!   run queue and the CPU are handed straight over ([`sched::hand_over`]),
+//!   and the entry returns into the other thread without the clock being
+//!   read ([`sched::prepare_to_enter`]). This way calls no function, so
+//!   [`keel_fastpath`] saves few registers of its own.
 //! - Otherwise (a server on a context of its own): the Reply-object and
 //!   scheduling steps are the slow path's own functions, and the kernel is
 //!   left through [`sched::run_directly`], which charges the time used.
 //!
 //! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
-//! good while no cap anywhere has been written since; a thread's VSpace
-//! root is kept the same way (`tcb::vspace_root`).
+//! good while no cap anywhere has been written since. A thread's VSpace root
+//! is used only as kept ([`kept_vspace_root`]): when it is stale the call
+//! goes the slow way, whose scheduling finds the root again.
 
-use crate::arch::UserRegisters;
+use crate::arch::{UserContext, UserRegisters};
 use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, vspace_root, KeptLookup, ThreadState};
+use crate::object::tcb::{kept_vspace_root, tcb_slot, KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
@@ -40,10 +42,26 @@ pub fn set_enabled(on: bool) -> bool {
     ENABLED.swap(on, Ordering::Relaxed)
 }
 
+/// The system-call entry's first step, on the kernel stack with the
+/// caller's registers saved: runs a Call or ReplyRecv that fits to the end.
+/// Returns the register file the entry returns to user mode with, or null
+/// when the system call is the rest of the system-call path's. The way
+/// through that returns calls nothing, so it saves no callee-saved
+/// registers (the slow path's entry function does).
+#[no_mangle]
+extern "C" fn keel_fastpath() -> *mut UserContext {
+    match try_fastpath() {
+        Some(ctx) => ctx,
+        None => core::ptr::null_mut(),
+    }
+}
+
 /// Runs the current thread's system call on the fast path if it is a Call
-/// or ReplyRecv that fits; returns the thread to run next when it did.
+/// or ReplyRecv that fits; returns the register file of the thread to
+/// return to when it did. A server on a context of its own is left to
+/// through [`sched::run_directly`] instead.
 #[inline(always)]
-pub fn try_fastpath() -> Option<u64> {
+fn try_fastpath() -> Option<&'static mut UserContext> {
     let current = sched::current_object()?;
     let number = tcb(current).context.syscall_number();
     if !ENABLED.load(Ordering::Relaxed) {
@@ -123,11 +141,11 @@ fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
         .set_syscall_result([info.word(), badge, a, b, c, d]);
 }
 
-/// Call to a waiting receiver; the receiver, to run next, when done. A
-/// passive receiver (seL4's condition) runs on the caller's context, and the
-/// kernel is left straight into it.
+/// Call to a waiting receiver, which runs next. A passive receiver (seL4's
+/// condition) runs on the caller's context: its register file, for the
+/// system-call entry to return with.
 #[inline(always)]
-fn call(caller: u64) -> Option<u64> {
+fn call(caller: u64) -> Option<&'static mut UserContext> {
     let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
     // Without grant or grant-reply the caller cannot wait for a reply: the
@@ -145,29 +163,36 @@ fn call(caller: u64) -> Option<u64> {
     }
     let successor = sched::would_run_next(r.priority, caller)?;
     let context = tcb(caller).sched_context;
-    if r.sched_context == 0 && sched::is_charged(context) {
-        let root = vspace_root(receiver)?;
-        endpoint::take_off(ep, receiver);
-        deliver(caller, receiver, info, cap.badge());
-        tcb(receiver).state = ThreadState::Running;
-        reply::link_caller(reply, caller, receiver);
-        reply::stack_push(reply, context);
-        sched::hand_over(context, caller, receiver, successor);
-        sched::enter_directly(receiver, root)
+    if r.sched_context != 0 || !sched::is_charged(context) {
+        call_own_context(caller, receiver, ep, info, cap.badge())
     }
+    let root = kept_vspace_root(receiver)?;
     endpoint::take_off(ep, receiver);
     deliver(caller, receiver, info, cap.badge());
-    sched::make_runnable(receiver);
-    ipc::wait_for_reply(caller, receiver);
-    Some(receiver)
+    tcb(receiver).state = ThreadState::Running;
+    reply::link_caller(reply, caller, receiver);
+    reply::stack_push(reply, context);
+    sched::hand_over(context, caller, receiver, successor);
+    Some(sched::prepare_to_enter(receiver, root))
 }
 
-/// ReplyRecv answering a caller waiting on the Reply object it names, then
-/// waiting on an endpoint with no sender; the caller, to run next, when
-/// done. A passive caller whose context comes back with the reply (seL4's
-/// condition) runs on it, and the kernel is left straight into it.
+/// [`call`] to a receiver on a context of its own: the slow path's IPC and
+/// scheduling steps, then into the receiver through [`sched::run_directly`].
+#[inline(never)]
+fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badge: u64) -> ! {
+    endpoint::take_off(ep, receiver);
+    deliver(caller, receiver, info, badge);
+    sched::make_runnable(receiver);
+    ipc::wait_for_reply(caller, receiver);
+    sched::run_directly(receiver)
+}
+
+/// ReplyRecv answering a caller waiting on the Reply object it names, which
+/// runs next, then waiting on an endpoint with no sender. A passive caller
+/// whose context comes back with the reply (seL4's condition) runs on it:
+/// its register file, for the system-call entry to return with.
 #[inline(always)]
-fn reply_recv(server: u64) -> Option<u64> {
+fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
     let info = short_message(server)?;
     if tcb(server).bound_notification != 0 {
         return None;
@@ -195,24 +220,37 @@ fn reply_recv(server: u64) -> Option<u64> {
     let context = tcb(server).sched_context;
     let lean =
         c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
-    let root = if lean { vspace_root(caller) } else { None };
-    if root.is_some() {
-        reply::stack_pop(reply, context);
-        reply::unlink_answered(reply, caller);
-        deliver(server, caller, info, 0);
-        tcb(caller).state = ThreadState::Running;
-        sched::hand_over(context, server, caller, successor);
-    } else {
-        reply::pop(reply);
-        deliver(server, caller, info, 0);
-        sched::make_runnable(caller);
-        sched::dequeue(server);
-    }
+    let Some(root) = lean.then(|| kept_vspace_root(caller)).flatten() else {
+        reply_recv_own_context(server, caller, reply, cap, info)
+    };
+    reply::stack_pop(reply, context);
+    reply::unlink_answered(reply, caller);
+    deliver(server, caller, info, 0);
+    tcb(caller).state = ThreadState::Running;
+    sched::hand_over(context, server, caller, successor);
+    wait_on(server, reply, cap);
+    Some(sched::prepare_to_enter(caller, root))
+}
+
+/// [`reply_recv`] to a caller that does not run on the context coming back:
+/// the slow path's Reply-object and scheduling steps, then into the caller
+/// through [`sched::run_directly`].
+#[inline(never)]
+fn reply_recv_own_context(server: u64, caller: u64, reply: u64, cap: Cap, info: MessageInfo) -> ! {
+    reply::pop(reply);
+    deliver(server, caller, info, 0);
+    sched::make_runnable(caller);
+    sched::dequeue(server);
+    wait_on(server, reply, cap);
+    sched::run_directly(caller)
+}
+
+/// The receive half of ReplyRecv: `server` waits on the endpoint `cap`
+/// names (which has no sender) with `reply`, which names no thread (its
+/// caller was just answered).
+#[inline(always)]
+fn wait_on(server: u64, reply: u64, cap: Cap) {
     tcb(server).receive_can_grant = cap.rights_field().contains(CapRights::GRANT);
-    reply::start_receive(reply, server);
-    endpoint::block_receiver(ep, server);
-    match root {
-        Some(root) => sched::enter_directly(caller, root),
-        None => Some(caller),
-    }
+    reply::link_receiver(reply, server);
+    endpoint::block_receiver(cap.paddr(), server);
 }

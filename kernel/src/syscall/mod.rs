@@ -15,13 +15,10 @@ use keel_abi::{syscall::THREAD_NAME_MAX, Error, Syscall};
 use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::error::SyscallError;
 
-/// Handles the system call the current thread just made, then schedules.
+/// Handles the system call the current thread just made (after the IPC fast
+/// path, which the entry tries first), then schedules.
 #[inline(always)]
 pub fn handle_syscall() -> ! {
-    // The IPC fast path first: it is short, so it is not a stretch of its own.
-    if let Some(next) = fastpath::try_fastpath() {
-        sched::run_directly(next)
-    }
     crate::preemption::kernel_entered();
     if let Some(tcb_object) = sched::current_object() {
         let outcome = dispatch(tcb_object);

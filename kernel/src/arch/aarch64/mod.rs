@@ -67,6 +67,12 @@ impl Platform for Machine {
         trap::return_to_user(ctx)
     }
 
+    #[inline(always)]
+    fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace) {
+        vspace.activate();
+        trap::prepare_return(ctx);
+    }
+
     fn forget_user_state(ctx: &UserContext) {
         fpu::forget(ctx);
     }

@@ -167,30 +167,9 @@ kernel_exception:
     mov x29, xzr
     .endm
 
-user_entry:
-    save_user_registers
-    mrs x1, tpidr_el0
-    mrs x2, esr_el1
-    stp x1, x2, [sp, #272]
-    mrs x1, far_el1
-    stp x1, x0, [sp, #288]
-    enter_kernel_stack
-    bl aarch64_user_trap
-    b .
-
-    /* `svc` from EL0, ESR in x0. FAR and the entry word are left as they
-       were: only the trap path reads them. */
-syscall_entry:
-    save_user_registers
-    mrs x1, tpidr_el0
-    stp x1, x0, [sp, #272]
-    enter_kernel_stack
-    bl aarch64_syscall
-    b .
-
-    /* keel_return_to_user(ctx: *mut UserContext) -> ! */
-    .global keel_return_to_user
-keel_return_to_user:
+    /* The thread's registers from the UserContext at x0 (which becomes
+       SP, for its next exception), then back to EL0. */
+    .macro restore_user_registers
     mov sp, x0
     ldr x1, [sp, #272]
     msr tpidr_el0, x1
@@ -218,6 +197,38 @@ keel_return_to_user:
        exclusive monitor, so a thread's load-exclusive never pairs with a
        store-exclusive across a switch. */
     eret
+    .endm
+
+user_entry:
+    save_user_registers
+    mrs x1, tpidr_el0
+    mrs x2, esr_el1
+    stp x1, x2, [sp, #272]
+    mrs x1, far_el1
+    stp x1, x0, [sp, #288]
+    enter_kernel_stack
+    bl aarch64_user_trap
+    b .
+
+    /* `svc` from EL0, ESR in x0. FAR and the entry word are left as they
+       were: only the trap path reads them. The IPC fast path first: it
+       gives back the register file to return with, or 0 for the rest of
+       the system-call path. */
+syscall_entry:
+    save_user_registers
+    mrs x1, tpidr_el0
+    stp x1, x0, [sp, #272]
+    enter_kernel_stack
+    bl keel_fastpath
+    cbz x0, 1f
+    restore_user_registers
+1:  bl aarch64_syscall
+    b .
+
+    /* keel_return_to_user(ctx: *mut UserContext) -> ! */
+    .global keel_return_to_user
+keel_return_to_user:
+    restore_user_registers
 "#,
     sync = const ENTRY_SYNC,
     ec_svc64 = const EC_SVC64,
@@ -236,11 +247,19 @@ extern "C" {
 /// through `UserRegisters::set_register`, which keeps only the flags.
 #[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    super::fpu::prepare_return(ctx);
+    prepare_return(ctx);
     // SAFETY: `ctx` is a complete register file in kernel memory (a TCB) that
     // stays valid while the thread runs, 16-byte aligned as SP requires; its
     // SPSR can only return to EL0 (see above).
     unsafe { keel_return_to_user(ctx) }
+}
+
+/// What must be done before the return to `ctx`'s thread, which the
+/// system-call entry makes itself after the IPC fast path: FP/SIMD access
+/// for the thread whose state the registers hold.
+#[inline(always)]
+pub fn prepare_return(ctx: &UserContext) {
+    super::fpu::prepare_return(ctx);
 }
 
 fn current_context() -> &'static mut UserContext {

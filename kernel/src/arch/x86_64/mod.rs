@@ -49,6 +49,12 @@ impl Platform for Machine {
         trap::return_to_user(ctx)
     }
 
+    #[inline(always)]
+    fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace) {
+        vspace.activate();
+        trap::prepare_return(ctx);
+    }
+
     fn forget_user_state(_ctx: &UserContext) {
         // `fxsave` on every kernel entry: the FPU holds nothing of a thread
         // once it has left user mode.

@@ -297,6 +297,30 @@ trap_stubs:
     movabs $kernel_stack_top, %rsp
     .endm
 
+    /* The thread's registers from the UserContext at \ctx (the FPU area,
+       then the general registers and the trap frame `iretq` consumes). */
+    .macro restore_user_registers ctx
+    fxrstor64 (\ctx)
+    lea {rax_offset}(\ctx), %rsp
+    pop %rax
+    pop %rbx
+    pop %rcx
+    pop %rdx
+    pop %rsi
+    pop %rdi
+    pop %rbp
+    pop %r8
+    pop %r9
+    pop %r10
+    pop %r11
+    pop %r12
+    pop %r13
+    pop %r14
+    pop %r15
+    add $16, %rsp
+    iretq
+    .endm
+
 trap_common:
     testb $3, 24(%rsp)
     jz kernel_trap
@@ -354,7 +378,9 @@ keel_interrupt_woke:
        are left as they were: only the trap path reads them. A `syscall`
        from the user half's last instruction leaves RCX just past it, not
        canonical (bit 47 set), and `iretq` there would fault in the kernel:
-       the thread returns to 0 instead (FAULT0011). */
+       the thread returns to 0 instead (FAULT0011). The IPC fast path
+       first: it gives back the register file to return with, or 0 for the
+       rest of the system-call path. */
     .global syscall_entry
 syscall_entry:
     syscall_frame
@@ -364,8 +390,17 @@ syscall_entry:
 1:  push %rcx
     sub $16, %rsp
     save_user_registers
-    call x86_64_syscall
+    call keel_fastpath
+    test %rax, %rax
+    jz 2f
+    restore_user_registers %rax
+2:  call x86_64_syscall
     ud2
+
+    /* keel_return_to_user(ctx: *mut UserContext) -> ! */
+    .global keel_return_to_user
+keel_return_to_user:
+    restore_user_registers %rdi
 
     /* `syscall` from 32-bit (compatibility) mode, which AMD CPUs (and QEMU)
        send to CSTAR, still on the thread's stack (Intel raises #UD
@@ -438,28 +473,26 @@ pub fn init() {
 ///   `syscall` entry's FMASK, the trap gates).
 #[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
+    extern "C" {
+        fn keel_return_to_user(ctx: *mut UserContext) -> !;
+    }
+    prepare_return(ctx);
+    // SAFETY: `ctx` is a complete register file with ring-3 selectors (see
+    // above) in kernel memory (a TCB) that stays valid while the thread runs;
+    // its FPU area is 16-byte aligned with the struct, as `fxrstor64` needs.
+    unsafe { keel_return_to_user(ctx) }
+}
+
+/// What must be done before the return to `ctx`'s thread, which the
+/// system-call entry makes itself after the IPC fast path: the stack its
+/// next kernel entry saves into, and its FS base.
+#[inline(always)]
+pub fn prepare_return(ctx: &mut UserContext) {
     let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     // A trap from user mode (the CPU) and the `syscall` entry both take
     // their stack from here.
     gdt::set_kernel_entry_stack(end);
     super::io::set_fs_base(ctx.fs_base);
-    // SAFETY: `ctx` is a complete register file with ring-3 selectors; the pops
-    // follow the struct layout from `rax` (after the FPU area, `fs_base` and
-    // `reserved`) and `iretq` consumes the trailing hardware frame; the FPU
-    // area is 16-byte aligned with the struct.
-    unsafe {
-        asm!(
-            "fxrstor64 [{ctx}]",
-            "lea rsp, [{ctx} + {rax}]",
-            "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp",
-            "pop r8", "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
-            "add rsp, 16",
-            "iretq",
-            ctx = in(reg) ctx as *mut UserContext,
-            rax = const RAX_OFFSET,
-            options(noreturn)
-        )
-    }
 }
 
 fn current_context() -> &'static mut UserContext {

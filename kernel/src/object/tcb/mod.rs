@@ -138,12 +138,10 @@ const _: () = assert!(
 /// again while no VSpace cap, ASID or pool has gone since.
 #[inline(always)]
 pub fn vspace_root(tcb_object: u64) -> Option<u64> {
-    let epoch = crate::object::vspace::roots_epoch();
-    // SAFETY: as for `tcb_at`; the reference is used for two reads here.
-    let t = unsafe { tcb_at(tcb_object) };
-    if t.vspace_root_epoch == epoch {
-        return Some(t.vspace_root_found);
+    if let Some(root) = kept_vspace_root(tcb_object) {
+        return Some(root);
     }
+    let epoch = crate::object::vspace::roots_epoch();
     let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, VSPACE_ROOT_SLOT));
     let root = crate::object::vspace::live_root(&cap)?;
     // SAFETY: as for `tcb_at`; no other reference to this TCB is live.
@@ -151,6 +149,15 @@ pub fn vspace_root(tcb_object: u64) -> Option<u64> {
     t.vspace_root_found = root;
     t.vspace_root_epoch = epoch;
     Some(root)
+}
+
+/// The VSpace root [`vspace_root`] last found for the thread, if it is
+/// still good (no VSpace cap, ASID or pool has gone since).
+#[inline(always)]
+pub fn kept_vspace_root(tcb_object: u64) -> Option<u64> {
+    // SAFETY: as for `tcb_at`; the reference is used for two reads here.
+    let t = unsafe { tcb_at(tcb_object) };
+    (t.vspace_root_epoch == crate::object::vspace::roots_epoch()).then_some(t.vspace_root_found)
 }
 
 /// The physical address of the thread's IPC buffer (0: none), from the frame

@@ -44,24 +44,13 @@ pub fn set_enabled(on: bool) -> bool {
 
 /// The system-call entry's first step, on the kernel stack with the
 /// caller's registers saved: runs a Call or ReplyRecv that fits to the end.
-/// Returns the register file the entry returns to user mode with, or null
-/// when the system call is the rest of the system-call path's. The way
-/// through that returns calls nothing, so it saves no callee-saved
-/// registers (the slow path's entry function does).
+/// Returns the register file the entry returns to user mode with, or none
+/// (null) when the system call is the rest of the system-call path's. Call
+/// and ReplyRecv are functions of their own (tail-called), so that each
+/// saves only the registers its own way through needs; a way that returns
+/// calls nothing.
 #[no_mangle]
-extern "C" fn keel_fastpath() -> *mut UserContext {
-    match try_fastpath() {
-        Some(ctx) => ctx,
-        None => core::ptr::null_mut(),
-    }
-}
-
-/// Runs the current thread's system call on the fast path if it is a Call
-/// or ReplyRecv that fits; returns the register file of the thread to
-/// return to when it did. A server on a context of its own is left to
-/// through [`sched::run_directly`] instead.
-#[inline(always)]
-fn try_fastpath() -> Option<&'static mut UserContext> {
+extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
     let current = sched::current_object()?;
     let number = tcb(current).context.syscall_number();
     if !ENABLED.load(Ordering::Relaxed) {
@@ -144,7 +133,7 @@ fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
 /// Call to a waiting receiver, which runs next. A passive receiver (seL4's
 /// condition) runs on the caller's context: its register file, for the
 /// system-call entry to return with.
-#[inline(always)]
+#[inline(never)]
 fn call(caller: u64) -> Option<&'static mut UserContext> {
     let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
@@ -191,7 +180,7 @@ fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badg
 /// runs next, then waiting on an endpoint with no sender. A passive caller
 /// whose context comes back with the reply (seL4's condition) runs on it:
 /// its register file, for the system-call entry to return with.
-#[inline(always)]
+#[inline(never)]
 fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
     let info = short_message(server)?;
     if tcb(server).bound_notification != 0 {

@@ -100,7 +100,7 @@ impl Endpoint {
         blocking: bool,
     ) {
         if let Some(receiver) = self.waiting_receiver(mem) {
-            self.take_off(mem, threads, receiver);
+            self.take_first(mem, threads, receiver);
             threads.transfer(
                 sender,
                 receiver,
@@ -148,7 +148,7 @@ impl Endpoint {
                 .queue()
                 .first(mem)
                 .expect("invariant: a sending endpoint has senders");
-            self.take_off(mem, threads, sender);
+            self.take_first(mem, threads, sender);
             let send = threads.pending_send(sender);
             threads.transfer(
                 sender,
@@ -216,11 +216,27 @@ impl Endpoint {
         }
     }
 
+    /// [`Endpoint::take_off`] for `first`, the thread at the front of the
+    /// queue (as [`Endpoint::waiting_receiver`] found it).
+    #[inline(always)]
+    pub fn take_first<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        first: u64,
+    ) {
+        let next = self.queue().remove_first(mem, threads, first);
+        threads.unblocked(first);
+        if next == 0 {
+            mem.write(self.0 + STATE, IDLE);
+        }
+    }
+
     /// The endpoint is being destroyed: every queued thread runs its system
     /// call again (and then finds the cap gone).
     pub fn cancel_all<M: ObjectMemory, T: EndpointThreads>(&self, mem: &mut M, threads: &mut T) {
         while let Some(thread) = self.queue().first(mem) {
-            self.take_off(mem, threads, thread);
+            self.take_first(mem, threads, thread);
             threads.restart(thread);
         }
     }

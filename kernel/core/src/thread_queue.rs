@@ -52,6 +52,26 @@ impl ThreadQueue {
         mem.write(self.head + 8, thread);
     }
 
+    /// Takes `first`, the thread at the front, out ([`ThreadQueue::remove`]
+    /// knowing it has no thread before it); returns the new front (0: the
+    /// queue is empty).
+    #[inline(always)]
+    pub fn remove_first(
+        &self,
+        mem: &mut impl ObjectMemory,
+        links: &mut impl QueueLinks,
+        first: u64,
+    ) -> u64 {
+        let next = links.next(first);
+        links.set_next(first, 0);
+        mem.write(self.head, next);
+        match next {
+            0 => mem.write(self.head + 8, 0),
+            next => links.set_prev(next, 0),
+        }
+        next
+    }
+
     /// Takes `thread`, which must be queued here, out.
     #[inline(always)]
     pub fn remove(&self, mem: &mut impl ObjectMemory, links: &mut impl QueueLinks, thread: u64) {
@@ -134,21 +154,29 @@ mod tests {
     }
 
     proptest! {
-        /// Random appends and removals keep the order a VecDeque keeps.
+        /// Random appends, removals and removals of the front keep the
+        /// order a VecDeque keeps, and a thread taken out has no links.
         #[test]
-        fn matches_a_model(ops in proptest::collection::vec((any::<bool>(), 1u64..12), 1..60)) {
+        fn matches_a_model(ops in proptest::collection::vec((0u8..3, 1u64..12), 1..60)) {
             let mut mem = TestMemory::new(0x1000, 0x100);
             let mut links = Links::default();
             let q = ThreadQueue::at(0x1000);
             let mut model: VecDeque<u64> = VecDeque::new();
-            for (append, t) in ops {
+            for (op, t) in ops {
                 let t = t * 0x100;
-                if append && !model.contains(&t) {
+                if op == 0 && !model.contains(&t) {
                     q.append(&mut mem, &mut links, t);
                     model.push_back(t);
+                } else if op == 1 && !model.is_empty() {
+                    let first = q.first(&mem).unwrap_or(0);
+                    prop_assert_eq!(Some(first), model.pop_front());
+                    let next = q.remove_first(&mut mem, &mut links, first);
+                    prop_assert_eq!(next, model.front().copied().unwrap_or(0));
+                    prop_assert_eq!((links.prev(first), links.next(first)), (0, 0));
                 } else if let Some(i) = model.iter().position(|&m| m == t) {
                     q.remove(&mut mem, &mut links, t);
                     model.remove(i);
+                    prop_assert_eq!((links.prev(t), links.next(t)), (0, 0));
                 }
                 prop_assert_eq!(contents(&q, &mem, &links), model.iter().copied().collect::<Vec<_>>());
             }

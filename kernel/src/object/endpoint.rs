@@ -140,6 +140,13 @@ pub fn take_off(ep: u64, thread: u64) {
     Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread);
 }
 
+/// [`take_off`] for `first`, the thread at the front of the queue (as
+/// [`waiting_receiver`] found it).
+#[inline(always)]
+pub fn take_first(ep: u64, first: u64) {
+    Endpoint::at(ep).take_first(&mut KernelMemory, &mut KernelThreads, first);
+}
+
 /// The endpoint is being destroyed: every queued thread runs its system call
 /// again, which then finds the cap gone.
 pub fn cancel_all(ep: u64) {

@@ -156,7 +156,7 @@ fn call(caller: u64) -> Option<&'static mut UserContext> {
         call_own_context(caller, receiver, ep, info, cap.badge())
     }
     let root = kept_vspace_root(receiver)?;
-    endpoint::take_off(ep, receiver);
+    endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, cap.badge());
     tcb(receiver).state = ThreadState::Running;
     reply::link_caller(reply, caller, receiver);
@@ -169,7 +169,7 @@ fn call(caller: u64) -> Option<&'static mut UserContext> {
 /// scheduling steps, then into the receiver through [`sched::run_directly`].
 #[inline(never)]
 fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badge: u64) -> ! {
-    endpoint::take_off(ep, receiver);
+    endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, badge);
     sched::make_runnable(receiver);
     ipc::wait_for_reply(caller, receiver);

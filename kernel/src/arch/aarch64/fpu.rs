@@ -15,10 +15,20 @@ pub const CPACR_EL0_TRAPS: u64 = 0b01 << 20;
 /// CPACR_EL1.FPEN = 0b11: FP/SIMD does not trap.
 const CPACR_NO_TRAPS: u64 = 0b11 << 20;
 
-/// The register file whose FP/SIMD state the registers hold (0: none).
-static OWNER: AtomicU64 = AtomicU64::new(0);
-/// CPACR_EL1 as last written (boot writes [`CPACR_EL0_TRAPS`]).
-static CPACR: AtomicU64 = AtomicU64::new(CPACR_EL0_TRAPS);
+/// The FP/SIMD registers' owner and EL0's access to them, side by side so
+/// that one address reaches both on every return to EL0.
+#[repr(C)]
+struct FpState {
+    /// The register file whose FP/SIMD state the registers hold (0: none).
+    owner: AtomicU64,
+    /// CPACR_EL1 as last written (boot writes [`CPACR_EL0_TRAPS`]).
+    cpacr: AtomicU64,
+}
+
+static FP: FpState = FpState {
+    owner: AtomicU64::new(0),
+    cpacr: AtomicU64::new(CPACR_EL0_TRAPS),
+};
 
 global_asm!(
     r#"
@@ -92,15 +102,15 @@ fn address(ctx: &UserContext) -> u64 {
 /// registers hold its state.
 #[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
-    let cpacr = if OWNER.load(Ordering::Relaxed) == address(ctx) {
+    let cpacr = if FP.owner.load(Ordering::Relaxed) == address(ctx) {
         CPACR_NO_TRAPS
     } else {
         CPACR_EL0_TRAPS
     };
     // One core, interrupts masked: a load and a store, not an atomic swap
     // (which is a load-exclusive/store-exclusive loop without LSE).
-    if CPACR.load(Ordering::Relaxed) != cpacr {
-        CPACR.store(cpacr, Ordering::Relaxed);
+    if FP.cpacr.load(Ordering::Relaxed) != cpacr {
+        FP.cpacr.store(cpacr, Ordering::Relaxed);
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.
         unsafe { core::arch::asm!("msr cpacr_el1, {}", "isb", in(reg) cpacr, options(nostack)) }
@@ -110,9 +120,9 @@ pub fn prepare_return(ctx: &UserContext) {
 /// The thread of `ctx` used FP/SIMD while another's state was loaded: the
 /// owner's state goes back into its register file and `ctx`'s is loaded.
 pub fn take_over(ctx: &mut UserContext) {
-    let owner = OWNER.swap(address(ctx), Ordering::Relaxed);
+    let owner = FP.owner.swap(address(ctx), Ordering::Relaxed);
     if owner != 0 {
-        // SAFETY: the owner is a live register file (`forget` clears OWNER
+        // SAFETY: the owner is a live register file (`forget` clears the owner
         // before one goes away), 16-byte aligned, in kernel memory; EL1 may
         // use FP/SIMD (FPEN is 0b01 or 0b11).
         unsafe { keel_fpu_save(owner as *mut UserContext) }
@@ -124,5 +134,7 @@ pub fn take_over(ctx: &mut UserContext) {
 /// The register file `ctx` is going away: its state in the registers, if
 /// it is the owner's, belongs to no one now.
 pub fn forget(ctx: &UserContext) {
-    let _ = OWNER.compare_exchange(address(ctx), 0, Ordering::Relaxed, Ordering::Relaxed);
+    let _ = FP
+        .owner
+        .compare_exchange(address(ctx), 0, Ordering::Relaxed, Ordering::Relaxed);
 }

@@ -103,8 +103,13 @@ pub trait UserRegisters {
 pub trait AddressSpace: PagingFormat + Sized {
     /// Physical address of the root table.
     fn root_paddr(&self) -> u64;
-    /// The address space whose root table is at `root_paddr`.
+    /// The address space whose root table is at `root_paddr`, to build or
+    /// walk.
     fn from_root(root_paddr: u64) -> Self;
+    /// The address space a thread runs in: the root table at `root_paddr`,
+    /// which holds `asid` (given out below [`PagingFormat::hardware_asids`];
+    /// aarch64 tags its translations with it).
+    fn for_thread(root_paddr: u64, asid: u16) -> Self;
 
     /// A fresh address space with the kernel mapped and no user mappings.
     ///

@@ -52,9 +52,10 @@ pub trait PagingFormat {
     /// the table walker.
     fn tables_written();
     /// After a leaf at `vaddr` was changed or removed: drops its cached
-    /// translation (whatever the address space; Keel uses one hardware ASID).
+    /// translation, whatever the address space and ASID.
     fn flush_page(vaddr: u64);
-    /// After a table was removed: drops every cached user translation.
+    /// After a table was removed, or an ASID taken back: drops every cached
+    /// user translation, under every ASID.
     fn flush_all();
     /// Before the frame at `paddr` (`size` bytes) is mapped executable: makes
     /// instruction fetch see what was written to it through data accesses.
@@ -68,6 +69,11 @@ pub trait PagingFormat {
     /// The root table at `root` is being destroyed: if it is the current one,
     /// switch to one that maps no user memory, so it is never used again.
     fn forget_root(root: u64);
+    /// How many ASIDs the hardware can tag translations with (aarch64: 2^16
+    /// or 2^8, as the CPU has them; x86_64, which does not use PCIDs, tags
+    /// none and takes every ASID). `AsidPool_Assign` gives out none at or
+    /// above it.
+    fn hardware_asids() -> u64;
 }
 
 /// Entry `index` (< 512) of the paging structure at physical `table`.

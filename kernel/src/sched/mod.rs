@@ -15,7 +15,7 @@ pub use budget::{
 };
 pub use release::release_queue_remove;
 
-use crate::arch::{AddressSpace, Machine, Platform, UserContext, VSpace};
+use crate::arch::{Machine, Platform, UserContext, VSpace};
 use crate::object::sched_context::sc;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
 use core::cell::UnsafeCell;
@@ -344,28 +344,28 @@ pub fn timer_interrupt() -> ! {
 pub fn run_directly(next: u64) -> ! {
     let t = tcb(next);
     if t.queued && budget::is_charged(t.sched_context) {
-        if let Some(root) = crate::object::tcb::vspace_root(next) {
-            enter_directly(next, root)
+        if let Some(vspace) = crate::object::tcb::running_vspace(next) {
+            enter_directly(next, vspace)
         }
     }
     schedule()
 }
 
 /// [`run_directly`] for a caller that checked its conditions itself and
-/// found `next`'s VSpace root, `root`.
+/// found the VSpace `next` runs in.
 #[inline(always)]
-pub fn enter_directly(next: u64, root: u64) -> ! {
+pub fn enter_directly(next: u64, vspace: VSpace) -> ! {
     set_current(next);
-    Machine::enter_user(&mut tcb(next).context, &VSpace::from_root(root))
+    Machine::enter_user(&mut tcb(next).context, &vspace)
 }
 
 /// [`enter_directly`] up to the return to user mode, which the IPC fast
 /// path's caller (the system-call entry) makes: `next`'s register file.
 #[inline(always)]
-pub fn prepare_to_enter(next: u64, root: u64) -> &'static mut UserContext {
+pub fn prepare_to_enter(next: u64, vspace: VSpace) -> &'static mut UserContext {
     set_current(next);
     let ctx = &mut tcb(next).context;
-    Machine::prepare_user_entry(ctx, &VSpace::from_root(root));
+    Machine::prepare_user_entry(ctx, &vspace);
     ctx
 }
 
@@ -378,7 +378,7 @@ pub fn schedule() -> ! {
     release::release_due(now);
     budget::end_timeslice_if_spent(now);
     while let Some(next) = choose() {
-        let Some(root) = crate::object::tcb::vspace_root(next) else {
+        let Some(vspace) = crate::object::tcb::running_vspace(next) else {
             // Its VSpace cap was deleted while it could run: it has nowhere to run.
             crate::kprintln!("KEEL: thread '{}' has no VSpace; stopped", tcb(next).name());
             crate::ipc::stop_thread(next);
@@ -391,7 +391,7 @@ pub fn schedule() -> ! {
         set_current(next);
         budget::arm_timer();
         let t = tcb(next);
-        Machine::enter_user(&mut t.context, &VSpace::from_root(root))
+        Machine::enter_user(&mut t.context, &vspace)
     }
     budget::switch_to(0, now);
     set_current(0);

@@ -18,14 +18,14 @@
 //!   left through [`sched::run_directly`], which charges the time used.
 //!
 //! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
-//! good while no cap anywhere has been written since. A thread's VSpace root
-//! is used only as kept ([`kept_vspace_root`]): when it is stale the call
-//! goes the slow way, whose scheduling finds the root again.
+//! good while no cap anywhere has been written since. A thread's VSpace is
+//! used only as kept ([`kept_vspace`]): when it is stale the call goes the
+//! slow way, whose scheduling finds the VSpace again.
 
 use crate::arch::{UserContext, UserRegisters};
 use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{kept_vspace_root, tcb_slot, KeptLookup, ThreadState};
+use crate::object::tcb::{kept_vspace, tcb_slot, KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
@@ -155,14 +155,14 @@ fn call(caller: u64) -> Option<&'static mut UserContext> {
     if r.sched_context != 0 || !sched::is_charged(context) {
         call_own_context(caller, receiver, ep, info, cap.badge())
     }
-    let root = kept_vspace_root(receiver)?;
+    let vspace = kept_vspace(receiver)?;
     endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, cap.badge());
     tcb(receiver).state = ThreadState::Running;
     reply::link_caller(reply, caller, receiver);
     reply::stack_push(reply, context);
     sched::hand_over(context, caller, receiver, successor);
-    Some(sched::prepare_to_enter(receiver, root))
+    Some(sched::prepare_to_enter(receiver, vspace))
 }
 
 /// [`call`] to a receiver on a context of its own: the slow path's IPC and
@@ -209,7 +209,7 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
     let context = tcb(server).sched_context;
     let lean =
         c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
-    let Some(root) = lean.then(|| kept_vspace_root(caller)).flatten() else {
+    let Some(vspace) = lean.then(|| kept_vspace(caller)).flatten() else {
         reply_recv_own_context(server, caller, reply, cap, info)
     };
     reply::stack_pop(reply, context);
@@ -218,7 +218,7 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
     tcb(caller).state = ThreadState::Running;
     sched::hand_over(context, server, caller, successor);
     wait_on(server, reply, cap);
-    Some(sched::prepare_to_enter(caller, root))
+    Some(sched::prepare_to_enter(caller, vspace))
 }
 
 /// [`reply_recv`] to a caller that does not run on the context coming back:

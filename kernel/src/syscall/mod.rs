@@ -5,7 +5,7 @@ mod fastpath;
 pub mod invocation;
 mod ipc;
 
-use crate::arch::{AddressSpace, Console, Machine, Platform, Serial, UserRegisters, VSpace};
+use crate::arch::{Console, Machine, Platform, Serial, UserRegisters};
 use crate::fault::{UserFault, UserFaultKind};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -88,9 +88,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
                 return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
             }
             let mut name = [0u8; THREAD_NAME_MAX];
-            let root = crate::object::tcb::vspace_root(tcb_object)
+            let vspace = crate::object::tcb::running_vspace(tcb_object)
                 .ok_or(SyscallError::from(Error::IllegalOperation))?;
-            let vspace = VSpace::from_root(root);
             crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
             if let Some(t) = sched::current() {
                 t.set_name(&name[..len]);

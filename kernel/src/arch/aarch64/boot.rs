@@ -83,7 +83,13 @@ _start:
     csel x10, x11, x10, hi
     ldr x9, ={tcr}
     bfi x9, x10, #32, #3
-    msr tcr_el1, x9
+    /* 16-bit ASIDs when the CPU has them (ID_AA64MMFR0_EL1.ASIDBits = 2). */
+    mrs x10, id_aa64mmfr0_el1
+    ubfx x10, x10, #4, #4
+    cmp x10, #2
+    b.ne 3f
+    orr x9, x9, #{tcr_as}
+3:  msr tcr_el1, x9
     adr x9, boot_l0
     msr ttbr0_el1, x9
     msr ttbr1_el1, x9
@@ -125,6 +131,7 @@ aarch64_high_entry:
     cpacr = const super::fpu::CPACR_EL0_TRAPS,
     mair = const MAIR,
     tcr = const TCR,
+    tcr_as = const super::mmu::TCR_AS,
     sctlr = const SCTLR_MMU_ON,
 );
 
@@ -157,5 +164,6 @@ extern "C" fn aarch64_boot_main() -> ! {
     tree.for_each_reserved(|region| params.reserve(region));
     params.add_device(PCIE_MMIO_WINDOW);
     super::psci::set_conduit(tree.psci_conduit());
+    super::vspace::leave_boot_tables();
     crate::boot::kernel_main(&params)
 }

@@ -15,8 +15,9 @@ pub const ATTR_NORMAL_UNCACHED: u64 = 2;
 /// attribute 1 device nGnRE, attribute 2 normal inner/outer non-cacheable.
 pub const MAIR: u64 = 0xff | (0x04 << 8) | (0x44 << 16);
 
-/// TCR_EL1 without IPS (filled in from ID_AA64MMFR0_EL1 at boot): 48-bit VAs in
-/// both halves, 4 KiB granules, inner-shareable write-back table walks, 8-bit ASIDs.
+/// TCR_EL1 without IPS and AS (both filled in from ID_AA64MMFR0_EL1 at boot):
+/// 48-bit VAs in both halves, 4 KiB granules, inner-shareable write-back
+/// table walks, the ASID taken from TTBR0.
 pub const TCR: u64 = 16 // T0SZ
     | (0b01 << 8) // IRGN0: write-back write-allocate
     | (0b01 << 10) // ORGN0
@@ -26,6 +27,11 @@ pub const TCR: u64 = 16 // T0SZ
     | (0b01 << 26) // ORGN1
     | (0b11 << 28) // SH1
     | (0b10 << 30); // TG1: 4 KiB
+
+/// TCR_EL1.AS: 16-bit ASIDs (set at boot when the CPU has them; 8 otherwise).
+pub const TCR_AS: u64 = 1 << 36;
+/// Where TTBR0_EL1 holds the ASID.
+pub const TTBR_ASID_SHIFT: u32 = 48;
 
 /// SCTLR_EL1 bits that are RES1 on ARMv8.0.
 pub const SCTLR_RES1: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
@@ -79,28 +85,43 @@ pub fn read_ttbr0() -> u64 {
     value
 }
 
-/// Switches the user half to the tables at `root` (ASID 0) and drops every
-/// cached translation.
+/// Switches the user half to the tables and ASID in `ttbr` (the root's
+/// physical address, the ASID at [`TTBR_ASID_SHIFT`]). Translations are
+/// tagged with their ASID (user pages are not global), so nothing cached
+/// for another address space is used and nothing needs flushing here: an
+/// ASID's translations are dropped before it is given out again.
 ///
 /// # Safety
-/// `root` must be a level-0 table the kernel owns. The kernel itself runs from
-/// TTBR1, so any such table keeps it mapped.
-pub unsafe fn write_ttbr0(root: u64) {
-    // SAFETY: the caller guarantees a valid root; the barriers make earlier
-    // table writes visible to the walker and the new root take effect, and the
-    // full TLB flush is needed while every address space shares ASID 0.
+/// The root must be a level-0 table the kernel owns, and the ASID its own
+/// (or 0 for a table that maps nothing). The kernel itself runs from TTBR1,
+/// so any such table keeps it mapped.
+#[inline(always)]
+pub unsafe fn write_ttbr0(ttbr: u64) {
+    // SAFETY: the caller guarantees a valid root and ASID; the barriers make
+    // earlier table writes visible to the walker and the new root take
+    // effect before the return to EL0.
     unsafe {
         asm!(
             "dsb ishst",
             "msr ttbr0_el1, {}",
             "isb",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            in(reg) root,
+            in(reg) ttbr,
             options(nostack, preserves_flags)
         )
     };
+}
+
+/// How many ASIDs translations can be tagged with: 2^16 with TCR_EL1.AS
+/// set (boot sets it when the CPU has 16-bit ASIDs), 2^8 otherwise.
+pub fn hardware_asids() -> u64 {
+    let tcr: u64;
+    // SAFETY: reading TCR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, tcr_el1", out(reg) tcr, options(nomem, nostack, preserves_flags)) };
+    if tcr & TCR_AS != 0 {
+        1 << 16
+    } else {
+        1 << 8
+    }
 }
 
 /// Makes page-table writes visible to the table walker.

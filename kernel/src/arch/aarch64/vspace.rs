@@ -3,9 +3,10 @@
 //! in TTBR1 and is not copied into user tables. User pages are normal
 //! write-back inner-shareable memory (or normal non-cacheable without the
 //! cacheable attribute, or device nGnRE and never executable for device
-//! frames), not global, never executable at EL1. Every address space uses
-//! hardware ASID 0: a switch flushes the TLB, and a changed entry is flushed
-//! by address for all ASIDs.
+//! frames), not global, never executable at EL1. A thread's address space
+//! runs under its ASID as the hardware ASID, so a switch flushes nothing; a
+//! changed entry is flushed by address for all ASIDs, a removed table or
+//! address space (and with it its ASID) by a full flush.
 
 use super::mmu::{
     self, ACCESS, ADDR_MASK, AP_READ_ONLY, AP_USER, ATTR_DEVICE, ATTR_NORMAL, ATTR_NORMAL_UNCACHED,
@@ -16,32 +17,51 @@ use crate::arch::{Machine, Platform};
 
 /// First address past the user half (TTBR0 with T0SZ = 16).
 const USER_TOP: u64 = 1 << 48;
-/// A user address space, named by its level-0 table's physical address.
+/// A user address space: its level-0 table's physical address and, for one
+/// a thread runs in, its ASID, as TTBR0_EL1 holds them.
+#[derive(Clone, Copy)]
 pub struct VSpace {
-    root: u64,
+    ttbr: u64,
 }
 
 impl VSpace {
-    /// Makes this address space the current one (ASID 0 for every address
-    /// space for now, so a switch flushes the TLB).
+    /// Makes this address space, which a thread runs in, the current one.
     #[inline(always)]
     pub fn activate(&self) {
-        if mmu::read_ttbr0() & ADDR_MASK != self.root {
-            // SAFETY: the root is a level-0 table this VSpace owns; the kernel
-            // runs from TTBR1 and stays mapped.
-            unsafe { mmu::write_ttbr0(self.root) }
+        if mmu::read_ttbr0() != self.ttbr {
+            // SAFETY: the root is a level-0 table this VSpace owns and the
+            // ASID the one its pool gave it (`for_thread`); the kernel runs
+            // from TTBR1 and stays mapped.
+            unsafe { mmu::write_ttbr0(self.ttbr) }
         }
     }
 }
 
 impl AddressSpace for VSpace {
     fn root_paddr(&self) -> u64 {
-        self.root
+        self.ttbr & ADDR_MASK
     }
 
     fn from_root(root_paddr: u64) -> Self {
-        VSpace { root: root_paddr }
+        VSpace { ttbr: root_paddr }
     }
+
+    fn for_thread(root_paddr: u64, asid: u16) -> Self {
+        VSpace {
+            ttbr: root_paddr | u64::from(asid) << mmu::TTBR_ASID_SHIFT,
+        }
+    }
+}
+
+/// Leaves the boot tables (an identity map of global entries) for good: the
+/// user half maps nothing until a thread runs, and nothing the boot tables
+/// cached is left to match any ASID.
+pub fn leave_boot_tables() {
+    let empty = Machine::kernel_virt_to_phys(core::ptr::addr_of!(EMPTY_ROOT) as usize);
+    // SAFETY: the empty table maps nothing, under ASID 0, which no VSpace
+    // holds; the kernel runs from TTBR1.
+    unsafe { mmu::write_ttbr0(empty) }
+    mmu::flush_all();
 }
 
 /// A level-0 table with no entries: TTBR0 while no user address space may be used.
@@ -135,8 +155,13 @@ impl PagingFormat for VSpace {
     fn forget_root(root: u64) {
         if mmu::read_ttbr0() & ADDR_MASK == root {
             let empty = Machine::kernel_virt_to_phys(core::ptr::addr_of!(EMPTY_ROOT) as usize);
-            // SAFETY: the empty table maps nothing; the kernel runs from TTBR1.
+            // SAFETY: the empty table maps nothing, under ASID 0, which no
+            // VSpace holds; the kernel runs from TTBR1.
             unsafe { mmu::write_ttbr0(empty) }
         }
+    }
+
+    fn hardware_asids() -> u64 {
+        mmu::hardware_asids()
     }
 }

@@ -23,6 +23,7 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 const USER_TOP: u64 = 0x0000_8000_0000_0000;
 
 /// A user address space, named by its PML4's physical address.
+#[derive(Clone, Copy)]
 pub struct VSpace {
     root: u64,
 }
@@ -57,6 +58,12 @@ impl AddressSpace for VSpace {
     }
 
     fn from_root(root_paddr: u64) -> Self {
+        VSpace { root: root_paddr }
+    }
+
+    fn for_thread(root_paddr: u64, _asid: u16) -> Self {
+        // Keel does not use PCIDs: every address space runs untagged, and a
+        // switch (a CR3 load) drops the user translations.
         VSpace { root: root_paddr }
     }
 }
@@ -156,5 +163,10 @@ impl PagingFormat for VSpace {
             // SAFETY: the boot PML4 maps the kernel, and no user memory.
             unsafe { load_root(boot_pml4()) }
         }
+    }
+
+    fn hardware_asids() -> u64 {
+        // No PCIDs: ASIDs name VSpaces for the kernel only, all of them.
+        1 << 16
     }
 }

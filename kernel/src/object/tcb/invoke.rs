@@ -165,7 +165,7 @@ pub fn invoke(
         },
         Label::TcbResume => {
             let t = tcb(target.object);
-            if crate::object::tcb::vspace_root(target.object).is_none() {
+            if crate::object::tcb::running_vspace(target.object).is_none() {
                 // Keel refuses to run a thread with nowhere to run (seL4 would
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
@@ -233,7 +233,7 @@ fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, S
     for (i, v) in values.iter().enumerate().take(count) {
         t.context.set_register(i, *v);
     }
-    let runnable = crate::object::tcb::vspace_root(target).is_some();
+    let runnable = crate::object::tcb::running_vspace(target).is_some();
     if flags & RESUME != 0 && t.state == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
@@ -263,7 +263,7 @@ fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
         }
     }
     let t = tcb(target);
-    let runnable = crate::object::tcb::vspace_root(target).is_some();
+    let runnable = crate::object::tcb::running_vspace(target).is_some();
     if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }

@@ -7,7 +7,7 @@
 
 pub mod invoke;
 
-use crate::arch::{UserContext, UserRegisters};
+use crate::arch::{AddressSpace, UserContext, UserRegisters, VSpace};
 use crate::object::memory::KernelMemory;
 use crate::object::object_mut;
 use keel_abi::syscall::THREAD_NAME_MAX;
@@ -105,10 +105,10 @@ pub struct Tcb {
     pub fault_words: [u64; FAULT_WORDS],
     name: [u8; THREAD_NAME_MAX],
     name_len: usize,
-    /// The VSpace root [`vspace_root`] last found, and the epoch it was
-    /// found in (0: none found yet).
-    vspace_root_found: u64,
-    vspace_root_epoch: u64,
+    /// The VSpace [`running_vspace`] last found, and the epoch it was found
+    /// in (0: none found yet).
+    vspace_found: VSpace,
+    vspace_epoch: u64,
     /// The IPC fast path's last cap lookups for this thread (see
     /// `syscall::fastpath`).
     pub kept_lookups: [KeptLookup; KEPT_LOOKUPS],
@@ -131,33 +131,34 @@ const _: () = assert!(
     STRUCT_OFFSET as usize + core::mem::size_of::<Tcb>() <= 1 << keel_abi::object::TCB_BITS
 );
 
-/// The physical address of the thread's VSpace root: the cap in its VSpace
-/// slot, only while the VSpace's ASID still names it (so a deleted VSpace,
-/// or one whose ASID pool was deleted, is never used). The root found is
+/// The VSpace the thread runs in: the one in its VSpace slot, only while
+/// the VSpace's ASID still names it (so a deleted VSpace, or one whose ASID
+/// pool was deleted, is never used), with that ASID. The VSpace found is
 /// kept with the epoch it was found in (`vspace::roots_epoch`), and used
 /// again while no VSpace cap, ASID or pool has gone since.
 #[inline(always)]
-pub fn vspace_root(tcb_object: u64) -> Option<u64> {
-    if let Some(root) = kept_vspace_root(tcb_object) {
-        return Some(root);
+pub fn running_vspace(tcb_object: u64) -> Option<VSpace> {
+    if let Some(vspace) = kept_vspace(tcb_object) {
+        return Some(vspace);
     }
     let epoch = crate::object::vspace::roots_epoch();
     let cap = read_cap(&KernelMemory, tcb_slot(tcb_object, VSPACE_ROOT_SLOT));
     let root = crate::object::vspace::live_root(&cap)?;
+    let vspace = VSpace::for_thread(root, cap.mapped_asid());
     // SAFETY: as for `tcb_at`; no other reference to this TCB is live.
     let t = unsafe { tcb_at(tcb_object) };
-    t.vspace_root_found = root;
-    t.vspace_root_epoch = epoch;
-    Some(root)
+    t.vspace_found = vspace;
+    t.vspace_epoch = epoch;
+    Some(vspace)
 }
 
-/// The VSpace root [`vspace_root`] last found for the thread, if it is
-/// still good (no VSpace cap, ASID or pool has gone since).
+/// The VSpace [`running_vspace`] last found for the thread, if it is still
+/// good (no VSpace cap, ASID or pool has gone since).
 #[inline(always)]
-pub fn kept_vspace_root(tcb_object: u64) -> Option<u64> {
+pub fn kept_vspace(tcb_object: u64) -> Option<VSpace> {
     // SAFETY: as for `tcb_at`; the reference is used for two reads here.
     let t = unsafe { tcb_at(tcb_object) };
-    (t.vspace_root_epoch == crate::object::vspace::roots_epoch()).then_some(t.vspace_root_found)
+    (t.vspace_epoch == crate::object::vspace::roots_epoch()).then_some(t.vspace_found)
 }
 
 /// The physical address of the thread's IPC buffer (0: none), from the frame

@@ -5,8 +5,10 @@
 //! entry and deleting a VSpace its pool entry, so every ASID they held stops
 //! resolving; caps that still record such an ASID fail their lookups.
 //!
-//! ASIDs name VSpaces for the kernel's bookkeeping; the hardware runs every
-//! address space under ASID 0 (see `arch`).
+//! A VSpace runs under its ASID, which aarch64 tags its translations with
+//! (x86_64 does not tag them): ASIDs are given out only below
+//! `PagingFormat::hardware_asids`, and deleting a VSpace or pool flushes
+//! every translation before its ASIDs can be given out again.
 
 use crate::arch::{PagingFormat, VSpace};
 use crate::object::memory::KernelMemory;
@@ -105,13 +107,14 @@ pub fn invoke_control(label: Label, msg: &Message) -> Result<Outcome, SyscallErr
 }
 
 /// `AsidPool_Assign`: gives the VSpace of extra cap 0 the pool's first free
-/// ASID, recorded in that cap (in its slot) and in the pool.
+/// ASID the hardware can tag translations with, recorded in that cap (in its
+/// slot) and in the pool.
 ///
 /// # Errors
 /// `TruncatedMessage`; `InvalidCapability(1)` unless the cap is a VSpace
 /// without an ASID; `FailedLookup` (InvalidRoot) when the pool is no longer in
 /// the table; `InvalidCapability(0)` for a stale pool cap; `DeleteFirst` when
-/// the pool is full.
+/// the pool is full (or, on a CPU with 8-bit ASIDs, holds none below 256).
 pub fn invoke_pool(label: Label, msg: &Message, pool_cap: Cap) -> Result<Outcome, SyscallError> {
     if label != Label::AsidPoolAssign {
         return Err(Error::IllegalOperation.into());
@@ -137,6 +140,7 @@ pub fn invoke_pool(label: Label, msg: &Message, pool_cap: Cap) -> Result<Outcome
     }
     let free = (0..ASIDS_PER_POOL)
         .map(|i| base + i)
+        .take_while(|a| *a < VSpace::hardware_asids())
         .find(|a| *a != 0 && mem.read(entry_addr(pool, *a)) == 0);
     let asid = free.ok_or(SyscallError::from(Error::DeleteFirst))?;
     mem.write(entry_addr(pool, asid), vs.paddr());

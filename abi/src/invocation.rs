@@ -159,6 +159,13 @@ impl MessageInfo {
     pub const fn length(self) -> usize {
         (self.0 & 0x7f) as usize
     }
+
+    /// The extra-caps and length fields read as one number (the caps field
+    /// sits just above the length): for `n` below 128, it is at most `n`
+    /// exactly when there are no extra caps and at most `n` words.
+    pub const fn caps_and_length(self) -> u64 {
+        self.0 & 0x1ff
+    }
 }
 
 /// Capability rights (seL4's layout): write, read, grant, grant-reply.
@@ -273,6 +280,19 @@ mod tests {
         assert_eq!(m.length(), 120);
         assert_eq!(MessageInfo::from_word(m.word()), m);
         assert_eq!(MessageInfo::new(1, 0, 7, 200).extra_caps(), 3);
+    }
+
+    #[test]
+    fn caps_and_length_bounds_both_fields() {
+        for caps in 0..4 {
+            for length in 0..128 {
+                for n in [0, 4, 64, 127] {
+                    let m = MessageInfo::new(0xfff, 7, caps, length);
+                    let fits = caps == 0 && length <= n;
+                    assert_eq!(m.caps_and_length() <= n, fits, "{caps} caps, {length} words");
+                }
+            }
+        }
     }
 
     #[test]

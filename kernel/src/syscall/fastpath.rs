@@ -70,7 +70,7 @@ extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
 fn short_message(thread: u64) -> Option<MessageInfo> {
     let t = tcb(thread);
     let info = MessageInfo::from_word(t.context.syscall_arg(1));
-    if info.extra_caps() != 0 || info.length() > MESSAGE_REGISTERS_IN_REGS || t.fault_label != 0 {
+    if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || t.fault_label != 0 {
         return None;
     }
     Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))

@@ -289,7 +289,11 @@ mod tests {
                 for n in [0, 4, 64, 127] {
                     let m = MessageInfo::new(0xfff, 7, caps, length);
                     let fits = caps == 0 && length <= n;
-                    assert_eq!(m.caps_and_length() <= n, fits, "{caps} caps, {length} words");
+                    assert_eq!(
+                        m.caps_and_length() <= n,
+                        fits,
+                        "{caps} caps, {length} words"
+                    );
                 }
             }
         }

@@ -16,6 +16,7 @@ pub mod boot;
 pub mod console;
 pub mod fault;
 pub mod ipc;
+pub mod kernel_cell;
 pub mod object;
 pub mod preemption;
 pub mod sched;

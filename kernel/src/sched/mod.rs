@@ -16,9 +16,9 @@ pub use budget::{
 pub use release::release_queue_remove;
 
 use crate::arch::{Machine, Platform, UserContext, VSpace};
+use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Physical address of the current thread's TCB object (0: none).
@@ -33,22 +33,16 @@ struct RunQueues {
     bitmap: [u64; PRIORITIES / 64],
 }
 
-/// Kernel state touched only with interrupts off on the one core.
-struct KernelCell<T>(UnsafeCell<T>);
-// SAFETY: Keel runs on one core and the kernel is not re-entered: no two
-// references to the cell's contents are ever live at once.
-unsafe impl<T> Sync for KernelCell<T> {}
-
-static QUEUES: KernelCell<RunQueues> = KernelCell(UnsafeCell::new(RunQueues {
+static QUEUES: KernelCell<RunQueues> = KernelCell::new(RunQueues {
     head: [0; PRIORITIES],
     tail: [0; PRIORITIES],
     bitmap: [0; PRIORITIES / 64],
-}));
+});
 
 fn queues() -> &'static mut RunQueues {
     // SAFETY: see `KernelCell`: each use below takes this reference and drops
     // it before any other call that takes it again.
-    unsafe { &mut *QUEUES.0.get() }
+    unsafe { &mut *QUEUES.get() }
 }
 
 /// The `Tcb` of the TCB object at `tcb_object`.
@@ -280,13 +274,15 @@ pub fn yield_to(target: u64, caller: u64) {
 /// that priority, and at it nothing but `leaving` is queued. The current
 /// thread is the head of the highest non-empty queue (every kernel exit but
 /// the fast path's goes through [`schedule`], and the fast path checks
-/// this), so at its own priority only the queue itself needs looking at.
+/// this), so at its own priority only its own links need looking at.
 #[inline(always)]
 pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
     let p = queue_index(priority);
     let q = queues();
-    if priority == tcb(leaving).priority {
-        let alone = q.head[p] == leaving && q.tail[p] == leaving;
+    let t = tcb(leaving);
+    if priority == t.priority {
+        // Queued with no neighbour: alone in its priority's queue.
+        let alone = t.queued && t.sched_next | t.sched_prev == 0;
         return alone.then_some(Successor::TakesItsPlace);
     }
     // Bits above `p` in its bitmap word, and any bit in the words above it.

@@ -7,8 +7,8 @@
 //! touch FP/SIMD (most servers) cost nothing on a kernel entry or exit.
 
 use super::context::{UserContext, OFFSET_Q};
+use crate::kernel_cell::KernelCell;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 /// CPACR_EL1.FPEN = 0b01: FP/SIMD traps at EL0 only.
 pub const CPACR_EL0_TRAPS: u64 = 0b01 << 20;
@@ -20,15 +20,21 @@ const CPACR_NO_TRAPS: u64 = 0b11 << 20;
 #[repr(C)]
 struct FpState {
     /// The register file whose FP/SIMD state the registers hold (0: none).
-    owner: AtomicU64,
+    owner: u64,
     /// CPACR_EL1 as last written (boot writes [`CPACR_EL0_TRAPS`]).
-    cpacr: AtomicU64,
+    cpacr: u64,
 }
 
-static FP: FpState = FpState {
-    owner: AtomicU64::new(0),
-    cpacr: AtomicU64::new(CPACR_EL0_TRAPS),
-};
+static FP: KernelCell<FpState> = KernelCell::new(FpState {
+    owner: 0,
+    cpacr: CPACR_EL0_TRAPS,
+});
+
+fn fp() -> &'static mut FpState {
+    // SAFETY: see `KernelCell`: each function below takes this reference
+    // once and drops it before returning.
+    unsafe { &mut *FP.get() }
+}
 
 global_asm!(
     r#"
@@ -102,15 +108,14 @@ fn address(ctx: &UserContext) -> u64 {
 /// registers hold its state.
 #[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
-    let cpacr = if FP.owner.load(Ordering::Relaxed) == address(ctx) {
+    let fp = fp();
+    let cpacr = if fp.owner == address(ctx) {
         CPACR_NO_TRAPS
     } else {
         CPACR_EL0_TRAPS
     };
-    // One core, interrupts masked: a load and a store, not an atomic swap
-    // (which is a load-exclusive/store-exclusive loop without LSE).
-    if FP.cpacr.load(Ordering::Relaxed) != cpacr {
-        FP.cpacr.store(cpacr, Ordering::Relaxed);
+    if fp.cpacr != cpacr {
+        fp.cpacr = cpacr;
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.
         unsafe { core::arch::asm!("msr cpacr_el1, {}", "isb", in(reg) cpacr, options(nostack)) }
@@ -120,7 +125,7 @@ pub fn prepare_return(ctx: &UserContext) {
 /// The thread of `ctx` used FP/SIMD while another's state was loaded: the
 /// owner's state goes back into its register file and `ctx`'s is loaded.
 pub fn take_over(ctx: &mut UserContext) {
-    let owner = FP.owner.swap(address(ctx), Ordering::Relaxed);
+    let owner = core::mem::replace(&mut fp().owner, address(ctx));
     if owner != 0 {
         // SAFETY: the owner is a live register file (`forget` clears the owner
         // before one goes away), 16-byte aligned, in kernel memory; EL1 may
@@ -134,7 +139,8 @@ pub fn take_over(ctx: &mut UserContext) {
 /// The register file `ctx` is going away: its state in the registers, if
 /// it is the owner's, belongs to no one now.
 pub fn forget(ctx: &UserContext) {
-    let _ = FP
-        .owner
-        .compare_exchange(address(ctx), 0, Ordering::Relaxed, Ordering::Relaxed);
+    let fp = fp();
+    if fp.owner == address(ctx) {
+        fp.owner = 0;
+    }
 }

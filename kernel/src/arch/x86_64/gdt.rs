@@ -2,8 +2,8 @@
 //! the TSS whose `rsp0` points at the current thread's saved-register area.
 
 use super::io::wrmsr;
+use crate::kernel_cell::KernelCell;
 use core::arch::asm;
-use core::cell::UnsafeCell;
 
 /// Kernel code selector.
 pub const KERNEL_CS: u64 = 0x08;
@@ -28,17 +28,12 @@ struct Tss {
 
 const _: () = assert!(core::mem::size_of::<Tss>() == 104);
 
-/// Kernel data that only the boot CPU touches, with interrupts off.
-struct CpuLocal<T>(UnsafeCell<T>);
-// SAFETY: Keel runs on one core and never touches these with interrupts on.
-unsafe impl<T> Sync for CpuLocal<T> {}
-
 /// Where the `syscall` entry reads `rsp0` (as its kernel entry stack).
 pub const TSS_RSP0_OFFSET: usize = core::mem::offset_of!(Tss, rsp0);
 
 /// The TSS; the `syscall` entry reads its `rsp0` by name.
 #[no_mangle]
-static TSS: CpuLocal<Tss> = CpuLocal(UnsafeCell::new(Tss {
+static TSS: KernelCell<Tss> = KernelCell::new(Tss {
     reserved0: 0,
     rsp0: 0,
     rsp1: 0,
@@ -48,9 +43,9 @@ static TSS: CpuLocal<Tss> = CpuLocal(UnsafeCell::new(Tss {
     reserved2: 0,
     reserved3: 0,
     iomap_base: 104,
-}));
+});
 
-static GDT: CpuLocal<[u64; 8]> = CpuLocal(UnsafeCell::new([
+static GDT: KernelCell<[u64; 8]> = KernelCell::new([
     0,
     0x00af_9a00_0000_ffff, // 0x08 kernel code
     0x00cf_9200_0000_ffff, // 0x10 kernel data
@@ -59,7 +54,7 @@ static GDT: CpuLocal<[u64; 8]> = CpuLocal(UnsafeCell::new([
     0x00af_fa00_0000_ffff, // 0x28 user code (64-bit)
     0,                     // 0x30 TSS (low)
     0,                     // 0x38 TSS (high)
-]));
+]);
 
 #[repr(C, packed)]
 struct DescriptorPointer {
@@ -75,7 +70,7 @@ const MSR_FMASK: u32 = 0xc000_0084;
 
 /// Loads the GDT and TSS and enables `syscall`.
 pub fn init() {
-    let tss = TSS.0.get() as u64;
+    let tss = TSS.get() as u64;
     let limit = core::mem::size_of::<Tss>() as u64 - 1;
     let low = (limit & 0xffff)
         | ((tss & 0xff_ffff) << 16)
@@ -83,7 +78,7 @@ pub fn init() {
         | (((limit >> 16) & 0xf) << 48)
         | (((tss >> 24) & 0xff) << 56);
     // SAFETY: boot runs once, on one core, before anything else reads the GDT.
-    let gdt = unsafe { &mut *GDT.0.get() };
+    let gdt = unsafe { &mut *GDT.get() };
     gdt[6] = low;
     gdt[7] = tss >> 32;
     let pointer = DescriptorPointer {
@@ -130,5 +125,5 @@ pub fn init() {
 pub fn set_kernel_entry_stack(rsp0: u64) {
     // SAFETY: single core, interrupts off; rsp0 is read only on a kernel
     // entry from user mode (by the CPU on a trap, by the `syscall` entries).
-    unsafe { (*TSS.0.get()).rsp0 = rsp0 }
+    unsafe { (*TSS.get()).rsp0 = rsp0 }
 }

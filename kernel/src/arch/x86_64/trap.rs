@@ -19,8 +19,8 @@ use super::io::read_cr2;
 use super::{apic, timer};
 use crate::arch::UserRegisters;
 use crate::fault::{self, Access, UserFault, UserFaultKind};
+use crate::kernel_cell::KernelCell;
 use core::arch::{asm, global_asm};
-use core::cell::UnsafeCell;
 
 /// The invalid-opcode (#UD) vector.
 const INVALID_OPCODE: u64 = 6;
@@ -238,15 +238,10 @@ impl UserContext {
     }
 }
 
-/// Kernel data that only the boot CPU touches, with interrupts off.
-struct CpuLocal<T>(UnsafeCell<T>);
-// SAFETY: Keel runs on one core and never touches these with interrupts on.
-unsafe impl<T> Sync for CpuLocal<T> {}
-
 #[repr(C, align(16))]
 struct Idt([[u64; 2]; 256]);
 
-static IDT: CpuLocal<Idt> = CpuLocal(UnsafeCell::new(Idt([[0; 2]; 256])));
+static IDT: KernelCell<Idt> = KernelCell::new(Idt([[0; 2]; 256]));
 
 /// The vector of the interrupt that woke the idle `hlt` ([`NO_VECTOR`]: none).
 #[no_mangle]
@@ -434,7 +429,7 @@ pub fn init() {
     }
     let base = core::ptr::addr_of!(trap_stubs) as u64;
     // SAFETY: boot runs once, on one core, before any trap can be taken.
-    let idt = unsafe { &mut *IDT.0.get() };
+    let idt = unsafe { &mut *IDT.get() };
     for (vector, entry) in idt.0.iter_mut().enumerate() {
         let handler = base + 16 * vector as u64;
         entry[0] = (handler & 0xffff)

@@ -10,7 +10,7 @@ pub struct KernelCell<T>(UnsafeCell<T>);
 
 // SAFETY: Keel runs on one core and the kernel is not re-entered; users of
 // `get` keep no two references to the contents live at once.
-unsafe impl<T> Sync for KernelCell<T> {}
+unsafe impl<T: Send> Sync for KernelCell<T> {}
 
 impl<T> KernelCell<T> {
     /// A cell holding `value`.

@@ -15,7 +15,10 @@
 //! Each architecture also exports `ARCH: keel_abi::Arch` and `ELF_MACHINE: u16`.
 //! Its boot code sets up the CPU, console, traps, timer and kernel window, finds
 //! RAM and then calls [`crate::boot::kernel_main`]. Its trap entry saves the user
-//! registers into the current `UserContext` and calls [`crate::syscall::handle_syscall`],
+//! registers into the current `UserContext`. A system call goes first to the IPC
+//! fast path, `keel_fastpath`, which returns the `UserContext` to return to user
+//! mode with (the entry restores it) or null; then to
+//! [`crate::syscall::handle_syscall`]. Other traps go to
 //! [`crate::fault::handle_user_fault`], [`crate::sched::timer_interrupt`] (once the
 //! timer interrupt is acknowledged) or [`crate::fault::handle_unexpected_interrupt`];
 //! `Platform::idle` hands interrupts to the same two.

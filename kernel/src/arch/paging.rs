@@ -68,6 +68,9 @@ pub trait PagingFormat {
     fn init_root(root: u64);
     /// The root table at `root` is being destroyed: if it is the current one,
     /// switch to one that maps no user memory, so it is never used again.
+    /// Translations cached from it stay: the caller then calls
+    /// [`PagingFormat::flush_all`], before the tables' memory or the VSpace's
+    /// ASID can be used again.
     fn forget_root(root: u64);
     /// How many ASIDs the hardware can tag translations with (aarch64: 2^16
     /// or 2^8, as the CPU has them; x86_64, which does not use PCIDs, tags

@@ -19,8 +19,9 @@
 //!
 //! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
 //! good while no cap anywhere has been written since. A thread's VSpace is
-//! used only as kept ([`kept_vspace`]): when it is stale the call goes the
-//! slow way, whose scheduling finds the VSpace again.
+//! used only as kept ([`kept_vspace`]): when it is stale, a Call goes the
+//! slow way and a ReplyRecv the own-context way, and either way the
+//! VSpace is found again (`tcb::running_vspace`) before the thread runs.
 
 use crate::arch::{UserContext, UserRegisters};
 use crate::ipc::queue::tcb;

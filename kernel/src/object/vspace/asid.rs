@@ -65,7 +65,9 @@ pub fn boot_pool(pool: u64, root: u64) -> (Cap, u16) {
 ///
 /// # Errors
 /// seL4's, in its order: `TruncatedMessage`; `DeleteFirst` when all 128
-/// pools exist; `InvalidCapability(1)` unless the untyped is 4 KiB of RAM;
+/// pools exist (or every pool the hardware can tag the ASIDs of: on a CPU
+/// with 8-bit ASIDs, pool 0 only); `InvalidCapability(1)` unless the
+/// untyped is 4 KiB of RAM;
 /// `RevokeFirst` when it has children; `FailedLookup`/`RangeError` for the
 /// slot; `DeleteFirst` when the slot is full.
 pub fn invoke_control(label: Label, msg: &Message) -> Result<Outcome, SyscallError> {
@@ -76,7 +78,9 @@ pub fn invoke_control(label: Label, msg: &Message) -> Result<Outcome, SyscallErr
     let (index, depth) = (msg.mr(0)?, msg.mr(1)?);
     let (ut_slot, ut) = msg.extra_cap(0)?;
     let (_, root) = msg.extra_cap(1)?;
-    let free = (0..ASID_POOL_COUNT).find(|i| pool_at(*i) == 0);
+    let free = (0..ASID_POOL_COUNT)
+        .take_while(|i| i << ASID_POOL_INDEX_BITS < VSpace::hardware_asids())
+        .find(|i| pool_at(*i) == 0);
     let free = free.ok_or(SyscallError::from(Error::DeleteFirst))?;
     if ut.kind() != CapType::Untyped || ut.untyped_size_bits() != ASID_POOL_BITS || ut.is_device() {
         return Err(SyscallError::invalid_capability(1));

@@ -482,8 +482,8 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
 /// system-call entry makes itself after the IPC fast path: the stack its
 /// next kernel entry saves into, and its FS base.
 #[inline(always)]
-pub fn prepare_return(ctx: &mut UserContext) {
-    let end = (ctx as *mut UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
+pub fn prepare_return(ctx: &UserContext) {
+    let end = (ctx as *const UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     // A trap from user mode (the CPU) and the `syscall` entry both take
     // their stack from here.
     gdt::set_kernel_entry_stack(end);

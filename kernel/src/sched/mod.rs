@@ -341,22 +341,16 @@ pub fn run_directly(next: u64) -> ! {
     let t = tcb(next);
     if t.queued && budget::is_charged(t.sched_context) {
         if let Some(vspace) = crate::object::tcb::running_vspace(next) {
-            enter_directly(next, vspace)
+            set_current(next);
+            Machine::enter_user(&mut tcb(next).context, &vspace)
         }
     }
     schedule()
 }
 
-/// [`run_directly`] for a caller that checked its conditions itself and
-/// found the VSpace `next` runs in.
-#[inline(always)]
-pub fn enter_directly(next: u64, vspace: VSpace) -> ! {
-    set_current(next);
-    Machine::enter_user(&mut tcb(next).context, &vspace)
-}
-
-/// [`enter_directly`] up to the return to user mode, which the IPC fast
-/// path's caller (the system-call entry) makes: `next`'s register file.
+/// Everything of leaving the kernel into `next`, in `vspace`, but the
+/// return to user mode, which the IPC fast path's caller (the system-call
+/// entry) makes: `next`'s register file.
 #[inline(always)]
 pub fn prepare_to_enter(next: u64, vspace: VSpace) -> &'static mut UserContext {
     set_current(next);

@@ -70,7 +70,7 @@ impl Platform for Machine {
     #[inline(always)]
     fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace) {
         vspace.activate();
-        trap::prepare_return(ctx);
+        fpu::prepare_return(ctx);
     }
 
     fn forget_user_state(ctx: &UserContext) {

@@ -247,19 +247,11 @@ extern "C" {
 /// through `UserRegisters::set_register`, which keeps only the flags.
 #[inline(always)]
 pub fn return_to_user(ctx: &mut UserContext) -> ! {
-    prepare_return(ctx);
+    super::fpu::prepare_return(ctx);
     // SAFETY: `ctx` is a complete register file in kernel memory (a TCB) that
     // stays valid while the thread runs, 16-byte aligned as SP requires; its
     // SPSR can only return to EL0 (see above).
     unsafe { keel_return_to_user(ctx) }
-}
-
-/// What must be done before the return to `ctx`'s thread, which the
-/// system-call entry makes itself after the IPC fast path: FP/SIMD access
-/// for the thread whose state the registers hold.
-#[inline(always)]
-pub fn prepare_return(ctx: &UserContext) {
-    super::fpu::prepare_return(ctx);
 }
 
 fn current_context() -> &'static mut UserContext {

@@ -334,6 +334,45 @@ pub fn tls_base(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// Makes its thread pointer 0 behind the kernel's back, yields, stops.
+extern "C" fn clear_tls_and_yield(i: u64) -> ! {
+    keel_sys::arch::clear_thread_pointer_directly();
+    let _ = keel_sys::r#yield();
+    report_and_stop(i, 0)
+}
+
+/// Thread a, given the same thread pointer as thread b, makes its own 0
+/// without the kernel (x86_64: a segment selector load; aarch64: a write
+/// to TPIDR_EL0) and yields straight to b, which must still find its TLS
+/// block: nothing the kernel remembers about the register may be taken
+/// from the thread that ran before.
+pub fn tls_base_cleared_by_another_thread(env: &Env) -> TestResult {
+    let a = spawn(env, clear_tls_and_yield, 0, 0, 255)?;
+    let b = spawn(env, read_tls, 1, 1, 255)?;
+    for t in [a, b] {
+        step(
+            t.tcb_set_tls_base(TLS_BLOCK.as_ptr() as u64),
+            "set the TLS base",
+        )?;
+    }
+    // Both at the root task's priority, queued a then b: a's yield hands
+    // the CPU straight to b.
+    step(a.tcb_resume(), "resume a")?;
+    step(b.tcb_resume(), "resume b")?;
+    yield_times(2)?;
+    ensure!(count(0) == 1, "thread a did not run to the end");
+    ensure!(
+        count(1) == 1,
+        "thread b did not get to report (it faulted reading its TLS block)"
+    );
+    let v = shared(1).value.load(Ordering::SeqCst);
+    ensure!(
+        v == TLS_BLOCK[0],
+        "thread b found {v:#x} at its thread pointer"
+    );
+    Ok(())
+}
+
 /// Puts a marker in the first SIMD register, yields, reports what is there.
 extern "C" fn keep_simd(i: u64) -> ! {
     let marker = 0x5151_0000 + i;

@@ -45,6 +45,8 @@ static TSS: KernelCell<Tss> = KernelCell::new(Tss {
     iomap_base: 104,
 });
 
+/// Every descriptor user code can load into a data segment register (0x18,
+/// 0x20, 0x28) has base 0: `io::set_fs_base` relies on it.
 static GDT: KernelCell<[u64; 8]> = KernelCell::new([
     0,
     0x00af_9a00_0000_ffff, // 0x08 kernel code

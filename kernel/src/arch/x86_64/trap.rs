@@ -34,7 +34,9 @@ pub struct UserContext {
     /// x87/SSE state, saved on every kernel entry and restored on every exit
     /// (`fxsave64`/`fxrstor64`; the kernel itself never touches these registers).
     fpu: FxArea,
-    /// The thread pointer (FS base); the trap path does not push it.
+    /// The thread pointer (FS base) as `TcbSetTLSBase` set it, put back on
+    /// every return to user mode (`io::set_fs_base`); the trap path does not
+    /// push it.
     fs_base: u64,
     /// Keeps the size a multiple of 16: the CPU aligns the stack it pushes
     /// the trap frame on (`rsp0`, the end of this struct) to 16 bytes.

@@ -98,6 +98,20 @@ pub fn tls_first_word() -> u64 {
     unsafe { core::ptr::read_volatile(base as usize as *const u64) }
 }
 
+/// Makes the thread pointer 0 without telling the kernel: writes
+/// TPIDR_EL0, which EL0 may. For tests that check the kernel gives every
+/// thread its own thread pointer whatever another thread did to it.
+pub fn clear_thread_pointer_directly() {
+    // SAFETY: TPIDR_EL0 is not used to address Rust data (the thread
+    // pointer is only read through `tls_first_word`).
+    unsafe {
+        asm!(
+            "msr tpidr_el0, xzr",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
 /// Puts `value` in the low half of the first SIMD register (v0), for tests
 /// that check the kernel keeps each thread's FPU/SIMD state.
 pub fn set_simd_register(value: u64) {

@@ -114,6 +114,24 @@ pub fn tls_first_word() -> u64 {
     value
 }
 
+/// Makes the thread pointer 0 without telling the kernel: loads the user
+/// data selector (the one in SS) into FS, which sets the FS base to that
+/// descriptor's base, 0. For tests that check the kernel gives every
+/// thread its own thread pointer whatever another thread did to it.
+pub fn clear_thread_pointer_directly() {
+    // SAFETY: FS is not used to address Rust data (the thread pointer is
+    // only read through `tls_first_word`); the selector is the thread's own
+    // data selector, so the load cannot fault.
+    unsafe {
+        asm!(
+            "mov {s:x}, ss",
+            "mov fs, {s:x}",
+            s = out(reg) _,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
 /// Puts `value` in the low half of the first SIMD register (xmm0), for tests
 /// that check the kernel keeps each thread's FPU/SIMD state.
 pub fn set_simd_register(value: u64) {

@@ -8,30 +8,35 @@
 //! entry and exit count as points), which must not grow with object counts.
 
 use crate::arch::{Machine, Platform};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::kernel_cell::KernelCell;
 use keel_kernel_core::cspace::Preempt;
 
-static EVERY: AtomicU64 = AtomicU64::new(0);
-static POINTS: AtomicU64 = AtomicU64::new(0);
-static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
-static STRETCH_START: AtomicU64 = AtomicU64::new(0);
-static LONGEST_STRETCH: AtomicU64 = AtomicU64::new(0);
+/// The debug preemption period (0: real interrupts only).
+static EVERY: KernelCell<u64> = KernelCell::new(0);
+/// Preemption points passed since `set_every`.
+static POINTS: KernelCell<u64> = KernelCell::new(0);
+/// Preemptions since `set_every`.
+static PREEMPTIONS: KernelCell<u64> = KernelCell::new(0);
+/// When the current stretch started, in cycle-counter ticks.
+static STRETCH_START: KernelCell<u64> = KernelCell::new(0);
+/// The longest stretch since `take_longest_stretch`.
+static LONGEST_STRETCH: KernelCell<u64> = KernelCell::new(0);
 
 /// Starts a stretch: called on kernel entry.
 pub fn kernel_entered() {
-    STRETCH_START.store(Machine::cycles(), Ordering::Relaxed);
+    STRETCH_START.write(Machine::cycles());
 }
 
 /// Ends the current stretch (at a preemption point or kernel exit) and starts the next.
 pub fn stretch_ends() {
     let now = Machine::cycles();
-    let stretch = now.wrapping_sub(STRETCH_START.swap(now, Ordering::Relaxed));
-    LONGEST_STRETCH.fetch_max(stretch, Ordering::Relaxed);
+    let stretch = now.wrapping_sub(STRETCH_START.replace(now));
+    LONGEST_STRETCH.write(LONGEST_STRETCH.read().max(stretch));
 }
 
 /// The longest stretch since the previous call, in cycle-counter ticks.
 pub fn take_longest_stretch() -> u64 {
-    LONGEST_STRETCH.swap(0, Ordering::Relaxed)
+    LONGEST_STRETCH.replace(0)
 }
 
 /// Asks the machine for pending interrupts at each preemption point.
@@ -40,12 +45,13 @@ pub struct KernelPreempt;
 impl Preempt for KernelPreempt {
     fn pending(&mut self) -> bool {
         stretch_ends();
-        let points = POINTS.fetch_add(1, Ordering::Relaxed) + 1;
-        let every = EVERY.load(Ordering::Relaxed);
+        let points = POINTS.read().wrapping_add(1);
+        POINTS.write(points);
+        let every = EVERY.read();
         let forced = every != 0 && points.is_multiple_of(every);
         let preempt = forced || Machine::interrupt_pending();
         if preempt {
-            PREEMPTIONS.fetch_add(1, Ordering::Relaxed);
+            PREEMPTIONS.write(PREEMPTIONS.read() + 1);
         }
         preempt
     }
@@ -54,7 +60,7 @@ impl Preempt for KernelPreempt {
 /// Sets the debug preemption period (0: real interrupts only) and returns how
 /// many preemptions happened since the last call.
 pub fn set_every(n: u64) -> u64 {
-    EVERY.store(n, Ordering::Relaxed);
-    POINTS.store(0, Ordering::Relaxed);
-    PREEMPTIONS.swap(0, Ordering::Relaxed)
+    EVERY.write(n);
+    POINTS.write(0);
+    PREEMPTIONS.replace(0)
 }

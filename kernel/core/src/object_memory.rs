@@ -14,6 +14,14 @@ pub trait ObjectMemory {
     fn write(&mut self, paddr: u64, value: u64);
     /// Zeroes `len` bytes from `paddr` (both multiples of 8).
     fn zero(&mut self, paddr: u64, len: u64);
+    /// Counts one write of a cap into a slot (`cspace::write_cap`, the only
+    /// way a cap changes, calls it).
+    fn count_cap_write(&mut self);
+    /// The count of cap writes, from 1 (never 0 in practice: it wraps only
+    /// after 2^64 writes). A lookup through a CSpace made while it read `n`
+    /// finds the same cap again while it still reads `n`: the kernel's IPC
+    /// fast path keeps its lookups by it.
+    fn cap_writes(&self) -> u64;
 }
 
 #[cfg(any(test, feature = "test-memory"))]
@@ -27,12 +35,13 @@ mod test_memory {
     /// Host-test memory: words covering `[base, base + len)`. An access outside
     /// that range, or a misaligned one, is a bug in the code under test and panics.
     /// It counts word writes so tests can measure the work done between
-    /// preemption points.
+    /// preemption points, and cap writes as the kernel does.
     #[derive(Clone, Debug)]
     pub struct TestMemory {
         base: u64,
         words: Vec<u64>,
         writes: u64,
+        cap_writes: u64,
     }
 
     impl TestMemory {
@@ -48,6 +57,7 @@ mod test_memory {
                 base,
                 words,
                 writes: 0,
+                cap_writes: 1,
             }
         }
 
@@ -111,6 +121,14 @@ mod test_memory {
             let last = self.index(paddr + len - 8);
             self.words[first..=last].fill(0);
             self.writes += len / 8;
+        }
+
+        fn count_cap_write(&mut self) {
+            self.cap_writes = self.cap_writes.wrapping_add(1);
+        }
+
+        fn cap_writes(&self) -> u64 {
+            self.cap_writes
         }
     }
 

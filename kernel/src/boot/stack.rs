@@ -2,14 +2,17 @@
 //! every kernel entry, since the kernel keeps no state on it between entries.
 //! The architectures' entry code loads `kernel_stack_top`.
 
+use crate::kernel_cell::KernelCell;
+
 /// Size of the kernel stack.
 const KERNEL_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(16))]
 struct KernelStack([u8; KERNEL_STACK_SIZE]);
 
+/// The stack itself; only the entry code names it (`kernel_stack_top`).
 #[no_mangle]
-static mut KERNEL_STACK: KernelStack = KernelStack([0; KERNEL_STACK_SIZE]);
+static KERNEL_STACK: KernelCell<KernelStack> = KernelCell::new(KernelStack([0; KERNEL_STACK_SIZE]));
 
 core::arch::global_asm!(
     ".global kernel_stack_top",

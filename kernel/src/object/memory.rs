@@ -2,6 +2,7 @@
 //! writes of slots and objects through the kernel window.
 
 use crate::arch::{Machine, Platform};
+use crate::kernel_cell::KernelCell;
 use keel_kernel_core::object_memory::ObjectMemory;
 
 /// Object memory, reached through the kernel window.
@@ -10,6 +11,9 @@ use keel_kernel_core::object_memory::ObjectMemory;
 /// name, and capabilities are written only by the kernel (at boot and by
 /// retype, inside Untyped regions of RAM), so every address is kernel-owned RAM.
 pub struct KernelMemory;
+
+/// The count of cap writes ([`ObjectMemory::cap_writes`]), from 1.
+static CAP_WRITES: KernelCell<u64> = KernelCell::new(1);
 
 fn word(paddr: u64) -> *mut u64 {
     Machine::phys_to_virt(paddr) as *mut u64
@@ -32,5 +36,14 @@ impl ObjectMemory for KernelMemory {
         // SAFETY: as for `write`, for the `len` bytes the core asks to clear,
         // which lie inside an Untyped region it owns.
         unsafe { core::ptr::write_bytes(word(paddr) as *mut u8, 0, len as usize) }
+    }
+
+    fn count_cap_write(&mut self) {
+        CAP_WRITES.write(CAP_WRITES.read().wrapping_add(1));
+    }
+
+    #[inline(always)]
+    fn cap_writes(&self) -> u64 {
+        CAP_WRITES.read()
     }
 }

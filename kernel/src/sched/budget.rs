@@ -8,27 +8,23 @@
 
 use super::{dequeue, move_to_back, release, tcb};
 use crate::arch::{LocalTimer, Timer};
+use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
-use core::cell::Cell;
 use keel_abi::sched::MIN_BUDGET_US;
 
 /// The context time is charged to, and since when.
 struct Account {
-    sc: Cell<u64>,
-    since: Cell<u64>,
+    sc: KernelCell<u64>,
+    since: KernelCell<u64>,
     /// The deadline the timer is armed for (u64::MAX: none).
-    armed: Cell<u64>,
+    armed: KernelCell<u64>,
 }
 
-// SAFETY: Keel runs on one core with interrupts off in the kernel: the cells
-// are never touched concurrently.
-unsafe impl Sync for Account {}
-
 static ACCOUNT: Account = Account {
-    sc: Cell::new(0),
-    since: Cell::new(0),
-    armed: Cell::new(u64::MAX),
+    sc: KernelCell::new(0),
+    since: KernelCell::new(0),
+    armed: KernelCell::new(u64::MAX),
 };
 
 /// The current time in ticks.
@@ -79,24 +75,24 @@ fn charge(sc_object: u64, used: u64, refill_usage: u64, now: u64) {
 
 /// Charges the time run so far, if `sc_object` is the context being charged.
 pub fn commit_if_charged(sc_object: u64) {
-    if ACCOUNT.sc.get() != sc_object || sc_object == 0 {
+    if ACCOUNT.sc.read() != sc_object || sc_object == 0 {
         return;
     }
     let now = now();
-    let used = now.saturating_sub(ACCOUNT.since.get());
-    ACCOUNT.since.set(now);
+    let used = now.saturating_sub(ACCOUNT.since.read());
+    ACCOUNT.since.write(now);
     charge(sc_object, used, used, now);
 }
 
 /// True when time is being charged to `sc_object` (a non-zero context).
 pub fn is_charged(sc_object: u64) -> bool {
-    sc_object != 0 && ACCOUNT.sc.get() == sc_object
+    sc_object != 0 && ACCOUNT.sc.read() == sc_object
 }
 
 /// `sc_object` is going away: stop charging it.
 pub fn forget_account(sc_object: u64) {
-    if ACCOUNT.sc.get() == sc_object {
-        ACCOUNT.sc.set(0);
+    if ACCOUNT.sc.read() == sc_object {
+        ACCOUNT.sc.write(0);
     }
 }
 
@@ -104,16 +100,16 @@ pub fn forget_account(sc_object: u64) {
 /// `next` (0: idle), whose head refill starts now. False if `next` turns
 /// out to have no budget to start on (it went to the release queue).
 pub fn switch_to(next: u64, now: u64) -> bool {
-    let current = ACCOUNT.sc.get();
+    let current = ACCOUNT.sc.read();
     if current == next {
         return true;
     }
     if current != 0 {
-        let used = now.saturating_sub(ACCOUNT.since.get());
+        let used = now.saturating_sub(ACCOUNT.since.read());
         charge(current, used, used, now);
     }
-    ACCOUNT.sc.set(next);
-    ACCOUNT.since.set(now);
+    ACCOUNT.sc.write(next);
+    ACCOUNT.since.write(now);
     if next == 0 {
         return true;
     }
@@ -127,7 +123,7 @@ pub fn switch_to(next: u64, now: u64) -> bool {
         dequeue(thread);
     }
     release::insert(next);
-    ACCOUNT.sc.set(0);
+    ACCOUNT.sc.write(0);
     false
 }
 
@@ -137,15 +133,15 @@ pub fn switch_to(next: u64, now: u64) -> bool {
 /// if its next refill is already released, and raises a timeout fault if
 /// it has a timeout endpoint.
 pub fn end_timeslice_if_spent(now: u64) {
-    let current = ACCOUNT.sc.get();
+    let current = ACCOUNT.sc.read();
     if current == 0 || !sc(current).configured {
         return;
     }
-    let used = now.saturating_sub(ACCOUNT.since.get());
+    let used = now.saturating_sub(ACCOUNT.since.read());
     if sc(current).refills.sufficient(used) {
         return;
     }
-    ACCOUNT.since.set(now);
+    ACCOUNT.since.write(now);
     charge(current, used, used, now);
     let s = sc(current);
     let thread = s.tcb;
@@ -162,37 +158,37 @@ pub fn end_timeslice_if_spent(now: u64) {
 
 /// MCS Yield: the charged context gives up the rest of its head refill.
 pub fn give_up_refill(sc_object: u64) {
-    if sc_object == 0 || ACCOUNT.sc.get() != sc_object || !sc(sc_object).configured {
+    if sc_object == 0 || ACCOUNT.sc.read() != sc_object || !sc(sc_object).configured {
         return;
     }
     let now = now();
-    let used = now.saturating_sub(ACCOUNT.since.get());
+    let used = now.saturating_sub(ACCOUNT.since.read());
     let rest = sc(sc_object).refills.head().amount;
-    ACCOUNT.since.set(now);
+    ACCOUNT.since.write(now);
     charge(sc_object, used, used.max(rest), now);
 }
 
 /// The timer fired: whatever deadline comes next must be armed again (a
 /// timer that fired a little early is re-armed for the same deadline).
 pub fn timer_fired() {
-    ACCOUNT.armed.set(u64::MAX);
+    ACCOUNT.armed.write(u64::MAX);
 }
 
 /// Arms the timer for the earlier of the charged context's budget end and
 /// the next release; leaves it alone when that deadline is already armed.
 pub fn arm_timer() {
-    let current = ACCOUNT.sc.get();
+    let current = ACCOUNT.sc.read();
     let budget_end = if current != 0 && sc(current).configured {
         ACCOUNT
             .since
-            .get()
+            .read()
             .saturating_add(sc(current).refills.head().amount)
     } else {
         u64::MAX
     };
     let deadline = budget_end.min(release::next_release());
-    if deadline != ACCOUNT.armed.get() && deadline != u64::MAX {
-        ACCOUNT.armed.set(deadline);
+    if deadline != ACCOUNT.armed.read() && deadline != u64::MAX {
+        ACCOUNT.armed.write(deadline);
         LocalTimer::set_deadline(deadline);
     }
 }

@@ -19,10 +19,9 @@ use crate::arch::{Machine, Platform, UserContext, VSpace};
 use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::{tcb_at, Tcb, ThreadState};
-use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Physical address of the current thread's TCB object (0: none).
-static CURRENT: AtomicU64 = AtomicU64::new(0);
+static CURRENT: KernelCell<u64> = KernelCell::new(0);
 
 const PRIORITIES: usize = 256;
 
@@ -306,12 +305,12 @@ fn choose() -> Option<u64> {
 
 /// Makes the TCB object at `tcb_object` the current thread.
 pub fn set_current(tcb_object: u64) {
-    CURRENT.store(tcb_object, Ordering::Relaxed);
+    CURRENT.write(tcb_object);
 }
 
 /// Physical address of the current thread's TCB object, if any.
 pub fn current_object() -> Option<u64> {
-    match CURRENT.load(Ordering::Relaxed) {
+    match CURRENT.read() {
         0 => None,
         paddr => Some(paddr),
     }

@@ -3,18 +3,12 @@
 //! its thread goes back to the run queue.
 
 use super::{enqueue, tcb};
+use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
-use core::cell::Cell;
 
 /// The first context in the queue (0: empty).
-struct Head(Cell<u64>);
-
-// SAFETY: Keel runs on one core with interrupts off in the kernel: the cell
-// is never touched concurrently.
-unsafe impl Sync for Head {}
-
-static HEAD: Head = Head(Cell::new(0));
+static HEAD: KernelCell<u64> = KernelCell::new(0);
 
 fn release_time(sc_object: u64) -> u64 {
     sc(sc_object).refills.head().release
@@ -28,7 +22,7 @@ pub fn insert(sc_object: u64) {
     }
     let at = release_time(sc_object);
     let mut prev = 0;
-    let mut next = HEAD.0.get();
+    let mut next = HEAD.read();
     while next != 0 && release_time(next) <= at {
         prev = next;
         next = sc(next).release_next;
@@ -37,7 +31,7 @@ pub fn insert(sc_object: u64) {
     s.release_next = next;
     s.in_release_queue = true;
     match prev {
-        0 => HEAD.0.set(sc_object),
+        0 => HEAD.write(sc_object),
         prev => sc(prev).release_next = sc_object,
     }
 }
@@ -48,14 +42,14 @@ pub fn release_queue_remove(sc_object: u64) {
         return;
     }
     let mut prev = 0;
-    let mut at = HEAD.0.get();
+    let mut at = HEAD.read();
     while at != 0 && at != sc_object {
         prev = at;
         at = sc(at).release_next;
     }
     let next = sc(sc_object).release_next;
     match prev {
-        0 => HEAD.0.set(next),
+        0 => HEAD.write(next),
         prev => sc(prev).release_next = next,
     }
     let s = sc(sc_object);
@@ -67,7 +61,7 @@ pub fn release_queue_remove(sc_object: u64) {
 /// (its thread, if that thread is still runnable).
 pub fn release_due(now: u64) {
     loop {
-        let first = HEAD.0.get();
+        let first = HEAD.read();
         if first == 0 || release_time(first) > now {
             return;
         }
@@ -81,7 +75,7 @@ pub fn release_due(now: u64) {
 
 /// The release time of the first context in the queue (u64::MAX: empty).
 pub fn next_release() -> u64 {
-    match HEAD.0.get() {
+    match HEAD.read() {
         0 => u64::MAX,
         first => release_time(first),
     }
@@ -89,5 +83,5 @@ pub fn next_release() -> u64 {
 
 /// True when no context waits for a refill.
 pub fn is_empty() -> bool {
-    HEAD.0.get() == 0
+    HEAD.read() == 0
 }

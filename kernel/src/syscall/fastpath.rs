@@ -25,22 +25,24 @@
 
 use crate::arch::{UserContext, UserRegisters};
 use crate::ipc::queue::tcb;
+use crate::kernel_cell::KernelCell;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{kept_vspace, tcb_slot, KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
-use core::sync::atomic::{AtomicBool, Ordering};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{cap_writes, lookup_cap_fast, read_cap};
+use keel_kernel_core::cspace::{lookup_cap_fast, read_cap};
+use keel_kernel_core::object_memory::ObjectMemory;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// True while the fast path is tried (`set_enabled`).
+static ENABLED: KernelCell<bool> = KernelCell::new(true);
 
 /// Turns the fast path on or off; returns the previous setting.
 pub fn set_enabled(on: bool) -> bool {
-    ENABLED.swap(on, Ordering::Relaxed)
+    ENABLED.replace(on)
 }
 
 /// The system-call entry's first step, on the kernel stack with the
@@ -54,7 +56,7 @@ pub fn set_enabled(on: bool) -> bool {
 extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
     let current = sched::current_object()?;
     let number = tcb(current).context.syscall_number();
-    if !ENABLED.load(Ordering::Relaxed) {
+    if !ENABLED.read() {
         None
     } else if number == Syscall::Call as u64 {
         call(current)
@@ -90,13 +92,13 @@ const _: () = assert!(ENDPOINT_LOOKUP < KEPT_LOOKUPS && REPLY_LOOKUP < KEPT_LOOK
 /// invokes, are not kept: they do not push a kept endpoint out.)
 #[inline(always)]
 fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
-    let writes = cap_writes();
+    let mem = KernelMemory;
+    let writes = mem.cap_writes();
     let cptr = tcb(thread).context.syscall_arg(n);
     let k = tcb(thread).kept_lookups[kept];
     if k.writes == writes && k.cptr == cptr {
         return Some(k.cap);
     }
-    let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
     let cap = Some(lookup_cap_fast(&mem, root, cptr)).filter(|c| c.is(kind))?;
     tcb(thread).kept_lookups[kept] = KeptLookup { writes, cptr, cap };

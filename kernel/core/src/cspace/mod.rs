@@ -21,8 +21,8 @@ pub use mdb::{
 };
 pub use ops::{copy, derive, mint, move_cap, mutate, rotate};
 pub use slot::{
-    cap_writes, read_cap, read_slot, tcb_slot, write_cap, write_slot, MdbNode, Slot, SLOT_SIZE,
-    TCB_SLOTS, TCB_SLOT_RADIX,
+    read_cap, read_slot, tcb_slot, write_cap, write_slot, MdbNode, Slot, SLOT_SIZE, TCB_SLOTS,
+    TCB_SLOT_RADIX,
 };
 
 use crate::cap::Cap;

@@ -59,6 +59,21 @@ fn copy_and_its_errors() {
 }
 
 #[test]
+fn copy_counts_cap_writes_only_when_it_writes() {
+    let mut m = setup();
+    make(&mut m, ObjectType::Endpoint, 0, 10);
+    let before = m.cap_writes();
+    assert_eq!(copy(&mut m, slot(10), slot(11), CapRights::READ), Ok(()));
+    let after = m.cap_writes();
+    assert!(after > before, "a copy wrote no cap: {before} then {after}");
+    assert_eq!(
+        copy(&mut m, slot(10), slot(11), CapRights::ALL),
+        Err(Error::DeleteFirst.into())
+    );
+    assert_eq!(m.cap_writes(), after, "a refused copy counted a cap write");
+}
+
+#[test]
 fn untyped_copy_without_children() {
     let mut m = setup();
     assert_eq!(copy(&mut m, UT_SLOT, slot(20), CapRights::ALL), Ok(()));

@@ -14,7 +14,6 @@
 
 use crate::cap::Cap;
 use crate::object_memory::ObjectMemory;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes in a slot.
 pub const SLOT_SIZE: u64 = 32;
@@ -84,24 +83,13 @@ pub fn read_cap(mem: &impl ObjectMemory, slot: u64) -> Cap {
     Cap::from_words([mem.read(slot), mem.read(slot + 8)])
 }
 
-/// Counts every write of a cap into any slot ([`write_cap`] is the only
-/// way one changes), from 1. A lookup through a CSpace made while it read
-/// `n` finds the same cap again while it still reads `n`: the kernel's IPC
-/// fast path keeps its lookups by it.
-static CAP_WRITES: AtomicU64 = AtomicU64::new(1);
-
-/// The current count of cap writes (see `CAP_WRITES`; never 0).
-#[inline(always)]
-pub fn cap_writes() -> u64 {
-    CAP_WRITES.load(Ordering::Relaxed)
-}
-
-/// Replaces only the cap of the slot at `slot`, keeping its tree node.
+/// Replaces only the cap of the slot at `slot`, keeping its tree node, and
+/// counts the write ([`ObjectMemory::cap_writes`]).
 pub fn write_cap(mem: &mut impl ObjectMemory, slot: u64, cap: Cap) {
     let [w0, w1] = cap.words();
     mem.write(slot, w0);
     mem.write(slot + 8, w1);
-    CAP_WRITES.fetch_add(1, Ordering::Relaxed);
+    mem.count_cap_write();
 }
 
 /// Reads only the tree node of the slot at `slot`.
@@ -159,5 +147,22 @@ mod tests {
         write_cap(&mut m, 0x1060, Cap::NULL);
         assert!(read_cap(&m, 0x1060).is_null());
         assert_eq!(read_mdb(&m, 0x1060).prev, 0x10a0);
+    }
+
+    #[test]
+    fn each_cap_write_moves_the_count() {
+        let mut m = TestMemory::new(0x1000, 0x100);
+        assert_eq!(m.cap_writes(), 1);
+        write_cap(&mut m, 0x1000, Cap::endpoint(0x2000, 0, CapRights::ALL));
+        assert_eq!(m.cap_writes(), 2);
+        write_slot(&mut m, 0x1020, &Slot::default());
+        assert_eq!(m.cap_writes(), 3);
+        // Tree links are not caps: a lookup made before still holds.
+        write_mdb(&mut m, 0x1020, &MdbNode::default());
+        set_next(&mut m, 0x1000, 0x1020);
+        set_prev(&mut m, 0x1020, 0x1000);
+        assert_eq!(m.cap_writes(), 3);
+        write_cap(&mut m, 0x1000, Cap::NULL);
+        assert_eq!(m.cap_writes(), 4);
     }
 }

@@ -18,6 +18,7 @@ const CPACR_NO_TRAPS: u64 = 0b11 << 20;
 /// The FP/SIMD registers' owner and EL0's access to them, side by side so
 /// that one address reaches both on every return to EL0.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct FpState {
     /// The register file whose FP/SIMD state the registers hold (0: none).
     owner: u64,
@@ -29,12 +30,6 @@ static FP: KernelCell<FpState> = KernelCell::new(FpState {
     owner: 0,
     cpacr: CPACR_EL0_TRAPS,
 });
-
-fn fp() -> &'static mut FpState {
-    // SAFETY: see `KernelCell`: each function below takes this reference
-    // once and drops it before returning.
-    unsafe { &mut *FP.get() }
-}
 
 global_asm!(
     r#"
@@ -108,14 +103,14 @@ fn address(ctx: &UserContext) -> u64 {
 /// registers hold its state.
 #[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
-    let fp = fp();
+    let fp = FP.read();
     let cpacr = if fp.owner == address(ctx) {
         CPACR_NO_TRAPS
     } else {
         CPACR_EL0_TRAPS
     };
     if fp.cpacr != cpacr {
-        fp.cpacr = cpacr;
+        FP.write(FpState { cpacr, ..fp });
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.
         unsafe { core::arch::asm!("msr cpacr_el1, {}", "isb", in(reg) cpacr, options(nostack)) }
@@ -125,7 +120,12 @@ pub fn prepare_return(ctx: &UserContext) {
 /// The thread of `ctx` used FP/SIMD while another's state was loaded: the
 /// owner's state goes back into its register file and `ctx`'s is loaded.
 pub fn take_over(ctx: &mut UserContext) {
-    let owner = core::mem::replace(&mut fp().owner, address(ctx));
+    let fp = FP.read();
+    let owner = fp.owner;
+    FP.write(FpState {
+        owner: address(ctx),
+        ..fp
+    });
     if owner != 0 {
         // SAFETY: the owner is a live register file (`forget` clears the owner
         // before one goes away), 16-byte aligned, in kernel memory; EL1 may
@@ -139,8 +139,8 @@ pub fn take_over(ctx: &mut UserContext) {
 /// The register file `ctx` is going away: its state in the registers, if
 /// it is the owner's, belongs to no one now.
 pub fn forget(ctx: &UserContext) {
-    let fp = fp();
+    let fp = FP.read();
     if fp.owner == address(ctx) {
-        fp.owner = 0;
+        FP.write(FpState { owner: 0, ..fp });
     }
 }

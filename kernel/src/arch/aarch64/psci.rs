@@ -2,7 +2,7 @@
 //! conduit (`hvc` or `smc`) comes from the device tree; a call through a
 //! conduit that is not there traps as undefined and the vector steps over it.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use crate::kernel_cell::KernelCell;
 
 /// PSCI `SYSTEM_OFF` (SMC32 fast call).
 const SYSTEM_OFF: u64 = 0x8400_0008;
@@ -16,8 +16,8 @@ pub enum Conduit {
     Smc,
 }
 
-/// 0: unknown, 1: HVC, 2: SMC.
-static CONDUIT: AtomicU8 = AtomicU8::new(0);
+/// The conduit the device tree named (`None`: unknown).
+static CONDUIT: KernelCell<Option<Conduit>> = KernelCell::new(None);
 
 core::arch::global_asm!(
     r#"
@@ -47,26 +47,21 @@ extern "C" {
 
 /// Records the conduit the device tree names.
 pub fn set_conduit(conduit: Option<Conduit>) {
-    let code = match conduit {
-        None => 0,
-        Some(Conduit::Hvc) => 1,
-        Some(Conduit::Smc) => 2,
-    };
-    CONDUIT.store(code, Ordering::Relaxed);
+    CONDUIT.write(conduit);
 }
 
 /// Powers the machine off. Returns only if PSCI is absent or refuses.
 pub fn system_off() {
-    match CONDUIT.load(Ordering::Relaxed) {
+    match CONDUIT.read() {
         // SAFETY: SYSTEM_OFF takes no arguments and does not return on success;
         // a missing conduit traps and is skipped by the vector.
-        1 => unsafe {
+        Some(Conduit::Hvc) => unsafe {
             keel_psci_hvc_call(SYSTEM_OFF);
         },
         // SAFETY: as above, through the secure monitor.
-        2 => unsafe {
+        Some(Conduit::Smc) => unsafe {
             keel_psci_smc_call(SYSTEM_OFF);
         },
-        _ => {}
+        None => {}
     }
 }

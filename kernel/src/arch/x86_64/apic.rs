@@ -6,7 +6,7 @@
 
 use super::io::rdmsr;
 use crate::arch::{Machine, Platform};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::kernel_cell::KernelCell;
 
 const MSR_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -48,10 +48,10 @@ pub enum TimerMode {
 }
 
 /// Physical address of the APIC's registers, read from IA32_APIC_BASE at `init`.
-static BASE: AtomicU64 = AtomicU64::new(0);
+static BASE: KernelCell<u64> = KernelCell::new(0);
 
 fn register(offset: u64) -> *mut u32 {
-    Machine::phys_to_virt(BASE.load(Ordering::Relaxed) + offset) as *mut u32
+    Machine::phys_to_virt(BASE.read() + offset) as *mut u32
 }
 
 fn read(offset: u64) -> u32 {
@@ -73,7 +73,7 @@ fn write(offset: u64, value: u32) {
 /// otherwise arrive as ExtINT vectors the APIC never marks in service (under
 /// KVM the firmware leaves LINT0 in ExtINT mode).
 pub fn init() {
-    BASE.store(rdmsr(MSR_APIC_BASE) & APIC_BASE_MASK, Ordering::Relaxed);
+    BASE.write(rdmsr(MSR_APIC_BASE) & APIC_BASE_MASK);
     write(LVT_LINT0, LVT_MASKED);
     write(LVT_LINT1, LVT_MASKED);
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));

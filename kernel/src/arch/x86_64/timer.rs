@@ -10,7 +10,7 @@ use super::apic::{self, TimerMode};
 use super::io::{read_tsc, wrmsr};
 use super::{pit, trap};
 use crate::arch::Timer;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::kernel_cell::KernelCell;
 
 const MSR_TSC_DEADLINE: u32 = 0x6e0;
 /// CPUID.01H:ECX bit 24: the APIC timer has TSC-deadline mode.
@@ -28,17 +28,17 @@ const SELF_CHECK_PER_SECOND: u64 = 10_000;
 const SELF_CHECK_TIMEOUT_SECONDS: u64 = 1;
 
 /// The TSC's frequency, measured at `init`.
-static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+static TSC_HZ: KernelCell<u64> = KernelCell::new(0);
 /// True when the APIC timer runs in TSC-deadline mode.
-static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
+static TSC_DEADLINE: KernelCell<bool> = KernelCell::new(false);
 /// The deadline last set, in TSC ticks.
-static DEADLINE: AtomicU64 = AtomicU64::new(0);
+static DEADLINE: KernelCell<u64> = KernelCell::new(0);
 /// False while the LVT timer entry is masked (from `init` until the first
 /// `set_deadline`, which unmasks it once).
-static UNMASKED: AtomicBool = AtomicBool::new(false);
+static UNMASKED: KernelCell<bool> = KernelCell::new(false);
 /// APIC timer counts per TSC tick, fixed point with [`RATIO_SHIFT`] fractional
 /// bits (one-shot mode only).
-static APIC_PER_TSC: AtomicU64 = AtomicU64::new(0);
+static APIC_PER_TSC: KernelCell<u64> = KernelCell::new(0);
 
 /// The local APIC timer over the TSC.
 pub struct LocalTimer;
@@ -47,15 +47,15 @@ impl Timer for LocalTimer {
     fn init() {
         apic::init();
         let tsc_hz = pit::tsc_frequency();
-        TSC_HZ.store(tsc_hz, Ordering::Relaxed);
+        TSC_HZ.write(tsc_hz);
         let tsc_deadline = core::arch::x86_64::__cpuid(1).ecx & CPUID_TSC_DEADLINE != 0;
-        TSC_DEADLINE.store(tsc_deadline, Ordering::Relaxed);
+        TSC_DEADLINE.write(tsc_deadline);
         if !tsc_deadline {
-            APIC_PER_TSC.store(measure_apic_per_tsc(tsc_hz), Ordering::Relaxed);
+            APIC_PER_TSC.write(measure_apic_per_tsc(tsc_hz));
         }
         let fired_us = self_check(tsc_hz) * 1_000_000 / tsc_hz;
         apic::set_timer(mode(), true);
-        UNMASKED.store(false, Ordering::Relaxed);
+        UNMASKED.write(false);
         let tsc_mhz = tsc_hz / 1_000_000;
         if tsc_deadline {
             crate::kprintln!(
@@ -63,7 +63,7 @@ impl Timer for LocalTimer {
                  self-check interrupt after {fired_us} us"
             );
         } else {
-            let ratio = u128::from(APIC_PER_TSC.load(Ordering::Relaxed));
+            let ratio = u128::from(APIC_PER_TSC.read());
             let apic_mhz = ((u128::from(tsc_hz) * ratio) >> RATIO_SHIFT) / 1_000_000;
             let ratio = (ratio * 10_000 + (1 << (RATIO_SHIFT - 1))) >> RATIO_SHIFT;
             crate::kprintln!(
@@ -76,7 +76,7 @@ impl Timer for LocalTimer {
     }
 
     fn ticks_per_second() -> u64 {
-        TSC_HZ.load(Ordering::Relaxed)
+        TSC_HZ.read()
     }
 
     fn now() -> u64 {
@@ -84,11 +84,11 @@ impl Timer for LocalTimer {
     }
 
     fn set_deadline(deadline: u64) {
-        DEADLINE.store(deadline, Ordering::Relaxed);
-        if !UNMASKED.swap(true, Ordering::Relaxed) {
+        DEADLINE.write(deadline);
+        if !UNMASKED.replace(true) {
             apic::set_timer(mode(), false);
         }
-        if TSC_DEADLINE.load(Ordering::Relaxed) {
+        if TSC_DEADLINE.read() {
             // SAFETY: `mfence` only orders memory accesses: the LVT write
             // reaches the APIC before the WRMSR below, as the Intel SDM asks
             // for TSC-deadline mode.
@@ -98,7 +98,7 @@ impl Timer for LocalTimer {
             return;
         }
         let delta = deadline.saturating_sub(read_tsc());
-        let ratio = APIC_PER_TSC.load(Ordering::Relaxed);
+        let ratio = APIC_PER_TSC.read();
         // Rounded up, so the interrupt does not come before the deadline (as
         // far as the measured ratio is exact); at least 1, as 0 would stop the
         // timer; at most what the counter holds (the scheduler re-arms on
@@ -110,7 +110,7 @@ impl Timer for LocalTimer {
 
 /// The LVT timer mode `init` chose.
 fn mode() -> TimerMode {
-    if TSC_DEADLINE.load(Ordering::Relaxed) {
+    if TSC_DEADLINE.read() {
         TimerMode::TscDeadline
     } else {
         TimerMode::OneShot
@@ -123,12 +123,12 @@ fn mode() -> TimerMode {
 /// the APIC's measured rate is not exact. The trap code passes only interrupts
 /// for a reached deadline on to the scheduler, and re-arms on the others.
 pub fn deadline_reached() -> bool {
-    read_tsc() >= DEADLINE.load(Ordering::Relaxed)
+    read_tsc() >= DEADLINE.read()
 }
 
 /// Arms the timer again for the deadline last set.
 pub fn rearm() {
-    LocalTimer::set_deadline(DEADLINE.load(Ordering::Relaxed));
+    LocalTimer::set_deadline(DEADLINE.read());
 }
 
 /// Runs the masked APIC timer from [`MEASURE_START`] for 10 ms of TSC ticks;

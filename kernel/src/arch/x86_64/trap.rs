@@ -247,11 +247,11 @@ static IDT: KernelCell<Idt> = KernelCell::new(Idt([[0; 2]; 256]));
 
 /// The vector of the interrupt that woke the idle `hlt` ([`NO_VECTOR`]: none).
 #[no_mangle]
-static mut WOKEN_VECTOR: u64 = NO_VECTOR;
+static WOKEN_VECTOR: KernelCell<u64> = KernelCell::new(NO_VECTOR);
 const NO_VECTOR: u64 = u64::MAX;
 /// Scratch slot for the user stack pointer during `syscall` entry.
 #[no_mangle]
-static mut SYSCALL_USER_RSP: u64 = 0;
+static SYSCALL_USER_RSP: KernelCell<u64> = KernelCell::new(0);
 
 global_asm!(
     r#"
@@ -570,9 +570,9 @@ pub fn wait_for_interrupt() -> Option<u8> {
     // taken there returns to it through the kernel-mode path above, with the
     // registers untouched and interrupts disabled, and it returns normally.
     unsafe { keel_wait_for_interrupt() }
-    // SAFETY: single core, interrupts disabled again: only the wake path
-    // above writes the static, and it cannot run now.
-    let vector = unsafe { core::ptr::replace(&raw mut WOKEN_VECTOR, NO_VECTOR) };
+    // Interrupts are disabled again: the wake path above, which writes the
+    // static, cannot run now.
+    let vector = WOKEN_VECTOR.replace(NO_VECTOR);
     u8::try_from(vector).ok()
 }
 

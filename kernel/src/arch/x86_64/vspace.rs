@@ -8,8 +8,8 @@
 use super::io::{read_cr3, write_cr3};
 use crate::arch::page_table::entry;
 use crate::arch::{AddressSpace, LeafAttrs, PageRights, PagingFormat};
+use crate::kernel_cell::KernelCell;
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;
@@ -29,14 +29,14 @@ pub struct VSpace {
 }
 
 /// The root CR3 was last loaded with by [`load_root`] (0 before the first).
-static LOADED_ROOT: AtomicU64 = AtomicU64::new(0);
+static LOADED_ROOT: KernelCell<u64> = KernelCell::new(0);
 
 /// Loads CR3 with `root` and notes it.
 ///
 /// # Safety
 /// `root` must be a PML4 whose upper half is the boot PML4's.
 unsafe fn load_root(root: u64) {
-    LOADED_ROOT.store(root, Ordering::Relaxed);
+    LOADED_ROOT.write(root);
     // SAFETY: the caller's guarantee: the kernel stays mapped.
     unsafe { write_cr3(root) }
 }
@@ -45,7 +45,7 @@ impl VSpace {
     /// Makes this address space the current one.
     #[inline(always)]
     pub fn activate(&self) {
-        if LOADED_ROOT.load(Ordering::Relaxed) != self.root {
+        if LOADED_ROOT.read() != self.root {
             // SAFETY: every VSpace's upper half is the boot PML4's, which maps the kernel.
             unsafe { load_root(self.root) }
         }
@@ -159,7 +159,7 @@ impl PagingFormat for VSpace {
     }
 
     fn forget_root(root: u64) {
-        if LOADED_ROOT.load(Ordering::Relaxed) == root {
+        if LOADED_ROOT.read() == root {
             // SAFETY: the boot PML4 maps the kernel, and no user memory.
             unsafe { load_root(boot_pml4()) }
         }

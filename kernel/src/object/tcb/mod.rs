@@ -118,7 +118,7 @@ pub struct Tcb {
 pub const KEPT_LOOKUPS: usize = 2;
 
 /// A cap lookup kept: what `cptr` named in the thread's CSpace while the
-/// count of cap writes (`cspace::cap_writes`) read `writes` (0: none kept).
+/// count of cap writes (`ObjectMemory::cap_writes`) read `writes` (0: none kept).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct KeptLookup {

@@ -11,9 +11,9 @@
 //! every translation before its ASIDs can be given out again.
 
 use crate::arch::{PagingFormat, VSpace};
+use crate::kernel_cell::KernelCell;
 use crate::object::memory::KernelMemory;
 use crate::syscall::invocation::{Message, Outcome};
-use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::vspace::{ASIDS_PER_POOL, ASID_POOL_BITS, ASID_POOL_COUNT, ASID_POOL_INDEX_BITS};
 use keel_abi::{CapType, Error, Label, LookupFailure};
 use keel_kernel_core::cap::Cap;
@@ -24,13 +24,11 @@ use keel_kernel_core::error::SyscallError;
 use keel_kernel_core::object_memory::ObjectMemory;
 
 /// Physical address of each pool by `asid >> 9` (0: none).
-static POOLS: [AtomicU64; ASID_POOL_COUNT as usize] =
-    [const { AtomicU64::new(0) }; ASID_POOL_COUNT as usize];
+static POOLS: [KernelCell<u64>; ASID_POOL_COUNT as usize] =
+    [const { KernelCell::new(0) }; ASID_POOL_COUNT as usize];
 
 fn pool_at(index: u64) -> u64 {
-    POOLS
-        .get(index as usize)
-        .map_or(0, |p| p.load(Ordering::Relaxed))
+    POOLS.get(index as usize).map_or(0, KernelCell::read)
 }
 
 fn entry_addr(pool: u64, asid: u64) -> u64 {
@@ -54,7 +52,7 @@ pub fn find_vspace(asid: u16) -> Option<u64> {
 /// Boot: registers the root task's pool (zeroed memory at `pool`) as pool 0
 /// and gives `root` its first ASID. Returns the pool cap and the ASID.
 pub fn boot_pool(pool: u64, root: u64) -> (Cap, u16) {
-    POOLS[0].store(pool, Ordering::Relaxed);
+    POOLS[0].write(pool);
     let asid = 1;
     KernelMemory.write(entry_addr(pool, asid), root);
     (Cap::asid_pool(pool, 0), asid as u16)
@@ -106,7 +104,7 @@ pub fn invoke_control(label: Label, msg: &Message) -> Result<Outcome, SyscallErr
     write_cap(&mut mem, ut_slot, ut.with_free_index(size));
     let base = free << ASID_POOL_INDEX_BITS;
     insert_new(&mut mem, ut_slot, dest, Cap::asid_pool(ut.paddr(), base));
-    POOLS[free as usize].store(ut.paddr(), Ordering::Relaxed);
+    POOLS[free as usize].write(ut.paddr());
     Ok(Outcome::Done([0, 0]))
 }
 
@@ -172,14 +170,14 @@ pub fn finalise_vspace(cap: &Cap) {
 pub fn finalise_pool(cap: &Cap) {
     let index = cap.word1() >> ASID_POOL_INDEX_BITS;
     if let Some(p) = POOLS.get(index as usize) {
-        if p.load(Ordering::Relaxed) == cap.paddr() {
+        if p.read() == cap.paddr() {
             for entry in 0..(1u64 << ASID_POOL_INDEX_BITS) {
                 let root = KernelMemory.read(entry_addr(cap.paddr(), entry));
                 if root != 0 {
                     VSpace::forget_root(root);
                 }
             }
-            p.store(0, Ordering::Relaxed);
+            p.write(0);
             super::roots_changed();
         }
     }

@@ -15,8 +15,8 @@ pub mod frame;
 pub mod page_table;
 
 use crate::arch::{read_entry, table_index, PagingFormat, VSpace};
+use crate::kernel_cell::KernelCell;
 use crate::syscall::invocation::Message;
-use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::{CapType, LookupFailure};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::LookupError;
@@ -117,17 +117,17 @@ pub fn live_root(cap: &Cap) -> Option<u64> {
 /// VSpace's ASID taken back, an ASID pool deleted. A root found while the
 /// count read `n` still holds while it reads `n` (threads keep theirs, see
 /// `tcb::running_vspace`). Starts at 1: 0 is "never found".
-static ROOTS_EPOCH: AtomicU64 = AtomicU64::new(1);
+static ROOTS_EPOCH: KernelCell<u64> = KernelCell::new(1);
 
 /// The current count of `ROOTS_EPOCH`.
 #[inline(always)]
 pub fn roots_epoch() -> u64 {
-    ROOTS_EPOCH.load(Ordering::Relaxed)
+    ROOTS_EPOCH.read()
 }
 
 /// A live root may have died: every root found so far is looked up anew.
 pub fn roots_changed() {
-    ROOTS_EPOCH.fetch_add(1, Ordering::Relaxed);
+    ROOTS_EPOCH.write(ROOTS_EPOCH.read().wrapping_add(1));
 }
 
 /// Hook for every deleted cap: a mapped frame cap is one mapping; undo it.

@@ -18,18 +18,17 @@ const CPACR_NO_TRAPS: u64 = 0b11 << 20;
 /// The FP/SIMD registers' owner and EL0's access to them, side by side so
 /// that one address reaches both on every return to EL0.
 #[repr(C)]
-#[derive(Clone, Copy)]
 struct FpState {
     /// The register file whose FP/SIMD state the registers hold (0: none).
-    owner: u64,
+    owner: KernelCell<u64>,
     /// CPACR_EL1 as last written (boot writes [`CPACR_EL0_TRAPS`]).
-    cpacr: u64,
+    cpacr: KernelCell<u64>,
 }
 
-static FP: KernelCell<FpState> = KernelCell::new(FpState {
-    owner: 0,
-    cpacr: CPACR_EL0_TRAPS,
-});
+static FP: FpState = FpState {
+    owner: KernelCell::new(0),
+    cpacr: KernelCell::new(CPACR_EL0_TRAPS),
+};
 
 global_asm!(
     r#"
@@ -103,14 +102,13 @@ fn address(ctx: &UserContext) -> u64 {
 /// registers hold its state.
 #[inline(always)]
 pub fn prepare_return(ctx: &UserContext) {
-    let fp = FP.read();
-    let cpacr = if fp.owner == address(ctx) {
+    let cpacr = if FP.owner.read() == address(ctx) {
         CPACR_NO_TRAPS
     } else {
         CPACR_EL0_TRAPS
     };
-    if fp.cpacr != cpacr {
-        FP.write(FpState { cpacr, ..fp });
+    if FP.cpacr.read() != cpacr {
+        FP.cpacr.write(cpacr);
         // SAFETY: only FPEN changes; EL1 never traps either way, and the
         // `isb` makes the change take effect before the return to EL0.
         unsafe { core::arch::asm!("msr cpacr_el1, {}", "isb", in(reg) cpacr, options(nostack)) }
@@ -120,12 +118,7 @@ pub fn prepare_return(ctx: &UserContext) {
 /// The thread of `ctx` used FP/SIMD while another's state was loaded: the
 /// owner's state goes back into its register file and `ctx`'s is loaded.
 pub fn take_over(ctx: &mut UserContext) {
-    let fp = FP.read();
-    let owner = fp.owner;
-    FP.write(FpState {
-        owner: address(ctx),
-        ..fp
-    });
+    let owner = FP.owner.replace(address(ctx));
     if owner != 0 {
         // SAFETY: the owner is a live register file (`forget` clears the owner
         // before one goes away), 16-byte aligned, in kernel memory; EL1 may
@@ -139,8 +132,7 @@ pub fn take_over(ctx: &mut UserContext) {
 /// The register file `ctx` is going away: its state in the registers, if
 /// it is the owner's, belongs to no one now.
 pub fn forget(ctx: &UserContext) {
-    let fp = FP.read();
-    if fp.owner == address(ctx) {
-        FP.write(FpState { owner: 0, ..fp });
+    if FP.owner.read() == address(ctx) {
+        FP.owner.write(0);
     }
 }

@@ -107,7 +107,9 @@ static FS_BASE: KernelCell<u64> = KernelCell::new(0);
 /// So the base is 0 after any thread ran with 0, and otherwise either the
 /// one written or 0: the `wrmsr` is skipped only when the base to set and
 /// the one last written are both 0. (Reading the base back on every kernel
-/// entry would cost an `rdmsr` there instead, on every entry.)
+/// entry would cost an `rdmsr` there instead, on every entry.) GS needs
+/// nothing of the kind: the kernel never uses it (no `swapgs`) nor writes
+/// its base, which stays 0 whatever selector a thread loads.
 #[inline(always)]
 pub fn set_fs_base(base: u64) {
     if base | FS_BASE.read() != 0 {

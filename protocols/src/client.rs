@@ -40,7 +40,7 @@ pub fn call<E: ProtocolError, R>(
 ) -> Result<R, E> {
     let mut request = OutMessage::new();
     let relay = header.relay.map(|a| u64::from(a.0));
-    let prefix = relay.as_ref().map_or(&[][..], core::slice::from_ref);
+    let prefix = relay.as_slice();
     let mut encoder = Encoder::new(&mut request, header.label(), prefix, args)?;
     encode(&mut encoder)?;
     encoder.finish();

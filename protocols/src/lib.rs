@@ -14,6 +14,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod badge;
 pub mod cap;
 pub mod client;

@@ -19,9 +19,15 @@ pub fn full<T, U>(result: Result<T, U>) -> Result<T, RpcError> {
 }
 
 /// Per-client records, at most `N`. Lookups are linear: servers keep `N` small.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientTable<V, const N: usize> {
     entries: heapless::Vec<(ClientId, V), N>,
+}
+
+impl<V, const N: usize> Default for ClientTable<V, N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<V, const N: usize> ClientTable<V, N> {

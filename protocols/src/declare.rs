@@ -35,6 +35,23 @@
 //! one kind; `fixed ()` is an empty reply. `requires R` names a [`crate::Rights`]
 //! constant the caller's badge must carry.
 
+/// True when no number appears twice in `ops` (the macro checks each
+/// protocol's operation numbers with it at compile time).
+pub const fn distinct(ops: &[u8]) -> bool {
+    let mut i = 0;
+    while i < ops.len() {
+        let mut j = i + 1;
+        while j < ops.len() {
+            if ops[i] == ops[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Declares a protocol; see the [module docs](crate::declare).
 #[macro_export]
 macro_rules! protocol {
@@ -64,6 +81,22 @@ macro_rules! protocol {
 
         const _: () = assert!(PROTOCOL != 0, "protocol 0 names none");
         const _: () = { $( assert!($ecode != 0, "error codes are nonzero"); )* };
+        const _: () = assert!(
+            $crate::declare::distinct(&[$( $num ),*]),
+            "operation numbers are distinct",
+        );
+        const _: () = {
+            $(
+                assert!(
+                    $crate::protocol!(@layout $( $k $t ),*).fits(0),
+                    concat!("the arguments of ", stringify!($op), " do not fit in a message"),
+                );
+                assert!(
+                    $crate::protocol!(@layout $rk $rt).fits(0),
+                    concat!("the reply of ", stringify!($op), " does not fit in a message"),
+                );
+            )*
+        };
 
         #[doc = concat!("What a ", stringify!($name), " request can fail with.")]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,4 +280,14 @@ macro_rules! protocol {
     (@is_data $k:ident) => { false };
     (@is_cap cap) => { 1 };
     (@is_cap $k:ident) => { 0 };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn distinct_finds_repeats() {
+        assert!(super::distinct(&[]));
+        assert!(super::distinct(&[1, 2, 3]));
+        assert!(!super::distinct(&[1, 2, 1]));
+    }
 }

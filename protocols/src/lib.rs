@@ -13,6 +13,7 @@
 //! own modules ([`console`]).
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 #[cfg(test)]
 extern crate std;

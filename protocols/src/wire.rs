@@ -205,6 +205,13 @@ pub struct Layout {
     pub caps: usize,
 }
 
+impl Layout {
+    /// True when this side fits in one message after `prefix` words.
+    pub const fn fits(self, prefix: usize) -> bool {
+        prefix + self.fixed_words + self.has_data as usize <= MAX_WORDS && self.caps <= MAX_CAPS
+    }
+}
+
 /// Writes one side of an operation into a message, in declaration order.
 pub struct Encoder<'m> {
     msg: &'m mut OutMessage,
@@ -225,10 +232,10 @@ impl<'m> Encoder<'m> {
         prefix: &[u64],
         layout: Layout,
     ) -> Result<Self, RpcError> {
-        let fixed_end = prefix.len() + layout.fixed_words;
-        if fixed_end + usize::from(layout.has_data) > MAX_WORDS || layout.caps > MAX_CAPS {
+        if !layout.fits(prefix.len()) {
             return Err(RpcError::TooLong);
         }
+        let fixed_end = prefix.len() + layout.fixed_words;
         msg.label = label;
         msg.caps.clear();
         msg.words[..prefix.len()].copy_from_slice(prefix);

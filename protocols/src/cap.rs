@@ -3,8 +3,11 @@
 //! grant right) into the receiver's receive slot, or unwraps it to its badge
 //! when it is a badged cap to the very endpoint the message goes through; the
 //! receiver sees a [`ReceivedCap`] and, once the decoder has checked its type,
-//! a typed [`Granted`]. Kinds are marker types named as keel-sys names them,
-//! so declarations read `cap notify: Notification`.
+//! a typed [`Granted`]. As in seL4, one message can move at most one cap
+//! into the receive slot; further caps arrive only when they unwrap, so an
+//! operation that takes two caps expects one of them to be a badged cap to
+//! the server's own endpoint. Kinds are marker types named as keel-sys names
+//! them, so declarations read `cap notify: Notification`.
 
 use core::marker::PhantomData;
 use keel_abi::CapType;

@@ -1,9 +1,10 @@
-//! The client half: the [`Transport`] a stub sends through, and [`call`],
-//! the one function every generated stub method is built on (encode the
-//! arguments, Call, read the reply or the error). A stub never sees a
+//! The client half: the [`Transport`] a stub sends through, and the
+//! [`Connection`] every generated stub is built on (encode the arguments,
+//! Call, read the reply or the error). A stub never sees a
 //! system call; `sys` (keel-sys) and `loopback` (host tests) implement
 //! [`Transport`].
 
+use crate::badge::ActivityId;
 use crate::error::{ProtocolError, RpcError};
 use crate::wire::{
     Decoder, Encoder, Header, InMessage, Layout, OutMessage, REPLY_ERROR, REPLY_OK, REPLY_RPC_ERROR,
@@ -24,29 +25,69 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
-/// Makes one request: encodes it (`header`, then `encode` for arguments of
-/// `args`), calls, and decodes a reply of `reply_layout` with `decode`.
-///
-/// # Errors
-/// `TooLong` when the arguments do not fit; the server's error, whether the
-/// protocol's own or an [`RpcError`]; `BadReply` for a reply that does not decode.
-pub fn call<E: ProtocolError, R>(
-    transport: &mut impl Transport,
-    header: Header,
-    args: Layout,
-    encode: impl FnOnce(&mut Encoder<'_>) -> Result<(), RpcError>,
-    reply_layout: Layout,
-    decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
-) -> Result<R, E> {
-    let mut request = OutMessage::new();
-    let relay = header.relay.map(|a| u64::from(a.0));
-    let prefix = relay.as_slice();
-    let mut encoder = Encoder::new(&mut request, header.label(), prefix, args)?;
-    encode(&mut encoder)?;
-    encoder.finish();
-    let mut reply = InMessage::new();
-    transport.call(&request, &mut reply)?;
-    read_reply(&reply, reply_layout, decode)
+/// What every generated client holds: its transport, the activity it asks
+/// on behalf of, and its two message buffers (kept, not made per call).
+pub struct Connection<T> {
+    transport: T,
+    on_behalf: Option<ActivityId>,
+    request: OutMessage,
+    reply: InMessage,
+}
+
+impl<T: Transport> Connection<T> {
+    /// A connection through `transport`, charged to the badge's activity.
+    pub const fn new(transport: T) -> Self {
+        Connection {
+            transport,
+            on_behalf: None,
+            request: OutMessage::new(),
+            reply: InMessage::new(),
+        }
+    }
+
+    /// Charges later requests to `activity` (the badge needs the relay
+    /// right), or to the badge's own activity for `None`.
+    pub fn on_behalf_of(&mut self, activity: Option<ActivityId>) {
+        self.on_behalf = activity;
+    }
+
+    /// The transport.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Makes one request: operation `op` of `protocol` at `version`, with
+    /// arguments of layout `args` written by `encode`; then reads a reply of
+    /// `reply_layout` with `decode`.
+    ///
+    /// # Errors
+    /// `TooLong` when the arguments do not fit; the server's error, whether
+    /// the protocol's own or an [`RpcError`]; `BadReply` for a reply that
+    /// does not decode.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call<E: ProtocolError, R>(
+        &mut self,
+        protocol: u16,
+        version: u8,
+        op: u8,
+        args: Layout,
+        encode: impl FnOnce(&mut Encoder<'_>) -> Result<(), RpcError>,
+        reply_layout: Layout,
+        decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
+    ) -> Result<R, E> {
+        let header = Header {
+            protocol,
+            version,
+            op,
+            relay: self.on_behalf,
+        };
+        let relay = header.relay.map(|a| u64::from(a.0));
+        let mut encoder = Encoder::new(&mut self.request, header.label(), relay.as_slice(), args)?;
+        encode(&mut encoder)?;
+        encoder.finish();
+        self.transport.call(&self.request, &mut self.reply)?;
+        read_reply(&self.reply, reply_layout, decode)
+    }
 }
 
 /// Reads a reply: a value of `layout`, or the error it carries.

@@ -138,28 +138,26 @@ macro_rules! protocol {
 
         $(#[$meta])*
         pub struct $client<T: $crate::Transport> {
-            transport: T,
-            on_behalf: Option<$crate::ActivityId>,
+            connection: $crate::client::Connection<T>,
         }
 
         impl<T: $crate::Transport> $client<T> {
             /// A client that sends through `transport`.
             pub const fn new(transport: T) -> Self {
                 $client {
-                    transport,
-                    on_behalf: None,
+                    connection: $crate::client::Connection::new(transport),
                 }
             }
 
             /// Charges later requests to `activity` (the badge needs the relay
             /// right), or to the badge's own activity for `None`.
             pub fn on_behalf_of(&mut self, activity: Option<$crate::ActivityId>) {
-                self.on_behalf = activity;
+                self.connection.on_behalf_of(activity);
             }
 
             /// The transport.
             pub fn transport_mut(&mut self) -> &mut T {
-                &mut self.transport
+                self.connection.transport_mut()
             }
 
             $(
@@ -171,14 +169,10 @@ macro_rules! protocol {
                     &mut self,
                     $( $n: $crate::protocol!(@send_ty $k $t) ),*
                 ) -> Result<$crate::protocol!(@recv_ty $rk $rt), $err> {
-                    $crate::client::call::<$err, _>(
-                        &mut self.transport,
-                        $crate::wire::Header {
-                            protocol: PROTOCOL,
-                            version: VERSION,
-                            op: $num,
-                            relay: self.on_behalf,
-                        },
+                    self.connection.call::<$err, _>(
+                        PROTOCOL,
+                        VERSION,
+                        $num,
                         $crate::protocol!(@layout $( $k $t ),*),
                         |_e| {
                             $( $crate::protocol!(@enc _e $k &$n)?; )*

@@ -4,10 +4,10 @@
 //! [`protocol!`], which turns one declaration per protocol into a typed
 //! client stub, a server trait and a dispatch function ([`declare`]).
 //!
-//! The pure part (everything but [`sys`]) makes no system calls and runs
+//! The pure part (everything but `sys`) makes no system calls and runs
 //! under `cargo test`: stubs send through a [`Transport`], servers receive
 //! through a [`ServerTransport`]; [`loopback`] connects a stub straight to a
-//! dispatch function in memory, and [`sys`] (feature `sys`) carries messages
+//! dispatch function in memory, and `sys` (feature `sys`) carries messages
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`]).

@@ -9,23 +9,37 @@
 //! build step, and every generated line sits on the shared, tested code in
 //! `wire`, `client` and `server`, so the macro itself only glues.
 //!
-//! ```text
-//! protocol! {
-//!     /// Docs for the client stub.
-//!     protocol Name {
-//!         id: 7,                  // request labels carry it; 0 names none
-//!         version: 1,             // a client of another version gets VersionMismatch
-//!         client: NameClient,     // struct NameClient<T: Transport>
-//!         server: NameServer,     // trait NameServer, and fn dispatch
-//!         error: NameError { /// doc
-//!                            Busy = 1, },   // codes nonzero; plus Rpc(RpcError)
-//!         ops: {
-//!             /// doc
-//!             1 => op(fixed a: u32, data b: Text<8>, cap c: Notification)
-//!                 requires ADMIN -> fixed u64;
+//! The items are declared where the macro is invoked (`PROTOCOL`, `VERSION`,
+//! the error enum, client, server trait and `dispatch`), so each protocol
+//! has a module of its own:
+//!
+//! ```
+//! mod name {
+//!     use keel_protocols::cap::Notification;
+//!     use keel_protocols::{protocol, Text};
+//!
+//!     protocol! {
+//!         /// Docs for the client stub.
+//!         protocol Name {
+//!             id: 7,                  // request labels carry it; 0 names none
+//!             version: 1,             // another version gets VersionMismatch
+//!             client: NameClient,     // struct NameClient<T: Transport>
+//!             server: NameServer,     // trait NameServer, and fn dispatch
+//!             error: NameError {
+//!                 /// The server is busy.
+//!                 Busy = 1,           // codes nonzero; Rpc(RpcError) is added
+//!             },
+//!             ops: {
+//!                 /// Does the thing.
+//!                 1 => op(fixed a: u32, data b: Text<8>, cap c: Notification)
+//!                     requires ADMIN -> fixed u64;
+//!                 /// Does nothing.
+//!                 2 => nop() -> fixed ();
+//!             }
 //!         }
 //!     }
 //! }
+//! assert_eq!(name::PROTOCOL, 7);
 //! ```
 //!
 //! Argument kinds: `fixed T` (zerocopy, by value, in message registers),

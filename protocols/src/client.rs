@@ -1,0 +1,113 @@
+//! The client half: the [`Transport`] a stub sends through, and the
+//! [`Connection`] every generated stub is built on (encode the arguments,
+//! Call, read the reply or the error). A stub never sees a
+//! system call; `sys` (keel-sys) and `loopback` (host tests) implement
+//! [`Transport`].
+
+use crate::badge::ActivityId;
+use crate::error::{ProtocolError, RpcError};
+use crate::wire::{
+    Decoder, Encoder, Header, InMessage, Layout, OutMessage, REPLY_ERROR, REPLY_OK, REPLY_RPC_ERROR,
+};
+
+/// Sends a request and waits for its reply: seL4's Call on the server's endpoint.
+pub trait Transport {
+    /// Sends `request` (its caps transferred) and receives the reply into `reply`.
+    ///
+    /// # Errors
+    /// `Kernel` when the kernel refused the IPC.
+    fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError>;
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError> {
+        (**self).call(request, reply)
+    }
+}
+
+/// What every generated client holds: its transport, the activity it asks
+/// on behalf of, and its two message buffers (kept, not made per call).
+pub struct Connection<T> {
+    transport: T,
+    on_behalf: Option<ActivityId>,
+    request: OutMessage,
+    reply: InMessage,
+}
+
+impl<T: Transport> Connection<T> {
+    /// A connection through `transport`, charged to the badge's activity.
+    pub const fn new(transport: T) -> Self {
+        Connection {
+            transport,
+            on_behalf: None,
+            request: OutMessage::new(),
+            reply: InMessage::new(),
+        }
+    }
+
+    /// Charges later requests to `activity` (the badge needs the relay
+    /// right), or to the badge's own activity for `None`.
+    pub fn on_behalf_of(&mut self, activity: Option<ActivityId>) {
+        self.on_behalf = activity;
+    }
+
+    /// The transport.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Makes one request: operation `op` of `protocol` at `version`, with
+    /// arguments of layout `args` written by `encode`; then reads a reply of
+    /// `reply_layout` with `decode`.
+    ///
+    /// # Errors
+    /// `TooLong` when the arguments do not fit; the server's error, whether
+    /// the protocol's own or an [`RpcError`]; `BadReply` for a reply that
+    /// does not decode.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call<E: ProtocolError, R>(
+        &mut self,
+        protocol: u16,
+        version: u8,
+        op: u8,
+        args: Layout,
+        encode: impl FnOnce(&mut Encoder<'_>) -> Result<(), RpcError>,
+        reply_layout: Layout,
+        decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
+    ) -> Result<R, E> {
+        let header = Header {
+            protocol,
+            version,
+            op,
+            relay: self.on_behalf,
+        };
+        let relay = header.relay.map(|a| u64::from(a.0));
+        let mut encoder = Encoder::new(&mut self.request, header.label(), relay.as_slice(), args)?;
+        encode(&mut encoder)?;
+        encoder.finish();
+        self.transport.call(&self.request, &mut self.reply)?;
+        read_reply(&self.reply, reply_layout, decode)
+    }
+}
+
+/// Reads a reply: a value of `layout`, or the error it carries.
+fn read_reply<E: ProtocolError, R>(
+    reply: &InMessage,
+    layout: Layout,
+    decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
+) -> Result<R, E> {
+    let words = reply.used().ok_or(RpcError::BadReply)?;
+    match (reply.label, words) {
+        (REPLY_OK, _) => {
+            let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
+            let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
+            decoder.finish().map_err(|_| RpcError::BadReply)?;
+            Ok(value)
+        }
+        (REPLY_ERROR, &[code]) => Err(E::from_code(code).ok_or(RpcError::BadReply)?),
+        (REPLY_RPC_ERROR, &[kind, a, b]) => Err(RpcError::from_words([kind, a, b])
+            .ok_or(RpcError::BadReply)?
+            .into()),
+        _ => Err(RpcError::BadReply.into()),
+    }
+}

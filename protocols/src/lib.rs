@@ -1,0 +1,42 @@
+//! keel-protocols: what Keel's servers and their clients agree on. The badge
+//! layout ([`badge`]: which bits name the client, the activity charged and
+//! the rights), the message layout and its checked decoder ([`wire`]), and
+//! [`protocol!`], which turns one declaration per protocol into a typed
+//! client stub, a server trait and a dispatch function ([`declare`]).
+//!
+//! The pure part (everything but `sys`) makes no system calls and runs
+//! under `cargo test`: stubs send through a [`Transport`], servers receive
+//! through a [`ServerTransport`]; [`loopback`] connects a stub straight to a
+//! dispatch function in memory, and `sys` (feature `sys`) carries messages
+//! through keel-sys endpoints. Server state is bounded ([`table`]): a full
+//! table is an error reply, never growth or a panic. Protocols live in their
+//! own modules ([`console`]).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod badge;
+pub mod cap;
+pub mod client;
+pub mod console;
+pub mod declare;
+pub mod error;
+pub mod loopback;
+pub mod server;
+#[cfg(feature = "sys")]
+pub mod sys;
+pub mod table;
+pub mod wire;
+
+pub use badge::{ActivityId, ClientBadge, ClientId, Rights, SignalBadge, SignalSet};
+pub use client::Transport;
+pub use error::{ProtocolError, RpcError};
+pub use server::{serve, Caller, ServeLoop, ServerTransport, Service};
+
+/// Bounded text, the usual type of a `data` argument: at most `N` bytes.
+pub type Text<const N: usize> = heapless::String<N>;
+/// A bounded list, for `data` arguments: at most `N` items.
+pub type List<T, const N: usize> = heapless::Vec<T, N>;

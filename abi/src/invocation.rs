@@ -155,9 +155,16 @@ impl MessageInfo {
         ((self.0 >> 7) & 0x3) as usize
     }
 
-    /// Number of message registers.
+    /// Number of message registers: the length field, bounded at
+    /// [`MAX_MESSAGE_LENGTH`]. The field holds up to 127; a longer claim is
+    /// taken as the maximum, as seL4 takes it, by IPC and invocations alike.
     pub const fn length(self) -> usize {
-        (self.0 & 0x7f) as usize
+        let field = (self.0 & 0x7f) as usize;
+        if field > MAX_MESSAGE_LENGTH {
+            MAX_MESSAGE_LENGTH
+        } else {
+            field
+        }
     }
 
     /// The extra-caps and length fields read as one number (the caps field
@@ -280,6 +287,15 @@ mod tests {
         assert_eq!(m.length(), 120);
         assert_eq!(MessageInfo::from_word(m.word()), m);
         assert_eq!(MessageInfo::new(1, 0, 7, 200).extra_caps(), 3);
+    }
+
+    #[test]
+    fn length_is_bounded_at_the_maximum() {
+        for claimed in 0..128u64 {
+            let m = MessageInfo::new(1, 0, 0, claimed);
+            assert_eq!(m.length(), (claimed as usize).min(MAX_MESSAGE_LENGTH));
+        }
+        assert_eq!(MessageInfo::from_word(0x7f).length(), MAX_MESSAGE_LENGTH);
     }
 
     #[test]

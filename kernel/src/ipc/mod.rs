@@ -62,7 +62,7 @@ fn sent_info(sender: u64) -> (u64, usize) {
         return (s.fault_label, s.fault_length);
     }
     let info = MessageInfo::from_word(s.context.syscall_arg(ARG_INFO));
-    (info.label(), info.length())
+    (info.label(), info.bounded_length())
 }
 
 /// Copies the message `sender` is sending (a fault message, or its info word,

@@ -1,8 +1,8 @@
 //! Invocations: a `Call` on a capability to a kernel object. Reads the message
 //! (label, message registers from registers and the IPC buffer, extra caps)
 //! and hands the invoked cap, which the dispatcher looked up, to the object
-//! type's decoder. A message is as long as `MessageInfo::length` says: the
-//! claimed length bounded at the message maximum, the bound IPC uses too.
+//! type's decoder. A message is as long as `MessageInfo::bounded_length`
+//! says: the claimed length bounded at the message maximum, as IPC reads it.
 
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
@@ -57,7 +57,7 @@ impl Message {
     /// `TruncatedMessage` when the message has fewer than `i + 1` registers
     /// (never more than the maximum, whatever its info word claims).
     pub fn mr(&self, i: usize) -> Result<u64, SyscallError> {
-        if i >= self.info.length() {
+        if i >= self.info.bounded_length() {
             return Err(Error::TruncatedMessage.into());
         }
         if let Some(r) = self.regs.get(i) {

@@ -94,7 +94,7 @@ pub fn length_bounded_at_the_maximum(env: &Env) -> TestResult {
         "a copy with 4 words was not TruncatedMessage"
     );
     ensure!(
-        MessageInfo::new(0, 0, 0, 127).length() == MAX_MESSAGE_LENGTH,
+        MessageInfo::new(0, 0, 0, 127).bounded_length() == MAX_MESSAGE_LENGTH,
         "the message info does not bound the length"
     );
     copy(127).map_err(|e| alloc::format!("a copy claiming 127 words: {e}"))?;

@@ -25,7 +25,7 @@ pub fn slot(index: u64) -> AbsoluteCPtr {
 
 /// The type of the cap in root CNode slot `index`.
 pub fn identify(index: u64) -> Result<CapType, String> {
-    keel_sys::cap::init_thread::DEBUG
+    init_thread::DEBUG
         .debug_cap_identify(CPtr::from_bits(index))
         .map_err(|e| format!("identify slot {index}: {e}"))
 }

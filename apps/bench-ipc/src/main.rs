@@ -66,7 +66,7 @@ pub(crate) fn time_calls(
     for (fast, path) in [(true, "fast"), (false, "slow")] {
         at(
             "fast path setting",
-            keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(fast),
+            init_thread::DEBUG.debug_set_fastpath(fast),
         )?;
         for n in LENGTHS {
             let info = MessageInfo::new(0, 0, 0, n);
@@ -86,7 +86,7 @@ pub(crate) fn time_calls(
     }
     at(
         "fast path back on",
-        keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(true),
+        init_thread::DEBUG.debug_set_fastpath(true),
     )
     .map(|_| ())
 }

@@ -28,7 +28,8 @@ pub const MODE_WRITE_SHARED: u64 = 4;
 
 /// Where the child looks for a Debug cap to print its failure messages
 /// (an unknown mode, a panic) through: the last slot keel-loader gives caps
-/// in, so that a starter can put one there without moving the others.
+/// in, so that a starter can put one there without moving the others (the
+/// test suite puts an output-only copy there).
 pub const DEBUG_SLOT: u64 =
     keel_loader::slot::FIRST_GIVEN + keel_loader::slot::MAX_GIVEN as u64 - 1;
 

@@ -18,7 +18,7 @@ use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
-use keel_sys::cap::{Endpoint, Notification, SchedContext, Tcb};
+use keel_sys::cap::{init_thread::DEBUG, Endpoint, Notification, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::{CPtr, Cap};
 
@@ -188,16 +188,10 @@ pub fn call_lends_context_to_passive_server(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let t = passive_server(env, server, 0, ep, 0)?;
     for fast in [true, false] {
-        step(
-            keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(fast),
-            "fast path setting",
-        )?;
+        step(DEBUG.debug_set_fastpath(fast), "fast path setting")?;
         call_costs_caller(ep, 6).map_err(|e| alloc::format!("fast={fast}: {e}"))?;
     }
-    step(
-        keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(true),
-        "fast path back on",
-    )?;
+    step(DEBUG.debug_set_fastpath(true), "fast path back on")?;
     ensure!(count(0) == 2, "the server answered {} calls", count(0));
     // The reply gave the context back: the server has none now.
     let fresh = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;

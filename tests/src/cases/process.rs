@@ -209,7 +209,7 @@ pub fn call_across_address_spaces(env: &Env) -> TestResult {
     let result = (|| {
         for fast in [true, false] {
             step(
-                keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(fast),
+                init_thread::DEBUG.debug_set_fastpath(fast),
                 "fast path setting",
             )?;
             for (i, badge) in [0xa1u64, 0xb2].into_iter().enumerate() {
@@ -244,7 +244,7 @@ pub fn call_across_address_spaces(env: &Env) -> TestResult {
         Ok(())
     })();
     step(
-        keel_sys::cap::init_thread::DEBUG.debug_set_fastpath(true),
+        init_thread::DEBUG.debug_set_fastpath(true),
         "fast path back on",
     )?;
     result

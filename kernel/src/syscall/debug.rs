@@ -5,7 +5,7 @@
 //! happens. A call through no Debug cap, or one without the rights
 //! `Syscall::debug_rights` asks for, returns an error and changes nothing.
 
-use crate::arch::{Console, Machine, Platform, Serial};
+use crate::arch::{Console, Machine, Platform, Serial, UserRegisters};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::sched;
@@ -34,16 +34,17 @@ fn authority(thread: u64, cptr: u64, needed: CapRights) -> Result<(), SyscallErr
 }
 
 /// Runs debug call `syscall` (one `Syscall::debug_rights` gives rights for)
-/// for `thread`, with its six argument words, once its Debug cap allows it.
+/// for `thread`, once the Debug cap its first argument names allows it.
 ///
 /// # Errors
 /// The authority check's; then each call's own.
-pub fn call(thread: u64, syscall: Syscall, args: &[u64; 6]) -> Result<Outcome, SyscallError> {
+#[inline(never)]
+pub fn call(thread: u64, syscall: Syscall) -> Result<Outcome, SyscallError> {
     let needed = syscall
         .debug_rights()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
-    authority(thread, args[ARG_CAP], needed)?;
-    let arg = |n: usize| args[n];
+    let arg = |n: usize| crate::ipc::queue::tcb(thread).context.syscall_arg(n);
+    authority(thread, arg(ARG_CAP), needed)?;
     let done = |word: u64| Ok(Outcome::Done([word, 0]));
     match syscall {
         Syscall::DebugPutChar => {

@@ -32,7 +32,7 @@ fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
 /// send, a Reply cap too.
 fn permits(cap: &Cap, right: CapRights) -> bool {
     match cap.kind() {
-        CapType::Endpoint | CapType::Notification => cap.rights().contains(right),
+        CapType::Endpoint | CapType::Notification => cap.rights_field().contains(right),
         CapType::Reply => right == CapRights::WRITE,
         _ => false,
     }
@@ -70,15 +70,19 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// `thread`, through the cap its first argument names.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
     let cptr = ipc::queue::tcb(thread).context.syscall_arg(ARG_CAP);
-    send_through(thread, syscall, cptr, lookup(thread, cptr))
+    match lookup(thread, cptr) {
+        Some(cap) => send_through(thread, syscall, cptr, cap),
+        None => cap_fault(cptr),
+    }
 }
 
-/// Sends from `thread` through `cap`, the cap found at `cptr` (`None`: no
-/// slot there); for a Call, the dispatcher's own lookup.
-pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Option<Cap>) -> Outcome {
-    let Some(cap) = cap.filter(|c| permits(c, CapRights::WRITE)) else {
+/// Sends from `thread` through `cap`, the cap found at `cptr` (for a Call,
+/// by the dispatcher's own lookup).
+#[inline(always)]
+pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Cap) -> Outcome {
+    if !permits(&cap, CapRights::WRITE) {
         return cap_fault(cptr);
-    };
+    }
     match cap.kind() {
         CapType::Endpoint => {
             let how = endpoint::Sending {

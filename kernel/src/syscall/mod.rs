@@ -57,13 +57,8 @@ pub fn handle_syscall() -> ! {
 /// Runs one system call. References to the current TCB are taken briefly and
 /// never held while the capability core runs (it may finalise that very TCB).
 fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
-    // Copy what is needed out of the TCB: the calls below take their own,
-    // short-lived references to it.
-    let (number, args) = match sched::current() {
-        Some(t) => (
-            t.context.syscall_number(),
-            core::array::from_fn::<u64, 6, _>(|n| t.context.syscall_arg(n)),
-        ),
+    let number = match sched::current() {
+        Some(t) => t.context.syscall_number(),
         None => return Err(Error::IllegalOperation.into()),
     };
     let Ok(syscall) = Syscall::try_from(number) else {
@@ -74,10 +69,12 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             // One lookup decides between IPC and an invocation, and serves both.
             let mem = KernelMemory;
             let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-            let cptr = args[ARG_CAP];
+            let cptr = crate::ipc::queue::tcb(tcb_object)
+                .context
+                .syscall_arg(ARG_CAP);
             let (slot, cap) = lookup_cap(&mem, root, cptr)?;
             if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
-                Ok(ipc::send_through(tcb_object, syscall, cptr, Some(cap)))
+                Ok(ipc::send_through(tcb_object, syscall, cptr, cap))
             } else {
                 invocation::call(tcb_object, slot, cap)
             }
@@ -104,6 +101,6 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         | Syscall::DebugCapIdentify
         | Syscall::DebugPreemptEvery
         | Syscall::DebugLongestStretch
-        | Syscall::DebugFastpath => debug::call(tcb_object, syscall, &args),
+        | Syscall::DebugFastpath => debug::call(tcb_object, syscall),
     }
 }

@@ -36,6 +36,9 @@ fn authority(thread: u64, cptr: u64, needed: CapRights) -> Result<(), SyscallErr
 /// Runs debug call `syscall` (one `Syscall::debug_rights` gives rights for)
 /// for `thread`, once the Debug cap its first argument names allows it.
 ///
+/// Kept out of line, so that the rare debug calls add nothing to the frame
+/// of the dispatcher every other system call goes through.
+///
 /// # Errors
 /// The authority check's; then each call's own.
 #[inline(never)]

@@ -1,7 +1,9 @@
 //! The BootInfo page the kernel gives the root task.
 //!
 //! One 4 KiB page, mapped read-only at [`BOOTINFO_VADDR`] in the root task's
-//! VSpace; its address is also passed in the first argument register.
+//! VSpace; its address is also passed in the first argument register. The
+//! root CNode's fixed slots (`crate::InitCap`: its TCB, CNode, VSpace, the
+//! control caps, the Debug cap, ...) come before the slot regions it describes.
 
 use crate::numbered::numbered_enum;
 

@@ -43,6 +43,9 @@ numbered_enum! {
         AsidPool = 17,
         /// An object being destroyed, one step at a time (seL4's Zombie).
         Zombie = 18,
+        /// Authority to make the debug system calls (no object). Its rights
+        /// say which: see [`crate::Syscall::debug_rights`].
+        Debug = 19,
     }
 }
 
@@ -73,10 +76,12 @@ pub enum InitCap {
     InitThreadAsidPool = 9,
     /// The root task's scheduling context.
     InitThreadSchedContext = 10,
+    /// Debug authority, with every right: the debug system calls name it.
+    Debug = 11,
 }
 
 /// First slot after the fixed initial caps.
-pub const FIRST_FREE_INIT_SLOT: u64 = 11;
+pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::Debug as u64 + 1;
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +92,30 @@ mod tests {
         for &t in CapType::ALL {
             assert_eq!(CapType::try_from(t as u64), Ok(t));
         }
-        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(19));
+        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(20));
+        assert_eq!(CapType::try_from(19), Ok(CapType::Debug));
+    }
+
+    #[test]
+    fn initial_slots_are_distinct_and_end_before_the_free_ones() {
+        let all = [
+            InitCap::Null,
+            InitCap::InitThreadTcb,
+            InitCap::InitThreadCNode,
+            InitCap::InitThreadVSpace,
+            InitCap::IrqControl,
+            InitCap::AsidControl,
+            InitCap::BootInfoFrame,
+            InitCap::InitThreadIpcBuffer,
+            InitCap::SchedControl,
+            InitCap::InitThreadAsidPool,
+            InitCap::InitThreadSchedContext,
+            InitCap::Debug,
+        ];
+        for (i, &slot) in all.iter().enumerate() {
+            assert_eq!(slot as u64, i as u64, "{slot:?}");
+        }
+        assert_eq!(FIRST_FREE_INIT_SLOT, all.len() as u64);
+        assert_eq!(InitCap::Debug as u64, 11);
     }
 }

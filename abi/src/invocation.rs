@@ -155,9 +155,23 @@ impl MessageInfo {
         ((self.0 >> 7) & 0x3) as usize
     }
 
-    /// Number of message registers.
+    /// The length field as written: up to 127 message registers. What a
+    /// message carries is [`MessageInfo::bounded_length`].
     pub const fn length(self) -> usize {
         (self.0 & 0x7f) as usize
+    }
+
+    /// Number of message registers the message carries: the length field,
+    /// bounded at [`MAX_MESSAGE_LENGTH`]. A longer claim is taken as the
+    /// maximum, as seL4 takes it; the kernel reads every message (IPC and
+    /// invocations alike) with this one bound.
+    pub const fn bounded_length(self) -> usize {
+        let field = self.length();
+        if field > MAX_MESSAGE_LENGTH {
+            MAX_MESSAGE_LENGTH
+        } else {
+            field
+        }
     }
 
     /// The extra-caps and length fields read as one number (the caps field
@@ -280,6 +294,22 @@ mod tests {
         assert_eq!(m.length(), 120);
         assert_eq!(MessageInfo::from_word(m.word()), m);
         assert_eq!(MessageInfo::new(1, 0, 7, 200).extra_caps(), 3);
+    }
+
+    #[test]
+    fn length_is_bounded_at_the_maximum() {
+        for claimed in 0..128u64 {
+            let m = MessageInfo::new(1, 0, 0, claimed);
+            assert_eq!(m.length(), claimed as usize);
+            assert_eq!(
+                m.bounded_length(),
+                (claimed as usize).min(MAX_MESSAGE_LENGTH)
+            );
+        }
+        assert_eq!(
+            MessageInfo::from_word(0x7f).bounded_length(),
+            MAX_MESSAGE_LENGTH
+        );
     }
 
     #[test]

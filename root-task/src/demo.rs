@@ -9,7 +9,7 @@ use keel_abi::{BootInfo, CapRights, CapType, Error, MessageInfo, ObjectType};
 use keel_loader::{GivenCap, ProcessConfig, Resources, CALLER_SLOTS};
 use keel_rt::println;
 use keel_sys::cap::{init_thread, Endpoint, Untyped};
-use keel_sys::{debug, CPtr, Cap};
+use keel_sys::{CPtr, Cap};
 
 /// log2 of the untyped the child process is built from.
 const CHILD_BITS: u8 = 22;
@@ -24,7 +24,7 @@ pub fn run(boot_info: &BootInfo, archive: &Archive<'_>) -> u32 {
     let slots = 1u64 << boot_info.root_cnode_size_bits;
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     for slot in 0..slots {
-        match debug::cap_identify(CPtr::from_bits(slot)) {
+        match keel_sys::cap::init_thread::DEBUG.debug_cap_identify(CPtr::from_bits(slot)) {
             Ok(CapType::Null) => {}
             Ok(kind) => *counts.entry(name(kind)).or_default() += 1,
             Err(e) => {
@@ -176,5 +176,6 @@ fn name(kind: CapType) -> &'static str {
         CapType::IrqHandler => "irq-handler",
         CapType::AsidPool => "asid-pool",
         CapType::Zombie => "zombie",
+        CapType::Debug => "debug",
     }
 }

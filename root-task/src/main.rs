@@ -19,7 +19,7 @@ keel_rt::main!(main);
 const BAD_ARCHIVE_STATUS: u32 = 2;
 
 fn main(boot_info: &'static BootInfo) -> u32 {
-    let _ = keel_sys::debug::name_thread("root-task");
+    let _ = keel_sys::cap::init_thread::DEBUG.debug_name_thread("root-task");
     let arch = boot_info.arch().map_or("unknown", |a| a.name());
     println!("Keel root task on {arch}");
     let untyped_bytes: u64 = boot_info

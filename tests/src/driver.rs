@@ -140,15 +140,16 @@ impl Driver {
         )
     }
 
-    /// Runs test `index` of [`crate::cases::TESTS`] in a process of its own,
-    /// then tears the process down and checks its memory came back.
-    pub fn run(&self, index: usize) -> TestResult {
-        let result = self.setup(index).and_then(|()| self.wait());
+    /// Runs test `index` of [`crate::cases::TESTS`] in a process of its own
+    /// (holding a copy of the Debug cap when `debug`), then tears the
+    /// process down and checks its memory came back.
+    pub fn run(&self, index: usize, debug: bool) -> TestResult {
+        let result = self.setup(index, debug).and_then(|()| self.wait());
         result.and(self.teardown())
     }
 
     /// Carves the test's memory, builds the process and starts it.
-    fn setup(&self, index: usize) -> TestResult {
+    fn setup(&self, index: usize, debug: bool) -> TestResult {
         let root = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
         let source: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(self.source.0));
         step(
@@ -246,6 +247,14 @@ impl Driver {
                 .mint(&slot(self.slot(ENDPOINT)), CapRights::WRITE, REPORT_BADGE),
             "driver: give the test process its report endpoint",
         )?;
+        if debug {
+            step(
+                p.cnode
+                    .absolute_cptr_with_depth(SLOT_DEBUG, CNODE_RADIX)
+                    .copy(&slot(init_thread::DEBUG.cptr().bits()), CapRights::ALL),
+                "driver: give the test process the Debug cap",
+            )?;
+        }
         for i in 0..UNTYPED_BITS.len() as u64 {
             let dst = p
                 .cnode

@@ -6,6 +6,7 @@ use crate::Env;
 use alloc::format;
 use alloc::string::String;
 use keel_abi::archive::Archive;
+use keel_abi::CapRights;
 use keel_loader::{Process, ProcessConfig, Resources, CALLER_SLOTS};
 use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
@@ -41,13 +42,23 @@ pub fn resources(env: &Env, untyped: Cap<Untyped>) -> Result<Resources, String> 
     })
 }
 
-/// Starts the child from a fresh untyped of [`CHILD_UNTYPED_BITS`]; returns
-/// the process and the untyped (with its size) that holds it.
+/// Starts the child from a fresh untyped of [`CHILD_UNTYPED_BITS`], with an
+/// output-only copy of the Debug cap at `keel_child::DEBUG_SLOT` for its
+/// failure messages; returns the process and the untyped (with its size)
+/// that holds it.
 pub fn spawn_child(env: &Env, cfg: &ProcessConfig) -> Result<(Process, Cap<Untyped>, u8), String> {
     let (ut, bits) = env.untyped(CHILD_UNTYPED_BITS)?;
     let res = resources(env, ut)?;
     let p = keel_loader::spawn(child_image(env)?, &res, cfg)
         .map_err(|e| format!("spawning the child: {e}"))?;
+    p.cnode
+        .absolute_cptr_with_depth(keel_child::DEBUG_SLOT, cfg.layout.cnode_radix)
+        .mint(
+            &crate::support::slot(init_thread::DEBUG.cptr().bits()),
+            CapRights::WRITE,
+            0,
+        )
+        .map_err(|e| format!("giving the child an output-only Debug cap: {e}"))?;
     Ok((p, ut, bits))
 }
 

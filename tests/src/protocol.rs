@@ -12,6 +12,7 @@
 //! | 8 | SchedControl (`InitCap::SchedControl`) |
 //! | 9 | the root task's ASID pool (`InitCap::InitThreadAsidPool`) |
 //! | 10 | its own scheduling context (`InitCap::InitThreadSchedContext`) |
+//! | [`SLOT_DEBUG`] (11) | a copy of the root task's Debug cap (`InitCap::Debug`), unless the test is `NoDebug` |
 //! | [`SLOT_REPORT`] | the driver's endpoint, badged [`REPORT_BADGE`], write only |
 //! | [`FIRST_UNTYPED`].. | its untypeds, one per entry of [`UNTYPED_BITS`] |
 //! | [`FIRST_LOADER`].. | keel-loader's frames and paging structures |
@@ -33,6 +34,8 @@ pub const CNODE_RADIX: u64 = 12;
 pub const FIRST_GIVEN: u64 = keel_abi::InitCap::SchedControl as u64;
 /// Where keel-loader puts the test process's own scheduling context.
 pub const SLOT_SCHED_CONTEXT: u64 = keel_abi::InitCap::InitThreadSchedContext as u64;
+/// The Debug cap (the driver copies it once the process is built).
+pub const SLOT_DEBUG: u64 = keel_abi::InitCap::Debug as u64;
 /// The report endpoint (the driver mints it once the process is built).
 pub const SLOT_REPORT: u64 = keel_abi::cap::FIRST_FREE_INIT_SLOT;
 /// The first untyped.

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use keel_abi::{BootInfo, CapType};
 use keel_sys::cap::{init_thread, Reply, Untyped};
-use keel_sys::{debug, AbsoluteCPtr, CPtr, Cap};
+use keel_sys::{AbsoluteCPtr, CPtr, Cap};
 
 /// The resources one test has taken.
 pub struct Resources {
@@ -25,7 +25,9 @@ pub fn slot(index: u64) -> AbsoluteCPtr {
 
 /// The type of the cap in root CNode slot `index`.
 pub fn identify(index: u64) -> Result<CapType, String> {
-    debug::cap_identify(CPtr::from_bits(index)).map_err(|e| format!("identify slot {index}: {e}"))
+    init_thread::DEBUG
+        .debug_cap_identify(CPtr::from_bits(index))
+        .map_err(|e| format!("identify slot {index}: {e}"))
 }
 
 impl Resources {

@@ -206,7 +206,7 @@ pub extern "C" fn count_once(i: u64) -> ! {
     s.counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(90)
+    keel_rt::halt(90)
 }
 
 /// Counts and yields, forever.

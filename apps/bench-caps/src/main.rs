@@ -12,8 +12,8 @@ use keel_abi::{BootInfo, CapRights, ObjectType};
 use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread::CNODE, Untyped};
-use keel_sys::{debug, AbsoluteCPtr, CPtr, Cap, Error};
+use keel_sys::cap::{init_thread::CNODE, init_thread::DEBUG, Untyped};
+use keel_sys::{AbsoluteCPtr, CPtr, Cap, Error};
 
 keel_rt::main!(main);
 
@@ -118,12 +118,12 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
                 )?;
                 made += k;
             }
-            at("stretch reset", debug::longest_kernel_stretch())?;
+            at("stretch reset", DEBUG.debug_longest_kernel_stretch())?;
             let t = at(
                 "revoke",
                 timed(overhead, || CNODE.absolute_cptr(parent.cptr()).revoke()),
             )?;
-            let stretch = at("stretch", debug::longest_kernel_stretch())?;
+            let stretch = at("stretch", DEBUG.debug_longest_kernel_stretch())?;
             println!("BENCH revoke {n} {t}");
             println!("BENCH revoke-longest-stretch {n} {stretch}");
         }

@@ -64,7 +64,10 @@ pub(crate) fn time_calls(
     server_times: impl Fn() -> (u64, u64),
 ) -> Step<()> {
     for (fast, path) in [(true, "fast"), (false, "slow")] {
-        at("fast path setting", keel_sys::debug::set_fastpath(fast))?;
+        at(
+            "fast path setting",
+            init_thread::DEBUG.debug_set_fastpath(fast),
+        )?;
         for n in LENGTHS {
             let info = MessageInfo::new(0, 0, 0, n);
             for _ in 0..RUNS {
@@ -81,7 +84,11 @@ pub(crate) fn time_calls(
             }
         }
     }
-    at("fast path back on", keel_sys::debug::set_fastpath(true)).map(|_| ())
+    at(
+        "fast path back on",
+        init_thread::DEBUG.debug_set_fastpath(true),
+    )
+    .map(|_| ())
 }
 
 /// The server: answers every Call, recording when it received and when it replies.

@@ -26,6 +26,13 @@ pub const MODE_FAULT: u64 = 3;
 /// signal the notification in slot 4, then stop.
 pub const MODE_WRITE_SHARED: u64 = 4;
 
+/// Where the child looks for a Debug cap to print its failure messages
+/// (an unknown mode, a panic) through: the last slot keel-loader gives caps
+/// in, so that a starter can put one there without moving the others (the
+/// test suite puts an output-only copy there).
+pub const DEBUG_SLOT: u64 =
+    keel_loader::slot::FIRST_GIVEN + keel_loader::slot::MAX_GIVEN as u64 - 1;
+
 /// The label of [`MODE_REPORT`]'s message.
 pub const REPORT_LABEL: u64 = 0x4b;
 /// The first word of [`MODE_REPORT`]'s message.

@@ -3,7 +3,10 @@
 //! brings a 1 MiB heap): keel-sys's `_start` calls [`keel_rt_entry`], defined
 //! here, with the loader's two argument registers, the mode (see the
 //! `keel_child` library) and the IPC buffer's address. A panic prints and
-//! stops this thread only. It trusts nothing it receives beyond echoing it.
+//! stops this thread only; it prints through the Debug cap at
+//! [`DEBUG_SLOT`], when its starter put one there (the write right alone is
+//! enough), and without one its messages are refused and lost. It trusts
+//! nothing it receives beyond echoing it.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -13,11 +16,17 @@ use keel_abi::MessageInfo;
 use keel_child::*;
 use keel_loader::slot;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{Endpoint, Notification, Reply, Tcb};
+use keel_sys::cap::{Debug, Endpoint, Notification, Reply, Tcb};
 use keel_sys::{CPtr, Cap};
 
 fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(s))
+}
+
+/// Prints `s` through the Debug cap at [`DEBUG_SLOT`]; a refusal (no such
+/// cap) leaves nothing else to report it to.
+fn put_str(s: &str) {
+    let _refused = cap::<Debug>(DEBUG_SLOT).debug_put_str(s);
 }
 
 /// Stops this thread for good: suspends it through its own TCB cap.
@@ -64,7 +73,7 @@ extern "C" fn keel_rt_entry(mode: u64, ipc_buffer: u64) -> ! {
             }
             cap::<Notification>(slot::FIRST_GIVEN).signal();
         }
-        _ => keel_sys::debug::put_str("keel-child: unknown mode\n"),
+        _ => put_str("keel-child: unknown mode\n"),
     }
     stop()
 }
@@ -99,11 +108,11 @@ fn echo(ep: Cap<Endpoint>, timed: bool) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     if let Some(s) = info.message().as_str() {
-        keel_sys::debug::put_str("keel-child: panic: ");
-        keel_sys::debug::put_str(s);
-        keel_sys::debug::put_str("\n");
+        put_str("keel-child: panic: ");
+        put_str(s);
+        put_str("\n");
     } else {
-        keel_sys::debug::put_str("keel-child: panic\n");
+        put_str("keel-child: panic\n");
     }
     stop()
 }

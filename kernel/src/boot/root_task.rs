@@ -123,6 +123,7 @@ pub fn start(
             InitCap::InitThreadSchedContext,
             Cap::sched_context(sc_object, sc_bits),
         ),
+        (InitCap::Debug, Cap::debug(CapRights::ALL)),
     ];
     for (slot, cap) in initial {
         provide(&mut mem, cnode_slot(slot as u64), cap);

@@ -14,8 +14,9 @@ use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
 use crate::sched;
 use keel_abi::fault::FaultType;
-use keel_abi::invocation::{IpcBuffer, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
+use keel_abi::invocation::{IpcBuffer, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::registers;
+use keel_abi::syscall::ARG_INFO;
 use keel_abi::MessageInfo;
 use keel_kernel_core::object_memory::ObjectMemory;
 use queue::tcb;
@@ -60,21 +61,20 @@ fn sent_info(sender: u64) -> (u64, usize) {
     if s.fault_label != 0 {
         return (s.fault_label, s.fault_length);
     }
-    let info = MessageInfo::from_word(s.context.syscall_arg(1));
-    (info.label(), info.length())
+    let info = MessageInfo::from_word(s.context.syscall_arg(ARG_INFO));
+    (info.label(), info.bounded_length())
 }
 
 /// Copies the message `sender` is sending (a fault message, or its info word,
 /// message registers and, when granted, caps as saved at its system call) to
 /// `receiver` with `badge`, and writes the receiver's result registers.
 pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
-    let (label, length) = sent_info(sender);
+    let (label, mut length) = sent_info(sender);
     let from_fault = tcb(sender).fault_label != 0;
     let (from_buffer, to_buffer) = (
         crate::object::tcb::ipc_buffer(sender),
         crate::object::tcb::ipc_buffer(receiver),
     );
-    let mut length = length.min(MAX_MESSAGE_LENGTH);
     if (from_buffer == 0 && !from_fault) || to_buffer == 0 {
         length = length.min(MESSAGE_REGISTERS_IN_REGS);
     }
@@ -84,7 +84,8 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     }
     let (extra, unwrapped) = match caps {
         Caps::Granted { endpoint } if !from_fault => {
-            let named = MessageInfo::from_word(tcb(sender).context.syscall_arg(1)).extra_caps();
+            let named =
+                MessageInfo::from_word(tcb(sender).context.syscall_arg(ARG_INFO)).extra_caps();
             caps::transfer(sender, receiver, endpoint, named)
         }
         _ => (0, 0),

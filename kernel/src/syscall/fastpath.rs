@@ -32,6 +32,7 @@ use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
+use keel_abi::syscall::{ARG_CAP, ARG_INFO, ARG_REPLY};
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap_fast, read_cap};
@@ -72,16 +73,16 @@ extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
 #[inline(always)]
 fn short_message(thread: u64) -> Option<MessageInfo> {
     let t = tcb(thread);
-    let info = MessageInfo::from_word(t.context.syscall_arg(1));
+    let info = MessageInfo::from_word(t.context.syscall_arg(ARG_INFO));
     if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || t.fault_label != 0 {
         return None;
     }
     Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))
 }
 
-/// The thread's kept lookup for its endpoint cap (argument 0).
+/// The thread's kept lookup for its endpoint cap (argument [`ARG_CAP`]).
 const ENDPOINT_LOOKUP: usize = 0;
-/// The thread's kept lookup for its Reply cap (ReplyRecv's argument 6).
+/// The thread's kept lookup for its Reply cap (ReplyRecv's [`ARG_REPLY`]).
 const REPLY_LOOKUP: usize = 1;
 const _: () = assert!(ENDPOINT_LOOKUP < KEPT_LOOKUPS && REPLY_LOOKUP < KEPT_LOOKUPS);
 
@@ -108,7 +109,7 @@ fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
 /// The endpoint cap `thread`'s first argument names, with `right`.
 #[inline(always)]
 fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
-    cap_at(thread, 0, CapType::Endpoint, ENDPOINT_LOOKUP)
+    cap_at(thread, ARG_CAP, CapType::Endpoint, ENDPOINT_LOOKUP)
         .filter(|cap| cap.rights_field().contains(right))
 }
 
@@ -190,10 +191,10 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
         return None;
     }
     // CPtr 0 names no Reply object (see the slow path's `reply_object`).
-    if tcb(server).context.syscall_arg(6) == 0 {
+    if tcb(server).context.syscall_arg(ARG_REPLY) == 0 {
         return None;
     }
-    let reply_cap = cap_at(server, 6, CapType::Reply, REPLY_LOOKUP)?;
+    let reply_cap = cap_at(server, ARG_REPLY, CapType::Reply, REPLY_LOOKUP)?;
     let reply = reply_cap.paddr();
     let caller = reply::thread(reply);
     if caller == 0 {

@@ -1,6 +1,8 @@
 //! Invocations: a `Call` on a capability to a kernel object. Reads the message
-//! (label, message registers from registers and the IPC buffer, extra caps),
-//! looks up the invoked cap, and hands it to the object type's decoder.
+//! (label, message registers from registers and the IPC buffer, extra caps)
+//! and hands the invoked cap, which the dispatcher looked up, to the object
+//! type's decoder. A message is as long as `MessageInfo::bounded_length`
+//! says: the claimed length bounded at the message maximum, as IPC reads it.
 
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
@@ -8,6 +10,7 @@ use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::vspace::{asid, frame, page_table};
 use crate::object::{cnode, sched_context, sched_control, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
+use keel_abi::syscall::ARG_INFO;
 use keel_abi::{CapType, Error, Label, MessageInfo};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap, read_cap, Progress};
@@ -51,9 +54,10 @@ impl Message {
     /// Message register `i`.
     ///
     /// # Errors
-    /// `TruncatedMessage` when the message has fewer than `i + 1` registers.
+    /// `TruncatedMessage` when the message has fewer than `i + 1` registers
+    /// (never more than the maximum, whatever its info word claims).
     pub fn mr(&self, i: usize) -> Result<u64, SyscallError> {
-        if i >= self.info.length() {
+        if i >= self.info.bounded_length() {
             return Err(Error::TruncatedMessage.into());
         }
         if let Some(r) = self.regs.get(i) {
@@ -86,18 +90,19 @@ impl Message {
     }
 }
 
-/// Performs the invocation the current thread (TCB object `tcb_object`) made.
+/// Performs the invocation the current thread (TCB object `tcb_object`)
+/// made of `cap`, the cap in `slot` its Call names.
 ///
 /// # Errors
 /// Any invocation error, with its details.
-pub fn call(tcb_object: u64) -> Result<Outcome, SyscallError> {
+pub fn call(tcb_object: u64, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     // Values only: the invocation may change this very TCB through other references.
     let ctx = tcb::tcb_context(tcb_object);
     let ctx = &ctx;
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
     let ipc_buffer = tcb::ipc_buffer(tcb_object);
-    let info = MessageInfo::from_word(ctx.syscall_arg(1));
+    let info = MessageInfo::from_word(ctx.syscall_arg(ARG_INFO));
     let regs = [
         ctx.syscall_arg(2),
         ctx.syscall_arg(3),
@@ -121,7 +126,6 @@ pub fn call(tcb_object: u64) -> Result<Outcome, SyscallError> {
         msg.extra[i] = lookup_cap(&mem, root, cptr)?;
         msg.extra_count = i + 1;
     }
-    let (slot, cap) = lookup_cap(&mem, root, ctx.syscall_arg(0))?;
     let label =
         Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
     match cap.kind() {

@@ -2,8 +2,8 @@
 //! (and Send on a Reply object, which replies), Recv, NBRecv, ReplyRecv,
 //! Wait and NBWait. Each looks up its cap in the caller's CSpace; a missing
 //! cap or right is a capability fault, as in seL4. A receive on an endpoint
-//! names the Reply object a Call it takes will wait on (MCS): argument 6,
-//! or argument 7 for NBSendRecv; CPtr 0 names none.
+//! names the Reply object a Call it takes will wait on (MCS): argument
+//! `ARG_REPLY`, or `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
 use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
@@ -12,29 +12,29 @@ use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
+use keel_abi::syscall::{ARG_CAP, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
 use keel_abi::{CapRights, CapType, Syscall};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap, read_cap};
 
-/// Which argument names the cap a receive uses: the first, or for
-/// NBSendRecv and NBSendWait the seventh (the first names the send's cap).
+/// The cap a receive uses: argument [`ARG_CAP`], or for NBSendRecv and
+/// NBSendWait [`ARG_SEND_RECV_SOURCE`] (the first names the send's cap).
 fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
     let n = if matches!(syscall, Syscall::NBSendRecv | Syscall::NBSendWait) {
-        6
+        ARG_SEND_RECV_SOURCE
     } else {
-        0
+        ARG_CAP
     };
     ipc::queue::tcb(thread).context.syscall_arg(n)
 }
 
-/// The endpoint or notification cap at `cptr` in `thread`'s CSpace, if it
-/// has `right`; for a send, a Reply cap too.
-fn cap_with(thread: u64, cptr: u64, right: CapRights) -> Option<Cap> {
-    let cap = lookup(thread, cptr)?;
+/// True when `cap` is an endpoint or notification cap with `right`; for a
+/// send, a Reply cap too.
+fn permits(cap: &Cap, right: CapRights) -> bool {
     match cap.kind() {
-        CapType::Endpoint | CapType::Notification if cap.rights().contains(right) => Some(cap),
-        CapType::Reply if right == CapRights::WRITE => Some(cap),
-        _ => None,
+        CapType::Endpoint | CapType::Notification => cap.rights_field().contains(right),
+        CapType::Reply => right == CapRights::WRITE,
+        _ => false,
     }
 }
 
@@ -48,8 +48,8 @@ fn lookup(thread: u64, cptr: u64) -> Option<Cap> {
 /// that is not a Reply cap.
 fn reply_object(thread: u64, syscall: Syscall) -> Result<Option<u64>, u64> {
     let n = match syscall {
-        Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv => 6,
-        Syscall::NBSendRecv => 7,
+        Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv => ARG_REPLY,
+        Syscall::NBSendRecv => ARG_SEND_RECV_REPLY,
         _ => return Ok(None),
     };
     let cptr = ipc::queue::tcb(thread).context.syscall_arg(n);
@@ -66,13 +66,23 @@ fn cap_fault(cptr: u64) -> Outcome {
     Outcome::Fault(crate::fault::UserFaultKind::CapFault, cptr)
 }
 
-/// Sends (Send, NBSend, the IPC half of Call, the send half of NBSendRecv
-/// and NBSendWait) from `thread`, through the cap its first argument names.
+/// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
+/// `thread`, through the cap its first argument names.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
-    let Some(cap) = cap_with(thread, cptr, CapRights::WRITE) else {
+    let cptr = ipc::queue::tcb(thread).context.syscall_arg(ARG_CAP);
+    match lookup(thread, cptr) {
+        Some(cap) => send_through(thread, syscall, cptr, cap),
+        None => cap_fault(cptr),
+    }
+}
+
+/// Sends from `thread` through `cap`, the cap found at `cptr` (for a Call,
+/// by the dispatcher's own lookup).
+#[inline(always)]
+pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Cap) -> Outcome {
+    if !permits(&cap, CapRights::WRITE) {
         return cap_fault(cptr);
-    };
+    }
     match cap.kind() {
         CapType::Endpoint => {
             let how = endpoint::Sending {
@@ -98,7 +108,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         ipc::reply(thread, reply);
     }
     let cptr = receive_cptr(thread, syscall);
-    let Some(cap) = cap_with(thread, cptr, CapRights::READ) else {
+    let Some(cap) = lookup(thread, cptr).filter(|c| permits(c, CapRights::READ)) else {
         return cap_fault(cptr);
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
@@ -134,18 +144,6 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         _ => notification::wait(cap.paddr(), thread, blocking),
     }
     Outcome::Handled
-}
-
-/// True when the current thread's Call names an endpoint or notification
-/// (IPC) rather than another kernel object (an invocation).
-pub fn call_is_ipc(thread: u64) -> bool {
-    let mem = KernelMemory;
-    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
-    matches!(
-        lookup_cap(&mem, root, cptr).map(|(_, c)| c.kind()),
-        Ok(CapType::Endpoint | CapType::Notification)
-    )
 }
 
 /// Yields the current thread.

@@ -1,17 +1,19 @@
 //! System-call entry and dispatch. `handle_syscall` is the one place that turns
 //! a handler's result into the caller's result registers (or into a restart).
 
+mod debug;
 mod fastpath;
 pub mod invocation;
 mod ipc;
 
-use crate::arch::{Console, Machine, Platform, Serial, UserRegisters};
+use crate::arch::UserRegisters;
 use crate::fault::{UserFault, UserFaultKind};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::sched;
 use invocation::Outcome;
-use keel_abi::{syscall::THREAD_NAME_MAX, Error, Syscall};
+use keel_abi::syscall::ARG_CAP;
+use keel_abi::{CapType, Error, Syscall};
 use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::error::SyscallError;
 
@@ -55,59 +57,35 @@ pub fn handle_syscall() -> ! {
 /// Runs one system call. References to the current TCB are taken briefly and
 /// never held while the capability core runs (it may finalise that very TCB).
 fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
-    let done = |words: [u64; 2]| Ok(Outcome::Done(words));
-    // Copy what is needed out of the TCB: the calls below take their own,
-    // short-lived references to it.
-    let (number, args) = match sched::current() {
-        Some(t) => (
-            t.context.syscall_number(),
-            core::array::from_fn::<u64, 6, _>(|n| t.context.syscall_arg(n)),
-        ),
+    let number = match sched::current() {
+        Some(t) => t.context.syscall_number(),
         None => return Err(Error::IllegalOperation.into()),
     };
-    let arg = |n: usize| args[n];
     let Ok(syscall) = Syscall::try_from(number) else {
         return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
     };
     match syscall {
-        Syscall::Call if ipc::call_is_ipc(tcb_object) => Ok(ipc::send(tcb_object, syscall)),
-        Syscall::Call => invocation::call(tcb_object),
+        Syscall::Call => {
+            // One lookup decides between IPC and an invocation, and serves both.
+            let mem = KernelMemory;
+            let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
+            let cptr = crate::ipc::queue::tcb(tcb_object)
+                .context
+                .syscall_arg(ARG_CAP);
+            let (slot, cap) = lookup_cap(&mem, root, cptr)?;
+            if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
+                Ok(ipc::send_through(tcb_object, syscall, cptr, cap))
+            } else {
+                invocation::call(tcb_object, slot, cap)
+            }
+        }
         Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),
         Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv | Syscall::Wait | Syscall::NBWait => {
             Ok(ipc::receive(tcb_object, syscall))
         }
-        Syscall::DebugPutChar => {
-            Serial::put_byte(arg(0) as u8);
-            done([0, 0])
-        }
-        Syscall::DebugHalt => Machine::halt(arg(0) as u32),
-        Syscall::DebugNameThread => {
-            let len =
-                usize::try_from(arg(1)).map_err(|_| SyscallError::from(Error::InvalidArgument))?;
-            if len > THREAD_NAME_MAX {
-                return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
-            }
-            let mut name = [0u8; THREAD_NAME_MAX];
-            let vspace = crate::object::tcb::running_vspace(tcb_object)
-                .ok_or(SyscallError::from(Error::IllegalOperation))?;
-            crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
-            if let Some(t) = sched::current() {
-                t.set_name(&name[..len]);
-            }
-            done([0, 0])
-        }
-        Syscall::DebugCapIdentify => {
-            let mem = KernelMemory;
-            let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-            let (_, cap) = lookup_cap(&mem, root, arg(0))?;
-            done([cap.kind() as u64, 0])
-        }
-        Syscall::DebugPreemptEvery => done([crate::preemption::set_every(arg(0)), 0]),
-        Syscall::DebugLongestStretch => done([crate::preemption::take_longest_stretch(), 0]),
-        Syscall::DebugFastpath => done([u64::from(fastpath::set_enabled(arg(0) != 0)), 0]),
         Syscall::Yield => {
             ipc::yield_now();
-            done([0, 0])
+            Ok(Outcome::Done([0, 0]))
         }
         // A non-blocking send through the first cap, then a receive (or a
         // wait on a notification) on the cap the seventh argument names. The
@@ -117,5 +95,12 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             Outcome::Fault(kind, cptr) => Ok(Outcome::Fault(kind, cptr)),
             _ => Ok(ipc::receive(tcb_object, syscall)),
         },
+        Syscall::DebugPutChar
+        | Syscall::DebugHalt
+        | Syscall::DebugNameThread
+        | Syscall::DebugCapIdentify
+        | Syscall::DebugPreemptEvery
+        | Syscall::DebugLongestStretch
+        | Syscall::DebugFastpath => debug::call(tcb_object, syscall),
     }
 }

@@ -27,7 +27,7 @@ extern "C" fn wait_once(i: u64) -> ! {
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(93)
+    keel_rt::halt(93)
 }
 
 /// Receives once on its endpoint (while its bound notification may fire), records the badge, stops.
@@ -38,7 +38,7 @@ extern "C" fn receive_once(i: u64) -> ! {
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(94)
+    keel_rt::halt(94)
 }
 
 pub fn signal_then_poll(env: &Env) -> TestResult {

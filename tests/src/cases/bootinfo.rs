@@ -1,14 +1,10 @@
 //! BOOTINFO: the page the kernel hands the root task describes the machine truthfully.
 
+use crate::support::identify;
 use crate::{ensure, Env, TestResult};
 use keel_abi::archive::{Archive, MANIFEST_NAME};
 use keel_abi::bootinfo::{MemRegion, BOOTINFO_MAGIC};
 use keel_abi::{CapType, InitCap, PAGE_SIZE};
-use keel_sys::{debug::cap_identify, CPtr};
-
-fn identify(slot: u64) -> Result<CapType, alloc::string::String> {
-    cap_identify(CPtr::from_bits(slot)).map_err(|e| alloc::format!("identify slot {slot}: {e}"))
-}
 
 pub fn magic_and_arch(env: &Env) -> TestResult {
     let bi = env.boot_info;
@@ -160,6 +156,8 @@ pub fn initial_caps(_env: &Env) -> TestResult {
         (InitCap::InitThreadIpcBuffer, CapType::Frame),
         (InitCap::SchedControl, CapType::SchedControl),
         (InitCap::InitThreadAsidPool, CapType::AsidPool),
+        (InitCap::InitThreadSchedContext, CapType::SchedContext),
+        (InitCap::Debug, CapType::Debug),
     ];
     for (slot, kind) in expected {
         let found = identify(slot as u64)?;

@@ -18,7 +18,7 @@ use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
-use keel_sys::cap::{Endpoint, Notification, SchedContext, Tcb};
+use keel_sys::cap::{init_thread::DEBUG, Endpoint, Notification, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::{CPtr, Cap};
 
@@ -40,7 +40,7 @@ fn work() {
 extern "C" fn server(i: u64) -> ! {
     let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
     let Some(reply) = reply_of(i) else {
-        keel_sys::debug::halt(97)
+        keel_rt::halt(97)
     };
     let mut r = ep.recv(Some(reply));
     loop {
@@ -62,7 +62,7 @@ extern "C" fn server(i: u64) -> ! {
 extern "C" fn echo(i: u64) -> ! {
     let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
     let Some(reply) = reply_of(i) else {
-        keel_sys::debug::halt(97)
+        keel_rt::halt(97)
     };
     let mut r = ep.recv(Some(reply));
     loop {
@@ -113,7 +113,7 @@ extern "C" fn call_once(i: u64) -> ! {
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = cap(shared(i).tcb.load(Ordering::SeqCst));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(98)
+    keel_rt::halt(98)
 }
 
 /// Starts `entry` as thread `i` serving `ep` (`value` as its shared value),
@@ -188,10 +188,10 @@ pub fn call_lends_context_to_passive_server(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let t = passive_server(env, server, 0, ep, 0)?;
     for fast in [true, false] {
-        step(keel_sys::debug::set_fastpath(fast), "fast path setting")?;
+        step(DEBUG.debug_set_fastpath(fast), "fast path setting")?;
         call_costs_caller(ep, 6).map_err(|e| alloc::format!("fast={fast}: {e}"))?;
     }
-    step(keel_sys::debug::set_fastpath(true), "fast path back on")?;
+    step(DEBUG.debug_set_fastpath(true), "fast path back on")?;
     ensure!(count(0) == 2, "the server answered {} calls", count(0));
     // The reply gave the context back: the server has none now.
     let fresh = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;

@@ -26,7 +26,7 @@ fn me(i: u64) -> Cap<Tcb> {
 
 fn stop(i: u64) -> ! {
     let _ = me(i).tcb_suspend();
-    keel_sys::debug::halt(95)
+    keel_rt::halt(95)
 }
 
 extern "C" fn read_unmapped(i: u64) -> ! {

@@ -8,7 +8,7 @@ use crate::thread::{count, give_reply, reply_of, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, MessageInfo, ObjectType};
-use keel_sys::cap::{Endpoint, Tcb};
+use keel_sys::cap::{init_thread::DEBUG, Endpoint, Tcb};
 use keel_sys::{CPtr, Cap};
 
 fn endpoint_of(i: u64) -> Cap<Endpoint> {
@@ -18,7 +18,7 @@ fn endpoint_of(i: u64) -> Cap<Endpoint> {
 fn stop_self(i: u64) -> ! {
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(92)
+    keel_rt::halt(92)
 }
 
 /// Receives once, records MR0, the badge and the length, then stops.
@@ -445,11 +445,11 @@ pub fn fast_and_slow_paths_agree(env: &Env) -> TestResult {
     server(env, echo_server, 0, ep)?;
     yield_times(1)?;
     let badged = mint(env, ep, 0x1234, CapRights::ALL)?;
-    let was_on = step(keel_sys::debug::set_fastpath(true), "fast path on")?;
+    let was_on = step(DEBUG.debug_set_fastpath(true), "fast path on")?;
     let fast = call_series(ep, badged);
-    step(keel_sys::debug::set_fastpath(false), "fast path off")?;
+    step(DEBUG.debug_set_fastpath(false), "fast path off")?;
     let slow = call_series(ep, badged);
-    step(keel_sys::debug::set_fastpath(was_on), "restore the setting")?;
+    step(DEBUG.debug_set_fastpath(was_on), "restore the setting")?;
     ensure!(fast == slow, "fast path {fast:?} but slow path {slow:?}");
     ensure!(count(0) == 20, "the server answered {} calls", count(0));
     Ok(())
@@ -557,9 +557,9 @@ pub fn call_needs_grant_or_grant_reply(env: &Env) -> TestResult {
         ensure!(r.mrs[0] == 9, "through {rights:?} the answer was {r:?}");
     }
     let write_only = mint(env, ep, 0x22, write)?;
-    let was_on = step(keel_sys::debug::set_fastpath(true), "fast path on")?;
+    let was_on = step(DEBUG.debug_set_fastpath(true), "fast path on")?;
     for (i, fast) in [(1, true), (2, false)] {
-        step(keel_sys::debug::set_fastpath(fast), "fast path setting")?;
+        step(DEBUG.debug_set_fastpath(fast), "fast path setting")?;
         let served = count(0);
         let caller = spawn(env, call_and_count, i as usize, i, 255)?;
         shared(i)
@@ -579,6 +579,6 @@ pub fn call_needs_grant_or_grant_reply(env: &Env) -> TestResult {
         );
         step(caller.tcb_suspend(), "stop the caller")?;
     }
-    step(keel_sys::debug::set_fastpath(was_on), "restore the setting")?;
+    step(DEBUG.debug_set_fastpath(was_on), "restore the setting")?;
     Ok(())
 }

@@ -4,6 +4,7 @@ mod bind;
 mod bootinfo;
 mod cnode;
 mod cspace;
+mod debug;
 mod donation;
 mod fault;
 mod fault_handler;
@@ -31,6 +32,10 @@ crate::test_cases! {
     SYSCALL0004: "cap identify past the end of the CNode returns FailedLookup" => syscall::identify_out_of_range;
     SYSCALL0005: "thread naming rejects an unmapped pointer and an over-long name" => syscall::name_thread_errors;
     SYSCALL0006: "yield with one thread returns to the caller" => syscall::yield_returns;
+    SYSCALL0007: "an invocation whose message claims more than 120 words is taken as 120, as IPC takes it" => syscall::length_bounded_at_the_maximum;
+    DEBUG0001: "without a Debug cap every debug call is refused and the system runs on" => debug::refused_without_the_cap, NoDebug;
+    DEBUG0002: "an output-only Debug cap prints and names threads, and nothing more" => debug::output_only_copy;
+    DEBUG0003: "with the Debug cap, or a copy of it, every debug call works" => debug::calls_with_the_cap;
     RETYPE0001: "retype one endpoint into an empty slot" => retype::one_endpoint;
     RETYPE0002: "retype 100 notifications in one call" => retype::many_notifications;
     RETYPE0003: "retype every object type and identify the caps" => retype::every_type;

@@ -208,7 +208,10 @@ pub fn call_across_address_spaces(env: &Env) -> TestResult {
     }
     let result = (|| {
         for fast in [true, false] {
-            step(keel_sys::debug::set_fastpath(fast), "fast path setting")?;
+            step(
+                init_thread::DEBUG.debug_set_fastpath(fast),
+                "fast path setting",
+            )?;
             for (i, badge) in [0xa1u64, 0xb2].into_iter().enumerate() {
                 let server = cap::<Endpoint>(badged + i as u64);
                 let r = server.call(MessageInfo::new(7, 0, 0, 3), [40, 41, 42, 43]);
@@ -240,7 +243,10 @@ pub fn call_across_address_spaces(env: &Env) -> TestResult {
         }
         Ok(())
     })();
-    step(keel_sys::debug::set_fastpath(true), "fast path back on")?;
+    step(
+        init_thread::DEBUG.debug_set_fastpath(true),
+        "fast path back on",
+    )?;
     result
 }
 

@@ -21,7 +21,7 @@ extern "C" fn count_then_fault(i: u64) -> ! {
     // SAFETY: the page is read-only: this store faults and the kernel stops the
     // thread, which is what the test checks.
     unsafe { core::ptr::write_volatile(BOOTINFO_VADDR as usize as *mut u64, 1) };
-    keel_sys::debug::halt(91)
+    keel_rt::halt(91)
 }
 
 pub fn runs_and_stops(env: &Env) -> TestResult {
@@ -304,7 +304,7 @@ fn report_and_stop(i: u64, value: u64) -> ! {
     s.counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(96)
+    keel_rt::halt(96)
 }
 
 pub fn tls_base(env: &Env) -> TestResult {

@@ -200,7 +200,7 @@ extern "C" fn restarted(i: u64) -> ! {
     shared(i).value.store(0xabc, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(96)
+    keel_rt::halt(96)
 }
 
 pub fn handler_restarts_thread(env: &Env) -> TestResult {

@@ -6,7 +6,7 @@ use crate::support::{expect_type, slot, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::object::RETYPE_FAN_OUT_LIMIT;
 use keel_abi::{CapRights, CapType, Error, ObjectType};
-use keel_sys::cap::{init_thread::CNODE, CNode, Untyped};
+use keel_sys::cap::{init_thread::CNODE, init_thread::DEBUG, CNode, Untyped};
 use keel_sys::{CPtr, Cap};
 
 /// Fills a fresh 4096-slot CNode with `n` endpoints from the untyped `ut`.
@@ -152,9 +152,12 @@ pub fn revoke_preempted(env: &Env) -> TestResult {
     let (ut, bits) = env.untyped(17)?;
     let n = 2000u64.min(1 << (bits - 5));
     let cnode = thousands(env, ut, n)?;
-    keel_sys::debug::set_preempt_every(3).map_err(|e| alloc::format!("preemption knob: {e}"))?;
+    DEBUG
+        .debug_set_preempt_every(3)
+        .map_err(|e| alloc::format!("preemption knob: {e}"))?;
     let r = CNODE.absolute_cptr(ut.cptr()).revoke();
-    let restarts = keel_sys::debug::set_preempt_every(0)
+    let restarts = DEBUG
+        .debug_set_preempt_every(0)
         .map_err(|e| alloc::format!("preemption knob: {e}"))?;
     step(r, "preempted revoke")?;
     ensure!(restarts > 100, "only {restarts} preemptions happened");

@@ -14,7 +14,11 @@
 //!
 //! `main` gets the BootInfo page; its return value is the exit status. Until
 //! process management exists, a program is the whole system: returning halts
-//! the system with that status.
+//! the system with that status. Printing and halting go through the Debug
+//! cap in the root task's slot for it (`keel_sys::cap::init_thread::DEBUG`),
+//! which programs started with the root task's slot numbering (the test
+//! processes) have at the same place; without one (or without the rights)
+//! nothing is printed and [`halt`] stops only the calling thread.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -28,6 +32,7 @@ pub mod print;
 pub use panic::{set_panic_handler, PanicHandler};
 
 pub use keel_abi::BootInfo;
+use keel_sys::cap::init_thread;
 
 /// Exit status after a panic.
 pub const PANIC_STATUS: u32 = 101;
@@ -57,7 +62,7 @@ extern "C" fn keel_rt_entry(boot_info: usize) -> ! {
     heap::init();
     let Some(boot_info) = boot_info_at(boot_info) else {
         println!("keel-rt: no valid BootInfo at {boot_info:#x}");
-        keel_sys::debug::halt(BAD_BOOTINFO_STATUS)
+        halt(BAD_BOOTINFO_STATUS)
     };
     if boot_info.ipc_buffer == keel_abi::bootinfo::IPC_BUFFER_VADDR {
         // SAFETY: the kernel maps the root task's IPC buffer writable at
@@ -69,7 +74,17 @@ extern "C" fn keel_rt_entry(boot_info: usize) -> ! {
     // SAFETY: `__keel_main` is defined by the program's `main!` invocation with
     // exactly this signature.
     let status = unsafe { __keel_main(boot_info) };
-    keel_sys::debug::halt(status)
+    halt(status)
+}
+
+/// Stops the whole system with `status` through the program's Debug cap;
+/// refused that authority, stops the program's initial thread for good
+/// (through its TCB cap in the root task's slot for it).
+pub fn halt(status: u32) -> ! {
+    let _refused = init_thread::DEBUG.debug_halt(status);
+    loop {
+        let _ = init_thread::TCB.tcb_suspend();
+    }
 }
 
 /// The BootInfo at `addr`, if it is the kernel's page.

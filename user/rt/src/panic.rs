@@ -23,5 +23,5 @@ fn panic(info: &PanicInfo) -> ! {
         handler(info)
     }
     crate::println!("panic: {}", info);
-    keel_sys::debug::halt(crate::PANIC_STATUS)
+    crate::halt(crate::PANIC_STATUS)
 }

@@ -1,12 +1,18 @@
-//! `print!` and `println!` to the kernel console.
+//! `print!` and `println!` to the kernel console, through the program's
+//! Debug cap (`keel_sys::cap::init_thread::DEBUG`; an output-only copy, with
+//! the write right alone, is enough). Until a console server exists this is
+//! how every program prints; one without the cap prints nothing.
+
+use keel_sys::cap::init_thread;
 
 /// A `core::fmt::Write` sink for the debug console.
 pub struct DebugConsole;
 
 impl core::fmt::Write for DebugConsole {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        keel_sys::debug::put_str(s);
-        Ok(())
+        init_thread::DEBUG
+            .debug_put_str(s)
+            .map_err(|_| core::fmt::Error)
     }
 }
 

@@ -76,6 +76,8 @@ cap_kinds! {
     SchedContext => SchedContext;
     /// An MCS reply object.
     Reply => Reply;
+    /// Authority to make the debug system calls (see [`crate::debug`]).
+    Debug => Debug;
 }
 
 /// A capability to an object of kind `T`.
@@ -141,4 +143,6 @@ pub mod init_thread {
     pub const SCHED_CONTROL: Cap<SchedControl> = slot(InitCap::SchedControl);
     /// The root task's scheduling context.
     pub const SCHED_CONTEXT: Cap<SchedContext> = slot(InitCap::InitThreadSchedContext);
+    /// Debug authority, with every right.
+    pub const DEBUG: Cap<Debug> = slot(InitCap::Debug);
 }

@@ -150,6 +150,11 @@ impl Cap {
         Cap::raw(CapType::SchedControl, 0, 0, core)
     }
 
+    /// Debug authority with `rights` (see `keel_abi::Syscall::debug_rights`).
+    pub const fn debug(rights: CapRights) -> Cap {
+        Cap::raw(CapType::Debug, 0, rights.bits(), 0)
+    }
+
     /// ASID control.
     pub const fn asid_control() -> Cap {
         Cap::raw(CapType::AsidControl, 0, 0, 0)
@@ -270,27 +275,33 @@ impl Cap {
     }
 
     /// The rights field of a cap whose type has one (Endpoint, Notification,
-    /// Frame), for a caller that checked the type: [`Cap::rights`] without
-    /// the type test.
+    /// Frame, Debug), for a caller that checked the type: [`Cap::rights`]
+    /// without the type test.
     #[inline(always)]
     pub const fn rights_field(&self) -> CapRights {
         CapRights::from_bits(self.extra())
     }
 
-    /// Endpoint, Notification or Frame: the rights; every other type reports all.
+    /// Endpoint, Notification, Frame or Debug: the rights; every other type
+    /// reports all.
     pub fn rights(&self) -> CapRights {
-        if self.is(CapType::Endpoint) || self.is(CapType::Notification) || self.is(CapType::Frame) {
+        if self.is(CapType::Endpoint)
+            || self.is(CapType::Notification)
+            || self.is(CapType::Frame)
+            || self.is(CapType::Debug)
+        {
             self.rights_field()
         } else {
             CapRights::ALL
         }
     }
 
-    /// The same cap with `rights` (Endpoint, Notification, Frame; others unchanged).
+    /// The same cap with `rights` (Endpoint, Notification, Frame, Debug;
+    /// others unchanged).
     #[must_use]
     pub fn with_rights(&self, rights: CapRights) -> Cap {
         match self.kind() {
-            CapType::Endpoint | CapType::Notification | CapType::Frame => {
+            CapType::Endpoint | CapType::Notification | CapType::Frame | CapType::Debug => {
                 self.with_extra((self.extra() & !0xf) | rights.bits())
             }
             _ => *self,
@@ -511,6 +522,21 @@ mod tests {
             Cap::asid_control()
         );
         assert_eq!(Cap::irq_control().kind(), CapType::IrqControl);
+    }
+
+    #[test]
+    fn debug_caps_keep_their_rights() {
+        let d = Cap::debug(CapRights::ALL);
+        assert_eq!(
+            (d.kind(), d.rights(), d.paddr()),
+            (CapType::Debug, CapRights::ALL, 0)
+        );
+        let output = d.with_rights(CapRights::WRITE);
+        assert_eq!(
+            (output.kind(), output.rights()),
+            (CapType::Debug, CapRights::WRITE)
+        );
+        assert_eq!(Cap::from_words(output.words()), output);
     }
 
     #[test]

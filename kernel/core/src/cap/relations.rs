@@ -37,7 +37,8 @@ impl Cap {
             | CapType::IrqControl
             | CapType::IrqHandler
             | CapType::SchedControl
-            | CapType::AsidControl => 0,
+            | CapType::AsidControl
+            | CapType::Debug => 0,
         }
     }
 
@@ -69,7 +70,7 @@ impl Cap {
             CapType::IrqHandler | CapType::SchedControl => {
                 b.kind() == a.kind() && b.word1() == a.word1()
             }
-            CapType::AsidControl => b.kind() == CapType::AsidControl,
+            CapType::AsidControl | CapType::Debug => b.kind() == a.kind(),
             CapType::CNode => {
                 b.kind() == CapType::CNode
                     && b.paddr() == a.paddr()
@@ -328,6 +329,13 @@ mod tests {
             Cap::tcb(0x800).mask_rights(CapRights::NONE),
             Cap::tcb(0x800)
         );
+        // A Debug cap copies, and Mint narrows it to an output cap.
+        let debug = Cap::debug(CapRights::ALL);
+        assert_eq!(debug.derive(), Ok(debug));
+        let output = debug.mask_rights(CapRights::WRITE);
+        assert_eq!(output.rights(), CapRights::WRITE);
+        assert!(debug.same_object_as(&output) && !debug.has_memory());
+        assert!(!Cap::is_revocable(&output, &debug));
     }
 
     #[test]

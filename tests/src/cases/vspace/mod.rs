@@ -132,7 +132,7 @@ extern "C" fn access(i: u64) -> ! {
     s.counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = cap(s.tcb.load(Ordering::SeqCst));
     let _ = me.tcb_suspend();
-    keel_sys::debug::halt(92)
+    keel_rt::halt(92)
 }
 
 /// Runs [`access`] in a thread; true when the access completed, false when

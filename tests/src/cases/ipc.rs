@@ -260,9 +260,8 @@ pub fn restart_from_written_pc(env: &Env) -> TestResult {
     Ok(())
 }
 
-/// Sends one message naming extra cap `shared(i).value` through `shared(i).cap`, then stops.
-/// Uses the root task's IPC buffer, which the test lends it (the root task is
-/// blocked in its receive meanwhile).
+/// Sends one message naming extra cap `shared(i).value` through
+/// `shared(i).cap` (through its own IPC buffer), then stops.
 extern "C" fn send_with_cap(i: u64) -> ! {
     let cap = CPtr::from_bits(shared(i).value.load(Ordering::SeqCst));
     let _ = keel_sys::ipc::set_cap(0, cap);
@@ -271,20 +270,15 @@ extern "C" fn send_with_cap(i: u64) -> ! {
     stop_self(i)
 }
 
-/// Creates (suspended) thread 0 running `entry` on the root task's IPC
-/// buffer, with `shared(0).cap = through` and `shared(0).value = cap`.
-fn spawn_with_lent_buffer(
+/// Creates (suspended) thread 0 running `entry`, with
+/// `shared(0).cap = through` and `shared(0).value = cap`.
+fn spawn_sender(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     through: u64,
     cap: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
     let t = spawn(env, entry, 0, 0, 255)?;
-    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
-    step(
-        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
-        "lend the IPC buffer",
-    )?;
     shared(0).cap.store(through, Ordering::SeqCst);
     shared(0).value.store(cap, Ordering::SeqCst);
     give_reply(env, 0)?;
@@ -300,7 +294,7 @@ fn receive_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn_with_lent_buffer(env, send_with_cap, through, cap)?;
+    let t = spawn_sender(env, send_with_cap, through, cap)?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;
     step(t.tcb_resume(), "resume")?;
@@ -387,7 +381,7 @@ fn reply_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn_with_lent_buffer(env, reply_with_cap, through, cap)?;
+    let t = spawn_sender(env, reply_with_cap, through, cap)?;
     step(t.tcb_resume(), "resume")?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;

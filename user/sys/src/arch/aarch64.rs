@@ -98,6 +98,24 @@ pub fn tls_first_word() -> u64 {
     unsafe { core::ptr::read_volatile(base as usize as *const u64) }
 }
 
+/// The calling thread's IPC buffer address: the word at
+/// `SELF_POINTER_OFFSET` from TPIDR_EL0, where the buffer the thread pointer
+/// names keeps its own address (see `keel_sys::ipc_buffer`); 0 when the
+/// thread pointer is 0.
+#[inline(always)]
+pub fn ipc_buffer_address() -> u64 {
+    let base: u64;
+    // SAFETY: reading TPIDR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, tpidr_el0", out(reg) base, options(nomem, nostack, preserves_flags)) };
+    if base == 0 {
+        return 0;
+    }
+    let at = base as usize + crate::ipc_buffer::SELF_POINTER_OFFSET;
+    // SAFETY: keel-sys's contract (`set_ipc_buffer`): a non-zero thread
+    // pointer names this thread's mapped IPC buffer, and the word is aligned.
+    unsafe { core::ptr::read_volatile(at as *const u64) }
+}
+
 /// Puts `value` in the low half of the first SIMD register (v0), for tests
 /// that check the kernel keeps each thread's FPU/SIMD state.
 pub fn set_simd_register(value: u64) {

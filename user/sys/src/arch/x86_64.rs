@@ -114,6 +114,26 @@ pub fn tls_first_word() -> u64 {
     value
 }
 
+/// The calling thread's IPC buffer address: the word at
+/// `fs:SELF_POINTER_OFFSET`, where the buffer the thread pointer names keeps
+/// its own address (see `keel_sys::ipc_buffer`). One load; the thread
+/// pointer must name a buffer (with FS base 0 the load faults).
+#[inline(always)]
+pub fn ipc_buffer_address() -> u64 {
+    let value: u64;
+    // SAFETY: reads one word relative to the FS base; keel-sys's contract
+    // (`set_ipc_buffer`) is that it names this thread's mapped IPC buffer.
+    unsafe {
+        asm!(
+            "mov {}, qword ptr fs:[{offset}]",
+            out(reg) value,
+            offset = const crate::ipc_buffer::SELF_POINTER_OFFSET,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    value
+}
+
 /// Puts `value` in the low half of the first SIMD register (xmm0), for tests
 /// that check the kernel keeps each thread's FPU/SIMD state.
 pub fn set_simd_register(value: u64) {

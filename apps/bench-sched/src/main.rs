@@ -204,7 +204,13 @@ fn calls(objects: &mut Objects, overhead: u64) -> Step<()> {
             let t0 = cycle_counter();
             let r = endpoint.call(MessageInfo::new(0, 0, 0, 1), sent);
             let t1 = cycle_counter();
-            answered(format_args!("call-{kind}-server 0"), &r, 0, 1, sent)?;
+            answered(
+                format_args!("call-{kind}-server 0"),
+                (r.info, r.mrs),
+                0,
+                1,
+                sent,
+            )?;
             let ticks = (t1 - t0).saturating_sub(overhead);
             println!("BENCH call-{kind}-server 0 {ticks}");
         }

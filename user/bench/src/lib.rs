@@ -10,11 +10,10 @@ extern crate alloc;
 
 use alloc::string::String;
 use core::fmt;
-use keel_abi::BootInfo;
+use keel_abi::{BootInfo, MessageInfo};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, SchedContext, Tcb};
-use keel_sys::ipc::Received;
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::{CPtr, Error, InvocationError};
 
@@ -65,28 +64,27 @@ pub fn failed(what: &str, error: Error) -> Failure {
 }
 
 /// Checks that the Call timed for `row` was answered by its server: the
-/// reply `r` has `label` and `length` and echoes the message registers
-/// from 1 that it carries in registers (of `sent`). A failed Call comes
-/// back with an error code in place of the message info.
+/// reply (`info`, `mrs`) has `label` and `length` and echoes the message
+/// registers from 1 that it carries in registers (of `sent`). A failed Call
+/// comes back with an error code in place of the message info. The reply is
+/// passed by value: a reference would make the caller store it to memory
+/// between the Call and the counter read that ends its window.
 ///
 /// # Errors
 /// A failure naming the row and what came back.
 pub fn answered(
     row: fmt::Arguments<'_>,
-    r: &Received,
+    (info, mrs): (MessageInfo, [u64; 4]),
     label: u64,
     length: usize,
     sent: [u64; 4],
 ) -> Step<()> {
     let carried = 1..length.clamp(1, sent.len());
-    if r.info.label() == label
-        && r.info.length() == length
-        && r.mrs[carried.clone()] == sent[carried]
-    {
+    if info.label() == label && info.length() == length && mrs[carried.clone()] == sent[carried] {
         Ok(())
     } else {
         Err(Failure::new(alloc::format!(
-            "{row}: the Call was not answered as sent (reply {r:?})"
+            "{row}: the Call was not answered as sent (reply {info:?}, {mrs:?})"
         )))
     }
 }

@@ -194,7 +194,8 @@ impl Cap<Tcb> {
         .map(|_| ())
     }
 
-    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
+    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0). keel-sys
+    /// finds a thread's IPC buffer through it (see [`crate::ipc_buffer`]).
     ///
     /// # Errors
     /// Lookup errors only.

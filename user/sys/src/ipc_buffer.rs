@@ -8,9 +8,10 @@
 //! Whoever creates a thread gives it its buffer before it runs
 //! ([`give_ipc_buffer`]); keel-rt does this for the root task's own thread,
 //! keel-loader for the first thread of each process it builds. A thread whose
-//! thread pointer names no buffer must not use the functions that need one
-//! (on aarch64 they fail with `InvalidArgument` when the pointer is 0; on
-//! x86_64 the load faults).
+//! thread pointer names no buffer must not use the functions that need one:
+//! with a thread pointer of 0 the load faults (a registered buffer whose
+//! `user_data` was cleared reads as none, and they fail with
+//! `InvalidArgument`).
 
 use crate::cap::{Frame, Tcb};
 use crate::{Cap, InvocationError};

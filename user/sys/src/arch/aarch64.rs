@@ -100,20 +100,25 @@ pub fn tls_first_word() -> u64 {
 
 /// The calling thread's IPC buffer address: the word at
 /// `SELF_POINTER_OFFSET` from TPIDR_EL0, where the buffer the thread pointer
-/// names keeps its own address (see `keel_sys::ipc_buffer`); 0 when the
-/// thread pointer is 0.
+/// names keeps its own address (see `keel_sys::ipc_buffer`). Two
+/// instructions; the thread pointer must name a buffer (with TPIDR_EL0 0
+/// the load faults).
 #[inline(always)]
 pub fn ipc_buffer_address() -> u64 {
-    let base: u64;
-    // SAFETY: reading TPIDR_EL0 has no side effects.
-    unsafe { asm!("mrs {}, tpidr_el0", out(reg) base, options(nomem, nostack, preserves_flags)) };
-    if base == 0 {
-        return 0;
-    }
-    let at = base as usize + crate::ipc_buffer::SELF_POINTER_OFFSET;
-    // SAFETY: keel-sys's contract (`set_ipc_buffer`): a non-zero thread
-    // pointer names this thread's mapped IPC buffer, and the word is aligned.
-    unsafe { core::ptr::read_volatile(at as *const u64) }
+    let value: u64;
+    // SAFETY: reads TPIDR_EL0 and one word relative to it; keel-sys's
+    // contract (`set_ipc_buffer`) is that it names this thread's mapped IPC
+    // buffer, whose word at this offset is aligned.
+    unsafe {
+        asm!(
+            "mrs {v}, tpidr_el0",
+            "ldr {v}, [{v}, #{offset}]",
+            v = out(reg) value,
+            offset = const crate::ipc_buffer::SELF_POINTER_OFFSET,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    value
 }
 
 /// Puts `value` in the low half of the first SIMD register (v0), for tests

@@ -14,6 +14,13 @@
 //! structure would have translated and all below it: 39 for a missing
 //! PageUpperDirectory, 30 for a PageDirectory, 21 for a PageTable.
 
+/// Bits left of a map's `FailedLookup` when its PageUpperDirectory is missing.
+pub const PUD_SHIFT: u64 = 39;
+/// Bits left of a map's `FailedLookup` when its PageDirectory is missing.
+pub const PD_SHIFT: u64 = 30;
+/// Bits left of a map's `FailedLookup` when its PageTable is missing.
+pub const PT_SHIFT: u64 = 21;
+
 /// The attribute word of a mapping.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use keel_abi::{BootInfo, CapRights, CapType, Error, MessageInfo, ObjectType};
 use keel_loader::{GivenCap, ProcessConfig, Resources, CALLER_SLOTS};
 use keel_rt::println;
 use keel_sys::cap::{init_thread, Endpoint, Untyped};
-use keel_sys::{CPtr, Cap};
+use keel_sys::{CPtr, Cap, InvocationError};
 
 /// log2 of the untyped the child process is built from.
 const CHILD_BITS: u8 = 22;
@@ -56,12 +56,12 @@ pub fn run(boot_info: &BootInfo, archive: &Archive<'_>) -> u32 {
     0
 }
 
-/// A failed step, named.
-type Step = Result<(), (&'static str, Error)>;
+/// A failed step, named, with the error and its detail.
+type Step = Result<(), (&'static str, InvocationError)>;
 
 /// Names the step `r` came from, if it failed.
-fn step(what: &'static str, r: Result<(), Error>) -> Step {
-    r.map_err(|e| (what, e))
+fn step<E: Into<InvocationError>>(what: &'static str, r: Result<(), E>) -> Step {
+    r.map_err(|e| (what, e.into()))
 }
 
 /// Starts `child` in echo mode as a process of its own, Calls it, and tears
@@ -69,7 +69,7 @@ fn step(what: &'static str, r: Result<(), Error>) -> Step {
 fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Step {
     let image = archive.find("child").map(|e| archive.data(e)).ok_or((
         "finding `child` in the boot archive",
-        Error::InvalidArgument,
+        Error::InvalidArgument.into(),
     ))?;
     let source = boot_info
         .untypeds()
@@ -78,11 +78,14 @@ fn run_child(boot_info: &BootInfo, archive: &Archive<'_>) -> Step {
         .filter(|(_, u)| u.is_device == 0 && u.size_bits > CHILD_BITS)
         .min_by_key(|(_, u)| u.size_bits)
         .map(|(i, _)| boot_info.untyped.start + i as u64)
-        .ok_or(("finding a large enough untyped", Error::NotEnoughMemory))?;
+        .ok_or((
+            "finding a large enough untyped",
+            Error::NotEnoughMemory.into(),
+        ))?;
     let first = boot_info.empty.start;
     let (ut, ep, reply, loader) = (first, first + 1, first + 2, first + 3);
     if loader + CALLER_SLOTS > boot_info.empty.end {
-        return Err(("finding empty slots", Error::NotEnoughMemory));
+        return Err(("finding empty slots", Error::NotEnoughMemory.into()));
     }
     let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
     let source: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(source));
@@ -148,7 +151,7 @@ fn serve_calls(image: &[u8], ut: Cap<Untyped>, objects: [u64; 2], loader: u64) -
         let r = endpoint.call(MessageInfo::new(7, 0, 0, 4), words);
         if r.info.label() != 7 || r.mrs[1..] != words[1..] {
             println!("Demo: call {k}: the child answered {r:?}");
-            return Err(("checking the child's answer", Error::InvalidArgument));
+            return Err(("checking the child's answer", Error::InvalidArgument.into()));
         }
     }
     println!("Demo: the child answered {CALLS} Calls");

@@ -115,9 +115,10 @@ impl Env {
     }
 }
 
-/// Fails unless `result` is the error `expected`.
-pub fn expect_error<T: core::fmt::Debug>(
-    result: Result<T, keel_abi::Error>,
+/// Fails unless `result` is the error `expected` (a plain `Error` or an
+/// `InvocationError`, whose detail is not compared).
+pub fn expect_error<T: core::fmt::Debug, E: core::fmt::Debug + PartialEq<keel_abi::Error>>(
+    result: Result<T, E>,
     expected: keel_abi::Error,
     what: &str,
 ) -> TestResult {
@@ -127,9 +128,23 @@ pub fn expect_error<T: core::fmt::Debug>(
     }
 }
 
-/// Turns a kernel error into a test failure naming the step.
-pub fn step<T>(result: Result<T, keel_abi::Error>, what: &str) -> Result<T, String> {
-    result.map_err(|e| format!("{what}: {e} (detail {:?})", keel_sys::last_error_detail()))
+/// Fails unless `result` is the invocation error `expected`; returns its
+/// detail words.
+pub fn expect_detail<T: core::fmt::Debug>(
+    result: Result<T, keel_sys::InvocationError>,
+    expected: keel_abi::Error,
+    what: &str,
+) -> Result<[u64; 2], String> {
+    match result {
+        Err(e) if e == expected => Ok(e.detail()),
+        other => Err(format!("{what}: expected {expected:?}, got {other:?}")),
+    }
+}
+
+/// Turns a kernel error (with its detail, for an invocation) into a test
+/// failure naming the step.
+pub fn step<T, E: core::fmt::Display>(result: Result<T, E>, what: &str) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {e}"))
 }
 
 /// Fails unless root CNode slot `index` holds a cap of type `kind`.

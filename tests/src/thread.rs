@@ -1,11 +1,18 @@
-//! Threads for tests: stacks, the state a test thread shares with the root
-//! task, and starting a thread in the root task's CSpace and VSpace.
+//! Threads for tests: stacks, IPC buffers, the state a test thread shares
+//! with the root task, and starting a thread in the root task's CSpace and
+//! VSpace.
+//!
+//! Each test thread has its own IPC buffer: the program's IPC buffer page
+//! (at `IPC_BUFFER_VADDR`, its frame cap in the root slot
+//! `init_thread::IPC_BUFFER`) holds four 1 KiB buffers; the program's own
+//! thread uses the first, test thread `i` the one after it.
 
 use crate::support::step;
 use crate::{Env, TestResult};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
-use keel_abi::ObjectType;
+use keel_abi::bootinfo::IPC_BUFFER_VADDR;
+use keel_abi::{IpcBuffer, ObjectType};
 use keel_sys::cap::{init_thread, Reply, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
@@ -29,6 +36,13 @@ static STACKS: [Stack; 3] = [const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; 
 /// The top of test stack `i` (0..3).
 pub fn stack_top(i: usize) -> u64 {
     STACKS[i].0.get() as u64 + STACK_SIZE as u64
+}
+
+/// Where test thread `i`'s IPC buffer lies (see the module documentation).
+pub fn ipc_buffer_of(i: u64) -> *mut IpcBuffer {
+    let quarter = 1 + i % SHARED.len() as u64;
+    let at = IPC_BUFFER_VADDR + quarter * core::mem::size_of::<IpcBuffer>() as u64;
+    at as usize as *mut IpcBuffer
 }
 
 /// What a test thread shares with the root task.
@@ -176,6 +190,12 @@ fn prepare(
         tcb.tcb_set_priority(init_thread::TCB, priority),
         "set priority",
     )?;
+    // SAFETY: the buffer lies in the program's IPC buffer page, mapped
+    // writable for the program's lifetime from the frame `IPC_BUFFER`
+    // names; test thread `i` alone uses this quarter of it.
+    let given =
+        unsafe { keel_sys::give_ipc_buffer(tcb, ipc_buffer_of(i), init_thread::IPC_BUFFER) };
+    step(given, "give the IPC buffer")?;
     let ctx = UserContext::new_thread(entry, stack_top(stack), i);
     step(tcb.tcb_write_all_registers(false, &ctx), "write registers")?;
     let sh = shared(i);

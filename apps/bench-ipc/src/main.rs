@@ -15,7 +15,9 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::bootinfo::IPC_BUFFER_VADDR;
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
-use keel_bench::{at, counter_overhead, prepare_thread, smallest_untyped, Step};
+use keel_bench::{
+    at, counter_overhead, failed, prepare_thread, served_within, smallest_untyped, Failure, Step,
+};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, Endpoint, Notification, Reply, SchedContext, Tcb, Untyped};
@@ -56,7 +58,10 @@ fn main(boot_info: &'static BootInfo) -> u32 {
 /// message length, with the fast path on and off (short messages take the
 /// fast path; turning it off measures the slow path for the same calls;
 /// ten-word messages always take the slow path). `label` goes into the
-/// measurement names (`call+replyrecv{label}-fast`, ...).
+/// measurement names (`call+replyrecv{label}-fast`, ...). Each Call is
+/// checked after its window: the server's stamps must lie inside it, so it
+/// received and answered this Call (a failed one never reaches it). The
+/// reply itself is not kept: keeping it live costs moves inside the window.
 pub(crate) fn time_calls(
     endpoint: Cap<Endpoint>,
     overhead: u64,
@@ -75,6 +80,8 @@ pub(crate) fn time_calls(
                 endpoint.call(info, [1, 2, 3, 4]);
                 let t1 = cycle_counter();
                 let (received, replying) = server_times();
+                let row = format_args!("call+replyrecv{label}-{path} {n}");
+                served_within(row, (t0, t1), (received, replying))?;
                 let round_trip = (t1 - t0).saturating_sub(overhead);
                 let call = received.wrapping_sub(t0).saturating_sub(overhead);
                 let reply = t1.wrapping_sub(replying).saturating_sub(overhead);
@@ -120,8 +127,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     // system call that does nothing (Yield with nothing else runnable).
     for _ in 0..RUNS {
         let t0 = cycle_counter();
-        at("yield", keel_sys::r#yield())?;
-        let cost = (cycle_counter() - t0).saturating_sub(overhead);
+        let r = keel_sys::r#yield();
+        let t1 = cycle_counter();
+        at("null-syscall 0", r)?;
+        let cost = (t1 - t0).saturating_sub(overhead);
         println!("BENCH null-syscall 0 {cost}");
     }
     let ut = smallest_untyped(boot_info, 16, None)?;
@@ -159,12 +168,14 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         let slice = keel_abi::sched::ROOT_TIMESLICE_US;
         prepare_thread(t, sc, 255, slice, slice)?;
         SERVER_CAP.store(cap, Ordering::SeqCst);
-        // The server borrows the root task's IPC buffer: long messages then
-        // really travel through IPC buffers (the words copied are the same).
-        at(
-            "buffer",
-            t.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, init_thread::IPC_BUFFER),
-        )?;
+        // The thread's own IPC buffer, the second 1 KiB of the root task's
+        // IPC buffer page: long messages really travel through IPC buffers.
+        let buffer = (IPC_BUFFER_VADDR + 1024) as usize as *mut keel_abi::IpcBuffer;
+        // SAFETY: the root task's IPC buffer page is mapped writable for its
+        // lifetime from the frame `IPC_BUFFER` names; the root task uses only
+        // its first 1 KiB, and one benchmark thread runs at a time.
+        let given = unsafe { keel_sys::give_ipc_buffer(t, buffer, init_thread::IPC_BUFFER) };
+        at("buffer", given)?;
         let stack_top = STACK.0.get() as u64 + STACK_SIZE as u64;
         at(
             "registers",
@@ -175,12 +186,18 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     };
     start(server_tcb, server_sc, server, ep)?;
     let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    // The stamps' addresses as opaque values: computed here, so the
+    // compiler has none to recompute between a Call and the counter read
+    // that ends its window.
+    let (received, replying) = core::hint::black_box((&SERVER_RECEIVED, &SERVER_REPLYING));
     time_calls(endpoint, overhead, "", || {
-        let received = SERVER_RECEIVED.load(Ordering::SeqCst);
-        (received, SERVER_REPLYING.load(Ordering::SeqCst))
+        (
+            received.load(Ordering::SeqCst),
+            replying.load(Ordering::SeqCst),
+        )
     })?;
     if first + 7 + xas::SLOTS > boot_info.empty.end {
-        return Err(("too few empty slots", Error::NotEnoughMemory));
+        return Err(failed("too few empty slots", Error::NotEnoughMemory));
     }
     xas::run(boot_info, ut_slot, first + 7, overhead)?;
     at(
@@ -204,6 +221,11 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
             "BENCH signal-wait 0 {}",
             woke.wrapping_sub(t0).saturating_sub(overhead)
         );
+        // Checked after the line (the run fails as a whole): checked
+        // before it, the compiler moved argument setup into the window.
+        if woke < t0 {
+            return Err(Failure::new("signal-wait 0: the waiter did not wake"));
+        }
     }
     Ok(())
 }

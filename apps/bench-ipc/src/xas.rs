@@ -13,7 +13,7 @@
 use keel_abi::archive::Archive;
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{BootInfo, CapRights, Error, ObjectType};
-use keel_bench::{at, Step};
+use keel_bench::{at, failed, served_within, Step};
 use keel_loader::{GivenCap, ProcessConfig, Resources, SharedFrame, CALLER_SLOTS};
 use keel_rt::println;
 use keel_sys::cap::{init_thread, CapKind, Endpoint, Frame, PageDirectory, PageTable};
@@ -82,11 +82,11 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
     )?;
 
     let archive = Archive::parse(keel_rt::boot_archive(boot_info))
-        .map_err(|_| ("the boot archive", Error::InvalidArgument))?;
+        .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
     let image = archive
         .find("child")
         .map(|e| archive.data(e))
-        .ok_or(("no `child` in the boot archive", Error::InvalidArgument))?;
+        .ok_or_else(|| failed("no `child` in the boot archive", Error::InvalidArgument))?;
     let loader_slots = first + 7;
     let res = Resources {
         untyped: cap(keel_bench::smallest_untyped(boot_info, 18, Some(ut_slot))?),
@@ -121,10 +121,7 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         shared_frames: &shared,
         ..ProcessConfig::default()
     };
-    let child = keel_loader::spawn(image, &res, &cfg).map_err(|e| {
-        println!("BENCH loader: {e}");
-        (e.step, e.error)
-    })?;
+    let child = keel_loader::spawn(image, &res, &cfg).or_else(|e| at(e.step, Err(e.error)))?;
     // Let the child run into its first receive.
     at("yield to the child", keel_sys::r#yield())?;
 
@@ -154,6 +151,8 @@ pub fn run(boot_info: &'static BootInfo, ut_slot: u64, first: u64, overhead: u64
         let t0 = keel_sys::arch::cycle_counter();
         endpoint.call(keel_abi::MessageInfo::new(0, 0, 0, 0), [1, 2, 3, 4]);
         let t1 = keel_sys::arch::cycle_counter();
+        let row = format_args!("call+replyrecv-xas-passive-cold-fast 0");
+        served_within(row, (t0, t1), server_times())?;
         Ok((t1 - t0).saturating_sub(overhead))
     };
     for _ in 0..crate::RUNS {

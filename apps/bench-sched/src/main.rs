@@ -19,16 +19,18 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
-use keel_bench::{at, counter_overhead, prepare_thread, smallest_untyped, Step};
+use keel_bench::{answered, at, counter_overhead, prepare_thread, smallest_untyped, Failure, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, Endpoint, Reply, SchedContext, Tcb, Untyped};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
-use keel_sys::{CPtr, Cap, Error};
+use keel_sys::{CPtr, Cap, InvocationError};
 
 keel_rt::main!(main);
 
@@ -160,7 +162,7 @@ impl Objects {
     }
 }
 
-fn configure(sc: Cap<SchedContext>, budget: u64, period: u64) -> Result<(), Error> {
+fn configure(sc: Cap<SchedContext>, budget: u64, period: u64) -> Result<(), InvocationError> {
     init_thread::SCHED_CONTROL.sched_control_configure_flags(
         sc,
         budget,
@@ -193,15 +195,21 @@ fn calls(objects: &mut Objects, overhead: u64) -> Step<()> {
     // Let it run into its first receive.
     at("yield", keel_sys::r#yield())?;
     let endpoint: Cap<Endpoint> = cap(ep);
+    let info = MessageInfo::new(0, 0, 0, 1);
     for kind in ["active", "passive"] {
         if kind == "passive" {
             at("make the server passive", sc.sched_context_unbind())?;
         }
-        for _ in 0..CALLS {
+        let mut ticks = [0u64; CALLS];
+        for t in ticks.iter_mut() {
             let t0 = cycle_counter();
-            endpoint.call(MessageInfo::new(0, 0, 0, 1), [1, 0, 0, 0]);
-            let ticks = (cycle_counter() - t0).saturating_sub(overhead);
-            println!("BENCH call-{kind}-server 0 {ticks}");
+            let reply = endpoint.call(info, [1, 0, 0, 0]).info;
+            let t1 = cycle_counter();
+            answered(format_args!("call-{kind}-server 0"), reply, 0, 1)?;
+            *t = (t1 - t0).saturating_sub(overhead);
+        }
+        for t in ticks {
+            println!("BENCH call-{kind}-server 0 {t}");
         }
     }
     at("stop the server", t.tcb_suspend())
@@ -237,6 +245,11 @@ fn shares(objects: &mut Objects) -> Step<()> {
             LAST.store(CONTROLLER, Ordering::Relaxed);
         }
         let total: u64 = used.iter().sum();
+        if used[..BUDGETS_US.len()].contains(&0) {
+            return Err(Failure::new(alloc::format!(
+                "share-*: a spinner was accounted no time ({used:?})"
+            )));
+        }
         for (i, budget) in BUDGETS_US.into_iter().enumerate() {
             let configured = budget * 1_000_000 / PERIOD_US;
             let measured = used[i] * 1_000_000 / total.max(1);
@@ -258,6 +271,11 @@ fn shares(objects: &mut Objects) -> Step<()> {
     // switch itself.
     let step = STEP.load(Ordering::Relaxed);
     let gaps = (GAP_COUNT.load(Ordering::Relaxed) as usize).min(MAX_GAPS);
+    if gaps == 0 || step == u64::MAX {
+        return Err(Failure::new(
+            "enforcement 0: the spinners saw no switch between them",
+        ));
+    }
     for g in GAPS.iter().take(gaps) {
         let switch = g.load(Ordering::Relaxed).saturating_sub(step);
         println!("BENCH enforcement 0 {switch}");

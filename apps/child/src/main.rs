@@ -1,9 +1,9 @@
 //! keel-child: the program keel-loader starts for tests and benchmarks. It
 //! does not use keel-rt (whose entry expects the root task's BootInfo and
 //! brings a 1 MiB heap): keel-sys's `_start` calls [`keel_rt_entry`], defined
-//! here, with the loader's two argument registers, the mode (see the
-//! `keel_child` library) and the IPC buffer's address. A panic prints and
-//! stops this thread only; it prints through the Debug cap at
+//! here, with the loader's first argument register, the mode (see the
+//! `keel_child` library); the loader has set up its IPC buffer. A panic
+//! prints and stops this thread only; it prints through the Debug cap at
 //! [`DEBUG_SLOT`], when its starter put one there (the write right alone is
 //! enough), and without one its messages are refused and lost. It trusts
 //! nothing it receives beyond echoing it.
@@ -39,11 +39,7 @@ fn stop() -> ! {
 
 /// The process entry, called by keel-sys's `_start`.
 #[no_mangle]
-extern "C" fn keel_rt_entry(mode: u64, ipc_buffer: u64) -> ! {
-    // SAFETY: keel-loader maps this process's IPC buffer writable at the
-    // address it passes in the second argument register, for the process's
-    // lifetime; nothing else in this program touches it.
-    unsafe { keel_sys::set_ipc_buffer(ipc_buffer as usize as *mut keel_abi::IpcBuffer) };
+extern "C" fn keel_rt_entry(mode: u64) -> ! {
     let ep: Cap<Endpoint> = cap(slot::FIRST_GIVEN);
     match mode {
         MODE_REPORT => {

@@ -145,26 +145,60 @@ pub(super) fn boot_and_collect(
     let capture = qemu::run_captured(cmd, TIMEOUT, None, &format!("[{arch}] "), &log, |line| {
         line == "BENCH done" || line.starts_with("BENCH failed")
     })?;
-    if let Some(failed) = capture.lines.iter().find(|l| l.starts_with("BENCH failed")) {
-        bail!("{arch}: {failed}; see {}", log.display());
-    }
-    if !capture.lines.iter().any(|l| l == "BENCH done") {
+    if !capture.lines.iter().any(|l| l == "BENCH done")
+        && !capture.lines.iter().any(|l| l.starts_with("BENCH failed"))
+    {
         let why = match capture.ending {
             Ending::TimedOut => format!("no result within {TIMEOUT:?}"),
             _ => "QEMU ended before the benchmark finished".to_string(),
         };
         bail!("{arch}: {why}; see {}", log.display());
     }
-    Ok(capture
-        .lines
-        .iter()
-        .filter_map(|l| parse_sample(l))
-        .collect())
+    samples(&capture.lines).map_err(|e| anyhow::anyhow!("{arch}: {e}; see {}", log.display()))
+}
+
+/// The samples of a finished run's console lines.
+///
+/// # Errors
+/// The run reported a failure (`BENCH failed: ...`, which names the step or
+/// row), panicked, or printed a `BENCH` line that is no sample: its figures
+/// are not to be trusted.
+pub fn samples(lines: &[String]) -> Result<Vec<Sample>> {
+    if let Some(failed) = lines.iter().find(|l| l.starts_with("BENCH failed")) {
+        bail!("{failed}");
+    }
+    if let Some(panic) = lines.iter().find(|l| l.starts_with("panic:")) {
+        bail!("the benchmark panicked: {panic}");
+    }
+    let mut out = Vec::new();
+    for line in lines.iter().filter(|l| l.starts_with("BENCH ")) {
+        match parse_sample(line) {
+            Some(s) => out.push(s),
+            None if line == "BENCH done" => {}
+            None => bail!("the benchmark printed a line that is no sample: {line:?}"),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(ls: &[&str]) -> Vec<String> {
+        ls.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn refuses_runs_that_reported_an_error() {
+        let ok = lines(&["BENCH a 0 10", "KEEL: x", "BENCH done"]);
+        assert_eq!(samples(&ok).unwrap().len(), 1);
+        let failed = lines(&["BENCH a 0 10", "BENCH failed: call-fast 0: no answer"]);
+        let e = samples(&failed).unwrap_err().to_string();
+        assert!(e.contains("call-fast 0"), "{e}");
+        assert!(samples(&lines(&["panic: at x", "BENCH done"])).is_err());
+        assert!(samples(&lines(&["BENCH a zero 10", "BENCH done"])).is_err());
+    }
 
     #[test]
     fn parses_and_groups_samples() {

@@ -1,7 +1,7 @@
 //! CNODEOP: copy, mint, move, mutate, rotate, delete, revoke and their errors.
 
 use super::retype::make;
-use crate::support::{expect_error, expect_type, identify, slot, step};
+use crate::support::{expect_detail, expect_error, expect_type, identify, slot, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::{CapRights, CapType, Error, InitCap, ObjectType};
 
@@ -24,12 +24,11 @@ pub fn copy_to_occupied(env: &Env) -> TestResult {
 
 pub fn copy_from_empty(env: &Env) -> TestResult {
     let s = env.slots(2)?;
-    expect_error(
+    let detail = expect_detail(
         slot(s + 1).copy(&slot(s), CapRights::ALL),
         Error::FailedLookup,
         "copy from an empty slot",
     )?;
-    let detail = keel_sys::last_error_detail();
     ensure!(
         detail[0] & keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE != 0,
         "lookup not marked as the source: {detail:?}"

@@ -1,7 +1,7 @@
 //! CSPACE: addresses resolved through guarded, multi-level CSpaces.
 
 use super::retype::make;
-use crate::support::{expect_error, expect_type, slot, step};
+use crate::support::{expect_detail, expect_error, expect_type, slot, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::{CapRights, CapType, Error, LookupFailure, ObjectType};
 use keel_sys::cap::{init_thread::CNODE, CNode};
@@ -57,8 +57,7 @@ pub fn guard_mismatch(env: &Env) -> TestResult {
     let a_cap: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(a));
     let wrong = address ^ (1 << 5); // flips a bit of guard B
     let r = a_cap.absolute_cptr_with_depth(wrong, 13).delete();
-    expect_error(r, Error::FailedLookup, "wrong guard")?;
-    let detail = keel_sys::last_error_detail();
+    let detail = expect_detail(r, Error::FailedLookup, "wrong guard")?;
     ensure!(
         detail[0] & 0xff == LookupFailure::GuardMismatch as u64,
         "failure {detail:?}"
@@ -76,8 +75,7 @@ pub fn depth_mismatch(env: &Env) -> TestResult {
     let a_cap: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(a));
     // 11 bits reach into B's guard but not through B's index.
     let r = a_cap.absolute_cptr_with_depth(address >> 2, 11).delete();
-    expect_error(r, Error::FailedLookup, "depth ending inside B")?;
-    let detail = keel_sys::last_error_detail();
+    let detail = expect_detail(r, Error::FailedLookup, "depth ending inside B")?;
     ensure!(
         detail[0] & 0xff == LookupFailure::DepthMismatch as u64,
         "failure {detail:?}"
@@ -91,12 +89,11 @@ pub fn depth_out_of_range(_env: &Env) -> TestResult {
         Error::RangeError,
         "depth 0",
     )?;
-    expect_error(
+    let detail = expect_detail(
         CNODE.absolute_cptr_with_depth(0, 65).delete(),
         Error::RangeError,
         "depth 65",
     )?;
-    let detail = keel_sys::last_error_detail();
     ensure!(detail == [1, 64], "range detail {detail:?}");
     Ok(())
 }
@@ -108,8 +105,7 @@ pub fn through_non_cnode(env: &Env) -> TestResult {
     let through_empty = ((((GUARD_A << 4) | 4) << 3 | GUARD_B) << 4) | 5;
     ensure!(through_empty != address, "test addresses collide");
     let r = a_cap.absolute_cptr_with_depth(through_empty, 13).delete();
-    expect_error(r, Error::FailedLookup, "through an empty slot")?;
-    let detail = keel_sys::last_error_detail();
+    let detail = expect_detail(r, Error::FailedLookup, "through an empty slot")?;
     ensure!(
         detail == [LookupFailure::DepthMismatch as u64, 7],
         "detail {detail:?}"
@@ -122,8 +118,7 @@ pub fn invalid_root(env: &Env) -> TestResult {
     let d = env.slots(1)?;
     let not_a_cnode: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(ep));
     let r = slot(d).copy(&not_a_cnode.absolute_cptr_with_depth(0, 1), CapRights::ALL);
-    expect_error(r, Error::FailedLookup, "an endpoint as the source root")?;
-    let detail = keel_sys::last_error_detail();
+    let detail = expect_detail(r, Error::FailedLookup, "an endpoint as the source root")?;
     let expected =
         LookupFailure::InvalidRoot as u64 | keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE;
     ensure!(detail[0] == expected, "detail {detail:?}");

@@ -81,7 +81,25 @@ fn server(
     i: u64,
     cap: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
+    server_with(env, entry, i, cap, true)
+}
+
+/// As [`server`]; without `buffer`, the kernel knows no IPC buffer of the
+/// thread (test threads are given one), so its messages stop at four words.
+fn server_with(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    i: u64,
+    cap: u64,
+    buffer: bool,
+) -> Result<Cap<Tcb>, alloc::string::String> {
     let t = spawn(env, entry, i as usize, i, 255)?;
+    if !buffer {
+        step(
+            t.tcb_set_ipc_buffer(0, keel_sys::cap::init_thread::IPC_BUFFER),
+            "remove the IPC buffer",
+        )?;
+    }
     shared(i).cap.store(cap, Ordering::SeqCst);
     give_reply(env, i)?;
     step(t.tcb_resume(), "resume")?;
@@ -108,7 +126,7 @@ pub fn send_to_waiting_receiver(env: &Env) -> TestResult {
 pub fn receive_from_waiting_sender(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let badged = mint(env, ep, 0x66, CapRights::ALL)?;
-    server(env, send_once, 0, badged.cptr().bits())?;
+    server_with(env, send_once, 0, badged.cptr().bits(), false)?;
     yield_times(1)?;
     ensure!(count(0) == 0, "the sender did not block");
     let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).recv(None);
@@ -199,7 +217,7 @@ pub fn badges_tell_senders_apart(env: &Env) -> TestResult {
 
 pub fn truncated_without_buffer(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    server(env, receive_once, 0, ep)?;
+    server_with(env, receive_once, 0, ep, false)?;
     yield_times(1)?;
     keel_sys::ipc::set_mr(7, 0xabc).map_err(|e| alloc::format!("set_mr: {e}"))?;
     Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep))
@@ -260,9 +278,8 @@ pub fn restart_from_written_pc(env: &Env) -> TestResult {
     Ok(())
 }
 
-/// Sends one message naming extra cap `shared(i).value` through `shared(i).cap`, then stops.
-/// Uses the root task's IPC buffer, which the test lends it (the root task is
-/// blocked in its receive meanwhile).
+/// Sends one message naming extra cap `shared(i).value` through
+/// `shared(i).cap` (through its own IPC buffer), then stops.
 extern "C" fn send_with_cap(i: u64) -> ! {
     let cap = CPtr::from_bits(shared(i).value.load(Ordering::SeqCst));
     let _ = keel_sys::ipc::set_cap(0, cap);
@@ -271,20 +288,15 @@ extern "C" fn send_with_cap(i: u64) -> ! {
     stop_self(i)
 }
 
-/// Creates (suspended) thread 0 running `entry` on the root task's IPC
-/// buffer, with `shared(0).cap = through` and `shared(0).value = cap`.
-fn spawn_with_lent_buffer(
+/// Creates (suspended) thread 0 running `entry`, with
+/// `shared(0).cap = through` and `shared(0).value = cap`.
+fn spawn_sender(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     through: u64,
     cap: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
     let t = spawn(env, entry, 0, 0, 255)?;
-    let lend = keel_abi::bootinfo::IPC_BUFFER_VADDR;
-    step(
-        t.tcb_set_ipc_buffer(lend, keel_sys::cap::init_thread::IPC_BUFFER),
-        "lend the IPC buffer",
-    )?;
     shared(0).cap.store(through, Ordering::SeqCst);
     shared(0).value.store(cap, Ordering::SeqCst);
     give_reply(env, 0)?;
@@ -300,7 +312,7 @@ fn receive_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn_with_lent_buffer(env, send_with_cap, through, cap)?;
+    let t = spawn_sender(env, send_with_cap, through, cap)?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;
     step(t.tcb_resume(), "resume")?;
@@ -387,7 +399,7 @@ fn reply_cap(
     ep: u64,
     dest: u64,
 ) -> Result<keel_sys::ipc::Received, alloc::string::String> {
-    let t = spawn_with_lent_buffer(env, reply_with_cap, through, cap)?;
+    let t = spawn_sender(env, reply_with_cap, through, cap)?;
     step(t.tcb_resume(), "resume")?;
     keel_sys::ipc::set_receive_path(keel_sys::cap::init_thread::CNODE.cptr(), dest, 64)
         .map_err(|e| alloc::format!("receive path: {e}"))?;

@@ -11,6 +11,7 @@ mod fault_handler;
 mod ipc;
 mod process;
 pub(crate) mod retype;
+mod runtime;
 mod sched;
 mod sched_context;
 mod syscall;
@@ -193,6 +194,9 @@ crate::test_cases! {
     PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before" => process::dead_pool_stops_child, InRoot;
     PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task" => process::shared_frame, InRoot;
+    RUNTIME0001: "two threads of one program allocate and free concurrently under short budgets; every block keeps its contents and all memory comes back" => runtime::heap_under_preemption;
+    RUNTIME0002: "two threads make long Calls concurrently, each through its own IPC buffer, and get their own answers" => runtime::ipc_buffer_per_thread;
+    RUNTIME0003: "two threads' failing invocations each return their own error detail" => runtime::error_detail_per_call;
     FAULT0001: "a write to a read-only page is reported as a write fault and the kernel stays up" => fault::write_read_only, OwnBoot;
     FAULT0002: "a read of an unmapped address is reported as a read fault" => fault::read_unmapped, OwnBoot;
     FAULT0003: "executing a non-executable page is reported as an execute fault" => fault::execute_no_exec, OwnBoot;

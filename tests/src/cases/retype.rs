@@ -1,6 +1,6 @@
 //! RETYPE: creating objects from Untyped memory, and every error retype has.
 
-use crate::support::{expect_error, expect_type, step};
+use crate::support::{expect_detail, expect_error, expect_type, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::{CapType, Error, ObjectType};
 use keel_sys::cap::init_thread::CNODE;
@@ -83,12 +83,8 @@ pub fn bad_type(env: &Env) -> TestResult {
         &mrs,
         &[CNODE.cptr()],
     );
-    expect_error(r, Error::InvalidArgument, "object type 99")?;
-    ensure!(
-        keel_sys::last_error_detail()[0] == 0,
-        "detail names argument {}",
-        keel_sys::last_error_detail()[0]
-    );
+    let detail = expect_detail(r, Error::InvalidArgument, "object type 99")?;
+    ensure!(detail[0] == 0, "detail names argument {}", detail[0]);
     expect_type(s, CapType::Null)
 }
 
@@ -181,16 +177,12 @@ pub fn fill_exactly(env: &Env) -> TestResult {
         made += n;
     }
     let s = env.slots(1)?;
-    expect_error(
+    let detail = expect_detail(
         ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1),
         Error::NotEnoughMemory,
         "one more endpoint",
     )?;
-    ensure!(
-        keel_sys::last_error_detail()[0] == 0,
-        "{} bytes reported available",
-        keel_sys::last_error_detail()[0]
-    );
+    ensure!(detail[0] == 0, "{} bytes reported available", detail[0]);
     Ok(())
 }
 
@@ -210,12 +202,8 @@ pub fn alignment_uses_watermark(env: &Env) -> TestResult {
     let available = 1u64 << bits;
     let r = ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 2, 1);
     if available == 1 << 13 {
-        expect_error(r, Error::NotEnoughMemory, "a third page into 8 KiB")?;
-        ensure!(
-            keel_sys::last_error_detail()[0] == 0,
-            "detail {:?}",
-            keel_sys::last_error_detail()
-        );
+        let detail = expect_detail(r, Error::NotEnoughMemory, "a third page into 8 KiB")?;
+        ensure!(detail[0] == 0, "detail {detail:?}");
     } else {
         step(r, "second frame")?;
     }

@@ -6,7 +6,7 @@
 //! one refill at the edges of the measuring window.
 
 use super::retype::make;
-use crate::support::{expect_error, slot, step};
+use crate::support::{expect_detail, expect_error, slot, step};
 use crate::thread::{
     count, own_sched_context, sched_context, set_own_priority, share_out, shared, spawn,
     spawn_passive, spin, yield_times, SC_BITS, TIMESLICE_US,
@@ -23,7 +23,12 @@ fn fresh_sc(env: &Env) -> Result<Cap<SchedContext>, alloc::string::String> {
     Ok(Cap::from_cptr(CPtr::from_bits(s)))
 }
 
-fn configure(sc: Cap<SchedContext>, budget: u64, period: u64, extra: u64) -> Result<(), Error> {
+fn configure(
+    sc: Cap<SchedContext>,
+    budget: u64,
+    period: u64,
+    extra: u64,
+) -> Result<(), keel_sys::InvocationError> {
     init_thread::SCHED_CONTROL.sched_control_configure_flags(
         sc,
         budget,
@@ -63,15 +68,15 @@ pub fn configure_valid(env: &Env) -> TestResult {
 
 pub fn configure_errors(env: &Env) -> TestResult {
     let sc = fresh_sc(env)?;
-    let range = |r: Result<(), Error>, what: &str, bounds: [u64; 2]| -> TestResult {
-        expect_error(r, Error::RangeError, what)?;
-        let detail = keel_sys::last_error_detail();
-        ensure!(
-            detail == bounds,
-            "{what}: bounds {detail:?}, not {bounds:?}"
-        );
-        Ok(())
-    };
+    let range =
+        |r: Result<(), keel_sys::InvocationError>, what: &str, bounds: [u64; 2]| -> TestResult {
+            let detail = expect_detail(r, Error::RangeError, what)?;
+            ensure!(
+                detail == bounds,
+                "{what}: bounds {detail:?}, not {bounds:?}"
+            );
+            Ok(())
+        };
     range(
         configure(sc, 2000, 1000, 0),
         "budget above the period",

@@ -3,7 +3,7 @@
 //! are destroyed.
 
 use super::retype::make;
-use crate::support::{expect_error, slot, step};
+use crate::support::{expect_detail, expect_error, slot, step};
 use crate::thread::{
     count, count_and_yield, count_once, shared, spawn, spawn_in, stack_top, yield_times,
 };
@@ -158,16 +158,12 @@ pub fn copy_registers(env: &Env) -> TestResult {
 pub fn mcp_limits(env: &Env) -> TestResult {
     let t = spawn(env, count_once, 0, 0, 10)?;
     step(t.tcb_set_mc_priority(init_thread::TCB, 100), "set MCP 100")?;
-    expect_error(
+    let detail = expect_detail(
         t.tcb_set_priority(t, 101),
         Error::RangeError,
         "priority above the authority's MCP",
     )?;
-    ensure!(
-        keel_sys::last_error_detail() == [0, 100],
-        "detail {:?}",
-        keel_sys::last_error_detail()
-    );
+    ensure!(detail == [0, 100], "detail {detail:?}");
     step(t.tcb_set_priority(t, 100), "priority at the MCP")?;
     expect_error(
         t.tcb_set_mc_priority(t, 101),

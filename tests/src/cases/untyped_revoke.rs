@@ -35,7 +35,7 @@ pub fn revoke_thousands(env: &Env) -> TestResult {
     for i in [0, n / 2, n - 1] {
         let r = slot(probe).copy(&cnode.absolute_cptr_with_depth(i, 12), CapRights::ALL);
         ensure!(
-            r == Err(Error::FailedLookup),
+            r.is_err_and(|e| e == Error::FailedLookup),
             "slot {i} of the CNode is not empty after revoke: {r:?}"
         );
     }
@@ -163,6 +163,9 @@ pub fn revoke_preempted(env: &Env) -> TestResult {
     ensure!(restarts > 100, "only {restarts} preemptions happened");
     let probe = env.slots(1)?;
     let r = slot(probe).copy(&cnode.absolute_cptr_with_depth(n - 1, 12), CapRights::ALL);
-    ensure!(r == Err(Error::FailedLookup), "last slot not empty: {r:?}");
+    ensure!(
+        r.is_err_and(|e| e == Error::FailedLookup),
+        "last slot not empty: {r:?}"
+    );
     Ok(())
 }

@@ -6,14 +6,15 @@ use crate::{slot, Context, ExtraPage, LoadError, Process, ProcessConfig, Resourc
 use crate::{CALLER_SLOTS, IPC_BUFFER_VADDR, SCHED_CONTEXT_BITS, STACK_TOP};
 use core::cell::Cell;
 use keel_abi::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
-use keel_abi::vspace::VmAttributes;
+use keel_abi::vspace::{VmAttributes, PD_SHIFT, PT_SHIFT, PUD_SHIFT};
 use keel_abi::{Arch, CapRights, Error, LookupFailure, ObjectType};
 use keel_sys::cap::{
     CNode, Frame, PageDirectory, PageTable, PageUpperDirectory, SchedContext, Tcb, VSpace,
 };
+use keel_sys::ipc_buffer::SELF_POINTER_OFFSET;
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
-use keel_sys::{AbsoluteCPtr, CPtr, Cap};
+use keel_sys::{AbsoluteCPtr, CPtr, Cap, InvocationError};
 
 const PAGE: u64 = 4096;
 const RW: CapRights = CapRights::READ.union(CapRights::WRITE);
@@ -37,8 +38,7 @@ pub(crate) struct Builder<'a> {
 fn bad(step: &'static str) -> LoadError {
     LoadError {
         step,
-        error: Error::InvalidArgument,
-        detail: [0; 2],
+        error: Error::InvalidArgument.into(),
     }
 }
 
@@ -136,8 +136,7 @@ impl<'a> Builder<'a> {
         if index >= 1 << self.cfg.layout.cnode_radix {
             return Err(LoadError {
                 step: "move a cap into the child's CNode (it is full)",
-                error: Error::RangeError,
-                detail: [0; 2],
+                error: Error::RangeError.into(),
             });
         }
         self.in_child(index)
@@ -148,7 +147,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Maps the frame in caller slot `FRAME_SLOT` at `vaddr` in `vspace`,
-    /// creating (from the untyped) each paging structure a FailedLookup names.
+    /// creating (from the untyped) each paging structure a FailedLookup's
+    /// detail names.
     fn map_frame(
         &self,
         vspace: Cap<VSpace>,
@@ -160,24 +160,30 @@ impl<'a> Builder<'a> {
         // At most three levels can be missing; a fourth failure is real.
         for _ in 0..4 {
             match frame.frame_map(vspace, vaddr, rights, attrs) {
-                Err(Error::FailedLookup) => self.add_table(vspace, vaddr)?,
+                Err(e) if e == Error::FailedLookup => self.add_table(vspace, vaddr, e)?,
                 other => return other.context("map a frame"),
             }
         }
         Err(Error::FailedLookup).context("map a frame (tables keep missing)")
     }
 
-    /// Creates and maps the paging structure the last FailedLookup named.
-    fn add_table(&self, vspace: Cap<VSpace>, vaddr: u64) -> Result<(), LoadError> {
-        let [failure, bits] = keel_sys::last_error_detail();
-        if failure & 0xff != LookupFailure::MissingCapability as u64 {
-            return Err(Error::FailedLookup).context("map a frame (not a missing table)");
+    /// Creates and maps the paging structure whose absence `failed` (a
+    /// mapping's FailedLookup) reports: the level is the number of address
+    /// bits left unresolved, the shift of the table that is missing.
+    fn add_table(
+        &self,
+        vspace: Cap<VSpace>,
+        vaddr: u64,
+        failed: InvocationError,
+    ) -> Result<(), LoadError> {
+        if failed.lookup_failure() != Some(LookupFailure::MissingCapability) {
+            return Err(failed).context("map a frame (not a missing table)");
         }
-        let ty = match bits {
-            39 => ObjectType::PageUpperDirectory,
-            30 => ObjectType::PageDirectory,
-            21 => ObjectType::PageTable,
-            _ => return Err(Error::FailedLookup).context("map a frame (unknown level)"),
+        let ty = match failed.bits_left() {
+            Some(PUD_SHIFT) => ObjectType::PageUpperDirectory,
+            Some(PD_SHIFT) => ObjectType::PageDirectory,
+            Some(PT_SHIFT) => ObjectType::PageTable,
+            _ => return Err(failed).context("map a frame (unknown level)"),
         };
         self.retype(ty, 0, TABLE_SLOT)?;
         let attrs = VmAttributes::DEFAULT;
@@ -354,11 +360,17 @@ impl<'a> Builder<'a> {
             self.stash(FRAME_SLOT)?;
         }
         // The IPC buffer is set while its cap is still in the caller's slot
-        // (the kernel keeps its own copy in the TCB).
-        self.zero_page(IPC_BUFFER_VADDR)?;
+        // (the kernel keeps its own copy in the TCB). It holds its own
+        // address and the thread pointer names it, as keel-sys expects.
+        self.retype(ObjectType::SmallPage, 0, FRAME_SLOT)?;
+        self.fill(SELF_POINTER_OFFSET, &IPC_BUFFER_VADDR.to_le_bytes())?;
+        let xn = VmAttributes::DEFAULT.union(VmAttributes::EXECUTE_NEVER);
+        self.map_frame(self.cap(VSPACE_SLOT), IPC_BUFFER_VADDR, RW, xn)?;
         let tcb: Cap<Tcb> = self.cap(TCB_SLOT);
         tcb.tcb_set_ipc_buffer(IPC_BUFFER_VADDR, self.cap(FRAME_SLOT))
             .context("set the IPC buffer")?;
+        tcb.tcb_set_tls_base(IPC_BUFFER_VADDR)
+            .context("point the thread pointer at the IPC buffer")?;
         if let Some(s) = cfg.ipc_buffer_slot {
             self.give(
                 s,

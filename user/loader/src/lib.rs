@@ -43,7 +43,9 @@
 //! [`ProcessConfig::extra_pages`], filled with the caller's bytes, read-only.
 //! The thread starts at the ELF entry with the stack pointer at
 //! [`STACK_TOP`], argument register 0 holding [`ProcessConfig::arg`] and
-//! argument register 1 the IPC buffer's address.
+//! argument register 1 the IPC buffer's address; its thread pointer names
+//! the IPC buffer, which holds its own address, as keel-sys expects
+//! (`keel_sys::ipc_buffer`).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -54,7 +56,7 @@ use core::fmt;
 use core::ops::Range;
 use keel_abi::CapRights;
 use keel_sys::cap::{AsidPool, CNode, Frame, SchedContext, SchedControl, Tcb, Untyped, VSpace};
-use keel_sys::{CPtr, Cap, Error};
+use keel_sys::{CPtr, Cap, InvocationError};
 
 /// Fixed slots of the child's CNode (see the crate documentation).
 pub mod slot {
@@ -257,24 +259,19 @@ pub struct Process {
     pub slots_used: u64,
 }
 
-/// A failed load: the kernel's (or the loader's) error and the step it came from.
+/// A failed load: the kernel's (or the loader's) error, with its detail,
+/// and the step it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadError {
     /// What the loader was doing.
     pub step: &'static str,
-    /// The error.
-    pub error: Error,
-    /// `keel_sys::last_error_detail()` right after the failure.
-    pub detail: [u64; 2],
+    /// The error and its detail words (none for the loader's own errors).
+    pub error: InvocationError,
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} (detail {:?})",
-            self.step, self.error, self.detail
-        )
+        write!(f, "{}: {}", self.step, self.error)
     }
 }
 
@@ -284,12 +281,11 @@ pub(crate) trait Context<T> {
     fn context(self, step: &'static str) -> Result<T, LoadError>;
 }
 
-impl<T> Context<T> for Result<T, Error> {
+impl<T, E: Into<InvocationError>> Context<T> for Result<T, E> {
     fn context(self, step: &'static str) -> Result<T, LoadError> {
         self.map_err(|error| LoadError {
             step,
-            error,
-            detail: keel_sys::last_error_detail(),
+            error: error.into(),
         })
     }
 }

@@ -29,6 +29,7 @@ mod heap;
 mod panic;
 pub mod print;
 
+pub use heap::used as heap_used;
 pub use panic::{set_panic_handler, PanicHandler};
 
 pub use keel_abi::BootInfo;
@@ -65,11 +66,14 @@ extern "C" fn keel_rt_entry(boot_info: usize) -> ! {
         halt(BAD_BOOTINFO_STATUS)
     };
     if boot_info.ipc_buffer == keel_abi::bootinfo::IPC_BUFFER_VADDR {
-        // SAFETY: the kernel maps the root task's IPC buffer writable at
-        // IPC_BUFFER_VADDR for its lifetime, and only keel-sys uses it.
-        unsafe {
-            keel_sys::set_ipc_buffer(boot_info.ipc_buffer as usize as *mut keel_abi::IpcBuffer)
-        };
+        let buffer = boot_info.ipc_buffer as usize as *mut keel_abi::IpcBuffer;
+        // SAFETY: the kernel (for the root task) or keel-loader (for a process
+        // given a BootInfo page) maps this thread's IPC buffer writable at
+        // IPC_BUFFER_VADDR for its lifetime; no other thread runs yet.
+        if let Err(e) = unsafe { keel_sys::set_ipc_buffer(init_thread::TCB, buffer) } {
+            println!("keel-rt: registering the IPC buffer: {e}");
+            halt(BAD_BOOTINFO_STATUS)
+        }
     }
     // SAFETY: `__keel_main` is defined by the program's `main!` invocation with
     // exactly this signature.

@@ -3,23 +3,28 @@
 //! (a process that is not the whole system, such as a test runner, reports
 //! and stops only itself).
 
-use core::cell::Cell;
 use core::panic::PanicInfo;
-use critical_section::Mutex;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// What a program's own panic handler looks like.
 pub type PanicHandler = fn(&PanicInfo) -> !;
 
-static HANDLER: Mutex<Cell<Option<PanicHandler>>> = Mutex::new(Cell::new(None));
+/// The installed handler's address (0: none). An atomic, not a lock: a
+/// thread may panic while another holds the heap's lock.
+static HANDLER: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes `handler` run on a panic instead of halting the system.
 pub fn set_panic_handler(handler: PanicHandler) {
-    critical_section::with(|cs| HANDLER.borrow(cs).set(Some(handler)));
+    HANDLER.store(handler as usize, Ordering::Release);
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    if let Some(handler) = critical_section::with(|cs| HANDLER.borrow(cs).get()) {
+    let address = HANDLER.load(Ordering::Acquire);
+    if address != 0 {
+        // SAFETY: HANDLER holds 0 or the address of a `PanicHandler`, which
+        // `set_panic_handler` stored; function pointers are never null.
+        let handler = unsafe { core::mem::transmute::<usize, PanicHandler>(address) };
         handler(info)
     }
     crate::println!("panic: {}", info);

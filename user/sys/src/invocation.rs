@@ -4,32 +4,25 @@
 
 use crate::cap::{CNode, Untyped};
 use crate::ipc_buffer::with_ipc_buffer;
-use crate::{CPtr, Cap};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::{CPtr, Cap, InvocationError};
 use keel_abi::invocation::{MAX_EXTRA_CAPS, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::{CapRights, Error, Label, MessageInfo, ObjectType, Syscall};
-
-static DETAIL: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-
-/// The two detail words of the last failed invocation (see
-/// `keel_abi::invocation::ErrorDetail` for their meaning per error).
-pub fn last_error_detail() -> [u64; 2] {
-    [
-        DETAIL[0].load(Ordering::Relaxed),
-        DETAIL[1].load(Ordering::Relaxed),
-    ]
-}
 
 /// Invokes the object behind `cap` with `label`, message registers `mrs` and
 /// extra capabilities `caps`; returns the two result words.
 ///
 /// # Errors
-/// The kernel's error; its details are kept for [`last_error_detail`].
-/// `InvalidArgument` without calling the kernel when the message does not fit
-/// (more than 120 words or 3 caps, or more than 4 words with no IPC buffer).
-pub fn invoke(cap: CPtr, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<[u64; 2], Error> {
+/// The kernel's error with its detail words. `InvalidArgument` (no
+/// detail) without calling the kernel when the message does not fit (more
+/// than 120 words or 3 caps, or more than 4 words with no IPC buffer).
+pub fn invoke(
+    cap: CPtr,
+    label: Label,
+    mrs: &[u64],
+    caps: &[CPtr],
+) -> Result<[u64; 2], InvocationError> {
     if mrs.len() > MAX_MESSAGE_LENGTH || caps.len() > MAX_EXTRA_CAPS {
-        return Err(Error::InvalidArgument);
+        return Err(Error::InvalidArgument.into());
     }
     if mrs.len() > MESSAGE_REGISTERS_IN_REGS || !caps.is_empty() {
         with_ipc_buffer(|buf| {
@@ -50,11 +43,7 @@ pub fn invoke(cap: CPtr, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<[u6
     );
     match Error::check(err) {
         Ok(()) => Ok([a, b]),
-        Err(e) => {
-            DETAIL[0].store(a, Ordering::Relaxed);
-            DETAIL[1].store(b, Ordering::Relaxed);
-            Err(e)
-        }
+        Err(e) => Err(InvocationError::new(e, [a, b])),
     }
 }
 
@@ -87,7 +76,7 @@ impl Cap<CNode> {
 }
 
 impl AbsoluteCPtr {
-    fn invoke(&self, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<(), Error> {
+    fn invoke(&self, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<(), InvocationError> {
         invoke(self.root.cptr(), label, mrs, caps).map(|_| ())
     }
 
@@ -95,7 +84,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// seL4's CNode_Copy errors (`DeleteFirst`, `FailedLookup`, `IllegalOperation`, ...).
-    pub fn copy(&self, src: &AbsoluteCPtr, rights: CapRights) -> Result<(), Error> {
+    pub fn copy(&self, src: &AbsoluteCPtr, rights: CapRights) -> Result<(), InvocationError> {
         let mrs = [self.index, self.depth, src.index, src.depth, rights.bits()];
         self.invoke(Label::CNodeCopy, &mrs, &[src.root.cptr()])
     }
@@ -105,7 +94,12 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// As for [`AbsoluteCPtr::copy`].
-    pub fn mint(&self, src: &AbsoluteCPtr, rights: CapRights, badge: u64) -> Result<(), Error> {
+    pub fn mint(
+        &self,
+        src: &AbsoluteCPtr,
+        rights: CapRights,
+        badge: u64,
+    ) -> Result<(), InvocationError> {
         let mrs = [
             self.index,
             self.depth,
@@ -121,7 +115,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// As for [`AbsoluteCPtr::copy`].
-    pub fn move_(&self, src: &AbsoluteCPtr) -> Result<(), Error> {
+    pub fn move_(&self, src: &AbsoluteCPtr) -> Result<(), InvocationError> {
         let mrs = [self.index, self.depth, src.index, src.depth];
         self.invoke(Label::CNodeMove, &mrs, &[src.root.cptr()])
     }
@@ -130,7 +124,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// As for [`AbsoluteCPtr::copy`].
-    pub fn mutate(&self, src: &AbsoluteCPtr, badge: u64) -> Result<(), Error> {
+    pub fn mutate(&self, src: &AbsoluteCPtr, badge: u64) -> Result<(), InvocationError> {
         let mrs = [self.index, self.depth, src.index, src.depth, badge];
         self.invoke(Label::CNodeMutate, &mrs, &[src.root.cptr()])
     }
@@ -146,7 +140,7 @@ impl AbsoluteCPtr {
         pivot: &AbsoluteCPtr,
         pivot_badge: u64,
         src: &AbsoluteCPtr,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let mrs = [
             self.index,
             self.depth,
@@ -168,7 +162,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// `FailedLookup` for a bad address.
-    pub fn delete(&self) -> Result<(), Error> {
+    pub fn delete(&self) -> Result<(), InvocationError> {
         self.invoke(Label::CNodeDelete, &[self.index, self.depth], &[])
     }
 
@@ -176,7 +170,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// `FailedLookup` for a bad address.
-    pub fn revoke(&self) -> Result<(), Error> {
+    pub fn revoke(&self) -> Result<(), InvocationError> {
         self.invoke(Label::CNodeRevoke, &[self.index, self.depth], &[])
     }
 
@@ -184,7 +178,7 @@ impl AbsoluteCPtr {
     ///
     /// # Errors
     /// `IllegalOperation` when the slot holds no endpoint cap.
-    pub fn cancel_badged_sends(&self) -> Result<(), Error> {
+    pub fn cancel_badged_sends(&self) -> Result<(), InvocationError> {
         self.invoke(
             Label::CNodeCancelBadgedSends,
             &[self.index, self.depth],
@@ -208,7 +202,7 @@ impl Cap<Untyped> {
         dst: &AbsoluteCPtr,
         dst_offset: u64,
         num_objects: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let mrs = [
             ty as u64,
             size_bits,

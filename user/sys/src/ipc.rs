@@ -6,7 +6,7 @@
 use crate::cap::{Endpoint, Notification, Reply, Tcb};
 use crate::invocation::invoke;
 use crate::ipc_buffer::with_ipc_buffer;
-use crate::{CPtr, Cap, Error, Syscall};
+use crate::{CPtr, Cap, Error, InvocationError, Syscall};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{Label, MessageInfo};
 
@@ -215,7 +215,10 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `IllegalOperation` when either is bound already, or the cap cannot receive.
-    pub fn tcb_bind_notification(self, notification: Cap<Notification>) -> Result<(), Error> {
+    pub fn tcb_bind_notification(
+        self,
+        notification: Cap<Notification>,
+    ) -> Result<(), InvocationError> {
         invoke(
             self.cptr(),
             Label::TcbBindNotification,
@@ -229,7 +232,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `IllegalOperation` when none is bound.
-    pub fn tcb_unbind_notification(self) -> Result<(), Error> {
+    pub fn tcb_unbind_notification(self) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::TcbUnbindNotification, &[], &[]).map(|_| ())
     }
 }

@@ -1,6 +1,8 @@
 //! keel-sys: Keel's system calls and typed capabilities for user programs, the
-//! role rust-sel4's `sel4` crate plays on seL4. One function per system call,
-//! each returning `Result<_, keel_abi::Error>`.
+//! role rust-sel4's `sel4` crate plays on seL4. One function per system call;
+//! invocations return `Result<_, InvocationError>` (the error with its
+//! detail words), other calls `Result<_, keel_abi::Error>`. Every thread has
+//! its own IPC buffer (see [`set_ipc_buffer`]).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -8,16 +10,18 @@
 pub mod arch;
 pub mod cap;
 pub mod debug;
+mod error;
 pub mod invocation;
 pub mod ipc;
-mod ipc_buffer;
+pub mod ipc_buffer;
 pub mod sched;
 pub mod tcb;
 pub mod vspace;
 
 pub use cap::{CPtr, Cap};
-pub use invocation::{invoke, last_error_detail, AbsoluteCPtr};
-pub use ipc_buffer::set_ipc_buffer;
+pub use error::InvocationError;
+pub use invocation::{invoke, AbsoluteCPtr};
+pub use ipc_buffer::{give_ipc_buffer, set_ipc_buffer};
 pub use keel_abi::{BootInfo, CapType, Error, Syscall};
 
 /// Makes system call `number` with raw argument words and returns the raw

@@ -5,7 +5,7 @@
 use crate::cap::{Notification, SchedContext, SchedControl, Tcb};
 use crate::invocation::invoke;
 use crate::Cap;
-use crate::Error;
+use crate::InvocationError;
 pub use keel_abi::sched::{SchedContextFlags, MAX_EXTRA_REFILLS, MAX_PERIOD_US, MIN_BUDGET_US};
 use keel_abi::Label;
 
@@ -27,7 +27,7 @@ impl Cap<SchedControl> {
         extra_refills: u64,
         badge: u64,
         flags: SchedContextFlags,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         invoke(
             self.cptr(),
             Label::SchedControlConfigureFlags,
@@ -43,7 +43,7 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `IllegalOperation` when either is bound already.
-    pub fn sched_context_bind(self, tcb: Cap<Tcb>) -> Result<(), Error> {
+    pub fn sched_context_bind(self, tcb: Cap<Tcb>) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::SchedContextBind, &[], &[tcb.cptr()]).map(|_| ())
     }
 
@@ -53,7 +53,10 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `IllegalOperation` when either is bound to a context or notification already.
-    pub fn sched_context_bind_notification(self, ntfn: Cap<Notification>) -> Result<(), Error> {
+    pub fn sched_context_bind_notification(
+        self,
+        ntfn: Cap<Notification>,
+    ) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::SchedContextBind, &[], &[ntfn.cptr()]).map(|_| ())
     }
 
@@ -61,7 +64,10 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `IllegalOperation` when it is not bound to that notification.
-    pub fn sched_context_unbind_notification(self, ntfn: Cap<Notification>) -> Result<(), Error> {
+    pub fn sched_context_unbind_notification(
+        self,
+        ntfn: Cap<Notification>,
+    ) -> Result<(), InvocationError> {
         invoke(
             self.cptr(),
             Label::SchedContextUnbindObject,
@@ -76,7 +82,7 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `InvalidCapability` when the cap is not a SchedContext.
-    pub fn sched_context_unbind(self) -> Result<(), Error> {
+    pub fn sched_context_unbind(self) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::SchedContextUnbind, &[], &[]).map(|_| ())
     }
 
@@ -84,7 +90,7 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `IllegalOperation` when it is not bound to that thread.
-    pub fn sched_context_unbind_object(self, tcb: Cap<Tcb>) -> Result<(), Error> {
+    pub fn sched_context_unbind_object(self, tcb: Cap<Tcb>) -> Result<(), InvocationError> {
         invoke(
             self.cptr(),
             Label::SchedContextUnbindObject,
@@ -98,7 +104,7 @@ impl Cap<SchedContext> {
     ///
     /// # Errors
     /// `InvalidCapability` when the cap is not a SchedContext.
-    pub fn sched_context_consumed(self) -> Result<u64, Error> {
+    pub fn sched_context_consumed(self) -> Result<u64, InvocationError> {
         invoke(self.cptr(), Label::SchedContextConsumed, &[], &[]).map(|w| w[0])
     }
 
@@ -109,7 +115,7 @@ impl Cap<SchedContext> {
     /// # Errors
     /// `IllegalOperation` when the context is unbound or unconfigured, or
     /// its thread's priority is above the caller's MCP.
-    pub fn sched_context_yield_to(self) -> Result<u64, Error> {
+    pub fn sched_context_yield_to(self) -> Result<u64, InvocationError> {
         invoke(self.cptr(), Label::SchedContextYieldTo, &[], &[]).map(|w| w[0])
     }
 }

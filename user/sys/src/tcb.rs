@@ -4,7 +4,7 @@
 use crate::cap::{CNode, Endpoint, Frame, Tcb, VSpace};
 use crate::invocation::invoke;
 use crate::ipc_buffer::with_ipc_buffer;
-use crate::{CPtr, Cap, Error};
+use crate::{CPtr, Cap, Error, InvocationError};
 use keel_abi::registers::{self, MAX_COUNT};
 use keel_abi::Label;
 
@@ -97,7 +97,12 @@ impl UserContext {
 }
 
 impl Cap<Tcb> {
-    fn tcb_invoke(self, label: Label, mrs: &[u64], caps: &[CPtr]) -> Result<[u64; 2], Error> {
+    fn tcb_invoke(
+        self,
+        label: Label,
+        mrs: &[u64],
+        caps: &[CPtr],
+    ) -> Result<[u64; 2], InvocationError> {
         invoke(self.cptr(), label, mrs, caps)
     }
 
@@ -114,7 +119,7 @@ impl Cap<Tcb> {
         vspace_root: Cap<VSpace>,
         buffer: u64,
         buffer_frame: Cap<Frame>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let mrs = [cspace_root_data, 0, buffer];
         let caps = [cspace_root.cptr(), vspace_root.cptr(), buffer_frame.cptr()];
         self.tcb_invoke(Label::TcbConfigure, &mrs, &caps)
@@ -133,7 +138,7 @@ impl Cap<Tcb> {
         cspace_root: Cap<CNode>,
         cspace_root_data: u64,
         vspace_root: Cap<VSpace>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let mrs = [cspace_root_data, 0];
         let caps = [fault_ep, cspace_root.cptr(), vspace_root.cptr()];
         self.tcb_invoke(Label::TcbSetSpace, &mrs, &caps).map(|_| ())
@@ -143,7 +148,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// As for [`Cap::tcb_configure`].
-    pub fn tcb_set_ipc_buffer(self, buffer: u64, frame: Cap<Frame>) -> Result<(), Error> {
+    pub fn tcb_set_ipc_buffer(self, buffer: u64, frame: Cap<Frame>) -> Result<(), InvocationError> {
         let caps: &[CPtr] = if buffer == 0 { &[] } else { &[frame.cptr()] };
         self.tcb_invoke(Label::TcbSetIPCBuffer, &[buffer], caps)
             .map(|_| ())
@@ -153,7 +158,11 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `RangeError` above the authority's MCP; `InvalidCapability` when the authority is no TCB.
-    pub fn tcb_set_priority(self, authority: Cap<Tcb>, priority: u64) -> Result<(), Error> {
+    pub fn tcb_set_priority(
+        self,
+        authority: Cap<Tcb>,
+        priority: u64,
+    ) -> Result<(), InvocationError> {
         self.tcb_invoke(Label::TcbSetPriority, &[priority], &[authority.cptr()])
             .map(|_| ())
     }
@@ -162,7 +171,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// As for [`Cap::tcb_set_priority`].
-    pub fn tcb_set_mc_priority(self, authority: Cap<Tcb>, mcp: u64) -> Result<(), Error> {
+    pub fn tcb_set_mc_priority(self, authority: Cap<Tcb>, mcp: u64) -> Result<(), InvocationError> {
         self.tcb_invoke(Label::TcbSetMCPriority, &[mcp], &[authority.cptr()])
             .map(|_| ())
     }
@@ -176,7 +185,7 @@ impl Cap<Tcb> {
         authority: Cap<Tcb>,
         mcp: u64,
         priority: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         self.tcb_invoke(
             Label::TcbSetSchedParams,
             &[mcp, priority],
@@ -185,11 +194,12 @@ impl Cap<Tcb> {
         .map(|_| ())
     }
 
-    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0).
+    /// Sets the thread pointer (x86_64 FS base, aarch64 TPIDR_EL0). keel-sys
+    /// finds a thread's IPC buffer through it (see [`crate::ipc_buffer`]).
     ///
     /// # Errors
     /// Lookup errors only.
-    pub fn tcb_set_tls_base(self, base: u64) -> Result<(), Error> {
+    pub fn tcb_set_tls_base(self, base: u64) -> Result<(), InvocationError> {
         self.tcb_invoke(Label::TcbSetTLSBase, &[base], &[])
             .map(|_| ())
     }
@@ -198,7 +208,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// Lookup errors only.
-    pub fn tcb_suspend(self) -> Result<(), Error> {
+    pub fn tcb_suspend(self) -> Result<(), InvocationError> {
         self.tcb_invoke(Label::TcbSuspend, &[], &[]).map(|_| ())
     }
 
@@ -207,7 +217,10 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `InvalidCapability` when the cap is not an endpoint.
-    pub fn tcb_set_timeout_endpoint(self, ep: Option<Cap<Endpoint>>) -> Result<(), Error> {
+    pub fn tcb_set_timeout_endpoint(
+        self,
+        ep: Option<Cap<Endpoint>>,
+    ) -> Result<(), InvocationError> {
         let ep = ep.map_or(CPtr::from_bits(0), |e| e.cptr());
         self.tcb_invoke(Label::TcbSetTimeoutEndpoint, &[], &[ep])
             .map(|_| ())
@@ -217,7 +230,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `IllegalOperation` when the thread has no VSpace.
-    pub fn tcb_resume(self) -> Result<(), Error> {
+    pub fn tcb_resume(self) -> Result<(), InvocationError> {
         self.tcb_invoke(Label::TcbResume, &[], &[]).map(|_| ())
     }
 
@@ -225,7 +238,11 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `IllegalOperation` on the calling thread itself.
-    pub fn tcb_write_all_registers(self, resume: bool, ctx: &UserContext) -> Result<(), Error> {
+    pub fn tcb_write_all_registers(
+        self,
+        resume: bool,
+        ctx: &UserContext,
+    ) -> Result<(), InvocationError> {
         let words = ctx.words();
         let mut mrs = [0u64; 2 + MAX_COUNT];
         mrs[0] = if resume { registers::RESUME } else { 0 };
@@ -239,7 +256,7 @@ impl Cap<Tcb> {
     ///
     /// # Errors
     /// `IllegalOperation` on the calling thread itself or without an IPC buffer.
-    pub fn tcb_read_all_registers(self, suspend: bool) -> Result<UserContext, Error> {
+    pub fn tcb_read_all_registers(self, suspend: bool) -> Result<UserContext, InvocationError> {
         let flags = if suspend { registers::SUSPEND } else { 0 };
         let count = register_count();
         self.tcb_invoke(Label::TcbReadRegisters, &[flags, count as u64], &[])?;
@@ -261,7 +278,7 @@ impl Cap<Tcb> {
         resume_target: bool,
         transfer_frame: bool,
         transfer_integer: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let flags = u64::from(suspend_source)
             | u64::from(resume_target) << 1
             | u64::from(transfer_frame) << 2

@@ -14,7 +14,7 @@ use crate::cap::{
     SmallPage, Untyped, VSpace,
 };
 use crate::invocation::{invoke, AbsoluteCPtr};
-use crate::{Cap, Error};
+use crate::{Cap, InvocationError};
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{CapRights, Label};
 
@@ -64,7 +64,7 @@ impl<T: FrameKind> Cap<T> {
         vaddr: u64,
         rights: CapRights,
         attrs: VmAttributes,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let mrs = [vaddr, rights.bits(), attrs.bits()];
         invoke(self.cptr(), Label::FrameMap, &mrs, &[vspace.cptr()]).map(|_| ())
     }
@@ -73,7 +73,7 @@ impl<T: FrameKind> Cap<T> {
     ///
     /// # Errors
     /// `InvalidCapability` when the cap is not a frame.
-    pub fn frame_unmap(self) -> Result<(), Error> {
+    pub fn frame_unmap(self) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::FrameUnmap, &[], &[]).map(|_| ())
     }
 
@@ -81,7 +81,7 @@ impl<T: FrameKind> Cap<T> {
     ///
     /// # Errors
     /// `IllegalOperation` when the cap is not a frame.
-    pub fn frame_get_address(self) -> Result<u64, Error> {
+    pub fn frame_get_address(self) -> Result<u64, InvocationError> {
         invoke(self.cptr(), Label::FrameGetAddress, &[], &[]).map(|[paddr, _]| paddr)
     }
 }
@@ -99,7 +99,7 @@ impl<T: PageTableKind> Cap<T> {
         vspace: Cap<VSpace>,
         vaddr: u64,
         attrs: VmAttributes,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         invoke(
             self.cptr(),
             T::MAP,
@@ -113,7 +113,7 @@ impl<T: PageTableKind> Cap<T> {
     ///
     /// # Errors
     /// `RevokeFirst` while other caps to it exist.
-    pub fn page_table_unmap(self) -> Result<(), Error> {
+    pub fn page_table_unmap(self) -> Result<(), InvocationError> {
         invoke(self.cptr(), T::UNMAP, &[], &[]).map(|_| ())
     }
 }
@@ -129,7 +129,7 @@ impl Cap<AsidControl> {
         self,
         untyped: Cap<Untyped>,
         dst: &AbsoluteCPtr,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InvocationError> {
         let caps = [untyped.cptr(), dst.root.cptr()];
         invoke(
             self.cptr(),
@@ -147,7 +147,7 @@ impl Cap<AsidPool> {
     /// # Errors
     /// seL4's: `InvalidCapability` (not a VSpace, or it has an ASID),
     /// `DeleteFirst` (the pool is full), `FailedLookup` (the pool is gone).
-    pub fn asid_pool_assign(self, vspace: Cap<VSpace>) -> Result<(), Error> {
+    pub fn asid_pool_assign(self, vspace: Cap<VSpace>) -> Result<(), InvocationError> {
         invoke(self.cptr(), Label::AsidPoolAssign, &[], &[vspace.cptr()]).map(|_| ())
     }
 }

@@ -15,7 +15,7 @@ pub use frames::*;
 pub use tables::*;
 
 use super::retype::make;
-use crate::support::{expect_error, expect_type, slot, step};
+use crate::support::{expect_detail, expect_error, expect_type, slot, step};
 use crate::thread::{count, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use alloc::string::String;
@@ -98,9 +98,12 @@ pub(super) fn write(vaddr: u64, value: u64) {
 }
 
 /// Fails unless `result` is FailedLookup with a missing structure and `bits` left.
-pub(super) fn expect_missing(result: Result<(), Error>, bits: u64, what: &str) -> TestResult {
-    expect_error(result, Error::FailedLookup, what)?;
-    let detail = keel_sys::last_error_detail();
+pub(super) fn expect_missing(
+    result: Result<(), keel_sys::InvocationError>,
+    bits: u64,
+    what: &str,
+) -> TestResult {
+    let detail = expect_detail(result, Error::FailedLookup, what)?;
     let want = [LookupFailure::MissingCapability as u64, bits];
     ensure!(
         detail == want,

@@ -102,14 +102,38 @@ pub fn tls_first_word() -> u64 {
 /// TPIDR_EL0, which EL0 may. For tests that check the kernel gives every
 /// thread its own thread pointer whatever another thread did to it.
 pub fn clear_thread_pointer_directly() {
-    // SAFETY: TPIDR_EL0 is not used to address Rust data (the thread
-    // pointer is only read through `tls_first_word`).
+    // SAFETY: the asm touches no memory; afterwards the thread's IPC
+    // buffer cannot be found through its thread pointer (`ipc_buffer_address`
+    // faults) until the thread pointer is set again.
     unsafe {
         asm!(
             "msr tpidr_el0, xzr",
             options(nomem, nostack, preserves_flags)
         )
     };
+}
+
+/// The calling thread's IPC buffer address: the word at
+/// `SELF_POINTER_OFFSET` from TPIDR_EL0, where the buffer the thread pointer
+/// names keeps its own address (see `keel_sys::ipc_buffer`). Two
+/// instructions; the thread pointer must name a buffer (with TPIDR_EL0 0
+/// the load faults).
+#[inline(always)]
+pub fn ipc_buffer_address() -> u64 {
+    let value: u64;
+    // SAFETY: reads TPIDR_EL0 and one word relative to it; keel-sys's
+    // contract (`set_ipc_buffer`) is that it names this thread's mapped IPC
+    // buffer, whose word at this offset is aligned.
+    unsafe {
+        asm!(
+            "mrs {v}, tpidr_el0",
+            "ldr {v}, [{v}, #{offset}]",
+            v = out(reg) value,
+            offset = const crate::ipc_buffer::SELF_POINTER_OFFSET,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    value
 }
 
 /// Puts `value` in the low half of the first SIMD register (v0), for tests

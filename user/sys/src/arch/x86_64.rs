@@ -119,8 +119,9 @@ pub fn tls_first_word() -> u64 {
 /// descriptor's base, 0. For tests that check the kernel gives every
 /// thread its own thread pointer whatever another thread did to it.
 pub fn clear_thread_pointer_directly() {
-    // SAFETY: FS is not used to address Rust data (the thread pointer is
-    // only read through `tls_first_word`); the selector is the thread's own
+    // SAFETY: the asm touches no memory; afterwards the thread's IPC
+    // buffer cannot be found through its thread pointer (`ipc_buffer_address`
+    // faults) until the kernel puts the base back; the selector is the thread's own
     // data selector, so the load cannot fault.
     unsafe {
         asm!(
@@ -130,6 +131,26 @@ pub fn clear_thread_pointer_directly() {
             options(nomem, nostack, preserves_flags)
         )
     };
+}
+
+/// The calling thread's IPC buffer address: the word at
+/// `fs:SELF_POINTER_OFFSET`, where the buffer the thread pointer names keeps
+/// its own address (see `keel_sys::ipc_buffer`). One load; the thread
+/// pointer must name a buffer (with FS base 0 the load faults).
+#[inline(always)]
+pub fn ipc_buffer_address() -> u64 {
+    let value: u64;
+    // SAFETY: reads one word relative to the FS base; keel-sys's contract
+    // (`set_ipc_buffer`) is that it names this thread's mapped IPC buffer.
+    unsafe {
+        asm!(
+            "mov {}, qword ptr fs:[{offset}]",
+            out(reg) value,
+            offset = const crate::ipc_buffer::SELF_POINTER_OFFSET,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    value
 }
 
 /// Puts `value` in the low half of the first SIMD register (xmm0), for tests

@@ -78,7 +78,7 @@ const ALIGNMENT_NUMBER: u64 = 17;
 
 /// Builds the fault message for `fault` from `thread`'s registers.
 fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], usize) {
-    let ctx = &tcb(thread).context;
+    let ctx = &tcb(thread).context();
     let mut w = [0u64; FAULT_WORDS];
     let reg = |i| ctx.register(i).unwrap_or(0);
     let exception = |w: &mut [u64; FAULT_WORDS], number: u64, code: u64| {
@@ -140,10 +140,7 @@ fn send_fault(
     words: [u64; FAULT_WORDS],
     length: usize,
 ) {
-    let t = tcb(thread);
-    t.fault_label = label as u64;
-    t.fault_words = words;
-    t.fault_length = length;
+    tcb(thread).set_fault(label as u64, words, length);
     // A fault message never carries caps (see `ipc::transfer`).
     let how = endpoint::Sending {
         blocking: true,

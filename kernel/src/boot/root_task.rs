@@ -8,8 +8,9 @@ use crate::arch::{
 };
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
 use crate::object::{copy_to_phys, zero_phys};
 use keel_abi::archive::Archive;
 use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX_UNTYPED};
@@ -198,8 +199,7 @@ pub fn start(
         bootinfo::ROOT_STACK_TOP,
         bootinfo::BOOTINFO_VADDR,
     );
-    // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
-    let tcb = unsafe { tcb_at(tcb_object) };
+    let tcb = Thread::from_cap(&Cap::tcb(tcb_object)).expect("invariant: a TCB cap");
     tcb.init_root(context, bootinfo::IPC_BUFFER_VADDR, root.name());
     for (from, to) in [
         (InitCap::InitThreadVSpace, VSPACE_ROOT_SLOT),

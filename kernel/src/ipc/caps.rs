@@ -21,7 +21,7 @@ fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
 /// The empty slot `receiver` named for a received cap, if any.
 fn receive_slot(receiver: u64) -> Option<u64> {
     let mem = KernelMemory;
-    let buffer = crate::object::tcb::ipc_buffer(receiver);
+    let buffer = crate::ipc::queue::tcb(receiver).ipc_buffer();
     if buffer == 0 {
         return None;
     }
@@ -45,8 +45,8 @@ pub fn transfer(sender: u64, receiver: u64, endpoint: Option<u64>, count: usize)
     }
     let mut mem = KernelMemory;
     let (from, to) = (
-        crate::object::tcb::ipc_buffer(sender),
-        crate::object::tcb::ipc_buffer(receiver),
+        crate::ipc::queue::tcb(sender).ipc_buffer(),
+        crate::ipc::queue::tcb(receiver).ipc_buffer(),
     );
     if from == 0 || to == 0 {
         return (0, 0);

@@ -8,7 +8,6 @@
 mod caps;
 pub mod queue;
 
-use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
@@ -44,11 +43,11 @@ fn msg_word(buffer: u64, i: usize) -> u64 {
 /// `buffer`, 0 for none).
 fn sent_word(sender: u64, buffer: u64, i: usize) -> u64 {
     let s = tcb(sender);
-    if s.fault_label != 0 {
-        return s.fault_words.get(i).copied().unwrap_or(0);
+    if s.fault_label() != 0 {
+        return s.fault_word(i);
     }
     match (i, buffer) {
-        (0..MESSAGE_REGISTERS_IN_REGS, _) => s.context.syscall_arg(2 + i),
+        (0..MESSAGE_REGISTERS_IN_REGS, _) => s.syscall_arg(2 + i),
         (_, 0) => 0,
         (_, buffer) => KernelMemory.read(msg_word(buffer, i)),
     }
@@ -57,10 +56,10 @@ fn sent_word(sender: u64, buffer: u64, i: usize) -> u64 {
 /// The label and length of what `sender` sends.
 fn sent_info(sender: u64) -> (u64, usize) {
     let s = tcb(sender);
-    if s.fault_label != 0 {
-        return (s.fault_label, s.fault_length);
+    if s.fault_label() != 0 {
+        return (s.fault_label(), s.fault_length());
     }
-    let info = MessageInfo::from_word(s.context.syscall_arg(1));
+    let info = MessageInfo::from_word(s.syscall_arg(1));
     (info.label(), info.length())
 }
 
@@ -69,11 +68,8 @@ fn sent_info(sender: u64) -> (u64, usize) {
 /// `receiver` with `badge`, and writes the receiver's result registers.
 pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     let (label, length) = sent_info(sender);
-    let from_fault = tcb(sender).fault_label != 0;
-    let (from_buffer, to_buffer) = (
-        crate::object::tcb::ipc_buffer(sender),
-        crate::object::tcb::ipc_buffer(receiver),
-    );
+    let from_fault = tcb(sender).fault_label() != 0;
+    let (from_buffer, to_buffer) = (tcb(sender).ipc_buffer(), tcb(receiver).ipc_buffer());
     let mut length = length.min(MAX_MESSAGE_LENGTH);
     if (from_buffer == 0 && !from_fault) || to_buffer == 0 {
         length = length.min(MESSAGE_REGISTERS_IN_REGS);
@@ -84,7 +80,7 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     }
     let (extra, unwrapped) = match caps {
         Caps::Granted { endpoint } if !from_fault => {
-            let named = MessageInfo::from_word(tcb(sender).context.syscall_arg(1)).extra_caps();
+            let named = MessageInfo::from_word(tcb(sender).syscall_arg(1)).extra_caps();
             caps::transfer(sender, receiver, endpoint, named)
         }
         _ => (0, 0),
@@ -97,21 +93,17 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
             0
         }
     };
-    tcb(receiver)
-        .context
-        .set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
+    tcb(receiver).set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
 }
 
 /// Writes an empty message with badge 0 (a receive that found nothing).
 pub fn deliver_nothing(receiver: u64) {
-    tcb(receiver).context.set_syscall_result([0; 6]);
+    tcb(receiver).set_syscall_result([0; 6]);
 }
 
 /// Writes a notification's word as the badge of an empty message.
 pub fn deliver_signal(receiver: u64, word: u64) {
-    tcb(receiver)
-        .context
-        .set_syscall_result([0, word, 0, 0, 0, 0]);
+    tcb(receiver).set_syscall_result([0, word, 0, 0, 0, 0]);
 }
 
 /// A Call from `caller` reached `callee`: the caller waits on the Reply
@@ -119,7 +111,7 @@ pub fn deliver_signal(receiver: u64, word: u64) {
 /// caller's scheduling context (not for a timeout fault: that context has
 /// no budget left). Without a Reply object the caller is left inactive.
 pub fn wait_for_reply(caller: u64, callee: u64) {
-    let can_donate = tcb(caller).fault_label != FaultType::Timeout as u64;
+    let can_donate = tcb(caller).fault_label() != FaultType::Timeout as u64;
     reply::push(caller, callee, can_donate);
 }
 
@@ -133,7 +125,7 @@ pub fn reply(replier: u64, reply_object: u64) {
     let Some(caller) = reply::pop(reply_object) else {
         return;
     };
-    if tcb(caller).fault_label == 0 {
+    if tcb(caller).fault_label() == 0 {
         transfer(replier, caller, 0, caps);
         sched::make_runnable(caller);
     } else {
@@ -144,13 +136,13 @@ pub fn reply(replier: u64, reply_object: u64) {
 /// Handles the reply to a fault message (see `keel_abi::fault`).
 fn resume_from_fault(replier: u64, faulter: u64) {
     let (label, length) = sent_info(replier);
-    let buffer = crate::object::tcb::ipc_buffer(replier);
-    let fault = FaultType::try_from(core::mem::take(&mut tcb(faulter).fault_label));
+    let buffer = tcb(replier).ipc_buffer();
+    let fault = FaultType::try_from(tcb(faulter).take_fault_label());
     // Word i of the reply goes into register `registers[i]`.
     let restore = |registers: &[usize]| {
         for (i, &r) in registers.iter().enumerate().take(length) {
             let value = sent_word(replier, buffer, i);
-            tcb(faulter).context.set_register(r, value);
+            tcb(faulter).set_register(r, value);
         }
     };
     let resume = match fault {
@@ -180,9 +172,9 @@ fn resume_from_fault(replier: u64, faulter: u64) {
 /// faults again.
 pub fn restart(thread: u64) {
     let t = tcb(thread);
-    match core::mem::take(&mut t.fault_label) {
-        0 => t.context.restart_syscall(),
-        label if label == FaultType::UnknownSyscall as u64 => t.context.restart_syscall(),
+    match t.take_fault_label() {
+        0 => t.restart_syscall(),
+        label if label == FaultType::UnknownSyscall as u64 => t.restart_syscall(),
         // Cap faults were already rewound onto the call; other faults sit on
         // the faulting instruction.
         _ => {}
@@ -194,9 +186,9 @@ pub fn restart(thread: u64) {
 /// relation, and drops a fault it was reporting (resumed, it faults again);
 /// its state is left to the caller to set.
 pub fn cancel(thread: u64) {
-    tcb(thread).fault_label = 0;
+    tcb(thread).set_fault_label(0);
     let t = tcb(thread);
-    let (state, object) = (t.state, t.blocked_on);
+    let (state, object) = (t.state(), t.blocked_on());
     match state {
         ThreadState::BlockedOnSend => endpoint::take_off(object, thread),
         ThreadState::BlockedOnReceive => {

@@ -15,36 +15,35 @@ use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend
 impl EndpointThreads for KernelThreads {
     fn set_pending_send(&mut self, thread: u64, send: PendingSend) {
         let t = tcb(thread);
-        t.ipc_badge = send.badge;
-        t.ipc_can_grant = send.can_grant;
-        t.ipc_is_call = send.is_call;
-        t.ipc_can_grant_reply = send.can_grant_reply;
+        t.set_ipc_badge(send.badge);
+        t.set_ipc_can_grant(send.can_grant);
+        t.set_ipc_is_call(send.is_call);
+        t.set_ipc_can_grant_reply(send.can_grant_reply);
     }
 
     fn pending_send(&self, thread: u64) -> PendingSend {
         let t = tcb(thread);
         PendingSend {
-            badge: t.ipc_badge,
-            can_grant: t.ipc_can_grant,
-            is_call: t.ipc_is_call,
-            can_grant_reply: t.ipc_can_grant_reply,
+            badge: t.ipc_badge(),
+            can_grant: t.ipc_can_grant(),
+            is_call: t.ipc_is_call(),
+            can_grant_reply: t.ipc_can_grant_reply(),
         }
     }
 
     #[inline(always)]
     fn block(&mut self, thread: u64, ep: u64, how: Blocked) {
-        sched::dequeue(thread);
-        let t = tcb(thread);
-        t.state = match how {
+        let state = match how {
             Blocked::Send => ThreadState::BlockedOnSend,
             Blocked::Receive => ThreadState::BlockedOnReceive,
         };
-        t.blocked_on = ep;
+        sched::set_thread_state(thread, state);
+        tcb(thread).set_blocked_on(ep);
     }
 
     #[inline(always)]
     fn unblocked(&mut self, thread: u64) {
-        tcb(thread).blocked_on = 0;
+        tcb(thread).set_blocked_on(0);
     }
 
     fn transfer(&mut self, sender: u64, receiver: u64, badge: u64, grant_ep: Option<u64>) {

@@ -2,6 +2,7 @@
 //! a capability, or deletes the last capability to an object.
 
 use crate::arch::{PagingFormat, VSpace};
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
@@ -17,13 +18,10 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         // and mappings.
         match cap.kind() {
             CapType::Tcb => {
+                let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
                 crate::ipc::destroy_thread(cap.paddr());
-                // SAFETY: as below: alive until this finalisation returns.
-                let context = &unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.context;
-                <crate::arch::Machine as crate::arch::Platform>::forget_user_state(context);
-                // SAFETY: the TCB is alive until this finalisation returns;
-                // the reference is used for one read.
-                let sc = unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.sched_context;
+                thread.forget_user_state();
+                let sc = thread.sched_context();
                 if sc != 0 {
                     crate::object::sched_context::unbind_tcb(sc);
                 }
@@ -58,7 +56,9 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             <VSpace as PagingFormat>::init_root(paddr);
         }
         if ty == ObjectType::Tcb {
-            crate::object::tcb::init(paddr);
+            Thread::from_cap(&Cap::tcb(paddr))
+                .expect("invariant: a TCB cap")
+                .init();
         }
     }
 }

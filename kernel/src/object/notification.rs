@@ -48,7 +48,7 @@ pub fn signal(ntfn: u64, badge: u64) {
         return;
     }
     let bound = read(ntfn, BOUND);
-    if bound != 0 && tcb(bound).state == ThreadState::BlockedOnReceive {
+    if bound != 0 && tcb(bound).state() == ThreadState::BlockedOnReceive {
         ipc::cancel(bound);
         ipc::deliver_signal(bound, badge);
         sched::make_runnable(bound);
@@ -86,8 +86,8 @@ pub fn set_sched_context(ntfn: u64, sc_object: u64) {
 fn lend_context(ntfn: u64, thread: u64) {
     let context = sched_context(ntfn);
     if context != 0
-        && tcb(thread).sched_context == 0
-        && crate::object::sched_context::sc(context).tcb == 0
+        && tcb(thread).sched_context() == 0
+        && crate::object::sched_context::sc(context).tcb() == 0
     {
         sched::donate(context, 0, thread);
     }
@@ -98,7 +98,7 @@ fn lend_context(ntfn: u64, thread: u64) {
 /// `maybeReturnSchedContext`).
 pub fn return_context(ntfn: u64, thread: u64) {
     let context = sched_context(ntfn);
-    if context != 0 && tcb(thread).sched_context == context {
+    if context != 0 && tcb(thread).sched_context() == context {
         sched::donate(context, thread, 0);
     }
 }
@@ -109,10 +109,8 @@ pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
         ipc::deliver_signal(thread, word);
     } else if blocking {
         return_context(ntfn, thread);
-        sched::dequeue(thread);
-        let t = tcb(thread);
-        t.state = ThreadState::BlockedOnNotification;
-        t.blocked_on = ntfn;
+        sched::set_thread_state(thread, ThreadState::BlockedOnNotification);
+        tcb(thread).set_blocked_on(ntfn);
         queue(ntfn).append(thread);
         write(ntfn, STATE, WAITING);
     } else {
@@ -123,7 +121,7 @@ pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
 /// Takes `thread` off the waiters, leaving the notification idle if it was the last.
 pub fn take_off(ntfn: u64, thread: u64) {
     queue(ntfn).remove(thread);
-    tcb(thread).blocked_on = 0;
+    tcb(thread).set_blocked_on(0);
     if queue(ntfn).is_empty() {
         write(ntfn, STATE, IDLE);
     }
@@ -140,23 +138,25 @@ pub enum BindError {
 /// # Errors
 /// [`BindError::Busy`] when either is bound already or threads wait on it.
 pub fn bind(ntfn: u64, thread: u64) -> Result<(), BindError> {
-    if read(ntfn, BOUND) != 0 || tcb(thread).bound_notification != 0 || read(ntfn, STATE) == WAITING
+    if read(ntfn, BOUND) != 0
+        || tcb(thread).bound_notification() != 0
+        || read(ntfn, STATE) == WAITING
     {
         return Err(BindError::Busy);
     }
     write(ntfn, BOUND, thread);
-    tcb(thread).bound_notification = ntfn;
+    tcb(thread).set_bound_notification(ntfn);
     Ok(())
 }
 
 /// Unbinds the notification bound to `thread`, if any; returns whether there was one.
 pub fn unbind(thread: u64) -> bool {
-    let ntfn = tcb(thread).bound_notification;
+    let ntfn = tcb(thread).bound_notification();
     if ntfn == 0 {
         return false;
     }
     write(ntfn, BOUND, 0);
-    tcb(thread).bound_notification = 0;
+    tcb(thread).set_bound_notification(0);
     true
 }
 

@@ -79,15 +79,21 @@ fn configure(
     let now = sched::now();
     let (budget, period) = (sched::us_to_ticks(budget_us), sched::us_to_ticks(period_us));
     let s = sc(sc_object);
-    if s.configured {
-        s.refills.update(budget, period, extra_refills, now)?;
+    if s.configured() {
+        s.update_refills(budget, period, extra_refills, now)?;
     } else {
-        s.refills = Refills::new(budget, period, extra_refills, sched::min_budget(), now)?;
+        s.set_refills(Refills::new(
+            budget,
+            period,
+            extra_refills,
+            sched::min_budget(),
+            now,
+        )?);
     }
-    s.configured = true;
-    s.badge = badge;
-    s.sporadic = flags.contains(SchedContextFlags::SPORADIC);
-    let thread = s.tcb;
+    s.set_configured(true);
+    s.set_badge(badge);
+    s.set_sporadic(flags.contains(SchedContextFlags::SPORADIC));
+    let thread = s.tcb();
     if thread != 0 {
         sched::reschedule(thread);
     }

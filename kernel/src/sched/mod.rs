@@ -17,8 +17,10 @@ pub use release::release_queue_remove;
 
 use crate::arch::{Machine, Platform, UserContext, VSpace};
 use crate::kernel_cell::KernelCell;
+use crate::object::handle::{fields, Thread};
 use crate::object::sched_context::sc;
-use crate::object::tcb::{tcb_at, Tcb, ThreadState};
+use crate::object::tcb::ThreadState;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Physical address of the current thread's TCB object (0: none).
@@ -45,20 +47,31 @@ fn queues() -> &'static mut RunQueues {
     unsafe { &mut *QUEUES.get() }
 }
 
-/// The `Tcb` of the TCB object at `tcb_object`.
-fn tcb(tcb_object: u64) -> &'static mut Tcb {
-    // SAFETY: the scheduler holds only TCB objects that are alive (a TCB's
-    // finalisation takes it off every queue first) and uses each reference
-    // briefly, never two to the same TCB at once.
-    unsafe { tcb_at(tcb_object) }
+/// The thread at `tcb_object`, a link the kernel stored: the scheduler
+/// holds only TCB objects that are alive (a TCB's finalisation takes it off
+/// every queue first).
+#[inline(always)]
+fn tcb(tcb_object: u64) -> Thread {
+    Thread::linked(tcb_object)
 }
+
+// The scheduler is the one writer of a thread's state, priority and
+// run-queue links (seL4's `setThreadState`/`scheduleTCB`): these setters are
+// private to it.
+fields!(Thread => {
+    set set_state_field = state: ThreadState;
+    set set_priority_field = priority: u64;
+    set set_queued = queued: bool;
+    set set_sched_next = sched_next: u64;
+    set set_sched_prev = sched_prev: u64;
+});
 
 /// The run queue of `t`'s priority. Priorities are at most 255 (each is
 /// checked against an MCP, and MCPs start at 255), so the mask only lets
 /// the compiler see the index is in bounds.
 #[inline(always)]
-fn priority_of(t: &Tcb) -> usize {
-    queue_index(t.priority)
+fn priority_of(t: Thread) -> usize {
+    queue_index(t.priority())
 }
 
 #[inline(always)]
@@ -73,21 +86,21 @@ fn insert(tcb_object: u64, front: bool) {
     let t = tcb(tcb_object);
     let p = priority_of(t);
     let q = queues();
-    t.queued = true;
+    t.set_queued(true);
     if front {
-        t.sched_prev = 0;
-        t.sched_next = q.head[p];
+        t.set_sched_prev(0);
+        t.set_sched_next(q.head[p]);
         match q.head[p] {
             0 => q.tail[p] = tcb_object,
-            head => tcb(head).sched_prev = tcb_object,
+            head => tcb(head).set_sched_prev(tcb_object),
         }
         q.head[p] = tcb_object;
     } else {
-        t.sched_next = 0;
-        t.sched_prev = q.tail[p];
+        t.set_sched_next(0);
+        t.set_sched_prev(q.tail[p]);
         match q.tail[p] {
             0 => q.head[p] = tcb_object,
-            tail => tcb(tail).sched_next = tcb_object,
+            tail => tcb(tail).set_sched_next(tcb_object),
         }
         q.tail[p] = tcb_object;
     }
@@ -97,14 +110,14 @@ fn insert(tcb_object: u64, front: bool) {
 /// Puts a thread at the back of its priority's queue (if not queued yet).
 #[inline]
 fn enqueue(tcb_object: u64) {
-    if !tcb(tcb_object).queued {
+    if !tcb(tcb_object).queued() {
         insert(tcb_object, false);
     }
 }
 
 /// Puts a queued thread at the front of its priority's queue.
 fn move_to_front(tcb_object: u64) {
-    if tcb(tcb_object).queued {
+    if tcb(tcb_object).queued() {
         dequeue(tcb_object);
         insert(tcb_object, true);
     }
@@ -112,7 +125,7 @@ fn move_to_front(tcb_object: u64) {
 
 /// Puts a queued thread at the back of its priority's queue.
 fn move_to_back(tcb_object: u64) {
-    if tcb(tcb_object).queued {
+    if tcb(tcb_object).queued() {
         dequeue(tcb_object);
         enqueue(tcb_object);
     }
@@ -122,46 +135,68 @@ fn move_to_back(tcb_object: u64) {
 #[inline(always)]
 pub fn dequeue(tcb_object: u64) {
     let t = tcb(tcb_object);
-    if !t.queued {
+    if !t.queued() {
         return;
     }
-    let (p, next, prev) = (priority_of(t), t.sched_next, t.sched_prev);
-    t.queued = false;
-    t.sched_next = 0;
-    t.sched_prev = 0;
+    let (p, next, prev) = (priority_of(t), t.sched_next(), t.sched_prev());
+    t.set_queued(false);
+    t.set_sched_next(0);
+    t.set_sched_prev(0);
     let q = queues();
     match prev {
         0 => q.head[p] = next,
-        prev => tcb(prev).sched_next = next,
+        prev => tcb(prev).set_sched_next(next),
     }
     match next {
         0 => q.tail[p] = prev,
-        next => tcb(next).sched_prev = prev,
+        next => tcb(next).set_sched_prev(prev),
     }
     if q.head[p] == 0 {
         q.bitmap[p / 64] &= !(1 << (p % 64));
     }
 }
 
-/// Makes a thread runnable: it is queued to run if its scheduling context
-/// has budget now, waits in the release queue if not, and stays unqueued
-/// without a configured context.
+/// Sets a thread's state, and its run-queue membership to match (seL4's
+/// `setThreadState` with `scheduleTCB`): a running thread is queued to run
+/// if its scheduling context has budget now, waits in the release queue if
+/// not, and stays unqueued without a configured context; a thread in any
+/// other state leaves its run queue.
+#[inline]
+pub fn set_thread_state(tcb_object: u64, state: ThreadState) {
+    tcb(tcb_object).set_state_field(state);
+    match state {
+        ThreadState::Running => place(tcb_object),
+        _ => dequeue(tcb_object),
+    }
+}
+
+/// Sets the state of a thread that is in no run queue (the IPC fast
+/// path's, whose run-queue place [`hand_over`] moved): the state alone.
+#[inline(always)]
+pub fn set_unqueued_state(tcb_object: u64, state: ThreadState) {
+    debug_assert!(!tcb(tcb_object).queued() || state == ThreadState::Running);
+    tcb(tcb_object).set_state_field(state);
+}
+
+/// [`set_thread_state`] to `Running`.
 #[inline]
 pub fn make_runnable(tcb_object: u64) {
-    tcb(tcb_object).state = ThreadState::Running;
-    place(tcb_object);
+    set_thread_state(tcb_object, ThreadState::Running);
 }
 
 /// Queues a runnable thread where its scheduling context says.
 #[inline]
 fn place(tcb_object: u64) {
     let t = tcb(tcb_object);
-    let sc_object = t.sched_context;
-    if t.queued || t.state != ThreadState::Running || sc_object == 0 || !sc(sc_object).configured {
+    let sc_object = t.sched_context();
+    if t.queued()
+        || t.state() != ThreadState::Running
+        || sc_object == 0
+        || !sc(sc_object).configured()
+    {
         return;
     }
-    let refills = &sc(sc_object).refills;
-    if refills.ready(now()) && refills.sufficient(0) {
+    if sc(sc_object).can_run_now(now()) {
         enqueue(tcb_object);
     } else {
         release::insert(sc_object);
@@ -175,14 +210,14 @@ fn place(tcb_object: u64) {
 pub fn donate(sc_object: u64, from: u64, to: u64) {
     if from != 0 {
         dequeue(from);
-        tcb(from).sched_context = 0;
+        tcb(from).set_sched_context(0);
     }
-    if to == 0 || tcb(to).sched_context != 0 {
-        sc(sc_object).tcb = 0;
+    if to == 0 || tcb(to).sched_context() != 0 {
+        sc(sc_object).set_tcb(0);
         return;
     }
-    sc(sc_object).tcb = to;
-    tcb(to).sched_context = sc_object;
+    sc(sc_object).set_tcb(to);
+    tcb(to).set_sched_context(sc_object);
     place(to);
 }
 
@@ -199,21 +234,22 @@ pub enum Successor {
 /// An IPC fast path hands the charged context `sc_object`, and the CPU,
 /// from `from` (the current thread, which blocks) to `to` (runnable, not
 /// queued, without a context of its own), which [`would_run_next`] said
-/// runs next, as `how`. No budget check as [`place`] makes: the context is
+/// runs next, as `how`; `to` is running from now on. No budget check as [`place`] makes: the context is
 /// the one running (`schedule` found its refill ready and sufficient when
 /// it switched to it), and a budget that ran out since has its timer
 /// interrupt pending, taken once `to` runs.
 #[inline(always)]
 pub fn hand_over(sc_object: u64, from: u64, to: u64, how: Successor) {
-    sc(sc_object).tcb = to;
-    tcb(to).sched_context = sc_object;
-    tcb(from).sched_context = 0;
+    sc(sc_object).set_tcb(to);
+    tcb(to).set_sched_context(sc_object);
+    tcb(to).set_state_field(ThreadState::Running);
+    tcb(from).set_sched_context(0);
     if how == Successor::TakesItsPlace {
         // The queue held only `from` (so its links are 0, as are those of
         // `to`, which is not queued): `to` replaces it.
         let p = priority_of(tcb(to));
-        tcb(from).queued = false;
-        tcb(to).queued = true;
+        tcb(from).set_queued(false);
+        tcb(to).set_queued(true);
         let q = queues();
         q.head[p] = to;
         q.tail[p] = to;
@@ -226,24 +262,23 @@ pub fn hand_over(sc_object: u64, from: u64, to: u64, how: Successor) {
 /// A thread's scheduling context changed (configured, bound): queue it anew.
 pub fn reschedule(tcb_object: u64) {
     dequeue(tcb_object);
-    let sc_object = tcb(tcb_object).sched_context;
+    let sc_object = tcb(tcb_object).sched_context();
     if sc_object != 0 {
         release::release_queue_remove(sc_object);
     }
     place(tcb_object);
 }
 
-/// Stops a thread: off the run queue, inactive.
+/// [`set_thread_state`] to `Inactive`: off the run queue.
 pub fn make_inactive(tcb_object: u64) {
-    dequeue(tcb_object);
-    tcb(tcb_object).state = ThreadState::Inactive;
+    set_thread_state(tcb_object, ThreadState::Inactive);
 }
 
 /// Changes a thread's priority, keeping its place in the run queues consistent.
 pub fn set_priority(tcb_object: u64, priority: u64) {
-    let queued = tcb(tcb_object).queued;
+    let queued = tcb(tcb_object).queued();
     dequeue(tcb_object);
-    tcb(tcb_object).priority = priority;
+    tcb(tcb_object).set_priority_field(priority);
     if queued {
         enqueue(tcb_object);
     }
@@ -254,7 +289,7 @@ pub fn set_priority(tcb_object: u64, priority: u64) {
 /// its queue, or to the release queue until its next refill.
 pub fn yield_current() {
     if let Some(current) = current_object() {
-        budget::give_up_refill(tcb(current).sched_context);
+        budget::give_up_refill(tcb(current).sched_context());
         move_to_back(current);
     }
 }
@@ -264,7 +299,7 @@ pub fn yield_current() {
 /// the target runs before it.
 pub fn yield_to(target: u64, caller: u64) {
     move_to_front(target);
-    if tcb(target).priority >= tcb(caller).priority && target != caller {
+    if tcb(target).priority() >= tcb(caller).priority() && target != caller {
         move_to_back(caller);
     }
 }
@@ -280,9 +315,9 @@ pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
     let p = queue_index(priority);
     let q = queues();
     let t = tcb(leaving);
-    if priority == t.priority {
+    if priority == t.priority() {
         // Queued with no neighbour: alone in its priority's queue.
-        let alone = t.queued && t.sched_next | t.sched_prev == 0;
+        let alone = t.queued() && t.sched_next() | t.sched_prev() == 0;
         return alone.then_some(Successor::TakesItsPlace);
     }
     // Bits above `p` in its bitmap word, and any bit in the words above it.
@@ -317,9 +352,9 @@ pub fn current_object() -> Option<u64> {
     }
 }
 
-/// The current thread, if any. Each kernel entry takes this reference and
-/// drops it before the capability core runs or the kernel is left.
-pub fn current() -> Option<&'static mut Tcb> {
+/// The current thread, if any.
+#[inline(always)]
+pub fn current() -> Option<Thread> {
     current_object().map(tcb)
 }
 
@@ -339,10 +374,10 @@ pub fn timer_interrupt() -> ! {
 /// through [`schedule`].
 pub fn run_directly(next: u64) -> ! {
     let t = tcb(next);
-    if t.queued && budget::is_charged(t.sched_context) {
-        if let Some(vspace) = crate::object::tcb::running_vspace(next) {
+    if t.queued() && budget::is_charged(t.sched_context()) {
+        if let Some(vspace) = t.running_vspace() {
             set_current(next);
-            Machine::enter_user(&mut tcb(next).context, &vspace)
+            t.enter_user(&vspace)
         }
     }
     schedule()
@@ -350,13 +385,14 @@ pub fn run_directly(next: u64) -> ! {
 
 /// Everything of leaving the kernel into `next`, in `vspace`, but the
 /// return to user mode, which the IPC fast path's caller (the system-call
-/// entry) makes: `next`'s register file.
+/// entry) makes: `next`'s register file, for the entry's assembly.
 #[inline(always)]
-pub fn prepare_to_enter(next: u64, vspace: VSpace) -> &'static mut UserContext {
+pub fn prepare_to_enter(next: u64, vspace: VSpace) -> NonNull<UserContext> {
     set_current(next);
-    let ctx = &mut tcb(next).context;
-    Machine::prepare_user_entry(ctx, &vspace);
-    ctx
+    let t = tcb(next);
+    t.prepare_user_entry(&vspace);
+    // SAFETY: a field address within a live TCB in the kernel window is not null.
+    unsafe { NonNull::new_unchecked(t.context_ptr()) }
 }
 
 /// Leaves the kernel into the highest-priority runnable thread, or idles:
@@ -368,20 +404,19 @@ pub fn schedule() -> ! {
     release::release_due(now);
     budget::end_timeslice_if_spent(now);
     while let Some(next) = choose() {
-        let Some(vspace) = crate::object::tcb::running_vspace(next) else {
+        let Some(vspace) = tcb(next).running_vspace() else {
             // Its VSpace cap was deleted while it could run: it has nowhere to run.
             crate::kprintln!("KEEL: thread '{}' has no VSpace; stopped", tcb(next).name());
             crate::ipc::stop_thread(next);
             continue;
         };
-        if !budget::switch_to(tcb(next).sched_context, now) {
+        if !budget::switch_to(tcb(next).sched_context(), now) {
             // Its context could not start after all: it went to the release queue.
             continue;
         }
         set_current(next);
         budget::arm_timer();
-        let t = tcb(next);
-        Machine::enter_user(&mut t.context, &vspace)
+        tcb(next).enter_user(&vspace)
     }
     budget::switch_to(0, now);
     set_current(0);

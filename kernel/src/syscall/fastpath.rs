@@ -19,17 +19,18 @@
 //!
 //! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
 //! good while no cap anywhere has been written since. A thread's VSpace is
-//! used only as kept ([`kept_vspace`]): when it is stale, a Call goes the
+//! used only as kept (`Thread::kept_vspace`): when it is stale, a Call goes the
 //! slow way and a ReplyRecv the own-context way, and either way the
 //! VSpace is found again (`tcb::running_vspace`) before the thread runs.
 
-use crate::arch::{UserContext, UserRegisters};
+use crate::arch::UserContext;
 use crate::ipc::queue::tcb;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{kept_vspace, tcb_slot, KeptLookup, ThreadState};
+use crate::object::tcb::{tcb_slot, KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
@@ -45,15 +46,15 @@ pub fn set_enabled(on: bool) -> bool {
 
 /// The system-call entry's first step, on the kernel stack with the
 /// caller's registers saved: runs a Call or ReplyRecv that fits to the end.
-/// Returns the register file the entry returns to user mode with, or none
-/// (null) when the system call is the rest of the system-call path's. Call
+/// Returns the register file the entry returns to user mode with (a raw
+/// pointer: the entry's assembly reads and writes it), or none (null) when the system call is the rest of the system-call path's. Call
 /// and ReplyRecv are functions of their own (tail-called), so that each
 /// saves only the registers its own way through needs; a way that returns
 /// calls nothing.
 #[no_mangle]
-extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
+extern "C" fn keel_fastpath() -> Option<NonNull<UserContext>> {
     let current = sched::current_object()?;
-    let number = tcb(current).context.syscall_number();
+    let number = tcb(current).syscall_number();
     if !ENABLED.load(Ordering::Relaxed) {
         None
     } else if number == Syscall::Call as u64 {
@@ -70,8 +71,8 @@ extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
 #[inline(always)]
 fn short_message(thread: u64) -> Option<MessageInfo> {
     let t = tcb(thread);
-    let info = MessageInfo::from_word(t.context.syscall_arg(1));
-    if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || t.fault_label != 0 {
+    let info = MessageInfo::from_word(t.syscall_arg(1));
+    if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || t.fault_label() != 0 {
         return None;
     }
     Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))
@@ -91,15 +92,15 @@ const _: () = assert!(ENDPOINT_LOOKUP < KEPT_LOOKUPS && REPLY_LOOKUP < KEPT_LOOK
 #[inline(always)]
 fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
     let writes = cap_writes();
-    let cptr = tcb(thread).context.syscall_arg(n);
-    let k = tcb(thread).kept_lookups[kept];
+    let cptr = tcb(thread).syscall_arg(n);
+    let k = tcb(thread).kept_lookup(kept);
     if k.writes == writes && k.cptr == cptr {
         return Some(k.cap);
     }
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
     let cap = Some(lookup_cap_fast(&mem, root, cptr)).filter(|c| c.is(kind))?;
-    tcb(thread).kept_lookups[kept] = KeptLookup { writes, cptr, cap };
+    tcb(thread).set_kept_lookup(kept, KeptLookup { writes, cptr, cap });
     Some(cap)
 }
 
@@ -115,8 +116,8 @@ fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
 /// the sender's to pass on: they arrive as 0.
 #[inline(always)]
 fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
-    let c = &tcb(from).context;
-    let w = |i: usize| c.syscall_arg(2 + i);
+    let sender = tcb(from);
+    let w = |i: usize| sender.syscall_arg(2 + i);
     // One branch on the length (short_message checked it is at most 4).
     let words = match info.length() {
         0 => [0; 4],
@@ -126,16 +127,14 @@ fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
         _ => [w(0), w(1), w(2), w(3)],
     };
     let [a, b, c, d] = words;
-    tcb(to)
-        .context
-        .set_syscall_result([info.word(), badge, a, b, c, d]);
+    tcb(to).set_syscall_result([info.word(), badge, a, b, c, d]);
 }
 
 /// Call to a waiting receiver, which runs next. A passive receiver (seL4's
 /// condition) runs on the caller's context: its register file, for the
 /// system-call entry to return with.
 #[inline(never)]
-fn call(caller: u64) -> Option<&'static mut UserContext> {
+fn call(caller: u64) -> Option<NonNull<UserContext>> {
     let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
     // Without grant or grant-reply the caller cannot wait for a reply: the
@@ -147,22 +146,21 @@ fn call(caller: u64) -> Option<&'static mut UserContext> {
     let ep = cap.paddr();
     let receiver = endpoint::waiting_receiver(ep)?;
     let r = tcb(receiver);
-    let reply = r.reply;
+    let reply = r.reply();
     if !reply::receives_with(receiver, reply) {
         return None;
     }
-    let successor = sched::would_run_next(r.priority, caller)?;
-    let context = tcb(caller).sched_context;
-    if r.sched_context != 0 || !sched::is_charged(context) {
+    let successor = sched::would_run_next(r.priority(), caller)?;
+    let context = tcb(caller).sched_context();
+    if r.sched_context() != 0 || !sched::is_charged(context) {
         call_own_context(caller, receiver, ep, info, cap.badge())
     }
-    let vspace = kept_vspace(receiver)?;
+    let vspace = tcb(receiver).kept_vspace()?;
     endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, cap.badge());
-    tcb(receiver).state = ThreadState::Running;
+    sched::hand_over(context, caller, receiver, successor);
     reply::link_caller(reply, caller, receiver);
     reply::stack_push(reply, context);
-    sched::hand_over(context, caller, receiver, successor);
     Some(sched::prepare_to_enter(receiver, vspace))
 }
 
@@ -182,13 +180,13 @@ fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badg
 /// whose context comes back with the reply (seL4's condition) runs on it:
 /// its register file, for the system-call entry to return with.
 #[inline(never)]
-fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
+fn reply_recv(server: u64) -> Option<NonNull<UserContext>> {
     let info = short_message(server)?;
-    if tcb(server).bound_notification != 0 {
+    if tcb(server).bound_notification() != 0 {
         return None;
     }
     // CPtr 0 names no Reply object (see the slow path's `reply_object`).
-    if tcb(server).context.syscall_arg(6) == 0 {
+    if tcb(server).syscall_arg(6) == 0 {
         return None;
     }
     let reply_cap = cap_at(server, 6, CapType::Reply, REPLY_LOOKUP)?;
@@ -198,7 +196,7 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
         return None;
     }
     let c = tcb(caller);
-    if c.state != ThreadState::BlockedOnReply || c.fault_label != 0 {
+    if c.state() != ThreadState::BlockedOnReply || c.fault_label() != 0 {
         return None;
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
@@ -206,17 +204,16 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
     if endpoint::has_senders(ep) {
         return None;
     }
-    let successor = sched::would_run_next(c.priority, server)?;
-    let context = tcb(server).sched_context;
+    let successor = sched::would_run_next(c.priority(), server)?;
+    let context = tcb(server).sched_context();
     let lean =
-        c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
-    let Some(vspace) = lean.then(|| kept_vspace(caller)).flatten() else {
+        c.sched_context() == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
+    let Some(vspace) = lean.then(|| tcb(caller).kept_vspace()).flatten() else {
         reply_recv_own_context(server, caller, reply, cap, info)
     };
     reply::stack_pop(reply, context);
     reply::unlink_answered(reply, caller);
     deliver(server, caller, info, 0);
-    tcb(caller).state = ThreadState::Running;
     sched::hand_over(context, server, caller, successor);
     wait_on(server, reply, cap);
     Some(sched::prepare_to_enter(caller, vspace))
@@ -240,7 +237,7 @@ fn reply_recv_own_context(server: u64, caller: u64, reply: u64, cap: Cap, info: 
 /// caller was just answered).
 #[inline(always)]
 fn wait_on(server: u64, reply: u64, cap: Cap) {
-    tcb(server).receive_can_grant = cap.rights_field().contains(CapRights::GRANT);
+    tcb(server).set_receive_can_grant(cap.rights_field().contains(CapRights::GRANT));
     reply::link_receiver(reply, server);
     endpoint::block_receiver(cap.paddr(), server);
 }

@@ -92,11 +92,11 @@ impl Message {
 /// Any invocation error, with its details.
 pub fn call(tcb_object: u64) -> Result<Outcome, SyscallError> {
     // Values only: the invocation may change this very TCB through other references.
-    let ctx = tcb::tcb_context(tcb_object);
+    let ctx = crate::ipc::queue::tcb(tcb_object).context();
     let ctx = &ctx;
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-    let ipc_buffer = tcb::ipc_buffer(tcb_object);
+    let ipc_buffer = crate::ipc::queue::tcb(tcb_object).ipc_buffer();
     let info = MessageInfo::from_word(ctx.syscall_arg(1));
     let regs = [
         ctx.syscall_arg(2),

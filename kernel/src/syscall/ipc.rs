@@ -5,7 +5,6 @@
 //! names the Reply object a Call it takes will wait on (MCS): argument 6,
 //! or argument 7 for NBSendRecv; CPtr 0 names none.
 
-use crate::arch::UserRegisters;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -24,7 +23,7 @@ fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
     } else {
         0
     };
-    ipc::queue::tcb(thread).context.syscall_arg(n)
+    ipc::queue::tcb(thread).syscall_arg(n)
 }
 
 /// The endpoint or notification cap at `cptr` in `thread`'s CSpace, if it
@@ -52,7 +51,7 @@ fn reply_object(thread: u64, syscall: Syscall) -> Result<Option<u64>, u64> {
         Syscall::NBSendRecv => 7,
         _ => return Ok(None),
     };
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(n);
+    let cptr = ipc::queue::tcb(thread).syscall_arg(n);
     if cptr == 0 {
         return Ok(None);
     }
@@ -69,7 +68,7 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// Sends (Send, NBSend, the IPC half of Call, the send half of NBSendRecv
 /// and NBSendWait) from `thread`, through the cap its first argument names.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
+    let cptr = ipc::queue::tcb(thread).syscall_arg(0);
     let Some(cap) = cap_with(thread, cptr, CapRights::WRITE) else {
         return cap_fault(cptr);
     };
@@ -110,8 +109,8 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
             let t = ipc::queue::tcb(thread);
-            t.receive_can_grant = cap.rights().contains(CapRights::GRANT);
-            let bound = t.bound_notification;
+            t.set_receive_can_grant(cap.rights().contains(CapRights::GRANT));
+            let bound = t.bound_notification();
             match (bound != 0)
                 .then(|| notification::take_word(bound))
                 .flatten()
@@ -125,7 +124,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                         notification::return_context(bound, thread);
                     }
                     endpoint::receive(cap.paddr(), thread, blocking);
-                    if ipc::queue::tcb(thread).state != ThreadState::BlockedOnReceive {
+                    if ipc::queue::tcb(thread).state() != ThreadState::BlockedOnReceive {
                         reply::end_receive(thread);
                     }
                 }
@@ -141,7 +140,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
 pub fn call_is_ipc(thread: u64) -> bool {
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(0);
+    let cptr = ipc::queue::tcb(thread).syscall_arg(0);
     matches!(
         lookup_cap(&mem, root, cptr).map(|(_, c)| c.kind()),
         Ok(CapType::Endpoint | CapType::Notification)

@@ -5,7 +5,7 @@ mod fastpath;
 pub mod invocation;
 mod ipc;
 
-use crate::arch::{Console, Machine, Platform, Serial, UserRegisters};
+use crate::arch::{Console, Machine, Platform, Serial};
 use crate::fault::{UserFault, UserFaultKind};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -25,26 +25,21 @@ pub fn handle_syscall() -> ! {
         // The call may have destroyed the current thread; then there is no one to answer.
         if let Some(tcb) = sched::current() {
             match outcome {
-                Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b, 0, 0, 0]),
-                Ok(Outcome::Restart) => tcb.context.restart_syscall(),
+                Ok(Outcome::Done([a, b])) => tcb.set_syscall_result([0, a, b, 0, 0, 0]),
+                Ok(Outcome::Restart) => tcb.restart_syscall(),
                 Ok(Outcome::Handled) => {}
                 Ok(Outcome::Fault(kind, addr)) => {
                     // A cap fault re-runs the system call once handled; an
                     // unknown system call goes on after it.
                     if kind == UserFaultKind::CapFault {
-                        tcb.context.restart_syscall();
+                        tcb.restart_syscall();
                     }
-                    let ip = tcb.context.ip();
+                    let ip = tcb.ip();
                     crate::fault::handle_user_fault(UserFault { kind, ip, addr })
                 }
-                Err(e) => tcb.context.set_syscall_result([
-                    e.error as u64,
-                    e.detail[0],
-                    e.detail[1],
-                    0,
-                    0,
-                    0,
-                ]),
+                Err(e) => {
+                    tcb.set_syscall_result([e.error as u64, e.detail[0], e.detail[1], 0, 0, 0])
+                }
             }
         }
     }
@@ -60,8 +55,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
     // short-lived references to it.
     let (number, args) = match sched::current() {
         Some(t) => (
-            t.context.syscall_number(),
-            core::array::from_fn::<u64, 6, _>(|n| t.context.syscall_arg(n)),
+            t.syscall_number(),
+            core::array::from_fn::<u64, 6, _>(|n| t.syscall_arg(n)),
         ),
         None => return Err(Error::IllegalOperation.into()),
     };
@@ -88,7 +83,8 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
                 return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
             }
             let mut name = [0u8; THREAD_NAME_MAX];
-            let vspace = crate::object::tcb::running_vspace(tcb_object)
+            let vspace = crate::ipc::queue::tcb(tcb_object)
+                .running_vspace()
                 .ok_or(SyscallError::from(Error::IllegalOperation))?;
             crate::user_mem::copy_from_user(&vspace, arg(0), &mut name[..len])?;
             if let Some(t) = sched::current() {

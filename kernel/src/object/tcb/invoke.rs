@@ -3,10 +3,11 @@
 //! the message, read into the caller's IPC buffer.
 
 use crate::arch::UserRegisters;
+use crate::ipc::queue::tcb;
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{
-    tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT,
+    tcb_slot, ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT,
     TIMEOUT_ENDPOINT_SLOT, VSPACE_ROOT_SLOT,
 };
 use crate::preemption::KernelPreempt;
@@ -45,14 +46,6 @@ impl Target {
         let cap = read_cap(&KernelMemory, self.slot);
         cap.kind() == CapType::Tcb && cap.paddr() == self.object
     }
-}
-
-/// The `Tcb` of the TCB object at `object`, briefly.
-fn tcb(object: u64) -> &'static mut Tcb {
-    // SAFETY: `object` comes from a TCB cap just looked up, so the object is
-    // alive; callers use the reference for one step and take no other
-    // reference to the same TCB meanwhile.
-    unsafe { tcb_at(object) }
 }
 
 /// Decodes and performs an invocation of the TCB `target`, whose cap the
@@ -128,14 +121,14 @@ pub fn invoke(
         }
         Label::TcbSetMCPriority => {
             let authority = authority(msg)?;
-            tcb(target.object).mcp = checked_priority(msg.mr(0)?, authority)?;
+            tcb(target.object).set_mcp(checked_priority(msg.mr(0)?, authority)?);
             done
         }
         Label::TcbSetSchedParams => {
             let authority = authority(msg)?;
             let mcp = checked_priority(msg.mr(0)?, authority)?;
             let priority = checked_priority(msg.mr(1)?, authority)?;
-            tcb(target.object).mcp = mcp;
+            tcb(target.object).set_mcp(mcp);
             sched::set_priority(target.object, priority);
             done
         }
@@ -144,7 +137,7 @@ pub fn invoke(
             done
         }
         Label::TcbSetTLSBase => {
-            tcb(target.object).context.set_tls_base(msg.mr(0)?);
+            tcb(target.object).set_tls_base(msg.mr(0)?);
             done
         }
         Label::TcbBindNotification => {
@@ -164,13 +157,15 @@ pub fn invoke(
             false => Err(Error::IllegalOperation.into()),
         },
         Label::TcbResume => {
-            let t = tcb(target.object);
-            if crate::object::tcb::running_vspace(target.object).is_none() {
+            if crate::ipc::queue::tcb(target.object)
+                .running_vspace()
+                .is_none()
+            {
                 // Keel refuses to run a thread with nowhere to run (seL4 would
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
             }
-            if t.state == ThreadState::Inactive {
+            if tcb(target.object).state() == ThreadState::Inactive {
                 sched::make_runnable(target.object);
             }
             done
@@ -182,7 +177,7 @@ pub fn invoke(
 fn authority(msg: &Message) -> Result<u64, SyscallError> {
     let (_, cap) = msg.extra_cap(0)?;
     match cap.kind() {
-        CapType::Tcb => Ok(tcb(cap.paddr()).mcp),
+        CapType::Tcb => Ok(tcb(cap.paddr()).mcp()),
         _ => Err(SyscallError::invalid_capability(1)),
     }
 }
@@ -203,7 +198,7 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
     if target == caller {
         return Err(Error::IllegalOperation.into());
     }
-    let buffer = crate::object::tcb::ipc_buffer(caller);
+    let buffer = crate::ipc::queue::tcb(caller).ipc_buffer();
     if buffer == 0 {
         return Err(Error::IllegalOperation.into());
     }
@@ -213,7 +208,7 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
     let mut mem = KernelMemory;
     let msg_base = buffer + core::mem::offset_of!(IpcBuffer, msg) as u64;
     for i in 0..count as usize {
-        let value = tcb(target).context.register(i).unwrap_or(0);
+        let value = tcb(target).register(i).unwrap_or(0);
         mem.write(msg_base + 8 * i as u64, value);
     }
     Ok(Outcome::Done([count, 0]))
@@ -231,10 +226,10 @@ fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, S
     }
     let t = tcb(target);
     for (i, v) in values.iter().enumerate().take(count) {
-        t.context.set_register(i, *v);
+        t.set_register(i, *v);
     }
-    let runnable = crate::object::tcb::running_vspace(target).is_some();
-    if flags & RESUME != 0 && t.state == ThreadState::Inactive && runnable {
+    let runnable = crate::ipc::queue::tcb(target).running_vspace().is_some();
+    if flags & RESUME != 0 && t.state() == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
@@ -258,13 +253,13 @@ fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
             flags & COPY_INTEGER
         };
         if wanted != 0 && source != target {
-            let value = tcb(source).context.register(i).unwrap_or(0);
-            tcb(target).context.set_register(i, value);
+            let value = tcb(source).register(i).unwrap_or(0);
+            tcb(target).set_register(i, value);
         }
     }
     let t = tcb(target);
-    let runnable = crate::object::tcb::running_vspace(target).is_some();
-    if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && runnable {
+    let runnable = crate::ipc::queue::tcb(target).running_vspace().is_some();
+    if flags & COPY_RESUME_TARGET != 0 && t.state() == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
@@ -361,7 +356,7 @@ fn set_ipc_buffer(
         return Ok(Progress::Preempted);
     }
     if target.alive() {
-        tcb(target.object).ipc_buffer_vaddr = buffer;
+        tcb(target.object).set_ipc_buffer_vaddr(buffer);
     }
     Ok(Progress::Done)
 }

@@ -8,7 +8,7 @@ use crate::arch::{
 };
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
-use crate::object::handle::Thread;
+use crate::object::handle::{SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
 use crate::object::{copy_to_phys, zero_phys};
@@ -213,9 +213,11 @@ pub fn start(
             cap,
         );
     }
-    crate::object::sched_control::configure_root(sc_object);
-    crate::object::sched_context::bind(sc_object, tcb_object);
-    crate::sched::make_runnable(tcb_object);
+    let context = SchedContextRef::from_cap(&Cap::sched_context(sc_object, sc_bits))
+        .expect("invariant: a SchedContext cap");
+    crate::object::sched_control::configure_root(context);
+    crate::object::sched_context::bind(context, tcb);
+    crate::sched::make_runnable(tcb);
     crate::kprintln!(
         "KEEL: root task '{}': {} untyped caps, slots {}..{} empty; entering user mode",
         root.name(),

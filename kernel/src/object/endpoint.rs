@@ -5,6 +5,7 @@
 
 use crate::ipc::queue::{tcb, KernelThreads};
 use crate::ipc::{self, Caps};
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::sched;
@@ -37,7 +38,7 @@ impl EndpointThreads for KernelThreads {
             Blocked::Send => ThreadState::BlockedOnSend,
             Blocked::Receive => ThreadState::BlockedOnReceive,
         };
-        sched::set_thread_state(thread, state);
+        sched::set_thread_state(tcb(thread), state);
         tcb(thread).set_blocked_on(ep);
     }
 
@@ -48,27 +49,27 @@ impl EndpointThreads for KernelThreads {
 
     fn transfer(&mut self, sender: u64, receiver: u64, badge: u64, grant_ep: Option<u64>) {
         let caps = grant_ep.map_or(Caps::None, |ep| Caps::Granted { endpoint: Some(ep) });
-        ipc::transfer(sender, receiver, badge, caps);
+        ipc::transfer(tcb(sender), tcb(receiver), badge, caps);
     }
 
     fn make_runnable(&mut self, thread: u64) {
-        sched::make_runnable(thread);
+        sched::make_runnable(tcb(thread));
     }
 
     fn wait_for_reply(&mut self, caller: u64, callee: u64) {
-        ipc::wait_for_reply(caller, callee);
+        ipc::wait_for_reply(tcb(caller), tcb(callee));
     }
 
     fn make_inactive(&mut self, thread: u64) {
-        sched::make_inactive(thread);
+        sched::make_inactive(tcb(thread));
     }
 
     fn deliver_nothing(&mut self, receiver: u64) {
-        ipc::deliver_nothing(receiver);
+        ipc::deliver_nothing(tcb(receiver));
     }
 
     fn restart(&mut self, thread: u64) {
-        ipc::restart(thread);
+        ipc::restart(tcb(thread));
     }
 }
 
@@ -85,7 +86,7 @@ pub struct Sending {
 /// along with its grant right; a Call waits for the reply only with its
 /// grant or grant-reply right). Without `blocking` and no receiver waiting,
 /// the message is dropped.
-pub fn send(sender: u64, cap: &Cap, how: Sending) {
+pub fn send(sender: Thread, cap: &Cap, how: Sending) {
     let rights = cap.rights();
     let send = PendingSend {
         badge: cap.badge(),
@@ -97,7 +98,7 @@ pub fn send(sender: u64, cap: &Cap, how: Sending) {
     Endpoint::at(cap.paddr()).send(
         &mut KernelMemory,
         &mut KernelThreads,
-        sender,
+        sender.addr(),
         send,
         blocking,
     );
@@ -105,14 +106,19 @@ pub fn send(sender: u64, cap: &Cap, how: Sending) {
 
 /// `receiver` receives on the endpoint `ep`. Without `blocking` and no
 /// sender waiting, it gets an empty message with badge 0.
-pub fn receive(ep: u64, receiver: u64, blocking: bool) {
-    Endpoint::at(ep).receive(&mut KernelMemory, &mut KernelThreads, receiver, blocking);
+pub fn receive(ep: u64, receiver: Thread, blocking: bool) {
+    Endpoint::at(ep).receive(
+        &mut KernelMemory,
+        &mut KernelThreads,
+        receiver.addr(),
+        blocking,
+    );
 }
 
 /// The first receiver waiting on the endpoint, if receivers wait.
 #[inline]
-pub fn waiting_receiver(ep: u64) -> Option<u64> {
-    Endpoint::at(ep).waiting_receiver(&KernelMemory)
+pub fn waiting_receiver(ep: u64) -> Option<Thread> {
+    Endpoint::at(ep).waiting_receiver(&KernelMemory).map(tcb)
 }
 
 /// True when senders wait on the endpoint.
@@ -123,11 +129,11 @@ pub fn has_senders(ep: u64) -> bool {
 
 /// Queues `thread` as a receiver on the endpoint.
 #[inline(always)]
-pub fn block_receiver(ep: u64, thread: u64) {
+pub fn block_receiver(ep: u64, thread: Thread) {
     Endpoint::at(ep).block(
         &mut KernelMemory,
         &mut KernelThreads,
-        thread,
+        thread.addr(),
         Blocked::Receive,
     );
 }
@@ -135,15 +141,15 @@ pub fn block_receiver(ep: u64, thread: u64) {
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
 /// was the last one.
 #[inline(always)]
-pub fn take_off(ep: u64, thread: u64) {
-    Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread);
+pub fn take_off(ep: u64, thread: Thread) {
+    Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread.addr());
 }
 
 /// [`take_off`] for `first`, the thread at the front of the queue (as
 /// [`waiting_receiver`] found it).
 #[inline(always)]
-pub fn take_first(ep: u64, first: u64) {
-    Endpoint::at(ep).take_first(&mut KernelMemory, &mut KernelThreads, first);
+pub fn take_first(ep: u64, first: Thread) {
+    Endpoint::at(ep).take_first(&mut KernelMemory, &mut KernelThreads, first.addr());
 }
 
 /// The endpoint is being destroyed: every queued thread runs its system call

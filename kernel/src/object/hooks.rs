@@ -2,7 +2,7 @@
 //! a capability, or deletes the last capability to an object.
 
 use crate::arch::{PagingFormat, VSpace};
-use crate::object::handle::Thread;
+use crate::object::handle::{SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
@@ -19,19 +19,20 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         match cap.kind() {
             CapType::Tcb => {
                 let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
-                crate::ipc::destroy_thread(cap.paddr());
+                crate::ipc::destroy_thread(thread);
                 thread.forget_user_state();
-                let sc = thread.sched_context();
-                if sc != 0 {
-                    crate::object::sched_context::unbind_tcb(sc);
+                if let Some(context) = SchedContextRef::from_link(thread.sched_context()) {
+                    crate::object::sched_context::unbind_tcb(context);
                 }
-                if crate::sched::current_object() == Some(cap.paddr()) {
-                    crate::sched::set_current(0);
+                if crate::sched::current() == Some(thread) {
+                    crate::sched::set_current(None);
                 }
             }
             CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
-            CapType::SchedContext => crate::object::sched_context::finalise(cap.paddr()),
+            CapType::SchedContext => crate::object::sched_context::finalise(
+                SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),
+            ),
             CapType::Reply => crate::object::reply::finalise(cap.paddr()),
             CapType::VSpace
             | CapType::AsidPool

@@ -42,16 +42,16 @@ pub fn signal(ntfn: u64, badge: u64) {
             .first()
             .expect("invariant: a waiting notification has waiters");
         take_off(ntfn, waiter);
-        ipc::deliver_signal(waiter, badge);
-        sched::make_runnable(waiter);
+        ipc::deliver_signal(tcb(waiter), badge);
+        sched::make_runnable(tcb(waiter));
         lend_context(ntfn, waiter);
         return;
     }
     let bound = read(ntfn, BOUND);
     if bound != 0 && tcb(bound).state() == ThreadState::BlockedOnReceive {
-        ipc::cancel(bound);
-        ipc::deliver_signal(bound, badge);
-        sched::make_runnable(bound);
+        ipc::cancel(tcb(bound));
+        ipc::deliver_signal(tcb(bound), badge);
+        sched::make_runnable(tcb(bound));
         lend_context(ntfn, bound);
         return;
     }
@@ -89,7 +89,7 @@ fn lend_context(ntfn: u64, thread: u64) {
         && tcb(thread).sched_context() == 0
         && crate::object::sched_context::sc(context).tcb() == 0
     {
-        sched::donate(context, 0, thread);
+        sched::donate(context, None, Some(tcb(thread)));
     }
 }
 
@@ -99,22 +99,22 @@ fn lend_context(ntfn: u64, thread: u64) {
 pub fn return_context(ntfn: u64, thread: u64) {
     let context = sched_context(ntfn);
     if context != 0 && tcb(thread).sched_context() == context {
-        sched::donate(context, thread, 0);
+        sched::donate(context, Some(tcb(thread)), None);
     }
 }
 
 /// `thread` waits on the notification (or, without `blocking`, polls it).
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
     if let Some(word) = take_word(ntfn) {
-        ipc::deliver_signal(thread, word);
+        ipc::deliver_signal(tcb(thread), word);
     } else if blocking {
         return_context(ntfn, thread);
-        sched::set_thread_state(thread, ThreadState::BlockedOnNotification);
+        sched::set_thread_state(tcb(thread), ThreadState::BlockedOnNotification);
         tcb(thread).set_blocked_on(ntfn);
         queue(ntfn).append(thread);
         write(ntfn, STATE, WAITING);
     } else {
-        ipc::deliver_signal(thread, 0);
+        ipc::deliver_signal(tcb(thread), 0);
     }
 }
 
@@ -165,7 +165,7 @@ pub fn unbind(thread: u64) -> bool {
 pub fn cancel_all(ntfn: u64) {
     while let Some(thread) = queue(ntfn).first() {
         take_off(ntfn, thread);
-        ipc::restart(thread);
+        ipc::restart(tcb(thread));
     }
     let bound = read(ntfn, BOUND);
     if bound != 0 {
@@ -173,6 +173,8 @@ pub fn cancel_all(ntfn: u64) {
     }
     let context = sched_context(ntfn);
     if context != 0 {
-        crate::object::sched_context::unbind_notification(context);
+        crate::object::sched_context::unbind_notification(crate::object::sched_context::sc(
+            context,
+        ));
     }
 }

@@ -19,6 +19,7 @@
 //! carry caps. Zero is an unused Reply object.
 
 use crate::ipc::queue::tcb;
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
@@ -102,16 +103,16 @@ fn unlink(reply: u64, thread: u64) {
 #[inline]
 pub fn push(caller: u64, callee: u64, can_donate: bool) -> bool {
     let reply = tcb(callee).reply();
-    sched::dequeue(caller);
+    sched::dequeue(tcb(caller));
     if !receives_with(callee, reply) {
-        sched::set_thread_state(caller, ThreadState::Inactive);
+        sched::set_thread_state(tcb(caller), ThreadState::Inactive);
         return false;
     }
     link_caller(reply, caller, callee);
     let context = tcb(caller).sched_context();
     if can_donate && context != 0 && tcb(callee).sched_context() == 0 {
         stack_push(reply, context);
-        sched::donate(context, caller, callee);
+        sched::donate(context, Some(tcb(caller)), Some(tcb(callee)));
     }
     true
 }
@@ -130,7 +131,7 @@ pub fn link_caller(reply: u64, caller: u64, callee: u64) {
     write(reply, THREAD, caller);
     write(reply, CAN_GRANT, u64::from(tcb(callee).receive_can_grant()));
     let c = tcb(caller);
-    sched::set_unqueued_state(caller, ThreadState::BlockedOnReply);
+    sched::set_unqueued_state(tcb(caller), ThreadState::BlockedOnReply);
     c.set_reply(reply);
 }
 
@@ -181,7 +182,7 @@ fn take_off_stack(reply: u64, to: u64, give_back: bool) {
         stack_pop(reply, context);
         if give_back {
             let holder = sc(context).tcb();
-            sched::donate(context, holder, to);
+            sched::donate(context, Thread::from_link(holder), Thread::from_link(to));
         }
         return;
     }
@@ -225,7 +226,7 @@ pub fn remove(reply: u64) {
     }
     if tcb(t).state() == ThreadState::BlockedOnReply {
         take_off_stack(reply, t, true);
-        sched::make_inactive(t);
+        sched::make_inactive(tcb(t));
     }
     unlink(reply, t);
     write(reply, CAN_GRANT, 0);

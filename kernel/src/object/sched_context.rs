@@ -13,6 +13,7 @@ use crate::object::tcb::ThreadState;
 use crate::sched;
 use crate::syscall::invocation::{Message, Outcome};
 use keel_abi::{CapType, Error, Label};
+use keel_kernel_core::cap::Cap;
 use keel_kernel_core::error::SyscallError;
 use keel_kernel_core::refill::Refills;
 
@@ -141,39 +142,34 @@ impl SchedContextRef {
     }
 }
 
-fn tcb(tcb_object: u64) -> Thread {
-    Thread::linked(tcb_object)
-}
-
-/// Binds `sc_object` to the thread `tcb_object` (both unbound) and, if the
-/// thread may run, schedules it.
-pub fn bind(sc_object: u64, tcb_object: u64) {
-    sc(sc_object).set_tcb(tcb_object);
-    tcb(tcb_object).set_sched_context(sc_object);
-    if tcb(tcb_object).state() == ThreadState::Running {
-        sched::make_runnable(tcb_object);
+/// Binds `context` to `thread` (both unbound) and, if the thread may run,
+/// schedules it.
+pub fn bind(context: SchedContextRef, thread: Thread) {
+    context.set_tcb(thread.addr());
+    thread.set_sched_context(context.addr());
+    if thread.state() == ThreadState::Running {
+        sched::make_runnable(thread);
     }
 }
 
-/// Unbinds the thread bound to `sc_object`, if any: it stays in its state
-/// but leaves the run and release queues until it has a context again.
-pub fn unbind_tcb(sc_object: u64) {
-    sched::release_queue_remove(sc_object);
-    sched::forget_account(sc_object);
-    let thread = sc(sc_object).tcb();
-    if thread == 0 {
+/// Unbinds the thread bound to `context`, if any: it stays in its state but
+/// leaves the run and release queues until it has a context again.
+pub fn unbind_tcb(context: SchedContextRef) {
+    sched::release_queue_remove(context.addr());
+    sched::forget_account(context.addr());
+    let Some(thread) = Thread::from_link(context.tcb()) else {
         return;
-    }
+    };
     sched::dequeue(thread);
-    tcb(thread).set_sched_context(0);
-    sc(sc_object).set_tcb(0);
+    thread.set_sched_context(0);
+    context.set_tcb(0);
 }
 
-/// Unbinds the notification bound to `sc_object`, if any. A thread running
-/// on the context through the notification keeps it until it waits again.
-pub fn unbind_notification(sc_object: u64) {
-    let ntfn = sc(sc_object).notification();
-    sc(sc_object).set_notification(0);
+/// Unbinds the notification bound to `context`, if any. A thread running on
+/// the context through the notification keeps it until it waits again.
+pub fn unbind_notification(context: SchedContextRef) {
+    let ntfn = context.notification();
+    context.set_notification(0);
     if ntfn != 0 {
         notification::set_sched_context(ntfn, 0);
     }
@@ -181,81 +177,79 @@ pub fn unbind_notification(sc_object: u64) {
 
 /// The last cap to the context is going: unbind it and cut it from its
 /// call stack.
-pub fn finalise(sc_object: u64) {
-    unbind_tcb(sc_object);
-    unbind_notification(sc_object);
-    crate::object::reply::detach_context(sc_object);
+pub fn finalise(context: SchedContextRef) {
+    unbind_tcb(context);
+    unbind_notification(context);
+    crate::object::reply::detach_context(context.addr());
 }
 
 /// Takes the consumed time, in µs; the remainder below one µs stays.
-pub fn take_consumed(sc_object: u64) -> u64 {
-    sched::commit_if_charged(sc_object);
-    let s = sc(sc_object);
-    let us = sched::ticks_to_us(s.consumed());
-    s.set_consumed(s.consumed() - sched::us_to_ticks(us));
+pub fn take_consumed(context: SchedContextRef) -> u64 {
+    sched::commit_if_charged(context.addr());
+    let us = sched::ticks_to_us(context.consumed());
+    context.set_consumed(context.consumed() - sched::us_to_ticks(us));
     us
 }
 
-/// Decodes and performs an invocation of the SchedContext `sc_object`.
+/// Decodes and performs an invocation of the SchedContext `cap` names, made
+/// by `caller`.
 ///
 /// # Errors
 /// seL4's SchedContext errors.
 pub fn invoke(
     label: Label,
     msg: &Message,
-    sc_object: u64,
-    caller: u64,
+    cap: &Cap,
+    caller: Thread,
 ) -> Result<Outcome, SyscallError> {
+    let context = SchedContextRef::from_cap(cap).ok_or(SyscallError::invalid_capability(0))?;
     match label {
         Label::SchedContextBind => {
             let (_, cap) = msg.extra_cap(0)?;
-            match cap.kind() {
-                CapType::Tcb => {
-                    if sc(sc_object).tcb() != 0 || tcb(cap.paddr()).sched_context() != 0 {
-                        return Err(Error::IllegalOperation.into());
-                    }
-                    bind(sc_object, cap.paddr());
+            if let Some(thread) = Thread::from_cap(&cap) {
+                if context.tcb() != 0 || thread.sched_context() != 0 {
+                    return Err(Error::IllegalOperation.into());
                 }
-                CapType::Notification => {
-                    let ntfn = cap.paddr();
-                    if sc(sc_object).notification() != 0 || notification::sched_context(ntfn) != 0 {
-                        return Err(Error::IllegalOperation.into());
-                    }
-                    sc(sc_object).set_notification(ntfn);
-                    notification::set_sched_context(ntfn, sc_object);
+                bind(context, thread);
+            } else if cap.is(CapType::Notification) {
+                let ntfn = cap.paddr();
+                if context.notification() != 0 || notification::sched_context(ntfn) != 0 {
+                    return Err(Error::IllegalOperation.into());
                 }
-                _ => return Err(SyscallError::invalid_capability(1)),
+                context.set_notification(ntfn);
+                notification::set_sched_context(ntfn, context.addr());
+            } else {
+                return Err(SyscallError::invalid_capability(1));
             }
             Ok(Outcome::Done([0, 0]))
         }
         Label::SchedContextUnbind => {
-            unbind_tcb(sc_object);
-            unbind_notification(sc_object);
+            unbind_tcb(context);
+            unbind_notification(context);
             Ok(Outcome::Done([0, 0]))
         }
         Label::SchedContextUnbindObject => {
             let (_, cap) = msg.extra_cap(0)?;
             match cap.kind() {
-                CapType::Tcb if sc(sc_object).tcb() == cap.paddr() => unbind_tcb(sc_object),
-                CapType::Notification if sc(sc_object).notification() == cap.paddr() => {
-                    unbind_notification(sc_object)
+                CapType::Tcb if context.tcb() == cap.paddr() => unbind_tcb(context),
+                CapType::Notification if context.notification() == cap.paddr() => {
+                    unbind_notification(context)
                 }
                 CapType::Tcb | CapType::Notification => return Err(Error::IllegalOperation.into()),
                 _ => return Err(SyscallError::invalid_capability(1)),
             }
             Ok(Outcome::Done([0, 0]))
         }
-        Label::SchedContextConsumed => Ok(Outcome::Done([take_consumed(sc_object), 0])),
+        Label::SchedContextConsumed => Ok(Outcome::Done([take_consumed(context), 0])),
         Label::SchedContextYieldTo => {
-            let target = sc(sc_object).tcb();
-            if target == 0 || !sc(sc_object).configured() {
+            let Some(target) = Thread::from_link(context.tcb()) else {
                 return Err(Error::IllegalOperation.into());
-            }
-            if tcb(target).priority() > tcb(caller).mcp() {
+            };
+            if !context.configured() || target.priority() > caller.mcp() {
                 return Err(Error::IllegalOperation.into());
             }
             sched::yield_to(target, caller);
-            Ok(Outcome::Done([take_consumed(sc_object), 0]))
+            Ok(Outcome::Done([take_consumed(context), 0]))
         }
         _ => Err(Error::IllegalOperation.into()),
     }

@@ -69,10 +69,10 @@ fn charge(sc_object: u64, used: u64, refill_usage: u64, now: u64) {
         return;
     }
     if !s.can_run_now(now) {
-        dequeue(thread);
+        dequeue(tcb(thread));
         release::insert(sc_object);
     } else if slice_ended {
-        move_to_back(thread);
+        move_to_back(tcb(thread));
     }
 }
 
@@ -123,7 +123,7 @@ pub fn switch_to(next: u64, now: u64) -> bool {
     }
     let thread = s.tcb();
     if thread != 0 {
-        dequeue(thread);
+        dequeue(tcb(thread));
     }
     release::insert(next);
     ACCOUNT.sc.set(0);
@@ -151,11 +151,11 @@ pub fn end_timeslice_if_spent(now: u64) {
     if thread == 0 || tcb(thread).state() != ThreadState::Running || s.is_round_robin() {
         return;
     }
-    if crate::fault::has_timeout_handler(thread) {
-        let consumed = crate::object::sched_context::take_consumed(current);
-        crate::fault::raise_timeout(thread, sc(current).badge(), consumed);
+    if crate::fault::has_timeout_handler(tcb(thread)) {
+        let consumed = crate::object::sched_context::take_consumed(sc(current));
+        crate::fault::raise_timeout(tcb(thread), sc(current).badge(), consumed);
     } else {
-        move_to_back(thread);
+        move_to_back(tcb(thread));
     }
 }
 

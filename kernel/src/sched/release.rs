@@ -74,7 +74,7 @@ pub fn release_due(now: u64) {
         release_queue_remove(first);
         let thread = sc(first).tcb();
         if thread != 0 && tcb(thread).state() == ThreadState::Running {
-            enqueue(thread);
+            enqueue(tcb(thread));
         }
     }
 }

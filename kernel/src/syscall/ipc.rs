@@ -78,9 +78,9 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
                 is_call: syscall == Syscall::Call,
             };
-            endpoint::send(thread, &cap, how);
+            endpoint::send(ipc::queue::tcb(thread), &cap, how);
         }
-        CapType::Reply => ipc::reply(thread, cap.paddr()),
+        CapType::Reply => ipc::reply(ipc::queue::tcb(thread), cap.paddr()),
         _ => notification::signal(cap.paddr(), cap.badge()),
     }
     Outcome::Handled
@@ -94,7 +94,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         Err(cptr) => return cap_fault(cptr),
     };
     if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
-        ipc::reply(thread, reply);
+        ipc::reply(ipc::queue::tcb(thread), reply);
     }
     let cptr = receive_cptr(thread, syscall);
     let Some(cap) = cap_with(thread, cptr, CapRights::READ) else {
@@ -115,7 +115,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                 .then(|| notification::take_word(bound))
                 .flatten()
             {
-                Some(word) => ipc::deliver_signal(thread, word),
+                Some(word) => ipc::deliver_signal(ipc::queue::tcb(thread), word),
                 None => {
                     if let Some(reply) = reply {
                         reply::start_receive(reply, thread);
@@ -123,7 +123,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                     if bound != 0 && blocking && !endpoint::has_senders(cap.paddr()) {
                         notification::return_context(bound, thread);
                     }
-                    endpoint::receive(cap.paddr(), thread, blocking);
+                    endpoint::receive(cap.paddr(), ipc::queue::tcb(thread), blocking);
                     if ipc::queue::tcb(thread).state() != ThreadState::BlockedOnReceive {
                         reply::end_receive(thread);
                     }

@@ -20,7 +20,7 @@ use keel_kernel_core::error::SyscallError;
 #[inline(always)]
 pub fn handle_syscall() -> ! {
     crate::preemption::kernel_entered();
-    if let Some(tcb_object) = sched::current_object() {
+    if let Some(tcb_object) = sched::current().map(|t| t.addr()) {
         let outcome = dispatch(tcb_object);
         // The call may have destroyed the current thread; then there is no one to answer.
         if let Some(tcb) = sched::current() {

@@ -107,7 +107,7 @@ pub struct Tcb {
     pub(crate) fault_words: [u64; FAULT_WORDS],
     pub(crate) name: [u8; THREAD_NAME_MAX],
     pub(crate) name_len: usize,
-    /// The VSpace [`running_vspace`] last found, and the epoch it was found
+    /// The VSpace [`Thread::running_vspace`] last found, and the epoch it was found
     /// in (0: none found yet).
     pub(crate) vspace_found: VSpace,
     pub(crate) vspace_epoch: u64,
@@ -416,7 +416,7 @@ impl Thread {
         self.set_context(context);
         self.set_ipc_buffer_vaddr(ipc_buffer_vaddr);
         self.set_mcp(keel_abi::object::MAX_PRIORITY);
-        crate::sched::set_priority(self.addr(), keel_abi::object::MAX_PRIORITY);
+        crate::sched::set_priority(self, keel_abi::object::MAX_PRIORITY);
         self.set_name(name.as_bytes());
     }
 }

@@ -8,7 +8,7 @@
 mod caps;
 pub mod queue;
 
-use crate::object::handle::Thread;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
@@ -189,9 +189,9 @@ pub fn cancel(thread: Thread) {
     thread.set_fault_label(0);
     let (state, object) = (thread.state(), thread.blocked_on());
     match state {
-        ThreadState::BlockedOnSend => endpoint::take_off(object, thread),
+        ThreadState::BlockedOnSend => endpoint::take_off(EndpointRef::linked(object), thread),
         ThreadState::BlockedOnReceive => {
-            endpoint::take_off(object, thread);
+            endpoint::take_off(EndpointRef::linked(object), thread);
             reply::end_receive(thread.addr());
         }
         ThreadState::BlockedOnNotification => notification::take_off(object, thread.addr()),

@@ -6,7 +6,8 @@ use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use keel_kernel_core::thread_queue::{QueueLinks, ThreadQueue};
 
-/// A queue whose head word is at `head` and tail word at `head + 8`.
+/// A queue whose head and tail words (the core's `QueueWords`) are at an
+/// address in an endpoint or notification object.
 #[derive(Clone, Copy)]
 pub struct Queue(ThreadQueue);
 
@@ -42,9 +43,9 @@ impl QueueLinks for KernelThreads {
 }
 
 impl Queue {
-    /// The queue whose head word is at physical address `head`.
-    pub fn at(head: u64) -> Queue {
-        Queue(ThreadQueue::at(head))
+    /// The queue whose `QueueWords` are at physical address `words`.
+    pub fn at(words: u64) -> Queue {
+        Queue(ThreadQueue::at(words))
     }
 
     /// The first thread, if any.

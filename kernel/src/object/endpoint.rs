@@ -5,7 +5,7 @@
 
 use crate::ipc::queue::{tcb, KernelThreads};
 use crate::ipc::{self, Caps};
-use crate::object::handle::Thread;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::sched;
@@ -106,8 +106,8 @@ pub fn send(sender: Thread, cap: &Cap, how: Sending) {
 
 /// `receiver` receives on the endpoint `ep`. Without `blocking` and no
 /// sender waiting, it gets an empty message with badge 0.
-pub fn receive(ep: u64, receiver: Thread, blocking: bool) {
-    Endpoint::at(ep).receive(
+pub fn receive(ep: EndpointRef, receiver: Thread, blocking: bool) {
+    Endpoint::at(ep.addr()).receive(
         &mut KernelMemory,
         &mut KernelThreads,
         receiver.addr(),
@@ -117,20 +117,22 @@ pub fn receive(ep: u64, receiver: Thread, blocking: bool) {
 
 /// The first receiver waiting on the endpoint, if receivers wait.
 #[inline]
-pub fn waiting_receiver(ep: u64) -> Option<Thread> {
-    Endpoint::at(ep).waiting_receiver(&KernelMemory).map(tcb)
+pub fn waiting_receiver(ep: EndpointRef) -> Option<Thread> {
+    Endpoint::at(ep.addr())
+        .waiting_receiver(&KernelMemory)
+        .map(tcb)
 }
 
 /// True when senders wait on the endpoint.
 #[inline]
-pub fn has_senders(ep: u64) -> bool {
-    Endpoint::at(ep).has_senders(&KernelMemory)
+pub fn has_senders(ep: EndpointRef) -> bool {
+    Endpoint::at(ep.addr()).has_senders(&KernelMemory)
 }
 
 /// Queues `thread` as a receiver on the endpoint.
 #[inline(always)]
-pub fn block_receiver(ep: u64, thread: Thread) {
-    Endpoint::at(ep).block(
+pub fn block_receiver(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).block(
         &mut KernelMemory,
         &mut KernelThreads,
         thread.addr(),
@@ -141,24 +143,24 @@ pub fn block_receiver(ep: u64, thread: Thread) {
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
 /// was the last one.
 #[inline(always)]
-pub fn take_off(ep: u64, thread: Thread) {
-    Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread.addr());
+pub fn take_off(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).take_off(&mut KernelMemory, &mut KernelThreads, thread.addr());
 }
 
 /// [`take_off`] for `first`, the thread at the front of the queue (as
 /// [`waiting_receiver`] found it).
 #[inline(always)]
-pub fn take_first(ep: u64, first: Thread) {
-    Endpoint::at(ep).take_first(&mut KernelMemory, &mut KernelThreads, first.addr());
+pub fn take_first(ep: EndpointRef, first: Thread) {
+    Endpoint::at(ep.addr()).take_first(&mut KernelMemory, &mut KernelThreads, first.addr());
 }
 
 /// The endpoint is being destroyed: every queued thread runs its system call
 /// again, which then finds the cap gone.
-pub fn cancel_all(ep: u64) {
-    Endpoint::at(ep).cancel_all(&mut KernelMemory, &mut KernelThreads);
+pub fn cancel_all(ep: EndpointRef) {
+    Endpoint::at(ep.addr()).cancel_all(&mut KernelMemory, &mut KernelThreads);
 }
 
 /// Every queued sender that sent with `badge` runs its Send again.
-pub fn cancel_badged_sends(ep: u64, badge: u64) {
-    Endpoint::at(ep).cancel_badged_sends(&mut KernelMemory, &mut KernelThreads, badge);
+pub fn cancel_badged_sends(ep: EndpointRef, badge: u64) {
+    Endpoint::at(ep.addr()).cancel_badged_sends(&mut KernelMemory, &mut KernelThreads, badge);
 }

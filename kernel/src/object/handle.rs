@@ -1,5 +1,6 @@
 //! Typed handles to kernel objects: a [`Thread`] names a TCB, a
-//! [`SchedContextRef`] a scheduling context, each a newtype over the object's
+//! [`SchedContextRef`] a scheduling context, an [`EndpointRef`] an
+//! endpoint, each a newtype over the object's
 //! physical address (as seL4 passes `tcb_t *`), so the compiler keeps one
 //! kind of object from being used as another.
 //!
@@ -25,6 +26,17 @@ use keel_kernel_core::cap::Cap;
 
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident => $repr:ty, $kind:path, $offset:expr) => {
+        handle!($(#[$doc])* $name, $kind);
+
+        impl $name {
+            /// The object's state in the kernel window, for the field accessors.
+            #[inline(always)]
+            pub(crate) fn ptr(self) -> *mut $repr {
+                Machine::phys_to_virt(self.0 + $offset) as *mut $repr
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:path) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[repr(transparent)]
@@ -56,12 +68,6 @@ macro_rules! handle {
             #[inline(always)]
             pub fn addr(self) -> u64 {
                 self.0
-            }
-
-            /// The object's state in the kernel window, for the field accessors.
-            #[inline(always)]
-            pub(crate) fn ptr(self) -> *mut $repr {
-                Machine::phys_to_virt(self.0 + $offset) as *mut $repr
             }
         }
     };
@@ -109,4 +115,12 @@ handle!(
 handle!(
     /// A scheduling context object.
     SchedContextRef => crate::object::sched_context::SchedContext, CapType::SchedContext, 0
+);
+
+handle!(
+    /// An endpoint object. Its state and queue are the capability core's
+    /// (`keel_kernel_core::endpoint::EndpointObject`), reached as words
+    /// through `object::memory`, so the handle has no field accessors.
+    EndpointRef,
+    CapType::Endpoint
 );

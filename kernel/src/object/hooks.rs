@@ -2,7 +2,7 @@
 //! a capability, or deletes the last capability to an object.
 
 use crate::arch::{PagingFormat, VSpace};
-use crate::object::handle::{SchedContextRef, Thread};
+use crate::object::handle::{EndpointRef, SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
@@ -28,7 +28,9 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
                     crate::sched::set_current(None);
                 }
             }
-            CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
+            CapType::Endpoint => crate::object::endpoint::cancel_all(
+                EndpointRef::from_cap(cap).expect("invariant: an endpoint cap"),
+            ),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
             CapType::SchedContext => crate::object::sched_context::finalise(
                 SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),

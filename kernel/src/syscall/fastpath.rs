@@ -24,7 +24,7 @@
 //! VSpace is found again (`Thread::running_vspace`) before the thread runs.
 
 use crate::arch::UserContext;
-use crate::object::handle::Thread;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
@@ -111,6 +111,13 @@ fn endpoint_cap(thread: Thread, right: CapRights) -> Option<Cap> {
         .filter(|cap| cap.rights_field().contains(right))
 }
 
+/// The endpoint of a cap [`endpoint_cap`] gave: `cap_at` gives only caps of
+/// the kind asked for (checked at the lookup, and kept only after it).
+#[inline(always)]
+fn endpoint_of(cap: &Cap) -> EndpointRef {
+    EndpointRef::linked(cap.paddr())
+}
+
 /// Moves the short message `info` describes from `from`'s registers
 /// (arguments 2-5) into `to`'s, with `badge`. Words past the length are not
 /// the sender's to pass on: they arrive as 0.
@@ -142,7 +149,7 @@ fn call(caller: Thread) -> Option<NonNull<UserContext>> {
     if !rights.contains(CapRights::GRANT) && !rights.contains(CapRights::GRANT_REPLY) {
         return None;
     }
-    let ep = cap.paddr();
+    let ep = endpoint_of(&cap);
     let receiver = endpoint::waiting_receiver(ep)?;
     let reply = receiver.reply();
     if !reply::receives_with(receiver.addr(), reply) {
@@ -165,7 +172,13 @@ fn call(caller: Thread) -> Option<NonNull<UserContext>> {
 /// [`call`] to a receiver on a context of its own: the slow path's IPC and
 /// scheduling steps, then into the receiver through [`sched::run_directly`].
 #[inline(never)]
-fn call_own_context(caller: Thread, receiver: Thread, ep: u64, info: MessageInfo, badge: u64) -> ! {
+fn call_own_context(
+    caller: Thread,
+    receiver: Thread,
+    ep: EndpointRef,
+    info: MessageInfo,
+    badge: u64,
+) -> ! {
     endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, badge);
     sched::make_runnable(receiver);
@@ -194,8 +207,7 @@ fn reply_recv(server: Thread) -> Option<NonNull<UserContext>> {
         return None;
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
-    let ep = cap.paddr();
-    if endpoint::has_senders(ep) {
+    if endpoint::has_senders(endpoint_of(&cap)) {
         return None;
     }
     let successor = sched::would_run_next(caller.priority(), server)?;
@@ -240,5 +252,5 @@ fn reply_recv_own_context(
 fn wait_on(server: Thread, reply: u64, cap: Cap) {
     server.set_receive_can_grant(cap.rights_field().contains(CapRights::GRANT));
     reply::link_receiver(reply, server.addr());
-    endpoint::block_receiver(cap.paddr(), server);
+    endpoint::block_receiver(endpoint_of(&cap), server);
 }

@@ -5,6 +5,7 @@
 //! names the Reply object a Call it takes will wait on (MCS): argument 6,
 //! or argument 7 for NBSendRecv; CPtr 0 names none.
 
+use crate::object::handle::EndpointRef;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -120,10 +121,11 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
                     if let Some(reply) = reply {
                         reply::start_receive(reply, thread);
                     }
-                    if bound != 0 && blocking && !endpoint::has_senders(cap.paddr()) {
+                    let ep = EndpointRef::from_cap(&cap).expect("invariant: an endpoint cap");
+                    if bound != 0 && blocking && !endpoint::has_senders(ep) {
                         notification::return_context(bound, thread);
                     }
-                    endpoint::receive(cap.paddr(), ipc::queue::tcb(thread), blocking);
+                    endpoint::receive(ep, ipc::queue::tcb(thread), blocking);
                     if ipc::queue::tcb(thread).state() != ThreadState::BlockedOnReceive {
                         reply::end_receive(thread);
                     }

@@ -1,16 +1,19 @@
 //! Typed handles to kernel objects: a [`Thread`] names a TCB, a
 //! [`SchedContextRef`] a scheduling context, an [`EndpointRef`] an
-//! endpoint, each a newtype over the object's
-//! physical address (as seL4 passes `tcb_t *`), so the compiler keeps one
-//! kind of object from being used as another.
+//! endpoint, each a newtype over the object's physical address (as seL4
+//! passes `tcb_t *`), so the compiler keeps one kind of object from being
+//! used as another.
 //!
 //! A handle is made only from a capability whose type was checked
-//! (`from_cap`), or from a link the kernel itself stored in another object
-//! (`from_link`: a queue link, a bound context or thread, a Reply object's
-//! thread, the current thread). Those links are written only from handles,
-//! and an object's finalisation takes it off every link before its memory
-//! can be retyped, so a handle names a live object of its kind for as long
-//! as the kernel keeps it (seL4's invariant for its object pointers).
+//! (`from_cap`; a new object's first handle comes from the cap retype or
+//! boot writes for it), or from a link the kernel itself stored
+//! (`from_link`, or `linked` where the link is known to be set: a queue
+//! link, a bound context or thread, a Reply object's thread, the current
+//! thread, the fast path's kept lookups). Those links are written only from
+//! handles' addresses, and an object's finalisation takes it off every link
+//! before its memory can be retyped, so a handle names a live object of its
+//! kind for as long as the kernel keeps it (seL4's invariant for its object
+//! pointers; as there, a link written from anything else would break it).
 //!
 //! Fields are reached through the handle one at a time, by raw pointer
 //! (`addr_of!`/`addr_of_mut!`): a read or write never forms a Rust

@@ -249,6 +249,7 @@ impl Thread {
     }
 
     /// Leaves the kernel into this thread, in `vspace`.
+    #[inline(always)]
     pub fn enter_user(self, vspace: &VSpace) -> ! {
         self.regs(|c| Machine::enter_user(c, vspace))
     }

@@ -5,11 +5,10 @@
 //! with no fault handler is stopped and reported on the console, and the
 //! kernel carries on.
 
-use crate::arch::UserRegisters;
-use crate::ipc::queue::tcb;
 use crate::object::endpoint;
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, FAULT_ENDPOINT_SLOT, FAULT_WORDS, TIMEOUT_ENDPOINT_SLOT};
+use crate::object::tcb::{FAULT_ENDPOINT_SLOT, FAULT_WORDS, TIMEOUT_ENDPOINT_SLOT};
 use crate::sched;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::registers;
@@ -77,10 +76,9 @@ const UNDEFINED_INSTRUCTION_NUMBER: u64 = 6;
 const ALIGNMENT_NUMBER: u64 = 17;
 
 /// Builds the fault message for `fault` from `thread`'s registers.
-fn message(thread: u64, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], usize) {
-    let ctx = &tcb(thread).context;
+fn message(thread: Thread, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS], usize) {
     let mut w = [0u64; FAULT_WORDS];
-    let reg = |i| ctx.register(i).unwrap_or(0);
+    let reg = |i| thread.register(i).unwrap_or(0);
     let exception = |w: &mut [u64; FAULT_WORDS], number: u64, code: u64| {
         w[layout::USER_EXCEPTION_IP] = fault.ip;
         w[layout::USER_EXCEPTION_SP] = reg(registers::SP);
@@ -127,23 +125,20 @@ pub fn is_fault_handler(cap: &keel_kernel_core::cap::Cap) -> bool {
 }
 
 /// The endpoint cap in `thread`'s TCB slot `slot`, if it is a fault handler.
-fn handler(thread: u64, slot: u64) -> Option<keel_kernel_core::cap::Cap> {
-    let cap = read_cap(&KernelMemory, tcb_slot(thread, slot));
+fn handler(thread: Thread, slot: u64) -> Option<keel_kernel_core::cap::Cap> {
+    let cap = read_cap(&KernelMemory, thread.slot(slot));
     is_fault_handler(&cap).then_some(cap)
 }
 
 /// Sends the fault message as a Call on `handler`: the reply resumes the thread.
 fn send_fault(
-    thread: u64,
+    thread: Thread,
     handler: keel_kernel_core::cap::Cap,
     label: FaultType,
     words: [u64; FAULT_WORDS],
     length: usize,
 ) {
-    let t = tcb(thread);
-    t.fault_label = label as u64;
-    t.fault_words = words;
-    t.fault_length = length;
+    thread.set_fault(label as u64, words, length);
     // A fault message never carries caps (see `ipc::transfer`).
     let how = endpoint::Sending {
         blocking: true,
@@ -153,7 +148,7 @@ fn send_fault(
 }
 
 /// True when `thread` has a timeout endpoint to report a spent budget to.
-pub fn has_timeout_handler(thread: u64) -> bool {
+pub fn has_timeout_handler(thread: Thread) -> bool {
     handler(thread, TIMEOUT_ENDPOINT_SLOT).is_some()
 }
 
@@ -161,7 +156,7 @@ pub fn has_timeout_handler(thread: u64) -> bool {
 /// spent): a Call to its timeout endpoint with the context's badge and the
 /// time used on it (µs) since it was last read. Without a timeout endpoint
 /// nothing happens: the thread waits for its next refill.
-pub fn raise_timeout(thread: u64, badge: u64, consumed_us: u64) {
+pub fn raise_timeout(thread: Thread, badge: u64, consumed_us: u64) {
     if let Some(handler) = handler(thread, TIMEOUT_ENDPOINT_SLOT) {
         let mut words = [0; FAULT_WORDS];
         words[layout::TIMEOUT_DATA] = badge;
@@ -178,7 +173,7 @@ pub fn raise_timeout(thread: u64, badge: u64, consumed_us: u64) {
 
 /// Raises `fault` for `thread`: a Call to its fault endpoint, or, without
 /// one, a report and a stop.
-pub fn raise(thread: u64, fault: UserFault) {
+pub fn raise(thread: Thread, fault: UserFault) {
     if let Some(handler) = handler(thread, FAULT_ENDPOINT_SLOT) {
         let (label, words, length) = message(thread, &fault);
         send_fault(thread, handler, label, words, length);
@@ -186,7 +181,7 @@ pub fn raise(thread: u64, fault: UserFault) {
     }
     crate::kprintln!(
         "KEEL: fault in thread '{}': {} addr={:#x} ip={:#x}; no fault handler, thread stopped",
-        tcb(thread).name(),
+        thread.name(),
         fault.kind,
         fault.addr,
         fault.ip
@@ -196,7 +191,7 @@ pub fn raise(thread: u64, fault: UserFault) {
 
 /// Raises a fault for the current thread, then schedules.
 pub fn handle_user_fault(fault: UserFault) -> ! {
-    if let Some(thread) = sched::current_object() {
+    if let Some(thread) = sched::current() {
         raise(thread, fault);
     }
     sched::schedule()

@@ -5,10 +5,22 @@
 //! [`EndpointThreads`], so the state machine runs the same on the host.
 
 use crate::object_memory::ObjectMemory;
-use crate::thread_queue::{QueueLinks, ThreadQueue};
+use crate::thread_queue::{QueueLinks, QueueWords, ThreadQueue};
 
-const STATE: u64 = 0;
-const QUEUE: u64 = 8;
+/// An endpoint object's layout: its state and its queue of senders or
+/// receivers.
+#[repr(C)]
+pub struct EndpointObject {
+    /// Idle, senders waiting or receivers waiting.
+    pub state: u64,
+    /// The waiting threads.
+    pub queue: QueueWords,
+}
+
+const _: () =
+    assert!(core::mem::size_of::<EndpointObject>() <= 1 << keel_abi::object::ENDPOINT_BITS);
+const STATE: u64 = core::mem::offset_of!(EndpointObject, state) as u64;
+const QUEUE: u64 = core::mem::offset_of!(EndpointObject, queue) as u64;
 
 const IDLE: u64 = 0;
 const SENDERS: u64 = 1;

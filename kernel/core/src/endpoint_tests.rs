@@ -235,3 +235,27 @@ fn destroying_the_endpoint_restarts_every_waiter() {
         .iter()
         .all(|&t| th.state(t) == State::Running));
 }
+
+#[test]
+fn waiting_threads_sit_where_the_endpoint_layout_says() {
+    let (mut mem, mut th, ep) = setup();
+    let word = |field: usize| EP + field as u64;
+    let (state, head, tail) = (
+        word(core::mem::offset_of!(EndpointObject, state)),
+        word(
+            core::mem::offset_of!(EndpointObject, queue) + core::mem::offset_of!(QueueWords, head),
+        ),
+        word(
+            core::mem::offset_of!(EndpointObject, queue) + core::mem::offset_of!(QueueWords, tail),
+        ),
+    );
+    ep.receive(&mut mem, &mut th, 0x100, true);
+    ep.receive(&mut mem, &mut th, 0x200, true);
+    assert_eq!(mem.read(state), RECEIVERS);
+    assert_eq!((mem.read(head), mem.read(tail)), (0x100, 0x200));
+    ep.send(&mut mem, &mut th, 0x300, send(7, false), true);
+    assert_eq!((mem.read(head), mem.read(tail)), (0x200, 0x200));
+    ep.send(&mut mem, &mut th, 0x400, send(8, false), true);
+    assert_eq!(mem.read(state), IDLE);
+    assert_eq!((mem.read(head), mem.read(tail)), (0, 0));
+}

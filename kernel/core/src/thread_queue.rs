@@ -19,21 +19,43 @@ pub trait QueueLinks {
     fn set_prev(&mut self, thread: u64, prev: u64);
 }
 
-/// A queue whose head word is at `head` and tail word at `head + 8`.
+/// The words a queue keeps in its object: the first and the last thread
+/// (0: none).
+#[repr(C)]
+pub struct QueueWords {
+    /// The first thread.
+    pub head: u64,
+    /// The last thread.
+    pub tail: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<QueueWords>() == 16);
+const HEAD: u64 = core::mem::offset_of!(QueueWords, head) as u64;
+const TAIL: u64 = core::mem::offset_of!(QueueWords, tail) as u64;
+
+/// A queue whose [`QueueWords`] are at a physical address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ThreadQueue {
-    head: u64,
+    words: u64,
 }
 
 impl ThreadQueue {
-    /// The queue whose head word is at physical address `head`.
-    pub const fn at(head: u64) -> ThreadQueue {
-        ThreadQueue { head }
+    /// The queue whose [`QueueWords`] are at physical address `words`.
+    pub const fn at(words: u64) -> ThreadQueue {
+        ThreadQueue { words }
+    }
+
+    fn head(&self) -> u64 {
+        self.words + HEAD
+    }
+
+    fn tail(&self) -> u64 {
+        self.words + TAIL
     }
 
     /// The first thread, if any.
     pub fn first(&self, mem: &impl ObjectMemory) -> Option<u64> {
-        match mem.read(self.head) {
+        match mem.read(self.head()) {
             0 => None,
             t => Some(t),
         }
@@ -42,14 +64,14 @@ impl ThreadQueue {
     /// Adds `thread` at the back.
     #[inline(always)]
     pub fn append(&self, mem: &mut impl ObjectMemory, links: &mut impl QueueLinks, thread: u64) {
-        let tail = mem.read(self.head + 8);
+        let tail = mem.read(self.tail());
         links.set_prev(thread, tail);
         links.set_next(thread, 0);
         match tail {
-            0 => mem.write(self.head, thread),
+            0 => mem.write(self.head(), thread),
             tail => links.set_next(tail, thread),
         }
-        mem.write(self.head + 8, thread);
+        mem.write(self.tail(), thread);
     }
 
     /// Takes `first`, the thread at the front, out ([`ThreadQueue::remove`]
@@ -64,9 +86,9 @@ impl ThreadQueue {
     ) -> u64 {
         let next = links.next(first);
         links.set_next(first, 0);
-        mem.write(self.head, next);
+        mem.write(self.head(), next);
         match next {
-            0 => mem.write(self.head + 8, 0),
+            0 => mem.write(self.tail(), 0),
             next => links.set_prev(next, 0),
         }
         next
@@ -79,11 +101,11 @@ impl ThreadQueue {
         links.set_prev(thread, 0);
         links.set_next(thread, 0);
         match prev {
-            0 => mem.write(self.head, next),
+            0 => mem.write(self.head(), next),
             prev => links.set_next(prev, next),
         }
         match next {
-            0 => mem.write(self.head + 8, prev),
+            0 => mem.write(self.tail(), prev),
             next => links.set_prev(next, prev),
         }
     }

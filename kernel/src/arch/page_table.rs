@@ -4,14 +4,12 @@
 
 use crate::arch::{Machine, Platform};
 
-/// The entry `index` (< 512) of the page table at physical `table`.
-pub fn entry(table: u64, index: usize) -> &'static mut u64 {
-    let ptr = Machine::phys_to_virt(table + 8 * (index as u64 & 0x1ff)) as *mut u64;
-    // SAFETY: `table` is a page-table page owned by the kernel (allocated at
-    // boot, or by the boot assembly), mapped in the window, and the index is
-    // masked to the table. Entries are plain words; callers do not keep the
-    // reference past their walk.
-    unsafe { &mut *ptr }
+/// Where entry `index` (< 512, masked to the table) of the page table at
+/// physical `table` is in the kernel window: a raw pointer, which the
+/// paging code reads and writes one word at a time
+/// (`arch::paging::{read_entry, write_entry}`).
+pub fn entry(table: u64, index: usize) -> *mut u64 {
+    Machine::phys_to_virt(table + 8 * (index as u64 & 0x1ff)) as *mut u64
 }
 
 /// Table index of `vaddr` at `level` (3: the root level; 0: the level that maps pages).

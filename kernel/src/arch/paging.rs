@@ -81,11 +81,15 @@ pub trait PagingFormat {
 
 /// Entry `index` (< 512) of the paging structure at physical `table`.
 pub fn read_entry(table: u64, index: usize) -> u64 {
-    *entry(table, index)
+    // SAFETY: `table` is a page-table page the kernel owns (allocated at
+    // boot, by the boot assembly, or retyped and named by a cap), mapped in
+    // the window; `entry` keeps the index inside it. A plain word read.
+    unsafe { entry(table, index).read() }
 }
 
 /// Sets entry `index` (< 512) of the paging structure at physical `table`.
 /// Callers pass tables that caps or walks from a VSpace root name.
 pub fn write_entry(table: u64, index: usize, value: u64) {
-    *entry(table, index) = value;
+    // SAFETY: as for `read_entry`; a plain word write.
+    unsafe { entry(table, index).write(value) }
 }

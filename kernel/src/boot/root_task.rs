@@ -8,8 +8,9 @@ use crate::arch::{
 };
 use crate::boot::BootParams;
 use crate::object::cnode::ROOT_CNODE_BITS;
+use crate::object::handle::{SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_at, tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
+use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT, IPC_BUFFER_SLOT, VSPACE_ROOT_SLOT};
 use crate::object::{copy_to_phys, zero_phys};
 use keel_abi::archive::Archive;
 use keel_abi::bootinfo::{self, BootInfo, MemRegion, SlotRegion, UntypedDesc, MAX_UNTYPED};
@@ -199,8 +200,7 @@ pub fn start(
         bootinfo::ROOT_STACK_TOP,
         bootinfo::BOOTINFO_VADDR,
     );
-    // SAFETY: the TCB object was allocated and zeroed above and is referenced nowhere else.
-    let tcb = unsafe { tcb_at(tcb_object) };
+    let tcb = Thread::from_cap(&Cap::tcb(tcb_object)).expect("invariant: a TCB cap");
     tcb.init_root(context, bootinfo::IPC_BUFFER_VADDR, root.name());
     for (from, to) in [
         (InitCap::InitThreadVSpace, VSPACE_ROOT_SLOT),
@@ -214,9 +214,11 @@ pub fn start(
             cap,
         );
     }
-    crate::object::sched_control::configure_root(sc_object);
-    crate::object::sched_context::bind(sc_object, tcb_object);
-    crate::sched::make_runnable(tcb_object);
+    let context = SchedContextRef::from_cap(&Cap::sched_context(sc_object, sc_bits))
+        .expect("invariant: a SchedContext cap");
+    crate::object::sched_control::configure_root(context);
+    crate::object::sched_context::bind(context, tcb);
+    crate::sched::make_runnable(tcb);
     crate::kprintln!(
         "KEEL: root task '{}': {} untyped caps, slots {}..{} empty; entering user mode",
         root.name(),

@@ -7,8 +7,9 @@
 //! IPC buffer (receive CNode, index, depth), which must be empty; caps that
 //! cannot be delivered end the transfer.
 
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
+use crate::object::tcb::CSPACE_ROOT_SLOT;
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
 use keel_abi::CapType;
 use keel_kernel_core::cspace::{derive, insert_derived, lookup_cap, lookup_slot, read_cap};
@@ -19,9 +20,9 @@ fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
 }
 
 /// The empty slot `receiver` named for a received cap, if any.
-fn receive_slot(receiver: u64) -> Option<u64> {
+fn receive_slot(receiver: Thread) -> Option<u64> {
     let mem = KernelMemory;
-    let buffer = crate::object::tcb::ipc_buffer(receiver);
+    let buffer = receiver.ipc_buffer();
     if buffer == 0 {
         return None;
     }
@@ -29,7 +30,7 @@ fn receive_slot(receiver: u64) -> Option<u64> {
     let cnode_cptr = field(core::mem::offset_of!(IpcBuffer, receive_cnode));
     let index = field(core::mem::offset_of!(IpcBuffer, receive_index));
     let depth = field(core::mem::offset_of!(IpcBuffer, receive_depth));
-    let root = read_cap(&mem, tcb_slot(receiver, CSPACE_ROOT_SLOT));
+    let root = read_cap(&mem, receiver.slot(CSPACE_ROOT_SLOT));
     let (_, cnode) = lookup_cap(&mem, root, cnode_cptr).ok()?;
     let slot = lookup_slot(&mem, cnode, index, depth).ok()?;
     read_cap(&mem, slot).is_null().then_some(slot)
@@ -39,20 +40,22 @@ fn receive_slot(receiver: u64) -> Option<u64> {
 /// through `endpoint`; returns how many were handled (transferred or
 /// unwrapped) and the mask of unwrapped ones. Badges of unwrapped caps are
 /// written to the receiver's `caps_or_badges`.
-pub fn transfer(sender: u64, receiver: u64, endpoint: Option<u64>, count: usize) -> (usize, u64) {
+pub fn transfer(
+    sender: Thread,
+    receiver: Thread,
+    endpoint: Option<u64>,
+    count: usize,
+) -> (usize, u64) {
     if count == 0 {
         return (0, 0);
     }
     let mut mem = KernelMemory;
-    let (from, to) = (
-        crate::object::tcb::ipc_buffer(sender),
-        crate::object::tcb::ipc_buffer(receiver),
-    );
+    let (from, to) = (sender.ipc_buffer(), receiver.ipc_buffer());
     if from == 0 || to == 0 {
         return (0, 0);
     }
     let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
-    let root = read_cap(&mem, tcb_slot(sender, CSPACE_ROOT_SLOT));
+    let root = read_cap(&mem, sender.slot(CSPACE_ROOT_SLOT));
     let mut slot = receive_slot(receiver);
     let (mut handled, mut unwrapped) = (0, 0);
     for i in 0..count.min(MAX_EXTRA_CAPS) {

@@ -8,7 +8,7 @@
 mod caps;
 pub mod queue;
 
-use crate::arch::UserRegisters;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
@@ -43,38 +43,35 @@ fn msg_word(buffer: u64, i: usize) -> u64 {
 /// Message register `i` of what `sender` sends: its pending fault message,
 /// or the message of its system call (registers, then its IPC buffer at
 /// `buffer`, 0 for none).
-fn sent_word(sender: u64, buffer: u64, i: usize) -> u64 {
-    let s = tcb(sender);
-    if s.fault_label != 0 {
-        return s.fault_words.get(i).copied().unwrap_or(0);
+fn sent_word(sender: Thread, buffer: u64, i: usize) -> u64 {
+    let s = sender;
+    if s.fault_label() != 0 {
+        return s.fault_word(i);
     }
     match (i, buffer) {
-        (0..MESSAGE_REGISTERS_IN_REGS, _) => s.context.syscall_arg(2 + i),
+        (0..MESSAGE_REGISTERS_IN_REGS, _) => s.syscall_arg(2 + i),
         (_, 0) => 0,
         (_, buffer) => KernelMemory.read(msg_word(buffer, i)),
     }
 }
 
 /// The label and length of what `sender` sends.
-fn sent_info(sender: u64) -> (u64, usize) {
-    let s = tcb(sender);
-    if s.fault_label != 0 {
-        return (s.fault_label, s.fault_length);
+fn sent_info(sender: Thread) -> (u64, usize) {
+    let s = sender;
+    if s.fault_label() != 0 {
+        return (s.fault_label(), s.fault_length());
     }
-    let info = MessageInfo::from_word(s.context.syscall_arg(ARG_INFO));
+    let info = MessageInfo::from_word(s.syscall_arg(ARG_INFO));
     (info.label(), info.bounded_length())
 }
 
 /// Copies the message `sender` is sending (a fault message, or its info word,
 /// message registers and, when granted, caps as saved at its system call) to
 /// `receiver` with `badge`, and writes the receiver's result registers.
-pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
+pub fn transfer(sender: Thread, receiver: Thread, badge: u64, caps: Caps) {
     let (label, mut length) = sent_info(sender);
-    let from_fault = tcb(sender).fault_label != 0;
-    let (from_buffer, to_buffer) = (
-        crate::object::tcb::ipc_buffer(sender),
-        crate::object::tcb::ipc_buffer(receiver),
-    );
+    let from_fault = sender.fault_label() != 0;
+    let (from_buffer, to_buffer) = (sender.ipc_buffer(), receiver.ipc_buffer());
     if (from_buffer == 0 && !from_fault) || to_buffer == 0 {
         length = length.min(MESSAGE_REGISTERS_IN_REGS);
     }
@@ -84,8 +81,7 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
     }
     let (extra, unwrapped) = match caps {
         Caps::Granted { endpoint } if !from_fault => {
-            let named =
-                MessageInfo::from_word(tcb(sender).context.syscall_arg(ARG_INFO)).extra_caps();
+            let named = MessageInfo::from_word(sender.syscall_arg(ARG_INFO)).extra_caps();
             caps::transfer(sender, receiver, endpoint, named)
         }
         _ => (0, 0),
@@ -98,43 +94,39 @@ pub fn transfer(sender: u64, receiver: u64, badge: u64, caps: Caps) {
             0
         }
     };
-    tcb(receiver)
-        .context
-        .set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
+    receiver.set_syscall_result([delivered.word(), badge, mr(0), mr(1), mr(2), mr(3)]);
 }
 
 /// Writes an empty message with badge 0 (a receive that found nothing).
-pub fn deliver_nothing(receiver: u64) {
-    tcb(receiver).context.set_syscall_result([0; 6]);
+pub fn deliver_nothing(receiver: Thread) {
+    receiver.set_syscall_result([0; 6]);
 }
 
 /// Writes a notification's word as the badge of an empty message.
-pub fn deliver_signal(receiver: u64, word: u64) {
-    tcb(receiver)
-        .context
-        .set_syscall_result([0, word, 0, 0, 0, 0]);
+pub fn deliver_signal(receiver: Thread, word: u64) {
+    receiver.set_syscall_result([0, word, 0, 0, 0, 0]);
 }
 
 /// A Call from `caller` reached `callee`: the caller waits on the Reply
 /// object `callee` received with, and a passive callee runs on the
 /// caller's scheduling context (not for a timeout fault: that context has
 /// no budget left). Without a Reply object the caller is left inactive.
-pub fn wait_for_reply(caller: u64, callee: u64) {
-    let can_donate = tcb(caller).fault_label != FaultType::Timeout as u64;
-    reply::push(caller, callee, can_donate);
+pub fn wait_for_reply(caller: Thread, callee: Thread) {
+    let can_donate = caller.fault_label() != FaultType::Timeout as u64;
+    reply::push(caller.addr(), callee.addr(), can_donate);
 }
 
 /// `replier` answers the caller waiting on the Reply object `reply_object`, if
 /// one waits. A caller that faulted is resumed as its fault type says.
-pub fn reply(replier: u64, reply_object: u64) {
+pub fn reply(replier: Thread, reply_object: u64) {
     let caps = match reply::can_grant(reply_object) {
         true => Caps::Granted { endpoint: None },
         false => Caps::None,
     };
-    let Some(caller) = reply::pop(reply_object) else {
+    let Some(caller) = reply::pop(reply_object).map(tcb) else {
         return;
     };
-    if tcb(caller).fault_label == 0 {
+    if caller.fault_label() == 0 {
         transfer(replier, caller, 0, caps);
         sched::make_runnable(caller);
     } else {
@@ -143,15 +135,15 @@ pub fn reply(replier: u64, reply_object: u64) {
 }
 
 /// Handles the reply to a fault message (see `keel_abi::fault`).
-fn resume_from_fault(replier: u64, faulter: u64) {
+fn resume_from_fault(replier: Thread, faulter: Thread) {
     let (label, length) = sent_info(replier);
-    let buffer = crate::object::tcb::ipc_buffer(replier);
-    let fault = FaultType::try_from(core::mem::take(&mut tcb(faulter).fault_label));
+    let buffer = replier.ipc_buffer();
+    let fault = FaultType::try_from(faulter.take_fault_label());
     // Word i of the reply goes into register `registers[i]`.
     let restore = |registers: &[usize]| {
         for (i, &r) in registers.iter().enumerate().take(length) {
             let value = sent_word(replier, buffer, i);
-            tcb(faulter).context.set_register(r, value);
+            faulter.set_register(r, value);
         }
     };
     let resume = match fault {
@@ -179,11 +171,10 @@ fn resume_from_fault(replier: u64, faulter: u64) {
 /// system call is re-run; a thread that was reporting a fault re-runs the
 /// faulting instruction (or, for an unknown system call, the call), and so
 /// faults again.
-pub fn restart(thread: u64) {
-    let t = tcb(thread);
-    match core::mem::take(&mut t.fault_label) {
-        0 => t.context.restart_syscall(),
-        label if label == FaultType::UnknownSyscall as u64 => t.context.restart_syscall(),
+pub fn restart(thread: Thread) {
+    match thread.take_fault_label() {
+        0 => thread.restart_syscall(),
+        label if label == FaultType::UnknownSyscall as u64 => thread.restart_syscall(),
         // Cap faults were already rewound onto the call; other faults sit on
         // the faulting instruction.
         _ => {}
@@ -194,24 +185,23 @@ pub fn restart(thread: u64) {
 /// Takes `thread` out of any IPC it is blocked in and off any reply
 /// relation, and drops a fault it was reporting (resumed, it faults again);
 /// its state is left to the caller to set.
-pub fn cancel(thread: u64) {
-    tcb(thread).fault_label = 0;
-    let t = tcb(thread);
-    let (state, object) = (t.state, t.blocked_on);
+pub fn cancel(thread: Thread) {
+    thread.set_fault_label(0);
+    let (state, object) = (thread.state(), thread.blocked_on());
     match state {
-        ThreadState::BlockedOnSend => endpoint::take_off(object, thread),
+        ThreadState::BlockedOnSend => endpoint::take_off(EndpointRef::linked(object), thread),
         ThreadState::BlockedOnReceive => {
-            endpoint::take_off(object, thread);
-            reply::end_receive(thread);
+            endpoint::take_off(EndpointRef::linked(object), thread);
+            reply::end_receive(thread.addr());
         }
-        ThreadState::BlockedOnNotification => notification::take_off(object, thread),
-        ThreadState::BlockedOnReply => reply::cancel_caller(thread),
+        ThreadState::BlockedOnNotification => notification::take_off(object, thread.addr()),
+        ThreadState::BlockedOnReply => reply::cancel_caller(thread.addr()),
         ThreadState::Inactive | ThreadState::Running => {}
     }
 }
 
 /// Stops a thread: out of every queue and reply relation, inactive.
-pub fn stop_thread(thread: u64) {
+pub fn stop_thread(thread: Thread) {
     cancel(thread);
     sched::make_inactive(thread);
 }
@@ -219,7 +209,7 @@ pub fn stop_thread(thread: u64) {
 /// The thread is being destroyed: stop it and unbind its notification. A
 /// caller waiting on a Reply object it received stays blocked until the
 /// Reply object is used or deleted (seL4's rule).
-pub fn destroy_thread(thread: u64) {
+pub fn destroy_thread(thread: Thread) {
     stop_thread(thread);
-    notification::unbind(thread);
+    notification::unbind(thread.addr());
 }

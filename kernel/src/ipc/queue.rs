@@ -2,19 +2,22 @@
 //! core's [`ThreadQueue`] (host-tested) over kernel object memory, with each
 //! thread's links in its TCB.
 
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_at, Tcb};
 use keel_kernel_core::thread_queue::{QueueLinks, ThreadQueue};
 
-/// A queue whose head word is at `head` and tail word at `head + 8`.
+/// A queue whose head and tail words (the core's `QueueWords`) are at an
+/// address in an endpoint or notification object.
 #[derive(Clone, Copy)]
 pub struct Queue(ThreadQueue);
 
-pub(crate) fn tcb(object: u64) -> &'static mut Tcb {
-    // SAFETY: queues hold only live TCB objects (a TCB's finalisation takes it
-    // off every queue first), and each reference is used for one step with no
-    // other reference to the same TCB live meanwhile.
-    unsafe { tcb_at(object) }
+/// The thread at `object`, a link the kernel stored from a [`Thread`] (in a
+/// queue, a Reply object, a binding, the current thread): queues and
+/// bindings hold only live TCB objects (a TCB's finalisation takes it off
+/// every one first).
+#[inline(always)]
+pub(crate) fn tcb(object: u64) -> Thread {
+    Thread::linked(object)
 }
 
 /// The kernel's threads as the capability core's queues and state machines
@@ -23,26 +26,26 @@ pub(crate) struct KernelThreads;
 
 impl QueueLinks for KernelThreads {
     fn next(&self, thread: u64) -> u64 {
-        tcb(thread).ipc_next
+        tcb(thread).ipc_next()
     }
 
     fn prev(&self, thread: u64) -> u64 {
-        tcb(thread).ipc_prev
+        tcb(thread).ipc_prev()
     }
 
     fn set_next(&mut self, thread: u64, next: u64) {
-        tcb(thread).ipc_next = next;
+        tcb(thread).set_ipc_next(next);
     }
 
     fn set_prev(&mut self, thread: u64, prev: u64) {
-        tcb(thread).ipc_prev = prev;
+        tcb(thread).set_ipc_prev(prev);
     }
 }
 
 impl Queue {
-    /// The queue whose head word is at physical address `head`.
-    pub fn at(head: u64) -> Queue {
-        Queue(ThreadQueue::at(head))
+    /// The queue whose `QueueWords` are at physical address `words`.
+    pub fn at(words: u64) -> Queue {
+        Queue(ThreadQueue::at(words))
     }
 
     /// The first thread, if any.

@@ -3,11 +3,12 @@
 //! performing them with the capability core. Slot storage, lookup and the
 //! derivation tree are the core's (`keel_kernel_core::cspace`).
 
+use crate::object::handle::EndpointRef;
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::preemption::KernelPreempt;
 use crate::syscall::invocation::{Message, Outcome};
-use keel_abi::{CapRights, CapType, Error, Label};
+use keel_abi::{CapRights, Error, Label};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{self, lookup_slot, lookup_source_slot, read_cap};
 use keel_kernel_core::error::SyscallError;
@@ -72,10 +73,10 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
         }
         Label::CNodeCancelBadgedSends => {
             let cap = read_cap(&mem, dest);
-            if cap.kind() != CapType::Endpoint {
+            let Some(ep) = EndpointRef::from_cap(&cap) else {
                 return Err(Error::IllegalOperation.into());
-            }
-            crate::object::endpoint::cancel_badged_sends(cap.paddr(), cap.badge());
+            };
+            crate::object::endpoint::cancel_badged_sends(ep, cap.badge());
             Ok(Outcome::Done([0, 0]))
         }
         _ => Err(Error::IllegalOperation.into()),

@@ -5,6 +5,7 @@
 
 use crate::ipc::queue::{tcb, KernelThreads};
 use crate::ipc::{self, Caps};
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::sched;
@@ -15,61 +16,60 @@ use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend
 impl EndpointThreads for KernelThreads {
     fn set_pending_send(&mut self, thread: u64, send: PendingSend) {
         let t = tcb(thread);
-        t.ipc_badge = send.badge;
-        t.ipc_can_grant = send.can_grant;
-        t.ipc_is_call = send.is_call;
-        t.ipc_can_grant_reply = send.can_grant_reply;
+        t.set_ipc_badge(send.badge);
+        t.set_ipc_can_grant(send.can_grant);
+        t.set_ipc_is_call(send.is_call);
+        t.set_ipc_can_grant_reply(send.can_grant_reply);
     }
 
     fn pending_send(&self, thread: u64) -> PendingSend {
         let t = tcb(thread);
         PendingSend {
-            badge: t.ipc_badge,
-            can_grant: t.ipc_can_grant,
-            is_call: t.ipc_is_call,
-            can_grant_reply: t.ipc_can_grant_reply,
+            badge: t.ipc_badge(),
+            can_grant: t.ipc_can_grant(),
+            is_call: t.ipc_is_call(),
+            can_grant_reply: t.ipc_can_grant_reply(),
         }
     }
 
     #[inline(always)]
     fn block(&mut self, thread: u64, ep: u64, how: Blocked) {
-        sched::dequeue(thread);
-        let t = tcb(thread);
-        t.state = match how {
+        let state = match how {
             Blocked::Send => ThreadState::BlockedOnSend,
             Blocked::Receive => ThreadState::BlockedOnReceive,
         };
-        t.blocked_on = ep;
+        sched::set_thread_state(tcb(thread), state);
+        tcb(thread).set_blocked_on(ep);
     }
 
     #[inline(always)]
     fn unblocked(&mut self, thread: u64) {
-        tcb(thread).blocked_on = 0;
+        tcb(thread).set_blocked_on(0);
     }
 
     fn transfer(&mut self, sender: u64, receiver: u64, badge: u64, grant_ep: Option<u64>) {
         let caps = grant_ep.map_or(Caps::None, |ep| Caps::Granted { endpoint: Some(ep) });
-        ipc::transfer(sender, receiver, badge, caps);
+        ipc::transfer(tcb(sender), tcb(receiver), badge, caps);
     }
 
     fn make_runnable(&mut self, thread: u64) {
-        sched::make_runnable(thread);
+        sched::make_runnable(tcb(thread));
     }
 
     fn wait_for_reply(&mut self, caller: u64, callee: u64) {
-        ipc::wait_for_reply(caller, callee);
+        ipc::wait_for_reply(tcb(caller), tcb(callee));
     }
 
     fn make_inactive(&mut self, thread: u64) {
-        sched::make_inactive(thread);
+        sched::make_inactive(tcb(thread));
     }
 
     fn deliver_nothing(&mut self, receiver: u64) {
-        ipc::deliver_nothing(receiver);
+        ipc::deliver_nothing(tcb(receiver));
     }
 
     fn restart(&mut self, thread: u64) {
-        ipc::restart(thread);
+        ipc::restart(tcb(thread));
     }
 }
 
@@ -86,7 +86,7 @@ pub struct Sending {
 /// along with its grant right; a Call waits for the reply only with its
 /// grant or grant-reply right). Without `blocking` and no receiver waiting,
 /// the message is dropped.
-pub fn send(sender: u64, cap: &Cap, how: Sending) {
+pub fn send(sender: Thread, cap: &Cap, how: Sending) {
     let rights = cap.rights();
     let send = PendingSend {
         badge: cap.badge(),
@@ -98,7 +98,7 @@ pub fn send(sender: u64, cap: &Cap, how: Sending) {
     Endpoint::at(cap.paddr()).send(
         &mut KernelMemory,
         &mut KernelThreads,
-        sender,
+        sender.addr(),
         send,
         blocking,
     );
@@ -106,29 +106,36 @@ pub fn send(sender: u64, cap: &Cap, how: Sending) {
 
 /// `receiver` receives on the endpoint `ep`. Without `blocking` and no
 /// sender waiting, it gets an empty message with badge 0.
-pub fn receive(ep: u64, receiver: u64, blocking: bool) {
-    Endpoint::at(ep).receive(&mut KernelMemory, &mut KernelThreads, receiver, blocking);
+pub fn receive(ep: EndpointRef, receiver: Thread, blocking: bool) {
+    Endpoint::at(ep.addr()).receive(
+        &mut KernelMemory,
+        &mut KernelThreads,
+        receiver.addr(),
+        blocking,
+    );
 }
 
 /// The first receiver waiting on the endpoint, if receivers wait.
 #[inline]
-pub fn waiting_receiver(ep: u64) -> Option<u64> {
-    Endpoint::at(ep).waiting_receiver(&KernelMemory)
+pub fn waiting_receiver(ep: EndpointRef) -> Option<Thread> {
+    Endpoint::at(ep.addr())
+        .waiting_receiver(&KernelMemory)
+        .map(tcb)
 }
 
 /// True when senders wait on the endpoint.
 #[inline]
-pub fn has_senders(ep: u64) -> bool {
-    Endpoint::at(ep).has_senders(&KernelMemory)
+pub fn has_senders(ep: EndpointRef) -> bool {
+    Endpoint::at(ep.addr()).has_senders(&KernelMemory)
 }
 
 /// Queues `thread` as a receiver on the endpoint.
 #[inline(always)]
-pub fn block_receiver(ep: u64, thread: u64) {
-    Endpoint::at(ep).block(
+pub fn block_receiver(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).block(
         &mut KernelMemory,
         &mut KernelThreads,
-        thread,
+        thread.addr(),
         Blocked::Receive,
     );
 }
@@ -136,24 +143,24 @@ pub fn block_receiver(ep: u64, thread: u64) {
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it
 /// was the last one.
 #[inline(always)]
-pub fn take_off(ep: u64, thread: u64) {
-    Endpoint::at(ep).take_off(&mut KernelMemory, &mut KernelThreads, thread);
+pub fn take_off(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).take_off(&mut KernelMemory, &mut KernelThreads, thread.addr());
 }
 
 /// [`take_off`] for `first`, the thread at the front of the queue (as
 /// [`waiting_receiver`] found it).
 #[inline(always)]
-pub fn take_first(ep: u64, first: u64) {
-    Endpoint::at(ep).take_first(&mut KernelMemory, &mut KernelThreads, first);
+pub fn take_first(ep: EndpointRef, first: Thread) {
+    Endpoint::at(ep.addr()).take_first(&mut KernelMemory, &mut KernelThreads, first.addr());
 }
 
 /// The endpoint is being destroyed: every queued thread runs its system call
 /// again, which then finds the cap gone.
-pub fn cancel_all(ep: u64) {
-    Endpoint::at(ep).cancel_all(&mut KernelMemory, &mut KernelThreads);
+pub fn cancel_all(ep: EndpointRef) {
+    Endpoint::at(ep.addr()).cancel_all(&mut KernelMemory, &mut KernelThreads);
 }
 
 /// Every queued sender that sent with `badge` runs its Send again.
-pub fn cancel_badged_sends(ep: u64, badge: u64) {
-    Endpoint::at(ep).cancel_badged_sends(&mut KernelMemory, &mut KernelThreads, badge);
+pub fn cancel_badged_sends(ep: EndpointRef, badge: u64) {
+    Endpoint::at(ep.addr()).cancel_badged_sends(&mut KernelMemory, &mut KernelThreads, badge);
 }

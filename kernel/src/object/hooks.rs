@@ -2,6 +2,7 @@
 //! a capability, or deletes the last capability to an object.
 
 use crate::arch::{PagingFormat, VSpace};
+use crate::object::handle::{EndpointRef, SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
@@ -17,23 +18,23 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
         // and mappings.
         match cap.kind() {
             CapType::Tcb => {
-                crate::ipc::destroy_thread(cap.paddr());
-                // SAFETY: as below: alive until this finalisation returns.
-                let context = &unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.context;
-                <crate::arch::Machine as crate::arch::Platform>::forget_user_state(context);
-                // SAFETY: the TCB is alive until this finalisation returns;
-                // the reference is used for one read.
-                let sc = unsafe { crate::object::tcb::tcb_at(cap.paddr()) }.sched_context;
-                if sc != 0 {
-                    crate::object::sched_context::unbind_tcb(sc);
+                let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
+                crate::ipc::destroy_thread(thread);
+                thread.forget_user_state();
+                if let Some(context) = SchedContextRef::from_link(thread.sched_context()) {
+                    crate::object::sched_context::unbind_tcb(context);
                 }
-                if crate::sched::current_object() == Some(cap.paddr()) {
-                    crate::sched::set_current(0);
+                if crate::sched::current() == Some(thread) {
+                    crate::sched::set_current(None);
                 }
             }
-            CapType::Endpoint => crate::object::endpoint::cancel_all(cap.paddr()),
+            CapType::Endpoint => crate::object::endpoint::cancel_all(
+                EndpointRef::from_cap(cap).expect("invariant: an endpoint cap"),
+            ),
             CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
-            CapType::SchedContext => crate::object::sched_context::finalise(cap.paddr()),
+            CapType::SchedContext => crate::object::sched_context::finalise(
+                SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),
+            ),
             CapType::Reply => crate::object::reply::finalise(cap.paddr()),
             CapType::VSpace
             | CapType::AsidPool
@@ -58,7 +59,9 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             <VSpace as PagingFormat>::init_root(paddr);
         }
         if ty == ObjectType::Tcb {
-            crate::object::tcb::init(paddr);
+            Thread::from_cap(&Cap::tcb(paddr))
+                .expect("invariant: a TCB cap")
+                .init();
         }
     }
 }

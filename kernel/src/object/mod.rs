@@ -1,8 +1,10 @@
-//! Kernel objects. Each object type has its own module; this module holds the one
-//! way to reach an object's memory through the kernel window.
+//! Kernel objects. Each object type has its own module; [`handle`] holds the
+//! typed handles through which the kernel reaches them, and this module the
+//! raw copies into and out of kernel-owned memory.
 
 pub mod cnode;
 pub mod endpoint;
+pub mod handle;
 pub mod hooks;
 pub mod memory;
 pub mod notification;
@@ -14,20 +16,6 @@ pub mod untyped;
 pub mod vspace;
 
 use crate::arch::{Machine, Platform};
-
-/// Typed access to a kernel object through the kernel window.
-///
-/// # Safety
-/// `paddr` must hold a live, initialised `T` in memory the kernel owns (taken from
-/// free RAM at boot or retyped from an Untyped), and the caller must not let two
-/// returned references to the same object be live at once. The kernel runs on one
-/// core with interrupts off, so each kernel entry takes at most one reference per object.
-pub unsafe fn object_mut<T>(paddr: u64) -> &'static mut T {
-    let ptr = Machine::phys_to_virt(paddr) as *mut T;
-    // SAFETY: the caller guarantees a live, exclusively referenced `T` at `paddr`,
-    // and the kernel window maps all of RAM, so `ptr` is valid and aligned.
-    unsafe { &mut *ptr }
-}
 
 /// Fills `len` bytes of kernel-owned physical memory at `paddr` with zero.
 ///

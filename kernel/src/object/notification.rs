@@ -42,16 +42,16 @@ pub fn signal(ntfn: u64, badge: u64) {
             .first()
             .expect("invariant: a waiting notification has waiters");
         take_off(ntfn, waiter);
-        ipc::deliver_signal(waiter, badge);
-        sched::make_runnable(waiter);
+        ipc::deliver_signal(tcb(waiter), badge);
+        sched::make_runnable(tcb(waiter));
         lend_context(ntfn, waiter);
         return;
     }
     let bound = read(ntfn, BOUND);
-    if bound != 0 && tcb(bound).state == ThreadState::BlockedOnReceive {
-        ipc::cancel(bound);
-        ipc::deliver_signal(bound, badge);
-        sched::make_runnable(bound);
+    if bound != 0 && tcb(bound).state() == ThreadState::BlockedOnReceive {
+        ipc::cancel(tcb(bound));
+        ipc::deliver_signal(tcb(bound), badge);
+        sched::make_runnable(tcb(bound));
         lend_context(ntfn, bound);
         return;
     }
@@ -86,10 +86,10 @@ pub fn set_sched_context(ntfn: u64, sc_object: u64) {
 fn lend_context(ntfn: u64, thread: u64) {
     let context = sched_context(ntfn);
     if context != 0
-        && tcb(thread).sched_context == 0
-        && crate::object::sched_context::sc(context).tcb == 0
+        && tcb(thread).sched_context() == 0
+        && crate::object::sched_context::sc(context).tcb() == 0
     {
-        sched::donate(context, 0, thread);
+        sched::donate(context, None, Some(tcb(thread)));
     }
 }
 
@@ -98,32 +98,30 @@ fn lend_context(ntfn: u64, thread: u64) {
 /// `maybeReturnSchedContext`).
 pub fn return_context(ntfn: u64, thread: u64) {
     let context = sched_context(ntfn);
-    if context != 0 && tcb(thread).sched_context == context {
-        sched::donate(context, thread, 0);
+    if context != 0 && tcb(thread).sched_context() == context {
+        sched::donate(context, Some(tcb(thread)), None);
     }
 }
 
 /// `thread` waits on the notification (or, without `blocking`, polls it).
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
     if let Some(word) = take_word(ntfn) {
-        ipc::deliver_signal(thread, word);
+        ipc::deliver_signal(tcb(thread), word);
     } else if blocking {
         return_context(ntfn, thread);
-        sched::dequeue(thread);
-        let t = tcb(thread);
-        t.state = ThreadState::BlockedOnNotification;
-        t.blocked_on = ntfn;
+        sched::set_thread_state(tcb(thread), ThreadState::BlockedOnNotification);
+        tcb(thread).set_blocked_on(ntfn);
         queue(ntfn).append(thread);
         write(ntfn, STATE, WAITING);
     } else {
-        ipc::deliver_signal(thread, 0);
+        ipc::deliver_signal(tcb(thread), 0);
     }
 }
 
 /// Takes `thread` off the waiters, leaving the notification idle if it was the last.
 pub fn take_off(ntfn: u64, thread: u64) {
     queue(ntfn).remove(thread);
-    tcb(thread).blocked_on = 0;
+    tcb(thread).set_blocked_on(0);
     if queue(ntfn).is_empty() {
         write(ntfn, STATE, IDLE);
     }
@@ -140,23 +138,25 @@ pub enum BindError {
 /// # Errors
 /// [`BindError::Busy`] when either is bound already or threads wait on it.
 pub fn bind(ntfn: u64, thread: u64) -> Result<(), BindError> {
-    if read(ntfn, BOUND) != 0 || tcb(thread).bound_notification != 0 || read(ntfn, STATE) == WAITING
+    if read(ntfn, BOUND) != 0
+        || tcb(thread).bound_notification() != 0
+        || read(ntfn, STATE) == WAITING
     {
         return Err(BindError::Busy);
     }
     write(ntfn, BOUND, thread);
-    tcb(thread).bound_notification = ntfn;
+    tcb(thread).set_bound_notification(ntfn);
     Ok(())
 }
 
 /// Unbinds the notification bound to `thread`, if any; returns whether there was one.
 pub fn unbind(thread: u64) -> bool {
-    let ntfn = tcb(thread).bound_notification;
+    let ntfn = tcb(thread).bound_notification();
     if ntfn == 0 {
         return false;
     }
     write(ntfn, BOUND, 0);
-    tcb(thread).bound_notification = 0;
+    tcb(thread).set_bound_notification(0);
     true
 }
 
@@ -165,7 +165,7 @@ pub fn unbind(thread: u64) -> bool {
 pub fn cancel_all(ntfn: u64) {
     while let Some(thread) = queue(ntfn).first() {
         take_off(ntfn, thread);
-        ipc::restart(thread);
+        ipc::restart(tcb(thread));
     }
     let bound = read(ntfn, BOUND);
     if bound != 0 {
@@ -173,6 +173,8 @@ pub fn cancel_all(ntfn: u64) {
     }
     let context = sched_context(ntfn);
     if context != 0 {
-        crate::object::sched_context::unbind_notification(context);
+        crate::object::sched_context::unbind_notification(crate::object::sched_context::sc(
+            context,
+        ));
     }
 }

@@ -19,6 +19,7 @@
 //! carry caps. Zero is an unused Reply object.
 
 use crate::ipc::queue::tcb;
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
@@ -60,7 +61,7 @@ pub fn can_grant(reply: u64) -> bool {
 pub fn start_receive(reply: u64, receiver: u64) {
     let previous = thread(reply);
     if previous != 0 && previous != receiver {
-        match tcb(previous).state {
+        match tcb(previous).state() {
             ThreadState::BlockedOnReply => remove(reply),
             _ => unlink(reply, previous),
         }
@@ -73,13 +74,13 @@ pub fn start_receive(reply: u64, receiver: u64) {
 #[inline(always)]
 pub fn link_receiver(reply: u64, receiver: u64) {
     write(reply, THREAD, receiver);
-    tcb(receiver).reply = reply;
+    tcb(receiver).set_reply(reply);
 }
 
 /// `receiver`'s receive is over without a Call to answer: it drops its
 /// Reply object, if it still names it.
 pub fn end_receive(receiver: u64) {
-    let reply = tcb(receiver).reply;
+    let reply = tcb(receiver).reply();
     if reply != 0 && thread(reply) == receiver {
         unlink(reply, receiver);
     }
@@ -89,8 +90,8 @@ pub fn end_receive(receiver: u64) {
 #[inline]
 fn unlink(reply: u64, thread: u64) {
     write(reply, THREAD, 0);
-    if tcb(thread).reply == reply {
-        tcb(thread).reply = 0;
+    if tcb(thread).reply() == reply {
+        tcb(thread).set_reply(0);
     }
 }
 
@@ -101,17 +102,17 @@ fn unlink(reply: u64, thread: u64) {
 /// object: then nobody can answer, and the caller is left inactive (seL4).
 #[inline]
 pub fn push(caller: u64, callee: u64, can_donate: bool) -> bool {
-    let reply = tcb(callee).reply;
-    sched::dequeue(caller);
+    let reply = tcb(callee).reply();
+    sched::dequeue(tcb(caller));
     if !receives_with(callee, reply) {
-        tcb(caller).state = ThreadState::Inactive;
+        sched::set_thread_state(tcb(caller), ThreadState::Inactive);
         return false;
     }
     link_caller(reply, caller, callee);
-    let context = tcb(caller).sched_context;
-    if can_donate && context != 0 && tcb(callee).sched_context == 0 {
+    let context = tcb(caller).sched_context();
+    if can_donate && context != 0 && tcb(callee).sched_context() == 0 {
         stack_push(reply, context);
-        sched::donate(context, caller, callee);
+        sched::donate(context, Some(tcb(caller)), Some(tcb(callee)));
     }
     true
 }
@@ -122,29 +123,29 @@ pub fn receives_with(receiver: u64, reply: u64) -> bool {
     reply != 0 && thread(reply) == receiver
 }
 
-/// The Call from `caller` reached `callee`, which received with `reply`:
-/// the caller now waits on it.
+/// The Call from `caller` (off the run queue) reached `callee`, which
+/// received with `reply`: the caller now waits on it.
 #[inline]
 pub fn link_caller(reply: u64, caller: u64, callee: u64) {
-    tcb(callee).reply = 0;
+    tcb(callee).set_reply(0);
     write(reply, THREAD, caller);
-    write(reply, CAN_GRANT, u64::from(tcb(callee).receive_can_grant));
+    write(reply, CAN_GRANT, u64::from(tcb(callee).receive_can_grant()));
     let c = tcb(caller);
-    c.state = ThreadState::BlockedOnReply;
-    c.reply = reply;
+    sched::set_unqueued_state(tcb(caller), ThreadState::BlockedOnReply);
+    c.set_reply(reply);
 }
 
 /// Puts `reply` on top of the call stack of `context`, which its Call
 /// donates.
 #[inline]
 pub fn stack_push(reply: u64, context: u64) {
-    let below = sc(context).reply;
+    let below = sc(context).reply();
     write(reply, PREV, below);
     write(reply, NEXT, context | SC_TAG);
     if below != 0 {
         write(below, NEXT, reply);
     }
-    sc(context).reply = reply;
+    sc(context).set_reply(reply);
 }
 
 /// True when `reply` is on top of the call stack of `context`: replying
@@ -159,7 +160,7 @@ pub fn is_top_of(reply: u64, context: u64) -> bool {
 #[inline]
 pub fn stack_pop(reply: u64, context: u64) {
     let below = read(reply, PREV);
-    sc(context).reply = below;
+    sc(context).set_reply(below);
     if below != 0 {
         write(below, NEXT, context | SC_TAG);
     }
@@ -180,8 +181,8 @@ fn take_off_stack(reply: u64, to: u64, give_back: bool) {
         let context = next & !SC_TAG;
         stack_pop(reply, context);
         if give_back {
-            let holder = sc(context).tcb;
-            sched::donate(context, holder, to);
+            let holder = sc(context).tcb();
+            sched::donate(context, Thread::from_link(holder), Thread::from_link(to));
         }
         return;
     }
@@ -199,7 +200,7 @@ fn take_off_stack(reply: u64, to: u64, give_back: bool) {
 #[inline]
 pub fn pop(reply: u64) -> Option<u64> {
     let caller = thread(reply);
-    if caller == 0 || tcb(caller).state != ThreadState::BlockedOnReply {
+    if caller == 0 || tcb(caller).state() != ThreadState::BlockedOnReply {
         return None;
     }
     take_off_stack(reply, caller, true);
@@ -212,7 +213,7 @@ pub fn pop(reply: u64) -> Option<u64> {
 pub fn unlink_answered(reply: u64, caller: u64) {
     write(reply, THREAD, 0);
     write(reply, CAN_GRANT, 0);
-    tcb(caller).reply = 0;
+    tcb(caller).set_reply(0);
 }
 
 /// The Reply object is going away, or reused while its caller waits: the
@@ -223,9 +224,9 @@ pub fn remove(reply: u64) {
     if t == 0 {
         return;
     }
-    if tcb(t).state == ThreadState::BlockedOnReply {
+    if tcb(t).state() == ThreadState::BlockedOnReply {
         take_off_stack(reply, t, true);
-        sched::make_inactive(t);
+        sched::make_inactive(tcb(t));
     }
     unlink(reply, t);
     write(reply, CAN_GRANT, 0);
@@ -235,7 +236,7 @@ pub fn remove(reply: u64) {
 /// destroyed): the object forgets it; a context it donated stays with the
 /// server, its call stack closing over the gap (seL4's rule).
 pub fn cancel_caller(caller: u64) {
-    let reply = tcb(caller).reply;
+    let reply = tcb(caller).reply();
     if reply == 0 || thread(reply) != caller {
         return;
     }
@@ -247,7 +248,8 @@ pub fn cancel_caller(caller: u64) {
 /// The context `sc_object` is going away: the Reply object on top of its
 /// call stack no longer leads to it.
 pub fn detach_context(sc_object: u64) {
-    let top = core::mem::take(&mut sc(sc_object).reply);
+    let top = sc(sc_object).reply();
+    sc(sc_object).set_reply(0);
     if top != 0 {
         write(top, NEXT, 0);
     }

@@ -55,21 +55,20 @@ pub fn min_budget() -> u64 {
 /// release queue.
 fn charge(sc_object: u64, used: u64, refill_usage: u64, now: u64) {
     let s = sc(sc_object);
-    s.consumed = s.consumed.saturating_add(used);
-    if !s.configured {
+    s.set_consumed(s.consumed().saturating_add(used));
+    if !s.configured() {
         return;
     }
-    let slice_ended = s.refills.charge(refill_usage);
-    let thread = s.tcb;
-    if thread == 0 || !tcb(thread).queued {
+    let slice_ended = s.charge_refills(refill_usage);
+    let thread = s.tcb();
+    if thread == 0 || !tcb(thread).queued() {
         return;
     }
-    let (ready, sufficient) = (s.refills.ready(now), s.refills.sufficient(0));
-    if !(ready && sufficient) {
-        dequeue(thread);
+    if !s.can_run_now(now) {
+        dequeue(tcb(thread));
         release::insert(sc_object);
     } else if slice_ended {
-        move_to_back(thread);
+        move_to_back(tcb(thread));
     }
 }
 
@@ -114,13 +113,13 @@ pub fn switch_to(next: u64, now: u64) -> bool {
         return true;
     }
     let s = sc(next);
-    s.refills.unblock_check(now);
-    if s.refills.ready(now) && s.refills.sufficient(0) {
+    s.unblock_check(now);
+    if s.can_run_now(now) {
         return true;
     }
-    let thread = s.tcb;
+    let thread = s.tcb();
     if thread != 0 {
-        dequeue(thread);
+        dequeue(tcb(thread));
     }
     release::insert(next);
     ACCOUNT.sc.write(0);
@@ -134,36 +133,36 @@ pub fn switch_to(next: u64, now: u64) -> bool {
 /// it has a timeout endpoint.
 pub fn end_timeslice_if_spent(now: u64) {
     let current = ACCOUNT.sc.read();
-    if current == 0 || !sc(current).configured {
+    if current == 0 || !sc(current).configured() {
         return;
     }
     let used = now.saturating_sub(ACCOUNT.since.read());
-    if sc(current).refills.sufficient(used) {
+    if sc(current).sufficient(used) {
         return;
     }
     ACCOUNT.since.write(now);
     charge(current, used, used, now);
     let s = sc(current);
-    let thread = s.tcb;
-    if thread == 0 || tcb(thread).state != ThreadState::Running || s.refills.is_round_robin() {
+    let thread = s.tcb();
+    if thread == 0 || tcb(thread).state() != ThreadState::Running || s.is_round_robin() {
         return;
     }
-    if crate::fault::has_timeout_handler(thread) {
-        let consumed = crate::object::sched_context::take_consumed(current);
-        crate::fault::raise_timeout(thread, sc(current).badge, consumed);
+    if crate::fault::has_timeout_handler(tcb(thread)) {
+        let consumed = crate::object::sched_context::take_consumed(sc(current));
+        crate::fault::raise_timeout(tcb(thread), sc(current).badge(), consumed);
     } else {
-        move_to_back(thread);
+        move_to_back(tcb(thread));
     }
 }
 
 /// MCS Yield: the charged context gives up the rest of its head refill.
 pub fn give_up_refill(sc_object: u64) {
-    if sc_object == 0 || ACCOUNT.sc.read() != sc_object || !sc(sc_object).configured {
+    if sc_object == 0 || ACCOUNT.sc.read() != sc_object || !sc(sc_object).configured() {
         return;
     }
     let now = now();
     let used = now.saturating_sub(ACCOUNT.since.read());
-    let rest = sc(sc_object).refills.head().amount;
+    let rest = sc(sc_object).head_refill().amount;
     ACCOUNT.since.write(now);
     charge(sc_object, used, used.max(rest), now);
 }
@@ -178,11 +177,11 @@ pub fn timer_fired() {
 /// the next release; leaves it alone when that deadline is already armed.
 pub fn arm_timer() {
     let current = ACCOUNT.sc.read();
-    let budget_end = if current != 0 && sc(current).configured {
+    let budget_end = if current != 0 && sc(current).configured() {
         ACCOUNT
             .since
             .read()
-            .saturating_add(sc(current).refills.head().amount)
+            .saturating_add(sc(current).head_refill().amount)
     } else {
         u64::MAX
     };

@@ -17,8 +17,10 @@ pub use release::release_queue_remove;
 
 use crate::arch::{Machine, Platform, UserContext, VSpace};
 use crate::kernel_cell::KernelCell;
+use crate::object::handle::{fields, Thread};
 use crate::object::sched_context::sc;
-use crate::object::tcb::{tcb_at, Tcb, ThreadState};
+use crate::object::tcb::ThreadState;
+use core::ptr::NonNull;
 
 /// Physical address of the current thread's TCB object (0: none).
 static CURRENT: KernelCell<u64> = KernelCell::new(0);
@@ -44,20 +46,31 @@ fn queues() -> &'static mut RunQueues {
     unsafe { &mut *QUEUES.get() }
 }
 
-/// The `Tcb` of the TCB object at `tcb_object`.
-fn tcb(tcb_object: u64) -> &'static mut Tcb {
-    // SAFETY: the scheduler holds only TCB objects that are alive (a TCB's
-    // finalisation takes it off every queue first) and uses each reference
-    // briefly, never two to the same TCB at once.
-    unsafe { tcb_at(tcb_object) }
+/// The thread at `tcb_object`, a link the scheduler stored (a run-queue
+/// head or link, the current thread): the scheduler holds only TCB objects
+/// that are alive (a TCB's finalisation takes it off every queue first).
+#[inline(always)]
+fn tcb(tcb_object: u64) -> Thread {
+    Thread::linked(tcb_object)
 }
+
+// The scheduler is the one writer of a thread's state, priority and
+// run-queue links (seL4's `setThreadState`/`scheduleTCB`): these setters are
+// private to it.
+fields!(Thread => {
+    set set_state_field = state: ThreadState;
+    set set_priority_field = priority: u64;
+    set set_queued = queued: bool;
+    set set_sched_next = sched_next: u64;
+    set set_sched_prev = sched_prev: u64;
+});
 
 /// The run queue of `t`'s priority. Priorities are at most 255 (each is
 /// checked against an MCP, and MCPs start at 255), so the mask only lets
 /// the compiler see the index is in bounds.
 #[inline(always)]
-fn priority_of(t: &Tcb) -> usize {
-    queue_index(t.priority)
+fn priority_of(t: Thread) -> usize {
+    queue_index(t.priority())
 }
 
 #[inline(always)]
@@ -68,121 +81,141 @@ fn queue_index(priority: u64) -> usize {
 /// Puts a thread that is not queued at the back (or, with `front`, the
 /// front) of its priority's queue.
 #[inline(always)]
-fn insert(tcb_object: u64, front: bool) {
-    let t = tcb(tcb_object);
+fn insert(t: Thread, front: bool) {
     let p = priority_of(t);
     let q = queues();
-    t.queued = true;
+    t.set_queued(true);
     if front {
-        t.sched_prev = 0;
-        t.sched_next = q.head[p];
+        t.set_sched_prev(0);
+        t.set_sched_next(q.head[p]);
         match q.head[p] {
-            0 => q.tail[p] = tcb_object,
-            head => tcb(head).sched_prev = tcb_object,
+            0 => q.tail[p] = t.addr(),
+            head => tcb(head).set_sched_prev(t.addr()),
         }
-        q.head[p] = tcb_object;
+        q.head[p] = t.addr();
     } else {
-        t.sched_next = 0;
-        t.sched_prev = q.tail[p];
+        t.set_sched_next(0);
+        t.set_sched_prev(q.tail[p]);
         match q.tail[p] {
-            0 => q.head[p] = tcb_object,
-            tail => tcb(tail).sched_next = tcb_object,
+            0 => q.head[p] = t.addr(),
+            tail => tcb(tail).set_sched_next(t.addr()),
         }
-        q.tail[p] = tcb_object;
+        q.tail[p] = t.addr();
     }
     q.bitmap[p / 64] |= 1 << (p % 64);
 }
 
 /// Puts a thread at the back of its priority's queue (if not queued yet).
 #[inline]
-fn enqueue(tcb_object: u64) {
-    if !tcb(tcb_object).queued {
-        insert(tcb_object, false);
+fn enqueue(t: Thread) {
+    if !t.queued() {
+        insert(t, false);
     }
 }
 
 /// Puts a queued thread at the front of its priority's queue.
-fn move_to_front(tcb_object: u64) {
-    if tcb(tcb_object).queued {
-        dequeue(tcb_object);
-        insert(tcb_object, true);
+fn move_to_front(t: Thread) {
+    if t.queued() {
+        dequeue(t);
+        insert(t, true);
     }
 }
 
 /// Puts a queued thread at the back of its priority's queue.
-fn move_to_back(tcb_object: u64) {
-    if tcb(tcb_object).queued {
-        dequeue(tcb_object);
-        enqueue(tcb_object);
+fn move_to_back(t: Thread) {
+    if t.queued() {
+        dequeue(t);
+        enqueue(t);
     }
 }
 
 /// Takes a thread out of its run queue (if queued).
 #[inline(always)]
-pub fn dequeue(tcb_object: u64) {
-    let t = tcb(tcb_object);
-    if !t.queued {
+pub fn dequeue(t: Thread) {
+    if !t.queued() {
         return;
     }
-    let (p, next, prev) = (priority_of(t), t.sched_next, t.sched_prev);
-    t.queued = false;
-    t.sched_next = 0;
-    t.sched_prev = 0;
+    let (p, next, prev) = (priority_of(t), t.sched_next(), t.sched_prev());
+    t.set_queued(false);
+    t.set_sched_next(0);
+    t.set_sched_prev(0);
     let q = queues();
     match prev {
         0 => q.head[p] = next,
-        prev => tcb(prev).sched_next = next,
+        prev => tcb(prev).set_sched_next(next),
     }
     match next {
         0 => q.tail[p] = prev,
-        next => tcb(next).sched_prev = prev,
+        next => tcb(next).set_sched_prev(prev),
     }
     if q.head[p] == 0 {
         q.bitmap[p / 64] &= !(1 << (p % 64));
     }
 }
 
-/// Makes a thread runnable: it is queued to run if its scheduling context
-/// has budget now, waits in the release queue if not, and stays unqueued
-/// without a configured context.
+/// Sets a thread's state, and its run-queue membership to match (seL4's
+/// `setThreadState` with `scheduleTCB`): a running thread is queued to run
+/// if its scheduling context has budget now, waits in the release queue if
+/// not, and stays unqueued without a configured context; a thread in any
+/// other state leaves its run queue.
 #[inline]
-pub fn make_runnable(tcb_object: u64) {
-    tcb(tcb_object).state = ThreadState::Running;
-    place(tcb_object);
+pub fn set_thread_state(t: Thread, state: ThreadState) {
+    t.set_state_field(state);
+    match state {
+        ThreadState::Running => place(t),
+        _ => dequeue(t),
+    }
+}
+
+/// Sets the state of a thread that is in no run queue (the IPC fast
+/// path's, whose run-queue place [`hand_over`] moved): the state alone.
+#[inline(always)]
+pub fn set_unqueued_state(t: Thread, state: ThreadState) {
+    debug_assert!(!t.queued() || state == ThreadState::Running);
+    t.set_state_field(state);
+}
+
+/// [`set_thread_state`] to `Running`.
+#[inline]
+pub fn make_runnable(t: Thread) {
+    set_thread_state(t, ThreadState::Running);
 }
 
 /// Queues a runnable thread where its scheduling context says.
 #[inline]
-fn place(tcb_object: u64) {
-    let t = tcb(tcb_object);
-    let sc_object = t.sched_context;
-    if t.queued || t.state != ThreadState::Running || sc_object == 0 || !sc(sc_object).configured {
+fn place(t: Thread) {
+    let sc_object = t.sched_context();
+    if t.queued()
+        || t.state() != ThreadState::Running
+        || sc_object == 0
+        || !sc(sc_object).configured()
+    {
         return;
     }
-    let refills = &sc(sc_object).refills;
-    if refills.ready(now()) && refills.sufficient(0) {
-        enqueue(tcb_object);
+    if sc(sc_object).can_run_now(now()) {
+        enqueue(t);
     } else {
         release::insert(sc_object);
     }
 }
 
 /// Lends (or gives back) the scheduling context `sc_object` from `from`
-/// (0: unbound) to `to`, which runs on it if runnable. A `to` that has a
-/// context of its own by now leaves this one unbound.
+/// (none: unbound) to `to`, which runs on it if runnable. A `to` that has
+/// a context of its own by now leaves this one unbound.
 #[inline]
-pub fn donate(sc_object: u64, from: u64, to: u64) {
-    if from != 0 {
+pub fn donate(sc_object: u64, from: Option<Thread>, to: Option<Thread>) {
+    if let Some(from) = from {
         dequeue(from);
-        tcb(from).sched_context = 0;
+        from.set_sched_context(0);
     }
-    if to == 0 || tcb(to).sched_context != 0 {
-        sc(sc_object).tcb = 0;
-        return;
+    match to {
+        Some(to) if to.sched_context() == 0 => {
+            sc(sc_object).set_tcb(to.addr());
+            to.set_sched_context(sc_object);
+            place(to);
+        }
+        _ => sc(sc_object).set_tcb(0),
     }
-    sc(sc_object).tcb = to;
-    tcb(to).sched_context = sc_object;
-    place(to);
 }
 
 /// How a thread that [`would_run_next`] takes the CPU from the current one.
@@ -198,24 +231,25 @@ pub enum Successor {
 /// An IPC fast path hands the charged context `sc_object`, and the CPU,
 /// from `from` (the current thread, which blocks) to `to` (runnable, not
 /// queued, without a context of its own), which [`would_run_next`] said
-/// runs next, as `how`. No budget check as [`place`] makes: the context is
-/// the one running (`schedule` found its refill ready and sufficient when
-/// it switched to it), and a budget that ran out since has its timer
-/// interrupt pending, taken once `to` runs.
+/// runs next, as `how`; `to` is running from now on. No budget check as
+/// [`place`] makes: the context is the one running (`schedule` found its
+/// refill ready and sufficient when it switched to it), and a budget that
+/// ran out since has its timer interrupt pending, taken once `to` runs.
 #[inline(always)]
-pub fn hand_over(sc_object: u64, from: u64, to: u64, how: Successor) {
-    sc(sc_object).tcb = to;
-    tcb(to).sched_context = sc_object;
-    tcb(from).sched_context = 0;
+pub fn hand_over(sc_object: u64, from: Thread, to: Thread, how: Successor) {
+    sc(sc_object).set_tcb(to.addr());
+    to.set_sched_context(sc_object);
+    to.set_state_field(ThreadState::Running);
+    from.set_sched_context(0);
     if how == Successor::TakesItsPlace {
         // The queue held only `from` (so its links are 0, as are those of
         // `to`, which is not queued): `to` replaces it.
-        let p = priority_of(tcb(to));
-        tcb(from).queued = false;
-        tcb(to).queued = true;
+        let p = priority_of(to);
+        from.set_queued(false);
+        to.set_queued(true);
         let q = queues();
-        q.head[p] = to;
-        q.tail[p] = to;
+        q.head[p] = to.addr();
+        q.tail[p] = to.addr();
     } else {
         dequeue(from);
         enqueue(to);
@@ -223,28 +257,27 @@ pub fn hand_over(sc_object: u64, from: u64, to: u64, how: Successor) {
 }
 
 /// A thread's scheduling context changed (configured, bound): queue it anew.
-pub fn reschedule(tcb_object: u64) {
-    dequeue(tcb_object);
-    let sc_object = tcb(tcb_object).sched_context;
+pub fn reschedule(t: Thread) {
+    dequeue(t);
+    let sc_object = t.sched_context();
     if sc_object != 0 {
         release::release_queue_remove(sc_object);
     }
-    place(tcb_object);
+    place(t);
 }
 
-/// Stops a thread: off the run queue, inactive.
-pub fn make_inactive(tcb_object: u64) {
-    dequeue(tcb_object);
-    tcb(tcb_object).state = ThreadState::Inactive;
+/// [`set_thread_state`] to `Inactive`: off the run queue.
+pub fn make_inactive(t: Thread) {
+    set_thread_state(t, ThreadState::Inactive);
 }
 
 /// Changes a thread's priority, keeping its place in the run queues consistent.
-pub fn set_priority(tcb_object: u64, priority: u64) {
-    let queued = tcb(tcb_object).queued;
-    dequeue(tcb_object);
-    tcb(tcb_object).priority = priority;
+pub fn set_priority(t: Thread, priority: u64) {
+    let queued = t.queued();
+    dequeue(t);
+    t.set_priority_field(priority);
     if queued {
-        enqueue(tcb_object);
+        enqueue(t);
     }
 }
 
@@ -252,8 +285,8 @@ pub fn set_priority(tcb_object: u64, priority: u64) {
 /// (a round-robin thread the rest of its timeslice) and goes to the back of
 /// its queue, or to the release queue until its next refill.
 pub fn yield_current() {
-    if let Some(current) = current_object() {
-        budget::give_up_refill(tcb(current).sched_context);
+    if let Some(current) = current() {
+        budget::give_up_refill(current.sched_context());
         move_to_back(current);
     }
 }
@@ -261,9 +294,9 @@ pub fn yield_current() {
 /// `SchedContext_YieldTo`: `target` goes to the front of its priority's
 /// queue; a caller of no higher priority goes to the back of its own, so
 /// the target runs before it.
-pub fn yield_to(target: u64, caller: u64) {
+pub fn yield_to(target: Thread, caller: Thread) {
     move_to_front(target);
-    if tcb(target).priority >= tcb(caller).priority && target != caller {
+    if target.priority() >= caller.priority() && target != caller {
         move_to_back(caller);
     }
 }
@@ -275,13 +308,13 @@ pub fn yield_to(target: u64, caller: u64) {
 /// the fast path's goes through [`schedule`], and the fast path checks
 /// this), so at its own priority only its own links need looking at.
 #[inline(always)]
-pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
+pub fn would_run_next(priority: u64, leaving: Thread) -> Option<Successor> {
     let p = queue_index(priority);
     let q = queues();
-    let t = tcb(leaving);
-    if priority == t.priority {
+    let t = leaving;
+    if priority == t.priority() {
         // Queued with no neighbour: alone in its priority's queue.
-        let alone = t.queued && t.sched_next | t.sched_prev == 0;
+        let alone = t.queued() && t.sched_next() | t.sched_prev() == 0;
         return alone.then_some(Successor::TakesItsPlace);
     }
     // Bits above `p` in its bitmap word, and any bit in the words above it.
@@ -296,30 +329,22 @@ pub fn would_run_next(priority: u64, leaving: u64) -> Option<Successor> {
 }
 
 /// The head of the highest-priority non-empty run queue.
-fn choose() -> Option<u64> {
+fn choose() -> Option<Thread> {
     let q = queues();
     let word = (0..q.bitmap.len()).rev().find(|&w| q.bitmap[w] != 0)?;
     let p = word * 64 + 63 - q.bitmap[word].leading_zeros() as usize;
-    Some(q.head[p])
+    Some(tcb(q.head[p]))
 }
 
-/// Makes the TCB object at `tcb_object` the current thread.
-pub fn set_current(tcb_object: u64) {
-    CURRENT.write(tcb_object);
+/// Makes `thread` the current thread (none: idle).
+pub fn set_current(thread: Option<Thread>) {
+    CURRENT.write(thread.map_or(0, Thread::addr));
 }
 
-/// Physical address of the current thread's TCB object, if any.
-pub fn current_object() -> Option<u64> {
-    match CURRENT.read() {
-        0 => None,
-        paddr => Some(paddr),
-    }
-}
-
-/// The current thread, if any. Each kernel entry takes this reference and
-/// drops it before the capability core runs or the kernel is left.
-pub fn current() -> Option<&'static mut Tcb> {
-    current_object().map(tcb)
+/// The current thread, if any.
+#[inline(always)]
+pub fn current() -> Option<Thread> {
+    Thread::from_link(CURRENT.read())
 }
 
 /// The one-shot timer fired: a budget ran out or a refill came due.
@@ -336,12 +361,11 @@ pub fn timer_interrupt() -> ! {
 /// is. A refill or budget end that came due meanwhile has its timer
 /// interrupt pending, taken as soon as the thread runs. Anything else goes
 /// through [`schedule`].
-pub fn run_directly(next: u64) -> ! {
-    let t = tcb(next);
-    if t.queued && budget::is_charged(t.sched_context) {
-        if let Some(vspace) = crate::object::tcb::running_vspace(next) {
-            set_current(next);
-            Machine::enter_user(&mut tcb(next).context, &vspace)
+pub fn run_directly(next: Thread) -> ! {
+    if next.queued() && budget::is_charged(next.sched_context()) {
+        if let Some(vspace) = next.running_vspace() {
+            set_current(Some(next));
+            next.enter_user(&vspace)
         }
     }
     schedule()
@@ -349,13 +373,13 @@ pub fn run_directly(next: u64) -> ! {
 
 /// Everything of leaving the kernel into `next`, in `vspace`, but the
 /// return to user mode, which the IPC fast path's caller (the system-call
-/// entry) makes: `next`'s register file.
+/// entry) makes: `next`'s register file, for the entry's assembly.
 #[inline(always)]
-pub fn prepare_to_enter(next: u64, vspace: VSpace) -> &'static mut UserContext {
-    set_current(next);
-    let ctx = &mut tcb(next).context;
-    Machine::prepare_user_entry(ctx, &vspace);
-    ctx
+pub fn prepare_to_enter(next: Thread, vspace: VSpace) -> NonNull<UserContext> {
+    set_current(Some(next));
+    next.prepare_user_entry(&vspace);
+    // SAFETY: a field address within a live TCB in the kernel window is not null.
+    unsafe { NonNull::new_unchecked(next.context_ptr()) }
 }
 
 /// Leaves the kernel into the highest-priority runnable thread, or idles:
@@ -367,23 +391,22 @@ pub fn schedule() -> ! {
     release::release_due(now);
     budget::end_timeslice_if_spent(now);
     while let Some(next) = choose() {
-        let Some(vspace) = crate::object::tcb::running_vspace(next) else {
+        let Some(vspace) = next.running_vspace() else {
             // Its VSpace cap was deleted while it could run: it has nowhere to run.
-            crate::kprintln!("KEEL: thread '{}' has no VSpace; stopped", tcb(next).name());
+            crate::kprintln!("KEEL: thread '{}' has no VSpace; stopped", next.name());
             crate::ipc::stop_thread(next);
             continue;
         };
-        if !budget::switch_to(tcb(next).sched_context, now) {
+        if !budget::switch_to(next.sched_context(), now) {
             // Its context could not start after all: it went to the release queue.
             continue;
         }
-        set_current(next);
+        set_current(Some(next));
         budget::arm_timer();
-        let t = tcb(next);
-        Machine::enter_user(&mut t.context, &vspace)
+        next.enter_user(&vspace)
     }
     budget::switch_to(0, now);
-    set_current(0);
+    set_current(None);
     budget::arm_timer();
     if release::is_empty() {
         crate::kprintln!("KEEL: idle: no runnable threads");

@@ -11,13 +11,13 @@ use crate::object::tcb::ThreadState;
 static HEAD: KernelCell<u64> = KernelCell::new(0);
 
 fn release_time(sc_object: u64) -> u64 {
-    sc(sc_object).refills.head().release
+    sc(sc_object).head_refill().release
 }
 
 /// Inserts `sc_object` by its head refill's release time (after any with
 /// the same time), unless it is queued already.
 pub fn insert(sc_object: u64) {
-    if sc(sc_object).in_release_queue {
+    if sc(sc_object).in_release_queue() {
         return;
     }
     let at = release_time(sc_object);
@@ -25,36 +25,36 @@ pub fn insert(sc_object: u64) {
     let mut next = HEAD.read();
     while next != 0 && release_time(next) <= at {
         prev = next;
-        next = sc(next).release_next;
+        next = sc(next).release_next();
     }
     let s = sc(sc_object);
-    s.release_next = next;
-    s.in_release_queue = true;
+    s.set_release_next(next);
+    s.set_in_release_queue(true);
     match prev {
         0 => HEAD.write(sc_object),
-        prev => sc(prev).release_next = sc_object,
+        prev => sc(prev).set_release_next(sc_object),
     }
 }
 
 /// Takes `sc_object` out of the queue, if it is in it.
 pub fn release_queue_remove(sc_object: u64) {
-    if !sc(sc_object).in_release_queue {
+    if !sc(sc_object).in_release_queue() {
         return;
     }
     let mut prev = 0;
     let mut at = HEAD.read();
     while at != 0 && at != sc_object {
         prev = at;
-        at = sc(at).release_next;
+        at = sc(at).release_next();
     }
-    let next = sc(sc_object).release_next;
+    let next = sc(sc_object).release_next();
     match prev {
         0 => HEAD.write(next),
-        prev => sc(prev).release_next = next,
+        prev => sc(prev).set_release_next(next),
     }
     let s = sc(sc_object);
-    s.release_next = 0;
-    s.in_release_queue = false;
+    s.set_release_next(0);
+    s.set_in_release_queue(false);
 }
 
 /// Moves every context whose refill is due by `now` back to the run queue
@@ -66,9 +66,9 @@ pub fn release_due(now: u64) {
             return;
         }
         release_queue_remove(first);
-        let thread = sc(first).tcb;
-        if thread != 0 && tcb(thread).state == ThreadState::Running {
-            enqueue(thread);
+        let thread = sc(first).tcb();
+        if thread != 0 && tcb(thread).state() == ThreadState::Running {
+            enqueue(tcb(thread));
         }
     }
 }

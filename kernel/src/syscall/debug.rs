@@ -5,7 +5,7 @@
 //! happens. A call through no Debug cap, or one without the rights
 //! `Syscall::debug_rights` asks for, returns an error and changes nothing.
 
-use crate::arch::{Console, Machine, Platform, Serial, UserRegisters};
+use crate::arch::{Console, Machine, Platform, Serial};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::sched;
@@ -46,7 +46,7 @@ pub fn call(thread: u64, syscall: Syscall) -> Result<Outcome, SyscallError> {
     let needed = syscall
         .debug_rights()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
-    let arg = |n: usize| crate::ipc::queue::tcb(thread).context.syscall_arg(n);
+    let arg = |n: usize| crate::ipc::queue::tcb(thread).syscall_arg(n);
     authority(thread, arg(ARG_CAP), needed)?;
     let done = |word: u64| Ok(Outcome::Done([word, 0]));
     match syscall {
@@ -79,7 +79,7 @@ fn name_thread(thread: u64, ptr: u64, len: u64) -> Result<(), SyscallError> {
         return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
     }
     let mut name = [0u8; THREAD_NAME_MAX];
-    let vspace = crate::object::tcb::running_vspace(thread)
+    let vspace = crate::ipc::queue::tcb(thread).running_vspace()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
     crate::user_mem::copy_from_user(&vspace, ptr, &mut name[..len])?;
     if let Some(t) = sched::current() {

@@ -19,18 +19,19 @@
 //!
 //! Each thread keeps its last endpoint and Reply cap lookups ([`cap_at`]),
 //! good while no cap anywhere has been written since. A thread's VSpace is
-//! used only as kept ([`kept_vspace`]): when it is stale, a Call goes the
+//! used only as kept (`Thread::kept_vspace`): when it is stale, a Call goes the
 //! slow way and a ReplyRecv the own-context way, and either way the
-//! VSpace is found again (`tcb::running_vspace`) before the thread runs.
+//! VSpace is found again (`Thread::running_vspace`) before the thread runs.
 
-use crate::arch::{UserContext, UserRegisters};
-use crate::ipc::queue::tcb;
-use crate::kernel_cell::KernelCell;
+use crate::arch::UserContext;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{kept_vspace, tcb_slot, KeptLookup, ThreadState};
+use crate::object::tcb::{KeptLookup, ThreadState};
 use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
+use core::ptr::NonNull;
+use crate::kernel_cell::KernelCell;
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::syscall::{ARG_CAP, ARG_INFO, ARG_REPLY};
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
@@ -48,15 +49,16 @@ pub fn set_enabled(on: bool) -> bool {
 
 /// The system-call entry's first step, on the kernel stack with the
 /// caller's registers saved: runs a Call or ReplyRecv that fits to the end.
-/// Returns the register file the entry returns to user mode with, or none
-/// (null) when the system call is the rest of the system-call path's. Call
+/// Returns the register file the entry returns to user mode with (a raw
+/// pointer: the entry's assembly reads and writes it), or none (null) when
+/// the system call is the rest of the system-call path's. Call
 /// and ReplyRecv are functions of their own (tail-called), so that each
 /// saves only the registers its own way through needs; a way that returns
 /// calls nothing.
 #[no_mangle]
-extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
-    let current = sched::current_object()?;
-    let number = tcb(current).context.syscall_number();
+extern "C" fn keel_fastpath() -> Option<NonNull<UserContext>> {
+    let current = sched::current()?;
+    let number = current.syscall_number();
     if !ENABLED.read() {
         None
     } else if number == Syscall::Call as u64 {
@@ -71,10 +73,9 @@ extern "C" fn keel_fastpath() -> Option<&'static mut UserContext> {
 /// The message info `thread` sends, if its message fits the fast path: at
 /// most four words (all in registers), no caps, not a fault's.
 #[inline(always)]
-fn short_message(thread: u64) -> Option<MessageInfo> {
-    let t = tcb(thread);
-    let info = MessageInfo::from_word(t.context.syscall_arg(ARG_INFO));
-    if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || t.fault_label != 0 {
+fn short_message(thread: Thread) -> Option<MessageInfo> {
+    let info = MessageInfo::from_word(thread.syscall_arg(ARG_INFO));
+    if info.caps_and_length() > MESSAGE_REGISTERS_IN_REGS as u64 || thread.fault_label() != 0 {
         return None;
     }
     Some(MessageInfo::new(info.label(), 0, 0, info.length() as u64))
@@ -92,34 +93,40 @@ const _: () = assert!(ENDPOINT_LOOKUP < KEPT_LOOKUPS && REPLY_LOOKUP < KEPT_LOOK
 /// has been written since. (Other finds, such as the kernel objects a Call
 /// invokes, are not kept: they do not push a kept endpoint out.)
 #[inline(always)]
-fn cap_at(thread: u64, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
-    let mem = KernelMemory;
-    let writes = mem.cap_writes();
-    let cptr = tcb(thread).context.syscall_arg(n);
-    let k = tcb(thread).kept_lookups[kept];
+fn cap_at(thread: Thread, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
+    let writes = KernelMemory.cap_writes();
+    let cptr = thread.syscall_arg(n);
+    let k = thread.kept_lookup(kept);
     if k.writes == writes && k.cptr == cptr {
         return Some(k.cap);
     }
-    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
+    let mem = KernelMemory;
+    let root = read_cap(&mem, thread.slot(CSPACE_ROOT_SLOT));
     let cap = Some(lookup_cap_fast(&mem, root, cptr)).filter(|c| c.is(kind))?;
-    tcb(thread).kept_lookups[kept] = KeptLookup { writes, cptr, cap };
+    thread.set_kept_lookup(kept, KeptLookup { writes, cptr, cap });
     Some(cap)
 }
 
 /// The endpoint cap `thread`'s first argument names, with `right`.
 #[inline(always)]
-fn endpoint_cap(thread: u64, right: CapRights) -> Option<Cap> {
+fn endpoint_cap(thread: Thread, right: CapRights) -> Option<Cap> {
     cap_at(thread, ARG_CAP, CapType::Endpoint, ENDPOINT_LOOKUP)
         .filter(|cap| cap.rights_field().contains(right))
+}
+
+/// The endpoint of a cap [`endpoint_cap`] gave: `cap_at` gives only caps of
+/// the kind asked for (checked at the lookup, and kept only after it).
+#[inline(always)]
+fn endpoint_of(cap: &Cap) -> EndpointRef {
+    EndpointRef::linked(cap.paddr())
 }
 
 /// Moves the short message `info` describes from `from`'s registers
 /// (arguments 2-5) into `to`'s, with `badge`. Words past the length are not
 /// the sender's to pass on: they arrive as 0.
 #[inline(always)]
-fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
-    let c = &tcb(from).context;
-    let w = |i: usize| c.syscall_arg(2 + i);
+fn deliver(from: Thread, to: Thread, info: MessageInfo, badge: u64) {
+    let w = |i: usize| from.syscall_arg(2 + i);
     // One branch on the length (short_message checked it is at most 4).
     let words = match info.length() {
         0 => [0; 4],
@@ -129,16 +136,14 @@ fn deliver(from: u64, to: u64, info: MessageInfo, badge: u64) {
         _ => [w(0), w(1), w(2), w(3)],
     };
     let [a, b, c, d] = words;
-    tcb(to)
-        .context
-        .set_syscall_result([info.word(), badge, a, b, c, d]);
+    to.set_syscall_result([info.word(), badge, a, b, c, d]);
 }
 
 /// Call to a waiting receiver, which runs next. A passive receiver (seL4's
 /// condition) runs on the caller's context: its register file, for the
 /// system-call entry to return with.
 #[inline(never)]
-fn call(caller: u64) -> Option<&'static mut UserContext> {
+fn call(caller: Thread) -> Option<NonNull<UserContext>> {
     let info = short_message(caller)?;
     let cap = endpoint_cap(caller, CapRights::WRITE)?;
     // Without grant or grant-reply the caller cannot wait for a reply: the
@@ -147,32 +152,36 @@ fn call(caller: u64) -> Option<&'static mut UserContext> {
     if !rights.contains(CapRights::GRANT) && !rights.contains(CapRights::GRANT_REPLY) {
         return None;
     }
-    let ep = cap.paddr();
+    let ep = endpoint_of(&cap);
     let receiver = endpoint::waiting_receiver(ep)?;
-    let r = tcb(receiver);
-    let reply = r.reply;
-    if !reply::receives_with(receiver, reply) {
+    let reply = receiver.reply();
+    if !reply::receives_with(receiver.addr(), reply) {
         return None;
     }
-    let successor = sched::would_run_next(r.priority, caller)?;
-    let context = tcb(caller).sched_context;
-    if r.sched_context != 0 || !sched::is_charged(context) {
+    let successor = sched::would_run_next(receiver.priority(), caller)?;
+    let context = caller.sched_context();
+    if receiver.sched_context() != 0 || !sched::is_charged(context) {
         call_own_context(caller, receiver, ep, info, cap.badge())
     }
-    let vspace = kept_vspace(receiver)?;
+    let vspace = receiver.kept_vspace()?;
     endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, cap.badge());
-    tcb(receiver).state = ThreadState::Running;
-    reply::link_caller(reply, caller, receiver);
-    reply::stack_push(reply, context);
     sched::hand_over(context, caller, receiver, successor);
+    reply::link_caller(reply, caller.addr(), receiver.addr());
+    reply::stack_push(reply, context);
     Some(sched::prepare_to_enter(receiver, vspace))
 }
 
 /// [`call`] to a receiver on a context of its own: the slow path's IPC and
 /// scheduling steps, then into the receiver through [`sched::run_directly`].
 #[inline(never)]
-fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badge: u64) -> ! {
+fn call_own_context(
+    caller: Thread,
+    receiver: Thread,
+    ep: EndpointRef,
+    info: MessageInfo,
+    badge: u64,
+) -> ! {
     endpoint::take_first(ep, receiver);
     deliver(caller, receiver, info, badge);
     sched::make_runnable(receiver);
@@ -185,41 +194,36 @@ fn call_own_context(caller: u64, receiver: u64, ep: u64, info: MessageInfo, badg
 /// whose context comes back with the reply (seL4's condition) runs on it:
 /// its register file, for the system-call entry to return with.
 #[inline(never)]
-fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
+fn reply_recv(server: Thread) -> Option<NonNull<UserContext>> {
     let info = short_message(server)?;
-    if tcb(server).bound_notification != 0 {
+    if server.bound_notification() != 0 {
         return None;
     }
     // CPtr 0 names no Reply object (see the slow path's `reply_object`).
-    if tcb(server).context.syscall_arg(ARG_REPLY) == 0 {
+    if server.syscall_arg(ARG_REPLY) == 0 {
         return None;
     }
     let reply_cap = cap_at(server, ARG_REPLY, CapType::Reply, REPLY_LOOKUP)?;
     let reply = reply_cap.paddr();
-    let caller = reply::thread(reply);
-    if caller == 0 {
-        return None;
-    }
-    let c = tcb(caller);
-    if c.state != ThreadState::BlockedOnReply || c.fault_label != 0 {
+    let caller = Thread::from_link(reply::thread(reply))?;
+    if caller.state() != ThreadState::BlockedOnReply || caller.fault_label() != 0 {
         return None;
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
-    let ep = cap.paddr();
-    if endpoint::has_senders(ep) {
+    if endpoint::has_senders(endpoint_of(&cap)) {
         return None;
     }
-    let successor = sched::would_run_next(c.priority, server)?;
-    let context = tcb(server).sched_context;
-    let lean =
-        c.sched_context == 0 && sched::is_charged(context) && reply::is_top_of(reply, context);
-    let Some(vspace) = lean.then(|| kept_vspace(caller)).flatten() else {
+    let successor = sched::would_run_next(caller.priority(), server)?;
+    let context = server.sched_context();
+    let lean = caller.sched_context() == 0
+        && sched::is_charged(context)
+        && reply::is_top_of(reply, context);
+    let Some(vspace) = lean.then(|| caller.kept_vspace()).flatten() else {
         reply_recv_own_context(server, caller, reply, cap, info)
     };
     reply::stack_pop(reply, context);
-    reply::unlink_answered(reply, caller);
+    reply::unlink_answered(reply, caller.addr());
     deliver(server, caller, info, 0);
-    tcb(caller).state = ThreadState::Running;
     sched::hand_over(context, server, caller, successor);
     wait_on(server, reply, cap);
     Some(sched::prepare_to_enter(caller, vspace))
@@ -229,7 +233,13 @@ fn reply_recv(server: u64) -> Option<&'static mut UserContext> {
 /// the slow path's Reply-object and scheduling steps, then into the caller
 /// through [`sched::run_directly`].
 #[inline(never)]
-fn reply_recv_own_context(server: u64, caller: u64, reply: u64, cap: Cap, info: MessageInfo) -> ! {
+fn reply_recv_own_context(
+    server: Thread,
+    caller: Thread,
+    reply: u64,
+    cap: Cap,
+    info: MessageInfo,
+) -> ! {
     reply::pop(reply);
     deliver(server, caller, info, 0);
     sched::make_runnable(caller);
@@ -242,8 +252,8 @@ fn reply_recv_own_context(server: u64, caller: u64, reply: u64, cap: Cap, info: 
 /// names (which has no sender) with `reply`, which names no thread (its
 /// caller was just answered).
 #[inline(always)]
-fn wait_on(server: u64, reply: u64, cap: Cap) {
-    tcb(server).receive_can_grant = cap.rights_field().contains(CapRights::GRANT);
-    reply::link_receiver(reply, server);
-    endpoint::block_receiver(cap.paddr(), server);
+fn wait_on(server: Thread, reply: u64, cap: Cap) {
+    server.set_receive_can_grant(cap.rights_field().contains(CapRights::GRANT));
+    reply::link_receiver(reply, server.addr());
+    endpoint::block_receiver(endpoint_of(&cap), server);
 }

@@ -97,11 +97,12 @@ impl Message {
 /// Any invocation error, with its details.
 pub fn call(tcb_object: u64, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     // Values only: the invocation may change this very TCB through other references.
-    let ctx = tcb::tcb_context(tcb_object);
+    let caller = crate::ipc::queue::tcb(tcb_object);
+    let ctx = caller.context();
     let ctx = &ctx;
     let mem = KernelMemory;
     let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-    let ipc_buffer = tcb::ipc_buffer(tcb_object);
+    let ipc_buffer = caller.ipc_buffer();
     let info = MessageInfo::from_word(ctx.syscall_arg(ARG_INFO));
     let regs = [
         ctx.syscall_arg(2),
@@ -132,14 +133,14 @@ pub fn call(tcb_object: u64, slot: u64, cap: Cap) -> Result<Outcome, SyscallErro
         CapType::Null => Err(SyscallError::invalid_capability(0)),
         CapType::Untyped => untyped::invoke(label?, &msg, slot),
         CapType::CNode => cnode::invoke(label?, &msg, cap),
-        CapType::Tcb => tcb::invoke::invoke(label?, &msg, slot, cap.paddr(), tcb_object),
+        CapType::Tcb => tcb::invoke::invoke(label?, &msg, slot, &cap, caller),
         CapType::Frame => frame::invoke(label?, &msg, slot, cap),
         CapType::PageUpperDirectory | CapType::PageDirectory | CapType::PageTable => {
             page_table::invoke(label?, &msg, slot, cap)
         }
         CapType::AsidControl => asid::invoke_control(label?, &msg),
         CapType::AsidPool => asid::invoke_pool(label?, &msg, cap),
-        CapType::SchedContext => sched_context::invoke(label?, &msg, cap.paddr(), tcb_object),
+        CapType::SchedContext => sched_context::invoke(label?, &msg, &cap, caller),
         CapType::SchedControl => sched_control::invoke(label?, &msg, cap.word1()),
         _ => Err(Error::IllegalOperation.into()),
     }

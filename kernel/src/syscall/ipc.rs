@@ -5,7 +5,7 @@
 //! names the Reply object a Call it takes will wait on (MCS): argument
 //! `ARG_REPLY`, or `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
-use crate::arch::UserRegisters;
+use crate::object::handle::EndpointRef;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -25,7 +25,7 @@ fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
     } else {
         ARG_CAP
     };
-    ipc::queue::tcb(thread).context.syscall_arg(n)
+    ipc::queue::tcb(thread).syscall_arg(n)
 }
 
 /// True when `cap` is an endpoint or notification cap with `right`; for a
@@ -52,7 +52,7 @@ fn reply_object(thread: u64, syscall: Syscall) -> Result<Option<u64>, u64> {
         Syscall::NBSendRecv => ARG_SEND_RECV_REPLY,
         _ => return Ok(None),
     };
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(n);
+    let cptr = ipc::queue::tcb(thread).syscall_arg(n);
     if cptr == 0 {
         return Ok(None);
     }
@@ -69,7 +69,7 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
 /// `thread`, through the cap its first argument names.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
-    let cptr = ipc::queue::tcb(thread).context.syscall_arg(ARG_CAP);
+    let cptr = ipc::queue::tcb(thread).syscall_arg(ARG_CAP);
     match lookup(thread, cptr) {
         Some(cap) => send_through(thread, syscall, cptr, cap),
         None => cap_fault(cptr),
@@ -89,9 +89,9 @@ pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Cap) -> Outco
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
                 is_call: syscall == Syscall::Call,
             };
-            endpoint::send(thread, &cap, how);
+            endpoint::send(ipc::queue::tcb(thread), &cap, how);
         }
-        CapType::Reply => ipc::reply(thread, cap.paddr()),
+        CapType::Reply => ipc::reply(ipc::queue::tcb(thread), cap.paddr()),
         _ => notification::signal(cap.paddr(), cap.badge()),
     }
     Outcome::Handled
@@ -105,7 +105,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         Err(cptr) => return cap_fault(cptr),
     };
     if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
-        ipc::reply(thread, reply);
+        ipc::reply(ipc::queue::tcb(thread), reply);
     }
     let cptr = receive_cptr(thread, syscall);
     let Some(cap) = lookup(thread, cptr).filter(|c| permits(c, CapRights::READ)) else {
@@ -120,22 +120,23 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
             let t = ipc::queue::tcb(thread);
-            t.receive_can_grant = cap.rights().contains(CapRights::GRANT);
-            let bound = t.bound_notification;
+            t.set_receive_can_grant(cap.rights().contains(CapRights::GRANT));
+            let bound = t.bound_notification();
             match (bound != 0)
                 .then(|| notification::take_word(bound))
                 .flatten()
             {
-                Some(word) => ipc::deliver_signal(thread, word),
+                Some(word) => ipc::deliver_signal(ipc::queue::tcb(thread), word),
                 None => {
                     if let Some(reply) = reply {
                         reply::start_receive(reply, thread);
                     }
-                    if bound != 0 && blocking && !endpoint::has_senders(cap.paddr()) {
+                    let ep = EndpointRef::from_cap(&cap).expect("invariant: an endpoint cap");
+                    if bound != 0 && blocking && !endpoint::has_senders(ep) {
                         notification::return_context(bound, thread);
                     }
-                    endpoint::receive(cap.paddr(), thread, blocking);
-                    if ipc::queue::tcb(thread).state != ThreadState::BlockedOnReceive {
+                    endpoint::receive(ep, ipc::queue::tcb(thread), blocking);
+                    if ipc::queue::tcb(thread).state() != ThreadState::BlockedOnReceive {
                         reply::end_receive(thread);
                     }
                 }

@@ -6,7 +6,6 @@ mod fastpath;
 pub mod invocation;
 mod ipc;
 
-use crate::arch::UserRegisters;
 use crate::fault::{UserFault, UserFaultKind};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
@@ -22,31 +21,26 @@ use keel_kernel_core::error::SyscallError;
 #[inline(always)]
 pub fn handle_syscall() -> ! {
     crate::preemption::kernel_entered();
-    if let Some(tcb_object) = sched::current_object() {
+    if let Some(tcb_object) = sched::current().map(|t| t.addr()) {
         let outcome = dispatch(tcb_object);
         // The call may have destroyed the current thread; then there is no one to answer.
         if let Some(tcb) = sched::current() {
             match outcome {
-                Ok(Outcome::Done([a, b])) => tcb.context.set_syscall_result([0, a, b, 0, 0, 0]),
-                Ok(Outcome::Restart) => tcb.context.restart_syscall(),
+                Ok(Outcome::Done([a, b])) => tcb.set_syscall_result([0, a, b, 0, 0, 0]),
+                Ok(Outcome::Restart) => tcb.restart_syscall(),
                 Ok(Outcome::Handled) => {}
                 Ok(Outcome::Fault(kind, addr)) => {
                     // A cap fault re-runs the system call once handled; an
                     // unknown system call goes on after it.
                     if kind == UserFaultKind::CapFault {
-                        tcb.context.restart_syscall();
+                        tcb.restart_syscall();
                     }
-                    let ip = tcb.context.ip();
+                    let ip = tcb.ip();
                     crate::fault::handle_user_fault(UserFault { kind, ip, addr })
                 }
-                Err(e) => tcb.context.set_syscall_result([
-                    e.error as u64,
-                    e.detail[0],
-                    e.detail[1],
-                    0,
-                    0,
-                    0,
-                ]),
+                Err(e) => {
+                    tcb.set_syscall_result([e.error as u64, e.detail[0], e.detail[1], 0, 0, 0])
+                }
             }
         }
     }
@@ -58,7 +52,7 @@ pub fn handle_syscall() -> ! {
 /// never held while the capability core runs (it may finalise that very TCB).
 fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
     let number = match sched::current() {
-        Some(t) => t.context.syscall_number(),
+        Some(t) => t.syscall_number(),
         None => return Err(Error::IllegalOperation.into()),
     };
     let Ok(syscall) = Syscall::try_from(number) else {
@@ -69,9 +63,7 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             // One lookup decides between IPC and an invocation, and serves both.
             let mem = KernelMemory;
             let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-            let cptr = crate::ipc::queue::tcb(tcb_object)
-                .context
-                .syscall_arg(ARG_CAP);
+            let cptr = crate::ipc::queue::tcb(tcb_object).syscall_arg(ARG_CAP);
             let (slot, cap) = lookup_cap(&mem, root, cptr)?;
             if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
                 Ok(ipc::send_through(tcb_object, syscall, cptr, cap))

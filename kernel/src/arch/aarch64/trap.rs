@@ -254,9 +254,10 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
     unsafe { keel_return_to_user(ctx) }
 }
 
-fn current_context() -> &'static mut UserContext {
+/// The current thread's register file, which the exception entry saved into.
+fn current_context() -> *mut UserContext {
     match crate::sched::current() {
-        Some(tcb) => &mut tcb.context,
+        Some(thread) => thread.context_ptr(),
         None => panic!("invariant: an exception from user mode has a current thread"),
     }
 }
@@ -273,10 +274,15 @@ extern "C" fn aarch64_syscall() -> ! {
 #[no_mangle]
 extern "C" fn aarch64_user_trap(entry: u64) -> ! {
     let ctx = current_context();
-    let (esr, far, ip) = (ctx.esr, ctx.far, ctx.elr);
+    // SAFETY: the current thread's register file is in its live TCB; three
+    // fields are read.
+    let (esr, far, ip) = unsafe { ((*ctx).esr, (*ctx).far, (*ctx).elr) };
     let kind = match entry {
         ENTRY_SYNC => match (esr >> 26) & 0x3f {
             EC_FP_ACCESS => {
+                // SAFETY: as above; this reference is the only one formed
+                // until the thread runs again.
+                let ctx = unsafe { &mut *ctx };
                 super::fpu::take_over(ctx);
                 return_to_user(ctx)
             }

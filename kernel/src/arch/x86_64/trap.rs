@@ -492,9 +492,10 @@ pub fn prepare_return(ctx: &UserContext) {
     super::io::set_fs_base(ctx.fs_base);
 }
 
-fn current_context() -> &'static mut UserContext {
+/// The current thread's register file, which the trap entry saved into.
+fn current_context() -> *mut UserContext {
     match crate::sched::current() {
-        Some(tcb) => &mut tcb.context,
+        Some(thread) => thread.context_ptr(),
         None => panic!("invariant: a trap from user mode has a current thread"),
     }
 }
@@ -508,12 +509,16 @@ extern "C" fn x86_64_syscall() -> ! {
 
 #[no_mangle]
 extern "C" fn x86_64_user_trap() -> ! {
-    let ctx = current_context();
-    // Back to 64-bit mode when the thread next runs, whatever segment it
-    // trapped in (see `return_to_user`).
-    ctx.cs = USER_CS;
-    ctx.ss = USER_SS;
-    let (vector, error, ip) = (ctx.vector, ctx.error, ctx.rip);
+    // SAFETY: the current thread's register file is in its live TCB; the
+    // reference lives for this block, in which nothing else reaches it.
+    let (vector, error, ip) = unsafe {
+        let ctx = &mut *current_context();
+        // Back to 64-bit mode when the thread next runs, whatever segment it
+        // trapped in (see `return_to_user`).
+        ctx.cs = USER_CS;
+        ctx.ss = USER_SS;
+        (ctx.vector, ctx.error, ctx.rip)
+    };
     let (kind, addr) = match vector {
         14 => {
             let access = if error & 0x10 != 0 {

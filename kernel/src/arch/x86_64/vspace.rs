@@ -6,7 +6,7 @@
 //! per page, a CR3 reload after removing a table.
 
 use super::io::{read_cr3, write_cr3};
-use crate::arch::page_table::entry;
+use crate::arch::{read_entry, write_entry};
 use crate::arch::{AddressSpace, LeafAttrs, PageRights, PagingFormat};
 use crate::kernel_cell::KernelCell;
 use core::arch::asm;
@@ -154,7 +154,7 @@ impl PagingFormat for VSpace {
     fn init_root(root: u64) {
         let boot = boot_pml4();
         for i in 256..512 {
-            *entry(root, i) = *entry(boot, i);
+            write_entry(root, i, read_entry(boot, i));
         }
     }
 

@@ -3,11 +3,12 @@
 //! the message, read into the caller's IPC buffer.
 
 use crate::arch::UserRegisters;
+use crate::object::handle::Thread;
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{
-    tcb_at, tcb_slot, Tcb, ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT,
-    TIMEOUT_ENDPOINT_SLOT, VSPACE_ROOT_SLOT,
+    ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT, TIMEOUT_ENDPOINT_SLOT,
+    VSPACE_ROOT_SLOT,
 };
 use crate::preemption::KernelPreempt;
 use crate::sched;
@@ -35,7 +36,7 @@ const FRAME_REGISTERS: usize = 9;
 #[derive(Clone, Copy)]
 struct Target {
     slot: u64,
-    object: u64,
+    thread: Thread,
 }
 
 impl Target {
@@ -43,19 +44,11 @@ impl Target {
     /// behalf may have destroyed it (seL4 checks the same).
     fn alive(&self) -> bool {
         let cap = read_cap(&KernelMemory, self.slot);
-        cap.kind() == CapType::Tcb && cap.paddr() == self.object
+        Thread::from_cap(&cap) == Some(self.thread)
     }
 }
 
-/// The `Tcb` of the TCB object at `object`, briefly.
-fn tcb(object: u64) -> &'static mut Tcb {
-    // SAFETY: `object` comes from a TCB cap just looked up, so the object is
-    // alive; callers use the reference for one step and take no other
-    // reference to the same TCB meanwhile.
-    unsafe { tcb_at(object) }
-}
-
-/// Decodes and performs an invocation of the TCB `target`, whose cap the
+/// Decodes and performs an invocation of the TCB `cap` names, which the
 /// thread `caller` holds in `target_slot`.
 ///
 /// # Errors
@@ -64,18 +57,18 @@ pub fn invoke(
     label: Label,
     msg: &Message,
     target_slot: u64,
-    target: u64,
-    caller: u64,
+    cap: &Cap,
+    caller: Thread,
 ) -> Result<Outcome, SyscallError> {
     let target = Target {
         slot: target_slot,
-        object: target,
+        thread: Thread::from_cap(cap).ok_or(SyscallError::invalid_capability(0))?,
     };
     let done = Ok(Outcome::Done([0, 0]));
     match label {
-        Label::TcbReadRegisters => read_registers(msg, target.object, caller),
-        Label::TcbWriteRegisters => write_registers(msg, target.object, caller),
-        Label::TcbCopyRegisters => copy_registers(msg, target.object),
+        Label::TcbReadRegisters => read_registers(msg, target.thread, caller),
+        Label::TcbWriteRegisters => write_registers(msg, target.thread, caller),
+        Label::TcbCopyRegisters => copy_registers(msg, target.thread),
         Label::TcbConfigure => {
             // As seL4's MCS API: MRs cspace data, vspace data, buffer; caps
             // cspace root, vspace root, buffer frame. The VSpace cap data is
@@ -123,28 +116,30 @@ pub fn invoke(
         Label::TcbSetPriority => {
             let authority = authority(msg)?;
             let priority = checked_priority(msg.mr(0)?, authority)?;
-            sched::set_priority(target.object, priority);
+            sched::set_priority(target.thread, priority);
             done
         }
         Label::TcbSetMCPriority => {
             let authority = authority(msg)?;
-            tcb(target.object).mcp = checked_priority(msg.mr(0)?, authority)?;
+            target
+                .thread
+                .set_mcp(checked_priority(msg.mr(0)?, authority)?);
             done
         }
         Label::TcbSetSchedParams => {
             let authority = authority(msg)?;
             let mcp = checked_priority(msg.mr(0)?, authority)?;
             let priority = checked_priority(msg.mr(1)?, authority)?;
-            tcb(target.object).mcp = mcp;
-            sched::set_priority(target.object, priority);
+            target.thread.set_mcp(mcp);
+            sched::set_priority(target.thread, priority);
             done
         }
         Label::TcbSuspend => {
-            crate::ipc::stop_thread(target.object);
+            crate::ipc::stop_thread(target.thread);
             done
         }
         Label::TcbSetTLSBase => {
-            tcb(target.object).context.set_tls_base(msg.mr(0)?);
+            target.thread.set_tls_base(msg.mr(0)?);
             done
         }
         Label::TcbBindNotification => {
@@ -155,23 +150,24 @@ pub fn invoke(
             if !ntfn.rights().contains(keel_abi::CapRights::READ) {
                 return Err(Error::IllegalOperation.into());
             }
-            crate::object::notification::bind(ntfn.paddr(), target.object)
+            crate::object::notification::bind(ntfn.paddr(), target.thread.addr())
                 .map_err(|_| SyscallError::from(Error::IllegalOperation))?;
             done
         }
-        Label::TcbUnbindNotification => match crate::object::notification::unbind(target.object) {
-            true => done,
-            false => Err(Error::IllegalOperation.into()),
-        },
+        Label::TcbUnbindNotification => {
+            match crate::object::notification::unbind(target.thread.addr()) {
+                true => done,
+                false => Err(Error::IllegalOperation.into()),
+            }
+        }
         Label::TcbResume => {
-            let t = tcb(target.object);
-            if crate::object::tcb::running_vspace(target.object).is_none() {
+            if target.thread.running_vspace().is_none() {
                 // Keel refuses to run a thread with nowhere to run (seL4 would
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
             }
-            if t.state == ThreadState::Inactive {
-                sched::make_runnable(target.object);
+            if target.thread.state() == ThreadState::Inactive {
+                sched::make_runnable(target.thread);
             }
             done
         }
@@ -181,9 +177,9 @@ pub fn invoke(
 
 fn authority(msg: &Message) -> Result<u64, SyscallError> {
     let (_, cap) = msg.extra_cap(0)?;
-    match cap.kind() {
-        CapType::Tcb => Ok(tcb(cap.paddr()).mcp),
-        _ => Err(SyscallError::invalid_capability(1)),
+    match Thread::from_cap(&cap) {
+        Some(authority) => Ok(authority.mcp()),
+        None => Err(SyscallError::invalid_capability(1)),
     }
 }
 
@@ -194,7 +190,7 @@ fn checked_priority(priority: u64, authority_mcp: u64) -> Result<u64, SyscallErr
     Ok(priority)
 }
 
-fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, SyscallError> {
+fn read_registers(msg: &Message, target: Thread, caller: Thread) -> Result<Outcome, SyscallError> {
     let (flags, count) = (msg.mr(0)?, msg.mr(1)?);
     let max = crate::arch::UserContext::REGISTER_COUNT as u64;
     if !(1..=max).contains(&count) {
@@ -203,7 +199,7 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
     if target == caller {
         return Err(Error::IllegalOperation.into());
     }
-    let buffer = crate::object::tcb::ipc_buffer(caller);
+    let buffer = caller.ipc_buffer();
     if buffer == 0 {
         return Err(Error::IllegalOperation.into());
     }
@@ -213,13 +209,13 @@ fn read_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, Sy
     let mut mem = KernelMemory;
     let msg_base = buffer + core::mem::offset_of!(IpcBuffer, msg) as u64;
     for i in 0..count as usize {
-        let value = tcb(target).context.register(i).unwrap_or(0);
+        let value = target.register(i).unwrap_or(0);
         mem.write(msg_base + 8 * i as u64, value);
     }
     Ok(Outcome::Done([count, 0]))
 }
 
-fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, SyscallError> {
+fn write_registers(msg: &Message, target: Thread, caller: Thread) -> Result<Outcome, SyscallError> {
     let (flags, count) = (msg.mr(0)?, msg.mr(1)?);
     if target == caller {
         return Err(Error::IllegalOperation.into());
@@ -229,24 +225,23 @@ fn write_registers(msg: &Message, target: u64, caller: u64) -> Result<Outcome, S
     for (i, v) in values.iter_mut().enumerate().take(count) {
         *v = msg.mr(2 + i)?;
     }
-    let t = tcb(target);
+    let t = target;
     for (i, v) in values.iter().enumerate().take(count) {
-        t.context.set_register(i, *v);
+        t.set_register(i, *v);
     }
-    let runnable = crate::object::tcb::running_vspace(target).is_some();
-    if flags & RESUME != 0 && t.state == ThreadState::Inactive && runnable {
+    let runnable = target.running_vspace().is_some();
+    if flags & RESUME != 0 && t.state() == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
 }
 
-fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
+fn copy_registers(msg: &Message, target: Thread) -> Result<Outcome, SyscallError> {
     let flags = msg.mr(0)?;
     let (_, source) = msg.extra_cap(0)?;
-    if source.kind() != CapType::Tcb {
+    let Some(source) = Thread::from_cap(&source) else {
         return Err(SyscallError::invalid_capability(1));
-    }
-    let source = source.paddr();
+    };
     if flags & COPY_SUSPEND_SOURCE != 0 {
         crate::ipc::stop_thread(source);
     }
@@ -258,13 +253,13 @@ fn copy_registers(msg: &Message, target: u64) -> Result<Outcome, SyscallError> {
             flags & COPY_INTEGER
         };
         if wanted != 0 && source != target {
-            let value = tcb(source).context.register(i).unwrap_or(0);
-            tcb(target).context.set_register(i, value);
+            let value = source.register(i).unwrap_or(0);
+            target.set_register(i, value);
         }
     }
-    let t = tcb(target);
-    let runnable = crate::object::tcb::running_vspace(target).is_some();
-    if flags & COPY_RESUME_TARGET != 0 && t.state == ThreadState::Inactive && runnable {
+    let t = target;
+    let runnable = target.running_vspace().is_some();
+    if flags & COPY_RESUME_TARGET != 0 && t.state() == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))
@@ -306,7 +301,7 @@ fn replace_slot(
     source: Option<(u64, Cap)>,
 ) -> Result<Progress, SyscallError> {
     let mut mem = KernelMemory;
-    let slot = tcb_slot(target.object, index);
+    let slot = target.thread.slot(index);
     if cspace::delete(&mut mem, slot, &mut KernelHooks, &mut KernelPreempt)? == Progress::Preempted
     {
         return Ok(Progress::Preempted);
@@ -361,7 +356,7 @@ fn set_ipc_buffer(
         return Ok(Progress::Preempted);
     }
     if target.alive() {
-        tcb(target.object).ipc_buffer_vaddr = buffer;
+        target.thread.set_ipc_buffer_vaddr(buffer);
     }
     Ok(Progress::Done)
 }

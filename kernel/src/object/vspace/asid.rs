@@ -31,8 +31,20 @@ fn pool_at(index: u64) -> u64 {
     POOLS.get(index as usize).map_or(0, KernelCell::read)
 }
 
+/// An ASID pool object's layout: the VSpace root holding each of its
+/// ASIDs (0: free), by the ASID's low bits.
+#[repr(C)]
+pub struct AsidPool {
+    /// The VSpace roots.
+    pub roots: [u64; ASIDS_PER_POOL as usize],
+}
+
+const _: () = assert!(core::mem::size_of::<AsidPool>() == 1 << ASID_POOL_BITS);
+
 fn entry_addr(pool: u64, asid: u64) -> u64 {
-    pool + 8 * (asid & (ASIDS_PER_POOL - 1))
+    let index = (asid & (ASIDS_PER_POOL - 1)) as usize;
+    let offset = core::mem::offset_of!(AsidPool, roots) + index * core::mem::size_of::<u64>();
+    pool + offset as u64
 }
 
 /// The VSpace root holding `asid`, if its pool exists and gave it out.

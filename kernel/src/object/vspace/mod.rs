@@ -116,7 +116,7 @@ pub fn live_root(cap: &Cap) -> Option<u64> {
 /// longer hold: a VSpace cap deleted (a thread's own copy among them), a
 /// VSpace's ASID taken back, an ASID pool deleted. A root found while the
 /// count read `n` still holds while it reads `n` (threads keep theirs, see
-/// `tcb::running_vspace`). Starts at 1: 0 is "never found".
+/// `Thread::running_vspace`). Starts at 1: 0 is "never found".
 static ROOTS_EPOCH: KernelCell<u64> = KernelCell::new(1);
 
 /// The current count of `ROOTS_EPOCH`.

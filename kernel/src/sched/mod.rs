@@ -40,9 +40,16 @@ static QUEUES: KernelCell<RunQueues> = KernelCell::new(RunQueues {
     bitmap: [0; PRIORITIES / 64],
 });
 
-fn queues() -> &'static mut RunQueues {
-    // SAFETY: see `KernelCell`: each use below takes this reference and drops
-    // it before any other call that takes it again.
+/// The run queues.
+///
+/// # Safety
+/// No other reference to them may be live while the one returned is: each
+/// caller takes it for the rest of one function that makes no call which
+/// takes it again (thread handles reach TCBs, never the queues).
+#[inline(always)]
+unsafe fn queues() -> &'static mut RunQueues {
+    // SAFETY: the caller's guarantee; the cell lives for the kernel's
+    // lifetime, on one core, and the kernel is not re-entered.
     unsafe { &mut *QUEUES.get() }
 }
 
@@ -83,7 +90,9 @@ fn queue_index(priority: u64) -> usize {
 #[inline(always)]
 fn insert(t: Thread, front: bool) {
     let p = priority_of(t);
-    let q = queues();
+    // SAFETY: `q` is the only reference to the queues until this function
+    // returns; the calls below reach only TCBs.
+    let q = unsafe { queues() };
     t.set_queued(true);
     if front {
         t.set_sched_prev(0);
@@ -139,7 +148,9 @@ pub fn dequeue(t: Thread) {
     t.set_queued(false);
     t.set_sched_next(0);
     t.set_sched_prev(0);
-    let q = queues();
+    // SAFETY: `q` is the only reference to the queues until this function
+    // returns; the calls below reach only TCBs.
+    let q = unsafe { queues() };
     match prev {
         0 => q.head[p] = next,
         prev => tcb(prev).set_sched_next(next),
@@ -247,7 +258,8 @@ pub fn hand_over(sc_object: u64, from: Thread, to: Thread, how: Successor) {
         let p = priority_of(to);
         from.set_queued(false);
         to.set_queued(true);
-        let q = queues();
+        // SAFETY: `q` is the only reference to the queues, for two writes.
+        let q = unsafe { queues() };
         q.head[p] = to.addr();
         q.tail[p] = to.addr();
     } else {
@@ -310,7 +322,9 @@ pub fn yield_to(target: Thread, caller: Thread) {
 #[inline(always)]
 pub fn would_run_next(priority: u64, leaving: Thread) -> Option<Successor> {
     let p = queue_index(priority);
-    let q = queues();
+    // SAFETY: `q` is the only reference to the queues until this function
+    // returns; the calls below reach only TCBs.
+    let q = unsafe { queues() };
     let t = leaving;
     if priority == t.priority() {
         // Queued with no neighbour: alone in its priority's queue.
@@ -330,7 +344,9 @@ pub fn would_run_next(priority: u64, leaving: Thread) -> Option<Successor> {
 
 /// The head of the highest-priority non-empty run queue.
 fn choose() -> Option<Thread> {
-    let q = queues();
+    // SAFETY: `q` is the only reference to the queues until this function
+    // returns; the calls below reach only TCBs.
+    let q = unsafe { queues() };
     let word = (0..q.bitmap.len()).rev().find(|&w| q.bitmap[w] != 0)?;
     let p = word * 64 + 63 - q.bitmap[word].leading_zeros() as usize;
     Some(tcb(q.head[p]))

@@ -266,7 +266,8 @@ pub struct IpcBuffer {
     pub tag: u64,
     /// Message registers; the first four also travel in machine registers.
     pub msg: [u64; MAX_MESSAGE_LENGTH],
-    /// Free for the runtime (thread-local pointer).
+    /// Free for the runtime; keel-sys keeps the buffer's own address here,
+    /// found through the thread pointer.
     pub user_data: u64,
     /// Extra caps to send (CPtrs), or badges received.
     pub caps_or_badges: [u64; MAX_EXTRA_CAPS],

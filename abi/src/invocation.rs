@@ -120,7 +120,8 @@ numbered_enum! {
 pub struct MessageInfo(u64);
 
 impl MessageInfo {
-    /// A message-info word. `length` and `extra_caps` are clamped to their fields.
+    /// A message-info word. Each field is masked to its width: higher bits are
+    /// dropped, not clamped.
     pub const fn new(label: u64, caps_unwrapped: u64, extra_caps: u64, length: u64) -> Self {
         MessageInfo(
             (label << 12)

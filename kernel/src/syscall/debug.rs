@@ -79,7 +79,8 @@ fn name_thread(thread: u64, ptr: u64, len: u64) -> Result<(), SyscallError> {
         return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
     }
     let mut name = [0u8; THREAD_NAME_MAX];
-    let vspace = crate::ipc::queue::tcb(thread).running_vspace()
+    let vspace = crate::ipc::queue::tcb(thread)
+        .running_vspace()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
     crate::user_mem::copy_from_user(&vspace, ptr, &mut name[..len])?;
     if let Some(t) = sched::current() {

@@ -24,6 +24,7 @@
 //! VSpace is found again (`Thread::running_vspace`) before the thread runs.
 
 use crate::arch::UserContext;
+use crate::kernel_cell::KernelCell;
 use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::{KeptLookup, ThreadState};
@@ -31,7 +32,6 @@ use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::ptr::NonNull;
-use crate::kernel_cell::KernelCell;
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::syscall::{ARG_CAP, ARG_INFO, ARG_REPLY};
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};

@@ -120,7 +120,8 @@ numbered_enum! {
 pub struct MessageInfo(u64);
 
 impl MessageInfo {
-    /// A message-info word. `length` and `extra_caps` are clamped to their fields.
+    /// A message-info word. Each field is masked to its width: higher bits are
+    /// dropped, not clamped.
     pub const fn new(label: u64, caps_unwrapped: u64, extra_caps: u64, length: u64) -> Self {
         MessageInfo(
             (label << 12)
@@ -266,7 +267,8 @@ pub struct IpcBuffer {
     pub tag: u64,
     /// Message registers; the first four also travel in machine registers.
     pub msg: [u64; MAX_MESSAGE_LENGTH],
-    /// Free for the runtime (thread-local pointer).
+    /// Free for the runtime; keel-sys keeps the buffer's own address here,
+    /// found through the thread pointer.
     pub user_data: u64,
     /// Extra caps to send (CPtrs), or badges received.
     pub caps_or_badges: [u64; MAX_EXTRA_CAPS],

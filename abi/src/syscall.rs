@@ -42,7 +42,8 @@ numbered_enum! {
         Wait = 9,
         /// Poll a notification.
         NBWait = 10,
-        /// Give up the rest of the current time slice.
+        /// Give up the rest of the current refill (MCS; for a round-robin
+        /// context, the rest of its timeslice).
         Yield = 11,
         /// Debug: write one byte to the kernel console. Arg 1: the byte.
         DebugPutChar = 100,
@@ -51,8 +52,9 @@ numbered_enum! {
         /// Debug: give the calling thread a name for fault reports.
         /// Arg 1: pointer to UTF-8 bytes, arg 2: length (at most [`THREAD_NAME_MAX`]).
         DebugNameThread = 102,
-        /// Debug: report the type of the capability in a root-CNode slot.
-        /// Arg 1: slot index. Returns the [`crate::CapType`] in result word 1.
+        /// Debug: report the type of the capability a CPtr names in the
+        /// caller's CSpace. Arg 1: the CPtr. Returns the [`crate::CapType`] in
+        /// result word 1.
         DebugCapIdentify = 103,
         /// Debug: make every `n`-th preemption point of long kernel operations act
         /// as if an interrupt were pending (0: only real interrupts), to exercise

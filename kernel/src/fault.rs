@@ -3,7 +3,9 @@
 //! Each becomes a fault message (`keel_abi::fault`) that the thread sends to
 //! its fault endpoint as a Call, so the handler's reply resumes it; a thread
 //! with no fault handler is stopped and reported on the console, and the
-//! kernel carries on.
+//! kernel carries on. A spent budget (MCS) is a timeout fault, sent the same
+//! way to the thread's timeout endpoint; without one the thread waits for its
+//! next refill.
 
 use crate::object::endpoint;
 use crate::object::handle::Thread;

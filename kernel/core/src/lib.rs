@@ -2,13 +2,16 @@
 //!
 //! Everything here builds for the host and is tested there with `cargo test`:
 //! physical-memory region arithmetic and the boot allocator, the split of free
-//! memory into Untyped blocks, and the capability core: the two-word cap encoding, CNode slots and the
-//! derivation tree, CSpace lookup, the CNode operations, delete and revoke with
-//! Zombies and preemption, Untyped retype, the endpoint state machine and
-//! the sporadic-server refill arithmetic of MCS scheduling contexts. Object memory is reached only
-//! through [`object_memory::ObjectMemory`]. The bare-metal kernel (`keel-kernel`)
-//! calls into this crate; this crate never calls the kernel except through the
-//! [`cspace::ObjectHooks`] and [`cspace::Preempt`] traits it implements.
+//! memory into Untyped blocks, and the capability core: the two-word cap
+//! encoding, CNode slots and the derivation tree, CSpace lookup, the CNode
+//! operations, delete and revoke with Zombies and preemption, Untyped retype,
+//! thread queues, the endpoint state machine and the sporadic-server refill
+//! arithmetic of MCS scheduling contexts. Object memory is reached only
+//! through [`object_memory::ObjectMemory`]. The bare-metal kernel
+//! (`keel-kernel`) calls into this crate; this crate never calls the kernel
+//! except through the traits it implements: [`ObjectMemory`],
+//! [`cspace::ObjectHooks`], [`cspace::Preempt`],
+//! [`thread_queue::QueueLinks`] and [`endpoint::EndpointThreads`].
 #![no_std]
 #![forbid(unsafe_code)]
 

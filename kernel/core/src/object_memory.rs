@@ -3,7 +3,8 @@
 //! Every operation of the capability core reads and writes slots and objects by
 //! value through [`ObjectMemory`]; nothing holds a reference into object memory.
 //! The bare-metal kernel implements the trait over its physical-memory window;
-//! host tests use [`TestMemory`]. This module does not decide what the words mean.
+//! host tests use `TestMemory` (built for tests and with the `test-memory`
+//! feature). This module does not decide what the words mean.
 
 /// Physical memory holding kernel objects, accessed by word. Slot and object
 /// addresses are physical.

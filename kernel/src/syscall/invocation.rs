@@ -96,7 +96,7 @@ impl Message {
 /// # Errors
 /// Any invocation error, with its details.
 pub fn call(tcb_object: u64, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
-    // Values only: the invocation may change this very TCB through other references.
+    // A copy of the register file: the invocation may change this very TCB.
     let caller = crate::ipc::queue::tcb(tcb_object);
     let ctx = caller.context();
     let ctx = &ctx;

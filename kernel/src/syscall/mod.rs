@@ -48,8 +48,10 @@ pub fn handle_syscall() -> ! {
     sched::schedule()
 }
 
-/// Runs one system call. References to the current TCB are taken briefly and
-/// never held while the capability core runs (it may finalise that very TCB).
+/// Runs one system call for the current thread, the TCB object at
+/// `tcb_object`. Its fields are read and written one at a time through its
+/// handle, so nothing of it is borrowed while the capability core runs
+/// (which may finalise that very TCB).
 fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
     let number = match sched::current() {
         Some(t) => t.syscall_number(),
@@ -80,9 +82,9 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             Ok(Outcome::Done([0, 0]))
         }
         // A non-blocking send through the first cap, then a receive (or a
-        // wait on a notification) on the cap the seventh argument names. The
-        // receive half answers Calls through the thread's reply link until
-        // MCS reply objects arrive.
+        // wait on a notification) on the cap `ARG_SEND_RECV_SOURCE` names. A
+        // Call the receive half takes waits on the Reply object
+        // `ARG_SEND_RECV_REPLY` names (NBSendRecv only).
         Syscall::NBSendRecv | Syscall::NBSendWait => match ipc::send(tcb_object, syscall) {
             Outcome::Fault(kind, cptr) => Ok(Outcome::Fault(kind, cptr)),
             _ => Ok(ipc::receive(tcb_object, syscall)),

@@ -377,7 +377,7 @@ pub fn occupied_receive_slot(env: &Env) -> TestResult {
 }
 
 /// Takes one Call through `shared(i).cap`, answers it naming extra cap
-/// `shared(i).value` (in the root task's IPC buffer, lent to it), then waits.
+/// `shared(i).value` (through its own IPC buffer), then stops.
 extern "C" fn reply_with_cap(i: u64) -> ! {
     let ep = endpoint_of(i);
     let Some(reply) = reply_of(i) else {

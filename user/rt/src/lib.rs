@@ -18,7 +18,8 @@
 //! cap in the root task's slot for it (`keel_sys::cap::init_thread::DEBUG`),
 //! which programs started with the root task's slot numbering (the test
 //! processes) have at the same place; without one (or without the rights)
-//! nothing is printed and [`halt`] stops only the calling thread.
+//! nothing is printed and [`halt`] suspends the program's initial thread
+//! rather than stopping the system.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -58,11 +58,12 @@ impl Cap<Debug> {
         .map(|_| ())
     }
 
-    /// The type of the capability in a slot of the caller's root CNode.
+    /// The type of the capability `slot` (a CPtr) names in the caller's
+    /// CSpace.
     ///
     /// # Errors
     /// `InvalidCapability` without read and write rights; `FailedLookup`
-    /// when the slot index is past the end of the CNode.
+    /// when `slot` resolves to no slot.
     pub fn debug_cap_identify(self, slot: CPtr) -> Result<CapType, Error> {
         let [kind, _] = self.debug_call(Syscall::DebugCapIdentify, [slot.bits(), 0, 0, 0, 0])?;
         CapType::try_from(kind).map_err(|_| Error::IllegalOperation)

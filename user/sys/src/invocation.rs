@@ -14,7 +14,8 @@ use keel_abi::{CapRights, Error, Label, MessageInfo, ObjectType, Syscall};
 /// # Errors
 /// The kernel's error with its detail words. `InvalidArgument` (no
 /// detail) without calling the kernel when the message does not fit (more
-/// than 120 words or 3 caps, or more than 4 words with no IPC buffer).
+/// than 120 words or 3 caps, or more than 4 words or any cap with no IPC
+/// buffer).
 pub fn invoke(
     cap: CPtr,
     label: Label,

@@ -37,10 +37,12 @@ fn call(syscall: Syscall, args: [u64; 6]) -> Result<[u64; 2], Error> {
     Error::check(err).map(|()| [a, b])
 }
 
-/// Gives up the rest of the current time slice.
+/// Gives up the rest of the current refill (MCS; for a round-robin context,
+/// the rest of its timeslice): the thread goes to the back of its priority's
+/// queue, or waits in the release queue for its next refill.
 ///
 /// # Errors
-/// None today; the `Result` is kept for the MCS semantics to come.
+/// None: the kernel answers every Yield with success.
 pub fn r#yield() -> Result<(), Error> {
     call(Syscall::Yield, [0; 6]).map(|_| ())
 }

@@ -216,7 +216,8 @@ impl Cap<Tcb> {
     /// thread's budget runs out; `None` removes it.
     ///
     /// # Errors
-    /// `InvalidCapability` when the cap is not an endpoint.
+    /// `InvalidCapability` when the cap is not an endpoint cap a fault can
+    /// go through (write, and grant or grant-reply).
     pub fn tcb_set_timeout_endpoint(
         self,
         ep: Option<Cap<Endpoint>>,

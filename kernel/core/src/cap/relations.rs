@@ -132,9 +132,8 @@ impl Cap {
     ///
     /// # Errors
     /// `IllegalOperation` for an unmapped PageUpperDirectory, PageDirectory or
-    /// PageTable (seL4 lets only mapped paging structures be copied). A VSpace
-    /// cap copies with or without an ASID (a copy made before `AsidPool_Assign`
-    /// keeps none).
+    /// PageTable, and for a VSpace without an ASID (seL4 lets only mapped
+    /// paging structures and assigned roots be copied).
     pub fn derive(&self) -> Result<Cap, Error> {
         match self.kind() {
             CapType::Zombie | CapType::IrqControl => Ok(Cap::NULL),

@@ -63,7 +63,7 @@ fn non_null(cap: Cap) -> Result<Cap, SyscallError> {
 /// `DeleteFirst` when `dest` is full; `FailedLookup` (source,
 /// MissingCapability) when `src` is empty; `RevokeFirst` for an untyped with
 /// children; `IllegalOperation` for caps that cannot be copied (Zombie,
-/// IrqControl, Reply, unmapped page tables).
+/// IrqControl, unmapped paging structures, a VSpace without an ASID).
 pub fn copy(
     mem: &mut impl ObjectMemory,
     src: u64,

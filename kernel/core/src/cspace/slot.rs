@@ -9,8 +9,8 @@
 //! slots, laid out exactly as a CNode of radix [`TCB_SLOT_RADIX`] (slot `i` at
 //! `tcb_paddr + i * SLOT_SIZE`, see [`tcb_slot`]). That layout is the contract
 //! with the kernel, which keeps the thread's CSpace root, VSpace root, IPC
-//! buffer, fault endpoint and reply caps there and its own thread state after
-//! them; destroying a TCB deletes the caps in these slots (see `delete`).
+//! buffer, fault endpoint and timeout endpoint caps there and its own thread
+//! state after them; destroying a TCB deletes the caps in these slots (see `delete`).
 
 use crate::cap::Cap;
 use crate::object_memory::ObjectMemory;

@@ -1,6 +1,6 @@
 //! A user thread's register file and the system-call register convention:
-//! `svc #0` with the number in `x8`, arguments in `x0`-`x5`, results (error word
-//! first) in `x0`-`x2`.
+//! `svc #0` with the number in `x8`, arguments in `x0`-`x7`, the six result
+//! words (error word first) in `x0`-`x5`.
 //!
 //! FP/SIMD state (`q0`-`q31`, FPCR, FPSR) is switched lazily (see `fpu`): the
 //! register file holds it while another thread's is in the registers.
@@ -62,8 +62,8 @@ const _: () = {
 };
 
 impl UserRegisters for UserContext {
-    /// Starts at EL0t with DAIF clear: no interrupt source is enabled yet, and
-    /// when timers and IRQ handlers arrive, user code must be preemptible.
+    /// Starts at EL0t with DAIF clear, so the timer interrupt preempts user
+    /// code.
     fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
         let mut x = [0; 31];
         x[0] = arg0;

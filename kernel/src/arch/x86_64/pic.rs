@@ -1,6 +1,7 @@
 //! The legacy 8259 PICs: remapped away from the exception vectors (to 0x20 and
-//! 0x28) and fully masked. Keel takes interrupts through the local APIC and
-//! I/O APIC; the PIC's timer must never raise vector 8 (the double-fault slot).
+//! 0x28) and fully masked. Keel takes interrupts through the local APIC (its
+//! timer; the I/O APIC is not programmed); the PIC's timer must never raise
+//! vector 8 (the double-fault slot).
 
 use super::io::outb;
 

@@ -1,7 +1,8 @@
 //! Thread control blocks. A TCB object (2^11 bytes) starts with a few
 //! capability slots of its own (as seL4's TCB CNode: the CSpace root, VSpace
-//! root, IPC buffer frame), followed by the [`Tcb`] structure: registers,
-//! address space, IPC buffer, priorities, scheduling links, name and state.
+//! root, IPC buffer frame, fault and timeout endpoints), followed by the
+//! [`Tcb`] structure: registers, address space, IPC buffer, priorities,
+//! scheduling links, name and state.
 //! A zeroed TCB object is a valid inactive thread of priority 0.
 //! Invocations are in [`invoke`].
 

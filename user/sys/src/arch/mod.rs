@@ -1,9 +1,11 @@
 //! Picks the architecture's system-call trap and process entry, and re-exports
-//! one set of names: `syscall`, `syscall7`, `ARCH`, `undefined_instruction`,
-//! `cycle_counter`, `thread_trampoline`, `tls_first_word`,
-//! `clear_thread_pointer_directly`, `ipc_buffer_address`,
-//! `set_simd_register`/`simd_register`, and the `_start` symbol every Keel
-//! program begins at.
+//! one set of names: `syscall`, `syscall8`, `ARCH`, `cycle_counter`,
+//! `thread_trampoline`, `tls_first_word`, `clear_thread_pointer_directly`,
+//! `ipc_buffer_address`, and for tests `undefined_instruction`,
+//! `undefined_in_32_bit_mode`, `syscall_in_32_bit_mode`, `FLAGS_32_BIT_MODE`,
+//! `yield_with_flags` with `USER_SETTABLE_FLAGS` and `FLAGS_KEPT_BY_SYSCALL`,
+//! and `set_simd_register`/`simd_register`; and the `_start` symbol every
+//! Keel program begins at.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

@@ -150,7 +150,7 @@ fn nested_calls_stack_the_context_and_replies_unwind_it() {
     assert_eq!(stack(&mem, &th), [reply(2), reply(1)]);
     assert_eq!(Reply::at(reply(2)).pop(&mut mem, &mut th), Some(server(1)));
     assert_eq!(th.holder(SC), server(1));
-    assert!(Reply::at(reply(2)).is_top_of(&mem, SC) == false && unused(&mem, reply(2)));
+    assert!(!Reply::at(reply(2)).is_top_of(&mem, SC) && unused(&mem, reply(2)));
     assert!(Reply::at(reply(1)).is_top_of(&mem, SC));
     assert_eq!(Reply::at(reply(1)).pop(&mut mem, &mut th), Some(C));
     assert_eq!(th.holder(SC), C);

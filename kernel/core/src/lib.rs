@@ -4,8 +4,8 @@
 //! physical-memory region arithmetic and the boot allocator, the split of free
 //! memory into Untyped blocks, and the capability core: the two-word cap encoding, CNode slots and the
 //! derivation tree, CSpace lookup, the CNode operations, delete and revoke with
-//! Zombies and preemption, Untyped retype, the endpoint, notification and Reply
-//! state machines and the sporadic-server refill arithmetic of MCS scheduling contexts. Object memory is reached only
+//! Zombies and preemption, Untyped retype, the endpoint, notification and Reply state machines and
+//! the sporadic-server refill arithmetic of MCS scheduling contexts. Object memory is reached only
 //! through [`object_memory::ObjectMemory`]. The bare-metal kernel (`keel-kernel`)
 //! calls into this crate; this crate never calls the kernel except through the
 //! [`cspace::ObjectHooks`] and [`cspace::Preempt`] traits it implements.

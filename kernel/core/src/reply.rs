@@ -102,7 +102,7 @@ impl Reply {
 
     /// The thread it names: a receiver waiting with it, or a caller waiting
     /// on it (0: none).
-    #[inline(always)]
+    #[inline]
     pub fn thread(&self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, THREAD)
     }
@@ -169,7 +169,7 @@ impl Reply {
     /// The Call from `caller` reached `callee`, which received with it: the
     /// caller now waits on it (a reply may carry caps if the callee
     /// received with the grant right).
-    #[inline(always)]
+    #[inline]
     pub fn link_caller<M: ObjectMemory, T: ReplyThreads>(
         &self,
         mem: &mut M,
@@ -185,7 +185,7 @@ impl Reply {
     }
 
     /// Puts it on top of the call stack of `context`, which its Call donates.
-    #[inline(always)]
+    #[inline]
     pub fn stack_push<M: ObjectMemory, T: ReplyThreads>(
         &self,
         mem: &mut M,
@@ -203,14 +203,14 @@ impl Reply {
 
     /// True when it is on top of the call stack of `context`: replying
     /// through it returns that context to its caller.
-    #[inline(always)]
+    #[inline]
     pub fn is_top_of(&self, mem: &impl ObjectMemory, context: u64) -> bool {
         self.read(mem, NEXT) == context | SC_TAG
     }
 
     /// Takes it, on top of the call stack of `context`, off that stack; the
     /// context itself is the caller's to move.
-    #[inline(always)]
+    #[inline]
     pub fn stack_pop<M: ObjectMemory, T: ReplyThreads>(
         &self,
         mem: &mut M,
@@ -238,10 +238,7 @@ impl Reply {
         to: u64,
         give_back: bool,
     ) {
-        let (prev, next) = (self.read(mem, PREV), self.read(mem, NEXT));
-        if prev == 0 && next == 0 {
-            return;
-        }
+        let next = self.read(mem, NEXT);
         if next & SC_TAG != 0 {
             let context = next & !SC_TAG;
             self.stack_pop(mem, threads, context);
@@ -249,6 +246,10 @@ impl Reply {
                 let holder = threads.holder(context);
                 threads.donate(context, holder, to);
             }
+            return;
+        }
+        let prev = self.read(mem, PREV);
+        if next == 0 && prev == 0 {
             return;
         }
         // With `next` 0 it tops a chain whose context is gone.
@@ -281,7 +282,7 @@ impl Reply {
     }
 
     /// `caller`, which waited on it, is answered: the two part.
-    #[inline(always)]
+    #[inline]
     pub fn unlink_answered<M: ObjectMemory, T: ReplyThreads>(
         &self,
         mem: &mut M,
@@ -311,7 +312,7 @@ impl Reply {
 }
 
 /// True when `receiver` waits with the Reply object `reply` (0: none).
-#[inline(always)]
+#[inline]
 pub fn receives_with(mem: &impl ObjectMemory, receiver: u64, reply: u64) -> bool {
     reply != 0 && Reply::at(reply).thread(mem) == receiver
 }
@@ -331,6 +332,7 @@ pub fn end_receive<M: ObjectMemory, T: ReplyThreads>(mem: &mut M, threads: &mut 
 /// to the callee and onto the context's call stack. False when the callee
 /// has no Reply object: then nobody can answer, and the caller is left
 /// inactive (seL4's rule).
+#[inline]
 pub fn push<M: ObjectMemory, T: ReplyThreads>(
     mem: &mut M,
     threads: &mut T,

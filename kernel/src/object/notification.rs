@@ -63,11 +63,13 @@ impl NotificationThreads for KernelThreads {
 
 /// Signals the notification with `badge`: wakes the first waiter, or the
 /// bound thread if it waits on an endpoint, or ORs the badge into the word.
+#[inline(always)]
 pub fn signal(ntfn: u64, badge: u64) {
     Notification::at(ntfn).signal(&mut KernelMemory, &mut KernelThreads, badge);
 }
 
 /// Takes the pending word if there is one (the notification becomes idle).
+#[inline(always)]
 pub fn take_word(ntfn: u64) -> Option<u64> {
     Notification::at(ntfn).take_word(&mut KernelMemory)
 }
@@ -85,16 +87,19 @@ pub fn set_sched_context(ntfn: u64, sc_object: u64) {
 /// `thread` blocks to wait on the notification (or on an endpoint with it
 /// bound): a context it was lent by the notification goes back (seL4's
 /// `maybeReturnSchedContext`).
+#[inline(always)]
 pub fn return_context(ntfn: u64, thread: u64) {
     Notification::at(ntfn).return_context(&KernelMemory, &mut KernelThreads, thread);
 }
 
 /// `thread` waits on the notification (or, without `blocking`, polls it).
+#[inline(always)]
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
     Notification::at(ntfn).wait(&mut KernelMemory, &mut KernelThreads, thread, blocking);
 }
 
 /// Takes `thread` off the waiters, leaving the notification idle if it was the last.
+#[inline(always)]
 pub fn take_off(ntfn: u64, thread: u64) {
     Notification::at(ntfn).take_off(&mut KernelMemory, &mut KernelThreads, thread);
 }

@@ -82,6 +82,7 @@ pub fn thread(reply: u64) -> u64 {
 }
 
 /// Whether a reply through it may carry caps.
+#[inline(always)]
 pub fn can_grant(reply: u64) -> bool {
     Reply::at(reply).can_grant(&KernelMemory)
 }
@@ -103,6 +104,7 @@ pub fn link_receiver(reply: u64, receiver: u64) {
 
 /// `receiver`'s receive is over without a Call to answer: it drops its
 /// Reply object, if it still names it.
+#[inline(always)]
 pub fn end_receive(receiver: u64) {
     core_reply::end_receive(&mut KernelMemory, &mut KernelThreads, receiver);
 }
@@ -112,7 +114,7 @@ pub fn end_receive(receiver: u64) {
 /// (no scheduling context), the caller's context goes to the callee and
 /// onto the context's call stack. False when the callee has no Reply
 /// object: then nobody can answer, and the caller is left inactive (seL4).
-#[inline]
+#[inline(always)]
 pub fn push(caller: u64, callee: u64, can_donate: bool) -> bool {
     core_reply::push(
         &mut KernelMemory,
@@ -160,7 +162,7 @@ pub fn stack_pop(reply: u64, context: u64) {
 /// Answers the caller waiting on `reply`: off the call stack (its donated
 /// context comes back) and no longer waiting. Returns the caller, to
 /// receive the message and run; `None` when nobody waits on it.
-#[inline]
+#[inline(always)]
 pub fn pop(reply: u64) -> Option<u64> {
     Reply::at(reply).pop(&mut KernelMemory, &mut KernelThreads)
 }

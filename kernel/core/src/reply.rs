@@ -31,7 +31,8 @@ pub struct ReplyLayout {
     /// The Reply object below it on a call stack (0: none).
     pub prev: u64,
     /// The Reply object above it on a call stack, or at the top its
-    /// scheduling context tagged with [`SC_TAG`] (0: on no stack).
+    /// scheduling context tagged with [`SC_TAG`] ([`SC_TAG`] alone once
+    /// that context is deleted; 0: on no stack).
     pub next: u64,
     /// Whether a reply through it may carry caps (0 or 1).
     pub can_grant: u64,
@@ -118,7 +119,8 @@ impl Reply {
     }
 
     /// The word above it on its call stack: a Reply object, its context
-    /// tagged with [`SC_TAG`], or 0 on no stack.
+    /// tagged with [`SC_TAG`] ([`SC_TAG`] alone when that context was
+    /// deleted), or 0 on no stack.
     pub fn above(&self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, NEXT)
     }
@@ -228,8 +230,7 @@ impl Reply {
 
     /// Takes it off the call stack it is on. At the top, its context goes
     /// back to `to` (its caller) when `give_back`; otherwise the context
-    /// stays where it is and the chain closes over the gap (at the top of a
-    /// chain whose context was deleted, the one below becomes its top).
+    /// stays where it is and the chain closes over the gap.
     #[inline]
     fn take_off_stack<M: ObjectMemory, T: ReplyThreads>(
         &self,
@@ -238,7 +239,19 @@ impl Reply {
         to: u64,
         give_back: bool,
     ) {
-        let next = self.read(mem, NEXT);
+        let (prev, next) = (self.read(mem, PREV), self.read(mem, NEXT));
+        if next == 0 {
+            return;
+        }
+        if next == SC_TAG {
+            // It tops a chain whose context was deleted: the one below does now.
+            if prev != 0 {
+                Reply(prev).write(mem, NEXT, SC_TAG);
+            }
+            self.write(mem, PREV, 0);
+            self.write(mem, NEXT, 0);
+            return;
+        }
         if next & SC_TAG != 0 {
             let context = next & !SC_TAG;
             self.stack_pop(mem, threads, context);
@@ -248,14 +261,7 @@ impl Reply {
             }
             return;
         }
-        let prev = self.read(mem, PREV);
-        if next == 0 && prev == 0 {
-            return;
-        }
-        // With `next` 0 it tops a chain whose context is gone.
-        if next != 0 {
-            Reply(next).write(mem, PREV, prev);
-        }
+        Reply(next).write(mem, PREV, prev);
         if prev != 0 {
             Reply(prev).write(mem, NEXT, next);
         }
@@ -371,7 +377,7 @@ pub fn cancel_caller<M: ObjectMemory, T: ReplyThreads>(mem: &mut M, threads: &mu
 }
 
 /// The scheduling context `context` is going away: the Reply object on top
-/// of its call stack no longer leads to it.
+/// of its call stack no longer leads to it, but still tops the chain below.
 pub fn detach_context<M: ObjectMemory, T: ReplyThreads>(
     mem: &mut M,
     threads: &mut T,
@@ -380,7 +386,7 @@ pub fn detach_context<M: ObjectMemory, T: ReplyThreads>(
     let top = threads.call_stack(context);
     threads.set_call_stack(context, 0);
     if top != 0 {
-        Reply(top).write(mem, NEXT, 0);
+        Reply(top).write(mem, NEXT, SC_TAG);
     }
 }
 

@@ -286,12 +286,15 @@ fn a_deleted_context_cuts_the_chain_at_the_top() {
     call(&mut mem, &mut th, C, 1);
     call(&mut mem, &mut th, server(1), 2);
     detach_context(&mut mem, &mut th, SC);
-    assert_eq!((th.call_stack(SC), Reply::at(reply(2)).above(&mem)), (0, 0));
+    assert_eq!(
+        (th.call_stack(SC), Reply::at(reply(2)).above(&mem)),
+        (0, SC_TAG)
+    );
     th.donate(SC, server(2), 0);
     assert_eq!(Reply::at(reply(2)).pop(&mut mem, &mut th), Some(server(1)));
     assert_eq!(th.holder(SC), 0, "nothing to give back");
     assert!(unused(&mem, reply(2)));
-    assert_eq!(Reply::at(reply(1)).above(&mem), 0);
+    assert_eq!(Reply::at(reply(1)).above(&mem), SC_TAG, "the new top");
     assert_eq!(Reply::at(reply(1)).pop(&mut mem, &mut th), Some(C));
 }
 

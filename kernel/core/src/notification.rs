@@ -99,24 +99,24 @@ impl Notification {
         }
     }
 
-    fn read(&self, mem: &impl ObjectMemory, field: u64) -> u64 {
+    fn read(self, mem: &impl ObjectMemory, field: u64) -> u64 {
         mem.read(self.0 + field)
     }
 
-    fn write(&self, mem: &mut impl ObjectMemory, field: u64, value: u64) {
+    fn write(self, mem: &mut impl ObjectMemory, field: u64, value: u64) {
         mem.write(self.0 + field, value);
     }
 
-    fn queue(&self) -> ThreadQueue {
+    fn queue(self) -> ThreadQueue {
         ThreadQueue::at(self.0 + QUEUE)
     }
 
-    fn set_state(&self, mem: &mut impl ObjectMemory, state: NotificationState) {
+    fn set_state(self, mem: &mut impl ObjectMemory, state: NotificationState) {
         self.write(mem, STATE, state as u64);
     }
 
     /// Where it stands.
-    pub fn state(&self, mem: &impl ObjectMemory) -> NotificationState {
+    pub fn state(self, mem: &impl ObjectMemory) -> NotificationState {
         match self.read(mem, STATE) {
             1 => NotificationState::Waiting,
             2 => NotificationState::Active,
@@ -125,24 +125,24 @@ impl Notification {
     }
 
     /// The thread bound to it (0: none).
-    pub fn bound(&self, mem: &impl ObjectMemory) -> u64 {
+    pub fn bound(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, BOUND)
     }
 
     /// The scheduling context bound to it (0: none).
-    pub fn sched_context(&self, mem: &impl ObjectMemory) -> u64 {
+    pub fn sched_context(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, SCHED_CONTEXT)
     }
 
     /// Records `context` (0: none) as the scheduling context bound to it.
-    pub fn set_sched_context(&self, mem: &mut impl ObjectMemory, context: u64) {
+    pub fn set_sched_context(self, mem: &mut impl ObjectMemory, context: u64) {
         self.write(mem, SCHED_CONTEXT, context);
     }
 
     /// Signals with `badge`: wakes the first waiter, or the bound thread if
     /// it receives on an endpoint, or ORs the badge into the word.
     pub fn signal<M: ObjectMemory, T: NotificationThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         badge: u64,
@@ -168,7 +168,7 @@ impl Notification {
 
     /// A signal with `word` wakes `thread`, which waited for it.
     fn wake<M: ObjectMemory, T: NotificationThreads>(
-        &self,
+        self,
         mem: &M,
         threads: &mut T,
         thread: u64,
@@ -180,7 +180,7 @@ impl Notification {
     }
 
     /// Takes the pending word if there is one (it becomes idle).
-    pub fn take_word(&self, mem: &mut impl ObjectMemory) -> Option<u64> {
+    pub fn take_word(self, mem: &mut impl ObjectMemory) -> Option<u64> {
         if self.state(mem) != NotificationState::Active {
             return None;
         }
@@ -194,7 +194,7 @@ impl Notification {
     /// notification's, if no thread holds that one (seL4's
     /// `maybeDonateSchedContext`).
     fn lend_context<T: NotificationThreads>(
-        &self,
+        self,
         mem: &impl ObjectMemory,
         threads: &mut T,
         thread: u64,
@@ -209,7 +209,7 @@ impl Notification {
     /// it bound): a context it was lent by the notification goes back
     /// (seL4's `maybeReturnSchedContext`).
     pub fn return_context<T: NotificationThreads>(
-        &self,
+        self,
         mem: &impl ObjectMemory,
         threads: &mut T,
         thread: u64,
@@ -223,7 +223,7 @@ impl Notification {
     /// `thread` waits on the notification (or, without `blocking`, polls
     /// it): it takes a pending word, or queues, or (polling) gets 0.
     pub fn wait<M: ObjectMemory, T: NotificationThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         thread: u64,
@@ -244,7 +244,7 @@ impl Notification {
     /// Takes `thread` off the waiters, leaving the notification idle if it
     /// was the last.
     pub fn take_off<M: ObjectMemory, T: NotificationThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         thread: u64,
@@ -261,7 +261,7 @@ impl Notification {
     /// # Errors
     /// [`BindError::Busy`] when either is bound already or threads wait on it.
     pub fn bind<M: ObjectMemory, T: NotificationThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         thread: u64,
@@ -278,7 +278,7 @@ impl Notification {
     }
 
     /// Unbinds the notification from its thread.
-    pub fn unbind<M: ObjectMemory, T: NotificationThreads>(&self, mem: &mut M, threads: &mut T) {
+    pub fn unbind<M: ObjectMemory, T: NotificationThreads>(self, mem: &mut M, threads: &mut T) {
         let bound = self.bound(mem);
         self.write(mem, BOUND, 0);
         if bound != 0 {
@@ -288,11 +288,7 @@ impl Notification {
 
     /// The notification is being destroyed: waiters run their system call
     /// again, the bound thread is unbound, and so is the bound context.
-    pub fn cancel_all<M: ObjectMemory, T: NotificationThreads>(
-        &self,
-        mem: &mut M,
-        threads: &mut T,
-    ) {
+    pub fn cancel_all<M: ObjectMemory, T: NotificationThreads>(self, mem: &mut M, threads: &mut T) {
         while let Some(thread) = self.queue().first(mem) {
             self.take_off(mem, threads, thread);
             threads.restart(thread);

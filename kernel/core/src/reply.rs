@@ -93,35 +93,35 @@ impl Reply {
         Reply(paddr)
     }
 
-    fn read(&self, mem: &impl ObjectMemory, field: u64) -> u64 {
+    fn read(self, mem: &impl ObjectMemory, field: u64) -> u64 {
         mem.read(self.0 + field)
     }
 
-    fn write(&self, mem: &mut impl ObjectMemory, field: u64, value: u64) {
+    fn write(self, mem: &mut impl ObjectMemory, field: u64, value: u64) {
         mem.write(self.0 + field, value);
     }
 
     /// The thread it names: a receiver waiting with it, or a caller waiting
     /// on it (0: none).
     #[inline]
-    pub fn thread(&self, mem: &impl ObjectMemory) -> u64 {
+    pub fn thread(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, THREAD)
     }
 
     /// Whether a reply through it may carry caps.
-    pub fn can_grant(&self, mem: &impl ObjectMemory) -> bool {
+    pub fn can_grant(self, mem: &impl ObjectMemory) -> bool {
         self.read(mem, CAN_GRANT) != 0
     }
 
     /// The Reply object below it on its call stack (0: none).
-    pub fn below(&self, mem: &impl ObjectMemory) -> u64 {
+    pub fn below(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, PREV)
     }
 
     /// The word above it on its call stack: a Reply object, its context
     /// tagged with [`SC_TAG`] ([`SC_TAG`] alone when that context was
     /// deleted), or 0 on no stack.
-    pub fn above(&self, mem: &impl ObjectMemory) -> u64 {
+    pub fn above(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, NEXT)
     }
 
@@ -130,7 +130,7 @@ impl Reply {
     /// it loses it; then it names `receiver`.
     #[inline(always)]
     pub fn start_receive<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         receiver: u64,
@@ -150,7 +150,7 @@ impl Reply {
     /// path's, which has just answered through it).
     #[inline(always)]
     pub fn link_receiver<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         receiver: u64,
@@ -161,7 +161,7 @@ impl Reply {
 
     /// Breaks the link between it and `thread`.
     #[inline]
-    fn unlink<M: ObjectMemory, T: ReplyThreads>(&self, mem: &mut M, threads: &mut T, thread: u64) {
+    fn unlink<M: ObjectMemory, T: ReplyThreads>(self, mem: &mut M, threads: &mut T, thread: u64) {
         self.write(mem, THREAD, 0);
         if threads.reply_of(thread) == self.0 {
             threads.set_reply_of(thread, 0);
@@ -173,7 +173,7 @@ impl Reply {
     /// received with the grant right).
     #[inline]
     pub fn link_caller<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         caller: u64,
@@ -189,7 +189,7 @@ impl Reply {
     /// Puts it on top of the call stack of `context`, which its Call donates.
     #[inline]
     pub fn stack_push<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         context: u64,
@@ -206,7 +206,7 @@ impl Reply {
     /// True when it is on top of the call stack of `context`: replying
     /// through it returns that context to its caller.
     #[inline]
-    pub fn is_top_of(&self, mem: &impl ObjectMemory, context: u64) -> bool {
+    pub fn is_top_of(self, mem: &impl ObjectMemory, context: u64) -> bool {
         self.read(mem, NEXT) == context | SC_TAG
     }
 
@@ -214,7 +214,7 @@ impl Reply {
     /// context itself is the caller's to move.
     #[inline]
     pub fn stack_pop<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         context: u64,
@@ -233,7 +233,7 @@ impl Reply {
     /// stays where it is and the chain closes over the gap.
     #[inline]
     fn take_off_stack<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         to: u64,
@@ -274,7 +274,7 @@ impl Reply {
     /// receive the message and run; `None` when nobody waits on it.
     #[inline]
     pub fn pop<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
     ) -> Option<u64> {
@@ -290,7 +290,7 @@ impl Reply {
     /// `caller`, which waited on it, is answered: the two part.
     #[inline]
     pub fn unlink_answered<M: ObjectMemory, T: ReplyThreads>(
-        &self,
+        self,
         mem: &mut M,
         threads: &mut T,
         caller: u64,
@@ -303,7 +303,7 @@ impl Reply {
     /// It is going away, or reused while its caller waits: the caller can
     /// never be answered and becomes inactive; a context donated through it
     /// at the top of its stack goes back to the caller first.
-    pub fn remove<M: ObjectMemory, T: ReplyThreads>(&self, mem: &mut M, threads: &mut T) {
+    pub fn remove<M: ObjectMemory, T: ReplyThreads>(self, mem: &mut M, threads: &mut T) {
         let thread = self.thread(mem);
         if thread == 0 {
             return;

@@ -5,13 +5,14 @@
 //! memory into Untyped blocks, and the capability core: the two-word cap
 //! encoding, CNode slots and the derivation tree, CSpace lookup, the CNode
 //! operations, delete and revoke with Zombies and preemption, Untyped retype,
-//! thread queues, the endpoint state machine and the sporadic-server refill
-//! arithmetic of MCS scheduling contexts. Object memory is reached only
-//! through [`object_memory::ObjectMemory`]. The bare-metal kernel
-//! (`keel-kernel`) calls into this crate; this crate never calls the kernel
-//! except through the traits it implements: [`ObjectMemory`],
-//! [`cspace::ObjectHooks`], [`cspace::Preempt`],
-//! [`thread_queue::QueueLinks`] and [`endpoint::EndpointThreads`].
+//! thread queues, the endpoint, notification and Reply state machines, and
+//! the sporadic-server refill arithmetic of MCS scheduling contexts. Object
+//! memory is reached only through [`object_memory::ObjectMemory`]. The
+//! bare-metal kernel (`keel-kernel`) calls into this crate; this crate never
+//! calls the kernel except through the traits it implements: [`ObjectMemory`],
+//! [`cspace::ObjectHooks`], [`cspace::Preempt`], [`thread_queue::QueueLinks`],
+//! [`endpoint::EndpointThreads`], [`notification::NotificationThreads`],
+//! [`reply::ReplyThreads`] and [`reply::Donation`].
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -25,8 +26,10 @@ pub mod error;
 pub mod memory;
 #[cfg(test)]
 mod model_test;
+pub mod notification;
 pub mod object_memory;
 pub mod refill;
+pub mod reply;
 #[cfg(test)]
 mod testutil;
 pub mod thread_queue;

@@ -1,136 +1,105 @@
 //! Notifications: a word of bits that Signal ORs a badge into, and Wait takes
-//! (blocking while it is zero). A notification object (64 bytes) holds its
-//! state, the word, a FIFO queue of waiters and the TCB bound to it, which
-//! also receives signals while it waits on an endpoint, and the scheduling
-//! context bound to it (MCS): a passive thread woken by a signal runs on that
-//! context until it waits on the notification again.
+//! (blocking while it is zero). The state machine (the object's state and
+//! word, its FIFO queue of waiters, the bound thread that also receives
+//! signals while it waits on an endpoint, and the bound scheduling context
+//! a passive thread woken by a signal runs on) is the capability core's
+//! (`keel_kernel_core::notification`, host-tested); this module connects it
+//! to the kernel's threads, scheduler and message delivery (`crate::ipc`).
 
 use crate::ipc;
-use crate::ipc::queue::{tcb, Queue};
+use crate::ipc::queue::{tcb, KernelThreads};
 use crate::object::memory::KernelMemory;
+use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
 use crate::sched;
-use keel_kernel_core::object_memory::ObjectMemory;
+use keel_kernel_core::notification::{Notification, NotificationThreads};
 
-const STATE: u64 = 0;
-const WORD: u64 = 8;
-const QUEUE: u64 = 16;
-const BOUND: u64 = 32;
-const SCHED_CONTEXT: u64 = 40;
+pub use keel_kernel_core::notification::BindError;
 
-const IDLE: u64 = 0;
-const WAITING: u64 = 1;
-const ACTIVE: u64 = 2;
+impl NotificationThreads for KernelThreads {
+    fn receiving(&self, thread: u64) -> bool {
+        tcb(thread).state() == ThreadState::BlockedOnReceive
+    }
 
-fn read(ntfn: u64, field: u64) -> u64 {
-    KernelMemory.read(ntfn + field)
-}
+    fn cancel_ipc(&mut self, thread: u64) {
+        ipc::cancel(tcb(thread));
+    }
 
-fn write(ntfn: u64, field: u64, value: u64) {
-    KernelMemory.write(ntfn + field, value);
-}
+    fn deliver(&mut self, thread: u64, word: u64) {
+        ipc::deliver_signal(tcb(thread), word);
+    }
 
-fn queue(ntfn: u64) -> Queue {
-    Queue::at(ntfn + QUEUE)
+    fn make_runnable(&mut self, thread: u64) {
+        sched::make_runnable(tcb(thread));
+    }
+
+    fn block(&mut self, thread: u64, ntfn: u64) {
+        sched::set_thread_state(tcb(thread), ThreadState::BlockedOnNotification);
+        tcb(thread).set_blocked_on(ntfn);
+    }
+
+    fn unblocked(&mut self, thread: u64) {
+        tcb(thread).set_blocked_on(0);
+    }
+
+    fn restart(&mut self, thread: u64) {
+        ipc::restart(tcb(thread));
+    }
+
+    fn bound_notification(&self, thread: u64) -> u64 {
+        tcb(thread).bound_notification()
+    }
+
+    fn set_bound_notification(&mut self, thread: u64, ntfn: u64) {
+        tcb(thread).set_bound_notification(ntfn);
+    }
+
+    fn forget_notification(&mut self, context: u64) {
+        sc(context).set_notification(0);
+    }
 }
 
 /// Signals the notification with `badge`: wakes the first waiter, or the
 /// bound thread if it waits on an endpoint, or ORs the badge into the word.
+#[inline(always)]
 pub fn signal(ntfn: u64, badge: u64) {
-    if read(ntfn, STATE) == WAITING {
-        let waiter = queue(ntfn)
-            .first()
-            .expect("invariant: a waiting notification has waiters");
-        take_off(ntfn, waiter);
-        ipc::deliver_signal(tcb(waiter), badge);
-        sched::make_runnable(tcb(waiter));
-        lend_context(ntfn, waiter);
-        return;
-    }
-    let bound = read(ntfn, BOUND);
-    if bound != 0 && tcb(bound).state() == ThreadState::BlockedOnReceive {
-        ipc::cancel(tcb(bound));
-        ipc::deliver_signal(tcb(bound), badge);
-        sched::make_runnable(tcb(bound));
-        lend_context(ntfn, bound);
-        return;
-    }
-    write(ntfn, WORD, read(ntfn, WORD) | badge);
-    write(ntfn, STATE, ACTIVE);
+    Notification::at(ntfn).signal(&mut KernelMemory, &mut KernelThreads, badge);
 }
 
 /// Takes the pending word if there is one (the notification becomes idle).
+#[inline(always)]
 pub fn take_word(ntfn: u64) -> Option<u64> {
-    if read(ntfn, STATE) != ACTIVE {
-        return None;
-    }
-    let word = read(ntfn, WORD);
-    write(ntfn, WORD, 0);
-    write(ntfn, STATE, IDLE);
-    Some(word)
+    Notification::at(ntfn).take_word(&mut KernelMemory)
 }
 
 /// The scheduling context bound to the notification (0: none).
 pub fn sched_context(ntfn: u64) -> u64 {
-    read(ntfn, SCHED_CONTEXT)
+    Notification::at(ntfn).sched_context(&KernelMemory)
 }
 
 /// Records `sc_object` (0: none) as the context bound to the notification.
 pub fn set_sched_context(ntfn: u64, sc_object: u64) {
-    write(ntfn, SCHED_CONTEXT, sc_object);
-}
-
-/// A signal woke `thread`: without a context of its own it runs on the
-/// notification's, if that one is not in use (seL4's
-/// `maybeDonateSchedContext`).
-fn lend_context(ntfn: u64, thread: u64) {
-    let context = sched_context(ntfn);
-    if context != 0
-        && tcb(thread).sched_context() == 0
-        && crate::object::sched_context::sc(context).tcb() == 0
-    {
-        sched::donate(context, None, Some(tcb(thread)));
-    }
+    Notification::at(ntfn).set_sched_context(&mut KernelMemory, sc_object);
 }
 
 /// `thread` blocks to wait on the notification (or on an endpoint with it
 /// bound): a context it was lent by the notification goes back (seL4's
 /// `maybeReturnSchedContext`).
+#[inline(always)]
 pub fn return_context(ntfn: u64, thread: u64) {
-    let context = sched_context(ntfn);
-    if context != 0 && tcb(thread).sched_context() == context {
-        sched::donate(context, Some(tcb(thread)), None);
-    }
+    Notification::at(ntfn).return_context(&KernelMemory, &mut KernelThreads, thread);
 }
 
 /// `thread` waits on the notification (or, without `blocking`, polls it).
+#[inline(always)]
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
-    if let Some(word) = take_word(ntfn) {
-        ipc::deliver_signal(tcb(thread), word);
-    } else if blocking {
-        return_context(ntfn, thread);
-        sched::set_thread_state(tcb(thread), ThreadState::BlockedOnNotification);
-        tcb(thread).set_blocked_on(ntfn);
-        queue(ntfn).append(thread);
-        write(ntfn, STATE, WAITING);
-    } else {
-        ipc::deliver_signal(tcb(thread), 0);
-    }
+    Notification::at(ntfn).wait(&mut KernelMemory, &mut KernelThreads, thread, blocking);
 }
 
 /// Takes `thread` off the waiters, leaving the notification idle if it was the last.
+#[inline(always)]
 pub fn take_off(ntfn: u64, thread: u64) {
-    queue(ntfn).remove(thread);
-    tcb(thread).set_blocked_on(0);
-    if queue(ntfn).is_empty() {
-        write(ntfn, STATE, IDLE);
-    }
-}
-
-/// Why a notification cannot be bound.
-pub enum BindError {
-    /// The notification or the thread is bound already, or threads wait on it.
-    Busy,
+    Notification::at(ntfn).take_off(&mut KernelMemory, &mut KernelThreads, thread);
 }
 
 /// Binds the notification to `thread`.
@@ -138,43 +107,20 @@ pub enum BindError {
 /// # Errors
 /// [`BindError::Busy`] when either is bound already or threads wait on it.
 pub fn bind(ntfn: u64, thread: u64) -> Result<(), BindError> {
-    if read(ntfn, BOUND) != 0
-        || tcb(thread).bound_notification() != 0
-        || read(ntfn, STATE) == WAITING
-    {
-        return Err(BindError::Busy);
-    }
-    write(ntfn, BOUND, thread);
-    tcb(thread).set_bound_notification(ntfn);
-    Ok(())
+    Notification::at(ntfn).bind(&mut KernelMemory, &mut KernelThreads, thread)
 }
 
 /// Unbinds the notification bound to `thread`, if any; returns whether there was one.
 pub fn unbind(thread: u64) -> bool {
-    let ntfn = tcb(thread).bound_notification();
-    if ntfn == 0 {
-        return false;
+    let bound = Notification::bound_to(&KernelThreads, thread);
+    if let Some(ntfn) = bound {
+        ntfn.unbind(&mut KernelMemory, &mut KernelThreads);
     }
-    write(ntfn, BOUND, 0);
-    tcb(thread).set_bound_notification(0);
-    true
+    bound.is_some()
 }
 
 /// The notification is being destroyed: waiters run their system call
-/// again, and the bound thread is unbound.
+/// again, the bound thread and the bound context are unbound.
 pub fn cancel_all(ntfn: u64) {
-    while let Some(thread) = queue(ntfn).first() {
-        take_off(ntfn, thread);
-        ipc::restart(tcb(thread));
-    }
-    let bound = read(ntfn, BOUND);
-    if bound != 0 {
-        unbind(bound);
-    }
-    let context = sched_context(ntfn);
-    if context != 0 {
-        crate::object::sched_context::unbind_notification(crate::object::sched_context::sc(
-            context,
-        ));
-    }
+    Notification::at(ntfn).cancel_all(&mut KernelMemory, &mut KernelThreads);
 }

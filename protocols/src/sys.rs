@@ -8,7 +8,7 @@
 
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapType, MessageInfo};
-use keel_sys::cap::{Endpoint, Reply};
+use keel_sys::cap::{Debug, Endpoint, Reply};
 use keel_sys::ipc::{mr, set_cap, set_mr, set_receive_path, unwrapped_badge, Received};
 use keel_sys::{CPtr, Cap};
 
@@ -30,6 +30,11 @@ pub struct ReceiveSlot {
     pub depth: u64,
     /// The slot as a CPtr in the receiver's CSpace.
     pub cptr: CPtr,
+    /// The Debug cap (read and write rights) through which the kernel says
+    /// what type a received cap is. Keel, like seL4, identifies a cap only
+    /// for a holder of debug authority; without one, every transferred cap
+    /// reads as `Null` (missing), so a protocol taking caps refuses them.
+    pub identify_with: Option<Cap<Debug>>,
 }
 
 /// Writes `msg`'s words past the registers and its caps into the IPC buffer,
@@ -87,9 +92,12 @@ fn take(got: &Received, slot: Option<ReceiveSlot>, into: &mut InMessage) {
                 }
             } else {
                 let cptr = slot.map_or(CPtr::from_bits(0), |s| s.cptr);
+                let kind = slot
+                    .and_then(|s| s.identify_with)
+                    .and_then(|debug| debug.debug_cap_identify(cptr).ok());
                 ReceivedCap::Transferred {
                     cptr: cptr.bits(),
-                    kind: keel_sys::debug::cap_identify(cptr).unwrap_or(CapType::Null),
+                    kind: kind.unwrap_or(CapType::Null),
                 }
             }
         })

@@ -7,9 +7,9 @@
 //! The IPC fast path calls the same steps one by one.
 
 use crate::ipc::queue::{tcb, KernelThreads};
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::sched_context::sc;
-use crate::object::handle::Thread;
 use crate::object::tcb::ThreadState;
 use crate::sched;
 use keel_kernel_core::reply::{self as core_reply, Donation, Reply, ReplyThreads};

@@ -8,6 +8,7 @@ mod io;
 mod pic;
 mod pit;
 mod serial;
+mod thread_pointer;
 mod timer;
 mod trap;
 mod vspace;
@@ -52,7 +53,7 @@ impl Platform for Machine {
     #[inline(always)]
     fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace) {
         vspace.activate();
-        trap::prepare_return(ctx);
+        trap::prepare_fast_return(ctx);
     }
 
     fn forget_user_state(_ctx: &UserContext) {

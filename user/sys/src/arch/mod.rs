@@ -1,7 +1,8 @@
 //! Picks the architecture's system-call trap and process entry, and re-exports
 //! one set of names: `syscall`, `syscall7`, `ARCH`, `undefined_instruction`,
 //! `cycle_counter`, `thread_trampoline`, `tls_first_word`,
-//! `clear_thread_pointer_directly`, `THREAD_POINTER_CLEARS`, `ipc_buffer_address`,
+//! `clear_thread_pointer_directly`, `THREAD_POINTER_CLEARS`,
+//! `THREAD_POINTER_PUT_BACK`, `ipc_buffer_address`,
 //! `set_simd_register`/`simd_register`, and the `_start` symbol every Keel
 //! program begins at.
 

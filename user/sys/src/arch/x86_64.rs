@@ -123,6 +123,12 @@ const CLEARING_SELECTORS: [u16; 8] = [0x23, 0x20, 0x2b, 0x1b, 0, 1, 2, 3];
 /// How many ways [`clear_thread_pointer_directly`] has.
 pub const THREAD_POINTER_CLEARS: usize = CLEARING_SELECTORS.len();
 
+/// Whether the kernel puts back a thread pointer its thread changed on its
+/// own: yes, the kernel holds the FS base (`TcbSetTLSBase`), which a thread
+/// can only lose, by loading a selector into FS, and every return from the
+/// kernel gives it back.
+pub const THREAD_POINTER_PUT_BACK: bool = true;
+
 /// Makes the thread pointer 0 without telling the kernel, in way `way`
 /// (modulo [`THREAD_POINTER_CLEARS`]; way 0 is the user data selector): loads
 /// a selector into FS, which sets the FS base to that descriptor's base, 0

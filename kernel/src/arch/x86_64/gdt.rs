@@ -39,7 +39,8 @@ const _: () = assert!(core::mem::size_of::<Tss>() == 104);
 /// Where the `syscall` entry reads `rsp0` (as its kernel entry stack).
 pub const TSS_RSP0_OFFSET: usize = core::mem::offset_of!(Tss, rsp0);
 
-/// The TSS; the `syscall` entry reads its `rsp0` by name.
+/// The TSS; the `syscall` entry reads its `rsp0` by name, and writes it
+/// when it returns from the IPC fast path.
 #[no_mangle]
 static TSS: KernelCell<Tss> = KernelCell::new(Tss {
     reserved0: 0,
@@ -149,7 +150,8 @@ pub fn load_thread_pointer_selector() {
 }
 
 /// Sets the stack the kernel is entered on from user mode: the CPU switches
-/// to it on a trap, and the `syscall` entries load it themselves.
+/// to it on a trap, and the `syscall` entries load it themselves. (The
+/// return from the IPC fast path sets it in the entry's assembly.)
 pub fn set_kernel_entry_stack(rsp0: u64) {
     // SAFETY: single core, interrupts off; rsp0 is read only on a kernel
     // entry from user mode (by the CPU on a trap, by the `syscall` entries).

@@ -400,8 +400,12 @@ syscall_entry:
     jz 2f
     fxrstor64 (%rax)
     lea {rax_offset}(%rax), %rsp
-    /* The fast path always returns into another thread: its FS base,
-       written without a test, and noted (see `thread_pointer`). */
+    /* The rest of `prepare_return`, for the thread the fast path returns
+       into: its next entry's stack (the end of its UserContext), and its
+       FS base, always another thread's, so written without a test, and
+       noted (see `thread_pointer`). */
+    lea {context_size}-{rax_offset}(%rsp), %rdx
+    mov %rdx, TSS+{tss_rsp0}(%rip)
     mov {fs_base_offset}-{rax_offset}(%rsp), %rax
     mov %rax, FS_BASE_WRITTEN(%rip)
     mov {fs_base_offset}-{rax_offset}+4(%rsp), %edx
@@ -438,6 +442,7 @@ compat_syscall_entry:
     user_cs = const USER_CS,
     rax_offset = const RAX_OFFSET,
     fs_base_offset = const FS_BASE_OFFSET,
+    context_size = const core::mem::size_of::<UserContext>(),
     msr_fs_base = const thread_pointer::MSR_FS_BASE,
     rflags_if = const RFLAGS_IF,
     options(att_syntax)
@@ -500,22 +505,15 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
 }
 
 /// What must be done before the return to `ctx`'s thread: the stack its
-/// next kernel entry saves into, and its FS base.
+/// next kernel entry saves into, and its FS base. (The system-call entry
+/// does both itself when it returns from the IPC fast path.)
 #[inline(always)]
 fn prepare_return(ctx: &UserContext) {
-    prepare_fast_return(ctx);
-    thread_pointer::set_fs_base(ctx.fs_base);
-}
-
-/// What must be done before the return to `ctx`'s thread that the
-/// system-call entry makes after the IPC fast path, which writes the FS
-/// base itself: the stack its next kernel entry saves into.
-#[inline(always)]
-pub fn prepare_fast_return(ctx: &UserContext) {
     let end = (ctx as *const UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     // A trap from user mode (the CPU) and the `syscall` entry both take
     // their stack from here.
     gdt::set_kernel_entry_stack(end);
+    thread_pointer::set_fs_base(ctx.fs_base);
 }
 
 /// The current thread's register file, which the trap entry saved into.

@@ -131,7 +131,6 @@ pub fn init() {
     // it with `popfq`, and the kernel's `iretq` with NT set would fault
     // (THREADS0015).
     wrmsr(MSR_FMASK, 0x4_4700);
-    load_thread_pointer_selector();
 }
 
 /// Loads [`THREAD_POINTER_SELECTOR`] into FS, which makes the FS base 0:

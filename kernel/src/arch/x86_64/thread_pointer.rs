@@ -3,7 +3,7 @@
 //!
 //! A thread's FS base is the one the kernel holds for it
 //! (`UserContext::fs_base`); a return to user mode makes the CPU's the
-//! same. With CR4.FSGSBASE clear (Keel never sets it) `wrfsbase` is
+//! same. With CR4.FSGSBASE clear (Keel clears it at boot) `wrfsbase` is
 //! undefined in user mode and `wrmsr` privileged, so a thread changes its
 //! FS base only by loading a segment selector into FS (`mov`, `pop`,
 //! `lfs`): every selector it can load gives base 0 (the user descriptors
@@ -46,6 +46,28 @@ pub const MSR_FS_BASE: u32 = 0xc000_0100;
 /// reads that selector. The fast path's return writes it by name.
 #[no_mangle]
 static FS_BASE_WRITTEN: KernelCell<u64> = KernelCell::new(0);
+
+/// CR4.FSGSBASE: `rdfsbase`/`wrfsbase` and the GS forms enabled, in every ring.
+const CR4_FSGSBASE: u32 = 16;
+
+/// Sets the thread pointer's invariants up at boot (after the GDT):
+/// CR4.FSGSBASE clear, whatever the loader left, and FS holding
+/// [`gdt::THREAD_POINTER_SELECTOR`] with base 0, as [`FS_BASE_WRITTEN`] says.
+pub fn init() {
+    // SAFETY: clearing CR4.FSGSBASE only makes the FS/GS base instructions
+    // undefined, and the kernel uses none of them; no other bit changes.
+    unsafe {
+        asm!(
+            "mov {t}, cr4",
+            "btr {t}, {bit}",
+            "mov cr4, {t}",
+            t = out(reg) _,
+            bit = const CR4_FSGSBASE,
+            options(nomem, nostack)
+        )
+    };
+    gdt::load_thread_pointer_selector();
+}
 
 /// The selector FS reads now.
 fn fs_selector() -> u16 {

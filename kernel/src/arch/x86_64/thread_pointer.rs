@@ -24,11 +24,14 @@
 //!   which always switches to another thread: it writes the base
 //!   unconditionally, from the register file in hand (`wrmsr`, and the
 //!   value into [`FS_BASE_WRITTEN`]), and leaves FS as it was;
-//! - every other return ([`set_fs_base`]): it writes only when FS no longer
-//!   reads the kernel's selector (then it loads the selector again first)
-//!   or the base differs from the one written, so a thread that returns to
-//!   itself costs no `wrmsr`, which on real CPUs takes far longer than the
-//!   compare.
+//! - every other return ([`set_fs_base`]): it writes when the base differs
+//!   from the one written, and otherwise only when FS no longer reads the
+//!   kernel's selector, which it then loads again first (so that later
+//!   returns can skip the write again). A thread that returns to itself
+//!   costs no `wrmsr`, which on real CPUs takes far longer than the
+//!   compares. A write with FS reading something else leaves it so: the
+//!   CPU then holds what was written, and the next return with the same
+//!   base finds the selector changed.
 //!
 //! GS needs nothing of the kind: the kernel never uses it (no `swapgs`) nor
 //! writes its base, which stays 0 whatever selector a thread loads.
@@ -83,12 +86,17 @@ fn fs_selector() -> u16 {
 /// `UserRegisters::set_tls_base` stores 0 for a non-canonical one.
 #[inline(always)]
 pub fn set_fs_base(base: u64) {
-    let kept = fs_selector() == gdt::THREAD_POINTER_SELECTOR;
-    if !kept || base != FS_BASE_WRITTEN.read() {
-        if !kept {
-            gdt::load_thread_pointer_selector();
-        }
-        FS_BASE_WRITTEN.write(base);
-        wrmsr(MSR_FS_BASE, base);
+    if base != FS_BASE_WRITTEN.read() {
+        write_fs_base(base);
+    } else if fs_selector() != gdt::THREAD_POINTER_SELECTOR {
+        gdt::load_thread_pointer_selector();
+        write_fs_base(base);
     }
+}
+
+/// Writes the FS base, and notes it.
+#[inline(always)]
+fn write_fs_base(base: u64) {
+    FS_BASE_WRITTEN.write(base);
+    wrmsr(MSR_FS_BASE, base);
 }

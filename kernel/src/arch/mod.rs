@@ -213,7 +213,9 @@ pub trait Platform {
     fn enter_user(ctx: &mut UserContext, vspace: &VSpace) -> !;
     /// All of [`Platform::enter_user`] but the return itself, which the
     /// system-call entry makes with `ctx` when the IPC fast path (which
-    /// calls this) gives it back.
+    /// calls this) gives it back. (On x86_64 that return also sets the
+    /// entry stack and FS base from `ctx`, so this is the address-space
+    /// switch alone there.)
     fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace);
     /// The register file `ctx` (of a TCB being destroyed) is going away: the
     /// machine may hold no state of it after this (aarch64: lazily switched

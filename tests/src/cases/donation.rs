@@ -118,7 +118,7 @@ extern "C" fn call_once(i: u64) -> ! {
 
 /// Starts `entry` as thread `i` serving `ep` (`value` as its shared value),
 /// runs it into its receive, and makes it passive.
-fn passive_server(
+pub(super) fn passive_server(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     i: u64,

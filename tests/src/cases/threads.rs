@@ -2,16 +2,18 @@
 //! MCP, suspend and resume, registers, and what happens when threads fault or
 //! are destroyed.
 
+use super::donation::passive_server;
 use super::retype::make;
 use crate::support::{expect_detail, expect_error, slot, step};
 use crate::thread::{
-    count, count_and_yield, count_once, shared, spawn, spawn_in, stack_top, yield_times,
+    count, count_and_yield, count_once, ipc_buffer_of, reply_of, set_own_priority, shared, spawn,
+    spawn_in, stack_top, yield_times,
 };
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
-use keel_abi::{CapRights, Error, ObjectType};
-use keel_sys::cap::{init_thread, Tcb};
+use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
+use keel_sys::cap::{init_thread, init_thread::DEBUG, Endpoint, Notification, Tcb};
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 
@@ -332,7 +334,7 @@ pub fn tls_base(env: &Env) -> TestResult {
 
 /// Makes its thread pointer 0 behind the kernel's back, yields, stops.
 extern "C" fn clear_tls_and_yield(i: u64) -> ! {
-    keel_sys::arch::clear_thread_pointer_directly();
+    keel_sys::arch::clear_thread_pointer_directly(0);
     let _ = keel_sys::r#yield();
     report_and_stop(i, 0)
 }
@@ -365,6 +367,102 @@ pub fn tls_base_cleared_by_another_thread(env: &Env) -> TestResult {
     ensure!(
         v == TLS_BLOCK[0],
         "thread b found {v:#x} at its thread pointer"
+    );
+    Ok(())
+}
+
+/// Answers every Call on `shared(i).cap` with MR0 + 1 when its thread
+/// pointer names its own IPC buffer, else with 0; counts.
+extern "C" fn echo_checking_thread_pointer(i: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let Some(reply) = reply_of(i) else {
+        keel_rt::halt(97)
+    };
+    let own = ipc_buffer_of(i) as u64;
+    let mut r = ep.recv(Some(reply));
+    loop {
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        let answer = if keel_sys::arch::ipc_buffer_address() == own {
+            r.mrs[0] + 1
+        } else {
+            0
+        };
+        r = ep.reply_recv(MessageInfo::new(0, 0, 0, 1), [answer, 0, 0, 0], reply);
+    }
+}
+
+/// Makes its thread pointer 0 behind the kernel's back in every way the
+/// architecture has, twice over, and after each change returns from the
+/// kernel: from a Poll of the notification in `shared(i).value` (the
+/// kernel's ordinary return, to the same thread), and from a Call to the
+/// server on `shared(i).cap` (the fast path's returns, which on x86_64
+/// leave FS holding the selector the thread loaded), then, after the same
+/// change again, from a Poll. Reports how many of those returns left the
+/// server finding its own IPC buffer at its thread pointer and, where the
+/// kernel puts a thread pointer back (`THREAD_POINTER_PUT_BACK`), the
+/// thread its own (a thread pointer of 0 faults it instead), then stops.
+extern "C" fn lose_thread_pointer_every_way(i: u64) -> ! {
+    let own = ipc_buffer_of(i) as u64;
+    let ntfn: Cap<Notification> =
+        Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let has_own =
+        || !keel_sys::arch::THREAD_POINTER_PUT_BACK || keel_sys::arch::ipc_buffer_address() == own;
+    let mut kept = 0;
+    for way in 0..2 * keel_sys::arch::THREAD_POINTER_CLEARS {
+        keel_sys::arch::clear_thread_pointer_directly(way);
+        ntfn.poll();
+        kept += u64::from(has_own());
+        keel_sys::arch::clear_thread_pointer_directly(way);
+        let r = ep.call(MessageInfo::new(0, 0, 0, 1), [way as u64, 0, 0, 0]);
+        kept += u64::from(has_own() && r.mrs[0] == way as u64 + 1);
+        keel_sys::arch::clear_thread_pointer_directly(way);
+        ntfn.poll();
+        kept += u64::from(has_own());
+    }
+    report_and_stop(i, kept)
+}
+
+/// A thread that makes its own thread pointer 0 without the kernel, in any
+/// way it can, does not change the passive server's it Calls through the
+/// fast path; where the kernel holds the thread pointer (x86_64: loading
+/// each kind of selector into FS, the null selector with every RPL among
+/// them, and the same selector again after the fast path's return), the
+/// thread has its own back after every return from the kernel to it, the
+/// fast path's and the others. (On aarch64 TPIDR_EL0 is the thread's own
+/// register: it keeps the 0 it wrote.)
+pub fn thread_pointer_back_after_every_return(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    passive_server(env, echo_checking_thread_pointer, 1, ep, 0)?;
+    // At the server's priority, where the fast path takes both ways.
+    let t = spawn(env, lose_thread_pointer_every_way, 0, 0, 255)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    shared(0).value.store(ntfn, Ordering::SeqCst);
+    let was_on = step(DEBUG.debug_set_fastpath(true), "fast path on")?;
+    step(t.tcb_resume(), "resume the thread")?;
+    // Below the thread, so that nothing else is queued where the fast path
+    // looks: the thread runs to its end now.
+    set_own_priority(100)?;
+    set_own_priority(255)?;
+    step(
+        DEBUG.debug_set_fastpath(was_on),
+        "restore the fast path setting",
+    )?;
+    ensure!(
+        count(0) == 1,
+        "the thread did not run to the end (it faulted at a thread pointer of 0)"
+    );
+    let expected = 6 * keel_sys::arch::THREAD_POINTER_CLEARS as u64;
+    let kept = shared(0).value.load(Ordering::SeqCst);
+    ensure!(
+        kept == expected,
+        "the thread (or the server) found its own IPC buffer after {kept} of {expected} returns"
+    );
+    ensure!(
+        count(1) == 2 * keel_sys::arch::THREAD_POINTER_CLEARS as u64,
+        "the server answered {} Calls",
+        count(1)
     );
     Ok(())
 }

@@ -172,6 +172,7 @@ extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
     super::pic::disable();
     super::io::enable_fpu();
     gdt::init();
+    super::thread_pointer::init();
     trap::init();
     LocalTimer::init();
     let info: StartInfo = read_phys(start_info_paddr);

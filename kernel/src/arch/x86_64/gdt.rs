@@ -12,6 +12,14 @@ pub const USER_SS: u64 = 0x20 | 3;
 /// User 64-bit code selector with RPL 3.
 pub const USER_CS: u64 = 0x28 | 3;
 const TSS_SELECTOR: u16 = 0x30;
+/// The selector the kernel leaves in FS (RPL 3), which no user thread can
+/// load (see `thread_pointer`).
+pub const THREAD_POINTER_SELECTOR: u16 = (THREAD_POINTER_INDEX as u16 * 8) | 3;
+/// Its GDT entry, empty except while the kernel loads it.
+const THREAD_POINTER_INDEX: usize = 8;
+/// What that entry holds while the kernel loads it: a ring-3 data segment
+/// with base 0 (accessed, so the CPU does not write the entry).
+const THREAD_POINTER_DESCRIPTOR: u64 = 0x00cf_f300_0000_ffff;
 
 #[repr(C, packed)]
 struct Tss {
@@ -31,7 +39,8 @@ const _: () = assert!(core::mem::size_of::<Tss>() == 104);
 /// Where the `syscall` entry reads `rsp0` (as its kernel entry stack).
 pub const TSS_RSP0_OFFSET: usize = core::mem::offset_of!(Tss, rsp0);
 
-/// The TSS; the `syscall` entry reads its `rsp0` by name.
+/// The TSS; the `syscall` entry reads its `rsp0` by name, and writes it
+/// when it returns from the IPC fast path.
 #[no_mangle]
 static TSS: KernelCell<Tss> = KernelCell::new(Tss {
     reserved0: 0,
@@ -46,8 +55,9 @@ static TSS: KernelCell<Tss> = KernelCell::new(Tss {
 });
 
 /// Every descriptor user code can load into a data segment register (0x18,
-/// 0x20, 0x28) has base 0: `io::set_fs_base` relies on it.
-static GDT: KernelCell<[u64; 8]> = KernelCell::new([
+/// 0x20, 0x28) has base 0: `thread_pointer` relies on it, and on entry 8
+/// ([`THREAD_POINTER_SELECTOR`]) being empty.
+static GDT: KernelCell<[u64; 9]> = KernelCell::new([
     0,
     0x00af_9a00_0000_ffff, // 0x08 kernel code
     0x00cf_9200_0000_ffff, // 0x10 kernel data
@@ -56,6 +66,7 @@ static GDT: KernelCell<[u64; 8]> = KernelCell::new([
     0x00af_fa00_0000_ffff, // 0x28 user code (64-bit)
     0,                     // 0x30 TSS (low)
     0,                     // 0x38 TSS (high)
+    0,                     // 0x40 see THREAD_POINTER_SELECTOR
 ]);
 
 #[repr(C, packed)]
@@ -84,7 +95,7 @@ pub fn init() {
     gdt[6] = low;
     gdt[7] = tss >> 32;
     let pointer = DescriptorPointer {
-        limit: (core::mem::size_of::<[u64; 8]>() - 1) as u16,
+        limit: (core::mem::size_of::<[u64; 9]>() - 1) as u16,
         base: gdt.as_ptr() as u64,
     };
     // SAFETY: the GDT has the kernel code/data selectors at 0x08/0x10 like the
@@ -122,8 +133,24 @@ pub fn init() {
     wrmsr(MSR_FMASK, 0x4_4700);
 }
 
+/// Loads [`THREAD_POINTER_SELECTOR`] into FS, which makes the FS base 0:
+/// fills its GDT entry for the load alone, so that no user thread can load
+/// it (FS keeps the descriptor it loaded).
+pub fn load_thread_pointer_selector() {
+    let gdt = GDT.get();
+    // SAFETY: single core, interrupts off; the entry is one no selector in
+    // use names but FS's, whose descriptor the CPU holds already. The asm
+    // is not `nomem`, so the writes stay on either side of the load.
+    unsafe {
+        (*gdt)[THREAD_POINTER_INDEX] = THREAD_POINTER_DESCRIPTOR;
+        asm!("mov fs, {:x}", in(reg) THREAD_POINTER_SELECTOR, options(nostack, preserves_flags));
+        (*gdt)[THREAD_POINTER_INDEX] = 0;
+    }
+}
+
 /// Sets the stack the kernel is entered on from user mode: the CPU switches
-/// to it on a trap, and the `syscall` entries load it themselves.
+/// to it on a trap, and the `syscall` entries load it themselves. (The
+/// return from the IPC fast path sets it in the entry's assembly.)
 pub fn set_kernel_entry_stack(rsp0: u64) {
     // SAFETY: single core, interrupts off; rsp0 is read only on a kernel
     // entry from user mode (by the CPU on a trap, by the `syscall` entries).

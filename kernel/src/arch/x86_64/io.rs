@@ -1,7 +1,6 @@
 //! Port I/O, control registers and MSRs: the small `unsafe` primitives the rest
 //! of the x86_64 code builds on.
 
-use crate::kernel_cell::KernelCell;
 use core::arch::asm;
 
 /// Writes a byte to an I/O port.
@@ -85,37 +84,6 @@ pub fn read_tsc() -> u64 {
     // SAFETY: `rdtsc` only reads the counter.
     unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
     (u64::from(hi) << 32) | u64::from(lo)
-}
-
-const MSR_FS_BASE: u32 = 0xc000_0100;
-
-/// The FS base last written with `wrmsr` (0 before the first).
-static FS_BASE: KernelCell<u64> = KernelCell::new(0);
-
-/// Sets the user thread pointer (FS base) for a return to user mode. It
-/// must be canonical (`wrmsr` faults on anything else):
-/// `UserRegisters::set_tls_base` stores 0 for a non-canonical one.
-///
-/// A thread's FS base is the one the kernel holds for it, put back on every
-/// return; what the CPU holds after a thread ran need not be the one last
-/// written. With CR4.FSGSBASE clear (Keel never sets it) `wrfsbase` is
-/// undefined in user mode, so a thread moves its FS base only by loading a
-/// segment selector into FS (`mov`, `pop`, `lfs`), and every selector it
-/// can load gives base 0: the user code and data descriptors have base 0
-/// (see the GDT), the TSS descriptor and any LDT selector fault, and a null
-/// selector clears the base (Intel, QEMU) or leaves it (older AMD CPUs).
-/// So the base is 0 after any thread ran with 0, and otherwise either the
-/// one written or 0: the `wrmsr` is skipped only when the base to set and
-/// the one last written are both 0. (Reading the base back on every kernel
-/// entry would cost an `rdmsr` there instead, on every entry.) GS needs
-/// nothing of the kind: the kernel never uses it (no `swapgs`) nor writes
-/// its base, which stays 0 whatever selector a thread loads.
-#[inline(always)]
-pub fn set_fs_base(base: u64) {
-    if base | FS_BASE.read() != 0 {
-        FS_BASE.write(base);
-        wrmsr(MSR_FS_BASE, base);
-    }
 }
 
 /// Lets user code use x87/SSE: CR0.MP set and EM clear, CR4.OSFXSR and

@@ -8,6 +8,7 @@ mod io;
 mod pic;
 mod pit;
 mod serial;
+mod thread_pointer;
 mod timer;
 mod trap;
 mod vspace;
@@ -50,9 +51,10 @@ impl Platform for Machine {
     }
 
     #[inline(always)]
-    fn prepare_user_entry(ctx: &mut UserContext, vspace: &VSpace) {
+    fn prepare_user_entry(_ctx: &mut UserContext, vspace: &VSpace) {
+        // The system-call entry sets the entry stack and FS base itself
+        // when it returns from the fast path with the register file.
         vspace.activate();
-        trap::prepare_return(ctx);
     }
 
     fn forget_user_state(_ctx: &UserContext) {

@@ -16,7 +16,7 @@
 
 use super::gdt::{self, KERNEL_CS, USER_CS, USER_SS};
 use super::io::read_cr2;
-use super::{apic, timer};
+use super::{apic, thread_pointer, timer};
 use crate::arch::UserRegisters;
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use crate::kernel_cell::KernelCell;
@@ -35,8 +35,8 @@ pub struct UserContext {
     /// (`fxsave64`/`fxrstor64`; the kernel itself never touches these registers).
     fpu: FxArea,
     /// The thread pointer (FS base) as `TcbSetTLSBase` set it, put back on
-    /// every return to user mode (`io::set_fs_base`); the trap path does not
-    /// push it.
+    /// every return to user mode (see `thread_pointer`); the trap path does
+    /// not push it.
     fs_base: u64,
     /// Keeps the size a multiple of 16: the CPU aligns the stack it pushes
     /// the trap frame on (`rsp0`, the end of this struct) to 16 bytes.
@@ -69,6 +69,8 @@ const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
 /// Where `rax`, the first pushed register, sits in `UserContext`.
 const RAX_OFFSET: usize = 512 + 16;
 const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
+/// Where `fs_base` sits in `UserContext`.
+const FS_BASE_OFFSET: usize = core::mem::offset_of!(UserContext, fs_base);
 
 /// The RFLAGS written for a user thread (`set_register`): its arithmetic
 /// flags (CF, PF, AF, ZF, SF, OF) and DF kept; interrupts enabled; IOPL 0;
@@ -299,6 +301,12 @@ trap_stubs:
     .macro restore_user_registers ctx
     fxrstor64 (\ctx)
     lea {rax_offset}(\ctx), %rsp
+    pop_user_registers
+    .endm
+
+    /* The general registers and the trap frame from the UserContext whose
+       `rax` is at the stack pointer, and `iretq`. */
+    .macro pop_user_registers
     pop %rax
     pop %rbx
     pop %rcx
@@ -390,7 +398,20 @@ syscall_entry:
     call keel_fastpath
     test %rax, %rax
     jz 2f
-    restore_user_registers %rax
+    fxrstor64 (%rax)
+    lea {rax_offset}(%rax), %rsp
+    /* The rest of `prepare_return`, for the thread the fast path returns
+       into: its next entry's stack (the end of its UserContext), and its
+       FS base, always another thread's, so written without a test, and
+       noted (see `thread_pointer`). */
+    lea {context_size}-{rax_offset}(%rsp), %rdx
+    mov %rdx, TSS+{tss_rsp0}(%rip)
+    mov {fs_base_offset}-{rax_offset}(%rsp), %rax
+    mov %rax, FS_BASE_WRITTEN(%rip)
+    mov {fs_base_offset}-{rax_offset}+4(%rsp), %edx
+    mov ${msr_fs_base}, %ecx
+    wrmsr
+    pop_user_registers
 2:  call x86_64_syscall
     ud2
 
@@ -420,6 +441,9 @@ compat_syscall_entry:
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     rax_offset = const RAX_OFFSET,
+    fs_base_offset = const FS_BASE_OFFSET,
+    context_size = const core::mem::size_of::<UserContext>(),
+    msr_fs_base = const thread_pointer::MSR_FS_BASE,
     rflags_if = const RFLAGS_IF,
     options(att_syntax)
 );
@@ -480,16 +504,16 @@ pub fn return_to_user(ctx: &mut UserContext) -> ! {
     unsafe { keel_return_to_user(ctx) }
 }
 
-/// What must be done before the return to `ctx`'s thread, which the
-/// system-call entry makes itself after the IPC fast path: the stack its
-/// next kernel entry saves into, and its FS base.
+/// What must be done before the return to `ctx`'s thread: the stack its
+/// next kernel entry saves into, and its FS base. (The system-call entry
+/// does both itself when it returns from the IPC fast path.)
 #[inline(always)]
-pub fn prepare_return(ctx: &UserContext) {
+fn prepare_return(ctx: &UserContext) {
     let end = (ctx as *const UserContext as u64) + core::mem::size_of::<UserContext>() as u64;
     // A trap from user mode (the CPU) and the `syscall` entry both take
     // their stack from here.
     gdt::set_kernel_entry_stack(end);
-    super::io::set_fs_base(ctx.fs_base);
+    thread_pointer::set_fs_base(ctx.fs_base);
 }
 
 /// The current thread's register file, which the trap entry saved into.

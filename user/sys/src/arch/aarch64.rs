@@ -98,10 +98,19 @@ pub fn tls_first_word() -> u64 {
     unsafe { core::ptr::read_volatile(base as usize as *const u64) }
 }
 
+/// How many ways [`clear_thread_pointer_directly`] has: one.
+pub const THREAD_POINTER_CLEARS: usize = 1;
+
+/// Whether the kernel puts back a thread pointer its thread changed on its
+/// own: no, TPIDR_EL0 is the thread's own register, which the kernel saves
+/// on every entry and gives back as the thread left it.
+pub const THREAD_POINTER_PUT_BACK: bool = false;
+
 /// Makes the thread pointer 0 without telling the kernel: writes
-/// TPIDR_EL0, which EL0 may. For tests that check the kernel gives every
-/// thread its own thread pointer whatever another thread did to it.
-pub fn clear_thread_pointer_directly() {
+/// TPIDR_EL0, which EL0 may (the one way, whatever `way` is). For tests
+/// that check the kernel gives every thread its own thread pointer
+/// whatever a thread did to it.
+pub fn clear_thread_pointer_directly(_way: usize) {
     // SAFETY: the asm touches no memory; afterwards the thread's IPC
     // buffer cannot be found through its thread pointer (`ipc_buffer_address`
     // faults) until the thread pointer is set again.

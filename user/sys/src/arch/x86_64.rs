@@ -114,20 +114,37 @@ pub fn tls_first_word() -> u64 {
     value
 }
 
-/// Makes the thread pointer 0 without telling the kernel: loads the user
-/// data selector (the one in SS) into FS, which sets the FS base to that
-/// descriptor's base, 0. For tests that check the kernel gives every
-/// thread its own thread pointer whatever another thread did to it.
-pub fn clear_thread_pointer_directly() {
+/// The selectors [`clear_thread_pointer_directly`] loads into FS: the user
+/// data selector (the one in SS) and with RPL 0, the 64-bit and 32-bit user
+/// code selectors (readable, so loadable into FS), and the null selector
+/// with each RPL: every kind of selector a thread can load there.
+const CLEARING_SELECTORS: [u16; 8] = [0x23, 0x20, 0x2b, 0x1b, 0, 1, 2, 3];
+
+/// How many ways [`clear_thread_pointer_directly`] has.
+pub const THREAD_POINTER_CLEARS: usize = CLEARING_SELECTORS.len();
+
+/// Whether the kernel puts back a thread pointer its thread changed on its
+/// own: yes, the kernel holds the FS base (`TcbSetTLSBase`), which a thread
+/// can only lose, by loading a selector into FS, and every return from the
+/// kernel gives it back.
+pub const THREAD_POINTER_PUT_BACK: bool = true;
+
+/// Makes the thread pointer 0 without telling the kernel, in way `way`
+/// (modulo [`THREAD_POINTER_CLEARS`]; way 0 is the user data selector): loads
+/// a selector into FS, which sets the FS base to that descriptor's base, 0
+/// (a null selector: 0 on Intel CPUs and QEMU, unchanged on older AMD
+/// CPUs). For tests that check the kernel gives every thread its own thread
+/// pointer whatever a thread did to it.
+pub fn clear_thread_pointer_directly(way: usize) {
+    let selector = CLEARING_SELECTORS[way % THREAD_POINTER_CLEARS];
     // SAFETY: the asm touches no memory; afterwards the thread's IPC
     // buffer cannot be found through its thread pointer (`ipc_buffer_address`
-    // faults) until the kernel puts the base back; the selector is the thread's own
-    // data selector, so the load cannot fault.
+    // faults) until the kernel puts the base back; each selector is null or
+    // names a readable ring-3 segment, so the load cannot fault.
     unsafe {
         asm!(
-            "mov {s:x}, ss",
             "mov fs, {s:x}",
-            s = out(reg) _,
+            s = in(reg) selector,
             options(nomem, nostack, preserves_flags)
         )
     };

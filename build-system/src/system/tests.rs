@@ -207,6 +207,21 @@ fn the_report_shows_scheduling_caps_and_memory() {
 }
 
 #[test]
+fn app_lookup_lists_available_apps() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.app("hello").unwrap().crate_name, "keel-hello");
+    let e = format!("{:#}", s.app("nope").unwrap_err());
+    assert!(e.contains("available apps: hello"), "{e}");
+    let e = format!("{:#}", s.app("console").unwrap_err());
+    assert!(
+        e.contains("available apps: hello"),
+        "a server is not an app: {e}"
+    );
+    let e = format!("{:#}", parse(ROOT).unwrap().app("x").unwrap_err());
+    assert!(e.contains("no program with role = \"app\""), "{e}");
+}
+
+#[test]
 fn unknown_keys_and_values_are_rejected() {
     fails(&format!("{ROOT}colour = 3\n"), &["colour"]);
     fails("[system]\nname = \"x\"\ncolour = \"red\"\n", &["colour"]);

@@ -80,21 +80,17 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
     })
 }
 
-/// An i64 from the file as a `T`, or an error naming `what` and the range.
-fn in_range<T: TryFrom<i64> + std::fmt::Display>(
-    value: i64,
-    min: T,
-    max: T,
-    what: &str,
-) -> Result<T>
+/// An i64 from the file as a `T` in `min..=max`, or an error naming `what` and the range.
+fn in_range<T>(value: i64, min: T, max: T, what: &str) -> Result<T>
 where
+    T: TryFrom<i64>,
     i64: From<T>,
 {
     let (lo, hi) = (i64::from(min), i64::from(max));
-    if value < lo || value > hi {
-        bail!("{what} = {value} is out of range; use {lo} to {hi}");
+    match T::try_from(value) {
+        Ok(v) if (lo..=hi).contains(&value) => Ok(v),
+        _ => bail!("{what} = {value} is out of range; use {lo} to {hi}"),
     }
-    T::try_from(value).map_err(|_| anyhow::anyhow!("{what} = {value} is out of range"))
 }
 
 fn regions(f: &str, raw: &[parse::Region]) -> Result<Vec<Region>> {
@@ -160,16 +156,14 @@ fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec
         ),
     }
     let (root, others): (Vec<_>, Vec<_>) = raw.into_iter().partition(|p| p.role == Role::RootTask);
-    let mut next_activity: u16 = 1;
+    let mut apps = 0usize;
     let mut out = Vec::new();
     for p in root.into_iter().chain(others) {
         let entry = format!("{f}: program \"{}\"", p.name);
         let activity = if p.role == Role::App {
-            let a = next_activity;
-            next_activity = next_activity
-                .checked_add(1)
-                .with_context(|| format!("{entry}: more than 65535 apps; remove some"))?;
-            a
+            apps += 1;
+            u16::try_from(apps)
+                .with_context(|| format!("{entry}: more than 65535 apps; remove some"))?
         } else {
             0
         };

@@ -1,8 +1,12 @@
-//! The boot manifest: what the root task should run, written by the build tool
-//! from the system description and read by the root task. postcard-encoded.
+//! The boot manifest: the validated system description in compact form,
+//! written by the build tool from `system.toml` and read by the root task
+//! (init). postcard-encoded. Programs are listed root task first, in the
+//! order of the boot archive; connections and mappings name programs and
+//! regions by their index in these lists, so init resolves nothing by name.
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What the root task runs after printing its banner.
@@ -20,13 +24,141 @@ pub enum Start {
     },
 }
 
+/// What a program is for. Named in kebab-case as in system.toml (postcard
+/// encodes the variant's index, so the names cost nothing in the manifest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The first user program, started by the kernel (init).
+    RootTask,
+    /// A server: accepts connections from clients.
+    Server,
+    /// An application.
+    App,
+}
+
+impl Role {
+    /// The role as written in system.toml.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::RootTask => "root-task",
+            Role::Server => "server",
+            Role::App => "app",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a program is scheduled: its priority and the SchedContext init gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sched {
+    /// Priority, 0 (lowest) to 255.
+    pub priority: u8,
+    /// CPU budget per period, in microseconds (1 to `period_us`).
+    pub budget_us: u32,
+    /// Replenishment period, in microseconds.
+    pub period_us: u32,
+    /// Passive: after initialising, the program gives up its SchedContext and
+    /// runs only on the one its callers donate.
+    pub passive: bool,
+}
+
+/// What init does when the program faults or exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restart {
+    /// Leave it stopped.
+    Never,
+    /// Start a new instance, at most `limit` times; then stop it and report.
+    Always {
+        /// Restarts allowed (1 to 255).
+        limit: u8,
+    },
+}
+
+/// Access rights of a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapRights {
+    /// Readable (always set: a mapping without it is inaccessible).
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable (mapped without execute-never).
+    pub execute: bool,
+}
+
+/// A memory region mapped into a program's address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Map {
+    /// Index of the region in [`Manifest::regions`].
+    pub region: u16,
+    /// Virtual address of its first byte (page-aligned).
+    pub vaddr: u64,
+    /// Access rights.
+    pub rights: MapRights,
+    /// Mapped cacheable (never for a device region).
+    pub cached: bool,
+}
+
+/// An interrupt delivered to a program as a notification signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Irq {
+    /// The interrupt number.
+    pub irq: u32,
+    /// Event bit (0 to 62) of the program's notification it signals; the
+    /// notification cap's badge is keel-protocols' signal badge for it.
+    pub event: u8,
+}
+
 /// One program in the boot archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Program {
     /// Archive entry name.
     pub name: String,
-    /// What the program is for (`root-task`, `app`, `test`, ...).
-    pub role: String,
+    /// What the program is for.
+    pub role: Role,
+    /// Does init start it at boot? (Otherwise it is only packed: started on
+    /// request, e.g. by the test driver or in the root task's place.)
+    pub start: bool,
+    /// Its scheduling; `None` for the root task, which the kernel schedules.
+    pub sched: Option<Sched>,
+    /// Restart policy.
+    pub restart: Restart,
+    /// Does it get a Debug cap?
+    pub debug: bool,
+    /// Memory regions mapped into it.
+    pub maps: Vec<Map>,
+    /// Interrupts it handles.
+    pub irqs: Vec<Irq>,
+}
+
+/// An endpoint cap one program (the client) holds to another (the server).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Index of the client in [`Manifest::programs`].
+    pub client: u16,
+    /// Index of the server in [`Manifest::programs`].
+    pub server: u16,
+    /// The name the client knows the cap by (unique per client).
+    pub name: String,
+    /// The badge to mint, in keel-protocols' layout (client, activity, rights).
+    pub badge: u64,
+}
+
+/// A memory region shared between programs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    /// Its name.
+    pub name: String,
+    /// Size in bytes, a multiple of 4 KiB.
+    pub size: u64,
+    /// Physical address of a device region (from device untyped); `None` for
+    /// ordinary memory init allocates.
+    pub phys_addr: Option<u64>,
 }
 
 /// The manifest.
@@ -34,8 +166,12 @@ pub struct Program {
 pub struct Manifest {
     /// Name of the system description it came from.
     pub system: String,
-    /// The programs in the archive.
+    /// The programs in the archive, root task first.
     pub programs: Vec<Program>,
+    /// Every connection, in description order.
+    pub connections: Vec<Connection>,
+    /// Every shared memory region.
+    pub regions: Vec<Region>,
     /// What to run.
     pub start: Start,
 }
@@ -64,20 +200,71 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
 
+    fn program(name: &str, role: Role) -> Program {
+        Program {
+            name: name.to_string(),
+            role,
+            start: role != Role::RootTask,
+            sched: None,
+            restart: Restart::Never,
+            debug: false,
+            maps: vec![],
+            irqs: vec![],
+        }
+    }
+
     #[test]
     fn manifest_round_trips_and_rejects_garbage() {
+        let mut console = program("console", Role::Server);
+        console.sched = Some(Sched {
+            priority: 200,
+            budget_us: 500,
+            period_us: 1000,
+            passive: true,
+        });
+        console.restart = Restart::Always { limit: 3 };
+        console.irqs.push(Irq { irq: 4, event: 0 });
+        let mut hello = program("hello", Role::App);
+        hello.debug = true;
+        hello.maps.push(Map {
+            region: 0,
+            vaddr: 0x4000_0000,
+            rights: MapRights {
+                read: true,
+                write: true,
+                execute: false,
+            },
+            cached: true,
+        });
         let m = Manifest {
             system: "default".to_string(),
-            programs: vec![Program {
-                name: "root-task".to_string(),
-                role: "root-task".to_string(),
+            programs: vec![program("root-task", Role::RootTask), console, hello],
+            connections: vec![Connection {
+                client: 2,
+                server: 1,
+                name: "console".to_string(),
+                badge: 0x0000_0001_0001_0001,
+            }],
+            regions: vec![Region {
+                name: "ring".to_string(),
+                size: 0x2000,
+                phys_addr: Some(0xfee0_0000),
             }],
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),
             },
         };
-        assert_eq!(Manifest::decode(&m.encode().unwrap()).unwrap(), m);
+        let bytes = m.encode().unwrap();
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
+        assert!(Manifest::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(Manifest::decode(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn roles_print_as_in_system_toml() {
+        assert_eq!(Role::RootTask.to_string(), "root-task");
+        assert_eq!(Role::Server.to_string(), "server");
+        assert_eq!(Role::App.to_string(), "app");
     }
 }

@@ -1,17 +1,18 @@
 //! `cargo xtask build`: builds the user programs, packs them with the boot
-//! manifest into the boot archive, and builds the kernel around it into
-//! `target/keel/<arch>/keel.elf`. `run`, `test` and `gdb` call into this module;
-//! booting the image is theirs.
+//! manifest into the boot archive, builds the kernel around it into
+//! `target/keel/<arch>/keel.elf` and writes the system's report beside it
+//! (`report.txt`, which `build` also prints). `run`, `test` and `gdb` call
+//! into this module; booting the image is theirs.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use keel_abi::manifest::{Manifest, Program as ManifestProgram, Start};
+use keel_abi::manifest::{Manifest, Start};
 
 use crate::arch::Arch;
 use crate::cargo;
-use crate::system::{check_name, Role, System};
+use crate::system::{check_name, report, System};
 
 /// Options shared by every subcommand that builds an image.
 #[derive(Args, Clone, Debug)]
@@ -46,8 +47,6 @@ pub struct Target {
 pub struct ProgramElf {
     /// Boot-archive entry name.
     pub name: String,
-    /// Its role in the manifest.
-    pub role: Role,
     /// The ELF on disk.
     pub path: PathBuf,
 }
@@ -55,9 +54,10 @@ pub struct ProgramElf {
 /// The user programs of one build, root task first.
 #[derive(Clone, Debug)]
 pub struct UserPrograms {
-    /// The system's name from system.toml.
-    pub system: String,
-    /// Root task first, then the apps.
+    /// The validated system.toml.
+    pub system: System,
+    /// The programs of `system`, in its order (root task first), then the
+    /// `--app-crate` program if one was given.
     pub programs: Vec<ProgramElf>,
     /// Index in `programs` of the program the kernel starts.
     pub start_index: usize,
@@ -69,7 +69,14 @@ pub struct UserPrograms {
 /// Any failed step, with the fix in the message.
 pub fn run(root: &Path, args: &BuildArgs) -> Result<()> {
     crate::setup::ensure(root)?;
-    build(root, args, Start::Demo)?;
+    let target = Target {
+        root: root.to_path_buf(),
+        arch: args.arch,
+        release: args.release,
+    };
+    let user = user_programs(&target, args)?;
+    image(&target, &user, Start::Demo)?;
+    print!("\n{}", user.report(Start::Demo)?);
     Ok(())
 }
 
@@ -122,11 +129,10 @@ pub fn user_programs(target: &Target, args: &BuildArgs) -> Result<UserPrograms> 
         .join(cargo::profile_dir(target.release));
     let manifest = root.join("Cargo.toml");
     let mut programs = Vec::new();
-    for p in std::iter::once(system.root_task()).chain(system.apps()) {
+    for p in &system.programs {
         let bin = cargo::binary_crate(root, &manifest, Some(&p.crate_name))?;
         programs.push(ProgramElf {
             name: p.name.clone(),
-            role: p.role,
             path: out_dir.join(bin.bin),
         });
     }
@@ -155,10 +161,32 @@ pub fn user_programs(target: &Target, args: &BuildArgs) -> Result<UserPrograms> 
         )?;
     }
     Ok(UserPrograms {
-        system: system.name,
+        system,
         programs,
         start_index,
     })
+}
+
+impl UserPrograms {
+    /// The boot manifest running `start`.
+    ///
+    /// # Errors
+    /// If the description does not fit the manifest's indices.
+    pub fn manifest(&self, start: Start) -> Result<Manifest> {
+        let extra: Vec<&str> = self.programs[self.system.programs.len()..]
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        self.system.manifest(&extra, start)
+    }
+
+    /// The report of the system built (see [`report::render`]).
+    ///
+    /// # Errors
+    /// As [`UserPrograms::manifest`].
+    pub fn report(&self, start: Start) -> Result<String> {
+        Ok(report::render(&self.manifest(start)?, "system.toml"))
+    }
 }
 
 /// The absolute directory of `--app-crate PATH` (cargo runs in the repository
@@ -203,7 +231,6 @@ fn build_app_crate(target: &Target, path: &Path) -> Result<ProgramElf> {
             .join(cargo::profile_dir(target.release))
             .join(&bin.bin),
         name: bin.package,
-        role: Role::App,
     })
 }
 
@@ -223,9 +250,13 @@ pub fn image(target: &Target, user: &UserPrograms, start: Start) -> Result<PathB
             .with_context(|| format!("could not read {}", p.path.display()))?;
         let loadable = crate::strip::loadable_only(&bytes)
             .with_context(|| format!("{} is not a loadable ELF", p.path.display()))?;
-        files.push((p.name.clone(), p.role, loadable));
+        files.push((p.name.clone(), loadable));
     }
-    let archive = pack_archive(&user.system, &files, user.start_index, start)?;
+    let manifest = user.manifest(start)?;
+    let report_path = out_dir.join("report.txt");
+    std::fs::write(&report_path, report::render(&manifest, "system.toml"))
+        .with_context(|| format!("could not write {}", report_path.display()))?;
+    let archive = pack_archive(&manifest, &files, user.start_index)?;
     let archive_path = out_dir.join("boot-archive.bin");
     println!(
         "packing boot archive {} ({} files, {} KiB)",
@@ -276,34 +307,22 @@ pub fn image(target: &Target, user: &UserPrograms, start: Start) -> Result<PathB
     Ok(elf)
 }
 
-/// Packs programs (name, role, ELF bytes) and their manifest into a boot archive
-/// whose root entry is `programs[start_index]`.
+/// Packs programs (name, ELF bytes), in the manifest's order, and the
+/// manifest into a boot archive whose root entry is `programs[start_index]`.
 ///
 /// # Errors
 /// If a name does not fit the archive or the manifest cannot be encoded.
 pub fn pack_archive(
-    system: &str,
-    programs: &[(String, Role, Vec<u8>)],
+    manifest: &Manifest,
+    programs: &[(String, Vec<u8>)],
     start_index: usize,
-    start: Start,
 ) -> Result<Vec<u8>> {
-    let manifest = Manifest {
-        system: system.to_string(),
-        programs: programs
-            .iter()
-            .map(|(name, role, _)| ManifestProgram {
-                name: name.clone(),
-                role: role.as_str().to_string(),
-            })
-            .collect(),
-        start,
-    };
     let encoded = manifest
         .encode()
         .map_err(|e| anyhow!("could not encode the boot manifest: {e}"))?;
     let mut files: Vec<(&str, &[u8])> = programs
         .iter()
-        .map(|(name, _, bytes)| (name.as_str(), bytes.as_slice()))
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
         .collect();
     files.push((keel_abi::archive::MANIFEST_NAME, &encoded));
     keel_abi::archive::pack(&files, start_index).map_err(|e| {
@@ -334,49 +353,64 @@ fn require_file(path: &Path, what: &str, fix: &str) -> Result<()> {
 mod tests {
     use super::*;
     use keel_abi::archive::Archive;
+    use keel_abi::manifest::Role;
+    use std::path::Path;
 
-    fn programs() -> Vec<(String, Role, Vec<u8>)> {
+    fn system() -> System {
+        System::parse(
+            "[system]\nname = \"keel-default\"\n\
+             [[program]]\nname = \"hello\"\ncrate = \"keel-hello\"\nrole = \"app\"\n\
+             [[program]]\nname = \"root-task\"\ncrate = \"keel-root-task\"\nrole = \"root-task\"\n",
+            Path::new("system.toml"),
+        )
+        .unwrap()
+    }
+
+    fn programs() -> Vec<(String, Vec<u8>)> {
         vec![
-            ("root-task".into(), Role::RootTask, b"\x7fELF root".to_vec()),
-            ("hello".into(), Role::App, b"\x7fELF hello".to_vec()),
+            ("root-task".into(), b"\x7fELF root".to_vec()),
+            ("hello".into(), b"\x7fELF hello".to_vec()),
         ]
     }
 
     #[test]
     fn archive_holds_programs_and_manifest() {
-        let bytes = pack_archive("keel-default", &programs(), 0, Start::Demo).unwrap();
+        let manifest = system().manifest(&[], Start::Demo).unwrap();
+        let bytes = pack_archive(&manifest, &programs(), 0).unwrap();
         let a = Archive::parse(&bytes).unwrap();
         assert_eq!(a.root().name(), "root-task");
         assert_eq!(a.data(a.find("hello").unwrap()), b"\x7fELF hello");
         let m = Manifest::decode(a.data(a.find("manifest").unwrap())).unwrap();
+        assert_eq!(m, manifest);
         assert_eq!(m.system, "keel-default");
         assert_eq!(m.start, Start::Demo);
-        let roles: Vec<_> = m.programs.iter().map(|p| p.role.as_str()).collect();
-        assert_eq!(roles, ["root-task", "app"]);
+        let roles: Vec<_> = m.programs.iter().map(|p| p.role).collect();
+        assert_eq!(roles, [Role::RootTask, Role::App], "root task first");
     }
 
     #[test]
     fn app_is_started_in_the_root_tasks_place() {
         let only = vec!["FAULT0001".to_string()];
-        let bytes = pack_archive(
-            "s",
-            &programs(),
-            1,
-            Start::Tests {
-                only: only.clone(),
-                resume_after: None,
-            },
-        )
-        .unwrap();
+        let start = Start::Tests {
+            only: only.clone(),
+            resume_after: None,
+        };
+        let mut files = programs();
+        files.push(("outside".into(), b"\x7fELF outside".to_vec()));
+        let manifest = system().manifest(&["outside"], start.clone()).unwrap();
+        let bytes = pack_archive(&manifest, &files, 2).unwrap();
         let a = Archive::parse(&bytes).unwrap();
-        assert_eq!(a.root().name(), "hello");
+        assert_eq!(a.root().name(), "outside");
         let m = Manifest::decode(a.data(a.find("manifest").unwrap())).unwrap();
+        assert_eq!(m.start, start);
+        let outside = &m.programs[2];
         assert_eq!(
-            m.start,
-            Start::Tests {
-                only,
-                resume_after: None
-            }
+            (outside.name.as_str(), outside.role),
+            ("outside", Role::App)
+        );
+        assert!(
+            !outside.start,
+            "an --app-crate program is not started by init"
         );
     }
 }

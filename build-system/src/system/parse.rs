@@ -1,0 +1,129 @@
+//! The shape of `system.toml` as serde reads it: every table and key, with
+//! unknown keys refused, numbers still as TOML's i64 and names not yet
+//! resolved. [`super::validate`] turns this into a checked [`super::System`],
+//! so every range and cross-reference error there can name the entry and
+//! the fix rather than surface as a bare deserialisation error.
+
+use keel_abi::manifest::Role;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// `[system]`.
+    pub system: SystemTable,
+    /// `[[program]]`, in file order.
+    #[serde(default)]
+    pub program: Vec<Program>,
+    /// `[[connection]]`, in file order.
+    #[serde(default)]
+    pub connection: Vec<Connection>,
+    /// `[[region]]`, in file order.
+    #[serde(default)]
+    pub region: Vec<Region>,
+}
+
+/// `[system]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemTable {
+    /// The system's name.
+    pub name: String,
+}
+
+/// `restart = "always" | "never"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Restart it when it faults or exits.
+    Always,
+    /// Leave it stopped.
+    Never,
+}
+
+/// One `[[program]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    /// Its name.
+    pub name: String,
+    /// The cargo package that builds it.
+    #[serde(rename = "crate")]
+    pub crate_name: String,
+    /// Its role.
+    pub role: Role,
+    /// Started by init at boot?
+    pub start: Option<bool>,
+    /// 0..=255.
+    pub priority: Option<i64>,
+    /// Microseconds per period.
+    pub budget_us: Option<i64>,
+    /// Microseconds.
+    pub period_us: Option<i64>,
+    /// Runs on its callers' SchedContexts.
+    pub passive: Option<bool>,
+    /// Restart policy.
+    pub restart: Option<Restart>,
+    /// Restarts allowed with `restart = "always"`.
+    pub restart_limit: Option<i64>,
+    /// Gets a Debug cap.
+    pub debug: Option<bool>,
+    /// `[[program.map]]`.
+    #[serde(default)]
+    pub map: Vec<Map>,
+    /// `[[program.irq]]`.
+    #[serde(default)]
+    pub irq: Vec<Irq>,
+}
+
+/// One `[[program.map]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Map {
+    /// Region name.
+    pub region: String,
+    /// Virtual address.
+    pub vaddr: i64,
+    /// `"r"`, `"rw"`, `"rx"` or `"rwx"`.
+    pub rights: Option<String>,
+    /// Cacheable?
+    pub cached: Option<bool>,
+}
+
+/// One `[[program.irq]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Irq {
+    /// Interrupt number.
+    pub irq: i64,
+    /// Notification event bit.
+    pub event: i64,
+}
+
+/// One `[[connection]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// Program that calls.
+    pub client: String,
+    /// Program with role server that answers.
+    pub server: String,
+    /// The client's name for the cap (default: the server's name).
+    pub name: Option<String>,
+    /// Badge rights.
+    #[serde(default)]
+    pub rights: Vec<String>,
+}
+
+/// One `[[region]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Its name.
+    pub name: String,
+    /// Bytes, a multiple of 4 KiB.
+    pub size: i64,
+    /// Physical address of a device region.
+    pub phys_addr: Option<i64>,
+}

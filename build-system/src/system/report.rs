@@ -1,0 +1,148 @@
+//! The report of a built system, as Microkit's tool prints one: for each
+//! program its scheduling, restart policy, every capability init gives it
+//! (with the badges it mints) and every region mapped into it. Rendered from
+//! the boot manifest itself, so it shows exactly what init will read.
+
+use std::fmt::Write as _;
+
+use keel_abi::manifest::{Manifest, MapRights, Restart, Role};
+use keel_protocols::badge::{ClientBadge, SignalBadge};
+
+use super::validate::CONNECTION_RIGHTS;
+
+/// The report for `manifest`, built from the description at `file`.
+pub fn render(manifest: &Manifest, file: &str) -> String {
+    let mut out = String::new();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "system \"{}\" ({file}): {}, {}, {}",
+        manifest.system,
+        plural(manifest.programs.len(), "program"),
+        plural(manifest.connections.len(), "connection"),
+        plural(manifest.regions.len(), "region"),
+    );
+    for (i, p) in manifest.programs.iter().enumerate() {
+        let _ = writeln!(out);
+        let started = match (p.role, p.start) {
+            (Role::RootTask, _) => "started by the kernel",
+            (_, true) => "started by init at boot",
+            (_, false) => "packed, not started at boot",
+        };
+        let _ = writeln!(out, "program \"{}\" ({}, {started})", p.name, p.role);
+        let sched = match p.sched {
+            None => "set by the kernel".to_string(),
+            Some(s) => format!(
+                "priority {}, budget {} us / period {} us{}",
+                s.priority,
+                s.budget_us,
+                s.period_us,
+                if s.passive { ", passive" } else { "" }
+            ),
+        };
+        row(&mut out, "scheduling", &sched);
+        let restart = match p.restart {
+            Restart::Never => "never".to_string(),
+            Restart::Always { limit } => format!("always, at most {limit} times"),
+        };
+        row(&mut out, "restart", &restart);
+        let mut caps = Vec::new();
+        if p.role == Role::RootTask {
+            caps.push("the kernel's initial caps (see BootInfo)".to_string());
+        } else {
+            caps.push("TCB, CNode, VSpace, SchedContext, IPC buffer".to_string());
+        }
+        let clients = manifest
+            .connections
+            .iter()
+            .filter(|c| usize::from(c.server) == i)
+            .count();
+        if p.role == Role::Server {
+            caps.push(format!(
+                "endpoint it serves ({})",
+                plural(clients, "client")
+            ));
+        }
+        for c in manifest
+            .connections
+            .iter()
+            .filter(|c| usize::from(c.client) == i)
+        {
+            let server = &manifest.programs[usize::from(c.server)].name;
+            caps.push(format!(
+                "endpoint \"{}\" to \"{server}\", badge {}",
+                c.name,
+                badge(c.badge)
+            ));
+        }
+        if p.debug {
+            caps.push("Debug".to_string());
+        }
+        for irq in &p.irqs {
+            let bits = SignalBadge::event(irq.event).map_or(0, |b| b.bits());
+            caps.push(format!(
+                "IRQHandler {} -> notification badge {bits:#x} (event {})",
+                irq.irq, irq.event
+            ));
+        }
+        for (n, line) in caps.iter().enumerate() {
+            row(&mut out, if n == 0 { "caps" } else { "" }, line);
+        }
+        if p.maps.is_empty() {
+            row(&mut out, "memory", "no shared regions");
+        }
+        for (n, m) in p.maps.iter().enumerate() {
+            let r = &manifest.regions[usize::from(m.region)];
+            let kind = match r.phys_addr {
+                Some(pa) => format!("device {pa:#x}"),
+                None => "memory".to_string(),
+            };
+            let line = format!(
+                "region \"{}\" ({kind}, {} KiB) at {:#x}..{:#x}, {}{}",
+                r.name,
+                r.size / 1024,
+                m.vaddr,
+                m.vaddr + r.size,
+                rights(m.rights),
+                if m.cached { ", cached" } else { ", uncached" }
+            );
+            row(&mut out, if n == 0 { "memory" } else { "" }, &line);
+        }
+    }
+    out
+}
+
+fn row(out: &mut String, label: &str, text: &str) {
+    let _ = writeln!(out, "  {label:<11} {text}");
+}
+
+/// `0x...: client C, activity A, rights a+b`.
+fn badge(bits: u64) -> String {
+    let Ok(b) = ClientBadge::from_bits(bits) else {
+        return format!("{bits:#x} (not a client badge)");
+    };
+    let names: Vec<&str> = CONNECTION_RIGHTS
+        .iter()
+        .filter(|(_, bit)| b.rights().bits() & bit != 0)
+        .map(|(name, _)| *name)
+        .collect();
+    format!(
+        "{bits:#x} (client {}, activity {}, rights {})",
+        b.client().get(),
+        b.activity().0,
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join("+")
+        }
+    )
+}
+
+fn rights(r: MapRights) -> String {
+    [(r.read, 'r'), (r.write, 'w'), (r.execute, 'x')]
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, c)| *c)
+        .collect()
+}

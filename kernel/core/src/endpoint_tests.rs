@@ -5,6 +5,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
+use crate::test_threads::{HasLinks, MapLinks};
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
@@ -19,7 +20,7 @@ enum State {
 
 #[derive(Default)]
 struct Threads {
-    links: BTreeMap<u64, (u64, u64)>,
+    links: MapLinks,
     pending: BTreeMap<u64, PendingSend>,
     state: BTreeMap<u64, State>,
     /// (sender, receiver, badge, grant endpoint)
@@ -28,18 +29,12 @@ struct Threads {
     restarted: Vec<u64>,
 }
 
-impl QueueLinks for Threads {
-    fn next(&self, t: u64) -> u64 {
-        self.links.get(&t).map_or(0, |l| l.1)
+impl HasLinks for Threads {
+    fn links(&self) -> &MapLinks {
+        &self.links
     }
-    fn prev(&self, t: u64) -> u64 {
-        self.links.get(&t).map_or(0, |l| l.0)
-    }
-    fn set_next(&mut self, t: u64, n: u64) {
-        self.links.entry(t).or_default().1 = n;
-    }
-    fn set_prev(&mut self, t: u64, p: u64) {
-        self.links.entry(t).or_default().0 = p;
+    fn links_mut(&mut self) -> &mut MapLinks {
+        &mut self.links
     }
 }
 

@@ -31,6 +31,8 @@ pub mod object_memory;
 pub mod refill;
 pub mod reply;
 #[cfg(test)]
+mod test_threads;
+#[cfg(test)]
 mod testutil;
 pub mod thread_queue;
 pub mod untyped;

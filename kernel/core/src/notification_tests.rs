@@ -5,6 +5,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
+use crate::test_threads::{HasDonation, HasLinks, MapDonation, MapLinks};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::vec::Vec;
@@ -21,52 +22,32 @@ enum State {
 
 #[derive(Default)]
 struct Threads {
-    links: BTreeMap<u64, (u64, u64)>,
+    links: MapLinks,
     state: BTreeMap<u64, State>,
     /// (thread, word) in delivery order.
     delivered: Vec<(u64, u64)>,
     restarted: Vec<u64>,
     cancelled: Vec<u64>,
     bound: BTreeMap<u64, u64>,
-    /// Thread -> the context it runs on.
-    context: BTreeMap<u64, u64>,
-    /// Context -> the thread running on it.
-    holder: BTreeMap<u64, u64>,
+    donation: MapDonation,
     forgotten: Vec<u64>,
 }
 
-impl QueueLinks for Threads {
-    fn next(&self, t: u64) -> u64 {
-        self.links.get(&t).map_or(0, |l| l.1)
+impl HasLinks for Threads {
+    fn links(&self) -> &MapLinks {
+        &self.links
     }
-    fn prev(&self, t: u64) -> u64 {
-        self.links.get(&t).map_or(0, |l| l.0)
-    }
-    fn set_next(&mut self, t: u64, n: u64) {
-        self.links.entry(t).or_default().1 = n;
-    }
-    fn set_prev(&mut self, t: u64, p: u64) {
-        self.links.entry(t).or_default().0 = p;
+    fn links_mut(&mut self) -> &mut MapLinks {
+        &mut self.links
     }
 }
 
-impl Donation for Threads {
-    fn context_of(&self, t: u64) -> u64 {
-        self.context.get(&t).copied().unwrap_or(0)
+impl HasDonation for Threads {
+    fn donation(&self) -> &MapDonation {
+        &self.donation
     }
-    fn holder(&self, c: u64) -> u64 {
-        self.holder.get(&c).copied().unwrap_or(0)
-    }
-    fn donate(&mut self, c: u64, from: u64, to: u64) {
-        if from != 0 {
-            assert_eq!(self.context_of(from), c, "{from:#x} does not hold {c:#x}");
-            self.context.remove(&from);
-        }
-        self.holder.remove(&c);
-        if to != 0 && self.context_of(to) == 0 {
-            self.holder.insert(c, to);
-            self.context.insert(to, c);
-        }
+    fn donation_mut(&mut self) -> &mut MapDonation {
+        &mut self.donation
     }
 }
 

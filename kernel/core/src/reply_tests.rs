@@ -6,6 +6,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
+use crate::test_threads::{HasDonation, MapDonation};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
@@ -24,28 +25,16 @@ struct Threads {
     state: BTreeMap<u64, State>,
     reply: BTreeMap<u64, u64>,
     grant: BTreeSet<u64>,
-    context: BTreeMap<u64, u64>,
-    holder: BTreeMap<u64, u64>,
+    donation: MapDonation,
     stack: BTreeMap<u64, u64>,
 }
 
-impl Donation for Threads {
-    fn context_of(&self, t: u64) -> u64 {
-        self.context.get(&t).copied().unwrap_or(0)
+impl HasDonation for Threads {
+    fn donation(&self) -> &MapDonation {
+        &self.donation
     }
-    fn holder(&self, c: u64) -> u64 {
-        self.holder.get(&c).copied().unwrap_or(0)
-    }
-    fn donate(&mut self, c: u64, from: u64, to: u64) {
-        if from != 0 {
-            assert_eq!(self.context_of(from), c, "{from:#x} does not hold {c:#x}");
-            self.context.remove(&from);
-        }
-        self.holder.remove(&c);
-        if to != 0 && self.context_of(to) == 0 {
-            self.holder.insert(c, to);
-            self.context.insert(to, c);
-        }
+    fn donation_mut(&mut self) -> &mut MapDonation {
+        &mut self.donation
     }
 }
 

@@ -9,6 +9,7 @@ mod donation;
 mod fault;
 mod fault_handler;
 mod ipc;
+mod ipc_sel4;
 mod process;
 pub(crate) mod retype;
 mod runtime;
@@ -104,7 +105,7 @@ crate::test_cases! {
     IPC0005: "NBSend without a receiver drops, NBRecv without a sender returns empty" => ipc::non_blocking;
     IPC0006: "each badged cap's badge reaches the server" => ipc::badges_tell_senders_apart;
     IPC0007: "without IPC buffers a message is cut to four words" => ipc::truncated_without_buffer;
-    IPC0008: "a send without the write right is a capability fault" => ipc::rights_are_checked;
+    IPC0008: "a receive without the read right is a capability fault" => ipc::rights_are_checked;
     IPC0009: "deleting an endpoint under a waiting receiver" => ipc::object_deleted_under_receiver;
     IPC0010: "a cap sent through a granting endpoint cap is received as a copy" => ipc::cap_transfer_with_grant;
     IPC0011: "without the grant right no cap is transferred" => ipc::no_transfer_without_grant;
@@ -117,6 +118,7 @@ crate::test_cases! {
     IPC0018: "a reply carries no cap when the server received without the grant right" => ipc::reply_carries_no_cap_without_grant;
     IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
     IPC0020: "a receiver whose PC was written just above the non-canonical gap survives its restart when the endpoint goes" => ipc::restart_from_written_pc;
+    IPC0021: "Send and NBSend without the write right are dropped, a Call gets InvalidCapability" => ipc_sel4::send_without_write_right;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

@@ -110,7 +110,9 @@ pub fn send_through(
 }
 
 /// Receives (Recv, NBRecv, ReplyRecv, Wait, NBWait, the receive half of
-/// NBSendRecv and NBSendWait) into `thread`.
+/// NBSendRecv and NBSendWait) into `thread`. Wait, NBWait and NBSendWait on
+/// an endpoint receive without a Reply object (seL4 MCS): a Call they take
+/// leaves its caller inactive.
 pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
     let reply = match reply_object(thread, syscall) {
         Ok(reply) => reply,
@@ -124,12 +126,7 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         return cap_fault(cptr);
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
-    let wait_only = matches!(
-        syscall,
-        Syscall::Wait | Syscall::NBWait | Syscall::NBSendWait
-    );
     match cap.kind() {
-        CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
             let t = ipc::queue::tcb(thread);
             t.set_receive_can_grant(cap.rights().contains(CapRights::GRANT));

@@ -119,6 +119,8 @@ crate::test_cases! {
     IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
     IPC0020: "a receiver whose PC was written just above the non-canonical gap survives its restart when the endpoint goes" => ipc::restart_from_written_pc;
     IPC0021: "Send and NBSend without the write right are dropped, a Call gets InvalidCapability" => ipc_sel4::send_without_write_right;
+    IPC0022: "Wait and NBWait on an endpoint receive without a Reply object; a Call they take is left unanswered" => ipc_sel4::wait_on_endpoint;
+    IPC0023: "NBSendWait sends, then receives on an endpoint" => ipc_sel4::nb_send_wait_on_endpoint;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;

@@ -165,6 +165,7 @@ crate::test_cases! {
     TIMEOUTFAULT0006: "the handler can restart the thread elsewhere" => timeout_fault::handler_restarts_thread;
     TIMEOUTFAULT0007: "each context's timeout fault carries its own badge" => timeout_fault::each_context_its_badge;
     TIMEOUTFAULT0008: "a budget that runs out in a passive server raises the server's timeout fault" => donation::timeout_in_passive_server;
+    TIMEOUTFAULT0009: "a timeout-fault reply with another label leaves the thread stopped; label 0 resumes it with the reply's registers" => timeout_fault::reply_label_and_registers;
     PAGEFAULT0001: "a read fault reaches the handler, which moves the thread on" => fault_handler::read_fault_handled;
     PAGEFAULT0002: "a write fault reaches the handler with the access type" => fault_handler::write_fault_handled;
     PAGEFAULT0003: "an execute fault reaches the handler as a prefetch fault" => fault_handler::execute_fault_handled;

@@ -4,7 +4,7 @@
 //! the thread (see each type).
 
 use crate::numbered::numbered_enum;
-use crate::registers::{FLAGS, PC, SP};
+use crate::registers::{AARCH64_COUNT, FLAGS, MAX_COUNT, PC, SP, X86_64_COUNT};
 use crate::Arch;
 
 numbered_enum! {
@@ -25,7 +25,10 @@ numbered_enum! {
         /// label 0 writes back FaultIP, SP and flags and resumes at FaultIP.
         UserException = 3,
         /// A budget ran out while the thread had a timeout endpoint (MCS).
-        /// Any reply resumes it (once its scheduling context has budget).
+        /// A reply with label 0 (seL4's TimeoutReply) writes its message
+        /// into the registers [`timeout_reply_registers`] names and resumes
+        /// the thread (once its scheduling context has budget); another
+        /// label leaves it stopped.
         Timeout = 4,
         /// A page fault. Any reply makes the thread retry the access.
         VmFault = 5,
@@ -75,6 +78,29 @@ pub const TIMEOUT_CONSUMED: usize = 1;
 /// Timeout: message length.
 pub const TIMEOUT_LENGTH: usize = 2;
 
+/// The register list in its own order: a TimeoutReply's word `i` goes
+/// into register `i`, as a `TcbWriteRegisters` message lays them out.
+const REGISTER_LIST: [usize; MAX_COUNT] = {
+    let mut list = [0; MAX_COUNT];
+    let mut i = 0;
+    while i < MAX_COUNT {
+        list[i] = i;
+        i += 1;
+    }
+    list
+};
+
+/// The registers a reply to a timeout fault writes on `arch`, in message
+/// order, as indices into the register list: the whole list, in the order
+/// `TcbReadRegisters` gives it (seL4's TimeoutReply is a whole user
+/// context). A shorter reply writes the first registers only.
+pub fn timeout_reply_registers(arch: Arch) -> &'static [usize] {
+    match arch {
+        Arch::X86_64 => &REGISTER_LIST[..X86_64_COUNT],
+        Arch::Aarch64 => &REGISTER_LIST[..AARCH64_COUNT],
+    }
+}
+
 /// UnknownSyscall on x86_64, as indices into the register list
 /// (`crate::registers`): rax, rbx, rcx, rdx, rsi, rdi, rbp, r8-r15, then the
 /// address after the call, rsp and rflags (seL4's order).
@@ -97,7 +123,17 @@ pub fn unknown_syscall_registers(arch: Arch) -> &'static [usize] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registers::{AARCH64_COUNT, ARG0, X86_64_COUNT};
+    use crate::registers::ARG0;
+
+    #[test]
+    fn timeout_reply_writes_the_register_list_in_order() {
+        for (arch, count) in [(Arch::X86_64, X86_64_COUNT), (Arch::Aarch64, AARCH64_COUNT)] {
+            let regs = timeout_reply_registers(arch);
+            assert_eq!(regs.len(), count, "{arch:?}: the whole list");
+            assert!(regs.iter().enumerate().all(|(i, &r)| i == r));
+        }
+        assert_eq!(timeout_reply_registers(Arch::X86_64)[PC], PC);
+    }
 
     #[test]
     fn unknown_syscall_layouts_name_distinct_registers_of_the_list() {

@@ -157,7 +157,11 @@ fn resume_from_fault(replier: Thread, faulter: Thread) {
             ));
             true
         }
-        Ok(FaultType::UserException | FaultType::UnknownSyscall) => false,
+        Ok(FaultType::Timeout) if label == 0 => {
+            restore(keel_abi::fault::timeout_reply_registers(crate::arch::ARCH));
+            true
+        }
+        Ok(FaultType::UserException | FaultType::UnknownSyscall | FaultType::Timeout) => false,
         _ => true,
     };
     if resume {

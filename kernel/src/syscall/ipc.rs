@@ -1,9 +1,12 @@
 //! The IPC system calls: Send, NBSend, Call on endpoints and notifications
 //! (and Send on a Reply object, which replies), Recv, NBRecv, ReplyRecv,
 //! Wait and NBWait. Each looks up its cap in the caller's CSpace; a missing
-//! cap or right is a capability fault, as in seL4. A receive on an endpoint
-//! names the Reply object a Call it takes will wait on (MCS): argument
-//! `ARG_REPLY`, or `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
+//! cap, or a receive through a cap without the read right, is a capability
+//! fault, as in seL4. A send through an endpoint or notification cap without
+//! the write right is seL4's InvalidCapability error: a Call is answered with
+//! it, a Send or NBSend is dropped. A receive on an endpoint names the Reply
+//! object a Call it takes will wait on (MCS): argument `ARG_REPLY`, or
+//! `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
 use crate::object::handle::EndpointRef;
 use crate::object::memory::KernelMemory;
@@ -13,9 +16,10 @@ use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
 use keel_abi::syscall::{ARG_CAP, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
-use keel_abi::{CapRights, CapType, Syscall};
+use keel_abi::{CapRights, CapType, Error, Syscall};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{lookup_cap, read_cap};
+use keel_kernel_core::error::SyscallError;
 
 /// The cap a receive uses: argument [`ARG_CAP`], or for NBSendRecv and
 /// NBSendWait [`ARG_SEND_RECV_SOURCE`] (the first names the send's cap).
@@ -28,14 +32,10 @@ fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
     ipc::queue::tcb(thread).syscall_arg(n)
 }
 
-/// True when `cap` is an endpoint or notification cap with `right`; for a
-/// send, a Reply cap too.
-fn permits(cap: &Cap, right: CapRights) -> bool {
-    match cap.kind() {
-        CapType::Endpoint | CapType::Notification => cap.rights_field().contains(right),
-        CapType::Reply => right == CapRights::WRITE,
-        _ => false,
-    }
+/// True when `cap` is an endpoint or notification cap with the read right.
+fn can_receive(cap: &Cap) -> bool {
+    (cap.is(CapType::Endpoint) || cap.is(CapType::Notification))
+        && cap.rights_field().contains(CapRights::READ)
 }
 
 fn lookup(thread: u64, cptr: u64) -> Option<Cap> {
@@ -67,23 +67,34 @@ fn cap_fault(cptr: u64) -> Outcome {
 }
 
 /// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
-/// `thread`, through the cap its first argument names.
+/// `thread`, through the cap its first argument names. Only a Call hears of
+/// an error, so a send without the write right is dropped here.
 pub fn send(thread: u64, syscall: Syscall) -> Outcome {
     let cptr = ipc::queue::tcb(thread).syscall_arg(ARG_CAP);
     match lookup(thread, cptr) {
-        Some(cap) => send_through(thread, syscall, cptr, cap),
+        Some(cap) => send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
         None => cap_fault(cptr),
     }
 }
 
 /// Sends from `thread` through `cap`, the cap found at `cptr` (for a Call,
-/// by the dispatcher's own lookup).
+/// by the dispatcher's own lookup). An endpoint or notification cap without
+/// the write right is an InvalidCapability error (the invoked cap), as
+/// seL4's `decodeInvocation` gives it; any other cap but a Reply cap is a
+/// capability fault.
 #[inline(always)]
-pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Cap) -> Outcome {
-    if !permits(&cap, CapRights::WRITE) {
-        return cap_fault(cptr);
-    }
+pub fn send_through(
+    thread: u64,
+    syscall: Syscall,
+    cptr: u64,
+    cap: Cap,
+) -> Result<Outcome, SyscallError> {
     match cap.kind() {
+        CapType::Endpoint | CapType::Notification
+            if !cap.rights_field().contains(CapRights::WRITE) =>
+        {
+            return Err(Error::InvalidCapability.into());
+        }
         CapType::Endpoint => {
             let how = endpoint::Sending {
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
@@ -92,13 +103,16 @@ pub fn send_through(thread: u64, syscall: Syscall, cptr: u64, cap: Cap) -> Outco
             endpoint::send(ipc::queue::tcb(thread), &cap, how);
         }
         CapType::Reply => ipc::reply(ipc::queue::tcb(thread), cap.paddr()),
-        _ => notification::signal(cap.paddr(), cap.badge()),
+        CapType::Notification => notification::signal(cap.paddr(), cap.badge()),
+        _ => return Ok(cap_fault(cptr)),
     }
-    Outcome::Handled
+    Ok(Outcome::Handled)
 }
 
 /// Receives (Recv, NBRecv, ReplyRecv, Wait, NBWait, the receive half of
-/// NBSendRecv and NBSendWait) into `thread`.
+/// NBSendRecv and NBSendWait) into `thread`. Wait, NBWait and NBSendWait on
+/// an endpoint receive without a Reply object (seL4 MCS): a Call they take
+/// leaves its caller inactive.
 pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
     let reply = match reply_object(thread, syscall) {
         Ok(reply) => reply,
@@ -108,16 +122,11 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
         ipc::reply(ipc::queue::tcb(thread), reply);
     }
     let cptr = receive_cptr(thread, syscall);
-    let Some(cap) = lookup(thread, cptr).filter(|c| permits(c, CapRights::READ)) else {
+    let Some(cap) = lookup(thread, cptr).filter(can_receive) else {
         return cap_fault(cptr);
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
-    let wait_only = matches!(
-        syscall,
-        Syscall::Wait | Syscall::NBWait | Syscall::NBSendWait
-    );
     match cap.kind() {
-        CapType::Endpoint if wait_only => return cap_fault(cptr),
         CapType::Endpoint => {
             let t = ipc::queue::tcb(thread);
             t.set_receive_can_grant(cap.rights().contains(CapRights::GRANT));

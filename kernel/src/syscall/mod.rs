@@ -68,7 +68,7 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
             let cptr = crate::ipc::queue::tcb(tcb_object).syscall_arg(ARG_CAP);
             let (slot, cap) = lookup_cap(&mem, root, cptr)?;
             if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
-                Ok(ipc::send_through(tcb_object, syscall, cptr, cap))
+                ipc::send_through(tcb_object, syscall, cptr, cap)
             } else {
                 invocation::call(tcb_object, slot, cap)
             }

@@ -11,18 +11,18 @@ use keel_abi::{CapRights, MessageInfo, ObjectType};
 use keel_sys::cap::{init_thread::DEBUG, Endpoint, Tcb};
 use keel_sys::{CPtr, Cap};
 
-fn endpoint_of(i: u64) -> Cap<Endpoint> {
+pub(super) fn endpoint_of(i: u64) -> Cap<Endpoint> {
     Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)))
 }
 
-fn stop_self(i: u64) -> ! {
+pub(super) fn stop_self(i: u64) -> ! {
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();
     keel_rt::halt(92)
 }
 
 /// Receives once, records MR0, the badge and the length, then stops.
-extern "C" fn receive_once(i: u64) -> ! {
+pub(super) extern "C" fn receive_once(i: u64) -> ! {
     let r = endpoint_of(i).recv(reply_of(i));
     let s = shared(i);
     s.value.store(
@@ -56,7 +56,7 @@ extern "C" fn echo_server(i: u64) -> ! {
 
 /// Calls the endpoint `shared(i).cap` once with MR0 = 41; if the answer
 /// comes, stores it and counts, then stops.
-extern "C" fn call_and_count(i: u64) -> ! {
+pub(super) extern "C" fn call_and_count(i: u64) -> ! {
     let r = endpoint_of(i).call(MessageInfo::new(1, 0, 0, 1), [41, 0, 0, 0]);
     shared(i).value.store(r.mrs[0], Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
@@ -64,7 +64,7 @@ extern "C" fn call_and_count(i: u64) -> ! {
 }
 
 /// A badged copy of the endpoint in root slot `ep`, with `rights`.
-fn mint(
+pub(super) fn mint(
     env: &Env,
     ep: u64,
     badge: u64,
@@ -75,7 +75,7 @@ fn mint(
     Ok(Cap::from_cptr(CPtr::from_bits(s)))
 }
 
-fn server(
+pub(super) fn server(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     i: u64,
@@ -233,12 +233,18 @@ pub fn truncated_without_buffer(env: &Env) -> TestResult {
 
 pub fn rights_are_checked(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let read_only = mint(env, ep, 0, CapRights::READ)?;
-    // A thread that sends through a cap without the write right takes a
-    // capability fault and stops; the rest of the system carries on.
-    server(env, send_once, 0, read_only.cptr().bits())?;
+    let write_only = mint(env, ep, 0, CapRights::WRITE)?;
+    // A thread that receives through a cap without the read right takes a
+    // capability fault and stops (seL4's `handleRecv`); the rest of the
+    // system carries on, and a send finds no receiver.
+    server(env, receive_once, 0, write_only.cptr().bits())?;
     yield_times(2)?;
-    ensure!(count(0) == 0, "a send without the write right went through");
+    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep)).nb_send(MessageInfo::new(0, 0, 0, 1), [1; 4]);
+    yield_times(1)?;
+    ensure!(
+        count(0) == 0,
+        "a receive without the read right went through"
+    );
     let back = step(
         Cap::<Tcb>::from_cptr(CPtr::from_bits(shared(0).tcb.load(Ordering::SeqCst)))
             .tcb_read_all_registers(false),
@@ -545,7 +551,7 @@ pub fn send_then_receive_in_one_call(env: &Env) -> TestResult {
     let r = into.nb_send_wait(
         MessageInfo::new(0, 0, 0, 1),
         [1, 0, 0, 0],
-        Cap::from_cptr(CPtr::from_bits(ntfn)),
+        Cap::<keel_sys::cap::Notification>::from_cptr(CPtr::from_bits(ntfn)),
     );
     ensure!(r.badge == 0x40, "NBSendWait woke with {r:?}");
     Ok(())

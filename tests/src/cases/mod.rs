@@ -9,6 +9,7 @@ mod donation;
 mod fault;
 mod fault_handler;
 mod ipc;
+mod ipc_sel4;
 mod process;
 pub(crate) mod retype;
 mod runtime;
@@ -104,7 +105,7 @@ crate::test_cases! {
     IPC0005: "NBSend without a receiver drops, NBRecv without a sender returns empty" => ipc::non_blocking;
     IPC0006: "each badged cap's badge reaches the server" => ipc::badges_tell_senders_apart;
     IPC0007: "without IPC buffers a message is cut to four words" => ipc::truncated_without_buffer;
-    IPC0008: "a send without the write right is a capability fault" => ipc::rights_are_checked;
+    IPC0008: "a receive without the read right is a capability fault" => ipc::rights_are_checked;
     IPC0009: "deleting an endpoint under a waiting receiver" => ipc::object_deleted_under_receiver;
     IPC0010: "a cap sent through a granting endpoint cap is received as a copy" => ipc::cap_transfer_with_grant;
     IPC0011: "without the grant right no cap is transferred" => ipc::no_transfer_without_grant;
@@ -117,6 +118,9 @@ crate::test_cases! {
     IPC0018: "a reply carries no cap when the server received without the grant right" => ipc::reply_carries_no_cap_without_grant;
     IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
     IPC0020: "a receiver whose PC was written just above the non-canonical gap survives its restart when the endpoint goes" => ipc::restart_from_written_pc;
+    IPC0021: "Send and NBSend without the write right are dropped, a Call gets InvalidCapability" => ipc_sel4::send_without_write_right;
+    IPC0022: "Wait and NBWait on an endpoint receive without a Reply object; a Call they take is left unanswered" => ipc_sel4::wait_on_endpoint;
+    IPC0023: "NBSendWait sends, then receives on an endpoint" => ipc_sel4::nb_send_wait_on_endpoint;
     BIND0001: "signals OR their badges; poll and wait take the word" => bind::signal_then_poll;
     BIND0002: "a signal wakes a waiting thread with the badge" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive" => bind::bound_notification_wakes_receiver;
@@ -161,6 +165,7 @@ crate::test_cases! {
     TIMEOUTFAULT0006: "the handler can restart the thread elsewhere" => timeout_fault::handler_restarts_thread;
     TIMEOUTFAULT0007: "each context's timeout fault carries its own badge" => timeout_fault::each_context_its_badge;
     TIMEOUTFAULT0008: "a budget that runs out in a passive server raises the server's timeout fault" => donation::timeout_in_passive_server;
+    TIMEOUTFAULT0009: "a timeout-fault reply with another label leaves the thread stopped; label 0 resumes it with the reply's registers" => timeout_fault::reply_label_and_registers;
     PAGEFAULT0001: "a read fault reaches the handler, which moves the thread on" => fault_handler::read_fault_handled;
     PAGEFAULT0002: "a write fault reaches the handler with the access type" => fault_handler::write_fault_handled;
     PAGEFAULT0003: "an execute fault reaches the handler as a prefetch fault" => fault_handler::execute_fault_handled;

@@ -3,7 +3,9 @@
 //! time it used; the handler's reply lets it go on at its next refill.
 //!
 //! The caller is the handler: it receives with a Reply object and answers
-//! with a Send on it.
+//! with a Send on it. As seL4's TimeoutReply, a reply with label 0 resumes
+//! the thread and writes its words into the registers in `TcbWriteRegisters`
+//! order; another label leaves the thread stopped.
 
 use super::retype::make;
 use crate::support::{expect_error, reply_object, slot, step};
@@ -216,6 +218,49 @@ pub fn handler_restarts_thread(env: &Env) -> TestResult {
     ensure!(
         shared(0).value.load(Ordering::SeqCst) == 0xabc,
         "the restarted thread did not run from its new entry"
+    );
+    Ok(())
+}
+
+/// Where TIMEOUTFAULT0009's reply moves a thread: records `mark`, which
+/// only the reply's registers give it, and stops.
+extern "C" fn moved(mark: u64) -> ! {
+    shared(1).value.store(mark, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(1).tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_rt::halt(97)
+}
+
+pub fn reply_label_and_registers(env: &Env) -> TestResult {
+    let (ep, badged) = handler_endpoint(env)?;
+    let reply = reply_object(env)?;
+    let (refused, sc0) = spinner(env, 0, 3, 1_000, Some(badged))?;
+    timeout_fault(&ep.recv(Some(reply)), 3)?;
+    reply.reply(MessageInfo::new(1, 0, 0, 0), [0; 4]);
+    let before = count(0);
+    set_own_priority(100)?;
+    share_out(30_000, &[sc0])?;
+    let again = ep.nb_recv(None);
+    step(refused.tcb_suspend(), "suspend")?;
+    ensure!(
+        count(0) == before && again.badge == 0,
+        "a reply with label 1 resumed the thread"
+    );
+    let (t, sc1) = spinner(env, 1, 4, 1_000, Some(badged))?;
+    timeout_fault(&ep.recv(Some(reply)), 4)?;
+    let ctx = UserContext::new_thread(moved, stack_top(1), 0xfeed);
+    let words = ctx.words();
+    for (i, &w) in words.iter().enumerate().skip(4) {
+        step(keel_sys::ipc::set_mr(i, w), "set a message register")?;
+    }
+    let info = MessageInfo::new(0, 0, 0, words.len() as u64);
+    reply.reply(info, [words[0], words[1], words[2], words[3]]);
+    share_out(30_000, &[sc1])?;
+    let mark = shared(1).value.load(Ordering::SeqCst);
+    step(t.tcb_suspend(), "suspend")?;
+    ensure!(
+        mark == 0xfeed,
+        "the thread did not run at the reply's PC with its registers ({mark:#x})"
     );
     Ok(())
 }

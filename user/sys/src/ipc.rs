@@ -125,12 +125,35 @@ impl Cap<Endpoint> {
         )
     }
 
-    /// Sends without blocking, then waits on the notification `src`, in one system call.
-    pub fn nb_send_wait(
+    /// Receives, waiting for a sender, without a Reply object: a Call
+    /// received cannot be answered, and its caller is left inactive (seL4's
+    /// Wait on an endpoint).
+    pub fn wait(self) -> Received {
+        ipc(
+            Syscall::Wait,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+    }
+
+    /// As [`Self::wait`] if a sender waits; otherwise an empty message with badge 0.
+    pub fn nb_wait(self) -> Received {
+        ipc(
+            Syscall::NBWait,
+            self.cptr().bits(),
+            MessageInfo::default(),
+            [0; 4],
+        )
+    }
+
+    /// Sends without blocking, then waits on `src` (a notification, or an
+    /// endpoint received from without a Reply object), in one system call.
+    pub fn nb_send_wait<T: WaitSource>(
         self,
         info: MessageInfo,
         mrs: [u64; 4],
-        src: Cap<Notification>,
+        src: Cap<T>,
     ) -> Received {
         ipc8(
             Syscall::NBSendWait,
@@ -141,6 +164,13 @@ impl Cap<Endpoint> {
         )
     }
 }
+
+/// What Wait, NBWait and NBSendWait can wait on: a notification, or an
+/// endpoint (a receive without a Reply object).
+pub trait WaitSource: crate::cap::CapKind {}
+
+impl WaitSource for Endpoint {}
+impl WaitSource for Notification {}
 
 impl Cap<Reply> {
     /// Answers the caller waiting on this Reply object (nothing happens if

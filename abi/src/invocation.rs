@@ -39,7 +39,10 @@ numbered_enum! {
         CNodeMove = 7,
         /// Move a capability, setting a badge or guard.
         CNodeMutate = 8,
-        /// Move two capabilities in one step (three slots).
+        /// Move two capabilities in one step (three slots), in seL4's word
+        /// order: MR0-2 dest index, depth, badge; MR3-5 pivot index, depth,
+        /// badge; MR6-7 src index, depth; extra caps 0 and 1 the pivot's and
+        /// the source's root CNodes.
         CNodeRotate = 9,
         /// Read a thread's registers into the caller's IPC buffer.
         TcbReadRegisters = 20,

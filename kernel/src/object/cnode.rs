@@ -58,10 +58,11 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             cspace::mutate(&mut mem, src, dest, data).map(|()| Outcome::Done([0, 0]))
         }
         Label::CNodeRotate => {
-            let (pivot_data, dest_data) = (msg.mr(4)?, msg.mr(7)?);
-            let pivot = source(2, 0)?;
-            let (_, src_root) = msg.extra_cap(1)?;
-            let src = lookup_source_slot(&mem, src_root, msg.mr(5)?, msg.mr(6)?)?;
+            // seL4's order: dest index, depth, badge; pivot index, depth,
+            // badge; src index, depth. Each badge is for the cap moved there.
+            let (dest_data, pivot_data) = (msg.mr(2)?, msg.mr(5)?);
+            let pivot = source(3, 0)?;
+            let src = source(6, 1)?;
             cspace::rotate(&mut mem, dest, pivot, src, pivot_data, dest_data)
                 .map(|()| Outcome::Done([0, 0]))
         }

@@ -137,6 +137,52 @@ pub fn rotate_swap(env: &Env) -> TestResult {
     expect_type(frame, CapType::Tcb)
 }
 
+/// Copies the endpoint in `ep` into slot 1 of the CNode whose cap is in root
+/// slot `cnode`, addressed through a `guard` of `guard_bits` bits in front of
+/// `radix` bits.
+fn copy_through_guard(cnode: u64, guard: u64, guard_bits: u64, radix: u64, ep: u64) -> TestResult {
+    let guarded: keel_sys::Cap<keel_sys::cap::CNode> =
+        keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(cnode));
+    let dest = guarded.absolute_cptr_with_depth((guard << radix) | 1, guard_bits + radix);
+    step(
+        dest.copy(&slot(ep), CapRights::ALL),
+        "copy through the guard",
+    )
+}
+
+pub fn rotate_sel4_word_order(env: &Env) -> TestResult {
+    // Two CNodes told apart by their radix (2 and 3 bits), rotated with
+    // seL4's words written directly: dest index, depth, badge; pivot index,
+    // depth, badge; src index, depth. The dest badge is the guard of the cap
+    // that lands in dest (the pivot's), the pivot badge that of the cap that
+    // lands in the pivot (the source's).
+    let two = make(env, 12, ObjectType::CNode, 2, 1)?;
+    let three = make(env, 12, ObjectType::CNode, 3, 1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let dest = env.slots(1)?;
+    let root = slot(dest).root.cptr();
+    let (dest_guard, pivot_guard) = ((0b101 << 6) | 3, (0b10 << 6) | 2);
+    let words = [dest, 64, dest_guard, two, 64, pivot_guard, three, 64];
+    step(
+        keel_sys::invoke(root, keel_abi::Label::CNodeRotate, &words, &[root, root]),
+        "rotate with seL4's words",
+    )?;
+    expect_type(three, CapType::Null)?;
+    // dest: the 2-bit CNode behind guard 0b101; the pivot slot: the 3-bit one
+    // behind guard 0b10.
+    copy_through_guard(dest, 0b101, 3, 2, ep)?;
+    copy_through_guard(two, 0b10, 2, 3, ep)?;
+    let wrong: keel_sys::Cap<keel_sys::cap::CNode> =
+        keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(dest));
+    expect_error(
+        wrong
+            .absolute_cptr_with_depth((0b10 << 2) | 1, 4)
+            .copy(&slot(ep), CapRights::ALL),
+        Error::FailedLookup,
+        "the pivot's guard on dest",
+    )
+}
+
 pub fn rotate_errors(env: &Env) -> TestResult {
     let tcb = make(env, 13, ObjectType::Tcb, 0, 3)?;
     let empty = env.slots(1)?;

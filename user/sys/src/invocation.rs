@@ -145,12 +145,12 @@ impl AbsoluteCPtr {
         let mrs = [
             self.index,
             self.depth,
+            dest_badge,
             pivot.index,
             pivot.depth,
             pivot_badge,
             src.index,
             src.depth,
-            dest_badge,
         ];
         self.invoke(
             Label::CNodeRotate,

@@ -29,7 +29,8 @@ numbered_enum! {
         CNodeRevoke = 2,
         /// Delete the capability in a slot.
         CNodeDelete = 3,
-        /// Cancel queued sends with the badge of an endpoint cap.
+        /// Cancel queued sends with the badge of an endpoint cap that has
+        /// every right.
         CNodeCancelBadgedSends = 4,
         /// Copy a capability, keeping or reducing rights.
         CNodeCopy = 5,

@@ -73,8 +73,10 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from)
         }
         Label::CNodeCancelBadgedSends => {
+            // seL4's hasCancelSendRights: an endpoint cap with every right.
             let cap = read_cap(&mem, dest);
-            let Some(ep) = EndpointRef::from_cap(&cap) else {
+            let ep = EndpointRef::from_cap(&cap).filter(|_| cap.rights().contains(CapRights::ALL));
+            let Some(ep) = ep else {
                 return Err(Error::IllegalOperation.into());
             };
             crate::object::endpoint::cancel_badged_sends(ep, cap.badge());

@@ -1,9 +1,14 @@
-//! CNODEOP: copy, mint, move, mutate, rotate, delete, revoke and their errors.
+//! CNODEOP: copy, mint, move, mutate, rotate, delete, revoke, cancel badged
+//! sends and their errors.
 
 use super::retype::make;
 use crate::support::{expect_detail, expect_error, expect_type, identify, slot, step};
+use crate::thread::{count, count_once, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
-use keel_abi::{CapRights, CapType, Error, InitCap, ObjectType};
+use core::sync::atomic::Ordering;
+use keel_abi::{CapRights, CapType, Error, InitCap, MessageInfo, ObjectType};
+use keel_sys::cap::Endpoint;
+use keel_sys::{CPtr, Cap};
 
 pub fn copy(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
@@ -286,4 +291,78 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
         Error::IllegalOperation,
         "on a notification",
     )
+}
+
+/// Sends its number once on the endpoint `shared(i).cap`, then counts and stops.
+extern "C" fn send_number(i: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    ep.send(MessageInfo::new(0, 0, 0, 1), [i, 0, 0, 0]);
+    count_once(i)
+}
+
+pub fn cancel_badged_sends_rights(env: &Env) -> TestResult {
+    // Threads 0 and 1 queue a send each with badge 5; then their caps are
+    // deleted, so a cancelled sender's restarted Send faults instead of
+    // queueing again.
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let senders = env.slots(2)?;
+    for i in 0..2 {
+        step(
+            slot(senders + i).mint(&slot(ep), CapRights::ALL, 5),
+            "mint a sender's cap",
+        )?;
+        let t = spawn(env, send_number, i as usize, i, 255)?;
+        shared(i).cap.store(senders + i, Ordering::SeqCst);
+        step(t.tcb_resume(), "resume a sender")?;
+    }
+    yield_times(1)?;
+    ensure!(count(0) + count(1) == 0, "a sender did not block");
+    for i in 0..2 {
+        step(slot(senders + i).delete(), "delete a sender's cap")?;
+    }
+    // A badge-5 cap missing any one right is refused and cancels nothing.
+    let canceller = env.slots(1)?;
+    let rights = [
+        CapRights::WRITE,
+        CapRights::READ,
+        CapRights::GRANT,
+        CapRights::GRANT_REPLY,
+    ];
+    for missing in rights {
+        let fewer = CapRights::from_bits(CapRights::ALL.bits() & !missing.bits());
+        step(
+            slot(canceller).mint(&slot(ep), fewer, 5),
+            "mint with fewer rights",
+        )?;
+        expect_error(
+            slot(canceller).cancel_badged_sends(),
+            Error::IllegalOperation,
+            "cancel through a cap missing a right",
+        )?;
+        step(slot(canceller).delete(), "delete the canceller")?;
+    }
+    yield_times(1)?;
+    let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    let r = endpoint.nb_recv(None);
+    ensure!(
+        r.badge == 5 && r.info.length() == 1 && r.mrs[0] == 0,
+        "the first sender is no longer queued: {r:?}"
+    );
+    // With every right the other sender's send is cancelled.
+    step(
+        slot(canceller).mint(&slot(ep), CapRights::ALL, 5),
+        "mint with every right",
+    )?;
+    step(
+        slot(canceller).cancel_badged_sends(),
+        "cancel with every right",
+    )?;
+    yield_times(1)?;
+    let r = endpoint.nb_recv(None);
+    ensure!(
+        r.badge == 0 && r.info.length() == 0,
+        "a cancelled send arrived: {r:?}"
+    );
+    ensure!(count(1) == 0, "the cancelled sender completed its send");
+    Ok(())
 }

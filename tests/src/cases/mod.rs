@@ -67,6 +67,7 @@ crate::test_cases! {
     CNODEOP0013: "IRQ control cannot be copied" => cnode::uncopyable_caps, InRoot;
     CNODEOP0014: "cancel badged sends on an endpoint, and on a non-endpoint" => cnode::cancel_badged_sends;
     CNODEOP0015: "rotate takes seL4's word order: each badge lands where seL4 puts it" => cnode::rotate_sel4_word_order;
+    CNODEOP0016: "cancel badged sends needs an endpoint cap with every right" => cnode::cancel_badged_sends_rights;
     CSPACE0001: "lookup through two guarded CNode levels" => cspace::two_level_lookup;
     CSPACE0002: "a guard mismatch reports GuardMismatch and the bits left" => cspace::guard_mismatch;
     CSPACE0003: "a depth ending inside a level reports DepthMismatch" => cspace::depth_mismatch;

@@ -91,9 +91,9 @@ impl<T: PageTableKind> Cap<T> {
     ///
     /// # Errors
     /// seL4's: `DeleteFirst` (a structure is mapped there), `FailedLookup`
-    /// (the level above is missing), `IllegalOperation` (this cap is mapped),
-    /// `InvalidArgument` (outside the user half), `InvalidCapability` (a
-    /// VSpace without an ASID).
+    /// (the level above is missing), `InvalidArgument` (outside the user
+    /// half), `InvalidCapability` (this cap is mapped, or a VSpace without an
+    /// ASID).
     pub fn page_table_map(
         self,
         vspace: Cap<VSpace>,

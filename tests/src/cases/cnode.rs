@@ -7,7 +7,7 @@ use crate::thread::{count, count_once, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, CapType, Error, InitCap, MessageInfo, ObjectType};
-use keel_sys::cap::Endpoint;
+use keel_sys::cap::{CNode, Endpoint};
 use keel_sys::{CPtr, Cap};
 
 pub fn copy(env: &Env) -> TestResult {
@@ -146,8 +146,7 @@ pub fn rotate_swap(env: &Env) -> TestResult {
 /// slot `cnode`, addressed through a `guard` of `guard_bits` bits in front of
 /// `radix` bits.
 fn copy_through_guard(cnode: u64, guard: u64, guard_bits: u64, radix: u64, ep: u64) -> TestResult {
-    let guarded: keel_sys::Cap<keel_sys::cap::CNode> =
-        keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(cnode));
+    let guarded: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(cnode));
     let dest = guarded.absolute_cptr_with_depth((guard << radix) | 1, guard_bits + radix);
     step(
         dest.copy(&slot(ep), CapRights::ALL),
@@ -177,8 +176,7 @@ pub fn rotate_sel4_word_order(env: &Env) -> TestResult {
     // behind guard 0b10.
     copy_through_guard(dest, 0b101, 3, 2, ep)?;
     copy_through_guard(two, 0b10, 2, 3, ep)?;
-    let wrong: keel_sys::Cap<keel_sys::cap::CNode> =
-        keel_sys::Cap::from_cptr(keel_sys::CPtr::from_bits(dest));
+    let wrong: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(dest));
     expect_error(
         wrong
             .absolute_cptr_with_depth((0b10 << 2) | 1, 4)

@@ -29,7 +29,8 @@ numbered_enum! {
         CNodeRevoke = 2,
         /// Delete the capability in a slot.
         CNodeDelete = 3,
-        /// Cancel queued sends with the badge of an endpoint cap.
+        /// Cancel queued sends with the badge of an endpoint cap that has
+        /// every right.
         CNodeCancelBadgedSends = 4,
         /// Copy a capability, keeping or reducing rights.
         CNodeCopy = 5,
@@ -39,7 +40,10 @@ numbered_enum! {
         CNodeMove = 7,
         /// Move a capability, setting a badge or guard.
         CNodeMutate = 8,
-        /// Move two capabilities in one step (three slots).
+        /// Move two capabilities in one step (three slots), in seL4's word
+        /// order: MR0-2 dest index, depth, badge; MR3-5 pivot index, depth,
+        /// badge; MR6-7 src index, depth; extra caps 0 and 1 the pivot's and
+        /// the source's root CNodes.
         CNodeRotate = 9,
         /// Read a thread's registers into the caller's IPC buffer.
         TcbReadRegisters = 20,

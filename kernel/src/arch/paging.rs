@@ -32,6 +32,11 @@ pub struct LeafAttrs {
 pub trait PagingFormat {
     /// First address past the user half.
     const USER_TOP: u64;
+    /// Frame_Map's order, as seL4 has it on each architecture: true when a
+    /// frame cap's placement (where a mapped cap is mapped, where an unmapped
+    /// one would end) is checked before the VSpace's ASID is looked up and
+    /// the address's alignment checked (x86_64), false when after (aarch64).
+    const MAP_CHECKS_PLACEMENT_FIRST: bool;
     /// An entry at level 1..=3 pointing to the next-level table at `paddr`.
     fn table_entry(paddr: u64) -> u64;
     /// True when `entry` (at level 1..=3) points to a next-level table.

@@ -58,10 +58,11 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             cspace::mutate(&mut mem, src, dest, data).map(|()| Outcome::Done([0, 0]))
         }
         Label::CNodeRotate => {
-            let (pivot_data, dest_data) = (msg.mr(4)?, msg.mr(7)?);
-            let pivot = source(2, 0)?;
-            let (_, src_root) = msg.extra_cap(1)?;
-            let src = lookup_source_slot(&mem, src_root, msg.mr(5)?, msg.mr(6)?)?;
+            // seL4's order: dest index, depth, badge; pivot index, depth,
+            // badge; src index, depth. Each badge is for the cap moved there.
+            let (dest_data, pivot_data) = (msg.mr(2)?, msg.mr(5)?);
+            let pivot = source(3, 0)?;
+            let src = source(6, 1)?;
             cspace::rotate(&mut mem, dest, pivot, src, pivot_data, dest_data)
                 .map(|()| Outcome::Done([0, 0]))
         }
@@ -72,8 +73,10 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             cspace::revoke(&mut mem, dest, &mut KernelHooks, &mut KernelPreempt).map(Outcome::from)
         }
         Label::CNodeCancelBadgedSends => {
+            // seL4's hasCancelSendRights: an endpoint cap with every right.
             let cap = read_cap(&mem, dest);
-            let Some(ep) = EndpointRef::from_cap(&cap) else {
+            let ep = EndpointRef::from_cap(&cap).filter(|_| cap.rights().contains(CapRights::ALL));
+            let Some(ep) = ep else {
                 return Err(Error::IllegalOperation.into());
             };
             crate::object::endpoint::cancel_badged_sends(ep, cap.badge());

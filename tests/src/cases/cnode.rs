@@ -1,9 +1,14 @@
-//! CNODEOP: copy, mint, move, mutate, rotate, delete, revoke and their errors.
+//! CNODEOP: copy, mint, move, mutate, rotate, delete, revoke, cancel badged
+//! sends and their errors.
 
 use super::retype::make;
 use crate::support::{expect_detail, expect_error, expect_type, identify, slot, step};
+use crate::thread::{count, count_once, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
-use keel_abi::{CapRights, CapType, Error, InitCap, ObjectType};
+use core::sync::atomic::Ordering;
+use keel_abi::{CapRights, CapType, Error, InitCap, MessageInfo, ObjectType};
+use keel_sys::cap::{CNode, Endpoint};
+use keel_sys::{CPtr, Cap};
 
 pub fn copy(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
@@ -137,6 +142,50 @@ pub fn rotate_swap(env: &Env) -> TestResult {
     expect_type(frame, CapType::Tcb)
 }
 
+/// Copies the endpoint in `ep` into slot 1 of the CNode whose cap is in root
+/// slot `cnode`, addressed through a `guard` of `guard_bits` bits in front of
+/// `radix` bits.
+fn copy_through_guard(cnode: u64, guard: u64, guard_bits: u64, radix: u64, ep: u64) -> TestResult {
+    let guarded: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(cnode));
+    let dest = guarded.absolute_cptr_with_depth((guard << radix) | 1, guard_bits + radix);
+    step(
+        dest.copy(&slot(ep), CapRights::ALL),
+        "copy through the guard",
+    )
+}
+
+pub fn rotate_sel4_word_order(env: &Env) -> TestResult {
+    // Two CNodes told apart by their radix (2 and 3 bits), rotated with
+    // seL4's words written directly: dest index, depth, badge; pivot index,
+    // depth, badge; src index, depth. The dest badge is the guard of the cap
+    // that lands in dest (the pivot's), the pivot badge that of the cap that
+    // lands in the pivot (the source's).
+    let two = make(env, 12, ObjectType::CNode, 2, 1)?;
+    let three = make(env, 12, ObjectType::CNode, 3, 1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let dest = env.slots(1)?;
+    let root = slot(dest).root.cptr();
+    let (dest_guard, pivot_guard) = ((0b101 << 6) | 3, (0b10 << 6) | 2);
+    let words = [dest, 64, dest_guard, two, 64, pivot_guard, three, 64];
+    step(
+        keel_sys::invoke(root, keel_abi::Label::CNodeRotate, &words, &[root, root]),
+        "rotate with seL4's words",
+    )?;
+    expect_type(three, CapType::Null)?;
+    // dest: the 2-bit CNode behind guard 0b101; the pivot slot: the 3-bit one
+    // behind guard 0b10.
+    copy_through_guard(dest, 0b101, 3, 2, ep)?;
+    copy_through_guard(two, 0b10, 2, 3, ep)?;
+    let wrong: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(dest));
+    expect_error(
+        wrong
+            .absolute_cptr_with_depth((0b10 << 2) | 1, 4)
+            .copy(&slot(ep), CapRights::ALL),
+        Error::FailedLookup,
+        "the pivot's guard on dest",
+    )
+}
+
 pub fn rotate_errors(env: &Env) -> TestResult {
     let tcb = make(env, 13, ObjectType::Tcb, 0, 3)?;
     let empty = env.slots(1)?;
@@ -240,4 +289,78 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
         Error::IllegalOperation,
         "on a notification",
     )
+}
+
+/// Sends its number once on the endpoint `shared(i).cap`, then counts and stops.
+extern "C" fn send_number(i: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    ep.send(MessageInfo::new(0, 0, 0, 1), [i, 0, 0, 0]);
+    count_once(i)
+}
+
+pub fn cancel_badged_sends_rights(env: &Env) -> TestResult {
+    // Threads 0 and 1 queue a send each with badge 5; then their caps are
+    // deleted, so a cancelled sender's restarted Send faults instead of
+    // queueing again.
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let senders = env.slots(2)?;
+    for i in 0..2 {
+        step(
+            slot(senders + i).mint(&slot(ep), CapRights::ALL, 5),
+            "mint a sender's cap",
+        )?;
+        let t = spawn(env, send_number, i as usize, i, 255)?;
+        shared(i).cap.store(senders + i, Ordering::SeqCst);
+        step(t.tcb_resume(), "resume a sender")?;
+    }
+    yield_times(1)?;
+    ensure!(count(0) + count(1) == 0, "a sender did not block");
+    for i in 0..2 {
+        step(slot(senders + i).delete(), "delete a sender's cap")?;
+    }
+    // A badge-5 cap missing any one right is refused and cancels nothing.
+    let canceller = env.slots(1)?;
+    let rights = [
+        CapRights::WRITE,
+        CapRights::READ,
+        CapRights::GRANT,
+        CapRights::GRANT_REPLY,
+    ];
+    for missing in rights {
+        let fewer = CapRights::from_bits(CapRights::ALL.bits() & !missing.bits());
+        step(
+            slot(canceller).mint(&slot(ep), fewer, 5),
+            "mint with fewer rights",
+        )?;
+        expect_error(
+            slot(canceller).cancel_badged_sends(),
+            Error::IllegalOperation,
+            "cancel through a cap missing a right",
+        )?;
+        step(slot(canceller).delete(), "delete the canceller")?;
+    }
+    yield_times(1)?;
+    let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    let r = endpoint.nb_recv(None);
+    ensure!(
+        r.badge == 5 && r.info.length() == 1 && r.mrs[0] == 0,
+        "the first sender is no longer queued: {r:?}"
+    );
+    // With every right the other sender's send is cancelled.
+    step(
+        slot(canceller).mint(&slot(ep), CapRights::ALL, 5),
+        "mint with every right",
+    )?;
+    step(
+        slot(canceller).cancel_badged_sends(),
+        "cancel with every right",
+    )?;
+    yield_times(1)?;
+    let r = endpoint.nb_recv(None);
+    ensure!(
+        r.badge == 0 && r.info.length() == 0,
+        "a cancelled send arrived: {r:?}"
+    );
+    ensure!(count(1) == 0, "the cancelled sender completed its send");
+    Ok(())
 }

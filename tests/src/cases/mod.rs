@@ -67,6 +67,8 @@ crate::test_cases! {
     CNODEOP0012: "revoking a badged parent removes its copies and nothing else" => cnode::revoke_badged_parent;
     CNODEOP0013: "IRQ control cannot be copied" => cnode::uncopyable_caps, InRoot;
     CNODEOP0014: "cancel badged sends on an endpoint, and on a non-endpoint" => cnode::cancel_badged_sends;
+    CNODEOP0015: "rotate takes seL4's word order: each badge lands where seL4 puts it" => cnode::rotate_sel4_word_order;
+    CNODEOP0016: "cancel badged sends needs an endpoint cap with every right" => cnode::cancel_badged_sends_rights;
     CSPACE0001: "lookup through two guarded CNode levels" => cspace::two_level_lookup;
     CSPACE0002: "a guard mismatch reports GuardMismatch and the bits left" => cspace::guard_mismatch;
     CSPACE0003: "a depth ending inside a level reports DepthMismatch" => cspace::depth_mismatch;
@@ -181,7 +183,7 @@ crate::test_cases! {
     VSPACE0002: "one frame mapped twice through a copied cap shares its contents" => vspace::shared_frame;
     VSPACE0003: "after unmap an access faults; mapping again brings the contents back" => vspace::unmap_faults;
     VSPACE0004: "a read-only cap maps read-only: a write faults" => vspace::read_only;
-    VSPACE0005: "frame map errors: alignment, occupied, mapped elsewhere, missing levels, bad addresses" => vspace::frame_errors;
+    VSPACE0005: "frame map errors: alignment, occupied, mapped at another address, missing levels, bad addresses" => vspace::frame_errors;
     VSPACE0006: "paging-structure map and unmap errors" => vspace::page_table_errors;
     VSPACE0007: "2 MiB frames: alignment, over a page table, access, unmap" => vspace::large_frames;
     VSPACE0008: "remap with fewer rights, then more" => vspace::remap_fewer_rights;
@@ -191,6 +193,8 @@ crate::test_cases! {
     VSPACE0012: "ASID pool creation and assignment, and their errors" => vspace::asid_pools, InRoot;
     VSPACE0013: "a VSpace without an ASID cannot be mapped into; deleting it ends its ASID" => vspace::vspace_without_asid;
     VSPACE0014: "uncached, executable, execute-never and no-read mappings" => vspace::attributes;
+    VSPACE0015: "mapping a frame cap mapped under another ASID is InvalidCapability" => vspace::frame_mapped_under_another_asid;
+    VSPACE0016: "mapping a frame cap at a second address of its VSpace is InvalidArgument, on x86_64 even once the VSpace's pool is gone" => vspace::frame_mapped_at_another_address, InRoot;
     PROCESS0001: "a child process from the boot archive reports through its endpoint with its badge" => process::spawn_and_report, InRoot;
     PROCESS0002: "two child processes run at once and report with their own badges" => process::two_children, InRoot;
     PROCESS0003: "a child's page fault reaches the root task as its handler, and one revoke tears it down" => process::fault_reaches_handler, InRoot;

@@ -145,12 +145,12 @@ impl AbsoluteCPtr {
         let mrs = [
             self.index,
             self.depth,
+            dest_badge,
             pivot.index,
             pivot.depth,
             pivot_badge,
             src.index,
             src.depth,
-            dest_badge,
         ];
         self.invoke(
             Label::CNodeRotate,
@@ -178,7 +178,8 @@ impl AbsoluteCPtr {
     /// Cancels queued sends carrying this endpoint cap's badge.
     ///
     /// # Errors
-    /// `IllegalOperation` when the slot holds no endpoint cap.
+    /// `IllegalOperation` when the slot holds no endpoint cap with every right
+    /// (read, write, grant and grant-reply, as seL4 asks).
     pub fn cancel_badged_sends(&self) -> Result<(), InvocationError> {
         self.invoke(
             Label::CNodeCancelBadgedSends,

@@ -55,9 +55,9 @@ impl<T: FrameKind> Cap<T> {
     /// # Errors
     /// seL4's: `AlignmentError`, `DeleteFirst` (something is mapped there),
     /// `FailedLookup` (a paging structure is missing; the detail's bits left
-    /// say which), `InvalidArgument` (outside the user half),
-    /// `IllegalOperation` (the cap is mapped elsewhere), `InvalidCapability`
-    /// (a VSpace without an ASID).
+    /// say which), `InvalidArgument` (outside the user half, or the cap is
+    /// mapped at another address of this VSpace), `InvalidCapability` (a
+    /// VSpace without an ASID, or the cap is mapped in another VSpace).
     pub fn frame_map(
         self,
         vspace: Cap<VSpace>,
@@ -91,9 +91,9 @@ impl<T: PageTableKind> Cap<T> {
     ///
     /// # Errors
     /// seL4's: `DeleteFirst` (a structure is mapped there), `FailedLookup`
-    /// (the level above is missing), `IllegalOperation` (this cap is mapped),
-    /// `InvalidArgument` (outside the user half), `InvalidCapability` (a
-    /// VSpace without an ASID).
+    /// (the level above is missing), `InvalidArgument` (outside the user
+    /// half), `InvalidCapability` (this cap is mapped, or a VSpace without an
+    /// ASID).
     pub fn page_table_map(
         self,
         vspace: Cap<VSpace>,

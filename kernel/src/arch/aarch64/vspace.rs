@@ -72,6 +72,7 @@ static EMPTY_ROOT: EmptyTable = EmptyTable([0; 512]);
 
 impl PagingFormat for VSpace {
     const USER_TOP: u64 = USER_TOP;
+    const MAP_CHECKS_PLACEMENT_FIRST: bool = false;
 
     fn table_entry(paddr: u64) -> u64 {
         (paddr & ADDR_MASK) | VALID | TABLE | PXN_TABLE

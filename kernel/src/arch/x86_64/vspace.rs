@@ -80,6 +80,7 @@ fn boot_pml4() -> u64 {
 
 impl PagingFormat for VSpace {
     const USER_TOP: u64 = USER_TOP;
+    const MAP_CHECKS_PLACEMENT_FIRST: bool = true;
 
     fn table_entry(paddr: u64) -> u64 {
         (paddr & ADDR_MASK) | PRESENT | WRITABLE | USER

@@ -9,7 +9,7 @@
 //! and a mapping without read is the kernel's only (seL4's `VMKernelOnly`).
 //! Device frames are always mapped uncached.
 
-use super::{entry_bits, find_table, find_table_for_map, mapped_root, target_vspace};
+use super::{check_asid, entry_bits, find_table, find_table_for_map, mapped_root, named_vspace};
 use crate::arch::{read_entry, table_index, write_entry, LeafAttrs, PagingFormat, VSpace};
 use crate::object::memory::KernelMemory;
 use crate::syscall::invocation::{Message, Outcome};
@@ -44,30 +44,36 @@ pub fn invoke(label: Label, msg: &Message, slot: u64, cap: Cap) -> Result<Outcom
 /// `FrameMap`: MR0 vaddr, MR1 rights, MR2 attributes, extra cap 0 the VSpace.
 ///
 /// # Errors
-/// In order: `TruncatedMessage`; the VSpace's errors (`InvalidCapability(1)`
-/// without an ASID, `FailedLookup` for a stale one); `AlignmentError` for a
-/// vaddr not aligned to the frame; `IllegalOperation` when the cap is mapped
-/// somewhere else; `InvalidArgument(0)` when the frame would reach past the
-/// user half; `FailedLookup` (MissingCapability, bits left) when a paging
-/// structure is missing; `DeleteFirst` when something else is mapped there.
+/// In seL4's order, which depends on the architecture
+/// (`PagingFormat::MAP_CHECKS_PLACEMENT_FIRST`): `TruncatedMessage`;
+/// `InvalidCapability(1)` when extra cap 0 is not a VSpace with an ASID; then
+/// on x86_64 the placement ([`check_placement`]), the ASID ([`check_asid`])
+/// and `AlignmentError` for a vaddr not aligned to the frame; on aarch64 the
+/// ASID, the alignment, then the placement. After them `FailedLookup`
+/// (MissingCapability, bits left) when a paging structure is missing;
+/// `DeleteFirst` when something else is mapped there.
 fn map(msg: &Message, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     let (vaddr, rights, attrs) = (msg.mr(0)?, msg.mr(1)?, msg.mr(2)?);
-    let (root, asid) = target_vspace(msg)?;
+    let (root, asid) = named_vspace(msg)?;
     let level = level_of(&cap);
     let size = 1u64 << entry_bits(level);
-    if !vaddr.is_multiple_of(size) {
-        return Err(Error::AlignmentError.into());
+    let aligned = || {
+        if vaddr.is_multiple_of(size) {
+            Ok(())
+        } else {
+            Err(SyscallError::from(Error::AlignmentError))
+        }
+    };
+    if VSpace::MAP_CHECKS_PLACEMENT_FIRST {
+        check_placement(&cap, asid, vaddr, size)?;
+        check_asid(root, asid)?;
+        aligned()?;
+    } else {
+        check_asid(root, asid)?;
+        aligned()?;
+        check_placement(&cap, asid, vaddr, size)?;
     }
     let remap = cap.is_mapped();
-    if remap && (cap.mapped_asid() != asid || cap.mapped_vaddr() != vaddr) {
-        return Err(Error::IllegalOperation.into());
-    }
-    if vaddr
-        .checked_add(size)
-        .is_none_or(|end| end > VSpace::USER_TOP)
-    {
-        return Err(SyscallError::invalid_argument(0));
-    }
     let table = find_table_for_map(root, vaddr, level)?;
     let index = table_index(vaddr, level);
     let old = read_entry(table, index);
@@ -102,6 +108,31 @@ fn map(msg: &Message, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     VSpace::tables_written();
     write_cap(&mut KernelMemory, slot, cap.with_mapping_in(asid, vaddr));
     Ok(Outcome::Done([0, 0]))
+}
+
+/// seL4's check of where the frame cap `cap` may map `size` bytes: a mapped
+/// cap only where it is mapped (a remap), an unmapped one only inside the user
+/// half.
+///
+/// # Errors
+/// `InvalidCapability(1)` when the cap is mapped under another ASID,
+/// `InvalidArgument(0)` when it is mapped at another address or the frame
+/// would reach past the user half.
+fn check_placement(cap: &Cap, asid: u16, vaddr: u64, size: u64) -> Result<(), SyscallError> {
+    if cap.is_mapped() {
+        if cap.mapped_asid() != asid {
+            return Err(SyscallError::invalid_capability(1));
+        }
+        if cap.mapped_vaddr() != vaddr {
+            return Err(SyscallError::invalid_argument(0));
+        }
+    } else if vaddr
+        .checked_add(size)
+        .is_none_or(|end| end > VSpace::USER_TOP)
+    {
+        return Err(SyscallError::invalid_argument(0));
+    }
+    Ok(())
 }
 
 /// Removes the mapping a frame cap records, if its VSpace still has the ASID

@@ -33,26 +33,44 @@ pub const fn entry_bits(level: u32) -> u32 {
 /// The VSpace named by extra cap 0 of an invocation: its root table and ASID.
 ///
 /// # Errors
-/// `TruncatedMessage` without the cap; `InvalidCapability(1)` when it is not a
-/// VSpace with an ASID, or its ASID now names another VSpace;
-/// `FailedLookup` (InvalidRoot) when its ASID is no longer assigned.
+/// As [`named_vspace`], then as [`check_asid`].
 pub fn target_vspace(msg: &Message) -> Result<(u64, u16), SyscallError> {
+    let (root, asid) = named_vspace(msg)?;
+    check_asid(root, asid)?;
+    Ok((root, asid))
+}
+
+/// Extra cap 0 of an invocation as a VSpace with an ASID: its root table and
+/// ASID, the ASID not looked up yet.
+///
+/// # Errors
+/// `TruncatedMessage` without the cap; `InvalidCapability(1)` when it is not a
+/// VSpace with an ASID.
+pub fn named_vspace(msg: &Message) -> Result<(u64, u16), SyscallError> {
     let (_, cap) = msg.extra_cap(0)?;
     if cap.kind() != CapType::VSpace || !cap.is_mapped() {
         return Err(SyscallError::invalid_capability(1));
     }
-    let asid = cap.mapped_asid();
-    let root = asid::find_vspace(asid).ok_or(SyscallError::failed_lookup(
+    Ok((cap.paddr(), cap.mapped_asid()))
+}
+
+/// Checks that `asid` still names the VSpace rooted at `root`.
+///
+/// # Errors
+/// `FailedLookup` (InvalidRoot) when the ASID is no longer assigned;
+/// `InvalidCapability(1)` when it now names another VSpace.
+pub fn check_asid(root: u64, asid: u16) -> Result<(), SyscallError> {
+    let found = asid::find_vspace(asid).ok_or(SyscallError::failed_lookup(
         false,
         LookupError {
             failure: LookupFailure::InvalidRoot,
             bits_left: 0,
         },
     ))?;
-    if root != cap.paddr() {
+    if found != root {
         return Err(SyscallError::invalid_capability(1));
     }
-    Ok((root, asid))
+    Ok(())
 }
 
 /// The paging structure at `level` (0..=3) holding the entry for `vaddr` in

@@ -64,8 +64,8 @@ pub fn invoke(label: Label, msg: &Message, slot: u64, cap: Cap) -> Result<Outcom
 /// attributes (accepted, unused), extra cap 0 the VSpace.
 ///
 /// # Errors
-/// In order: `TruncatedMessage`; `IllegalOperation` when the cap is mapped;
-/// `InvalidArgument(0)` for an address outside the user half; the VSpace's
+/// In order: `TruncatedMessage`; `InvalidCapability(0)` when the cap is
+/// mapped; `InvalidArgument(0)` for an address outside the user half; the VSpace's
 /// errors (`InvalidCapability(1)`, `FailedLookup`); `FailedLookup`
 /// (MissingCapability, bits left) when the level above is missing;
 /// `DeleteFirst` when its entry is in use.
@@ -73,7 +73,7 @@ fn map(msg: &Message, slot: u64, cap: Cap, level: u32) -> Result<Outcome, Syscal
     let (vaddr, _attrs) = (msg.mr(0)?, msg.mr(1)?);
     msg.extra_cap(0)?;
     if cap.is_mapped() {
-        return Err(Error::IllegalOperation.into());
+        return Err(SyscallError::invalid_capability(0));
     }
     if vaddr >= VSpace::USER_TOP {
         return Err(SyscallError::invalid_argument(0));

@@ -94,7 +94,8 @@ pub fn frame_errors(env: &Env) -> TestResult {
         "occupied",
     )?;
     let moved = a.frame_map(ROOT, v + PAGE, RW, ATTRS);
-    expect_error(moved, Error::IllegalOperation, "a mapped cap elsewhere")?;
+    let detail = expect_detail(moved, Error::InvalidArgument, "a mapped cap elsewhere")?;
+    ensure!(detail[0] == 0, "the error names argument {detail:?}");
     expect_missing(b.frame_map(ROOT, v + LARGE, RW, ATTRS), 21, "no PageTable")?;
     expect_missing(
         b.frame_map(ROOT, v + (1 << 30), RW, ATTRS),

@@ -1,16 +1,18 @@
 //! Reading the on-target test suite's serial output (sel4test's format) and
 //! judging it: which tests passed, failed or were skipped, which must run in a
-//! boot of their own, and whether an isolated test's expected kernel fault report
-//! appeared. Pure functions over lines; booting QEMU is `test.rs`'s job.
+//! boot of their own, whether an isolated test's expected kernel fault report
+//! appeared, and whether every registered test reported exactly once. Pure
+//! functions over lines; booting QEMU is `test.rs`'s job.
 //!
 //! Markers, each at the start of a line (leading spaces ignored):
-//! `Starting test N: NAME`, `Test NAME passed`, `Test NAME FAILED: reason`,
+//! `Keel on-target test suite: N tests registered`, `Registered test NAME`,
+//! `Registered own-boot test NAME`, `Starting test N: NAME`, `Test NAME passed`, `Test NAME FAILED: reason`,
 //! `Test NAME skipped: reason`, `Isolated test NAME: runs in its own boot`,
 //! `Test NAME expects kernel report: TEXT` and
 //! `Keel test summary: P passed, F failed, S skipped`. The kernel's own lines
 //! `KEEL: fault ...` and `KEEL: idle` may appear anywhere in a line.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How many log lines a "no result" failure quotes.
 const QUOTED_LINES: usize = 5;
@@ -59,11 +61,23 @@ pub struct SuiteLog {
     pub isolated: Vec<String>,
     /// The driver's summary line, if it got that far.
     pub summary: Option<Summary>,
+    /// The count of the driver's `N tests registered` line, if printed.
+    pub registered_count: Option<u32>,
+    /// The tests the driver said this boot runs, in order.
+    pub registered: Vec<String>,
+    /// The table's own-boot tests, as the driver listed them.
+    pub own_boot: Vec<String>,
+    /// Tests that reported a second (or later) result in this boot, once per
+    /// extra result.
+    pub repeated: Vec<String>,
 }
 
 /// A recognised marker line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Marker<'a> {
+    Count(u32),
+    Registered(&'a str),
+    OwnBoot(&'a str),
     Starting(&'a str),
     Result(&'a str, Status),
     Expects(&'a str, &'a str),
@@ -73,6 +87,16 @@ enum Marker<'a> {
 
 fn marker(line: &str) -> Option<Marker<'_>> {
     let line = line.trim();
+    if let Some(rest) = line.strip_prefix("Keel on-target test suite:") {
+        let count = rest.trim().strip_suffix("tests registered")?;
+        return count.trim().parse().ok().map(Marker::Count);
+    }
+    if let Some(name) = line.strip_prefix("Registered own-boot test ") {
+        return Some(Marker::OwnBoot(name.trim()));
+    }
+    if let Some(name) = line.strip_prefix("Registered test ") {
+        return Some(Marker::Registered(name.trim()));
+    }
     if let Some(rest) = line.strip_prefix("Starting test ") {
         let (number, name) = rest.split_once(':')?;
         number.trim().parse::<u32>().ok()?;
@@ -127,16 +151,28 @@ fn parse_summary(rest: &str) -> Option<Summary> {
 }
 
 /// Reads a suite boot's serial log. A test that started but printed no result is
-/// failed with "no result" and the last lines it printed.
+/// failed with "no result" and the last lines it printed; a second result is
+/// listed in [`SuiteLog::repeated`] (the first counts).
 pub fn parse_suite(lines: &[String]) -> SuiteLog {
+    let mut log = SuiteLog {
+        reached: false,
+        results: Vec::new(),
+        isolated: Vec::new(),
+        summary: None,
+        registered_count: None,
+        registered: Vec::new(),
+        own_boot: Vec::new(),
+        repeated: Vec::new(),
+    };
     let mut order: Vec<&str> = Vec::new();
     let mut status: HashMap<&str, Status> = HashMap::new();
     let mut started_at: HashMap<&str, usize> = HashMap::new();
     let mut starts: Vec<usize> = Vec::new();
-    let mut isolated = Vec::new();
-    let mut summary = None;
     for (i, line) in lines.iter().enumerate() {
         match marker(line) {
+            Some(Marker::Count(n)) => log.registered_count = Some(n),
+            Some(Marker::Registered(name)) => log.registered.push(name.to_string()),
+            Some(Marker::OwnBoot(name)) => log.own_boot.push(name.to_string()),
             Some(Marker::Starting(name)) => {
                 starts.push(i);
                 started_at.entry(name).or_insert(i);
@@ -148,16 +184,20 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
                 if !order.contains(&name) {
                     order.push(name);
                 }
-                status.entry(name).or_insert(s);
+                if status.contains_key(name) {
+                    log.repeated.push(name.to_string());
+                } else {
+                    status.insert(name, s);
+                }
             }
-            Some(Marker::Isolated(name)) if !isolated.iter().any(|n| n == name) => {
-                isolated.push(name.to_string());
+            Some(Marker::Isolated(name)) if !log.isolated.iter().any(|n| n == name) => {
+                log.isolated.push(name.to_string());
             }
-            Some(Marker::Summary(s)) => summary = Some(s),
+            Some(Marker::Summary(s)) => log.summary = Some(s),
             _ => {}
         }
     }
-    let results = order
+    log.results = order
         .into_iter()
         .map(|name| {
             let status = status.remove(name).unwrap_or_else(|| {
@@ -175,12 +215,113 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
             }
         })
         .collect();
-    SuiteLog {
-        reached: !starts.is_empty() || summary.is_some(),
-        results,
-        isolated,
-        summary,
+    log.reached = !starts.is_empty() || log.summary.is_some();
+    log
+}
+
+/// What is wrong with a run taken as a whole, across its suite boots (one,
+/// or more when the tool resumed the suite after a hung test) and the
+/// own-boot tests the tool booted (`own_boot_ran`): a boot that printed no
+/// `N tests registered` or listed another number of tests, a registered test
+/// with no result, a test that reported more than once, a passing result
+/// for a test no boot registered, a driver summary whose counts disagree
+/// with the results its boot printed, and own-boot tests run that differ
+/// from the table's. One message per problem, naming the tests.
+pub fn judge_run(boots: &[SuiteLog], own_boot_ran: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut registered: Vec<&str> = Vec::new();
+    let mut own_boot: Vec<&str> = Vec::new();
+    let mut reports: BTreeMap<&str, usize> = BTreeMap::new();
+    for (n, boot) in boots.iter().enumerate() {
+        let which = format!("suite boot {}", n + 1);
+        let listed = boot.registered.len() + boot.own_boot.len();
+        match boot.registered_count {
+            None if boot.reached => problems.push(format!(
+                "{which}: the driver never printed `N tests registered`"
+            )),
+            Some(count) if count as usize != listed => problems.push(format!(
+                "{which}: the driver said {count} tests registered but listed {listed}"
+            )),
+            _ => {}
+        }
+        registered.extend(boot.registered.iter().map(String::as_str));
+        own_boot.extend(boot.own_boot.iter().map(String::as_str));
+        let names = boot.results.iter().map(|r| r.name.as_str());
+        for name in names.chain(boot.repeated.iter().map(String::as_str)) {
+            *reports.entry(name).or_default() += 1;
+        }
+        if let Some(s) = boot.summary {
+            let count =
+                |f: fn(&Status) -> bool| boot.results.iter().filter(|r| f(&r.status)).count();
+            let seen = (
+                count(|s| *s == Status::Passed),
+                count(|s| matches!(s, Status::Failed(_))),
+                count(|s| matches!(s, Status::Skipped(_))),
+            );
+            if seen != (s.passed as usize, s.failed as usize, s.skipped as usize) {
+                problems.push(format!(
+                    "{which}: the driver's summary says {} passed, {} failed, {} skipped, \
+                     but the log shows {} passed, {} failed, {} skipped",
+                    s.passed, s.failed, s.skipped, seen.0, seen.1, seen.2
+                ));
+            }
+        }
     }
+    let missing: Vec<&str> = unique(&registered)
+        .into_iter()
+        .filter(|n| !reports.contains_key(n))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("registered but no result: {}", missing.join(", ")));
+    }
+    let twice: Vec<String> = reports
+        .iter()
+        .filter(|(_, &n)| n > 1)
+        .map(|(name, n)| format!("{name} ({n} results)"))
+        .collect();
+    if !twice.is_empty() {
+        problems.push(format!("reported more than once: {}", twice.join(", ")));
+    }
+    let unregistered: Vec<&str> = boots
+        .iter()
+        .flat_map(|b| &b.results)
+        .filter(|r| {
+            !matches!(r.status, Status::Failed(_)) && !registered.contains(&r.name.as_str())
+        })
+        .map(|r| r.name.as_str())
+        .collect();
+    if !unregistered.is_empty() {
+        problems.push(format!(
+            "results for tests no boot registered: {}",
+            unique(&unregistered).join(", ")
+        ));
+    }
+    let ran: Vec<&str> = own_boot_ran.iter().map(String::as_str).collect();
+    let table = unique(&own_boot);
+    let not_run: Vec<&str> = table.iter().copied().filter(|n| !ran.contains(n)).collect();
+    let extra: Vec<&str> = unique(&ran)
+        .into_iter()
+        .filter(|n| !table.contains(n))
+        .collect();
+    if !not_run.is_empty() || !extra.is_empty() {
+        problems.push(format!(
+            "the own-boot tests run differ from the table's: not run: [{}]; not own-boot tests: [{}]",
+            not_run.join(", "),
+            extra.join(", ")
+        ));
+    }
+    problems
+}
+
+/// `names` without repeats, in order of first appearance.
+fn unique<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for &n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// The test that started last in `lines` and printed no result: the one that

@@ -1,4 +1,5 @@
-//! Unit tests for `serial_log.rs`: the suite log parser and the isolated-test watch.
+//! Unit tests for `serial_log.rs`: the suite log parser, the run judgement and
+//! the isolated-test watch.
 
 use super::*;
 
@@ -208,4 +209,162 @@ fn the_unfinished_test_is_the_last_started_without_a_result() {
     let hung =
         lines("Starting test 1: A0001\nTest A0001 passed\nStarting test 2: B0002\nspinning\n");
     assert_eq!(unfinished(&hung), Some("B0002"));
+}
+
+/// A full run's first boot: two tests registered, one own-boot test listed.
+const GOOD_RUN: &str = "Keel on-target test suite: 3 tests registered\n\
+     Registered test A0001\n\
+     Registered test B0001\n\
+     Registered own-boot test FAULT0001\n\
+     Starting test 1: A0001\n\
+     Test A0001 passed\n\
+     Isolated test FAULT0001: runs in its own boot\n\
+     Starting test 2: B0001\n\
+     Test B0001 FAILED: wrong badge\n\
+     Keel test summary: 1 passed, 1 failed, 0 skipped\n";
+
+fn judge(boots: &[&str], own_boot_ran: &[&str]) -> Vec<String> {
+    let boots: Vec<SuiteLog> = boots.iter().map(|b| parse_suite(&lines(b))).collect();
+    let ran: Vec<String> = own_boot_ran.iter().map(|s| s.to_string()).collect();
+    judge_run(&boots, &ran)
+}
+
+#[test]
+fn registrations_are_read() {
+    let log = parse_suite(&lines(GOOD_RUN));
+    assert_eq!(log.registered_count, Some(3));
+    assert_eq!(log.registered, ["A0001", "B0001"]);
+    assert_eq!(log.own_boot, ["FAULT0001"]);
+    assert!(log.repeated.is_empty());
+}
+
+#[test]
+fn a_complete_run_has_no_problems() {
+    assert_eq!(judge(&[GOOD_RUN], &["FAULT0001"]), Vec::<String>::new());
+}
+
+#[test]
+fn a_registered_test_without_a_result_fails_the_run() {
+    let run = "Keel on-target test suite: 3 tests registered\n\
+         Registered test A0001\nRegistered test B0001\nRegistered test C0001\n\
+         Starting test 1: A0001\nTest A0001 passed\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[run], &[]),
+        ["registered but no result: B0001, C0001"]
+    );
+}
+
+#[test]
+fn a_test_reporting_twice_fails_the_run() {
+    let run = "Keel on-target test suite: 1 tests registered\n\
+         Registered test A0001\n\
+         Starting test 1: A0001\nTest A0001 passed\nTest A0001 FAILED: late fault\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    let log = parse_suite(&lines(run));
+    assert_eq!(log.repeated, ["A0001"]);
+    assert_eq!(status_of(&log, "A0001"), &Status::Passed);
+    assert_eq!(
+        judge(&[run], &[]),
+        ["reported more than once: A0001 (2 results)"]
+    );
+    let twice = "Keel on-target test suite: 1 tests registered\n\
+         Registered test A0001\n\
+         Starting test 1: A0001\nTest A0001 passed\nTest A0001 passed\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[twice], &[]),
+        ["reported more than once: A0001 (2 results)"]
+    );
+}
+
+#[test]
+fn summary_counts_that_disagree_fail_the_run() {
+    let run = "Keel on-target test suite: 2 tests registered\n\
+         Registered test A0001\nRegistered test B0001\n\
+         Starting test 1: A0001\nTest A0001 passed\n\
+         Starting test 2: B0001\nTest B0001 skipped: one core\n\
+         Keel test summary: 2 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[run], &[]),
+        [
+            "suite boot 1: the driver's summary says 2 passed, 0 failed, 0 skipped, \
+          but the log shows 1 passed, 0 failed, 1 skipped"
+        ]
+    );
+}
+
+#[test]
+fn own_boot_tests_run_must_match_the_table() {
+    assert_eq!(
+        judge(&[GOOD_RUN], &[]),
+        [
+            "the own-boot tests run differ from the table's: not run: [FAULT0001]; \
+          not own-boot tests: []"
+        ]
+    );
+    assert_eq!(
+        judge(&[GOOD_RUN], &["FAULT0001", "FAULT0009"]),
+        [
+            "the own-boot tests run differ from the table's: not run: []; \
+          not own-boot tests: [FAULT0009]"
+        ]
+    );
+}
+
+#[test]
+fn the_registration_count_must_match_the_list() {
+    let run = "Keel on-target test suite: 2 tests registered\n\
+         Registered test A0001\n\
+         Starting test 1: A0001\nTest A0001 passed\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[run], &[]),
+        ["suite boot 1: the driver said 2 tests registered but listed 1"]
+    );
+    let unannounced = "Starting test 1: A0001\nTest A0001 passed\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[unannounced], &[]),
+        [
+            "suite boot 1: the driver never printed `N tests registered`",
+            "results for tests no boot registered: A0001"
+        ]
+    );
+}
+
+#[test]
+fn a_resumed_run_is_judged_across_its_boots() {
+    let hung = "Keel on-target test suite: 3 tests registered\n\
+         Registered test A0001\nRegistered test B0001\nRegistered test C0001\n\
+         Starting test 1: A0001\nTest A0001 passed\n\
+         Starting test 2: B0001\nspinning\n";
+    let resumed = "Keel on-target test suite: 1 tests registered\n\
+         Registered test C0001\n\
+         Starting test 1: C0001\nTest C0001 passed\n\
+         Keel test summary: 1 passed, 0 failed, 0 skipped\n";
+    assert_eq!(judge(&[hung, resumed], &[]), Vec::<String>::new());
+    let lost = "Keel on-target test suite: 0 tests registered\n\
+         Keel test summary: 0 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[hung, lost], &[]),
+        ["registered but no result: C0001"]
+    );
+    let again = "Keel on-target test suite: 2 tests registered\n\
+         Registered test B0001\nRegistered test C0001\n\
+         Starting test 1: B0001\nTest B0001 passed\n\
+         Starting test 2: C0001\nTest C0001 passed\n\
+         Keel test summary: 2 passed, 0 failed, 0 skipped\n";
+    assert_eq!(
+        judge(&[hung, again], &[]),
+        ["reported more than once: B0001 (2 results)"]
+    );
+}
+
+#[test]
+fn an_unknown_name_selected_is_failed_not_unregistered() {
+    let run = "Keel on-target test suite: 0 tests registered\n\
+         Test NOPE0001 FAILED: no test of that name is registered\n\
+         Keel test summary: 0 passed, 1 failed, 0 skipped\n";
+    assert_eq!(judge(&[run], &[]), Vec::<String>::new());
 }

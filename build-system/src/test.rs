@@ -14,7 +14,9 @@ use keel_abi::manifest::Start;
 use crate::arch::Arch;
 use crate::build::{self, BuildArgs, Target, UserPrograms};
 use crate::qemu::{self, Capture, Ending, QemuOptions};
-use crate::serial_log::{parse_suite, unfinished, IsolatedWatch, Status, SuiteLog, TestResult};
+use crate::serial_log::{
+    judge_run, parse_suite, unfinished, IsolatedWatch, Status, SuiteLog, TestResult,
+};
 use crate::{cargo, junit};
 
 /// How long the whole suite may run in one boot.
@@ -84,9 +86,14 @@ struct ArchOutcome {
 impl ArchOutcome {
     /// Records a boot failure as a failed test called `boot`.
     fn boot_failure(&mut self, reason: String) {
-        eprintln!("boot failure: {reason}");
+        self.failure("boot", reason);
+    }
+
+    /// Records a failure of the run as a whole as a failed test called `name`.
+    fn failure(&mut self, name: &str, reason: String) {
+        eprintln!("{name} failure: {reason}");
         self.results.push(TestResult {
-            name: "boot".into(),
+            name: name.into(),
             status: Status::Failed(reason),
         });
     }
@@ -157,7 +164,8 @@ pub fn run(root: &Path, args: &TestArgs) -> Result<ExitCode> {
     })
 }
 
-/// Builds and boots the suite on `arch`, then each isolated test.
+/// Builds and boots the suite on `arch`, then each isolated test, then judges
+/// the run across its boots (see [`judge_run`]).
 fn test_arch(
     root: &Path,
     arch: Arch,
@@ -180,6 +188,7 @@ fn test_arch(
     let user = build::user_programs(&target, &build_args)?;
     let mut isolated_tests: Vec<String> = Vec::new();
     let mut resume_after: Option<String> = None;
+    let mut boots: Vec<SuiteLog> = Vec::new();
     for boot_number in 0.. {
         let start = Start::Tests {
             only: args.only.clone(),
@@ -195,11 +204,12 @@ fn test_arch(
             log_path.display()
         );
         let (suite, lines, resumable) = suite_boot(arch, &kernel, &log_path, out)?;
-        for name in suite.isolated {
-            if !isolated_tests.contains(&name) {
-                isolated_tests.push(name);
+        for name in &suite.isolated {
+            if !isolated_tests.contains(name) {
+                isolated_tests.push(name.clone());
             }
         }
+        boots.push(suite);
         match resumable {
             Some(name) => {
                 let reason = hang_reason(&lines);
@@ -226,6 +236,9 @@ fn test_arch(
             lines.join("\n")
         ));
         out.results.push(result);
+    }
+    for problem in judge_run(&boots, &isolated_tests) {
+        out.failure("judging", problem);
     }
     Ok(())
 }
@@ -258,19 +271,13 @@ fn suite_boot(
         out.log.push_str("\n--- suite resumed ---\n");
     }
     out.log.push_str(&capture.lines.join("\n"));
-    let mut suite = parse_suite(&capture.lines);
+    let suite = parse_suite(&capture.lines);
+    out.results.extend(suite.results.iter().cloned());
     let hung = matches!(capture.ending, Ending::Quiet) || went_idle;
     if let (true, Some(name)) = (hung, unfinished(&capture.lines)) {
         let name = name.to_string();
-        out.results.append(&mut suite.results);
         return Ok((suite, capture.lines, Some(name)));
     }
-    let passed_here = suite
-        .results
-        .iter()
-        .filter(|r| r.status == Status::Passed)
-        .count();
-    out.results.append(&mut suite.results);
     let ended = match &capture.ending {
         Ending::TimedOut => Err(format!("timed out after {} s", SUITE_TIMEOUT.as_secs())),
         Ending::Quiet => Err(format!("nothing printed for {} s", HANG_LIMIT.as_secs())),
@@ -287,14 +294,6 @@ fn suite_boot(
             "{problem}; last serial lines:\n{}",
             tail(&capture.lines)
         ));
-    }
-    if let Some(s) = &suite.summary {
-        if s.passed as usize != passed_here {
-            println!(
-                "warning: the driver counted {} passed, the log shows {passed_here}",
-                s.passed
-            );
-        }
     }
     Ok((suite, capture.lines, None))
 }

@@ -1,6 +1,7 @@
 //! keel-tests: Keel's on-target test suite, in the style of sel4test.
 //!
-//! The driver runs each registered test and prints, for each,
+//! The driver first prints `N tests registered` and the name of each (see
+//! [`run`]), then runs each registered test and prints, for each,
 //! `Starting test N: NAME` and then `Test NAME passed` or
 //! `Test NAME FAILED: reason`, and a closing `Keel test summary: ...` line that
 //! the build tool reads.
@@ -118,10 +119,10 @@ pub(crate) use ensure;
 /// when given, and returns the exit status: 0 when every test that ran passed.
 pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&str>) -> u32 {
     let tests = cases::TESTS;
-    println!(
-        "Keel on-target test suite: {} tests registered",
-        tests.len()
-    );
+    let first = resume_after
+        .and_then(|name| tests.iter().position(|t| t.name == name))
+        .map_or(0, |at| at + 1);
+    register(tests, first, only);
     let driver = driver::Driver::new(boot_info);
     let (mut passed, mut failed, mut number) = (0u32, 0u32, 0u32);
     for name in only.iter().map(String::as_str).chain(resume_after) {
@@ -130,15 +131,11 @@ pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&
             failed += 1;
         }
     }
-    let first = resume_after
-        .and_then(|name| tests.iter().position(|t| t.name == name))
-        .map_or(0, |at| at + 1);
     for (index, test) in tests.iter().enumerate().skip(first) {
-        let selected = only.iter().any(|n| n.as_str() == test.name);
-        if !only.is_empty() && !selected {
+        if !selected(test, only) {
             continue;
         }
-        if only.is_empty() && test.isolation == Isolation::OwnBoot {
+        if own_boot(test, only) {
             println!("Isolated test {}: runs in its own boot", test.name);
             continue;
         }
@@ -165,6 +162,40 @@ pub fn run(boot_info: &'static BootInfo, only: &[String], resume_after: Option<&
     }
     println!("Keel test summary: {passed} passed, {failed} failed, 0 skipped");
     u32::from(failed != 0)
+}
+
+/// Whether `test` is among the tests `only` names (all, when it is empty).
+fn selected(test: &Test, only: &[String]) -> bool {
+    only.is_empty() || only.iter().any(|n| n.as_str() == test.name)
+}
+
+/// Whether `test` runs in a boot of its own in this run (a full run).
+fn own_boot(test: &Test, only: &[String]) -> bool {
+    only.is_empty() && test.isolation == Isolation::OwnBoot
+}
+
+/// Prints, before the first test, how many tests this boot registers and
+/// their names: `Registered test NAME` for each it will run (the selected
+/// ones from index `first` on), and in a full run `Registered own-boot test
+/// NAME` for each of the table's own-boot tests. The build tool checks each
+/// gets exactly one result.
+fn register(tests: &[Test], first: usize, only: &[String]) {
+    let here = || {
+        tests[first.min(tests.len())..]
+            .iter()
+            .filter(|t| selected(t, only) && !own_boot(t, only))
+    };
+    let own = || tests.iter().filter(|t| own_boot(t, only));
+    println!(
+        "Keel on-target test suite: {} tests registered",
+        here().count() + own().count()
+    );
+    for test in here() {
+        println!("Registered test {}", test.name);
+    }
+    for test in own() {
+        println!("Registered own-boot test {}", test.name);
+    }
 }
 
 /// Runs `test` in this process (the root task, or a test process) with the

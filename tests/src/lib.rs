@@ -181,8 +181,9 @@ fn own_boot(test: &Test, only: &[String]) -> bool {
 /// gets exactly one result.
 fn register(tests: &[Test], first: usize, only: &[String]) {
     let here = || {
-        tests[first.min(tests.len())..]
+        tests
             .iter()
+            .skip(first)
             .filter(|t| selected(t, only) && !own_boot(t, only))
     };
     let own = || tests.iter().filter(|t| own_boot(t, only));

@@ -3,6 +3,7 @@
 
 mod apic;
 mod boot;
+mod context;
 mod gdt;
 mod io;
 mod pic;
@@ -13,9 +14,9 @@ mod timer;
 mod trap;
 mod vspace;
 
+pub use context::UserContext;
 pub use serial::Serial;
 pub use timer::LocalTimer;
-pub use trap::UserContext;
 pub use vspace::VSpace;
 
 use super::Platform;

@@ -1,5 +1,5 @@
-//! Traps: the IDT and its 256 stubs, the `syscall` entry, the user register
-//! file, and the return to user mode.
+//! Traps: the IDT and its 256 stubs, the `syscall` entry, and the return to
+//! user mode. The register file they save into is `context`'s.
 //!
 //! On a trap from user mode the CPU switches to `rsp0`, which is the top of the
 //! current thread's `UserContext`, so the CPU's frame and the stub's pushes land
@@ -14,10 +14,10 @@
 //! is taken from the frame, not read back from the local APIC's in-service
 //! register: under KVM that register read back empty after the delivery.)
 
+use super::context::{UserContext, FS_BASE_OFFSET, RAX_OFFSET};
 use super::gdt::{self, KERNEL_CS, USER_CS, USER_SS};
 use super::io::read_cr2;
 use super::{apic, thread_pointer, timer};
-use crate::arch::UserRegisters;
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use crate::kernel_cell::KernelCell;
 use core::arch::{asm, global_asm};
@@ -26,221 +26,6 @@ use core::arch::{asm, global_asm};
 const INVALID_OPCODE: u64 = 6;
 /// RFLAGS.IF: maskable interrupts enabled.
 const RFLAGS_IF: u64 = 1 << 9;
-
-/// A user thread's registers, in the order the trap path pushes them.
-#[repr(C, align(16))]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UserContext {
-    /// x87/SSE state, saved on every kernel entry and restored on every exit
-    /// (`fxsave64`/`fxrstor64`; the kernel itself never touches these registers).
-    fpu: FxArea,
-    /// The thread pointer (FS base) as `TcbSetTLSBase` set it, put back on
-    /// every return to user mode (see `thread_pointer`); the trap path does
-    /// not push it.
-    fs_base: u64,
-    /// Keeps the size a multiple of 16: the CPU aligns the stack it pushes
-    /// the trap frame on (`rsp0`, the end of this struct) to 16 bytes.
-    reserved: u64,
-    rax: u64,
-    rbx: u64,
-    rcx: u64,
-    rdx: u64,
-    rsi: u64,
-    rdi: u64,
-    rbp: u64,
-    r8: u64,
-    r9: u64,
-    r10: u64,
-    r11: u64,
-    r12: u64,
-    r13: u64,
-    r14: u64,
-    r15: u64,
-    vector: u64,
-    error: u64,
-    rip: u64,
-    cs: u64,
-    rflags: u64,
-    rsp: u64,
-    ss: u64,
-}
-
-const _: () = assert!(core::mem::size_of::<UserContext>() == 512 + 24 * 8);
-/// Where `rax`, the first pushed register, sits in `UserContext`.
-const RAX_OFFSET: usize = 512 + 16;
-const _: () = assert!(core::mem::offset_of!(UserContext, rax) == RAX_OFFSET);
-/// Where `fs_base` sits in `UserContext`.
-const FS_BASE_OFFSET: usize = core::mem::offset_of!(UserContext, fs_base);
-
-/// The RFLAGS written for a user thread (`set_register`): its arithmetic
-/// flags (CF, PF, AF, ZF, SF, OF) and DF kept; interrupts enabled; IOPL 0;
-/// everything else (TF, NT, AC, VM, ...) clear.
-const fn user_rflags(rflags: u64) -> u64 {
-    (rflags & 0xcd5) | 0x202
-}
-
-/// True for an address whose top 17 bits are all equal (a canonical address).
-fn canonical(address: u64) -> bool {
-    (address as i64) << 16 >> 16 == address as i64
-}
-
-/// `address` if canonical, else 0: what the kernel stores where the CPU
-/// would fault in the kernel on a non-canonical value (RIP at `iretq`, the
-/// FS base at `wrmsr`).
-fn canonical_or_zero(address: u64) -> u64 {
-    if canonical(address) {
-        address
-    } else {
-        0
-    }
-}
-
-/// The 512-byte `fxsave` area.
-#[repr(C, align(16))]
-#[derive(Clone, Copy)]
-struct FxArea([u8; 512]);
-
-/// x87 control word and MXCSR after reset: every exception masked.
-const DEFAULT_FCW: u16 = 0x037f;
-const DEFAULT_MXCSR: u32 = 0x1f80;
-
-impl Default for FxArea {
-    /// The reset state: every floating-point exception masked.
-    fn default() -> Self {
-        let mut area = FxArea([0; 512]);
-        area.0[..2].copy_from_slice(&DEFAULT_FCW.to_le_bytes());
-        area.0[24..28].copy_from_slice(&DEFAULT_MXCSR.to_le_bytes());
-        area
-    }
-}
-
-impl core::fmt::Debug for FxArea {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("FxArea")
-    }
-}
-
-impl UserRegisters for UserContext {
-    fn new_thread(entry: u64, stack_top: u64, arg0: u64) -> Self {
-        UserContext {
-            rip: entry,
-            rsp: stack_top,
-            rdi: arg0,
-            cs: USER_CS,
-            ss: USER_SS,
-            rflags: 0x202,
-            ..Default::default()
-        }
-    }
-
-    fn syscall_number(&self) -> u64 {
-        self.rax
-    }
-
-    fn syscall_arg(&self, n: usize) -> u64 {
-        match n {
-            0 => self.rdi,
-            1 => self.rsi,
-            2 => self.rdx,
-            3 => self.r10,
-            4 => self.r8,
-            5 => self.r9,
-            6 => self.r12,
-            7 => self.r13,
-            _ => 0,
-        }
-    }
-
-    fn set_syscall_result(&mut self, words: [u64; 6]) {
-        [self.rax, self.rdi, self.rsi, self.rdx, self.r10, self.r8] = words;
-    }
-
-    fn ip(&self) -> u64 {
-        self.rip
-    }
-
-    fn restart_syscall(&mut self) {
-        // `syscall` saved the address after its 2-byte instruction; step back
-        // onto it. The saved address may have been written (WriteRegisters)
-        // since: one step back from a canonical address need not be
-        // canonical, and `iretq` to that would fault in the kernel.
-        self.rip = canonical_or_zero(self.rip.wrapping_sub(2));
-    }
-
-    const REGISTER_COUNT: usize = keel_abi::registers::X86_64_COUNT;
-
-    fn set_tls_base(&mut self, base: u64) {
-        self.fs_base = canonical_or_zero(base);
-    }
-
-    fn register(&self, index: usize) -> Option<u64> {
-        self.register_list().get(index).map(|r| **r)
-    }
-
-    fn set_register(&mut self, index: usize, value: u64) -> bool {
-        // A non-canonical RIP is stored as 0 (as seL4 does).
-        let value = match index {
-            keel_abi::registers::PC => canonical_or_zero(value),
-            keel_abi::registers::FLAGS => user_rflags(value),
-            _ => value,
-        };
-        match self.register_list_mut().into_iter().nth(index) {
-            Some(r) => {
-                *r = value;
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl UserContext {
-    fn register_list(&self) -> [&u64; keel_abi::registers::X86_64_COUNT] {
-        [
-            &self.rip,
-            &self.rsp,
-            &self.rflags,
-            &self.rdi,
-            &self.rsi,
-            &self.rdx,
-            &self.rcx,
-            &self.r8,
-            &self.r9,
-            &self.rax,
-            &self.rbx,
-            &self.rbp,
-            &self.r10,
-            &self.r11,
-            &self.r12,
-            &self.r13,
-            &self.r14,
-            &self.r15,
-        ]
-    }
-
-    fn register_list_mut(&mut self) -> [&mut u64; keel_abi::registers::X86_64_COUNT] {
-        [
-            &mut self.rip,
-            &mut self.rsp,
-            &mut self.rflags,
-            &mut self.rdi,
-            &mut self.rsi,
-            &mut self.rdx,
-            &mut self.rcx,
-            &mut self.r8,
-            &mut self.r9,
-            &mut self.rax,
-            &mut self.rbx,
-            &mut self.rbp,
-            &mut self.r10,
-            &mut self.r11,
-            &mut self.r12,
-            &mut self.r13,
-            &mut self.r14,
-            &mut self.r15,
-        ]
-    }
-}
 
 #[repr(C, align(16))]
 struct Idt([[u64; 2]; 256]);
@@ -480,16 +265,16 @@ pub fn init() {
 /// Restores `ctx` and returns to user mode with `iretq`. What `iretq`
 /// loads is safe by construction:
 /// - every `UserContext` in a TCB starts with the reset FPU state (made by
-///   [`UserRegisters::new_thread`] when the TCB is created);
+///   [`crate::arch::UserRegisters::new_thread`] when the TCB is created);
 /// - RIP is canonical: the `syscall` entry clears a non-canonical return
 ///   address, a trap from user mode saves a canonical one, and
-///   [`UserRegisters::set_register`] and
-///   [`UserRegisters::restart_syscall`] store 0 for a non-canonical one;
+///   [`crate::arch::UserRegisters::set_register`] and
+///   [`crate::arch::UserRegisters::restart_syscall`] store 0 for a non-canonical one;
 /// - CS and SS are the 64-bit ring-3 selectors: the `syscall` entry pushes
 ///   them, and a trap from user mode forces them (the thread may have
 ///   far-returned into the 32-bit user segment);
 /// - RFLAGS was saved from user mode (ring 3 cannot raise IOPL or set VM)
-///   or written through [`UserRegisters::set_register`], which masks it;
+///   or written through [`crate::arch::UserRegisters::set_register`], which masks it;
 ///   NT in it is harmless, as the kernel itself runs with NT clear (the
 ///   `syscall` entry's FMASK, the trap gates).
 #[inline(always)]

@@ -9,7 +9,6 @@
 
 use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::CSPACE_ROOT_SLOT;
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
 use keel_abi::CapType;
 use keel_kernel_core::cspace::{derive, insert_derived, lookup_cap, lookup_slot, read_cap};
@@ -30,7 +29,7 @@ fn receive_slot(receiver: Thread) -> Option<u64> {
     let cnode_cptr = field(core::mem::offset_of!(IpcBuffer, receive_cnode));
     let index = field(core::mem::offset_of!(IpcBuffer, receive_index));
     let depth = field(core::mem::offset_of!(IpcBuffer, receive_depth));
-    let root = read_cap(&mem, receiver.slot(CSPACE_ROOT_SLOT));
+    let root = receiver.cspace_root();
     let (_, cnode) = lookup_cap(&mem, root, cnode_cptr).ok()?;
     let slot = lookup_slot(&mem, cnode, index, depth).ok()?;
     read_cap(&mem, slot).is_null().then_some(slot)
@@ -55,7 +54,7 @@ pub fn transfer(
         return (0, 0);
     }
     let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
-    let root = read_cap(&mem, sender.slot(CSPACE_ROOT_SLOT));
+    let root = sender.cspace_root();
     let mut slot = receive_slot(receiver);
     let (mut handled, mut unwrapped) = (0, 0);
     for i in 0..count.min(MAX_EXTRA_CAPS) {

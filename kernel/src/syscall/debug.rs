@@ -6,13 +6,10 @@
 //! `Syscall::debug_rights` asks for, returns an error and changes nothing.
 
 use crate::arch::{Console, Machine, Platform, Serial};
-use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
-use crate::sched;
+use crate::object::handle::Thread;
 use crate::syscall::invocation::Outcome;
 use keel_abi::syscall::{ARG_CAP, THREAD_NAME_MAX};
 use keel_abi::{CapRights, CapType, Error, Syscall};
-use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::error::SyscallError;
 
 /// Checks that `cptr` names, in `thread`'s CSpace, a Debug cap with `needed`.
@@ -22,10 +19,8 @@ use keel_kernel_core::error::SyscallError;
 /// `InvalidCapability` naming argument 0 when the slot holds no Debug cap
 /// (an empty slot included) or one without `needed`: the cap the call named
 /// cannot do this, seL4's error for a cap of the wrong type or rights.
-fn authority(thread: u64, cptr: u64, needed: CapRights) -> Result<(), SyscallError> {
-    let mem = KernelMemory;
-    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    let (_, cap) = lookup_cap(&mem, root, cptr)?;
+fn authority(thread: Thread, cptr: u64, needed: CapRights) -> Result<(), SyscallError> {
+    let (_, cap) = thread.lookup_cap(cptr)?;
     if cap.is(CapType::Debug) && cap.rights_field().contains(needed) {
         Ok(())
     } else {
@@ -42,11 +37,11 @@ fn authority(thread: u64, cptr: u64, needed: CapRights) -> Result<(), SyscallErr
 /// # Errors
 /// The authority check's; then each call's own.
 #[inline(never)]
-pub fn call(thread: u64, syscall: Syscall) -> Result<Outcome, SyscallError> {
+pub fn call(thread: Thread, syscall: Syscall) -> Result<Outcome, SyscallError> {
     let needed = syscall
         .debug_rights()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
-    let arg = |n: usize| crate::ipc::queue::tcb(thread).syscall_arg(n);
+    let arg = |n: usize| thread.syscall_arg(n);
     authority(thread, arg(ARG_CAP), needed)?;
     let done = |word: u64| Ok(Outcome::Done([word, 0]));
     match syscall {
@@ -60,9 +55,7 @@ pub fn call(thread: u64, syscall: Syscall) -> Result<Outcome, SyscallError> {
             done(0)
         }
         Syscall::DebugCapIdentify => {
-            let mem = KernelMemory;
-            let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-            let (_, cap) = lookup_cap(&mem, root, arg(1))?;
+            let (_, cap) = thread.lookup_cap(arg(1))?;
             done(cap.kind() as u64)
         }
         Syscall::DebugPreemptEvery => done(crate::preemption::set_every(arg(1))),
@@ -73,18 +66,16 @@ pub fn call(thread: u64, syscall: Syscall) -> Result<Outcome, SyscallError> {
 }
 
 /// Names `thread` with the `len` bytes at `ptr` in its VSpace.
-fn name_thread(thread: u64, ptr: u64, len: u64) -> Result<(), SyscallError> {
+fn name_thread(thread: Thread, ptr: u64, len: u64) -> Result<(), SyscallError> {
     let len = usize::try_from(len).map_err(|_| SyscallError::from(Error::InvalidArgument))?;
     if len > THREAD_NAME_MAX {
         return Err(SyscallError::range(0, THREAD_NAME_MAX as u64));
     }
     let mut name = [0u8; THREAD_NAME_MAX];
-    let vspace = crate::ipc::queue::tcb(thread)
+    let vspace = thread
         .running_vspace()
         .ok_or(SyscallError::from(Error::IllegalOperation))?;
     crate::user_mem::copy_from_user(&vspace, ptr, &mut name[..len])?;
-    if let Some(t) = sched::current() {
-        t.set_name(&name[..len]);
-    }
+    thread.set_name(&name[..len]);
     Ok(())
 }

@@ -27,8 +27,8 @@ use crate::arch::UserContext;
 use crate::kernel_cell::KernelCell;
 use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
+use crate::object::tcb::KEPT_LOOKUPS;
 use crate::object::tcb::{KeptLookup, ThreadState};
-use crate::object::tcb::{CSPACE_ROOT_SLOT, KEPT_LOOKUPS};
 use crate::object::{endpoint, reply};
 use crate::{ipc, sched};
 use core::ptr::NonNull;
@@ -36,7 +36,7 @@ use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::syscall::{ARG_CAP, ARG_INFO, ARG_REPLY};
 use keel_abi::{CapRights, CapType, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap_fast, read_cap};
+use keel_kernel_core::cspace::lookup_cap_fast;
 use keel_kernel_core::object_memory::ObjectMemory;
 
 /// True while the fast path is tried (`set_enabled`).
@@ -101,7 +101,7 @@ fn cap_at(thread: Thread, n: usize, kind: CapType, kept: usize) -> Option<Cap> {
         return Some(k.cap);
     }
     let mem = KernelMemory;
-    let root = read_cap(&mem, thread.slot(CSPACE_ROOT_SLOT));
+    let root = thread.cspace_root();
     let cap = Some(lookup_cap_fast(&mem, root, cptr)).filter(|c| c.is(kind))?;
     thread.set_kept_lookup(kept, KeptLookup { writes, cptr, cap });
     Some(cap)

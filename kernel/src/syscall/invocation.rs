@@ -5,15 +5,15 @@
 //! says: the claimed length bounded at the message maximum, as IPC reads it.
 
 use crate::arch::UserRegisters;
+use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::vspace::{asid, frame, page_table};
 use crate::object::{cnode, sched_context, sched_control, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::syscall::ARG_INFO;
 use keel_abi::{CapType, Error, Label, MessageInfo};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap, read_cap, Progress};
+use keel_kernel_core::cspace::{lookup_cap, Progress};
 use keel_kernel_core::error::SyscallError;
 
 /// What a system call came to.
@@ -95,13 +95,12 @@ impl Message {
 ///
 /// # Errors
 /// Any invocation error, with its details.
-pub fn call(tcb_object: u64, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
+pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     // A copy of the register file: the invocation may change this very TCB.
-    let caller = crate::ipc::queue::tcb(tcb_object);
     let ctx = caller.context();
     let ctx = &ctx;
     let mem = KernelMemory;
-    let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
+    let root = caller.cspace_root();
     let ipc_buffer = caller.ipc_buffer();
     let info = MessageInfo::from_word(ctx.syscall_arg(ARG_INFO));
     let regs = [

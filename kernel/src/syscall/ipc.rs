@@ -8,28 +8,25 @@
 //! object a Call it takes will wait on (MCS): argument `ARG_REPLY`, or
 //! `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
-use crate::object::handle::EndpointRef;
-use crate::object::memory::KernelMemory;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::tcb::ThreadState;
-use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
 use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
 use keel_abi::syscall::{ARG_CAP, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
 use keel_abi::{CapRights, CapType, Error, Syscall};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::error::SyscallError;
 
 /// The cap a receive uses: argument [`ARG_CAP`], or for NBSendRecv and
 /// NBSendWait [`ARG_SEND_RECV_SOURCE`] (the first names the send's cap).
-fn receive_cptr(thread: u64, syscall: Syscall) -> u64 {
+fn receive_cptr(thread: Thread, syscall: Syscall) -> u64 {
     let n = if matches!(syscall, Syscall::NBSendRecv | Syscall::NBSendWait) {
         ARG_SEND_RECV_SOURCE
     } else {
         ARG_CAP
     };
-    ipc::queue::tcb(thread).syscall_arg(n)
+    thread.syscall_arg(n)
 }
 
 /// True when `cap` is an endpoint or notification cap with the read right.
@@ -38,21 +35,19 @@ fn can_receive(cap: &Cap) -> bool {
         && cap.rights_field().contains(CapRights::READ)
 }
 
-fn lookup(thread: u64, cptr: u64) -> Option<Cap> {
-    let mem = KernelMemory;
-    let root = read_cap(&mem, tcb_slot(thread, CSPACE_ROOT_SLOT));
-    lookup_cap(&mem, root, cptr).ok().map(|(_, cap)| cap)
+fn lookup(thread: Thread, cptr: u64) -> Option<Cap> {
+    thread.lookup_cap(cptr).ok().map(|(_, cap)| cap)
 }
 
 /// The Reply object a receive names (`Ok(None)` for CPtr 0), or the CPtr
 /// that is not a Reply cap.
-fn reply_object(thread: u64, syscall: Syscall) -> Result<Option<u64>, u64> {
+fn reply_object(thread: Thread, syscall: Syscall) -> Result<Option<u64>, u64> {
     let n = match syscall {
         Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv => ARG_REPLY,
         Syscall::NBSendRecv => ARG_SEND_RECV_REPLY,
         _ => return Ok(None),
     };
-    let cptr = ipc::queue::tcb(thread).syscall_arg(n);
+    let cptr = thread.syscall_arg(n);
     if cptr == 0 {
         return Ok(None);
     }
@@ -69,8 +64,8 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
 /// `thread`, through the cap its first argument names. Only a Call hears of
 /// an error, so a send without the write right is dropped here.
-pub fn send(thread: u64, syscall: Syscall) -> Outcome {
-    let cptr = ipc::queue::tcb(thread).syscall_arg(ARG_CAP);
+pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
+    let cptr = thread.syscall_arg(ARG_CAP);
     match lookup(thread, cptr) {
         Some(cap) => send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
         None => cap_fault(cptr),
@@ -84,7 +79,7 @@ pub fn send(thread: u64, syscall: Syscall) -> Outcome {
 /// capability fault.
 #[inline(always)]
 pub fn send_through(
-    thread: u64,
+    thread: Thread,
     syscall: Syscall,
     cptr: u64,
     cap: Cap,
@@ -100,9 +95,9 @@ pub fn send_through(
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
                 is_call: syscall == Syscall::Call,
             };
-            endpoint::send(ipc::queue::tcb(thread), &cap, how);
+            endpoint::send(thread, &cap, how);
         }
-        CapType::Reply => ipc::reply(ipc::queue::tcb(thread), cap.paddr()),
+        CapType::Reply => ipc::reply(thread, cap.paddr()),
         CapType::Notification => notification::signal(cap.paddr(), cap.badge()),
         _ => return Ok(cap_fault(cptr)),
     }
@@ -113,13 +108,13 @@ pub fn send_through(
 /// NBSendRecv and NBSendWait) into `thread`. Wait, NBWait and NBSendWait on
 /// an endpoint receive without a Reply object (seL4 MCS): a Call they take
 /// leaves its caller inactive.
-pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
+pub fn receive(thread: Thread, syscall: Syscall) -> Outcome {
     let reply = match reply_object(thread, syscall) {
         Ok(reply) => reply,
         Err(cptr) => return cap_fault(cptr),
     };
     if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
-        ipc::reply(ipc::queue::tcb(thread), reply);
+        ipc::reply(thread, reply);
     }
     let cptr = receive_cptr(thread, syscall);
     let Some(cap) = lookup(thread, cptr).filter(can_receive) else {
@@ -128,30 +123,30 @@ pub fn receive(thread: u64, syscall: Syscall) -> Outcome {
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
     match cap.kind() {
         CapType::Endpoint => {
-            let t = ipc::queue::tcb(thread);
+            let t = thread;
             t.set_receive_can_grant(cap.rights().contains(CapRights::GRANT));
             let bound = t.bound_notification();
             match (bound != 0)
                 .then(|| notification::take_word(bound))
                 .flatten()
             {
-                Some(word) => ipc::deliver_signal(ipc::queue::tcb(thread), word),
+                Some(word) => ipc::deliver_signal(thread, word),
                 None => {
                     if let Some(reply) = reply {
-                        reply::start_receive(reply, thread);
+                        reply::start_receive(reply, thread.addr());
                     }
                     let ep = EndpointRef::from_cap(&cap).expect("invariant: an endpoint cap");
                     if bound != 0 && blocking && !endpoint::has_senders(ep) {
-                        notification::return_context(bound, thread);
+                        notification::return_context(bound, thread.addr());
                     }
-                    endpoint::receive(ep, ipc::queue::tcb(thread), blocking);
-                    if ipc::queue::tcb(thread).state() != ThreadState::BlockedOnReceive {
-                        reply::end_receive(thread);
+                    endpoint::receive(ep, thread, blocking);
+                    if thread.state() != ThreadState::BlockedOnReceive {
+                        reply::end_receive(thread.addr());
                     }
                 }
             }
         }
-        _ => notification::wait(cap.paddr(), thread, blocking),
+        _ => notification::wait(cap.paddr(), thread.addr(), blocking),
     }
     Outcome::Handled
 }

@@ -7,13 +7,11 @@ pub mod invocation;
 mod ipc;
 
 use crate::fault::{UserFault, UserFaultKind};
-use crate::object::memory::KernelMemory;
-use crate::object::tcb::{tcb_slot, CSPACE_ROOT_SLOT};
+use crate::object::handle::Thread;
 use crate::sched;
 use invocation::Outcome;
 use keel_abi::syscall::ARG_CAP;
-use keel_abi::{CapType, Error, Syscall};
-use keel_kernel_core::cspace::{lookup_cap, read_cap};
+use keel_abi::{CapType, Syscall};
 use keel_kernel_core::error::SyscallError;
 
 /// Handles the system call the current thread just made (after the IPC fast
@@ -21,8 +19,8 @@ use keel_kernel_core::error::SyscallError;
 #[inline(always)]
 pub fn handle_syscall() -> ! {
     crate::preemption::kernel_entered();
-    if let Some(tcb_object) = sched::current().map(|t| t.addr()) {
-        let outcome = dispatch(tcb_object);
+    if let Some(thread) = sched::current() {
+        let outcome = dispatch(thread);
         // The call may have destroyed the current thread; then there is no one to answer.
         if let Some(tcb) = sched::current() {
             match outcome {
@@ -48,34 +46,28 @@ pub fn handle_syscall() -> ! {
     sched::schedule()
 }
 
-/// Runs one system call for the current thread, the TCB object at
-/// `tcb_object`. Its fields are read and written one at a time through its
-/// handle, so nothing of it is borrowed while the capability core runs
-/// (which may finalise that very TCB).
-fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
-    let number = match sched::current() {
-        Some(t) => t.syscall_number(),
-        None => return Err(Error::IllegalOperation.into()),
-    };
+/// Runs one system call for the current thread. Its fields are read and
+/// written one at a time through its handle, so nothing of it is borrowed
+/// while the capability core runs (which may finalise that very TCB).
+fn dispatch(thread: Thread) -> Result<Outcome, SyscallError> {
+    let number = thread.syscall_number();
     let Ok(syscall) = Syscall::try_from(number) else {
         return Ok(Outcome::Fault(UserFaultKind::UnknownSyscall, number));
     };
     match syscall {
         Syscall::Call => {
             // One lookup decides between IPC and an invocation, and serves both.
-            let mem = KernelMemory;
-            let root = read_cap(&mem, tcb_slot(tcb_object, CSPACE_ROOT_SLOT));
-            let cptr = crate::ipc::queue::tcb(tcb_object).syscall_arg(ARG_CAP);
-            let (slot, cap) = lookup_cap(&mem, root, cptr)?;
+            let cptr = thread.syscall_arg(ARG_CAP);
+            let (slot, cap) = thread.lookup_cap(cptr)?;
             if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
-                ipc::send_through(tcb_object, syscall, cptr, cap)
+                ipc::send_through(thread, syscall, cptr, cap)
             } else {
-                invocation::call(tcb_object, slot, cap)
+                invocation::call(thread, slot, cap)
             }
         }
-        Syscall::Send | Syscall::NBSend => Ok(ipc::send(tcb_object, syscall)),
+        Syscall::Send | Syscall::NBSend => Ok(ipc::send(thread, syscall)),
         Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv | Syscall::Wait | Syscall::NBWait => {
-            Ok(ipc::receive(tcb_object, syscall))
+            Ok(ipc::receive(thread, syscall))
         }
         Syscall::Yield => {
             ipc::yield_now();
@@ -85,9 +77,9 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         // wait on a notification) on the cap `ARG_SEND_RECV_SOURCE` names. A
         // Call the receive half takes waits on the Reply object
         // `ARG_SEND_RECV_REPLY` names (NBSendRecv only).
-        Syscall::NBSendRecv | Syscall::NBSendWait => match ipc::send(tcb_object, syscall) {
+        Syscall::NBSendRecv | Syscall::NBSendWait => match ipc::send(thread, syscall) {
             Outcome::Fault(kind, cptr) => Ok(Outcome::Fault(kind, cptr)),
-            _ => Ok(ipc::receive(tcb_object, syscall)),
+            _ => Ok(ipc::receive(thread, syscall)),
         },
         Syscall::DebugPutChar
         | Syscall::DebugHalt
@@ -95,6 +87,6 @@ fn dispatch(tcb_object: u64) -> Result<Outcome, SyscallError> {
         | Syscall::DebugCapIdentify
         | Syscall::DebugPreemptEvery
         | Syscall::DebugLongestStretch
-        | Syscall::DebugFastpath => debug::call(tcb_object, syscall),
+        | Syscall::DebugFastpath => debug::call(thread, syscall),
     }
 }

@@ -14,9 +14,10 @@ use crate::object::memory::KernelMemory;
 use keel_abi::syscall::THREAD_NAME_MAX;
 use keel_abi::CapType;
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::read_cap;
 pub use keel_kernel_core::cspace::tcb_slot;
+use keel_kernel_core::cspace::{lookup_cap, read_cap};
 use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
+use keel_kernel_core::error::SyscallError;
 
 /// The slot holding the thread's CSpace root CNode cap.
 pub const CSPACE_ROOT_SLOT: u64 = 0;
@@ -389,6 +390,21 @@ impl Thread {
     #[inline(always)]
     pub fn slot(self, index: u64) -> u64 {
         tcb_slot(self.addr(), index)
+    }
+
+    /// The thread's CSpace root cap.
+    #[inline(always)]
+    pub fn cspace_root(self) -> Cap {
+        read_cap(&KernelMemory, self.slot(CSPACE_ROOT_SLOT))
+    }
+
+    /// Looks `cptr` up in the thread's CSpace: the slot and the cap in it.
+    ///
+    /// # Errors
+    /// The lookup's `FailedLookup` (or `RangeError`) with its detail.
+    #[inline(always)]
+    pub fn lookup_cap(self, cptr: u64) -> Result<(u64, Cap), SyscallError> {
+        lookup_cap(&KernelMemory, self.cspace_root(), cptr)
     }
 
     /// The physical address of the thread's IPC buffer (0: none), from the

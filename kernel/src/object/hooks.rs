@@ -59,9 +59,7 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             <VSpace as PagingFormat>::init_root(paddr);
         }
         if ty == ObjectType::Tcb {
-            Thread::from_cap(&Cap::tcb(paddr))
-                .expect("invariant: a TCB cap")
-                .init();
+            Thread::linked(paddr).init();
         }
     }
 }

@@ -6,8 +6,9 @@
 //! moment (`Refills::unblock_check`), so time it did not run is never
 //! counted against it.
 
-use super::{dequeue, move_to_back, release, tcb};
+use super::{dequeue, move_to_back, release};
 use crate::arch::{LocalTimer, Timer};
+use crate::ipc::queue::tcb;
 use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;

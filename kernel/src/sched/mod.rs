@@ -16,6 +16,7 @@ pub use budget::{
 pub use release::release_queue_remove;
 
 use crate::arch::{Machine, Platform, UserContext, VSpace};
+use crate::ipc::queue::tcb;
 use crate::kernel_cell::KernelCell;
 use crate::object::handle::{fields, Thread};
 use crate::object::sched_context::sc;
@@ -51,14 +52,6 @@ unsafe fn queues() -> &'static mut RunQueues {
     // SAFETY: the caller's guarantee; the cell lives for the kernel's
     // lifetime, on one core, and the kernel is not re-entered.
     unsafe { &mut *QUEUES.get() }
-}
-
-/// The thread at `tcb_object`, a link the scheduler stored (a run-queue
-/// head or link, the current thread): the scheduler holds only TCB objects
-/// that are alive (a TCB's finalisation takes it off every queue first).
-#[inline(always)]
-fn tcb(tcb_object: u64) -> Thread {
-    Thread::linked(tcb_object)
 }
 
 // The scheduler is the one writer of a thread's state, priority and

@@ -2,7 +2,8 @@
 //! their next refill, in order of its release time. When a refill comes due
 //! its thread goes back to the run queue.
 
-use super::{enqueue, tcb};
+use super::enqueue;
+use crate::ipc::queue::tcb;
 use crate::kernel_cell::KernelCell;
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;

@@ -4,7 +4,6 @@
 //! type's decoder. A message is as long as `MessageInfo::bounded_length`
 //! says: the claimed length bounded at the message maximum, as IPC reads it.
 
-use crate::arch::UserRegisters;
 use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::vspace::{asid, frame, page_table};
@@ -96,18 +95,17 @@ impl Message {
 /// # Errors
 /// Any invocation error, with its details.
 pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
-    // A copy of the register file: the invocation may change this very TCB.
-    let ctx = caller.context();
-    let ctx = &ctx;
+    // The message is read before the invocation runs: it may change this
+    // very TCB.
     let mem = KernelMemory;
     let root = caller.cspace_root();
     let ipc_buffer = caller.ipc_buffer();
-    let info = MessageInfo::from_word(ctx.syscall_arg(ARG_INFO));
+    let info = MessageInfo::from_word(caller.syscall_arg(ARG_INFO));
     let regs = [
-        ctx.syscall_arg(2),
-        ctx.syscall_arg(3),
-        ctx.syscall_arg(4),
-        ctx.syscall_arg(5),
+        caller.syscall_arg(2),
+        caller.syscall_arg(3),
+        caller.syscall_arg(4),
+        caller.syscall_arg(5),
     ];
     let mut msg = Message {
         info,

@@ -13,7 +13,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::bootinfo::IPC_BUFFER_VADDR;
 use keel_abi::{IpcBuffer, ObjectType};
-use keel_sys::cap::{init_thread, Reply, SchedContext, Tcb};
+use keel_sys::cap::{init_thread, Endpoint, Reply, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
@@ -318,6 +318,11 @@ pub fn give_reply(env: &Env, i: u64) -> TestResult {
     let reply = crate::support::reply_object(env)?;
     shared(i).reply.store(reply.cptr().bits(), Ordering::SeqCst);
     Ok(())
+}
+
+/// The endpoint cap test thread `i` was given (`shared(i).cap`).
+pub fn endpoint_of(i: u64) -> Cap<Endpoint> {
+    Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)))
 }
 
 /// Test thread `i`'s Reply object, if it was given one.

@@ -142,12 +142,9 @@ pub(super) fn boot_and_collect(
     let cmd = qemu::command(arch, kernel, opts)?;
     std::fs::create_dir_all(root.join("target/bench"))?;
     let log = root.join(format!("target/bench/{what}-{arch}-{accel}.log"));
-    let capture = qemu::run_captured(cmd, TIMEOUT, None, &format!("[{arch}] "), &log, |line| {
-        line == "BENCH done" || line.starts_with("BENCH failed")
-    })?;
-    if !capture.lines.iter().any(|l| l == "BENCH done")
-        && !capture.lines.iter().any(|l| l.starts_with("BENCH failed"))
-    {
+    let ended = |line: &str| line == "BENCH done" || line.starts_with("BENCH failed");
+    let capture = qemu::run_captured(cmd, TIMEOUT, None, &format!("[{arch}] "), &log, ended)?;
+    if !capture.lines.iter().any(|l| ended(l)) {
         let why = match capture.ending {
             Ending::TimedOut => format!("no result within {TIMEOUT:?}"),
             _ => "QEMU ended before the benchmark finished".to_string(),

@@ -7,7 +7,7 @@ use crate::thread::{count, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, Error, ObjectType};
-use keel_sys::cap::{Endpoint, Notification, Tcb};
+use keel_sys::cap::{Notification, Tcb};
 use keel_sys::{CPtr, Cap};
 
 fn ntfn(s: u64) -> Cap<Notification> {
@@ -32,7 +32,7 @@ extern "C" fn wait_once(i: u64) -> ! {
 
 /// Receives once on its endpoint (while its bound notification may fire), records the badge, stops.
 extern "C" fn receive_once(i: u64) -> ! {
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     let r = ep.recv(None);
     shared(i).value.store(r.badge, Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);

@@ -293,7 +293,7 @@ pub fn cancel_badged_sends(env: &Env) -> TestResult {
 
 /// Sends its number once on the endpoint `shared(i).cap`, then counts and stops.
 extern "C" fn send_number(i: u64) -> ! {
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     ep.send(MessageInfo::new(0, 0, 0, 1), [i, 0, 0, 0]);
     count_once(i)
 }

@@ -59,7 +59,7 @@ extern "C" fn undefined(i: u64) -> ! {
 }
 
 extern "C" fn send_through_slot(i: u64) -> ! {
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     ep.nb_send(MessageInfo::new(0, 0, 0, 0), [0; 4]);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     stop(i)

@@ -6,16 +6,12 @@
 
 use super::retype::make;
 use crate::support::{slot, step};
-use crate::thread::{count, give_reply, reply_of, shared, spawn, yield_times};
+use crate::thread::{count, endpoint_of, give_reply, reply_of, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, MessageInfo, ObjectType};
 use keel_sys::cap::{init_thread::DEBUG, Endpoint, Tcb};
 use keel_sys::{CPtr, Cap};
-
-pub(super) fn endpoint_of(i: u64) -> Cap<Endpoint> {
-    Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)))
-}
 
 pub(super) fn stop_self(i: u64) -> ! {
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));

@@ -3,10 +3,10 @@
 //! receiving endpoint arrives unwrapped as its badge, nothing into an occupied
 //! slot, and a reply carries a cap only when the server received with grant.
 
-use super::ipc::{endpoint_of, mint, stop_self};
+use super::ipc::{mint, stop_self};
 use super::retype::make;
 use crate::support::{slot, step};
-use crate::thread::{count, give_reply, reply_of, shared, spawn};
+use crate::thread::{count, endpoint_of, give_reply, reply_of, shared, spawn};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, MessageInfo, ObjectType};

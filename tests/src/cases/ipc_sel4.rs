@@ -3,9 +3,9 @@
 //! answer for Call, never a fault), and Wait, NBWait and NBSendWait on an
 //! endpoint (a receive without a Reply object, as in seL4 MCS).
 
-use super::ipc::{call_and_count, endpoint_of, mint, receive_once, server, stop_self};
+use super::ipc::{call_and_count, mint, receive_once, server, stop_self};
 use super::retype::make;
-use crate::thread::{count, shared, yield_times};
+use crate::thread::{count, endpoint_of, shared, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, Error, MessageInfo, ObjectType};

@@ -164,7 +164,7 @@ fn call_once(ep: Cap<Endpoint>, i: u64, round: u64) -> Result<(), Error> {
 /// (all of them, so that the server's count comes out); reports the first
 /// round whose answer was wrong.
 extern "C" fn caller(i: u64) -> ! {
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     let mut first_bad = CLEAN;
     for round in 0..CALLS {
         if call_once(ep, i, round).is_err() {

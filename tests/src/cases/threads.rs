@@ -13,7 +13,7 @@ use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::bootinfo::{BOOTINFO_VADDR, IPC_BUFFER_VADDR};
 use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
-use keel_sys::cap::{init_thread, init_thread::DEBUG, Endpoint, Notification, Tcb};
+use keel_sys::cap::{init_thread, init_thread::DEBUG, Notification, Tcb};
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 
@@ -374,7 +374,7 @@ pub fn tls_base_cleared_by_another_thread(env: &Env) -> TestResult {
 /// Answers every Call on `shared(i).cap` with MR0 + 1 when its thread
 /// pointer names its own IPC buffer, else with 0; counts.
 extern "C" fn echo_checking_thread_pointer(i: u64) -> ! {
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     let Some(reply) = reply_of(i) else {
         keel_rt::halt(97)
     };
@@ -405,7 +405,7 @@ extern "C" fn lose_thread_pointer_every_way(i: u64) -> ! {
     let own = ipc_buffer_of(i) as u64;
     let ntfn: Cap<Notification> =
         Cap::from_cptr(CPtr::from_bits(shared(i).value.load(Ordering::SeqCst)));
-    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    let ep = crate::thread::endpoint_of(i);
     let has_own =
         || !keel_sys::arch::THREAD_POINTER_PUT_BACK || keel_sys::arch::ipc_buffer_address() == own;
     let mut kept = 0;

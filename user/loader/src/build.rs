@@ -425,7 +425,6 @@ impl<'a> Builder<'a> {
         ctx.set_pc(self.elf.entry());
         ctx.set_sp(STACK_TOP);
         ctx.set_arg(0, cfg.arg);
-        ctx.set_arg(1, IPC_BUFFER_VADDR);
         tcb.tcb_write_all_registers(false, &ctx)
             .context("write the registers")?;
         if cfg.start {

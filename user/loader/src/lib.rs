@@ -42,9 +42,8 @@
 //! IPC buffer at [`IPC_BUFFER_VADDR`]; shared frames where the caller says;
 //! [`ProcessConfig::extra_pages`], filled with the caller's bytes, read-only.
 //! The thread starts at the ELF entry with the stack pointer at
-//! [`STACK_TOP`], argument register 0 holding [`ProcessConfig::arg`] and
-//! argument register 1 the IPC buffer's address; its thread pointer names
-//! the IPC buffer, which holds its own address, as keel-sys expects
+//! [`STACK_TOP`] and argument register 0 holding [`ProcessConfig::arg`];
+//! its thread pointer names the IPC buffer, which holds its own address, as keel-sys expects
 //! (`keel_sys::ipc_buffer`).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]

@@ -21,6 +21,8 @@ pub mod invocation;
 pub mod manifest;
 mod numbered;
 pub mod object;
+#[cfg(feature = "manifest")]
+pub mod process;
 pub mod registers;
 pub mod sched;
 pub mod syscall;

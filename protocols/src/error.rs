@@ -75,6 +75,10 @@ pub enum RpcError {
     Kernel(keel_abi::Error),
     /// The reply did not decode (a server of another build, or a broken one).
     BadReply,
+    /// The server failed (faulted or exited) while the request was in
+    /// flight; its supervisor answered for it. The next request reaches the
+    /// server's new instance, if the description restarts it.
+    ServerFailed,
 }
 
 fn badge_error_code(e: BadgeError) -> u64 {
@@ -116,6 +120,7 @@ impl RpcError {
             Full => [13, 0, 0],
             Kernel(e) => [14, e as u64, 0],
             BadReply => [15, 0, 0],
+            ServerFailed => [16, 0, 0],
         }
     }
 
@@ -152,6 +157,7 @@ impl RpcError {
             13 => Full,
             14 => Kernel(keel_abi::Error::try_from(a).ok()?),
             15 => BadReply,
+            16 => ServerFailed,
             _ => return None,
         })
     }
@@ -208,6 +214,7 @@ mod tests {
             RpcError::Full,
             RpcError::Kernel(keel_abi::Error::InvalidCapability),
             RpcError::BadReply,
+            RpcError::ServerFailed,
         ];
         for e in all {
             assert_eq!(RpcError::from_words(e.to_words()), Some(e));

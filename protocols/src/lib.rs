@@ -10,7 +10,7 @@
 //! dispatch function in memory, and `sys` (feature `sys`) carries messages
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
-//! own modules ([`console`]).
+//! own modules ([`console`], [`init`]).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -24,6 +24,7 @@ pub mod client;
 pub mod console;
 pub mod declare;
 pub mod error;
+pub mod init;
 pub mod loopback;
 pub mod server;
 #[cfg(feature = "sys")]

@@ -9,11 +9,12 @@ use alloc::vec::Vec;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-/// What the root task runs after printing its banner.
+/// What the root task (init) runs after printing its banner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Start {
-    /// The built-in demo.
-    Demo,
+    /// The described system: init starts the programs marked `start`
+    /// and supervises them until every app has exited.
+    System,
     /// The on-target test suite, optionally only the named tests.
     Tests {
         /// Run only these tests (all when empty).

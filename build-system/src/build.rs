@@ -75,8 +75,8 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<()> {
         release: args.release,
     };
     let user = user_programs(&target, args)?;
-    image(&target, &user, Start::Demo)?;
-    print!("\n{}", user.report(Start::Demo)?);
+    image(&target, &user, Start::System)?;
+    print!("\n{}", user.report(Start::System)?);
     Ok(())
 }
 
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn archive_holds_programs_and_manifest() {
-        let manifest = system().manifest(&[], Start::Demo).unwrap();
+        let manifest = system().manifest(&[], Start::System).unwrap();
         let bytes = pack_archive(&manifest, &programs(), 0).unwrap();
         let a = Archive::parse(&bytes).unwrap();
         assert_eq!(a.root().name(), "root-task");
@@ -386,7 +386,7 @@ mod tests {
         let m = Manifest::decode(a.data(a.find("manifest").unwrap())).unwrap();
         assert_eq!(m, manifest);
         assert_eq!(m.system, "keel-default");
-        assert_eq!(m.start, Start::Demo);
+        assert_eq!(m.start, Start::System);
         let roles: Vec<_> = m.programs.iter().map(|p| p.role).collect();
         assert_eq!(roles, [Role::RootTask, Role::App], "root task first");
     }

@@ -31,7 +31,7 @@ pub fn run(root: &Path, args: &GdbArgs) -> Result<ExitCode> {
     crate::setup::ensure(root)?;
     let arch = args.build.arch;
     let gdb = choose_gdb(arch)?;
-    let kernel = build::build(root, &args.build, Start::Demo)?;
+    let kernel = build::build(root, &args.build, Start::System)?;
     let opts = QemuOptions {
         gdb: true,
         ..QemuOptions::default()

@@ -35,7 +35,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
         ..QemuOptions::default()
     };
     qemu::check_options(arch, &opts)?;
-    let kernel = build::build(root, &args.build, Start::Demo)?;
+    let kernel = build::build(root, &args.build, Start::System)?;
     let mut cmd = qemu::command(arch, &kernel, &opts)?;
     println!(
         "booting {} on {} (Ctrl-C quits)",

@@ -1,17 +1,20 @@
-//! The root task: the first user program. It prints a banner with the
+//! The root task, init: the first user program. It prints a banner with the
 //! architecture, a summary of BootInfo and the boot manifest's entries, then
-//! runs what the manifest asks for: the demo or the on-target test suite.
+//! runs what the manifest asks for: the described system (keel-init starts
+//! its programs and supervises them until every app has exited) or the
+//! on-target test suite.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-mod demo;
-
 use keel_abi::archive::{Archive, MANIFEST_NAME};
 use keel_abi::manifest::{Manifest, Start};
 use keel_abi::BootInfo;
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_rt::println;
+use keel_sys::cap::{init_thread, Untyped};
+use keel_sys::{CPtr, Cap};
 
 keel_rt::main!(main);
 
@@ -66,9 +69,48 @@ fn main(boot_info: &'static BootInfo) -> u32 {
         println!("  {} ({}, {} bytes)", program.name, program.role, size);
     }
     match manifest.start {
-        Start::Demo => demo::run(boot_info, &archive),
+        Start::System => system(boot_info, &archive, &manifest),
         Start::Tests { only, resume_after } => {
             keel_tests::run(boot_info, &only, resume_after.as_deref())
         }
     }
+}
+
+/// Exit status when init could not start the system.
+const START_FAILED_STATUS: u32 = 3;
+
+/// Starts the described system from the largest ordinary untyped and
+/// supervises it; returns its status once every app has exited.
+fn system(boot_info: &BootInfo, archive: &Archive<'_>, manifest: &Manifest) -> u32 {
+    let Some(pool) = boot_info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.is_device == 0)
+        .max_by_key(|(_, u)| u.size_bits)
+        .map(|(i, _)| boot_info.untyped.start + i as u64)
+    else {
+        println!("init: no untyped memory to start the system from");
+        return START_FAILED_STATUS;
+    };
+    let res = Resources {
+        pool: Cap::<Untyped>::from_cptr(CPtr::from_bits(pool)),
+        slots: boot_info.empty.start..boot_info.empty.end,
+        scratch_vaddr: SCRATCH_VADDR,
+        debug: init_thread::DEBUG,
+    };
+    let mut system = match System::new(manifest, archive, res) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("init: setting up failed: {e}");
+            return START_FAILED_STATUS;
+        }
+    };
+    if let Err(e) = system.start_all() {
+        println!("init: starting the system failed: {e}");
+        return START_FAILED_STATUS;
+    }
+    let status = system.run();
+    println!("init: every app has exited; the system stops with status {status}");
+    status
 }

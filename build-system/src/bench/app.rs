@@ -89,7 +89,7 @@ pub(super) fn build_app(
         app: Some(format!("bench-{what}")),
         app_crate: None,
     };
-    build::build(root, &build_args, Start::Demo)
+    build::build(root, &build_args, Start::System)
 }
 
 /// The QEMU options of every app benchmark: deterministic virtual time.

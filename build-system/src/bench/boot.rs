@@ -53,7 +53,7 @@ pub fn run(root: &Path, args: &BootBenchArgs) -> Result<()> {
             app: None,
             app_crate: None,
         };
-        let kernel = build::build(root, &build_args, Start::Demo)?;
+        let kernel = build::build(root, &build_args, Start::System)?;
         let opts = QemuOptions {
             kvm: args.kvm && arch == Arch::X86_64,
             ..QemuOptions::default()

@@ -119,7 +119,7 @@ fn the_root_task_comes_first_whatever_the_file_order() {
 #[test]
 fn the_servers_fixture_validates_into_its_manifest() {
     let s = System::load(&fixture("servers.toml")).unwrap();
-    let m = s.manifest(&[], Start::Demo).unwrap();
+    let m = s.manifest(&[], Start::System).unwrap();
     let names: Vec<&str> = m.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["init", "console", "serial", "producer", "consumer"]);
     let console = &m.programs[1];
@@ -186,7 +186,7 @@ fn the_servers_fixture_validates_into_its_manifest() {
 #[test]
 fn the_report_shows_scheduling_caps_and_memory() {
     let s = System::load(&fixture("servers.toml")).unwrap();
-    let r = report::render(&s.manifest(&[], Start::Demo).unwrap(), "servers.toml");
+    let r = report::render(&s.manifest(&[], Start::System).unwrap(), "servers.toml");
     for line in [
         "system \"servers-example\" (servers.toml): 5 programs, 3 connections, 2 regions",
         "program \"init\" (root-task, started by the kernel)",
@@ -289,8 +289,12 @@ fn scheduling_is_checked() {
         &[
             "program \"console\"",
             "priority = 300 is out of range",
-            "0 to 255",
+            "0 to 254",
         ],
+    );
+    fails(
+        &BASE.replace("priority = 200", "priority = 255"),
+        &["priority = 255 is out of range", "255 is init's"],
     );
     fails(
         &BASE.replace("priority = 200", "priority = -1"),

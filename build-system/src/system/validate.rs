@@ -31,6 +31,9 @@ pub const DEFAULT_PRIORITY: u8 = 100;
 pub const DEFAULT_RESTART_LIMIT: u8 = 3;
 /// Notification event bits a program's interrupts may use (0 to 62).
 pub const MAX_EVENTS: u8 = keel_protocols::badge::MAX_EVENTS;
+/// The highest priority a program init starts may have: init itself runs
+/// at 255, above everything it supervises.
+pub const MAX_PROGRAM_PRIORITY: u8 = 254;
 /// The connection rights system.toml knows, with their badge bits.
 pub const CONNECTION_RIGHTS: [(&str, u8); 8] = [
     ("relay", Rights::RELAY.bits()),
@@ -230,8 +233,10 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
 
 fn sched(p: &parse::Program) -> Result<Sched> {
     let priority = match p.priority {
-        Some(v) => in_range(v, 0u8, u8::MAX, "priority")
-            .context("priorities run from 0 (lowest) to 255")?,
+        Some(v) => in_range(v, 0u8, MAX_PROGRAM_PRIORITY, "priority").context(
+            "priorities run from 0 (lowest) to 254; 255 is init's, which must preempt \
+             every program it starts and supervises",
+        )?,
         None => DEFAULT_PRIORITY,
     };
     let budget_us = match p.budget_us.or(p.period_us) {

@@ -1,0 +1,111 @@
+//! Init's slots and the objects it makes from its pool untyped: a bump
+//! allocator over the empty slots it was given, a block of slots per
+//! program, and objects retyped straight into the next slot.
+//!
+//! ```text
+//! a program's block: UNTYPED | LOADER .. LOADER+6 | REPLY | INIT_EP | (unused to BLOCK)
+//! ```
+
+use core::ops::Range;
+use keel_abi::manifest::Region;
+use keel_abi::{Error, ObjectType, PAGE_SIZE};
+use keel_loader::CALLER_SLOTS;
+use keel_sys::cap::{init_thread, CapKind, Untyped};
+use keel_sys::{CPtr, Cap};
+
+use crate::{Context, InitError};
+
+/// The program's untyped.
+pub(crate) const UNTYPED: u64 = 0;
+/// The first of keel-loader's [`CALLER_SLOTS`]: after a load, the
+/// process's CNode, TCB, VSpace and scheduling context.
+pub(crate) const LOADER: u64 = 1;
+/// Init's copy of a server's Reply object (answers its in-flight request).
+pub(crate) const REPLY: u64 = LOADER + CALLER_SLOTS;
+/// Init's endpoint, minted with the program's badge: its fault endpoint
+/// and its Init connection.
+pub(crate) const INIT_EP: u64 = REPLY + 1;
+/// Slots per program.
+pub(crate) const BLOCK: u64 = 16;
+const _: () = assert!(INIT_EP < BLOCK);
+
+/// Init's empty slots, handed out in order.
+pub(crate) struct Slots {
+    free: Range<u64>,
+}
+
+impl Slots {
+    pub(crate) fn new(free: Range<u64>) -> Slots {
+        Slots { free }
+    }
+
+    /// The next `count` slots.
+    pub(crate) fn take(&mut self, count: u64) -> Result<Range<u64>, InitError> {
+        let start = self.free.start;
+        let end = start
+            .checked_add(count)
+            .filter(|&e| e <= self.free.end)
+            .ok_or(InitError {
+                step: "find empty slots for init",
+                error: Error::NotEnoughMemory.into(),
+            })?;
+        self.free.start = end;
+        Ok(start..end)
+    }
+
+    /// A program's block of [`BLOCK`] slots; returns its first.
+    pub(crate) fn block(&mut self) -> Result<u64, InitError> {
+        Ok(self.take(BLOCK)?.start)
+    }
+
+    /// Retypes one object of `ty` (`bits` where the type has a size) from
+    /// `pool` into the next slot.
+    pub(crate) fn make<K: CapKind>(
+        &mut self,
+        pool: Cap<Untyped>,
+        ty: ObjectType,
+        bits: u64,
+    ) -> Result<Cap<K>, InitError> {
+        let slot = self.take(1)?.start;
+        retype(pool, ty, bits, slot, 1)?;
+        Ok(Cap::from_cptr(CPtr::from_bits(slot)))
+    }
+
+    /// The frames of `region`, retyped from `pool` into consecutive slots.
+    pub(crate) fn frames(
+        &mut self,
+        pool: Cap<Untyped>,
+        region: &Region,
+    ) -> Result<Range<u64>, InitError> {
+        if region.phys_addr.is_some() {
+            // Device regions come from device untyped at a fixed address:
+            // the user-level drivers' work, not yet init's.
+            return Err(InitError {
+                step: "map a device region (not supported by init yet)",
+                error: Error::InvalidArgument.into(),
+            });
+        }
+        let pages = region.size / PAGE_SIZE as u64;
+        let slots = self.take(pages)?;
+        retype(pool, ObjectType::SmallPage, 0, slots.start, pages)?;
+        Ok(slots)
+    }
+}
+
+/// Retypes `count` objects from `pool` into init's slots from `slot` on.
+pub(crate) fn retype(
+    pool: Cap<Untyped>,
+    ty: ObjectType,
+    bits: u64,
+    slot: u64,
+    count: u64,
+) -> Result<(), InitError> {
+    pool.untyped_retype(
+        ty,
+        bits,
+        &init_thread::CNODE.absolute_cptr_with_depth(0, 0),
+        slot,
+        count,
+    )
+    .context("retype an object for init")
+}

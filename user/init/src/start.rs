@@ -1,0 +1,252 @@
+//! Starting one program: the caps the description names, minted or copied
+//! into its CNode by keel-loader; its shared regions; its process-information
+//! page; its scheduling. Everything of the instance is retyped from the
+//! program's own untyped, so one revoke of it ends the instance.
+//!
+//! The program's CNode (2^[`CNODE_RADIX`] slots, a slot number is a CPtr):
+//!
+//! | slot | holds |
+//! |------|-------|
+//! | 1, 2, 3 | its TCB, CNode, VSpace |
+//! | 4 | init's endpoint with its client badge (also its fault endpoint) |
+//! | 5.. | its Debug cap (write right only), a server's endpoint and Reply object, its connections, in that order |
+//! | [`RECEIVE_SLOT`] | empty: where caps it receives go |
+//! | [`FIRST_LOADER`].. | keel-loader's: paging structures, frames |
+
+use alloc::format;
+use alloc::vec::Vec;
+use keel_abi::manifest::{Role, Sched};
+use keel_abi::process::{MappedRegion, NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR};
+use keel_abi::{CapRights, Error, ObjectType, PAGE_SIZE};
+use keel_loader::{
+    slot, Budget, ExtraPage, GivenCap, ProcessConfig, SharedFrame, SlotLayout, CALLER_SLOTS,
+};
+use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
+use keel_sys::cap::{init_thread, Untyped};
+use keel_sys::{CPtr, Cap};
+
+use crate::memory::{retype, INIT_EP, LOADER, REPLY, UNTYPED};
+use crate::{InitError, State, System};
+
+/// log2 of the slots of a program's CNode (its frames take one each:
+/// keel-rt's heap alone is 256 pages).
+pub const CNODE_RADIX: u64 = 10;
+/// The first slot keel-loader fills with the program's own objects.
+pub const FIRST_LOADER: u64 = 32;
+/// The empty slot caps the program receives go to.
+pub const RECEIVE_SLOT: u64 = FIRST_LOADER - 1;
+/// The rights of a client's cap to a server: send (Call, with caps), and
+/// receive the reply; never receive on the server's endpoint.
+const CLIENT_RIGHTS: CapRights = CapRights::WRITE
+    .union(CapRights::GRANT)
+    .union(CapRights::GRANT_REPLY);
+
+/// The badge of program `index`'s caps to init: client `index` (the root
+/// task, 0, has none), the system's activity, no rights.
+pub fn init_badge(index: usize) -> Option<ClientBadge> {
+    let id = u16::try_from(index).ok().and_then(ClientId::new)?;
+    Some(ClientBadge::new(id, ActivityId(0), Rights::NONE))
+}
+
+/// The caps a program gets, as keel-loader's list and the page's slots.
+struct Grants {
+    caps: Vec<GivenCap>,
+    slots: ProcessSlots,
+    connections: Vec<NamedCap>,
+}
+
+impl Grants {
+    /// Gives `cptr` (of init's) with `rights` and `badge`; returns the
+    /// program's slot for it.
+    fn give(&mut self, cptr: u64, rights: CapRights, badge: u64) -> u64 {
+        self.caps.push(GivenCap {
+            cptr: CPtr::from_bits(cptr),
+            rights,
+            badge,
+        });
+        slot::FIRST_GIVEN + self.caps.len() as u64 - 1
+    }
+}
+
+fn refused(step: &'static str) -> InitError {
+    InitError {
+        step,
+        error: Error::InvalidArgument.into(),
+    }
+}
+
+impl System<'_> {
+    /// Builds program `index` from its untyped and starts it: a server
+    /// then runs until it announces `ready`, an app until it exits.
+    ///
+    /// # Errors
+    /// The step that failed (a program without scheduling, not in the
+    /// archive, with interrupts, or one keel-loader could not build).
+    pub fn start(&mut self, index: usize) -> Result<(), InitError> {
+        let p = self
+            .manifest
+            .programs
+            .get(index)
+            .ok_or(refused("find the program to start"))?;
+        let sched = p
+            .sched
+            .ok_or(refused("start the root task (the kernel does)"))?;
+        if !p.irqs.is_empty() {
+            return Err(refused(
+                "give a program its interrupts (not supported by init yet)",
+            ));
+        }
+        let image = self
+            .archive
+            .find(&p.name)
+            .map(|e| self.archive.data(e))
+            .ok_or(refused("find the program in the boot archive"))?;
+        let block = self.programs[index].block;
+        let untyped: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(block + UNTYPED));
+        let grants = self.grants(index, untyped)?;
+        let (shared, regions) = self.shared_frames(index);
+        let info = ProcessInfo {
+            name: p.name.clone(),
+            slots: grants.slots,
+            connections: grants.connections,
+            regions,
+            irqs: Vec::new(),
+            arg: self.programs[index].arg,
+        };
+        let page = info
+            .encode_page()
+            .map_err(|_| refused("encode the process-information page"))?;
+        if page.len() > PAGE_SIZE {
+            return Err(refused("fit the process-information page in a page"));
+        }
+        let extra = [ExtraPage {
+            vaddr: PROCESS_INFO_VADDR,
+            bytes: &page,
+        }];
+        let res = keel_loader::Resources {
+            untyped,
+            cnode: init_thread::CNODE,
+            slots: block + LOADER..block + LOADER + CALLER_SLOTS,
+            vspace: init_thread::VSPACE,
+            scratch_vaddr: self.res.scratch_vaddr,
+            asid_pool: init_thread::ASID_POOL,
+            authority: init_thread::TCB,
+            sched_control: init_thread::SCHED_CONTROL,
+        };
+        let cfg = ProcessConfig {
+            priority: sched.priority.into(),
+            fault_ep: Some(CPtr::from_bits(block + INIT_EP)),
+            arg: PROCESS_INFO_VADDR,
+            caps: &grants.caps,
+            shared_frames: &shared,
+            mcp: Some(sched.priority.into()),
+            layout: SlotLayout {
+                cnode_radix: CNODE_RADIX,
+                first_given: slot::FIRST_GIVEN,
+                first_loader: FIRST_LOADER,
+            },
+            extra_pages: &extra,
+            budget: Some(budget(sched)),
+            ..ProcessConfig::default()
+        };
+        if grants.caps.len() as u64 > RECEIVE_SLOT - slot::FIRST_GIVEN {
+            return Err(refused("fit the program's caps below its receive slot"));
+        }
+        let process = keel_loader::spawn(image, &res, &cfg).map_err(|e| InitError {
+            step: e.step,
+            error: e.error,
+        })?;
+        let program = &mut self.programs[index];
+        program.process = Some(process);
+        program.state = match p.role {
+            Role::Server => State::Starting,
+            _ => State::Running,
+        };
+        if self.verbose {
+            let passive = if sched.passive { ", passive" } else { "" };
+            self.say(&format!(
+                "init: started {} ({}, priority {}{passive})",
+                p.name, p.role, sched.priority
+            ));
+        }
+        Ok(())
+    }
+
+    /// The caps program `index` gets; makes a server's Reply object from
+    /// its untyped (init keeps the original, to answer for the server).
+    fn grants(&self, index: usize, untyped: Cap<Untyped>) -> Result<Grants, InitError> {
+        let p = &self.manifest.programs[index];
+        let block = self.programs[index].block;
+        let mut g = Grants {
+            caps: Vec::new(),
+            slots: ProcessSlots {
+                tcb: slot::TCB,
+                cnode: slot::CNODE,
+                vspace: slot::VSPACE,
+                receive: RECEIVE_SLOT,
+                ..ProcessSlots::default()
+            },
+            connections: Vec::new(),
+        };
+        g.slots.init = g.give(block + INIT_EP, CLIENT_RIGHTS, 0);
+        if p.debug {
+            g.slots.debug = Some(g.give(self.res.debug.cptr().bits(), CapRights::WRITE, 0));
+        }
+        if let Some(endpoint) = self.programs[index].endpoint {
+            retype(untyped, ObjectType::Reply, 0, block + REPLY, 1)?;
+            g.slots.endpoint = Some(g.give(endpoint.cptr().bits(), CapRights::ALL, 0));
+            g.slots.reply = Some(g.give(block + REPLY, CapRights::ALL, 0));
+        }
+        for c in self.manifest.connections.iter() {
+            if usize::from(c.client) != index {
+                continue;
+            }
+            let server = self
+                .server_endpoint(c.server.into())
+                .ok_or(refused("connect to a program that is not a server"))?;
+            let slot = g.give(server.cptr().bits(), CLIENT_RIGHTS, c.badge);
+            g.connections.push(NamedCap {
+                name: c.name.clone(),
+                slot,
+            });
+        }
+        Ok(g)
+    }
+
+    /// The frames of program `index`'s shared regions, and what its page
+    /// says of them.
+    fn shared_frames(&self, index: usize) -> (Vec<SharedFrame>, Vec<MappedRegion>) {
+        let mut frames = Vec::new();
+        let mut regions = Vec::new();
+        for m in &self.manifest.programs[index].maps {
+            let region = &self.manifest.regions[usize::from(m.region)];
+            let slots = self.region_frames[usize::from(m.region)].clone();
+            let mut rights = CapRights::READ;
+            if m.rights.write {
+                rights = rights.union(CapRights::WRITE);
+            }
+            for (i, slot) in slots.enumerate() {
+                frames.push(SharedFrame {
+                    frame: Cap::from_cptr(CPtr::from_bits(slot)),
+                    vaddr: m.vaddr + i as u64 * PAGE_SIZE as u64,
+                    rights,
+                });
+            }
+            regions.push(MappedRegion {
+                name: region.name.clone(),
+                vaddr: m.vaddr,
+                size: region.size,
+                writable: m.rights.write,
+            });
+        }
+        (frames, regions)
+    }
+}
+
+/// The scheduling context keel-loader makes for a program.
+fn budget(sched: Sched) -> Budget {
+    Budget {
+        budget_us: sched.budget_us.into(),
+        period_us: sched.period_us.into(),
+    }
+}

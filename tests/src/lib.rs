@@ -27,6 +27,7 @@ pub mod driver;
 mod process;
 pub mod protocol;
 mod support;
+mod system;
 mod thread;
 
 pub use child::run_child;

@@ -56,11 +56,12 @@ use keel_sys::cap::{init_thread, Debug, Endpoint, Reply, Untyped};
 use keel_sys::{CPtr, Cap, InvocationError};
 
 use memory::Slots;
+pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT};
 pub use supervise::Event;
 
-/// log2 of the untyped each program is built from (4 MiB: its image,
+/// log2 of the untyped each program is built from (2 MiB: its image,
 /// keel-rt's 1 MiB heap, stack, CNode and paging structures).
-pub const PROGRAM_BITS: u8 = 22;
+pub const PROGRAM_BITS: u8 = 21;
 /// Where keel-loader fills frames in init's VSpace.
 pub const SCRATCH_VADDR: u64 = 0x0000_6100_0000_0000;
 

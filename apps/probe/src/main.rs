@@ -1,0 +1,116 @@
+//! The probe server: serves the Probe protocol (see the library) on the
+//! endpoint init gave it, announcing itself ready to init with its first
+//! receive. It trusts nothing it receives: a malformed request gets the
+//! protocol layer's error reply.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use keel_abi::process::{MappedRegion, ProcessInfo};
+use keel_probe::{dispatch, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
+use keel_protocols::sys::EndpointServer;
+use keel_protocols::wire::{Incoming, OutMessage};
+use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
+use keel_rt::println;
+use keel_sys::{CPtr, Cap};
+
+keel_rt::main!(main);
+
+/// Exit status when the probe was not started as a server.
+const NOT_A_SERVER: u32 = 2;
+
+struct Probe {
+    region: Option<MappedRegion>,
+    quit: Option<u32>,
+}
+
+impl Probe {
+    /// The address of the word at `offset` of the shared region.
+    fn word(&self, offset: u64) -> Result<*mut u64, ProbeError> {
+        let region = self.region.as_ref().ok_or(ProbeError::NoRegion)?;
+        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > region.size) {
+            return Err(ProbeError::OutOfRange);
+        }
+        Ok((region.vaddr + offset) as usize as *mut u64)
+    }
+}
+
+impl ProbeServer for Probe {
+    fn echo(&mut self, _caller: &Caller, value: u64) -> Result<u64, ProbeError> {
+        Ok(value.wrapping_add(1))
+    }
+
+    fn whoami(&mut self, caller: &Caller) -> Result<[u64; 2], ProbeError> {
+        Ok([caller.badge.bits(), caller.activity.0.into()])
+    }
+
+    fn crash(&mut self, _caller: &Caller) -> Result<(), ProbeError> {
+        // SAFETY: nothing is mapped at UNMAPPED, so this load faults and
+        // init, the fault handler, decides what becomes of this server;
+        // it is never resumed past the load.
+        let _ = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
+        Ok(())
+    }
+
+    fn quit(&mut self, _caller: &Caller, status: u32) -> Result<(), ProbeError> {
+        self.quit = Some(status);
+        Ok(())
+    }
+
+    fn poke(&mut self, _caller: &Caller, offset: u64, value: u64) -> Result<(), ProbeError> {
+        let word = self.word(offset)?;
+        // SAFETY: `word` is an aligned word inside the shared region init
+        // mapped at `region.vaddr` for this program's lifetime; a region
+        // mapped read-only faults here, which is what a test of its rights
+        // expects.
+        unsafe { core::ptr::write_volatile(word, value) };
+        Ok(())
+    }
+
+    fn peek(&mut self, _caller: &Caller, offset: u64) -> Result<u64, ProbeError> {
+        let word = self.word(offset)?;
+        // SAFETY: as in `poke`; reading needs only the read right, which
+        // every mapping has.
+        Ok(unsafe { core::ptr::read_volatile(word) })
+    }
+
+    fn admin(&mut self, _caller: &Caller) -> Result<(), ProbeError> {
+        Ok(())
+    }
+}
+
+impl Service for Probe {
+    fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
+        dispatch(self, request, reply);
+    }
+
+    fn signalled(&mut self, _signals: SignalSet) {}
+}
+
+fn main(info: &'static ProcessInfo) -> u32 {
+    let (Some(endpoint), Some(reply)) = (info.slots.endpoint, info.slots.reply) else {
+        println!("probe: started without an endpoint; it runs only as a server");
+        return NOT_A_SERVER;
+    };
+    let cap = |slot: u64| Cap::from_cptr(CPtr::from_bits(slot));
+    let mut transport =
+        match EndpointServer::announcing(cap(info.slots.init), cap(endpoint), cap(reply), None) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("probe: setting up the receive loop failed: {e}");
+                return NOT_A_SERVER;
+            }
+        };
+    let mut probe = Probe {
+        region: info.region(SHARED_REGION).cloned(),
+        quit: None,
+    };
+    let mut serving = ServeLoop::new();
+    loop {
+        serving.step(&mut transport, &mut probe);
+        if let Some(status) = probe.quit {
+            return status;
+        }
+    }
+}

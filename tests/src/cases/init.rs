@@ -1,0 +1,329 @@
+//! INIT, SERVER, PROTOCOL and SUPERVISE: a described system started by
+//! keel-init (the probe server, passive, and the peer, its client), the
+//! caps each program gets, requests through the generated stubs and
+//! malformed ones sent raw, and supervision of a server that crashes or
+//! exits while serving (the test's thread is the supervisor; a client
+//! thread calls).
+
+use crate::support::{slot, step};
+use crate::system::{
+    badge, client_cap, expect_state, manifest, probe_client, start, with_client, PEER, PEER_BADGE,
+    PROBE,
+};
+use crate::thread::shared;
+use crate::{ensure, Env, TestResult};
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::Ordering;
+use keel_abi::fault::FaultType;
+use keel_abi::{CapRights, CapType, Error, MessageInfo};
+use keel_init::{supervise::Failure, Event, State, CNODE_RADIX, FIRST_LOADER};
+use keel_probe::ProbeError;
+use keel_protocols::badge::Rights;
+use keel_protocols::wire::{Header, REPLY_RPC_ERROR};
+use keel_protocols::{BadgeError, RpcError};
+use keel_sys::cap::{Endpoint, Tcb};
+use keel_sys::{CPtr, Cap};
+
+/// What program `index`'s CNode holds in each slot, read by copying each
+/// slot into one of the test's and identifying the copy.
+fn census(env: &Env, system: &keel_init::System, index: usize) -> Result<alloc::vec::Vec<CapType>, String> {
+    let process = system
+        .program(index)
+        .and_then(|p| p.process)
+        .ok_or("the program is not running")?;
+    let scratch = env.slots(1)?;
+    let mut kinds = alloc::vec::Vec::new();
+    for i in 0..1u64 << CNODE_RADIX {
+        let from = process.cnode.absolute_cptr_with_depth(i, CNODE_RADIX);
+        match slot(scratch).copy(&from, CapRights::ALL) {
+            Ok(()) => {
+                kinds.push(crate::support::identify(scratch)?);
+                step(slot(scratch).delete(), "empty the scratch slot")?;
+            }
+            Err(e) if e.error == Error::FailedLookup => kinds.push(CapType::Null),
+            Err(e) => return Err(format!("copy slot {i} of program {index}: {e}")),
+        }
+    }
+    Ok(kinds)
+}
+
+/// Checks a census: exactly `given` in slots 0.. below [`FIRST_LOADER`],
+/// and nothing but frames and paging structures from it on.
+fn expect_caps(kinds: &[CapType], given: &[CapType], who: &str) -> TestResult {
+    for (i, &kind) in kinds.iter().enumerate().take(FIRST_LOADER as usize) {
+        let want = given.get(i).copied().unwrap_or(CapType::Null);
+        ensure!(kind == want, "{who}: slot {i} holds {kind:?}, the description gives {want:?}");
+    }
+    for (i, &kind) in kinds.iter().enumerate().skip(FIRST_LOADER as usize) {
+        let loader = matches!(
+            kind,
+            CapType::Null
+                | CapType::Frame
+                | CapType::PageTable
+                | CapType::PageDirectory
+                | CapType::PageUpperDirectory
+        );
+        ensure!(loader, "{who}: slot {i} holds {kind:?}, which no description gives");
+    }
+    Ok(())
+}
+
+/// INIT0001: each program holds exactly the caps its description names.
+pub fn caps_as_described(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    expect_state(&system, PROBE, State::Running)?;
+    expect_state(&system, PEER, State::Running)?;
+    use CapType::*;
+    // TCB, CNode, VSpace, init, Debug (debug = true), endpoint, Reply.
+    let probe = [Null, Tcb, CNode, VSpace, Endpoint, Debug, Endpoint, Reply];
+    expect_caps(&census(env, &system, PROBE)?, &probe, "probe")?;
+    // No Debug cap; its connection to the probe after its own endpoint.
+    let peer = [Null, Tcb, CNode, VSpace, Endpoint, Endpoint, Reply, Endpoint];
+    expect_caps(&census(env, &system, PEER)?, &peer, "peer")
+}
+
+/// INIT0002: a connection's cap carries the description's badge, and the
+/// probe, which has no connection, holds no cap to the peer.
+pub fn connection_badge(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    let peer = system
+        .program(PEER)
+        .and_then(|p| p.process)
+        .ok_or("the peer is not running")?;
+    let copy = env.slots(1)?;
+    step(
+        slot(copy).copy(&peer.cnode.absolute_cptr_with_depth(7, CNODE_RADIX), CapRights::ALL),
+        "copy the peer's connection",
+    )?;
+    let mut client = probe_client(Cap::from_cptr(CPtr::from_bits(copy)))?;
+    let [word, activity] = step(client.whoami(), "whoami through the peer's cap")?;
+    ensure!(word == PEER_BADGE.bits(), "the probe saw badge {word:#x}, minted {:#x}", PEER_BADGE.bits());
+    ensure!(activity == 4, "the probe charged activity {activity}, the badge names 4");
+    Ok(())
+}
+
+/// SERVER0001: a request and reply through the generated stubs to a
+/// passive server, which runs on the caller's donated budget.
+pub fn stub_round_trip(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    let probe = system.program(PROBE).and_then(|p| p.process).ok_or("no probe")?;
+    // Passive: init unbound its context, so binding it again succeeds.
+    step(
+        probe.sched_context.sched_context_bind(probe.tcb),
+        "bind the probe's context again (it must be unbound)",
+    )?;
+    step(probe.sched_context.sched_context_unbind(), "unbind it")?;
+    let b = badge(3, 7, Rights::NONE);
+    let mut client = probe_client(client_cap(env, &system, PROBE, b.bits())?)?;
+    for v in [0u64, 41, u64::MAX - 1] {
+        let got = step(client.echo(v), "echo")?;
+        ensure!(got == v + 1, "echo({v}) answered {got}");
+    }
+    let who = step(client.whoami(), "whoami")?;
+    ensure!(who == [b.bits(), 7], "whoami answered {who:?}");
+    Ok(())
+}
+
+/// A raw Call of `label` with `length` words; the RpcError it answers.
+fn raw(ep: Cap<Endpoint>, label: u64, length: u64) -> Result<RpcError, String> {
+    let got = ep.call(MessageInfo::new(label, 0, 0, length), [1, 2, 3, 4]);
+    ensure!(got.info.label() == REPLY_RPC_ERROR, "label {label:#x}: answered label {:#x}", got.info.label());
+    let [a, b, c, _] = got.mrs;
+    RpcError::from_words([a, b, c]).ok_or_else(|| format!("label {label:#x}: unreadable error {:?}", got.mrs))
+}
+
+/// PROTOCOL0001: every malformed request gets the error naming what was
+/// wrong, and the server goes on serving.
+pub fn malformed_requests(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
+    let label = |protocol, version, op| {
+        Header {
+            protocol,
+            version,
+            op,
+            relay: None,
+        }
+        .label()
+    };
+    let (p, v) = (keel_probe::PROTOCOL, keel_probe::VERSION);
+    let cases = [
+        (label(p, v, 99), 0, RpcError::UnknownOperation { op: 99 }),
+        (label(p + 1, v, 1), 1, RpcError::WrongProtocol { expected: p, got: p + 1 }),
+        (label(p, v + 1, 1), 1, RpcError::VersionMismatch { server: v, client: v + 1 }),
+        (label(p, v, 1), 0, RpcError::WrongLength { words: 0 }),
+        (label(p, v, 1), 3, RpcError::WrongLength { words: 3 }),
+    ];
+    let mut client = probe_client(ep)?;
+    for (label, length, want) in cases {
+        let got = raw(ep, label, length)?;
+        ensure!(got == want, "label {label:#x}, {length} words: answered {got:?}, expected {want:?}");
+        ensure!(step(client.echo(1), "echo after a malformed request")? == 2, "echo broke");
+    }
+    Ok(())
+}
+
+/// PROTOCOL0002: a badge without the right an operation needs is refused;
+/// with it the operation runs; an unbadged cap names no client.
+pub fn badge_rights(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    let mut plain = probe_client(client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?)?;
+    let refused = plain.admin();
+    let want = ProbeError::Rpc(RpcError::NoRight { needed: Rights::ADMIN });
+    ensure!(refused == Err(want), "admin without the right answered {refused:?}");
+    let mut admin = probe_client(client_cap(env, &system, PROBE, badge(4, 0, Rights::ADMIN).bits())?)?;
+    step(admin.admin(), "admin with the right")?;
+    let unbadged = client_cap(env, &system, PROBE, 0)?;
+    let got = raw(unbadged, Header { protocol: keel_probe::PROTOCOL, version: keel_probe::VERSION, op: 1, relay: None }.label(), 1)?;
+    ensure!(got == RpcError::BadBadge(BadgeError::NoClient), "an unbadged request answered {got:?}");
+    Ok(())
+}
+
+/// INIT0003: a shared region is the same memory in both programs, with
+/// the rights each was given: the peer reads what the probe wrote, and
+/// its write to its read-only mapping faults.
+pub fn shared_region(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let mut system = start(env, &manifest, &archive)?;
+    let mut probe = probe_client(client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?)?;
+    let peer_ep = client_cap(env, &system, PEER, badge(3, 0, Rights::NONE).bits())?;
+    let mut peer = probe_client(peer_ep)?;
+    step(probe.poke(8, 0x5eed_f00d), "write through the probe")?;
+    let seen = step(peer.peek(8), "read through the peer")?;
+    ensure!(seen == 0x5eed_f00d, "the peer read {seen:#x}");
+    let events = with_client(env, &mut system, poke_once, peer_ep, 1)?;
+    let vm_fault = matches!(
+        events[0],
+        Event::Stopped { program: PEER, failure: Failure::Fault { kind: FaultType::VmFault, .. } }
+    );
+    ensure!(vm_fault, "the peer's write to its read-only mapping led to {events:?}");
+    let answer = shared(0).value.load(Ordering::SeqCst);
+    ensure!(answer == SERVER_FAILED, "the client's poke was answered {answer:#x}");
+    ensure!(step(probe.peek(8), "read through the probe")? == 0x5eed_f00d, "the region changed");
+    Ok(())
+}
+
+/// What a client thread stores for `ServerFailed`.
+const SERVER_FAILED: u64 = 0xfa11;
+
+/// The code a client thread stores for a result.
+fn code<T>(r: Result<T, ProbeError>) -> u64 {
+    match r {
+        Ok(_) => 1,
+        Err(ProbeError::Rpc(RpcError::ServerFailed)) => SERVER_FAILED,
+        Err(_) => 2,
+    }
+}
+
+/// Stores `value` (and counts) for client thread 0, then suspends it.
+fn report(value: u64) -> ! {
+    let s = shared(0);
+    s.value.store(value, Ordering::SeqCst);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    loop {
+        let _ = me.tcb_suspend();
+    }
+}
+
+/// The client's probe, through the cap in its shared `cap`.
+fn client() -> Option<keel_probe::ProbeClient<keel_protocols::sys::EndpointClient>> {
+    probe_client(crate::thread::endpoint_of(0)).ok()
+}
+
+extern "C" fn poke_once(_: u64) -> ! {
+    let r = client().map_or(0, |mut c| code(c.poke(0, 1)));
+    report(r)
+}
+
+/// Crashes the probe, then echoes: stores the crash's code in the high
+/// half and the echo's in the low half.
+extern "C" fn crash_then_echo(_: u64) -> ! {
+    let Some(mut c) = client() else { report(0) };
+    let crashed = code(c.crash());
+    let echoed = match c.echo(6) {
+        Ok(7) => 1,
+        other => code(other),
+    };
+    report(crashed << 32 | echoed)
+}
+
+/// SUPERVISE0001: a server that crashes while serving is restarted; the
+/// request in flight is answered ServerFailed, and the next one reaches
+/// the new instance.
+pub fn crash_restarts(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
+    let mut system = start(env, &manifest, &archive)?;
+    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
+    let events = with_client(env, &mut system, crash_then_echo, ep, 1)?;
+    let restarted = matches!(
+        events[0],
+        Event::Restarted { program: PROBE, failure: Failure::Fault { kind: FaultType::VmFault, .. } }
+    );
+    ensure!(restarted, "the crash led to {events:?}");
+    let got = shared(0).value.load(Ordering::SeqCst);
+    ensure!(got == SERVER_FAILED << 32 | 1, "the client saw {got:#x}: want ServerFailed, then the new instance's echo");
+    expect_state(&system, PROBE, State::Running)?;
+    ensure!(system.program(PROBE).map(|p| p.restarts) == Some(1), "restarts not counted");
+    Ok(())
+}
+
+/// Crashes the probe three times; stores how many were answered
+/// ServerFailed.
+extern "C" fn crash_thrice(_: u64) -> ! {
+    let Some(mut c) = client() else { report(0) };
+    let failed = (0..3).filter(|_| code(c.crash()) == SERVER_FAILED).count();
+    report(failed as u64)
+}
+
+/// SUPERVISE0002: a server that keeps crashing is restarted up to its
+/// limit, then stopped with a report; every crashed request gets an error.
+pub fn crash_loop_stops(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
+    let mut system = start(env, &manifest, &archive)?;
+    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
+    let events = with_client(env, &mut system, crash_thrice, ep, 3)?;
+    let kinds: alloc::vec::Vec<bool> = events
+        .iter()
+        .map(|e| matches!(e, Event::Restarted { program: PROBE, .. }))
+        .collect();
+    ensure!(kinds == [true, true, false], "events {events:?}: want two restarts, then a stop");
+    ensure!(matches!(events[2], Event::Stopped { program: PROBE, .. }), "events {events:?}");
+    expect_state(&system, PROBE, State::Stopped)?;
+    let failed = shared(0).value.load(Ordering::SeqCst);
+    ensure!(failed == 3, "{failed} of 3 crashed requests were answered ServerFailed");
+    Ok(())
+}
+
+extern "C" fn quit_then_echo(_: u64) -> ! {
+    let Some(mut c) = client() else { report(0) };
+    let quit = code(c.quit(5));
+    let echoed = match c.echo(1) {
+        Ok(2) => 1,
+        other => code(other),
+    };
+    report(quit << 32 | echoed)
+}
+
+/// SUPERVISE0003: a server that exits while serving counts as failed: it
+/// is restarted, the request gets ServerFailed, the next is served.
+pub fn server_exit_restarts(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
+    let mut system = start(env, &manifest, &archive)?;
+    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
+    let events = with_client(env, &mut system, quit_then_echo, ep, 1)?;
+    let restarted = matches!(
+        events[0],
+        Event::Restarted { program: PROBE, failure: Failure::Exit(5) }
+    );
+    ensure!(restarted, "the exit led to {events:?}");
+    let got = shared(0).value.load(Ordering::SeqCst);
+    ensure!(got == SERVER_FAILED << 32 | 1, "the client saw {got:#x}");
+    Ok(())
+}

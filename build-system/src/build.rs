@@ -26,7 +26,8 @@ pub struct BuildArgs {
     /// Start this app (a program with role "app" in system.toml) in the root task's place.
     #[arg(long, value_name = "NAME", conflicts_with = "app_crate")]
     pub app: Option<String>,
-    /// Build the crate at PATH (outside the workspace) and start it in the root task's place.
+    /// Build the crate at PATH (outside the workspace) and have init start it as a process
+    /// (with a connection named "console" when the system starts a console server).
     #[arg(long, value_name = "PATH")]
     pub app_crate: Option<PathBuf>,
 }
@@ -139,7 +140,7 @@ pub fn user_programs(target: &Target, args: &BuildArgs) -> Result<UserPrograms> 
             path: out_dir.join(bin.bin),
         });
     }
-    let mut start_index = chosen
+    let start_index = chosen
         .and_then(|c| programs.iter().position(|p| p.name == c.name))
         .unwrap_or(0);
 
@@ -153,8 +154,8 @@ pub fn user_programs(target: &Target, args: &BuildArgs) -> Result<UserPrograms> 
                 elf.name
             );
         }
+        // Init starts it as a process, with a console connection.
         programs.push(elf);
-        start_index = programs.len() - 1;
     }
     for p in &programs {
         require_file(
@@ -392,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn app_is_started_in_the_root_tasks_place() {
+    fn packed_program_can_take_the_root_tasks_place() {
         let only = vec!["FAULT0001".to_string()];
         let start = Start::Tests {
             only: only.clone(),
@@ -411,9 +412,6 @@ mod tests {
             (outside.name.as_str(), outside.role),
             ("outside", Role::App)
         );
-        assert!(
-            !outside.start,
-            "an --app-crate program is not started by init"
-        );
+        assert!(outside.start, "init starts an --app-crate program");
     }
 }

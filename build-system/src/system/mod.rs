@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use keel_abi::manifest::{self, Irq, Manifest, MapRights, Restart, Sched, Start};
-use keel_protocols::badge::ClientBadge;
+use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 pub use keel_abi::manifest::Role;
 
@@ -155,7 +155,9 @@ impl System {
 
     /// The boot manifest for this system, running `start`; `extra_apps` are
     /// programs packed beside it that system.toml does not describe
-    /// (`--app-crate`): apps with default scheduling, not started by init.
+    /// (`--app-crate`): apps with default scheduling that init starts, each
+    /// with a connection named "console" to the console server when the
+    /// system starts one (see [`System::extra_app_connections`]).
     ///
     /// # Errors
     /// If there are more than 65535 programs or regions.
@@ -190,7 +192,7 @@ impl System {
         programs.extend(extra_apps.iter().map(|name| manifest::Program {
             name: (*name).to_string(),
             role: Role::App,
-            start: false,
+            start: true,
             sched: Some(Sched {
                 priority: validate::DEFAULT_PRIORITY,
                 budget_us: validate::DEFAULT_BUDGET_US,
@@ -202,22 +204,24 @@ impl System {
             maps: Vec::new(),
             irqs: Vec::new(),
         }));
+        let mut connections = self
+            .connections
+            .iter()
+            .map(|c| {
+                Ok(manifest::Connection {
+                    client: index(c.client, "programs")?,
+                    server: index(c.server, "programs")?,
+                    name: c.name.clone(),
+                    badge: c.badge.bits(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        connections.extend(self.extra_app_connections(extra_apps.len())?);
         index(programs.len(), "programs")?;
         Ok(Manifest {
             system: self.name.clone(),
             programs,
-            connections: self
-                .connections
-                .iter()
-                .map(|c| {
-                    Ok(manifest::Connection {
-                        client: index(c.client, "programs")?,
-                        server: index(c.server, "programs")?,
-                        name: c.name.clone(),
-                        badge: c.badge.bits(),
-                    })
-                })
-                .collect::<Result<_>>()?,
+            connections,
             regions: self
                 .regions
                 .iter()
@@ -229,6 +233,45 @@ impl System {
                 .collect(),
             start,
         })
+    }
+}
+
+impl System {
+    /// The connections of `count` programs packed after the described ones
+    /// (`--app-crate`): each gets one named "console" to the started server
+    /// named "console" when it is above the apps' default priority, minted
+    /// as the next client of that server and charged to a new activity.
+    ///
+    /// # Errors
+    /// If the indices do not fit the manifest.
+    fn extra_app_connections(&self, count: usize) -> Result<Vec<manifest::Connection>> {
+        let console = self.programs.iter().position(|p| {
+            p.name == "console"
+                && p.role == Role::Server
+                && p.start
+                && p.sched.is_some_and(|s| s.priority > validate::DEFAULT_PRIORITY)
+        });
+        let Some(server) = console else {
+            return Ok(Vec::new());
+        };
+        let clients = self.connections.iter().filter(|c| c.server == server).count();
+        let apps = self.apps().count();
+        (0..count)
+            .map(|k| {
+                let client = u16::try_from(clients + 1 + k)
+                    .ok()
+                    .and_then(ClientId::new)
+                    .context("the console server has more than 65535 clients")?;
+                let activity = u16::try_from(apps + 1 + k).context("more than 65535 apps")?;
+                Ok(manifest::Connection {
+                    client: u16::try_from(self.programs.len() + k)
+                        .context("more than 65535 programs in the description")?,
+                    server: u16::try_from(server).context("more than 65535 programs")?,
+                    name: "console".to_string(),
+                    badge: ClientBadge::new(client, ActivityId(activity), Rights::NONE).bits(),
+                })
+            })
+            .collect()
     }
 }
 

@@ -550,3 +550,22 @@ fn interrupts_are_checked() {
         ],
     );
 }
+
+#[test]
+fn an_app_crate_gets_the_next_console_connection() {
+    let text = std::fs::read_to_string(fixture("servers.toml")).unwrap();
+    let s = parse(&text).unwrap();
+    let m = s.manifest(&["outside"], Start::System).unwrap();
+    let outside = m.programs.len() - 1;
+    assert!(m.programs[outside].start);
+    let c = m.connections.last().unwrap();
+    let console = m.programs.iter().position(|p| p.name == "console").unwrap();
+    assert_eq!((usize::from(c.client), usize::from(c.server)), (outside, console));
+    assert_eq!(c.name, "console");
+    let badge = ClientBadge::from_bits(c.badge).unwrap();
+    // producer and consumer are clients 1 and 2 of the console.
+    assert_eq!(badge.client().get(), 3);
+    assert_eq!(badge.activity().0, 3, "apps producer and consumer have activities 1 and 2");
+    let without = parse(ROOT).unwrap().manifest(&["outside"], Start::System).unwrap();
+    assert!(without.connections.is_empty(), "no console server, no connection");
+}

@@ -3,8 +3,9 @@
 //! object. The first four words travel in registers, the rest in the IPC
 //! buffer; caps are named in the IPC buffer and received into one slot, the
 //! receive slot, which the receiver must empty (move the cap out, or delete
-//! it) before the next message. This is the only module that makes system
-//! calls.
+//! it) before the next message. A server init started announces itself
+//! with its first receive ([`EndpointServer::announcing`]). This is the only
+//! module that makes system calls.
 
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapType, MessageInfo};
@@ -15,6 +16,7 @@ use keel_sys::{CPtr, Cap};
 use crate::cap::ReceivedCap;
 use crate::client::Transport;
 use crate::error::RpcError;
+use crate::init::ready_message;
 use crate::server::ServerTransport;
 use crate::wire::{InMessage, Incoming, OutMessage, MAX_WORDS, REPLY_RPC_ERROR};
 
@@ -137,6 +139,9 @@ pub struct EndpointServer {
     endpoint: Cap<Endpoint>,
     reply: Cap<Reply>,
     receive: Option<ReceiveSlot>,
+    /// Init's endpoint, until the first receive has announced the server
+    /// ready through it.
+    announce: Option<Cap<Endpoint>>,
 }
 
 impl EndpointServer {
@@ -154,6 +159,28 @@ impl EndpointServer {
             endpoint,
             reply,
             receive,
+            announce: None,
+        })
+    }
+
+    /// As [`EndpointServer::new`], for a server init started: its first
+    /// receive tells init it is ready (Init `ready`, sent one-way through
+    /// `init`) and starts waiting on `endpoint` in the same system call
+    /// (NBSendRecv), so init, reading `ready`, knows the server already
+    /// waits for requests and may take its scheduling context away. Every
+    /// later receive is the usual one.
+    ///
+    /// # Errors
+    /// `Kernel(InvalidArgument)` for a receive slot without an IPC buffer.
+    pub fn announcing(
+        init: Cap<Endpoint>,
+        endpoint: Cap<Endpoint>,
+        reply: Cap<Reply>,
+        receive: Option<ReceiveSlot>,
+    ) -> Result<Self, RpcError> {
+        Ok(EndpointServer {
+            announce: Some(init),
+            ..Self::new(endpoint, reply, receive)?
         })
     }
 
@@ -165,7 +192,19 @@ impl EndpointServer {
 
 impl ServerTransport for EndpointServer {
     fn recv(&mut self, into: &mut Incoming) {
-        let got = self.endpoint.recv(Some(self.reply));
+        let got = match self.announce.take() {
+            Some(init) => {
+                // `ready` carries no caps and no words past the registers,
+                // so nothing goes through the IPC buffer.
+                let ready = ready_message();
+                let length = ready.length.min(MESSAGE_REGISTERS_IN_REGS);
+                let info = MessageInfo::new(ready.label, 0, 0, length as u64);
+                let mut regs = [0; MESSAGE_REGISTERS_IN_REGS];
+                regs[..length].copy_from_slice(&ready.words[..length]);
+                init.nb_send_recv(info, regs, self.endpoint, Some(self.reply))
+            }
+            None => self.endpoint.recv(Some(self.reply)),
+        };
         self.finish(&got, into);
     }
 

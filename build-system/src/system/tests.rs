@@ -74,8 +74,15 @@ fn default_system_parses() {
 fn the_repository_system_toml_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../system.toml");
     let s = System::load(&path).unwrap();
-    assert!(s.connections.is_empty() && s.regions.is_empty());
-    assert!(s.programs.iter().all(|p| p.role != Role::Server));
+    let started: Vec<&str> = s
+        .programs
+        .iter()
+        .filter(|p| p.start && p.role != Role::RootTask)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(started, ["console", "hello", "hello-again"]);
+    assert_eq!(s.connections.len(), 2, "each app has its console connection");
+    assert!(s.regions.is_empty());
 }
 
 #[test]

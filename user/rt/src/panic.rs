@@ -1,7 +1,9 @@
-//! The panic handler: print the panic and stop with [`crate::PANIC_STATUS`],
-//! unless the program installed its own handler with [`set_panic_handler`]
-//! (a process that is not the whole system, such as a test runner, reports
-//! and stops only itself).
+//! The panic handler: print the panic and end the program with
+//! [`crate::PANIC_STATUS`] (see [`crate::halt`]: a process tells init, the
+//! root task halts the system), unless the program installed its own
+//! handler with [`set_panic_handler`] (a process that is not the whole
+//! system and has no init to tell, such as a test process, reports and
+//! stops only itself).
 
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ pub type PanicHandler = fn(&PanicInfo) -> !;
 /// thread may panic while another holds the heap's lock.
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
 
-/// Makes `handler` run on a panic instead of halting the system.
+/// Makes `handler` run on a panic instead of the default.
 pub fn set_panic_handler(handler: PanicHandler) {
     HANDLER.store(handler as usize, Ordering::Release);
 }
@@ -27,6 +29,14 @@ fn panic(info: &PanicInfo) -> ! {
         let handler = unsafe { core::mem::transmute::<usize, PanicHandler>(address) };
         handler(info)
     }
-    crate::println!("panic: {}", info);
-    crate::halt(crate::PANIC_STATUS)
+    match crate::process_info() {
+        Some(process) => {
+            crate::print::print_panic(info);
+            crate::process::exit(process, crate::PANIC_STATUS)
+        }
+        None => {
+            crate::println!("panic: {}", info);
+            crate::halt(crate::PANIC_STATUS)
+        }
+    }
 }

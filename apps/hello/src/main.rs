@@ -1,0 +1,25 @@
+//! keel-hello: the smallest program init starts. It prints a few lines,
+//! which keel-rt sends to the console server through its "console"
+//! connection (tagged with the program's name), and returns 0, which
+//! keel-rt turns into Init `exit(0)`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use keel_rt::{println, ProcessInfo};
+
+keel_rt::main!(main);
+
+fn main(info: &'static ProcessInfo) -> u32 {
+    println!("hello from {}, a process init started", info.name);
+    println!(
+        "I hold {} connection(s); my console is slot {:?}",
+        info.connections.len(),
+        info.connection("console")
+    );
+    for n in 1..=3 {
+        println!("line {n} of 3");
+    }
+    0
+}

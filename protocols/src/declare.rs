@@ -121,6 +121,12 @@ macro_rules! protocol {
             Rpc($crate::RpcError),
         }
 
+        impl core::fmt::Display for $err {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Debug::fmt(self, f)
+            }
+        }
+
         impl From<$crate::RpcError> for $err {
             fn from(e: $crate::RpcError) -> Self {
                 $err::Rpc(e)

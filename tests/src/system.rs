@@ -13,7 +13,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use keel_abi::archive::Archive;
-use keel_abi::manifest::{Connection, Manifest, Map, MapRights, Program, Region, Restart, Role, Sched, Start};
+use keel_abi::manifest::{
+    Connection, Manifest, Map, MapRights, Program, Region, Restart, Role, Sched, Start,
+};
 use keel_abi::CapRights;
 use keel_init::{Event, Resources, State, System, SCRATCH_VADDR};
 use keel_probe::ProbeClient;
@@ -100,7 +102,11 @@ pub fn manifest(limit: u8) -> Manifest {
     peer.maps.push(region(PEER_REGION_VADDR, false));
     Manifest {
         system: "init-tests".to_string(),
-        programs: vec![program("root-task", Role::RootTask, None, Restart::Never), probe, peer],
+        programs: vec![
+            program("root-task", Role::RootTask, None, Restart::Never),
+            probe,
+            peer,
+        ],
         connections: vec![Connection {
             client: PEER as u16,
             server: PROBE as u16,
@@ -118,7 +124,8 @@ pub fn manifest(limit: u8) -> Manifest {
 
 /// The boot archive.
 pub fn archive(env: &Env) -> Result<Archive<'static>, String> {
-    Archive::parse(keel_rt::boot_archive(env.boot_info)).map_err(|e| alloc::format!("the boot archive: {e:?}"))
+    Archive::parse(keel_rt::boot_archive(env.boot_info))
+        .map_err(|e| alloc::format!("the boot archive: {e:?}"))
 }
 
 /// Sets up `manifest`'s system (quietly) from the test's memory and
@@ -143,8 +150,15 @@ pub fn start<'a>(
 }
 
 /// A cap of the test's to server `index`'s endpoint, minted with `badge`.
-pub fn client_cap(env: &Env, system: &System, index: usize, badge: u64) -> Result<Cap<Endpoint>, String> {
-    let endpoint = system.server_endpoint(index).ok_or("the program is no server")?;
+pub fn client_cap(
+    env: &Env,
+    system: &System,
+    index: usize,
+    badge: u64,
+) -> Result<Cap<Endpoint>, String> {
+    let endpoint = system
+        .server_endpoint(index)
+        .ok_or("the program is no server")?;
     let slot = env.slots(1)?;
     step(
         crate::support::slot(slot).mint(
@@ -196,6 +210,9 @@ pub fn with_client(
 /// Checks program `index` is in `state`.
 pub fn expect_state(system: &System, index: usize, state: State) -> TestResult {
     let got = system.program(index).map(|p| p.state);
-    crate::ensure!(got == Some(state), "program {index} is {got:?}, expected {state:?}");
+    crate::ensure!(
+        got == Some(state),
+        "program {index} is {got:?}, expected {state:?}"
+    );
     Ok(())
 }

@@ -13,7 +13,7 @@ use keel_protocols::sys::EndpointServer;
 use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
 use keel_rt::println;
-use keel_sys::{CPtr, Cap};
+use keel_rt::process::slot;
 
 keel_rt::main!(main);
 
@@ -93,15 +93,18 @@ fn main(info: &'static ProcessInfo) -> u32 {
         println!("probe: started without an endpoint; it runs only as a server");
         return NOT_A_SERVER;
     };
-    let cap = |slot: u64| Cap::from_cptr(CPtr::from_bits(slot));
-    let mut transport =
-        match EndpointServer::announcing(cap(info.slots.init), cap(endpoint), cap(reply), None) {
-            Ok(t) => t,
-            Err(e) => {
-                println!("probe: setting up the receive loop failed: {e}");
-                return NOT_A_SERVER;
-            }
-        };
+    let mut transport = match EndpointServer::announcing(
+        slot(info.slots.init),
+        slot(endpoint),
+        slot(reply),
+        None,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("probe: setting up the receive loop failed: {e}");
+            return NOT_A_SERVER;
+        }
+    };
     let mut probe = Probe {
         region: info.region(SHARED_REGION).cloned(),
         quit: None,

@@ -249,12 +249,17 @@ impl System {
             p.name == "console"
                 && p.role == Role::Server
                 && p.start
-                && p.sched.is_some_and(|s| s.priority > validate::DEFAULT_PRIORITY)
+                && p.sched
+                    .is_some_and(|s| s.priority > validate::DEFAULT_PRIORITY)
         });
         let Some(server) = console else {
             return Ok(Vec::new());
         };
-        let clients = self.connections.iter().filter(|c| c.server == server).count();
+        let clients = self
+            .connections
+            .iter()
+            .filter(|c| c.server == server)
+            .count();
         let apps = self.apps().count();
         (0..count)
             .map(|k| {

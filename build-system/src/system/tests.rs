@@ -81,7 +81,11 @@ fn the_repository_system_toml_is_valid() {
         .map(|p| p.name.as_str())
         .collect();
     assert_eq!(started, ["console", "hello", "hello-again"]);
-    assert_eq!(s.connections.len(), 2, "each app has its console connection");
+    assert_eq!(
+        s.connections.len(),
+        2,
+        "each app has its console connection"
+    );
     assert!(s.regions.is_empty());
 }
 
@@ -567,12 +571,25 @@ fn an_app_crate_gets_the_next_console_connection() {
     assert!(m.programs[outside].start);
     let c = m.connections.last().unwrap();
     let console = m.programs.iter().position(|p| p.name == "console").unwrap();
-    assert_eq!((usize::from(c.client), usize::from(c.server)), (outside, console));
+    assert_eq!(
+        (usize::from(c.client), usize::from(c.server)),
+        (outside, console)
+    );
     assert_eq!(c.name, "console");
     let badge = ClientBadge::from_bits(c.badge).unwrap();
     // producer and consumer are clients 1 and 2 of the console.
     assert_eq!(badge.client().get(), 3);
-    assert_eq!(badge.activity().0, 3, "apps producer and consumer have activities 1 and 2");
-    let without = parse(ROOT).unwrap().manifest(&["outside"], Start::System).unwrap();
-    assert!(without.connections.is_empty(), "no console server, no connection");
+    assert_eq!(
+        badge.activity().0,
+        3,
+        "apps producer and consumer have activities 1 and 2"
+    );
+    let without = parse(ROOT)
+        .unwrap()
+        .manifest(&["outside"], Start::System)
+        .unwrap();
+    assert!(
+        without.connections.is_empty(),
+        "no console server, no connection"
+    );
 }

@@ -19,15 +19,20 @@ use keel_abi::fault::FaultType;
 use keel_abi::{CapRights, CapType, Error, MessageInfo};
 use keel_init::{supervise::Failure, Event, State, CNODE_RADIX, FIRST_LOADER};
 use keel_probe::ProbeError;
+use keel_protocols::badge::BadgeError;
 use keel_protocols::badge::Rights;
 use keel_protocols::wire::{Header, REPLY_RPC_ERROR};
-use keel_protocols::{BadgeError, RpcError};
+use keel_protocols::RpcError;
 use keel_sys::cap::{Endpoint, Tcb};
 use keel_sys::{CPtr, Cap};
 
 /// What program `index`'s CNode holds in each slot, read by copying each
 /// slot into one of the test's and identifying the copy.
-fn census(env: &Env, system: &keel_init::System, index: usize) -> Result<alloc::vec::Vec<CapType>, String> {
+fn census(
+    env: &Env,
+    system: &keel_init::System,
+    index: usize,
+) -> Result<alloc::vec::Vec<CapType>, String> {
     let process = system
         .program(index)
         .and_then(|p| p.process)
@@ -41,7 +46,7 @@ fn census(env: &Env, system: &keel_init::System, index: usize) -> Result<alloc::
                 kinds.push(crate::support::identify(scratch)?);
                 step(slot(scratch).delete(), "empty the scratch slot")?;
             }
-            Err(e) if e.error == Error::FailedLookup => kinds.push(CapType::Null),
+            Err(e) if e.error() == Error::FailedLookup => kinds.push(CapType::Null),
             Err(e) => return Err(format!("copy slot {i} of program {index}: {e}")),
         }
     }
@@ -53,7 +58,10 @@ fn census(env: &Env, system: &keel_init::System, index: usize) -> Result<alloc::
 fn expect_caps(kinds: &[CapType], given: &[CapType], who: &str) -> TestResult {
     for (i, &kind) in kinds.iter().enumerate().take(FIRST_LOADER as usize) {
         let want = given.get(i).copied().unwrap_or(CapType::Null);
-        ensure!(kind == want, "{who}: slot {i} holds {kind:?}, the description gives {want:?}");
+        ensure!(
+            kind == want,
+            "{who}: slot {i} holds {kind:?}, the description gives {want:?}"
+        );
     }
     for (i, &kind) in kinds.iter().enumerate().skip(FIRST_LOADER as usize) {
         let loader = matches!(
@@ -64,7 +72,10 @@ fn expect_caps(kinds: &[CapType], given: &[CapType], who: &str) -> TestResult {
                 | CapType::PageDirectory
                 | CapType::PageUpperDirectory
         );
-        ensure!(loader, "{who}: slot {i} holds {kind:?}, which no description gives");
+        ensure!(
+            loader,
+            "{who}: slot {i} holds {kind:?}, which no description gives"
+        );
     }
     Ok(())
 }
@@ -80,7 +91,9 @@ pub fn caps_as_described(env: &Env) -> TestResult {
     let probe = [Null, Tcb, CNode, VSpace, Endpoint, Debug, Endpoint, Reply];
     expect_caps(&census(env, &system, PROBE)?, &probe, "probe")?;
     // No Debug cap; its connection to the probe after its own endpoint.
-    let peer = [Null, Tcb, CNode, VSpace, Endpoint, Endpoint, Reply, Endpoint];
+    let peer = [
+        Null, Tcb, CNode, VSpace, Endpoint, Endpoint, Reply, Endpoint,
+    ];
     expect_caps(&census(env, &system, PEER)?, &peer, "peer")
 }
 
@@ -95,13 +108,23 @@ pub fn connection_badge(env: &Env) -> TestResult {
         .ok_or("the peer is not running")?;
     let copy = env.slots(1)?;
     step(
-        slot(copy).copy(&peer.cnode.absolute_cptr_with_depth(7, CNODE_RADIX), CapRights::ALL),
+        slot(copy).copy(
+            &peer.cnode.absolute_cptr_with_depth(7, CNODE_RADIX),
+            CapRights::ALL,
+        ),
         "copy the peer's connection",
     )?;
     let mut client = probe_client(Cap::from_cptr(CPtr::from_bits(copy)))?;
     let [word, activity] = step(client.whoami(), "whoami through the peer's cap")?;
-    ensure!(word == PEER_BADGE.bits(), "the probe saw badge {word:#x}, minted {:#x}", PEER_BADGE.bits());
-    ensure!(activity == 4, "the probe charged activity {activity}, the badge names 4");
+    ensure!(
+        word == PEER_BADGE.bits(),
+        "the probe saw badge {word:#x}, minted {:#x}",
+        PEER_BADGE.bits()
+    );
+    ensure!(
+        activity == 4,
+        "the probe charged activity {activity}, the badge names 4"
+    );
     Ok(())
 }
 
@@ -110,7 +133,10 @@ pub fn connection_badge(env: &Env) -> TestResult {
 pub fn stub_round_trip(env: &Env) -> TestResult {
     let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
-    let probe = system.program(PROBE).and_then(|p| p.process).ok_or("no probe")?;
+    let probe = system
+        .program(PROBE)
+        .and_then(|p| p.process)
+        .ok_or("no probe")?;
     // Passive: init unbound its context, so binding it again succeeds.
     step(
         probe.sched_context.sched_context_bind(probe.tcb),
@@ -131,9 +157,14 @@ pub fn stub_round_trip(env: &Env) -> TestResult {
 /// A raw Call of `label` with `length` words; the RpcError it answers.
 fn raw(ep: Cap<Endpoint>, label: u64, length: u64) -> Result<RpcError, String> {
     let got = ep.call(MessageInfo::new(label, 0, 0, length), [1, 2, 3, 4]);
-    ensure!(got.info.label() == REPLY_RPC_ERROR, "label {label:#x}: answered label {:#x}", got.info.label());
+    ensure!(
+        got.info.label() == REPLY_RPC_ERROR,
+        "label {label:#x}: answered label {:#x}",
+        got.info.label()
+    );
     let [a, b, c, _] = got.mrs;
-    RpcError::from_words([a, b, c]).ok_or_else(|| format!("label {label:#x}: unreadable error {:?}", got.mrs))
+    RpcError::from_words([a, b, c])
+        .ok_or_else(|| format!("label {label:#x}: unreadable error {:?}", got.mrs))
 }
 
 /// PROTOCOL0001: every malformed request gets the error naming what was
@@ -154,16 +185,36 @@ pub fn malformed_requests(env: &Env) -> TestResult {
     let (p, v) = (keel_probe::PROTOCOL, keel_probe::VERSION);
     let cases = [
         (label(p, v, 99), 0, RpcError::UnknownOperation { op: 99 }),
-        (label(p + 1, v, 1), 1, RpcError::WrongProtocol { expected: p, got: p + 1 }),
-        (label(p, v + 1, 1), 1, RpcError::VersionMismatch { server: v, client: v + 1 }),
+        (
+            label(p + 1, v, 1),
+            1,
+            RpcError::WrongProtocol {
+                expected: p,
+                got: p + 1,
+            },
+        ),
+        (
+            label(p, v + 1, 1),
+            1,
+            RpcError::VersionMismatch {
+                server: v,
+                client: v + 1,
+            },
+        ),
         (label(p, v, 1), 0, RpcError::WrongLength { words: 0 }),
         (label(p, v, 1), 3, RpcError::WrongLength { words: 3 }),
     ];
     let mut client = probe_client(ep)?;
     for (label, length, want) in cases {
         let got = raw(ep, label, length)?;
-        ensure!(got == want, "label {label:#x}, {length} words: answered {got:?}, expected {want:?}");
-        ensure!(step(client.echo(1), "echo after a malformed request")? == 2, "echo broke");
+        ensure!(
+            got == want,
+            "label {label:#x}, {length} words: answered {got:?}, expected {want:?}"
+        );
+        ensure!(
+            step(client.echo(1), "echo after a malformed request")? == 2,
+            "echo broke"
+        );
     }
     Ok(())
 }
@@ -173,15 +224,43 @@ pub fn malformed_requests(env: &Env) -> TestResult {
 pub fn badge_rights(env: &Env) -> TestResult {
     let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
-    let mut plain = probe_client(client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?)?;
+    let mut plain = probe_client(client_cap(
+        env,
+        &system,
+        PROBE,
+        badge(3, 0, Rights::NONE).bits(),
+    )?)?;
     let refused = plain.admin();
-    let want = ProbeError::Rpc(RpcError::NoRight { needed: Rights::ADMIN });
-    ensure!(refused == Err(want), "admin without the right answered {refused:?}");
-    let mut admin = probe_client(client_cap(env, &system, PROBE, badge(4, 0, Rights::ADMIN).bits())?)?;
+    let want = ProbeError::Rpc(RpcError::NoRight {
+        needed: Rights::ADMIN,
+    });
+    ensure!(
+        refused == Err(want),
+        "admin without the right answered {refused:?}"
+    );
+    let mut admin = probe_client(client_cap(
+        env,
+        &system,
+        PROBE,
+        badge(4, 0, Rights::ADMIN).bits(),
+    )?)?;
     step(admin.admin(), "admin with the right")?;
     let unbadged = client_cap(env, &system, PROBE, 0)?;
-    let got = raw(unbadged, Header { protocol: keel_probe::PROTOCOL, version: keel_probe::VERSION, op: 1, relay: None }.label(), 1)?;
-    ensure!(got == RpcError::BadBadge(BadgeError::NoClient), "an unbadged request answered {got:?}");
+    let got = raw(
+        unbadged,
+        Header {
+            protocol: keel_probe::PROTOCOL,
+            version: keel_probe::VERSION,
+            op: 1,
+            relay: None,
+        }
+        .label(),
+        1,
+    )?;
+    ensure!(
+        got == RpcError::BadBadge(BadgeError::NoClient),
+        "an unbadged request answered {got:?}"
+    );
     Ok(())
 }
 
@@ -191,7 +270,12 @@ pub fn badge_rights(env: &Env) -> TestResult {
 pub fn shared_region(env: &Env) -> TestResult {
     let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
     let mut system = start(env, &manifest, &archive)?;
-    let mut probe = probe_client(client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?)?;
+    let mut probe = probe_client(client_cap(
+        env,
+        &system,
+        PROBE,
+        badge(3, 0, Rights::NONE).bits(),
+    )?)?;
     let peer_ep = client_cap(env, &system, PEER, badge(3, 0, Rights::NONE).bits())?;
     let mut peer = probe_client(peer_ep)?;
     step(probe.poke(8, 0x5eed_f00d), "write through the probe")?;
@@ -200,12 +284,27 @@ pub fn shared_region(env: &Env) -> TestResult {
     let events = with_client(env, &mut system, poke_once, peer_ep, 1)?;
     let vm_fault = matches!(
         events[0],
-        Event::Stopped { program: PEER, failure: Failure::Fault { kind: FaultType::VmFault, .. } }
+        Event::Stopped {
+            program: PEER,
+            failure: Failure::Fault {
+                kind: FaultType::VmFault,
+                ..
+            }
+        }
     );
-    ensure!(vm_fault, "the peer's write to its read-only mapping led to {events:?}");
+    ensure!(
+        vm_fault,
+        "the peer's write to its read-only mapping led to {events:?}"
+    );
     let answer = shared(0).value.load(Ordering::SeqCst);
-    ensure!(answer == SERVER_FAILED, "the client's poke was answered {answer:#x}");
-    ensure!(step(probe.peek(8), "read through the probe")? == 0x5eed_f00d, "the region changed");
+    ensure!(
+        answer == SERVER_FAILED,
+        "the client's poke was answered {answer:#x}"
+    );
+    ensure!(
+        step(probe.peek(8), "read through the probe")? == 0x5eed_f00d,
+        "the region changed"
+    );
     Ok(())
 }
 
@@ -264,13 +363,25 @@ pub fn crash_restarts(env: &Env) -> TestResult {
     let events = with_client(env, &mut system, crash_then_echo, ep, 1)?;
     let restarted = matches!(
         events[0],
-        Event::Restarted { program: PROBE, failure: Failure::Fault { kind: FaultType::VmFault, .. } }
+        Event::Restarted {
+            program: PROBE,
+            failure: Failure::Fault {
+                kind: FaultType::VmFault,
+                ..
+            }
+        }
     );
     ensure!(restarted, "the crash led to {events:?}");
     let got = shared(0).value.load(Ordering::SeqCst);
-    ensure!(got == SERVER_FAILED << 32 | 1, "the client saw {got:#x}: want ServerFailed, then the new instance's echo");
+    ensure!(
+        got == SERVER_FAILED << 32 | 1,
+        "the client saw {got:#x}: want ServerFailed, then the new instance's echo"
+    );
     expect_state(&system, PROBE, State::Running)?;
-    ensure!(system.program(PROBE).map(|p| p.restarts) == Some(1), "restarts not counted");
+    ensure!(
+        system.program(PROBE).map(|p| p.restarts) == Some(1),
+        "restarts not counted"
+    );
     Ok(())
 }
 
@@ -293,11 +404,20 @@ pub fn crash_loop_stops(env: &Env) -> TestResult {
         .iter()
         .map(|e| matches!(e, Event::Restarted { program: PROBE, .. }))
         .collect();
-    ensure!(kinds == [true, true, false], "events {events:?}: want two restarts, then a stop");
-    ensure!(matches!(events[2], Event::Stopped { program: PROBE, .. }), "events {events:?}");
+    ensure!(
+        kinds == [true, true, false],
+        "events {events:?}: want two restarts, then a stop"
+    );
+    ensure!(
+        matches!(events[2], Event::Stopped { program: PROBE, .. }),
+        "events {events:?}"
+    );
     expect_state(&system, PROBE, State::Stopped)?;
     let failed = shared(0).value.load(Ordering::SeqCst);
-    ensure!(failed == 3, "{failed} of 3 crashed requests were answered ServerFailed");
+    ensure!(
+        failed == 3,
+        "{failed} of 3 crashed requests were answered ServerFailed"
+    );
     Ok(())
 }
 
@@ -320,7 +440,10 @@ pub fn server_exit_restarts(env: &Env) -> TestResult {
     let events = with_client(env, &mut system, quit_then_echo, ep, 1)?;
     let restarted = matches!(
         events[0],
-        Event::Restarted { program: PROBE, failure: Failure::Exit(5) }
+        Event::Restarted {
+            program: PROBE,
+            failure: Failure::Exit(5)
+        }
     );
     ensure!(restarted, "the exit led to {events:?}");
     let got = shared(0).value.load(Ordering::SeqCst);

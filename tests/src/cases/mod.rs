@@ -19,6 +19,7 @@ mod sched_context;
 mod syscall;
 mod threads;
 mod timeout_fault;
+mod unknown_syscall;
 mod untyped_revoke;
 mod vspace;
 
@@ -172,10 +173,10 @@ crate::test_cases! {
     PAGEFAULT0001: "a read fault reaches the handler, which moves the thread on" => fault_handler::read_fault_handled;
     PAGEFAULT0002: "a write fault reaches the handler with the access type" => fault_handler::write_fault_handled;
     PAGEFAULT0003: "an execute fault reaches the handler as a prefetch fault" => fault_handler::execute_fault_handled;
-    FAULT0005: "a user exception's reply with label 0 resumes at the new IP" => fault_handler::user_exception_resumed_at_new_ip;
-    FAULT0006: "a user exception's reply with another label leaves the thread stopped" => fault_handler::user_exception_refused;
+    FAULT0005: "a user exception's message carries IP, SP and flags; a reply with label 0 resumes at its IP and SP" => fault_handler::user_exception_resumed_at_new_ip;
+    FAULT0006: "a user exception's reply with another label leaves the thread inactive until resumed" => fault_handler::user_exception_refused;
     FAULT0007: "a cap fault is retried after the handler installs the cap" => fault_handler::cap_fault_fixed_and_retried;
-    FAULT0008: "an unknown system call reaches the handler with every register and the number" => fault_handler::unknown_syscall_delivered;
+    FAULT0008: "an unknown system call reaches the handler with every register and the number; a label-0 reply's registers take effect, another label's do not resume" => unknown_syscall::unknown_syscall_delivered;
     FAULT0009: "the handler sees the fault endpoint cap's badge" => fault_handler::handler_badge;
     FAULT0010: "fault and timeout endpoints need write and grant or grant-reply" => fault_handler::handler_needs_write_and_grant_or_grant_reply;
     FAULT0011: "a system call from the last instruction of the user half faults the thread, not the kernel" => fault_handler::syscall_at_top_of_user_half;

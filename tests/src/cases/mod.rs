@@ -121,7 +121,7 @@ crate::test_cases! {
     IPC0017: "a reply carries a cap when the server received through a cap with the grant right" => ipc_caps::reply_carries_cap_with_grant;
     IPC0018: "a reply carries no cap when the server received without the grant right" => ipc_caps::reply_carries_no_cap_without_grant;
     IPC0019: "a Call waits for its reply only through a cap with grant or grant-reply" => ipc::call_needs_grant_or_grant_reply;
-    IPC0020: "a receiver whose PC was written just above the non-canonical gap survives its restart when the endpoint goes" => ipc::restart_from_written_pc;
+    IPC0020: "a receiver whose PC was written just above the non-canonical gap, restarted when the endpoint goes, faults to its handler at a canonical address (x86_64: 0)" => ipc::restart_from_written_pc;
     IPC0021: "Send and NBSend without the write right are dropped, a Call gets InvalidCapability" => ipc_sel4::send_without_write_right;
     IPC0022: "Wait and NBWait on an endpoint receive without a Reply object; a Call they take is left unanswered" => ipc_sel4::wait_on_endpoint;
     IPC0023: "NBSendWait sends, then receives on an endpoint" => ipc_sel4::nb_send_wait_on_endpoint;

@@ -99,7 +99,7 @@ crate::test_cases! {
     THREADS0013: "each thread keeps its own FPU/SIMD registers across switches" => threads::simd_state_kept;
     THREADS0014: "a deleted thread's FPU/SIMD state does not reach a new thread in its memory" => threads::simd_state_of_deleted_thread;
     THREADS0015: "a system call with every flag a thread can set set leaves the kernel running and keeps the flags" => threads::flags_across_syscall;
-    THREADS0016: "a flags register written with every bit set keeps only what a user thread may hold" => threads::wild_flags_written;
+    THREADS0016: "a flags register written with every bit set keeps exactly what a user thread may hold, one written clear gets what it must hold, and the thread runs" => threads::wild_flags_written;
     THREADS0017: "a thread that clears its thread pointer behind the kernel's back does not clear the next thread's" => threads::tls_base_cleared_by_another_thread;
     THREADS0018: "a thread that clears its own thread pointer behind the kernel's back, in any way it can, does not clear a server's and (x86_64) has it back after every return" => threads::thread_pointer_back_after_every_return;
     IPC0001: "a send reaches a waiting receiver with its badge" => ipc::send_to_waiting_receiver;

@@ -9,6 +9,7 @@ mod donation;
 mod fault;
 mod fault_handler;
 mod ipc;
+mod ipc_buffer;
 mod ipc_caps;
 mod ipc_sel4;
 mod process;
@@ -92,7 +93,7 @@ crate::test_cases! {
     THREADS0006: "copy registers transfers the frame" => threads::copy_registers;
     THREADS0007: "the MCP bounds the priorities a thread can give" => threads::mcp_limits;
     THREADS0008: "TCB invocation errors" => threads::errors;
-    THREADS0009: "the IPC buffer set is where long messages go; removed or revoked, messages stop at four words; its errors leave it as it was" => threads::ipc_buffer;
+    THREADS0009: "the IPC buffer set is where long messages go; removed or revoked, messages stop at four words; its errors leave it as it was" => ipc_buffer::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it" => threads::delete_running_thread;
     THREADS0012: "a thread finds its TLS block at the thread pointer it was given; a wild one does not stop the kernel" => threads::tls_base;

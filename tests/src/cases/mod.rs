@@ -83,7 +83,7 @@ crate::test_cases! {
     UNTYPEDREVOKE0002: "after revoke the untyped's full size is available again" => untyped_revoke::full_size_back;
     UNTYPEDREVOKE0003: "revoke takes grandchildren and their copies" => untyped_revoke::nested;
     UNTYPEDREVOKE0004: "a CNode holding caps to itself is destroyed" => untyped_revoke::cnode_holding_itself;
-    UNTYPEDREVOKE0005: "two CNodes holding caps to each other are destroyed" => untyped_revoke::cnode_cycle;
+    UNTYPEDREVOKE0005: "two CNodes holding caps to each other outlive their outside caps; revoking their untyped destroys both and frees it all" => untyped_revoke::cnode_cycle;
     UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted" => untyped_revoke::revoke_preempted;
     THREADS0001: "a new thread runs when the root task yields, and stops itself" => threads::runs_and_stops;
     THREADS0002: "a lower-priority thread runs only when the higher one drops below it" => threads::priorities;

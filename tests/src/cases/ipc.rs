@@ -254,13 +254,41 @@ pub fn rights_are_checked(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// Deleting an endpoint a receiver waits on takes the receiver off it and
+/// restarts its Recv (seL4's cancelAllIPC): the Recv finds the cap gone and
+/// the thread takes a cap fault for that slot. Once its handler puts a new
+/// endpoint in the slot and replies, the Recv runs again and takes a
+/// message from the new endpoint.
 pub fn object_deleted_under_receiver(env: &Env) -> TestResult {
+    use keel_abi::fault::{self as layout, FaultType};
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    server(env, receive_once, 0, ep)?;
+    let h = super::fault_handler::Handler::new(env)?;
+    let handler = Cap::<Endpoint>::from_cptr(CPtr::from_bits(h.ep));
+    let t = spawn_with_handler(env, receive_once, 0, 0, 255, h.ep)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    give_reply(env, 0)?;
+    step(t.tcb_resume(), "resume")?;
     yield_times(1)?;
     step(slot(ep).delete(), "delete the endpoint")?;
     yield_times(2)?;
     ensure!(count(0) == 0, "the receiver returned from its receive");
+    let r = handler.nb_recv(Some(h.reply));
+    ensure!(
+        r.info.label() == FaultType::CapFault as u64 && r.mrs[layout::CAP_FAULT_ADDR] == ep,
+        "the receiver's Recv was not restarted onto the empty slot: {r:?}"
+    );
+    let fresh = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    step(slot(ep).move_(&slot(fresh)), "a new endpoint in the slot")?;
+    h.reply(0, &[])?;
+    yield_times(1)?;
+    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep))
+        .nb_send(MessageInfo::new(0, 0, 0, 1), [77, 0, 0, 0]);
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1 && shared(0).value.load(Ordering::SeqCst) & 0xffff_ffff == 77,
+        "the restarted Recv took no message from the new endpoint (count {})",
+        count(0)
+    );
     Ok(())
 }
 

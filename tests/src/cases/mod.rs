@@ -111,7 +111,7 @@ crate::test_cases! {
     IPC0006: "each badged cap's badge reaches the server" => ipc::badges_tell_senders_apart;
     IPC0007: "without IPC buffers a message is cut to four words" => ipc::truncated_without_buffer;
     IPC0008: "a receive without the read right is a capability fault" => ipc::rights_are_checked;
-    IPC0009: "deleting an endpoint under a waiting receiver" => ipc::object_deleted_under_receiver;
+    IPC0009: "deleting an endpoint under a waiting receiver restarts its Recv, which cap-faults on the empty slot and, given a new endpoint there, receives from it" => ipc::object_deleted_under_receiver;
     IPC0010: "a cap sent through a granting endpoint cap is received as a copy" => ipc_caps::cap_transfer_with_grant;
     IPC0011: "without the grant right no cap is transferred" => ipc_caps::no_transfer_without_grant;
     IPC0012: "a badged cap to the same endpoint arrives unwrapped as its badge" => ipc_caps::badged_cap_to_same_endpoint_unwrapped;

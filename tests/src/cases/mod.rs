@@ -50,7 +50,7 @@ crate::test_cases! {
     RETYPE0007: "retype into an occupied slot is DeleteFirst" => retype::occupied_destination;
     RETYPE0008: "destination slots past the CNode's end are RangeError" => retype::destination_out_of_range;
     RETYPE0009: "filling an untyped exactly, then NotEnoughMemory" => retype::fill_exactly;
-    RETYPE0010: "objects are aligned to their size from the watermark" => retype::alignment_uses_watermark;
+    RETYPE0010: "objects are aligned to their size from the watermark: the bytes left and a frame's address show it" => retype::alignment_uses_watermark;
     RETYPE0011: "retype invoked on a non-untyped cap is IllegalOperation" => retype::not_an_untyped;
     RETYPE0012: "too few message registers or no CNode cap is TruncatedMessage" => retype::truncated;
     RETYPE0013: "objects from a child untyped split off a larger one" => retype::split_untyped;

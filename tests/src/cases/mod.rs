@@ -54,7 +54,7 @@ crate::test_cases! {
     RETYPE0011: "retype invoked on a non-untyped cap is IllegalOperation" => retype::not_an_untyped;
     RETYPE0012: "too few message registers or no CNode cap is TruncatedMessage" => retype::truncated;
     RETYPE0013: "objects from a child untyped split off a larger one" => retype::split_untyped;
-    RETYPE0014: "retype into a CNode addressed through the root" => retype::into_child_cnode;
+    RETYPE0014: "retype into a CNode addressed through the root puts the objects in its slots at the offset, and nowhere else" => retype::into_child_cnode;
     RETYPE0015: "device untyped becomes frames and untyped, nothing else" => retype::device_untyped, InRoot;
     CNODEOP0001: "copy a capability" => cnode::copy;
     CNODEOP0002: "copy onto an occupied slot is DeleteFirst" => cnode::copy_to_occupied;

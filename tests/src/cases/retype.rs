@@ -4,7 +4,7 @@ use crate::support::{expect_detail, expect_error, expect_type, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::{CapType, Error, ObjectType};
 use keel_sys::cap::init_thread::CNODE;
-use keel_sys::cap::{Frame, Untyped};
+use keel_sys::cap::{CNode, Frame, Untyped};
 use keel_sys::{CPtr, Cap};
 
 /// Retypes `n` objects of `ty` from an untyped of at least `2^bits` into fresh slots; returns the first slot.
@@ -296,17 +296,56 @@ pub fn split_untyped(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// The type of the cap in slot `i` of the 16-slot CNode in root slot `c`
+/// (copied out to look: a copy from an empty slot fails).
+fn type_in_child(c: u64, i: u64, scratch: u64) -> Result<CapType, alloc::string::String> {
+    let child: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(c));
+    let source = child.absolute_cptr_with_depth(i, 4);
+    match crate::support::slot(scratch).copy(&source, keel_abi::CapRights::ALL) {
+        Err(e) if e == Error::FailedLookup => Ok(CapType::Null),
+        Err(e) => Err(alloc::format!("copy out of child slot {i}: {e:?}")),
+        Ok(()) => {
+            let kind = crate::support::identify(scratch)?;
+            step(crate::support::slot(scratch).delete(), "delete the copy")?;
+            Ok(kind)
+        }
+    }
+}
+
+/// Objects retyped into a CNode addressed through the root land in that
+/// CNode at the offset given, and nowhere else: its slots 10..15 hold them,
+/// the rest stay empty, the root's own slots 10..15 are untouched, and a
+/// retype past the child's end changes nothing.
 pub fn into_child_cnode(env: &Env) -> TestResult {
-    // Destination addressed through the root: a CNode of 16 slots in root slot `c`.
     let c = make(env, 12, ObjectType::CNode, 4, 1)?;
     let (ut, _) = env.untyped(12)?;
-    let dst = CNODE.absolute_cptr(keel_sys::CPtr::from_bits(c));
+    let scratch = env.slots(1)?;
+    let root_before = (10..16)
+        .map(crate::support::identify)
+        .collect::<Result<alloc::vec::Vec<_>, _>>()?;
+    let dst = CNODE.absolute_cptr(CPtr::from_bits(c));
     step(
         ut.untyped_retype(ObjectType::Notification, 0, &dst, 10, 6),
         "retype into the child CNode",
     )?;
-    let r = ut.untyped_retype(ObjectType::Notification, 0, &dst, 15, 2);
-    expect_error(r, Error::RangeError, "past the child CNode's 16 slots")
+    let r = ut.untyped_retype(ObjectType::Endpoint, 0, &dst, 15, 2);
+    expect_error(r, Error::RangeError, "past the child CNode's 16 slots")?;
+    for i in 0..16 {
+        let expected = if i >= 10 {
+            CapType::Notification
+        } else {
+            CapType::Null
+        };
+        let found = type_in_child(c, i, scratch)?;
+        ensure!(
+            found == expected,
+            "child slot {i} holds {found:?}, expected {expected:?}"
+        );
+    }
+    for (i, before) in (10..16).zip(root_before) {
+        expect_type(i, before)?;
+    }
+    Ok(())
 }
 
 pub fn device_untyped(env: &Env) -> TestResult {

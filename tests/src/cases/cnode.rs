@@ -41,25 +41,47 @@ pub fn copy_from_empty(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// The badge a server sees on a Call through the endpoint cap in root slot `s`.
+fn badge_seen_through(s: u64) -> u64 {
+    let cap: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(s));
+    cap.call(MessageInfo::new(0, 0, 0, 1), [0; 4]).mrs[1]
+}
+
+/// A minted badge is the one a server sees; a badged cap cannot be given
+/// another badge (the slot stays empty), and a copy of it keeps its badge.
 pub fn mint_badge(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    super::ipc::server(env, super::ipc::echo_server, 0, ep)?;
+    yield_times(1)?;
     let d = env.slots(2)?;
     step(
         slot(d).mint(&slot(ep), CapRights::ALL, 0x42),
         "mint with badge",
     )?;
     expect_type(d, CapType::Endpoint)?;
-    // A badged cap cannot be given a new badge.
+    ensure!(
+        badge_seen_through(d) == 0x42,
+        "the server saw badge {:#x} through the minted cap",
+        badge_seen_through(d)
+    );
     expect_error(
         slot(d + 1).mint(&slot(d), CapRights::ALL, 0x43),
         Error::IllegalOperation,
         "re-badging",
     )?;
-    // ...but may be copied with badge 0 kept as is.
+    expect_type(d + 1, CapType::Null)?;
     step(
         slot(d + 1).copy(&slot(d), CapRights::ALL),
         "copy of the badged cap",
-    )
+    )?;
+    let seen = badge_seen_through(d + 1);
+    ensure!(
+        seen == 0x42,
+        "the server saw badge {seen:#x} through the copy"
+    );
+    let plain = badge_seen_through(ep);
+    ensure!(plain == 0, "the unbadged original carries badge {plain:#x}");
+    Ok(())
 }
 
 pub fn move_cap(env: &Env) -> TestResult {

@@ -41,7 +41,7 @@ extern "C" fn send_once(i: u64) -> ! {
 }
 
 /// Answers every Call with label + 1, MR0 + 1 and the caller's badge in MR1.
-extern "C" fn echo_server(i: u64) -> ! {
+pub(super) extern "C" fn echo_server(i: u64) -> ! {
     let ep = endpoint_of(i);
     let Some(reply) = reply_of(i) else {
         stop_self(i)

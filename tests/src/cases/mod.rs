@@ -59,7 +59,7 @@ crate::test_cases! {
     CNODEOP0001: "copy a capability" => cnode::copy;
     CNODEOP0002: "copy onto an occupied slot is DeleteFirst" => cnode::copy_to_occupied;
     CNODEOP0003: "copy from an empty slot is FailedLookup of the source" => cnode::copy_from_empty;
-    CNODEOP0004: "mint a badge; a badged cap cannot be re-badged" => cnode::mint_badge;
+    CNODEOP0004: "a minted badge is what the server sees; a badged cap cannot be re-badged, and its copy keeps the badge" => cnode::mint_badge;
     CNODEOP0005: "move a capability" => cnode::move_cap;
     CNODEOP0006: "mutate sets a CNode's guard and cannot badge an endpoint" => cnode::mutate, InRoot;
     CNODEOP0007: "rotate three slots" => cnode::rotate_three;

@@ -69,7 +69,7 @@ crate::test_cases! {
     CNODEOP0011: "revoke removes every copy" => cnode::revoke_copies;
     CNODEOP0012: "revoking a badged parent removes its copies and nothing else" => cnode::revoke_badged_parent;
     CNODEOP0013: "IRQ control cannot be copied" => cnode::uncopyable_caps, InRoot;
-    CNODEOP0014: "cancel badged sends on an endpoint, and on a non-endpoint" => cnode::cancel_badged_sends;
+    CNODEOP0014: "cancel badged sends removes one badge's queued sends; through an unbadged cap it removes none, and on a non-endpoint it is IllegalOperation" => cnode::cancel_badged_sends;
     CNODEOP0015: "rotate takes seL4's word order: each badge lands where seL4 puts it" => cnode::rotate_sel4_word_order;
     CNODEOP0016: "cancel badged sends needs an endpoint cap with every right" => cnode::cancel_badged_sends_rights;
     CSPACE0001: "lookup through two guarded CNode levels" => cspace::two_level_lookup;

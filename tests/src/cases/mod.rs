@@ -76,7 +76,7 @@ crate::test_cases! {
     CSPACE0002: "a guard mismatch reports GuardMismatch and the bits left" => cspace::guard_mismatch;
     CSPACE0003: "a depth ending inside a level reports DepthMismatch" => cspace::depth_mismatch;
     CSPACE0004: "depth 0 or past 64 is RangeError" => cspace::depth_out_of_range;
-    CSPACE0005: "resolving past a slot that is not a CNode reports DepthMismatch" => cspace::through_non_cnode;
+    CSPACE0005: "resolving past an empty slot or an endpoint cap reports DepthMismatch with the bits left" => cspace::through_non_cnode;
     CSPACE0006: "invoking an empty slot is InvalidCapability" => cspace::invoke_empty_slot;
     CSPACE0007: "a root that is not a CNode reports InvalidRoot" => cspace::invalid_root;
     UNTYPEDREVOKE0001: "revoke an untyped with thousands of children" => untyped_revoke::revoke_thousands;

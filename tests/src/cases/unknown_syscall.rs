@@ -129,7 +129,7 @@ fn map_code(env: &Env, code: &[u8]) -> Result<u64, String> {
 
 /// The whole of a fault message just received (`r` holds its first words).
 fn message(r: &Received) -> Result<Vec<u64>, String> {
-    (0..r.info.length() as usize)
+    (0..r.info.length())
         .map(|i| match r.mrs.get(i) {
             Some(w) => Ok(*w),
             None => keel_sys::ipc::mr(i).map_err(|e| format!("mr {i}: {e}")),

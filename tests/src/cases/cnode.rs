@@ -41,25 +41,47 @@ pub fn copy_from_empty(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// The badge a server sees on a Call through the endpoint cap in root slot `s`.
+fn badge_seen_through(s: u64) -> u64 {
+    let cap: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(s));
+    cap.call(MessageInfo::new(0, 0, 0, 1), [0; 4]).mrs[1]
+}
+
+/// A minted badge is the one a server sees; a badged cap cannot be given
+/// another badge (the slot stays empty), and a copy of it keeps its badge.
 pub fn mint_badge(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    super::ipc::server(env, super::ipc::echo_server, 0, ep)?;
+    yield_times(1)?;
     let d = env.slots(2)?;
     step(
         slot(d).mint(&slot(ep), CapRights::ALL, 0x42),
         "mint with badge",
     )?;
     expect_type(d, CapType::Endpoint)?;
-    // A badged cap cannot be given a new badge.
+    ensure!(
+        badge_seen_through(d) == 0x42,
+        "the server saw badge {:#x} through the minted cap",
+        badge_seen_through(d)
+    );
     expect_error(
         slot(d + 1).mint(&slot(d), CapRights::ALL, 0x43),
         Error::IllegalOperation,
         "re-badging",
     )?;
-    // ...but may be copied with badge 0 kept as is.
+    expect_type(d + 1, CapType::Null)?;
     step(
         slot(d + 1).copy(&slot(d), CapRights::ALL),
         "copy of the badged cap",
-    )
+    )?;
+    let seen = badge_seen_through(d + 1);
+    ensure!(
+        seen == 0x42,
+        "the server saw badge {seen:#x} through the copy"
+    );
+    let plain = badge_seen_through(ep);
+    ensure!(plain == 0, "the unbadged original carries badge {plain:#x}");
+    Ok(())
 }
 
 pub fn move_cap(env: &Env) -> TestResult {
@@ -277,12 +299,53 @@ pub fn uncopyable_caps(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// Threads 0, 1 and 2 queue a send each on `ep`, with badges 9, 7 and none,
+/// through caps then deleted, so a cancelled sender's restarted Send faults
+/// and stops instead of queueing again. Cancelling through the unbadged cap
+/// cancels nothing (not even the unbadged send); through a badge-9 cap,
+/// thread 0's send alone; on a notification it is IllegalOperation.
 pub fn cancel_badged_sends(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let senders = env.slots(3)?;
+    for (i, badge) in [(0u64, 9u64), (1, 7), (2, 0)] {
+        step(
+            slot(senders + i).mint(&slot(ep), CapRights::ALL, badge),
+            "mint a sender's cap",
+        )?;
+        let t = spawn(env, send_number, i as usize, i, 255)?;
+        shared(i).cap.store(senders + i, Ordering::SeqCst);
+        step(t.tcb_resume(), "resume a sender")?;
+    }
+    yield_times(1)?;
+    ensure!((0..3).all(|i| count(i) == 0), "a sender did not block");
+    for i in 0..3 {
+        step(slot(senders + i).delete(), "delete a sender's cap")?;
+    }
+    step(
+        slot(ep).cancel_badged_sends(),
+        "cancel through the unbadged cap",
+    )?;
     let d = env.slots(1)?;
     step(slot(d).mint(&slot(ep), CapRights::ALL, 9), "mint")?;
-    // Nothing is queued on the endpoint: the call succeeds and changes nothing.
-    step(slot(d).cancel_badged_sends(), "cancel badged sends")?;
+    step(slot(d).cancel_badged_sends(), "cancel badge 9")?;
+    yield_times(1)?;
+    let endpoint: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    let mut left: alloc::vec::Vec<(u64, u64)> = (0..3)
+        .map(|_| endpoint.nb_recv(None))
+        .filter(|r| r.info.length() == 1)
+        .map(|r| (r.mrs[0], r.badge))
+        .collect();
+    left.sort_unstable();
+    ensure!(
+        left == [(1, 7), (2, 0)],
+        "the sends left (sender, badge) are {left:?}, expected thread 1's and thread 2's"
+    );
+    yield_times(1)?;
+    let counts = [count(0), count(1), count(2)];
+    ensure!(
+        counts == [0, 1, 1],
+        "counts {counts:?}: the cancelled sender completed, or another was not released"
+    );
     let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
     expect_error(
         slot(ntfn).cancel_badged_sends(),

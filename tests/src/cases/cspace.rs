@@ -98,19 +98,32 @@ pub fn depth_out_of_range(_env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A lookup that reaches a slot holding no CNode cap with bits still to
+/// resolve stops there with DepthMismatch and those bits: through an empty
+/// slot (A[4]) and through an endpoint cap (A[5]), 7 bits short. (The
+/// endpoint cap is read-only: read as a CNode's, its fields would make a
+/// level of 2 bits, so a walk that went on through it would stop 5 short.)
 pub fn through_non_cnode(env: &Env) -> TestResult {
     let (a, address) = two_levels(env)?;
     let a_cap: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(a));
-    // A[4] is empty, so the lookup stops there with 7 bits unresolved.
-    let through_empty = ((((GUARD_A << 4) | 4) << 3 | GUARD_B) << 4) | 5;
-    ensure!(through_empty != address, "test addresses collide");
-    let r = a_cap.absolute_cptr_with_depth(through_empty, 13).delete();
-    let detail = expect_detail(r, Error::FailedLookup, "through an empty slot")?;
-    ensure!(
-        detail == [LookupFailure::DepthMismatch as u64, 7],
-        "detail {detail:?}"
-    );
-    Ok(())
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    step(
+        a_cap
+            .absolute_cptr_with_depth((GUARD_A << 4) | 5, 6)
+            .copy(&slot(ep), CapRights::READ),
+        "a read-only endpoint cap into A[5]",
+    )?;
+    for (index, what) in [(4, "an empty slot"), (5, "an endpoint cap")] {
+        let through = ((((GUARD_A << 4) | index) << 3 | GUARD_B) << 4) | 5;
+        ensure!(through != address, "test addresses collide");
+        let r = a_cap.absolute_cptr_with_depth(through, 13).delete();
+        let detail = expect_detail(r, Error::FailedLookup, what)?;
+        ensure!(
+            detail == [LookupFailure::DepthMismatch as u64, 7],
+            "through {what}: detail {detail:?}"
+        );
+    }
+    expect_type(ep, CapType::Endpoint)
 }
 
 pub fn invalid_root(env: &Env) -> TestResult {

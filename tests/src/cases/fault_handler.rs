@@ -65,25 +65,24 @@ extern "C" fn send_through_slot(i: u64) -> ! {
     stop(i)
 }
 
-extern "C" fn unknown_syscall(i: u64) -> ! {
-    keel_sys::raw_syscall(99, [7, 0, 0, 0, 0, 0]);
-    shared(i).counter.fetch_add(1, Ordering::SeqCst);
-    stop(i)
-}
-
 /// Where a handler sends a faulted thread.
 extern "C" fn recovered(_: u64) -> ! {
     shared(0).counter.fetch_add(100, Ordering::SeqCst);
     stop(0)
 }
 
-struct Handler {
-    ep: u64,
-    reply: Cap<Reply>,
+/// A fault handler: an endpoint the faulting thread's fault endpoint cap
+/// names, and the Reply object the root task receives its faults with.
+pub(super) struct Handler {
+    /// The endpoint's root slot.
+    pub(super) ep: u64,
+    /// The Reply object.
+    pub(super) reply: Cap<Reply>,
 }
 
 impl Handler {
-    fn new(env: &Env) -> Result<Handler, alloc::string::String> {
+    /// A new endpoint and Reply object.
+    pub(super) fn new(env: &Env) -> Result<Handler, alloc::string::String> {
         Ok(Handler {
             ep: make(env, 12, ObjectType::Endpoint, 0, 1)?,
             reply: reply_object(env)?,
@@ -104,7 +103,7 @@ impl Handler {
     }
 
     /// Replies with `label` and `words` and returns at once.
-    fn reply(&self, label: u64, words: &[u64]) -> TestResult {
+    pub(super) fn reply(&self, label: u64, words: &[u64]) -> TestResult {
         for (i, w) in words.iter().enumerate().skip(4) {
             keel_sys::ipc::set_mr(i, *w).map_err(|e| alloc::format!("set_mr: {e}"))?;
         }
@@ -184,6 +183,21 @@ pub fn execute_fault_handled(env: &Env) -> TestResult {
     vm_fault(env, execute_no_exec, BOOTINFO_VADDR, 1, 2)
 }
 
+/// Where a handler's reply sends a faulted thread: notes an address on the
+/// stack it runs on, counts 100 and stops.
+extern "C" fn recovered_noting_stack(_: u64) -> ! {
+    let on_stack = 0u64;
+    let at = core::ptr::addr_of!(on_stack) as u64;
+    shared(0).value.store(at, Ordering::SeqCst);
+    shared(0).counter.fetch_add(100, Ordering::SeqCst);
+    stop(0)
+}
+
+/// The message carries the thread's IP, SP and flags; a label-0 reply's IP
+/// and SP are where it runs on. The handler writes only the argument
+/// registers (the entry function), so the thread leaves its `ud2`/`udf`
+/// only if the kernel applies the reply's IP, and runs on the second stack
+/// only if it applies the reply's SP.
 pub fn user_exception_resumed_at_new_ip(env: &Env) -> TestResult {
     let h = Handler::new(env)?;
     let (t, r) = h.run(env, undefined, h.ep)?;
@@ -197,28 +211,71 @@ pub fn user_exception_resumed_at_new_ip(env: &Env) -> TestResult {
         "length {}",
         r.info.length()
     );
-    let start = UserContext::new_thread(recovered, stack_top(0), 0);
-    step(t.tcb_write_all_registers(false, &start), "arguments")?;
-    let flags = r.mrs[layout::USER_EXCEPTION_FLAGS];
-    h.reply(0, &[start.pc(), start.sp(), flags])?;
+    let mut at_fault = step(t.tcb_read_all_registers(false), "read the registers")?;
+    let sent = [
+        r.mrs[layout::USER_EXCEPTION_IP],
+        r.mrs[layout::USER_EXCEPTION_SP],
+        r.mrs[layout::USER_EXCEPTION_FLAGS],
+    ];
+    ensure!(
+        sent == [at_fault.pc(), at_fault.sp(), at_fault.flags()],
+        "the message says IP, SP, flags {sent:#x?}, the thread has {:#x?}",
+        [at_fault.pc(), at_fault.sp(), at_fault.flags()]
+    );
+    let start = UserContext::new_thread(recovered_noting_stack, stack_top(1), 0);
+    ensure!(
+        start.pc() != at_fault.pc(),
+        "the new IP is the faulting one"
+    );
+    at_fault.set_arg(0, start.arg(0));
+    at_fault.set_arg(1, start.arg(1));
+    step(t.tcb_write_all_registers(false, &at_fault), "arguments")?;
+    h.reply(0, &[start.pc(), start.sp(), at_fault.flags()])?;
     yield_times(1)?;
-    ensure!(count(0) == 101, "count {}", count(0));
+    ensure!(
+        count(0) == 101,
+        "the thread did not run at the reply's IP (count {})",
+        count(0)
+    );
+    let at = shared(0).value.load(Ordering::SeqCst);
+    ensure!(
+        at < start.sp() && at > start.sp() - 4096,
+        "the thread ran on the stack at {at:#x}, not the reply's (below {:#x})",
+        start.sp()
+    );
     Ok(())
 }
 
+/// A reply with label 1 leaves the thread inactive: the handler first points
+/// it at `recovered`, so a thread resumed wrongly would count 100 rather than
+/// fault again; TCB_Resume then starts it.
 pub fn user_exception_refused(env: &Env) -> TestResult {
     let h = Handler::new(env)?;
-    let (_, r) = h.run(env, undefined, h.ep)?;
+    let (t, r) = h.run(env, undefined, h.ep)?;
     ensure!(
         r.info.label() == FaultType::UserException as u64,
         "label {}",
         r.info.label()
     );
+    redirect(t)?;
     h.reply(1, &[])?;
     yield_times(2)?;
     ensure!(
         count(0) == 1,
-        "a thread whose fault reply had a non-zero label ran on"
+        "a thread whose fault reply had a non-zero label ran on (count {})",
+        count(0)
+    );
+    let again = Cap::<Endpoint>::from_cptr(CPtr::from_bits(h.ep)).nb_recv(Some(h.reply));
+    ensure!(
+        again.info.label() == 0 && again.info.length() == 0,
+        "the thread faulted again: {again:?}"
+    );
+    step(t.tcb_resume(), "resume the stopped thread")?;
+    yield_times(1)?;
+    ensure!(
+        count(0) == 101,
+        "the thread was not left inactive: resumed, it did not run (count {})",
+        count(0)
     );
     Ok(())
 }
@@ -246,40 +303,6 @@ pub fn cap_fault_fixed_and_retried(env: &Env) -> TestResult {
     h.reply(0, &[])?;
     yield_times(1)?;
     ensure!(count(0) == 1, "the retried send did not complete");
-    Ok(())
-}
-
-pub fn unknown_syscall_delivered(env: &Env) -> TestResult {
-    let h = Handler::new(env)?;
-    let (_, r) = h.run(env, unknown_syscall, h.ep)?;
-    ensure!(
-        r.info.label() == FaultType::UnknownSyscall as u64,
-        "label {}",
-        r.info.label()
-    );
-    let layout = keel_abi::fault::unknown_syscall_registers(keel_sys::arch::ARCH);
-    let sent = layout.len();
-    ensure!(r.info.length() == sent + 1, "length {}", r.info.length());
-    let number = keel_sys::ipc::mr(sent).map_err(|e| alloc::format!("mr: {e}"))?;
-    ensure!(number == 99, "syscall number {number}");
-    let mut regs = [0u64; keel_abi::registers::MAX_COUNT];
-    regs[..4].copy_from_slice(&r.mrs);
-    for (i, reg) in regs.iter_mut().enumerate().take(sent).skip(4) {
-        *reg = keel_sys::ipc::mr(i).map_err(|e| alloc::format!("mr: {e}"))?;
-    }
-    // The call's first argument (7) sits where seL4 puts that register.
-    let arg0 = layout.iter().position(|&r| r == keel_abi::registers::ARG0);
-    ensure!(
-        arg0.map(|i| regs[i]) == Some(7),
-        "first argument at message word {arg0:?}: {:?}",
-        arg0.map(|i| regs[i])
-    );
-    h.reply(0, &regs[..sent])?;
-    yield_times(1)?;
-    ensure!(
-        count(0) == 1,
-        "the thread did not go on after the system call"
-    );
     Ok(())
 }
 

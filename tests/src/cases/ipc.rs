@@ -6,7 +6,9 @@
 
 use super::retype::make;
 use crate::support::{slot, step};
-use crate::thread::{count, endpoint_of, give_reply, reply_of, shared, spawn, yield_times};
+use crate::thread::{
+    count, endpoint_of, give_reply, reply_of, shared, spawn, spawn_with_handler, yield_times,
+};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, MessageInfo, ObjectType};
@@ -39,7 +41,7 @@ extern "C" fn send_once(i: u64) -> ! {
 }
 
 /// Answers every Call with label + 1, MR0 + 1 and the caller's badge in MR1.
-extern "C" fn echo_server(i: u64) -> ! {
+pub(super) extern "C" fn echo_server(i: u64) -> ! {
     let ep = endpoint_of(i);
     let Some(reply) = reply_of(i) else {
         stop_self(i)
@@ -252,34 +254,82 @@ pub fn rights_are_checked(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// Deleting an endpoint a receiver waits on takes the receiver off it and
+/// restarts its Recv (seL4's cancelAllIPC): the Recv finds the cap gone and
+/// the thread takes a cap fault for that slot. Once its handler puts a new
+/// endpoint in the slot and replies, the Recv runs again and takes a
+/// message from the new endpoint.
 pub fn object_deleted_under_receiver(env: &Env) -> TestResult {
+    use keel_abi::fault::{self as layout, FaultType};
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    server(env, receive_once, 0, ep)?;
+    let h = super::fault_handler::Handler::new(env)?;
+    let handler = Cap::<Endpoint>::from_cptr(CPtr::from_bits(h.ep));
+    let t = spawn_with_handler(env, receive_once, 0, 0, 255, h.ep)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    give_reply(env, 0)?;
+    step(t.tcb_resume(), "resume")?;
     yield_times(1)?;
     step(slot(ep).delete(), "delete the endpoint")?;
     yield_times(2)?;
     ensure!(count(0) == 0, "the receiver returned from its receive");
+    let r = handler.nb_recv(Some(h.reply));
+    ensure!(
+        r.info.label() == FaultType::CapFault as u64 && r.mrs[layout::CAP_FAULT_ADDR] == ep,
+        "the receiver's Recv was not restarted onto the empty slot: {r:?}"
+    );
+    let fresh = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    step(slot(ep).move_(&slot(fresh)), "a new endpoint in the slot")?;
+    h.reply(0, &[])?;
+    yield_times(1)?;
+    Cap::<Endpoint>::from_cptr(CPtr::from_bits(ep))
+        .nb_send(MessageInfo::new(0, 0, 0, 1), [77, 0, 0, 0]);
+    yield_times(1)?;
+    ensure!(
+        count(0) == 1 && shared(0).value.load(Ordering::SeqCst) & 0xffff_ffff == 77,
+        "the restarted Recv took no message from the new endpoint (count {})",
+        count(0)
+    );
     Ok(())
 }
 
 /// A receiver whose saved PC was written just above x86_64's non-canonical
-/// gap runs its receive again when the endpoint goes: stepping back onto
+/// gap runs its receive again when the endpoint goes. Stepping back onto
 /// the system call lands in the gap, and the kernel must return it to a
-/// canonical address (it faults there), not fault itself. (QEMU's TCG does
-/// not fault on an `iretq` into the gap, so this guards runs on hardware
-/// and KVM.)
+/// canonical address, 0 (as seL4 does), not fault itself: the thread's
+/// handler gets a VM fault at 0. (QEMU's TCG does not fault on an `iretq`
+/// into the gap; the fetch there would then raise a general-protection
+/// fault, not a VM fault at 0.) aarch64 has no gap: the thread takes a VM
+/// fault at the restarted address itself (in the kernel's half, which user
+/// mode cannot fetch from).
 pub fn restart_from_written_pc(env: &Env) -> TestResult {
+    use keel_abi::fault::{self as layout, FaultType};
+    const WRITTEN: u64 = 0xffff_8000_0000_0001;
+    let expected_ip = match env.boot_info.arch() {
+        Some(keel_abi::Arch::X86_64) => 0,
+        Some(keel_abi::Arch::Aarch64) => WRITTEN - 4,
+        None => return Err("BootInfo names no architecture".into()),
+    };
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    server(env, receive_once, 0, ep)?;
+    let h = super::fault_handler::Handler::new(env)?;
+    let t = spawn_with_handler(env, receive_once, 0, 0, 255, h.ep)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    give_reply(env, 0)?;
+    step(t.tcb_resume(), "resume")?;
     yield_times(1)?;
-    let t = Cap::<Tcb>::from_cptr(CPtr::from_bits(shared(0).tcb.load(Ordering::SeqCst)));
     let mut regs = step(t.tcb_read_all_registers(false), "read")?;
-    regs.set_pc(0xffff_8000_0000_0001);
+    regs.set_pc(WRITTEN);
     step(t.tcb_write_all_registers(false, &regs), "write the PC")?;
     step(slot(ep).delete(), "delete the endpoint")?;
     yield_times(2)?;
     ensure!(count(0) == 0, "the receiver returned from its receive");
-    Ok(())
+    let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(h.ep)).nb_recv(Some(h.reply));
+    ensure!(
+        r.info.label() == FaultType::VmFault as u64 && r.mrs[layout::VM_FAULT_IP] == expected_ip,
+        "the restarted receiver's fault has label {} at {:#x}, expected a VM fault at {expected_ip:#x}",
+        r.info.label(),
+        r.mrs[layout::VM_FAULT_IP]
+    );
+    step(t.tcb_suspend(), "stop the receiver")
 }
 
 /// Ten Calls to the echo server with varied labels, words and badges, and what came back.

@@ -4,6 +4,8 @@ use crate::support::{expect_detail, expect_error, expect_type, step};
 use crate::{ensure, Env, TestResult};
 use keel_abi::{CapType, Error, ObjectType};
 use keel_sys::cap::init_thread::CNODE;
+use keel_sys::cap::{CNode, Frame, Untyped};
+use keel_sys::{CPtr, Cap};
 
 /// Retypes `n` objects of `ty` from an untyped of at least `2^bits` into fresh slots; returns the first slot.
 pub fn make(
@@ -186,27 +188,58 @@ pub fn fill_exactly(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A child untyped of exactly `2^bits` made for the test.
+fn exact_untyped(env: &Env, bits: u8) -> Result<Cap<Untyped>, alloc::string::String> {
+    let s = make(env, bits, ObjectType::Untyped, u64::from(bits), 1)?;
+    Ok(Cap::from_cptr(CPtr::from_bits(s)))
+}
+
+/// Each object starts at the next multiple of its size at or above the
+/// watermark. In a 4 KiB untyped, an endpoint (32 bytes) then a 16-slot
+/// CNode (512 bytes) leave 3 KiB (3552 bytes unaligned), which a frame's
+/// NotEnoughMemory reports; in an 8 KiB one, a frame after an endpoint
+/// starts on a page boundary (GetAddress) and fills it to the end.
 pub fn alignment_uses_watermark(env: &Env) -> TestResult {
-    let (ut, bits) = env.untyped(13)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    let small = exact_untyped(env, 12)?;
     let s = env.slots(3)?;
     step(
-        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1),
+        small.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 1),
         "endpoint",
     )?;
-    // The frame must start at the next 4 KiB boundary, wasting the rest of the first page.
     step(
-        ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 1, 1),
-        "first frame",
+        small.untyped_retype(ObjectType::CNode, 4, &dst, s + 1, 1),
+        "CNode of 16 slots",
     )?;
-    let available = 1u64 << bits;
-    let r = ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 2, 1);
-    if available == 1 << 13 {
-        let detail = expect_detail(r, Error::NotEnoughMemory, "a third page into 8 KiB")?;
-        ensure!(detail[0] == 0, "detail {detail:?}");
-    } else {
-        step(r, "second frame")?;
-    }
+    let detail = expect_detail(
+        small.untyped_retype(ObjectType::SmallPage, 0, &dst, s + 2, 1),
+        Error::NotEnoughMemory,
+        "a frame after them",
+    )?;
+    ensure!(
+        detail[0] == 4096 - 1024,
+        "{} bytes left after an endpoint and a 512-byte CNode",
+        detail[0]
+    );
+    let large = exact_untyped(env, 13)?;
+    let f = env.slots(3)?;
+    step(
+        large.untyped_retype(ObjectType::Endpoint, 0, &dst, f, 1),
+        "endpoint",
+    )?;
+    step(
+        large.untyped_retype(ObjectType::SmallPage, 0, &dst, f + 1, 1),
+        "frame",
+    )?;
+    let frame: Cap<Frame> = Cap::from_cptr(CPtr::from_bits(f + 1));
+    let paddr = step(frame.frame_get_address(), "get address")?;
+    ensure!(paddr % 4096 == 0, "the frame starts at {paddr:#x}");
+    let detail = expect_detail(
+        large.untyped_retype(ObjectType::Endpoint, 0, &dst, f + 2, 1),
+        Error::NotEnoughMemory,
+        "an endpoint after the frame",
+    )?;
+    ensure!(detail[0] == 0, "{} bytes left after the frame", detail[0]);
     Ok(())
 }
 
@@ -263,17 +296,56 @@ pub fn split_untyped(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// The type of the cap in slot `i` of the 16-slot CNode in root slot `c`
+/// (copied out to look: a copy from an empty slot fails).
+fn type_in_child(c: u64, i: u64, scratch: u64) -> Result<CapType, alloc::string::String> {
+    let child: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(c));
+    let source = child.absolute_cptr_with_depth(i, 4);
+    match crate::support::slot(scratch).copy(&source, keel_abi::CapRights::ALL) {
+        Err(e) if e == Error::FailedLookup => Ok(CapType::Null),
+        Err(e) => Err(alloc::format!("copy out of child slot {i}: {e:?}")),
+        Ok(()) => {
+            let kind = crate::support::identify(scratch)?;
+            step(crate::support::slot(scratch).delete(), "delete the copy")?;
+            Ok(kind)
+        }
+    }
+}
+
+/// Objects retyped into a CNode addressed through the root land in that
+/// CNode at the offset given, and nowhere else: its slots 10..15 hold them,
+/// the rest stay empty, the root's own slots 10..15 are untouched, and a
+/// retype past the child's end changes nothing.
 pub fn into_child_cnode(env: &Env) -> TestResult {
-    // Destination addressed through the root: a CNode of 16 slots in root slot `c`.
     let c = make(env, 12, ObjectType::CNode, 4, 1)?;
     let (ut, _) = env.untyped(12)?;
-    let dst = CNODE.absolute_cptr(keel_sys::CPtr::from_bits(c));
+    let scratch = env.slots(1)?;
+    let root_before = (10..16)
+        .map(crate::support::identify)
+        .collect::<Result<alloc::vec::Vec<_>, _>>()?;
+    let dst = CNODE.absolute_cptr(CPtr::from_bits(c));
     step(
         ut.untyped_retype(ObjectType::Notification, 0, &dst, 10, 6),
         "retype into the child CNode",
     )?;
-    let r = ut.untyped_retype(ObjectType::Notification, 0, &dst, 15, 2);
-    expect_error(r, Error::RangeError, "past the child CNode's 16 slots")
+    let r = ut.untyped_retype(ObjectType::Endpoint, 0, &dst, 15, 2);
+    expect_error(r, Error::RangeError, "past the child CNode's 16 slots")?;
+    for i in 0..16 {
+        let expected = if i >= 10 {
+            CapType::Notification
+        } else {
+            CapType::Null
+        };
+        let found = type_in_child(c, i, scratch)?;
+        ensure!(
+            found == expected,
+            "child slot {i} holds {found:?}, expected {expected:?}"
+        );
+    }
+    for (i, before) in (10..16).zip(root_before) {
+        expect_type(i, before)?;
+    }
+    Ok(())
 }
 
 pub fn device_untyped(env: &Env) -> TestResult {

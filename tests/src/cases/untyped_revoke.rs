@@ -128,8 +128,18 @@ pub fn cnode_holding_itself(env: &Env) -> TestResult {
     )
 }
 
+/// Two CNodes each holding the only other cap to the other live on once
+/// their outside caps are deleted (their untyped has no room for a
+/// whole-size child); revoking the untyped destroys both, and the whole
+/// untyped is free again.
 pub fn cnode_cycle(env: &Env) -> TestResult {
-    let pair = make(env, 12, ObjectType::CNode, 2, 2)?;
+    let (ut, bits) = env.untyped(12)?;
+    let pair = env.slots(2)?;
+    let dst = CNODE.absolute_cptr_with_depth(0, 0);
+    step(
+        ut.untyped_retype(ObjectType::CNode, 2, &dst, pair, 2),
+        "retype two CNodes",
+    )?;
     let a: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(pair));
     let b: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(pair + 1));
     step(
@@ -145,7 +155,22 @@ pub fn cnode_cycle(env: &Env) -> TestResult {
     step(slot(pair).delete(), "delete A's outside cap")?;
     step(slot(pair + 1).delete(), "delete B's outside cap")?;
     expect_type(pair, CapType::Null)?;
-    expect_type(pair + 1, CapType::Null)
+    expect_type(pair + 1, CapType::Null)?;
+    let whole = env.slots(1)?;
+    let r = ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, whole, 1);
+    crate::support::expect_error(
+        r,
+        Error::NotEnoughMemory,
+        "the untyped while the pair lives",
+    )?;
+    step(
+        CNODE.absolute_cptr(ut.cptr()).revoke(),
+        "revoke the untyped",
+    )?;
+    step(
+        ut.untyped_retype(ObjectType::Untyped, u64::from(bits), &dst, whole, 1),
+        "the whole untyped after the revoke",
+    )
 }
 
 pub fn revoke_preempted(env: &Env) -> TestResult {

@@ -1,4 +1,5 @@
-//! Described systems for the tests of init and supervision: a manifest
+//! Described systems for the tests of init and supervision (run in the
+//! root task, which has the boot archive mapped): a manifest
 //! made in the test (the `probe` and `probe-peer` programs of the boot
 //! archive, see keel-probe), started by keel-init from an untyped and slots
 //! the test takes through [`Env`] (so the driver's revoke tears it all

@@ -145,6 +145,7 @@ fn send_fault(
     let how = endpoint::Sending {
         blocking: true,
         is_call: true,
+        donates: false,
     };
     endpoint::send(thread, &handler, how);
 }

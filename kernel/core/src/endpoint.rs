@@ -1,10 +1,13 @@
 //! The endpoint state machine: an endpoint object holds a state (idle, senders
-//! waiting, receivers waiting) and one FIFO queue of threads; Send, Receive and
-//! Call rendezvous on it. What happens to threads (blocking, waking, moving the
-//! message, linking a caller to its callee) is the kernel's, behind
-//! [`EndpointThreads`], so the state machine runs the same on the host.
+//! waiting, receivers waiting) and one queue of threads, highest priority
+//! first and first come first served within a priority (seL4 MCS's order);
+//! Send, Receive and Call rendezvous on it. What happens to threads (blocking,
+//! waking, moving the message, linking a caller to its callee, lending a
+//! scheduling context) is the kernel's, behind [`EndpointThreads`], so the
+//! state machine runs the same on the host.
 
 use crate::object_memory::ObjectMemory;
+use crate::reply::Donation;
 use crate::thread_queue::{QueueLinks, QueueWords, ThreadQueue};
 
 /// An endpoint object's layout: its state and its queue of senders or
@@ -48,6 +51,16 @@ impl PendingSend {
     }
 }
 
+/// How a send that is not a Call behaves beyond its message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendMode {
+    /// Without a receiver waiting, queue (a Call always does) rather than
+    /// drop the message.
+    pub blocking: bool,
+    /// Lend a waiting receiver without a scheduling context the sender's.
+    pub donates: bool,
+}
+
 /// How a thread waits on an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Blocked {
@@ -58,7 +71,7 @@ pub enum Blocked {
 }
 
 /// What the state machine asks of the kernel's threads.
-pub trait EndpointThreads: QueueLinks {
+pub trait EndpointThreads: QueueLinks + Donation {
     /// Keeps what `thread` sends with while it waits.
     fn set_pending_send(&mut self, thread: u64, send: PendingSend);
     /// What a waiting sender sends with.
@@ -101,15 +114,17 @@ impl Endpoint {
     }
 
     /// `sender` sends. With a receiver waiting the message goes to it (and a
-    /// Call then waits for the reply); otherwise a blocking send or a Call
-    /// queues, and a non-blocking send is dropped.
+    /// Call then waits for the reply; a send that `donates`, the send half of
+    /// NBSendRecv or NBSendWait, lends a receiver without a scheduling
+    /// context the sender's, as seL4 MCS does); otherwise a blocking send or
+    /// a Call queues, and a non-blocking send is dropped.
     pub fn send<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,
         threads: &mut T,
         sender: u64,
         send: PendingSend,
-        blocking: bool,
+        how: SendMode,
     ) {
         if let Some(receiver) = self.waiting_receiver(mem) {
             self.take_first(mem, threads, receiver);
@@ -119,11 +134,17 @@ impl Endpoint {
                 send.badge,
                 send.can_grant.then_some(self.0),
             );
+            if how.donates && !send.is_call && threads.context_of(receiver) == 0 {
+                let context = threads.context_of(sender);
+                if context != 0 {
+                    threads.donate(context, sender, receiver);
+                }
+            }
             threads.make_runnable(receiver);
             if send.is_call {
                 self.call_delivered(threads, sender, receiver, send);
             }
-        } else if blocking || send.is_call {
+        } else if how.blocking || send.is_call {
             threads.set_pending_send(sender, send);
             self.block(mem, threads, sender, Blocked::Send);
         }
@@ -192,7 +213,8 @@ impl Endpoint {
         self.state(mem) == SENDERS
     }
 
-    /// Queues `thread` (which is about to stop running) on the endpoint.
+    /// Queues `thread` (which is about to stop running) on the endpoint, in
+    /// its priority's place.
     #[inline(always)]
     pub fn block<M: ObjectMemory, T: EndpointThreads>(
         &self,
@@ -202,7 +224,7 @@ impl Endpoint {
         how: Blocked,
     ) {
         threads.block(thread, self.0, how);
-        self.queue().append(mem, threads, thread);
+        self.queue().insert(mem, threads, thread);
         mem.write(
             self.0 + STATE,
             if how == Blocked::Send {
@@ -211,6 +233,36 @@ impl Endpoint {
                 RECEIVERS
             },
         );
+    }
+
+    /// True when no thread waits.
+    #[inline(always)]
+    pub fn is_idle(&self, mem: &impl ObjectMemory) -> bool {
+        self.state(mem) == IDLE
+    }
+
+    /// [`Endpoint::block`] as a receiver on an endpoint that
+    /// [`Endpoint::is_idle`] (the IPC fast path's case).
+    #[inline(always)]
+    pub fn block_only_receiver<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        thread: u64,
+    ) {
+        threads.block(thread, self.0, Blocked::Receive);
+        self.queue().start(mem, threads, thread);
+        mem.write(self.0 + STATE, RECEIVERS);
+    }
+
+    /// `thread`, queued here, has a new priority: it takes its new place.
+    pub fn reorder<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+        thread: u64,
+    ) {
+        self.queue().reorder(mem, threads, thread);
     }
 
     /// Takes `thread` off the queue, leaving the endpoint idle if it was the last.

@@ -5,7 +5,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
-use crate::test_threads::{HasLinks, MapLinks};
+use crate::test_threads::{HasDonation, HasLinks, MapDonation, MapLinks};
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
@@ -21,6 +21,7 @@ enum State {
 #[derive(Default)]
 struct Threads {
     links: MapLinks,
+    donation: MapDonation,
     pending: BTreeMap<u64, PendingSend>,
     state: BTreeMap<u64, State>,
     /// (sender, receiver, badge, grant endpoint)
@@ -35,6 +36,15 @@ impl HasLinks for Threads {
     }
     fn links_mut(&mut self) -> &mut MapLinks {
         &mut self.links
+    }
+}
+
+impl HasDonation for Threads {
+    fn donation(&self) -> &MapDonation {
+        &self.donation
+    }
+    fn donation_mut(&mut self) -> &mut MapDonation {
+        &mut self.donation
     }
 }
 
@@ -87,6 +97,14 @@ impl Threads {
 }
 
 const EP: u64 = 0x1000;
+const BLOCKING: SendMode = SendMode {
+    blocking: true,
+    donates: false,
+};
+const NON_BLOCKING: SendMode = SendMode {
+    blocking: false,
+    donates: false,
+};
 
 fn setup() -> (TestMemory, Threads, Endpoint) {
     (
@@ -109,7 +127,7 @@ fn send(badge: u64, is_call: bool) -> PendingSend {
 fn queued_senders_are_received_in_order_with_their_badges() {
     let (mut mem, mut th, ep) = setup();
     for (t, badge) in [(0x100, 1), (0x200, 2), (0x300, 3)] {
-        ep.send(&mut mem, &mut th, t, send(badge, false), true);
+        ep.send(&mut mem, &mut th, t, send(badge, false), BLOCKING);
         assert_eq!(th.state(t), State::Blocked(Blocked::Send));
     }
     for receiver in [0x900, 0x901, 0x902] {
@@ -146,13 +164,13 @@ fn a_call_links_caller_and_callee_either_way_round() {
             is_call: true,
             can_grant_reply: false,
         },
-        true,
+        BLOCKING,
     );
     assert_eq!(th.transfers, [(0x100, 0x900, 5, Some(EP))]);
     assert_eq!(th.state(0x100), State::WaitingReply(0x900));
     assert_eq!(th.state(0x900), State::Running);
     // Sender first: the call queues, then the receiver takes it.
-    ep.send(&mut mem, &mut th, 0x200, send(6, true), false);
+    ep.send(&mut mem, &mut th, 0x200, send(6, true), NON_BLOCKING);
     assert_eq!(
         th.state(0x200),
         State::Blocked(Blocked::Send),
@@ -171,10 +189,10 @@ fn a_call_without_grant_or_grant_reply_leaves_the_caller_inactive() {
     };
     // Either way round, the message arrives and the caller stops.
     ep.receive(&mut mem, &mut th, 0x900, true);
-    ep.send(&mut mem, &mut th, 0x100, no_reply, true);
+    ep.send(&mut mem, &mut th, 0x100, no_reply, BLOCKING);
     assert_eq!(th.transfers, [(0x100, 0x900, 3, None)]);
     assert_eq!(th.state(0x100), State::Inactive);
-    ep.send(&mut mem, &mut th, 0x200, no_reply, true);
+    ep.send(&mut mem, &mut th, 0x200, no_reply, BLOCKING);
     ep.receive(&mut mem, &mut th, 0x901, true);
     assert_eq!(th.transfers[1], (0x200, 0x901, 3, None));
     assert_eq!(th.state(0x200), State::Inactive);
@@ -184,14 +202,14 @@ fn a_call_without_grant_or_grant_reply_leaves_the_caller_inactive() {
         ..no_reply
     };
     ep.receive(&mut mem, &mut th, 0x902, true);
-    ep.send(&mut mem, &mut th, 0x300, grant_only, true);
+    ep.send(&mut mem, &mut th, 0x300, grant_only, BLOCKING);
     assert_eq!(th.state(0x300), State::WaitingReply(0x902));
 }
 
 #[test]
 fn non_blocking_operations_never_queue() {
     let (mut mem, mut th, ep) = setup();
-    ep.send(&mut mem, &mut th, 0x100, send(1, false), false);
+    ep.send(&mut mem, &mut th, 0x100, send(1, false), NON_BLOCKING);
     assert!(th.transfers.is_empty() && th.state(0x100) == State::Running);
     ep.receive(&mut mem, &mut th, 0x900, false);
     assert_eq!(th.nothing, [0x900]);
@@ -203,7 +221,7 @@ fn non_blocking_operations_never_queue() {
 fn cancelling_badged_sends_takes_only_that_badge() {
     let (mut mem, mut th, ep) = setup();
     for (t, badge) in [(0x100, 7), (0x200, 8), (0x300, 7), (0x400, 9)] {
-        ep.send(&mut mem, &mut th, t, send(badge, false), true);
+        ep.send(&mut mem, &mut th, t, send(badge, false), BLOCKING);
     }
     ep.cancel_badged_sends(&mut mem, &mut th, 7);
     assert_eq!(th.restarted, [0x100, 0x300]);
@@ -248,9 +266,82 @@ fn waiting_threads_sit_where_the_endpoint_layout_says() {
     ep.receive(&mut mem, &mut th, 0x200, true);
     assert_eq!(mem.read(state), RECEIVERS);
     assert_eq!((mem.read(head), mem.read(tail)), (0x100, 0x200));
-    ep.send(&mut mem, &mut th, 0x300, send(7, false), true);
+    ep.send(&mut mem, &mut th, 0x300, send(7, false), BLOCKING);
     assert_eq!((mem.read(head), mem.read(tail)), (0x200, 0x200));
-    ep.send(&mut mem, &mut th, 0x400, send(8, false), true);
+    ep.send(&mut mem, &mut th, 0x400, send(8, false), BLOCKING);
     assert_eq!(mem.read(state), IDLE);
     assert_eq!((mem.read(head), mem.read(tail)), (0, 0));
+}
+
+#[test]
+fn senders_and_receivers_queue_by_priority_first_come_first_served_within_one() {
+    let (mut mem, mut th, ep) = setup();
+    for (t, p) in [(0x100, 50), (0x200, 60), (0x300, 50), (0x400, 70)] {
+        th.links.set_priority(t, p);
+        ep.send(&mut mem, &mut th, t, send(t, false), BLOCKING);
+    }
+    for receiver in [0x900, 0x901, 0x902, 0x903] {
+        ep.receive(&mut mem, &mut th, receiver, true);
+    }
+    let senders: Vec<u64> = th.transfers.iter().map(|t| t.0).collect();
+    assert_eq!(senders, [0x400, 0x200, 0x100, 0x300]);
+    th.transfers.clear();
+    for (t, p) in [(0x900, 10), (0x901, 20), (0x902, 10)] {
+        th.links.set_priority(t, p);
+        ep.receive(&mut mem, &mut th, t, true);
+    }
+    for sender in [0x100, 0x200, 0x300] {
+        ep.send(&mut mem, &mut th, sender, send(1, false), NON_BLOCKING);
+    }
+    let receivers: Vec<u64> = th.transfers.iter().map(|t| t.1).collect();
+    assert_eq!(receivers, [0x901, 0x900, 0x902]);
+}
+
+#[test]
+fn a_new_priority_moves_a_waiting_sender() {
+    let (mut mem, mut th, ep) = setup();
+    for t in [0x100, 0x200, 0x300] {
+        th.links.set_priority(t, 50);
+        ep.send(&mut mem, &mut th, t, send(t, false), BLOCKING);
+    }
+    th.links.set_priority(0x300, 60);
+    ep.reorder(&mut mem, &mut th, 0x300);
+    th.links.set_priority(0x100, 40);
+    ep.reorder(&mut mem, &mut th, 0x100);
+    for receiver in [0x900, 0x901, 0x902] {
+        ep.receive(&mut mem, &mut th, receiver, true);
+    }
+    let senders: Vec<u64> = th.transfers.iter().map(|t| t.0).collect();
+    assert_eq!(senders, [0x300, 0x200, 0x100]);
+    assert!(!ep.has_senders(&mem));
+}
+
+#[test]
+fn a_donating_send_lends_a_passive_receiver_the_senders_context() {
+    let (mut mem, mut th, ep) = setup();
+    let donating = SendMode {
+        blocking: false,
+        donates: true,
+    };
+    th.donate(0xc0, 0, 0x100);
+    // A plain send lends nothing.
+    ep.receive(&mut mem, &mut th, 0x900, true);
+    ep.send(&mut mem, &mut th, 0x100, send(1, false), BLOCKING);
+    assert_eq!((th.context_of(0x100), th.context_of(0x900)), (0xc0, 0));
+    // The send half of NBSendRecv lends a receiver without one its context.
+    ep.receive(&mut mem, &mut th, 0x901, true);
+    ep.send(&mut mem, &mut th, 0x100, send(2, false), donating);
+    assert_eq!((th.context_of(0x100), th.context_of(0x901)), (0, 0xc0));
+    assert_eq!(th.holder(0xc0), 0x901);
+    assert_eq!(th.state(0x901), State::Running);
+    // A receiver with a context of its own keeps it; so does the sender.
+    th.donate(0xc1, 0, 0x200);
+    th.donate(0xc2, 0, 0x902);
+    ep.receive(&mut mem, &mut th, 0x902, true);
+    ep.send(&mut mem, &mut th, 0x200, send(3, false), donating);
+    assert_eq!((th.context_of(0x200), th.context_of(0x902)), (0xc1, 0xc2));
+    // Nobody waiting: the message is dropped and the context stays.
+    ep.send(&mut mem, &mut th, 0x200, send(4, false), donating);
+    assert_eq!(th.context_of(0x200), 0xc1);
+    assert_eq!(th.transfers.len(), 3);
 }

@@ -1,6 +1,7 @@
 //! The notification state machine: a notification object holds a state
 //! (idle, waiters queued, a word pending), the word of bits Signal ORs
-//! badges into, a FIFO queue of waiters, the thread bound to it (which also
+//! badges into, a queue of waiters (highest priority first, first come
+//! first served within a priority), the thread bound to it (which also
 //! gets signals while it receives on an endpoint) and the scheduling context
 //! bound to it (MCS: a passive thread a signal wakes runs on it). What
 //! happens to threads (blocking, waking, delivering the word, lending the
@@ -234,11 +235,21 @@ impl Notification {
         } else if blocking {
             self.return_context(mem, threads, thread);
             threads.block(thread, self.0);
-            self.queue().append(mem, threads, thread);
+            self.queue().insert(mem, threads, thread);
             self.set_state(mem, NotificationState::Waiting);
         } else {
             threads.deliver(thread, 0);
         }
+    }
+
+    /// `thread`, waiting here, has a new priority: it takes its new place.
+    pub fn reorder<M: ObjectMemory, T: NotificationThreads>(
+        self,
+        mem: &mut M,
+        threads: &mut T,
+        thread: u64,
+    ) {
+        self.queue().reorder(mem, threads, thread);
     }
 
     /// Takes `thread` off the waiters, leaving the notification idle if it

@@ -144,6 +144,24 @@ fn waiters_are_woken_in_order_each_with_its_signal() {
 }
 
 #[test]
+fn waiters_are_woken_by_priority_and_a_new_priority_moves_one() {
+    let (mut mem, mut th, n) = setup();
+    for (t, p) in [(0x100, 50), (0x200, 60), (0x300, 50), (0x400, 50)] {
+        th.links.set_priority(t, p);
+        n.wait(&mut mem, &mut th, t, true);
+    }
+    th.links.set_priority(0x400, 55);
+    n.reorder(&mut mem, &mut th, 0x400);
+    for badge in [1, 2, 3, 4] {
+        n.signal(&mut mem, &mut th, badge);
+    }
+    assert_eq!(
+        th.delivered,
+        [(0x200, 1), (0x400, 2), (0x100, 3), (0x300, 4)]
+    );
+}
+
+#[test]
 fn polling_never_blocks() {
     let (mut mem, mut th, n) = setup();
     n.wait(&mut mem, &mut th, 0x100, false);
@@ -256,6 +274,7 @@ enum Op {
     Wait(u64),
     Poll(u64),
     Cancel(u64),
+    Priority(u64, u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -264,18 +283,26 @@ fn op() -> impl Strategy<Value = Op> {
         (0u64..16).prop_map(Op::Signal),
         thread.clone().prop_map(Op::Wait),
         thread.clone().prop_map(Op::Poll),
-        thread.prop_map(Op::Cancel),
+        thread.clone().prop_map(Op::Cancel),
+        (thread, 0u64..3).prop_map(|(t, p)| Op::Priority(t, p)),
     ]
 }
 
 proptest! {
-    /// Against a model (a FIFO of waiters and a pending word): every
-    /// signal reaches the first waiter or the word, every wait takes the
-    /// word or queues, and the state always says which.
+    /// Against a model (waiters in priority order, first come first served
+    /// within one, and a pending word): every signal reaches the first
+    /// waiter or the word, every wait takes the word or queues, a new
+    /// priority moves a waiter, and the state always says which.
     #[test]
     fn matches_a_model(ops in proptest::collection::vec(op(), 1..80)) {
         let (mut mem, mut th, n) = setup();
         let mut waiters: VecDeque<u64> = VecDeque::new();
+        let mut priority: BTreeMap<u64, u64> = BTreeMap::new();
+        let queue = |waiters: &mut VecDeque<u64>, priority: &BTreeMap<u64, u64>, t: u64| {
+            let p = |t: &u64| priority.get(t).copied().unwrap_or(0);
+            let at = waiters.iter().position(|w| p(w) < p(&t)).unwrap_or(waiters.len());
+            waiters.insert(at, t);
+        };
         let mut pending: Option<u64> = None;
         let mut expected: Vec<(u64, u64)> = Vec::new();
         for op in ops {
@@ -292,13 +319,22 @@ proptest! {
                     n.wait(&mut mem, &mut th, t, blocking);
                     match pending.take() {
                         Some(word) => expected.push((t, word)),
-                        None if blocking => waiters.push_back(t),
+                        None if blocking => queue(&mut waiters, &priority, t),
                         None => expected.push((t, 0)),
                     }
                 }
                 Op::Cancel(t) if waiters.contains(&t) => {
                     n.take_off(&mut mem, &mut th, t);
                     waiters.retain(|&w| w != t);
+                }
+                Op::Priority(t, p) => {
+                    th.links.set_priority(t, p);
+                    priority.insert(t, p);
+                    if waiters.contains(&t) {
+                        n.reorder(&mut mem, &mut th, t);
+                        waiters.retain(|&w| w != t);
+                        queue(&mut waiters, &priority, t);
+                    }
                 }
                 _ => {}
             }

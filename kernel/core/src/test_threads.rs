@@ -1,5 +1,6 @@
 //! Shared pieces of the unit tests' stand-ins for the kernel's threads:
-//! thread-queue links and scheduling-context donation kept in maps. A test's
+//! thread-queue links, priorities and scheduling-context donation kept in
+//! maps. A test's
 //! `Threads` holds them as fields and gets [`QueueLinks`] or [`Donation`] by
 //! saying where they are ([`HasLinks`], [`HasDonation`]).
 
@@ -9,9 +10,19 @@ use crate::reply::Donation;
 use crate::thread_queue::QueueLinks;
 use std::collections::BTreeMap;
 
-/// Each thread's (previous, next) queue links.
+/// Each thread's (previous, next) queue links, and its priority (0 unless set).
 #[derive(Default)]
-pub struct MapLinks(BTreeMap<u64, (u64, u64)>);
+pub struct MapLinks {
+    links: BTreeMap<u64, (u64, u64)>,
+    priorities: BTreeMap<u64, u64>,
+}
+
+impl MapLinks {
+    /// Gives `thread` `priority` (a queued thread must then be reordered).
+    pub fn set_priority(&mut self, thread: u64, priority: u64) {
+        self.priorities.insert(thread, priority);
+    }
+}
 
 /// A test double whose queue links are a [`MapLinks`].
 pub trait HasLinks {
@@ -21,16 +32,19 @@ pub trait HasLinks {
 
 impl<T: HasLinks> QueueLinks for T {
     fn next(&self, t: u64) -> u64 {
-        self.links().0.get(&t).map_or(0, |l| l.1)
+        self.links().links.get(&t).map_or(0, |l| l.1)
     }
     fn prev(&self, t: u64) -> u64 {
-        self.links().0.get(&t).map_or(0, |l| l.0)
+        self.links().links.get(&t).map_or(0, |l| l.0)
     }
     fn set_next(&mut self, t: u64, n: u64) {
-        self.links_mut().0.entry(t).or_default().1 = n;
+        self.links_mut().links.entry(t).or_default().1 = n;
     }
     fn set_prev(&mut self, t: u64, p: u64) {
-        self.links_mut().0.entry(t).or_default().0 = p;
+        self.links_mut().links.entry(t).or_default().0 = p;
+    }
+    fn priority(&self, t: u64) -> u64 {
+        self.links().priorities.get(&t).copied().unwrap_or(0)
     }
 }
 

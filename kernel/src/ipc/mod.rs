@@ -204,6 +204,20 @@ pub fn cancel(thread: Thread) {
     }
 }
 
+/// `thread` has a new priority: if it waits in an endpoint's or a
+/// notification's queue it moves to its new place there, as seL4 re-queues
+/// a blocked thread whose priority is set.
+pub fn reorder(thread: Thread) {
+    let object = thread.blocked_on();
+    match thread.state() {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => {
+            endpoint::reorder(EndpointRef::linked(object), thread);
+        }
+        ThreadState::BlockedOnNotification => notification::reorder(object, thread.addr()),
+        ThreadState::BlockedOnReply | ThreadState::Inactive | ThreadState::Running => {}
+    }
+}
+
 /// Stops a thread: out of every queue and reply relation, inactive.
 pub fn stop_thread(thread: Thread) {
     cancel(thread);

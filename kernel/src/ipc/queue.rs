@@ -1,7 +1,7 @@
 //! The kernel's threads as the capability core's thread queues and state
 //! machines see them (`keel_kernel_core::thread_queue`, host-tested): each
-//! thread's queue links live in its TCB, and a link the kernel stored is
-//! made a [`Thread`] again by [`tcb`].
+//! thread's queue links and the priority that orders its place live in its
+//! TCB, and a link the kernel stored is made a [`Thread`] again by [`tcb`].
 
 use crate::object::handle::Thread;
 use keel_kernel_core::thread_queue::QueueLinks;
@@ -16,7 +16,8 @@ pub(crate) fn tcb(object: u64) -> Thread {
 }
 
 /// The kernel's threads as the capability core's queues and state machines
-/// see them: queue links live in each TCB's `ipc_next`/`ipc_prev`.
+/// see them: queue links live in each TCB's `ipc_next`/`ipc_prev`, and
+/// its priority orders the queues it waits in.
 pub(crate) struct KernelThreads;
 
 impl QueueLinks for KernelThreads {
@@ -34,5 +35,10 @@ impl QueueLinks for KernelThreads {
 
     fn set_prev(&mut self, thread: u64, prev: u64) {
         tcb(thread).set_ipc_prev(prev);
+    }
+
+    #[inline(always)]
+    fn priority(&self, thread: u64) -> u64 {
+        tcb(thread).priority()
     }
 }

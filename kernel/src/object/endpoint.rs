@@ -1,5 +1,5 @@
 //! Endpoints: synchronous IPC. The state machine (an endpoint's state and its
-//! FIFO queue of senders or receivers) is the capability core's
+//! queue of senders or receivers, in priority order) is the capability core's
 //! (`keel_kernel_core::endpoint`, host-tested); this module connects it to the
 //! kernel's threads, scheduler and message transfer (`crate::ipc`).
 
@@ -11,7 +11,7 @@ use crate::object::tcb::ThreadState;
 use crate::sched;
 use keel_abi::CapRights;
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend};
+use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend, SendMode};
 
 impl EndpointThreads for KernelThreads {
     fn set_pending_send(&mut self, thread: u64, send: PendingSend) {
@@ -80,12 +80,16 @@ pub struct Sending {
     pub blocking: bool,
     /// A Call: wait for the receiver's reply afterwards, if the cap allows.
     pub is_call: bool,
+    /// Lend a waiting receiver without a scheduling context the sender's
+    /// (the send half of NBSendRecv and NBSendWait, as in seL4 MCS).
+    pub donates: bool,
 }
 
 /// `sender` sends on the endpoint `cap` names (with its badge; caps go
 /// along with its grant right; a Call waits for the reply only with its
-/// grant or grant-reply right). Without `blocking` and no receiver waiting,
-/// the message is dropped.
+/// grant or grant-reply right; with `donates` a passive receiver runs on
+/// the sender's context). Without `blocking` and no receiver waiting, the
+/// message is dropped.
 pub fn send(sender: Thread, cap: &Cap, how: Sending) {
     let rights = cap.rights();
     let send = PendingSend {
@@ -94,13 +98,16 @@ pub fn send(sender: Thread, cap: &Cap, how: Sending) {
         is_call: how.is_call,
         can_grant_reply: rights.contains(CapRights::GRANT_REPLY),
     };
-    let blocking = how.blocking;
+    let mode = SendMode {
+        blocking: how.blocking,
+        donates: how.donates,
+    };
     Endpoint::at(cap.paddr()).send(
         &mut KernelMemory,
         &mut KernelThreads,
         sender.addr(),
         send,
-        blocking,
+        mode,
     );
 }
 
@@ -129,15 +136,25 @@ pub fn has_senders(ep: EndpointRef) -> bool {
     Endpoint::at(ep.addr()).has_senders(&KernelMemory)
 }
 
-/// Queues `thread` as a receiver on the endpoint.
+/// True when no thread waits on the endpoint.
 #[inline(always)]
-pub fn block_receiver(ep: EndpointRef, thread: Thread) {
-    Endpoint::at(ep.addr()).block(
+pub fn is_idle(ep: EndpointRef) -> bool {
+    Endpoint::at(ep.addr()).is_idle(&KernelMemory)
+}
+
+/// Queues `thread` as the one receiver on the endpoint, which [`is_idle`].
+#[inline(always)]
+pub fn block_only_receiver(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).block_only_receiver(
         &mut KernelMemory,
         &mut KernelThreads,
         thread.addr(),
-        Blocked::Receive,
     );
+}
+
+/// `thread`, queued on the endpoint, has a new priority: it takes its new place.
+pub fn reorder(ep: EndpointRef, thread: Thread) {
+    Endpoint::at(ep.addr()).reorder(&mut KernelMemory, &mut KernelThreads, thread.addr());
 }
 
 /// Takes `thread` off the endpoint's queue, leaving the endpoint idle if it

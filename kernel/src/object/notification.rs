@@ -1,8 +1,8 @@
 //! Notifications: a word of bits that Signal ORs a badge into, and Wait takes
 //! (blocking while it is zero). The state machine (the object's state and
-//! word, its FIFO queue of waiters, the bound thread that also receives
-//! signals while it waits on an endpoint, and the bound scheduling context
-//! a passive thread woken by a signal runs on) is the capability core's
+//! word, its queue of waiters in priority order, the bound thread that also
+//! receives signals while it waits on an endpoint, and the bound scheduling
+//! context a passive thread woken by a signal runs on) is the capability core's
 //! (`keel_kernel_core::notification`, host-tested); this module connects it
 //! to the kernel's threads, scheduler and message delivery (`crate::ipc`).
 
@@ -94,6 +94,11 @@ pub fn return_context(ntfn: u64, thread: u64) {
 #[inline(always)]
 pub fn wait(ntfn: u64, thread: u64, blocking: bool) {
     Notification::at(ntfn).wait(&mut KernelMemory, &mut KernelThreads, thread, blocking);
+}
+
+/// `thread`, waiting on the notification, has a new priority: it takes its new place.
+pub fn reorder(ntfn: u64, thread: u64) {
+    Notification::at(ntfn).reorder(&mut KernelMemory, &mut KernelThreads, thread);
 }
 
 /// Takes `thread` off the waiters, leaving the notification idle if it was the last.

@@ -176,6 +176,7 @@ pub fn timer_fired() {
 
 /// Arms the timer for the earlier of the charged context's budget end and
 /// the next release; leaves it alone when that deadline is already armed.
+#[inline]
 pub fn arm_timer() {
     let current = ACCOUNT.sc.read();
     let budget_end = if current != 0 && sc(current).configured() {

@@ -276,7 +276,8 @@ pub fn make_inactive(t: Thread) {
     set_thread_state(t, ThreadState::Inactive);
 }
 
-/// Changes a thread's priority, keeping its place in the run queues consistent.
+/// Changes a thread's priority, keeping its place in the run queues, and
+/// in the endpoint or notification queue it waits in, consistent.
 pub fn set_priority(t: Thread, priority: u64) {
     let queued = t.queued();
     dequeue(t);
@@ -284,6 +285,7 @@ pub fn set_priority(t: Thread, priority: u64) {
     if queued {
         enqueue(t);
     }
+    crate::ipc::reorder(t);
 }
 
 /// MCS Yield: the current thread gives up the rest of its current refill

@@ -190,9 +190,11 @@ fn call_own_context(
 }
 
 /// ReplyRecv answering a caller waiting on the Reply object it names, which
-/// runs next, then waiting on an endpoint with no sender. A passive caller
-/// whose context comes back with the reply (seL4's condition) runs on it:
-/// its register file, for the system-call entry to return with.
+/// runs next, then waiting on an endpoint nobody else waits on (with other
+/// receivers there the slow path queues it in its priority's place). A
+/// passive caller whose context comes back with the reply (seL4's
+/// condition) runs on it: its register file, for the system-call entry to
+/// return with.
 #[inline(never)]
 fn reply_recv(server: Thread) -> Option<NonNull<UserContext>> {
     let info = short_message(server)?;
@@ -210,7 +212,7 @@ fn reply_recv(server: Thread) -> Option<NonNull<UserContext>> {
         return None;
     }
     let cap = endpoint_cap(server, CapRights::READ)?;
-    if endpoint::has_senders(endpoint_of(&cap)) {
+    if !endpoint::is_idle(endpoint_of(&cap)) {
         return None;
     }
     let successor = sched::would_run_next(caller.priority(), server)?;
@@ -249,11 +251,11 @@ fn reply_recv_own_context(
 }
 
 /// The receive half of ReplyRecv: `server` waits on the endpoint `cap`
-/// names (which has no sender) with `reply`, which names no thread (its
+/// names (on which nobody waits) with `reply`, which names no thread (its
 /// caller was just answered).
 #[inline(always)]
 fn wait_on(server: Thread, reply: u64, cap: Cap) {
     server.set_receive_can_grant(cap.rights_field().contains(CapRights::GRANT));
     reply::link_receiver(reply, server.addr());
-    endpoint::block_receiver(endpoint_of(&cap), server);
+    endpoint::block_only_receiver(endpoint_of(&cap), server);
 }

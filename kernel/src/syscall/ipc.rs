@@ -4,7 +4,9 @@
 //! cap, or a receive through a cap without the read right, is a capability
 //! fault, as in seL4. A send through an endpoint or notification cap without
 //! the write right is seL4's InvalidCapability error: a Call is answered with
-//! it, a Send or NBSend is dropped. A receive on an endpoint names the Reply
+//! it, a Send or NBSend is dropped. The send half of NBSendRecv and
+//! NBSendWait lends a passive receiver the sender's scheduling context, as
+//! seL4 MCS does (a Call lends it through its Reply object). A receive on an endpoint names the Reply
 //! object a Call it takes will wait on (MCS): argument `ARG_REPLY`, or
 //! `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
@@ -94,6 +96,7 @@ pub fn send_through(
             let how = endpoint::Sending {
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
                 is_call: syscall == Syscall::Call,
+                donates: matches!(syscall, Syscall::NBSendRecv | Syscall::NBSendWait),
             };
             endpoint::send(thread, &cap, how);
         }

@@ -23,13 +23,14 @@ use keel_sys::sched::SchedContextFlags;
 use keel_sys::{CPtr, Cap};
 
 /// Virtual nanoseconds (instructions under `-icount`) a server works per request.
-const WORK_NS: u64 = 1_000_000;
+pub(super) const WORK_NS: u64 = 1_000_000;
 
 fn cap<T: keel_sys::cap::CapKind>(bits: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(bits))
 }
 
-fn work() {
+/// Works [`WORK_NS`] of virtual time.
+pub(super) fn work() {
     let start = keel_sys::arch::cycle_counter();
     while keel_sys::arch::cycle_counter() - start < WORK_NS {}
 }

@@ -74,8 +74,20 @@ fn default_system_parses() {
 fn the_repository_system_toml_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../system.toml");
     let s = System::load(&path).unwrap();
-    assert!(s.connections.is_empty() && s.regions.is_empty());
-    assert!(s.programs.iter().all(|p| p.role != Role::Server));
+    // Only the root task starts at boot until init starts the rest; the
+    // console server is passive and serves the hello app.
+    assert!(s.programs.iter().skip(1).all(|p| !p.start));
+    let program = |name: &str| s.programs.iter().position(|p| p.name == name).unwrap();
+    let console = &s.programs[program("console")];
+    assert_eq!(console.role, Role::Server);
+    assert!(console.debug && console.sched.is_some_and(|sc| sc.passive));
+    assert_eq!(s.connections.len(), 1);
+    let hello = &s.connections[0];
+    assert_eq!(
+        (hello.client, hello.server, hello.name.as_str()),
+        (program("hello"), program("console"), "console")
+    );
+    assert!(s.regions.is_empty());
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub(crate) mod retype;
 mod runtime;
 mod sched;
 mod sched_context;
+mod server;
 mod syscall;
 mod threads;
 mod timeout_fault;
@@ -205,6 +206,10 @@ crate::test_cases! {
     PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before" => process::dead_pool_stops_child, InRoot;
     PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task" => process::shared_frame, InRoot;
+    SERVER0001: "the console server announces itself ready and serves set_tag, write_line and flush through the generated stubs, refusing bad lines and tags" => server::console_serves_stubs, InRoot;
+    SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving" => server::console_answers_malformed_requests, InRoot;
+    SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served" => server::console_tag_table_is_bounded, InRoot;
+    SERVER0004: "a keel-rt app prints through its console connection and its main's return reaches init as exit(0)" => server::app_prints_through_console_and_exits, InRoot;
     RUNTIME0001: "two threads of one program allocate and free concurrently under short budgets; every block keeps its contents and all memory comes back" => runtime::heap_under_preemption;
     RUNTIME0002: "two threads make long Calls concurrently, each through its own IPC buffer, and get their own answers" => runtime::ipc_buffer_per_thread;
     RUNTIME0003: "two threads' failing invocations each return their own error detail" => runtime::error_detail_per_call;

@@ -210,6 +210,8 @@ crate::test_cases! {
     SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving" => server::console_answers_malformed_requests, InRoot;
     SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served" => server::console_tag_table_is_bounded, InRoot;
     SERVER0004: "a keel-rt app prints through its console connection and its main's return reaches init as exit(0)" => server::app_prints_through_console_and_exits, InRoot;
+    SERVER0005: "a keel-rt app's panic is printed through its console connection and reaches init as exit(PANIC_STATUS)" => server::app_panic_exits_with_panic_status, InRoot;
+    SERVER0006: "a keel-rt app without a console connection prints through its Debug cap and exits through init" => server::app_without_console_prints_through_debug, InRoot;
     RUNTIME0001: "two threads of one program allocate and free concurrently under short budgets; every block keeps its contents and all memory comes back" => runtime::heap_under_preemption;
     RUNTIME0002: "two threads make long Calls concurrently, each through its own IPC buffer, and get their own answers" => runtime::ipc_buffer_per_thread;
     RUNTIME0003: "two threads' failing invocations each return their own error detail" => runtime::error_detail_per_call;

@@ -95,6 +95,8 @@ impl InitServer for Supervisor {
 /// object (an exit waits on it for good).
 struct Init {
     endpoint: u64,
+    /// The endpoint again, badged for faults: every program's fault endpoint.
+    fault_ep: u64,
     transport: EndpointServer,
     supervisor: Supervisor,
 }
@@ -102,11 +104,17 @@ struct Init {
 impl Init {
     fn new(env: &Env) -> Result<Init, String> {
         let endpoint = super::retype::make(env, 12, ObjectType::Endpoint, 0, 1)?;
+        let fault_ep = env.slots(1)?;
+        step(
+            slot(fault_ep).mint(&slot(endpoint), CapRights::ALL, badge(FAULT_CLIENT)),
+            "mint the fault endpoint",
+        )?;
         let reply = reply_object(env)?;
         let transport = EndpointServer::new(Cap::from_cptr(CPtr::from_bits(endpoint)), reply, None)
             .map_err(|e| format!("init's transport: {e}"))?;
         Ok(Init {
             endpoint,
+            fault_ep,
             transport,
             supervisor: Supervisor::default(),
         })
@@ -193,7 +201,6 @@ fn slots(init: u64) -> ProcessSlots {
 struct Running {
     init: Init,
     console_ep: u64,
-    fault_ep: u64,
 }
 
 /// Starts the console, waits for its `ready` and makes it passive, as
@@ -202,11 +209,6 @@ fn start_console(env: &Env) -> Result<Running, String> {
     let mut init = Init::new(env)?;
     let console_ep = super::retype::make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let reply = reply_object(env)?;
-    let fault_ep = env.slots(1)?;
-    step(
-        slot(fault_ep).mint(&slot(init.endpoint), CapRights::ALL, badge(FAULT_CLIENT)),
-        "mint the fault endpoint",
-    )?;
     let info = ProcessInfo {
         name: "console".to_string(),
         slots: ProcessSlots {
@@ -223,7 +225,14 @@ fn start_console(env: &Env) -> Result<Running, String> {
         given(reply.cptr().bits(), CapRights::ALL, 0),
         given(init_thread::DEBUG.cptr().bits(), CapRights::WRITE, 0),
     ];
-    let console = start(env, "console", &info, &caps, CONSOLE_PRIORITY, fault_ep)?;
+    let console = start(
+        env,
+        "console",
+        &info,
+        &caps,
+        CONSOLE_PRIORITY,
+        init.fault_ep,
+    )?;
     init.receive()?;
     ensure!(
         init.supervisor.ready == [CONSOLE_CLIENT],
@@ -235,11 +244,7 @@ fn start_console(env: &Env) -> Result<Running, String> {
         console.sched_context.sched_context_unbind(),
         "make the console passive",
     )?;
-    Ok(Running {
-        init,
-        console_ep,
-        fault_ep,
-    })
+    Ok(Running { init, console_ep })
 }
 
 /// A client of the console: a cap to its endpoint badged for `client`.
@@ -365,27 +370,71 @@ pub fn console_tag_table_is_bounded(env: &Env) -> TestResult {
     )
 }
 
-pub fn app_prints_through_console_and_exits(env: &Env) -> TestResult {
-    let mut running = start_console(env)?;
-    let info = ProcessInfo {
+/// Starts the hello app with `arg`, a connection to `console` if given
+/// and a write-only Debug cap if `debug`; returns the status of the exit
+/// init hears next.
+fn run_hello(
+    env: &Env,
+    init: &mut Init,
+    console: Option<u64>,
+    debug: bool,
+    arg: u64,
+) -> Result<u32, String> {
+    let mut caps = vec![given(init.endpoint, CapRights::ALL, badge(APP_CLIENT))];
+    let mut info = ProcessInfo {
         name: "hello".to_string(),
         slots: slots(INIT_SLOT),
-        connections: vec![NamedCap {
-            name: "console".to_string(),
-            slot: SECOND_SLOT,
-        }],
+        arg,
         ..ProcessInfo::default()
     };
-    let caps = [
-        given(running.init.endpoint, CapRights::ALL, badge(APP_CLIENT)),
-        given(running.console_ep, CapRights::ALL, badge(APP_CLIENT)),
-    ];
-    start(env, "hello", &info, &caps, APP_PRIORITY, running.fault_ep)?;
-    running.init.receive()?;
+    if let Some(console_ep) = console {
+        info.connections.push(NamedCap {
+            name: "console".to_string(),
+            slot: INIT_SLOT + caps.len() as u64,
+        });
+        caps.push(given(console_ep, CapRights::ALL, badge(APP_CLIENT)));
+    }
+    if debug {
+        info.slots.debug = Some(INIT_SLOT + caps.len() as u64);
+        caps.push(given(init_thread::DEBUG.cptr().bits(), CapRights::WRITE, 0));
+    }
+    start(env, "hello", &info, &caps, APP_PRIORITY, init.fault_ep)?;
+    init.receive()?;
+    match init.supervisor.exits[..] {
+        [(APP_CLIENT, status)] => Ok(status),
+        ref exits => Err(format!(
+            "init heard exits {exits:?}, ready {:?}",
+            init.supervisor.ready
+        )),
+    }
+}
+
+pub fn app_prints_through_console_and_exits(env: &Env) -> TestResult {
+    let mut running = start_console(env)?;
+    let status = run_hello(env, &mut running.init, Some(running.console_ep), false, 0)?;
+    ensure!(status == 0, "hello exited with {status}");
+    Ok(())
+}
+
+pub fn app_panic_exits_with_panic_status(env: &Env) -> TestResult {
+    let mut running = start_console(env)?;
+    let status = run_hello(
+        env,
+        &mut running.init,
+        Some(running.console_ep),
+        false,
+        keel_hello::ARG_PANIC,
+    )?;
     ensure!(
-        running.init.supervisor.exits == [(APP_CLIENT, 0)],
-        "init heard exits {:?}",
-        running.init.supervisor.exits
+        status == keel_rt::PANIC_STATUS,
+        "a panicking hello exited with {status}"
     );
+    Ok(())
+}
+
+pub fn app_without_console_prints_through_debug(env: &Env) -> TestResult {
+    let mut init = Init::new(env)?;
+    let status = run_hello(env, &mut init, None, true, 0)?;
+    ensure!(status == 0, "hello exited with {status}");
     Ok(())
 }

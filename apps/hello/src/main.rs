@@ -1,7 +1,9 @@
 //! keel-hello: the smallest program init starts. It prints a few lines,
 //! which keel-rt sends to the console server through its "console"
 //! connection (tagged with the program's name), and returns 0, which
-//! keel-rt turns into Init `exit(0)`.
+//! keel-rt turns into Init `exit(0)`; asked to (`keel_hello::ARG_PANIC`),
+//! it panics instead, which keel-rt reports and turns into Init
+//! `exit(keel_rt::PANIC_STATUS)`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -20,6 +22,9 @@ fn main(info: &'static ProcessInfo) -> u32 {
     );
     for n in 1..=3 {
         println!("line {n} of 3");
+    }
+    if info.arg == keel_hello::ARG_PANIC {
+        panic!("{}", keel_hello::PANIC_MESSAGE);
     }
     0
 }

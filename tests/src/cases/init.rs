@@ -128,7 +128,7 @@ pub fn connection_badge(env: &Env) -> TestResult {
     Ok(())
 }
 
-/// SERVER0001: a request and reply through the generated stubs to a
+/// SERVER0007: a request and reply through the generated stubs to a
 /// passive server, which runs on the caller's donated budget.
 pub fn stub_round_trip(env: &Env) -> TestResult {
     let (manifest, archive) = (manifest(1), crate::system::archive(env)?);

@@ -40,7 +40,10 @@ impl core::fmt::Write for DebugConsole {
     }
 }
 
-/// Where a process's lines go.
+/// Where a process's lines go. The console client holds its two message
+/// buffers inline: a process has one sink, in a static, and a panic's
+/// report can make one without allocating.
+#[allow(clippy::large_enum_variant)]
 enum Sink {
     /// The console server; `tagged` once the tag is set.
     Console {

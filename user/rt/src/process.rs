@@ -17,6 +17,7 @@ use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use keel_abi::process::{ProcessInfo, ProcessInfoError, PROCESS_INFO_VADDR};
+use keel_abi::syscall::THREAD_NAME_MAX;
 use keel_protocols::init::InitClient;
 use keel_protocols::sys::EndpointClient;
 use keel_sys::cap::{CapKind, Debug, Tcb};
@@ -57,8 +58,10 @@ pub(crate) fn start(addr: usize) -> Result<&'static ProcessInfo, ProcessInfoErro
     let info: &'static ProcessInfo = Box::leak(Box::new(ProcessInfo::decode_page(page)?));
     PROCESS_INFO.store(core::ptr::from_ref(info).cast_mut(), Ordering::Release);
     if let Some(debug) = info.slots.debug {
-        // A name the kernel refuses (too long) leaves the thread unnamed.
-        let _ = slot::<Debug>(debug).debug_name_thread(&info.name);
+        // Names are ASCII; one the kernel still refuses leaves the thread
+        // unnamed.
+        let name = info.name.get(..THREAD_NAME_MAX).unwrap_or(&info.name);
+        let _ = slot::<Debug>(debug).debug_name_thread(name);
     }
     Ok(info)
 }

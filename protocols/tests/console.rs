@@ -1,41 +1,33 @@
-//! The console protocol end to end over the loopback transport, with a test
-//! console server (bounded tag table), and the receive loop: replies owed
-//! after requests, none after notification signals.
+//! The console protocol's client side over the loopback transport (how
+//! `write_text` splits text into lines) and the receive loop: replies owed
+//! after requests, none after notification signals. The console server's
+//! own behaviour (tags, refusals, its bounded table) is tested with it, in
+//! servers/console/core.
 
 use std::collections::VecDeque;
 
 use keel_protocols::badge::SignalBadge;
 use keel_protocols::console::{
-    dispatch, valid_line, valid_tag, ConsoleClient, ConsoleError, ConsoleServer, Line, Tag,
-    LINE_MAX, PROTOCOL, VERSION,
+    dispatch, ConsoleClient, ConsoleError, ConsoleServer, Line, Tag, LINE_MAX, PROTOCOL, VERSION,
 };
 use keel_protocols::loopback::Loopback;
-use keel_protocols::table::ClientTable;
 use keel_protocols::wire::{Header, Incoming, OutMessage};
 use keel_protocols::{
-    ActivityId, Caller, ClientBadge, ClientId, Rights, RpcError, ServeLoop, ServerTransport,
-    Service, SignalSet,
+    ActivityId, Caller, ClientBadge, ClientId, Rights, ServeLoop, ServerTransport, Service,
+    SignalSet,
 };
 
-/// Tags for at most two clients.
+/// Records what it is asked; checks nothing.
 #[derive(Default)]
 struct Console {
-    tags: ClientTable<Tag, 2>,
     out: Vec<String>,
     flushes: usize,
     signals: Vec<SignalSet>,
 }
 
 impl ConsoleServer for Console {
-    fn write_line(&mut self, caller: &Caller, text: Line) -> Result<(), ConsoleError> {
-        if !valid_line(&text) {
-            return Err(ConsoleError::ControlCharacter);
-        }
-        let tag = self
-            .tags
-            .get(caller.badge.client())
-            .map_or("?", |t| t.as_str());
-        self.out.push(format!("[{tag}] {text}"));
+    fn write_line(&mut self, _: &Caller, text: Line) -> Result<(), ConsoleError> {
+        self.out.push(text.as_str().to_string());
         Ok(())
     }
 
@@ -44,11 +36,7 @@ impl ConsoleServer for Console {
         Ok(())
     }
 
-    fn set_tag(&mut self, caller: &Caller, tag: Tag) -> Result<(), ConsoleError> {
-        if !valid_tag(&tag) {
-            return Err(ConsoleError::BadTag);
-        }
-        self.tags.insert(caller.badge.client(), tag)?;
+    fn set_tag(&mut self, _: &Caller, _: Tag) -> Result<(), ConsoleError> {
         Ok(())
     }
 }
@@ -86,29 +74,6 @@ fn run<R>(
     f(&mut c)
 }
 
-fn text<const N: usize>(s: &str) -> heapless::String<N> {
-    heapless::String::try_from(s).expect("fits")
-}
-
-#[test]
-fn lines_carry_the_clients_tag() {
-    let mut console = Console::default();
-    run(&mut console, 1, |c| {
-        assert_eq!(c.write_line(&text("before a tag")), Ok(()));
-        assert_eq!(c.set_tag(&text("shell")), Ok(()));
-        assert_eq!(c.write_line(&text("héllo, wörld")), Ok(()));
-        assert_eq!(c.flush(), Ok(()));
-    });
-    run(&mut console, 2, |c| {
-        assert_eq!(c.write_line(&text("")), Ok(()))
-    });
-    assert_eq!(
-        console.out,
-        ["[?] before a tag", "[shell] héllo, wörld", "[?] "]
-    );
-    assert_eq!(console.flushes, 1);
-}
-
 #[test]
 fn write_text_splits_lines_and_long_text() {
     let mut console = Console::default();
@@ -117,50 +82,11 @@ fn write_text_splits_lines_and_long_text() {
         assert_eq!(c.write_text("one\ntwo"), Ok(()));
         assert_eq!(c.write_text(&long), Ok(()));
     });
-    assert_eq!(console.out[..2], ["[?] one", "[?] two"]);
-    let pieces: Vec<&str> = console.out[2..].iter().map(|l| &l[4..]).collect();
+    assert_eq!(console.out[..2], ["one", "two"]);
+    let pieces: Vec<&str> = console.out[2..].iter().map(String::as_str).collect();
     assert_eq!(pieces.len(), 2);
     assert!(pieces.iter().all(|p| p.len() <= LINE_MAX));
     assert_eq!(pieces.concat(), long);
-}
-
-#[test]
-fn the_console_refuses_bad_lines_and_tags() {
-    let mut console = Console::default();
-    run(&mut console, 1, |c| {
-        assert_eq!(
-            c.write_line(&text("a\nb")),
-            Err(ConsoleError::ControlCharacter)
-        );
-        assert_eq!(
-            c.write_line(&text("bell\u{7}")),
-            Err(ConsoleError::ControlCharacter)
-        );
-        assert_eq!(c.set_tag(&text("")), Err(ConsoleError::BadTag));
-        assert_eq!(c.set_tag(&text("two words")), Err(ConsoleError::BadTag));
-    });
-    assert!(console.out.is_empty());
-}
-
-#[test]
-fn a_full_tag_table_is_an_error_reply() {
-    let mut console = Console::default();
-    for client in [1, 2] {
-        run(&mut console, client, |c| {
-            assert_eq!(c.set_tag(&text("t")), Ok(()))
-        });
-    }
-    run(&mut console, 3, |c| {
-        assert_eq!(
-            c.set_tag(&text("t")),
-            Err(ConsoleError::Rpc(RpcError::Full))
-        );
-        assert_eq!(c.write_line(&text("still served")), Ok(()));
-    });
-    run(&mut console, 2, |c| {
-        assert_eq!(c.set_tag(&text("again")), Ok(()))
-    });
-    assert_eq!(console.out, ["[?] still served"]);
 }
 
 /// A scripted endpoint: hands out queued messages, records what was sent.

@@ -46,6 +46,38 @@ pub fn mr(i: usize) -> Result<u64, Error> {
         .ok_or(Error::InvalidArgument)
 }
 
+/// Sets message registers `first..first + words.len()` (4 and above) in
+/// the IPC buffer: [`set_mr`] for many words, finding the buffer once.
+///
+/// # Errors
+/// `InvalidArgument` for a range past the buffer (nothing is written) or
+/// with no IPC buffer registered.
+pub fn write_mrs(first: usize, words: &[u64]) -> Result<(), Error> {
+    with_ipc_buffer(|b| {
+        b.msg
+            .get_mut(first..first + words.len())
+            .map(|m| m.copy_from_slice(words))
+    })
+    .flatten()
+    .ok_or(Error::InvalidArgument)
+}
+
+/// Reads message registers `first..first + into.len()` (4 and above) of
+/// the last message received: [`mr`] for many words, finding the buffer once.
+///
+/// # Errors
+/// `InvalidArgument` for a range past the buffer (nothing is read) or with
+/// no IPC buffer registered.
+pub fn read_mrs(first: usize, into: &mut [u64]) -> Result<(), Error> {
+    with_ipc_buffer(|b| {
+        b.msg
+            .get(first..first + into.len())
+            .map(|m| into.copy_from_slice(m))
+    })
+    .flatten()
+    .ok_or(Error::InvalidArgument)
+}
+
 /// The Reply object a receive hands to the kernel (MCS): a Call it takes
 /// waits on it, and is answered through it. `None` takes no Calls that can
 /// be answered (a caller that reaches it is left inactive, as in seL4).

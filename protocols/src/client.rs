@@ -65,6 +65,7 @@ impl<T: Transport> Connection<T> {
     /// the protocol's own or an [`RpcError`]; `BadReply` for a reply that
     /// does not decode.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub fn call<E: ProtocolError, R>(
         &mut self,
         protocol: u16,
@@ -91,6 +92,7 @@ impl<T: Transport> Connection<T> {
 }
 
 /// Reads a reply: a value of `layout`, or the error it carries.
+#[inline(always)]
 fn read_reply<E: ProtocolError, R>(
     reply: &InMessage,
     layout: Layout,

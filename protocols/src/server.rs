@@ -29,6 +29,7 @@ impl Caller {
     ///
     /// # Errors
     /// `NoRight` when it does not.
+    #[inline(always)]
     pub fn require(&self, needed: Rights) -> Result<(), RpcError> {
         if self.badge.rights().contains(needed) {
             Ok(())
@@ -56,6 +57,7 @@ pub struct Accepted {
 /// # Errors
 /// In that order: `BadBadge`, `WrongProtocol`, `VersionMismatch`, `NoRight`
 /// (relay), and the relay word's `WrongLength` or `Undecodable`.
+#[inline(always)]
 pub fn accept(request: &Incoming, protocol: u16, version: u8) -> Result<Accepted, RpcError> {
     let badge = match classify(request.badge) {
         Ok(Delivered::Client(badge)) => badge,
@@ -142,6 +144,7 @@ impl ServeLoop {
     }
 
     /// Sends the reply owed (if any), receives one message and handles it.
+    #[inline(always)]
     pub fn step(&mut self, transport: &mut impl ServerTransport, service: &mut impl Service) {
         if self.owes_reply {
             transport.reply_recv(&self.reply, &mut self.incoming);

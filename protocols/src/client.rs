@@ -83,7 +83,7 @@ impl<T: Transport> Connection<T> {
             relay: self.on_behalf,
         };
         let relay = header.relay.map(|a| u64::from(a.0));
-        let mut encoder = Encoder::new(&mut self.request, header.label(), relay.as_slice(), args)?;
+        let mut encoder = Encoder::new(&mut self.request, header.label(), relay, args)?;
         encode(&mut encoder)?;
         encoder.finish();
         self.transport.call(&self.request, &mut self.reply)?;

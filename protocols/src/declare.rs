@@ -243,7 +243,7 @@ macro_rules! protocol {
                             let mut e = $crate::wire::Encoder::new(
                                 reply,
                                 $crate::wire::REPLY_OK,
-                                &[],
+                                None,
                                 $crate::protocol!(@layout $rk $rt),
                             )?;
                             $crate::protocol!(@enc e $rk &value)?;

@@ -64,6 +64,39 @@ pub fn accept(request: &Incoming, protocol: u16, version: u8) -> Result<Accepted
         Ok(Delivered::Signals(_)) => return Err(RpcError::BadBadge(BadgeError::WrongKind)),
         Err(e) => return Err(RpcError::BadBadge(e)),
     };
+    // The usual request, of this protocol and version and not relayed, is
+    // told by one comparison of the label above its operation byte (bits
+    // past the relay flag must be zero too).
+    let usual = Header {
+        protocol,
+        version,
+        op: 0,
+        relay: None,
+    }
+    .label();
+    let label = request.message.label;
+    if label & !0xff == usual {
+        return Ok(Accepted {
+            op: label as u8,
+            caller: Caller {
+                badge,
+                activity: badge.activity(),
+            },
+            prefix: 0,
+        });
+    }
+    accept_other(request, badge, protocol, version)
+}
+
+/// [`accept`] for a label other than the usual: a relayed request, or one
+/// refused with the first thing wrong with it.
+#[inline(never)]
+fn accept_other(
+    request: &Incoming,
+    badge: ClientBadge,
+    protocol: u16,
+    version: u8,
+) -> Result<Accepted, RpcError> {
     let label = Label::split(request.message.label);
     if label.protocol != protocol {
         return Err(RpcError::WrongProtocol {

@@ -228,7 +228,8 @@ pub struct Encoder<'m> {
 }
 
 impl<'m> Encoder<'m> {
-    /// Starts `msg` with `label`, `prefix` words first, for arguments of `layout`.
+    /// Starts `msg` with `label`, the word `prefix` (a relayed request's
+    /// activity) first if there is one, for arguments of `layout`.
     ///
     /// # Errors
     /// `TooLong` when the layout does not fit in a message.
@@ -236,19 +237,22 @@ impl<'m> Encoder<'m> {
     pub fn new(
         msg: &'m mut OutMessage,
         label: u64,
-        prefix: &[u64],
+        prefix: Option<u64>,
         layout: Layout,
     ) -> Result<Self, RpcError> {
-        if !layout.fits(prefix.len()) {
+        let prefix_words = usize::from(prefix.is_some());
+        if !layout.fits(prefix_words) {
             return Err(RpcError::TooLong);
         }
-        let fixed_end = prefix.len() + layout.fixed_words;
+        let fixed_end = prefix_words + layout.fixed_words;
         msg.label = label;
         msg.caps.clear();
-        msg.words[..prefix.len()].copy_from_slice(prefix);
+        if let Some(word) = prefix {
+            msg.words[0] = word;
+        }
         Ok(Encoder {
             msg,
-            word_at: prefix.len(),
+            word_at: prefix_words,
             fixed_end,
             data_bytes: 0,
             has_data: layout.has_data,

@@ -7,7 +7,7 @@
 //! generated client stub; the other with raw ReplyRecv, called with raw
 //! Call. Each run times, in this order, an empty request to the raw server
 //! and to the stub server, then one carrying eight words to each (answered
-//! with their sum). Then [`supervise`] measures what one restart of the stub
+//! with their checksum). Then [`supervise`] measures what one restart of the stub
 //! server costs.
 //!
 //! Lines: `BENCH call-raw <words> <instructions>`, `BENCH call-stub <words>
@@ -23,7 +23,7 @@ mod supervise;
 use core::hint::black_box;
 use keel_abi::{BootInfo, MessageInfo, ObjectType};
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
-use keel_echo_server::{sum, EchoClient, MODE_RAW, MODE_STUB, RAW_WORDS};
+use keel_echo_server::{checksum, EchoClient, MODE_RAW, MODE_STUB, RAW_WORDS};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
@@ -143,7 +143,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         println!("BENCH call-stub 0 {}", (t1 - t0).saturating_sub(overhead));
 
         let words: [u64; RAW_WORDS] = black_box(core::array::from_fn(|i| run * 16 + i as u64));
-        let expected = sum(&words);
+        let expected = checksum(&words);
         let t0 = cycle_counter();
         let written = keel_sys::ipc::write_mrs(4, &words[4..]);
         let r = raw_ep.call(
@@ -153,7 +153,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         let t1 = cycle_counter();
         at("call-raw 8: the IPC buffer", written)?;
         if r.info.length() != 1 || r.mrs[0] != expected {
-            return Err(Failure::new("call-raw 8: not answered with the sum"));
+            return Err(Failure::new("call-raw 8: not answered with the checksum"));
         }
         println!("BENCH call-raw 8 {}", (t1 - t0).saturating_sub(overhead));
 

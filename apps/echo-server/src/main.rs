@@ -54,7 +54,7 @@ extern "C" fn keel_rt_entry(mode: u64) -> ! {
 }
 
 /// The raw mode: a request of [`RAW_WORDS`] words is answered with their
-/// sum, any other with an empty reply.
+/// checksum, any other with an empty reply.
 fn raw(ep: Cap<Endpoint>, reply: Cap<Reply>) -> ! {
     let mut r = ep.recv(Some(reply));
     loop {
@@ -64,7 +64,7 @@ fn raw(ep: Cap<Endpoint>, reply: Cap<Reply>) -> ! {
             // Words past the registers that cannot be read (no IPC buffer)
             // count as zero.
             let _ = keel_sys::ipc::read_mrs(4, &mut words[4..]);
-            (MessageInfo::new(0, 0, 0, 1), [sum(&words), 0, 0, 0])
+            (MessageInfo::new(0, 0, 0, 1), [checksum(&words), 0, 0, 0])
         } else {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
         };
@@ -81,7 +81,7 @@ impl EchoServer for Echo {
     }
 
     fn words8(&mut self, _caller: &Caller, words: [u64; RAW_WORDS]) -> Result<u64, EchoError> {
-        Ok(sum(&words))
+        Ok(checksum(&words))
     }
 
     fn crash(&mut self, _caller: &Caller) -> Result<(), EchoError> {

@@ -47,32 +47,46 @@ pub fn mr(i: usize) -> Result<u64, Error> {
 }
 
 /// Sets message registers `first..first + words.len()` (4 and above) in
-/// the IPC buffer: [`set_mr`] for many words, finding the buffer once.
+/// the IPC buffer: [`set_mr`] for many words, finding the buffer once. The
+/// words are written one by one, not by `memcpy`, which on aarch64 copies
+/// through the FP/SIMD registers and so makes a thread that never touches
+/// floating point take the kernel's lazy FP switch.
 ///
 /// # Errors
 /// `InvalidArgument` for a range past the buffer (nothing is written) or
 /// with no IPC buffer registered.
 pub fn write_mrs(first: usize, words: &[u64]) -> Result<(), Error> {
     with_ipc_buffer(|b| {
-        b.msg
-            .get_mut(first..first + words.len())
-            .map(|m| m.copy_from_slice(words))
+        b.msg.get_mut(first..first + words.len()).map(|m| {
+            for (slot, &word) in m.iter_mut().zip(words) {
+                // SAFETY: `slot` is a valid, aligned, exclusive reference
+                // into the IPC buffer; the write is volatile only so that
+                // it stays a word move.
+                unsafe { core::ptr::write_volatile(slot, word) };
+            }
+        })
     })
     .flatten()
     .ok_or(Error::InvalidArgument)
 }
 
 /// Reads message registers `first..first + into.len()` (4 and above) of
-/// the last message received: [`mr`] for many words, finding the buffer once.
+/// the last message received: [`mr`] for many words, finding the buffer
+/// once, word by word as [`write_mrs`] writes them.
 ///
 /// # Errors
 /// `InvalidArgument` for a range past the buffer (nothing is read) or with
 /// no IPC buffer registered.
 pub fn read_mrs(first: usize, into: &mut [u64]) -> Result<(), Error> {
     with_ipc_buffer(|b| {
-        b.msg
-            .get(first..first + into.len())
-            .map(|m| into.copy_from_slice(m))
+        b.msg.get(first..first + into.len()).map(|m| {
+            for (word, slot) in into.iter_mut().zip(m) {
+                // SAFETY: `slot` is a valid, aligned reference into the IPC
+                // buffer; the read is volatile only so that it stays a word
+                // move.
+                *word = unsafe { core::ptr::read_volatile(slot) };
+            }
+        })
     })
     .flatten()
     .ok_or(Error::InvalidArgument)

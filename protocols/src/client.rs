@@ -98,14 +98,14 @@ fn read_reply<E: ProtocolError, R>(
     layout: Layout,
     decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
 ) -> Result<R, E> {
+    if reply.label == REPLY_OK {
+        let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
+        let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
+        decoder.finish().map_err(|_| RpcError::BadReply)?;
+        return Ok(value);
+    }
     let words = reply.used().ok_or(RpcError::BadReply)?;
     match (reply.label, words) {
-        (REPLY_OK, _) => {
-            let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
-            let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
-            decoder.finish().map_err(|_| RpcError::BadReply)?;
-            Ok(value)
-        }
         (REPLY_ERROR, &[code]) => Err(E::from_code(code).ok_or(RpcError::BadReply)?),
         (REPLY_RPC_ERROR, &[kind, a, b]) => Err(RpcError::from_words([kind, a, b])
             .ok_or(RpcError::BadReply)?

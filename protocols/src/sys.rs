@@ -43,8 +43,9 @@ pub struct ReceiveSlot {
 /// touches no IPC buffer and calls nothing.
 #[inline(always)]
 fn stage(msg: &OutMessage) -> Result<(MessageInfo, [u64; 4]), RpcError> {
-    let length = msg.length.min(MAX_WORDS);
+    let mut length = msg.length;
     if length > MESSAGE_REGISTERS_IN_REGS {
+        length = length.min(MAX_WORDS);
         let past = &msg.words[MESSAGE_REGISTERS_IN_REGS..length];
         write_mrs(MESSAGE_REGISTERS_IN_REGS, past).map_err(RpcError::Kernel)?;
     }
@@ -80,11 +81,13 @@ fn arm(slot: Option<ReceiveSlot>) -> Result<(), RpcError> {
 /// without caps touches no IPC buffer and calls nothing.
 #[inline(always)]
 fn take(got: &Received, slot: &Option<ReceiveSlot>, into: &mut InMessage) {
-    let sent = got.info.length().min(MAX_WORDS);
+    let sent = got.info.length();
     into.label = got.info.label();
     into.words[..MESSAGE_REGISTERS_IN_REGS].copy_from_slice(&got.mrs);
     into.length = sent;
     if sent > MESSAGE_REGISTERS_IN_REGS {
+        let sent = sent.min(MAX_WORDS);
+        into.length = sent;
         let past = &mut into.words[MESSAGE_REGISTERS_IN_REGS..sent];
         if read_mrs(MESSAGE_REGISTERS_IN_REGS, past).is_err() {
             // Words past the registers that cannot be read (no IPC

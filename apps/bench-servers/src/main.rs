@@ -158,7 +158,8 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         println!("BENCH call-raw 8 {}", (t1 - t0).saturating_sub(overhead));
 
         let t0 = cycle_counter();
-        let r = client.words8(words);
+        let [w0, w1, w2, w3, w4, w5, w6, w7] = words;
+        let r = client.words8(w0, w1, w2, w3, w4, w5, w6, w7);
         let t1 = cycle_counter();
         if r != Ok(expected) {
             return Err(Failure::new(alloc::format!(

@@ -38,6 +38,7 @@ pub const UNMAPPED: u64 = 0x0000_4000_0000_0000;
 /// What a long request is answered with: its words folded by rotate and
 /// exclusive or, which (unlike a sum) the compiler does not turn into
 /// SIMD code, so answering costs no lazy FP/SIMD switch on aarch64.
+#[inline]
 pub fn checksum(words: &[u64; RAW_WORDS]) -> u64 {
     words.iter().fold(0, |s, &w| s.rotate_left(7) ^ w)
 }
@@ -53,8 +54,14 @@ protocol! {
         ops: {
             /// Answers with nothing: what the protocol layer itself costs.
             1 => empty() -> fixed ();
-            /// Answers with the [`checksum`] of eight words.
-            2 => words8(fixed words: [u64; RAW_WORDS]) -> fixed u64;
+            /// Answers with the [`checksum`] of eight words (eight
+            /// arguments, not one array: each is decoded as a word, where an
+            /// array is copied as a block, which on aarch64 goes through the
+            /// FP/SIMD registers).
+            2 => words8(
+                fixed w0: u64, fixed w1: u64, fixed w2: u64, fixed w3: u64,
+                fixed w4: u64, fixed w5: u64, fixed w6: u64, fixed w7: u64,
+            ) -> fixed u64;
             /// Reads [`UNMAPPED`]: the server faults to its supervisor,
             /// which restarts it; the request is never answered.
             3 => crash() -> fixed ();

@@ -80,8 +80,19 @@ impl EchoServer for Echo {
         Ok(())
     }
 
-    fn words8(&mut self, _caller: &Caller, words: [u64; RAW_WORDS]) -> Result<u64, EchoError> {
-        Ok(checksum(&words))
+    fn words8(
+        &mut self,
+        _caller: &Caller,
+        w0: u64,
+        w1: u64,
+        w2: u64,
+        w3: u64,
+        w4: u64,
+        w5: u64,
+        w6: u64,
+        w7: u64,
+    ) -> Result<u64, EchoError> {
+        Ok(checksum(&[w0, w1, w2, w3, w4, w5, w6, w7]))
     }
 
     fn crash(&mut self, _caller: &Caller) -> Result<(), EchoError> {

@@ -217,20 +217,11 @@ mod tests {
             ProcessInfo::decode_page(&page[..page.len() - 1]),
             Err(ProcessInfoError::TooLong)
         );
-        assert_eq!(
-            ProcessInfo::decode_page(&[0; 64]),
-            Err(ProcessInfoError::NoMagic)
-        );
-        assert_eq!(
-            ProcessInfo::decode_page(&page[..12]),
-            Err(ProcessInfoError::TooLong)
-        );
+        assert_eq!(ProcessInfo::decode_page(&[0; 64]), Err(ProcessInfoError::NoMagic));
+        assert_eq!(ProcessInfo::decode_page(&page[..12]), Err(ProcessInfoError::TooLong));
         let mut huge = page.clone();
         huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(
-            ProcessInfo::decode_page(&huge),
-            Err(ProcessInfoError::TooLong)
-        );
+        assert_eq!(ProcessInfo::decode_page(&huge), Err(ProcessInfoError::TooLong));
         let mut garbled = page;
         garbled[16] = 0xff;
         assert!(ProcessInfo::decode_page(&garbled).is_err());

@@ -82,11 +82,7 @@ mod tests {
     #[test]
     fn the_one_way_ready_message_dispatches_as_ready() {
         let sent = ready_message();
-        let badge = ClientBadge::new(
-            ClientId::new(3).unwrap(),
-            ActivityId(0),
-            crate::Rights::NONE,
-        );
+        let badge = ClientBadge::new(ClientId::new(3).unwrap(), ActivityId(0), crate::Rights::NONE);
         let mut request = Incoming {
             badge: badge.bits(),
             message: Message::new(),

@@ -184,23 +184,38 @@ impl ServeLoop {
         } else {
             transport.recv(&mut self.incoming);
         }
-        match classify(self.incoming.badge) {
-            Ok(Delivered::Signals(signals)) => {
-                self.owes_reply = false;
-                service.signalled(signals);
-            }
-            _ => {
-                self.owes_reply = true;
-                service.handle(&self.incoming, &mut self.reply);
-            }
+        self.owes_reply = answer(service, &self.incoming, &mut self.reply);
+    }
+}
+
+/// Handles what was received: signals go to the service, a request is
+/// answered into `reply`. Returns whether a reply is owed.
+#[inline(always)]
+fn answer(service: &mut impl Service, incoming: &Incoming, reply: &mut OutMessage) -> bool {
+    match classify(incoming.badge) {
+        Ok(Delivered::Signals(signals)) => {
+            service.signalled(signals);
+            false
+        }
+        _ => {
+            service.handle(incoming, reply);
+            true
         }
     }
 }
 
-/// Serves forever: the body of a server's `main` after set-up.
+/// Serves forever: the body of a server's `main` after set-up. The steps
+/// of [`ServeLoop::step`], with whether a reply is owed kept in the flow
+/// of the loop rather than in memory.
 pub fn serve(transport: &mut impl ServerTransport, service: &mut impl Service) -> ! {
-    let mut serve_loop = ServeLoop::new();
+    let mut incoming = Incoming::default();
+    let mut reply = OutMessage::new();
+    transport.recv(&mut incoming);
     loop {
-        serve_loop.step(transport, service);
+        if answer(service, &incoming, &mut reply) {
+            transport.reply_recv(&reply, &mut incoming);
+        } else {
+            transport.recv(&mut incoming);
+        }
     }
 }

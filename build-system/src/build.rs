@@ -120,9 +120,6 @@ pub fn user_programs(target: &Target, args: &BuildArgs) -> Result<UserPrograms> 
     for p in &system.programs {
         cmd.args(["-p", &p.crate_name]);
     }
-    // keel-protocols' system-call transport: no program uses it yet, and it
-    // builds only for the targets, so it is checked here with the programs.
-    cmd.args(["-p", "keel-protocols", "--features", "keel-protocols/sys"]);
     if target.release {
         cmd.arg("--release");
     }

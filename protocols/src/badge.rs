@@ -238,6 +238,7 @@ pub enum Delivered {
 ///
 /// # Errors
 /// As [`ClientBadge::from_bits`] for a word without the signal flag.
+#[inline(always)]
 pub const fn classify(bits: u64) -> Result<Delivered, BadgeError> {
     if bits & SIGNAL_FLAG != 0 {
         Ok(Delivered::Signals(SignalSet(bits & !SIGNAL_FLAG)))

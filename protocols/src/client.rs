@@ -65,6 +65,7 @@ impl<T: Transport> Connection<T> {
     /// the protocol's own or an [`RpcError`]; `BadReply` for a reply that
     /// does not decode.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub fn call<E: ProtocolError, R>(
         &mut self,
         protocol: u16,
@@ -82,7 +83,7 @@ impl<T: Transport> Connection<T> {
             relay: self.on_behalf,
         };
         let relay = header.relay.map(|a| u64::from(a.0));
-        let mut encoder = Encoder::new(&mut self.request, header.label(), relay.as_slice(), args)?;
+        let mut encoder = Encoder::new(&mut self.request, header.label(), relay, args)?;
         encode(&mut encoder)?;
         encoder.finish();
         self.transport.call(&self.request, &mut self.reply)?;
@@ -91,19 +92,20 @@ impl<T: Transport> Connection<T> {
 }
 
 /// Reads a reply: a value of `layout`, or the error it carries.
+#[inline(always)]
 fn read_reply<E: ProtocolError, R>(
     reply: &InMessage,
     layout: Layout,
     decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
 ) -> Result<R, E> {
+    if reply.label == REPLY_OK {
+        let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
+        let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
+        decoder.finish().map_err(|_| RpcError::BadReply)?;
+        return Ok(value);
+    }
     let words = reply.used().ok_or(RpcError::BadReply)?;
     match (reply.label, words) {
-        (REPLY_OK, _) => {
-            let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
-            let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
-            decoder.finish().map_err(|_| RpcError::BadReply)?;
-            Ok(value)
-        }
         (REPLY_ERROR, &[code]) => Err(E::from_code(code).ok_or(RpcError::BadReply)?),
         (REPLY_RPC_ERROR, &[kind, a, b]) => Err(RpcError::from_words([kind, a, b])
             .ok_or(RpcError::BadReply)?

@@ -185,6 +185,8 @@ macro_rules! protocol {
                 ///
                 /// # Errors
                 /// The protocol's errors, or `Rpc` for one of the protocol layer.
+                // An operation takes the arguments its declaration lists.
+                #[allow(clippy::too_many_arguments)]
                 pub fn $op(
                     &mut self,
                     $( $n: $crate::protocol!(@send_ty $k $t) ),*
@@ -213,6 +215,7 @@ macro_rules! protocol {
                 ///
                 /// # Errors
                 /// Whatever the reply should carry; `dispatch` sends it to the client.
+                #[allow(clippy::too_many_arguments)]
                 fn $op(
                     &mut self,
                     caller: &$crate::Caller,
@@ -249,7 +252,7 @@ macro_rules! protocol {
                             let mut e = $crate::wire::Encoder::new(
                                 reply,
                                 $crate::wire::REPLY_OK,
-                                &[],
+                                None,
                                 $crate::protocol!(@layout $rk $rt),
                             )?;
                             $crate::protocol!(@enc e $rk &value)?;

@@ -29,6 +29,7 @@ impl Caller {
     ///
     /// # Errors
     /// `NoRight` when it does not.
+    #[inline(always)]
     pub fn require(&self, needed: Rights) -> Result<(), RpcError> {
         if self.badge.rights().contains(needed) {
             Ok(())
@@ -56,12 +57,46 @@ pub struct Accepted {
 /// # Errors
 /// In that order: `BadBadge`, `WrongProtocol`, `VersionMismatch`, `NoRight`
 /// (relay), and the relay word's `WrongLength` or `Undecodable`.
+#[inline(always)]
 pub fn accept(request: &Incoming, protocol: u16, version: u8) -> Result<Accepted, RpcError> {
     let badge = match classify(request.badge) {
         Ok(Delivered::Client(badge)) => badge,
         Ok(Delivered::Signals(_)) => return Err(RpcError::BadBadge(BadgeError::WrongKind)),
         Err(e) => return Err(RpcError::BadBadge(e)),
     };
+    // The usual request, of this protocol and version and not relayed, is
+    // told by one comparison of the label above its operation byte (bits
+    // past the relay flag must be zero too).
+    let usual = Header {
+        protocol,
+        version,
+        op: 0,
+        relay: None,
+    }
+    .label();
+    let label = request.message.label;
+    if label & !0xff == usual {
+        return Ok(Accepted {
+            op: label as u8,
+            caller: Caller {
+                badge,
+                activity: badge.activity(),
+            },
+            prefix: 0,
+        });
+    }
+    accept_other(request, badge, protocol, version)
+}
+
+/// [`accept`] for a label other than the usual: a relayed request, or one
+/// refused with the first thing wrong with it.
+#[inline(never)]
+fn accept_other(
+    request: &Incoming,
+    badge: ClientBadge,
+    protocol: u16,
+    version: u8,
+) -> Result<Accepted, RpcError> {
     let label = Label::split(request.message.label);
     if label.protocol != protocol {
         return Err(RpcError::WrongProtocol {
@@ -142,29 +177,45 @@ impl ServeLoop {
     }
 
     /// Sends the reply owed (if any), receives one message and handles it.
+    #[inline(always)]
     pub fn step(&mut self, transport: &mut impl ServerTransport, service: &mut impl Service) {
         if self.owes_reply {
             transport.reply_recv(&self.reply, &mut self.incoming);
         } else {
             transport.recv(&mut self.incoming);
         }
-        match classify(self.incoming.badge) {
-            Ok(Delivered::Signals(signals)) => {
-                self.owes_reply = false;
-                service.signalled(signals);
-            }
-            _ => {
-                self.owes_reply = true;
-                service.handle(&self.incoming, &mut self.reply);
-            }
+        self.owes_reply = answer(service, &self.incoming, &mut self.reply);
+    }
+}
+
+/// Handles what was received: signals go to the service, a request is
+/// answered into `reply`. Returns whether a reply is owed.
+#[inline(always)]
+fn answer(service: &mut impl Service, incoming: &Incoming, reply: &mut OutMessage) -> bool {
+    match classify(incoming.badge) {
+        Ok(Delivered::Signals(signals)) => {
+            service.signalled(signals);
+            false
+        }
+        _ => {
+            service.handle(incoming, reply);
+            true
         }
     }
 }
 
-/// Serves forever: the body of a server's `main` after set-up.
+/// Serves forever: the body of a server's `main` after set-up. The steps
+/// of [`ServeLoop::step`], with whether a reply is owed kept in the flow
+/// of the loop rather than in memory.
 pub fn serve(transport: &mut impl ServerTransport, service: &mut impl Service) -> ! {
-    let mut serve_loop = ServeLoop::new();
+    let mut incoming = Incoming::default();
+    let mut reply = OutMessage::new();
+    transport.recv(&mut incoming);
     loop {
-        serve_loop.step(transport, service);
+        if answer(service, &incoming, &mut reply) {
+            transport.reply_recv(&reply, &mut incoming);
+        } else {
+            transport.recv(&mut incoming);
+        }
     }
 }

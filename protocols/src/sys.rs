@@ -10,7 +10,7 @@
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapType, MessageInfo};
 use keel_sys::cap::{Debug, Endpoint, Reply};
-use keel_sys::ipc::{mr, set_cap, set_mr, set_receive_path, unwrapped_badge, Received};
+use keel_sys::ipc::{read_mrs, set_cap, set_receive_path, unwrapped_badge, write_mrs, Received};
 use keel_sys::{CPtr, Cap};
 
 use crate::cap::ReceivedCap;
@@ -18,7 +18,7 @@ use crate::client::Transport;
 use crate::error::RpcError;
 use crate::init::ready_message;
 use crate::server::ServerTransport;
-use crate::wire::{InMessage, Incoming, OutMessage, MAX_WORDS, REPLY_RPC_ERROR};
+use crate::wire::{InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_RPC_ERROR};
 
 /// Where a received cap goes: the receive path the kernel needs, and the
 /// CPtr the receiver then names the slot by.
@@ -40,23 +40,33 @@ pub struct ReceiveSlot {
 }
 
 /// Writes `msg`'s words past the registers and its caps into the IPC buffer,
-/// and returns its message info and register words.
+/// and returns its message info and register words. Inlined into each
+/// transport: a short message without caps (the usual request and reply)
+/// touches no IPC buffer and calls nothing.
+#[inline(always)]
 fn stage(msg: &OutMessage) -> Result<(MessageInfo, [u64; 4]), RpcError> {
-    let length = msg.length.min(MAX_WORDS);
-    for (i, &word) in msg.words[..length]
-        .iter()
-        .enumerate()
-        .skip(MESSAGE_REGISTERS_IN_REGS)
-    {
-        set_mr(i, word).map_err(RpcError::Kernel)?;
+    let mut length = msg.length;
+    if length > MESSAGE_REGISTERS_IN_REGS {
+        length = length.min(MAX_WORDS);
+        let past = &msg.words[MESSAGE_REGISTERS_IN_REGS..length];
+        write_mrs(MESSAGE_REGISTERS_IN_REGS, past).map_err(RpcError::Kernel)?;
     }
-    for (i, &cptr) in msg.caps.iter().enumerate() {
-        set_cap(i, CPtr::from_bits(cptr)).map_err(RpcError::Kernel)?;
+    if !msg.caps.is_empty() {
+        stage_caps(&msg.caps)?;
     }
     let info = MessageInfo::new(msg.label, 0, msg.caps.len() as u64, length as u64);
     let mut regs = [0; MESSAGE_REGISTERS_IN_REGS];
     regs.copy_from_slice(&msg.words[..MESSAGE_REGISTERS_IN_REGS]);
     Ok((info, regs))
+}
+
+/// Names `caps` as the extra caps of the next message.
+#[inline(never)]
+fn stage_caps(caps: &[u64]) -> Result<(), RpcError> {
+    for (i, &cptr) in caps.iter().enumerate() {
+        set_cap(i, CPtr::from_bits(cptr)).map_err(RpcError::Kernel)?;
+    }
+    Ok(())
 }
 
 /// Names `slot` as where received caps go (the kernel reads the path from
@@ -69,41 +79,58 @@ fn arm(slot: Option<ReceiveSlot>) -> Result<(), RpcError> {
 }
 
 /// Reads a received message: registers, the rest from the IPC buffer, and
-/// each cap as unwrapped (its badge) or transferred into `slot` (its type
-/// as the kernel identifies it; `Null` when nothing arrived there).
-fn take(got: &Received, slot: Option<ReceiveSlot>, into: &mut InMessage) {
-    let sent = got.info.length().min(MAX_WORDS);
+/// its caps ([`take_caps`]). Inlined into each transport: a short message
+/// without caps touches no IPC buffer and calls nothing.
+#[inline(always)]
+fn take(got: &Received, slot: &Option<ReceiveSlot>, into: &mut InMessage) {
+    let sent = got.info.length();
     into.label = got.info.label();
     into.words[..MESSAGE_REGISTERS_IN_REGS].copy_from_slice(&got.mrs);
-    // Words past the registers that cannot be read (no IPC buffer) are cut
-    // off, so the decoder reports the message's length as wrong.
-    into.length = sent.min(MESSAGE_REGISTERS_IN_REGS);
-    for i in MESSAGE_REGISTERS_IN_REGS..sent {
-        match mr(i) {
-            Ok(word) => into.words[i] = word,
-            Err(_) => break,
+    into.length = sent;
+    if sent > MESSAGE_REGISTERS_IN_REGS {
+        let sent = sent.min(MAX_WORDS);
+        into.length = sent;
+        let past = &mut into.words[MESSAGE_REGISTERS_IN_REGS..sent];
+        if read_mrs(MESSAGE_REGISTERS_IN_REGS, past).is_err() {
+            // Words past the registers that cannot be read (no IPC
+            // buffer) are cut off, so the decoder reports the message's
+            // length as wrong.
+            into.length = MESSAGE_REGISTERS_IN_REGS;
         }
-        into.length = i + 1;
     }
-    // At most three, the capacity.
-    into.caps = (0..got.info.extra_caps())
-        .map(|i| {
-            if got.info.caps_unwrapped() & (1 << i) != 0 {
-                ReceivedCap::Unwrapped {
-                    badge: unwrapped_badge(i).unwrap_or(0),
-                }
-            } else {
-                let cptr = slot.map_or(CPtr::from_bits(0), |s| s.cptr);
-                let kind = slot
-                    .and_then(|s| s.identify_with)
-                    .and_then(|debug| debug.debug_cap_identify(cptr).ok());
-                ReceivedCap::Transferred {
-                    cptr: cptr.bits(),
-                    kind: kind.unwrap_or(CapType::Null),
-                }
+    into.caps.clear();
+    if got.info.extra_caps() != 0 {
+        take_caps(got.info, slot, &mut into.caps);
+    }
+}
+
+/// Reads the caps of a message with `info`: each as unwrapped (its badge)
+/// or transferred into `slot` (its type as the kernel identifies it;
+/// `Null` when nothing arrived there).
+#[inline(never)]
+fn take_caps(
+    info: MessageInfo,
+    slot: &Option<ReceiveSlot>,
+    into: &mut heapless::Vec<ReceivedCap, MAX_CAPS>,
+) {
+    for i in 0..info.extra_caps().min(MAX_CAPS) {
+        let cap = if info.caps_unwrapped() & (1 << i) != 0 {
+            ReceivedCap::Unwrapped {
+                badge: unwrapped_badge(i).unwrap_or(0),
             }
-        })
-        .collect();
+        } else {
+            let cptr = slot.map_or(CPtr::from_bits(0), |s| s.cptr);
+            let kind = slot
+                .and_then(|s| s.identify_with)
+                .and_then(|debug| debug.debug_cap_identify(cptr).ok());
+            ReceivedCap::Transferred {
+                cptr: cptr.bits(),
+                kind: kind.unwrap_or(CapType::Null),
+            }
+        };
+        // At most MAX_CAPS, the capacity.
+        let _fits = into.push(cap);
+    }
 }
 
 /// A client's connection: its endpoint cap to the server.
@@ -125,10 +152,11 @@ impl EndpointClient {
 }
 
 impl Transport for EndpointClient {
+    #[inline(always)]
     fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError> {
         let (info, regs) = stage(request)?;
         let got = self.endpoint.call(info, regs);
-        take(&got, self.receive, reply);
+        take(&got, &self.receive, reply);
         Ok(())
     }
 }
@@ -184,13 +212,15 @@ impl EndpointServer {
         })
     }
 
+    #[inline(always)]
     fn finish(&self, got: &Received, into: &mut Incoming) {
         into.badge = got.badge;
-        take(got, self.receive, &mut into.message);
+        take(got, &self.receive, &mut into.message);
     }
 }
 
 impl ServerTransport for EndpointServer {
+    #[inline(always)]
     fn recv(&mut self, into: &mut Incoming) {
         let got = match self.announce.take() {
             Some(init) => {
@@ -208,6 +238,7 @@ impl ServerTransport for EndpointServer {
         self.finish(&got, into);
     }
 
+    #[inline(always)]
     fn reply_recv(&mut self, reply: &OutMessage, into: &mut Incoming) {
         let (info, regs) = stage(reply).unwrap_or_else(|e| {
             // The reply could not be staged: answer with why, in registers.

@@ -80,6 +80,7 @@ impl<C> Message<C> {
     }
 
     /// The words used, or `None` when `length` is past [`MAX_WORDS`].
+    #[inline(always)]
     pub fn used(&self) -> Option<&[u64]> {
         self.words.get(..self.length)
     }
@@ -115,6 +116,7 @@ pub struct Label {
 
 impl Label {
     /// Splits a label word.
+    #[inline(always)]
     pub const fn split(label: u64) -> Label {
         Label {
             protocol: if label >> 33 != 0 {
@@ -144,6 +146,7 @@ pub struct Header {
 
 impl Header {
     /// The label word (the relay activity travels in word 0).
+    #[inline(always)]
     pub const fn label(self) -> u64 {
         (self.op as u64)
             | ((self.version as u64) << 8)
@@ -156,6 +159,7 @@ impl Header {
     /// # Errors
     /// `WrongLength` when a relayed request has no word 0, `Undecodable`
     /// (argument 255) when word 0 is no activity.
+    #[inline(always)]
     pub fn parse(message: &InMessage) -> Result<Header, RpcError> {
         let Label {
             protocol,
@@ -185,6 +189,7 @@ impl Header {
     }
 
     /// Words before the arguments.
+    #[inline(always)]
     pub const fn prefix_words(self) -> usize {
         if self.relay.is_some() {
             1
@@ -207,6 +212,7 @@ pub struct Layout {
 
 impl Layout {
     /// True when this side fits in one message after `prefix` words.
+    #[inline(always)]
     pub const fn fits(self, prefix: usize) -> bool {
         prefix + self.fixed_words + self.has_data as usize <= MAX_WORDS && self.caps <= MAX_CAPS
     }
@@ -222,26 +228,31 @@ pub struct Encoder<'m> {
 }
 
 impl<'m> Encoder<'m> {
-    /// Starts `msg` with `label`, `prefix` words first, for arguments of `layout`.
+    /// Starts `msg` with `label`, the word `prefix` (a relayed request's
+    /// activity) first if there is one, for arguments of `layout`.
     ///
     /// # Errors
     /// `TooLong` when the layout does not fit in a message.
+    #[inline(always)]
     pub fn new(
         msg: &'m mut OutMessage,
         label: u64,
-        prefix: &[u64],
+        prefix: Option<u64>,
         layout: Layout,
     ) -> Result<Self, RpcError> {
-        if !layout.fits(prefix.len()) {
+        let prefix_words = usize::from(prefix.is_some());
+        if !layout.fits(prefix_words) {
             return Err(RpcError::TooLong);
         }
-        let fixed_end = prefix.len() + layout.fixed_words;
+        let fixed_end = prefix_words + layout.fixed_words;
         msg.label = label;
         msg.caps.clear();
-        msg.words[..prefix.len()].copy_from_slice(prefix);
+        if let Some(word) = prefix {
+            msg.words[0] = word;
+        }
         Ok(Encoder {
             msg,
-            word_at: prefix.len(),
+            word_at: prefix_words,
             fixed_end,
             data_bytes: 0,
             has_data: layout.has_data,
@@ -252,6 +263,7 @@ impl<'m> Encoder<'m> {
     ///
     /// # Errors
     /// `TooLong` past the layout's fixed words.
+    #[inline(always)]
     pub fn fixed<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), RpcError> {
         let end = self.word_at + words_of::<T>();
         if end > self.fixed_end {
@@ -292,6 +304,7 @@ impl<'m> Encoder<'m> {
     }
 
     /// Writes the byte count and the length; bytes past the data are zeroed.
+    #[inline(always)]
     pub fn finish(self) {
         let mut length = self.fixed_end;
         if self.has_data {
@@ -322,7 +335,27 @@ impl<'m> Decoder<'m> {
     /// # Errors
     /// `WrongLength` when the words do not fit the layout, `UnexpectedCaps`
     /// or `MissingCap` when the number of caps does not.
+    #[inline(always)]
     pub fn new(msg: &'m InMessage, prefix: usize, layout: Layout) -> Result<Self, RpcError> {
+        // The usual message of fixed-size arguments only, exactly as long
+        // as its layout and with its caps, passes on two comparisons; any
+        // other goes through the checks below in their order.
+        if !layout.has_data
+            && msg.length == prefix + layout.fixed_words
+            && msg.caps.len() == layout.caps
+        {
+            if let Some(words) = msg.words.get(prefix..msg.length) {
+                return Ok(Decoder {
+                    words,
+                    caps: &msg.caps,
+                    data: &[],
+                    word_at: 0,
+                    data_at: 0,
+                    cap_at: 0,
+                    arg: 0,
+                });
+            }
+        }
         let wrong_length = RpcError::WrongLength {
             words: msg.length.min(255) as u8,
         };
@@ -364,6 +397,7 @@ impl<'m> Decoder<'m> {
         })
     }
 
+    #[inline(always)]
     fn next_arg(&mut self) -> u8 {
         let arg = self.arg;
         self.arg = self.arg.saturating_add(1);
@@ -374,6 +408,7 @@ impl<'m> Decoder<'m> {
     ///
     /// # Errors
     /// `Undecodable` when the bytes are no valid `T` or its padding is not zero.
+    #[inline(always)]
     pub fn fixed<T: TryFromBytes + KnownLayout + Immutable>(&mut self) -> Result<T, RpcError> {
         let arg = self.next_arg();
         let undecodable = RpcError::Undecodable { arg };
@@ -426,6 +461,7 @@ impl<'m> Decoder<'m> {
     ///
     /// # Errors
     /// `TrailingBytes` when data was left over.
+    #[inline(always)]
     pub fn finish(self) -> Result<(), RpcError> {
         if self.data_at == self.data.len() {
             Ok(())

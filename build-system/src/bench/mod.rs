@@ -6,6 +6,7 @@
 mod app;
 mod boot;
 mod sched;
+mod servers;
 
 use std::path::Path;
 
@@ -33,6 +34,9 @@ pub enum BenchWhat {
     Ipc(app::AppBenchArgs),
     /// MCS: shares of 50/33/17% budgets, enforcement cost, passive vs active server Calls (-icount).
     Sched(app::AppBenchArgs),
+    /// Requests through keel-protocols' stubs against raw Call/ReplyRecv to a
+    /// passive server process, and one server restart (-icount).
+    Servers(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -99,6 +103,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Caps(a) => app::run(root, "caps", a, false),
         BenchWhat::Ipc(a) => app::run(root, "ipc", a, true),
         BenchWhat::Sched(a) => sched::run(root, a),
+        BenchWhat::Servers(a) => servers::run(root, a),
     }
 }
 

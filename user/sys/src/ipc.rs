@@ -46,6 +46,52 @@ pub fn mr(i: usize) -> Result<u64, Error> {
         .ok_or(Error::InvalidArgument)
 }
 
+/// Sets message registers `first..first + words.len()` (4 and above) in
+/// the IPC buffer: [`set_mr`] for many words, finding the buffer once. The
+/// words are written one by one, not by `memcpy`, which on aarch64 copies
+/// through the FP/SIMD registers and so makes a thread that never touches
+/// floating point take the kernel's lazy FP switch.
+///
+/// # Errors
+/// `InvalidArgument` for a range past the buffer (nothing is written) or
+/// with no IPC buffer registered.
+pub fn write_mrs(first: usize, words: &[u64]) -> Result<(), Error> {
+    with_ipc_buffer(|b| {
+        b.msg.get_mut(first..first + words.len()).map(|m| {
+            for (slot, &word) in m.iter_mut().zip(words) {
+                // SAFETY: `slot` is a valid, aligned, exclusive reference
+                // into the IPC buffer; the write is volatile only so that
+                // it stays a word move.
+                unsafe { core::ptr::write_volatile(slot, word) };
+            }
+        })
+    })
+    .flatten()
+    .ok_or(Error::InvalidArgument)
+}
+
+/// Reads message registers `first..first + into.len()` (4 and above) of
+/// the last message received: [`mr`] for many words, finding the buffer
+/// once, word by word as [`write_mrs`] writes them.
+///
+/// # Errors
+/// `InvalidArgument` for a range past the buffer (nothing is read) or with
+/// no IPC buffer registered.
+pub fn read_mrs(first: usize, into: &mut [u64]) -> Result<(), Error> {
+    with_ipc_buffer(|b| {
+        b.msg.get(first..first + into.len()).map(|m| {
+            for (word, slot) in into.iter_mut().zip(m) {
+                // SAFETY: `slot` is a valid, aligned reference into the IPC
+                // buffer; the read is volatile only so that it stays a word
+                // move.
+                *word = unsafe { core::ptr::read_volatile(slot) };
+            }
+        })
+    })
+    .flatten()
+    .ok_or(Error::InvalidArgument)
+}
+
 /// The Reply object a receive hands to the kernel (MCS): a Call it takes
 /// waits on it, and is answered through it. `None` takes no Calls that can
 /// be answered (a caller that reaches it is left inactive, as in seL4).

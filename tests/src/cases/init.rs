@@ -7,8 +7,8 @@
 
 use crate::support::{slot, step};
 use crate::system::{
-    badge, client_cap, expect_state, manifest, probe_client, start, with_client, PEER, PEER_BADGE,
-    PROBE,
+    badge, client_cap, expect_malformed_refused, expect_state, label, probe_client, probe_manifest,
+    raw, start, with_client, Operation, PEER, PEER_BADGE, PROBE,
 };
 use crate::thread::shared;
 use crate::{ensure, Env, TestResult};
@@ -16,14 +16,14 @@ use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 use keel_abi::fault::FaultType;
-use keel_abi::{CapRights, CapType, Error, MessageInfo};
+use keel_abi::{CapRights, CapType, Error};
 use keel_init::{supervise::Failure, Event, State, CNODE_RADIX, FIRST_LOADER};
-use keel_probe::ProbeError;
+use keel_probe::{ProbeClient, ProbeError};
 use keel_protocols::badge::BadgeError;
 use keel_protocols::badge::Rights;
-use keel_protocols::wire::{Header, REPLY_RPC_ERROR};
+use keel_protocols::sys::EndpointClient;
 use keel_protocols::RpcError;
-use keel_sys::cap::{Endpoint, Tcb};
+use keel_sys::cap::Tcb;
 use keel_sys::{CPtr, Cap};
 
 /// What program `index`'s CNode holds in each slot, read by copying each
@@ -82,7 +82,7 @@ fn expect_caps(kinds: &[CapType], given: &[CapType], who: &str) -> TestResult {
 
 /// INIT0001: each program holds exactly the caps its description names.
 pub fn caps_as_described(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     expect_state(&system, PROBE, State::Running)?;
     expect_state(&system, PEER, State::Running)?;
@@ -100,7 +100,7 @@ pub fn caps_as_described(env: &Env) -> TestResult {
 /// INIT0002: a connection's cap carries the description's badge, and the
 /// probe, which has no connection, holds no cap to the peer.
 pub fn connection_badge(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     let peer = system
         .program(PEER)
@@ -131,7 +131,7 @@ pub fn connection_badge(env: &Env) -> TestResult {
 /// SERVER0007: a request and reply through the generated stubs to a
 /// passive server, which runs on the caller's donated budget.
 pub fn stub_round_trip(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     let probe = system
         .program(PROBE)
@@ -154,75 +154,32 @@ pub fn stub_round_trip(env: &Env) -> TestResult {
     Ok(())
 }
 
-/// A raw Call of `label` with `length` words; the RpcError it answers.
-fn raw(ep: Cap<Endpoint>, label: u64, length: u64) -> Result<RpcError, String> {
-    let got = ep.call(MessageInfo::new(label, 0, 0, length), [1, 2, 3, 4]);
-    ensure!(
-        got.info.label() == REPLY_RPC_ERROR,
-        "label {label:#x}: answered label {:#x}",
-        got.info.label()
-    );
-    let [a, b, c, _] = got.mrs;
-    RpcError::from_words([a, b, c])
-        .ok_or_else(|| format!("label {label:#x}: unreadable error {:?}", got.mrs))
-}
+/// The probe's `echo`, as malformed requests vary it.
+const ECHO: Operation = Operation {
+    protocol: keel_probe::PROTOCOL,
+    version: keel_probe::VERSION,
+    op: 1,
+    words: 1,
+};
 
 /// PROTOCOL0001: every malformed request gets the error naming what was
 /// wrong, and the server goes on serving.
 pub fn malformed_requests(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
-    let label = |protocol, version, op| {
-        Header {
-            protocol,
-            version,
-            op,
-            relay: None,
-        }
-        .label()
-    };
-    let (p, v) = (keel_probe::PROTOCOL, keel_probe::VERSION);
-    let cases = [
-        (label(p, v, 99), 0, RpcError::UnknownOperation { op: 99 }),
-        (
-            label(p + 1, v, 1),
-            1,
-            RpcError::WrongProtocol {
-                expected: p,
-                got: p + 1,
-            },
-        ),
-        (
-            label(p, v + 1, 1),
-            1,
-            RpcError::VersionMismatch {
-                server: v,
-                client: v + 1,
-            },
-        ),
-        (label(p, v, 1), 0, RpcError::WrongLength { words: 0 }),
-        (label(p, v, 1), 3, RpcError::WrongLength { words: 3 }),
-    ];
     let mut client = probe_client(ep)?;
-    for (label, length, want) in cases {
-        let got = raw(ep, label, length)?;
-        ensure!(
-            got == want,
-            "label {label:#x}, {length} words: answered {got:?}, expected {want:?}"
-        );
-        ensure!(
-            step(client.echo(1), "echo after a malformed request")? == 2,
-            "echo broke"
-        );
-    }
-    Ok(())
+    expect_malformed_refused(ep, ECHO, &[0, 3], || {
+        let got = step(client.echo(1), "echo")?;
+        ensure!(got == 2, "echo(1) answered {got}");
+        Ok(())
+    })
 }
 
 /// PROTOCOL0002: a badge without the right an operation needs is refused;
 /// with it the operation runs; an unbadged cap names no client.
 pub fn badge_rights(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     let mut plain = probe_client(client_cap(
         env,
@@ -248,14 +205,8 @@ pub fn badge_rights(env: &Env) -> TestResult {
     let unbadged = client_cap(env, &system, PROBE, 0)?;
     let got = raw(
         unbadged,
-        Header {
-            protocol: keel_probe::PROTOCOL,
-            version: keel_probe::VERSION,
-            op: 1,
-            relay: None,
-        }
-        .label(),
-        1,
+        label(ECHO.protocol, ECHO.version, ECHO.op),
+        ECHO.words,
     )?;
     ensure!(
         got == RpcError::BadBadge(BadgeError::NoClient),
@@ -268,7 +219,7 @@ pub fn badge_rights(env: &Env) -> TestResult {
 /// the rights each was given: the peer reads what the probe wrote, and
 /// its write to its read-only mapping faults.
 pub fn shared_region(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(1), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let mut system = start(env, &manifest, &archive)?;
     let mut probe = probe_client(client_cap(
         env,
@@ -332,7 +283,7 @@ fn report(value: u64) -> ! {
 }
 
 /// The client's probe, through the cap in its shared `cap`.
-fn client() -> Option<keel_probe::ProbeClient<keel_protocols::sys::EndpointClient>> {
+fn client() -> Option<ProbeClient<EndpointClient>> {
     probe_client(crate::thread::endpoint_of(0)).ok()
 }
 
@@ -341,37 +292,46 @@ extern "C" fn poke_once(_: u64) -> ! {
     report(r)
 }
 
-/// Crashes the probe, then echoes: stores the crash's code in the high
-/// half and the echo's in the low half.
-extern "C" fn crash_then_echo(_: u64) -> ! {
+/// Makes the probe fail with `fail`, then echoes: stores the failed
+/// request's code in the high half and the echo's in the low half.
+fn fail_then_echo<T>(
+    fail: impl FnOnce(&mut ProbeClient<EndpointClient>) -> Result<T, ProbeError>,
+) -> ! {
     let Some(mut c) = client() else { report(0) };
-    let crashed = code(c.crash());
+    let failed = code(fail(&mut c));
     let echoed = match c.echo(6) {
         Ok(7) => 1,
         other => code(other),
     };
-    report(crashed << 32 | echoed)
+    report(failed << 32 | echoed)
 }
 
-/// SUPERVISE0001: a server that crashes while serving is restarted; the
-/// request in flight is answered ServerFailed, and the next one reaches
-/// the new instance.
-pub fn crash_restarts(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
+extern "C" fn crash_then_echo(_: u64) -> ! {
+    fail_then_echo(|c| c.crash())
+}
+
+extern "C" fn quit_then_echo(_: u64) -> ! {
+    fail_then_echo(|c| c.quit(5))
+}
+
+/// Runs client `entry` (which makes the probe fail, then echoes) against
+/// the probe system, and checks that the failure was `failure` and led to
+/// a restart, that the client saw ServerFailed and then the new instance's
+/// echo, and that init counts one restart of a running probe.
+fn restarts_then_serves(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    failure: impl Fn(&Failure) -> bool,
+) -> TestResult {
+    let (manifest, archive) = (probe_manifest(2), crate::system::archive(env)?);
     let mut system = start(env, &manifest, &archive)?;
     let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
-    let events = with_client(env, &mut system, crash_then_echo, ep, 1)?;
+    let events = with_client(env, &mut system, entry, ep, 1)?;
     let restarted = matches!(
-        events[0],
-        Event::Restarted {
-            program: PROBE,
-            failure: Failure::Fault {
-                kind: FaultType::VmFault,
-                ..
-            }
-        }
+        &events[0],
+        Event::Restarted { program: PROBE, failure: f } if failure(f)
     );
-    ensure!(restarted, "the crash led to {events:?}");
+    ensure!(restarted, "the failure led to {events:?}");
     let got = shared(0).value.load(Ordering::SeqCst);
     ensure!(
         got == SERVER_FAILED << 32 | 1,
@@ -385,6 +345,21 @@ pub fn crash_restarts(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// SUPERVISE0001: a server that crashes while serving is restarted; the
+/// request in flight is answered ServerFailed, and the next one reaches
+/// the new instance.
+pub fn crash_restarts(env: &Env) -> TestResult {
+    restarts_then_serves(env, crash_then_echo, |f| {
+        matches!(
+            f,
+            Failure::Fault {
+                kind: FaultType::VmFault,
+                ..
+            }
+        )
+    })
+}
+
 /// Crashes the probe three times; stores how many were answered
 /// ServerFailed.
 extern "C" fn crash_thrice(_: u64) -> ! {
@@ -396,7 +371,7 @@ extern "C" fn crash_thrice(_: u64) -> ! {
 /// SUPERVISE0002: a server that keeps crashing is restarted up to its
 /// limit, then stopped with a report; every crashed request gets an error.
 pub fn crash_loop_stops(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
+    let (manifest, archive) = (probe_manifest(2), crate::system::archive(env)?);
     let mut system = start(env, &manifest, &archive)?;
     let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
     let events = with_client(env, &mut system, crash_thrice, ep, 3)?;
@@ -421,32 +396,8 @@ pub fn crash_loop_stops(env: &Env) -> TestResult {
     Ok(())
 }
 
-extern "C" fn quit_then_echo(_: u64) -> ! {
-    let Some(mut c) = client() else { report(0) };
-    let quit = code(c.quit(5));
-    let echoed = match c.echo(1) {
-        Ok(2) => 1,
-        other => code(other),
-    };
-    report(quit << 32 | echoed)
-}
-
 /// SUPERVISE0003: a server that exits while serving counts as failed: it
 /// is restarted, the request gets ServerFailed, the next is served.
 pub fn server_exit_restarts(env: &Env) -> TestResult {
-    let (manifest, archive) = (manifest(2), crate::system::archive(env)?);
-    let mut system = start(env, &manifest, &archive)?;
-    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
-    let events = with_client(env, &mut system, quit_then_echo, ep, 1)?;
-    let restarted = matches!(
-        events[0],
-        Event::Restarted {
-            program: PROBE,
-            failure: Failure::Exit(5)
-        }
-    );
-    ensure!(restarted, "the exit led to {events:?}");
-    let got = shared(0).value.load(Ordering::SeqCst);
-    ensure!(got == SERVER_FAILED << 32 | 1, "the client saw {got:#x}");
-    Ok(())
+    restarts_then_serves(env, quit_then_echo, |f| *f == Failure::Exit(5))
 }

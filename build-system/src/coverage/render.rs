@@ -29,7 +29,8 @@ pub fn render(names: &Names, tests: &[KeelTest], notes: &HashMap<String, String>
          a Keel test names it plainly, `(sel4test: NAME)`: that test checks NAME's \
          behaviour, alone or with the other tests that name it so. It is **partial** when \
          only `(sel4test: partial NAME)` tags name it, and the Note says what no Keel test \
-         checks; **none** when no tag names it. sel4test names are written as sel4test \
+         checks; **none** when no tag names it. In the Keel tests column and in a Note a \
+         name is Keel's test, and \"the X row\" is this table's row X. sel4test names are written as sel4test \
          writes them (SCHED_CONTEXT_0003, BIND005). In sel4test, FRAMEXN0001/0002, PT0001, \
          REGRESSIONS0002 and VSPACE0001 run on aarch64 only and IOPORTS1000 and \
          STACK_ALIGNMENT_001 on x86_64 only; Keel runs each of its tests on both.\n\n\
@@ -159,7 +160,8 @@ pub fn stale(actual: &str, expected: &str) -> Vec<String> {
             total(expected).unwrap_or_default()
         ));
     }
-    if errors.is_empty() {
+    let rows_differ = !errors.is_empty();
+    if !rows_differ {
         let line = actual
             .lines()
             .zip(expected.lines())
@@ -173,10 +175,15 @@ pub fn stale(actual: &str, expected: &str) -> Vec<String> {
             expected.lines().nth(line).unwrap_or("(end of file)")
         ));
     }
+    let notes = if rows_differ {
+        ", then make the Note of each row named above say what Keel still does not check \
+         of it (for a full row, any difference of scale)"
+    } else {
+        ""
+    };
     errors.push(format!(
         "fix: run `cargo xtask coverage` to rewrite {COVERAGE} from the tags (it keeps every \
-         row's Note), then make the Note of each row named above say what Keel still does \
-         not check of it (or, for full, any difference of scale)"
+         row's Note){notes}"
     ));
     errors
 }

@@ -1,4 +1,13 @@
 //! The test table: every on-target test, by category.
+//!
+//! Keel's names reuse sel4test's prefixes with their own numbers, so each
+//! description ends with its sel4test counterpart, named as sel4test names it
+//! (`tests/sel4test-names.txt`): `(sel4test: NAME)` when the test checks
+//! NAME's behaviour (alone, or with the other tests that name NAME so),
+//! `(sel4test: partial NAME)` when it checks only part of it, `(sel4test:
+//! none)` when sel4test has no such test; several as `(sel4test: NAME,
+//! partial OTHER)`. `cargo test` checks every tag and that
+//! `tests/COVERAGE.md` is what `cargo xtask coverage` writes from them.
 
 mod bind;
 mod bootinfo;

@@ -6,8 +6,8 @@
 //! - `(sel4test: NAME)`: the test checks NAME's behaviour, all of it or, where
 //!   NAME's assertions are split over several Keel tests that each name it
 //!   this way, its share of it;
-//! - `(sel4test: partial NAME)`: it checks part of NAME's behaviour, and what
-//!   it leaves out no Keel test tagged this way checks;
+//! - `(sel4test: partial NAME)`: it checks part of NAME's behaviour (when no
+//!   test names NAME plainly, COVERAGE.md's Note says what no test checks);
 //! - `(sel4test: none)`: sel4test has no counterpart.
 //!
 //! A tag may list several, `(sel4test: NAME, partial OTHER)`. NAMEs are those of
@@ -372,7 +372,7 @@ fn read_inputs(root: &Path) -> Result<(Names, Vec<KeelTest>, String)> {
 pub fn check(root: &Path) -> Vec<String> {
     let (names, tests, actual) = match read_inputs(root) {
         Ok(inputs) => inputs,
-        Err(e) => return e.to_string().lines().map(String::from).collect(),
+        Err(e) => return format!("{e:#}").lines().map(String::from).collect(),
     };
     let notes = notes_of(&actual);
     let expected = render(&names, &tests, &notes);

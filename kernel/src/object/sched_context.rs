@@ -245,7 +245,8 @@ pub fn invoke(
             let Some(target) = Thread::from_link(context.tcb()) else {
                 return Err(Error::IllegalOperation.into());
             };
-            if !context.configured() || target.priority() > caller.mcp() {
+            // seL4 refuses a YieldTo to the caller's own context.
+            if !context.configured() || target.priority() > caller.mcp() || target == caller {
                 return Err(Error::IllegalOperation.into());
             }
             sched::yield_to(target, caller);

@@ -300,10 +300,10 @@ pub fn yield_current() {
 
 /// `SchedContext_YieldTo`: `target` goes to the front of its priority's
 /// queue; a caller of no higher priority goes to the back of its own, so
-/// the target runs before it.
+/// the target runs before it. `target` is not `caller`.
 pub fn yield_to(target: Thread, caller: Thread) {
     move_to_front(target);
-    if target.priority() >= caller.priority() && target != caller {
+    if target.priority() >= caller.priority() {
         move_to_back(caller);
     }
 }

@@ -221,6 +221,7 @@ pub fn reorder(thread: Thread) {
 /// Stops a thread: out of every queue and reply relation, inactive.
 pub fn stop_thread(thread: Thread) {
     cancel(thread);
+    crate::object::sched_context::cancel_yield(thread);
     sched::make_inactive(thread);
 }
 

@@ -18,10 +18,13 @@ use keel_sys::Cap;
 /// What [`yield_and_record`] records for a refused YieldTo.
 const REFUSED: u64 = u64::MAX;
 
-/// Yields to the context `shared(i).cap`, records the consumed time it
-/// returns (or [`REFUSED`]) in `value`, counts and stops.
+/// Reads (and so resets) the consumed time of the context
+/// `shared(i).cap`, yields to it, records the consumed time the YieldTo
+/// returns (or [`REFUSED`]) in `value`, counts and stops. Only time the
+/// target used during the yield can make that non-zero.
 extern "C" fn yield_and_record(i: u64) -> ! {
     let sc: Cap<SchedContext> = cap(shared(i).cap.load(Ordering::SeqCst));
+    let _ = sc.sched_context_consumed();
     let consumed = sc.sched_context_yield_to().unwrap_or(REFUSED);
     shared(i).value.store(consumed, Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
@@ -81,8 +84,9 @@ fn yielder_and_target(
     Ok((y, target))
 }
 
-/// The yielder `i` returned from its YieldTo without an error, with time
-/// consumed by the target.
+/// The yielder `i` returned from its YieldTo without an error, with the
+/// time the target used while it waited (seL4 answers a YieldTo when the
+/// yielder runs again, or when the target's thread is deleted).
 fn returned(i: u64, what: &str) -> TestResult {
     stays_at(i, 1, 2, what)?;
     let consumed = shared(i).value.load(Ordering::SeqCst);
@@ -94,7 +98,7 @@ fn returned(i: u64, what: &str) -> TestResult {
 }
 
 /// seL4 SCHED0018: a yielder whose target is suspended, or deleted, returns
-/// NoError with the target's consumed time; a yielder deleted after its
+/// NoError with the time the target used during the yield; a yielder deleted after its
 /// YieldTo leaves the target's context to be yielded to, bound and used
 /// again.
 pub fn cleanup_after_yield_to(env: &Env) -> TestResult {

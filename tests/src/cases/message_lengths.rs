@@ -1,11 +1,10 @@
-//! IPC0110-0112: messages of every length from 0 to 120
-//! words, the first four in registers and the rest through the IPC
-//! buffers, by Send + Recv (the sender one below, at and one above the
-//! receiver's priority; at equal priority both sender first and receiver
-//! first), by Call + ReplyRecv (fast
-//! and slow path) and by NBSend + Recv. Every word and the delivered length
-//! and label are checked, in one address space (PROCESS0005 carries long
-//! messages across address spaces).
+//! IPC0110-0114: messages of every length from 0 to 120 words, the first
+//! four in registers and the rest through the IPC buffers: Send + Recv (the
+//! sender one below, at and one above the receiver's priority; at equal
+//! priority both sender first and receiver first), Call + ReplyRecv (fast
+//! and slow path, in one address space and across two), NBSend + Recv, and
+//! NBSendRecv exchanges. Every word and the delivered length and label are
+//! checked.
 
 use super::ipc::stop_self;
 use super::lent_context::{cap, stays_at};
@@ -195,5 +194,98 @@ pub fn nb_send_every_length(env: &Env) -> TestResult {
     }
     let wrong = shared(0).value.load(Ordering::SeqCst);
     ensure!(wrong == 0, "{wrong} messages arrived wrong");
+    Ok(())
+}
+
+/// seL4 IPC1002: Call + ReplyRecv of every length to a server in another
+/// address space (a `child` process in echo mode: it answers with the
+/// label and length it got, the badge in word 0, words 1-3 as sent and
+/// each word past the fourth plus one), on the fast path and the slow path.
+pub fn call_reply_every_length_across_address_spaces(env: &Env) -> TestResult {
+    let ep = super::process::echo_child(env)?;
+    let badged = super::ipc::mint(env, ep, 0x1002, keel_abi::CapRights::ALL)?;
+    let answered = |len: u64| {
+        let (info, first) = compose(len, 0);
+        let r = badged.call(info, first);
+        let head = (1..len.min(4)).all(|i| r.mrs[i as usize] == word(len, i, 0));
+        let tail = (4..len)
+            .all(|i| keel_sys::ipc::mr(i as usize).ok() == Some(word(len, i, 0).wrapping_add(1)));
+        let badge = len == 0 || r.mrs[0] == 0x1002;
+        Ok(r.info.length() as u64 == len && r.info.label() == len && head && tail && badge)
+    };
+    let mut result = Ok(());
+    for fast in [true, false] {
+        step(
+            init_thread::DEBUG.debug_set_fastpath(fast),
+            "fast path setting",
+        )?;
+        match first_bad(answered) {
+            Ok(None) => {}
+            Ok(Some(len)) => {
+                result = Err(alloc::format!("fast={fast}: length {len} came back wrong"))
+            }
+            Err(e) => result = Err(e),
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    step(
+        init_thread::DEBUG.debug_set_fastpath(true),
+        "fast path back on",
+    )?;
+    result
+}
+
+/// Receives on `shared(i).cap` and answers each message with NBSendRecv
+/// on the endpoint `shared(i).value` (the answer direction's words, same
+/// length), receiving on `shared(i).cap` again; counts, and adds the
+/// messages that were not whole to the count in `reply`.
+extern "C" fn ping_pong(i: u64) -> ! {
+    let ep = endpoint_of(i);
+    let back: Cap<Endpoint> = cap(shared(i).value.load(Ordering::SeqCst));
+    let mut r = ep.recv(None);
+    loop {
+        let len = r.info.length() as u64;
+        if !intact(&r, len, 0) {
+            shared(i).reply.fetch_add(1, Ordering::SeqCst);
+        }
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        let (info, first) = compose(len, 1);
+        r = back.nb_send_recv(info, first, ep, None);
+    }
+}
+
+/// seL4 IPC0025: two threads exchange messages of every length with
+/// NBSendRecv, the other thread one below, at and one above the root
+/// task's priority.
+pub fn nb_send_recv_every_length(env: &Env) -> TestResult {
+    let (there, back) = (
+        make(env, 12, ObjectType::Endpoint, 0, 1)?,
+        make(env, 12, ObjectType::Endpoint, 0, 1)?,
+    );
+    let (to, from): (Cap<Endpoint>, Cap<Endpoint>) = (cap(there), cap(back));
+    set_own_priority(200)?;
+    for priority in [199, 200, 201] {
+        let t = spawn(env, ping_pong, 0, 0, priority)?;
+        shared(0).cap.store(there, Ordering::SeqCst);
+        shared(0).value.store(back, Ordering::SeqCst);
+        step(t.tcb_resume(), "start the other thread")?;
+        // It waits in its first receive before the exchange starts.
+        set_own_priority(100)?;
+        set_own_priority(200)?;
+        let bad = first_bad(|len| {
+            let (info, first) = compose(len, 0);
+            Ok(intact(&to.nb_send_recv(info, first, from, None), len, 1))
+        })?;
+        step(t.tcb_suspend(), "stop the other thread")?;
+        let wrong = shared(0).reply.load(Ordering::SeqCst);
+        ensure!(
+            bad.is_none() && wrong == 0 && count(0) == LONGEST + 1,
+            "other thread at {priority}: answer of length {bad:?} wrong, {wrong} messages \
+             wrong, {} received",
+            count(0)
+        );
+    }
     Ok(())
 }

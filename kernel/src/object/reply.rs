@@ -61,6 +61,9 @@ impl ReplyThreads for KernelThreads {
     }
 
     fn make_inactive(&mut self, thread: u64) {
+        // A caller that can no longer be answered makes its Call again if
+        // it is restarted (seL4's restart PC).
+        crate::ipc::rewind(tcb(thread));
         sched::make_inactive(tcb(thread));
     }
 

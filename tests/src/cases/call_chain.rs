@@ -16,7 +16,7 @@ use super::lent_context::{
 };
 use super::retype::make;
 use crate::support::{expect_error, slot, step};
-use crate::thread::{count, endpoint_of, reply_of, shared, spawn};
+use crate::thread::{count, endpoint_of, reply_of, restart_after_syscall, shared, spawn};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{Error, MessageInfo, ObjectType};
@@ -112,7 +112,7 @@ pub fn replies_deleted_in_order(env: &Env) -> TestResult {
         "bind it again",
     )?;
     stays_at(CLIENT, 0, 1, "the client, its Call cut")?;
-    step(c.client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(c.client)?;
     stays_at(CLIENT, 1, 1, "the restarted client")
 }
 
@@ -126,7 +126,7 @@ pub fn replies_deleted_out_of_order(env: &Env) -> TestResult {
     spinning(SERVER, "the server, the chain broken below it")?;
     delete_reply(SERVER, "server")?;
     stopped(SERVER, "the server after its Reply object went")?;
-    step(c.client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(c.client)?;
     stays_at(CLIENT, 0, 2, "the client whose context stayed up the chain")?;
     stays_at(PROXY, 1, 0, "the proxy, its Call cut")?;
     held_by(c.proxy, c.client, "the context went to the proxy")?;
@@ -150,7 +150,7 @@ pub fn context_deleted_on_chain(env: &Env) -> TestResult {
     delete_reply(SERVER, "server")?;
     stays_at(PROXY, 1, 2, "the proxy without a context")?;
     let sc = bind_fresh(env, c.proxy)?;
-    step(c.proxy.tcb_resume(), "restart the proxy")?;
+    restart_after_syscall(c.proxy)?;
     stays_at(PROXY, 2, 1, "the proxy on a new context")?;
     step(
         sc.sched_context_unbind_object(c.proxy),
@@ -159,7 +159,7 @@ pub fn context_deleted_on_chain(env: &Env) -> TestResult {
     step(sc.sched_context_bind(c.client), "give it to the client")?;
     stays_at(CLIENT, 0, 1, "the client still waiting for the proxy")?;
     step(c.client.tcb_suspend(), "stop the client's Call")?;
-    step(c.client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(c.client)?;
     stays_at(CLIENT, 1, 1, "the restarted client")?;
     stopped(SERVER, "the server at the end")
 }

@@ -53,9 +53,9 @@ extern "C" fn wait_once(i: u64) -> ! {
 }
 
 /// seL4 IPC0010: a caller suspended while it waits for its reply is no
-/// longer answered through the Reply object; resumed, suspended again and
-/// deleted, it leaves the endpoint and the Reply object to serve the next
-/// caller.
+/// longer answered through the Reply object; resumed, it makes its Call
+/// again; suspended again and deleted, it leaves the endpoint and the Reply
+/// object to serve the next caller.
 pub fn caller_suspended_mid_call(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let e: Cap<Endpoint> = cap(ep);
@@ -70,7 +70,14 @@ pub fn caller_suspended_mid_call(env: &Env) -> TestResult {
         shared(0).value.load(Ordering::SeqCst) != 99,
         "the reply reached the suspended caller"
     );
+    // Resumed, it is back on its Call and makes it again (seL4's restart).
     step(caller.tcb_resume(), "resume the caller")?;
+    yield_times(1)?;
+    let r = e.nb_recv(Some(reply));
+    ensure!(
+        r.info.length() == 1 && r.mrs[0] == 41,
+        "the resumed caller made no Call again: {r:?}"
+    );
     step(caller.tcb_suspend(), "suspend it again")?;
     delete_thread(0)?;
     let next = blocked(env, call_and_count, 1, ep)?;
@@ -136,7 +143,8 @@ pub fn receiver_suspended_in_queue(env: &Env) -> TestResult {
 }
 
 /// A sender suspended in the endpoint's queue leaves it: a receive takes
-/// the next sender's message; deleted, its message never arrives.
+/// the next sender's message; resumed, it sends again, behind the others;
+/// deleted, its message never arrives.
 pub fn sender_suspended_in_queue(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let e: Cap<Endpoint> = cap(ep);
@@ -150,6 +158,19 @@ pub fn sender_suspended_in_queue(env: &Env) -> TestResult {
     );
     stays_at(1, 1, 1, "the second sender, received")?;
     stays_at(0, 0, 1, "the suspended sender")?;
+    step(first.tcb_resume(), "resume the first sender")?;
+    let third = blocked(env, send_word, 2, ep)?;
+    for (i, what) in [(0, "the resumed sender's"), (2, "the third sender's")] {
+        let r = e.recv(None);
+        ensure!(
+            r.mrs[0] == word_of(i),
+            "a receive took {r:?}, not {what} message"
+        );
+    }
+    stays_at(0, 1, 1, "the resumed sender, received")?;
+    step(third.tcb_suspend(), "stop the third sender")?;
+    blocked(env, send_word, 0, ep)?;
+    step(first.tcb_suspend(), "suspend a new first sender")?;
     delete_thread(0)?;
     let r = e.nb_recv(None);
     ensure!(r.info.length() == 0, "a deleted sender's message: {r:?}");

@@ -13,7 +13,8 @@ use super::ipc::{call_and_count, receive_once, stop_self};
 use super::retype::make;
 use crate::support::{expect_error, slot, step};
 use crate::thread::{
-    count, endpoint_of, reply_of, sched_context, shared, spawn, yield_times, TIMESLICE_US,
+    count, endpoint_of, reply_of, restart_after_syscall, sched_context, shared, spawn, yield_times,
+    TIMESLICE_US,
 };
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
@@ -191,7 +192,7 @@ pub fn reply_deleted_under_running_server(env: &Env) -> TestResult {
     )?;
     step(context_of(1).sched_context_bind(client), "bind it again")?;
     stays_at(1, 0, 2, "the client, unanswered")?;
-    step(client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(client)?;
     stays_at(1, 1, 1, "the client on its returned context")
 }
 
@@ -219,7 +220,7 @@ pub fn donated_context_unbound_from_server(env: &Env) -> TestResult {
     step(sc.sched_context_bind(client), "bind it to the client again")?;
     stays_at(1, 0, 1, "the client still waiting in its receive")?;
     step(client.tcb_suspend(), "stop the client's receive")?;
-    step(client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(client)?;
     stays_at(1, 1, 1, "the client on its context")
 }
 
@@ -273,7 +274,7 @@ pub fn reply_then_context_deleted(env: &Env) -> TestResult {
         slot(sc.cptr().bits()).delete(),
         "delete the returned context",
     )?;
-    step(client.tcb_resume(), "restart the client")?;
+    restart_after_syscall(client)?;
     stays_at(1, 0, 3, "the restarted client without a context")?;
     bind_fresh(env, client)?;
     stays_at(1, 1, 1, "the client given a context")

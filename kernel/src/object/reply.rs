@@ -179,7 +179,7 @@ pub fn unlink_answered(reply: u64, caller: u64) {
 
 /// `caller` stops waiting on its Reply object (it is suspended or
 /// destroyed): the object forgets it; a context it donated stays with the
-/// server, its call stack closing over the gap (seL4's rule).
+/// server, and its call stack breaks there (seL4's rule).
 pub fn cancel_caller(caller: u64) {
     core_reply::cancel_caller(&mut KernelMemory, &mut KernelThreads, caller);
 }

@@ -1,4 +1,4 @@
-//! SCHED_CONTEXT0110-0112: a call chain client -> passive proxy -> passive
+//! SCHED_CONTEXT0110-0113: a call chain client -> passive proxy -> passive
 //! server, the server spinning on the client's lent context, cut by
 //! deleting its Reply objects in order and out of order, or the context
 //! itself. Who holds the context afterwards shows in which thread runs
@@ -162,4 +162,30 @@ pub fn context_deleted_on_chain(env: &Env) -> TestResult {
     restart_after_syscall(c.client)?;
     stays_at(CLIENT, 1, 1, "the restarted client")?;
     stopped(SERVER, "the server at the end")
+}
+
+/// Suspending the proxy, which waits on the server's Reply object at the
+/// top of the call stack, breaks the stack there: the server runs on, and
+/// deleting the proxy's Reply object then stops the client without giving
+/// it the context, which the server keeps (seL4's `reply_remove_tcb`).
+pub fn cancelled_caller_breaks_the_chain(env: &Env) -> TestResult {
+    let c = chain(env)?;
+    step(c.proxy.tcb_suspend(), "suspend the proxy")?;
+    spinning(SERVER, "the server, its caller suspended")?;
+    delete_reply(PROXY, "proxy")?;
+    spinning(SERVER, "the server, the client's Reply object gone")?;
+    held_by(c.server, c.client, "the context stayed with the server")?;
+    stopped(SERVER, "the server without the context")?;
+    step(
+        context_of(CLIENT).sched_context_bind(c.client),
+        "give it to the client",
+    )?;
+    stays_at(
+        CLIENT,
+        0,
+        1,
+        "the client, stopped by its Reply object's deletion",
+    )?;
+    restart_after_syscall(c.client)?;
+    stays_at(CLIENT, 1, 1, "the restarted client")
 }

@@ -1,8 +1,9 @@
-//! IPC0110-0114: messages of every length from 0 to 120 words, the first
+//! IPC0110-0115: messages of every length from 0 to 120 words, the first
 //! four in registers and the rest through the IPC buffers: Send + Recv (the
 //! sender one below, at and one above the receiver's priority; at equal
 //! priority both sender first and receiver first), Call + ReplyRecv (fast
-//! and slow path, in one address space and across two), NBSend + Recv, and
+//! and slow path, in one address space and across two), Call answered by a
+//! Send on the Reply object, NBSend + Recv, and
 //! NBSendRecv exchanges. Every word and the delivered length and label are
 //! checked.
 
@@ -100,8 +101,19 @@ pub fn send_recv_every_length(env: &Env) -> TestResult {
     Ok(())
 }
 
-/// Answers every Call on `shared(i).cap` with the same length, each word
-/// as the answer direction's (salt 1) for that length, counting.
+/// Checks the Call `r` test thread `i` received (counting it, and in
+/// `value` counting it wrong unless whole); returns the answer: the same
+/// length, each word as the answer direction's (salt 1).
+fn check_call(i: u64, r: &Received) -> (MessageInfo, [u64; 4]) {
+    let len = r.info.length() as u64;
+    if !intact(r, len, 0) {
+        shared(i).value.fetch_add(1, Ordering::SeqCst);
+    }
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    compose(len, 1)
+}
+
+/// Answers every Call on `shared(i).cap` with ReplyRecv (see [`check_call`]).
 extern "C" fn answer_every_length(i: u64) -> ! {
     let ep = endpoint_of(i);
     let Some(reply) = reply_of(i) else {
@@ -109,25 +121,33 @@ extern "C" fn answer_every_length(i: u64) -> ! {
     };
     let mut r = ep.recv(Some(reply));
     loop {
-        let len = r.info.length() as u64;
-        let ok = intact(&r, len, 0);
-        shared(i).counter.fetch_add(1, Ordering::SeqCst);
-        if !ok {
-            shared(i).value.fetch_add(1, Ordering::SeqCst);
-        }
-        let (info, first) = compose(len, 1);
+        let (info, first) = check_call(i, &r);
         r = ep.reply_recv(info, first, reply);
     }
 }
 
-/// seL4 IPC0002 (and IPC0015's fast path): Call + ReplyRecv of every
-/// length both ways, on the fast path and the slow path, the server at and
-/// below the caller's priority.
-pub fn call_reply_every_length(env: &Env) -> TestResult {
+/// Answers every Call on `shared(i).cap` with a Send on its Reply object,
+/// then receives again (see [`check_call`]).
+extern "C" fn answer_by_reply_send(i: u64) -> ! {
+    let ep = endpoint_of(i);
+    let Some(reply) = reply_of(i) else {
+        stop_self(i)
+    };
+    loop {
+        let r = ep.recv(Some(reply));
+        let (info, first) = check_call(i, &r);
+        reply.reply(info, first);
+    }
+}
+
+/// Calls of every length, both ways, to `server` (test thread 0) one below,
+/// at and one above the caller's priority, on the fast and the slow path.
+fn call_sweep(env: &Env, server: extern "C" fn(u64) -> !) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let e: Cap<Endpoint> = cap(ep);
-    for priority in [255, 254] {
-        let t = spawn(env, answer_every_length, 0, 0, priority)?;
+    set_own_priority(200)?;
+    for priority in [199, 200, 201] {
+        let t = spawn(env, server, 0, 0, priority)?;
         crate::thread::give_reply(env, 0)?;
         shared(0).cap.store(ep, Ordering::SeqCst);
         step(t.tcb_resume(), "start the server")?;
@@ -159,6 +179,20 @@ pub fn call_reply_every_length(env: &Env) -> TestResult {
         );
     }
     Ok(())
+}
+
+/// seL4 IPC0002: Call + ReplyRecv of every length both ways, on the fast
+/// path and the slow path, the server one below, at and one above the
+/// caller's priority.
+pub fn call_reply_every_length(env: &Env) -> TestResult {
+    call_sweep(env, answer_every_length)
+}
+
+/// seL4 IPC0003: Call, answered by a Send on the Reply object and a Recv,
+/// of every length both ways, the server one below, at and one above the
+/// caller's priority (fast path setting on and off).
+pub fn call_reply_send_every_length(env: &Env) -> TestResult {
+    call_sweep(env, answer_by_reply_send)
 }
 
 /// Receives on `shared(i).cap` for ever, counting the messages and, in

@@ -255,10 +255,11 @@ crate::test_cases! {
     IPC0102: "a signal to a bound thread in endpoint Recv whose context was unbound runs it only once the context is bound again (sel4test: BIND005)" => passive_ipc::signal_to_bound_thread_without_context;
     IPC0103: "a bound thread in endpoint Recv whose context was moved to its notification runs on it when signalled (sel4test: BIND006)" => passive_ipc::signal_lends_bound_notification_context;
     IPC0110: "Send + Recv of every length 0..120 through IPC buffers, sender below, at and above the receiver, both orders (sel4test: IPC0001)" => message_lengths::send_recv_every_length;
-    IPC0111: "Call + ReplyRecv of every length 0..120 both ways, fast and slow path, server at and below the caller (sel4test: IPC0002)" => message_lengths::call_reply_every_length;
+    IPC0111: "Call + ReplyRecv of every length 0..120 both ways, fast and slow path, server below, at and above the caller (sel4test: IPC0002)" => message_lengths::call_reply_every_length;
     IPC0112: "NBSend of every length 0..120 reaches a waiting receiver whole and is dropped when none waits (sel4test: IPC0004)" => message_lengths::nb_send_every_length;
     IPC0113: "Call + ReplyRecv of every length 0..120 to a server in another address space, fast and slow path (sel4test: IPC1002)" => message_lengths::call_reply_every_length_across_address_spaces, InRoot;
     IPC0114: "NBSendRecv exchanges of every length 0..120, the other thread below, at and above the caller (sel4test: IPC0025)" => message_lengths::nb_send_recv_every_length;
+    IPC0115: "a Call answered by a Send on the Reply object, of every length 0..120 both ways, server below, at and above the caller (sel4test: IPC0003)" => message_lengths::call_reply_send_every_length;
     SCHED0100: "YieldTo the caller's own context is IllegalOperation; YieldTo a suspended thread returns at once with nothing consumed (sel4test: SCHED0017)" => yield_to::yield_to_own_or_stopped_target;
     SCHED0101: "a yielder whose target is suspended or deleted returns NoError with the target's time; a yielder deleted after YieldTo leaves the target's context usable (sel4test: SCHED0018)" => yield_to::cleanup_after_yield_to;
     SCHED0110: "a thread that yielded its refill gets no fresh budget from ten suspend/resume cycles (sel4test: SCHED0016)" => budgets::suspend_resume_gives_no_budget;

@@ -1,4 +1,4 @@
-//! THREADS0100-0104: suspending, resuming and deleting a thread in each
+//! THREADS0100-0105: suspending, resuming and deleting a thread in each
 //! state it can be in with IPC: blocked on a send, on a receive, on a
 //! reply and on a notification, and running on a context lent through
 //! NBSendWait. The thread leaves the queue it was in (the next message
@@ -284,5 +284,30 @@ pub fn server_deleted_holding_lent_context(env: &Env) -> TestResult {
         "the client got {}",
         shared(0).value.load(Ordering::SeqCst)
     );
+    Ok(())
+}
+
+/// A caller whose Call can never be answered (taken by a Wait without a
+/// Reply object, or made through a cap without grant or grant-reply) is
+/// left inactive; resumed, it makes the Call again, as seL4 restarts it.
+pub fn unanswerable_caller_calls_again(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let e: Cap<Endpoint> = cap(ep);
+    let reply = reply_object(env)?;
+    let write_only = super::ipc::mint(env, ep, 0x105, keel_abi::CapRights::WRITE)?;
+    for (i, through, wait) in [(0, ep, true), (1, write_only.cptr().bits(), false)] {
+        let caller = blocked(env, call_and_count, i, through)?;
+        let r = if wait { e.wait() } else { e.recv(Some(reply)) };
+        ensure!(r.mrs[0] == 41, "wait={wait}: the Call carried {r:?}");
+        stays_at(i, 0, 2, "a caller that cannot be answered")?;
+        step(caller.tcb_resume(), "resume the caller")?;
+        yield_times(1)?;
+        let again = e.nb_recv(Some(reply));
+        ensure!(
+            again.info.length() == 1 && again.mrs[0] == 41,
+            "wait={wait}: the resumed caller made no Call again: {again:?}"
+        );
+        step(caller.tcb_suspend(), "stop the caller")?;
+    }
     Ok(())
 }

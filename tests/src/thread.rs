@@ -207,6 +207,21 @@ fn prepare(
     Ok(tcb)
 }
 
+/// Restarts `tcb`, stopped in a system call, just past it (sel4test's
+/// `restart_after_syscall`): the kernel puts a thread stopped in IPC back
+/// on its system call, which a plain resume would make again.
+///
+/// # Errors
+/// A failed ReadRegisters or WriteRegisters.
+pub fn restart_after_syscall(tcb: Cap<Tcb>) -> TestResult {
+    let mut ctx = step(tcb.tcb_read_all_registers(false), "read the registers")?;
+    ctx.set_pc(ctx.pc() + keel_sys::arch::SYSCALL_INSTRUCTION_SIZE);
+    step(
+        tcb.tcb_write_all_registers(true, &ctx),
+        "restart past the call",
+    )
+}
+
 /// How many rounds test thread `i` has counted.
 pub fn count(i: u64) -> u64 {
     shared(i).counter.load(Ordering::SeqCst)

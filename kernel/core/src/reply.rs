@@ -6,8 +6,10 @@
 //! When the Call donated the caller's scheduling context to a passive
 //! server, the Reply object is also on that context's call stack: a chain of
 //! Reply objects from the context (top) down, one per nested donating Call.
-//! Replying through the top one returns the context to its caller; deleting
-//! a Reply object or cancelling a caller closes the chain over the gap.
+//! Replying through the top one, or deleting it, returns the context to its
+//! caller; replying through or deleting one below the top, or cancelling a
+//! caller, breaks the chain there, as seL4 does: the context keeps the Reply
+//! objects above the break, and those below it lead to no context.
 //!
 //! ```text
 //!  SchedContext.reply --> R2 (caller S1) --prev--> R1 (caller C) --prev--> 0
@@ -229,8 +231,11 @@ impl Reply {
     }
 
     /// Takes it off the call stack it is on. At the top, its context goes
-    /// back to `to` (its caller) when `give_back`; otherwise the context
-    /// stays where it is and the chain closes over the gap.
+    /// back to `to` (its caller) when `give_back`, and the Reply object below
+    /// tops the stack; otherwise, and anywhere below the top, the context
+    /// stays where it is and the chain breaks there: the context keeps only
+    /// the Reply objects above, and those below lead to no context (seL4's
+    /// `reply_remove` and `reply_remove_tcb`).
     #[inline]
     fn take_off_stack<M: ObjectMemory, T: ReplyThreads>(
         self,
@@ -240,7 +245,7 @@ impl Reply {
         give_back: bool,
     ) {
         let (prev, next) = (self.read(mem, PREV), self.read(mem, NEXT));
-        if next == 0 {
+        if next == 0 && prev == 0 {
             return;
         }
         if next == SC_TAG {
@@ -252,18 +257,20 @@ impl Reply {
             self.write(mem, NEXT, 0);
             return;
         }
-        if next & SC_TAG != 0 {
+        if next & SC_TAG != 0 && give_back {
             let context = next & !SC_TAG;
             self.stack_pop(mem, threads, context);
-            if give_back {
-                let holder = threads.holder(context);
-                threads.donate(context, holder, to);
-            }
+            let holder = threads.holder(context);
+            threads.donate(context, holder, to);
             return;
         }
-        Reply(next).write(mem, PREV, prev);
+        if next & SC_TAG != 0 {
+            threads.set_call_stack(next & !SC_TAG, 0);
+        } else if next != 0 {
+            Reply(next).write(mem, PREV, 0);
+        }
         if prev != 0 {
-            Reply(prev).write(mem, NEXT, next);
+            Reply(prev).write(mem, NEXT, 0);
         }
         self.write(mem, PREV, 0);
         self.write(mem, NEXT, 0);
@@ -364,7 +371,7 @@ pub fn push<M: ObjectMemory, T: ReplyThreads>(
 
 /// `caller` stops waiting on its Reply object (it is suspended or
 /// destroyed): the object forgets it; a context it donated stays with the
-/// server, its call stack closing over the gap (seL4's rule).
+/// server, and its call stack breaks there (seL4's rule).
 pub fn cancel_caller<M: ObjectMemory, T: ReplyThreads>(mem: &mut M, threads: &mut T, caller: u64) {
     let reply = threads.reply_of(caller);
     if reply == 0 || Reply(reply).thread(mem) != caller {

@@ -182,7 +182,7 @@ fn a_reply_deleted_after_its_caller_is_answered_or_gone_changes_nothing() {
 }
 
 #[test]
-fn deleting_a_reply_in_the_middle_closes_the_chain() {
+fn deleting_a_reply_in_the_middle_breaks_the_chain() {
     let (mut mem, mut th) = setup();
     call(&mut mem, &mut th, C, 1);
     call(&mut mem, &mut th, server(1), 2);
@@ -190,11 +190,15 @@ fn deleting_a_reply_in_the_middle_closes_the_chain() {
     Reply::at(reply(2)).remove(&mut mem, &mut th);
     assert_eq!(th.state(server(1)), State::Inactive);
     assert_eq!(th.holder(SC), server(3), "the context stays where it runs");
-    assert_eq!(stack(&mem, &th), [reply(3), reply(1)]);
+    assert_eq!(stack(&mem, &th), [reply(3)], "the chain is cut below");
+    assert_eq!(Reply::at(reply(1)).above(&mem), 0);
     assert_eq!(Reply::at(reply(3)).pop(&mut mem, &mut th), Some(server(2)));
     assert_eq!(th.holder(SC), server(2));
+    assert!(stack(&mem, &th).is_empty());
+    // Answered from below the break, the caller gets no context back.
     assert_eq!(Reply::at(reply(1)).pop(&mut mem, &mut th), Some(C));
-    assert_eq!(th.holder(SC), C);
+    assert_eq!(th.holder(SC), server(2));
+    assert!(unused(&mem, reply(1)));
 }
 
 #[test]
@@ -202,16 +206,16 @@ fn a_cancelled_caller_leaves_its_context_with_the_server() {
     let (mut mem, mut th) = setup();
     call(&mut mem, &mut th, C, 1);
     call(&mut mem, &mut th, server(1), 2);
-    // In the middle: the chain closes over it.
+    // At the top: the stack breaks there; the one below leads nowhere.
     cancel_caller(&mut mem, &mut th, server(1));
-    assert_eq!(stack(&mem, &th), [reply(1)]);
+    assert!(stack(&mem, &th).is_empty());
     assert!(unused(&mem, reply(2)));
     assert_eq!(Reply::at(reply(2)).pop(&mut mem, &mut th), None);
     assert_eq!(th.holder(SC), server(2));
-    // At the top: off the stack, the context stays.
-    cancel_caller(&mut mem, &mut th, C);
-    assert!(stack(&mem, &th).is_empty() && unused(&mem, reply(1)));
-    assert_eq!(th.holder(SC), server(2));
+    // Deleting the Reply object below returns nothing to its caller.
+    Reply::at(reply(1)).remove(&mut mem, &mut th);
+    assert_eq!((th.state(C), th.holder(SC)), (State::Inactive, server(2)));
+    assert!(unused(&mem, reply(1)));
 }
 
 #[test]
@@ -320,12 +324,14 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     /// Nested donating Calls, and replies, deletions and cancelled callers
-    /// anywhere in the chain, against a model stack of (Reply, caller)
-    /// frames and the thread holding the context.
+    /// anywhere in the chain, against a model: the stack of (Reply, caller)
+    /// frames, the frames cut off below a break (their callers still wait,
+    /// but lead to no context), and the thread holding the context.
     #[test]
     fn matches_a_model(ops in proptest::collection::vec(op(), 1..60)) {
         let (mut mem, mut th) = setup();
         let mut frames: Vec<(u64, u64)> = Vec::new();
+        let mut cut: Vec<(u64, u64)> = Vec::new();
         let mut holder = C;
         let mut inactive: BTreeSet<u64> = BTreeSet::new();
         let mut next_server = 1;
@@ -337,14 +343,27 @@ proptest! {
                     holder = server(next_server);
                     next_server += 1;
                 }
-                Op::Reply(i) | Op::Delete(i) | Op::Cancel(i) if !frames.is_empty() => {
-                    let i = i % frames.len();
-                    let (r, caller) = frames.remove(i);
-                    let top = i == frames.len();
+                Op::Reply(i) | Op::Delete(i) | Op::Cancel(i)
+                    if !frames.is_empty() || !cut.is_empty() =>
+                {
+                    let i = i % (frames.len() + cut.len());
+                    // Answered or deleted at the top, the context goes back.
+                    let gives_back = i + 1 == frames.len() && !matches!(op, Op::Cancel(_));
+                    let (r, caller) = if i < frames.len() {
+                        let frame = frames.remove(i);
+                        if !gives_back {
+                            // A break: what was below leaves the stack.
+                            cut.extend(frames.drain(..i));
+                        }
+                        frame
+                    } else {
+                        cut.remove(i - frames.len())
+                    };
                     match op {
                         Op::Reply(_) => {
                             prop_assert_eq!(Reply::at(r).pop(&mut mem, &mut th), Some(caller));
                             th.state.insert(caller, State::Running);
+                            inactive.remove(&caller);
                         }
                         Op::Delete(_) => {
                             Reply::at(r).remove(&mut mem, &mut th);
@@ -356,7 +375,7 @@ proptest! {
                             inactive.insert(caller);
                         }
                     }
-                    if top && !matches!(op, Op::Cancel(_)) {
+                    if gives_back {
                         holder = caller;
                     }
                 }
@@ -366,13 +385,16 @@ proptest! {
             prop_assert_eq!(stack(&mem, &th), expected);
             prop_assert_eq!(th.holder(SC), holder);
             prop_assert_eq!(th.context_of(holder), SC);
-            for &(r, caller) in &frames {
+            for &(r, caller) in frames.iter().chain(&cut) {
                 prop_assert_eq!(Reply::at(r).thread(&mem), caller);
                 prop_assert_eq!(th.reply_of(caller), r);
                 prop_assert_eq!(th.state(caller), State::WaitingReply);
             }
+            for &(r, _) in &cut {
+                prop_assert!(Reply::at(r).above(&mem) & SC_TAG == 0, "{:#x} leads to the context", r);
+            }
             for k in 1..next_server {
-                if !frames.iter().any(|f| f.0 == reply(k)) {
+                if !frames.iter().chain(&cut).any(|f| f.0 == reply(k)) {
                     prop_assert!(unused(&mem, reply(k)), "{:#x} left linked", reply(k));
                 }
             }

@@ -176,14 +176,22 @@ fn resume_from_fault(replier: Thread, faulter: Thread) {
 /// faulting instruction (or, for an unknown system call, the call), and so
 /// faults again.
 pub fn restart(thread: Thread) {
-    match thread.take_fault_label() {
+    rewind(thread);
+    thread.set_fault_label(0);
+    sched::make_runnable(thread);
+}
+
+/// Puts a thread stopped in a system call back on it, so that it makes
+/// the call again when it next runs (seL4's restart PC): a plain system
+/// call or an unknown one (which then faults again) is rewound; cap faults
+/// were already rewound onto the call, and other faults sit on the
+/// faulting instruction.
+pub fn rewind(thread: Thread) {
+    match thread.fault_label() {
         0 => thread.restart_syscall(),
         label if label == FaultType::UnknownSyscall as u64 => thread.restart_syscall(),
-        // Cap faults were already rewound onto the call; other faults sit on
-        // the faulting instruction.
         _ => {}
     }
-    sched::make_runnable(thread);
 }
 
 /// Takes `thread` out of any IPC it is blocked in and off any reply
@@ -218,9 +226,16 @@ pub fn reorder(thread: Thread) {
     }
 }
 
-/// Stops a thread: out of every queue and reply relation, inactive.
+/// Stops a thread: out of every queue and reply relation, inactive. A
+/// thread blocked in IPC is put back on its system call, which it makes
+/// again when resumed (as seL4 restarts it); a running one goes on from
+/// where it was.
 pub fn stop_thread(thread: Thread) {
+    if !matches!(thread.state(), ThreadState::Inactive | ThreadState::Running) {
+        rewind(thread);
+    }
     cancel(thread);
+    crate::object::sched_context::cancel_yield(thread);
     sched::make_inactive(thread);
 }
 

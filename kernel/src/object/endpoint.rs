@@ -61,6 +61,9 @@ impl EndpointThreads for KernelThreads {
     }
 
     fn make_inactive(&mut self, thread: u64) {
+        // A Call that can never be answered is made again if its caller is
+        // restarted (seL4's restart PC).
+        ipc::rewind(tcb(thread));
         sched::make_inactive(tcb(thread));
     }
 

@@ -23,6 +23,7 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
                 thread.forget_user_state();
                 if let Some(context) = SchedContextRef::from_link(thread.sched_context()) {
                     crate::object::sched_context::unbind_tcb(context);
+                    crate::object::sched_context::complete_yield(context);
                 }
                 if crate::sched::current() == Some(thread) {
                     crate::sched::set_current(None);

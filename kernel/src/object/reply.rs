@@ -61,6 +61,9 @@ impl ReplyThreads for KernelThreads {
     }
 
     fn make_inactive(&mut self, thread: u64) {
+        // A caller that can no longer be answered makes its Call again if
+        // it is restarted (seL4's restart PC).
+        crate::ipc::rewind(tcb(thread));
         sched::make_inactive(tcb(thread));
     }
 
@@ -176,7 +179,7 @@ pub fn unlink_answered(reply: u64, caller: u64) {
 
 /// `caller` stops waiting on its Reply object (it is suspended or
 /// destroyed): the object forgets it; a context it donated stays with the
-/// server, its call stack closing over the gap (seL4's rule).
+/// server, and its call stack breaks there (seL4's rule).
 pub fn cancel_caller(caller: u64) {
     core_reply::cancel_caller(&mut KernelMemory, &mut KernelThreads, caller);
 }

@@ -44,6 +44,9 @@ pub struct SchedContext {
     pub(crate) release_next: u64,
     /// True while in the release queue.
     pub(crate) in_release_queue: bool,
+    /// The thread that yielded to this context and, when it next runs,
+    /// gets its consumed time (0: none; its `yield_to` names this context).
+    pub(crate) yield_from: u64,
 }
 
 const _: () =
@@ -68,6 +71,7 @@ fields!(SchedContextRef => {
     get consumed: u64;
     get release_next: u64;
     get in_release_queue: bool;
+    get yield_from: u64;
     set pub set_configured = configured: bool;
     set pub set_sporadic = sporadic: bool;
     set pub set_tcb = tcb: u64;
@@ -77,6 +81,7 @@ fields!(SchedContextRef => {
     set pub set_consumed = consumed: u64;
     set pub set_release_next = release_next: u64;
     set pub set_in_release_queue = in_release_queue: bool;
+    set pub set_yield_from = yield_from: u64;
 });
 
 impl SchedContextRef {
@@ -178,9 +183,30 @@ pub fn unbind_notification(context: SchedContextRef) {
 /// The last cap to the context is going: unbind it and cut it from its
 /// call stack.
 pub fn finalise(context: SchedContextRef) {
+    complete_yield(context);
     unbind_tcb(context);
     unbind_notification(context);
     crate::object::reply::detach_context(context.addr());
+}
+
+/// The thread that yielded to `context`, if one waits, gets the time used
+/// on it since: its YieldTo returns with it (seL4 completes a YieldTo when
+/// the yielder next runs, or when the context or its thread goes).
+pub fn complete_yield(context: SchedContextRef) {
+    if let Some(yielder) = Thread::from_link(context.yield_from()) {
+        let consumed = take_consumed(context);
+        cancel_yield(yielder);
+        yielder.set_syscall_result([0, consumed, 0, 0, 0, 0]);
+    }
+}
+
+/// `thread` no longer waits for the outcome of a YieldTo (it runs, or it
+/// is stopped or destroyed, as seL4 cancels it then).
+pub fn cancel_yield(thread: Thread) {
+    if let Some(context) = SchedContextRef::from_link(thread.yield_to()) {
+        context.set_yield_from(0);
+        thread.set_yield_to(0);
+    }
 }
 
 /// Takes the consumed time, in µs; the remainder below one µs stays.
@@ -245,8 +271,19 @@ pub fn invoke(
             let Some(target) = Thread::from_link(context.tcb()) else {
                 return Err(Error::IllegalOperation.into());
             };
-            if !context.configured() || target.priority() > caller.mcp() {
+            // seL4 refuses a YieldTo to the caller's own context.
+            if !context.configured() || target.priority() > caller.mcp() || target == caller {
                 return Err(Error::IllegalOperation.into());
+            }
+            // A thread still waiting on an earlier YieldTo to it has its answer now.
+            complete_yield(context);
+            if target.queued() && target.priority() >= caller.priority() {
+                // The target runs first; the caller gets the time it used
+                // when it runs again (seL4's YieldTo).
+                caller.set_yield_to(context.addr());
+                context.set_yield_from(caller.addr());
+                sched::yield_to(target, caller);
+                return Ok(Outcome::Handled);
             }
             sched::yield_to(target, caller);
             Ok(Outcome::Done([take_consumed(context), 0]))

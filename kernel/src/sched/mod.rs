@@ -18,7 +18,7 @@ pub use release::release_queue_remove;
 use crate::arch::{Machine, Platform, UserContext, VSpace};
 use crate::ipc::queue::tcb;
 use crate::kernel_cell::KernelCell;
-use crate::object::handle::{fields, Thread};
+use crate::object::handle::{fields, SchedContextRef, Thread};
 use crate::object::sched_context::sc;
 use crate::object::tcb::ThreadState;
 use core::ptr::NonNull;
@@ -300,10 +300,10 @@ pub fn yield_current() {
 
 /// `SchedContext_YieldTo`: `target` goes to the front of its priority's
 /// queue; a caller of no higher priority goes to the back of its own, so
-/// the target runs before it.
+/// the target runs before it. `target` is not `caller`.
 pub fn yield_to(target: Thread, caller: Thread) {
     move_to_front(target);
-    if target.priority() >= caller.priority() && target != caller {
+    if target.priority() >= caller.priority() {
         move_to_back(caller);
     }
 }
@@ -413,6 +413,9 @@ pub fn schedule() -> ! {
             continue;
         }
         set_current(Some(next));
+        if let Some(context) = SchedContextRef::from_link(next.yield_to()) {
+            crate::object::sched_context::complete_yield(context);
+        }
         budget::arm_timer();
         next.enter_user(&vspace)
     }

@@ -240,7 +240,7 @@ pub fn deleting_reply_returns_context(env: &Env) -> TestResult {
     let reply = shared(0).reply.load(Ordering::SeqCst);
     step(slot(reply).delete(), "delete the server's Reply object")?;
     // The context is the caller's again, and the caller, never to be
-    // answered, is inactive: resuming it lets it go on.
+    // answered, is inactive, back on its Call: restarted past it, it goes on.
     step(
         caller_sc.sched_context_unbind_object(caller),
         "unbind the returned context from the caller",
@@ -248,7 +248,7 @@ pub fn deleting_reply_returns_context(env: &Env) -> TestResult {
     step(caller_sc.sched_context_bind(caller), "bind it again")?;
     yield_times(1)?;
     ensure!(count(1) == 0, "an unanswered caller ran");
-    step(caller.tcb_resume(), "resume the caller")?;
+    crate::thread::restart_after_syscall(caller)?;
     yield_times(1)?;
     ensure!(
         count(1) == 1,

@@ -36,7 +36,7 @@ fn given(ep: u64, badge: u64) -> GivenCap {
 
 /// Starts a child in echo mode on a new endpoint (with a Reply object to
 /// receive with); returns the endpoint's slot.
-fn echo_child(env: &Env) -> Result<u64, alloc::string::String> {
+pub(super) fn echo_child(env: &Env) -> Result<u64, alloc::string::String> {
     let (ep, reply) = endpoint_and_reply(env)?;
     let caps = [given(ep, 0), given(reply.cptr().bits(), 0)];
     let cfg = ProcessConfig {

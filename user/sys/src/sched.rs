@@ -113,8 +113,8 @@ impl Cap<SchedContext> {
     /// context's consumed time (µs).
     ///
     /// # Errors
-    /// `IllegalOperation` when the context is unbound or unconfigured, or
-    /// its thread's priority is above the caller's MCP.
+    /// `IllegalOperation` when the context is unbound or unconfigured, is
+    /// the caller's own, or its thread's priority is above the caller's MCP.
     pub fn sched_context_yield_to(self) -> Result<u64, InvocationError> {
         invoke(self.cptr(), Label::SchedContextYieldTo, &[], &[]).map(|w| w[0])
     }

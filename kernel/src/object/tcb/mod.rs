@@ -101,6 +101,10 @@ pub struct Tcb {
     /// The scheduling context bound to this thread (0: none): it runs only
     /// on one.
     pub(crate) sched_context: u64,
+    /// The scheduling context this thread yielded to and waits to hear
+    /// the consumed time of when it next runs (`SchedContext_YieldTo`; 0:
+    /// none).
+    pub(crate) yield_to: u64,
     /// The fault being handled (`keel_abi::fault::FaultType`; 0: none).
     pub(crate) fault_label: u64,
     /// Words of the fault message that are valid.
@@ -157,6 +161,7 @@ fields!(Thread => {
     get reply: u64;
     get bound_notification: u64;
     get sched_context: u64;
+    get yield_to: u64;
     get fault_label: u64;
     get fault_length: usize;
     set pub set_ipc_buffer_vaddr = ipc_buffer_vaddr: u64;
@@ -172,6 +177,7 @@ fields!(Thread => {
     set pub set_reply = reply: u64;
     set pub set_bound_notification = bound_notification: u64;
     set pub set_sched_context = sched_context: u64;
+    set pub set_yield_to = yield_to: u64;
     set pub set_fault_label = fault_label: u64;
 });
 

@@ -11,6 +11,10 @@ use core::arch::{asm, global_asm};
 /// The architecture this program was built for.
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
 
+/// Bytes of the system-call instruction (`svc #0`): a thread stopped in a
+/// system call is put back on it, and a restart past it adds this.
+pub const SYSCALL_INSTRUCTION_SIZE: u64 = 4;
+
 /// Makes a system call.
 #[inline(always)]
 pub fn syscall(number: u64, args: [u64; 6]) -> [u64; 6] {

@@ -1,5 +1,5 @@
 //! Picks the architecture's system-call trap and process entry, and re-exports
-//! one set of names: `syscall`, `syscall8`, `ARCH`, `cycle_counter`,
+//! one set of names: `syscall`, `syscall8`, `ARCH`, `SYSCALL_INSTRUCTION_SIZE`, `cycle_counter`,
 //! `thread_trampoline`, `tls_first_word`, `ipc_buffer_address`, and for
 //! tests `clear_thread_pointer_directly` with `THREAD_POINTER_CLEARS` and
 //! `THREAD_POINTER_PUT_BACK`, `undefined_instruction`,

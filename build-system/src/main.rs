@@ -1,14 +1,15 @@
 //! keel-build: the host build tool behind `cargo xtask`. It checks the host
 //! setup, builds the user programs, boot archive and kernel into a bootable
 //! image, boots it in QEMU, runs the host and on-target tests, and attaches gdb.
-//! One module per subcommand (`setup`, `build`, `run`, `test`, `gdb`), with
-//! helpers for architectures, cargo, QEMU, the system description, serial logs
-//! and JUnit output. It never runs on the target.
+//! One module per subcommand (`setup`, `build`, `run`, `test`, `gdb`, `bench`,
+//! `coverage`), with helpers for architectures, cargo, QEMU, the system
+//! description, serial logs and JUnit output. It never runs on the target.
 
 mod arch;
 mod bench;
 mod build;
 mod cargo;
+mod coverage;
 mod gdb;
 mod junit;
 mod qemu;
@@ -40,7 +41,8 @@ use clap::{Parser, Subcommand};
         cargo xtask run --app hello            start the app `hello` from system.toml\n  \
         cargo xtask test --arch x86_64         host tests, then the on-target suite\n  \
         cargo xtask gdb --arch aarch64         debug the kernel with gdb\n  \
-        cargo xtask bench boot                 time QEMU start to the root task's banner\n\n\
+        cargo xtask bench boot                 time QEMU start to the root task's banner\n  \
+        cargo xtask coverage [--check]         rewrite (check) tests/COVERAGE.md from the tags\n\n\
         The system to build is described in system.toml at the repository root.\n\
         Images go to target/keel/<arch>/, test logs and JUnit XML to target/test-results/."
 )]
@@ -63,6 +65,8 @@ enum Cmd {
     Gdb(gdb::GdbArgs),
     /// Boot benchmarks and report medians (table and JSON under target/bench/).
     Bench(bench::BenchArgs),
+    /// Rewrite tests/COVERAGE.md (the map to sel4test) from the tests' tags.
+    Coverage(coverage::CoverageArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Gdb(args) => gdb::run(&root, &args),
         Cmd::Bench(args) => bench::run(&root, &args).map(|()| ExitCode::SUCCESS),
+        Cmd::Coverage(args) => coverage::run(&root, &args).map(|()| ExitCode::SUCCESS),
     }
 }
 

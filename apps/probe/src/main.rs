@@ -29,7 +29,7 @@ impl Probe {
     /// The address of the word at `offset` of the shared region.
     fn word(&self, offset: u64) -> Result<*mut u64, ProbeError> {
         let region = self.region.as_ref().ok_or(ProbeError::NoRegion)?;
-        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > region.size) {
+        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > region.size) {
             return Err(ProbeError::OutOfRange);
         }
         Ok((region.vaddr + offset) as usize as *mut u64)

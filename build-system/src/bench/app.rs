@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use keel_abi::manifest::Start;
 
+use super::plot::Figure;
 use super::{report, Measurement};
 use crate::arch::Arch;
 use crate::build::{self, BuildArgs};
@@ -100,14 +101,20 @@ pub(super) fn icount_options() -> QemuOptions {
     }
 }
 
-/// Runs the app benchmark `what` (the app `bench-<what>` in system.toml).
-/// With `kvm_too`, x86_64 runs a second time under KVM where KVM works
+/// Runs the app benchmark `what` (the app `bench-<what>` in system.toml),
+/// plotting each architecture's results with `plot`. With `kvm_too`, x86_64 runs a second time under KVM where KVM works
 /// (`-enable-kvm -cpu host`, the counter then counts TSC cycles): a second
 /// table, and its figures in the same JSON with accelerator `kvm`.
 ///
 /// # Errors
 /// A failed build, or a run that failed or did not finish.
-pub fn run(root: &Path, what: &str, args: &AppBenchArgs, kvm_too: bool) -> Result<()> {
+pub fn run(
+    root: &Path,
+    what: &str,
+    args: &AppBenchArgs,
+    kvm_too: bool,
+    plot: fn(&str, &[Measurement]) -> Figure,
+) -> Result<()> {
     for arch in args.arch.arches() {
         let kernel = build_app(root, what, arch, args.release)?;
         let samples = boot_and_collect(root, what, arch, &kernel, &icount_options(), "tcg-icount")?;
@@ -125,7 +132,13 @@ pub fn run(root: &Path, what: &str, args: &AppBenchArgs, kvm_too: bool) -> Resul
                 }
             }
         }
-        report(root, what, arch.name(), &results)?;
+        report(
+            root,
+            what,
+            arch.name(),
+            &results,
+            &plot(arch.name(), &results),
+        )?;
     }
     Ok(())
 }

@@ -92,7 +92,8 @@ pub fn run(root: &Path, args: &BootBenchArgs) -> Result<()> {
                 &[loaded.saturating_sub(archive_len) as f64 / 1024.0],
             ),
         ];
-        report(root, "boot", arch.name(), &results)?;
+        let figure = super::charts::boot(arch.name(), &results);
+        report(root, "boot", arch.name(), &results, &figure)?;
     }
     Ok(())
 }

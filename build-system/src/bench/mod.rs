@@ -1,10 +1,13 @@
 //! `cargo xtask bench ...`: measurements that boot the system and report
-//! medians over repeated runs, printed as a table and written as JSON to
-//! `target/bench/<what>-<arch>.json`. Benchmarks never assert on time; they
+//! medians over repeated runs, printed as a table, written as JSON to
+//! `target/bench/<what>-<arch>.json` and plotted beside it as
+//! `target/bench/<what>-<arch>.svg`. Benchmarks never assert on time; they
 //! report it.
 
 mod app;
 mod boot;
+mod charts;
+mod plot;
 mod sched;
 mod servers;
 
@@ -13,6 +16,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
+
+use plot::Figure;
 
 /// Options of `cargo xtask bench`.
 #[derive(Args, Clone, Debug)]
@@ -100,18 +105,25 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     crate::setup::ensure(root)?;
     match &args.what {
         BenchWhat::Boot(a) => boot::run(root, a),
-        BenchWhat::Caps(a) => app::run(root, "caps", a, false),
-        BenchWhat::Ipc(a) => app::run(root, "ipc", a, true),
+        BenchWhat::Caps(a) => app::run(root, "caps", a, false, charts::caps),
+        BenchWhat::Ipc(a) => app::run(root, "ipc", a, true, charts::ipc),
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
     }
 }
 
-/// Prints `results` as a table and writes them as JSON to `target/bench/<what>-<arch>.json`.
+/// Prints `results` as a table, writes them as JSON to
+/// `target/bench/<what>-<arch>.json` and `figure` beside it as `.svg`.
 ///
 /// # Errors
-/// If the JSON file cannot be written.
-pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> Result<()> {
+/// If a file cannot be written.
+pub fn report(
+    root: &Path,
+    what: &str,
+    arch: &str,
+    results: &[Measurement],
+    figure: &Figure,
+) -> Result<()> {
     // One table per accelerator, in the order they first appear.
     let mut accelerators: Vec<Option<&str>> = Vec::new();
     for m in results {
@@ -132,7 +144,7 @@ pub fn report(root: &Path, what: &str, arch: &str, results: &[Measurement]) -> R
         print_table(&table);
     }
     let json = serde_json::to_string_pretty(results).context("could not encode the results")?;
-    write_json(root, what, arch, &json)
+    write_results(root, what, arch, &json, figure)
 }
 
 /// Prints measurements as a table.
@@ -150,16 +162,26 @@ pub fn print_table(results: &[Measurement]) {
     }
 }
 
-/// Writes `json` to `target/bench/<what>-<arch>.json`.
+/// Writes `json` to `target/bench/<what>-<arch>.json` and `figure` to
+/// `target/bench/<what>-<arch>.svg`, and prints both paths.
 ///
 /// # Errors
-/// If the file cannot be written.
-pub fn write_json(root: &Path, what: &str, arch: &str, json: &str) -> Result<()> {
+/// If a file cannot be written.
+pub fn write_results(
+    root: &Path,
+    what: &str,
+    arch: &str,
+    json: &str,
+    figure: &Figure,
+) -> Result<()> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let path = dir.join(format!("{what}-{arch}.json"));
-    std::fs::write(&path, json).with_context(|| format!("could not write {}", path.display()))?;
-    println!("written to {}", path.display());
+    for (ext, text) in [("json", json.to_string()), ("svg", figure.to_svg())] {
+        let path = dir.join(format!("{what}-{arch}.{ext}"));
+        std::fs::write(&path, text)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        println!("written to {}", path.display());
+    }
     Ok(())
 }
 

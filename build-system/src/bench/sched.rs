@@ -3,7 +3,8 @@
 //! against the share its scheduling context was configured with (medians
 //! over the app's windows of one second of virtual time), the cost of budget
 //! enforcement, and a Call to a passive server against one to a server with
-//! its own context, as a table and as JSON in `target/bench/sched-<arch>.json`.
+//! its own context, as a table, as JSON in `target/bench/sched-<arch>.json`
+//! and plotted in `target/bench/sched-<arch>.svg`.
 
 use std::path::Path;
 
@@ -136,7 +137,8 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             r.passive_over_active
         );
         let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
-        super::write_json(root, "sched", arch.name(), &json)?;
+        let figure = super::charts::sched(arch.name(), &r);
+        super::write_results(root, "sched", arch.name(), &json, &figure)?;
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! a server by init (keel-init) costs, from its fault reaching init to the
 //! first request the new instance answers. JSON in
 //! `target/bench/servers-<arch>.json`: a `summary` object (the two ratios
-//! and the restart's median) and every measurement.
+//! and the restart's median) and every measurement; a plot of both round
+//! trips and the ratios against [`STUB_TARGET`] in `servers-<arch>.svg`.
 
 use std::path::Path;
 
@@ -15,6 +16,9 @@ use serde::Serialize;
 
 use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
 use super::Measurement;
+
+/// The issue's target: a stub round trip costs at most this many raw round trips.
+pub const STUB_TARGET: f64 = 1.1;
 
 /// The figures the issue asks for.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -82,7 +86,8 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             s.stub_over_raw_empty, s.stub_over_raw_8words, s.restart_instructions
         );
         let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
-        super::write_json(root, "servers", arch.name(), &json)?;
+        let figure = super::charts::servers(arch.name(), &r);
+        super::write_results(root, "servers", arch.name(), &json, &figure)?;
     }
     Ok(())
 }

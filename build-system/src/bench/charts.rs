@@ -1,0 +1,541 @@
+//! What each benchmark plots, from the results it has just reported: the
+//! comparisons a reader would rather look at than read off the table (fast
+//! against slow path, stubs against raw, configured against measured share,
+//! and revoke's longest stretch against the number of objects). The choice of
+//! rows, groups and reference lines is made here; `plot` draws them.
+
+use super::plot::{
+    Bar, BarChart, Chart, Figure, Format, Group, LineChart, Reference, Scale, Series,
+};
+use super::sched::SchedReport;
+use super::servers::{ServersReport, STUB_TARGET};
+use super::Measurement;
+
+/// The calibration row every app benchmark prints; never plotted.
+const COUNTER_OVERHEAD: &str = "counter-overhead";
+
+/// `bench boot`: boot time (with the spread of the boots) and image sizes.
+pub fn boot(arch: &str, results: &[Measurement]) -> Figure {
+    let of_unit = |unit: &str| -> Vec<Group> {
+        results
+            .iter()
+            .filter(|m| m.unit == unit)
+            .map(|m| one_bar(&m.name, m.median, (m.runs > 1).then_some((m.min, m.max))))
+            .collect()
+    };
+    let boots = results
+        .iter()
+        .find(|m| m.unit == "ms")
+        .map_or(0, |m| m.runs);
+    let time = BarChart {
+        title: "Boot time".into(),
+        note: Some(format!(
+            "median of {boots} boots (wall clock, so it varies with the machine's load); whisker: fastest to slowest"
+        )),
+        axis_label: "milliseconds from starting QEMU to the root task's banner".into(),
+        format: Format { decimals: 0, suffix: " ms" },
+        series: Vec::new(),
+        groups: of_unit("ms"),
+        references: Vec::new(),
+    };
+    let size = BarChart {
+        title: "Kernel image size".into(),
+        note: None,
+        axis_label: "KiB".into(),
+        format: Format {
+            decimals: 0,
+            suffix: " KiB",
+        },
+        series: Vec::new(),
+        groups: of_unit("KiB"),
+        references: Vec::new(),
+    };
+    figure("boot", arch, vec![Chart::Bars(time), Chart::Bars(size)])
+}
+
+/// `bench caps`: revoke's total and longest non-preemptible stretch against
+/// the number of children (log-log, so the flat one reads as flat), and the
+/// single-object operations.
+pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
+    let curve = |name: &str| Series {
+        name: match name {
+            "revoke" => "whole revoke".into(),
+            _ => "longest stretch between preemption points".into(),
+        },
+        points: results
+            .iter()
+            .filter(|m| m.name == name)
+            .filter_map(|m| Some((m.n? as f64, m.median)))
+            .collect(),
+    };
+    let unit = unit_label(results.first());
+    let revoke = LineChart {
+        title: "Revoke of an Untyped with N children".into(),
+        note: Some(
+            "the whole revoke grows with N; the longest stretch the kernel runs without a preemption point must stay flat"
+                .into(),
+        ),
+        x_label: "N, children revoked (log scale)".into(),
+        y_label: format!("{unit}, median (log scale)"),
+        x_scale: Scale::Log,
+        y_scale: Scale::Log,
+        format: Format::COUNT,
+        series: vec![curve("revoke"), curve("revoke-longest-stretch")],
+    };
+    let single = BarChart {
+        title: "One operation on one object".into(),
+        note: None,
+        axis_label: format!("{unit}, median"),
+        format: Format::COUNT,
+        series: Vec::new(),
+        groups: results
+            .iter()
+            .filter(|m| m.n == Some(1) && m.name != "revoke-longest-stretch")
+            .map(|m| one_bar(&m.name, m.median, None))
+            .collect(),
+        references: Vec::new(),
+    };
+    figure(
+        "caps",
+        arch,
+        vec![Chart::Lines(revoke), Chart::Bars(single)],
+    )
+}
+
+/// `bench ipc`: per accelerator, every Call + ReplyRecv round trip, fast path
+/// against slow, grouped by kind and message length, with the null system
+/// call as a reference line.
+pub fn ipc(arch: &str, results: &[Measurement]) -> Figure {
+    let mut accelerators: Vec<Option<&str>> = Vec::new();
+    for m in results {
+        if !accelerators.contains(&m.accelerator.as_deref()) {
+            accelerators.push(m.accelerator.as_deref());
+        }
+    }
+    let charts = accelerators
+        .into_iter()
+        .map(|accel| {
+            let rows: Vec<&Measurement> = results
+                .iter()
+                .filter(|m| m.accelerator.as_deref() == accel)
+                .collect();
+            Chart::Bars(round_trips(accel, &rows))
+        })
+        .collect();
+    figure("ipc", arch, charts)
+}
+
+/// The round-trip chart of one accelerator's `rows`.
+fn round_trips(accel: Option<&str>, rows: &[&Measurement]) -> BarChart {
+    let mut groups: Vec<((String, u64), Group)> = Vec::new();
+    for m in rows {
+        let Some(kind) = m.name.strip_prefix("call+replyrecv") else {
+            continue;
+        };
+        let (kind, series) = match (kind.strip_suffix("-fast"), kind.strip_suffix("-slow")) {
+            (Some(k), _) => (k, 0),
+            (_, Some(k)) => (k, 1),
+            _ => continue,
+        };
+        let key = (kind.trim_start_matches('-').to_string(), m.n.unwrap_or(0));
+        let bar = Bar {
+            series,
+            value: m.median,
+            range: None,
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.bars.push(bar),
+            None => {
+                let place = if key.0.is_empty() {
+                    "same address space"
+                } else {
+                    &key.0
+                };
+                let label = format!("{place}, {} words", key.1);
+                groups.push((
+                    key,
+                    Group {
+                        label,
+                        bars: vec![bar],
+                    },
+                ));
+            }
+        }
+    }
+    let mut groups: Vec<Group> = groups.into_iter().map(|(_, g)| g).collect();
+    for g in &mut groups {
+        g.bars.sort_by_key(|b| b.series);
+    }
+    BarChart {
+        title: match accel {
+            Some(a) => format!("Call + ReplyRecv round trip ({a})"),
+            None => "Call + ReplyRecv round trip".into(),
+        },
+        note: Some(
+            "xas: server in another process; passive: it runs on the caller's scheduling context; cold: a cap written before each Call"
+                .into(),
+        ),
+        axis_label: format!("{}, median", unit_label(rows.first().copied())),
+        format: Format::COUNT,
+        series: vec!["fast path".into(), "slow path".into()],
+        groups,
+        references: rows
+            .iter()
+            .find(|m| m.name == "null-syscall")
+            .map(|m| Reference {
+                label: "null syscall".into(),
+                value: m.median,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// `bench sched`: each thread's configured share against its measured share
+/// (with the spread over windows), and the costs.
+pub fn sched(arch: &str, r: &SchedReport) -> Figure {
+    let windows = r.shares.first().map_or(0, |s| s.windows);
+    let shares = BarChart {
+        title: "CPU shares: configured budget / period against measured".into(),
+        note: Some(format!(
+            "measured: median over {windows} windows of one second of virtual time ({}); whisker: smallest to largest window",
+            r.accelerator
+        )),
+        axis_label: "share of the accounted time (%)".into(),
+        format: Format { decimals: 2, suffix: "%" },
+        series: vec!["configured".into(), "measured".into()],
+        groups: r
+            .shares
+            .iter()
+            .map(|s| Group {
+                label: s.name.clone(),
+                bars: vec![
+                    Bar {
+                        series: 0,
+                        value: s.configured_share * 100.0,
+                        range: None,
+                    },
+                    Bar {
+                        series: 1,
+                        value: s.measured_share * 100.0,
+                        range: Some((s.min * 100.0, s.max * 100.0)),
+                    },
+                ],
+            })
+            .collect(),
+        references: Vec::new(),
+    };
+    let costs = BarChart {
+        title: "Budget enforcement and Calls to a server".into(),
+        note: Some(format!(
+            "passive-server Call / active-server Call: {:.3}",
+            r.passive_over_active
+        )),
+        axis_label: format!("{}, median", unit_label(r.overheads.first())),
+        format: Format::COUNT,
+        series: Vec::new(),
+        groups: r
+            .overheads
+            .iter()
+            .filter(|m| m.name != COUNTER_OVERHEAD)
+            .map(|m| one_bar(&m.name, m.median, None))
+            .collect(),
+        references: Vec::new(),
+    };
+    figure("sched", arch, vec![Chart::Bars(shares), Chart::Bars(costs)])
+}
+
+/// `bench servers`: raw against stub round trips, empty and with words, and
+/// their ratios against the issue's target.
+pub fn servers(arch: &str, r: &ServersReport) -> Figure {
+    let mut groups: Vec<(u64, Group)> = Vec::new();
+    for m in &r.measurements {
+        let series = match m.name.as_str() {
+            "call-raw" => 0,
+            "call-stub" => 1,
+            _ => continue,
+        };
+        let n = m.n.unwrap_or(0);
+        let bar = Bar {
+            series,
+            value: m.median,
+            range: None,
+        };
+        match groups.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, g)) => g.bars.push(bar),
+            None => groups.push((
+                n,
+                Group {
+                    label: request(n),
+                    bars: vec![bar],
+                },
+            )),
+        }
+    }
+    let trips = BarChart {
+        title: "Round trip to a passive server process".into(),
+        note: Some(format!(
+            "one restart, from the server's fault to the first request its new instance answers: {} {}",
+            Format::COUNT.full(r.summary.restart_instructions),
+            unit_label(r.measurements.first())
+        )),
+        axis_label: format!("{}, median", unit_label(r.measurements.first())),
+        format: Format::COUNT,
+        series: vec!["raw Call / ReplyRecv".into(), "keel-protocols stub".into()],
+        groups: groups.into_iter().map(|(_, g)| g).collect(),
+        references: Vec::new(),
+    };
+    let ratios = BarChart {
+        title: "Stub round trip over raw round trip".into(),
+        note: Some("medians of the same run".into()),
+        axis_label: "ratio".into(),
+        format: Format {
+            decimals: 3,
+            suffix: "×",
+        },
+        series: Vec::new(),
+        groups: vec![
+            one_bar(&request(0), r.summary.stub_over_raw_empty, None),
+            one_bar(&request(8), r.summary.stub_over_raw_8words, None),
+        ],
+        references: vec![Reference {
+            label: "target".into(),
+            value: STUB_TARGET,
+        }],
+    };
+    figure(
+        "servers",
+        arch,
+        vec![Chart::Bars(trips), Chart::Bars(ratios)],
+    )
+}
+
+/// The label of a request carrying `n` words.
+fn request(n: u64) -> String {
+    match n {
+        0 => "empty request".into(),
+        n => format!("{n} words"),
+    }
+}
+
+/// A group of one bar.
+fn one_bar(label: &str, value: f64, range: Option<(f64, f64)>) -> Group {
+    Group {
+        label: label.to_string(),
+        bars: vec![Bar {
+            series: 0,
+            value,
+            range,
+        }],
+    }
+}
+
+/// What the unit of a chart's measurements (as of its `first`) is called on an axis.
+fn unit_label(first: Option<&Measurement>) -> String {
+    match first.map(|m| m.unit.as_str()) {
+        Some("instructions") => "guest instructions".into(),
+        Some(unit) => unit.into(),
+        None => "value".into(),
+    }
+}
+
+/// A figure titled with the benchmark and architecture.
+fn figure(what: &str, arch: &str, charts: Vec<Chart>) -> Figure {
+    Figure {
+        title: format!("cargo xtask bench {what} on {arch}"),
+        charts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::app::{parse_sample, summarise, Sample};
+    use super::super::plot::tests::well_formed;
+    use super::super::{sched, servers};
+    use super::*;
+
+    fn measurements(lines: &[&str], unit: &str, accel: &str) -> Vec<Measurement> {
+        let samples: Vec<Sample> = lines.iter().filter_map(|l| parse_sample(l)).collect();
+        summarise(&samples, unit, accel)
+    }
+
+    /// The figure's SVG, checked well-formed, and its number of bars and points.
+    fn drawn(f: &Figure) -> (String, usize, usize) {
+        let svg = f.to_svg();
+        if let Err(e) = well_formed(&svg) {
+            panic!("{e}\n{svg}");
+        }
+        let bars = svg.matches(r#"class="bar""#).count();
+        let points = svg.matches(r#"class="point""#).count();
+        (svg, bars, points)
+    }
+
+    #[test]
+    fn ipc_groups_round_trips_by_kind_and_length_fast_beside_slow() {
+        let mut m = measurements(
+            &[
+                "BENCH counter-overhead 0 3",
+                "BENCH null-syscall 0 515",
+                "BENCH call+replyrecv-fast 0 1076",
+                "BENCH call-fast 0 528",
+                "BENCH call+replyrecv-fast 10 2042",
+                "BENCH call+replyrecv-slow 0 1826",
+                "BENCH call+replyrecv-slow 10 1992",
+                "BENCH call+replyrecv-xas-passive-slow 0 1659",
+                "BENCH call+replyrecv-xas-passive-fast 0 468",
+                "BENCH call+replyrecv-xas-passive-cold-fast 0 604",
+                "BENCH signal-wait 0 606",
+            ],
+            "instructions",
+            "tcg-icount",
+        );
+        m.extend(measurements(
+            &["BENCH call+replyrecv-xas-passive-fast 0 900"],
+            "cycles",
+            "kvm",
+        ));
+        let figure = ipc("x86_64", &m);
+        let Chart::Bars(tcg) = &figure.charts[0] else {
+            panic!("bars expected");
+        };
+        let labels: Vec<&str> = tcg.groups.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "same address space, 0 words",
+                "same address space, 10 words",
+                "xas-passive, 0 words",
+                "xas-passive-cold, 0 words"
+            ]
+        );
+        let passive: Vec<(usize, f64)> = tcg.groups[2]
+            .bars
+            .iter()
+            .map(|b| (b.series, b.value))
+            .collect();
+        assert_eq!(passive, [(0, 468.0), (1, 1659.0)], "fast above slow");
+        let (svg, bars, _) = drawn(&figure);
+        assert_eq!(bars, 7 + 1);
+        for label in [
+            "bench ipc on x86_64",
+            "round trip (tcg-icount)",
+            "round trip (kvm)",
+            "null syscall (515)",
+            "guest instructions, median",
+            "cycles, median",
+            "fast path",
+        ] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+    }
+
+    #[test]
+    fn caps_plots_both_revoke_curves_and_the_single_operations() {
+        let m = measurements(
+            &[
+                "BENCH counter-overhead 0 3",
+                "BENCH retype 1 1287",
+                "BENCH copy 1 1099",
+                "BENCH revoke 1 1395",
+                "BENCH revoke-longest-stretch 1 834",
+                "BENCH revoke 100 54063",
+                "BENCH revoke-longest-stretch 100 838",
+                "BENCH revoke 100000 53212699",
+                "BENCH revoke-longest-stretch 100000 838",
+            ],
+            "instructions",
+            "tcg-icount",
+        );
+        let (svg, bars, points) = drawn(&caps("aarch64", &m));
+        assert_eq!((bars, points), (3, 6));
+        for label in [
+            "longest stretch between preemption points",
+            "log scale",
+            "retype",
+        ] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+    }
+
+    #[test]
+    fn sched_puts_configured_beside_measured_for_each_thread() {
+        let samples: Vec<Sample> = [
+            "BENCH counter-overhead 0 3",
+            "BENCH call-active-server 0 1065",
+            "BENCH call-passive-server 0 448",
+            "BENCH share-50 500000 500200",
+            "BENCH share-17 170000 169734",
+            "BENCH enforcement 0 607",
+        ]
+        .iter()
+        .filter_map(|l| parse_sample(l))
+        .collect();
+        let r = sched::report_from(&samples, "tcg-icount").unwrap();
+        let (svg, bars, _) = drawn(&sched("x86_64", &r));
+        assert_eq!(bars, 2 * 2 + 3, "two threads, three costs");
+        for label in [
+            "share-50",
+            "50.00%",
+            "50.02%",
+            "17.00%",
+            "0.421",
+            "enforcement",
+        ] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+        assert!(!svg.contains(COUNTER_OVERHEAD));
+    }
+
+    #[test]
+    fn servers_plots_raw_beside_stub_and_the_ratios_against_the_target() {
+        let samples: Vec<Sample> = [
+            "BENCH counter-overhead 0 3",
+            "BENCH call-raw 0 497",
+            "BENCH call-stub 0 579",
+            "BENCH call-raw 8 1193",
+            "BENCH call-stub 8 1353",
+            "BENCH restart 0 136103",
+        ]
+        .iter()
+        .filter_map(|l| parse_sample(l))
+        .collect();
+        let r = servers::report_from(&samples, "tcg-icount").unwrap();
+        let (svg, bars, _) = drawn(&servers("x86_64", &r));
+        assert_eq!(bars, 4 + 2);
+        for label in [
+            "empty request",
+            "8 words",
+            "keel-protocols stub",
+            "1.165×",
+            "target (1.100×)",
+            "136,103",
+        ] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+    }
+
+    #[test]
+    fn boot_plots_time_with_its_spread_and_the_sizes() {
+        let m = [
+            Measurement::from_samples(
+                "qemu start to root-task banner (tcg)",
+                "ms",
+                &[310.0, 290.0, 350.0],
+            ),
+            Measurement::from_samples("kernel image file (incl. boot archive)", "KiB", &[1024.0]),
+        ];
+        let (svg, bars, _) = drawn(&boot("x86_64", &m));
+        assert_eq!(bars, 2);
+        for label in ["median of 3 boots", "310 ms", "1,024 KiB"] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+    }
+
+    #[test]
+    fn no_results_give_well_formed_figures() {
+        for figure in [boot("x86_64", &[]), caps("x86_64", &[]), ipc("x86_64", &[])] {
+            let (svg, bars, points) = drawn(&figure);
+            assert_eq!((bars, points), (0, 0), "{svg}");
+        }
+    }
+}

@@ -7,8 +7,13 @@
 use crate::badge::ActivityId;
 use crate::error::{ProtocolError, RpcError};
 use crate::wire::{
-    Decoder, Encoder, Header, InMessage, Layout, OutMessage, REPLY_ERROR, REPLY_OK, REPLY_RPC_ERROR,
+    Decoder, Encoder, Header, InMessage, Layout, OutMessage, REGISTER_WORDS, REPLY_ERROR, REPLY_OK,
+    REPLY_RPC_ERROR,
 };
+
+/// What [`Transport::call_short`] returns: the reply's registers when it
+/// is the usual one, else `None` (the reply is in the message buffer).
+pub type Short = Result<Option<[u64; REGISTER_WORDS]>, RpcError>;
 
 /// Sends a request and waits for its reply: seL4's Call on the server's endpoint.
 pub trait Transport {
@@ -17,11 +22,33 @@ pub trait Transport {
     /// # Errors
     /// `Kernel` when the kernel refused the IPC.
     fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError>;
+
+    /// As [`Transport::call`], for an operation whose reply is `words`
+    /// words of fixed-size values ([`Layout::in_registers`]): a reply that
+    /// is exactly that (`REPLY_OK`, `words` long, no caps) comes back as
+    /// its registers, and `reply` is left alone; any other (an error, a
+    /// malformed reply) is read into `reply`, and `None` comes back. A
+    /// transport over the kernel overrides it to read the usual reply
+    /// without touching a message buffer.
+    ///
+    /// # Errors
+    /// `Kernel` when the kernel refused the IPC.
+    #[inline(always)]
+    fn call_short(&mut self, words: usize, request: &OutMessage, reply: &mut InMessage) -> Short {
+        self.call(request, reply)?;
+        let usual = reply.label == REPLY_OK && reply.length == words && reply.caps.is_empty();
+        Ok(usual.then(|| core::array::from_fn(|i| reply.words[i])))
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError> {
         (**self).call(request, reply)
+    }
+
+    #[inline(always)]
+    fn call_short(&mut self, words: usize, request: &OutMessage, reply: &mut InMessage) -> Short {
+        (**self).call_short(words, request, reply)
     }
 }
 
@@ -86,9 +113,33 @@ impl<T: Transport> Connection<T> {
         let mut encoder = Encoder::new(&mut self.request, header.label(), relay, args)?;
         encode(&mut encoder)?;
         encoder.finish();
-        self.transport.call(&self.request, &mut self.reply)?;
-        read_reply(&self.reply, reply_layout, decode)
+        let words = reply_layout.fixed_words;
+        let usual = if reply_layout.in_registers() {
+            self.transport
+                .call_short(words, &self.request, &mut self.reply)?
+        } else {
+            self.transport.call(&self.request, &mut self.reply)?;
+            None
+        };
+        match usual {
+            Some(registers) => Ok(decoded(Decoder::fixed_only(&registers[..words]), decode)?),
+            None => read_reply(&self.reply, reply_layout, decode),
+        }
     }
+}
+
+/// The value `decode` reads with `decoder`, which must be all there is.
+///
+/// # Errors
+/// `BadReply` when it does not decode or leaves bytes over.
+#[inline(always)]
+fn decoded<R>(
+    mut decoder: Decoder<'_>,
+    decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
+) -> Result<R, RpcError> {
+    let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
+    decoder.finish().map_err(|_| RpcError::BadReply)?;
+    Ok(value)
 }
 
 /// Reads a reply: a value of `layout`, or the error it carries.
@@ -99,10 +150,8 @@ fn read_reply<E: ProtocolError, R>(
     decode: impl FnOnce(&mut Decoder<'_>) -> Result<R, RpcError>,
 ) -> Result<R, E> {
     if reply.label == REPLY_OK {
-        let mut decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
-        let value = decode(&mut decoder).map_err(|_| RpcError::BadReply)?;
-        decoder.finish().map_err(|_| RpcError::BadReply)?;
-        return Ok(value);
+        let decoder = Decoder::new(reply, 0, layout).map_err(|_| RpcError::BadReply)?;
+        return Ok(decoded(decoder, decode)?);
     }
     let words = reply.used().ok_or(RpcError::BadReply)?;
     match (reply.label, words) {

@@ -4,7 +4,8 @@
 //! buffer; caps are named in the IPC buffer and received into one slot, the
 //! receive slot, which the receiver must empty (move the cap out, or delete
 //! it) before the next message. A server init started announces itself
-//! with its first receive ([`EndpointServer::announcing`]). This is the only
+//! with its first receive ([`EndpointServer::announcing`], or
+//! [`announce_ready`] for a receive loop of its own). This is the only
 //! module that makes system calls.
 
 use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
@@ -14,11 +15,13 @@ use keel_sys::ipc::{read_mrs, set_cap, set_receive_path, unwrapped_badge, write_
 use keel_sys::{CPtr, Cap};
 
 use crate::cap::ReceivedCap;
-use crate::client::Transport;
+use crate::client::{Short, Transport};
 use crate::error::RpcError;
 use crate::init::ready_message;
 use crate::server::ServerTransport;
-use crate::wire::{InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_RPC_ERROR};
+use crate::wire::{
+    InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR,
+};
 
 /// Where a received cap goes: the receive path the kernel needs, and the
 /// CPtr the receiver then names the slot by.
@@ -133,6 +136,24 @@ fn take_caps(
     }
 }
 
+/// A server's first receive as init expects it: sends Init `ready` one-way
+/// through `init` and waits on `endpoint` with `reply`, in one system call
+/// (NBSendRecv), so init, reading `ready`, knows the server already waits.
+/// Returns the first message received, as the server's own receive would.
+/// [`EndpointServer::announcing`] does this; a server with a receive loop
+/// of its own (raw Recv and ReplyRecv) calls it directly.
+#[inline(always)]
+pub fn announce_ready(init: Cap<Endpoint>, endpoint: Cap<Endpoint>, reply: Cap<Reply>) -> Received {
+    // `ready` carries no caps and no words past the registers, so nothing
+    // goes through the IPC buffer.
+    let ready = ready_message();
+    let length = ready.length.min(MESSAGE_REGISTERS_IN_REGS);
+    let info = MessageInfo::new(ready.label, 0, 0, length as u64);
+    let mut regs = [0; MESSAGE_REGISTERS_IN_REGS];
+    regs[..length].copy_from_slice(&ready.words[..length]);
+    init.nb_send_recv(info, regs, endpoint, Some(reply))
+}
+
 /// A client's connection: its endpoint cap to the server.
 #[derive(Clone, Copy, Debug)]
 pub struct EndpointClient {
@@ -158,6 +179,20 @@ impl Transport for EndpointClient {
         let got = self.endpoint.call(info, regs);
         take(&got, &self.receive, reply);
         Ok(())
+    }
+
+    #[inline(always)]
+    fn call_short(&mut self, words: usize, request: &OutMessage, reply: &mut InMessage) -> Short {
+        let (info, regs) = stage(request)?;
+        let got = self.endpoint.call(info, regs);
+        let usual = got.info.label() == REPLY_OK
+            && got.info.length() == words
+            && got.info.extra_caps() == 0;
+        if usual {
+            return Ok(Some(got.mrs));
+        }
+        take(&got, &self.receive, reply);
+        Ok(None)
     }
 }
 
@@ -223,16 +258,7 @@ impl ServerTransport for EndpointServer {
     #[inline(always)]
     fn recv(&mut self, into: &mut Incoming) {
         let got = match self.announce.take() {
-            Some(init) => {
-                // `ready` carries no caps and no words past the registers,
-                // so nothing goes through the IPC buffer.
-                let ready = ready_message();
-                let length = ready.length.min(MESSAGE_REGISTERS_IN_REGS);
-                let info = MessageInfo::new(ready.label, 0, 0, length as u64);
-                let mut regs = [0; MESSAGE_REGISTERS_IN_REGS];
-                regs[..length].copy_from_slice(&ready.words[..length]);
-                init.nb_send_recv(info, regs, self.endpoint, Some(self.reply))
-            }
+            Some(init) => announce_ready(init, self.endpoint, self.reply),
             None => self.endpoint.recv(Some(self.reply)),
         };
         self.finish(&got, into);

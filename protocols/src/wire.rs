@@ -22,7 +22,7 @@
 //! caps must be there and of the declared type. Each failure is a distinct
 //! [`RpcError`]; none panics.
 
-use keel_abi::invocation::{MAX_EXTRA_CAPS, MAX_MESSAGE_LENGTH};
+use keel_abi::invocation::{MAX_EXTRA_CAPS, MAX_MESSAGE_LENGTH, MESSAGE_REGISTERS_IN_REGS};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
@@ -33,6 +33,8 @@ use crate::error::RpcError;
 
 /// Words in one message.
 pub const MAX_WORDS: usize = MAX_MESSAGE_LENGTH;
+/// Words the kernel carries in registers.
+pub const REGISTER_WORDS: usize = MESSAGE_REGISTERS_IN_REGS;
 /// Caps in one message.
 pub const MAX_CAPS: usize = MAX_EXTRA_CAPS;
 /// Reply label: success.
@@ -211,6 +213,14 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// True when this side is fixed-size values only, in at most the four
+    /// words the kernel carries in registers (and no caps): a reply of
+    /// this layout can be decoded straight from the registers.
+    #[inline(always)]
+    pub const fn in_registers(self) -> bool {
+        !self.has_data && self.caps == 0 && self.fixed_words <= REGISTER_WORDS
+    }
+
     /// True when this side fits in one message after `prefix` words.
     #[inline(always)]
     pub const fn fits(self, prefix: usize) -> bool {
@@ -345,15 +355,7 @@ impl<'m> Decoder<'m> {
             && msg.caps.len() == layout.caps
         {
             if let Some(words) = msg.words.get(prefix..msg.length) {
-                return Ok(Decoder {
-                    words,
-                    caps: &msg.caps,
-                    data: &[],
-                    word_at: 0,
-                    data_at: 0,
-                    cap_at: 0,
-                    arg: 0,
-                });
+                return Ok(Decoder::over(words, &msg.caps, &[]));
             }
         }
         let wrong_length = RpcError::WrongLength {
@@ -386,15 +388,28 @@ impl<'m> Decoder<'m> {
             }
             &[]
         };
-        Ok(Decoder {
-            words: &words[..layout.fixed_words],
-            caps: &msg.caps,
+        Ok(Decoder::over(&words[..layout.fixed_words], &msg.caps, data))
+    }
+
+    /// A decoder of fixed-size values only, exactly `words` (a reply whose
+    /// layout is [`Layout::in_registers`], read from the registers; the
+    /// caller checked its length and that it carried no caps).
+    #[inline(always)]
+    pub fn fixed_only(words: &'m [u64]) -> Self {
+        Decoder::over(words, &[], &[])
+    }
+
+    #[inline(always)]
+    fn over(words: &'m [u64], caps: &'m [ReceivedCap], data: &'m [u8]) -> Self {
+        Decoder {
+            words,
+            caps,
             data,
             word_at: 0,
             data_at: 0,
             cap_at: 0,
             arg: 0,
-        })
+        }
     }
 
     #[inline(always)]

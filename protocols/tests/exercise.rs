@@ -485,4 +485,19 @@ fn a_reply_that_does_not_decode_is_bad_reply() {
         c.add(1, 2, false),
         Err(ExerciseError::Rpc(RpcError::BadReply))
     );
+
+    // The right words for a reply read from the registers, but with a cap
+    // the operation does not answer with.
+    let mut with_a_cap = |_: &Incoming, reply: &mut OutMessage| {
+        reply.label = 0;
+        reply.words[0] = 3;
+        reply.length = 1;
+        reply.caps.push(101).unwrap();
+    };
+    let mut link = Loopback::new(plain(1), &mut with_a_cap, resolve);
+    let mut c = ExerciseClient::new(&mut link);
+    assert_eq!(
+        c.add(1, 2, false),
+        Err(ExerciseError::Rpc(RpcError::BadReply))
+    );
 }

@@ -1,14 +1,15 @@
 //! The servers benchmark, started in the root task's place by `cargo xtask
 //! bench servers` under QEMU `-icount` (the cycle counter counts guest
-//! instructions). Two `echo-server` processes, each built by keel-loader
-//! from an untyped of its own and made passive (it runs on the scheduling
-//! context each Call donates), answer the same requests: one through
-//! keel-protocols' receive loop and generated dispatch, called through the
-//! generated client stub; the other with raw ReplyRecv, called with raw
-//! Call. Each run times, in this order, an empty request to the raw server
-//! and to the stub server, then one carrying eight words to each (answered
-//! with their checksum). Then [`supervise`] measures what one restart of the stub
-//! server costs.
+//! instructions). This program is init: keel-init's [`System`] starts, from
+//! a manifest made here, two `echo-server` processes, each passive (it runs
+//! on the scheduling context each Call donates), and supervises them. They
+//! answer the same requests: one through keel-protocols' receive loop and
+//! generated dispatch, called through the generated client stub; the other
+//! with raw ReplyRecv, called with raw Call. Each run times, in this order,
+//! an empty request to the raw server and to the stub server, then one
+//! carrying eight words to each (answered with their checksum). Then
+//! [`restart`] measures what one restart of the stub server costs, through
+//! init's own path.
 //!
 //! Lines: `BENCH call-raw <words> <instructions>`, `BENCH call-stub <words>
 //! <instructions>` (words 0 and 8), `BENCH restart 0 <instructions>`, `BENCH
@@ -18,12 +19,18 @@
 
 extern crate alloc;
 
-mod supervise;
+mod restart;
 
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::hint::black_box;
-use keel_abi::{BootInfo, MessageInfo, ObjectType};
+use keel_abi::archive::Archive;
+use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched, Start};
+use keel_abi::{BootInfo, CapRights, MessageInfo};
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
 use keel_echo_server::{checksum, EchoClient, MODE_RAW, MODE_STUB, RAW_WORDS};
+use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
@@ -31,14 +38,22 @@ use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread, CapKind, Endpoint, Untyped};
 use keel_sys::{CPtr, Cap, Error};
 
-use supervise::Server;
-
 keel_rt::main!(main);
 
 /// Samples per measurement.
 const RUNS: usize = 101;
-/// log2 size of the untyped each server process is built from.
-const SERVER_BITS: u64 = 20;
+/// The stub server's index in the manifest.
+const STUB: usize = 1;
+/// The raw server's.
+const RAW: usize = 2;
+/// The servers' priority: this thread's, as `bench ipc` has it, so a Call
+/// from here meets the fast path's condition (nothing runnable above the
+/// server).
+const SERVER_PRIORITY: u8 = 255;
+/// log2 size of the untyped init starts the servers from (2 MiB each).
+const POOL_BITS: u8 = 23;
+/// Empty slots init gets; the benchmark takes the rest.
+const INIT_SLOTS: u64 = 128;
 /// The badge the benchmark's endpoint caps carry: client 1, activity 1.
 const CLIENT_BADGE: ClientBadge = ClientBadge::new(
     match ClientId::new(1) {
@@ -78,49 +93,98 @@ impl Slots {
     }
 }
 
+/// Init's error as the benchmark's.
+fn init<T>(r: Result<T, InitError>) -> Step<T> {
+    r.or_else(|e| at(e.step, Err(e.error)))
+}
+
+/// The system: the root task's placeholder (this program), then the
+/// `echo-server` archive entry as the stub server, restarted as often as
+/// [`restart`] needs, and the `echo-server-raw` entry (the same program)
+/// as the raw one. Both are passive servers with a Debug cap, for their
+/// failure messages.
+fn manifest() -> Manifest {
+    let server = |name: &str, restart| Program {
+        name: name.to_string(),
+        role: Role::Server,
+        start: true,
+        sched: Some(Sched {
+            priority: SERVER_PRIORITY,
+            budget_us: 1000,
+            period_us: 1000,
+            passive: true,
+        }),
+        restart,
+        debug: true,
+        maps: vec![],
+        irqs: vec![],
+    };
+    let root = Program {
+        role: Role::RootTask,
+        start: false,
+        sched: None,
+        debug: false,
+        ..server("root-task", Restart::Never)
+    };
+    let stub = server("echo-server", Restart::Always { limit: u8::MAX });
+    let raw = server("echo-server-raw", Restart::Never);
+    Manifest {
+        system: "bench-servers".to_string(),
+        programs: Vec::from([root, stub, raw]),
+        connections: vec![],
+        regions: vec![],
+        start: Start::System,
+    }
+}
+
+/// A cap of this program's to server `index`'s endpoint, minted with
+/// [`CLIENT_BADGE`] and the rights a client's cap has (Call, and wait for
+/// the reply).
+///
+/// # Errors
+/// Too few slots, no such server, or a failed mint.
+pub fn client_cap(system: &System, index: usize, slots: &mut Slots) -> Step<Cap<Endpoint>> {
+    let endpoint = system
+        .server_endpoint(index)
+        .ok_or_else(|| Failure::new("the program is no server"))?;
+    let s = slots.take(1)?;
+    let minted = init_thread::CNODE.absolute_cptr(CPtr::from_bits(s)).mint(
+        &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
+        CapRights::WRITE.union(CapRights::GRANT_REPLY),
+        CLIENT_BADGE.bits(),
+    );
+    at("mint a client's cap", minted)?;
+    Ok(cap(s))
+}
+
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
+    let archive = Archive::parse(keel_rt::boot_archive(boot_info))
+        .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
+    let manifest = manifest();
+    // The benchmark's own objects (the restart client's thread) come from
+    // one untyped, the servers' from another, through init.
+    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 16, None)?);
+    let pool = smallest_untyped(boot_info, POOL_BITS, Some(own.cptr().bits()))?;
+    let first = boot_info.empty.start;
+    let res = Resources {
+        pool: cap(pool),
+        slots: first..first + INIT_SLOTS,
+        scratch_vaddr: SCRATCH_VADDR,
+        debug: init_thread::DEBUG,
+    };
     let mut slots = Slots {
-        next: boot_info.empty.start,
+        next: first + INIT_SLOTS,
         end: boot_info.empty.end,
     };
-    let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
-    // The benchmark's own objects (endpoints, the crashing client's
-    // thread) come from one untyped, the servers' from two carved out of
-    // another, one each.
-    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 16, None)?);
-    let source = smallest_untyped(boot_info, SERVER_BITS as u8 + 1, Some(own.cptr().bits()))?;
-    let server_uts = slots.take(2)?;
-    at(
-        "carve the servers' untypeds",
-        cap::<Untyped>(source).untyped_retype(
-            ObjectType::Untyped,
-            SERVER_BITS,
-            &here,
-            server_uts,
-            2,
-        ),
-    )?;
-    let image = supervise::echo_image(boot_info)?;
-    let faults = slots.take(1)?;
-    at(
-        "fault endpoint",
-        own.untyped_retype(ObjectType::Endpoint, 0, &here, faults, 1),
-    )?;
-    let mut raw = Server::new(image, MODE_RAW, cap(server_uts), own, faults, &mut slots)?;
-    let mut stub = Server::new(
-        image,
-        MODE_STUB,
-        cap(server_uts + 1),
-        own,
-        faults,
-        &mut slots,
-    )?;
-    raw.start()?;
-    stub.start()?;
-    let raw_ep: Cap<Endpoint> = cap(raw.client_cap(&mut slots, CLIENT_BADGE)?);
-    let stub_ep = cap(stub.client_cap(&mut slots, CLIENT_BADGE)?);
+    let mut system = init(System::new(&manifest, &archive, res))?;
+    system.set_verbose(false);
+    system.set_arg(STUB, MODE_STUB);
+    system.set_arg(RAW, MODE_RAW);
+    init(system.start_all())?;
+    let raw_ep = client_cap(&system, RAW, &mut slots)?;
+    let stub_ep = client_cap(&system, STUB, &mut slots)?;
     let transport = EndpointClient::new(stub_ep, None)
         .map_err(|e| Failure::new(alloc::format!("stub client: {e:?}")))?;
     let mut client = EchoClient::new(transport);
@@ -168,7 +232,5 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         }
         println!("BENCH call-stub 8 {}", (t1 - t0).saturating_sub(overhead));
     }
-    supervise::measure_restarts(&mut stub, &mut client, own, &mut slots, overhead)?;
-    at("suspend the raw server", raw.process()?.tcb.tcb_suspend())?;
-    at("suspend the stub server", stub.process()?.tcb.tcb_suspend())
+    restart::measure(&mut system, stub_ep, own, &mut slots, overhead)
 }

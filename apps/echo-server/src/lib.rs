@@ -1,34 +1,23 @@
 //! The Echo protocol and the modes of `keel-echo-server`, shared with the
 //! program that starts it (`bench servers`, in the root task's place). The
-//! server is a process of its own, built by keel-loader; it talks only
-//! through the caps the loader put in its CNode: the endpoint it serves
-//! (slot [`ENDPOINT_SLOT`]), the Reply object it receives with
-//! ([`REPLY_SLOT`]) and, when its starter gives one, a Debug cap to report
-//! failures through ([`DEBUG_SLOT`]).
+//! server is a process init starts (keel-init's `System`), a keel-rt
+//! program: it finds its endpoint, Reply object and cap to init in its
+//! ProcessInfo page, and its mode in the page's argument.
 //!
-//! Two modes, chosen by the loader's argument, answer the same requests with
-//! the same replies, so their round trips compare: [`MODE_STUB`] serves
-//! [`Echo`](EchoServer) through keel-protocols' receive loop and generated
-//! dispatch, [`MODE_RAW`] answers with ReplyRecv directly: a request of
-//! [`RAW_WORDS`] words gets one word back, their [`checksum`]; any other gets an
-//! empty reply.
+//! Two modes answer the same requests with the same replies, so their round
+//! trips compare: [`MODE_STUB`] serves [`Echo`](EchoServer) through
+//! keel-protocols' receive loop and generated dispatch, [`MODE_RAW`] answers
+//! with ReplyRecv directly: a request of [`RAW_WORDS`] words gets one word
+//! back, their [`checksum`]; any other gets an empty reply. Both announce
+//! themselves ready to init with their first receive.
 #![no_std]
 
-use keel_loader::slot;
 use keel_protocols::protocol;
 
-/// Argument: answer requests with raw Recv and ReplyRecv.
+/// Argument: answer requests with raw ReplyRecv.
 pub const MODE_RAW: u64 = 0;
 /// Argument: serve [`Echo`](EchoServer) through keel-protocols.
 pub const MODE_STUB: u64 = 1;
-
-/// The endpoint served: the first given cap.
-pub const ENDPOINT_SLOT: u64 = slot::FIRST_GIVEN;
-/// The Reply object received with: the second given cap.
-pub const REPLY_SLOT: u64 = slot::FIRST_GIVEN + 1;
-/// Where a Debug cap (the write right is enough) may be given: failure
-/// messages print through it, and are lost without one.
-pub const DEBUG_SLOT: u64 = slot::FIRST_GIVEN + 2;
 
 /// The words of the raw mode's long request.
 pub const RAW_WORDS: usize = 8;
@@ -62,8 +51,9 @@ protocol! {
                 fixed w0: u64, fixed w1: u64, fixed w2: u64, fixed w3: u64,
                 fixed w4: u64, fixed w5: u64, fixed w6: u64, fixed w7: u64,
             ) -> fixed u64;
-            /// Reads [`UNMAPPED`]: the server faults to its supervisor,
-            /// which restarts it; the request is never answered.
+            /// Reads [`UNMAPPED`]: the server faults to init, its
+            /// supervisor, which answers the request `ServerFailed` and
+            /// restarts it.
             3 => crash() -> fixed ();
         }
     }

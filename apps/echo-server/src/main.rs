@@ -1,62 +1,60 @@
 //! keel-echo-server: the server process `bench servers` measures (see the
-//! `keel_echo_server` library for its protocol, modes and slots). Like
-//! keel-child it does not use keel-rt: keel-sys's `_start` calls
-//! [`keel_rt_entry`], defined here, with the loader's argument, the mode;
-//! the loader has set up its IPC buffer. It has no heap. A failure prints
-//! through the Debug cap at [`DEBUG_SLOT`] when there is one, and stops
-//! this thread.
+//! `keel_echo_server` library for its protocol and modes). A keel-rt
+//! program started by init: its endpoint, Reply object and cap to init come
+//! from its ProcessInfo page, its mode from the page's argument. It trusts
+//! nothing it receives: the stub mode answers a malformed request with the
+//! protocol layer's error, the raw mode answers anything but a request of
+//! [`RAW_WORDS`] words with an empty reply.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+use keel_abi::process::ProcessInfo;
 use keel_abi::MessageInfo;
 use keel_echo_server::*;
-use keel_loader::slot;
 use keel_protocols::server::{serve, Caller, Service};
-use keel_protocols::sys::EndpointServer;
+use keel_protocols::sys::{announce_ready, EndpointServer};
 use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::SignalSet;
-use keel_sys::cap::{CapKind, Debug, Endpoint, Reply, Tcb};
-use keel_sys::{CPtr, Cap};
+use keel_rt::println;
+use keel_rt::process::slot;
+use keel_sys::cap::{Endpoint, Reply};
+use keel_sys::Cap;
 
-fn cap<T: CapKind>(s: u64) -> Cap<T> {
-    Cap::from_cptr(CPtr::from_bits(s))
-}
+keel_rt::main!(main);
 
-/// Prints `s` through the Debug cap at [`DEBUG_SLOT`]; a refusal (no such
-/// cap) leaves nothing else to report it to.
-fn put_str(s: &str) {
-    let _refused = cap::<Debug>(DEBUG_SLOT).debug_put_str(s);
-}
+/// Exit status when it cannot serve: started without a server's caps, or
+/// in an unknown mode.
+const NOT_SERVING: u32 = 2;
 
-/// Stops this thread for good: suspends it through its own TCB cap.
-fn stop() -> ! {
-    let _ = cap::<Tcb>(slot::TCB).tcb_suspend();
-    loop {
-        let _ = keel_sys::r#yield();
-    }
-}
-
-/// The process entry, called by keel-sys's `_start`.
-#[no_mangle]
-extern "C" fn keel_rt_entry(mode: u64) -> ! {
-    let (ep, reply) = (cap::<Endpoint>(ENDPOINT_SLOT), cap::<Reply>(REPLY_SLOT));
-    match mode {
-        MODE_RAW => raw(ep, reply),
-        MODE_STUB => match EndpointServer::new(ep, reply, None) {
+fn main(info: &'static ProcessInfo) -> u32 {
+    let (Some(endpoint), Some(reply)) = (info.slots.endpoint, info.slots.reply) else {
+        println!("echo-server: started without an endpoint; it runs only as a server");
+        return NOT_SERVING;
+    };
+    let (init, endpoint, reply) = (slot(info.slots.init), slot(endpoint), slot(reply));
+    match info.arg {
+        MODE_RAW => raw(init, endpoint, reply),
+        MODE_STUB => match EndpointServer::announcing(init, endpoint, reply, None) {
             Ok(mut transport) => serve(&mut transport, &mut Echo),
-            Err(_) => put_str("keel-echo-server: no IPC buffer\n"),
+            Err(e) => {
+                println!("echo-server: setting up the receive loop failed: {e}");
+                NOT_SERVING
+            }
         },
-        _ => put_str("keel-echo-server: unknown mode\n"),
+        mode => {
+            println!("echo-server: unknown mode {mode}");
+            NOT_SERVING
+        }
     }
-    stop()
 }
 
-/// The raw mode: a request of [`RAW_WORDS`] words is answered with their
-/// checksum, any other with an empty reply.
-fn raw(ep: Cap<Endpoint>, reply: Cap<Reply>) -> ! {
-    let mut r = ep.recv(Some(reply));
+/// The raw mode: announces itself ready to `init` with its first receive,
+/// then answers a request of [`RAW_WORDS`] words with their checksum, any
+/// other with an empty reply.
+fn raw(init: Cap<Endpoint>, ep: Cap<Endpoint>, reply: Cap<Reply>) -> ! {
+    let mut r = announce_ready(init, ep, reply);
     loop {
         let (info, mrs) = if r.info.length() == RAW_WORDS {
             let mut words = [0; RAW_WORDS];
@@ -96,8 +94,8 @@ impl EchoServer for Echo {
     }
 
     fn crash(&mut self, _caller: &Caller) -> Result<(), EchoError> {
-        // SAFETY: nothing is mapped at UNMAPPED: the load faults, and the
-        // fault handler decides what happens to this thread.
+        // SAFETY: nothing is mapped at UNMAPPED: the load faults, and init,
+        // the fault handler, tears this instance down; it never resumes.
         let _never = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
         Ok(())
     }
@@ -111,28 +109,3 @@ impl Service for Echo {
     /// No notification is bound to the server: nothing signals it.
     fn signalled(&mut self, _signals: SignalSet) {}
 }
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    put_str("keel-echo-server: panic: ");
-    put_str(info.message().as_str().unwrap_or("(formatted)"));
-    put_str("\n");
-    stop()
-}
-
-/// The server has no heap. Dependencies built with `alloc` (keel-abi's
-/// manifest support and postcard, unified in with the root task's features)
-/// require a global allocator to link; this one refuses every allocation.
-struct NoHeap;
-
-// SAFETY: `alloc` always returns null, which GlobalAlloc permits as failure;
-// `dealloc` is never given a pointer `alloc` returned, because there is none.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-
-#[global_allocator]
-static NO_HEAP: NoHeap = NoHeap;

@@ -3,8 +3,8 @@
 //! through keel-protocols' generated stubs to a passive server process
 //! against the raw Call/ReplyRecv round trip to the same kind of server in
 //! the same run (empty, and carrying eight words), and what one restart of
-//! a server costs, from its fault reaching its supervisor to the first
-//! request the new instance answers. JSON in
+//! a server by init (keel-init) costs, from its fault reaching init to the
+//! first request the new instance answers. JSON in
 //! `target/bench/servers-<arch>.json`: a `summary` object (the two ratios
 //! and the restart's median) and every measurement; a plot of both round
 //! trips and the ratios against [`STUB_TARGET`] in `servers-<arch>.svg`.

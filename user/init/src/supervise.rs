@@ -98,19 +98,34 @@ impl InitServer for Request {
 }
 
 impl System<'_> {
-    /// Receives one message and acts on it.
+    /// Receives one message and acts on it: [`System::receive`], then
+    /// [`System::handle`].
     pub fn step(&mut self) -> Event {
+        let incoming = self.receive();
+        self.handle(&incoming)
+    }
+
+    /// Sends the reply owed to the last Init request (if any) and waits for
+    /// the next message on init's endpoint, without acting on it. Split from
+    /// [`System::handle`] so that a benchmark can time from a message's
+    /// arrival; everyone else calls [`System::step`].
+    pub fn receive(&mut self) -> Incoming {
         let mut incoming = Incoming::default();
         match self.owed_reply.take() {
             Some(reply) => self.transport.reply_recv(&reply, &mut incoming),
             None => self.transport.recv(&mut incoming),
         }
+        incoming
+    }
+
+    /// Acts on a message [`System::receive`] returned.
+    pub fn handle(&mut self, incoming: &Incoming) -> Event {
         let Some(program) = self.sender(incoming.badge) else {
             return Event::Refused;
         };
         let label = Label::split(incoming.message.label);
         if label.protocol == PROTOCOL {
-            return self.request(program, &incoming);
+            return self.request(program, incoming);
         }
         match FaultType::try_from(incoming.message.label) {
             Ok(kind) if kind != FaultType::NullFault => {

@@ -1,4 +1,4 @@
-//! `cargo xtask gdb`: builds the demo image, starts QEMU halted with its gdb stub
+//! `cargo xtask gdb`: builds the described system's image, starts QEMU halted with its gdb stub
 //! on :1234 (same machine as `run`, plus `-s -S`), and runs gdb attached to it;
 //! QEMU is killed when gdb exits. Which gdb to use is decided here.
 

@@ -37,7 +37,7 @@ use clap::{Parser, Subcommand};
     after_help = "Examples:\n  \
         cargo xtask setup                      check/install rustup targets and QEMU\n  \
         cargo xtask build --arch aarch64       build target/keel/aarch64/keel.elf\n  \
-        cargo xtask run                        boot the demo on x86_64\n  \
+        cargo xtask run                        boot the described system on x86_64\n  \
         cargo xtask run --app hello            start the app `hello` from system.toml\n  \
         cargo xtask test --arch x86_64         host tests, then the on-target suite\n  \
         cargo xtask gdb --arch aarch64         debug the kernel with gdb\n  \

@@ -1,4 +1,4 @@
-//! `cargo xtask run`: builds the demo image and boots it in QEMU with the serial
+//! `cargo xtask run`: builds the described system's image and boots it in QEMU with the serial
 //! console on the terminal, then exits with the system's exit status. The image
 //! is built by `build.rs`, the QEMU command line comes from `qemu.rs`.
 

@@ -10,7 +10,7 @@
 
 use super::donation::passive_server;
 use super::ipc::{call_and_count, stop_self};
-use super::lent_context::{cap, context_of, send_word, stays_at, word_of};
+use super::lent_context::{cap, context_of, send_word, start_on, stays_at, word_of};
 use super::retype::make;
 use crate::support::{expect_error, reply_object, slot, step};
 use crate::thread::{count, endpoint_of, give_reply, shared, spawn, yield_times};
@@ -20,17 +20,15 @@ use keel_abi::{Error, MessageInfo, ObjectType};
 use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb};
 use keel_sys::Cap;
 
-/// Starts test thread `i` running `entry` on `object` at priority 255 and
-/// lets it run into its wait.
+/// Starts test thread `i` running `entry` on `object` (see [`start_on`])
+/// and lets it run into its wait, or past it when it need not wait.
 fn blocked(
     env: &Env,
     entry: extern "C" fn(u64) -> !,
     i: u64,
     object: u64,
 ) -> Result<Cap<Tcb>, alloc::string::String> {
-    let t = spawn(env, entry, i as usize, i, 255)?;
-    shared(i).cap.store(object, Ordering::SeqCst);
-    step(t.tcb_resume(), "start a test thread")?;
+    let t = start_on(env, entry, i, object)?;
     yield_times(1)?;
     Ok(t)
 }

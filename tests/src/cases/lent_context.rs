@@ -85,6 +85,32 @@ pub(super) fn stays_at(i: u64, n: u64, yields: usize, what: &str) -> TestResult 
     Ok(())
 }
 
+/// Starts `entry` as test thread `i` at priority 255, with `object` in its
+/// shared `cap`.
+pub(super) fn start_on(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    i: u64,
+    object: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let t = spawn(env, entry, i as usize, i, 255)?;
+    shared(i).cap.store(object, Ordering::SeqCst);
+    step(t.tcb_resume(), "start a test thread")?;
+    Ok(t)
+}
+
+/// As [`start_on`], then checks the thread blocked before counting.
+pub(super) fn start_blocked(
+    env: &Env,
+    entry: extern "C" fn(u64) -> !,
+    i: u64,
+    object: u64,
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let t = start_on(env, entry, i, object)?;
+    stays_at(i, 0, 1, "a thread starting its wait")?;
+    Ok(t)
+}
+
 /// `spinner` (a test thread adding to its `value`) does not run while the
 /// root task yields.
 pub(super) fn stopped(spinner: u64, what: &str) -> TestResult {

@@ -9,7 +9,9 @@
 
 use super::donation::passive_server;
 use super::ipc::{mint, receive_once};
-use super::lent_context::{bind_fresh, cap, context_of, send_word, stays_at, word_of};
+use super::lent_context::{
+    bind_fresh, cap, context_of, send_word, start_blocked, stays_at, word_of,
+};
 use super::retype::make;
 use crate::support::step;
 use crate::thread::{endpoint_of, shared, spawn};
@@ -29,20 +31,6 @@ extern "C" fn sum_messages(i: u64) -> ! {
     }
 }
 
-/// Starts `entry` as test thread `i` on `object` and lets it block.
-fn started(
-    env: &Env,
-    entry: extern "C" fn(u64) -> !,
-    i: u64,
-    object: u64,
-) -> Result<Cap<Tcb>, alloc::string::String> {
-    let t = spawn(env, entry, i as usize, i, 255)?;
-    shared(i).cap.store(object, Ordering::SeqCst);
-    step(t.tcb_resume(), "start a test thread")?;
-    stays_at(i, 0, 1, "a thread starting its wait")?;
-    Ok(t)
-}
-
 /// seL4 IPC0017: an NBSend reaches a passive server waiting in Recv but
 /// does not run it; Sends then queue; a context bound to the server lets
 /// it take the first message and drain every queued sender.
@@ -51,8 +39,8 @@ pub fn passive_receiver_drains_once_bound(env: &Env) -> TestResult {
     let server = passive_server(env, sum_messages, 2, ep, 0)?;
     cap::<Endpoint>(ep).nb_send(MessageInfo::new(0, 0, 0, 1), [100, 0, 0, 0]);
     stays_at(2, 0, 3, "a passive server sent a message")?;
-    started(env, send_word, 0, ep)?;
-    started(env, send_word, 1, ep)?;
+    start_blocked(env, send_word, 0, ep)?;
+    start_blocked(env, send_word, 1, ep)?;
     stays_at(0, 0, 2, "a sender to a server that does not receive")?;
     bind_fresh(env, server)?;
     stays_at(2, 3, 3, "the server given a context")?;
@@ -69,7 +57,7 @@ pub fn passive_receiver_drains_once_bound(env: &Env) -> TestResult {
 /// received, and does not run until the context is bound again.
 pub fn sender_unbound_while_queued(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let sender = started(env, send_word, 0, ep)?;
+    let sender = start_blocked(env, send_word, 0, ep)?;
     let sc = context_of(0);
     step(
         sc.sched_context_unbind_object(sender),

@@ -6,9 +6,7 @@
 
 use std::fmt::Write;
 
-use super::{
-    colour, header, line, text, text_width, Axis, Format, Scale, EDGE, GRID, MUTED, WIDTH,
-};
+use super::{colour, header, line, text, text_width, Axis, Format, Scale, EDGE, MUTED, WIDTH};
 
 /// Height of one bar.
 const BAR: f64 = 18.0;
@@ -98,22 +96,7 @@ impl BarChart {
         let rows: f64 = self.groups.iter().map(|g| group_height(g.bars.len())).sum();
         let plot_top = y;
         let plot_bottom = plot_top + rows + GROUP_GAP * (self.groups.len() - 1) as f64 + 8.0;
-        for &t in &axis.ticks {
-            let x = axis.px(t);
-            line(
-                out,
-                (x, plot_top),
-                (x, plot_bottom),
-                &format!(r#"stroke="{GRID}""#),
-            );
-            text(
-                out,
-                x,
-                plot_bottom + 15.0,
-                &format!(r#"font-size="11" text-anchor="middle" fill="{MUTED}""#),
-                &axis.tick_label(t),
-            );
-        }
+        axis.vertical_grid(out, plot_top, plot_bottom);
         let zero = axis.px(0.0);
         let mut gy = plot_top + 4.0;
         for group in &self.groups {

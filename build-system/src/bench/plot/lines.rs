@@ -67,22 +67,7 @@ impl LineChart {
         let xs = Axis::fit(self.x_scale, all().map(|p| p.0), x0, x1);
         let ys = Axis::fit(self.y_scale, all().map(|p| p.1), plot_bottom, plot_top);
         let tick_attrs = format!(r#"font-size="11" fill="{MUTED}""#);
-        for &t in &xs.ticks {
-            let x = xs.px(t);
-            line(
-                out,
-                (x, plot_top),
-                (x, plot_bottom),
-                &format!(r#"stroke="{GRID}""#),
-            );
-            text(
-                out,
-                x,
-                plot_bottom + 15.0,
-                &format!(r#"{tick_attrs} text-anchor="middle""#),
-                &xs.tick_label(t),
-            );
-        }
+        xs.vertical_grid(out, plot_top, plot_bottom);
         for &t in &ys.ticks {
             let y = ys.px(t);
             line(out, (x0, y), (x1, y), &format!(r#"stroke="{GRID}""#));

@@ -263,6 +263,22 @@ impl Axis {
     fn tick_label(&self, v: f64) -> String {
         Format::tick(v, self.step.unwrap_or(v))
     }
+
+    /// Draws a vertical grid line at each tick from `top` to `bottom`,
+    /// with the tick's label under `bottom`.
+    fn vertical_grid(&self, out: &mut String, top: f64, bottom: f64) {
+        for &t in &self.ticks {
+            let x = self.px(t);
+            line(out, (x, top), (x, bottom), &format!(r#"stroke="{GRID}""#));
+            text(
+                out,
+                x,
+                bottom + 15.0,
+                &format!(r#"font-size="11" text-anchor="middle" fill="{MUTED}""#),
+                &self.tick_label(t),
+            );
+        }
+    }
 }
 
 /// Writes a chart's title, its note and (for two or more series) a legend

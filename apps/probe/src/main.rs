@@ -8,9 +8,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_abi::process::{MappedRegion, ProcessInfo};
-use keel_probe::{dispatch, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
+use keel_probe::{dispatch, dispatch_registers, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
 use keel_protocols::sys::EndpointServer;
-use keel_protocols::wire::{Incoming, OutMessage};
+use keel_protocols::wire::{Arrival, Incoming, OutMessage, RegisterReply};
 use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
 use keel_rt::println;
 use keel_rt::process::slot;
@@ -83,6 +83,14 @@ impl ProbeServer for Probe {
 impl Service for Probe {
     fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
         dispatch(self, request, reply);
+    }
+
+    fn handle_registers(
+        &mut self,
+        request: &Arrival,
+        past: impl FnOnce(&mut [u64]) -> bool,
+    ) -> Option<RegisterReply> {
+        dispatch_registers(self, request, past)
     }
 
     fn signalled(&mut self, _signals: SignalSet) {}

@@ -278,9 +278,9 @@ macro_rules! protocol {
         #[inline(always)]
         pub fn dispatch_registers<S: $server + ?Sized>(
             server: &mut S,
-            request: &$crate::wire::Arrival,
+            request: &$crate::registers::Arrival,
             past: impl FnOnce(&mut [u64]) -> bool,
-        ) -> Option<$crate::wire::RegisterReply> {
+        ) -> Option<$crate::registers::RegisterReply> {
             let (op, caller) = $crate::server::accept_usual(request, PROTOCOL, VERSION)?;
             match op {
                 $(
@@ -310,7 +310,7 @@ macro_rules! protocol {
         if usual {
             // As `dispatch` checks: the right first, then the words.
             let read = $request.words(&mut words, $past);
-            let result = (|| -> Result<$crate::wire::RegisterReply, $err> {
+            let result = (|| -> Result<$crate::registers::RegisterReply, $err> {
                 $caller.require($crate::Rights::NONE $( .union($crate::Rights::$right) )?)?;
                 read?;
                 #[allow(unused_mut)]
@@ -318,7 +318,7 @@ macro_rules! protocol {
                 $( let $n = $crate::protocol!(@dec _d $k $t)?; )*
                 _d.finish()?;
                 let value = $server.$op(&$caller, $( $n ),*)?;
-                Ok($crate::wire::RegisterReply::ok(&value)?)
+                Ok($crate::registers::RegisterReply::ok(&value)?)
             })();
             Some(result.unwrap_or_else($crate::server::error_reply))
         } else {

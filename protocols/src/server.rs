@@ -16,9 +16,9 @@
 
 use crate::badge::{classify, ActivityId, BadgeError, ClientBadge, Delivered, Rights, SignalSet};
 use crate::error::{ProtocolError, RpcError};
+use crate::registers::{Arrival, RegisterReply};
 use crate::wire::{
-    Arrival, Header, Incoming, Label, OutMessage, RegisterReply, REGISTER_WORDS, REPLY_ERROR,
-    REPLY_RPC_ERROR,
+    Header, Incoming, Label, OutMessage, REGISTER_WORDS, REPLY_ERROR, REPLY_RPC_ERROR,
 };
 
 /// Who a request is from and whom it is charged to.

@@ -18,9 +18,10 @@ use crate::cap::ReceivedCap;
 use crate::client::{Short, Transport};
 use crate::error::RpcError;
 use crate::init::ready_message;
+use crate::registers::Arrival;
 use crate::server::{Answer, ServerTransport};
 use crate::wire::{
-    Arrival, InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR,
+    InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR,
 };
 
 /// Where a received cap goes: the receive path the kernel needs, and the

@@ -12,10 +12,9 @@ use keel_protocols::console::{
     PROTOCOL, VERSION,
 };
 use keel_protocols::loopback::Loopback;
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::server::Answer;
-use keel_protocols::wire::{
-    Arrival, Header, Incoming, OutMessage, RegisterReply, REPLY_OK, REPLY_RPC_ERROR,
-};
+use keel_protocols::wire::{Header, Incoming, OutMessage, REPLY_OK, REPLY_RPC_ERROR};
 use keel_protocols::{
     ActivityId, Caller, ClientBadge, ClientId, Rights, RpcError, ServeLoop, ServerTransport,
     Service, SignalSet,

@@ -13,9 +13,10 @@
 use keel_abi::process::ProcessInfo;
 use keel_abi::MessageInfo;
 use keel_echo_server::*;
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::server::{serve, Caller, Service};
 use keel_protocols::sys::{announce_ready, EndpointServer};
-use keel_protocols::wire::{Arrival, Incoming, OutMessage, RegisterReply};
+use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::SignalSet;
 use keel_rt::println;
 use keel_rt::process::slot;

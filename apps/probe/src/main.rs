@@ -9,8 +9,9 @@
 
 use keel_abi::process::{MappedRegion, ProcessInfo};
 use keel_probe::{dispatch, dispatch_registers, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::sys::EndpointServer;
-use keel_protocols::wire::{Arrival, Incoming, OutMessage, RegisterReply};
+use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
 use keel_rt::println;
 use keel_rt::process::slot;

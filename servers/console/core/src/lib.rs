@@ -23,8 +23,9 @@ use keel_protocols::console::{
     dispatch, dispatch_registers, valid_line, valid_tag, ConsoleError, ConsoleServer, Line, Tag,
     LINE_MAX, TAG_MAX,
 };
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::table::ClientTable;
-use keel_protocols::wire::{Arrival, Incoming, OutMessage, RegisterReply};
+use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::{Caller, RpcError, Service, SignalSet};
 
 /// Most bytes of one written line: brackets, tag, space, text, newline.

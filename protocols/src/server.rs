@@ -333,17 +333,14 @@ fn respond(
 
 /// Serves forever: the body of a server's `main` after set-up. The steps
 /// of [`ServeLoop::step`], with what is owed kept in the flow of the loop
-/// rather than in memory: each kind of answer goes straight to its own
-/// receive.
+/// rather than in memory: what a message is owed is sent in the same pass
+/// of the loop, so each kind of answer goes straight to its own receive.
 pub fn serve(transport: &mut impl ServerTransport, service: &mut impl Service) -> ! {
     let mut incoming = Incoming::default();
     let mut reply = OutMessage::new();
     let mut arrival = transport.exchange(Answer::Nothing);
     loop {
-        arrival = match respond(transport, service, &arrival, &mut incoming, &mut reply) {
-            Owed::Nothing => transport.exchange(Answer::Nothing),
-            Owed::Message => transport.exchange(Answer::Message(&reply)),
-            Owed::Registers(answer) => transport.exchange(Answer::Registers(answer)),
-        };
+        let owed = respond(transport, service, &arrival, &mut incoming, &mut reply);
+        arrival = transport.exchange(owed.answer(&reply));
     }
 }

@@ -295,6 +295,9 @@ macro_rules! protocol {
         }
     };
 
+    // The register path of one operation: the usual request, when its
+    // arguments are fixed-size values (read into exactly their words) and
+    // its reply fits in registers; `None` otherwise, before anything runs.
     (
         @registers -> fixed $rt:ty;
         $server:ident $request:ident $past:ident $caller:ident $err:ident
@@ -302,12 +305,12 @@ macro_rules! protocol {
     ) => {{
         const ARGS: $crate::wire::Layout = $crate::protocol!(@layout $( $k $t ),*);
         const REPLY: $crate::wire::Layout = $crate::protocol!(@layout fixed $rt);
-        let mut words = [0u64; ARGS.fixed_words];
         let usual = ARGS.fixed_only()
             && REPLY.in_registers()
             && $request.length == ARGS.fixed_words
             && $request.caps == 0;
         if usual {
+            let mut words = [0u64; ARGS.fixed_words];
             // As `dispatch` checks: the right first, then the words.
             let read = $request.words(&mut words, $past);
             let result = (|| -> Result<$crate::registers::RegisterReply, $err> {
@@ -325,6 +328,7 @@ macro_rules! protocol {
             None
         }
     }};
+    // A reply of data or a cap never fits in registers.
     (@registers -> $rk:ident $rt:ty; $( $rest:tt )*) => { None };
     (@send_ty fixed $t:ty) => { $t };
     (@send_ty data $t:ty) => { &$t };

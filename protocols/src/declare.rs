@@ -10,8 +10,9 @@
 //! `wire`, `client` and `server`, so the macro itself only glues.
 //!
 //! The items are declared where the macro is invoked (`PROTOCOL`, `VERSION`,
-//! the error enum, client, server trait and `dispatch`), so each protocol
-//! has a module of its own:
+//! the error enum, client, server trait, `dispatch` and
+//! `dispatch_registers`, its short path for requests and replies that fit
+//! in registers), so each protocol has a module of its own:
 //!
 //! ```
 //! mod name {
@@ -267,8 +268,68 @@ macro_rules! protocol {
                 $crate::server::write_error(reply, error);
             }
         }
+
+        #[doc = concat!("Answers the usual ", stringify!($name), " request of an operation whose ")]
+        #[doc = "arguments are fixed-size values and whose reply fits in registers, from "]
+        #[doc = "what arrived in registers and the words past them read through `past`, "]
+        #[doc = "with the reply [`dispatch`] would give. `None` for any other request "]
+        #[doc = "(another label, length or cap count, another operation): [`dispatch`] "]
+        #[doc = "answers it, read whole. Never panics on what it received."]
+        #[inline(always)]
+        pub fn dispatch_registers<S: $server + ?Sized>(
+            server: &mut S,
+            request: &$crate::registers::Arrival,
+            past: impl FnOnce(&mut [u64]) -> bool,
+        ) -> Option<$crate::registers::RegisterReply> {
+            let (op, caller) = $crate::server::accept_usual(request, PROTOCOL, VERSION)?;
+            match op {
+                $(
+                    $num => $crate::protocol!(
+                        @registers -> $rk $rt;
+                        server request past caller $err
+                        $op ( $( $k $n $t ),* ) [ $( $right )? ]
+                    ),
+                )*
+                _ => None,
+            }
+        }
     };
 
+    // The register path of one operation: the usual request, when its
+    // arguments are fixed-size values (read into exactly their words) and
+    // its reply fits in registers; `None` otherwise, before anything runs.
+    (
+        @registers -> fixed $rt:ty;
+        $server:ident $request:ident $past:ident $caller:ident $err:ident
+        $op:ident ( $( $k:ident $n:ident $t:ty ),* ) [ $( $right:ident )? ]
+    ) => {{
+        const ARGS: $crate::wire::Layout = $crate::protocol!(@layout $( $k $t ),*);
+        const REPLY: $crate::wire::Layout = $crate::protocol!(@layout fixed $rt);
+        let usual = ARGS.fixed_only()
+            && REPLY.in_registers()
+            && $request.length == ARGS.fixed_words
+            && $request.caps == 0;
+        if usual {
+            let mut words = [0u64; ARGS.fixed_words];
+            // As `dispatch` checks: the right first, then the words.
+            let read = $request.words(&mut words, $past);
+            let result = (|| -> Result<$crate::registers::RegisterReply, $err> {
+                $caller.require($crate::Rights::NONE $( .union($crate::Rights::$right) )?)?;
+                read?;
+                #[allow(unused_mut)]
+                let mut _d = $crate::wire::Decoder::fixed_only(&words);
+                $( let $n = $crate::protocol!(@dec _d $k $t)?; )*
+                _d.finish()?;
+                let value = $server.$op(&$caller, $( $n ),*)?;
+                Ok($crate::registers::RegisterReply::ok(&value)?)
+            })();
+            Some(result.unwrap_or_else($crate::server::error_reply))
+        } else {
+            None
+        }
+    }};
+    // A reply of data or a cap never fits in registers.
+    (@registers -> $rk:ident $rt:ty; $( $rest:tt )*) => { None };
     (@send_ty fixed $t:ty) => { $t };
     (@send_ty data $t:ty) => { &$t };
     (@send_ty cap $t:ty) => { $crate::cap::Grant<$t> };

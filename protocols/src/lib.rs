@@ -1,8 +1,9 @@
 //! keel-protocols: what Keel's servers and their clients agree on. The badge
 //! layout ([`badge`]: which bits name the client, the activity charged and
-//! the rights), the message layout and its checked decoder ([`wire`]), and
-//! [`protocol!`], which turns one declaration per protocol into a typed
-//! client stub, a server trait and a dispatch function ([`declare`]).
+//! the rights), the message layout and its checked decoder ([`wire`]), what
+//! travels in registers alone ([`registers`]), and [`protocol!`], which
+//! turns one declaration per protocol into a typed client stub, a server
+//! trait and dispatch functions ([`declare`]).
 //!
 //! The pure part (everything but `sys`) makes no system calls and runs
 //! under `cargo test`: stubs send through a [`Transport`], servers receive
@@ -26,6 +27,7 @@ pub mod declare;
 pub mod error;
 pub mod init;
 pub mod loopback;
+pub mod registers;
 pub mod server;
 #[cfg(feature = "sys")]
 pub mod sys;

@@ -18,7 +18,8 @@ use crate::cap::ReceivedCap;
 use crate::client::{Short, Transport};
 use crate::error::RpcError;
 use crate::init::ready_message;
-use crate::server::ServerTransport;
+use crate::registers::Arrival;
+use crate::server::{Answer, ServerTransport};
 use crate::wire::{
     InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR,
 };
@@ -81,14 +82,27 @@ fn arm(slot: Option<ReceiveSlot>) -> Result<(), RpcError> {
     }
 }
 
+/// A received message as the protocol layer sees what arrived.
+#[inline(always)]
+fn arrival(got: &Received) -> Arrival {
+    Arrival {
+        badge: got.badge,
+        label: got.info.label(),
+        length: got.info.length(),
+        caps: got.info.extra_caps(),
+        unwrapped: got.info.caps_unwrapped() as u8,
+        registers: got.mrs,
+    }
+}
+
 /// Reads a received message: registers, the rest from the IPC buffer, and
 /// its caps ([`take_caps`]). Inlined into each transport: a short message
 /// without caps touches no IPC buffer and calls nothing.
 #[inline(always)]
-fn take(got: &Received, slot: &Option<ReceiveSlot>, into: &mut InMessage) {
-    let sent = got.info.length();
-    into.label = got.info.label();
-    into.words[..MESSAGE_REGISTERS_IN_REGS].copy_from_slice(&got.mrs);
+fn take(got: &Arrival, slot: &Option<ReceiveSlot>, into: &mut InMessage) {
+    let sent = got.length;
+    into.label = got.label;
+    into.words[..MESSAGE_REGISTERS_IN_REGS].copy_from_slice(&got.registers);
     into.length = sent;
     if sent > MESSAGE_REGISTERS_IN_REGS {
         let sent = sent.min(MAX_WORDS);
@@ -97,27 +111,29 @@ fn take(got: &Received, slot: &Option<ReceiveSlot>, into: &mut InMessage) {
         if read_mrs(MESSAGE_REGISTERS_IN_REGS, past).is_err() {
             // Words past the registers that cannot be read (no IPC
             // buffer) are cut off, so the decoder reports the message's
-            // length as wrong.
+            // length as wrong (as `Arrival::words` reports it).
             into.length = MESSAGE_REGISTERS_IN_REGS;
         }
     }
     into.caps.clear();
-    if got.info.extra_caps() != 0 {
-        take_caps(got.info, slot, &mut into.caps);
+    if got.caps != 0 {
+        take_caps(got.caps, got.unwrapped, slot, &mut into.caps);
     }
 }
 
-/// Reads the caps of a message with `info`: each as unwrapped (its badge)
-/// or transferred into `slot` (its type as the kernel identifies it;
-/// `Null` when nothing arrived there).
+/// Reads `count` caps of a message (bit `i` of `unwrapped` set: cap `i`
+/// arrived unwrapped): each as unwrapped (its badge) or transferred into
+/// `slot` (its type as the kernel identifies it; `Null` when nothing
+/// arrived there).
 #[inline(never)]
 fn take_caps(
-    info: MessageInfo,
+    count: usize,
+    unwrapped: u8,
     slot: &Option<ReceiveSlot>,
     into: &mut heapless::Vec<ReceivedCap, MAX_CAPS>,
 ) {
-    for i in 0..info.extra_caps().min(MAX_CAPS) {
-        let cap = if info.caps_unwrapped() & (1 << i) != 0 {
+    for i in 0..count.min(MAX_CAPS) {
+        let cap = if unwrapped & (1 << i) != 0 {
             ReceivedCap::Unwrapped {
                 badge: unwrapped_badge(i).unwrap_or(0),
             }
@@ -177,7 +193,7 @@ impl Transport for EndpointClient {
     fn call(&mut self, request: &OutMessage, reply: &mut InMessage) -> Result<(), RpcError> {
         let (info, regs) = stage(request)?;
         let got = self.endpoint.call(info, regs);
-        take(&got, &self.receive, reply);
+        take(&arrival(&got), &self.receive, reply);
         Ok(())
     }
 
@@ -191,7 +207,7 @@ impl Transport for EndpointClient {
         if usual {
             return Ok(Some(got.mrs));
         }
-        take(&got, &self.receive, reply);
+        take(&arrival(&got), &self.receive, reply);
         Ok(None)
     }
 }
@@ -246,32 +262,40 @@ impl EndpointServer {
             ..Self::new(endpoint, reply, receive)?
         })
     }
-
-    #[inline(always)]
-    fn finish(&self, got: &Received, into: &mut Incoming) {
-        into.badge = got.badge;
-        take(got, &self.receive, &mut into.message);
-    }
 }
 
 impl ServerTransport for EndpointServer {
     #[inline(always)]
-    fn recv(&mut self, into: &mut Incoming) {
-        let got = match self.announce.take() {
-            Some(init) => announce_ready(init, self.endpoint, self.reply),
-            None => self.endpoint.recv(Some(self.reply)),
+    fn exchange(&mut self, answer: Answer<'_>) -> Arrival {
+        let got = match answer {
+            Answer::Nothing => match self.announce.take() {
+                Some(init) => announce_ready(init, self.endpoint, self.reply),
+                None => self.endpoint.recv(Some(self.reply)),
+            },
+            Answer::Message(reply) => {
+                let (info, regs) = stage(reply).unwrap_or_else(|e| {
+                    // The reply could not be staged: answer with why, in registers.
+                    let [kind, a, b] = e.to_words();
+                    (MessageInfo::new(REPLY_RPC_ERROR, 0, 0, 3), [kind, a, b, 0])
+                });
+                self.endpoint.reply_recv(info, regs, self.reply)
+            }
+            Answer::Registers(reply) => {
+                let info = MessageInfo::new(reply.label, 0, 0, reply.length as u64);
+                self.endpoint.reply_recv(info, reply.words, self.reply)
+            }
         };
-        self.finish(&got, into);
+        arrival(&got)
     }
 
     #[inline(always)]
-    fn reply_recv(&mut self, reply: &OutMessage, into: &mut Incoming) {
-        let (info, regs) = stage(reply).unwrap_or_else(|e| {
-            // The reply could not be staged: answer with why, in registers.
-            let [kind, a, b] = e.to_words();
-            (MessageInfo::new(REPLY_RPC_ERROR, 0, 0, 3), [kind, a, b, 0])
-        });
-        let got = self.endpoint.reply_recv(info, regs, self.reply);
-        self.finish(&got, into);
+    fn read(&mut self, arrival: &Arrival, into: &mut Incoming) {
+        into.badge = arrival.badge;
+        take(arrival, &self.receive, &mut into.message);
+    }
+
+    #[inline(always)]
+    fn read_past(&mut self, into: &mut [u64]) -> bool {
+        read_mrs(MESSAGE_REGISTERS_IN_REGS, into).is_ok()
     }
 }

@@ -218,7 +218,14 @@ impl Layout {
     /// this layout can be decoded straight from the registers.
     #[inline(always)]
     pub const fn in_registers(self) -> bool {
-        !self.has_data && self.caps == 0 && self.fixed_words <= REGISTER_WORDS
+        self.fixed_only() && self.fixed_words <= REGISTER_WORDS
+    }
+
+    /// True when this side is fixed-size values only (no variable-length
+    /// data, no caps), so its words are as many as the layout says.
+    #[inline(always)]
+    pub const fn fixed_only(self) -> bool {
+        !self.has_data && self.caps == 0
     }
 
     /// True when this side fits in one message after `prefix` words.
@@ -391,8 +398,10 @@ impl<'m> Decoder<'m> {
         Ok(Decoder::over(&words[..layout.fixed_words], &msg.caps, data))
     }
 
-    /// A decoder of fixed-size values only, exactly `words` (a reply whose
-    /// layout is [`Layout::in_registers`], read from the registers; the
+    /// A decoder of fixed-size values only, exactly `words`: a reply whose
+    /// layout is [`Layout::in_registers`], read from the registers, or a
+    /// request of fixed-size arguments only read from an
+    /// [`Arrival`](crate::registers::Arrival) (the
     /// caller checked its length and that it carried no caps).
     #[inline(always)]
     pub fn fixed_only(words: &'m [u64]) -> Self {

@@ -8,13 +8,16 @@ use std::collections::VecDeque;
 
 use keel_protocols::badge::SignalBadge;
 use keel_protocols::console::{
-    dispatch, ConsoleClient, ConsoleError, ConsoleServer, Line, Tag, LINE_MAX, PROTOCOL, VERSION,
+    dispatch, dispatch_registers, ConsoleClient, ConsoleError, ConsoleServer, Line, Tag, LINE_MAX,
+    PROTOCOL, VERSION,
 };
 use keel_protocols::loopback::Loopback;
-use keel_protocols::wire::{Header, Incoming, OutMessage};
+use keel_protocols::registers::{Arrival, RegisterReply};
+use keel_protocols::server::Answer;
+use keel_protocols::wire::{Header, Incoming, OutMessage, REPLY_OK, REPLY_RPC_ERROR};
 use keel_protocols::{
-    ActivityId, Caller, ClientBadge, ClientId, Rights, ServeLoop, ServerTransport, Service,
-    SignalSet,
+    ActivityId, Caller, ClientBadge, ClientId, Rights, RpcError, ServeLoop, ServerTransport,
+    Service, SignalSet,
 };
 
 /// Records what it is asked; checks nothing.
@@ -44,6 +47,14 @@ impl ConsoleServer for Console {
 impl Service for Console {
     fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
         dispatch(self, request, reply);
+    }
+
+    fn handle_registers(
+        &mut self,
+        request: &Arrival,
+        past: impl FnOnce(&mut [u64]) -> bool,
+    ) -> Option<RegisterReply> {
+        dispatch_registers(self, request, past)
     }
 
     fn signalled(&mut self, signals: SignalSet) {
@@ -93,25 +104,30 @@ fn write_text_splits_lines_and_long_text() {
 #[derive(Default)]
 struct Script {
     queue: VecDeque<Incoming>,
-    /// For each receive: the reply sent with it, if it was a ReplyRecv.
-    log: Vec<Option<OutMessage>>,
-}
-
-impl Script {
-    fn next(&mut self, into: &mut Incoming) {
-        *into = self.queue.pop_front().expect("the test queued enough");
-    }
+    /// The message last handed out.
+    current: Incoming,
+    /// For each receive: the reply sent with it, if it was a ReplyRecv,
+    /// and whether it went in registers.
+    log: Vec<Option<(OutMessage, bool)>>,
 }
 
 impl ServerTransport for Script {
-    fn recv(&mut self, into: &mut Incoming) {
-        self.log.push(None);
-        self.next(into);
+    fn exchange(&mut self, answer: Answer<'_>) -> Arrival {
+        self.log.push(match answer {
+            Answer::Nothing => None,
+            Answer::Message(reply) => Some((reply.clone(), false)),
+            Answer::Registers(reply) => Some((reply.into(), true)),
+        });
+        self.current = self.queue.pop_front().expect("the test queued enough");
+        self.current.arrival()
     }
 
-    fn reply_recv(&mut self, reply: &OutMessage, into: &mut Incoming) {
-        self.log.push(Some(reply.clone()));
-        self.next(into);
+    fn read(&mut self, _arrival: &Arrival, into: &mut Incoming) {
+        *into = self.current.clone();
+    }
+
+    fn read_past(&mut self, into: &mut [u64]) -> bool {
+        self.current.read_past(into)
     }
 }
 
@@ -141,19 +157,39 @@ fn the_loop_replies_to_requests_and_not_to_signals() {
         ..Incoming::default()
     });
     script.queue.push_back(request_from(2));
+    // A flush one word long: malformed, left to the whole-message path.
+    let mut malformed = request_from(3);
+    malformed.message.length = 1;
+    script.queue.push_back(malformed);
+    script.queue.push_back(request_from(4));
     let mut console = Console::default();
     let mut serve_loop = ServeLoop::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         serve_loop.step(&mut script, &mut console);
     }
-    assert_eq!(console.flushes, 2);
+    assert_eq!(console.flushes, 3);
     assert_eq!(console.signals.len(), 1);
     assert_eq!(console.signals[0].iter().collect::<Vec<_>>(), [3, 5]);
-    // First a Recv; then the first flush's reply; then a Recv, as the signal is owed nothing.
-    assert!(script.log[0].is_none());
+    // First a Recv; then the first flush's reply, in registers; then a
+    // Recv, as the signal is owed nothing; the second flush's reply; the
+    // malformed flush's error, from the message buffer.
+    let sent: Vec<_> = script
+        .log
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|(r, regs)| (r.label, r.used().map(<[u64]>::to_vec), *regs))
+        })
+        .collect();
+    let wrong_length = RpcError::WrongLength { words: 1 }.to_words().to_vec();
     assert_eq!(
-        script.log[1].as_ref().map(|r| (r.label, r.length)),
-        Some((0, 0))
+        sent,
+        [
+            None,
+            Some((REPLY_OK, Some(vec![]), true)),
+            None,
+            Some((REPLY_OK, Some(vec![]), true)),
+            Some((REPLY_RPC_ERROR, Some(wrong_length), false)),
+        ]
     );
-    assert!(script.log[2].is_none());
 }

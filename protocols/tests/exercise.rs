@@ -1,7 +1,8 @@
 //! The full path, stub -> encode -> decode -> dispatch -> reply -> decode,
-//! over the loopback transport, for every kind of argument and reply; then
-//! every kind of malformed request, built by hand, gets the error that
-//! names it.
+//! over the loopback transport, for every kind of argument and reply, the
+//! server answering as its receive loop does (from the registers when it
+//! can); then every kind of malformed request, built by hand, gets the
+//! error that names it; and which requests are answered from registers.
 
 mod common;
 
@@ -21,7 +22,9 @@ fn with_client<R>(
 ) -> R {
     let mut link = Loopback::new(
         badge,
-        |req: &Incoming, reply: &mut OutMessage| dispatch(server, req, reply),
+        |req: &Incoming, reply: &mut OutMessage| {
+            answer_as_a_loop(server, req, reply);
+        },
         resolve,
     );
     let mut client = ExerciseClient::new(&mut link as &mut dyn Transport);
@@ -500,4 +503,55 @@ fn a_reply_that_does_not_decode_is_bad_reply() {
         c.add(1, 2, false),
         Err(ExerciseError::Rpc(RpcError::BadReply))
     );
+}
+
+#[test]
+fn usual_requests_of_fixed_arguments_are_answered_from_registers() {
+    let from_registers = |request: &Incoming| {
+        let mut server = TestServer::default();
+        answer_as_a_loop(&mut server, request, &mut OutMessage::new())
+    };
+    let b = plain(1);
+    let admin = badge(1, 5, Rights::ADMIN);
+    // add: three words; span: two; whoami, reset: none; big: 120 words,
+    // the last 116 past the registers.
+    let usual = [
+        incoming(b, label(1), &[1, 2, 0], &[]),
+        incoming(b, label(1), &[1, 2, 1], &[]),
+        incoming(b, label(2), &[1, (1 << 48) | 3], &[]),
+        incoming(b, label(7), &[], &[]),
+        incoming(admin, label(6), &[], &[]),
+        incoming(b, label(8), &[7; 120], &[]),
+        // Refusals once the layout is right: a missing right, a value no
+        // `bool` is.
+        incoming(b, label(6), &[], &[]),
+        incoming(b, label(1), &[1, 2, 2], &[]),
+    ];
+    for request in &usual {
+        assert!(from_registers(request), "{:#x}", request.message.label);
+    }
+    let mut relayed = incoming(b, label(7), &[1], &[]);
+    relayed.message.label |= 1 << 32;
+    let note = ReceivedCap::Transferred {
+        cptr: 1,
+        kind: CapType::Notification,
+    };
+    let whole = [
+        // Data or caps in the arguments, or a reply of data or caps.
+        incoming(b, label(3), &[0], &[]),
+        incoming(b, label(4), &[1, 0], &[note]),
+        incoming(b, label(5), &[], &[note, note]),
+        // Another length, caps where none are taken, an unknown operation,
+        // a relayed request, a bad badge, another version.
+        incoming(b, label(1), &[1, 2], &[]),
+        incoming(b, label(7), &[0], &[]),
+        incoming(b, label(7), &[], &[note]),
+        incoming(b, label(99), &[], &[]),
+        relayed,
+        incoming(0, label(7), &[], &[]),
+        incoming(b, label(7) + (1 << 8), &[], &[]),
+    ];
+    for request in &whole {
+        assert!(!from_registers(request), "{:#x}", request.message.label);
+    }
 }

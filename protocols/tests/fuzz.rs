@@ -1,6 +1,8 @@
 //! Property tests: random labels, words, byte counts, caps and badges never
-//! make a dispatcher panic, and always get a well-formed reply; values of
-//! every argument kind survive the trip from stub to server and back.
+//! make a dispatcher panic, and always get a well-formed reply; a request
+//! answered from its registers gets the reply the whole-message dispatch
+//! gives it; values of every argument kind survive the trip from stub to
+//! server and back.
 
 mod common;
 
@@ -111,6 +113,39 @@ proptest! {
         let mut reply = OutMessage::new();
         console::dispatch(&mut NullConsole, &request, &mut reply);
         prop_assert!(well_formed(&reply));
+    }
+
+    #[test]
+    fn answers_from_registers_are_the_whole_message_answers(
+        badge in any_badge(),
+        label in prop_oneof![
+            (0..10u8).prop_map(|op| Header { protocol: PROTOCOL, version: VERSION, op, relay: None }.label()),
+            (0..4u8).prop_map(|op| {
+                Header { protocol: console::PROTOCOL, version: console::VERSION, op, relay: None }.label()
+            }),
+            any_label(),
+        ],
+        words in prop_oneof![
+            prop::collection::vec(prop_oneof![0..3u64, any::<u64>()], 0..=5),
+            prop::collection::vec(any::<u64>(), 119..=120),
+        ],
+        caps in prop::collection::vec(any_cap(), 0..=1),
+    ) {
+        let request = incoming(badge, label, &words, &caps);
+        let past = |into: &mut [u64]| request.read_past(into);
+        let mut whole = OutMessage::new();
+        dispatch(&mut TestServer::default(), &request, &mut whole);
+        if let Some(short) = dispatch_registers(&mut TestServer::default(), &request.arrival(), past) {
+            let short = OutMessage::from(short);
+            prop_assert_eq!((short.label, short.used()), (whole.label, whole.used()));
+            prop_assert!(whole.caps.is_empty());
+        }
+        let mut whole = OutMessage::new();
+        console::dispatch(&mut NullConsole, &request, &mut whole);
+        if let Some(short) = console::dispatch_registers(&mut NullConsole, &request.arrival(), past) {
+            let short = OutMessage::from(short);
+            prop_assert_eq!((short.label, short.used()), (whole.label, whole.used()));
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use keel_abi::process::ProcessInfo;
 use keel_abi::MessageInfo;
 use keel_echo_server::*;
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::server::{serve, Caller, Service};
 use keel_protocols::sys::{announce_ready, EndpointServer};
 use keel_protocols::wire::{Incoming, OutMessage};
@@ -104,6 +105,14 @@ impl EchoServer for Echo {
 impl Service for Echo {
     fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
         dispatch(self, request, reply);
+    }
+
+    fn handle_registers(
+        &mut self,
+        request: &Arrival,
+        past: impl FnOnce(&mut [u64]) -> bool,
+    ) -> Option<RegisterReply> {
+        dispatch_registers(self, request, past)
     }
 
     /// No notification is bound to the server: nothing signals it.

@@ -8,7 +8,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_abi::process::{MappedRegion, ProcessInfo};
-use keel_probe::{dispatch, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
+use keel_probe::{dispatch, dispatch_registers, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
+use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::sys::EndpointServer;
 use keel_protocols::wire::{Incoming, OutMessage};
 use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
@@ -83,6 +84,14 @@ impl ProbeServer for Probe {
 impl Service for Probe {
     fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
         dispatch(self, request, reply);
+    }
+
+    fn handle_registers(
+        &mut self,
+        request: &Arrival,
+        past: impl FnOnce(&mut [u64]) -> bool,
+    ) -> Option<RegisterReply> {
+        dispatch_registers(self, request, past)
     }
 
     fn signalled(&mut self, _signals: SignalSet) {}

@@ -171,3 +171,13 @@ pub fn priority_change_while_throttled(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// TCB_Resume of the calling thread, which is running, succeeds and
+/// changes nothing: the thread runs on and can do it again.
+pub fn resume_oneself(_env: &Env) -> TestResult {
+    for round in 0..3 {
+        let r = init_thread::TCB.tcb_resume();
+        ensure!(r.is_ok(), "round {round}: resuming oneself gave {r:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! THREADS: TCB_Configure, which sets a thread's CSpace, VSpace and IPC
+//! buffer in one invocation, and SetSpace, refused with an empty slot or a
+//! wrong object as a root and leaving the thread as it was; accepted, the
+//! thread runs in the spaces it was given.
+
+use super::retype::make;
+use crate::support::{expect_error, step};
+use crate::thread::{
+    count, count_once, ipc_buffer_of, sched_context, shared, stack_top, yield_times,
+};
+use crate::{ensure, Env, TestResult};
+use core::sync::atomic::Ordering;
+use keel_abi::{Error, ObjectType};
+use keel_sys::cap::{init_thread, CNode, Frame, Tcb, VSpace};
+use keel_sys::tcb::UserContext;
+use keel_sys::{CPtr, Cap};
+
+/// The cap in root slot `s`, taken as a cap of kind `T`.
+fn cap_at<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
+    Cap::from_cptr(CPtr::from_bits(s))
+}
+
+/// Checks that `tcb` still has no VSpace: resuming it is IllegalOperation.
+fn still_unconfigured(tcb: Cap<Tcb>, after: &str) -> TestResult {
+    expect_error(
+        tcb.tcb_resume(),
+        Error::IllegalOperation,
+        &alloc::format!("resuming the thread after {after}"),
+    )
+}
+
+/// TCB_Configure with an empty slot, an endpoint as the CSpace root, a
+/// CNode as the VSpace root, or a misaligned IPC buffer fails and leaves
+/// the thread without spaces; SetSpace with an empty CSpace root fails
+/// too. Then TCB_Configure with the root task's CNode, VSpace and an IPC
+/// buffer succeeds, and the thread, given registers and a scheduling
+/// context, runs in them: it counts and suspends itself through its CSpace.
+pub fn configure(env: &Env) -> TestResult {
+    let tcb: Cap<Tcb> = cap_at(make(env, 12, ObjectType::Tcb, 0, 1)?);
+    let empty = env.slots(1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let buffer = ipc_buffer_of(0) as u64;
+    let frame = init_thread::IPC_BUFFER;
+    let vspace = init_thread::VSPACE;
+    let cnode = init_thread::CNODE;
+    let refused: [(&str, Cap<CNode>, Cap<VSpace>, u64); 3] = [
+        ("an endpoint as the CSpace root", cap_at(ep), vspace, buffer),
+        (
+            "a CNode as the VSpace root",
+            cnode,
+            cap_at(cnode.cptr().bits()),
+            buffer,
+        ),
+        ("a misaligned buffer", cnode, vspace, buffer + 8),
+    ];
+    let r = tcb.tcb_configure(cap_at(empty), 0, vspace, buffer, frame);
+    ensure!(r.is_err(), "an empty CSpace root was accepted");
+    still_unconfigured(tcb, "an empty CSpace root")?;
+    let expected = [
+        Error::IllegalOperation,
+        Error::IllegalOperation,
+        Error::AlignmentError,
+    ];
+    for ((what, cspace, vspace_root, at), error) in refused.into_iter().zip(expected) {
+        expect_error(
+            tcb.tcb_configure(cspace, 0, vspace_root, at, frame),
+            error,
+            what,
+        )?;
+        still_unconfigured(tcb, what)?;
+    }
+    let r = tcb.tcb_set_space(CPtr::from_bits(0), cap_at(empty), 0, vspace);
+    ensure!(r.is_err(), "SetSpace accepted an empty CSpace root");
+    still_unconfigured(tcb, "SetSpace with an empty CSpace root")?;
+    let not_frame: Cap<Frame> = cap_at(ep);
+    let r = tcb.tcb_configure(cnode, 0, vspace, buffer, not_frame);
+    expect_error(
+        r,
+        Error::IllegalOperation,
+        "an endpoint as the buffer frame",
+    )?;
+    step(
+        tcb.tcb_configure(cnode, 0, vspace, buffer, frame),
+        "configure",
+    )?;
+    step(tcb.tcb_set_priority(init_thread::TCB, 255), "set priority")?;
+    let sh = shared(0);
+    sh.counter.store(0, Ordering::SeqCst);
+    sh.tcb.store(tcb.cptr().bits(), Ordering::SeqCst);
+    let ctx = UserContext::new_thread(count_once, stack_top(0), 0);
+    step(tcb.tcb_write_all_registers(false, &ctx), "write registers")?;
+    let sc = sched_context(env, 1000, 1000)?;
+    step(sc.sched_context_bind(tcb), "bind a scheduling context")?;
+    step(tcb.tcb_resume(), "resume")?;
+    yield_times(2)?;
+    ensure!(
+        count(0) == 1,
+        "the configured thread counted {} times",
+        count(0)
+    );
+    let r = tcb.tcb_read_all_registers(false);
+    let ctx = step(r, "read the stopped thread's registers")?;
+    ensure!(ctx.pc() != 0, "the thread has no program counter");
+    Ok(())
+}

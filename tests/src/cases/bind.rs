@@ -7,7 +7,7 @@ use crate::thread::{count, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, Error, ObjectType};
-use keel_sys::cap::{Notification, Tcb};
+use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb};
 use keel_sys::{CPtr, Cap};
 
 fn ntfn(s: u64) -> Cap<Notification> {
@@ -154,4 +154,34 @@ pub fn bind_errors(env: &Env) -> TestResult {
         other.tcb_bind_notification(ntfn(n)),
         "bind to the other thread",
     )
+}
+
+/// A thread with a bound notification that was signalled gets the word,
+/// as the badge, from an NBRecv on an endpoint with no sender, and the
+/// word is cleared; with nothing pending the NBRecv returns badge 0.
+pub fn nb_recv_takes_bound_word(env: &Env) -> TestResult {
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let ep: Cap<Endpoint> =
+        Cap::from_cptr(CPtr::from_bits(make(env, 12, ObjectType::Endpoint, 0, 1)?));
+    let me = init_thread::TCB;
+    step(me.tcb_bind_notification(ntfn(n)), "bind to oneself")?;
+    let checks = (|| -> TestResult {
+        badged(env, n, 0x5)?.signal();
+        let r = ep.nb_recv(None);
+        ensure!(
+            r.badge == 0x5,
+            "NBRecv returned badge {:#x}, not the word 0x5",
+            r.badge
+        );
+        ensure!(ntfn(n).poll() == 0, "the word was not cleared");
+        let r = ep.nb_recv(None);
+        ensure!(
+            r.badge == 0,
+            "NBRecv with nothing pending returned badge {:#x}",
+            r.badge
+        );
+        Ok(())
+    })();
+    step(me.tcb_unbind_notification(), "unbind")?;
+    checks
 }

@@ -68,15 +68,15 @@ crate::test_cases! {
     RETYPE0003: "retype every object type and identify the caps (sel4test: none)" => retype::every_type;
     RETYPE0004: "an unknown object type is InvalidArgument naming argument 0 (sel4test: none)" => retype::bad_type;
     RETYPE0005: "size bits out of range are RangeError (sel4test: none)" => retype::bad_size_bits;
-    RETYPE0006: "zero or more than 256 objects are RangeError (sel4test: partial RETYPE0000, RETYPE0002)" => retype::bad_count;
-    RETYPE0007: "retype into an occupied slot is DeleteFirst (sel4test: partial RETYPE0000, RETYPE0002)" => retype::occupied_destination;
-    RETYPE0008: "destination slots past the CNode's end are RangeError (sel4test: partial RETYPE0000)" => retype::destination_out_of_range;
-    RETYPE0009: "filling an untyped exactly, then NotEnoughMemory (sel4test: partial RETYPE0001, RETYPE0002)" => retype::fill_exactly;
+    RETYPE0006: "zero or more than 256 objects are RangeError with the bounds [1, 256] (sel4test: RETYPE0000, RETYPE0002)" => retype::bad_count;
+    RETYPE0007: "retype into an occupied slot is DeleteFirst (sel4test: RETYPE0000, RETYPE0002)" => retype::occupied_destination;
+    RETYPE0008: "destination slots past the CNode's end are RangeError (sel4test: RETYPE0000)" => retype::destination_out_of_range;
+    RETYPE0009: "filling an untyped exactly, then NotEnoughMemory; CNodes larger than an untyped are NotEnoughMemory, one of its size fits (sel4test: RETYPE0001, RETYPE0002)" => retype::fill_exactly;
     RETYPE0010: "objects are aligned to their size from the watermark: the bytes left and a frame's address show it (sel4test: none)" => retype::alignment_uses_watermark;
     RETYPE0011: "retype invoked on a non-untyped cap is IllegalOperation (sel4test: none)" => retype::not_an_untyped;
     RETYPE0012: "too few message registers or no CNode cap is TruncatedMessage (sel4test: none)" => retype::truncated;
     RETYPE0013: "objects from a child untyped split off a larger one (sel4test: none)" => retype::split_untyped;
-    RETYPE0014: "retype into a CNode addressed through the root puts the objects in its slots at the offset, and nowhere else (sel4test: partial RETYPE0000)" => retype::into_child_cnode;
+    RETYPE0014: "retype into a CNode addressed through the root puts the objects in its slots at the offset, and nowhere else (sel4test: RETYPE0000)" => retype::into_child_cnode;
     RETYPE0015: "device untyped becomes frames and untyped, nothing else (sel4test: none)" => retype::device_untyped, InRoot;
     CNODEOP0001: "copy a capability (sel4test: CNODEOP0001)" => cnode::copy;
     CNODEOP0002: "copy onto an occupied slot is DeleteFirst, from an empty source too (sel4test: CNODEOP0001)" => cnode::copy_to_occupied;
@@ -160,6 +160,7 @@ crate::test_cases! {
     BIND0002: "a signal wakes a waiting thread with the badge (sel4test: partial BIND0002, partial BIND0003, partial BIND0004)" => bind::signal_wakes_waiter;
     BIND0003: "a bound notification wakes its thread out of an endpoint receive (sel4test: partial BIND0001)" => bind::bound_notification_wakes_receiver;
     BIND0004: "a pending signal ends a bound thread's receive at once (sel4test: partial NBWAIT0001)" => bind::pending_signal_ends_receive;
+    BIND0200: "a bound thread's NBRecv on an endpoint without senders returns the pending word as the badge and clears it (sel4test: NBWAIT0001)" => bind::nb_recv_takes_bound_word;
     BIND0005: "bind and unbind errors (sel4test: none)" => bind::bind_errors;
     SCHED0001: "a resumed higher-priority thread runs before the resume returns (sel4test: SCHED0003, partial SCHED0020)" => sched::resumed_higher_priority_runs_at_once;
     SCHED0002: "the timer preempts equal-priority threads that never yield (sel4test: SCHED0003, SCHED0021)" => sched::timeslices_preempt_spinners;
@@ -225,6 +226,8 @@ crate::test_cases! {
     VSPACE0010: "deleting a mapped frame cap, final or not, unmaps it (sel4test: FRAMEDIPC0003)" => vspace::delete_mapped_frame;
     VSPACE0011: "deleting a page table or upper directory unmaps what is below (sel4test: PT0001, VSPACE0001)" => vspace::delete_page_table;
     VSPACE0012: "ASID pool creation and assignment, and their errors (sel4test: VSPACE0002, partial VSPACE0003)" => vspace::asid_pools, InRoot;
+    VSPACE0200: "ASID pools can be made until the table is full, then DeleteFirst; each gives out an ASID, and deleting one makes room (sel4test: VSPACE0003, VSPACE0004)" => vspace::every_pool, InRoot;
+    VSPACE0201: "a pool gives out 512 ASIDs; the 513th assign is DeleteFirst until one is freed (sel4test: VSPACE0005)" => vspace::full_pool, InRoot;
     VSPACE0013: "a VSpace without an ASID cannot be mapped into; deleting it ends its ASID (sel4test: VSPACE0001)" => vspace::vspace_without_asid;
     VSPACE0014: "uncached, executable, execute-never and no-read mappings (sel4test: FRAMEXN0001)" => vspace::attributes;
     VSPACE0015: "mapping a frame cap mapped under another ASID is InvalidCapability (sel4test: none)" => vspace::frame_mapped_under_another_asid;

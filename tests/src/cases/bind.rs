@@ -3,7 +3,7 @@
 
 use super::retype::make;
 use crate::support::{expect_error, slot, step};
-use crate::thread::{count, shared, spawn, yield_times};
+use crate::thread::{count, set_own_priority, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::{CapRights, Error, ObjectType};
@@ -184,4 +184,52 @@ pub fn nb_recv_takes_bound_word(env: &Env) -> TestResult {
     })();
     step(me.tcb_unbind_notification(), "unbind")?;
     checks
+}
+
+/// Waits on its notification (root slot `cap`, bound to it) forever: after
+/// each word, records it, counts, and signals the acknowledgement
+/// notification in the next slot.
+extern "C" fn wait_and_acknowledge(i: u64) -> ! {
+    let n = shared(i).cap.load(Ordering::SeqCst);
+    loop {
+        let word = ntfn(n).wait();
+        shared(i).value.store(word, Ordering::SeqCst);
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        ntfn(n + 1).signal();
+    }
+}
+
+/// A thread bound to a notification Waits on that same notification and
+/// gets 10 signals, each with its own badge, one at a time: with the
+/// signaller below the waiter's priority and above it.
+pub fn bound_waiter_on_its_own_notification(env: &Env) -> TestResult {
+    set_own_priority(100)?;
+    for (i, priority) in [(0, 150), (1, 50)] {
+        let n = make(env, 12, ObjectType::Notification, 0, 2)?;
+        let ack = badged(env, n + 1, 1)?;
+        step(
+            slot(n + 1).delete(),
+            "keep only the badged acknowledgement cap",
+        )?;
+        step(slot(n + 1).move_(&slot(ack.cptr().bits())), "move it back")?;
+        let t = spawn(env, wait_and_acknowledge, i as usize, i, priority)?;
+        shared(i).cap.store(n, Ordering::SeqCst);
+        step(t.tcb_bind_notification(ntfn(n)), "bind")?;
+        step(t.tcb_resume(), "resume")?;
+        for k in 0..10u64 {
+            badged(env, n, 1 << k)?.signal();
+            ensure!(
+                ntfn(n + 1).wait() == 1,
+                "priority {priority}: no acknowledgement"
+            );
+            let word = shared(i).value.load(Ordering::SeqCst);
+            ensure!(
+                count(i) == k + 1 && word == 1 << k,
+                "priority {priority}, signal {k}: {} words, the last {word:#x}",
+                count(i)
+            );
+        }
+        step(t.tcb_suspend(), "stop the waiter")?;
+    }
+    Ok(())
 }

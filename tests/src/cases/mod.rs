@@ -161,10 +161,12 @@ crate::test_cases! {
     BIND0003: "a bound notification wakes its thread out of an endpoint receive (sel4test: partial BIND0001)" => bind::bound_notification_wakes_receiver;
     BIND0004: "a pending signal ends a bound thread's receive at once (sel4test: partial NBWAIT0001)" => bind::pending_signal_ends_receive;
     BIND0200: "a bound thread's NBRecv on an endpoint without senders returns the pending word as the badge and clears it (sel4test: NBWAIT0001)" => bind::nb_recv_takes_bound_word;
+    BIND0201: "a thread bound to a notification Waits on it and gets 10 signals one by one, the signaller above and below its priority (sel4test: BIND0002, BIND0003, BIND0004)" => bind::bound_waiter_on_its_own_notification;
     BIND0005: "bind and unbind errors (sel4test: none)" => bind::bind_errors;
     SCHED0001: "a resumed higher-priority thread runs before the resume returns (sel4test: SCHED0003, partial SCHED0020)" => sched::resumed_higher_priority_runs_at_once;
     SCHED0002: "the timer preempts equal-priority threads that never yield (sel4test: SCHED0003, SCHED0021)" => sched::timeslices_preempt_spinners;
     SCHED0200: "TCB_Resume of the running thread itself succeeds and it runs on (sel4test: SCHED0002)" => sched::resume_oneself;
+    SCHED0201: "raising a waiting thread above the caller runs it before SetPriority returns (sel4test: SCHED0020)" => sched::raised_thread_runs_at_once;
     SCHED0003: "round-robin threads with equal timeslices get equal shares (sel4test: partial SCHED0011)" => sched::equal_timeslices_equal_shares;
     SCHED0004: "round-robin timeslice lengths set the shares (sel4test: partial SCHED0011)" => sched::timeslice_lengths_set_shares;
     SCHED0005: "Yield gives up the rest of the current refill (sel4test: SCHED0012)" => sched::yield_gives_up_the_refill;

@@ -181,3 +181,19 @@ pub fn resume_oneself(_env: &Env) -> TestResult {
     }
     Ok(())
 }
+
+/// Raising a resumed thread that waits below the caller's priority above
+/// it runs that thread before the SetPriority returns.
+pub fn raised_thread_runs_at_once(env: &Env) -> TestResult {
+    set_own_priority(100)?;
+    let t = spawn(env, count_once, 0, 0, 50)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "a lower-priority thread ran");
+    step(t.tcb_set_priority(init_thread::TCB, 150), "raise it")?;
+    ensure!(
+        count(0) == 1,
+        "the raised thread had not run when its SetPriority returned"
+    );
+    Ok(())
+}

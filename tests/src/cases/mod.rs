@@ -116,6 +116,7 @@ crate::test_cases! {
     THREADS0007: "the MCP bounds the priorities a thread can give (sel4test: SCHED0005)" => threads::mcp_limits;
     THREADS0008: "TCB invocation errors (sel4test: partial THREADS0005)" => threads::errors;
     THREADS0200: "TCB_Configure and SetSpace refuse an empty or wrong root and a bad buffer, leaving the thread as it was; TCB_Configure with good ones gives a thread that runs in them (sel4test: THREADS0004, THREADS0005)" => tcb_configure::configure;
+    THREADS0201: "WriteRegisters with resume reaches every register, of a thread that never ran and of one stopped in a Wait (sel4test: REGRESSIONS0001)" => tcb_configure::write_registers_reach_every_register;
     THREADS0009: "the IPC buffer set is where long messages go; removed or revoked, messages stop at four words; its errors leave it as it was (sel4test: none)" => ipc_buffer::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on (sel4test: none)" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it (sel4test: none)" => threads::delete_running_thread;

@@ -1,17 +1,19 @@
 //! THREADS: TCB_Configure, which sets a thread's CSpace, VSpace and IPC
 //! buffer in one invocation, and SetSpace, refused with an empty slot or a
 //! wrong object as a root and leaving the thread as it was; accepted, the
-//! thread runs in the spaces it was given.
+//! thread runs in the spaces it was given. And WriteRegisters, which
+//! reaches every register of the thread it starts.
 
 use super::retype::make;
 use crate::support::{expect_error, step};
 use crate::thread::{
-    count, count_once, ipc_buffer_of, sched_context, shared, stack_top, yield_times,
+    count, count_once, ipc_buffer_of, sched_context, shared, spawn, stack_top, yield_times,
 };
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
+use keel_abi::registers::FLAGS;
 use keel_abi::{Error, ObjectType};
-use keel_sys::cap::{init_thread, CNode, Frame, Tcb, VSpace};
+use keel_sys::cap::{init_thread, CNode, Frame, Notification, Tcb, VSpace};
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 
@@ -102,4 +104,61 @@ pub fn configure(env: &Env) -> TestResult {
     let ctx = step(r, "read the stopped thread's registers")?;
     ensure!(ctx.pc() != 0, "the thread has no program counter");
     Ok(())
+}
+
+/// Waits on the notification in root slot `shared(i).cap` forever.
+extern "C" fn wait_forever(i: u64) -> ! {
+    let n: Cap<Notification> =
+        Cap::from_cptr(CPtr::from_bits(shared(i).cap.load(Ordering::SeqCst)));
+    loop {
+        n.wait();
+    }
+}
+
+/// Starts `tcb` with WriteRegisters (resume) at the register-dump routine,
+/// every register set to its own value, and checks the routine saw each.
+fn every_register_reaches(tcb: Cap<Tcb>, stack: usize, what: &str) -> TestResult {
+    let count = keel_sys::tcb::register_count();
+    let mut ctx = UserContext::default();
+    for r in 0..count {
+        ctx.set_word(
+            r,
+            0x0102_0304_0506_0708u64.rotate_left(r as u32 * 5) ^ r as u64,
+        );
+    }
+    ctx.set_pc(keel_sys::arch::register_dump_entry());
+    ctx.set_sp(stack_top(stack) - 64);
+    ctx.set_flags(keel_sys::arch::FLAGS_KEPT_BY_SYSCALL);
+    step(
+        tcb.tcb_write_all_registers(true, &ctx),
+        "write every register",
+    )?;
+    yield_times(2)?;
+    let dump = keel_sys::arch::register_dump();
+    for (r, &seen) in dump.iter().enumerate().take(count) {
+        let wrote = ctx.word(r).unwrap_or(0);
+        let saw = match r {
+            FLAGS => seen & keel_sys::arch::USER_SETTABLE_FLAGS,
+            _ => seen,
+        };
+        ensure!(
+            wrote == saw,
+            "{what}: register {r} written {wrote:#x}, the thread saw {saw:#x}"
+        );
+    }
+    Ok(())
+}
+
+/// WriteRegisters with resume reaches every register: a thread that never
+/// ran, and one stopped in a system call (a Wait), each start at a routine
+/// that stores every register it arrives with.
+pub fn write_registers_reach_every_register(env: &Env) -> TestResult {
+    let fresh = spawn(env, count_once, 0, 0, 255)?;
+    every_register_reaches(fresh, 0, "a thread that never ran")?;
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let waiting = spawn(env, wait_forever, 1, 1, 255)?;
+    shared(1).cap.store(n, Ordering::SeqCst);
+    step(waiting.tcb_resume(), "start the waiter")?;
+    yield_times(1)?;
+    every_register_reaches(waiting, 1, "a thread stopped in a Wait")
 }

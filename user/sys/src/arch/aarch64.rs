@@ -307,3 +307,45 @@ global_asm!(
     "ldp x29, x30, [sp], #96",
     "ret",
 );
+
+/// What `register_dump_entry`'s routine stored, in the register-list order of
+/// `TcbReadRegisters` (index 0 the routine's own address).
+pub(super) static KEEL_REGISTER_DUMP: [core::sync::atomic::AtomicU64;
+    keel_abi::registers::AARCH64_COUNT] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; keel_abi::registers::AARCH64_COUNT];
+
+global_asm!(
+    ".section .text.keel_register_dump, \"ax\"",
+    ".global keel_register_dump",
+    // Stores every register as the thread arrived with it (x0 and x1
+    // through the stack it was given), then faults.
+    "keel_register_dump:",
+    "stp x0, x1, [sp, #-16]!",
+    "adrp x0, {d}",
+    "add x0, x0, :lo12:{d}",
+    "stp x2, x3, [x0, #40]",
+    "stp x4, x5, [x0, #56]",
+    "stp x6, x7, [x0, #72]",
+    "stp x8, x9, [x0, #88]",
+    "stp x10, x11, [x0, #104]",
+    "stp x12, x13, [x0, #120]",
+    "stp x14, x15, [x0, #136]",
+    "stp x16, x17, [x0, #152]",
+    "stp x18, x19, [x0, #168]",
+    "stp x20, x21, [x0, #184]",
+    "stp x22, x23, [x0, #200]",
+    "stp x24, x25, [x0, #216]",
+    "stp x26, x27, [x0, #232]",
+    "stp x28, x29, [x0, #248]",
+    "str x30, [x0, #264]",
+    "ldp x2, x3, [sp], #16",
+    "stp x2, x3, [x0, #24]",
+    "mov x2, sp",
+    "str x2, [x0, #8]",
+    "mrs x2, nzcv",
+    "str x2, [x0, #16]",
+    "adr x2, keel_register_dump",
+    "str x2, [x0]",
+    "udf #0",
+    d = sym KEEL_REGISTER_DUMP,
+);

@@ -5,7 +5,7 @@
 //! `THREAD_POINTER_PUT_BACK`, `undefined_instruction`,
 //! `undefined_in_32_bit_mode`, `syscall_in_32_bit_mode`, `FLAGS_32_BIT_MODE`,
 //! `yield_with_flags` with `USER_SETTABLE_FLAGS` and `FLAGS_KEPT_BY_SYSCALL`,
-//! and `set_simd_register`/`simd_register`, and `syscall_checking_registers`; and the `_start` symbol every
+//! and `set_simd_register`/`simd_register`, `syscall_checking_registers`, and `register_dump_entry`/`register_dump`; and the `_start` symbol every
 //! Keel program begins at.
 
 #[cfg(target_arch = "aarch64")]
@@ -63,4 +63,27 @@ pub fn syscall_checking_registers(
         .find(|&r| after[r] != before[r])
         .map(|r| (imp::REGISTER_NAMES[r], before[r], after[r]));
     (results, changed)
+}
+
+/// The address of a routine that stores every register it is started
+/// with, in the register-list order of `TcbReadRegisters` (index 0 its own
+/// address), then faults: for tests that check WriteRegisters reaches every
+/// register. The stack pointer must name 16 writable bytes below it.
+/// [`register_dump`] reads what it stored.
+pub fn register_dump_entry() -> u64 {
+    extern "C" {
+        fn keel_register_dump();
+    }
+    keel_register_dump as *const () as u64
+}
+
+/// What the routine at [`register_dump_entry`] last stored (zeros past
+/// this architecture's register count).
+pub fn register_dump() -> [u64; keel_abi::registers::MAX_COUNT] {
+    let stored = &imp::KEEL_REGISTER_DUMP;
+    core::array::from_fn(|i| {
+        stored
+            .get(i)
+            .map_or(0, |w| w.load(core::sync::atomic::Ordering::SeqCst))
+    })
 }

@@ -333,3 +333,40 @@ global_asm!(
     "pop rbx",
     "ret",
 );
+
+/// What `register_dump_entry`'s routine stored, in the register-list order of
+/// `TcbReadRegisters` (index 0 the routine's own address).
+pub(super) static KEEL_REGISTER_DUMP: [core::sync::atomic::AtomicU64;
+    keel_abi::registers::X86_64_COUNT] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; keel_abi::registers::X86_64_COUNT];
+
+global_asm!(
+    ".section .text.keel_register_dump, \"ax\"",
+    ".global keel_register_dump",
+    // Stores every register as the thread arrived with it (the flags
+    // through the stack it was given), then faults.
+    "keel_register_dump:",
+    "mov [rip + {d} + 8], rsp",
+    "mov [rip + {d} + 24], rdi",
+    "mov [rip + {d} + 32], rsi",
+    "mov [rip + {d} + 40], rdx",
+    "mov [rip + {d} + 48], rcx",
+    "mov [rip + {d} + 56], r8",
+    "mov [rip + {d} + 64], r9",
+    "mov [rip + {d} + 72], rax",
+    "mov [rip + {d} + 80], rbx",
+    "mov [rip + {d} + 88], rbp",
+    "mov [rip + {d} + 96], r10",
+    "mov [rip + {d} + 104], r11",
+    "mov [rip + {d} + 112], r12",
+    "mov [rip + {d} + 120], r13",
+    "mov [rip + {d} + 128], r14",
+    "mov [rip + {d} + 136], r15",
+    "pushfq",
+    "pop rax",
+    "mov [rip + {d} + 16], rax",
+    "lea rax, [rip + keel_register_dump]",
+    "mov [rip + {d}], rax",
+    "ud2",
+    d = sym KEEL_REGISTER_DUMP,
+);

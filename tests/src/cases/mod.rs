@@ -117,6 +117,7 @@ crate::test_cases! {
     THREADS0008: "TCB invocation errors (sel4test: partial THREADS0005)" => threads::errors;
     THREADS0200: "TCB_Configure and SetSpace refuse an empty or wrong root and a bad buffer, leaving the thread as it was; TCB_Configure with good ones gives a thread that runs in them (sel4test: THREADS0004, THREADS0005)" => tcb_configure::configure;
     THREADS0201: "WriteRegisters with resume reaches every register, of a thread that never ran and of one stopped in a Wait (sel4test: REGRESSIONS0001)" => tcb_configure::write_registers_reach_every_register;
+    THREADS0202: "a new thread starts with its stack aligned to 16 bytes at its entry (sel4test: STACK_ALIGNMENT_001)" => threads::new_stacks_aligned;
     THREADS0009: "the IPC buffer set is where long messages go; removed or revoked, messages stop at four words; its errors leave it as it was (sel4test: none)" => ipc_buffer::ipc_buffer;
     THREADS0010: "a faulting thread stops and the others go on (sel4test: none)" => threads::fault_stops_only_the_thread;
     THREADS0011: "deleting a running thread's TCB stops it (sel4test: none)" => threads::delete_running_thread;
@@ -195,6 +196,7 @@ crate::test_cases! {
     SCHED_CONTEXT0019: "a Call lends a passive server the caller's context; the reply returns it (fast and slow path) (sel4test: partial IPC0011, IPC0015, partial IPC0016)" => donation::call_lends_context_to_passive_server;
     SCHED_CONTEXT0020: "nested Calls through two passive servers run on the first caller's context (sel4test: partial IPC0011, IPC0015)" => donation::nested_calls_through_passive_servers;
     SCHED_CONTEXT0021: "deleting the Reply object of a pending call returns the context to the caller (sel4test: partial IPC0016, partial IPC0024, partial SCHED_CONTEXT_0009)" => donation::deleting_reply_returns_context;
+    SCHED_CONTEXT0200: "a passive server that answers with a Send on the Reply object gives the context back; it stops before its Wait until it has one of its own (sel4test: IPC0016)" => donation::reply_by_send_returns_context;
     SCHED_CONTEXT0022: "a signal lends a passive thread the notification's context until it waits again (sel4test: partial BIND006, partial INTERRUPT0002, partial INTERRUPT0004, partial SCHED_CONTEXT_0003)" => donation::signal_lends_notification_context;
     SCHED_CONTEXT0023: "a caller on a 10% context making fast-path Calls to a passive server keeps to its budget (sel4test: partial IPC0013)" => donation::fast_calls_keep_to_the_budget;
     TIMEOUTFAULT0001: "a spent budget raises a timeout fault with the context's badge and time (sel4test: TIMEOUTFAULT0001)" => timeout_fault::delivered_with_badge_and_time;

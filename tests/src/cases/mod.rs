@@ -246,6 +246,7 @@ crate::test_cases! {
     PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before (sel4test: partial VSPACE0006)" => process::dead_pool_stops_child, InRoot;
     PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses (sel4test: none)" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task (sel4test: none)" => process::shared_frame, InRoot;
+    FRAMEDIPC0200: "SetIPCBuffer and TCB_Configure refuse a device frame as the IPC buffer; the thread keeps its buffer and runs (sel4test: FRAMEDIPC0001, FRAMEDIPC0002)" => tcb_configure::device_frame_refused_as_ipc_buffer, InRoot;
     INIT0001: "init gives each program exactly the caps its description names, and no other (sel4test: none)" => init::caps_as_described, InRoot;
     INIT0002: "a connection's cap carries the badge the description gives it: the server sees its client and activity (sel4test: none)" => init::connection_badge, InRoot;
     INIT0003: "a shared region is the same memory in both programs, with the rights each was given (sel4test: none)" => init::shared_region, InRoot;

@@ -162,3 +162,36 @@ pub fn write_registers_reach_every_register(env: &Env) -> TestResult {
     yield_times(1)?;
     every_register_reaches(waiting, 1, "a thread stopped in a Wait")
 }
+
+/// A device frame cannot hold a thread's IPC buffer: SetIPCBuffer and
+/// TCB_Configure with one are IllegalOperation, and the thread keeps the
+/// buffer it had and runs.
+pub fn device_frame_refused_as_ipc_buffer(env: &Env) -> TestResult {
+    let (ut, _) = env.device_untyped(12)?;
+    let s = env.slots(1)?;
+    let dst = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
+    step(
+        ut.untyped_retype(ObjectType::SmallPage, 0, &dst, s, 1),
+        "a device frame",
+    )?;
+    let device: Cap<Frame> = cap_at(s);
+    crate::thread::set_own_priority(100)?;
+    let t = spawn(env, count_once, 0, 0, 255)?;
+    let buffer = ipc_buffer_of(0) as u64;
+    let r = t.tcb_set_ipc_buffer(buffer, device);
+    expect_error(
+        r,
+        Error::IllegalOperation,
+        "SetIPCBuffer with a device frame",
+    )?;
+    let (cnode, vspace) = (init_thread::CNODE, init_thread::VSPACE);
+    let r = t.tcb_configure(cnode, 0, vspace, buffer, device);
+    expect_error(
+        r,
+        Error::IllegalOperation,
+        "TCB_Configure with a device frame",
+    )?;
+    step(t.tcb_resume(), "resume")?;
+    ensure!(count(0) == 1, "the thread ran {} times", count(0));
+    Ok(())
+}

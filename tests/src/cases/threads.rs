@@ -569,7 +569,9 @@ extern "C" fn record_stack_alignment(i: u64) -> ! {
     // Through black_box, so the compiler cannot fold the remainder to the
     // 0 it assumes.
     let at = core::hint::black_box(&local as *const Aligned as u64);
-    shared(i).value.store(at % 16 + local.0[0], Ordering::SeqCst);
+    shared(i)
+        .value
+        .store(at % 16 + local.0[0], Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
     let _ = me.tcb_suspend();

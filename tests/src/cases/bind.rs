@@ -6,7 +6,7 @@ use crate::support::{expect_error, slot, step};
 use crate::thread::{count, set_own_priority, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
-use keel_abi::{CapRights, Error, ObjectType};
+use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
 use keel_sys::cap::{init_thread, Endpoint, Notification, Tcb};
 use keel_sys::{CPtr, Cap};
 
@@ -232,4 +232,54 @@ pub fn bound_waiter_on_its_own_notification(env: &Env) -> TestResult {
         step(t.tcb_suspend(), "stop the waiter")?;
     }
     Ok(())
+}
+
+/// Receives on its endpoint (`shared(i).cap`) forever, while its bound
+/// notification may fire: records each badge and MR0 (in the upper half of
+/// `value`), counts.
+extern "C" fn receive_forever(i: u64) -> ! {
+    let ep = crate::thread::endpoint_of(i);
+    loop {
+        let r = ep.recv(None);
+        shared(i)
+            .value
+            .store(r.badge | (r.mrs[0] << 32), Ordering::SeqCst);
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A thread bound to a notification, receiving on an endpoint, gets 10
+/// sends and 10 signals in turn, each told apart by its badge: a send's
+/// badge (and its word), a signal's word.
+pub fn bound_receiver_takes_sends_and_signals(env: &Env) -> TestResult {
+    set_own_priority(100)?;
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let t = spawn(env, receive_forever, 0, 0, 150)?;
+    shared(0).cap.store(ep, Ordering::SeqCst);
+    step(t.tcb_bind_notification(ntfn(n)), "bind")?;
+    step(t.tcb_resume(), "resume")?;
+    for k in 0..10u64 {
+        let sender = env.slots(1)?;
+        step(
+            slot(sender).mint(&slot(ep), CapRights::ALL, 0x1000 + k),
+            "mint",
+        )?;
+        let sender: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(sender));
+        sender.send(MessageInfo::new(0, 0, 0, 1), [7 + k, 0, 0, 0]);
+        let seen = shared(0).value.load(Ordering::SeqCst);
+        ensure!(
+            count(0) == 2 * k + 1 && seen == (0x1000 + k) | ((7 + k) << 32),
+            "send {k}: {} messages, the last {seen:#x}",
+            count(0)
+        );
+        badged(env, n, 1 << k)?.signal();
+        let seen = shared(0).value.load(Ordering::SeqCst) & 0xffff_ffff;
+        ensure!(
+            count(0) == 2 * k + 2 && seen == 1 << k,
+            "signal {k}: {} messages, the last {seen:#x}",
+            count(0)
+        );
+    }
+    step(t.tcb_suspend(), "stop the receiver")
 }

@@ -164,6 +164,7 @@ crate::test_cases! {
     BIND0004: "a pending signal ends a bound thread's receive at once (sel4test: partial NBWAIT0001)" => bind::pending_signal_ends_receive;
     BIND0200: "a bound thread's NBRecv on an endpoint without senders returns the pending word as the badge and clears it (sel4test: NBWAIT0001)" => bind::nb_recv_takes_bound_word;
     BIND0201: "a thread bound to a notification Waits on it and gets 10 signals one by one, the signaller above and below its priority (sel4test: BIND0002, BIND0003, BIND0004)" => bind::bound_waiter_on_its_own_notification;
+    BIND0202: "a thread bound to a notification and receiving on an endpoint gets 10 sends and 10 signals in turn, told apart by badge (sel4test: BIND0001)" => bind::bound_receiver_takes_sends_and_signals;
     BIND0005: "bind and unbind errors (sel4test: none)" => bind::bind_errors;
     SCHED0001: "a resumed higher-priority thread runs before the resume returns (sel4test: SCHED0003, partial SCHED0020)" => sched::resumed_higher_priority_runs_at_once;
     SCHED0002: "the timer preempts equal-priority threads that never yield (sel4test: SCHED0003, SCHED0021)" => sched::timeslices_preempt_spinners;

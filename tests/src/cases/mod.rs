@@ -178,7 +178,7 @@ crate::test_cases! {
     SCHED0008: "a priority change while throttled keeps the budget (sel4test: none)" => sched::priority_change_while_throttled;
     SCHED_CONTEXT0001: "valid configurations are accepted (sel4test: SCHED_CONTEXT_0001)" => sched_context::configure_valid;
     SCHED_CONTEXT0002: "configuration errors name the bounds (sel4test: SCHED_CONTEXT_0001)" => sched_context::configure_errors;
-    SCHED_CONTEXT0003: "bind and unbind, and their errors (sel4test: partial SCHED_CONTEXT_0003)" => sched_context::bind_unbind_errors;
+    SCHED_CONTEXT0003: "bind and unbind, and their errors; one context on a thread and a notification at once, UnbindObject of an endpoint and of an unbound notification (sel4test: SCHED_CONTEXT_0003)" => sched_context::bind_unbind_errors;
     SCHED_CONTEXT0004: "a thread without a scheduling context does not run until one is bound (sel4test: SCHED0010, partial SCHED_CONTEXT_0007)" => sched_context::passive_thread_does_not_run;
     SCHED_CONTEXT0005: "a thread on an unconfigured context does not run until it is configured (sel4test: SCHED0010)" => sched_context::unconfigured_context_does_not_run;
     SCHED_CONTEXT0006: "unbinding a running thread's context stops it; binding again restarts it (sel4test: partial SCHED_CONTEXT_0007)" => sched_context::unbind_stops_thread;

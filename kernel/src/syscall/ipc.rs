@@ -4,7 +4,10 @@
 //! cap, or a receive through a cap without the read right, is a capability
 //! fault, as in seL4. A send through an endpoint or notification cap without
 //! the write right is seL4's InvalidCapability error: a Call is answered with
-//! it, a Send or NBSend is dropped. The send half of NBSendRecv and
+//! it, a Send or NBSend is dropped. A Send or NBSend (and the send half of
+//! NBSendRecv and NBSendWait) through a cap to any other object invokes
+//! it, as seL4 does, and drops its result or error: only a Call hears
+//! how an invocation went. The send half of NBSendRecv and
 //! NBSendWait lends a passive receiver the sender's scheduling context, as
 //! seL4 MCS does (a Call lends it through its Reply object). A receive on an endpoint names the Reply
 //! object a Call it takes will wait on (MCS): argument `ARG_REPLY`, or
@@ -68,10 +71,45 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// an error, so a send without the write right is dropped here.
 pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
     let cptr = thread.syscall_arg(ARG_CAP);
-    match lookup(thread, cptr) {
-        Some(cap) => send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
-        None => cap_fault(cptr),
+    match thread.lookup_cap(cptr) {
+        Ok((slot, cap)) if invoked_by_send(&cap) => {
+            match super::invocation::call(thread, slot, cap) {
+                Ok(Outcome::Restart) => Outcome::Restart,
+                _ => Outcome::Handled,
+            }
+        }
+        Ok((_, cap)) => send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
+        Err(_) => cap_fault(cptr),
     }
+}
+
+/// NBSendRecv and NBSendWait: a non-blocking send through the first cap,
+/// then a receive (or a wait on a notification) on the cap
+/// `ARG_SEND_RECV_SOURCE` names; a Call the receive half takes waits on the
+/// Reply object `ARG_SEND_RECV_REPLY` names (NBSendRecv only). A cap fault
+/// of the send half, or an invocation it made that stopped at a preemption
+/// point, ends the call there (it is made again); so does an invocation
+/// that left its caller not running (it suspended or deleted itself).
+pub fn send_then_receive(thread: Thread, syscall: Syscall) -> Outcome {
+    let invokes = lookup(thread, thread.syscall_arg(ARG_CAP)).is_some_and(|c| invoked_by_send(&c));
+    match send(thread, syscall) {
+        outcome @ (Outcome::Fault(..) | Outcome::Restart) => outcome,
+        _ if invokes
+            && (sched::current() != Some(thread) || thread.state() != ThreadState::Running) =>
+        {
+            Outcome::Handled
+        }
+        _ => receive(thread, syscall),
+    }
+}
+
+/// True when a send through `cap` invokes its object (as a Call would,
+/// with the answer dropped): any cap but an IPC object's or a null cap.
+fn invoked_by_send(cap: &Cap) -> bool {
+    !matches!(
+        cap.kind(),
+        CapType::Endpoint | CapType::Notification | CapType::Reply | CapType::Null
+    )
 }
 
 /// Sends from `thread` through `cap`, the cap found at `cptr` (for a Call,

@@ -73,14 +73,7 @@ fn dispatch(thread: Thread) -> Result<Outcome, SyscallError> {
             ipc::yield_now();
             Ok(Outcome::Done([0, 0]))
         }
-        // A non-blocking send through the first cap, then a receive (or a
-        // wait on a notification) on the cap `ARG_SEND_RECV_SOURCE` names. A
-        // Call the receive half takes waits on the Reply object
-        // `ARG_SEND_RECV_REPLY` names (NBSendRecv only).
-        Syscall::NBSendRecv | Syscall::NBSendWait => match ipc::send(thread, syscall) {
-            Outcome::Fault(kind, cptr) => Ok(Outcome::Fault(kind, cptr)),
-            _ => Ok(ipc::receive(thread, syscall)),
-        },
+        Syscall::NBSendRecv | Syscall::NBSendWait => Ok(ipc::send_then_receive(thread, syscall)),
         Syscall::DebugPutChar
         | Syscall::DebugHalt
         | Syscall::DebugNameThread

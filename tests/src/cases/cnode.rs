@@ -18,13 +18,24 @@ pub fn copy(env: &Env) -> TestResult {
     expect_type(ep, CapType::Endpoint)
 }
 
+/// Copy onto an occupied slot is DeleteFirst, from a full source or an
+/// empty one (the destination is checked first), and both caps stay.
 pub fn copy_to_occupied(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 2)?;
+    let empty = env.slots(1)?;
     expect_error(
         slot(ep + 1).copy(&slot(ep), CapRights::ALL),
         Error::DeleteFirst,
         "copy onto a cap",
-    )
+    )?;
+    expect_error(
+        slot(ep + 1).copy(&slot(empty), CapRights::ALL),
+        Error::DeleteFirst,
+        "copy of an empty slot onto a cap",
+    )?;
+    expect_type(ep, CapType::Endpoint)?;
+    expect_type(ep + 1, CapType::Endpoint)?;
+    expect_type(empty, CapType::Null)
 }
 
 pub fn copy_from_empty(env: &Env) -> TestResult {
@@ -81,7 +92,26 @@ pub fn mint_badge(env: &Env) -> TestResult {
     );
     let plain = badge_seen_through(ep);
     ensure!(plain == 0, "the unbadged original carries badge {plain:#x}");
-    Ok(())
+    expect_error(
+        slot(d).mint(&slot(ep), CapRights::ALL, 0x44),
+        Error::DeleteFirst,
+        "mint onto an occupied slot",
+    )?;
+    ensure!(
+        badge_seen_through(d) == 0x42,
+        "mint onto an occupied slot changed its cap"
+    );
+    let empty = env.slots(2)?;
+    let detail = expect_detail(
+        slot(empty + 1).mint(&slot(empty), CapRights::ALL, 0x45),
+        Error::FailedLookup,
+        "mint from an empty slot",
+    )?;
+    ensure!(
+        detail[0] & keel_abi::invocation::ErrorDetail::LOOKUP_SOURCE != 0,
+        "mint's lookup not marked as the source: {detail:?}"
+    );
+    expect_type(empty + 1, CapType::Null)
 }
 
 pub fn move_cap(env: &Env) -> TestResult {
@@ -94,7 +124,16 @@ pub fn move_cap(env: &Env) -> TestResult {
         slot(ep).move_(&slot(ep)),
         Error::FailedLookup,
         "move from the emptied slot",
-    )
+    )?;
+    // Onto an occupied slot: DeleteFirst, and both caps stay where they were.
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    expect_error(
+        slot(n).move_(&slot(d)),
+        Error::DeleteFirst,
+        "move onto an occupied slot",
+    )?;
+    expect_type(d, CapType::Endpoint)?;
+    expect_type(n, CapType::Notification)
 }
 
 pub fn mutate(env: &Env) -> TestResult {
@@ -107,6 +146,11 @@ pub fn mutate(env: &Env) -> TestResult {
         "mutate of an endpoint",
     )?;
     expect_type(ep, CapType::Endpoint)?;
+    expect_error(
+        slot(d + 1).mutate(&slot(d), 0),
+        Error::FailedLookup,
+        "mutate from an empty slot",
+    )?;
     // A CNode moved with a 3-bit guard 0b101 is then reached only through that guard.
     let c = make(env, 12, ObjectType::CNode, 2, 1)?;
     step(
@@ -126,6 +170,13 @@ pub fn mutate(env: &Env) -> TestResult {
         .absolute_cptr_with_depth((0b100 << 2) | 1, 5)
         .copy(&slot(ep), CapRights::ALL);
     expect_error(r, Error::FailedLookup, "copy through the wrong guard")?;
+    expect_error(
+        slot(d).mutate(&slot(InitCap::IrqControl as u64), 0),
+        Error::DeleteFirst,
+        "mutate onto an occupied slot",
+    )?;
+    expect_type(d, CapType::CNode)?;
+    expect_type(InitCap::IrqControl as u64, CapType::IrqControl)?;
     // Caps with nothing to set move unchanged.
     step(
         slot(d + 1).mutate(&slot(InitCap::IrqControl as u64), 0),
@@ -257,7 +308,9 @@ pub fn revoke_copies(env: &Env) -> TestResult {
     for i in 0..3 {
         expect_type(d + i, CapType::Null)?;
     }
-    Ok(())
+    // Revoking an empty slot succeeds and leaves it empty.
+    step(slot(d).revoke(), "revoke of an empty slot")?;
+    expect_type(d, CapType::Null)
 }
 
 pub fn revoke_badged_parent(env: &Env) -> TestResult {

@@ -356,3 +356,50 @@ pub fn signal_lends_notification_context(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// Takes Calls on `shared(i).cap`: answers each with MR0 + 1 by a Send on
+/// its Reply object (not ReplyRecv), counting, then Waits on the
+/// notification in `shared(i).value` before it receives again.
+extern "C" fn answer_by_send_then_wait(i: u64) -> ! {
+    let ep: Cap<Endpoint> = cap(shared(i).cap.load(Ordering::SeqCst));
+    let n: Cap<Notification> = cap(shared(i).value.load(Ordering::SeqCst));
+    let Some(reply) = reply_of(i) else {
+        keel_rt::halt(97)
+    };
+    loop {
+        let r = ep.recv(Some(reply));
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        reply.reply(MessageInfo::new(0, 0, 0, 1), [r.mrs[0] + 1, 0, 0, 0]);
+        n.wait();
+    }
+}
+
+/// A passive server that answers a Call with a Send on the Reply object
+/// gives the caller's context back with the answer: the caller runs on,
+/// and the server stops before its Wait (a signal sent before stays
+/// pending) until it is given a context of its own, which it can be, as it
+/// holds none; then it goes on to the Wait.
+pub fn reply_by_send_returns_context(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let n = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let signal = env.slots(1)?;
+    step(slot(signal).mint(&slot(n), CapRights::ALL, 1), "mint")?;
+    let t = passive_server(env, answer_by_send_then_wait, 0, ep, n)?;
+    cap::<Notification>(signal).signal();
+    let r = cap::<Endpoint>(ep).call(MessageInfo::new(0, 0, 0, 1), [41, 0, 0, 0]);
+    ensure!(r.mrs[0] == 42, "the answer was {}", r.mrs[0]);
+    yield_times(2)?;
+    ensure!(
+        count(0) == 1 && cap::<Notification>(n).poll() == 1,
+        "the server went on past its answer without a context"
+    );
+    cap::<Notification>(signal).signal();
+    let fresh = sched_context(env, TIMESLICE_US, TIMESLICE_US)?;
+    step(fresh.sched_context_bind(t), "bind the server a context")?;
+    yield_times(2)?;
+    ensure!(
+        cap::<Notification>(n).poll() == 0,
+        "the server with a context did not take the signal"
+    );
+    step(t.tcb_suspend(), "stop the server")
+}

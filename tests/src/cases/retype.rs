@@ -121,16 +121,17 @@ pub fn bad_count(env: &Env) -> TestResult {
     let (ut, _) = env.untyped(16)?;
     let s = env.slots(1)?;
     let dst = CNODE.absolute_cptr_with_depth(0, 0);
-    expect_error(
-        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 0),
-        Error::RangeError,
-        "zero objects",
-    )?;
-    expect_error(
-        ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, 257),
-        Error::RangeError,
-        "257 objects",
-    )?;
+    for count in [0, 257] {
+        let detail = expect_detail(
+            ut.untyped_retype(ObjectType::Endpoint, 0, &dst, s, count),
+            Error::RangeError,
+            &alloc::format!("{count} objects"),
+        )?;
+        ensure!(
+            detail == [1, keel_abi::object::RETYPE_FAN_OUT_LIMIT],
+            "{count} objects: RangeError bounds {detail:?}, not [1, 256]"
+        );
+    }
     Ok(())
 }
 
@@ -185,7 +186,23 @@ pub fn fill_exactly(env: &Env) -> TestResult {
         "one more endpoint",
     )?;
     ensure!(detail[0] == 0, "{} bytes reported available", detail[0]);
-    Ok(())
+    // CNodes larger than a fresh 16 KiB untyped are NotEnoughMemory; one
+    // of exactly its size fits.
+    let ut = exact_untyped(env, 14)?;
+    let radix = u64::from(14 - keel_abi::object::SLOT_BITS);
+    let s = env.slots(1)?;
+    for larger in [radix + 1, radix + 2, radix + 8] {
+        expect_error(
+            ut.untyped_retype(ObjectType::CNode, larger, &dst, s, 1),
+            Error::NotEnoughMemory,
+            &alloc::format!("a CNode of radix {larger}"),
+        )?;
+    }
+    step(
+        ut.untyped_retype(ObjectType::CNode, radix, &dst, s, 1),
+        "a CNode of the untyped's size",
+    )?;
+    expect_type(s, CapType::CNode)
 }
 
 /// A child untyped of exactly `2^bits` made for the test.

@@ -171,3 +171,29 @@ pub fn priority_change_while_throttled(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// TCB_Resume of the calling thread, which is running, succeeds and
+/// changes nothing: the thread runs on and can do it again.
+pub fn resume_oneself(_env: &Env) -> TestResult {
+    for round in 0..3 {
+        let r = init_thread::TCB.tcb_resume();
+        ensure!(r.is_ok(), "round {round}: resuming oneself gave {r:?}");
+    }
+    Ok(())
+}
+
+/// Raising a resumed thread that waits below the caller's priority above
+/// it runs that thread before the SetPriority returns.
+pub fn raised_thread_runs_at_once(env: &Env) -> TestResult {
+    set_own_priority(100)?;
+    let t = spawn(env, count_once, 0, 0, 50)?;
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(0) == 0, "a lower-priority thread ran");
+    step(t.tcb_set_priority(init_thread::TCB, 150), "raise it")?;
+    ensure!(
+        count(0) == 1,
+        "the raised thread had not run when its SetPriority returned"
+    );
+    Ok(())
+}

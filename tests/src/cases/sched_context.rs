@@ -14,7 +14,7 @@ use crate::thread::{
 use crate::{ensure, Env, TestResult};
 use keel_abi::sched::{MAX_EXTRA_REFILLS, MAX_PERIOD_US, MIN_BUDGET_US};
 use keel_abi::{CapType, Error, ObjectType};
-use keel_sys::cap::{init_thread, SchedContext, Tcb};
+use keel_sys::cap::{init_thread, Notification, SchedContext, Tcb};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::{CPtr, Cap};
 
@@ -149,6 +149,36 @@ pub fn bind_unbind_errors(env: &Env) -> TestResult {
         b.sched_context_bind(not_tcb),
         Error::InvalidCapability,
         "bind to a scheduling context",
+    )?;
+    // One context bound to a thread and a notification at once; UnbindObject
+    // of an endpoint is InvalidCapability, of a notification it is not
+    // bound to IllegalOperation.
+    let n = make(env, 12, ObjectType::Notification, 0, 2)?;
+    let at = |s: u64| Cap::<Notification>::from_cptr(CPtr::from_bits(s));
+    let (bound, other) = (at(n), at(n + 1));
+    step(
+        a.sched_context_bind_notification(bound),
+        "bind a notification too",
+    )?;
+    let ep = at(make(env, 12, ObjectType::Endpoint, 0, 1)?);
+    expect_error(
+        a.sched_context_unbind_notification(ep),
+        Error::InvalidCapability,
+        "unbind an endpoint",
+    )?;
+    expect_error(
+        a.sched_context_unbind_notification(other),
+        Error::IllegalOperation,
+        "unbind a notification it is not bound to",
+    )?;
+    step(
+        a.sched_context_unbind_notification(bound),
+        "unbind the notification",
+    )?;
+    expect_error(
+        a.sched_context_unbind_notification(bound),
+        Error::IllegalOperation,
+        "unbind the notification twice",
     )?;
     step(a.sched_context_unbind_object(t), "unbind the thread")?;
     step(b.sched_context_bind(t), "bind another context")?;

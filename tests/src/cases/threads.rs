@@ -556,3 +556,42 @@ pub fn flags_across_syscall(env: &Env) -> TestResult {
     );
     Ok(())
 }
+
+/// A 16-byte-aligned local: its address shows whether the thread's stack
+/// was aligned as the ABI asks when its entry was called.
+#[repr(align(16))]
+struct Aligned([u64; 2]);
+
+/// Records the address of an aligned local modulo 16 (plus 1, so 0 means
+/// not run), counts, suspends itself.
+extern "C" fn record_stack_alignment(i: u64) -> ! {
+    let local = core::hint::black_box(Aligned([1, i]));
+    // Through black_box, so the compiler cannot fold the remainder to the
+    // 0 it assumes.
+    let at = core::hint::black_box(&local as *const Aligned as u64);
+    shared(i)
+        .value
+        .store(at % 16 + local.0[0], Ordering::SeqCst);
+    shared(i).counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(shared(i).tcb.load(Ordering::SeqCst)));
+    let _ = me.tcb_suspend();
+    keel_rt::halt(95)
+}
+
+/// New threads start with their stacks aligned as the ABI asks: a
+/// 16-byte-aligned local of each entry function lies at a multiple of 16.
+pub fn new_stacks_aligned(env: &Env) -> TestResult {
+    set_own_priority(100)?;
+    for i in 0..3u64 {
+        let t = spawn(env, record_stack_alignment, i as usize, i, 255)?;
+        step(t.tcb_resume(), "resume")?;
+        let seen = shared(i).value.load(Ordering::SeqCst);
+        ensure!(seen != 0, "thread {i} did not run");
+        ensure!(
+            seen == 1,
+            "thread {i}: the aligned local lies {} bytes past 16",
+            seen - 1
+        );
+    }
+    Ok(())
+}

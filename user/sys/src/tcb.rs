@@ -94,6 +94,13 @@ impl UserContext {
     pub fn word(&self, i: usize) -> Option<u64> {
         self.words().get(i).copied()
     }
+
+    /// Sets register `i` of the list (past this architecture's count: no effect).
+    pub fn set_word(&mut self, i: usize, v: u64) {
+        if let Some(w) = self.words[..register_count()].get_mut(i) {
+            *w = v;
+        }
+    }
 }
 
 impl Cap<Tcb> {

@@ -226,11 +226,18 @@ fn write_registers(msg: &Message, target: Thread, caller: Thread) -> Result<Outc
         *v = msg.mr(2 + i)?;
     }
     let t = target;
+    let resume = flags & RESUME != 0;
+    // seL4's `restart`: a thread blocked in IPC, or waiting for the answer
+    // to a fault, leaves it first (put back on its system call), so the
+    // registers written here decide where it goes on.
+    if resume && !matches!(t.state(), ThreadState::Inactive | ThreadState::Running) {
+        crate::ipc::stop_thread(t);
+    }
     for (i, v) in values.iter().enumerate().take(count) {
         t.set_register(i, *v);
     }
     let runnable = target.running_vspace().is_some();
-    if flags & RESUME != 0 && t.state() == ThreadState::Inactive && runnable {
+    if resume && t.state() == ThreadState::Inactive && runnable {
         sched::make_runnable(target);
     }
     Ok(Outcome::Done([0, 0]))

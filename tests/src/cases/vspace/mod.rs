@@ -6,11 +6,14 @@
 //! Each test works in its own 512 GiB region, well inside the user half of
 //! both architectures. This module holds the helpers; the tests are in
 //! [`frames`] (frames: access, rights, remap, attributes, errors) and
-//! [`tables`] (paging structures, ASIDs).
+//! [`tables`] (paging structures, ASIDs) and [`asid_limits`] (every pool,
+//! a full pool).
 
+mod asid_limits;
 mod frames;
 mod tables;
 
+pub use asid_limits::*;
 pub use frames::*;
 pub use tables::*;
 

@@ -222,3 +222,130 @@ pub fn syscall8(number: u64, args: [u64; 8]) -> [u64; 6] {
     }
     r
 }
+
+/// The general-purpose registers by number, then the stack pointer, for
+/// `syscall_checking_registers`.
+pub(super) const REGISTER_NAMES: [&str; 32] = [
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
+    "x28", "x29", "x30", "sp",
+];
+
+/// The registers that carry the number and the eight arguments of a system
+/// call, in order: x8, then x0-x7.
+pub(super) const ARGUMENT_REGISTERS: [usize; 9] = [8, 0, 1, 2, 3, 4, 5, 6, 7];
+
+/// The registers the six result words come back in: x0-x5.
+pub(super) const RESULT_REGISTERS: [usize; 6] = [0, 1, 2, 3, 4, 5];
+
+/// The registers `svc` itself overwrites: none.
+pub(super) const INSTRUCTION_CLOBBERS: [usize; 0] = [];
+
+global_asm!(
+    ".section .text.keel_syscall_with_registers, \"ax\"",
+    ".global keel_syscall_with_registers",
+    // x0: two 32-word arrays, before and after (x0-x30, then sp). Loads
+    // x0-x30 from `before` (sp's slot receives its value), makes the system
+    // call, stores every register into `after`; saves and restores the
+    // caller's own.
+    "keel_syscall_with_registers:",
+    "stp x29, x30, [sp, #-96]!",
+    "stp x19, x20, [sp, #16]",
+    "stp x21, x22, [sp, #32]",
+    "stp x23, x24, [sp, #48]",
+    "stp x25, x26, [sp, #64]",
+    "stp x27, x28, [sp, #80]",
+    "str x0, [sp, #-16]!",
+    "mov x1, sp",
+    "str x1, [x0, #248]",
+    "ldp x2, x3, [x0, #16]",
+    "ldp x4, x5, [x0, #32]",
+    "ldp x6, x7, [x0, #48]",
+    "ldp x8, x9, [x0, #64]",
+    "ldp x10, x11, [x0, #80]",
+    "ldp x12, x13, [x0, #96]",
+    "ldp x14, x15, [x0, #112]",
+    "ldp x16, x17, [x0, #128]",
+    "ldp x18, x19, [x0, #144]",
+    "ldp x20, x21, [x0, #160]",
+    "ldp x22, x23, [x0, #176]",
+    "ldp x24, x25, [x0, #192]",
+    "ldp x26, x27, [x0, #208]",
+    "ldp x28, x29, [x0, #224]",
+    "ldr x30, [x0, #240]",
+    "ldr x1, [x0, #8]",
+    "ldr x0, [x0]",
+    "svc #0",
+    "str x0, [sp, #8]",
+    "ldr x0, [sp]",
+    "str x1, [x0, #264]",
+    "stp x2, x3, [x0, #272]",
+    "stp x4, x5, [x0, #288]",
+    "stp x6, x7, [x0, #304]",
+    "stp x8, x9, [x0, #320]",
+    "stp x10, x11, [x0, #336]",
+    "stp x12, x13, [x0, #352]",
+    "stp x14, x15, [x0, #368]",
+    "stp x16, x17, [x0, #384]",
+    "stp x18, x19, [x0, #400]",
+    "stp x20, x21, [x0, #416]",
+    "stp x22, x23, [x0, #432]",
+    "stp x24, x25, [x0, #448]",
+    "stp x26, x27, [x0, #464]",
+    "stp x28, x29, [x0, #480]",
+    "str x30, [x0, #496]",
+    "mov x1, sp",
+    "str x1, [x0, #504]",
+    "ldr x1, [sp, #8]",
+    "str x1, [x0, #256]",
+    "add sp, sp, #16",
+    "ldp x19, x20, [sp, #16]",
+    "ldp x21, x22, [sp, #32]",
+    "ldp x23, x24, [sp, #48]",
+    "ldp x25, x26, [sp, #64]",
+    "ldp x27, x28, [sp, #80]",
+    "ldp x29, x30, [sp], #96",
+    "ret",
+);
+
+/// What `register_dump_entry`'s routine stored, in the register-list order of
+/// `TcbReadRegisters` (index 0 the routine's own address).
+pub(super) static KEEL_REGISTER_DUMP: [core::sync::atomic::AtomicU64;
+    keel_abi::registers::AARCH64_COUNT] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; keel_abi::registers::AARCH64_COUNT];
+
+global_asm!(
+    ".section .text.keel_register_dump, \"ax\"",
+    ".global keel_register_dump",
+    // Stores every register as the thread arrived with it (x0 and x1
+    // through the stack it was given), then faults.
+    "keel_register_dump:",
+    "stp x0, x1, [sp, #-16]!",
+    "adrp x0, {d}",
+    "add x0, x0, :lo12:{d}",
+    "stp x2, x3, [x0, #40]",
+    "stp x4, x5, [x0, #56]",
+    "stp x6, x7, [x0, #72]",
+    "stp x8, x9, [x0, #88]",
+    "stp x10, x11, [x0, #104]",
+    "stp x12, x13, [x0, #120]",
+    "stp x14, x15, [x0, #136]",
+    "stp x16, x17, [x0, #152]",
+    "stp x18, x19, [x0, #168]",
+    "stp x20, x21, [x0, #184]",
+    "stp x22, x23, [x0, #200]",
+    "stp x24, x25, [x0, #216]",
+    "stp x26, x27, [x0, #232]",
+    "stp x28, x29, [x0, #248]",
+    "str x30, [x0, #264]",
+    "ldp x2, x3, [sp], #16",
+    "stp x2, x3, [x0, #24]",
+    "mov x2, sp",
+    "str x2, [x0, #8]",
+    "mrs x2, nzcv",
+    "str x2, [x0, #16]",
+    "adr x2, keel_register_dump",
+    "str x2, [x0]",
+    "udf #0",
+    d = sym KEEL_REGISTER_DUMP,
+);

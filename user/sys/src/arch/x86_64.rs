@@ -255,3 +255,118 @@ pub fn syscall8(number: u64, args: [u64; 8]) -> [u64; 6] {
     }
     r
 }
+
+/// The general-purpose registers by hardware number (rsp's slot holds the
+/// stack pointer), for `syscall_checking_registers`.
+pub(super) const REGISTER_NAMES: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
+
+/// The registers that carry the number and the eight arguments of a system
+/// call, in order: rax, then rdi, rsi, rdx, r10, r8, r9, r12, r13.
+pub(super) const ARGUMENT_REGISTERS: [usize; 9] = [0, 7, 6, 2, 10, 8, 9, 12, 13];
+
+/// The registers the six result words come back in: rax, rdi, rsi, rdx, r10, r8.
+pub(super) const RESULT_REGISTERS: [usize; 6] = [0, 7, 6, 2, 10, 8];
+
+/// The registers `syscall` itself overwrites (return address and flags):
+/// rcx and r11.
+pub(super) const INSTRUCTION_CLOBBERS: [usize; 2] = [1, 11];
+
+global_asm!(
+    ".section .text.keel_syscall_with_registers, \"ax\"",
+    ".global keel_syscall_with_registers",
+    // rdi: two 16-word arrays, before and after, by hardware number. Loads
+    // every register but rsp from `before` (rsp's slot receives its value),
+    // makes the system call, stores every register into `after`; saves and
+    // restores the caller's own.
+    "keel_syscall_with_registers:",
+    "push rbx",
+    "push rbp",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "push rdi",
+    "mov [rdi + 32], rsp",
+    "mov rax, [rdi]",
+    "mov rcx, [rdi + 8]",
+    "mov rdx, [rdi + 16]",
+    "mov rbx, [rdi + 24]",
+    "mov rbp, [rdi + 40]",
+    "mov rsi, [rdi + 48]",
+    "mov r8, [rdi + 64]",
+    "mov r9, [rdi + 72]",
+    "mov r10, [rdi + 80]",
+    "mov r11, [rdi + 88]",
+    "mov r12, [rdi + 96]",
+    "mov r13, [rdi + 104]",
+    "mov r14, [rdi + 112]",
+    "mov r15, [rdi + 120]",
+    "mov rdi, [rdi + 56]",
+    "syscall",
+    "xchg rdi, [rsp]",
+    "mov [rdi + 128], rax",
+    "mov [rdi + 136], rcx",
+    "mov [rdi + 144], rdx",
+    "mov [rdi + 152], rbx",
+    "mov [rdi + 160], rsp",
+    "mov [rdi + 168], rbp",
+    "mov [rdi + 176], rsi",
+    "mov rax, [rsp]",
+    "mov [rdi + 184], rax",
+    "mov [rdi + 192], r8",
+    "mov [rdi + 200], r9",
+    "mov [rdi + 208], r10",
+    "mov [rdi + 216], r11",
+    "mov [rdi + 224], r12",
+    "mov [rdi + 232], r13",
+    "mov [rdi + 240], r14",
+    "mov [rdi + 248], r15",
+    "pop rax",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
+    "ret",
+);
+
+/// What `register_dump_entry`'s routine stored, in the register-list order of
+/// `TcbReadRegisters` (index 0 the routine's own address).
+pub(super) static KEEL_REGISTER_DUMP: [core::sync::atomic::AtomicU64;
+    keel_abi::registers::X86_64_COUNT] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; keel_abi::registers::X86_64_COUNT];
+
+global_asm!(
+    ".section .text.keel_register_dump, \"ax\"",
+    ".global keel_register_dump",
+    // Stores every register as the thread arrived with it (the flags
+    // through the stack it was given), then faults.
+    "keel_register_dump:",
+    "mov [rip + {d} + 8], rsp",
+    "mov [rip + {d} + 24], rdi",
+    "mov [rip + {d} + 32], rsi",
+    "mov [rip + {d} + 40], rdx",
+    "mov [rip + {d} + 48], rcx",
+    "mov [rip + {d} + 56], r8",
+    "mov [rip + {d} + 64], r9",
+    "mov [rip + {d} + 72], rax",
+    "mov [rip + {d} + 80], rbx",
+    "mov [rip + {d} + 88], rbp",
+    "mov [rip + {d} + 96], r10",
+    "mov [rip + {d} + 104], r11",
+    "mov [rip + {d} + 112], r12",
+    "mov [rip + {d} + 120], r13",
+    "mov [rip + {d} + 128], r14",
+    "mov [rip + {d} + 136], r15",
+    "pushfq",
+    "pop rax",
+    "mov [rip + {d} + 16], rax",
+    "lea rax, [rip + keel_register_dump]",
+    "mov [rip + {d}], rax",
+    "ud2",
+    d = sym KEEL_REGISTER_DUMP,
+);

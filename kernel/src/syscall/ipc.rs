@@ -70,16 +70,35 @@ fn cap_fault(cptr: u64) -> Outcome {
 /// `thread`, through the cap its first argument names. Only a Call hears of
 /// an error, so a send without the write right is dropped here.
 pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
+    send_once(thread, syscall).0
+}
+
+/// [`send`]'s work: its outcome, and whether it invoked a kernel object.
+#[inline(always)]
+fn send_once(thread: Thread, syscall: Syscall) -> (Outcome, bool) {
     let cptr = thread.syscall_arg(ARG_CAP);
-    match thread.lookup_cap(cptr) {
-        Ok((slot, cap)) if invoked_by_send(&cap) => {
-            match super::invocation::call(thread, slot, cap) {
-                Ok(Outcome::Restart) => Outcome::Restart,
-                _ => Outcome::Handled,
-            }
-        }
-        Ok((_, cap)) => send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
-        Err(_) => cap_fault(cptr),
+    match lookup(thread, cptr) {
+        Some(cap) if invoked_by_send(&cap) => (invoke_dropping_answer(thread, cptr), true),
+        Some(cap) => (
+            send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
+            false,
+        ),
+        None => (cap_fault(cptr), false),
+    }
+}
+
+/// A send through a cap to a kernel object: the invocation a Call would
+/// make, its answer dropped. Out of line, so the IPC send path (a signal,
+/// a Send on an endpoint) stays as short as it was.
+#[inline(never)]
+#[cold]
+fn invoke_dropping_answer(thread: Thread, cptr: u64) -> Outcome {
+    let Ok((slot, cap)) = thread.lookup_cap(cptr) else {
+        return cap_fault(cptr);
+    };
+    match super::invocation::call(thread, slot, cap) {
+        Ok(Outcome::Restart) => Outcome::Restart,
+        _ => Outcome::Handled,
     }
 }
 
@@ -91,12 +110,9 @@ pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
 /// point, ends the call there (it is made again); so does an invocation
 /// that left its caller not running (it suspended or deleted itself).
 pub fn send_then_receive(thread: Thread, syscall: Syscall) -> Outcome {
-    let invokes = lookup(thread, thread.syscall_arg(ARG_CAP)).is_some_and(|c| invoked_by_send(&c));
-    match send(thread, syscall) {
-        outcome @ (Outcome::Fault(..) | Outcome::Restart) => outcome,
-        _ if invokes
-            && (sched::current() != Some(thread) || thread.state() != ThreadState::Running) =>
-        {
+    match send_once(thread, syscall) {
+        (outcome @ (Outcome::Fault(..) | Outcome::Restart), _) => outcome,
+        (_, true) if sched::current() != Some(thread) || thread.state() != ThreadState::Running => {
             Outcome::Handled
         }
         _ => receive(thread, syscall),

@@ -293,6 +293,33 @@ macro_rules! protocol {
                 _ => None,
             }
         }
+
+        #[doc = concat!("A server of ", stringify!($name), " as a receive loop's `Service`: ")]
+        #[doc = "each request through [`dispatch_registers`] when it can answer it, else "]
+        #[doc = "[`dispatch`]. It has no notification bound, so it expects no signal and "]
+        #[doc = "ignores any."]
+        pub struct Serving<'a, S: ?Sized>(pub &'a mut S);
+
+        impl<S: $server + ?Sized> $crate::Service for Serving<'_, S> {
+            fn handle(
+                &mut self,
+                request: &$crate::wire::Incoming,
+                reply: &mut $crate::wire::OutMessage,
+            ) {
+                dispatch(self.0, request, reply);
+            }
+
+            #[inline(always)]
+            fn handle_registers(
+                &mut self,
+                request: &$crate::registers::Arrival,
+                past: impl FnOnce(&mut [u64]) -> bool,
+            ) -> Option<$crate::registers::RegisterReply> {
+                dispatch_registers(self.0, request, past)
+            }
+
+            fn signalled(&mut self, _signals: $crate::SignalSet) {}
+        }
     };
 
     // The register path of one operation: the usual request, when its

@@ -13,11 +13,8 @@
 use keel_abi::process::ProcessInfo;
 use keel_abi::MessageInfo;
 use keel_echo_server::*;
-use keel_protocols::registers::{Arrival, RegisterReply};
-use keel_protocols::server::{serve, Caller, Service};
+use keel_protocols::server::{serve, Caller};
 use keel_protocols::sys::{announce_ready, EndpointServer};
-use keel_protocols::wire::{Incoming, OutMessage};
-use keel_protocols::SignalSet;
 use keel_rt::println;
 use keel_rt::process::slot;
 use keel_sys::cap::{Endpoint, Reply};
@@ -38,7 +35,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
     match info.arg {
         MODE_RAW => raw(init, endpoint, reply),
         MODE_STUB => match EndpointServer::announcing(init, endpoint, reply, None) {
-            Ok(mut transport) => serve(&mut transport, &mut Echo),
+            Ok(mut transport) => serve(&mut transport, &mut Serving(&mut Echo)),
             Err(e) => {
                 println!("echo-server: setting up the receive loop failed: {e}");
                 NOT_SERVING
@@ -100,21 +97,4 @@ impl EchoServer for Echo {
         let _never = unsafe { core::ptr::read_volatile(UNMAPPED as usize as *const u64) };
         Ok(())
     }
-}
-
-impl Service for Echo {
-    fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
-        dispatch(self, request, reply);
-    }
-
-    fn handle_registers(
-        &mut self,
-        request: &Arrival,
-        past: impl FnOnce(&mut [u64]) -> bool,
-    ) -> Option<RegisterReply> {
-        dispatch_registers(self, request, past)
-    }
-
-    /// No notification is bound to the server: nothing signals it.
-    fn signalled(&mut self, _signals: SignalSet) {}
 }

@@ -8,11 +8,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_abi::process::{MappedRegion, ProcessInfo};
-use keel_probe::{dispatch, dispatch_registers, ProbeError, ProbeServer, SHARED_REGION, UNMAPPED};
-use keel_protocols::registers::{Arrival, RegisterReply};
+use keel_probe::{ProbeError, ProbeServer, Serving, SHARED_REGION, UNMAPPED};
 use keel_protocols::sys::EndpointServer;
-use keel_protocols::wire::{Incoming, OutMessage};
-use keel_protocols::{Caller, ServeLoop, Service, SignalSet};
+use keel_protocols::{Caller, ServeLoop};
 use keel_rt::println;
 use keel_rt::process::slot;
 
@@ -81,22 +79,6 @@ impl ProbeServer for Probe {
     }
 }
 
-impl Service for Probe {
-    fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
-        dispatch(self, request, reply);
-    }
-
-    fn handle_registers(
-        &mut self,
-        request: &Arrival,
-        past: impl FnOnce(&mut [u64]) -> bool,
-    ) -> Option<RegisterReply> {
-        dispatch_registers(self, request, past)
-    }
-
-    fn signalled(&mut self, _signals: SignalSet) {}
-}
-
 fn main(info: &'static ProcessInfo) -> u32 {
     let (Some(endpoint), Some(reply)) = (info.slots.endpoint, info.slots.reply) else {
         println!("probe: started without an endpoint; it runs only as a server");
@@ -120,7 +102,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let mut serving = ServeLoop::new();
     loop {
-        serving.step(&mut transport, &mut probe);
+        serving.step(&mut transport, &mut Serving(&mut probe));
         if let Some(status) = probe.quit {
             return status;
         }

@@ -11,6 +11,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_console_core::{Console, Sink};
+use keel_protocols::console::Serving;
 use keel_protocols::sys::EndpointServer;
 use keel_protocols::{serve, RpcError};
 use keel_rt::process::slot;
@@ -54,5 +55,5 @@ fn main(info: &'static ProcessInfo) -> u32 {
             }
         };
     let mut console: Console<KernelConsole, TAGS> = Console::new(KernelConsole(slot(debug)));
-    serve(&mut transport, &mut console)
+    serve(&mut transport, &mut Serving(&mut console))
 }

@@ -20,13 +20,10 @@
 use core::fmt::Write as _;
 
 use keel_protocols::console::{
-    dispatch, dispatch_registers, valid_line, valid_tag, ConsoleError, ConsoleServer, Line, Tag,
-    LINE_MAX, TAG_MAX,
+    valid_line, valid_tag, ConsoleError, ConsoleServer, Line, Tag, LINE_MAX, TAG_MAX,
 };
-use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::table::ClientTable;
-use keel_protocols::wire::{Incoming, OutMessage};
-use keel_protocols::{Caller, RpcError, Service, SignalSet};
+use keel_protocols::{Caller, RpcError};
 
 /// Most bytes of one written line: brackets, tag, space, text, newline.
 pub const OUTPUT_MAX: usize = TAG_MAX + LINE_MAX + 4;
@@ -98,25 +95,6 @@ impl<S: Sink, const N: usize> ConsoleServer for Console<S, N> {
         }
         self.tags.insert(caller.badge.client(), tag)?;
         Ok(())
-    }
-}
-
-impl<S: Sink, const N: usize> Service for Console<S, N> {
-    fn handle(&mut self, request: &Incoming, reply: &mut OutMessage) {
-        dispatch(self, request, reply);
-    }
-
-    fn handle_registers(
-        &mut self,
-        request: &Arrival,
-        past: impl FnOnce(&mut [u64]) -> bool,
-    ) -> Option<RegisterReply> {
-        dispatch_registers(self, request, past)
-    }
-
-    fn signalled(&mut self, _signals: SignalSet) {
-        // The console has no notification bound: no signal is sent to it,
-        // and one would ask for nothing.
     }
 }
 

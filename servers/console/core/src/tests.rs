@@ -9,6 +9,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+use keel_protocols::console::Serving;
 use keel_protocols::console::{ConsoleClient, ConsoleError, Line, Tag, LINE_MAX, TAG_MAX};
 use keel_protocols::loopback::Loopback;
 use keel_protocols::wire::{Header, Incoming, OutMessage, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR};
@@ -60,7 +61,7 @@ fn client<R>(
 ) -> R {
     let mut link = Loopback::new(
         badge(client),
-        |request: &Incoming, reply: &mut OutMessage| console.handle(request, reply),
+        |request: &Incoming, reply: &mut OutMessage| Serving(&mut *console).handle(request, reply),
         |_| None,
     );
     f(&mut ConsoleClient::new(&mut link as &mut dyn Transport))
@@ -198,7 +199,7 @@ fn request(badge: u64, protocol: u16, version: u8, op: u8, words: &[u64]) -> Inc
 /// The console's answer to `request`.
 fn answer(console: &mut TestConsole, request: &Incoming) -> OutMessage {
     let mut reply = OutMessage::new();
-    console.handle(request, &mut reply);
+    Serving(console).handle(request, &mut reply);
     reply
 }
 

@@ -40,8 +40,10 @@ pub struct ProcessSlots {
     pub init: u64,
     /// An empty slot: where caps the program receives are put.
     pub receive: u64,
-    /// A Debug cap with the write right only (print, name threads), for
-    /// programs the description gives `debug = true`.
+    /// A Debug cap: the read right (identify the program's own caps, as a
+    /// server checks the type of a cap it received), and the write right
+    /// (print, name threads) for programs the description gives
+    /// `debug = true`; never the rights to halt or turn a kernel knob.
     pub debug: Option<u64>,
     /// A server's own endpoint (receive right), which its clients' badged
     /// caps name.

@@ -92,17 +92,19 @@ impl Syscall {
     /// The rights the Debug cap named in argument [`ARG_CAP`] must have for
     /// this debug call, or `None` for a call that is not a debug call. Output
     /// (put-char, naming the caller for the kernel's reports) needs the write
-    /// right; every call that reads or changes kernel-wide state (halting,
-    /// the fast path, preemption, the stretch measurement, cap identification)
-    /// needs read and write.
+    /// right; identifying one of the caller's own caps needs the read right
+    /// (it tells nothing beyond the caller's own CSpace, so init can give it
+    /// to every program: servers check the type of a cap they receive with
+    /// it); every call that reads or changes kernel-wide state (halting, the
+    /// fast path, preemption, the stretch measurement) needs every right.
     pub const fn debug_rights(self) -> Option<CapRights> {
         match self {
             Syscall::DebugPutChar | Syscall::DebugNameThread => Some(CapRights::WRITE),
+            Syscall::DebugCapIdentify => Some(CapRights::READ),
             Syscall::DebugHalt
-            | Syscall::DebugCapIdentify
             | Syscall::DebugPreemptEvery
             | Syscall::DebugLongestStretch
-            | Syscall::DebugFastpath => Some(CapRights::WRITE.union(CapRights::READ)),
+            | Syscall::DebugFastpath => Some(CapRights::ALL),
             _ => None,
         }
     }
@@ -129,10 +131,15 @@ mod tests {
             assert_eq!(s.debug_rights().is_some(), s as u64 >= 100, "{s:?}");
         }
         let output = CapRights::WRITE;
+        let program = CapRights::WRITE.union(CapRights::READ);
         let printing = [Syscall::DebugPutChar, Syscall::DebugNameThread];
         for &s in Syscall::ALL.iter().filter(|s| s.debug_rights().is_some()) {
             let needed = s.debug_rights().unwrap_or(CapRights::ALL);
             assert_eq!(output.contains(needed), printing.contains(&s), "{s:?}");
+            // What init gives a program (read and write) prints, names and
+            // identifies, and never halts or turns a kernel knob.
+            let ordinary = printing.contains(&s) || s == Syscall::DebugCapIdentify;
+            assert_eq!(program.contains(needed), ordinary, "{s:?}");
             assert!(CapRights::ALL.contains(needed), "{s:?}");
         }
     }

@@ -36,10 +36,10 @@ pub struct ReceiveSlot {
     pub depth: u64,
     /// The slot as a CPtr in the receiver's CSpace.
     pub cptr: CPtr,
-    /// The Debug cap (read and write rights) through which the kernel says
-    /// what type a received cap is. Keel, like seL4, identifies a cap only
-    /// for a holder of debug authority; without one, every transferred cap
-    /// reads as `Null` (missing), so a protocol taking caps refuses them.
+    /// The Debug cap (its read right) through which the kernel says what
+    /// type a received cap is; init gives every program one
+    /// (`ProcessSlots::debug`). Without it, every transferred cap reads as
+    /// `Null` (missing), so a protocol taking caps refuses them.
     pub identify_with: Option<Cap<Debug>>,
 }
 

@@ -207,7 +207,9 @@ pub fn client_cap(
     step(
         crate::support::slot(slot).mint(
             &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-            CapRights::WRITE.union(CapRights::GRANT_REPLY),
+            CapRights::WRITE
+                .union(CapRights::GRANT)
+                .union(CapRights::GRANT_REPLY),
             badge,
         ),
         "mint a client cap",

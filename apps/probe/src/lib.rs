@@ -5,6 +5,7 @@
 //! exits while serving.
 #![no_std]
 
+use keel_protocols::cap::Notification;
 use keel_protocols::protocol;
 
 /// The region the probe reads and writes (`peek`, `poke`).
@@ -40,6 +41,8 @@ protocol! {
             6 => peek(fixed offset: u64) -> fixed u64;
             /// Needs the admin right.
             7 => admin() requires ADMIN -> fixed ();
+            /// Takes a notification cap (and lets it go).
+            8 => take(cap notification: Notification) -> fixed ();
         }
     }
 }

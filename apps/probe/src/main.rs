@@ -9,10 +9,13 @@
 
 use keel_abi::process::{MappedRegion, ProcessInfo};
 use keel_probe::{ProbeError, ProbeServer, Serving, SHARED_REGION, UNMAPPED};
-use keel_protocols::sys::EndpointServer;
+use keel_protocols::cap::{Granted, Notification};
+use keel_protocols::sys::{EndpointServer, ReceiveSlot};
 use keel_protocols::{Caller, ServeLoop};
 use keel_rt::println;
 use keel_rt::process::slot;
+use keel_sys::cap::CNode;
+use keel_sys::CPtr;
 
 keel_rt::main!(main);
 
@@ -77,6 +80,10 @@ impl ProbeServer for Probe {
     fn admin(&mut self, _caller: &Caller) -> Result<(), ProbeError> {
         Ok(())
     }
+
+    fn take(&mut self, _caller: &Caller, _cap: Granted<Notification>) -> Result<(), ProbeError> {
+        Ok(())
+    }
 }
 
 fn main(info: &'static ProcessInfo) -> u32 {
@@ -84,11 +91,19 @@ fn main(info: &'static ProcessInfo) -> u32 {
         println!("probe: started without an endpoint; it runs only as a server");
         return NOT_A_SERVER;
     };
+    let receive = ReceiveSlot {
+        cnode: CPtr::from_bits(info.slots.cnode),
+        index: info.slots.receive,
+        depth: 64,
+        cptr: CPtr::from_bits(info.slots.receive),
+        identify_with: info.slots.debug.map(slot),
+    };
+    let received = slot::<CNode>(info.slots.cnode).absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(info.slots.init),
         slot(endpoint),
         slot(reply),
-        None,
+        Some(receive),
     ) {
         Ok(t) => t,
         Err(e) => {
@@ -103,6 +118,9 @@ fn main(info: &'static ProcessInfo) -> u32 {
     let mut serving = ServeLoop::new();
     loop {
         serving.step(&mut transport, &mut Serving(&mut probe));
+        // Whatever cap the request brought (taken or refused) goes, so the
+        // receive slot is empty for the next one.
+        let _ = received.delete();
         if let Some(status) = probe.quit {
             return status;
         }

@@ -21,6 +21,7 @@ use keel_init::{supervise::Failure, Event, State, CNODE_RADIX, FIRST_LOADER};
 use keel_probe::{ProbeClient, ProbeError};
 use keel_protocols::badge::BadgeError;
 use keel_protocols::badge::Rights;
+use keel_protocols::cap::Grant;
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::RpcError;
 use keel_sys::cap::Tcb;
@@ -80,21 +81,59 @@ fn expect_caps(kinds: &[CapType], given: &[CapType], who: &str) -> TestResult {
     Ok(())
 }
 
-/// INIT0001: each program holds exactly the caps its description names.
+/// INIT0001: each program holds exactly the caps its description names,
+/// its Debug cap with exactly the rights it should have.
 pub fn caps_as_described(env: &Env) -> TestResult {
     let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
     let system = start(env, &manifest, &archive)?;
     expect_state(&system, PROBE, State::Running)?;
     expect_state(&system, PEER, State::Running)?;
     use CapType::*;
-    // TCB, CNode, VSpace, init, Debug (debug = true), endpoint, Reply.
+    // TCB, CNode, VSpace, init, Debug, endpoint, Reply.
     let probe = [Null, Tcb, CNode, VSpace, Endpoint, Debug, Endpoint, Reply];
     expect_caps(&census(env, &system, PROBE)?, &probe, "probe")?;
-    // No Debug cap; its connection to the probe after its own endpoint.
+    // The same, then its connection to the probe.
     let peer = [
-        Null, Tcb, CNode, VSpace, Endpoint, Endpoint, Reply, Endpoint,
+        Null, Tcb, CNode, VSpace, Endpoint, Debug, Endpoint, Reply, Endpoint,
     ];
-    expect_caps(&census(env, &system, PEER)?, &peer, "peer")
+    expect_caps(&census(env, &system, PEER)?, &peer, "peer")?;
+    debug_rights(env, &system, PROBE, true)?;
+    debug_rights(env, &system, PEER, false)
+}
+
+/// Checks what program `index`'s Debug cap (slot 5) allows: identifying
+/// caps always, printing only with `debug = true` (`prints`), halting and
+/// the kernel's knobs never.
+fn debug_rights(env: &Env, system: &keel_init::System, index: usize, prints: bool) -> TestResult {
+    let process = system
+        .program(index)
+        .and_then(|p| p.process)
+        .ok_or("the program is not running")?;
+    let copy = env.slots(1)?;
+    step(
+        slot(copy).copy(
+            &process.cnode.absolute_cptr_with_depth(5, CNODE_RADIX),
+            CapRights::ALL,
+        ),
+        "copy the program's Debug cap",
+    )?;
+    let debug: Cap<keel_sys::cap::Debug> = Cap::from_cptr(CPtr::from_bits(copy));
+    let kind = debug.debug_cap_identify(CPtr::from_bits(copy));
+    ensure!(
+        kind == Ok(CapType::Debug),
+        "program {index}: identifying through its cap gave {kind:?}"
+    );
+    let printed = debug.debug_put_char(b'\n');
+    ensure!(
+        printed.is_ok() == prints,
+        "program {index}: printing gave {printed:?}"
+    );
+    let knob = debug.debug_longest_kernel_stretch();
+    ensure!(
+        knob.is_err(),
+        "program {index}: its Debug cap reads a kernel knob ({knob:?})"
+    );
+    Ok(())
 }
 
 /// INIT0002: a connection's cap carries the description's badge, and the
@@ -109,7 +148,7 @@ pub fn connection_badge(env: &Env) -> TestResult {
     let copy = env.slots(1)?;
     step(
         slot(copy).copy(
-            &peer.cnode.absolute_cptr_with_depth(7, CNODE_RADIX),
+            &peer.cnode.absolute_cptr_with_depth(8, CNODE_RADIX),
             CapRights::ALL,
         ),
         "copy the peer's connection",
@@ -400,4 +439,35 @@ pub fn crash_loop_stops(env: &Env) -> TestResult {
 /// is restarted, the request gets ServerFailed, the next is served.
 pub fn server_exit_restarts(env: &Env) -> TestResult {
     restarts_then_serves(env, quit_then_echo, |f| *f == Failure::Exit(5))
+}
+
+/// PROTOCOL0003: an operation taking a cap gets `MissingCap` without one
+/// and `WrongCapType` naming what came for another type, checked by a
+/// server init started (through the read right of its Debug cap); a cap of
+/// the right type is taken, and the server goes on serving.
+pub fn cap_arguments(env: &Env) -> TestResult {
+    let (manifest, archive) = (probe_manifest(1), crate::system::archive(env)?);
+    let system = start(env, &manifest, &archive)?;
+    let ep = client_cap(env, &system, PROBE, badge(3, 0, Rights::NONE).bits())?;
+    let mut probe = probe_client(ep)?;
+    let ntfn = crate::cases::retype::make(env, 12, keel_abi::ObjectType::Notification, 0, 1)?;
+    step(probe.take(Grant::new(ntfn)), "give a notification")?;
+    let wrong = probe.take(Grant::new(ep.cptr().bits()));
+    let want = ProbeError::Rpc(RpcError::WrongCapType {
+        index: 0,
+        got: CapType::Endpoint,
+    });
+    ensure!(
+        wrong == Err(want),
+        "an endpoint for a notification was answered {wrong:?}"
+    );
+    let op = label(keel_probe::PROTOCOL, keel_probe::VERSION, 8);
+    let missing = raw(ep, op, 0)?;
+    ensure!(
+        missing == RpcError::MissingCap { index: 0 },
+        "no cap was answered {missing:?}"
+    );
+    step(probe.take(Grant::new(ntfn)), "give the notification again")?;
+    ensure!(step(probe.echo(1), "echo")? == 2, "echo broke");
+    Ok(())
 }

@@ -248,12 +248,13 @@ crate::test_cases! {
     PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses (sel4test: none)" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task (sel4test: none)" => process::shared_frame, InRoot;
     FRAMEDIPC0200: "SetIPCBuffer and TCB_Configure refuse a device frame as the IPC buffer; the thread keeps its buffer and runs (sel4test: FRAMEDIPC0001, FRAMEDIPC0002)" => tcb_configure::device_frame_refused_as_ipc_buffer, InRoot;
-    INIT0001: "init gives each program exactly the caps its description names, and no other (sel4test: none)" => init::caps_as_described, InRoot;
+    INIT0001: "init gives each program exactly the caps its description names, and no other; its Debug cap identifies, prints only with debug = true, and never halts or turns a knob (sel4test: none)" => init::caps_as_described, InRoot;
     INIT0002: "a connection's cap carries the badge the description gives it: the server sees its client and activity (sel4test: none)" => init::connection_badge, InRoot;
     INIT0003: "a shared region is the same memory in both programs, with the rights each was given (sel4test: none)" => init::shared_region, InRoot;
     SERVER0007: "a request and reply through the generated stubs to a passive server that init made passive (sel4test: none)" => init::stub_round_trip, InRoot;
     PROTOCOL0001: "each malformed request gets the error naming what was wrong and the server goes on serving (sel4test: none)" => init::malformed_requests, InRoot;
     PROTOCOL0002: "a badge without an operation's right is refused, with it accepted; an unbadged cap names no client (sel4test: none)" => init::badge_rights, InRoot;
+    PROTOCOL0003: "an operation taking a cap answers MissingCap without one and WrongCapType for another type, checked by a server init started; a cap of the right type is taken (sel4test: none)" => init::cap_arguments, InRoot;
     SUPERVISE0001: "a server that crashes while serving is restarted; the request in flight gets ServerFailed, the next reaches the new instance (sel4test: none)" => init::crash_restarts, InRoot;
     SUPERVISE0002: "a server that keeps crashing is restarted up to its limit, then stopped; every crashed request gets an error (sel4test: none)" => init::crash_loop_stops, InRoot;
     SUPERVISE0003: "a server that exits while serving is restarted and its request gets ServerFailed (sel4test: none)" => init::server_exit_restarts, InRoot;

@@ -18,8 +18,9 @@
 //! endpoint to init badged with its own client badge (which is also its
 //! fault endpoint); a server's own endpoint (every right) and a Reply
 //! object; one endpoint cap per connection, minted with the connection's
-//! badge and the write and grant-reply rights (enough to Call); a Debug cap
-//! with the write right alone for `debug = true`; its shared regions.
+//! badge and the rights to Call; a Debug cap with the read right (to
+//! identify caps it receives), and the write right (to print) for
+//! `debug = true`; its shared regions.
 //!
 //! Servers start on a scheduling context of their own, announce `ready` as
 //! they start receiving (one NBSendRecv), and a passive one then loses its
@@ -74,8 +75,9 @@ pub struct Resources {
     pub slots: Range<u64>,
     /// Where keel-loader maps each frame while filling it.
     pub scratch_vaddr: u64,
-    /// The Debug cap whose write right init passes on to `debug = true`
-    /// programs (it keeps the rest for itself).
+    /// The Debug cap whose read right init passes on to every program and
+    /// whose write right to `debug = true` programs (it keeps the rest, the
+    /// rights to halt and to turn the kernel's knobs, for itself).
     pub debug: Cap<Debug>,
 }
 

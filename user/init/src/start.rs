@@ -9,7 +9,8 @@
 //! |------|-------|
 //! | 1, 2, 3 | its TCB, CNode, VSpace |
 //! | 4 | init's endpoint with its client badge (also its fault endpoint) |
-//! | 5.. | its Debug cap (write right only), a server's endpoint and Reply object, its connections, in that order |
+//! | 5 | its Debug cap: the read right (identify its own caps), and the write right (print) for `debug = true` |
+//! | 6.. | a server's endpoint and Reply object, its connections, in that order |
 //! | [`RECEIVE_SLOT`] | empty: where caps it receives go |
 //! | [`FIRST_LOADER`].. | keel-loader's: paging structures, frames |
 
@@ -189,9 +190,11 @@ impl System<'_> {
             connections: Vec::new(),
         };
         g.slots.init = g.give(block + INIT_EP, CLIENT_RIGHTS, 0);
-        if p.debug {
-            g.slots.debug = Some(g.give(self.res.debug.cptr().bits(), CapRights::WRITE, 0));
-        }
+        let debug_rights = match p.debug {
+            true => CapRights::READ.union(CapRights::WRITE),
+            false => CapRights::READ,
+        };
+        g.slots.debug = Some(g.give(self.res.debug.cptr().bits(), debug_rights, 0));
         if let Some(endpoint) = self.programs[index].endpoint {
             retype(untyped, ObjectType::Reply, 0, block + REPLY, 1)?;
             g.slots.endpoint = Some(g.give(endpoint.cptr().bits(), CapRights::ALL, 0));

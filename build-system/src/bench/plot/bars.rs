@@ -96,7 +96,7 @@ impl BarChart {
         let rows: f64 = self.groups.iter().map(|g| group_height(g.bars.len())).sum();
         let plot_top = y;
         let plot_bottom = plot_top + rows + GROUP_GAP * (self.groups.len() - 1) as f64 + 8.0;
-        axis.vertical_grid(out, plot_top, plot_bottom);
+        axis.vertical_grid(out, plot_top, plot_bottom, &self.axis_label);
         let zero = axis.px(0.0);
         let mut gy = plot_top + 4.0;
         for group in &self.groups {
@@ -141,13 +141,6 @@ impl BarChart {
                 &format!("{} ({})", r.label, self.format.full(r.value)),
             );
         }
-        text(
-            out,
-            (x0 + x1) / 2.0,
-            plot_bottom + 33.0,
-            r#"font-size="12" text-anchor="middle""#,
-            &self.axis_label,
-        );
         plot_bottom + 38.0 - top
     }
 

@@ -67,7 +67,7 @@ impl LineChart {
         let xs = Axis::fit(self.x_scale, all().map(|p| p.0), x0, x1);
         let ys = Axis::fit(self.y_scale, all().map(|p| p.1), plot_bottom, plot_top);
         let tick_attrs = format!(r#"font-size="11" fill="{MUTED}""#);
-        xs.vertical_grid(out, plot_top, plot_bottom);
+        xs.vertical_grid(out, plot_top, plot_bottom, &self.x_label);
         for &t in &ys.ticks {
             let y = ys.px(t);
             line(out, (x0, y), (x1, y), &format!(r#"stroke="{GRID}""#));
@@ -97,13 +97,6 @@ impl LineChart {
         for (i, points) in shown.iter().enumerate() {
             self.draw_series(out, &xs, &ys, i, points, labelled);
         }
-        text(
-            out,
-            (x0 + x1) / 2.0,
-            plot_bottom + 33.0,
-            r#"font-size="12" text-anchor="middle""#,
-            &self.x_label,
-        );
         let (lx, ly) = (EDGE + 12.0, (plot_top + plot_bottom) / 2.0);
         text(
             out,

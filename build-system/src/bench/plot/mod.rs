@@ -265,8 +265,9 @@ impl Axis {
     }
 
     /// Draws a vertical grid line at each tick from `top` to `bottom`,
-    /// with the tick's label under `bottom`.
-    fn vertical_grid(&self, out: &mut String, top: f64, bottom: f64) {
+    /// with the tick's label under `bottom`, and the axis's `title` under
+    /// the labels.
+    fn vertical_grid(&self, out: &mut String, top: f64, bottom: f64, title: &str) {
         for &t in &self.ticks {
             let x = self.px(t);
             line(out, (x, top), (x, bottom), &format!(r#"stroke="{GRID}""#));
@@ -278,6 +279,13 @@ impl Axis {
                 &self.tick_label(t),
             );
         }
+        text(
+            out,
+            (self.from + self.to) / 2.0,
+            bottom + 33.0,
+            r#"font-size="12" text-anchor="middle""#,
+            title,
+        );
     }
 }
 

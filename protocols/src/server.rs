@@ -216,20 +216,6 @@ pub trait ServerTransport {
     /// Reads words [`REGISTER_WORDS`] onward of the message last arrived
     /// into `into`, as many as it holds; false when they cannot be read.
     fn read_past(&mut self, into: &mut [u64]) -> bool;
-
-    /// Waits for the next request or notification and reads it whole.
-    #[inline(always)]
-    fn recv(&mut self, into: &mut Incoming) {
-        let arrival = self.exchange(Answer::Nothing);
-        self.read(&arrival, into);
-    }
-
-    /// Answers the request last received with `reply`, then waits as `recv`.
-    #[inline(always)]
-    fn reply_recv(&mut self, reply: &OutMessage, into: &mut Incoming) {
-        let arrival = self.exchange(Answer::Message(reply));
-        self.read(&arrival, into);
-    }
 }
 
 /// What a server does with what it receives.

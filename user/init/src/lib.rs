@@ -232,11 +232,6 @@ impl<'a> System<'a> {
         self.programs.get(index)
     }
 
-    /// The index of the program named `name`.
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.manifest.programs.iter().position(|p| p.name == name)
-    }
-
     /// Init's endpoint (faults and Init requests).
     pub fn endpoint(&self) -> Cap<Endpoint> {
         self.endpoint

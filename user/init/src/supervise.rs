@@ -18,6 +18,7 @@ use keel_abi::manifest::{Restart, Role};
 use keel_abi::MessageInfo;
 use keel_protocols::badge::ClientBadge;
 use keel_protocols::init::{dispatch, InitError as Refusal, InitServer, PROTOCOL};
+use keel_protocols::server::Answer;
 use keel_protocols::wire::{Incoming, Label, OutMessage, REPLY_RPC_ERROR};
 use keel_protocols::{Caller, RpcError, ServerTransport};
 use keel_sys::cap::{init_thread, Reply};
@@ -110,11 +111,11 @@ impl System<'_> {
     /// [`System::handle`] so that a benchmark can time from a message's
     /// arrival; everyone else calls [`System::step`].
     pub fn receive(&mut self) -> Incoming {
+        let owed = self.owed_reply.take();
+        let answer = owed.as_ref().map_or(Answer::Nothing, Answer::Message);
+        let arrival = self.transport.exchange(answer);
         let mut incoming = Incoming::default();
-        match self.owed_reply.take() {
-            Some(reply) => self.transport.reply_recv(&reply, &mut incoming),
-            None => self.transport.recv(&mut incoming),
-        }
+        self.transport.read(&arrival, &mut incoming);
         incoming
     }
 

@@ -5,7 +5,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
-use crate::test_threads::{HasDonation, HasLinks, MapDonation, MapLinks};
+use crate::test_threads::{model_fields, MapDonation, MapLinks};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::vec::Vec;
@@ -33,23 +33,10 @@ struct Threads {
     forgotten: Vec<u64>,
 }
 
-impl HasLinks for Threads {
-    fn links(&self) -> &MapLinks {
-        &self.links
-    }
-    fn links_mut(&mut self) -> &mut MapLinks {
-        &mut self.links
-    }
-}
-
-impl HasDonation for Threads {
-    fn donation(&self) -> &MapDonation {
-        &self.donation
-    }
-    fn donation_mut(&mut self) -> &mut MapDonation {
-        &mut self.donation
-    }
-}
+model_fields!(Threads {
+    links: links,
+    donation: donation
+});
 
 impl NotificationThreads for Threads {
     fn receiving(&self, t: u64) -> bool {

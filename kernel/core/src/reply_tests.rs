@@ -6,7 +6,7 @@ extern crate std;
 
 use super::*;
 use crate::object_memory::TestMemory;
-use crate::test_threads::{HasDonation, MapDonation};
+use crate::test_threads::{model_fields, MapDonation};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
@@ -29,14 +29,7 @@ struct Threads {
     stack: BTreeMap<u64, u64>,
 }
 
-impl HasDonation for Threads {
-    fn donation(&self) -> &MapDonation {
-        &self.donation
-    }
-    fn donation_mut(&mut self) -> &mut MapDonation {
-        &mut self.donation
-    }
-}
+model_fields!(Threads { donation: donation });
 
 impl ReplyThreads for Threads {
     fn reply_of(&self, t: u64) -> u64 {

@@ -2,7 +2,8 @@
 //! thread-queue links, priorities and scheduling-context donation kept in
 //! maps. A test's
 //! `Threads` holds them as fields and gets [`QueueLinks`] or [`Donation`] by
-//! saying where they are ([`HasLinks`], [`HasDonation`]).
+//! saying where they are ([`HasLinks`], [`HasDonation`], both written by
+//! [`model_fields!`]).
 
 extern crate std;
 
@@ -87,3 +88,32 @@ impl<T: HasDonation> Donation for T {
         }
     }
 }
+
+/// Implements [`HasLinks`] and [`HasDonation`] for a test's thread model
+/// from the fields that hold them: `model_fields!(Threads { links: links,
+/// donation: donation })`; either may be left out.
+macro_rules! model_fields {
+    ($t:ty { $(links: $l:tt)? $(, )? $(donation: $d:tt)? }) => {
+        $(
+            impl $crate::test_threads::HasLinks for $t {
+                fn links(&self) -> &$crate::test_threads::MapLinks {
+                    &self.$l
+                }
+                fn links_mut(&mut self) -> &mut $crate::test_threads::MapLinks {
+                    &mut self.$l
+                }
+            }
+        )?
+        $(
+            impl $crate::test_threads::HasDonation for $t {
+                fn donation(&self) -> &$crate::test_threads::MapDonation {
+                    &self.$d
+                }
+                fn donation_mut(&mut self) -> &mut $crate::test_threads::MapDonation {
+                    &mut self.$d
+                }
+            }
+        )?
+    };
+}
+pub(crate) use model_fields;

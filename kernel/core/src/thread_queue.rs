@@ -168,21 +168,14 @@ mod tests {
 
     use super::*;
     use crate::object_memory::TestMemory;
-    use crate::test_threads::{HasLinks, MapLinks};
+    use crate::test_threads::{model_fields, MapLinks};
     use proptest::prelude::*;
     use std::vec::Vec;
 
     #[derive(Default)]
     struct Links(MapLinks);
 
-    impl HasLinks for Links {
-        fn links(&self) -> &MapLinks {
-            &self.0
-        }
-        fn links_mut(&mut self) -> &mut MapLinks {
-            &mut self.0
-        }
-    }
+    model_fields!(Links { links: 0 });
 
     /// Walks the queue from the head, checking the back links on the way.
     fn contents(q: &ThreadQueue, mem: &TestMemory, links: &Links) -> Vec<u64> {

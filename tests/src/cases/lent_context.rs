@@ -145,10 +145,7 @@ pub(super) fn bind_fresh(
 /// has its message received, and does not run until it has a context again.
 pub fn deleted_under_sender(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let t = spawn(env, send_word, 0, 0, 255)?;
-    shared(0).cap.store(ep, Ordering::SeqCst);
-    step(t.tcb_resume(), "start the sender")?;
-    stays_at(0, 0, 1, "a sender with no receiver")?;
+    let t = start_blocked(env, send_word, 0, ep)?;
     step(
         slot(context_of(0).cptr().bits()).delete(),
         "delete the sender's context",
@@ -167,10 +164,7 @@ pub fn deleted_under_sender(env: &Env) -> TestResult {
 /// Send's message but does not run; a new context runs it, with the message.
 pub fn deleted_under_receiver(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let t = spawn(env, receive_once, 0, 0, 255)?;
-    shared(0).cap.store(ep, Ordering::SeqCst);
-    step(t.tcb_resume(), "start the receiver")?;
-    stays_at(0, 0, 1, "a receiver with no sender")?;
+    let t = start_blocked(env, receive_once, 0, ep)?;
     step(
         slot(context_of(0).cptr().bits()).delete(),
         "delete the receiver's context",

@@ -77,7 +77,10 @@ pub fn run(root: &Path, args: &BuildArgs) -> Result<()> {
     };
     let user = user_programs(&target, args)?;
     image(&target, &user, Start::System)?;
-    print!("\n{}", user.report(Start::System)?);
+    let path = report_path(&target);
+    let report = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    print!("\n{report}");
     Ok(())
 }
 
@@ -180,14 +183,6 @@ impl UserPrograms {
             .collect();
         self.system.manifest(&extra, start)
     }
-
-    /// The report of the system built (see [`report::render`]).
-    ///
-    /// # Errors
-    /// As [`UserPrograms::manifest`].
-    pub fn report(&self, start: Start) -> Result<String> {
-        Ok(report::render(&self.manifest(start)?, "system.toml"))
-    }
 }
 
 /// The absolute directory of `--app-crate PATH` (cargo runs in the repository
@@ -235,6 +230,15 @@ fn build_app_crate(target: &Target, path: &Path) -> Result<ProgramElf> {
     })
 }
 
+/// Where [`image`] writes the report of the system it built.
+fn report_path(target: &Target) -> PathBuf {
+    target
+        .root
+        .join("target/keel")
+        .join(target.arch.name())
+        .join("report.txt")
+}
+
 /// Packs the archive for `start` and builds the kernel around it; returns `keel.elf`.
 ///
 /// # Errors
@@ -254,7 +258,7 @@ pub fn image(target: &Target, user: &UserPrograms, start: Start) -> Result<PathB
         files.push((p.name.clone(), loadable));
     }
     let manifest = user.manifest(start)?;
-    let report_path = out_dir.join("report.txt");
+    let report_path = report_path(target);
     std::fs::write(&report_path, report::render(&manifest, "system.toml"))
         .with_context(|| format!("could not write {}", report_path.display()))?;
     let archive = pack_archive(&manifest, &files, user.start_index)?;

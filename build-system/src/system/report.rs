@@ -51,7 +51,12 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
         if p.role == Role::RootTask {
             caps.push("the kernel's initial caps (see BootInfo)".to_string());
         } else {
-            caps.push("TCB, CNode, VSpace, SchedContext, IPC buffer".to_string());
+            caps.push("TCB, CNode, VSpace".to_string());
+            caps.push("endpoint to init (its fault endpoint; ready, exit)".to_string());
+            caps.push(match p.debug {
+                true => "Debug (identify its caps, print)".to_string(),
+                false => "Debug (identify its caps)".to_string(),
+            });
         }
         let clients = manifest
             .connections
@@ -60,7 +65,7 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
             .count();
         if p.role == Role::Server {
             caps.push(format!(
-                "endpoint it serves ({})",
+                "endpoint it serves ({}), Reply object",
                 plural(clients, "client")
             ));
         }
@@ -75,9 +80,6 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
                 c.name,
                 badge(c.badge)
             ));
-        }
-        if p.debug {
-            caps.push("Debug".to_string());
         }
         for irq in &p.irqs {
             let bits = SignalBadge::event(irq.event).map_or(0, |b| b.bits());

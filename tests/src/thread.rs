@@ -235,6 +235,18 @@ pub fn yield_times(n: usize) -> TestResult {
     Ok(())
 }
 
+/// Stores `value` for test thread `i`, counts once and suspends the
+/// thread for good.
+pub fn report_and_stop(i: u64, value: u64) -> ! {
+    let s = shared(i);
+    s.value.store(value, Ordering::SeqCst);
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
+    loop {
+        let _ = me.tcb_suspend();
+    }
+}
+
 /// Counts once, then suspends itself.
 pub extern "C" fn count_once(i: u64) -> ! {
     let s = shared(i);

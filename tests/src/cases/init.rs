@@ -10,7 +10,7 @@ use crate::system::{
     badge, client_cap, expect_malformed_refused, expect_state, label, probe_client, probe_manifest,
     raw, start, with_client, Operation, PEER, PEER_BADGE, PROBE,
 };
-use crate::thread::shared;
+use crate::thread::{report_and_stop, shared};
 use crate::{ensure, Env, TestResult};
 use alloc::format;
 use alloc::string::String;
@@ -24,7 +24,6 @@ use keel_protocols::badge::Rights;
 use keel_protocols::cap::Grant;
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::RpcError;
-use keel_sys::cap::Tcb;
 use keel_sys::{CPtr, Cap};
 
 /// What program `index`'s CNode holds in each slot, read by copying each
@@ -310,17 +309,6 @@ fn code<T>(r: Result<T, ProbeError>) -> u64 {
     }
 }
 
-/// Stores `value` (and counts) for client thread 0, then suspends it.
-fn report(value: u64) -> ! {
-    let s = shared(0);
-    s.value.store(value, Ordering::SeqCst);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    loop {
-        let _ = me.tcb_suspend();
-    }
-}
-
 /// The client's probe, through the cap in its shared `cap`.
 fn client() -> Option<ProbeClient<EndpointClient>> {
     probe_client(crate::thread::endpoint_of(0)).ok()
@@ -328,7 +316,7 @@ fn client() -> Option<ProbeClient<EndpointClient>> {
 
 extern "C" fn poke_once(_: u64) -> ! {
     let r = client().map_or(0, |mut c| code(c.poke(0, 1)));
-    report(r)
+    report_and_stop(0, r)
 }
 
 /// Makes the probe fail with `fail`, then echoes: stores the failed
@@ -336,13 +324,15 @@ extern "C" fn poke_once(_: u64) -> ! {
 fn fail_then_echo<T>(
     fail: impl FnOnce(&mut ProbeClient<EndpointClient>) -> Result<T, ProbeError>,
 ) -> ! {
-    let Some(mut c) = client() else { report(0) };
+    let Some(mut c) = client() else {
+        report_and_stop(0, 0)
+    };
     let failed = code(fail(&mut c));
     let echoed = match c.echo(6) {
         Ok(7) => 1,
         other => code(other),
     };
-    report(failed << 32 | echoed)
+    report_and_stop(0, failed << 32 | echoed)
 }
 
 extern "C" fn crash_then_echo(_: u64) -> ! {
@@ -402,9 +392,11 @@ pub fn crash_restarts(env: &Env) -> TestResult {
 /// Crashes the probe three times; stores how many were answered
 /// ServerFailed.
 extern "C" fn crash_thrice(_: u64) -> ! {
-    let Some(mut c) = client() else { report(0) };
+    let Some(mut c) = client() else {
+        report_and_stop(0, 0)
+    };
     let failed = (0..3).filter(|_| code(c.crash()) == SERVER_FAILED).count();
-    report(failed as u64)
+    report_and_stop(0, failed as u64)
 }
 
 /// SUPERVISE0002: a server that keeps crashing is restarted up to its

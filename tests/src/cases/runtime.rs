@@ -7,7 +7,7 @@
 
 use crate::cases::retype::make;
 use crate::support::{expect_detail, reply_object, step};
-use crate::thread::{sched_context, shared, spawn_passive};
+use crate::thread::{report_and_stop, sched_context, shared, spawn_passive};
 use crate::{ensure, Env, TestResult};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -74,17 +74,6 @@ fn await_pair(what: &str) -> TestResult {
     Ok(())
 }
 
-/// Reports `value`, counts once and suspends itself.
-fn finish(i: u64, value: u64) -> ! {
-    let s = shared(i);
-    s.value.store(value, Ordering::SeqCst);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    loop {
-        let _ = me.tcb_suspend();
-    }
-}
-
 /// The word at `k` of thread `i`'s block or message of round `round`.
 fn word(i: u64, round: u64, k: u64) -> u64 {
     (i << 56) | (round << 24) | k
@@ -122,7 +111,7 @@ fn churn_rounds(i: u64) -> u64 {
 /// Test thread `i`: [`churn_rounds`], then reports.
 extern "C" fn churn(i: u64) -> ! {
     let result = churn_rounds(i);
-    finish(i, result)
+    report_and_stop(i, result)
 }
 
 pub fn heap_under_preemption(env: &Env) -> TestResult {
@@ -171,7 +160,7 @@ extern "C" fn caller(i: u64) -> ! {
             first_bad = first_bad.min(round);
         }
     }
-    finish(i, first_bad)
+    report_and_stop(i, first_bad)
 }
 
 pub fn ipc_buffer_per_thread(env: &Env) -> TestResult {
@@ -213,7 +202,7 @@ extern "C" fn exceed_mcp(i: u64) -> ! {
         let r = me.tcb_set_priority(me, mcp + 1);
         !r.is_err_and(|e| e == Error::RangeError && e.range() == Some((0, mcp)))
     });
-    finish(i, bad.unwrap_or(CLEAN))
+    report_and_stop(i, bad.unwrap_or(CLEAN))
 }
 
 pub fn error_detail_per_call(env: &Env) -> TestResult {

@@ -6,8 +6,8 @@ use super::donation::passive_server;
 use super::retype::make;
 use crate::support::{expect_detail, expect_error, slot, step};
 use crate::thread::{
-    count, count_and_yield, count_once, ipc_buffer_of, reply_of, set_own_priority, shared, spawn,
-    spawn_in, stack_top, yield_times,
+    count, count_and_yield, count_once, ipc_buffer_of, reply_of, report_and_stop, set_own_priority,
+    shared, spawn, spawn_in, stack_top, yield_times,
 };
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
@@ -269,16 +269,6 @@ static TLS_BLOCK: [u64; 2] = [0x7151_7151, 0];
 /// Reads the first word of its thread-local storage, reports it, stops.
 extern "C" fn read_tls(i: u64) -> ! {
     report_and_stop(i, keel_sys::arch::tls_first_word())
-}
-
-/// Test thread `i` reports `value`, counts, and suspends itself.
-fn report_and_stop(i: u64, value: u64) -> ! {
-    let s = shared(i);
-    s.value.store(value, Ordering::SeqCst);
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let me: Cap<Tcb> = Cap::from_cptr(CPtr::from_bits(s.tcb.load(Ordering::SeqCst)));
-    let _ = me.tcb_suspend();
-    keel_rt::halt(96)
 }
 
 pub fn tls_base(env: &Env) -> TestResult {

@@ -52,10 +52,24 @@ pub const CAP_FAULT_IP: usize = 0;
 pub const CAP_FAULT_ADDR: usize = 1;
 /// CapFault: 1 when the failure was in a receive phase.
 pub const CAP_FAULT_IN_RECV_PHASE: usize = 2;
-/// CapFault: the `LookupFailure` (0 when the cap was found but unsuitable).
+/// CapFault: the `LookupFailure` (seL4's lookup fault type plus one); a cap
+/// that was found but cannot serve (a receive through a cap that is not an
+/// endpoint or notification, or lacks the read right; a Reply argument
+/// that is not a Reply cap) is `MissingCapability` with no bits left. The
+/// words after it depend on it, as in seL4: none for `InvalidRoot`,
+/// [`CAP_FAULT_BITS_LEFT`] for `MissingCapability`, that and
+/// [`CAP_FAULT_DEPTH_MISMATCH_BITS_FOUND`] for `DepthMismatch`, that and
+/// the two guard words for `GuardMismatch`; the message is as long as the
+/// words it holds.
 pub const CAP_FAULT_LOOKUP_FAILURE: usize = 3;
-/// CapFault: message length.
-pub const CAP_FAULT_LENGTH: usize = 4;
+/// CapFault: the bits of the CPtr left to resolve where the lookup failed.
+pub const CAP_FAULT_BITS_LEFT: usize = 4;
+/// CapFault, `DepthMismatch`: the bits the CNode would have resolved.
+pub const CAP_FAULT_DEPTH_MISMATCH_BITS_FOUND: usize = 5;
+/// CapFault, `GuardMismatch`: the CNode's guard.
+pub const CAP_FAULT_GUARD_MISMATCH_GUARD_FOUND: usize = 5;
+/// CapFault, `GuardMismatch`: the CNode's guard size.
+pub const CAP_FAULT_GUARD_MISMATCH_BITS_FOUND: usize = 6;
 
 /// UserException: the faulting instruction's address.
 pub const USER_EXCEPTION_IP: usize = 0;

@@ -15,7 +15,7 @@ use crate::sched;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::registers;
 use keel_abi::{CapRights, CapType};
-use keel_kernel_core::cspace::read_cap;
+use keel_kernel_core::cspace::{read_cap, LookupError};
 
 /// The access that caused a VM fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,13 +37,24 @@ pub enum UserFaultKind {
     UndefinedInstruction,
     /// A misaligned access.
     Alignment,
-    /// A system call named a missing cap, or one without the right it needs
-    /// (`UserFault::addr` holds the CPtr).
-    CapFault,
+    /// A system call's cap lookup failed, or a receive named a cap it
+    /// cannot receive on (`UserFault::addr` holds the CPtr).
+    CapFault(CapFaultCause),
     /// An unknown system-call number (`UserFault::addr` holds it).
     UnknownSyscall,
     /// Any other exception, with the architecture's code (x86 vector, aarch64 ESR).
     Other(u64),
+}
+
+/// What a cap fault message says beyond the CPtr (seL4's CapFault words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapFaultCause {
+    /// The fault came from a receive (or the Reply object it names), not a
+    /// send: seL4's InRecvPhase.
+    pub in_receive: bool,
+    /// How the lookup failed; a cap that was found but cannot serve is
+    /// `MissingCapability` with no bits left, as seL4 reports it.
+    pub lookup: LookupError,
 }
 
 /// A user fault.
@@ -65,7 +76,7 @@ impl core::fmt::Display for UserFaultKind {
             UserFaultKind::VmFault(Access::Execute) => f.write_str("vm-fault (execute)"),
             UserFaultKind::UndefinedInstruction => f.write_str("undefined-instruction"),
             UserFaultKind::Alignment => f.write_str("alignment"),
-            UserFaultKind::CapFault => f.write_str("cap-fault"),
+            UserFaultKind::CapFault(_) => f.write_str("cap-fault"),
             UserFaultKind::UnknownSyscall => f.write_str("unknown-syscall"),
             UserFaultKind::Other(code) => write!(f, "exception {code:#x}"),
         }
@@ -97,10 +108,15 @@ fn message(thread: Thread, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS],
             w[layout::VM_FAULT_FSR] = access as u64;
             (FaultType::VmFault, layout::VM_FAULT_LENGTH)
         }
-        UserFaultKind::CapFault => {
+        UserFaultKind::CapFault(cause) => {
             w[layout::CAP_FAULT_IP] = fault.ip;
             w[layout::CAP_FAULT_ADDR] = fault.addr;
-            (FaultType::CapFault, layout::CAP_FAULT_LENGTH)
+            w[layout::CAP_FAULT_IN_RECV_PHASE] = u64::from(cause.in_receive);
+            w[layout::CAP_FAULT_LOOKUP_FAILURE] = cause.lookup.failure as u64;
+            let (words, n) = cause.lookup.detail_words();
+            let detail = layout::CAP_FAULT_LOOKUP_FAILURE + 1;
+            w[detail..detail + n].copy_from_slice(&words[..n]);
+            (FaultType::CapFault, detail + n)
         }
         UserFaultKind::UnknownSyscall => {
             let regs = layout::unknown_syscall_registers(crate::arch::ARCH);

@@ -8,6 +8,13 @@ use crate::cspace::lookup::LookupError;
 use keel_abi::invocation::ErrorDetail;
 use keel_abi::Error;
 
+impl From<LookupError> for SyscallError {
+    /// `FailedLookup` for a lookup that is not of a source slot.
+    fn from(e: LookupError) -> Self {
+        SyscallError::failed_lookup(false, e)
+    }
+}
+
 /// An invocation's error with its detail words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyscallError {
@@ -93,10 +100,7 @@ mod tests {
 
     #[test]
     fn details() {
-        let e = LookupError {
-            failure: LookupFailure::GuardMismatch,
-            bits_left: 12,
-        };
+        let e = LookupError::new(LookupFailure::GuardMismatch, 12);
         assert_eq!(SyscallError::failed_lookup(true, e).detail, [4 | 0x100, 12]);
         assert_eq!(
             SyscallError::failed_lookup(false, e).as_source(),

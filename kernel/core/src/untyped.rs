@@ -99,10 +99,7 @@ pub fn retype<M: ObjectMemory>(
         return Err(SyscallError::invalid_capability(0));
     }
     if dest_cnode.kind() != CapType::CNode {
-        let e = LookupError {
-            failure: LookupFailure::MissingCapability,
-            bits_left: 0,
-        };
+        let e = LookupError::new(LookupFailure::MissingCapability, 0);
         return Err(SyscallError::failed_lookup(false, e));
     }
     let slots = 1u64 << dest_cnode.cnode_radix().min(MAX_CNODE_RADIX);

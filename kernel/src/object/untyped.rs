@@ -29,10 +29,7 @@ pub fn invoke(label: Label, msg: &Message, slot: u64) -> Result<Outcome, Syscall
         _ => read_cap(&mem, lookup_slot(&mem, root, node_index, node_depth)?),
     };
     if dest_cnode.kind() != CapType::CNode {
-        let e = LookupError {
-            failure: LookupFailure::MissingCapability,
-            bits_left: node_depth.min(64) as u8,
-        };
+        let e = LookupError::new(LookupFailure::MissingCapability, node_depth.min(64) as u8);
         return Err(SyscallError::failed_lookup(false, e));
     }
     keel_kernel_core::untyped::retype(

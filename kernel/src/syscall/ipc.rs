@@ -1,9 +1,12 @@
 //! The IPC system calls: Send, NBSend, Call on endpoints and notifications
 //! (and Send on a Reply object, which replies), Recv, NBRecv, ReplyRecv,
-//! Wait and NBWait. Each looks up its cap in the caller's CSpace; a missing
-//! cap, or a receive through a cap without the read right, is a capability
-//! fault, as in seL4. A send through an endpoint or notification cap without
-//! the write right is seL4's InvalidCapability error: a Call is answered with
+//! Wait and NBWait. Each looks up its cap in the caller's CSpace, as seL4
+//! does: a lookup that fails is a capability fault for a Call or Send and
+//! for every receive, and drops an NBSend (and the send half of NBSendRecv
+//! and NBSendWait); a receive through a cap that is not an endpoint or
+//! notification, or lacks the read right, is a capability fault too. A send
+//! through an empty slot, or an endpoint or notification cap without the
+//! write right, is seL4's InvalidCapability error: a Call is answered with
 //! it, a Send or NBSend is dropped. A Send or NBSend (and the send half of
 //! NBSendRecv and NBSendWait) through a cap to any other object invokes
 //! it, as seL4 does, and drops its result or error: only a Call hears
@@ -13,14 +16,16 @@
 //! object a Call it takes will wait on (MCS): argument `ARG_REPLY`, or
 //! `ARG_SEND_RECV_REPLY` for NBSendRecv; CPtr 0 names none.
 
+use crate::fault::{CapFaultCause, UserFaultKind};
 use crate::object::handle::{EndpointRef, Thread};
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
 use keel_abi::syscall::{ARG_CAP, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
-use keel_abi::{CapRights, CapType, Error, Syscall};
+use keel_abi::{CapRights, CapType, Error, LookupFailure, Syscall};
 use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::LookupError;
 use keel_kernel_core::error::SyscallError;
 
 /// The cap a receive uses: argument [`ARG_CAP`], or for NBSendRecv and
@@ -40,13 +45,9 @@ fn can_receive(cap: &Cap) -> bool {
         && cap.rights_field().contains(CapRights::READ)
 }
 
-fn lookup(thread: Thread, cptr: u64) -> Option<Cap> {
-    thread.lookup_cap(cptr).ok().map(|(_, cap)| cap)
-}
-
-/// The Reply object a receive names (`Ok(None)` for CPtr 0), or the CPtr
-/// that is not a Reply cap.
-fn reply_object(thread: Thread, syscall: Syscall) -> Result<Option<u64>, u64> {
+/// The Reply object a receive names (`Ok(None)` for CPtr 0), or the cap
+/// fault of a CPtr that names no Reply cap.
+fn reply_object(thread: Thread, syscall: Syscall) -> Result<Option<u64>, Outcome> {
     let n = match syscall {
         Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv => ARG_REPLY,
         Syscall::NBSendRecv => ARG_SEND_RECV_REPLY,
@@ -56,19 +57,34 @@ fn reply_object(thread: Thread, syscall: Syscall) -> Result<Option<u64>, u64> {
     if cptr == 0 {
         return Ok(None);
     }
-    match lookup(thread, cptr) {
-        Some(cap) if cap.kind() == CapType::Reply => Ok(Some(cap.paddr())),
-        _ => Err(cptr),
+    match thread.lookup_cap(cptr) {
+        Ok((_, cap)) if cap.kind() == CapType::Reply => Ok(Some(cap.paddr())),
+        Ok(_) => Err(unusable_cap(cptr)),
+        Err(e) => Err(cap_fault(cptr, true, e)),
     }
 }
 
-fn cap_fault(cptr: u64) -> Outcome {
-    Outcome::Fault(crate::fault::UserFaultKind::CapFault, cptr)
+/// The cap fault of a system call whose cap `cptr` failed to look up
+/// (`in_receive`: in a receive, seL4's InRecvPhase).
+pub fn cap_fault(cptr: u64, in_receive: bool, lookup: LookupError) -> Outcome {
+    let cause = CapFaultCause { in_receive, lookup };
+    Outcome::Fault(UserFaultKind::CapFault(cause), cptr)
+}
+
+/// The cap fault of a receive through `cptr`, found but unable to serve:
+/// seL4 reports it as a missing capability with no bits left.
+fn unusable_cap(cptr: u64) -> Outcome {
+    cap_fault(
+        cptr,
+        true,
+        LookupError::new(LookupFailure::MissingCapability, 0),
+    )
 }
 
 /// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
 /// `thread`, through the cap its first argument names. Only a Call hears of
-/// an error, so a send without the write right is dropped here.
+/// an error, so a send without the write right, or to an empty slot, is
+/// dropped here; so is a failed lookup, but for a Send.
 pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
     send_once(thread, syscall).0
 }
@@ -77,13 +93,16 @@ pub fn send(thread: Thread, syscall: Syscall) -> Outcome {
 #[inline(always)]
 fn send_once(thread: Thread, syscall: Syscall) -> (Outcome, bool) {
     let cptr = thread.syscall_arg(ARG_CAP);
-    match lookup(thread, cptr) {
-        Some(cap) if invoked_by_send(&cap) => (invoke_dropping_answer(thread, cptr), true),
-        Some(cap) => (
-            send_through(thread, syscall, cptr, cap).unwrap_or(Outcome::Handled),
+    match thread.lookup_cap(cptr) {
+        Ok((slot, cap)) if invoked_by_send(&cap) => {
+            (invoke_dropping_answer(thread, slot, cap), true)
+        }
+        Ok((_, cap)) => (
+            send_through(thread, syscall, cap).unwrap_or(Outcome::Handled),
             false,
         ),
-        None => (cap_fault(cptr), false),
+        Err(e) if syscall == Syscall::Send => (cap_fault(cptr, false, e), false),
+        Err(_) => (Outcome::Handled, false),
     }
 }
 
@@ -92,10 +111,7 @@ fn send_once(thread: Thread, syscall: Syscall) -> (Outcome, bool) {
 /// a Send on an endpoint) stays as short as it was.
 #[inline(never)]
 #[cold]
-fn invoke_dropping_answer(thread: Thread, cptr: u64) -> Outcome {
-    let Ok((slot, cap)) = thread.lookup_cap(cptr) else {
-        return cap_fault(cptr);
-    };
+fn invoke_dropping_answer(thread: Thread, slot: u64, cap: Cap) -> Outcome {
     match super::invocation::call(thread, slot, cap) {
         Ok(Outcome::Restart) => Outcome::Restart,
         _ => Outcome::Handled,
@@ -128,18 +144,12 @@ fn invoked_by_send(cap: &Cap) -> bool {
     )
 }
 
-/// Sends from `thread` through `cap`, the cap found at `cptr` (for a Call,
-/// by the dispatcher's own lookup). An endpoint or notification cap without
-/// the write right is an InvalidCapability error (the invoked cap), as
-/// seL4's `decodeInvocation` gives it; any other cap but a Reply cap is a
-/// capability fault.
+/// Sends from `thread` through `cap`, the cap its system call named (for a
+/// Call, found by the dispatcher's own lookup). An endpoint or notification
+/// cap without the write right, or a null cap, is an InvalidCapability
+/// error (the invoked cap), as seL4's `decodeInvocation` gives it.
 #[inline(always)]
-pub fn send_through(
-    thread: Thread,
-    syscall: Syscall,
-    cptr: u64,
-    cap: Cap,
-) -> Result<Outcome, SyscallError> {
+pub fn send_through(thread: Thread, syscall: Syscall, cap: Cap) -> Result<Outcome, SyscallError> {
     match cap.kind() {
         CapType::Endpoint | CapType::Notification
             if !cap.rights_field().contains(CapRights::WRITE) =>
@@ -156,7 +166,7 @@ pub fn send_through(
         }
         CapType::Reply => ipc::reply(thread, cap.paddr()),
         CapType::Notification => notification::signal(cap.paddr(), cap.badge()),
-        _ => return Ok(cap_fault(cptr)),
+        _ => return Err(SyscallError::invalid_capability(0)),
     }
     Ok(Outcome::Handled)
 }
@@ -168,14 +178,16 @@ pub fn send_through(
 pub fn receive(thread: Thread, syscall: Syscall) -> Outcome {
     let reply = match reply_object(thread, syscall) {
         Ok(reply) => reply,
-        Err(cptr) => return cap_fault(cptr),
+        Err(fault) => return fault,
     };
     if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
         ipc::reply(thread, reply);
     }
     let cptr = receive_cptr(thread, syscall);
-    let Some(cap) = lookup(thread, cptr).filter(can_receive) else {
-        return cap_fault(cptr);
+    let cap = match thread.lookup_cap(cptr) {
+        Ok((_, cap)) if can_receive(&cap) => cap,
+        Ok(_) => return unusable_cap(cptr),
+        Err(e) => return cap_fault(cptr, true, e),
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
     match cap.kind() {

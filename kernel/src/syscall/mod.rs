@@ -30,7 +30,7 @@ pub fn handle_syscall() -> ! {
                 Ok(Outcome::Fault(kind, addr)) => {
                     // A cap fault re-runs the system call once handled; an
                     // unknown system call goes on after it.
-                    if kind == UserFaultKind::CapFault {
+                    if matches!(kind, UserFaultKind::CapFault(_)) {
                         tcb.restart_syscall();
                     }
                     let ip = tcb.ip();
@@ -58,9 +58,12 @@ fn dispatch(thread: Thread) -> Result<Outcome, SyscallError> {
         Syscall::Call => {
             // One lookup decides between IPC and an invocation, and serves both.
             let cptr = thread.syscall_arg(ARG_CAP);
-            let (slot, cap) = thread.lookup_cap(cptr)?;
+            let (slot, cap) = match thread.lookup_cap(cptr) {
+                Ok(found) => found,
+                Err(e) => return Ok(ipc::cap_fault(cptr, false, e)),
+            };
             if cap.is(CapType::Endpoint) || cap.is(CapType::Notification) {
-                ipc::send_through(thread, syscall, cptr, cap)
+                ipc::send_through(thread, syscall, cap)
             } else {
                 invocation::call(thread, slot, cap)
             }

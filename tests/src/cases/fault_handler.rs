@@ -58,13 +58,6 @@ extern "C" fn undefined(i: u64) -> ! {
     keel_sys::arch::undefined_instruction()
 }
 
-extern "C" fn send_through_slot(i: u64) -> ! {
-    let ep = crate::thread::endpoint_of(i);
-    ep.nb_send(MessageInfo::new(0, 0, 0, 0), [0; 4]);
-    shared(i).counter.fetch_add(1, Ordering::SeqCst);
-    stop(i)
-}
-
 /// Where a handler sends a faulted thread.
 extern "C" fn recovered(_: u64) -> ! {
     shared(0).counter.fetch_add(100, Ordering::SeqCst);
@@ -277,32 +270,6 @@ pub fn user_exception_refused(env: &Env) -> TestResult {
         "the thread was not left inactive: resumed, it did not run (count {})",
         count(0)
     );
-    Ok(())
-}
-
-pub fn cap_fault_fixed_and_retried(env: &Env) -> TestResult {
-    let h = Handler::new(env)?;
-    let empty = env.slots(1)?;
-    shared(0).cap.store(empty, Ordering::SeqCst);
-    let (_, r) = h.run(env, send_through_slot, h.ep)?;
-    ensure!(
-        r.info.label() == FaultType::CapFault as u64,
-        "label {}",
-        r.info.label()
-    );
-    ensure!(
-        r.mrs[layout::CAP_FAULT_ADDR] == empty,
-        "CPtr {:#x}",
-        r.mrs[layout::CAP_FAULT_ADDR]
-    );
-    ensure!(count(0) == 0, "the send went through");
-    step(
-        slot(empty).copy(&slot(h.ep), CapRights::ALL),
-        "install the missing cap",
-    )?;
-    h.reply(0, &[])?;
-    yield_times(1)?;
-    ensure!(count(0) == 1, "the retried send did not complete");
     Ok(())
 }
 

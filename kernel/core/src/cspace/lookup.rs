@@ -9,13 +9,47 @@ use crate::error::SyscallError;
 use crate::object_memory::ObjectMemory;
 use keel_abi::{CapType, LookupFailure};
 
-/// Why a resolution stopped, and how many bits were left to resolve then.
+/// Why a resolution stopped, how many bits were left to resolve then, and
+/// what the CNode it stopped at held (seL4's lookup fault, which a cap
+/// fault message carries whole).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LookupError {
     /// What went wrong.
     pub failure: LookupFailure,
     /// Bits of the CPtr not yet resolved when it went wrong.
     pub bits_left: u8,
+    /// `GuardMismatch`: the CNode's guard; otherwise 0.
+    pub guard_found: u64,
+    /// `GuardMismatch`: the CNode's guard size; `DepthMismatch`: the bits
+    /// the CNode resolves (guard and radix); otherwise 0.
+    pub bits_found: u8,
+}
+
+impl LookupError {
+    /// A failure with nothing found: `InvalidRoot`, `MissingCapability`, or
+    /// a depth left over after the walk.
+    pub const fn new(failure: LookupFailure, bits_left: u8) -> Self {
+        LookupError {
+            failure,
+            bits_left,
+            guard_found: 0,
+            bits_found: 0,
+        }
+    }
+
+    /// The lookup-failure words of seL4's messages, after the failure's
+    /// type: none, bits left, bits left and found, or bits left, guard
+    /// found and bits found. Returns the words and how many are used.
+    pub fn detail_words(&self) -> ([u64; 3], usize) {
+        let left = u64::from(self.bits_left);
+        let found = u64::from(self.bits_found);
+        match self.failure {
+            LookupFailure::InvalidRoot => ([0; 3], 0),
+            LookupFailure::MissingCapability => ([left, 0, 0], 1),
+            LookupFailure::DepthMismatch => ([left, found, 0], 2),
+            LookupFailure::GuardMismatch => ([left, self.guard_found, found], 3),
+        }
+    }
 }
 
 /// seL4 `resolveAddressBits`: walks guarded CNodes from `root` (a CNode cap),
@@ -34,18 +68,12 @@ pub fn resolve(
     depth: u8,
 ) -> Result<(u64, u8), LookupError> {
     if !root.is(CapType::CNode) {
-        return Err(LookupError {
-            failure: LookupFailure::InvalidRoot,
-            bits_left: depth,
-        });
+        return Err(LookupError::new(LookupFailure::InvalidRoot, depth));
     }
     let mut node = root;
     let mut bits = depth.min(64);
     loop {
-        let (slot, level) = step(node, cptr, bits).map_err(|failure| LookupError {
-            failure,
-            bits_left: bits,
-        })?;
+        let (slot, level) = step(node, cptr, bits)?;
         bits -= level;
         if bits == 0 {
             return Ok((slot, 0));
@@ -109,19 +137,30 @@ pub fn lookup_cap_fast(mem: &impl ObjectMemory, root: Cap, cptr: u64) -> Cap {
 /// the low `bits` bits of `cptr` names after its guard, and how many bits
 /// (guard and radix) that took.
 #[inline(always)]
-fn step(node: Cap, cptr: u64, bits: u8) -> Result<(u64, u8), LookupFailure> {
+fn step(node: Cap, cptr: u64, bits: u8) -> Result<(u64, u8), LookupError> {
     let (radix, guard_size) = (node.cnode_radix_raw(), node.cnode_guard_size());
+    let guard_mismatch = LookupError {
+        failure: LookupFailure::GuardMismatch,
+        bits_left: bits,
+        guard_found: node.cnode_guard(),
+        bits_found: guard_size,
+    };
     if guard_size > bits {
-        return Err(LookupFailure::GuardMismatch);
+        return Err(guard_mismatch);
     }
     let guard = cptr.checked_shr(u32::from(bits - guard_size)).unwrap_or(0);
     if (guard ^ node.cnode_guard()) & mask(guard_size) != 0 {
-        return Err(LookupFailure::GuardMismatch);
+        return Err(guard_mismatch);
     }
     // At most 63 + 127: fits a u8.
     let level = radix + guard_size;
     if level > bits {
-        return Err(LookupFailure::DepthMismatch);
+        return Err(LookupError {
+            failure: LookupFailure::DepthMismatch,
+            bits_left: bits,
+            guard_found: 0,
+            bits_found: level,
+        });
     }
     let index = cptr.checked_shr(u32::from(bits - level)).unwrap_or(0) & mask(radix);
     Ok((node.paddr() + index * SLOT_SIZE, level))
@@ -148,10 +187,7 @@ pub fn lookup_slot(
         Ok((slot, 0)) => Ok(slot),
         Ok((_, bits_left)) => Err(SyscallError::failed_lookup(
             false,
-            LookupError {
-                failure: LookupFailure::DepthMismatch,
-                bits_left,
-            },
+            LookupError::new(LookupFailure::DepthMismatch, bits_left),
         )),
         Err(e) => Err(SyscallError::failed_lookup(false, e)),
     }
@@ -175,14 +211,15 @@ pub fn lookup_source_slot(
 /// null; the caller decides what that means.
 ///
 /// # Errors
-/// `FailedLookup` as [`resolve`] reports it.
+/// The failure as [`resolve`] reports it: an invocation answers it as
+/// `FailedLookup` (`SyscallError` converts from it), a system call's own cap
+/// turns it into a cap fault.
 pub fn lookup_cap(
     mem: &impl ObjectMemory,
     root: Cap,
     cptr: u64,
-) -> Result<(u64, Cap), SyscallError> {
-    let (slot, _) =
-        resolve(mem, root, cptr, 64).map_err(|e| SyscallError::failed_lookup(false, e))?;
+) -> Result<(u64, Cap), LookupError> {
+    let (slot, _) = resolve(mem, root, cptr, 64)?;
     Ok((slot, read_cap(mem, slot)))
 }
 
@@ -300,27 +337,44 @@ mod tests {
     #[test]
     fn failures() {
         let (m, root) = setup();
-        let e = |f, b| {
+        let e = |failure, bits_left, guard_found, bits_found| {
             Err(LookupError {
-                failure: f,
-                bits_left: b,
+                failure,
+                bits_left,
+                guard_found,
+                bits_found,
             })
         };
         assert_eq!(
             resolve(&m, Cap::tcb(0x800), 0, 8),
-            e(LookupFailure::InvalidRoot, 8)
+            e(LookupFailure::InvalidRoot, 8, 0, 0)
         );
+        // The root's guard is 0 of 4 bits.
         assert_eq!(
             resolve(&m, root, 0x13, 8),
-            e(LookupFailure::GuardMismatch, 8)
+            e(LookupFailure::GuardMismatch, 8, 0, 4)
         );
-        assert_eq!(resolve(&m, root, 0, 3), e(LookupFailure::GuardMismatch, 3));
-        assert_eq!(resolve(&m, root, 0, 6), e(LookupFailure::DepthMismatch, 6));
-        // Into MID with a wrong guard: 0000 0011 | 111 ...
+        assert_eq!(
+            resolve(&m, root, 0, 3),
+            e(LookupFailure::GuardMismatch, 3, 0, 4)
+        );
+        // The root resolves 8 bits (guard and radix); 6 are left.
+        assert_eq!(
+            resolve(&m, root, 0, 6),
+            e(LookupFailure::DepthMismatch, 6, 0, 8)
+        );
+        // Into MID (guard 0x5 of 3 bits) with a wrong guard: 0000 0011 | 111 ...
         assert_eq!(
             resolve(&m, root, (0b11 << 11) | (0b111 << 8), 19),
-            e(LookupFailure::GuardMismatch, 11)
+            e(LookupFailure::GuardMismatch, 11, 0x5, 3)
         );
+        let words = |r: Result<(u64, u8), LookupError>| r.unwrap_err().detail_words();
+        assert_eq!(words(resolve(&m, root, 0, 6)), ([6, 8, 0], 2));
+        assert_eq!(
+            words(resolve(&m, root, (0b11 << 11) | (0b111 << 8), 19)),
+            ([11, 0x5, 3], 3)
+        );
+        assert_eq!(words(resolve(&m, Cap::tcb(0x800), 0, 8)), ([0, 0, 0], 0));
         assert_eq!(lookup_slot(&m, root, 0, 0), Err(SyscallError::range(1, 64)));
         assert_eq!(
             lookup_slot(&m, root, 0, 65),
@@ -332,7 +386,7 @@ mod tests {
         assert_eq!(resolve(&m, guard64, 1, 64), Ok((ROOT + 32, 0)));
         assert_eq!(
             resolve(&m, guard64, 1 << 63, 64),
-            e(LookupFailure::GuardMismatch, 64)
+            e(LookupFailure::GuardMismatch, 64, 0, 63)
         );
     }
 }

@@ -21,10 +21,7 @@ fn ensure_empty(mem: &impl ObjectMemory, slot: u64) -> Result<(), SyscallError> 
 fn missing(source: bool) -> SyscallError {
     SyscallError::failed_lookup(
         source,
-        LookupError {
-            failure: LookupFailure::MissingCapability,
-            bits_left: 0,
-        },
+        LookupError::new(LookupFailure::MissingCapability, 0),
     )
 }
 

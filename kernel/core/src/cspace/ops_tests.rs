@@ -22,10 +22,7 @@ fn make(m: &mut crate::object_memory::TestMemory, ty: ObjectType, bits: u64, at:
 }
 
 fn missing(source: bool) -> SyscallError {
-    let e = LookupError {
-        failure: LookupFailure::MissingCapability,
-        bits_left: 0,
-    };
+    let e = LookupError::new(LookupFailure::MissingCapability, 0);
     SyscallError::failed_lookup(source, e)
 }
 

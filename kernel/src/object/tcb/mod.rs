@@ -15,9 +15,8 @@ use keel_abi::syscall::THREAD_NAME_MAX;
 use keel_abi::CapType;
 use keel_kernel_core::cap::Cap;
 pub use keel_kernel_core::cspace::tcb_slot;
-use keel_kernel_core::cspace::{lookup_cap, read_cap};
+use keel_kernel_core::cspace::{lookup_cap, read_cap, LookupError};
 use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
-use keel_kernel_core::error::SyscallError;
 
 /// The slot holding the thread's CSpace root CNode cap.
 pub const CSPACE_ROOT_SLOT: u64 = 0;
@@ -407,9 +406,9 @@ impl Thread {
     /// Looks `cptr` up in the thread's CSpace: the slot and the cap in it.
     ///
     /// # Errors
-    /// The lookup's `FailedLookup` (or `RangeError`) with its detail.
+    /// How the lookup failed.
     #[inline(always)]
-    pub fn lookup_cap(self, cptr: u64) -> Result<(u64, Cap), SyscallError> {
+    pub fn lookup_cap(self, cptr: u64) -> Result<(u64, Cap), LookupError> {
         lookup_cap(&KernelMemory, self.cspace_root(), cptr)
     }
 

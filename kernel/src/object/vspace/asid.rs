@@ -101,10 +101,7 @@ pub fn invoke_control(label: Label, msg: &Message) -> Result<Outcome, SyscallErr
     if root.kind() != CapType::CNode {
         return Err(SyscallError::failed_lookup(
             false,
-            LookupError {
-                failure: LookupFailure::InvalidRoot,
-                bits_left: depth.min(64) as u8,
-            },
+            LookupError::new(LookupFailure::InvalidRoot, depth.min(64) as u8),
         ));
     }
     let dest = lookup_slot(&mem, root, index, depth)?;
@@ -143,10 +140,7 @@ pub fn invoke_pool(label: Label, msg: &Message, pool_cap: Cap) -> Result<Outcome
     if pool == 0 {
         return Err(SyscallError::failed_lookup(
             false,
-            LookupError {
-                failure: LookupFailure::InvalidRoot,
-                bits_left: 0,
-            },
+            LookupError::new(LookupFailure::InvalidRoot, 0),
         ));
     }
     if pool != pool_cap.paddr() {

@@ -62,10 +62,7 @@ pub fn named_vspace(msg: &Message) -> Result<(u64, u16), SyscallError> {
 pub fn check_asid(root: u64, asid: u16) -> Result<(), SyscallError> {
     let found = asid::find_vspace(asid).ok_or(SyscallError::failed_lookup(
         false,
-        LookupError {
-            failure: LookupFailure::InvalidRoot,
-            bits_left: 0,
-        },
+        LookupError::new(LookupFailure::InvalidRoot, 0),
     ))?;
     if found != root {
         return Err(SyscallError::invalid_capability(1));
@@ -100,10 +97,10 @@ pub fn find_table_for_map(root: u64, vaddr: u64, level: u32) -> Result<u64, Sysc
     find_table(root, vaddr, level).map_err(|missing| {
         SyscallError::failed_lookup(
             false,
-            LookupError {
-                failure: LookupFailure::MissingCapability,
-                bits_left: entry_bits(missing + 1) as u8,
-            },
+            LookupError::new(
+                LookupFailure::MissingCapability,
+                entry_bits(missing + 1) as u8,
+            ),
         )
     })
 }

@@ -239,6 +239,23 @@ pub fn stop_thread(thread: Thread) {
     sched::make_inactive(thread);
 }
 
+/// TCB_Resume: runs a thread seL4 counts as stopped (seL4's `isStopped`),
+/// an inactive one or one waiting for a reply. One waiting for a reply
+/// leaves its Reply object and makes its Call again (seL4's restart PC); one
+/// that was reporting a fault drops it and faults again. Any other state is
+/// left alone.
+pub fn resume_stopped(thread: Thread) {
+    match thread.state() {
+        ThreadState::Inactive => sched::make_runnable(thread),
+        ThreadState::BlockedOnReply => {
+            rewind(thread);
+            cancel(thread);
+            sched::make_runnable(thread);
+        }
+        _ => {}
+    }
+}
+
 /// The thread is being destroyed: stop it and unbind its notification. A
 /// caller waiting on a Reply object it received stays blocked until the
 /// Reply object is used or deleted (seL4's rule).

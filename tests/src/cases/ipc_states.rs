@@ -1,4 +1,4 @@
-//! THREADS0100-0105: suspending, resuming and deleting a thread in each
+//! THREADS0100-0106: suspending, resuming and deleting a thread in each
 //! state it can be in with IPC: blocked on a send, on a receive, on a
 //! reply and on a notification, and running on a context lent through
 //! NBSendWait. The thread leaves the queue it was in (the next message
@@ -89,6 +89,40 @@ pub fn caller_suspended_mid_call(env: &Env) -> TestResult {
         shared(1).value.load(Ordering::SeqCst)
     );
     step(next.tcb_suspend(), "stop the next caller")
+}
+
+/// seL4's TCB_Resume restarts a thread waiting for a reply as it does an
+/// inactive one: the caller leaves the Reply object its Call waits on and
+/// makes the Call again; an answer through that Reply object no longer
+/// reaches it, the answer to the new Call does.
+pub fn caller_resumed_mid_call(env: &Env) -> TestResult {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let e: Cap<Endpoint> = cap(ep);
+    let first = reply_object(env)?;
+    let caller = blocked(env, call_and_count, 0, ep)?;
+    let r = e.recv(Some(first));
+    ensure!(r.mrs[0] == 41, "the Call carried {r:?}");
+    step(
+        caller.tcb_resume(),
+        "resume the caller waiting for its reply",
+    )?;
+    yield_times(1)?;
+    let second = reply_object(env)?;
+    let r = e.nb_recv(Some(second));
+    ensure!(
+        r.info.length() == 1 && r.mrs[0] == 41,
+        "the resumed caller made no Call again: {r:?}"
+    );
+    first.reply(MessageInfo::new(0, 0, 0, 1), [99, 0, 0, 0]);
+    stays_at(0, 0, 2, "answered through the Reply object it left")?;
+    second.reply(MessageInfo::new(0, 0, 0, 1), [42, 0, 0, 0]);
+    stays_at(0, 1, 1, "answered its new Call")?;
+    ensure!(
+        shared(0).value.load(Ordering::SeqCst) == 42,
+        "the caller got {}",
+        shared(0).value.load(Ordering::SeqCst)
+    );
+    Ok(())
 }
 
 /// seL4 SCHED0009: a server suspended while it waits in the endpoint's

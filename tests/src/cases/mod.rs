@@ -286,6 +286,7 @@ crate::test_cases! {
     THREADS0102: "a sender suspended in an endpoint's send queue leaves it: a receive takes the next sender's message; resumed, it sends again, behind the others; deleted, its message never arrives (sel4test: none)" => ipc_states::sender_suspended_in_queue;
     THREADS0103: "a waiter suspended, then deleted, on a notification leaves it: a signal stays pending for the next waiter (sel4test: none)" => ipc_states::waiter_suspended_on_notification;
     THREADS0104: "deleting a passive server holding a context lent down an NBSendWait chain frees it for the client, which runs when answered (sel4test: SCHED_CONTEXT_0008)" => ipc_states::server_deleted_holding_lent_context;
+    THREADS0106: "a caller resumed while it waits for its reply leaves its Reply object and makes its Call again (sel4test: none)" => ipc_states::caller_resumed_mid_call;
     THREADS0105: "a caller left unanswerable (its Call taken by a Wait without a Reply object, or made through a cap without grant or grant-reply) makes the Call again when resumed (sel4test: none)" => ipc_states::unanswerable_caller_calls_again;
     IPC0100: "an NBSend reaches a passive server in Recv without running it; Sends queue; binding it a context drains them all (sel4test: IPC0017)" => passive_ipc::passive_receiver_drains_once_bound;
     IPC0101: "a queued sender whose context is unbound has its message received and stays stopped until the context is bound again (sel4test: IPC0018)" => passive_ipc::sender_unbound_while_queued;

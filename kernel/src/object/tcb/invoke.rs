@@ -166,9 +166,7 @@ pub fn invoke(
                 // fault it on its first instruction).
                 return Err(Error::IllegalOperation.into());
             }
-            if target.thread.state() == ThreadState::Inactive {
-                sched::make_runnable(target.thread);
-            }
+            crate::ipc::resume_stopped(target.thread);
             done
         }
         _ => Err(Error::IllegalOperation.into()),
@@ -264,10 +262,8 @@ fn copy_registers(msg: &Message, target: Thread) -> Result<Outcome, SyscallError
             target.set_register(i, value);
         }
     }
-    let t = target;
-    let runnable = target.running_vspace().is_some();
-    if flags & COPY_RESUME_TARGET != 0 && t.state() == ThreadState::Inactive && runnable {
-        sched::make_runnable(target);
+    if flags & COPY_RESUME_TARGET != 0 && target.running_vspace().is_some() {
+        crate::ipc::resume_stopped(target);
     }
     Ok(Outcome::Done([0, 0]))
 }

@@ -299,13 +299,15 @@ pub fn yield_current() {
 }
 
 /// `SchedContext_YieldTo`: `target` goes to the front of its priority's
-/// queue; a caller of no higher priority goes to the back of its own, so
-/// the target runs before it. `target` is not `caller`.
+/// queue; a caller of no higher priority goes to the front of its own
+/// first, so it runs right after the target, ahead of the threads that
+/// were queued behind it (seL4 enqueues the caller, then the target, at
+/// the head). `target` is not `caller`.
 pub fn yield_to(target: Thread, caller: Thread) {
-    move_to_front(target);
     if target.priority() >= caller.priority() {
-        move_to_back(caller);
+        move_to_front(caller);
     }
+    move_to_front(target);
 }
 
 /// How a thread at `priority` would take the CPU if it is the one to run

@@ -299,6 +299,7 @@ crate::test_cases! {
     IPC0114: "NBSendRecv exchanges of every length 0..120, the other thread below, at and above the caller (sel4test: IPC0025)" => message_lengths::nb_send_recv_every_length;
     IPC0115: "a Call answered by a Send on the Reply object, of every length 0..120 both ways, server below, at and above the caller (sel4test: IPC0003)" => message_lengths::call_reply_send_every_length;
     SCHED0100: "YieldTo the caller's own context is IllegalOperation; YieldTo a suspended thread returns at once with nothing consumed (sel4test: SCHED0017)" => yield_to::yield_to_own_or_stopped_target;
+    SCHED0102: "YieldTo a thread of the caller's priority runs it first and the caller right behind it, ahead of the threads queued behind the caller (sel4test: none)" => yield_to::yielder_runs_right_behind_target;
     SCHED0101: "a yielder whose target is suspended or deleted returns NoError with the target's time; a yielder deleted after YieldTo leaves the target's context usable (sel4test: SCHED0018)" => yield_to::cleanup_after_yield_to;
     SCHED0110: "a thread that yielded its refill gets no fresh budget from ten suspend/resume cycles (sel4test: SCHED0016)" => budgets::suspend_resume_gives_no_budget;
     SCHED0111: "equal budgets every 10 and every 20 ms: the shorter period gets twice the time (sel4test: SCHED0013)" => budgets::shorter_period_runs_more;

@@ -1,4 +1,5 @@
-//! SCHED0100-0101: YieldTo's errors and what is left after it: a yield to
+//! SCHED0100-0102: YieldTo's errors, where it puts the yielder, and what
+//! is left after it: a yield to
 //! the caller's own context is refused, a yield to a thread that cannot run
 //! returns at once with nothing consumed, and a yielder whose target is
 //! suspended or deleted, or which is deleted itself, leaves the kernel and
@@ -10,7 +11,7 @@ use super::lent_context::{cap, context_of, stays_at};
 use crate::support::{expect_error, slot, step};
 use crate::thread::{count, own_sched_context, shared, spawn, spawn_passive, spin, yield_times};
 use crate::{ensure, Env, TestResult};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::Error;
 use keel_sys::cap::{init_thread, SchedContext, Tcb};
 use keel_sys::Cap;
@@ -29,6 +30,51 @@ extern "C" fn yield_and_record(i: u64) -> ! {
     shared(i).value.store(consumed, Ordering::SeqCst);
     shared(i).counter.fetch_add(1, Ordering::SeqCst);
     super::ipc::stop_self(i)
+}
+
+/// The order the threads of [`yielder_runs_right_behind_target`] finish in:
+/// each takes the next number.
+static TICKET: AtomicU64 = AtomicU64::new(0);
+
+/// Reports the next ticket and stops.
+extern "C" fn take_ticket(i: u64) -> ! {
+    crate::thread::report_and_stop(i, TICKET.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Yields to the context `shared(i).cap`, then reports the next ticket.
+extern "C" fn yield_then_take_ticket(i: u64) -> ! {
+    let sc: Cap<SchedContext> = cap(shared(i).cap.load(Ordering::SeqCst));
+    let _ = sc.sched_context_yield_to();
+    crate::thread::report_and_stop(i, TICKET.fetch_add(1, Ordering::SeqCst))
+}
+
+/// seL4's YieldTo to a thread of the caller's priority puts the target at
+/// the head of the queue and the caller right behind it: with the yielder,
+/// another thread and the target queued in that order, the target runs
+/// first, then the yielder, then the other (not target, other, yielder).
+pub fn yielder_runs_right_behind_target(env: &Env) -> TestResult {
+    TICKET.store(0, Ordering::SeqCst);
+    let yielder = spawn(env, yield_then_take_ticket, 0, 0, 200)?;
+    step(
+        yielder.tcb_set_mc_priority(init_thread::TCB, 200),
+        "let the yielder yield to its own priority",
+    )?;
+    let other = spawn(env, take_ticket, 1, 1, 200)?;
+    let target = spawn(env, take_ticket, 2, 2, 200)?;
+    shared(0)
+        .cap
+        .store(shared(2).sc.load(Ordering::SeqCst), Ordering::SeqCst);
+    for t in [yielder, other, target] {
+        step(t.tcb_resume(), "resume")?;
+    }
+    crate::thread::set_own_priority(50)?;
+    ensure!((0..3).all(|i| count(i) == 1), "not every thread finished");
+    let order = [0, 1, 2].map(|i| shared(i).value.load(Ordering::SeqCst));
+    ensure!(
+        order == [1, 2, 0],
+        "tickets (yielder, other, target) {order:?}: the yielder did not run right behind its target"
+    );
+    Ok(())
 }
 
 /// seL4 SCHED0017 (the cases SCHED_CONTEXT0017 leaves): YieldTo the

@@ -120,15 +120,20 @@ pub fn waiters_by_priority(env: &Env) -> TestResult {
 }
 
 /// Raises thread 2 to 60 with SetPriority and lowers thread 0 to 40 with
-/// SetSchedParams, all three waiting at 50 in the order 0, 1, 2.
+/// SetSchedParams, all three waiting at 50 in the order 0, 1, 2. In seL4
+/// MCS SetSchedParams also binds a context to a thread that has none, so
+/// thread 0's is unbound first and bound again by it.
 fn reprioritise(tcbs: &[Cap<Tcb>]) -> TestResult {
     step(
         tcbs[2].tcb_set_priority(init_thread::TCB, 60),
         "raise thread 2",
     )?;
+    let sc: Cap<SchedContext> =
+        Cap::from_cptr(CPtr::from_bits(shared(0).sc.load(Ordering::SeqCst)));
+    step(sc.sched_context_unbind(), "unbind thread 0's context")?;
     step(
-        tcbs[0].tcb_set_sched_params(init_thread::TCB, 255, 40),
-        "lower thread 0",
+        tcbs[0].tcb_set_sched_params(init_thread::TCB, 255, 40, sc.cptr(), CPtr::from_bits(0)),
+        "lower thread 0, its context bound again",
     )
 }
 

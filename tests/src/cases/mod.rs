@@ -117,6 +117,7 @@ crate::test_cases! {
     THREADS0007: "the MCP bounds the priorities a thread can give (sel4test: SCHED0005)" => threads::mcp_limits;
     THREADS0008: "TCB invocation errors (sel4test: partial THREADS0005)" => threads::errors;
     THREADS0200: "TCB_Configure and SetSpace refuse an empty or wrong root and a bad buffer, leaving the thread as it was; TCB_Configure with good ones gives a thread that runs in them (sel4test: THREADS0004, THREADS0005)" => tcb_configure::configure;
+    THREADS0203: "SetSchedParams binds a scheduling context and sets the fault endpoint as seL4 MCS's does; a null context unbinds; its errors (sel4test: none)" => tcb_configure::set_sched_params_binds_and_sets_fault_endpoint;
     THREADS0201: "WriteRegisters with resume reaches every register, of a thread that never ran and of one stopped in a Wait (sel4test: REGRESSIONS0001)" => tcb_configure::write_registers_reach_every_register;
     THREADS0202: "a new thread starts with its stack aligned to 16 bytes at its entry (sel4test: STACK_ALIGNMENT_001)" => threads::new_stacks_aligned;
     THREADS0009: "the IPC buffer set is where long messages go; removed or revoked, messages stop at four words; its errors leave it as it was (sel4test: none)" => ipc_buffer::ipc_buffer;

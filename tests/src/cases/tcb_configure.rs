@@ -2,7 +2,9 @@
 //! buffer in one invocation, and SetSpace, refused with an empty slot or a
 //! wrong object as a root and leaving the thread as it was; accepted, the
 //! thread runs in the spaces it was given. And WriteRegisters, which
-//! reaches every register of the thread it starts.
+//! reaches every register of the thread it starts. And SetSchedParams,
+//! which in seL4 MCS also binds a scheduling context and sets the fault
+//! endpoint.
 
 use super::retype::make;
 use crate::support::{expect_error, step};
@@ -194,4 +196,65 @@ pub fn device_frame_refused_as_ipc_buffer(env: &Env) -> TestResult {
     step(t.tcb_resume(), "resume")?;
     ensure!(count(0) == 1, "the thread ran {} times", count(0));
     Ok(())
+}
+
+extern "C" fn undefined_at_once(_: u64) -> ! {
+    keel_sys::arch::undefined_instruction()
+}
+
+/// seL4 MCS's SetSchedParams: a scheduling context cap binds it to a thread
+/// that has none, the fault endpoint becomes the thread's (the thread runs
+/// on the context and its fault reaches that endpoint), a null context cap
+/// unbinds the thread's context; and its errors: a cap that is no context
+/// (InvalidCapability), a fault endpoint without grant (InvalidCapability),
+/// a thread or context already bound, and unbinding the caller's own
+/// context (IllegalOperation).
+pub fn set_sched_params_binds_and_sets_fault_endpoint(env: &Env) -> TestResult {
+    let h = super::fault_handler::Handler::new(env)?;
+    let t = crate::thread::spawn_passive(env, undefined_at_once, 0, 0, 100)?;
+    let sc = sched_context(env, 1000, 1000)?;
+    let (none, ep) = (CPtr::from_bits(0), CPtr::from_bits(h.ep));
+    let me = init_thread::TCB;
+    let no_grant = super::ipc::mint(env, h.ep, 0, keel_abi::CapRights::WRITE)?;
+    let refusals = [
+        (
+            t.tcb_set_sched_params(me, 100, 100, ep, none),
+            Error::InvalidCapability,
+            "an endpoint as the context",
+        ),
+        (
+            t.tcb_set_sched_params(me, 100, 100, sc.cptr(), no_grant.cptr()),
+            Error::InvalidCapability,
+            "a fault endpoint without grant",
+        ),
+        (
+            me.tcb_set_sched_params(me, 255, 255, none, none),
+            Error::IllegalOperation,
+            "unbinding the caller's own context",
+        ),
+    ];
+    for (result, error, what) in refusals {
+        expect_error(result, error, what)?;
+    }
+    step(
+        t.tcb_set_sched_params(me, 100, 100, sc.cptr(), ep),
+        "bind and set the fault endpoint",
+    )?;
+    expect_error(
+        t.tcb_set_sched_params(me, 100, 100, sc.cptr(), ep),
+        Error::IllegalOperation,
+        "binding a thread already bound",
+    )?;
+    step(t.tcb_resume(), "resume")?;
+    let r = Cap::<keel_sys::cap::Endpoint>::from_cptr(ep).recv(Some(h.reply));
+    ensure!(
+        r.info.label() == keel_abi::fault::FaultType::UserException as u64,
+        "the thread's fault did not reach the endpoint SetSchedParams gave: {r:?}"
+    );
+    step(t.tcb_suspend(), "suspend")?;
+    step(t.tcb_set_sched_params(me, 100, 100, none, none), "unbind")?;
+    step(
+        sc.sched_context_bind(t),
+        "bind the context again, now that both are free",
+    )
 }

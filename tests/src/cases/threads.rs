@@ -184,12 +184,18 @@ pub fn mcp_limits(env: &Env) -> TestResult {
         "MCP above the authority's MCP",
     )?;
     expect_error(
-        t.tcb_set_sched_params(t, 50, 101),
+        t.tcb_set_sched_params(t, 50, 101, CPtr::from_bits(0), CPtr::from_bits(0)),
         Error::RangeError,
         "sched params above the MCP",
     )?;
     step(
-        t.tcb_set_sched_params(init_thread::TCB, 50, 40),
+        t.tcb_set_sched_params(
+            init_thread::TCB,
+            50,
+            40,
+            CPtr::from_bits(0),
+            CPtr::from_bits(0),
+        ),
         "sched params",
     )
 }

@@ -183,20 +183,29 @@ impl Cap<Tcb> {
             .map(|_| ())
     }
 
-    /// Sets both priorities, checked against `authority`'s MCP.
+    /// seL4 MCS's SetSchedParams: sets both priorities (checked against
+    /// `authority`'s MCP), binds `sched_context` to the thread (both must be
+    /// unbound) or, for a null CPtr, unbinds the thread's own context (not
+    /// the caller's own), and makes `fault_ep` (a null CPtr: none) its
+    /// fault handler.
     ///
     /// # Errors
-    /// As for [`Cap::tcb_set_priority`].
+    /// As for [`Cap::tcb_set_priority`]; `InvalidCapability` 2 for a cap
+    /// that is no scheduling context, 3 for a fault endpoint without write
+    /// and grant or grant-reply; `IllegalOperation` when the thread or the
+    /// context is already bound, or to unbind the caller's own context.
     pub fn tcb_set_sched_params(
         self,
         authority: Cap<Tcb>,
         mcp: u64,
         priority: u64,
+        sched_context: CPtr,
+        fault_ep: CPtr,
     ) -> Result<(), InvocationError> {
         self.tcb_invoke(
             Label::TcbSetSchedParams,
             &[mcp, priority],
-            &[authority.cptr()],
+            &[authority.cptr(), sched_context, fault_ep],
         )
         .map(|_| ())
     }

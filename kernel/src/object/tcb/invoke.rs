@@ -3,9 +3,10 @@
 //! the message, read into the caller's IPC buffer.
 
 use crate::arch::UserRegisters;
-use crate::object::handle::Thread;
+use crate::object::handle::{SchedContextRef, Thread};
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
+use crate::object::sched_context;
 use crate::object::tcb::{
     ThreadState, CSPACE_ROOT_SLOT, FAULT_ENDPOINT_SLOT, IPC_BUFFER_SLOT, TIMEOUT_ENDPOINT_SLOT,
     VSPACE_ROOT_SLOT,
@@ -126,14 +127,7 @@ pub fn invoke(
                 .set_mcp(checked_priority(msg.mr(0)?, authority)?);
             done
         }
-        Label::TcbSetSchedParams => {
-            let authority = authority(msg)?;
-            let mcp = checked_priority(msg.mr(0)?, authority)?;
-            let priority = checked_priority(msg.mr(1)?, authority)?;
-            target.thread.set_mcp(mcp);
-            sched::set_priority(target.thread, priority);
-            done
-        }
+        Label::TcbSetSchedParams => set_sched_params(msg, target, caller),
         Label::TcbSuspend => {
             crate::ipc::stop_thread(target.thread);
             done
@@ -171,6 +165,61 @@ pub fn invoke(
         }
         _ => Err(Error::IllegalOperation.into()),
     }
+}
+
+/// seL4 MCS's TCB_SetSchedParams: MRs MCP and priority, each checked
+/// against the authority's MCP; caps authority, scheduling context and
+/// fault endpoint. A scheduling context cap binds that context to a thread
+/// that has none (the context bound to no thread); a null cap unbinds the
+/// thread's own context, but not the caller's. The fault endpoint (a fault
+/// handler cap, or null for none) replaces the thread's.
+fn set_sched_params(
+    msg: &Message,
+    target: Target,
+    caller: Thread,
+) -> Result<Outcome, SyscallError> {
+    let authority = authority(msg)?;
+    let mcp = checked_priority(msg.mr(0)?, authority)?;
+    let priority = checked_priority(msg.mr(1)?, authority)?;
+    let (_, sc_cap) = msg.extra_cap(1)?;
+    let fault_ep = msg.extra_cap(2)?;
+    let thread = target.thread;
+    let context = match sc_cap.kind() {
+        CapType::SchedContext => {
+            let context =
+                SchedContextRef::from_cap(&sc_cap).ok_or(SyscallError::invalid_capability(2))?;
+            if thread.sched_context() != 0 || context.tcb() != 0 {
+                return Err(Error::IllegalOperation.into());
+            }
+            Some(context)
+        }
+        CapType::Null if thread == caller => return Err(Error::IllegalOperation.into()),
+        CapType::Null => None,
+        _ => return Err(SyscallError::invalid_capability(2)),
+    };
+    if !(fault_ep.1.is_null() || crate::fault::is_fault_handler(&fault_ep.1)) {
+        return Err(SyscallError::invalid_capability(3));
+    }
+    let source = (!fault_ep.1.is_null()).then_some(fault_ep);
+    if replace_slot(target, FAULT_ENDPOINT_SLOT, source)? == Progress::Preempted {
+        return Ok(Outcome::Restart);
+    }
+    if !target.alive() {
+        return Ok(Outcome::Done([0, 0]));
+    }
+    thread.set_mcp(mcp);
+    sched::set_priority(thread, priority);
+    match context {
+        Some(context) => sched_context::bind(context, thread),
+        None => {
+            if let Some(own) = SchedContextRef::from_link(thread.sched_context())
+                .filter(|c| c.tcb() == thread.addr())
+            {
+                sched_context::unbind_tcb(own);
+            }
+        }
+    }
+    Ok(Outcome::Done([0, 0]))
 }
 
 fn authority(msg: &Message) -> Result<u64, SyscallError> {

@@ -11,7 +11,9 @@ use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
 use keel_abi::CapType;
-use keel_kernel_core::cspace::{derive, insert_derived, lookup_cap, lookup_slot, read_cap};
+use keel_kernel_core::cspace::{
+    derive, insert_derived, lookup_cap, lookup_slot, read_cap, LookupError,
+};
 use keel_kernel_core::object_memory::ObjectMemory;
 
 fn buffer_word(buffer: u64, offset: usize, i: usize) -> u64 {
@@ -33,6 +35,23 @@ fn receive_slot(receiver: Thread) -> Option<u64> {
     let (_, cnode) = lookup_cap(&mem, root, cnode_cptr).ok()?;
     let slot = lookup_slot(&mem, cnode, index, depth).ok()?;
     read_cap(&mem, slot).is_null().then_some(slot)
+}
+
+/// seL4's `lookupExtraCaps` when a message is sent: the first of the
+/// `count` caps `sender` names in its IPC buffer whose lookup fails, with
+/// how it failed. A sender without an IPC buffer names none.
+pub fn first_unresolved(sender: Thread, count: usize) -> Option<(u64, LookupError)> {
+    let mem = KernelMemory;
+    let from = sender.ipc_buffer();
+    if from == 0 {
+        return None;
+    }
+    let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
+    let root = sender.cspace_root();
+    (0..count.min(MAX_EXTRA_CAPS)).find_map(|i| {
+        let cptr = mem.read(buffer_word(from, caps_offset, i));
+        lookup_cap(&mem, root, cptr).err().map(|e| (cptr, e))
+    })
 }
 
 /// Transfers the `count` caps `sender` names to `receiver` for a message

@@ -5,7 +5,7 @@
 //! are in `object::endpoint` and `object::notification`, Reply objects in
 //! `object::reply`; capability transfer is in `caps`.
 
-mod caps;
+pub mod caps;
 pub mod queue;
 
 use crate::object::handle::{EndpointRef, Thread};

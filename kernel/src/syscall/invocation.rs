@@ -90,7 +90,9 @@ impl Message {
 }
 
 /// Performs the invocation the current thread (TCB object `tcb_object`)
-/// made of `cap`, the cap in `slot` its Call names.
+/// made of `cap`, the cap in `slot` its Call names. An extra cap whose
+/// lookup fails is a cap fault (seL4's `lookupExtraCaps`), which the caller
+/// raises for a Call or Send.
 ///
 /// # Errors
 /// Any invocation error, with its details.
@@ -121,7 +123,10 @@ pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError
         let at =
             ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
         let cptr = keel_kernel_core::object_memory::ObjectMemory::read(&mem, at);
-        msg.extra[i] = lookup_cap(&mem, root, cptr)?;
+        match lookup_cap(&mem, root, cptr) {
+            Ok(found) => msg.extra[i] = found,
+            Err(e) => return Ok(super::ipc::cap_fault(cptr, false, e)),
+        }
         msg.extra_count = i + 1;
     }
     let label =

@@ -22,8 +22,8 @@ use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
 use crate::syscall::invocation::Outcome;
 use crate::{ipc, sched};
-use keel_abi::syscall::{ARG_CAP, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
-use keel_abi::{CapRights, CapType, Error, LookupFailure, Syscall};
+use keel_abi::syscall::{ARG_CAP, ARG_INFO, ARG_REPLY, ARG_SEND_RECV_REPLY, ARG_SEND_RECV_SOURCE};
+use keel_abi::{CapRights, CapType, Error, LookupFailure, MessageInfo, Syscall};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::LookupError;
 use keel_kernel_core::error::SyscallError;
@@ -95,25 +95,36 @@ fn send_once(thread: Thread, syscall: Syscall) -> (Outcome, bool) {
     let cptr = thread.syscall_arg(ARG_CAP);
     match thread.lookup_cap(cptr) {
         Ok((slot, cap)) if invoked_by_send(&cap) => {
-            (invoke_dropping_answer(thread, slot, cap), true)
+            (invoke_dropping_answer(thread, syscall, slot, cap), true)
         }
         Ok((_, cap)) => (
             send_through(thread, syscall, cap).unwrap_or(Outcome::Handled),
             false,
         ),
-        Err(e) if syscall == Syscall::Send => (cap_fault(cptr, false, e), false),
-        Err(_) => (Outcome::Handled, false),
+        Err(e) => (lookup_failed(syscall, cptr, e), false),
+    }
+}
+
+/// What a send whose own or extra cap failed to look up comes to: a cap
+/// fault for a Call or Send, nothing for a non-blocking send (seL4's
+/// `isBlocking`).
+fn lookup_failed(syscall: Syscall, cptr: u64, lookup: LookupError) -> Outcome {
+    match syscall {
+        Syscall::Call | Syscall::Send => cap_fault(cptr, false, lookup),
+        _ => Outcome::Handled,
     }
 }
 
 /// A send through a cap to a kernel object: the invocation a Call would
 /// make, its answer dropped. Out of line, so the IPC send path (a signal,
 /// a Send on an endpoint) stays as short as it was.
+/// A Send hears of a cap fault of the message's extra caps; nothing else.
 #[inline(never)]
 #[cold]
-fn invoke_dropping_answer(thread: Thread, slot: u64, cap: Cap) -> Outcome {
+fn invoke_dropping_answer(thread: Thread, syscall: Syscall, slot: u64, cap: Cap) -> Outcome {
     match super::invocation::call(thread, slot, cap) {
         Ok(Outcome::Restart) => Outcome::Restart,
+        Ok(fault @ Outcome::Fault(..)) if syscall == Syscall::Send => fault,
         _ => Outcome::Handled,
     }
 }
@@ -145,11 +156,19 @@ fn invoked_by_send(cap: &Cap) -> bool {
 }
 
 /// Sends from `thread` through `cap`, the cap its system call named (for a
-/// Call, found by the dispatcher's own lookup). An endpoint or notification
-/// cap without the write right, or a null cap, is an InvalidCapability
-/// error (the invoked cap), as seL4's `decodeInvocation` gives it.
+/// Call, found by the dispatcher's own lookup). The caps the message names
+/// are looked up first: one that fails is a cap fault for a Call or Send
+/// and drops a non-blocking send. An endpoint or notification cap without
+/// the write right, or a null cap, is an InvalidCapability error (the
+/// invoked cap), as seL4's `decodeInvocation` gives it.
 #[inline(always)]
 pub fn send_through(thread: Thread, syscall: Syscall, cap: Cap) -> Result<Outcome, SyscallError> {
+    let extra = MessageInfo::from_word(thread.syscall_arg(ARG_INFO)).extra_caps();
+    if extra > 0 {
+        if let Some((cptr, e)) = ipc::caps::first_unresolved(thread, extra) {
+            return Ok(lookup_failed(syscall, cptr, e));
+        }
+    }
     match cap.kind() {
         CapType::Endpoint | CapType::Notification
             if !cap.rights_field().contains(CapRights::WRITE) =>

@@ -4,6 +4,8 @@
 //! InvalidCapability error that only a Call hears; a receive through a cap
 //! it cannot use is a cap fault reported as a missing capability. The
 //! message carries seL4's InRecvPhase word and the lookup failure's words.
+//! So does a cap a message names that cannot be looked up (seL4's
+//! `lookupExtraCaps`), for IPC and for an invocation alike.
 
 use super::fault_handler::Handler;
 use crate::support::{slot, step};
@@ -50,6 +52,24 @@ extern "C" fn nb_recv_on(i: u64) -> ! {
     let reply = shared(i).reply.load(Ordering::SeqCst);
     let reply = (reply != 0).then(|| Cap::from_cptr(CPtr::from_bits(reply)));
     endpoint_at(shared(i).cap.load(Ordering::SeqCst)).nb_recv(reply);
+    report_and_stop(i, 0)
+}
+
+/// Sends a message naming one cap whose lookup fails: `value` 0 a Send and
+/// 1 an NBSend through the endpoint in `shared(i).cap`, 2 a Call of its own
+/// TCB (BindNotification, an invocation); counts once past it.
+extern "C" fn send_naming_bad_cap(i: u64) -> ! {
+    let _ = keel_sys::ipc::set_cap(0, CPtr::from_bits(BAD_GUARD));
+    let ep = endpoint_at(shared(i).cap.load(Ordering::SeqCst));
+    match shared(i).value.load(Ordering::SeqCst) {
+        0 => ep.send(MessageInfo::new(0, 0, 1, 0), [0; 4]),
+        1 => ep.nb_send(MessageInfo::new(0, 0, 1, 0), [0; 4]),
+        _ => {
+            let own = endpoint_at(shared(i).tcb.load(Ordering::SeqCst));
+            let bind = keel_abi::Label::TcbBindNotification as u64;
+            own.call(MessageInfo::new(bind, 0, 1, 0), [0; 4]);
+        }
+    }
     report_and_stop(i, 0)
 }
 
@@ -196,4 +216,44 @@ pub fn receive_lookup_and_reply_faults(env: &Env) -> TestResult {
     expect_cap_fault(&r, h.ep, true, LookupFailure::MissingCapability, &[0])?;
     ensure!(count(1) == 0, "the receive returned");
     step(t.tcb_suspend(), "suspend")
+}
+
+/// A cap a message names that cannot be looked up is a cap fault for that
+/// CPtr when the message is sent by a Send through an endpoint or by a Call
+/// of a kernel object (seL4 looks the caps up before it decodes), and
+/// drops an NBSend without a fault.
+pub fn message_cap_lookup_failure(env: &Env) -> TestResult {
+    let radix = env.boot_info.root_cnode_size_bits;
+    let h = Handler::new(env)?;
+    let ep = super::retype::make(env, 12, keel_abi::ObjectType::Endpoint, 0, 1)?;
+    let guard_words = [64, 0, 64 - radix];
+    for (i, what) in [(0u64, "Send"), (2, "Call of an invocation")] {
+        let t = spawn_with_handler(env, send_naming_bad_cap, i as usize, i, 255, h.ep)?;
+        shared(i).cap.store(ep, Ordering::SeqCst);
+        shared(i).value.store(i, Ordering::SeqCst);
+        step(t.tcb_resume(), "resume")?;
+        let r = endpoint_at(h.ep).recv(Some(h.reply));
+        expect_cap_fault(
+            &r,
+            BAD_GUARD,
+            false,
+            LookupFailure::GuardMismatch,
+            &guard_words,
+        )
+        .map_err(|e| alloc::format!("{what}: {e}"))?;
+        ensure!(count(i) == 0, "{what} went on past its fault");
+        step(t.tcb_suspend(), "suspend")?;
+    }
+    let t = spawn_with_handler(env, send_naming_bad_cap, 1, 1, 255, h.ep)?;
+    shared(1).cap.store(ep, Ordering::SeqCst);
+    shared(1).value.store(1, Ordering::SeqCst);
+    step(t.tcb_resume(), "resume")?;
+    yield_times(1)?;
+    ensure!(count(1) == 1, "the NBSend did not return");
+    let r = endpoint_at(h.ep).nb_recv(Some(h.reply));
+    ensure!(
+        r.info.label() == 0 && r.info.length() == 0,
+        "the NBSend faulted: {r:?}"
+    );
+    Ok(())
 }

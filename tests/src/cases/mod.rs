@@ -224,6 +224,7 @@ crate::test_cases! {
     FAULT0013: "Send and NBSend to an empty slot are dropped without a fault, as is an NBSend whose lookup fails (sel4test: none)" => cap_fault::sends_to_nothing_dropped;
     FAULT0014: "a Send or Call whose lookup fails cap-faults outside the receive phase with the guard mismatch's words (sel4test: none)" => cap_fault::send_lookup_failure_faults;
     FAULT0015: "a receive whose lookup fails, or whose Reply argument is no Reply cap, cap-faults in the receive phase with the lookup's words (sel4test: none)" => cap_fault::receive_lookup_and_reply_faults;
+    FAULT0016: "a cap a message names that cannot be looked up cap-faults a Send through an endpoint and a Call of a kernel object, and drops an NBSend (sel4test: none)" => cap_fault::message_cap_lookup_failure;
     FAULT0012: "a thread that put itself in a 32-bit mode (and made a system call there) faults, then runs on in 64-bit mode (sel4test: none)" => fault_handler::back_in_64_bit_mode;
     VSPACE0001: "map a frame, write and read it, and a thread reads it too (sel4test: partial FRAMEEXPORTS0001)" => vspace::map_and_access;
     VSPACE0002: "one frame mapped twice through a copied cap shares its contents (sel4test: none)" => vspace::shared_frame;

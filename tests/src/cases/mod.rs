@@ -22,6 +22,7 @@ mod fault_handler;
 mod fault_sweep;
 mod init;
 mod ipc;
+mod ipc_across;
 mod ipc_buffer;
 mod ipc_caps;
 mod ipc_order;
@@ -301,6 +302,9 @@ crate::test_cases! {
     IPC0111: "Call + ReplyRecv of every length 0..120 both ways, fast and slow path, server below, at and above the caller (sel4test: IPC0002)" => message_lengths::call_reply_every_length;
     IPC0112: "NBSend of every length 0..120 reaches a waiting receiver whole and is dropped when none waits (sel4test: IPC0004)" => message_lengths::nb_send_every_length;
     IPC0113: "Call + ReplyRecv of every length 0..120 to a server in another address space, fast and slow path (sel4test: IPC1002)" => message_lengths::call_reply_every_length_across_address_spaces, InRoot;
+    IPC0300: "Send + Recv of every length 0..120 from a child process to the root task, the sender at 98 to 102 against the receiver at 100, sender first and receiver first (sel4test: IPC1001)" => ipc_across::send_recv_across_address_spaces, InRoot;
+    IPC0301: "a child's Calls of every length 0..120 answered by the root task with a Send on the Reply object, then a Recv; both directions checked, swept as IPC0300 (sel4test: IPC1003)" => ipc_across::call_reply_recv_across_address_spaces, InRoot;
+    IPC0302: "NBSend of every length 0..120 from a child process: a receiver above the sender gets each whole, one at or below it does not wait and every NBSend is dropped; swept as IPC0300 (sel4test: IPC1004)" => ipc_across::nb_send_recv_across_address_spaces, InRoot;
     IPC0114: "NBSendRecv exchanges of every length 0..120, the other thread below, at and above the caller (sel4test: IPC0025)" => message_lengths::nb_send_recv_every_length;
     IPC0115: "a Call answered by a Send on the Reply object, of every length 0..120 both ways, server below, at and above the caller (sel4test: IPC0003)" => message_lengths::call_reply_send_every_length;
     SCHED0100: "YieldTo the caller's own context is IllegalOperation; YieldTo a suspended thread returns at once with nothing consumed (sel4test: SCHED0017)" => yield_to::yield_to_own_or_stopped_target;

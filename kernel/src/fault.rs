@@ -39,8 +39,11 @@ pub enum UserFaultKind {
     /// A misaligned access.
     Alignment,
     /// A system call named a missing cap, or one without the right it needs
-    /// (`UserFault::addr` holds the CPtr).
-    CapFault,
+    /// (`UserFault::addr` holds the CPtr), in its send or its receive phase.
+    CapFault {
+        /// The receive phase: the cap (or the Reply object) a receive named.
+        in_receive_phase: bool,
+    },
     /// An unknown system-call number (`UserFault::addr` holds it).
     UnknownSyscall,
     /// Any other exception, with the architecture's code (x86 vector, aarch64 ESR).
@@ -66,7 +69,7 @@ impl core::fmt::Display for UserFaultKind {
             UserFaultKind::VmFault(Access::Execute) => f.write_str("vm-fault (execute)"),
             UserFaultKind::UndefinedInstruction(_) => f.write_str("undefined-instruction"),
             UserFaultKind::Alignment => f.write_str("alignment"),
-            UserFaultKind::CapFault => f.write_str("cap-fault"),
+            UserFaultKind::CapFault { .. } => f.write_str("cap-fault"),
             UserFaultKind::UnknownSyscall => f.write_str("unknown-syscall"),
             UserFaultKind::Other(code) => write!(f, "exception {code:#x}"),
         }
@@ -97,9 +100,10 @@ fn message(thread: Thread, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS],
             w[layout::VM_FAULT_FSR] = access as u64;
             (FaultType::VmFault, layout::VM_FAULT_LENGTH)
         }
-        UserFaultKind::CapFault => {
+        UserFaultKind::CapFault { in_receive_phase } => {
             w[layout::CAP_FAULT_IP] = fault.ip;
             w[layout::CAP_FAULT_ADDR] = fault.addr;
+            w[layout::CAP_FAULT_IN_RECV_PHASE] = u64::from(in_receive_phase);
             (FaultType::CapFault, layout::CAP_FAULT_LENGTH)
         }
         UserFaultKind::UnknownSyscall => {

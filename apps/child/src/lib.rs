@@ -65,8 +65,8 @@ pub fn compose(len: u64, salt: u64) -> (keel_abi::MessageInfo, [u64; 4]) {
 /// Whether `r` is the whole message of length `len` [`compose`] made.
 pub fn intact(r: &keel_sys::ipc::Received, len: u64, salt: u64) -> bool {
     let head = (0..len.min(4)).all(|i| r.mrs[i as usize] == length_word(len, i, salt));
-    let tail = (4..len)
-        .all(|i| keel_sys::ipc::mr(i as usize).ok() == Some(length_word(len, i, salt)));
+    let tail =
+        (4..len).all(|i| keel_sys::ipc::mr(i as usize).ok() == Some(length_word(len, i, salt)));
     r.info.length() as u64 == len && r.info.label() == len && head && tail
 }
 

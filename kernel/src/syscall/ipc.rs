@@ -62,8 +62,21 @@ fn reply_object(thread: Thread, syscall: Syscall) -> Result<Option<u64>, u64> {
     }
 }
 
+/// A cap fault on `cptr` in a send (or invocation) phase.
 fn cap_fault(cptr: u64) -> Outcome {
-    Outcome::Fault(crate::fault::UserFaultKind::CapFault, cptr)
+    let kind = crate::fault::UserFaultKind::CapFault {
+        in_receive_phase: false,
+    };
+    Outcome::Fault(kind, cptr)
+}
+
+/// A cap fault on `cptr` in a receive phase (the receive's cap or its
+/// Reply object), as seL4 marks it in the message.
+fn receive_cap_fault(cptr: u64) -> Outcome {
+    let kind = crate::fault::UserFaultKind::CapFault {
+        in_receive_phase: true,
+    };
+    Outcome::Fault(kind, cptr)
 }
 
 /// Sends (Send, NBSend, the send half of NBSendRecv and NBSendWait) from
@@ -168,14 +181,14 @@ pub fn send_through(
 pub fn receive(thread: Thread, syscall: Syscall) -> Outcome {
     let reply = match reply_object(thread, syscall) {
         Ok(reply) => reply,
-        Err(cptr) => return cap_fault(cptr),
+        Err(cptr) => return receive_cap_fault(cptr),
     };
     if let (Syscall::ReplyRecv, Some(reply)) = (syscall, reply) {
         ipc::reply(thread, reply);
     }
     let cptr = receive_cptr(thread, syscall);
     let Some(cap) = lookup(thread, cptr).filter(can_receive) else {
-        return cap_fault(cptr);
+        return receive_cap_fault(cptr);
     };
     let blocking = !matches!(syscall, Syscall::NBRecv | Syscall::NBWait);
     match cap.kind() {

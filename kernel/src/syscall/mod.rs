@@ -30,7 +30,7 @@ pub fn handle_syscall() -> ! {
                 Ok(Outcome::Fault(kind, addr)) => {
                     // A cap fault re-runs the system call once handled; an
                     // unknown system call goes on after it.
-                    if kind == UserFaultKind::CapFault {
+                    if matches!(kind, UserFaultKind::CapFault { .. }) {
                         tcb.restart_syscall();
                     }
                     let ip = tcb.ip();

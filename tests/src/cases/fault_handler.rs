@@ -295,6 +295,10 @@ pub fn cap_fault_fixed_and_retried(env: &Env) -> TestResult {
         "CPtr {:#x}",
         r.mrs[layout::CAP_FAULT_ADDR]
     );
+    ensure!(
+        r.mrs[layout::CAP_FAULT_IN_RECV_PHASE] == 0,
+        "a send's cap fault marked as in the receive phase"
+    );
     ensure!(count(0) == 0, "the send went through");
     step(
         slot(empty).copy(&slot(h.ep), CapRights::ALL),

@@ -156,7 +156,9 @@ const X86_64: Machine = Machine {
 /// `str x0, [x3]; mov x0, x4; br x2`, little-endian.
 macro_rules! aarch64_restart {
     () => {
-        [0x60, 0x00, 0x00, 0xf9, 0xe0, 0x03, 0x04, 0xaa, 0x40, 0x00, 0x1f, 0xd6]
+        [
+            0x60, 0x00, 0x00, 0xf9, 0xe0, 0x03, 0x04, 0xaa, 0x40, 0x00, 0x1f, 0xd6,
+        ]
     };
 }
 
@@ -445,11 +447,7 @@ fn handle(m: &Machine, round: Round, f: &Faulter, r: &Received, reply: Cap<Reply
                 "the word at the faulter's SP holds {word:#x}"
             );
             VALUE_WORD.0.store(GOOD_MAGIC, Ordering::SeqCst);
-            reply_with(
-                reply,
-                u64::from(!round.restart),
-                &[restart, f.sp, m.flags],
-            )?;
+            reply_with(reply, u64::from(!round.restart), &[restart, f.sp, m.flags])?;
         }
     }
     Ok(())
@@ -647,7 +645,10 @@ pub fn across_spaces(env: &Env, kind: Kind) -> TestResult {
         // SAFETY: the frame is mapped read-write at `v` for this test; the
         // child writes it only past its fault, and is not running.
         unsafe { out.write_volatile(0) };
-        let mut ctx = step(p.tcb.tcb_read_all_registers(false), "read the child's registers")?;
+        let mut ctx = step(
+            p.tcb.tcb_read_all_registers(false),
+            "read the child's registers",
+        )?;
         let site = FaultSite {
             code: CHILD_CODE,
             sp: ctx.sp(),

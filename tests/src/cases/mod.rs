@@ -25,6 +25,7 @@ mod ipc;
 mod ipc_across;
 mod ipc_buffer;
 mod ipc_caps;
+mod ipc_faults;
 mod ipc_order;
 mod ipc_sel4;
 mod ipc_states;
@@ -225,7 +226,7 @@ crate::test_cases! {
     PAGEFAULT0313: "an unknown system call in a child process, swept as PAGEFAULT0310 (sel4test: PAGEFAULT1004)" => fault_sweep::unknown_syscall_across_spaces, InRoot;
     FAULT0005: "a user exception's message carries IP, SP and flags; a reply with label 0 resumes at its IP and SP (sel4test: partial PAGEFAULT0005)" => fault_handler::user_exception_resumed_at_new_ip;
     FAULT0006: "a user exception's reply with another label leaves the thread inactive until resumed (sel4test: partial PAGEFAULT0005)" => fault_handler::user_exception_refused;
-    FAULT0007: "a cap fault is retried after the handler installs the cap (sel4test: none)" => fault_handler::cap_fault_fixed_and_retried;
+    FAULT0007: "a send's cap fault, marked as in the send phase, is retried after the handler installs the cap (sel4test: none)" => fault_handler::cap_fault_fixed_and_retried;
     FAULT0008: "an unknown system call reaches the handler with every register and the number; a label-0 reply's registers take effect, another label's do not resume (sel4test: partial PAGEFAULT0004, partial PAGEFAULT1004)" => unknown_syscall::unknown_syscall_delivered;
     FAULT0009: "the handler sees the fault endpoint cap's badge (sel4test: partial PAGEFAULT0001)" => fault_handler::handler_badge;
     FAULT0010: "fault and timeout endpoints need write and grant or grant-reply (sel4test: none)" => fault_handler::handler_needs_write_and_grant_or_grant_reply;
@@ -305,6 +306,8 @@ crate::test_cases! {
     IPC0300: "Send + Recv of every length 0..120 from a child process to the root task, the sender at 98 to 102 against the receiver at 100, sender first and receiver first (sel4test: IPC1001)" => ipc_across::send_recv_across_address_spaces, InRoot;
     IPC0301: "a child's Calls of every length 0..120 answered by the root task with a Send on the Reply object, then a Recv; both directions checked, swept as IPC0300 (sel4test: IPC1003)" => ipc_across::call_reply_recv_across_address_spaces, InRoot;
     IPC0302: "NBSend of every length 0..120 from a child process: a receiver above the sender gets each whole, one at or below it does not wait and every NBSend is dropped; swept as IPC0300 (sel4test: IPC1004)" => ipc_across::nb_send_recv_across_address_spaces, InRoot;
+    IPC0303: "for each of the 16 rights sets, a Recv through a cap with read receives the message, one without read cap-faults to the receiver's fault endpoint in the receive phase and receives nothing (sel4test: IPCRIGHTS0002)" => ipc_faults::recv_needs_read;
+    IPC0304: "a fault handler made passive while it waits runs on the faulter's context, maps the missing page and replies; the faulter's store lands (sel4test: IPC0021)" => ipc_faults::passive_fault_handler;
     IPC0114: "NBSendRecv exchanges of every length 0..120, the other thread below, at and above the caller (sel4test: IPC0025)" => message_lengths::nb_send_recv_every_length;
     IPC0115: "a Call answered by a Send on the Reply object, of every length 0..120 both ways, server below, at and above the caller (sel4test: IPC0003)" => message_lengths::call_reply_send_every_length;
     SCHED0100: "YieldTo the caller's own context is IllegalOperation; YieldTo a suspended thread returns at once with nothing consumed (sel4test: SCHED0017)" => yield_to::yield_to_own_or_stopped_target;

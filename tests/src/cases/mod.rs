@@ -256,7 +256,8 @@ crate::test_cases! {
     PROCESS0004: "revoking a child's untyped returns all its memory; the untyped builds a child again (sel4test: partial IPC1003)" => process::teardown_returns_memory, InRoot;
     PROCESS0005: "Call and ReplyRecv across address spaces carry badges and long messages, fast and slow path (sel4test: partial IPC0002, partial IPC1002)" => process::call_across_address_spaces, InRoot;
     PROCESS0006: "loader errors name their step: a bad image, too little memory, too few slots (sel4test: none)" => process::loader_errors, InRoot;
-    PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before (sel4test: partial VSPACE0006)" => process::dead_pool_stops_child, InRoot;
+    PROCESS0007: "a child whose ASID pool is deleted does not run again, though it ran just before (sel4test: none)" => process::dead_pool_stops_child, InRoot;
+    VSPACE0300: "an ASID pool made for every one the table has room for, and in each a child process that runs and writes a page it shares with the root task (sel4test: VSPACE0006)" => process::child_in_every_pool, InRoot;
     PROCESS0008: "a cap replaced in the slot a client calls through is what its next fast-path Call uses (sel4test: none)" => process::replaced_cap_is_used, InRoot;
     FRAMEDIPC0001: "a frame mapped in the root task and a child carries the child's writes to the root task (sel4test: none)" => process::shared_frame, InRoot;
     FRAMEDIPC0200: "SetIPCBuffer and TCB_Configure refuse a device frame as the IPC buffer; the thread keeps its buffer and runs (sel4test: FRAMEDIPC0001, FRAMEDIPC0002)" => tcb_configure::device_frame_refused_as_ipc_buffer, InRoot;

@@ -52,7 +52,7 @@ const BAD_MAGIC: u64 = !GOOD_MAGIC;
 /// A system-call number Keel does not have.
 const BAD_SYSCALL: u64 = 0xc1;
 /// The badge of the badged fault endpoint.
-const EXPECTED_BADGE: u64 = 0xabab_aba;
+const EXPECTED_BADGE: u64 = 0x0aba_baba;
 /// The handler's priority; the faulter's is swept around it.
 const HANDLER_PRIORITY: u64 = 101;
 /// The priority the suite runs tests at, given back at the end.

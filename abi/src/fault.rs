@@ -77,7 +77,8 @@ pub const USER_EXCEPTION_IP: usize = 0;
 pub const USER_EXCEPTION_SP: usize = 1;
 /// UserException: the flags word.
 pub const USER_EXCEPTION_FLAGS: usize = 2;
-/// UserException: the exception number (x86 vector, aarch64 ESR class).
+/// UserException: the exception number (x86_64: the vector; aarch64: the
+/// whole ESR, syndrome included, as seL4 gives it).
 pub const USER_EXCEPTION_NUMBER: usize = 3;
 /// UserException: the error code.
 pub const USER_EXCEPTION_CODE: usize = 4;

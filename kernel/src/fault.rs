@@ -33,8 +33,9 @@ pub enum Access {
 pub enum UserFaultKind {
     /// A page fault at `UserFault::addr`.
     VmFault(Access),
-    /// An undefined or privileged instruction.
-    UndefinedInstruction,
+    /// An undefined or privileged instruction, with the exception number
+    /// seL4 reports for it (x86_64: vector 6; aarch64: the whole ESR).
+    UndefinedInstruction(u64),
     /// A misaligned access.
     Alignment,
     /// A system call's cap lookup failed, or a receive named a cap it
@@ -74,7 +75,7 @@ impl core::fmt::Display for UserFaultKind {
             UserFaultKind::VmFault(Access::Read) => f.write_str("vm-fault (read)"),
             UserFaultKind::VmFault(Access::Write) => f.write_str("vm-fault (write)"),
             UserFaultKind::VmFault(Access::Execute) => f.write_str("vm-fault (execute)"),
-            UserFaultKind::UndefinedInstruction => f.write_str("undefined-instruction"),
+            UserFaultKind::UndefinedInstruction(_) => f.write_str("undefined-instruction"),
             UserFaultKind::Alignment => f.write_str("alignment"),
             UserFaultKind::CapFault(_) => f.write_str("cap-fault"),
             UserFaultKind::UnknownSyscall => f.write_str("unknown-syscall"),
@@ -83,9 +84,8 @@ impl core::fmt::Display for UserFaultKind {
     }
 }
 
-/// Exception numbers in UserException messages for the kinds Keel names
-/// (the x86 vectors; other exceptions carry the architecture's own code).
-const UNDEFINED_INSTRUCTION_NUMBER: u64 = 6;
+/// The exception number in an alignment fault's UserException message
+/// (the x86 vector; other exceptions carry the architecture's own code).
 const ALIGNMENT_NUMBER: u64 = 17;
 
 /// Builds the fault message for `fault` from `thread`'s registers.
@@ -126,7 +126,7 @@ fn message(thread: Thread, fault: &UserFault) -> (FaultType, [u64; FAULT_WORDS],
             w[regs.len()] = fault.addr;
             (FaultType::UnknownSyscall, regs.len() + 1)
         }
-        UserFaultKind::UndefinedInstruction => exception(&mut w, UNDEFINED_INSTRUCTION_NUMBER, 0),
+        UserFaultKind::UndefinedInstruction(number) => exception(&mut w, number, 0),
         UserFaultKind::Alignment => exception(&mut w, ALIGNMENT_NUMBER, 0),
         UserFaultKind::Other(code) => exception(&mut w, code, 0),
     };

@@ -26,6 +26,50 @@ pub const MODE_FAULT: u64 = 3;
 /// signal the notification in slot 4, then stop.
 pub const MODE_WRITE_SHARED: u64 = 4;
 
+/// Argument: Send a message of every length from 0 to
+/// [`LONGEST`] words on the endpoint in slot 4, shortest first ([`compose`]
+/// with salt 0), then Send [`DONE_LABEL`] on the endpoint in slot 5 and stop.
+pub const MODE_SEND_EVERY_LENGTH: u64 = 5;
+/// Argument: as [`MODE_SEND_EVERY_LENGTH`], each message with NBSend (the
+/// last, on slot 5, with Send).
+pub const MODE_NB_SEND_EVERY_LENGTH: u64 = 6;
+/// Argument: Call the endpoint in slot 4 with a message of every length,
+/// shortest first, and check each answer is the same length's with salt 1
+/// ([`intact`]); then Send [`DONE_LABEL`] on the endpoint in slot 5 with
+/// word 0 the number of answers that were not.
+pub const MODE_CALL_EVERY_LENGTH: u64 = 7;
+/// The label of the message that ends the every-length modes.
+pub const DONE_LABEL: u64 = 0xd0e;
+/// The longest message, in words.
+pub const LONGEST: u64 = keel_abi::invocation::MAX_MESSAGE_LENGTH as u64;
+
+/// Word `i` of the message of length `len` (`salt` tells directions apart).
+pub const fn length_word(len: u64, i: u64, salt: u64) -> u64 {
+    (len << 40) ^ (i << 20) ^ salt ^ 0x5a5a_0000_1234
+}
+
+/// Puts the message of length `len` in the caller's message registers past
+/// the fourth; returns its info (label `len`) and first four words.
+pub fn compose(len: u64, salt: u64) -> (keel_abi::MessageInfo, [u64; 4]) {
+    for i in 4..len {
+        // A thread's IPC buffer holds all 120 words; this cannot fail.
+        let _ = keel_sys::ipc::set_mr(i as usize, length_word(len, i, salt));
+    }
+    let mut first = [0; 4];
+    for (i, w) in (0..len.min(4)).zip(first.iter_mut()) {
+        *w = length_word(len, i, salt);
+    }
+    (keel_abi::MessageInfo::new(len, 0, 0, len), first)
+}
+
+/// Whether `r` is the whole message of length `len` [`compose`] made.
+pub fn intact(r: &keel_sys::ipc::Received, len: u64, salt: u64) -> bool {
+    let head = (0..len.min(4)).all(|i| r.mrs[i as usize] == length_word(len, i, salt));
+    let tail =
+        (4..len).all(|i| keel_sys::ipc::mr(i as usize).ok() == Some(length_word(len, i, salt)));
+    r.info.length() as u64 == len && r.info.label() == len && head && tail
+}
+
 /// Where the child looks for a Debug cap to print its failure messages
 /// (an unknown mode, a panic) through: the last slot keel-loader gives caps
 /// in, so that a starter can put one there without moving the others (the

@@ -69,9 +69,36 @@ extern "C" fn keel_rt_entry(mode: u64) -> ! {
             }
             cap::<Notification>(slot::FIRST_GIVEN).signal();
         }
+        MODE_SEND_EVERY_LENGTH | MODE_NB_SEND_EVERY_LENGTH => {
+            for len in 0..=LONGEST {
+                let (info, first) = compose(len, 0);
+                if mode == MODE_SEND_EVERY_LENGTH {
+                    ep.send(info, first);
+                } else {
+                    ep.nb_send(info, first);
+                }
+            }
+            done(0);
+        }
+        MODE_CALL_EVERY_LENGTH => {
+            let wrong = (0..=LONGEST)
+                .filter(|&len| {
+                    let (info, first) = compose(len, 0);
+                    !intact(&ep.call(info, first), len, 1)
+                })
+                .count();
+            done(wrong as u64);
+        }
         _ => put_str("keel-child: unknown mode\n"),
     }
     stop()
+}
+
+/// Ends an every-length mode: Sends [`DONE_LABEL`] with `word` on the
+/// endpoint in slot 5.
+fn done(word: u64) {
+    let ep: Cap<Endpoint> = cap(slot::FIRST_GIVEN + 1);
+    ep.send(MessageInfo::new(DONE_LABEL, 0, 0, 1), [word, 0, 0, 0]);
 }
 
 /// The echo server loop (see `MODE_ECHO` and `MODE_TIMED_ECHO`).

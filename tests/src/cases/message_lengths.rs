@@ -14,39 +14,12 @@ use crate::support::step;
 use crate::thread::{count, endpoint_of, reply_of, set_own_priority, shared, spawn, yield_times};
 use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
-use keel_abi::invocation::MAX_MESSAGE_LENGTH;
 use keel_abi::{MessageInfo, ObjectType};
 use keel_sys::cap::{init_thread, Endpoint};
 use keel_sys::ipc::Received;
 use keel_sys::Cap;
 
-const LONGEST: u64 = MAX_MESSAGE_LENGTH as u64;
-
-/// Word `i` of the message of length `len` (`salt` tells directions apart).
-fn word(len: u64, i: u64, salt: u64) -> u64 {
-    (len << 40) ^ (i << 20) ^ salt ^ 0x5a5a_0000_1234
-}
-
-/// Puts the message of length `len` in the caller's message registers past
-/// the fourth; returns its info (label `len`) and first four words.
-fn compose(len: u64, salt: u64) -> (MessageInfo, [u64; 4]) {
-    for i in 4..len {
-        // A thread's IPC buffer holds all 120 words; this cannot fail.
-        let _ = keel_sys::ipc::set_mr(i as usize, word(len, i, salt));
-    }
-    let mut first = [0; 4];
-    for (i, w) in (0..len.min(4)).zip(first.iter_mut()) {
-        *w = word(len, i, salt);
-    }
-    (MessageInfo::new(len, 0, 0, len), first)
-}
-
-/// Whether `r` is the whole message of length `len` `compose` made.
-fn intact(r: &Received, len: u64, salt: u64) -> bool {
-    let head = (0..len.min(4)).all(|i| r.mrs[i as usize] == word(len, i, salt));
-    let tail = (4..len).all(|i| keel_sys::ipc::mr(i as usize).ok() == Some(word(len, i, salt)));
-    r.info.length() as u64 == len && r.info.label() == len && head && tail
-}
+use keel_child::{compose, intact, length_word as word, LONGEST};
 
 /// The first length at which the messages `receive` got went wrong.
 fn first_bad(

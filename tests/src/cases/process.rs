@@ -2,8 +2,8 @@
 //! `child` program in the boot archive, each from its own untyped: reports
 //! through an endpoint, two at once, a fault reaching the root task as the
 //! handler, teardown by one revoke that gives all memory back, Call and
-//! ReplyRecv across address spaces with badges, and a frame shared between
-//! the root task and a child.
+//! ReplyRecv across address spaces with badges, a frame shared between
+//! the root task and a child, and a child in every ASID pool.
 
 use super::retype::make;
 use super::vspace::{frames, region, tables};
@@ -392,5 +392,68 @@ pub fn replaced_cap_is_used(env: &Env) -> TestResult {
     step(slot(s).mint(&slot(ep), CapRights::ALL, 0x54), "mint")?;
     let seen = badge_of_answer();
     ensure!(seen == 0x54, "the last Call arrived with badge {seen:#x}");
+    Ok(())
+}
+
+/// seL4's VSPACE0006: an ASID pool made for every one the ASID table has
+/// room for, and in each a child process that runs and writes a page it
+/// shares with the root task; each child is torn down before the next is
+/// built (in the next pool), and the pools are deleted at the end so later
+/// tests find the table as it was.
+pub fn child_in_every_pool(env: &Env) -> TestResult {
+    use keel_abi::vspace::{ASID_POOL_BITS, ASID_POOL_COUNT};
+    let v = region(22);
+    let shared = [frame_to_share(env, v)?];
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let caps = [given(ntfn, 0)];
+    let cfg = ProcessConfig {
+        arg: MODE_WRITE_SHARED,
+        caps: &caps,
+        shared_frames: &shared,
+        ..ProcessConfig::default()
+    };
+    let (ut, _) = env.untyped(CHILD_UNTYPED_BITS)?;
+    let mut res = resources(env, ut)?;
+    let bits = ASID_POOL_BITS + ASID_POOL_COUNT.next_power_of_two().trailing_zeros() as u8;
+    let pool_uts = make(
+        env,
+        bits,
+        ObjectType::Untyped,
+        ASID_POOL_BITS.into(),
+        ASID_POOL_COUNT,
+    )?;
+    let first_pool = env.slots(ASID_POOL_COUNT)?;
+    let mut made = 0;
+    let result = (|| {
+        for n in 0..ASID_POOL_COUNT {
+            let pool = first_pool + n;
+            let at = init_thread::CNODE.absolute_cptr(CPtr::from_bits(pool));
+            match init_thread::ASID_CONTROL.asid_control_make_pool(cap(pool_uts + n), &at) {
+                Ok(()) => made += 1,
+                Err(e) if Error::from(e) == Error::DeleteFirst => break,
+                Err(e) => return Err(alloc::format!("pool {n}: {e}")),
+            }
+            for i in 0..512u64 {
+                // SAFETY: the frame is mapped read-write at `v`; no child runs.
+                unsafe { core::ptr::write_volatile((v + 8 * i) as *mut u64, 0) };
+            }
+            res.asid_pool = cap(pool);
+            keel_loader::spawn(child_image(env)?, &res, &cfg)
+                .map_err(|e| alloc::format!("the child in pool {n}: {e}"))?;
+            cap::<Notification>(ntfn).wait();
+            for i in 0..512u64 {
+                // SAFETY: as above; the child has signalled that it is done.
+                let w = unsafe { core::ptr::read_volatile((v + 8 * i) as *const u64) };
+                ensure!(w == shared_word(i), "pool {n}: word {i} is {w:#x}");
+            }
+            step(slot(ut.cptr().bits()).revoke(), "tear the child down")?;
+        }
+        Ok(())
+    })();
+    for pool in first_pool..first_pool + made {
+        step(slot(pool).delete(), "delete the pools")?;
+    }
+    result?;
+    ensure!(made >= 2, "only {made} ASID pools could be made");
     Ok(())
 }

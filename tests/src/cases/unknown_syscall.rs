@@ -101,7 +101,7 @@ fn expected_registers(code: &Code, page: u64, round: u64, count: usize) -> Vec<u
 }
 
 /// Maps `code` executable in a page of its own; returns its address.
-fn map_code(env: &Env, code: &[u8]) -> Result<u64, String> {
+pub(super) fn map_code(env: &Env, code: &[u8]) -> Result<u64, String> {
     let f = frames(env, 1)?;
     let scratch = region(24);
     tables(env, scratch, 3)?;
@@ -128,7 +128,7 @@ fn map_code(env: &Env, code: &[u8]) -> Result<u64, String> {
 }
 
 /// The whole of a fault message just received (`r` holds its first words).
-fn message(r: &Received) -> Result<Vec<u64>, String> {
+pub(super) fn message(r: &Received) -> Result<Vec<u64>, String> {
     (0..r.info.length())
         .map(|i| match r.mrs.get(i) {
             Some(w) => Ok(*w),

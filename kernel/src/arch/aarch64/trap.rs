@@ -286,7 +286,7 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
                 super::fpu::take_over(ctx);
                 return_to_user(ctx)
             }
-            EC_UNKNOWN => UserFaultKind::UndefinedInstruction,
+            EC_UNKNOWN => UserFaultKind::UndefinedInstruction(esr),
             EC_INSTRUCTION_ABORT_LOWER => UserFaultKind::VmFault(Access::Execute),
             EC_DATA_ABORT_LOWER if esr & 0x3f == DFSC_ALIGNMENT => UserFaultKind::Alignment,
             EC_DATA_ABORT_LOWER if esr & ESR_WNR != 0 => UserFaultKind::VmFault(Access::Write),

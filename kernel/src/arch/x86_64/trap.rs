@@ -339,7 +339,7 @@ extern "C" fn x86_64_user_trap() -> ! {
             };
             (UserFaultKind::VmFault(access), read_cr2())
         }
-        INVALID_OPCODE => (UserFaultKind::UndefinedInstruction, 0),
+        INVALID_OPCODE => (UserFaultKind::UndefinedInstruction(INVALID_OPCODE), 0),
         17 => (UserFaultKind::Alignment, 0),
         32..=255 => {
             handle_interrupt(vector as u8);

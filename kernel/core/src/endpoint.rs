@@ -28,6 +28,10 @@ const QUEUE: u64 = core::mem::offset_of!(EndpointObject, queue) as u64;
 const IDLE: u64 = 0;
 const SENDERS: u64 = 1;
 const RECEIVERS: u64 = 2;
+/// Set with the state while the endpoint is being destroyed: no thread may
+/// queue on it again, and it reads as neither idle nor with a receiver or
+/// sender waiting.
+const CLOSING: u64 = 4;
 
 /// What a sender sends with, kept while it waits in the queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -276,7 +280,7 @@ impl Endpoint {
         self.queue().remove(mem, threads, thread);
         threads.unblocked(thread);
         if self.queue().first(mem).is_none() {
-            mem.write(self.0 + STATE, IDLE);
+            mem.write(self.0 + STATE, IDLE | (self.state(mem) & CLOSING));
         }
     }
 
@@ -296,13 +300,26 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint is being destroyed: every queued thread runs its system
-    /// call again (and then finds the cap gone).
-    pub fn cancel_all<M: ObjectMemory, T: EndpointThreads>(&self, mem: &mut M, threads: &mut T) {
-        while let Some(thread) = self.queue().first(mem) {
+    /// One step of destroying the endpoint: closes it to new waiters (the
+    /// kernel refuses IPC on a closing endpoint, as on the empty slot its cap
+    /// is about to leave) and restarts its first queued thread, which runs
+    /// its system call again. True once no thread is left queued.
+    pub fn close_step<M: ObjectMemory, T: EndpointThreads>(
+        &self,
+        mem: &mut M,
+        threads: &mut T,
+    ) -> bool {
+        if let Some(thread) = self.queue().first(mem) {
             self.take_first(mem, threads, thread);
             threads.restart(thread);
         }
+        mem.write(self.0 + STATE, self.state(mem) | CLOSING);
+        self.queue().first(mem).is_none()
+    }
+
+    /// True while the endpoint is being destroyed.
+    pub fn is_closing(&self, mem: &impl ObjectMemory) -> bool {
+        self.state(mem) & CLOSING != 0
     }
 
     /// Every queued sender that sent with `badge` runs its Send again

@@ -223,15 +223,28 @@ fn cancelling_badged_sends_takes_only_that_badge() {
 }
 
 #[test]
-fn destroying_the_endpoint_restarts_every_waiter() {
+fn destroying_the_endpoint_restarts_every_waiter_one_per_step() {
     let (mut mem, mut th, ep) = setup();
     for r in [0x900, 0x901, 0x902] {
         ep.receive(&mut mem, &mut th, r, true);
     }
-    ep.cancel_all(&mut mem, &mut th);
-    assert_eq!(th.restarted, [0x900, 0x901, 0x902]);
+    assert!(!ep.is_closing(&mem));
+    assert!(!ep.close_step(&mut mem, &mut th));
+    assert_eq!(th.restarted, [0x900]);
+    assert!(ep.is_closing(&mem) && !ep.is_idle(&mem));
+    assert_eq!(
+        ep.waiting_receiver(&mem),
+        None,
+        "a closing endpoint offers no receiver"
+    );
+    // A waiter taken off by another operation leaves the endpoint closing.
+    ep.take_off(&mut mem, &mut th, 0x902);
+    assert!(ep.is_closing(&mem));
+    assert!(ep.close_step(&mut mem, &mut th));
+    assert!(ep.is_closing(&mem) && !ep.is_idle(&mem));
+    assert_eq!(th.restarted, [0x900, 0x901]);
     assert_eq!(ep.waiting_receiver(&mem), None);
-    assert!([0x900, 0x901, 0x902]
+    assert!([0x900, 0x901]
         .iter()
         .all(|&t| th.state(t) == State::Running));
 }

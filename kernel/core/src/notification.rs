@@ -28,9 +28,12 @@ pub struct NotificationLayout {
     pub bound: u64,
     /// The scheduling context bound to it (0: none).
     pub sched_context: u64,
+    /// Non-zero while it is being destroyed: signals are dropped, and the
+    /// kernel refuses waits and binding.
+    pub closing: u64,
 }
 
-const _: () = assert!(size_of::<NotificationLayout>() == 48);
+const _: () = assert!(size_of::<NotificationLayout>() == 56);
 const _: () = assert!(size_of::<NotificationLayout>() <= 1 << NOTIFICATION_BITS);
 
 const STATE: u64 = offset_of!(NotificationLayout, state) as u64;
@@ -38,6 +41,7 @@ const WORD: u64 = offset_of!(NotificationLayout, word) as u64;
 const QUEUE: u64 = offset_of!(NotificationLayout, queue) as u64;
 const BOUND: u64 = offset_of!(NotificationLayout, bound) as u64;
 const SCHED_CONTEXT: u64 = offset_of!(NotificationLayout, sched_context) as u64;
+const CLOSING: u64 = offset_of!(NotificationLayout, closing) as u64;
 
 /// Where a notification stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +152,9 @@ impl Notification {
         threads: &mut T,
         badge: u64,
     ) {
+        if self.is_closing(mem) {
+            return;
+        }
         if self.state(mem) == NotificationState::Waiting {
             let waiter = self
                 .queue()
@@ -280,6 +287,7 @@ impl Notification {
         if self.bound(mem) != 0
             || threads.bound_notification(thread) != 0
             || self.state(mem) == NotificationState::Waiting
+            || self.is_closing(mem)
         {
             return Err(BindError::Busy);
         }
@@ -297,19 +305,36 @@ impl Notification {
         }
     }
 
-    /// The notification is being destroyed: waiters run their system call
-    /// again, the bound thread is unbound, and so is the bound context.
-    pub fn cancel_all<M: ObjectMemory, T: NotificationThreads>(self, mem: &mut M, threads: &mut T) {
-        while let Some(thread) = self.queue().first(mem) {
+    /// One step of destroying the notification. The first closes it
+    /// (signals are dropped from then on; the kernel refuses waits on it and
+    /// binding it, as on the empty slot its cap is about to leave) and
+    /// unbinds its thread and its scheduling context; each restarts one
+    /// waiter, which runs its system call again. True once no waiter is
+    /// left.
+    pub fn close_step<M: ObjectMemory, T: NotificationThreads>(
+        self,
+        mem: &mut M,
+        threads: &mut T,
+    ) -> bool {
+        if !self.is_closing(mem) {
+            self.write(mem, CLOSING, 1);
+            self.unbind(mem, threads);
+            let context = self.sched_context(mem);
+            if context != 0 {
+                self.set_sched_context(mem, 0);
+                threads.forget_notification(context);
+            }
+        }
+        if let Some(thread) = self.queue().first(mem) {
             self.take_off(mem, threads, thread);
             threads.restart(thread);
         }
-        self.unbind(mem, threads);
-        let context = self.sched_context(mem);
-        if context != 0 {
-            self.set_sched_context(mem, 0);
-            threads.forget_notification(context);
-        }
+        self.queue().first(mem).is_none()
+    }
+
+    /// True while the notification is being destroyed.
+    pub fn is_closing(self, mem: &impl ObjectMemory) -> bool {
+        self.read(mem, CLOSING) != 0
     }
 }
 

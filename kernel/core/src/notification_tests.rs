@@ -238,20 +238,29 @@ fn a_passive_waiter_runs_on_the_bound_context_and_returns_it() {
 }
 
 #[test]
-fn deleting_restarts_waiters_and_unbinds_everything() {
+fn deleting_unbinds_everything_and_restarts_waiters_one_per_step() {
     let (mut mem, mut th, n) = setup();
     n.bind(&mut mem, &mut th, 0x900).unwrap();
     n.set_sched_context(&mut mem, SC);
     for t in [0x100, 0x200] {
         n.wait(&mut mem, &mut th, t, true);
     }
-    n.cancel_all(&mut mem, &mut th);
-    assert_eq!(th.restarted, [0x100, 0x200]);
-    assert_eq!(th.state(0x100), State::Running);
+    // The first step closes it and unbinds; each releases one waiter.
+    assert!(!n.close_step(&mut mem, &mut th));
+    assert_eq!(th.restarted, [0x100]);
     assert_eq!(th.bound_notification(0x900), 0);
     assert_eq!((n.bound(&mem), n.sched_context(&mem)), (0, 0));
     assert_eq!(th.forgotten, [SC]);
+    // A closing notification drops signals and cannot be bound.
+    n.signal(&mut mem, &mut th, 1);
+    assert_eq!(th.state(0x200), State::Waiting(NTFN));
+    assert_eq!(n.bind(&mut mem, &mut th, 0x901), Err(BindError::Busy));
+    assert!(n.close_step(&mut mem, &mut th));
+    assert_eq!(th.restarted, [0x100, 0x200]);
+    assert_eq!(th.state(0x100), State::Running);
+    assert_eq!(th.forgotten, [SC]);
     assert_eq!(n.state(&mem), NotificationState::Idle);
+    assert!(n.is_closing(&mem));
 }
 
 /// One step of the property test.

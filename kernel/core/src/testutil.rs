@@ -56,6 +56,11 @@ pub struct Rec {
     pub finalised: Vec<Cap>,
     pub deleted: Vec<Cap>,
     pub inited: Vec<(ObjectType, u64, u8)>,
+    /// Threads still waiting on the object at each address: each
+    /// `release_waiters` releases one.
+    pub waiters: std::collections::BTreeMap<u64, u64>,
+    /// Every object a `release_waiters` call released a waiter of.
+    pub released: Vec<u64>,
 }
 
 impl<M: ObjectMemory> ObjectHooks<M> for Rec {
@@ -64,6 +69,16 @@ impl<M: ObjectMemory> ObjectHooks<M> for Rec {
     }
     fn cap_deleted(&mut self, _mem: &mut M, cap: &Cap) {
         self.deleted.push(*cap);
+    }
+    fn release_waiters(&mut self, _mem: &mut M, cap: &Cap) -> Progress {
+        match self.waiters.get_mut(&cap.paddr()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                self.released.push(cap.paddr());
+                Progress::Preempted
+            }
+            _ => Progress::Done,
+        }
     }
     fn init_object(&mut self, _mem: &mut M, ty: ObjectType, paddr: u64, size_bits: u8) {
         self.inited.push((ty, paddr, size_bits));

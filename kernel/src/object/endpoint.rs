@@ -174,10 +174,17 @@ pub fn take_first(ep: EndpointRef, first: Thread) {
     Endpoint::at(ep.addr()).take_first(&mut KernelMemory, &mut KernelThreads, first.addr());
 }
 
-/// The endpoint is being destroyed: every queued thread runs its system call
-/// again, which then finds the cap gone.
-pub fn cancel_all(ep: EndpointRef) {
-    Endpoint::at(ep.addr()).cancel_all(&mut KernelMemory, &mut KernelThreads);
+/// One step of destroying the endpoint: it is closed to new waiters and
+/// its first queued thread runs its system call again (which then finds
+/// the cap closing, or gone). True once none is left.
+pub fn close_step(ep: EndpointRef) -> bool {
+    Endpoint::at(ep.addr()).close_step(&mut KernelMemory, &mut KernelThreads)
+}
+
+/// True while the endpoint is being destroyed: IPC through its cap is
+/// refused as through an empty slot.
+pub fn is_closing(ep: EndpointRef) -> bool {
+    Endpoint::at(ep.addr()).is_closing(&KernelMemory)
 }
 
 /// Every queued sender that sent with `badge` runs its Send again.

@@ -6,16 +6,16 @@ use crate::object::handle::{EndpointRef, SchedContextRef, Thread};
 use crate::object::memory::KernelMemory;
 use keel_abi::{CapType, ObjectType};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::ObjectHooks;
+use keel_kernel_core::cspace::{ObjectHooks, Progress};
 
 /// The kernel's object hooks.
 pub struct KernelHooks;
 
 impl ObjectHooks<KernelMemory> for KernelHooks {
     fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
-        // Threads stop and leave every queue; endpoints and notifications
-        // release their waiters; address-space objects give up their ASIDs
-        // and mappings.
+        // Threads stop and leave every queue; address-space objects give up
+        // their ASIDs and mappings. (Endpoints and notifications released
+        // their waiters in `release_waiters`.)
         match cap.kind() {
             CapType::Tcb => {
                 let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
@@ -29,10 +29,6 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
                     crate::sched::set_current(None);
                 }
             }
-            CapType::Endpoint => crate::object::endpoint::cancel_all(
-                EndpointRef::from_cap(cap).expect("invariant: an endpoint cap"),
-            ),
-            CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
             CapType::SchedContext => crate::object::sched_context::finalise(
                 SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),
             ),
@@ -43,6 +39,21 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             | CapType::PageDirectory
             | CapType::PageTable => crate::object::vspace::finalise(cap),
             _ => {}
+        }
+    }
+
+    fn release_waiters(&mut self, _mem: &mut KernelMemory, cap: &Cap) -> Progress {
+        let emptied = match cap.kind() {
+            CapType::Endpoint => crate::object::endpoint::close_step(
+                EndpointRef::from_cap(cap).expect("invariant: an endpoint cap"),
+            ),
+            CapType::Notification => crate::object::notification::close_step(cap.paddr()),
+            _ => true,
+        };
+        if emptied {
+            Progress::Done
+        } else {
+            Progress::Preempted
         }
     }
 

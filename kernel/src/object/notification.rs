@@ -124,8 +124,15 @@ pub fn unbind(thread: u64) -> bool {
     bound.is_some()
 }
 
-/// The notification is being destroyed: waiters run their system call
-/// again, the bound thread and the bound context are unbound.
-pub fn cancel_all(ntfn: u64) {
-    Notification::at(ntfn).cancel_all(&mut KernelMemory, &mut KernelThreads);
+/// One step of destroying the notification: the first closes it (signals
+/// are dropped) and unbinds its thread and context; each releases one
+/// waiter, which runs its system call again. True once none is left.
+pub fn close_step(ntfn: u64) -> bool {
+    Notification::at(ntfn).close_step(&mut KernelMemory, &mut KernelThreads)
+}
+
+/// True while the notification is being destroyed: waits and binding are
+/// refused as for an empty slot.
+pub fn is_closing(ntfn: u64) -> bool {
+    Notification::at(ntfn).is_closing(&KernelMemory)
 }

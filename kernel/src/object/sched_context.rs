@@ -239,7 +239,10 @@ pub fn invoke(
                 bind(context, thread);
             } else if cap.is(CapType::Notification) {
                 let ntfn = cap.paddr();
-                if context.notification() != 0 || notification::sched_context(ntfn) != 0 {
+                if context.notification() != 0
+                    || notification::sched_context(ntfn) != 0
+                    || notification::is_closing(ntfn)
+                {
                     return Err(Error::IllegalOperation.into());
                 }
                 context.set_notification(ntfn);

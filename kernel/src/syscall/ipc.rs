@@ -39,6 +39,15 @@ fn receive_cptr(thread: Thread, syscall: Syscall) -> u64 {
     thread.syscall_arg(n)
 }
 
+/// True when `cap`'s endpoint or notification is being destroyed: a
+/// receive through it is refused as through an empty slot.
+fn closing(cap: &Cap) -> bool {
+    match cap.kind() {
+        CapType::Endpoint => EndpointRef::from_cap(cap).is_some_and(endpoint::is_closing),
+        _ => notification::is_closing(cap.paddr()),
+    }
+}
+
 /// True when `cap` is an endpoint or notification cap with the read right.
 fn can_receive(cap: &Cap) -> bool {
     (cap.is(CapType::Endpoint) || cap.is(CapType::Notification))
@@ -175,6 +184,9 @@ pub fn send_through(thread: Thread, syscall: Syscall, cap: Cap) -> Result<Outcom
         {
             return Err(Error::InvalidCapability.into());
         }
+        CapType::Endpoint if EndpointRef::from_cap(&cap).is_some_and(endpoint::is_closing) => {
+            return Err(SyscallError::invalid_capability(0));
+        }
         CapType::Endpoint => {
             let how = endpoint::Sending {
                 blocking: matches!(syscall, Syscall::Send | Syscall::Call),
@@ -204,7 +216,7 @@ pub fn receive(thread: Thread, syscall: Syscall) -> Outcome {
     }
     let cptr = receive_cptr(thread, syscall);
     let cap = match thread.lookup_cap(cptr) {
-        Ok((_, cap)) if can_receive(&cap) => cap,
+        Ok((_, cap)) if can_receive(&cap) && !closing(&cap) => cap,
         Ok(_) => return unusable_cap(cptr),
         Err(e) => return cap_fault(cptr, true, e),
     };

@@ -13,8 +13,13 @@
 //! links to the slot of its parent, so each unit of work touches a constant
 //! number of slots however deep or cyclic the CNodes and TCBs are.
 //!
-//! Unit of work (the per-step bound): at most one hook call and at most
-//! [`MAX_SLOTS_PER_STEP`] slot reads or writes. A preemption point follows
+//! The final cap to an endpoint or notification stays in its slot while
+//! [`ObjectHooks::release_waiters`] releases the threads queued on it, one
+//! per unit of work, and only then is finalised and emptied.
+//!
+//! Unit of work (the per-step bound): at most one hook call (and the
+//! constant-time `cap_deleted` and `finalise` that end a delete) and at
+//! most [`MAX_SLOTS_PER_STEP`] slot reads or writes. A preemption point follows
 //! every unit; state between units is consistent and the same call continues.
 //! Zombies left by a preempted delete are finished by whichever delete or
 //! revoke reaches them next.
@@ -108,33 +113,53 @@ fn slots_of(radix: u8) -> u64 {
     1u64 << radix.min(MAX_CNODE_RADIX)
 }
 
-/// Deletes `cap`, the cap in `slot`, finalising it when final, and returns
-/// None; or, for the final cap to a CNode or TCB, leaves the slot alone and
-/// returns the (top, cursorless) Zombie it must become, which the caller
-/// writes in the same unit of work: a TCB has been finalised already.
+/// What one unit of work did to a slot's cap.
+enum Deletion {
+    /// The cap is gone (and its object, if it was the final cap).
+    Emptied,
+    /// The final cap to a CNode or TCB: the slot must become this (top,
+    /// cursorless) Zombie, which the caller writes in the same unit of work
+    /// (a TCB has been finalised already).
+    Zombie(Cap),
+    /// The final cap to an object with waiters: one was released, the cap
+    /// stays and the next unit of work goes on.
+    Unfinished,
+}
+
+/// Deletes `cap`, the cap in `slot`, finalising it when final; or, for the
+/// final cap to a CNode or TCB, leaves the slot alone and returns the Zombie
+/// it must become; or, for the final cap to an object with waiters, releases
+/// one of them and leaves the cap.
 fn delete_or_zombie<M: ObjectMemory>(
     mem: &mut M,
     slot: u64,
     cap: Cap,
     hooks: &mut impl ObjectHooks<M>,
-) -> Option<Cap> {
-    hooks.cap_deleted(mem, &cap);
+) -> Deletion {
     if is_final(mem, slot) {
         match cap.kind() {
             CapType::CNode => {
+                hooks.cap_deleted(mem, &cap);
                 let radix = cap.cnode_radix();
-                return Some(Cap::zombie(cap.paddr(), radix, slots_of(radix)));
+                return Deletion::Zombie(Cap::zombie(cap.paddr(), radix, slots_of(radix)));
             }
             CapType::Tcb => {
+                hooks.cap_deleted(mem, &cap);
                 hooks.finalise(mem, &cap);
-                return Some(Cap::tcb_zombie(cap.paddr()));
+                return Deletion::Zombie(Cap::tcb_zombie(cap.paddr()));
             }
             CapType::Untyped | CapType::Null | CapType::Zombie => {}
-            _ => hooks.finalise(mem, &cap),
+            _ => {
+                if hooks.release_waiters(mem, &cap) == Progress::Preempted {
+                    return Deletion::Unfinished;
+                }
+                hooks.finalise(mem, &cap);
+            }
         }
     }
+    hooks.cap_deleted(mem, &cap);
     empty_slot(mem, slot);
-    None
+    Deletion::Emptied
 }
 
 fn set_cursor(mem: &mut impl ObjectMemory, top: u64, cursor: u64) {
@@ -167,11 +192,12 @@ fn step<M: ObjectMemory>(
         }
         CapType::Zombie => reduce(mem, top, protect, cap, hooks),
         _ => match delete_or_zombie(mem, t, cap, hooks) {
-            None => Step::Done,
-            Some(z) => {
+            Deletion::Emptied => Step::Done,
+            Deletion::Zombie(z) => {
                 write_cap(mem, t, z);
                 Step::More
             }
+            Deletion::Unfinished => Step::More,
         },
     }
 }
@@ -223,7 +249,11 @@ fn reduce<M: ObjectMemory>(
     let nested = match f.kind() {
         CapType::Zombie => Some(f),
         CapType::Null => None,
-        _ => delete_or_zombie(mem, end, f, hooks),
+        _ => match delete_or_zombie(mem, end, f, hooks) {
+            Deletion::Emptied => None,
+            Deletion::Zombie(z) => Some(z),
+            Deletion::Unfinished => return Step::More,
+        },
     };
     match nested {
         Some(z) => {

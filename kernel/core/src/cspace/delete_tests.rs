@@ -57,6 +57,52 @@ fn every_deleted_cap_is_reported() {
     assert_eq!(rec.finalised.last(), Some(&copied));
 }
 
+/// An endpoint's final cap stays in its slot while its waiters are
+/// released, one per unit of work and preemption point; then it is
+/// finalised once and emptied. The same inside a CNode being destroyed.
+#[test]
+fn waiters_are_released_one_per_step() {
+    let mut m = setup();
+    let mut rec = Rec::default();
+    make(&mut m, ObjectType::Endpoint, 0, root_cap(), 10);
+    let ep = read_cap(&m, slot(10));
+    rec.waiters.insert(ep.paddr(), 5);
+    let mut p = Every {
+        every: 1,
+        points: 0,
+    };
+    assert_eq!(
+        delete(&mut m, slot(10), &mut rec, &mut p),
+        Ok(Progress::Preempted)
+    );
+    assert_eq!(
+        read_cap(&m, slot(10)),
+        ep,
+        "the cap stays while waiters remain"
+    );
+    assert!(rec.finalised.is_empty() && rec.deleted.is_empty());
+    let calls = del_bounded(&mut m, slot(10), &mut rec, false);
+    assert_eq!((calls, rec.released.len()), (5, 5));
+    assert_eq!(
+        (rec.finalised.as_slice(), rec.deleted.as_slice()),
+        (&[ep][..], &[ep][..])
+    );
+    assert!(read_cap(&m, slot(10)).is_null());
+    make(&mut m, ObjectType::CNode, 2, root_cap(), 12);
+    let cn = read_cap(&m, slot(12));
+    make(&mut m, ObjectType::Notification, 0, cn, 2);
+    let ntfn = read_cap(&m, cn.paddr() + 2 * 32);
+    rec.waiters.insert(ntfn.paddr(), 3);
+    del_bounded(&mut m, slot(12), &mut rec, false);
+    assert_eq!(
+        rec.released.iter().filter(|&&a| a == ntfn.paddr()).count(),
+        3
+    );
+    assert_eq!(rec.finalised.last(), Some(&ntfn));
+    assert!(cnode_empty(&m, cn.paddr(), 2) && read_cap(&m, slot(12)).is_null());
+    assert_eq!(available_bytes(&m, UT_SLOT), 1 << UT_BITS);
+}
+
 #[test]
 fn cnode_contents_are_deleted() {
     let mut m = setup();

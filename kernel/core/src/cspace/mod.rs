@@ -65,9 +65,20 @@ pub trait ObjectHooks<M: ObjectMemory> {
     /// across preemptions): the kernel must stop the thread and take it off
     /// every queue here, and must leave all slots to the core.
     fn finalise(&mut self, mem: &mut M, cap: &Cap);
+    /// Called for the final cap of an object other threads wait on (an
+    /// endpoint or notification), before [`ObjectHooks::finalise`], as one
+    /// unit of work: the kernel closes the object to new waiters and
+    /// releases one of those queued. `Preempted` while waiters remain: the
+    /// cap stays in its slot, a preemption point follows, and the delete
+    /// calls again; `Done` once none is left. So a delete's longest stretch
+    /// does not grow with the number of waiters.
+    fn release_waiters(&mut self, _mem: &mut M, _cap: &Cap) -> Progress {
+        Progress::Done
+    }
     /// Called once for every cap a delete or revoke removes, final or not,
-    /// before [`ObjectHooks::finalise`] and before its slot is emptied (or,
-    /// for the final cap to a CNode or TCB, turned into a Zombie). Zombies
+    /// just before its slot is emptied (after [`ObjectHooks::finalise`]) or,
+    /// for the final cap to a CNode or TCB, turned into a Zombie (before
+    /// it). Zombies
     /// themselves are not reported. For what one cap holds on its own: a
     /// mapped frame cap is one mapping, undone here.
     fn cap_deleted(&mut self, _mem: &mut M, _cap: &Cap) {}

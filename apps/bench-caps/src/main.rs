@@ -3,8 +3,9 @@
 //! object, and revoke of an Untyped with N children, with the cycle counter
 //! (guest instructions under QEMU `-icount shift=0`), minus the cost of reading
 //! the counter. For each revoke it also reads the kernel's longest stretch of
-//! work between preemption points. It prints one line per sample,
-//! `BENCH <name> <N> <ticks>`, which the build tool summarises.
+//! work between preemption points, as it does for the delete of an endpoint
+//! or notification that N threads wait on (`waiters`). It prints one line
+//! per sample, `BENCH <name> <N> <ticks>`, which the build tool summarises.
 #![no_std]
 #![no_main]
 
@@ -15,10 +16,12 @@ use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread::CNODE, init_thread::DEBUG, Untyped};
 use keel_sys::{AbsoluteCPtr, CPtr, Cap, Error, InvocationError};
 
+mod waiters;
+
 keel_rt::main!(main);
 
 /// Samples per measurement.
-const RUNS: usize = 5;
+pub(crate) const RUNS: usize = 5;
 /// Children counts for the revoke measurement.
 const CHILDREN: [u64; 4] = [1, 100, 10_000, 100_000];
 /// log2 of the slots in the CNode that holds the children.
@@ -28,13 +31,13 @@ fn main(boot_info: &'static BootInfo) -> u32 {
     keel_bench::finish(run(boot_info))
 }
 
-fn slot(index: u64) -> AbsoluteCPtr {
+pub(crate) fn slot(index: u64) -> AbsoluteCPtr {
     CNODE.absolute_cptr(CPtr::from_bits(index))
 }
 
 /// Times `f`; its result is checked after the second counter read, so the
 /// check adds nothing to the time.
-fn timed<T>(
+pub(crate) fn timed<T>(
     overhead: u64,
     f: impl FnOnce() -> Result<T, InvocationError>,
 ) -> Result<u64, InvocationError> {
@@ -55,9 +58,9 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         .max_by_key(|(_, u)| u.size_bits)
         .map(|(i, u)| (boot_info.untyped.start + i as u64, u.size_bits))
         .ok_or_else(|| failed("no untyped memory", Error::NotEnoughMemory))?;
-    if bits < 24 {
+    if bits < 26 {
         return Err(failed(
-            "the largest untyped is under 16 MiB",
+            "the largest untyped is under 64 MiB",
             Error::NotEnoughMemory,
         ));
     }
@@ -134,5 +137,30 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
             println!("BENCH revoke-longest-stretch {n} {stretch}");
         }
     }
-    Ok(())
+
+    // 10,000 TCBs of 2 KiB, and the object, from 32 MiB.
+    let (waiters_ut, object, scratch, context) = (take(1), take(1), take(1), take(1));
+    at(
+        "waiters' untyped",
+        big.untyped_retype(ObjectType::Untyped, 25, &here, waiters_ut, 1),
+    )?;
+    at(
+        "waiters' context",
+        small.untyped_retype(
+            ObjectType::SchedContext,
+            u64::from(keel_abi::object::MIN_SCHED_CONTEXT_BITS),
+            &here,
+            context,
+            1,
+        ),
+    )?;
+    let room = waiters::Room {
+        untyped: Cap::from_cptr(CPtr::from_bits(waiters_ut)),
+        cnode: Cap::from_cptr(CPtr::from_bits(cnode)),
+        cnode_radix: CHILD_CNODE_RADIX,
+        object,
+        scratch,
+        context: Cap::from_cptr(CPtr::from_bits(context)),
+    };
+    waiters::run(&room, overhead)
 }

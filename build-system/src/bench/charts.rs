@@ -69,6 +69,33 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
             .collect(),
     };
     let unit = unit_label(results.first());
+    let waiters = LineChart {
+        title: "Delete of an endpoint or notification with N waiters".into(),
+        note: Some(
+            "the kernel releases one waiter per preemption point: the longest stretch must stay flat".into(),
+        ),
+        x_label: "N, threads waiting (log scale)".into(),
+        y_label: format!("{unit}, median (log scale)"),
+        x_scale: Scale::Log,
+        y_scale: Scale::Log,
+        format: Format::COUNT,
+        series: [
+            "endpoint-delete",
+            "endpoint-delete-longest-stretch",
+            "notification-delete",
+            "notification-delete-longest-stretch",
+        ]
+        .into_iter()
+        .map(|name| Series {
+            name: name.replace('-', " "),
+            points: results
+                .iter()
+                .filter(|m| m.name == name)
+                .filter_map(|m| Some((m.n? as f64, m.median)))
+                .collect(),
+        })
+        .collect(),
+    };
     let revoke = LineChart {
         title: "Revoke of an Untyped with N children".into(),
         note: Some(
@@ -90,7 +117,8 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
         series: Vec::new(),
         groups: results
             .iter()
-            .filter(|m| m.n == Some(1) && m.name != "revoke-longest-stretch")
+            .filter(|m| m.n == Some(1) && !m.name.ends_with("longest-stretch"))
+            .filter(|m| !m.name.ends_with("-delete"))
             .map(|m| one_bar(&m.name, m.median, None))
             .collect(),
         references: Vec::new(),
@@ -98,7 +126,11 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
     figure(
         "caps",
         arch,
-        vec![Chart::Lines(revoke), Chart::Bars(single)],
+        vec![
+            Chart::Lines(revoke),
+            Chart::Lines(waiters),
+            Chart::Bars(single),
+        ],
     )
 }
 

@@ -15,7 +15,7 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
     fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
         // Threads stop and leave every queue; endpoints and notifications
         // release their waiters; address-space objects give up their ASIDs
-        // and mappings.
+        // and mappings; interrupt lines are masked and I/O ports freed.
         match cap.kind() {
             CapType::Tcb => {
                 let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
@@ -32,7 +32,12 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
             CapType::Endpoint => crate::object::endpoint::cancel_all(
                 EndpointRef::from_cap(cap).expect("invariant: an endpoint cap"),
             ),
-            CapType::Notification => crate::object::notification::cancel_all(cap.paddr()),
+            CapType::Notification => {
+                crate::object::notification::cancel_all(cap.paddr());
+                crate::object::irq::notification_deleted(cap.paddr());
+            }
+            CapType::IrqHandler => crate::object::irq::finalise(cap.word1()),
+            CapType::IoPort => crate::arch::finalise_arch_cap(cap),
             CapType::SchedContext => crate::object::sched_context::finalise(
                 SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),
             ),

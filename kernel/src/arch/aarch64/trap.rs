@@ -13,6 +13,7 @@
 
 use super::context::UserContext;
 use super::{gic, timer};
+use crate::arch::{InterruptController, Interrupts};
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::global_asm;
 
@@ -318,8 +319,16 @@ pub fn handle_interrupt() {
     };
     let id = gic::id(iar);
     if id != timer::TIMER_IRQ {
+        // A driver's line is masked before it is ended, so a level-sensitive
+        // one is not taken again before the driver's Ack.
+        let irq = u64::from(id);
+        if irq < InterruptController::lines() && !InterruptController::reserved(irq) {
+            crate::object::irq::interrupt(irq);
+            gic::end(iar);
+            crate::sched::schedule()
+        }
         gic::end(iar);
-        fault::handle_unexpected_interrupt(u64::from(id))
+        fault::handle_unexpected_interrupt(irq)
     }
     if !timer::deadline_reached() {
         gic::end(iar);

@@ -27,6 +27,9 @@ const LINES: usize = InterruptController::MAX_LINES;
 
 /// Whether each line has a handler cap.
 static ISSUED: [KernelCell<bool>; LINES] = [const { KernelCell::new(false) }; LINES];
+/// Whether each line is unmasked (it has a handler, and no interrupt since
+/// the last Ack).
+static ENABLED: [KernelCell<bool>; LINES] = [const { KernelCell::new(false) }; LINES];
 /// The notification each line signals and the badge: `(object, badge)`,
 /// object 0 for none.
 static TARGET: [KernelCell<(u64, u64)>; LINES] = [const { KernelCell::new((0, 0)) }; LINES];
@@ -90,6 +93,10 @@ pub fn invoke_control(
     InterruptController::route(irq, request.route);
     ISSUED[irq as usize].write(true);
     TARGET[irq as usize].write((0, 0));
+    // As in seL4, a line with a handler starts unmasked: its first
+    // interrupt is delivered (or, with no notification set, dropped and
+    // the line masked until Ack).
+    set_enabled(irq, true);
     insert_new(&mut KernelMemory, control_slot, dest, Cap::irq_handler(irq));
     Ok(Outcome::Done([0, 0]))
 }
@@ -103,7 +110,7 @@ pub fn invoke_control(
 pub fn invoke_handler(label: Label, msg: &Message, cap: Cap) -> Result<Outcome, SyscallError> {
     let irq = cap.word1();
     match label {
-        Label::IrqHandlerAck => InterruptController::unmask(irq),
+        Label::IrqHandlerAck => set_enabled(irq, true),
         Label::IrqHandlerSetNotification => {
             let (_, ntfn) = msg.extra_cap(0)?;
             if ntfn.kind() != CapType::Notification || !ntfn.rights().contains(CapRights::WRITE) {
@@ -122,7 +129,7 @@ pub fn invoke_handler(label: Label, msg: &Message, cap: Cap) -> Result<Outcome, 
 /// Ack, and its notification, if any, is signalled. A line without a handler
 /// (none can be unmasked, so only a stale request) is masked and dropped.
 pub fn interrupt(irq: u64) {
-    InterruptController::mask(irq);
+    set_enabled(irq, false);
     let Some(target) = TARGET.get(irq as usize) else {
         return;
     };
@@ -136,10 +143,35 @@ pub fn interrupt(irq: u64) {
 /// undone, and it may be given out again.
 pub fn finalise(irq: u64) {
     InterruptController::release(irq);
-    if let (Some(issued), Some(target)) = (ISSUED.get(irq as usize), TARGET.get(irq as usize)) {
+    let i = irq as usize;
+    if let (Some(issued), Some(enabled), Some(target)) =
+        (ISSUED.get(i), ENABLED.get(i), TARGET.get(i))
+    {
         issued.write(false);
+        enabled.write(false);
         target.write((0, 0));
     }
+}
+
+/// Masks or unmasks `irq` (a line below `InterruptController::lines()`).
+fn set_enabled(irq: u64, enabled: bool) {
+    if let Some(state) = ENABLED.get(irq as usize) {
+        state.write(enabled);
+        if enabled {
+            InterruptController::unmask(irq);
+        } else {
+            InterruptController::mask(irq);
+        }
+    }
+}
+
+/// True when some line is unmasked and signals a notification: an
+/// interrupt may yet wake a thread.
+pub fn may_signal() -> bool {
+    ENABLED
+        .iter()
+        .zip(&TARGET)
+        .any(|(enabled, target)| enabled.read() && target.read().0 != 0)
 }
 
 /// The notification at `ntfn` is being destroyed: no line signals it any more.

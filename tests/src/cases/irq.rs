@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::{Arch, CapRights, CapType, Error, ObjectType};
 use keel_sys::arch::{cycle_counter, physical_timer_start, physical_timer_stop, ARCH};
 use keel_sys::cap::init_thread::{IO_PORT_CONTROL, IRQ_CONTROL};
-use keel_sys::cap::{IoPort, IrqHandler, Notification};
+use keel_sys::cap::{IoPort, IrqHandler, Notification, SchedContext};
 use keel_sys::irq::IoApicPin;
 use keel_sys::{CPtr, Cap};
 
@@ -367,14 +367,16 @@ pub fn cleared_or_deleted_handler_signals_nothing(env: &Env) -> TestResult {
     d.quiet()
 }
 
-/// The handler's cap and the device's ports, for the IRQ thread.
+/// The handler's cap and the device's ports, for the IRQ threads.
 static HANDLER: AtomicU64 = AtomicU64::new(0);
 static PORTS: AtomicU64 = AtomicU64::new(0);
-/// Interrupts the IRQ thread handles.
+/// Interrupts the IRQ threads have handled between them.
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+/// Interrupts the IRQ threads handle.
 const INTERRUPTS: u64 = 10;
 
 /// Thread `i`: waits on its notification for each interrupt, counts it, and
-/// fires the device again (until [`INTERRUPTS`]) before its Ack.
+/// fires the device again (until [`INTERRUPTS`] are handled) before its Ack.
 extern "C" fn irq_thread(i: u64) -> ! {
     let n: Cap<Notification> = cap(shared(i).cap.load(Ordering::SeqCst));
     let d = Device {
@@ -383,7 +385,8 @@ extern "C" fn irq_thread(i: u64) -> ! {
     };
     loop {
         n.wait();
-        let handled = shared(i).counter.fetch_add(1, Ordering::SeqCst) + 1;
+        shared(i).counter.fetch_add(1, Ordering::SeqCst);
+        let handled = HANDLED.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = if handled < INTERRUPTS {
             d.fire()
         } else {
@@ -393,20 +396,54 @@ extern "C" fn irq_thread(i: u64) -> ! {
     }
 }
 
-pub fn passive_irq_thread_runs_on_the_notification_context(env: &Env) -> TestResult {
+/// The device, a notification its interrupts signal, and passive IRQ thread
+/// 0 waiting on it (its own context taken away); with `bound`, a context
+/// bound to the notification.
+fn passive_irq_thread(
+    env: &Env,
+    bound: bool,
+) -> Result<
+    (
+        Device,
+        Cap<Notification>,
+        Cap<keel_sys::cap::Tcb>,
+        Cap<SchedContext>,
+    ),
+    String,
+> {
     let d = device(env)?;
     HANDLER.store(d.handler.cptr().bits(), Ordering::SeqCst);
     PORTS.store(d.ports.cptr().bits(), Ordering::SeqCst);
+    HANDLED.store(0, Ordering::SeqCst);
     let n = badged_notification(env, d)?;
     let t = super::donation::passive_server(env, irq_thread, 0, n.cptr().bits(), 0)?;
     let sc = crate::thread::sched_context(env, 1000, 1000)?;
-    step(sc.sched_context_bind_notification(n), "bind the notification")?;
+    if bound {
+        step(
+            sc.sched_context_bind_notification(n),
+            "bind the notification",
+        )?;
+    }
     step(d.handler.irq_handler_ack(), "ack")?;
-    d.fire()?;
+    Ok((d, n, t, sc))
+}
+
+/// Yields until the IRQ threads have handled [`INTERRUPTS`], or for long
+/// enough that they would have.
+fn until_handled() -> TestResult {
     let start = cycle_counter();
-    while count(0) < INTERRUPTS && cycle_counter().wrapping_sub(start) < 50 * QUIET_CYCLES {
+    while HANDLED.load(Ordering::SeqCst) < INTERRUPTS
+        && cycle_counter().wrapping_sub(start) < 50 * QUIET_CYCLES
+    {
         yield_times(1)?;
     }
+    Ok(())
+}
+
+pub fn passive_irq_thread_runs_on_the_notification_context(env: &Env) -> TestResult {
+    let (d, _, t, sc) = passive_irq_thread(env, true)?;
+    d.fire()?;
+    until_handled()?;
     ensure!(
         count(0) == INTERRUPTS,
         "the passive IRQ thread handled {} of {INTERRUPTS} interrupts",
@@ -417,5 +454,45 @@ pub fn passive_irq_thread_runs_on_the_notification_context(env: &Env) -> TestRes
         sc.sched_context_bind(t),
         "bind the returned context to the thread",
     )?;
+    d.quiet()
+}
+
+pub fn no_context_no_irq_thread_runs(env: &Env) -> TestResult {
+    let (d, n, _, _) = passive_irq_thread(env, false)?;
+    d.fire()?;
+    spin();
+    ensure!(count(0) == 0, "an IRQ thread with no context to run on ran");
+    ensure!(
+        n.poll() == 0,
+        "the interrupt was left pending, not taken by the waiter"
+    );
+    d.quiet()
+}
+
+pub fn deleted_notification_context_runs_nothing(env: &Env) -> TestResult {
+    let (d, _, _, sc) = passive_irq_thread(env, true)?;
+    step(
+        slot(sc.cptr().bits()).delete(),
+        "delete the notification's context",
+    )?;
+    d.fire()?;
+    spin();
+    ensure!(count(0) == 0, "an IRQ thread ran on a deleted context");
+    d.quiet()
+}
+
+pub fn two_irq_threads_share_a_notification(env: &Env) -> TestResult {
+    let (d, n, _, _) = passive_irq_thread(env, true)?;
+    let active = crate::thread::spawn(env, irq_thread, 1, 1, 255)?;
+    shared(1).cap.store(n.cptr().bits(), Ordering::SeqCst);
+    step(active.tcb_resume(), "resume the thread with a context")?;
+    yield_times(1)?;
+    d.fire()?;
+    until_handled()?;
+    let (passive, own) = (count(0), count(1));
+    ensure!(
+        passive + own == INTERRUPTS && passive == own,
+        "the passive thread handled {passive} and the other {own} of {INTERRUPTS}, not half each"
+    );
     d.quiet()
 }

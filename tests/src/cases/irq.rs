@@ -396,21 +396,18 @@ extern "C" fn irq_thread(i: u64) -> ! {
     }
 }
 
+/// What [`passive_irq_thread`] sets up.
+struct IrqSetup {
+    device: Device,
+    ntfn: Cap<Notification>,
+    thread: Cap<keel_sys::cap::Tcb>,
+    context: Cap<SchedContext>,
+}
+
 /// The device, a notification its interrupts signal, and passive IRQ thread
 /// 0 waiting on it (its own context taken away); with `bound`, a context
 /// bound to the notification.
-fn passive_irq_thread(
-    env: &Env,
-    bound: bool,
-) -> Result<
-    (
-        Device,
-        Cap<Notification>,
-        Cap<keel_sys::cap::Tcb>,
-        Cap<SchedContext>,
-    ),
-    String,
-> {
+fn passive_irq_thread(env: &Env, bound: bool) -> Result<IrqSetup, String> {
     let d = device(env)?;
     HANDLER.store(d.handler.cptr().bits(), Ordering::SeqCst);
     PORTS.store(d.ports.cptr().bits(), Ordering::SeqCst);
@@ -425,7 +422,12 @@ fn passive_irq_thread(
         )?;
     }
     step(d.handler.irq_handler_ack(), "ack")?;
-    Ok((d, n, t, sc))
+    Ok(IrqSetup {
+        device: d,
+        ntfn: n,
+        thread: t,
+        context: sc,
+    })
 }
 
 /// Yields until the IRQ threads have handled [`INTERRUPTS`], or for long
@@ -441,7 +443,12 @@ fn until_handled() -> TestResult {
 }
 
 pub fn passive_irq_thread_runs_on_the_notification_context(env: &Env) -> TestResult {
-    let (d, _, t, sc) = passive_irq_thread(env, true)?;
+    let IrqSetup {
+        device: d,
+        thread: t,
+        context: sc,
+        ..
+    } = passive_irq_thread(env, true)?;
     d.fire()?;
     until_handled()?;
     ensure!(
@@ -458,7 +465,9 @@ pub fn passive_irq_thread_runs_on_the_notification_context(env: &Env) -> TestRes
 }
 
 pub fn no_context_no_irq_thread_runs(env: &Env) -> TestResult {
-    let (d, n, _, _) = passive_irq_thread(env, false)?;
+    let IrqSetup {
+        device: d, ntfn: n, ..
+    } = passive_irq_thread(env, false)?;
     d.fire()?;
     spin();
     ensure!(count(0) == 0, "an IRQ thread with no context to run on ran");
@@ -470,7 +479,11 @@ pub fn no_context_no_irq_thread_runs(env: &Env) -> TestResult {
 }
 
 pub fn deleted_notification_context_runs_nothing(env: &Env) -> TestResult {
-    let (d, _, _, sc) = passive_irq_thread(env, true)?;
+    let IrqSetup {
+        device: d,
+        context: sc,
+        ..
+    } = passive_irq_thread(env, true)?;
     step(
         slot(sc.cptr().bits()).delete(),
         "delete the notification's context",
@@ -482,7 +495,9 @@ pub fn deleted_notification_context_runs_nothing(env: &Env) -> TestResult {
 }
 
 pub fn two_irq_threads_share_a_notification(env: &Env) -> TestResult {
-    let (d, n, _, _) = passive_irq_thread(env, true)?;
+    let IrqSetup {
+        device: d, ntfn: n, ..
+    } = passive_irq_thread(env, true)?;
     let active = crate::thread::spawn(env, irq_thread, 1, 1, 255)?;
     shared(1).cap.store(n.cptr().bits(), Ordering::SeqCst);
     step(active.tcb_resume(), "resume the thread with a context")?;

@@ -86,6 +86,13 @@ pub enum InitCap {
     IoPortControl = 12,
 }
 
+/// The x86_64 I/O ports the kernel keeps, `(first, last)`: the 8259 PICs it
+/// keeps masked, QEMU's exit port it halts through and its COM1 console.
+/// `IOPortControl_Issue` refuses them, and the build tool a description
+/// that gives them to a program.
+pub const KERNEL_IO_PORTS: [(u16, u16); 4] =
+    [(0x20, 0x21), (0xa0, 0xa1), (0xf4, 0xf4), (0x3f8, 0x3ff)];
+
 /// First slot after the fixed initial caps.
 pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::IoPortControl as u64 + 1;
 

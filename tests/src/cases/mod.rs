@@ -20,6 +20,7 @@ mod donation;
 mod fault;
 mod fault_handler;
 mod init;
+mod init_devices;
 mod ioports;
 mod ipc;
 mod ipc_buffer;
@@ -275,6 +276,8 @@ crate::test_cases! {
     IRQ0007: "an interrupt wakes a passive IRQ thread only onto a context: with none bound to its notification, it does not run (sel4test: INTERRUPT0004)" => irq::no_context_no_irq_thread_runs, InRoot;
     IRQ0008: "once the context bound to the notification is deleted, an interrupt runs no passive IRQ thread (sel4test: INTERRUPT0006)" => irq::deleted_notification_context_runs_nothing, InRoot;
     IRQ0009: "two IRQ threads wait on one notification, one on its own context and one passive on the notification's; interrupts wake them in turn, five each (sel4test: INTERRUPT0003)" => irq::two_irq_threads_share_a_notification, InRoot;
+    IRQ0010: "init gives a program the interrupt and I/O port range its description names: a notification bound to its thread, the line's handler (taken, so a second Get fails), and an IOPort cap that reaches the device (sel4test: none)" => init_devices::devices_as_described, InRoot;
+    IOPORTS0004: "init refuses a program I/O ports the kernel keeps, and any I/O ports on aarch64, which has none (sel4test: none)" => init_devices::io_ports_refused_without_them, InRoot;
     IOPORTS0001: "through IOPort caps 8, 16 and 32-bit in and out reach the devices (a CMOS byte written and read back, the PCI host bridge's IDs); aarch64's IOPortControl slot is empty (sel4test: partial IOPORTS1000)" => ioports::in_and_out_inside_the_range, InRoot;
     IOPORTS0002: "IOPortControl_Issue refuses the kernel's ports and issued ones (RevokeFirst) and a reversed range (InvalidArgument); IOPort In/Out outside the cap's range is IllegalOperation; a range is free again once its last cap is deleted (sel4test: none)" => ioports::errors, InRoot;
     IOPORTS0003: "an `in` without an IOPort cap raises a user exception at the instruction, and the handler resumes the thread past it, port after port (sel4test: IOPORTS1000)" => ioports::in_without_a_cap_faults, InRoot;

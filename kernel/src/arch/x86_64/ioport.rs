@@ -13,13 +13,11 @@ use crate::kernel_cell::KernelCell;
 use crate::object::irq::empty_slot;
 use crate::object::memory::KernelMemory;
 use crate::syscall::invocation::{Message, Outcome};
+use keel_abi::cap::KERNEL_IO_PORTS;
 use keel_abi::{Error, Label};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::insert_new;
 use keel_kernel_core::error::SyscallError;
-
-/// The port ranges the kernel keeps, first and last port.
-const KERNEL_PORTS: [(u16, u16); 4] = [(0x20, 0x21), (0xa0, 0xa1), (0xf4, 0xf4), (0x3f8, 0x3ff)];
 
 /// One bit per port: issued to an IOPort cap.
 static ISSUED: [KernelCell<u64>; 1024] = [const { KernelCell::new(0) }; 1024];
@@ -62,7 +60,9 @@ pub fn invoke_control(label: Label, msg: &Message, slot: u64) -> Result<Outcome,
         return Err(SyscallError::invalid_argument(1));
     }
     let dest = empty_slot(msg, 0, index, depth)?;
-    let kernel = KERNEL_PORTS.iter().any(|&(a, b)| first <= b && a <= last);
+    let kernel = KERNEL_IO_PORTS
+        .iter()
+        .any(|&(a, b)| first <= b && a <= last);
     if kernel || (first..=last).any(issued) {
         return Err(Error::RevokeFirst.into());
     }

@@ -25,8 +25,10 @@
 //! mode with (the entry restores it) or null; then to
 //! [`crate::syscall::handle_syscall`]. Other traps go to
 //! [`crate::fault::handle_user_fault`], [`crate::sched::timer_interrupt`] (once the
-//! timer interrupt is acknowledged) or [`crate::fault::handle_unexpected_interrupt`];
-//! `Platform::idle` hands interrupts to the same two.
+//! timer interrupt is acknowledged), [`crate::object::irq::interrupt`] (a
+//! driver's line, then the scheduler) or
+//! [`crate::fault::handle_unexpected_interrupt`]; `Platform::idle` hands
+//! interrupts to the same.
 
 use keel_abi::bootinfo::MemRegion;
 use keel_kernel_core::memory::{FreeMemory, MemoryError};

@@ -310,9 +310,11 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
 
 /// Acknowledges the highest-priority pending interrupt and passes it on, from
 /// an exception from EL0 or from the idle loop (which waits with IRQs masked
-/// and so takes no exception). Returns only when there is nothing to pass on:
-/// no interrupt (spurious), or a timer interrupt for a deadline since moved on
-/// (see [`timer::deadline_reached`]), which stays armed.
+/// and so takes no exception): the kernel's timer, or a driver's line (to
+/// `crate::object::irq`, then the scheduler). Returns only when there is
+/// nothing to pass on: no interrupt (spurious), or a timer interrupt for a
+/// deadline since moved on (see [`timer::deadline_reached`]), which stays
+/// armed.
 pub fn handle_interrupt() {
     let Some(iar) = gic::acknowledge() else {
         return;

@@ -46,6 +46,10 @@ numbered_enum! {
         /// Authority to make the debug system calls (no object). Its rights
         /// say which: see [`crate::Syscall::debug_rights`].
         Debug = 19,
+        /// Authority to issue I/O port caps (x86_64 only).
+        IoPortControl = 20,
+        /// Authority over a range of I/O ports (x86_64 only).
+        IoPort = 21,
     }
 }
 
@@ -78,10 +82,19 @@ pub enum InitCap {
     InitThreadSchedContext = 10,
     /// Debug authority, with every right: the debug system calls name it.
     Debug = 11,
+    /// I/O port control (x86_64; empty on aarch64, which has no I/O ports).
+    IoPortControl = 12,
 }
 
+/// The x86_64 I/O ports the kernel keeps, `(first, last)`: the 8259 PICs it
+/// keeps masked, QEMU's exit port it halts through and its COM1 console.
+/// `IOPortControl_Issue` refuses them, and the build tool a description
+/// that gives them to a program.
+pub const KERNEL_IO_PORTS: [(u16, u16); 4] =
+    [(0x20, 0x21), (0xa0, 0xa1), (0xf4, 0xf4), (0x3f8, 0x3ff)];
+
 /// First slot after the fixed initial caps.
-pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::Debug as u64 + 1;
+pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::IoPortControl as u64 + 1;
 
 #[cfg(test)]
 mod tests {
@@ -92,7 +105,7 @@ mod tests {
         for &t in CapType::ALL {
             assert_eq!(CapType::try_from(t as u64), Ok(t));
         }
-        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(20));
+        assert_eq!(CapType::try_from(CapType::ALL.len() as u64), Err(22));
         assert_eq!(CapType::try_from(19), Ok(CapType::Debug));
     }
 
@@ -111,11 +124,12 @@ mod tests {
             InitCap::InitThreadAsidPool,
             InitCap::InitThreadSchedContext,
             InitCap::Debug,
+            InitCap::IoPortControl,
         ];
         for (i, &slot) in all.iter().enumerate() {
             assert_eq!(slot as u64, i as u64, "{slot:?}");
         }
         assert_eq!(FIRST_FREE_INIT_SLOT, all.len() as u64);
-        assert_eq!(InitCap::Debug as u64, 11);
+        assert_eq!(InitCap::IoPortControl as u64, 12);
     }
 }

@@ -115,6 +115,38 @@ numbered_enum! {
         /// Run the scheduling context's thread now, ahead of its priority's
         /// queue; its consumed time (µs) in result word 0.
         SchedContextYieldTo = 85,
+        /// Make an IRQHandler cap for one line: MR0 the IRQ, MR1 index and
+        /// MR2 depth of the destination slot; extra cap 0 its root CNode.
+        /// (x86_64 routes lines with `IrqControlGetIoApic` instead.)
+        IrqControlGet = 90,
+        /// aarch64: as `IrqControlGet`, setting the line's trigger: MR0 the
+        /// IRQ, MR1 trigger (0 level, 1 edge), MR2 index, MR3 depth.
+        IrqControlGetTrigger = 91,
+        /// x86_64: route an I/O APIC pin to an IRQ and make its handler cap:
+        /// MR0 index, MR1 depth, MR2 I/O APIC, MR3 pin, MR4 level (1) or edge
+        /// (0), MR5 polarity low (1) or high (0), MR6 the IRQ (vector offset).
+        IrqControlGetIoApic = 92,
+        /// Unmask the line after an interrupt was handled.
+        IrqHandlerAck = 93,
+        /// Signal the notification in extra cap 0 (with its badge) on an interrupt.
+        IrqHandlerSetNotification = 94,
+        /// Stop signalling a notification.
+        IrqHandlerClear = 95,
+        /// x86_64: make an IOPort cap for ports MR0..=MR1 in the slot at MR2
+        /// index, MR3 depth under extra cap 0.
+        IoPortControlIssue = 96,
+        /// x86_64: read a byte from port MR0 (result word 0).
+        IoPortIn8 = 97,
+        /// x86_64: read 16 bits from port MR0.
+        IoPortIn16 = 98,
+        /// x86_64: read 32 bits from port MR0.
+        IoPortIn32 = 99,
+        /// x86_64: write the byte MR1 to port MR0.
+        IoPortOut8 = 100,
+        /// x86_64: write 16 bits MR1 to port MR0.
+        IoPortOut16 = 101,
+        /// x86_64: write 32 bits MR1 to port MR0.
+        IoPortOut32 = 102,
     }
 }
 

@@ -115,6 +115,15 @@ pub struct Irq {
     pub event: u8,
 }
 
+/// A range of x86_64 I/O ports a program drives, `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoPorts {
+    /// The first port.
+    pub first: u16,
+    /// The last port.
+    pub last: u16,
+}
+
 /// One program in the boot archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Program {
@@ -135,6 +144,8 @@ pub struct Program {
     pub maps: Vec<Map>,
     /// Interrupts it handles.
     pub irqs: Vec<Irq>,
+    /// I/O port ranges it drives (x86_64).
+    pub ioports: Vec<IoPorts>,
 }
 
 /// An endpoint cap one program (the client) holds to another (the server).
@@ -211,6 +222,7 @@ mod tests {
             debug: false,
             maps: vec![],
             irqs: vec![],
+            ioports: vec![],
         }
     }
 

@@ -88,6 +88,17 @@ pub struct IrqCap {
     pub event: u8,
 }
 
+/// A range of I/O ports the program drives (x86_64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoPortCap {
+    /// The first port.
+    pub first: u16,
+    /// The last port.
+    pub last: u16,
+    /// The slot of its IOPort cap.
+    pub slot: u64,
+}
+
 /// What a program started by init is told about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessInfo {
@@ -101,6 +112,8 @@ pub struct ProcessInfo {
     pub regions: Vec<MappedRegion>,
     /// Interrupts it handles.
     pub irqs: Vec<IrqCap>,
+    /// I/O port ranges it drives.
+    pub ioports: Vec<IoPortCap>,
     /// A word of the starter's (0 when unused): tests and benchmarks tell a
     /// program what to do with it.
     pub arg: u64,
@@ -196,7 +209,16 @@ mod tests {
                 size: 0x2000,
                 writable: true,
             }],
-            irqs: vec![],
+            irqs: vec![IrqCap {
+                irq: 30,
+                handler: 7,
+                event: 2,
+            }],
+            ioports: vec![IoPortCap {
+                first: 0x70,
+                last: 0x71,
+                slot: 8,
+            }],
             arg: 9,
         }
     }

@@ -68,6 +68,7 @@ pub fn program(name: &str, role: Role, sched: Sched, restart: Restart) -> Progra
         debug: false,
         maps: vec![],
         irqs: vec![],
+        ioports: vec![],
     }
 }
 

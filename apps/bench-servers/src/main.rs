@@ -118,6 +118,7 @@ fn manifest() -> Manifest {
         debug: true,
         maps: vec![],
         irqs: vec![],
+        ioports: vec![],
     };
     let root = Program {
         role: Role::RootTask,

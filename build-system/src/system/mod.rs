@@ -14,7 +14,7 @@ mod validate;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keel_abi::manifest::{self, Irq, Manifest, MapRights, Restart, Sched, Start};
+use keel_abi::manifest::{self, IoPorts, Irq, Manifest, MapRights, Restart, Sched, Start};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 pub use keel_abi::manifest::Role;
@@ -46,6 +46,8 @@ pub struct Program {
     pub maps: Vec<Map>,
     /// Interrupts it handles.
     pub irqs: Vec<Irq>,
+    /// I/O port ranges it drives (x86_64).
+    pub ioports: Vec<IoPorts>,
 }
 
 /// A validated mapping.
@@ -187,6 +189,7 @@ impl System {
                     })
                     .collect::<Result<_>>()?,
                 irqs: p.irqs.clone(),
+                ioports: p.ioports.clone(),
             });
         }
         programs.extend(extra_apps.iter().map(|name| manifest::Program {
@@ -203,6 +206,7 @@ impl System {
             debug: false,
             maps: Vec::new(),
             irqs: Vec::new(),
+            ioports: Vec::new(),
         }));
         let mut connections = self
             .connections

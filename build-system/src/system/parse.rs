@@ -75,6 +75,9 @@ pub struct Program {
     /// `[[program.irq]]`.
     #[serde(default)]
     pub irq: Vec<Irq>,
+    /// `[[program.ioport]]`.
+    #[serde(default)]
+    pub ioport: Vec<IoPort>,
 }
 
 /// One `[[program.map]]`.
@@ -99,6 +102,16 @@ pub struct Irq {
     pub irq: i64,
     /// Notification event bit.
     pub event: i64,
+}
+
+/// One `[[program.ioport]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoPort {
+    /// First port.
+    pub first: i64,
+    /// Last port.
+    pub last: i64,
 }
 
 /// One `[[connection]]`.

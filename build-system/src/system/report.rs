@@ -88,6 +88,9 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
                 irq.irq, irq.event
             ));
         }
+        for range in &p.ioports {
+            caps.push(format!("IOPort {:#x}..={:#x}", range.first, range.last));
+        }
         for (n, line) in caps.iter().enumerate() {
             row(&mut out, if n == 0 { "caps" } else { "" }, line);
         }

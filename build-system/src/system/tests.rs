@@ -563,6 +563,51 @@ fn interrupts_are_checked() {
 }
 
 #[test]
+fn io_ports_are_checked() {
+    let ports = |a: &str, b: &str| format!("[[program.ioport]]\nfirst = {a}\nlast = {b}\n");
+    let ok = parse(&format!("{BASE}{}", ports("0x70", "0x71"))).unwrap();
+    let m = ok.manifest(&[], Start::System).unwrap();
+    let hello = m.programs.iter().find(|p| p.name == "hello").unwrap();
+    assert_eq!(
+        hello.ioports,
+        vec![keel_abi::manifest::IoPorts {
+            first: 0x70,
+            last: 0x71
+        }]
+    );
+    fails(
+        &format!("{BASE}{}", ports("0x71", "0x70")),
+        &["program \"hello\" ioport 1", "below first", "swap them"],
+    );
+    fails(
+        &format!("{BASE}{}", ports("0", "0x10000")),
+        &["ioport 1", "last = 65536 is out of range", "0 to 65535"],
+    );
+    fails(
+        &format!("{BASE}{}", ports("0x3f0", "0x3f8")),
+        &["ioport 1", "overlap 0x3f8..=0x3ff", "the kernel keeps"],
+    );
+    fails(
+        &format!("{BASE}{}{}", ports("0x70", "0x71"), ports("0x71", "0x72")),
+        &[
+            "program \"hello\" ioport 2",
+            "already given to program \"hello\"",
+        ],
+    );
+    let two = BASE.replace(
+        "priority = 200",
+        &format!("priority = 200\n{}", ports("0x40", "0x43")),
+    );
+    fails(
+        &format!("{two}{}", ports("0x43", "0x43")),
+        &[
+            "program \"hello\" ioport 1",
+            "already given to program \"console\"",
+        ],
+    );
+}
+
+#[test]
 fn an_app_crate_gets_the_next_console_connection() {
     let text = std::fs::read_to_string(fixture("servers.toml")).unwrap();
     let s = parse(&text).unwrap();

@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keel_abi::manifest::{Irq, MapRights, Restart, Role, Sched};
+use keel_abi::cap::KERNEL_IO_PORTS;
+use keel_abi::manifest::{IoPorts, Irq, MapRights, Restart, Role, Sched};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 use super::parse;
@@ -73,6 +74,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
     let regions = regions(&f, &file.region)?;
     let programs = programs(&f, file.program, &regions)?;
     check_irqs(&f, &programs)?;
+    check_ioports(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
     check_used(&f, &programs, &connections, &regions)?;
     Ok(System {
@@ -192,6 +194,20 @@ fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let ioports = p
+            .ioport
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let what = format!("{entry} ioport {}", i + 1);
+                let first = in_range(r.first, 0, 0xffff, "first").with_context(|| what.clone())?;
+                let last = in_range(r.last, 0, 0xffff, "last").with_context(|| what.clone())?;
+                if last < first {
+                    bail!("{what}: last ({last:#x}) is below first ({first:#x}); swap them");
+                }
+                Ok(IoPorts { first, last })
+            })
+            .collect::<Result<Vec<_>>>()?;
         out.push(Program {
             name: p.name,
             crate_name: p.crate_name,
@@ -203,6 +219,7 @@ fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec
             activity,
             maps,
             irqs,
+            ioports,
         });
     }
     Ok(out)
@@ -221,6 +238,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("restart_limit", p.restart_limit.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
+        ("[[program.ioport]]", !p.ioport.is_empty()),
     ];
     if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
         bail!(
@@ -355,6 +373,37 @@ fn maps(entry: &str, raw: &[parse::Map], regions: &[Region]) -> Result<Vec<Map>>
         });
     }
     Ok(out)
+}
+
+/// No I/O port range overlaps the kernel's ports or another range.
+fn check_ioports(f: &str, programs: &[Program]) -> Result<()> {
+    let mut given: Vec<(IoPorts, String)> = Vec::new();
+    for p in programs {
+        for (i, r) in p.ioports.iter().enumerate() {
+            let entry = format!("{f}: program \"{}\" ioport {}", p.name, i + 1);
+            let overlaps = |a: u16, b: u16| r.first <= b && a <= r.last;
+            if let Some((a, b)) = KERNEL_IO_PORTS.iter().find(|(a, b)| overlaps(*a, *b)) {
+                bail!(
+                    "{entry}: ports {:#x}..={:#x} overlap {a:#x}..={b:#x}, which the kernel \
+                     keeps for itself; give the program other ports",
+                    r.first,
+                    r.last
+                );
+            }
+            if let Some((o, owner)) = given.iter().find(|(o, _)| overlaps(o.first, o.last)) {
+                bail!(
+                    "{entry}: ports {:#x}..={:#x} overlap {:#x}..={:#x}, already given to \
+                     program \"{owner}\"; a port has one driver: give each range once",
+                    r.first,
+                    r.last,
+                    o.first,
+                    o.last
+                );
+            }
+            given.push((*r, p.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Each interrupt has one handler; each event bit of a program names one source.

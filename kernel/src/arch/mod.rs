@@ -11,7 +11,12 @@
 //!   window and the kernel image's physical placement.
 //! - `LocalTimer: Timer` — the clock the scheduler keeps time in and the
 //!   one-shot timer interrupt (there is no periodic tick).
+//! - `InterruptController: Interrupts` — the lines user-level drivers get
+//!   through IRQHandler caps (`crate::object::irq`).
 //!
+//! Each architecture also answers invocations of its own cap types
+//! (`invoke_arch_cap`, `finalise_arch_cap`: x86_64's I/O ports) and names the
+//! root task's initial caps of those types (`initial_arch_caps`).
 //! Each architecture also exports `ARCH: keel_abi::Arch` and `ELF_MACHINE: u16`.
 //! Its boot code sets up the CPU, console, traps, timer and kernel window, finds
 //! RAM and then calls [`crate::boot::kernel_main`]. Its trap entry saves the user
@@ -20,8 +25,10 @@
 //! mode with (the entry restores it) or null; then to
 //! [`crate::syscall::handle_syscall`]. Other traps go to
 //! [`crate::fault::handle_user_fault`], [`crate::sched::timer_interrupt`] (once the
-//! timer interrupt is acknowledged) or [`crate::fault::handle_unexpected_interrupt`];
-//! `Platform::idle` hands interrupts to the same two.
+//! timer interrupt is acknowledged), [`crate::object::irq::interrupt`] (a
+//! driver's line, then the scheduler) or
+//! [`crate::fault::handle_unexpected_interrupt`]; `Platform::idle` hands
+//! interrupts to the same.
 
 use keel_abi::bootinfo::MemRegion;
 use keel_kernel_core::memory::{FreeMemory, MemoryError};
@@ -239,6 +246,40 @@ pub trait Platform {
     fn kernel_virt_to_phys(vaddr: usize) -> u64;
     /// The physical range of the loaded kernel image (boot archive included).
     fn kernel_image_phys() -> MemRegion;
+}
+
+/// The interrupt controller, for the lines user-level drivers handle. An
+/// interrupt on such a line goes to [`crate::object::irq::interrupt`], which
+/// masks it; the architecture acknowledges and ends it at the controller.
+pub trait Interrupts {
+    /// The routing an IRQControl request asks for (x86_64: an I/O APIC pin;
+    /// aarch64: a trigger, or the line's own).
+    type Route;
+    /// The most IRQ numbers a machine of the architecture has.
+    const MAX_LINES: usize;
+    /// This machine's IRQ numbers are `0..lines()` (at most `MAX_LINES`).
+    fn lines() -> u64;
+    /// True for a line the kernel keeps for itself (its timer).
+    fn reserved(irq: u64) -> bool;
+    /// Decodes an IRQControl invocation (`IrqControlGet` or the
+    /// architecture's forms) without changing anything.
+    ///
+    /// # Errors
+    /// `IllegalOperation` for a form the architecture does not have;
+    /// `TruncatedMessage`; `RangeError` or `DeleteFirst` for routing
+    /// arguments outside what the controller has or already uses.
+    fn decode_get(
+        label: keel_abi::Label,
+        msg: &crate::syscall::invocation::Message,
+    ) -> Result<crate::object::irq::IrqRequest<Self::Route>, keel_kernel_core::error::SyscallError>;
+    /// Routes `irq` as decoded, leaving it masked.
+    fn route(irq: u64, route: Self::Route);
+    /// Masks `irq`: it raises no interrupt.
+    fn mask(irq: u64);
+    /// Unmasks `irq`.
+    fn unmask(irq: u64);
+    /// `irq`'s handler is gone: masks it and undoes its routing.
+    fn release(irq: u64);
 }
 
 /// The core's one-shot timer and the clock the scheduler keeps time in

@@ -126,7 +126,7 @@ pub fn start(
         ),
         (InitCap::Debug, Cap::debug(CapRights::ALL)),
     ];
-    for (slot, cap) in initial {
+    for (slot, cap) in initial.into_iter().chain(crate::arch::initial_arch_caps()) {
         provide(&mut mem, cnode_slot(slot as u64), cap);
     }
     let mut next = keel_abi::cap::FIRST_FREE_INIT_SLOT;

@@ -13,9 +13,11 @@ pub struct KernelHooks;
 
 impl ObjectHooks<KernelMemory> for KernelHooks {
     fn finalise(&mut self, _mem: &mut KernelMemory, cap: &Cap) {
-        // Threads stop and leave every queue; address-space objects give up
-        // their ASIDs and mappings. (Endpoints and notifications released
-        // their waiters in `release_waiters`.)
+        // Threads stop and leave every queue; a notification stops the
+        // interrupt lines that signalled it (endpoints and notifications
+        // released their waiters in `release_waiters`); address-space
+        // objects give up their ASIDs and mappings; interrupt lines are
+        // masked and I/O ports freed.
         match cap.kind() {
             CapType::Tcb => {
                 let thread = Thread::from_cap(cap).expect("invariant: a TCB cap");
@@ -29,6 +31,9 @@ impl ObjectHooks<KernelMemory> for KernelHooks {
                     crate::sched::set_current(None);
                 }
             }
+            CapType::Notification => crate::object::irq::notification_deleted(cap.paddr()),
+            CapType::IrqHandler => crate::object::irq::finalise(cap.word1()),
+            CapType::IoPort => crate::arch::finalise_arch_cap(cap),
             CapType::SchedContext => crate::object::sched_context::finalise(
                 SchedContextRef::from_cap(cap).expect("invariant: a SchedContext cap"),
             ),

@@ -6,6 +6,7 @@ pub mod cnode;
 pub mod endpoint;
 pub mod handle;
 pub mod hooks;
+pub mod irq;
 pub mod memory;
 pub mod notification;
 pub mod reply;

@@ -424,7 +424,7 @@ pub fn schedule() -> ! {
     budget::switch_to(0, now);
     set_current(None);
     budget::arm_timer();
-    if release::is_empty() {
+    if release::is_empty() && !crate::object::irq::may_signal() {
         crate::kprintln!("KEEL: idle: no runnable threads");
     }
     Machine::idle()

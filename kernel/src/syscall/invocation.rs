@@ -7,7 +7,7 @@
 use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use crate::object::vspace::{asid, frame, page_table};
-use crate::object::{cnode, sched_context, sched_control, tcb, untyped};
+use crate::object::{cnode, irq, sched_context, sched_control, tcb, untyped};
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS};
 use keel_abi::syscall::ARG_INFO;
 use keel_abi::{CapType, Error, Label, MessageInfo};
@@ -144,6 +144,11 @@ pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError
         CapType::AsidPool => asid::invoke_pool(label?, &msg, cap),
         CapType::SchedContext => sched_context::invoke(label?, &msg, &cap, caller),
         CapType::SchedControl => sched_control::invoke(label?, &msg, cap.word1()),
+        CapType::IrqControl => irq::invoke_control(label?, &msg, slot),
+        CapType::IrqHandler => irq::invoke_handler(label?, &msg, cap),
+        CapType::IoPortControl | CapType::IoPort => {
+            crate::arch::invoke_arch_cap(label?, &msg, slot, cap)
+        }
         _ => Err(Error::IllegalOperation.into()),
     }
 }

@@ -158,6 +158,14 @@ pub fn initial_caps(_env: &Env) -> TestResult {
         (InitCap::InitThreadAsidPool, CapType::AsidPool),
         (InitCap::InitThreadSchedContext, CapType::SchedContext),
         (InitCap::Debug, CapType::Debug),
+        (
+            InitCap::IoPortControl,
+            if keel_sys::arch::ARCH == keel_abi::Arch::X86_64 {
+                CapType::IoPortControl
+            } else {
+                CapType::Null
+            },
+        ),
     ];
     for (slot, kind) in expected {
         let found = identify(slot as u64)?;

@@ -20,7 +20,9 @@
 //! object; one endpoint cap per connection, minted with the connection's
 //! badge and the rights to Call; a Debug cap with the read right (to
 //! identify caps it receives), and the write right (to print) for
-//! `debug = true`; its shared regions.
+//! `debug = true`; its shared regions; the IRQHandler caps of its
+//! interrupts, with the notification they signal (bound to its thread),
+//! and the IOPort caps of its I/O port ranges ([`devices`]).
 //!
 //! Servers start on a scheduling context of their own, announce `ready` as
 //! they start receiving (one NBSendRecv), and a passive one then loses its
@@ -40,6 +42,7 @@
 
 extern crate alloc;
 
+mod devices;
 mod memory;
 mod start;
 pub mod supervise;
@@ -142,6 +145,8 @@ pub struct Supervised {
     /// The word its process-information page passes on (see
     /// [`System::set_arg`]).
     arg: u64,
+    /// Its interrupts and I/O ports, made once.
+    devices: devices::Devices,
 }
 
 /// A described system being started and supervised.
@@ -164,11 +169,12 @@ pub struct System<'a> {
 }
 
 impl<'a> System<'a> {
-    /// Makes init's endpoint, the servers' endpoints and the shared regions'
-    /// frames; starts nothing yet.
+    /// Makes init's endpoint, the servers' endpoints, the programs' device
+    /// caps and the shared regions' frames; starts nothing yet.
     ///
     /// # Errors
-    /// The step that failed: too few slots or too little memory.
+    /// The step that failed: too few slots or too little memory, or an
+    /// interrupt or I/O port range the kernel will not give.
     pub fn new(
         manifest: &'a Manifest,
         archive: &'a Archive<'a>,
@@ -189,6 +195,7 @@ impl<'a> System<'a> {
                 Role::Server => Some(slots.make::<Endpoint>(res.pool, ObjectType::Endpoint, 0)?),
                 _ => None,
             };
+            let devices = devices::Devices::new(p, &mut slots, res.pool)?;
             programs.push(Supervised {
                 state: State::Idle,
                 restarts: 0,
@@ -196,6 +203,7 @@ impl<'a> System<'a> {
                 block,
                 endpoint,
                 arg: 0,
+                devices,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());

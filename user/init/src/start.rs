@@ -10,14 +10,16 @@
 //! | 1, 2, 3 | its TCB, CNode, VSpace |
 //! | 4 | init's endpoint with its client badge (also its fault endpoint) |
 //! | 5 | its Debug cap: the read right (identify its own caps), and the write right (print) for `debug = true` |
-//! | 6.. | a server's endpoint and Reply object, its connections, in that order |
+//! | 6.. | a server's endpoint and Reply object, its interrupts' notification and handlers, its I/O port caps, its connections, in that order |
 //! | [`RECEIVE_SLOT`] | empty: where caps it receives go |
 //! | [`FIRST_LOADER`].. | keel-loader's: paging structures, frames |
 
 use alloc::format;
 use alloc::vec::Vec;
 use keel_abi::manifest::{Role, Sched};
-use keel_abi::process::{MappedRegion, NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR};
+use keel_abi::process::{
+    IoPortCap, IrqCap, MappedRegion, NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR,
+};
 use keel_abi::{CapRights, Error, ObjectType, PAGE_SIZE};
 use keel_loader::{
     slot, Budget, ExtraPage, GivenCap, ProcessConfig, SharedFrame, SlotLayout, CALLER_SLOTS,
@@ -54,6 +56,8 @@ struct Grants {
     caps: Vec<GivenCap>,
     slots: ProcessSlots,
     connections: Vec<NamedCap>,
+    irqs: Vec<IrqCap>,
+    ioports: Vec<IoPortCap>,
 }
 
 impl Grants {
@@ -82,7 +86,7 @@ impl System<'_> {
     ///
     /// # Errors
     /// The step that failed (a program without scheduling, not in the
-    /// archive, with interrupts, or one keel-loader could not build).
+    /// archive, or one keel-loader could not build).
     pub fn start(&mut self, index: usize) -> Result<(), InitError> {
         let p = self
             .manifest
@@ -92,11 +96,6 @@ impl System<'_> {
         let sched = p
             .sched
             .ok_or(refused("start the root task (the kernel does)"))?;
-        if !p.irqs.is_empty() {
-            return Err(refused(
-                "give a program its interrupts (not supported by init yet)",
-            ));
-        }
         let image = self
             .archive
             .find(&p.name)
@@ -111,7 +110,8 @@ impl System<'_> {
             slots: grants.slots,
             connections: grants.connections,
             regions,
-            irqs: Vec::new(),
+            irqs: grants.irqs,
+            ioports: grants.ioports,
             arg: self.programs[index].arg,
         };
         let page = info
@@ -158,6 +158,16 @@ impl System<'_> {
             error: e.error,
         })?;
         let program = &mut self.programs[index];
+        if let Some(ntfn) = program.devices.notification {
+            // Init runs above every program: the thread has not run yet.
+            process
+                .tcb
+                .tcb_bind_notification(ntfn)
+                .map_err(|error| InitError {
+                    step: "bind a program's interrupt notification",
+                    error,
+                })?;
+        }
         program.process = Some(process);
         program.state = match p.role {
             Role::Server => State::Starting,
@@ -188,6 +198,8 @@ impl System<'_> {
                 ..ProcessSlots::default()
             },
             connections: Vec::new(),
+            irqs: Vec::new(),
+            ioports: Vec::new(),
         };
         g.slots.init = g.give(block + INIT_EP, CLIENT_RIGHTS, 0);
         let debug_rights = match p.debug {
@@ -199,6 +211,18 @@ impl System<'_> {
             retype(untyped, ObjectType::Reply, 0, block + REPLY, 1)?;
             g.slots.endpoint = Some(g.give(endpoint.cptr().bits(), CapRights::ALL, 0));
             g.slots.reply = Some(g.give(block + REPLY, CapRights::ALL, 0));
+        }
+        let devices = &self.programs[index].devices;
+        if let Some(ntfn) = devices.notification {
+            g.slots.notification = Some(g.give(ntfn.cptr().bits(), CapRights::ALL, 0));
+        }
+        for irq in &devices.irqs {
+            let handler = g.give(irq.handler, CapRights::ALL, 0);
+            g.irqs.push(IrqCap { handler, ..*irq });
+        }
+        for r in &devices.ioports {
+            let slot = g.give(r.slot, CapRights::ALL, 0);
+            g.ioports.push(IoPortCap { slot, ..*r });
         }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {

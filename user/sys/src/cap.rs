@@ -64,6 +64,12 @@ cap_kinds! {
     AsidPool => AsidPool;
     /// IRQ control.
     IrqControl => IrqControl;
+    /// Authority over one IRQ line.
+    IrqHandler => IrqHandler;
+    /// I/O port control (x86_64).
+    IoPortControl => IoPortControl;
+    /// A range of I/O ports (x86_64).
+    IoPort => IoPort;
     /// SchedControl for one core.
     SchedControl => SchedControl;
     /// ASID control.
@@ -145,4 +151,6 @@ pub mod init_thread {
     pub const SCHED_CONTEXT: Cap<SchedContext> = slot(InitCap::InitThreadSchedContext);
     /// Debug authority, with every right.
     pub const DEBUG: Cap<Debug> = slot(InitCap::Debug);
+    /// I/O port control (x86_64; the slot is empty on aarch64).
+    pub const IO_PORT_CONTROL: Cap<IoPortControl> = slot(InitCap::IoPortControl);
 }

@@ -14,6 +14,7 @@ mod error;
 pub mod invocation;
 pub mod ipc;
 pub mod ipc_buffer;
+pub mod irq;
 pub mod sched;
 pub mod tcb;
 pub mod vspace;

@@ -145,6 +145,21 @@ impl Cap {
         Cap::raw(CapType::IrqHandler, 0, 0, irq)
     }
 
+    /// I/O port control (x86_64).
+    pub const fn io_port_control() -> Cap {
+        Cap::raw(CapType::IoPortControl, 0, 0, 0)
+    }
+
+    /// Authority over I/O ports `first..=last` (x86_64).
+    pub const fn io_port(first: u16, last: u16) -> Cap {
+        Cap::raw(CapType::IoPort, 0, 0, first as u64 | ((last as u64) << 16))
+    }
+
+    /// IoPort: the first and last port it covers.
+    pub const fn io_port_range(&self) -> (u16, u16) {
+        (self.words[1] as u16, (self.words[1] >> 16) as u16)
+    }
+
     /// SchedControl for `core`.
     pub const fn sched_control(core: u64) -> Cap {
         Cap::raw(CapType::SchedControl, 0, 0, core)
@@ -522,6 +537,12 @@ mod tests {
             Cap::asid_control()
         );
         assert_eq!(Cap::irq_control().kind(), CapType::IrqControl);
+        let ports = Cap::io_port(0x40, 0xffff);
+        assert_eq!(
+            (ports.kind(), ports.io_port_range()),
+            (CapType::IoPort, (0x40, 0xffff))
+        );
+        assert_eq!(Cap::io_port_control().kind(), CapType::IoPortControl);
     }
 
     #[test]

@@ -36,6 +36,8 @@ impl Cap {
             CapType::Null
             | CapType::IrqControl
             | CapType::IrqHandler
+            | CapType::IoPortControl
+            | CapType::IoPort
             | CapType::SchedControl
             | CapType::AsidControl
             | CapType::Debug => 0,
@@ -58,7 +60,8 @@ impl Cap {
 
     /// seL4 `sameRegionAs`: `b` is covered by `self`'s authority. An Untyped
     /// covers every cap whose memory lies inside it; IrqControl covers every IRQ
-    /// cap; otherwise both name the same object of the same type and size.
+    /// cap and IoPortControl every I/O port cap; otherwise both name the same
+    /// object of the same type and size (an IoPort: the same port range).
     pub fn same_region_as(&self, b: &Cap) -> bool {
         let a = self;
         match a.kind() {
@@ -67,7 +70,10 @@ impl Cap {
                 _ => false,
             },
             CapType::IrqControl => matches!(b.kind(), CapType::IrqControl | CapType::IrqHandler),
-            CapType::IrqHandler | CapType::SchedControl => {
+            CapType::IoPortControl => {
+                matches!(b.kind(), CapType::IoPortControl | CapType::IoPort)
+            }
+            CapType::IrqHandler | CapType::IoPort | CapType::SchedControl => {
                 b.kind() == a.kind() && b.word1() == a.word1()
             }
             CapType::AsidControl | CapType::Debug => b.kind() == a.kind(),
@@ -105,7 +111,8 @@ impl Cap {
                     && a.is_device() == b.is_device()
             }
             (CapType::Untyped, _) => false,
-            (CapType::IrqControl, CapType::IrqHandler) => false,
+            (CapType::IrqControl, CapType::IrqHandler)
+            | (CapType::IoPortControl, CapType::IoPort) => false,
             (CapType::Frame, CapType::Frame) => {
                 a.same_region_as(b) && a.is_device() == b.is_device()
             }
@@ -119,6 +126,7 @@ impl Cap {
         match derived.kind() {
             CapType::Endpoint | CapType::Notification => derived.badge() != src.badge(),
             CapType::IrqHandler => src.kind() == CapType::IrqControl,
+            CapType::IoPort => src.kind() == CapType::IoPortControl,
             CapType::Untyped => true,
             _ => false,
         }
@@ -126,7 +134,7 @@ impl Cap {
 
     /// seL4 `deriveCap` (without the untyped "no children" check, which needs the
     /// slot and is done by the CNode operations): the cap Copy and Mint insert.
-    /// Zombie and IrqControl caps derive to a null cap, which the CNode
+    /// Zombie, IrqControl and IoPortControl caps derive to a null cap, which the CNode
     /// operations reject with `IllegalOperation`; frames lose their mapping.
     /// Reply caps copy (as in seL4's MCS kernel), so a server can be given one.
     ///
@@ -136,7 +144,7 @@ impl Cap {
     /// paging structures and assigned roots be copied).
     pub fn derive(&self) -> Result<Cap, Error> {
         match self.kind() {
-            CapType::Zombie | CapType::IrqControl => Ok(Cap::NULL),
+            CapType::Zombie | CapType::IrqControl | CapType::IoPortControl => Ok(Cap::NULL),
             CapType::Frame => Ok(self.with_mapping(None)),
             // An unmapped paging structure, or a VSpace without an ASID, has no
             // copies (seL4 `Arch_deriveCap`): a root gets at most one ASID.
@@ -238,6 +246,11 @@ mod tests {
         assert!(!Cap::irq_control().same_object_as(&Cap::irq_handler(1)));
         assert!(Cap::irq_handler(1).same_object_as(&Cap::irq_handler(1)));
         assert!(!Cap::irq_handler(1).same_object_as(&Cap::irq_handler(2)));
+        let ports = Cap::io_port(0x40, 0x43);
+        assert!(Cap::io_port_control().same_region_as(&ports));
+        assert!(!Cap::io_port_control().same_object_as(&ports));
+        assert!(ports.same_object_as(&Cap::io_port(0x40, 0x43)));
+        assert!(!ports.same_object_as(&Cap::io_port(0x40, 0x42)));
         let top = Cap::untyped(0xffff_ffff_0000, 47, false, 0);
         assert!(!top.same_region_as(&ep), "region end overflow is no match");
         assert!(ep.same_object_as(&Cap::endpoint(0x1ffe0, 5, CapRights::READ)));
@@ -289,6 +302,9 @@ mod tests {
             &Cap::irq_handler(3),
             &Cap::irq_handler(3)
         ));
+        let ports = Cap::io_port(0x40, 0x43);
+        assert!(Cap::is_revocable(&ports, &Cap::io_port_control()));
+        assert!(!Cap::is_revocable(&ports, &ports));
         let u = Cap::untyped(0, 12, false, 0);
         assert!(Cap::is_revocable(&u, &u));
         assert!(!Cap::is_revocable(&Cap::tcb(0x800), &Cap::tcb(0x800)));
@@ -298,6 +314,7 @@ mod tests {
     fn derive_and_update() {
         assert_eq!(Cap::zombie(0x40, 1, 2).derive(), Ok(Cap::NULL));
         assert_eq!(Cap::irq_control().derive(), Ok(Cap::NULL));
+        assert_eq!(Cap::io_port_control().derive(), Ok(Cap::NULL));
         assert_eq!(Cap::reply(0x40).derive(), Ok(Cap::reply(0x40)));
         let f = Cap::frame(0x1000, false, CapRights::ALL, false);
         assert_eq!(f.with_mapping(Some(0x8000)).derive(), Ok(f));

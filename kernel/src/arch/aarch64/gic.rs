@@ -1,8 +1,8 @@
 //! The GICv2 of QEMU virt: distributor at 0x0800_0000, CPU interface at
 //! 0x0801_0000. Boot enables both with every interrupt disabled, then enables
 //! the ones the kernel takes (its timer's PPI); the trap path and the idle loop
-//! acknowledge and end interrupts. Routing interrupts to user-level drivers
-//! (IRQHandler caps) is not here yet.
+//! acknowledge and end interrupts. The lines of user-level drivers are
+//! masked, unmasked and given a trigger here (`irq.rs` decides when).
 
 use super::mmio::{read32, write32};
 
@@ -12,6 +12,7 @@ const GICD_TYPER: u64 = GICD + 0x004;
 const GICD_ISENABLER: u64 = GICD + 0x100;
 const GICD_ICENABLER: u64 = GICD + 0x180;
 const GICD_ICPENDR: u64 = GICD + 0x280;
+const GICD_ICFGR: u64 = GICD + 0xc00;
 const GICD_IPRIORITYR: u64 = GICD + 0x400;
 const GICD_ITARGETSR: u64 = GICD + 0x800;
 
@@ -34,7 +35,7 @@ const FIRST_SPECIAL_ID: u32 = 1020;
 const FIRST_SPI: u32 = 32;
 
 /// Number of interrupt lines the distributor implements.
-fn lines() -> u32 {
+pub fn lines() -> u32 {
     (((read32(GICD_TYPER) & 0x1f) + 1) * 32).min(FIRST_SPECIAL_ID)
 }
 
@@ -61,6 +62,28 @@ pub fn init() {
 /// Enables interrupt `id` (already given the default priority and CPU 0 by `init`).
 pub fn enable(id: u32) {
     write32(GICD_ISENABLER + 4 * u64::from(id / 32), 1 << (id % 32));
+}
+
+/// Disables interrupt `id`.
+pub fn disable(id: u32) {
+    write32(GICD_ICENABLER + 4 * u64::from(id / 32), 1 << (id % 32));
+}
+
+/// Clears a pending request of interrupt `id`.
+pub fn clear_pending(id: u32) {
+    write32(GICD_ICPENDR + 4 * u64::from(id / 32), 1 << (id % 32));
+}
+
+/// Makes shared peripheral interrupt `id` edge-triggered (or
+/// level-sensitive). The triggers of SGIs and PPIs are fixed.
+pub fn set_edge_triggered(id: u32, edge: bool) {
+    if id < FIRST_SPI {
+        return;
+    }
+    let register = GICD_ICFGR + 4 * u64::from(id / 16);
+    let bit = 1 << (2 * (id % 16) + 1);
+    let value = read32(register);
+    write32(register, if edge { value | bit } else { value & !bit });
 }
 
 /// Acknowledges the highest-priority pending interrupt, if it is a real one.

@@ -1,7 +1,8 @@
 //! aarch64 (QEMU virt, Cortex-A57): entry from QEMU `-kernel` at EL1 or EL2, a
 //! kernel window over physical memory in TTBR1, per-thread TTBR0 page tables,
-//! the exception vectors, the PL011 console, the GICv2, the generic timer, and
-//! halting through semihosting or PSCI.
+//! the exception vectors, the PL011 console, the GICv2 (and its lines for
+//! user-level drivers), the generic timer, and halting through semihosting
+//! or PSCI. There are no I/O ports: devices are memory-mapped.
 
 /// The link-time value of a symbol, loaded as a 64-bit constant: the kernel's
 /// code (high half) cannot reach low physical symbols with `adrp`.
@@ -28,6 +29,7 @@ mod context;
 mod dtb;
 mod fpu;
 mod gic;
+mod irq;
 mod mmio;
 mod mmu;
 mod pmu;
@@ -39,12 +41,17 @@ mod trap;
 mod vspace;
 
 pub use context::UserContext;
+pub use irq::InterruptController;
 pub use serial::Serial;
 pub use timer::LocalTimer;
 pub use vspace::VSpace;
 
 use super::Platform;
+use crate::syscall::invocation::{Message, Outcome};
 use keel_abi::bootinfo::MemRegion;
+use keel_abi::{Error, InitCap, Label};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::error::SyscallError;
 
 /// The architecture, as BootInfo reports it.
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::Aarch64;
@@ -56,6 +63,29 @@ pub const ELF_MACHINE: u16 = keel_abi::elf::EM_AARCH64;
 const PHYS_WINDOW: u64 = 0xffff_0000_0000_0000;
 /// Size of the kernel window built at boot (one L1 table of 1 GiB blocks).
 const PHYS_WINDOW_SIZE: u64 = 512 << 30;
+
+/// The root task's initial caps of aarch64's own types: none (seL4 has no
+/// I/O port control on Arm; its slot stays empty).
+pub fn initial_arch_caps() -> [(InitCap, Cap); 0] {
+    []
+}
+
+/// aarch64 has no cap types of its own: every such invocation is
+/// `IllegalOperation` (no IOPort caps exist to make one).
+///
+/// # Errors
+/// Always `IllegalOperation`.
+pub fn invoke_arch_cap(
+    _label: Label,
+    _msg: &Message,
+    _slot: u64,
+    _cap: Cap,
+) -> Result<Outcome, SyscallError> {
+    Err(Error::IllegalOperation.into())
+}
+
+/// aarch64 has no cap types of its own, so no such object is ever finalised.
+pub fn finalise_arch_cap(_cap: &Cap) {}
 
 /// Machine-wide operations on aarch64.
 pub struct Machine;

@@ -3,6 +3,13 @@
 //! (CNTV_CVAL_EL0 / CNTV_CTL_EL0), which raises PPI 27. Boot (`boot.rs`) zeroes
 //! CNTVOFF_EL2 when entered at EL2. Routing the PPI is `gic.rs`'s; delivering
 //! it is `trap.rs`'s.
+//!
+//! The EL1 physical timer (PPI 30) the kernel leaves to user level: EL0 may
+//! program it (CNTKCTL_EL1.EL0PTEN), as seL4 exports it with
+//! `KernelArmExportPTMRUser`, and its interrupt goes to whoever holds the
+//! IRQHandler for PPI 30. Any thread may program the timer, but its
+//! interrupt reaches only that handler, and the kernel's clock and timer
+//! (the virtual ones) are untouched by it.
 
 use super::{gic, mmu};
 use crate::arch::Timer;
@@ -10,6 +17,8 @@ use core::arch::asm;
 
 /// The virtual timer's interrupt: PPI 11, INTID 27.
 pub const TIMER_IRQ: u32 = 27;
+/// CNTKCTL_EL1.EL0PTEN: EL0 may use the physical timer's registers.
+const CNTKCTL_EL0PTEN: u64 = 1 << 9;
 /// CNTV_CTL_EL0.ENABLE; IMASK (bit 1) stays clear, so an enabled timer whose
 /// deadline has passed asserts its interrupt.
 const CTL_ENABLE: u64 = 1 << 0;
@@ -28,6 +37,11 @@ pub struct LocalTimer;
 impl Timer for LocalTimer {
     fn init() {
         disarm();
+        // SAFETY: gives EL0 the physical timer's registers, and nothing else
+        // (EL0 keeps no access to the counters or the virtual timer).
+        unsafe {
+            asm!("msr cntkctl_el1, {}", "isb", in(reg) CNTKCTL_EL0PTEN, options(nomem, nostack, preserves_flags))
+        };
         gic::enable(TIMER_IRQ);
         let hz = Self::ticks_per_second();
         assert!(

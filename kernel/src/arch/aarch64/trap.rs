@@ -13,6 +13,7 @@
 
 use super::context::UserContext;
 use super::{gic, timer};
+use crate::arch::{InterruptController, Interrupts};
 use crate::fault::{self, Access, UserFault, UserFaultKind};
 use core::arch::global_asm;
 
@@ -309,17 +310,27 @@ extern "C" fn aarch64_user_trap(entry: u64) -> ! {
 
 /// Acknowledges the highest-priority pending interrupt and passes it on, from
 /// an exception from EL0 or from the idle loop (which waits with IRQs masked
-/// and so takes no exception). Returns only when there is nothing to pass on:
-/// no interrupt (spurious), or a timer interrupt for a deadline since moved on
-/// (see [`timer::deadline_reached`]), which stays armed.
+/// and so takes no exception): the kernel's timer, or a driver's line (to
+/// `crate::object::irq`, then the scheduler). Returns only when there is
+/// nothing to pass on: no interrupt (spurious), or a timer interrupt for a
+/// deadline since moved on (see [`timer::deadline_reached`]), which stays
+/// armed.
 pub fn handle_interrupt() {
     let Some(iar) = gic::acknowledge() else {
         return;
     };
     let id = gic::id(iar);
     if id != timer::TIMER_IRQ {
+        // A driver's line is masked before it is ended, so a level-sensitive
+        // one is not taken again before the driver's Ack.
+        let irq = u64::from(id);
+        if irq < InterruptController::lines() && !InterruptController::reserved(irq) {
+            crate::object::irq::interrupt(irq);
+            gic::end(iar);
+            crate::sched::schedule()
+        }
         gic::end(iar);
-        fault::handle_unexpected_interrupt(u64::from(id))
+        fault::handle_unexpected_interrupt(irq)
     }
     if !timer::deadline_reached() {
         gic::end(iar);

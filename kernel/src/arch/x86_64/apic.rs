@@ -1,8 +1,8 @@
 //! The local APIC's registers (xAPIC, memory-mapped): software enable and the
 //! spurious vector, the request and in-service registers, end of interrupt,
 //! and the timer's LVT entry, divider and counters. Deciding what the timer
-//! counts and when it fires is `timer.rs`'s job; IPIs and the I/O APIC are not
-//! here.
+//! counts and when it fires is `timer.rs`'s job; IPIs are not here, and the
+//! I/O APIC is `ioapic.rs`.
 
 use super::io::rdmsr;
 use crate::arch::{Machine, Platform};
@@ -10,6 +10,8 @@ use crate::kernel_cell::KernelCell;
 
 const MSR_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// The local APIC's ID (bits 24..32).
+const ID: u64 = 0x020;
 /// Task priority: 0 lets every vector through.
 const TPR: u64 = 0x080;
 const EOI: u64 = 0x0b0;
@@ -81,6 +83,11 @@ pub fn init() {
     write(TIMER_DIVIDE, DIVIDE_BY_1);
     write(TPR, 0);
     write(SVR, SVR_ENABLE | u32::from(SPURIOUS_VECTOR));
+}
+
+/// This CPU's local APIC ID, the destination of the interrupts routed to it.
+pub fn id() -> u32 {
+    read(ID) >> 24
 }
 
 /// True when the local APIC holds a requested, not yet delivered interrupt.

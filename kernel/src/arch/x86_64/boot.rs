@@ -170,6 +170,7 @@ fn read_phys<T: FromBytes>(paddr: u64) -> T {
 extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
     Serial::init();
     super::pic::disable();
+    super::ioapic::init();
     super::io::enable_fpu();
     gdt::init();
     super::thread_pointer::init();

@@ -5,9 +5,18 @@ use core::arch::asm;
 
 /// Writes a byte to an I/O port.
 pub fn outb(port: u16, value: u8) {
-    // SAFETY: port writes touch only devices; the kernel owns all I/O ports.
+    // SAFETY: port writes touch only devices: the kernel's own, or those of
+    // a port an IOPort cap gives its holder.
     unsafe {
         asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Writes 16 bits to an I/O port.
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
     }
 }
 
@@ -22,9 +31,30 @@ pub fn outl(port: u16, value: u32) {
 /// Reads a byte from an I/O port.
 pub fn inb(port: u16) -> u8 {
     let value: u8;
-    // SAFETY: port reads touch only devices; the kernel owns all I/O ports.
+    // SAFETY: port reads touch only devices: the kernel's own, or those of
+    // a port an IOPort cap gives its holder.
     unsafe {
         asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+/// Reads 16 bits from an I/O port.
+pub fn inw(port: u16) -> u16 {
+    let value: u16;
+    // SAFETY: as for `inb`.
+    unsafe {
+        asm!("in ax, dx", out("ax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+/// Reads a double word from an I/O port.
+pub fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: as for `inb`.
+    unsafe {
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags))
     }
     value
 }

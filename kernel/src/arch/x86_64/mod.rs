@@ -1,11 +1,15 @@
 //! x86_64 (QEMU q35): PVH entry, GDT/TSS/IDT, `syscall` entry, 4-level paging,
-//! 16550 serial console, `isa-debug-exit` halt, the local APIC timer over the TSC.
+//! 16550 serial console, `isa-debug-exit` halt, the local APIC timer over the TSC,
+//! I/O APIC lines and I/O ports for user-level drivers.
 
 mod apic;
 mod boot;
 mod context;
 mod gdt;
 mod io;
+mod ioapic;
+mod ioport;
+mod irq;
 mod pic;
 mod pit;
 mod serial;
@@ -15,12 +19,17 @@ mod trap;
 mod vspace;
 
 pub use context::UserContext;
+pub use irq::InterruptController;
 pub use serial::Serial;
 pub use timer::LocalTimer;
 pub use vspace::VSpace;
 
 use super::Platform;
+use crate::syscall::invocation::{Message, Outcome};
 use keel_abi::bootinfo::MemRegion;
+use keel_abi::{CapType, Error, InitCap, Label};
+use keel_kernel_core::cap::Cap;
+use keel_kernel_core::error::SyscallError;
 
 /// The architecture, as BootInfo reports it.
 pub const ARCH: keel_abi::Arch = keel_abi::Arch::X86_64;
@@ -35,6 +44,37 @@ const PHYS_WINDOW_SIZE: u64 = 4 << 30;
 const KERNEL_OFFSET: u64 = 0xffff_ffff_8000_0000;
 /// I/O port of QEMU's `isa-debug-exit` device.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// The root task's initial caps of x86_64's own types: I/O port control.
+pub fn initial_arch_caps() -> [(InitCap, Cap); 1] {
+    [(InitCap::IoPortControl, Cap::io_port_control())]
+}
+
+/// Decodes and performs an invocation of an x86_64 cap (I/O port control
+/// and I/O ports) in `slot`.
+///
+/// # Errors
+/// The invocation's errors; `IllegalOperation` for another cap type.
+pub fn invoke_arch_cap(
+    label: Label,
+    msg: &Message,
+    slot: u64,
+    cap: Cap,
+) -> Result<Outcome, SyscallError> {
+    match cap.kind() {
+        CapType::IoPortControl => ioport::invoke_control(label, msg, slot),
+        CapType::IoPort => ioport::invoke(label, msg, cap),
+        _ => Err(Error::IllegalOperation.into()),
+    }
+}
+
+/// The last cap to an object of an x86_64 cap type is gone: an I/O port
+/// range is freed.
+pub fn finalise_arch_cap(cap: &Cap) {
+    if cap.kind() == CapType::IoPort {
+        ioport::finalise(cap);
+    }
+}
 
 /// Machine-wide operations on x86_64.
 pub struct Machine;

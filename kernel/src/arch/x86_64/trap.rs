@@ -354,6 +354,8 @@ extern "C" fn x86_64_user_trap() -> ! {
 /// loop's `hlt`: ends it at the local APIC and passes it on. Returns only
 /// when there is nothing to pass on: the spurious vector, or a timer interrupt
 /// before the deadline (see [`timer::deadline_reached`]), after re-arming.
+/// A driver's IRQ is masked at the I/O APIC before it is ended, so a
+/// level-triggered line does not raise it again before the driver's Ack.
 pub fn handle_interrupt(vector: u8) {
     // The spurious vector is never in service, so it is not ended. Every
     // other vector comes from the local APIC (both LINT pins are masked, so
@@ -362,6 +364,11 @@ pub fn handle_interrupt(vector: u8) {
     // EOI ends.
     if vector == apic::SPURIOUS_VECTOR {
         return;
+    }
+    if let Some(irq) = super::irq::irq_of_vector(vector) {
+        crate::object::irq::interrupt(irq);
+        apic::end_of_interrupt();
+        crate::sched::schedule()
     }
     apic::end_of_interrupt();
     if vector != apic::TIMER_VECTOR {

@@ -349,3 +349,44 @@ global_asm!(
     "udf #0",
     d = sym KEEL_REGISTER_DUMP,
 );
+
+/// Starts the EL1 physical timer (which the kernel leaves to user level, its
+/// interrupt PPI 30) to fire `ticks` counts of the system counter from now,
+/// as a test's interrupting device; returns true (x86_64, which has no timer
+/// a thread may program, returns false).
+pub fn physical_timer_start(ticks: u32) -> bool {
+    // SAFETY: writes the physical timer's countdown and enables it (IMASK
+    // clear); the kernel lets EL0 do this and does not use the timer.
+    unsafe {
+        asm!(
+            "msr cntp_tval_el0, {t}",
+            "msr cntp_ctl_el0, {one}",
+            "isb",
+            t = in(reg) u64::from(ticks),
+            one = in(reg) 1u64,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    true
+}
+
+/// Stops the EL1 physical timer, so that it no longer asserts its
+/// interrupt; returns true (false on x86_64, as [`physical_timer_start`]).
+pub fn physical_timer_stop() -> bool {
+    // SAFETY: disables the physical timer, which the kernel does not use.
+    unsafe {
+        asm!(
+            "msr cntp_ctl_el0, xzr",
+            "isb",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    true
+}
+
+/// aarch64 has no I/O ports: as the nearest thing, executes an instruction
+/// EL0 may not (`udf #0`), which faults the thread the same way an x86_64
+/// `in` without I/O privilege does.
+pub fn port_in8_directly(_port: u16) -> u8 {
+    undefined_instruction()
+}

@@ -370,3 +370,28 @@ global_asm!(
     "ud2",
     d = sym KEEL_REGISTER_DUMP,
 );
+
+/// x86_64 has no timer a thread may program without a cap (tests drive the
+/// PIT through an IOPort cap): returns false and touches nothing. On
+/// aarch64 this starts the EL1 physical timer.
+pub fn physical_timer_start(_ticks: u32) -> bool {
+    false
+}
+
+/// As [`physical_timer_start`]: returns false.
+pub fn physical_timer_stop() -> bool {
+    false
+}
+
+/// Reads `port` with `in al, dx` directly, without a cap: user mode has no
+/// I/O privilege (IOPL 0, no I/O bitmap), so the thread takes a
+/// general-protection fault (a user exception) instead.
+pub fn port_in8_directly(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: `in` at CPL 3 with IOPL 0 faults before touching the port;
+    // a fault handler that skips the instruction resumes here.
+    unsafe {
+        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    };
+    value
+}

@@ -154,13 +154,15 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
             1,
         ),
     )?;
-    let room = waiters::Room {
+    let room = keel_bench::waiters::Room {
         untyped: Cap::from_cptr(CPtr::from_bits(waiters_ut)),
         cnode: Cap::from_cptr(CPtr::from_bits(cnode)),
-        cnode_radix: CHILD_CNODE_RADIX,
+        cnode_depth: CHILD_CNODE_RADIX,
+        first: 0,
         object,
         scratch,
         context: Cap::from_cptr(CPtr::from_bits(context)),
+        fault_ep: 0,
     };
     waiters::run(&room, overhead)
 }

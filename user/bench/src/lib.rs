@@ -1,4 +1,4 @@
-//! What Keel's benchmark programs share. They report to `cargo xtask bench`
+//! What Keel's benchmark programs share (and, in [`waiters`], one test). They report to `cargo xtask bench`
 //! on the console, one line each: `BENCH <name> <N> <ticks>` per sample, then
 //! `BENCH done`, or `BENCH failed: ...` naming the step (for a timed
 //! operation, the row) that failed. Every timed operation's result is
@@ -7,6 +7,8 @@
 #![no_std]
 
 extern crate alloc;
+
+pub mod waiters;
 
 use alloc::string::String;
 use core::fmt;

@@ -142,6 +142,24 @@ impl Crowd {
     /// # Errors
     /// A failed TCB invocation.
     pub fn start(&self, i: u64, entry: extern "C" fn(u64) -> !, priority: u64) -> TestResult {
+        self.set_up(i, entry, priority, true)
+    }
+
+    /// As [`Crowd::start`], without resuming the thread.
+    ///
+    /// # Errors
+    /// A failed TCB invocation.
+    pub fn prepare(&self, i: u64, entry: extern "C" fn(u64) -> !, priority: u64) -> TestResult {
+        self.set_up(i, entry, priority, false)
+    }
+
+    fn set_up(
+        &self,
+        i: u64,
+        entry: extern "C" fn(u64) -> !,
+        priority: u64,
+        resume: bool,
+    ) -> TestResult {
         let tcb = self.tcb(i);
         step(
             tcb.tcb_set_space(
@@ -159,8 +177,8 @@ impl Crowd {
         let top = STACKS[i as usize % MAX].0.get() as u64 + STACK_SIZE as u64;
         let ctx = UserContext::new_thread(entry, top, i);
         step(
-            tcb.tcb_write_all_registers(true, &ctx),
-            "start a crowd thread",
+            tcb.tcb_write_all_registers(resume, &ctx),
+            "set a crowd thread's registers",
         )
     }
 

@@ -37,6 +37,7 @@ mod sched;
 mod sched_context;
 mod server;
 mod server_chain;
+mod spawning;
 mod switch_state;
 mod syscall;
 mod tcb_configure;
@@ -203,6 +204,7 @@ crate::test_cases! {
     SCHED_CONTEXT0020: "nested Calls through two passive servers run on the first caller's context (sel4test: partial IPC0011, IPC0015)" => donation::nested_calls_through_passive_servers;
     SCHED_CONTEXT0021: "deleting the Reply object of a pending call returns the context to the caller (sel4test: partial IPC0016, partial IPC0024, partial SCHED_CONTEXT_0009)" => donation::deleting_reply_returns_context;
     SCHED_CONTEXT0200: "a passive server that answers with a Send on the Reply object gives the context back; it stops before its Wait until it has one of its own (sel4test: IPC0016)" => donation::reply_by_send_returns_context;
+    SCHED_CONTEXT0400: "a thread deleted while it runs on a notification's context gives it back to the notification: a second waiter whose own context was deleted runs on it when signalled (sel4test: SCHED_CONTEXT_0006)" => spawning::deleted_thread_returns_notification_context;
     SCHED_CONTEXT0022: "a signal lends a passive thread the notification's context until it waits again (sel4test: partial BIND006, partial INTERRUPT0002, partial INTERRUPT0004, partial SCHED_CONTEXT_0003)" => donation::signal_lends_notification_context;
     SCHED_CONTEXT0023: "a caller on a 10% context making fast-path Calls to a passive server keeps to its budget (sel4test: partial IPC0013)" => donation::fast_calls_keep_to_the_budget;
     TIMEOUTFAULT0001: "a spent budget raises a timeout fault with the context's badge and time (sel4test: TIMEOUTFAULT0001)" => timeout_fault::delivered_with_badge_and_time;
@@ -303,6 +305,7 @@ crate::test_cases! {
     IPC0401: "as IPC0400, with the proxies and server above the client's priority, then below it (sel4test: IPC0012, IPC0013)" => server_chain::chain_slow_path_other_priorities;
     IPC0402: "as IPC0400 on the fast path, with the proxies and server above, at and below the client's priority (sel4test: IPC0014, IPC0015)" => server_chain::chain_fast_path;
     IPC0403: "a Call to a passive server below the caller's priority runs it on the caller's context and gives it back, the caller started after or before the server went passive (sel4test: IPC0027)" => server_chain::donation_to_server_below_client;
+    IPC0404: "a passive spawner takes ten queued Calls one by one and hands each Call's Reply object, with the caller's context, to a new passive server, which answers it (sel4test: IPC0022)" => spawning::stack_spawning_server;
     SCHED0100: "YieldTo the caller's own context is IllegalOperation; YieldTo a suspended thread returns at once with nothing consumed (sel4test: SCHED0017)" => yield_to::yield_to_own_or_stopped_target;
     SCHED0101: "a yielder whose target is suspended or deleted returns NoError with the target's time; a yielder deleted after YieldTo leaves the target's context usable (sel4test: SCHED0018)" => yield_to::cleanup_after_yield_to;
     SCHED0110: "a thread that yielded its refill gets no fresh budget from ten suspend/resume cycles (sel4test: SCHED0016)" => budgets::suspend_resume_gives_no_budget;

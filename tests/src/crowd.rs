@@ -233,9 +233,14 @@ impl Crowd {
     }
 }
 
+/// Crowd thread `i`'s TCB, for code that does not hold the [`Crowd`].
+pub fn tcb_of(i: u64) -> Cap<Tcb> {
+    cap(FIRST_TCB.load(Ordering::SeqCst) + i)
+}
+
 /// Suspends crowd thread `i`, the caller, for good.
 pub fn stop(i: u64) -> ! {
-    let me: Cap<Tcb> = cap(FIRST_TCB.load(Ordering::SeqCst) + i);
+    let me = tcb_of(i);
     loop {
         let _ = me.tcb_suspend();
     }

@@ -43,6 +43,7 @@ mod syscall;
 mod tcb_configure;
 mod threads;
 mod timeout_fault;
+mod timeout_servers;
 mod unknown_syscall;
 mod untyped_revoke;
 mod vspace;
@@ -216,6 +217,8 @@ crate::test_cases! {
     TIMEOUTFAULT0007: "each context's timeout fault carries its own badge (sel4test: none)" => timeout_fault::each_context_its_badge;
     TIMEOUTFAULT0008: "a budget that runs out in a passive server raises the server's timeout fault (sel4test: partial IPC0013, partial TIMEOUTFAULT0002, partial TIMEOUTFAULT0003)" => donation::timeout_in_passive_server;
     TIMEOUTFAULT0009: "a timeout-fault reply with another label leaves the thread stopped; label 0 resumes it with the reply's registers (sel4test: partial TIMEOUTFAULT0002)" => timeout_fault::reply_label_and_registers;
+    TIMEOUTFAULT0400: "a passive server's timeout fault on its client's budget, five times: the handler answers the client through the server's Reply object, gives the server its context, restores its registers with the fault reply and makes it passive again (sel4test: TIMEOUTFAULT0002)" => timeout_servers::server_restored_after_timeout;
+    TIMEOUTFAULT0401: "as TIMEOUTFAULT0400 through a passive proxy: the server's timeout faults are handled so, five rounds, and the proxy passes each answer on at its context's refill (seL4 raises the proxy's timeout fault instead) (sel4test: partial TIMEOUTFAULT0003)" => timeout_servers::nested_servers_restored_after_timeouts;
     PAGEFAULT0001: "a read fault reaches the handler, which moves the thread on (sel4test: partial PAGEFAULT0001)" => fault_handler::read_fault_handled;
     PAGEFAULT0002: "a write fault reaches the handler with the access type (sel4test: partial PAGEFAULT0002, partial PAGEFAULT1002)" => fault_handler::write_fault_handled;
     PAGEFAULT0003: "an execute fault reaches the handler as a prefetch fault (sel4test: partial PAGEFAULT0003, partial PAGEFAULT1003)" => fault_handler::execute_fault_handled;

@@ -233,6 +233,33 @@ impl Crowd {
     }
 }
 
+/// The bytes of crowd thread `i`'s stack from `sp` (clamped to the stack)
+/// to its top: with its registers, a checkpoint of the stopped thread
+/// (sel4utils checkpoints a thread's stack the same way).
+pub fn save_stack(i: u64, sp: u64) -> Vec<u8> {
+    let base = STACKS[i as usize % MAX].0.get().cast::<u8>();
+    let start = (sp.saturating_sub(base as u64) as usize).min(STACK_SIZE);
+    let mut bytes = alloc::vec![0; STACK_SIZE - start];
+    // SAFETY: `start..STACK_SIZE` lies inside stack `i`, whose thread is
+    // stopped (the caller checkpoints it), so nothing writes it meanwhile.
+    unsafe {
+        core::ptr::copy_nonoverlapping(base.add(start), bytes.as_mut_ptr(), bytes.len());
+    }
+    bytes
+}
+
+/// Puts `bytes` (from [`save_stack`]) back at the top of crowd thread
+/// `i`'s stack, which must be stopped.
+pub fn restore_stack(i: u64, bytes: &[u8]) {
+    let base = STACKS[i as usize % MAX].0.get().cast::<u8>();
+    let start = STACK_SIZE - bytes.len().min(STACK_SIZE);
+    // SAFETY: `start..STACK_SIZE` lies inside stack `i`, whose thread is
+    // stopped, waiting for the reply that restores its registers.
+    unsafe {
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(start), STACK_SIZE - start);
+    }
+}
+
 /// Crowd thread `i`'s TCB, for code that does not hold the [`Crowd`].
 pub fn tcb_of(i: u64) -> Cap<Tcb> {
     cap(FIRST_TCB.load(Ordering::SeqCst) + i)

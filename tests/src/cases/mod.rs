@@ -106,6 +106,7 @@ crate::test_cases! {
     CSPACE0005: "resolving past an empty slot or an endpoint cap reports DepthMismatch with the bits left (sel4test: partial CSPACE0001)" => cspace::through_non_cnode;
     CSPACE0006: "invoking an empty slot is InvalidCapability (sel4test: partial CSPACE0001)" => cspace::invoke_empty_slot;
     CSPACE0007: "a root that is not a CNode reports InvalidRoot (sel4test: partial CSPACE0001)" => cspace::invalid_root;
+    CSPACE0400: "64 radix-1 CNodes resolve a whole word: a thread switched to that CSpace while it runs is answered InvalidCapability by a Call through CPtrs 0..64 and through its endpoint's CPtr with any one bit flipped, and reaches the endpoint through the CPtr itself (sel4test: CSPACE0001)" => cspace::full_word_cspace;
     UNTYPEDREVOKE0001: "revoke an untyped with thousands of children (sel4test: none)" => untyped_revoke::revoke_thousands;
     UNTYPEDREVOKE0002: "after revoke the untyped's full size is available again (sel4test: partial RETYPE0001)" => untyped_revoke::full_size_back;
     UNTYPEDREVOKE0003: "revoke takes grandchildren and their copies (sel4test: none)" => untyped_revoke::nested;

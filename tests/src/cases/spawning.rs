@@ -1,9 +1,11 @@
-//! IPC0404 and SCHED_CONTEXT0400: where a lent scheduling context goes
-//! when the thread holding it hands it on or is deleted. A passive
-//! "stack-spawning" server takes queued Calls one by one and hands each
-//! Call's Reply object, with the caller's context, to a new passive server
-//! that answers it; a thread deleted while it runs on a notification's
-//! context gives the context back to the notification, for its next waiter.
+//! IPC0404 and SCHED_CONTEXT0400-0401: where a lent scheduling context
+//! goes when the thread holding it hands it on, waits or is deleted. A
+//! passive "stack-spawning" server takes queued Calls one by one and hands
+//! each Call's Reply object, with the caller's context, to a new passive
+//! server that answers it; a thread deleted while it runs on a
+//! notification's context gives the context back to the notification, for
+//! its next waiter; a thread whose own context is also its notification's
+//! gives it up when it waits there.
 
 use super::retype::make;
 use crate::crowd::{seat, stop, Crowd};
@@ -213,4 +215,83 @@ pub fn deleted_thread_returns_notification_context(env: &Env) -> TestResult {
         "the second waiter did not run on the context the deleted thread gave back"
     );
     step(two.tcb_suspend(), "stop the second waiter")
+}
+
+/// Test thread `i`: counts, then waits on the notification
+/// `shared(i).cap` and counts each wake, for ever.
+extern "C" fn count_waits(i: u64) -> ! {
+    let s = shared(i);
+    let n: Cap<Notification> = cap(s.cap.load(Ordering::SeqCst));
+    loop {
+        s.counter.fetch_add(1, Ordering::SeqCst);
+        let _ = n.wait();
+    }
+}
+
+/// As sel4test's SCHED_CONTEXT_0007: a thread without a context, resumed
+/// and then bound one, runs; one bound a context and then resumed runs
+/// too. And a thread whose context is bound to a notification as well
+/// gives it up lazily: when it waits on that notification it is unbound
+/// (the context can be bound to it again), and a signal lends it the
+/// notification's context, which it gives back when it waits again.
+pub fn passive_start_and_lazy_unbind(env: &Env) -> TestResult {
+    set_own_priority(255)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let n: Cap<Notification> = cap(ntfn);
+    for (i, resume_first) in [(0u64, true), (1, false)] {
+        let t = crate::thread::spawn_passive(env, count_waits, i as usize, i, 255)?;
+        shared(i).cap.store(ntfn, Ordering::SeqCst);
+        let sc = crate::thread::sched_context(env, TIMESLICE_US, TIMESLICE_US)?;
+        if resume_first {
+            step(t.tcb_resume(), "resume the passive thread")?;
+            step(sc.sched_context_bind(t), "then bind it a context")?;
+        } else {
+            step(
+                sc.sched_context_bind(t),
+                "bind the passive thread a context",
+            )?;
+            step(t.tcb_resume(), "then resume it")?;
+        }
+        yield_times(1)?;
+        ensure!(
+            count(i) == 1,
+            "the thread {} did not run",
+            if resume_first {
+                "resumed, then bound"
+            } else {
+                "bound, then resumed"
+            }
+        );
+        if resume_first {
+            step(t.tcb_suspend(), "stop it")?;
+            continue;
+        }
+        // The second thread waits on the notification; bind its context to
+        // the notification too, and make it wait again.
+        step(t.tcb_suspend(), "stop the waiter")?;
+        step(
+            sc.sched_context_bind_notification(n),
+            "bind its context to the notification as well",
+        )?;
+        crate::thread::restart_after_syscall(t)?;
+        yield_times(1)?;
+        ensure!(count(i) == 2, "the waiter did not wait again");
+        step(
+            sc.sched_context_bind(t),
+            "bind the context to the waiter, which gave it up when it waited",
+        )?;
+        step(sc.sched_context_unbind_object(t), "unbind it again")?;
+        n.signal();
+        yield_times(1)?;
+        ensure!(
+            count(i) == 3,
+            "a signal did not run the waiter on the notification's context"
+        );
+        step(
+            sc.sched_context_bind(t),
+            "bind the context to the waiter, given back at its next wait",
+        )?;
+        step(t.tcb_suspend(), "stop the waiter")?;
+    }
+    Ok(())
 }

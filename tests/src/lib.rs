@@ -23,6 +23,7 @@ extern crate alloc;
 
 pub(crate) mod cases;
 mod child;
+mod crowd;
 pub mod driver;
 mod process;
 pub mod protocol;

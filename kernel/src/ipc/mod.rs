@@ -10,6 +10,7 @@ pub mod queue;
 
 use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
+use crate::object::sched_context::{sc, take_consumed};
 use crate::object::tcb::ThreadState;
 use crate::object::{endpoint, notification, reply};
 use crate::sched;
@@ -128,10 +129,30 @@ pub fn reply(replier: Thread, reply_object: u64) {
     };
     if caller.fault_label() == 0 {
         transfer(replier, caller, 0, caps);
-        sched::make_runnable(caller);
+        if !timeout_on_answer(caller) {
+            sched::make_runnable(caller);
+        }
     } else {
         resume_from_fault(replier, caller);
     }
+}
+
+/// A caller answered on a scheduling context whose budget is spent (not a
+/// round-robin one) reports it to its timeout endpoint, if it has one,
+/// rather than waiting for the refill, as seL4's reply transfer does: the
+/// answer is in its registers, and the handler decides. True when it did.
+fn timeout_on_answer(caller: Thread) -> bool {
+    let context = caller.sched_context();
+    if context == 0 || !crate::fault::has_timeout_handler(caller) {
+        return false;
+    }
+    let s = sc(context);
+    if !s.configured() || s.is_round_robin() || s.can_run_now(sched::now()) {
+        return false;
+    }
+    let consumed = take_consumed(s);
+    crate::fault::raise_timeout(caller, s.badge(), consumed);
+    true
 }
 
 /// Handles the reply to a fault message (see `keel_abi::fault`).

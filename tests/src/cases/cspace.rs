@@ -1,10 +1,12 @@
-//! CSPACE: addresses resolved through guarded, multi-level CSpaces.
+//! CSPACE: addresses resolved through guarded, multi-level CSpaces, up to
+//! a whole word through 64 levels.
 
 use super::retype::make;
 use crate::support::{expect_detail, expect_error, expect_type, slot, step};
 use crate::{ensure, Env, TestResult};
-use keel_abi::{CapRights, CapType, Error, LookupFailure, ObjectType};
-use keel_sys::cap::{init_thread::CNODE, CNode};
+use core::sync::atomic::Ordering;
+use keel_abi::{CapRights, CapType, Error, LookupFailure, MessageInfo, ObjectType};
+use keel_sys::cap::{init_thread::CNODE, CNode, Endpoint};
 use keel_sys::{CPtr, Cap};
 
 const GUARD_A: u64 = 0b10;
@@ -143,4 +145,106 @@ pub fn invoke_empty_slot(env: &Env) -> TestResult {
     let empty: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(s));
     let r = empty.absolute_cptr_with_depth(0, 1).delete();
     expect_error(r, Error::InvalidCapability, "invoking an empty slot")
+}
+
+/// Levels of [`full_word_cspace`]'s CSpace: one radix-1 CNode per bit of a CPtr.
+const LEVELS: u64 = 64;
+/// What [`full_word_caller`] sends when it is ready, and when it is done.
+const READY: u64 = 0x1237_4153;
+const DONE: u64 = 0x1237_4151;
+
+/// The CPtr of the endpoint in [`full_word_cspace`]'s CSpace: level `l`
+/// resolves bit `63 - l` and uses slot `l % 2`.
+fn full_word_address() -> u64 {
+    (0..LEVELS).fold(0, |a, l| a | ((l % 2) << (63 - l)))
+}
+
+/// Test thread `i`: says it is ready on the endpoint in root slot
+/// `shared(i).value`; then, in the 64-level CSpace the root task gives it
+/// meanwhile, Calls CPtrs 0..64 and the endpoint's CPtr with each bit
+/// flipped in turn, counting each Call answered InvalidCapability and
+/// keeping the first other answer; last it Calls the endpoint's own CPtr
+/// with [`DONE`].
+extern "C" fn full_word_caller(i: u64) -> ! {
+    let s = crate::thread::shared(i);
+    let ready: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(s.value.load(Ordering::SeqCst)));
+    ready.send(MessageInfo::new(0, 0, 0, 1), [READY, 0, 0, 0]);
+    let good = s.cap.load(Ordering::SeqCst);
+    s.value.store(0, Ordering::SeqCst);
+    let wrong = (0..LEVELS).chain((0..LEVELS).map(|bit| good ^ (1 << bit)));
+    for c in wrong {
+        let r = Cap::<Endpoint>::from_cptr(CPtr::from_bits(c))
+            .call(MessageInfo::new(0, 0, 0, 0), [0; 4]);
+        if r.info.word() == Error::InvalidCapability as u64 {
+            s.counter.fetch_add(1, Ordering::SeqCst);
+        } else if s.value.load(Ordering::SeqCst) == 0 {
+            s.value.store(c, Ordering::SeqCst);
+        }
+    }
+    loop {
+        let _ = Cap::<Endpoint>::from_cptr(CPtr::from_bits(good))
+            .call(MessageInfo::new(0, 0, 0, 1), [DONE, 0, 0, 0]);
+    }
+}
+
+/// As sel4test's CSPACE0001: 64 radix-1 CNodes, each in a slot of the one
+/// before, the last holding an endpoint, resolve a whole word. A thread
+/// given that CSpace (its CSpace switched while it runs) finds nothing at
+/// CPtrs 0..64, nor at the endpoint's CPtr with any one bit flipped: each
+/// Call, looked up on the IPC path, is answered InvalidCapability; the
+/// endpoint's own CPtr reaches the endpoint.
+pub fn full_word_cspace(env: &Env) -> TestResult {
+    crate::thread::set_own_priority(255)?;
+    let cnodes = make(env, 12, ObjectType::CNode, 1, LEVELS)?;
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    for l in 1..LEVELS {
+        let parent: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(cnodes + l - 1));
+        step(
+            parent
+                .absolute_cptr_with_depth((l - 1) % 2, 1)
+                .copy(&slot(cnodes + l), CapRights::ALL),
+            "chain the CNodes",
+        )?;
+    }
+    let last: Cap<CNode> = Cap::from_cptr(CPtr::from_bits(cnodes + LEVELS - 1));
+    step(
+        last.absolute_cptr_with_depth((LEVELS - 1) % 2, 1)
+            .copy(&slot(ep), CapRights::ALL),
+        "put the endpoint in the last CNode",
+    )?;
+    let good = full_word_address();
+    let t = crate::thread::spawn(env, full_word_caller, 0, 0, 200)?;
+    let shared = crate::thread::shared(0);
+    shared.value.store(ep, Ordering::SeqCst);
+    shared.cap.store(good, Ordering::SeqCst);
+    step(t.tcb_resume(), "start the thread")?;
+    let e: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    let ready = e.recv(None);
+    ensure!(ready.mrs[0] == READY, "the thread said {:#x}", ready.mrs[0]);
+    step(
+        t.tcb_set_space(
+            CPtr::from_bits(0),
+            Cap::<CNode>::from_cptr(CPtr::from_bits(cnodes)),
+            0,
+            keel_sys::cap::init_thread::VSPACE,
+        ),
+        "give the thread the 64-level CSpace",
+    )?;
+    let done = e.recv(Some(crate::support::reply_object(env)?));
+    step(t.tcb_suspend(), "stop the thread")?;
+    let (refused, other) = (
+        shared.counter.load(Ordering::SeqCst),
+        shared.value.load(Ordering::SeqCst),
+    );
+    ensure!(
+        refused == 2 * LEVELS && other == 0,
+        "{refused} of {} wrong CPtrs were refused; {other:#x} was not",
+        2 * LEVELS
+    );
+    ensure!(
+        done.mrs[0] == DONE,
+        "the Call through {good:#x} brought {:#x}",
+        done.mrs[0]
+    );
+    Ok(())
 }

@@ -102,7 +102,7 @@ fn map(msg: &Message, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     if VSpace::is_valid(old) {
         // A remap: break before make, so no walk ever sees two versions.
         write_entry(table, index, 0);
-        VSpace::flush_page(vaddr);
+        flush_frame(vaddr, size);
     }
     write_entry(table, index, VSpace::leaf_entry(cap.paddr(), level, leaf));
     VSpace::tables_written();
@@ -147,7 +147,21 @@ pub fn unmap(cap: &Cap) {
         let e = read_entry(table, index);
         if VSpace::is_leaf(e, level) && VSpace::entry_paddr(e) == cap.paddr() {
             write_entry(table, index, 0);
-            VSpace::flush_page(vaddr);
+            flush_frame(vaddr, 1 << cap.object_size_bits());
         }
+    }
+}
+
+/// Drops the cached translations of a `size`-byte frame whose mapping at
+/// `vaddr` was changed or removed. A flush of one address covers a whole
+/// large mapping in the TLB, but QEMU keeps the code it translated per
+/// 4 KiB page and drops only that page's, so code in the rest of a 2 MiB
+/// frame would still run after it was unmapped or made execute-never
+/// (VSPACE0400): for a frame larger than a page, every translation goes.
+fn flush_frame(vaddr: u64, size: u64) {
+    if size > keel_abi::PAGE_SIZE as u64 {
+        VSpace::flush_all();
+    } else {
+        VSpace::flush_page(vaddr);
     }
 }

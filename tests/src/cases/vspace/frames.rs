@@ -237,6 +237,19 @@ pub fn delete_mapped_frame(env: &Env) -> TestResult {
     expect_fault(env, READ, v, "read after deleting the final cap")
 }
 
+/// Writes a return instruction at `at`, in a frame the test has just
+/// mapped writable there and that nothing else uses.
+fn write_return(env: &Env, at: u64) {
+    let ret: &[u8] = match env.boot_info.arch() {
+        Some(Arch::Aarch64) => &[0xc0, 0x03, 0x5f, 0xd6],
+        _ => &[0xc3],
+    };
+    for (i, b) in ret.iter().enumerate() {
+        // SAFETY: the frame is mapped writable at `at` and used by nothing else.
+        unsafe { core::ptr::write_volatile((at + i as u64) as *mut u8, *b) };
+    }
+}
+
 pub fn attributes(env: &Env) -> TestResult {
     let v = region(14);
     tables(env, v, 3)?;
@@ -244,14 +257,7 @@ pub fn attributes(env: &Env) -> TestResult {
     step(f.frame_map(ROOT, v, RW, VmAttributes::NONE), "map uncached")?;
     write(v + 8, 0xabc);
     ensure!(read(v + 8) == 0xabc, "uncached memory reads back wrong");
-    let ret: &[u8] = match env.boot_info.arch() {
-        Some(Arch::Aarch64) => &[0xc0, 0x03, 0x5f, 0xd6],
-        _ => &[0xc3],
-    };
-    for (i, b) in ret.iter().enumerate() {
-        // SAFETY: the frame is mapped writable at `v` and used by nothing else.
-        unsafe { core::ptr::write_volatile((v + i as u64) as *mut u8, *b) };
-    }
+    write_return(env, v);
     step(f.frame_map(ROOT, v, RW, ATTRS), "remap executable")?;
     ensure!(
         thread_access(env, EXECUTE, v)?,
@@ -263,4 +269,42 @@ pub fn attributes(env: &Env) -> TestResult {
     let none = CapRights::WRITE;
     step(f.frame_map(ROOT, v, none, ATTRS), "remap without read")?;
     expect_fault(env, READ, v, "reading a mapping without the read right")
+}
+
+/// As [`attributes`]' executable and execute-never mappings, for a 2 MiB
+/// frame: code at its first byte and at the start of its last 4 KiB runs;
+/// remapped execute-never, executing either faults; remapped executable,
+/// the last page runs again, and unmapped, it faults.
+pub fn large_frame_execute_never(env: &Env) -> TestResult {
+    let v = region(17);
+    tables(env, v, 2)?;
+    let large = cap::<Frame>(make(env, 21, ObjectType::LargePage, 0, 1)?);
+    step(large.frame_map(ROOT, v, RW, ATTRS), "map the 2 MiB frame")?;
+    let ends = [v, v + LARGE - PAGE];
+    for at in ends {
+        write_return(env, at);
+    }
+    for at in ends {
+        ensure!(
+            thread_access(env, EXECUTE, at)?,
+            "executing the 2 MiB frame at {at:#x} faulted"
+        );
+    }
+    let xn = ATTRS.union(VmAttributes::EXECUTE_NEVER);
+    step(large.frame_map(ROOT, v, RW, xn), "remap execute-never")?;
+    for at in ends {
+        expect_fault(env, EXECUTE, at, "executing an execute-never 2 MiB frame")?;
+    }
+    step(large.frame_map(ROOT, v, RW, ATTRS), "remap executable")?;
+    ensure!(
+        thread_access(env, EXECUTE, v + LARGE - PAGE)?,
+        "executing the 2 MiB frame remapped executable faulted"
+    );
+    step(large.frame_unmap(), "unmap")?;
+    expect_fault(
+        env,
+        EXECUTE,
+        v + LARGE - PAGE,
+        "executing an unmapped 2 MiB frame",
+    )
 }

@@ -390,3 +390,36 @@ pub fn physical_timer_stop() -> bool {
 pub fn port_in8_directly(_port: u16) -> u8 {
     undefined_instruction()
 }
+
+/// Loads `word` exclusively (`ldxr`), sends an empty message on the
+/// endpoint `ep` (the kernel switches to the receiver and back before the
+/// next instruction), then tries the exclusive store of the value loaded
+/// plus one (`stxr`). Returns `Some(true)` when the store happened: it must
+/// not, as a context switch clears the exclusive monitor. For the test of
+/// that (sel4test's REGRESSIONS0002).
+pub fn exclusive_store_across_send(word: &core::sync::atomic::AtomicU64, ep: u64) -> Option<bool> {
+    let status: u64;
+    // SAFETY: `word` is an aligned u64 that only atomic and exclusive
+    // accesses reach; `svc #0` with x8 = Send reads x0-x5 and writes only
+    // x0-x5, so the address (x11) and the value (x9) survive it.
+    unsafe {
+        asm!(
+            "ldxr x9, [x11]",
+            "svc #0",
+            "add x9, x9, #1",
+            "stxr w10, x9, [x11]",
+            in("x11") word.as_ptr(),
+            out("x9") _,
+            out("x10") status,
+            in("x8") keel_abi::Syscall::Send as u64,
+            inout("x0") ep => _,
+            inout("x1") 0u64 => _,
+            inout("x2") 0u64 => _,
+            inout("x3") 0u64 => _,
+            inout("x4") 0u64 => _,
+            inout("x5") 0u64 => _,
+            options(nostack),
+        )
+    };
+    Some(status & 1 == 0)
+}

@@ -5,9 +5,11 @@
 //! `THREAD_POINTER_PUT_BACK`, `undefined_instruction`,
 //! `undefined_in_32_bit_mode`, `syscall_in_32_bit_mode`, `FLAGS_32_BIT_MODE`,
 //! `yield_with_flags` with `USER_SETTABLE_FLAGS` and `FLAGS_KEPT_BY_SYSCALL`,
-//! and `set_simd_register`/`simd_register`, `syscall_checking_registers`, and `register_dump_entry`/`register_dump`; for tests of user-level
-//! drivers `physical_timer_start`/`physical_timer_stop` (aarch64's EL1
-//! physical timer) and `port_in8_directly` (x86_64 `in` without a cap); and the `_start` symbol every
+//! and `set_simd_register`/`simd_register`, `exclusive_store_across_send`,
+//! `syscall_checking_registers`, and `register_dump_entry`/`register_dump`;
+//! for tests of user-level drivers `physical_timer_start`/`physical_timer_stop`
+//! (aarch64's EL1 physical timer) and `port_in8_directly` (x86_64 `in` without
+//! a cap); and the `_start` symbol every
 //! Keel program begins at.
 
 #[cfg(target_arch = "aarch64")]

@@ -395,3 +395,12 @@ pub fn port_in8_directly(port: u16) -> u8 {
     };
     value
 }
+
+/// x86_64 has no exclusive monitor (no load-exclusive and store-exclusive
+/// pair that a context switch could split; its atomic read-modify-writes are
+/// single instructions): sends the empty message on `ep`, as the aarch64
+/// version does between its two halves, and returns `None`.
+pub fn exclusive_store_across_send(_word: &core::sync::atomic::AtomicU64, ep: u64) -> Option<bool> {
+    syscall(keel_abi::Syscall::Send as u64, [ep, 0, 0, 0, 0, 0]);
+    None
+}

@@ -14,7 +14,7 @@ use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, LookupFailure, MessageInfo};
-use keel_sys::cap::Endpoint;
+use keel_sys::cap::{Endpoint, Tcb};
 use keel_sys::ipc::Received;
 use keel_sys::{CPtr, Cap};
 
@@ -74,7 +74,7 @@ extern "C" fn send_naming_bad_cap(i: u64) -> ! {
 }
 
 /// The whole cap fault message `r` started: its words 0..length.
-fn words(r: &Received) -> Result<[u64; 7], alloc::string::String> {
+fn message_words(r: &Received) -> Result<[u64; 7], alloc::string::String> {
     let mut w = [0u64; 7];
     w[..4].copy_from_slice(&r.mrs);
     let len = r.info.length().min(7);
@@ -84,20 +84,21 @@ fn words(r: &Received) -> Result<[u64; 7], alloc::string::String> {
     Ok(w)
 }
 
-/// Checks that `r` is a cap fault for `cptr` with `in_receive`, and that
-/// its lookup failure words are `failure` and then `detail`.
-fn expect_cap_fault(
-    r: &Received,
-    cptr: u64,
-    in_receive: bool,
-    failure: LookupFailure,
-    detail: &[u64],
-) -> TestResult {
+/// Checks that `r` is the cap fault `e` describes.
+fn expect_cap_fault(r: &Received, e: &Expected) -> TestResult {
+    let Expected {
+        cptr,
+        in_receive,
+        failure,
+        detail,
+        words,
+    } = *e;
+    let detail = &detail[..words];
     ensure!(
         r.info.label() == FaultType::CapFault as u64,
         "not a cap fault: {r:?}"
     );
-    let w = words(r)?;
+    let w = message_words(r)?;
     let length = layout::CAP_FAULT_LOOKUP_FAILURE + 1 + detail.len();
     ensure!(
         r.info.length() == length,
@@ -123,46 +124,89 @@ fn expect_cap_fault(
     Ok(())
 }
 
+/// Starts `entry` as test thread `i` at priority 255 with the handler's
+/// endpoint as its fault endpoint and `cap`, `value` and `reply` in its
+/// shared words, and resumes it.
+fn start(
+    env: &Env,
+    h: &Handler,
+    entry: extern "C" fn(u64) -> !,
+    i: u64,
+    [cap, value, reply]: [u64; 3],
+) -> Result<Cap<Tcb>, alloc::string::String> {
+    let t = spawn_with_handler(env, entry, i as usize, i, 255, h.ep)?;
+    let s = shared(i);
+    s.cap.store(cap, Ordering::SeqCst);
+    s.value.store(value, Ordering::SeqCst);
+    s.reply.store(reply, Ordering::SeqCst);
+    step(t.tcb_resume(), "resume")?;
+    Ok(t)
+}
+
+/// A cap fault as a test expects it: the CPtr, whether in a receive, the
+/// lookup failure and the first `words` of `detail` after it.
+#[derive(Clone, Copy)]
+struct Expected {
+    cptr: u64,
+    in_receive: bool,
+    failure: LookupFailure,
+    detail: [u64; 3],
+    words: usize,
+}
+
+/// Receives the fault of test thread `i` (`t`) and checks it is `expected`
+/// and that the thread did not go on; leaves it suspended.
+fn faults(h: &Handler, t: Cap<Tcb>, i: u64, what: &str, expected: &Expected) -> TestResult {
+    let r = endpoint_at(h.ep).recv(Some(h.reply));
+    expect_cap_fault(&r, expected).map_err(|e| alloc::format!("{what}: {e}"))?;
+    ensure!(count(i) == 0, "{what} went on past its fault");
+    step(t.tcb_suspend(), "suspend")
+}
+
+/// Lets test thread `i` run, and checks that it got past its system calls
+/// and that no fault reached the handler.
+fn runs_without_fault(h: &Handler, i: u64, what: &str) -> TestResult {
+    yield_times(1)?;
+    ensure!(count(i) == 1, "{what} did not return");
+    let r = endpoint_at(h.ep).nb_recv(Some(h.reply));
+    ensure!(
+        r.info.label() == 0 && r.info.length() == 0,
+        "{what} faulted: {r:?}"
+    );
+    Ok(())
+}
+
+/// The guard mismatch of [`BAD_GUARD`] in the root CNode: 64 bits left,
+/// its guard 0 of all the bits above its radix.
+fn bad_guard(env: &Env, in_receive: bool) -> Expected {
+    Expected {
+        cptr: BAD_GUARD,
+        in_receive,
+        failure: LookupFailure::GuardMismatch,
+        detail: [64, 0, 64 - env.boot_info.root_cnode_size_bits],
+        words: 3,
+    }
+}
+
 /// seL4's `handleInvocation`: a Send or NBSend to an empty slot decodes to
 /// InvalidCapability, which only a Call is told; an NBSend whose lookup
 /// fails is not blocking and raises no fault.
 pub fn sends_to_nothing_dropped(env: &Env) -> TestResult {
     let h = Handler::new(env)?;
     let empty = env.slots(1)?;
-    shared(0).cap.store(empty, Ordering::SeqCst);
-    let t = spawn_with_handler(env, send_to_nothing, 0, 0, 255, h.ep)?;
-    step(t.tcb_resume(), "resume")?;
-    yield_times(1)?;
-    ensure!(count(0) == 1, "the sender did not get past its sends");
-    let r = endpoint_at(h.ep).nb_recv(Some(h.reply));
-    ensure!(
-        r.info.label() == 0 && r.info.length() == 0,
-        "a fault reached the handler: {r:?}"
-    );
-    Ok(())
+    start(env, &h, send_to_nothing, 0, [empty, 0, 0])?;
+    runs_without_fault(&h, 0, "the sender")
 }
 
 /// A Send or a Call through a CPtr whose lookup fails (the root CNode's
 /// guard does not match) cap-faults: not in a receive phase, with the
 /// guard mismatch's words (bits left, the guard found and its size).
 pub fn send_lookup_failure_faults(env: &Env) -> TestResult {
-    let radix = env.boot_info.root_cnode_size_bits;
     let h = Handler::new(env)?;
+    let expected = bad_guard(env, false);
     for (i, what) in [(0u64, "Send"), (1, "Call")] {
-        let t = spawn_with_handler(env, send_bad_guard, i as usize, i, 255, h.ep)?;
-        shared(i).value.store(i, Ordering::SeqCst);
-        step(t.tcb_resume(), "resume")?;
-        let r = endpoint_at(h.ep).recv(Some(h.reply));
-        expect_cap_fault(
-            &r,
-            BAD_GUARD,
-            false,
-            LookupFailure::GuardMismatch,
-            &[64, 0, 64 - radix],
-        )
-        .map_err(|e| alloc::format!("{what}: {e}"))?;
-        ensure!(count(i) == 0, "{what} went on past its fault");
-        step(t.tcb_suspend(), "suspend")?;
+        let t = start(env, &h, send_bad_guard, i, [0, i, 0])?;
+        faults(&h, t, i, what, &expected)?;
     }
     Ok(())
 }
@@ -173,11 +217,9 @@ pub fn send_lookup_failure_faults(env: &Env) -> TestResult {
 pub fn receive_fault_fixed_and_retried(env: &Env) -> TestResult {
     let h = Handler::new(env)?;
     let empty = env.slots(1)?;
-    let t = spawn_with_handler(env, nb_recv_on, 0, 0, 255, h.ep)?;
-    shared(0).cap.store(empty, Ordering::SeqCst);
-    step(t.tcb_resume(), "resume")?;
+    start(env, &h, nb_recv_on, 0, [empty, 0, 0])?;
     let r = endpoint_at(h.ep).recv(Some(h.reply));
-    expect_cap_fault(&r, empty, true, LookupFailure::MissingCapability, &[0])?;
+    expect_cap_fault(&r, &missing(empty))?;
     ensure!(count(0) == 0, "the receive returned");
     step(
         slot(empty).copy(&slot(h.ep), CapRights::ALL),
@@ -189,33 +231,28 @@ pub fn receive_fault_fixed_and_retried(env: &Env) -> TestResult {
     Ok(())
 }
 
+/// A receive's fault on `cptr`, found but unusable: a missing capability
+/// with no bits left.
+fn missing(cptr: u64) -> Expected {
+    Expected {
+        cptr,
+        in_receive: true,
+        failure: LookupFailure::MissingCapability,
+        detail: [0; 3],
+        words: 1,
+    }
+}
+
 /// A receive whose lookup fails cap-faults in the receive phase with the
 /// lookup's words; so does one whose Reply argument is not a Reply cap
 /// (reported for the Reply CPtr, as a missing capability).
 pub fn receive_lookup_and_reply_faults(env: &Env) -> TestResult {
-    let radix = env.boot_info.root_cnode_size_bits;
     let h = Handler::new(env)?;
-    let t = spawn_with_handler(env, nb_recv_on, 0, 0, 255, h.ep)?;
-    shared(0).cap.store(BAD_GUARD, Ordering::SeqCst);
-    step(t.tcb_resume(), "resume")?;
-    let r = endpoint_at(h.ep).recv(Some(h.reply));
-    expect_cap_fault(
-        &r,
-        BAD_GUARD,
-        true,
-        LookupFailure::GuardMismatch,
-        &[64, 0, 64 - radix],
-    )?;
-    step(t.tcb_suspend(), "suspend")?;
+    let t = start(env, &h, nb_recv_on, 0, [BAD_GUARD, 0, 0])?;
+    faults(&h, t, 0, "a receive", &bad_guard(env, true))?;
     // The Reply argument names the endpoint itself.
-    let t = spawn_with_handler(env, nb_recv_on, 1, 1, 255, h.ep)?;
-    shared(1).cap.store(h.ep, Ordering::SeqCst);
-    shared(1).reply.store(h.ep, Ordering::SeqCst);
-    step(t.tcb_resume(), "resume")?;
-    let r = endpoint_at(h.ep).recv(Some(h.reply));
-    expect_cap_fault(&r, h.ep, true, LookupFailure::MissingCapability, &[0])?;
-    ensure!(count(1) == 0, "the receive returned");
-    step(t.tcb_suspend(), "suspend")
+    let t = start(env, &h, nb_recv_on, 1, [h.ep, 0, h.ep])?;
+    faults(&h, t, 1, "a receive with no Reply object", &missing(h.ep))
 }
 
 /// A cap a message names that cannot be looked up is a cap fault for that
@@ -223,37 +260,13 @@ pub fn receive_lookup_and_reply_faults(env: &Env) -> TestResult {
 /// of a kernel object (seL4 looks the caps up before it decodes), and
 /// drops an NBSend without a fault.
 pub fn message_cap_lookup_failure(env: &Env) -> TestResult {
-    let radix = env.boot_info.root_cnode_size_bits;
     let h = Handler::new(env)?;
     let ep = super::retype::make(env, 12, keel_abi::ObjectType::Endpoint, 0, 1)?;
-    let guard_words = [64, 0, 64 - radix];
+    let expected = bad_guard(env, false);
     for (i, what) in [(0u64, "Send"), (2, "Call of an invocation")] {
-        let t = spawn_with_handler(env, send_naming_bad_cap, i as usize, i, 255, h.ep)?;
-        shared(i).cap.store(ep, Ordering::SeqCst);
-        shared(i).value.store(i, Ordering::SeqCst);
-        step(t.tcb_resume(), "resume")?;
-        let r = endpoint_at(h.ep).recv(Some(h.reply));
-        expect_cap_fault(
-            &r,
-            BAD_GUARD,
-            false,
-            LookupFailure::GuardMismatch,
-            &guard_words,
-        )
-        .map_err(|e| alloc::format!("{what}: {e}"))?;
-        ensure!(count(i) == 0, "{what} went on past its fault");
-        step(t.tcb_suspend(), "suspend")?;
+        let t = start(env, &h, send_naming_bad_cap, i, [ep, i, 0])?;
+        faults(&h, t, i, what, &expected)?;
     }
-    let t = spawn_with_handler(env, send_naming_bad_cap, 1, 1, 255, h.ep)?;
-    shared(1).cap.store(ep, Ordering::SeqCst);
-    shared(1).value.store(1, Ordering::SeqCst);
-    step(t.tcb_resume(), "resume")?;
-    yield_times(1)?;
-    ensure!(count(1) == 1, "the NBSend did not return");
-    let r = endpoint_at(h.ep).nb_recv(Some(h.reply));
-    ensure!(
-        r.info.label() == 0 && r.info.length() == 0,
-        "the NBSend faulted: {r:?}"
-    );
-    Ok(())
+    start(env, &h, send_naming_bad_cap, 1, [ep, 1, 0])?;
+    runs_without_fault(&h, 1, "the NBSend")
 }

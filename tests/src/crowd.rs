@@ -17,7 +17,6 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::ObjectType;
 use keel_sys::cap::{init_thread, Endpoint, Reply, SchedContext, Tcb};
-use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap};
 
@@ -216,17 +215,7 @@ impl Crowd {
         (first..first + n)
             .map(|s| {
                 let sc: Cap<SchedContext> = cap(s);
-                step(
-                    init_thread::SCHED_CONTROL.sched_control_configure_flags(
-                        sc,
-                        budget,
-                        period,
-                        0,
-                        0,
-                        SchedContextFlags::NONE,
-                    ),
-                    "configure a crowd context",
-                )?;
+                crate::thread::configure_context(sc, budget, period)?;
                 Ok(sc)
             })
             .collect()

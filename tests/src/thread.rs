@@ -104,6 +104,16 @@ pub fn sched_context(
 ) -> Result<Cap<SchedContext>, alloc::string::String> {
     let s = crate::cases::retype::make(env, 12, ObjectType::SchedContext, SC_BITS, 1)?;
     let sc: Cap<SchedContext> = Cap::from_cptr(CPtr::from_bits(s));
+    configure_context(sc, budget, period)?;
+    Ok(sc)
+}
+
+/// Gives `sc` `budget` µs every `period` µs, with no extra refills, badge
+/// or flags.
+///
+/// # Errors
+/// A failed Configure.
+pub fn configure_context(sc: Cap<SchedContext>, budget: u64, period: u64) -> TestResult {
     step(
         init_thread::SCHED_CONTROL.sched_control_configure_flags(
             sc,
@@ -114,8 +124,7 @@ pub fn sched_context(
             SchedContextFlags::NONE,
         ),
         "configure a scheduling context",
-    )?;
-    Ok(sc)
+    )
 }
 
 /// A thread in the root task's CSpace and VSpace, at `priority`, with a

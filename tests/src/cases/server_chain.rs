@@ -40,17 +40,26 @@ fn one_word(w: u64) -> (MessageInfo, [u64; 4]) {
     (MessageInfo::new(0, 0, 0, 1), [w, 0, 0, 0])
 }
 
+/// Counts the start of crowd thread `i`, tells the root task it is ready
+/// on `seat(i).next` and takes its first Call on `seat(i).ep`: that Call
+/// and the Reply object it waits on (a thread without one stops).
+fn announce(i: u64) -> (keel_sys::ipc::Received, keel_sys::Cap<keel_sys::cap::Reply>) {
+    let s = seat(i);
+    let reply = s.reply_object();
+    s.counter.fetch_add(1, Ordering::SeqCst);
+    let r =
+        s.next_endpoint()
+            .nb_send_recv(MessageInfo::new(0, 0, 0, 0), [0; 4], s.endpoint(), reply);
+    let Some(reply) = reply else { stop(i) };
+    (r, reply)
+}
+
 /// A passive server on `seat(i).ep`: tells the root task it is ready on
 /// `seat(i).next`, then answers every Call of [`ASK`] with [`ANSWER`],
 /// counting its start and each Call.
 extern "C" fn server(i: u64) -> ! {
     let s = seat(i);
-    let reply = s.reply_object();
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let mut r =
-        s.next_endpoint()
-            .nb_send_recv(MessageInfo::new(0, 0, 0, 0), [0; 4], s.endpoint(), reply);
-    let Some(reply) = reply else { stop(i) };
+    let (mut r, reply) = announce(i);
     loop {
         s.check(r.mrs[0] == ASK);
         s.counter.fetch_add(1, Ordering::SeqCst);
@@ -65,12 +74,7 @@ extern "C" fn server(i: u64) -> ! {
 /// each Call.
 extern "C" fn proxy(i: u64) -> ! {
     let s = seat(i);
-    let reply = s.reply_object();
-    s.counter.fetch_add(1, Ordering::SeqCst);
-    let mut r =
-        s.next_endpoint()
-            .nb_send_recv(MessageInfo::new(0, 0, 0, 0), [0; 4], s.endpoint(), reply);
-    let Some(reply) = reply else { stop(i) };
+    let (mut r, reply) = announce(i);
     loop {
         s.check(r.mrs[0] == ASK);
         let (info, mrs) = one_word(ASK);

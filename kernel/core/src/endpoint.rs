@@ -6,24 +6,30 @@
 //! scheduling context) is the kernel's, behind [`EndpointThreads`], so the
 //! state machine runs the same on the host.
 
+use crate::cspace::Preempt;
 use crate::object_memory::ObjectMemory;
 use crate::reply::Donation;
 use crate::thread_queue::{QueueLinks, QueueWords, ThreadQueue};
 
-/// An endpoint object's layout: its state and its queue of senders or
-/// receivers.
+/// An endpoint object's layout: its state, its queue of senders or
+/// receivers, and where a preempted CancelBadgedSends goes on.
 #[repr(C)]
 pub struct EndpointObject {
     /// Idle, senders waiting or receivers waiting.
     pub state: u64,
     /// The waiting threads.
     pub queue: QueueWords,
+    /// The queued sender a preempted CancelBadgedSends looks at next (0:
+    /// none). Kept valid: a sender that leaves the queue hands it to the
+    /// one behind it, and a change of order in the queue clears it.
+    pub cancel_cursor: u64,
 }
 
 const _: () =
     assert!(core::mem::size_of::<EndpointObject>() <= 1 << keel_abi::object::ENDPOINT_BITS);
 const STATE: u64 = core::mem::offset_of!(EndpointObject, state) as u64;
 const QUEUE: u64 = core::mem::offset_of!(EndpointObject, queue) as u64;
+const CURSOR: u64 = core::mem::offset_of!(EndpointObject, cancel_cursor) as u64;
 
 const IDLE: u64 = 0;
 const SENDERS: u64 = 1;
@@ -186,6 +192,7 @@ impl Endpoint {
                 .first(mem)
                 .expect("invariant: a sending endpoint has senders");
             self.take_first(mem, threads, sender);
+            self.hand_on_cursor(mem, sender);
             let send = threads.pending_send(sender);
             threads.transfer(
                 sender,
@@ -266,6 +273,9 @@ impl Endpoint {
         threads: &mut T,
         thread: u64,
     ) {
+        // A walk of CancelBadgedSends cannot tell where the order changed:
+        // it starts again from the front.
+        mem.write(self.0 + CURSOR, 0);
         self.queue().reorder(mem, threads, thread);
     }
 
@@ -277,6 +287,9 @@ impl Endpoint {
         threads: &mut T,
         thread: u64,
     ) {
+        if mem.read(self.0 + CURSOR) == thread {
+            mem.write(self.0 + CURSOR, threads.next(thread));
+        }
         self.queue().remove(mem, threads, thread);
         threads.unblocked(thread);
         if self.queue().first(mem).is_none() {
@@ -311,6 +324,7 @@ impl Endpoint {
     ) -> bool {
         if let Some(thread) = self.queue().first(mem) {
             self.take_first(mem, threads, thread);
+            self.hand_on_cursor(mem, thread);
             threads.restart(thread);
         }
         mem.write(self.0 + STATE, self.state(mem) | CLOSING);
@@ -322,19 +336,47 @@ impl Endpoint {
         self.state(mem) & CLOSING != 0
     }
 
+    /// `first`, just taken from the front of the queue, was the cursor: it
+    /// passes to the new front.
+    fn hand_on_cursor(&self, mem: &mut impl ObjectMemory, first: u64) {
+        if mem.read(self.0 + CURSOR) == first {
+            mem.write(self.0 + CURSOR, self.queue().first(mem).unwrap_or(0));
+        }
+    }
+
     /// Every queued sender that sent with `badge` runs its Send again
-    /// (seL4's cancelBadgedSends; badge 0 cancels nothing). Like seL4's, it
-    /// walks the whole queue in one step.
+    /// (seL4's cancelBadgedSends; badge 0 cancels nothing), one sender per
+    /// unit of work with a preemption point after each. Preempted, it
+    /// returns where its walk stands; made again with that, it goes on from
+    /// there if the endpoint's cursor still says so (nothing left the queue
+    /// there and nothing was reordered since), and from the front if not
+    /// (a sender looked at twice is harmless). Senders that queue during a
+    /// preempted walk may be passed over, as if they came after it.
+    ///
+    /// # Errors
+    /// The walk to go on with, when preempted.
     pub fn cancel_badged_sends<M: ObjectMemory, T: EndpointThreads>(
         &self,
         mem: &mut M,
         threads: &mut T,
         badge: u64,
-    ) {
+        resume: CancelWalk,
+        preempt: &mut impl Preempt,
+    ) -> Result<(), CancelWalk> {
         if badge == 0 || !self.has_senders(mem) {
-            return;
+            return Ok(());
         }
-        let mut next = self.queue().first(mem);
+        let here = |cursor| CancelWalk {
+            endpoint: self.0,
+            badge,
+            cursor,
+        };
+        let cursor = mem.read(self.0 + CURSOR);
+        let mut next = if cursor != 0 && resume == here(cursor) {
+            Some(cursor)
+        } else {
+            self.queue().first(mem)
+        };
         while let Some(thread) = next {
             next = match threads.next(thread) {
                 0 => None,
@@ -344,8 +386,28 @@ impl Endpoint {
                 self.take_off(mem, threads, thread);
                 threads.restart(thread);
             }
+            if let Some(n) = next {
+                if preempt.pending() {
+                    mem.write(self.0 + CURSOR, n);
+                    return Err(here(n));
+                }
+            }
         }
+        mem.write(self.0 + CURSOR, 0);
+        Ok(())
     }
+}
+
+/// Where a preempted [`Endpoint::cancel_badged_sends`] stands, kept by the
+/// thread that made it until it makes it again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CancelWalk {
+    /// The endpoint walked.
+    pub endpoint: u64,
+    /// The badge cancelled.
+    pub badge: u64,
+    /// The sender to look at next.
+    pub cursor: u64,
 }
 
 #[cfg(test)]

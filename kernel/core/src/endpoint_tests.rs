@@ -4,6 +4,7 @@
 extern crate std;
 
 use super::*;
+use crate::cspace::NeverPreempt;
 use crate::object_memory::TestMemory;
 use crate::test_threads::{model_fields, MapDonation, MapLinks};
 use std::collections::BTreeMap;
@@ -204,15 +205,92 @@ fn non_blocking_operations_never_queue() {
     assert!(!ep.has_senders(&mem));
 }
 
+/// Preempts at every point.
+struct Always;
+
+impl Preempt for Always {
+    fn pending(&mut self) -> bool {
+        true
+    }
+}
+
+/// Queues senders 0x100, 0x200, ... with `badges`, in order.
+fn queue_senders(mem: &mut TestMemory, th: &mut Threads, ep: Endpoint, badges: &[u64]) {
+    for (i, &badge) in badges.iter().enumerate() {
+        let t = 0x100 * (i as u64 + 1);
+        ep.send(mem, th, t, send(badge, false), BLOCKING);
+    }
+}
+
+#[test]
+fn cancelling_badged_sends_goes_on_where_it_was_preempted() {
+    let (mut mem, mut th, ep) = setup();
+    queue_senders(&mut mem, &mut th, ep, &[7, 8, 7, 9, 7]);
+    let mut walk = CancelWalk::default();
+    let mut calls = 0;
+    while let Err(w) = ep.cancel_badged_sends(&mut mem, &mut th, 7, walk, &mut Always) {
+        walk = w;
+        calls += 1;
+        assert!(calls < 10, "the walk does not end");
+    }
+    // One sender per call: four preemptions, then the last.
+    assert_eq!(calls, 4);
+    assert_eq!(th.restarted, [0x100, 0x300, 0x500]);
+    // Another badge's walk does not go on from this one's cursor.
+    let (mut mem, mut th, ep) = setup();
+    queue_senders(&mut mem, &mut th, ep, &[7, 8, 7, 8]);
+    let walk = ep
+        .cancel_badged_sends(&mut mem, &mut th, 7, CancelWalk::default(), &mut Always)
+        .unwrap_err();
+    assert_eq!(
+        ep.cancel_badged_sends(&mut mem, &mut th, 8, walk, &mut NeverPreempt),
+        Ok(())
+    );
+    assert_eq!(th.restarted, [0x100, 0x200, 0x400]);
+}
+
+#[test]
+fn a_walk_starts_again_when_its_sender_leaves_or_the_order_changes() {
+    let (mut mem, mut th, ep) = setup();
+    queue_senders(&mut mem, &mut th, ep, &[7, 8, 7, 8, 7]);
+    let walk = ep
+        .cancel_badged_sends(&mut mem, &mut th, 7, CancelWalk::default(), &mut Always)
+        .unwrap_err();
+    assert_eq!(walk.cursor, 0x200);
+    // The sender it would go on from is received: the cursor moves on.
+    ep.receive(&mut mem, &mut th, 0x900, true);
+    assert_eq!(th.transfers[0].0, 0x200);
+    let walk = ep
+        .cancel_badged_sends(&mut mem, &mut th, 7, walk, &mut Always)
+        .unwrap_err();
+    // From the front again: 0x300 (badge 7) went, 0x400 is next.
+    assert_eq!(
+        (th.restarted.as_slice(), walk.cursor),
+        (&[0x100, 0x300][..], 0x400)
+    );
+    // A reorder clears the cursor: the walk starts from the front, and
+    // still ends with every badge-7 sender gone.
+    th.links.set_priority(0x500, 9);
+    ep.reorder(&mut mem, &mut th, 0x500);
+    assert_eq!(
+        ep.cancel_badged_sends(&mut mem, &mut th, 7, walk, &mut NeverPreempt),
+        Ok(())
+    );
+    assert_eq!(th.restarted, [0x100, 0x300, 0x500]);
+}
+
 #[test]
 fn cancelling_badged_sends_takes_only_that_badge() {
     let (mut mem, mut th, ep) = setup();
     for (t, badge) in [(0x100, 7), (0x200, 8), (0x300, 7), (0x400, 9)] {
         ep.send(&mut mem, &mut th, t, send(badge, false), BLOCKING);
     }
-    ep.cancel_badged_sends(&mut mem, &mut th, 7);
+    let whole = |ep: Endpoint, mem: &mut TestMemory, th: &mut Threads, badge| {
+        ep.cancel_badged_sends(mem, th, badge, CancelWalk::default(), &mut NeverPreempt)
+    };
+    assert_eq!(whole(ep, &mut mem, &mut th, 7), Ok(()));
     assert_eq!(th.restarted, [0x100, 0x300]);
-    ep.cancel_badged_sends(&mut mem, &mut th, 0);
+    assert_eq!(whole(ep, &mut mem, &mut th, 0), Ok(()));
     assert_eq!(th.restarted.len(), 2, "badge 0 cancels nothing");
     ep.receive(&mut mem, &mut th, 0x900, true);
     ep.receive(&mut mem, &mut th, 0x901, true);

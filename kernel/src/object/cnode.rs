@@ -3,7 +3,7 @@
 //! performing them with the capability core. Slot storage, lookup and the
 //! derivation tree are the core's (`keel_kernel_core::cspace`).
 
-use crate::object::handle::EndpointRef;
+use crate::object::handle::{EndpointRef, Thread};
 use crate::object::hooks::KernelHooks;
 use crate::object::memory::KernelMemory;
 use crate::preemption::KernelPreempt;
@@ -20,7 +20,12 @@ pub const ROOT_CNODE_BITS: u8 = 13;
 ///
 /// # Errors
 /// seL4's CNode errors, with details.
-pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, SyscallError> {
+pub fn invoke(
+    label: Label,
+    msg: &Message,
+    cnode: Cap,
+    caller: Thread,
+) -> Result<Outcome, SyscallError> {
     const CNODE_LABELS: [Label; 8] = [
         Label::CNodeRevoke,
         Label::CNodeDelete,
@@ -79,8 +84,7 @@ pub fn invoke(label: Label, msg: &Message, cnode: Cap) -> Result<Outcome, Syscal
             let Some(ep) = ep else {
                 return Err(Error::IllegalOperation.into());
             };
-            crate::object::endpoint::cancel_badged_sends(ep, cap.badge());
-            Ok(Outcome::Done([0, 0]))
+            Ok(crate::object::endpoint::cancel_badged_sends(ep, cap.badge(), caller).into())
         }
         _ => Err(Error::IllegalOperation.into()),
     }

@@ -8,9 +8,11 @@ use crate::ipc::{self, Caps};
 use crate::object::handle::{EndpointRef, Thread};
 use crate::object::memory::KernelMemory;
 use crate::object::tcb::ThreadState;
+use crate::preemption::KernelPreempt;
 use crate::sched;
 use keel_abi::CapRights;
 use keel_kernel_core::cap::Cap;
+use keel_kernel_core::cspace::Progress;
 use keel_kernel_core::endpoint::{Blocked, Endpoint, EndpointThreads, PendingSend, SendMode};
 
 impl EndpointThreads for KernelThreads {
@@ -187,7 +189,20 @@ pub fn is_closing(ep: EndpointRef) -> bool {
     Endpoint::at(ep.addr()).is_closing(&KernelMemory)
 }
 
-/// Every queued sender that sent with `badge` runs its Send again.
-pub fn cancel_badged_sends(ep: EndpointRef, badge: u64) {
-    Endpoint::at(ep.addr()).cancel_badged_sends(&mut KernelMemory, &mut KernelThreads, badge);
+/// Every queued sender that sent with `badge` runs its Send again, one per
+/// unit of work: preempted, `caller` keeps where its walk stands and the
+/// call is made again (it goes on from there).
+pub fn cancel_badged_sends(ep: EndpointRef, badge: u64, caller: Thread) -> Progress {
+    let walk = Endpoint::at(ep.addr()).cancel_badged_sends(
+        &mut KernelMemory,
+        &mut KernelThreads,
+        badge,
+        caller.cancel_walk(),
+        &mut KernelPreempt,
+    );
+    caller.set_cancel_walk(walk.err().unwrap_or_default());
+    match walk {
+        Ok(()) => Progress::Done,
+        Err(_) => Progress::Preempted,
+    }
 }

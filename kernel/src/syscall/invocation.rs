@@ -134,7 +134,7 @@ pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError
     match cap.kind() {
         CapType::Null => Err(SyscallError::invalid_capability(0)),
         CapType::Untyped => untyped::invoke(label?, &msg, slot),
-        CapType::CNode => cnode::invoke(label?, &msg, cap),
+        CapType::CNode => cnode::invoke(label?, &msg, cap, caller),
         CapType::Tcb => tcb::invoke::invoke(label?, &msg, slot, &cap, caller),
         CapType::Frame => frame::invoke(label?, &msg, slot, cap),
         CapType::PageUpperDirectory | CapType::PageDirectory | CapType::PageTable => {

@@ -123,6 +123,7 @@ crate::test_cases! {
     UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted (sel4test: partial PREEMPT_REVOKE)" => untyped_revoke::revoke_preempted;
     TEARDOWN0001: "deleting an endpoint with 1,000 receivers completes through a preemption point per waiter, and every receiver runs its system call again (sel4test: none)" => teardown::endpoint_with_a_thousand_waiters, InRoot;
     TEARDOWN0002: "deleting a notification with 1,000 waiters completes through a preemption point per waiter, and every waiter runs its system call again (sel4test: none)" => teardown::notification_with_a_thousand_waiters, InRoot;
+    TEARDOWN0003: "CancelBadgedSends over 256 queued senders, preempted after every sender, goes on where it stopped and cancels every sender of its badge and no other, the rest still queued in order (sel4test: none)" => teardown::cancel_badged_sends_preempted;
     THREADS0001: "a new thread runs when the root task yields, and stops itself (sel4test: none)" => threads::runs_and_stops;
     THREADS0002: "a lower-priority thread runs only when the higher one drops below it (sel4test: partial SCHED0004, SCHED0005, partial SCHED0020)" => threads::priorities;
     THREADS0003: "a suspended thread does not run until resumed (sel4test: SCHED0000, SCHED0003)" => threads::suspend_resume;

@@ -17,6 +17,7 @@ use keel_kernel_core::cap::Cap;
 pub use keel_kernel_core::cspace::tcb_slot;
 use keel_kernel_core::cspace::{lookup_cap, read_cap, LookupError};
 use keel_kernel_core::cspace::{SLOT_SIZE, TCB_SLOTS};
+use keel_kernel_core::endpoint::CancelWalk;
 
 /// The slot holding the thread's CSpace root CNode cap.
 pub const CSPACE_ROOT_SLOT: u64 = 0;
@@ -108,6 +109,9 @@ pub struct Tcb {
     pub(crate) fault_label: u64,
     /// Words of the fault message that are valid.
     pub(crate) fault_length: usize,
+    /// Where this thread's preempted CNode_CancelBadgedSends stands, for
+    /// when it makes the call again.
+    pub(crate) cancel_walk: CancelWalk,
     /// The fault message.
     pub(crate) fault_words: [u64; FAULT_WORDS],
     pub(crate) name: [u8; THREAD_NAME_MAX],
@@ -163,6 +167,7 @@ fields!(Thread => {
     get yield_to: u64;
     get fault_label: u64;
     get fault_length: usize;
+    get cancel_walk: CancelWalk;
     set pub set_ipc_buffer_vaddr = ipc_buffer_vaddr: u64;
     set pub set_mcp = mcp: u64;
     set pub set_blocked_on = blocked_on: u64;
@@ -178,6 +183,7 @@ fields!(Thread => {
     set pub set_sched_context = sched_context: u64;
     set pub set_yield_to = yield_to: u64;
     set pub set_fault_label = fault_label: u64;
+    set pub set_cancel_walk = cancel_walk: CancelWalk;
 });
 
 impl Thread {

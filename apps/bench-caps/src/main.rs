@@ -139,7 +139,8 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     }
 
     // 10,000 TCBs of 2 KiB, and the object, from 32 MiB.
-    let (waiters_ut, object, scratch, context) = (take(1), take(1), take(1), take(1));
+    let (waiters_ut, object, scratch, context, badged) =
+        (take(1), take(1), take(1), take(1), take(1));
     at(
         "waiters' untyped",
         big.untyped_retype(ObjectType::Untyped, 25, &here, waiters_ut, 1),
@@ -164,5 +165,5 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         context: Cap::from_cptr(CPtr::from_bits(context)),
         fault_ep: 0,
     };
-    waiters::run(&room, overhead)
+    waiters::run(&room, badged, overhead)
 }

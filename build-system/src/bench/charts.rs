@@ -70,9 +70,9 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
     };
     let unit = unit_label(results.first());
     let waiters = LineChart {
-        title: "Delete of an endpoint or notification with N waiters".into(),
+        title: "Delete of an endpoint or notification with N waiters, CancelBadgedSends over N senders".into(),
         note: Some(
-            "the kernel releases one waiter per preemption point: the longest stretch must stay flat".into(),
+            "the kernel handles one waiter per preemption point: the longest stretches must stay flat".into(),
         ),
         x_label: "N, threads waiting (log scale)".into(),
         y_label: format!("{unit}, median (log scale)"),
@@ -84,6 +84,8 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
             "endpoint-delete-longest-stretch",
             "notification-delete",
             "notification-delete-longest-stretch",
+            "cancel-badged-sends",
+            "cancel-badged-sends-longest-stretch",
         ]
         .into_iter()
         .map(|name| Series {
@@ -118,7 +120,7 @@ pub fn caps(arch: &str, results: &[Measurement]) -> Figure {
         groups: results
             .iter()
             .filter(|m| m.n == Some(1) && !m.name.ends_with("longest-stretch"))
-            .filter(|m| !m.name.ends_with("-delete"))
+            .filter(|m| !m.name.ends_with("-delete") && m.name != "cancel-badged-sends")
             .map(|m| one_bar(&m.name, m.median, None))
             .collect(),
         references: Vec::new(),

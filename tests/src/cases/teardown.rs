@@ -14,7 +14,7 @@ use crate::{ensure, Env, TestResult};
 use core::sync::atomic::Ordering;
 use keel_abi::fault::{self as layout, FaultType};
 use keel_abi::{CapRights, MessageInfo, ObjectType};
-use keel_bench::waiters::{park, Kind, Room};
+use keel_bench::waiters::{make_object, park, Kind, Room};
 use keel_sys::cap::init_thread::{CNODE, DEBUG};
 use keel_sys::cap::{Endpoint, Tcb};
 use keel_sys::{CPtr, Cap};
@@ -35,7 +35,8 @@ fn waiters_released(env: &Env, kind: Kind) -> TestResult {
         context: sched_context(env, 1000, 1000)?,
         fault_ep: h.ep,
     };
-    park(&room, kind, WAITERS).map_err(|e| alloc::format!("{e}"))?;
+    make_object(&room, kind).map_err(|e| alloc::format!("{e}"))?;
+    park(&room, kind, WAITERS, room.object).map_err(|e| alloc::format!("{e}"))?;
     DEBUG
         .debug_set_preempt_every(1)
         .map_err(|e| alloc::format!("preemption knob: {e}"))?;

@@ -1,6 +1,7 @@
 //! Many threads waiting on one endpoint or notification, made cheaply: for
-//! `bench caps` (the delete of an object N threads wait on) and the test
-//! that deletes one with a thousand waiters.
+//! `bench caps` (the delete of an object N threads wait on, and
+//! CancelBadgedSends over N senders) and the tests that do the same with
+//! a thousand.
 //!
 //! The waiters are made one at a time: each is bound the one scheduling
 //! context there is, resumed at the caller's priority (which must be the
@@ -43,6 +44,14 @@ extern "C" fn receive_forever(ep: u64) -> ! {
     }
 }
 
+/// Sends on the endpoint cap `ep` for good.
+extern "C" fn send_forever(ep: u64) -> ! {
+    let ep: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(ep));
+    loop {
+        ep.send(keel_abi::MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    }
+}
+
 /// Waits on the notification `ntfn` for good.
 extern "C" fn wait_forever(ntfn: u64) -> ! {
     let ntfn: Cap<Notification> = Cap::from_cptr(CPtr::from_bits(ntfn));
@@ -51,13 +60,15 @@ extern "C" fn wait_forever(ntfn: u64) -> ! {
     }
 }
 
-/// What the waiters wait on.
+/// What the waiters do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// An endpoint: they receive.
+    /// Receive on an endpoint.
     Endpoint,
-    /// A notification: they wait.
+    /// Wait on a notification.
     Notification,
+    /// Send on an endpoint (through a badged cap, for CancelBadgedSends).
+    Sender,
 }
 
 impl Kind {
@@ -66,6 +77,15 @@ impl Kind {
         match self {
             Kind::Endpoint => "endpoint",
             Kind::Notification => "notification",
+            Kind::Sender => "sender",
+        }
+    }
+
+    /// The object they wait on.
+    pub const fn object(self) -> ObjectType {
+        match self {
+            Kind::Endpoint | Kind::Sender => ObjectType::Endpoint,
+            Kind::Notification => ObjectType::Notification,
         }
     }
 }
@@ -94,21 +114,31 @@ pub struct Room {
     pub fault_ep: u64,
 }
 
-/// Makes a `kind` object in the room's object slot and `n` threads waiting
-/// on it.
+/// Makes a `kind` object in the room's object slot.
 ///
 /// # Errors
-/// The step that failed.
-pub fn park(room: &Room, kind: Kind, n: u64) -> Step<()> {
-    let (ty, entry): (ObjectType, extern "C" fn(u64) -> !) = match kind {
-        Kind::Endpoint => (ObjectType::Endpoint, receive_forever),
-        Kind::Notification => (ObjectType::Notification, wait_forever),
-    };
+/// A failed retype.
+pub fn make_object(room: &Room, kind: Kind) -> Step<()> {
     let here = CNODE.absolute_cptr_with_depth(0, 0);
     at(
         "object",
-        room.untyped.untyped_retype(ty, 0, &here, room.object, 1),
-    )?;
+        room.untyped
+            .untyped_retype(kind.object(), 0, &here, room.object, 1),
+    )
+}
+
+/// Makes `n` threads that do what `kind` says through the cap in root slot
+/// `cap` (the room's object, or a cap to it) and block there.
+///
+/// # Errors
+/// The step that failed.
+pub fn park(room: &Room, kind: Kind, n: u64, cap: u64) -> Step<()> {
+    let entry: extern "C" fn(u64) -> ! = match kind {
+        Kind::Endpoint => receive_forever,
+        Kind::Notification => wait_forever,
+        Kind::Sender => send_forever,
+    };
+    let here = CNODE.absolute_cptr_with_depth(0, 0);
     for i in 0..n {
         at(
             "waiter",
@@ -119,7 +149,7 @@ pub fn park(room: &Room, kind: Kind, n: u64) -> Step<()> {
         let fault_ep = CPtr::from_bits(room.fault_ep);
         at("space", tcb.tcb_set_space(fault_ep, CNODE, 0, VSPACE))?;
         at("priority", tcb.tcb_set_priority(TCB, PRIORITY))?;
-        let ctx = UserContext::new_thread(entry, stack_top(), room.object);
+        let ctx = UserContext::new_thread(entry, stack_top(), cap);
         at("registers", tcb.tcb_write_all_registers(false, &ctx))?;
         at("bind", room.context.sched_context_bind(tcb))?;
         at("resume", tcb.tcb_resume())?;

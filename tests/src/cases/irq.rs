@@ -511,3 +511,24 @@ pub fn two_irq_threads_share_a_notification(env: &Env) -> TestResult {
     );
     d.quiet()
 }
+
+/// sel4test INTERRUPT0005: two passive IRQ threads wait on one notification
+/// with a context bound to it. The context is lent to one waiter at a time:
+/// each interrupt wakes the first in the queue, which runs on it and gives
+/// it back when it waits again, behind the other; so they take the
+/// interrupts in turn, five each. (Were it lent to both, the second woken
+/// would run while the first still held it.)
+pub fn notification_context_lent_to_one_waiter_at_a_time(env: &Env) -> TestResult {
+    let IrqSetup {
+        device: d, ntfn: n, ..
+    } = passive_irq_thread(env, true)?;
+    super::donation::passive_server(env, irq_thread, 1, n.cptr().bits(), 0)?;
+    d.fire()?;
+    until_handled()?;
+    let (first, second) = (count(0), count(1));
+    ensure!(
+        first + second == INTERRUPTS && first == second,
+        "the two passive threads handled {first} and {second} of {INTERRUPTS}, not in turn"
+    );
+    d.quiet()
+}

@@ -120,7 +120,7 @@ crate::test_cases! {
     UNTYPEDREVOKE0003: "revoke takes grandchildren and their copies (sel4test: none)" => untyped_revoke::nested;
     UNTYPEDREVOKE0004: "a CNode holding caps to itself is destroyed (sel4test: none)" => untyped_revoke::cnode_holding_itself;
     UNTYPEDREVOKE0005: "two CNodes holding caps to each other outlive their outside caps; revoking their untyped destroys both and frees it all (sel4test: none)" => untyped_revoke::cnode_cycle;
-    UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted (sel4test: partial PREEMPT_REVOKE)" => untyped_revoke::revoke_preempted;
+    UNTYPEDREVOKE0006: "a revoke preempted every third step completes when restarted (sel4test: PREEMPT_REVOKE)" => untyped_revoke::revoke_preempted;
     TEARDOWN0001: "deleting an endpoint with 1,000 receivers completes through a preemption point per waiter, and every receiver runs its system call again (sel4test: none)" => teardown::endpoint_with_a_thousand_waiters, InRoot;
     TEARDOWN0002: "deleting a notification with 1,000 waiters completes through a preemption point per waiter, and every waiter runs its system call again (sel4test: none)" => teardown::notification_with_a_thousand_waiters, InRoot;
     TEARDOWN0003: "CancelBadgedSends over 256 queued senders, preempted after every sender, goes on where it stopped and cancels every sender of its badge and no other, the rest still queued in order (sel4test: none)" => teardown::cancel_badged_sends_preempted;
@@ -313,6 +313,7 @@ crate::test_cases! {
     IRQ0008: "once the context bound to the notification is deleted, an interrupt runs no passive IRQ thread (sel4test: INTERRUPT0006)" => irq::deleted_notification_context_runs_nothing, InRoot;
     IRQ0009: "two IRQ threads wait on one notification, one on its own context and one passive on the notification's; interrupts wake them in turn, five each (sel4test: INTERRUPT0003)" => irq::two_irq_threads_share_a_notification, InRoot;
     IRQ0011: "two passive IRQ threads wait on one notification with a context bound to it: it is lent to one at a time, so they take the interrupts in turn, five each (sel4test: INTERRUPT0005)" => irq::notification_context_lent_to_one_waiter_at_a_time, InRoot;
+    IRQ0012: "a revoke of 16,384 endpoints is preempted by a device's interrupt: the IRQ thread above the revoker runs in the middle of it, and the revoke, made again, completes (sel4test: PREEMPT_REVOKE)" => irq::revoke_preempted_by_a_device_interrupt, InRoot;
     IRQ0010: "init gives a program the interrupt and I/O port range its description names: a notification bound to its thread, the line's handler (taken, so a second Get fails), and an IOPort cap that reaches the device (sel4test: none)" => init_devices::devices_as_described, InRoot;
     IOPORTS0004: "init refuses a program I/O ports the kernel keeps, and any I/O ports on aarch64, which has none (sel4test: none)" => init_devices::io_ports_refused_without_them, InRoot;
     IOPORTS0001: "through IOPort caps 8, 16 and 32-bit in and out reach the devices (a CMOS byte written and read back, the PCI host bridge's IDs); aarch64's IOPortControl slot is empty (sel4test: partial IOPORTS1000)" => ioports::in_and_out_inside_the_range, InRoot;

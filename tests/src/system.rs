@@ -111,6 +111,7 @@ pub fn manifest_of(
         programs: core::iter::once(root).chain(programs).collect(),
         connections,
         regions,
+        activities: vec![],
         start: Start::System,
     }
 }

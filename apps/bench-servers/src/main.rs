@@ -133,6 +133,7 @@ fn manifest() -> Manifest {
         programs: Vec::from([root, stub, raw]),
         connections: vec![],
         regions: vec![],
+        activities: vec![],
         start: Start::System,
     }
 }

@@ -19,11 +19,7 @@ use super::check_name;
 use super::parse;
 use super::validate::{in_range, DEFAULT_PRIORITY, MAX_PROGRAM_PRIORITY};
 
-/// Percent of one core kept back from the activities for the kernel and
-/// the servers that run on budgets of their own.
-pub const RESERVED_PERCENT: u32 = 10;
-/// The most the activities' entitlements may add up to, in percent of a core.
-pub const ACTIVITY_LIMIT_PERCENT: u32 = 100 - RESERVED_PERCENT;
+pub use keel_protocols::scheduler::{ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 /// An activity's period when it gives a share and no period, in microseconds.
 pub const DEFAULT_ACTIVITY_PERIOD_US: u32 = 10_000;
 

@@ -198,6 +198,10 @@ pub struct Manifest {
     pub regions: Vec<Region>,
     /// Every activity declared, in description order.
     pub activities: Vec<Activity>,
+    /// Index in [`Manifest::programs`] of the scheduler server: init gives
+    /// it SchedControl, memory and spare slots for scheduling contexts, and
+    /// admits to it the thread of every activity member it starts.
+    pub scheduler: Option<u16>,
     /// What to run.
     pub start: Start,
 }
@@ -285,6 +289,7 @@ mod tests {
                 members: vec![2],
                 may_exceed_when_idle: true,
             }],
+            scheduler: Some(1),
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

@@ -97,6 +97,13 @@ pub const RESERVED_PERCENT: u32 = 10;
 /// The most the activities' entitlements may add up to, in percent of a core.
 pub const ACTIVITY_LIMIT_PERCENT: u32 = 100 - RESERVED_PERCENT;
 
+/// log2 of the untyped init gives the scheduler server for the scheduling
+/// contexts it makes (64 KiB: 128 contexts of 512 bytes).
+pub const UNTYPED_BITS: u8 = 16;
+/// Spare slots init gives the scheduler server, for its contexts and the
+/// thread caps it keeps.
+pub const SPARE_SLOTS: u64 = 160;
+
 /// The badge of the scheduler server's endpoint cap that activity threads'
 /// timeout faults come through: a reserved bit of the endpoint layout, so it
 /// names no client and no client's cap ever carries it.

@@ -112,6 +112,7 @@ pub fn manifest_of(
         connections,
         regions,
         activities: vec![],
+        scheduler: None,
         start: Start::System,
     }
 }

@@ -134,6 +134,7 @@ fn manifest() -> Manifest {
         connections: vec![],
         regions: vec![],
         activities: vec![],
+        scheduler: None,
         start: Start::System,
     }
 }

@@ -18,6 +18,7 @@ use keel_abi::sched::{MAX_PERIOD_US, MIN_BUDGET_US};
 use super::check_name;
 use super::parse;
 use super::validate::{in_range, DEFAULT_PRIORITY, MAX_PROGRAM_PRIORITY};
+use super::Program;
 
 pub use keel_protocols::scheduler::{ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 /// An activity's period when it gives a share and no period, in microseconds.
@@ -192,4 +193,46 @@ fn entitlement(a: &parse::Activity) -> Result<(u32, u32)> {
         );
     }
     Ok((budget_us, period_us))
+}
+
+/// The scheduler server (`sched_control = true`): at most one, an active
+/// server (timeout faults come from threads with no budget left to lend),
+/// above every activity's priority so that it takes their faults at once.
+///
+/// # Errors
+/// Naming the program and the fix.
+pub fn check_scheduler(f: &str, programs: &[Program], activities: &[Activity]) -> Result<()> {
+    let schedulers: Vec<&Program> = programs.iter().filter(|p| p.sched_control).collect();
+    if schedulers.len() > 1 {
+        let names: Vec<&str> = schedulers.iter().map(|p| p.name.as_str()).collect();
+        bail!(
+            "{f}: {} programs have sched_control = true ({}); SchedControl goes to one \
+             scheduler server: keep it on one",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let Some(p) = schedulers.first() else {
+        return Ok(());
+    };
+    let entry = format!("{f}: program \"{}\"", p.name);
+    let Some(sched) = p.sched.filter(|_| p.role == Role::Server) else {
+        bail!("{entry}: sched_control = true is for a server (role = \"server\"); change its role or remove the key");
+    };
+    if sched.passive {
+        bail!(
+            "{entry}: the scheduler server takes timeout faults, which come from threads \
+             without budget to lend it, so it cannot be passive; remove passive"
+        );
+    }
+    if let Some(a) = activities.iter().find(|a| a.priority >= sched.priority) {
+        bail!(
+            "{entry}: its priority {} is not above activity \"{}\" (priority {}); the \
+             scheduler server must preempt the threads whose faults it takes: raise its priority",
+            sched.priority,
+            a.name,
+            a.priority
+        );
+    }
+    Ok(())
 }

@@ -241,3 +241,48 @@ fn wrong_activities_are_refused_with_the_fix() {
         ],
     );
 }
+
+#[test]
+fn one_active_scheduler_server_above_the_activities() {
+    let scheduler = |keys: &str| {
+        valid().replace(
+            "[[program]]\nname = \"console\"",
+            &format!(
+                "[[program]]\nname = \"scheduler\"\ncrate = \"keel-scheduler\"\nrole = \"server\"\n\
+                 sched_control = true\n{keys}\n[[program]]\nname = \"console\""
+            ),
+        )
+    };
+    let s = parse(&scheduler("priority = 230")).unwrap();
+    let m = s.manifest(&[], Start::System).unwrap();
+    assert_eq!(m.scheduler, Some(1));
+    assert!(s.programs[1].sched_control);
+    let r = report::render(&m, "system.toml");
+    assert!(
+        r.contains("SchedControl, an untyped of 64 KiB and 160 spare slots"),
+        "{r}"
+    );
+    assert_eq!(
+        parse(&valid())
+            .unwrap()
+            .manifest(&[], Start::System)
+            .unwrap()
+            .scheduler,
+        None
+    );
+    fails(
+        &scheduler("priority = 110"),
+        &["program \"scheduler\"", "not above activity \"half\""],
+    );
+    fails(
+        &scheduler("priority = 230\npassive = true"),
+        &["cannot be passive"],
+    );
+    fails(
+        &scheduler("priority = 230").replace(
+            "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\n",
+            "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\nsched_control = true\n",
+        ),
+        &["2 programs have sched_control = true (scheduler, d)"],
+    );
+}

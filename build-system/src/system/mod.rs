@@ -43,6 +43,8 @@ pub struct Program {
     pub restart: Restart,
     /// Gets a Debug cap.
     pub debug: bool,
+    /// Is the scheduler server: gets SchedControl (`sched_control = true`).
+    pub sched_control: bool,
     /// The activity its requests are charged to: 0 (the system's own) for the
     /// root task and servers, its activity's number for a member of a
     /// declared activity (1, 2, ... in file order), and the numbers after
@@ -258,6 +260,12 @@ impl System {
                     })
                 })
                 .collect::<Result<_>>()?,
+            scheduler: self
+                .programs
+                .iter()
+                .position(|p| p.sched_control)
+                .map(|i| index(i, "programs"))
+                .transpose()?,
             start,
         })
     }

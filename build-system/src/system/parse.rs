@@ -72,6 +72,8 @@ pub struct Program {
     pub restart_limit: Option<i64>,
     /// Gets a Debug cap.
     pub debug: Option<bool>,
+    /// Is the scheduler server (gets SchedControl).
+    pub sched_control: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,

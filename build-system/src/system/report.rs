@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use keel_abi::manifest::{Manifest, MapRights, Restart, Role};
 use keel_protocols::badge::{ClientBadge, SignalBadge};
+use keel_protocols::scheduler::{SPARE_SLOTS, TIMEOUT_FAULT_BADGE, UNTYPED_BITS};
 
 use super::activity::{percent, ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 use super::validate::CONNECTION_RIGHTS;
@@ -76,6 +77,14 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
             .iter()
             .filter(|c| usize::from(c.server) == i)
             .count();
+        if manifest.scheduler.is_some_and(|s| usize::from(s) == i) {
+            caps.push(format!(
+                "SchedControl, an untyped of {} KiB and {SPARE_SLOTS} spare slots for \
+                 scheduling contexts, its endpoint badged {TIMEOUT_FAULT_BADGE:#x} as every \
+                 activity thread's timeout endpoint",
+                (1u64 << UNTYPED_BITS) / 1024
+            ));
+        }
         if p.role == Role::Server {
             caps.push(format!(
                 "endpoint it serves ({}), Reply object",

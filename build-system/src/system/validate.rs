@@ -80,6 +80,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
             *m = order[*m];
         }
     }
+    activity::check_scheduler(&f, &programs, &activities)?;
     check_irqs(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
     check_used(&f, &programs, &connections, &regions)?;
@@ -244,6 +245,7 @@ fn programs(
             sched,
             restart,
             debug: p.debug.unwrap_or(false),
+            sched_control: p.sched_control.unwrap_or(false),
             activity,
             maps,
             irqs,
@@ -263,6 +265,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("passive", p.passive.is_some()),
         ("restart", p.restart.is_some()),
         ("restart_limit", p.restart_limit.is_some()),
+        ("sched_control", p.sched_control.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
     ];

@@ -40,6 +40,7 @@
 
 extern crate alloc;
 
+mod activities;
 mod memory;
 mod start;
 pub mod supervise;
@@ -142,6 +143,8 @@ pub struct Supervised {
     /// The word its process-information page passes on (see
     /// [`System::set_arg`]).
     arg: u64,
+    /// Init's admin cap to it is minted (the scheduler server's).
+    admin_minted: bool,
 }
 
 /// A described system being started and supervised.
@@ -196,6 +199,7 @@ impl<'a> System<'a> {
                 block,
                 endpoint,
                 arg: 0,
+                admin_minted: false,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());

@@ -85,7 +85,10 @@ impl System<'_> {
         let mut client = client;
         for a in &self.manifest.activities {
             if let Err(e) = client.set_entitlement(a.id, a.budget_us, a.period_us) {
-                self.say(&format!("init: activity {}: entitlement refused: {e:?}", a.name));
+                self.say(&format!(
+                    "init: activity {}: entitlement refused: {e:?}",
+                    a.name
+                ));
             }
             if a.may_exceed_when_idle {
                 self.say(&format!(

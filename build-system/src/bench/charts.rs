@@ -4,6 +4,7 @@
 //! and revoke's longest stretch against the number of objects). The choice of
 //! rows, groups and reference lines is made here; `plot` draws them.
 
+use super::activities::ActivitiesReport;
 use super::plot::{
     Bar, BarChart, Chart, Figure, Format, Group, LineChart, Reference, Scale, Series,
 };
@@ -340,6 +341,75 @@ fn unit_label(first: Option<&Measurement>) -> String {
 }
 
 /// A figure titled with the benchmark and architecture.
+/// `bench activities`: per experiment, the activities' shares of each
+/// window stacked (each line is the share of its activity and those above
+/// it in the legend), with the stacked entitlements as flat lines to read
+/// them against; then the scheduler server's costs.
+pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
+    let mut charts = Vec::new();
+    for e in &r.experiments {
+        let mut series = Vec::new();
+        let mut below = Vec::new();
+        let mut entitled_below = 0.0;
+        for a in &e.activities {
+            if below.len() < a.windows.len() {
+                below.resize(a.windows.len(), 0.0);
+            }
+            let mut points = Vec::new();
+            for (i, w) in a.windows.iter().enumerate() {
+                below[i] += w;
+                points.push(((i + 1) as f64, below[i]));
+            }
+            entitled_below += a.entitled_percent;
+            let threads = if a.threads == 1 {
+                String::new()
+            } else {
+                format!(", {} threads", a.threads)
+            };
+            series.push(Series {
+                name: format!("+ {} ({:.1}%{threads})", a.name, a.entitled_percent),
+                points,
+            });
+            let n = a.windows.len() as f64;
+            series.push(Series {
+                name: format!("entitled to here: {entitled_below:.1}%"),
+                points: vec![(1.0, entitled_below), (n.max(1.0), entitled_below)],
+            });
+        }
+        charts.push(Chart::Lines(LineChart {
+            title: format!("{}: stacked shares per window of 1 s", e.name),
+            note: Some(format!(
+                "largest deviation from an entitlement: {:.3} pp ({})",
+                e.max_deviation_pp, r.accelerator
+            )),
+            x_label: "window".into(),
+            y_label: "share of the window, stacked (%)".into(),
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            format: Format {
+                decimals: 2,
+                suffix: "%",
+            },
+            series,
+        }));
+    }
+    charts.push(Chart::Bars(BarChart {
+        title: "The scheduler server's costs".into(),
+        note: None,
+        axis_label: format!("{}, median", unit_label(r.overheads.first())),
+        format: Format::COUNT,
+        series: Vec::new(),
+        groups: r
+            .overheads
+            .iter()
+            .filter(|m| m.name != COUNTER_OVERHEAD)
+            .map(|m| one_bar(&m.name, m.median, None))
+            .collect(),
+        references: Vec::new(),
+    }));
+    figure("activities", arch, charts)
+}
+
 fn figure(what: &str, arch: &str, charts: Vec<Chart>) -> Figure {
     Figure {
         title: format!("cargo xtask bench {what} on {arch}"),

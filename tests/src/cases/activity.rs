@@ -353,3 +353,25 @@ pub fn killing_one_activity_leaves_others(env: &Env) -> TestResult {
     near_entitlement(after[1], 2000, "activity 2 alone")?;
     Ok(())
 }
+
+/// ACTIVITY0003: init admits a member program it starts: the spinner, a
+/// member of an activity entitled to 30%, runs on a context the scheduler
+/// server made (its own one unbound) and gets 30%.
+pub fn init_admits_members(env: &Env) -> TestResult {
+    let mut a = activity(1, 3000);
+    a.members.push(2);
+    let mut m = manifest(alloc::vec![a]);
+    let member = Sched {
+        priority: ACTIVITY_PRIORITY as u8,
+        budget_us: 3000,
+        period_us: PERIOD_US,
+        passive: false,
+    };
+    m.programs
+        .push(program("spinner", Role::App, member, Restart::Never));
+    started!(env, m, archive, system, c);
+    expect_state(&system, 2, State::Running)?;
+    let u = usage(&mut c, 1)?;
+    ensure!(u.threads == 1, "activity 1 has {} threads", u.threads);
+    near_entitlement(shares(&mut c, &[1])?[0], 3000, "the member program")
+}

@@ -266,6 +266,7 @@ crate::test_cases! {
     SCHEDSERVER0005: "a timeout fault reaches the scheduler server charged to the activity its context's badge names (sel4test: none)" => activity::timeout_faults_carry_the_activity, InRoot;
     ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
     ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
+    ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;
     SERVER0001: "the console server announces itself ready and serves set_tag, write_line and flush through the generated stubs, refusing bad lines and tags (sel4test: none)" => server::console_serves_stubs, InRoot;
     SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving (sel4test: none)" => server::console_answers_malformed_requests, InRoot;
     SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served (sel4test: none)" => server::console_tag_table_is_bounded, InRoot;

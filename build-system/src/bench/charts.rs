@@ -342,15 +342,15 @@ fn unit_label(first: Option<&Measurement>) -> String {
 
 /// A figure titled with the benchmark and architecture.
 /// `bench activities`: per experiment, the activities' shares of each
-/// window stacked (each line is the share of its activity and those above
-/// it in the legend), with the stacked entitlements as flat lines to read
-/// them against; then the scheduler server's costs.
+/// window stacked: each line is the share of its activity and those before
+/// it, named with what they are entitled to together, to read it against.
 pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
     let mut charts = Vec::new();
     for e in &r.experiments {
         let mut series = Vec::new();
-        let mut below = Vec::new();
+        let mut below: Vec<f64> = Vec::new();
         let mut entitled_below = 0.0;
+        let mut names: Vec<String> = Vec::new();
         for a in &e.activities {
             if below.len() < a.windows.len() {
                 below.resize(a.windows.len(), 0.0);
@@ -361,19 +361,13 @@ pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
                 points.push(((i + 1) as f64, below[i]));
             }
             entitled_below += a.entitled_percent;
-            let threads = if a.threads == 1 {
-                String::new()
-            } else {
-                format!(", {} threads", a.threads)
-            };
-            series.push(Series {
-                name: format!("+ {} ({:.1}%{threads})", a.name, a.entitled_percent),
-                points,
+            names.push(match a.threads {
+                1 => a.name.clone(),
+                n => format!("{} ({n} threads)", a.name),
             });
-            let n = a.windows.len() as f64;
             series.push(Series {
-                name: format!("entitled to here: {entitled_below:.1}%"),
-                points: vec![(1.0, entitled_below), (n.max(1.0), entitled_below)],
+                name: format!("{}: entitled {entitled_below:.1}%", names.join(" + ")),
+                points,
             });
         }
         charts.push(Chart::Lines(LineChart {

@@ -217,12 +217,13 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
         }
         let thread = self.kernel.keep_thread(tcb)?;
         let context = self.kernel.make_context()?;
-        // Shrink the others' shares first, so that the activity never
-        // holds more than its budget, even for a moment.
-        self.apply(index, a.budget_us, a.period_us, threads)?;
         self.kernel
             .configure(context, each, a.period_us, context_badge(id, a.threads))?;
         self.kernel.bind(context, thread)?;
+        // Then the others' shares shrink, before the server answers: its
+        // priority is above every activity's, so no thread of the activity
+        // runs in between on more than its part.
+        self.apply(index, a.budget_us, a.period_us, threads)?;
         let _ = self.threads.push(Thread {
             activity: id,
             context,

@@ -23,6 +23,7 @@ struct Memory {
     configured: BTreeMap<u64, (u32, u32, u64)>,
     bound: Vec<(u64, u64)>,
     consumed: BTreeMap<u64, u64>,
+    refuse_bind: bool,
 }
 
 impl Kernel for Memory {
@@ -44,6 +45,9 @@ impl Kernel for Memory {
     }
 
     fn bind(&mut self, context: u64, thread: u64) -> Result<(), SchedulerError> {
+        if self.refuse_bind {
+            return Err(SchedulerError::Kernel);
+        }
         self.bound.push((context, thread));
         Ok(())
     }
@@ -191,4 +195,14 @@ fn entitlements_change_every_context_and_stay_within_a_core() {
         Err(SchedulerError::BadEntitlement)
     );
     assert_eq!(s.activity(ActivityId(1)).unwrap().budget_us, 6000);
+}
+
+#[test]
+fn a_refused_thread_leaves_the_activity_as_it_was() {
+    let mut s = two();
+    s.admit(&admin(), tcb(40), 1).unwrap();
+    s.kernel.refuse_bind = true;
+    assert_eq!(s.admit(&admin(), tcb(41), 1), Err(SchedulerError::Kernel));
+    assert_eq!(s.kernel().configured[&1001].0, 5000);
+    assert_eq!(s.activity(ActivityId(1)).unwrap().threads, 1);
 }

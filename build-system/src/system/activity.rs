@@ -196,8 +196,9 @@ fn entitlement(a: &parse::Activity) -> Result<(u32, u32)> {
 }
 
 /// The scheduler server (`sched_control = true`): at most one, an active
-/// server (timeout faults come from threads with no budget left to lend),
-/// above every activity's priority so that it takes their faults at once.
+/// server (timeout faults come from threads with no budget left to lend)
+/// on a round-robin context, above every activity's priority, so that it
+/// takes their faults at once.
 ///
 /// # Errors
 /// Naming the program and the fix.
@@ -223,6 +224,16 @@ pub fn check_scheduler(f: &str, programs: &[Program], activities: &[Activity]) -
         bail!(
             "{entry}: the scheduler server takes timeout faults, which come from threads \
              without budget to lend it, so it cannot be passive; remove passive"
+        );
+    }
+    if sched.budget_us != sched.period_us {
+        bail!(
+            "{entry}: budget_us = {} below period_us = {} makes its context sporadic: its many \
+             short runs split its refills and it would answer timeout faults late, taking \
+             whole periods from the activities; give it a round-robin context (budget_us = \
+             period_us)",
+            sched.budget_us,
+            sched.period_us
         );
     }
     if let Some(a) = activities.iter().find(|a| a.priority >= sched.priority) {

@@ -279,6 +279,10 @@ fn one_active_scheduler_server_above_the_activities() {
         &["cannot be passive"],
     );
     fails(
+        &scheduler("priority = 230\nbudget_us = 1000\nperiod_us = 10000"),
+        &["makes its context sporadic", "budget_us = period_us"],
+    );
+    fails(
         &scheduler("priority = 230").replace(
             "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\n",
             "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\nsched_control = true\n",

@@ -173,6 +173,29 @@ pub struct Region {
     pub phys_addr: Option<u64>,
 }
 
+/// An activity: the unit CPU time is charged to (Vortex's), with its
+/// entitlement. The scheduler server gives its member programs' threads
+/// scheduling contexts that together never hold more than `budget_us` every
+/// `period_us`, however many threads the members make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Its name.
+    pub name: String,
+    /// The activity number its members' badges carry (keel-protocols'
+    /// `ActivityId`, 1 and up; 0 is the system's own).
+    pub id: u16,
+    /// CPU time per period, in microseconds, for all its threads together.
+    pub budget_us: u32,
+    /// Replenishment period, in microseconds.
+    pub period_us: u32,
+    /// The priority its threads run at.
+    pub priority: u8,
+    /// Indices in [`Manifest::programs`] of its member programs.
+    pub members: Vec<u16>,
+    /// May it run past its budget when nothing else wants the CPU?
+    pub may_exceed_when_idle: bool,
+}
+
 /// The manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -184,6 +207,12 @@ pub struct Manifest {
     pub connections: Vec<Connection>,
     /// Every shared memory region.
     pub regions: Vec<Region>,
+    /// Every activity declared, in description order.
+    pub activities: Vec<Activity>,
+    /// Index in [`Manifest::programs`] of the scheduler server: init gives
+    /// it SchedControl, memory and spare slots for scheduling contexts, and
+    /// admits to it the thread of every activity member it starts.
+    pub scheduler: Option<u16>,
     /// What to run.
     pub start: Start,
 }
@@ -263,6 +292,16 @@ mod tests {
                 size: 0x2000,
                 phys_addr: Some(0xfee0_0000),
             }],
+            activities: vec![Activity {
+                name: "batch".to_string(),
+                id: 1,
+                budget_us: 5000,
+                period_us: 10000,
+                priority: 100,
+                members: vec![2],
+                may_exceed_when_idle: true,
+            }],
+            scheduler: Some(1),
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

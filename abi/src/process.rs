@@ -53,6 +53,9 @@ pub struct ProcessSlots {
     /// A notification bound to the program's TCB, signalled by its
     /// interrupts (each with the event bit of its [`IrqCap`]).
     pub notification: Option<u64>,
+    /// Empty slots `first..end` for the objects the program makes itself
+    /// (the scheduler server's scheduling contexts and the threads it keeps).
+    pub spare: Option<(u64, u64)>,
 }
 
 /// A cap the program knows by name: a connection to a server.
@@ -198,6 +201,7 @@ mod tests {
                 endpoint: None,
                 reply: None,
                 notification: None,
+                spare: Some((32, 96)),
             },
             connections: vec![NamedCap {
                 name: "console".to_string(),

@@ -54,6 +54,9 @@ pub enum BadgeError {
 pub struct ClientId(u16);
 
 impl ClientId {
+    /// The highest client number.
+    pub const MAX: ClientId = ClientId(u16::MAX);
+
     /// Client `id`, or `None` for 0, which names no client.
     pub const fn new(id: u16) -> Option<ClientId> {
         if id == 0 {

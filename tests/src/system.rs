@@ -112,6 +112,8 @@ pub fn manifest_of(
         programs: core::iter::once(root).chain(programs).collect(),
         connections,
         regions,
+        activities: vec![],
+        scheduler: None,
         start: Start::System,
     }
 }

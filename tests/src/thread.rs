@@ -31,9 +31,9 @@ struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
 // only takes its address.
 unsafe impl Sync for Stack {}
 
-static STACKS: [Stack; 3] = [const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; 3];
+static STACKS: [Stack; 5] = [const { Stack(UnsafeCell::new([0; STACK_SIZE])) }; 5];
 
-/// The top of test stack `i` (0..3).
+/// The top of test stack `i` (0..5).
 pub fn stack_top(i: usize) -> u64 {
     STACKS[i].0.get() as u64 + STACK_SIZE as u64
 }

@@ -134,6 +134,8 @@ fn manifest() -> Manifest {
         programs: Vec::from([root, stub, raw]),
         connections: vec![],
         regions: vec![],
+        activities: vec![],
+        scheduler: None,
         start: Start::System,
     }
 }

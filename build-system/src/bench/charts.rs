@@ -4,6 +4,7 @@
 //! and revoke's longest stretch against the number of objects). The choice of
 //! rows, groups and reference lines is made here; `plot` draws them.
 
+use super::activities::ActivitiesReport;
 use super::plot::{
     Bar, BarChart, Chart, Figure, Format, Group, LineChart, Reference, Scale, Series,
 };
@@ -374,6 +375,69 @@ fn unit_label(first: Option<&Measurement>) -> String {
 }
 
 /// A figure titled with the benchmark and architecture.
+/// `bench activities`: per experiment, the activities' shares of each
+/// window stacked: each line is the share of its activity and those before
+/// it, named with what they are entitled to together, to read it against.
+pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
+    let mut charts = Vec::new();
+    for e in &r.experiments {
+        let mut series = Vec::new();
+        let mut below: Vec<f64> = Vec::new();
+        let mut entitled_below = 0.0;
+        let mut names: Vec<String> = Vec::new();
+        for a in &e.activities {
+            if below.len() < a.windows.len() {
+                below.resize(a.windows.len(), 0.0);
+            }
+            let mut points = Vec::new();
+            for (i, w) in a.windows.iter().enumerate() {
+                below[i] += w;
+                points.push(((i + 1) as f64, below[i]));
+            }
+            entitled_below += a.entitled_percent;
+            names.push(match a.threads {
+                1 => a.name.clone(),
+                n => format!("{} ({n} threads)", a.name),
+            });
+            series.push(Series {
+                name: format!("{}: entitled {entitled_below:.1}%", names.join(" + ")),
+                points,
+            });
+        }
+        charts.push(Chart::Lines(LineChart {
+            title: format!("{}: stacked shares per window of 1 s", e.name),
+            note: Some(format!(
+                "largest deviation from an entitlement: {:.3} pp ({})",
+                e.max_deviation_pp, r.accelerator
+            )),
+            x_label: "window".into(),
+            y_label: "share of the window, stacked (%)".into(),
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            format: Format {
+                decimals: 2,
+                suffix: "%",
+            },
+            series,
+        }));
+    }
+    charts.push(Chart::Bars(BarChart {
+        title: "The scheduler server's costs".into(),
+        note: None,
+        axis_label: format!("{}, median", unit_label(r.overheads.first())),
+        format: Format::COUNT,
+        series: Vec::new(),
+        groups: r
+            .overheads
+            .iter()
+            .filter(|m| m.name != COUNTER_OVERHEAD)
+            .map(|m| one_bar(&m.name, m.median, None))
+            .collect(),
+        references: Vec::new(),
+    }));
+    figure("activities", arch, charts)
+}
+
 fn figure(what: &str, arch: &str, charts: Vec<Chart>) -> Figure {
     Figure {
         title: format!("cargo xtask bench {what} on {arch}"),

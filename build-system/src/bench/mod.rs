@@ -4,6 +4,7 @@
 //! `target/bench/<what>-<arch>.svg`. Benchmarks never assert on time; they
 //! report it.
 
+mod activities;
 mod app;
 mod boot;
 mod charts;
@@ -42,6 +43,9 @@ pub enum BenchWhat {
     /// Requests through keel-protocols' stubs against raw Call/ReplyRecv to a
     /// passive server process, and one server restart (-icount).
     Servers(app::AppBenchArgs),
+    /// Activities under the scheduler server: Vortex's Figure 8 shares per
+    /// window of 1 s, with one thread and four, and the server's costs (-icount).
+    Activities(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -109,6 +113,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Ipc(a) => app::run(root, "ipc", a, true, charts::ipc),
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
+        BenchWhat::Activities(a) => activities::run(root, a),
     }
 }
 

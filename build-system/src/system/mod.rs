@@ -1,10 +1,13 @@
 //! The system description, `system.toml` at the repository root: the
 //! programs (crate, role, scheduling, restart policy, debug authority, shared
 //! memory mapped, interrupts handled), the connections between them and the
-//! shared memory regions. [`parse`] reads the file, [`validate`] checks it
+//! shared memory regions, and the activities CPU time is charged to. [`parse`] reads the file, [`validate`] checks it
 //! into a [`System`], [`report`] renders what the build tool built; turning
 //! it into a boot archive is `build.rs`'s job, through [`System::manifest`].
 
+pub mod activity;
+#[cfg(test)]
+mod activity_tests;
 mod parse;
 pub mod report;
 #[cfg(test)]
@@ -17,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use keel_abi::manifest::{self, IoPorts, Irq, Manifest, MapRights, Restart, Sched, Start};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
+pub use activity::Activity;
 pub use keel_abi::manifest::Role;
 
 /// Longest program, region or connection name (the boot archive's entry-name limit).
@@ -39,8 +43,12 @@ pub struct Program {
     pub restart: Restart,
     /// Gets a Debug cap.
     pub debug: bool,
+    /// Is the scheduler server: gets SchedControl (`sched_control = true`).
+    pub sched_control: bool,
     /// The activity its requests are charged to: 0 (the system's own) for the
-    /// root task and servers, 1, 2, ... for apps in file order.
+    /// root task and servers, its activity's number for a member of a
+    /// declared activity (1, 2, ... in file order), and the numbers after
+    /// those for the other apps, each its own, in file order.
     pub activity: u16,
     /// Regions mapped into it.
     pub maps: Vec<Map>,
@@ -100,6 +108,8 @@ pub struct System {
     pub connections: Vec<Connection>,
     /// Every region, in file order.
     pub regions: Vec<Region>,
+    /// Every declared activity, in file order.
+    pub activities: Vec<Activity>,
 }
 
 impl System {
@@ -235,6 +245,31 @@ impl System {
                     phys_addr: r.phys_addr,
                 })
                 .collect(),
+            activities: self
+                .activities
+                .iter()
+                .map(|a| {
+                    Ok(manifest::Activity {
+                        name: a.name.clone(),
+                        id: a.id,
+                        budget_us: a.budget_us,
+                        period_us: a.period_us,
+                        priority: a.priority,
+                        members: a
+                            .members
+                            .iter()
+                            .map(|&m| index(m, "programs"))
+                            .collect::<Result<_>>()?,
+                        may_exceed_when_idle: a.may_exceed_when_idle,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            scheduler: self
+                .programs
+                .iter()
+                .position(|p| p.sched_control)
+                .map(|i| index(i, "programs"))
+                .transpose()?,
             start,
         })
     }
@@ -264,7 +299,8 @@ impl System {
             .iter()
             .filter(|c| c.server == server)
             .count();
-        let apps = self.apps().count();
+        let used = self.programs.iter().map(|p| usize::from(p.activity)).max();
+        let apps = used.unwrap_or(0);
         (0..count)
             .map(|k| {
                 let client = u16::try_from(clients + 1 + k)

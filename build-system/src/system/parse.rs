@@ -22,6 +22,9 @@ pub struct File {
     /// `[[region]]`, in file order.
     #[serde(default)]
     pub region: Vec<Region>,
+    /// `[[activity]]`, in file order.
+    #[serde(default)]
+    pub activity: Vec<Activity>,
 }
 
 /// `[system]`.
@@ -69,6 +72,8 @@ pub struct Program {
     pub restart_limit: Option<i64>,
     /// Gets a Debug cap.
     pub debug: Option<bool>,
+    /// Is the scheduler server (gets SchedControl).
+    pub sched_control: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,
@@ -139,4 +144,45 @@ pub struct Region {
     pub size: i64,
     /// Physical address of a device region.
     pub phys_addr: Option<i64>,
+}
+
+/// A number written with or without a fraction (`50` or `33.3`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    /// Written without a fraction.
+    Integer(i64),
+    /// Written with one.
+    Float(f64),
+}
+
+impl Number {
+    /// Its value.
+    pub fn value(self) -> f64 {
+        match self {
+            Number::Integer(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+/// One `[[activity]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    /// Its name.
+    pub name: String,
+    /// Its entitlement as a percentage of one core.
+    pub share_percent: Option<Number>,
+    /// Or as microseconds per period.
+    pub budget_us: Option<i64>,
+    /// Microseconds.
+    pub period_us: Option<i64>,
+    /// 0..=254.
+    pub priority: Option<i64>,
+    /// Names of its member programs.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// May it run past its entitlement when the CPU is otherwise idle?
+    pub may_exceed_when_idle: Option<bool>,
 }

@@ -1,13 +1,16 @@
 //! The report of a built system, as Microkit's tool prints one: for each
 //! program its scheduling, restart policy, every capability init gives it
-//! (with the badges it mints) and every region mapped into it. Rendered from
-//! the boot manifest itself, so it shows exactly what init will read.
+//! (with the badges it mints) and every region mapped into it, then each
+//! activity with its entitlement and members. Rendered from the boot
+//! manifest itself, so it shows exactly what init will read.
 
 use std::fmt::Write as _;
 
 use keel_abi::manifest::{Manifest, MapRights, Restart, Role};
 use keel_protocols::badge::{ClientBadge, SignalBadge};
+use keel_protocols::scheduler::{SPARE_SLOTS, TIMEOUT_FAULT_BADGE, UNTYPED_BITS};
 
+use super::activity::{percent, ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 use super::validate::CONNECTION_RIGHTS;
 
 /// The report for `manifest`, built from the description at `file`.
@@ -47,6 +50,17 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
             Restart::Always { limit } => format!("always, at most {limit} times"),
         };
         row(&mut out, "restart", &restart);
+        if let Some(a) = manifest
+            .activities
+            .iter()
+            .find(|a| a.members.iter().any(|&m| usize::from(m) == i))
+        {
+            row(
+                &mut out,
+                "activity",
+                &format!("\"{}\" (activity {}; scheduled by it)", a.name, a.id),
+            );
+        }
         let mut caps = Vec::new();
         if p.role == Role::RootTask {
             caps.push("the kernel's initial caps (see BootInfo)".to_string());
@@ -63,6 +77,14 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
             .iter()
             .filter(|c| usize::from(c.server) == i)
             .count();
+        if manifest.scheduler.is_some_and(|s| usize::from(s) == i) {
+            caps.push(format!(
+                "SchedControl, an untyped of {} KiB and {SPARE_SLOTS} spare slots for \
+                 scheduling contexts, its endpoint badged {TIMEOUT_FAULT_BADGE:#x} as every \
+                 activity thread's timeout endpoint",
+                (1u64 << UNTYPED_BITS) / 1024
+            ));
+        }
         if p.role == Role::Server {
             caps.push(format!(
                 "endpoint it serves ({}), Reply object",
@@ -115,7 +137,51 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
             row(&mut out, if n == 0 { "memory" } else { "" }, &line);
         }
     }
+    activities(&mut out, manifest);
     out
+}
+
+/// Each activity's entitlement, priority and members, and their total
+/// against what activities may have.
+fn activities(out: &mut String, manifest: &Manifest) {
+    if manifest.activities.is_empty() {
+        return;
+    }
+    let total: f64 = manifest
+        .activities
+        .iter()
+        .map(|a| percent(a.budget_us, a.period_us))
+        .sum();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "activities: {total:.2}% of a core entitled, of the {ACTIVITY_LIMIT_PERCENT}% they may \
+         have ({RESERVED_PERCENT}% kept back for the kernel and servers on budgets of their own)"
+    );
+    for a in &manifest.activities {
+        let members: Vec<&str> = a
+            .members
+            .iter()
+            .map(|&m| manifest.programs[usize::from(m)].name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "activity \"{}\" (activity {}): {:.2}% of a core ({} us every {} us), priority {}, \
+             members {}{}",
+            a.name,
+            a.id,
+            percent(a.budget_us, a.period_us),
+            a.budget_us,
+            a.period_us,
+            a.priority,
+            members.join(", "),
+            if a.may_exceed_when_idle {
+                ", may exceed it when the CPU is otherwise idle"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn row(out: &mut String, label: &str, text: &str) {

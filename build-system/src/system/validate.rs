@@ -14,6 +14,7 @@ use keel_abi::cap::KERNEL_IO_PORTS;
 use keel_abi::manifest::{IoPorts, Irq, MapRights, Restart, Role, Sched};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
+use super::activity::{self, Activity};
 use super::parse;
 use super::{check_name, Connection, Map, Program, Region, System};
 
@@ -72,7 +73,15 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         bail!("{f}: [system] name is empty; give the system a name");
     }
     let regions = regions(&f, &file.region)?;
-    let programs = programs(&f, file.program, &regions)?;
+    let mut activities = activity::activities(&f, &file.activity, &file.program)?;
+    let order = program_order(&file.program);
+    let programs = programs(&f, file.program, &regions, &activities)?;
+    for a in &mut activities {
+        for m in &mut a.members {
+            *m = order[*m];
+        }
+    }
+    activity::check_scheduler(&f, &programs, &activities)?;
     check_irqs(&f, &programs)?;
     check_ioports(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
@@ -82,11 +91,28 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         programs,
         connections,
         regions,
+        activities,
     })
 }
 
+/// Each raw program's index in [`System::programs`]: the root task first,
+/// then the others in file order.
+fn program_order(raw: &[parse::Program]) -> Vec<usize> {
+    let mut next = 1;
+    raw.iter()
+        .map(|p| {
+            if p.role == Role::RootTask {
+                0
+            } else {
+                next += 1;
+                next - 1
+            }
+        })
+        .collect()
+}
+
 /// An i64 from the file as a `T` in `min..=max`, or an error naming `what` and the range.
-fn in_range<T>(value: i64, min: T, max: T, what: &str) -> Result<T>
+pub(super) fn in_range<T>(value: i64, min: T, max: T, what: &str) -> Result<T>
 where
     T: TryFrom<i64>,
     i64: From<T>,
@@ -131,8 +157,17 @@ fn regions(f: &str, raw: &[parse::Region]) -> Result<Vec<Region>> {
     Ok(out)
 }
 
-/// Every program, root task first, then the others in file order.
-fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec<Program>> {
+/// Every program, root task first, then the others in file order; a
+/// member of an activity (`activities` name members by raw index) is
+/// charged to it and scheduled by it, another app gets an activity of its
+/// own, numbered after the declared ones in file order.
+fn programs(
+    f: &str,
+    raw: Vec<parse::Program>,
+    regions: &[Region],
+    activities: &[Activity],
+) -> Result<Vec<Program>> {
+    let member_of = |i: usize| activities.iter().find(|a| a.members.contains(&i));
     let mut seen = HashSet::new();
     for p in &raw {
         let entry = format!("{f}: program \"{}\"", p.name);
@@ -160,23 +195,33 @@ fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec
             roots.join(", ")
         ),
     }
-    let (root, others): (Vec<_>, Vec<_>) = raw.into_iter().partition(|p| p.role == Role::RootTask);
-    let mut apps = 0usize;
+    let (root, others): (Vec<_>, Vec<_>) = raw
+        .into_iter()
+        .enumerate()
+        .partition(|(_, p)| p.role == Role::RootTask);
+    let mut apps = activities.len();
     let mut out = Vec::new();
-    for p in root.into_iter().chain(others) {
+    for (i, p) in root.into_iter().chain(others) {
         let entry = format!("{f}: program \"{}\"", p.name);
-        let activity = if p.role == Role::App {
-            apps += 1;
-            u16::try_from(apps)
-                .with_context(|| format!("{entry}: more than 65535 apps; remove some"))?
-        } else {
-            0
+        let member = member_of(i);
+        let activity = match (member, p.role) {
+            (Some(a), _) => a.id,
+            (None, Role::App) => {
+                apps += 1;
+                u16::try_from(apps).with_context(|| {
+                    format!("{entry}: more than 65535 apps and activities; remove some")
+                })?
+            }
+            _ => 0,
         };
         let (sched, restart, start) = if p.role == Role::RootTask {
             root_task_keys(&entry, &p)?;
             (None, Restart::Never, true)
         } else {
-            let sched = sched(&p).with_context(|| entry.clone())?;
+            let sched = match member {
+                Some(a) => a.member_sched(),
+                None => sched(&p).with_context(|| entry.clone())?,
+            };
             let restart = restart(&p).with_context(|| entry.clone())?;
             (Some(sched), restart, p.start.unwrap_or(true))
         };
@@ -216,6 +261,7 @@ fn programs(f: &str, raw: Vec<parse::Program>, regions: &[Region]) -> Result<Vec
             sched,
             restart,
             debug: p.debug.unwrap_or(false),
+            sched_control: p.sched_control.unwrap_or(false),
             activity,
             maps,
             irqs,
@@ -236,6 +282,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("passive", p.passive.is_some()),
         ("restart", p.restart.is_some()),
         ("restart_limit", p.restart_limit.is_some()),
+        ("sched_control", p.sched_control.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
         ("[[program.ioport]]", !p.ioport.is_empty()),

@@ -9,6 +9,7 @@
 //! partial OTHER)`. `cargo test` checks every tag and that
 //! `tests/COVERAGE.md` is what `cargo xtask coverage` writes from them.
 
+mod activity;
 mod bind;
 mod bootinfo;
 mod budgets;
@@ -297,6 +298,14 @@ crate::test_cases! {
     SUPERVISE0001: "a server that crashes while serving is restarted; the request in flight gets ServerFailed, the next reaches the new instance (sel4test: none)" => init::crash_restarts, InRoot;
     SUPERVISE0002: "a server that keeps crashing is restarted up to its limit, then stopped; every crashed request gets an error (sel4test: none)" => init::crash_loop_stops, InRoot;
     SUPERVISE0003: "a server that exits while serving is restarted and its request gets ServerFailed (sel4test: none)" => init::server_exit_restarts, InRoot;
+    SCHEDSERVER0001: "a spinning thread of an activity entitled to 30% gets 30% and no more, its spent budgets reaching the scheduler server as timeout faults (sel4test: none)" => activity::activity_held_to_budget, InRoot;
+    SCHEDSERVER0002: "a new entitlement set through the scheduler server holds from the next period: 30%, then 10% (sel4test: none)" => activity::entitlement_change_holds, InRoot;
+    SCHEDSERVER0003: "without the usage right a client cannot read an activity's use, without the admin right it cannot change an entitlement or admit a thread to another activity (sel4test: none)" => activity::rights_are_needed, InRoot;
+    SCHEDSERVER0004: "the use the scheduler server reports is the contexts' Consumed summed: between n and n + 1 budgets after n timeout faults, and no read counted twice (sel4test: none)" => activity::usage_sums_consumed, InRoot;
+    SCHEDSERVER0005: "a timeout fault reaches the scheduler server charged to the activity its context's badge names (sel4test: none)" => activity::timeout_faults_carry_the_activity, InRoot;
+    ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
+    ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
+    ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;
     SERVER0001: "the console server announces itself ready and serves set_tag, write_line and flush through the generated stubs, refusing bad lines and tags (sel4test: none)" => server::console_serves_stubs, InRoot;
     SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving (sel4test: none)" => server::console_answers_malformed_requests, InRoot;
     SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served (sel4test: none)" => server::console_tag_table_is_bounded, InRoot;

@@ -43,6 +43,7 @@
 extern crate alloc;
 
 mod devices;
+mod activities;
 mod memory;
 mod start;
 pub mod supervise;
@@ -147,6 +148,8 @@ pub struct Supervised {
     arg: u64,
     /// Its interrupts and I/O ports, made once.
     devices: devices::Devices,
+    /// Init's admin cap to it is minted (the scheduler server's).
+    admin_minted: bool,
 }
 
 /// A described system being started and supervised.
@@ -204,6 +207,7 @@ impl<'a> System<'a> {
                 endpoint,
                 arg: 0,
                 devices,
+                admin_minted: false,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());

@@ -25,10 +25,11 @@ use keel_loader::{
     slot, Budget, ExtraPage, GivenCap, ProcessConfig, SharedFrame, SlotLayout, CALLER_SLOTS,
 };
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
+use keel_protocols::scheduler;
 use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
 
-use crate::memory::{retype, INIT_EP, LOADER, REPLY, UNTYPED};
+use crate::memory::{retype, INIT_EP, LOADER, REPLY, SCHED_UNTYPED, UNTYPED};
 use crate::{InitError, State, System};
 
 /// log2 of the slots of a program's CNode (its frames take one each:
@@ -40,7 +41,7 @@ pub const FIRST_LOADER: u64 = 32;
 pub const RECEIVE_SLOT: u64 = FIRST_LOADER - 1;
 /// The rights of a client's cap to a server: send (Call, with caps), and
 /// receive the reply; never receive on the server's endpoint.
-const CLIENT_RIGHTS: CapRights = CapRights::WRITE
+pub(crate) const CLIENT_RIGHTS: CapRights = CapRights::WRITE
     .union(CapRights::GRANT)
     .union(CapRights::GRANT_REPLY);
 
@@ -70,6 +71,14 @@ impl Grants {
             badge,
         });
         slot::FIRST_GIVEN + self.caps.len() as u64 - 1
+    }
+
+    /// Names the cap at `slot` `name` in the program's page.
+    fn named(&mut self, name: &str, slot: u64) {
+        self.connections.push(NamedCap {
+            name: name.into(),
+            slot,
+        });
     }
 }
 
@@ -144,7 +153,7 @@ impl System<'_> {
             layout: SlotLayout {
                 cnode_radix: CNODE_RADIX,
                 first_given: slot::FIRST_GIVEN,
-                first_loader: FIRST_LOADER,
+                first_loader: grants.slots.spare.map_or(FIRST_LOADER, |(_, end)| end),
             },
             extra_pages: &extra,
             budget: Some(budget(sched)),
@@ -173,6 +182,7 @@ impl System<'_> {
             Role::Server => State::Starting,
             _ => State::Running,
         };
+        self.admit(index)?;
         if self.verbose {
             let passive = if sched.passive { ", passive" } else { "" };
             self.say(&format!(
@@ -224,6 +234,9 @@ impl System<'_> {
             let slot = g.give(r.slot, CapRights::ALL, 0);
             g.ioports.push(IoPortCap { slot, ..*r });
         }
+        if self.scheduler() == Some(index) {
+            self.scheduler_grants(&mut g, index, untyped)?;
+        }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {
                 continue;
@@ -238,6 +251,41 @@ impl System<'_> {
             });
         }
         Ok(g)
+    }
+
+    /// What the scheduler server (program `index`) gets beyond a server's
+    /// caps: SchedControl, an untyped retyped from its own (so its teardown
+    /// takes the contexts it made too), its endpoint badged for timeout
+    /// faults, and spare slots.
+    fn scheduler_grants(
+        &self,
+        g: &mut Grants,
+        index: usize,
+        untyped: Cap<Untyped>,
+    ) -> Result<(), InitError> {
+        let endpoint = self.programs[index]
+            .endpoint
+            .ok_or(refused("make a program that is not a server the scheduler"))?;
+        let block = self.programs[index].block;
+        retype(
+            untyped,
+            ObjectType::Untyped,
+            scheduler::UNTYPED_BITS.into(),
+            block + SCHED_UNTYPED,
+            1,
+        )?;
+        let control = g.give(init_thread::SCHED_CONTROL.cptr().bits(), CapRights::ALL, 0);
+        g.named("sched-control", control);
+        let memory = g.give(block + SCHED_UNTYPED, CapRights::ALL, 0);
+        g.named("untyped", memory);
+        let timeout = g.give(
+            endpoint.cptr().bits(),
+            CLIENT_RIGHTS,
+            scheduler::TIMEOUT_FAULT_BADGE,
+        );
+        g.named("timeout", timeout);
+        g.slots.spare = Some((FIRST_LOADER, FIRST_LOADER + scheduler::SPARE_SLOTS));
+        Ok(())
     }
 
     /// The frames of program `index`'s shared regions, and what its page

@@ -258,6 +258,9 @@ impl System<'_> {
                 self.say(&format!("init: making a server passive failed: {e}"));
             }
         }
+        if self.scheduler() == Some(program) {
+            self.scheduler_ready();
+        }
     }
 
     /// `program` failed: answer its in-flight request, tear it down, and

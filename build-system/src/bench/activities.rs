@@ -1,0 +1,220 @@
+//! `cargo xtask bench activities`: boots the `bench-activities` app under
+//! `-icount` and reports, per architecture, Vortex's Figure 8 rebuilt on the
+//! scheduler server: each activity's measured share of every window of one
+//! second of virtual time against its entitlement, with one thread per
+//! activity and again with activity 1 running four; and the scheduler
+//! server's costs (a usage query, its time per timeout fault). JSON in
+//! `target/bench/activities-<arch>.json` (its `summary` holds the largest
+//! deviations), the per-window shares stacked over time in
+//! `target/bench/activities-<arch>.svg`, one chart per experiment.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::Measurement;
+
+/// One activity's shares in one experiment.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ActivityShares {
+    /// Its name (`a1`, ...).
+    pub name: String,
+    /// Threads it ran.
+    pub threads: u32,
+    /// Its entitlement, in percent of a core.
+    pub entitled_percent: f64,
+    /// Its measured share of each window, in percent, in window order.
+    pub windows: Vec<f64>,
+    /// The largest |measured - entitled| over the windows, in points.
+    pub max_deviation_pp: f64,
+}
+
+/// One experiment: every activity's shares.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Experiment {
+    /// `fig8` (one thread each) or `fig8-threads` (activity 1 on four).
+    pub name: String,
+    /// Its activities.
+    pub activities: Vec<ActivityShares>,
+    /// The largest deviation of any activity in any window, in points.
+    pub max_deviation_pp: f64,
+}
+
+/// The figures the issue asks for.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// Figure 8, one thread per activity.
+    pub fig8_max_deviation_pp: f64,
+    /// Figure 8 with activity 1 on four threads.
+    pub fig8_threads_max_deviation_pp: f64,
+}
+
+/// Everything `bench activities` reports for one architecture.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ActivitiesReport {
+    /// How QEMU ran the guest.
+    pub accelerator: String,
+    /// The largest deviations.
+    pub summary: Summary,
+    /// Both experiments.
+    pub experiments: Vec<Experiment>,
+    /// The scheduler server's costs, in guest instructions.
+    pub overheads: Vec<Measurement>,
+}
+
+/// The experiment whose lines are `fig8-<label>-a<i>`.
+fn experiment(samples: &[Sample], label: &str, name: &str) -> Result<Experiment> {
+    let prefix = format!("fig8-{label}-");
+    let mut activities: Vec<ActivityShares> = Vec::new();
+    for s in samples.iter().filter(|s| s.name.starts_with(&prefix)) {
+        let activity = &s.name[prefix.len()..];
+        let entitled = s.n as f64 / 1e4;
+        let measured = s.ticks as f64 / 1e4;
+        let i = match activities.iter().position(|a| a.name == activity) {
+            Some(i) => i,
+            None => {
+                let threads = if label == "4" && activity == "a1" {
+                    4
+                } else {
+                    1
+                };
+                activities.push(ActivityShares {
+                    name: activity.to_string(),
+                    threads,
+                    entitled_percent: entitled,
+                    windows: Vec::new(),
+                    max_deviation_pp: 0.0,
+                });
+                activities.len() - 1
+            }
+        };
+        let a = &mut activities[i];
+        a.windows.push(measured);
+        a.max_deviation_pp = a.max_deviation_pp.max((measured - entitled).abs());
+    }
+    if activities.is_empty() {
+        bail!("the app reported no shares for `{prefix}*`");
+    }
+    let max_deviation_pp = activities
+        .iter()
+        .map(|a| a.max_deviation_pp)
+        .fold(0.0, f64::max);
+    Ok(Experiment {
+        name: name.to_string(),
+        activities,
+        max_deviation_pp,
+    })
+}
+
+/// Builds the report from the app's samples.
+///
+/// # Errors
+/// When an experiment or a cost the app must print is missing.
+pub fn report_from(samples: &[Sample], accel: &str) -> Result<ActivitiesReport> {
+    let one = experiment(samples, "1", "fig8")?;
+    let four = experiment(samples, "4", "fig8-threads")?;
+    let costs: Vec<Sample> = samples
+        .iter()
+        .filter(|s| !s.name.starts_with("fig8-"))
+        .map(|s| Sample {
+            name: s.name.clone(),
+            n: s.n,
+            ticks: s.ticks,
+        })
+        .collect();
+    let overheads: Vec<Measurement> = summarise(&costs, "instructions", accel)
+        .into_iter()
+        .map(|mut m| {
+            m.n = None;
+            m
+        })
+        .collect();
+    for needed in ["usage-query", "timeout-fault"] {
+        if !overheads.iter().any(|m| m.name == needed) {
+            bail!("the app reported no `{needed}`");
+        }
+    }
+    Ok(ActivitiesReport {
+        accelerator: accel.to_string(),
+        summary: Summary {
+            fig8_max_deviation_pp: one.max_deviation_pp,
+            fig8_threads_max_deviation_pp: four.max_deviation_pp,
+        },
+        experiments: vec![one, four],
+        overheads,
+    })
+}
+
+/// `cargo xtask bench activities`.
+///
+/// # Errors
+/// A failed build or run, or a missing measurement.
+pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
+    for arch in args.arch.arches() {
+        let kernel = build_app(root, "activities", arch, args.release)?;
+        let accel = "tcg-icount";
+        let samples =
+            boot_and_collect(root, "activities", arch, &kernel, &icount_options(), accel)?;
+        let r = report_from(&samples, accel)?;
+        println!("\nactivities on {arch}:");
+        for e in &r.experiments {
+            println!(
+                "{} (largest deviation {:.3} pp):",
+                e.name, e.max_deviation_pp
+            );
+            for a in &e.activities {
+                let shares: Vec<String> = a.windows.iter().map(|w| format!("{w:.2}")).collect();
+                println!(
+                    "  {} ({} thread{}, entitled {:.2}%): {}",
+                    a.name,
+                    a.threads,
+                    if a.threads == 1 { "" } else { "s" },
+                    a.entitled_percent,
+                    shares.join(" ")
+                );
+            }
+        }
+        super::print_table(&r.overheads);
+        let json = serde_json::to_string_pretty(&r)?;
+        let figure = super::charts::activities(arch.name(), &r);
+        super::write_results(root, "activities", arch.name(), &json, &figure)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::app::parse_sample;
+
+    #[test]
+    fn windows_become_experiments_and_a_summary() {
+        let lines = [
+            "BENCH counter-overhead 0 20",
+            "BENCH usage-query 0 3000",
+            "BENCH fig8-1-a1 450000 449000",
+            "BENCH fig8-1-a2 297000 297500",
+            "BENCH fig8-1-a1 450000 451500",
+            "BENCH fig8-1-a2 297000 297000",
+            "BENCH timeout-fault 0 2500",
+            "BENCH fig8-4-a1 450000 450000",
+            "BENCH fig8-4-a2 297000 296000",
+        ];
+        let samples: Vec<Sample> = lines.iter().filter_map(|l| parse_sample(l)).collect();
+        let r = report_from(&samples, "tcg-icount").unwrap();
+        let one = &r.experiments[0];
+        assert_eq!(one.activities[0].windows, [44.9, 45.15]);
+        assert_eq!(one.activities[0].entitled_percent, 45.0);
+        assert!((r.summary.fig8_max_deviation_pp - 0.15).abs() < 1e-9);
+        assert!((r.summary.fig8_threads_max_deviation_pp - 0.1).abs() < 1e-9);
+        assert_eq!(r.experiments[1].activities[0].threads, 4);
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["summary"]["fig8_max_deviation_pp"].is_number());
+        assert!(
+            report_from(&samples[..6], "x").is_err(),
+            "the four-thread run is missing"
+        );
+    }
+}

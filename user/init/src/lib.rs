@@ -42,8 +42,8 @@
 
 extern crate alloc;
 
-mod devices;
 mod activities;
+mod devices;
 mod memory;
 mod start;
 pub mod supervise;

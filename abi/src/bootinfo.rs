@@ -30,6 +30,7 @@ pub const MAX_RAM_REGIONS: usize = 16;
 
 numbered_enum! {
     /// The architecture the kernel runs on.
+    #[cfg_attr(feature = "manifest", derive(serde::Serialize, serde::Deserialize))]
     pub enum Arch: u32 {
         /// x86_64 (QEMU q35).
         X86_64 = 1,

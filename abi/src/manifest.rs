@@ -113,6 +113,16 @@ pub struct Irq {
     /// Event bit (0 to 62) of the program's notification it signals; the
     /// notification cap's badge is keel-protocols' signal badge for it.
     pub event: u8,
+    /// The one architecture it applies to (a device's line differs between
+    /// them); `None`: both.
+    pub arch: Option<crate::Arch>,
+}
+
+impl Irq {
+    /// True when the interrupt is given on `arch`.
+    pub fn applies_to(&self, arch: crate::Arch) -> bool {
+        self.arch.is_none_or(|a| a == arch)
+    }
 }
 
 /// A range of x86_64 I/O ports a program drives, `first..=last`.
@@ -265,7 +275,11 @@ mod tests {
             passive: true,
         });
         console.restart = Restart::Always { limit: 3 };
-        console.irqs.push(Irq { irq: 4, event: 0 });
+        console.irqs.push(Irq {
+            irq: 4,
+            event: 0,
+            arch: Some(crate::Arch::Aarch64),
+        });
         let mut hello = program("hello", Role::App);
         hello.debug = true;
         hello.maps.push(Map {

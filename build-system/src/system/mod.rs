@@ -8,6 +8,8 @@
 pub mod activity;
 #[cfg(test)]
 mod activity_tests;
+#[cfg(test)]
+mod device_tests;
 mod parse;
 pub mod report;
 #[cfg(test)]

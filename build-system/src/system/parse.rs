@@ -107,6 +107,8 @@ pub struct Irq {
     pub irq: i64,
     /// Notification event bit.
     pub event: i64,
+    /// `"x86_64"` or `"aarch64"`: the one architecture it applies to.
+    pub arch: Option<String>,
 }
 
 /// One `[[program.ioport]]`.

@@ -105,8 +105,11 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
         }
         for irq in &p.irqs {
             let bits = SignalBadge::event(irq.event).map_or(0, |b| b.bits());
+            let only = irq
+                .arch
+                .map_or(String::new(), |a| format!(", {} only", a.name()));
             caps.push(format!(
-                "IRQHandler {} -> notification badge {bits:#x} (event {})",
+                "IRQHandler {} -> notification badge {bits:#x} (event {}{only})",
                 irq.irq, irq.event
             ));
         }

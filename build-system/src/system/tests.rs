@@ -20,7 +20,7 @@ role = "root-task"
 "#;
 
 /// The root task, a console server at priority 200 and an app `hello`.
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [system]
 name = "t"
 [[program]]
@@ -44,7 +44,7 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn parse(text: &str) -> Result<System> {
+pub(super) fn parse(text: &str) -> Result<System> {
     System::parse(text, Path::new("system.toml"))
 }
 
@@ -53,7 +53,7 @@ fn error(text: &str) -> String {
 }
 
 /// Asserts the error for `text` names system.toml and contains every `part`.
-fn fails(text: &str, parts: &[&str]) {
+pub(super) fn fails(text: &str, parts: &[&str]) {
     let e = error(text);
     assert!(e.contains("system.toml"), "no file in: {e}");
     for part in parts {
@@ -530,80 +530,6 @@ fn regions_and_maps_are_checked() {
             map("dev", "0x40000000")
         ),
         &["region \"dev\" is device memory", "remove cached = true"],
-    );
-}
-
-#[test]
-fn interrupts_are_checked() {
-    let irq = |n: &str, e: &str| format!("[[program.irq]]\nirq = {n}\nevent = {e}\n");
-    fails(
-        &format!("{BASE}{}", irq("4", "63")),
-        &[
-            "program \"hello\" irq 1",
-            "event = 63 is out of range",
-            "0 to 62",
-        ],
-    );
-    fails(
-        &format!("{BASE}{}{}", irq("4", "0"), irq("5", "0")),
-        &["irq 2", "event 0 is already used"],
-    );
-    let two = BASE.replace(
-        "priority = 200",
-        &format!("priority = 200\n{}", irq("4", "0")),
-    );
-    fails(
-        &format!("{two}{}", irq("4", "1")),
-        &[
-            "program \"hello\" irq 1",
-            "interrupt 4 is already given to program \"console\"",
-            "remove one",
-        ],
-    );
-}
-
-#[test]
-fn io_ports_are_checked() {
-    let ports = |a: &str, b: &str| format!("[[program.ioport]]\nfirst = {a}\nlast = {b}\n");
-    let ok = parse(&format!("{BASE}{}", ports("0x70", "0x71"))).unwrap();
-    let m = ok.manifest(&[], Start::System).unwrap();
-    let hello = m.programs.iter().find(|p| p.name == "hello").unwrap();
-    assert_eq!(
-        hello.ioports,
-        vec![keel_abi::manifest::IoPorts {
-            first: 0x70,
-            last: 0x71
-        }]
-    );
-    fails(
-        &format!("{BASE}{}", ports("0x71", "0x70")),
-        &["program \"hello\" ioport 1", "below first", "swap them"],
-    );
-    fails(
-        &format!("{BASE}{}", ports("0", "0x10000")),
-        &["ioport 1", "last = 65536 is out of range", "0 to 65535"],
-    );
-    fails(
-        &format!("{BASE}{}", ports("0x3f0", "0x3f8")),
-        &["ioport 1", "overlap 0x3f8..=0x3ff", "the kernel keeps"],
-    );
-    fails(
-        &format!("{BASE}{}{}", ports("0x70", "0x71"), ports("0x71", "0x72")),
-        &[
-            "program \"hello\" ioport 2",
-            "already given to program \"hello\"",
-        ],
-    );
-    let two = BASE.replace(
-        "priority = 200",
-        &format!("priority = 200\n{}", ports("0x40", "0x43")),
-    );
-    fails(
-        &format!("{two}{}", ports("0x43", "0x43")),
-        &[
-            "program \"hello\" ioport 1",
-            "already given to program \"console\"",
-        ],
     );
 }
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use keel_abi::cap::KERNEL_IO_PORTS;
 use keel_abi::manifest::{IoPorts, Irq, MapRights, Restart, Role, Sched};
+use keel_abi::Arch;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 use super::activity::{self, Activity};
@@ -236,6 +237,12 @@ fn programs(
                     irq: in_range(irq.irq, 0, u32::MAX, "irq").with_context(|| what.clone())?,
                     event: in_range(irq.event, 0, MAX_EVENTS - 1, "event")
                         .with_context(|| what.clone())?,
+                    arch: irq
+                        .arch
+                        .as_deref()
+                        .map(arch)
+                        .transpose()
+                        .with_context(|| what.clone())?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -453,27 +460,53 @@ fn check_ioports(f: &str, programs: &[Program]) -> Result<()> {
     Ok(())
 }
 
-/// Each interrupt has one handler; each event bit of a program names one source.
+/// An `arch` key's value.
+fn arch(name: &str) -> Result<Arch> {
+    Arch::ALL
+        .iter()
+        .copied()
+        .find(|a| a.name() == name)
+        .with_context(|| {
+            let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+            format!(
+                "arch \"{name}\" is not known: use one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// Each interrupt has one handler; each event bit of a program names one
+/// source; on each architecture (an interrupt for one architecture only
+/// does not meet one for the other).
 fn check_irqs(f: &str, programs: &[Program]) -> Result<()> {
-    let mut owner: HashMap<u32, &str> = HashMap::new();
-    for p in programs {
-        let mut events = HashSet::new();
-        for (i, irq) in p.irqs.iter().enumerate() {
-            let entry = format!("{f}: program \"{}\" irq {}", p.name, i + 1);
-            if let Some(other) = owner.insert(irq.irq, &p.name) {
-                bail!(
-                    "{entry}: interrupt {} is already given to program \"{other}\"; an \
-                     interrupt has one handler: remove one of them",
-                    irq.irq
-                );
-            }
-            if !events.insert(irq.event) {
-                bail!(
-                    "{entry}: event {} is already used by another of its interrupts; give \
-                     each interrupt its own event (0 to {})",
-                    irq.event,
-                    MAX_EVENTS - 1
-                );
+    for a in Arch::ALL.iter().copied() {
+        let mut owner: HashMap<u32, &str> = HashMap::new();
+        for p in programs {
+            let mut events = HashSet::new();
+            for (i, irq) in p
+                .irqs
+                .iter()
+                .enumerate()
+                .filter(|(_, irq)| irq.applies_to(a))
+            {
+                let entry = format!("{f}: program \"{}\" irq {}", p.name, i + 1);
+                if let Some(other) = owner.insert(irq.irq, &p.name) {
+                    bail!(
+                        "{entry}: interrupt {} is already given to program \"{other}\" on {}; \
+                         an interrupt has one handler: remove one of them",
+                        irq.irq,
+                        a.name()
+                    );
+                }
+                if !events.insert(irq.event) {
+                    bail!(
+                        "{entry}: event {} is already used by another of its interrupts on \
+                         {}; give each interrupt its own event (0 to {})",
+                        irq.event,
+                        a.name(),
+                        MAX_EVENTS - 1
+                    );
+                }
             }
         }
     }

@@ -37,11 +37,25 @@ fn line() -> u32 {
 
 pub fn devices_as_described(env: &Env) -> TestResult {
     let mut manifest = probe_manifest(1);
+    let x86 = ARCH == Arch::X86_64;
+    // The other architecture's line for the same device, on the same
+    // event: init must pass it over (on this architecture it names a line
+    // the kernel refuses, so taking it would stop the start).
+    let (other, other_line) = if x86 {
+        (Arch::Aarch64, 30)
+    } else {
+        (Arch::X86_64, 2)
+    };
+    manifest.programs[PROBE].irqs.push(Irq {
+        irq: other_line,
+        event: 3,
+        arch: Some(other),
+    });
     manifest.programs[PROBE].irqs.push(Irq {
         irq: line(),
         event: 3,
+        arch: Some(ARCH),
     });
-    let x86 = ARCH == Arch::X86_64;
     if x86 {
         manifest.programs[PROBE].ioports.push(CMOS);
     }

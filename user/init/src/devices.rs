@@ -53,10 +53,11 @@ impl Devices {
         pool: Cap<Untyped>,
     ) -> Result<Self, InitError> {
         let mut d = Devices::default();
-        if !p.irqs.is_empty() {
+        let irqs = || p.irqs.iter().filter(|irq| irq.applies_to(ARCH));
+        if irqs().next().is_some() {
             d.notification = Some(slots.make(pool, ObjectType::Notification, 0)?);
         }
-        for irq in &p.irqs {
+        for irq in irqs() {
             let handler = slots.take(1)?.start;
             let line = u64::from(irq.irq);
             if ARCH == Arch::X86_64 {

@@ -1,0 +1,122 @@
+//! Host tests of the devices in the system description: interrupts (their
+//! numbers, events, one handler each, and the architecture an entry is for)
+//! and I/O port ranges, each wrong one refused with the entry and the fix.
+
+use keel_abi::manifest::Start;
+use keel_abi::Arch;
+
+use super::tests::{fails, parse, BASE};
+
+#[test]
+fn interrupts_are_checked() {
+    let irq = |n: &str, e: &str| format!("[[program.irq]]\nirq = {n}\nevent = {e}\n");
+    fails(
+        &format!("{BASE}{}", irq("4", "63")),
+        &[
+            "program \"hello\" irq 1",
+            "event = 63 is out of range",
+            "0 to 62",
+        ],
+    );
+    fails(
+        &format!("{BASE}{}{}", irq("4", "0"), irq("5", "0")),
+        &["irq 2", "event 0 is already used"],
+    );
+    let two = BASE.replace(
+        "priority = 200",
+        &format!("priority = 200\n{}", irq("4", "0")),
+    );
+    fails(
+        &format!("{two}{}", irq("4", "1")),
+        &[
+            "program \"hello\" irq 1",
+            "interrupt 4 is already given to program \"console\"",
+            "remove one",
+        ],
+    );
+}
+
+#[test]
+fn io_ports_are_checked() {
+    let ports = |a: &str, b: &str| format!("[[program.ioport]]\nfirst = {a}\nlast = {b}\n");
+    let ok = parse(&format!("{BASE}{}", ports("0x70", "0x71"))).unwrap();
+    let m = ok.manifest(&[], Start::System).unwrap();
+    let hello = m.programs.iter().find(|p| p.name == "hello").unwrap();
+    assert_eq!(
+        hello.ioports,
+        vec![keel_abi::manifest::IoPorts {
+            first: 0x70,
+            last: 0x71
+        }]
+    );
+    fails(
+        &format!("{BASE}{}", ports("0x71", "0x70")),
+        &["program \"hello\" ioport 1", "below first", "swap them"],
+    );
+    fails(
+        &format!("{BASE}{}", ports("0", "0x10000")),
+        &["ioport 1", "last = 65536 is out of range", "0 to 65535"],
+    );
+    fails(
+        &format!("{BASE}{}", ports("0x3f0", "0x3f8")),
+        &["ioport 1", "overlap 0x3f8..=0x3ff", "the kernel keeps"],
+    );
+    fails(
+        &format!("{BASE}{}{}", ports("0x70", "0x71"), ports("0x71", "0x72")),
+        &[
+            "program \"hello\" ioport 2",
+            "already given to program \"hello\"",
+        ],
+    );
+    let two = BASE.replace(
+        "priority = 200",
+        &format!("priority = 200\n{}", ports("0x40", "0x43")),
+    );
+    fails(
+        &format!("{two}{}", ports("0x43", "0x43")),
+        &[
+            "program \"hello\" ioport 1",
+            "already given to program \"console\"",
+        ],
+    );
+}
+
+#[test]
+fn an_interrupt_may_be_for_one_architecture() {
+    let irq = |n: &str, e: &str, arch: &str| {
+        format!("[[program.irq]]\nirq = {n}\nevent = {e}\narch = \"{arch}\"\n")
+    };
+    // One device, a line on each architecture, the same event.
+    let both = format!(
+        "{BASE}{}{}",
+        irq("2", "0", "x86_64"),
+        irq("30", "0", "aarch64")
+    );
+    let m = parse(&both).unwrap().manifest(&[], Start::System).unwrap();
+    let hello = m.programs.iter().find(|p| p.name == "hello").unwrap();
+    let lines = |a| {
+        hello
+            .irqs
+            .iter()
+            .filter(|i| i.applies_to(a))
+            .map(|i| i.irq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (lines(Arch::X86_64), lines(Arch::Aarch64)),
+        (vec![2], vec![30])
+    );
+    // The same line for both architectures' entries, and one for both, meet.
+    fails(
+        &format!(
+            "{BASE}{}{}",
+            irq("4", "0", "aarch64"),
+            "[[program.irq]]\nirq = 5\nevent = 0\n"
+        ),
+        &["irq 2", "event 0 is already used", "on aarch64"],
+    );
+    fails(
+        &format!("{BASE}{}", irq("4", "0", "riscv64")),
+        &["irq 1", "arch \"riscv64\" is not known", "x86_64, aarch64"],
+    );
+}

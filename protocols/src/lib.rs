@@ -33,6 +33,7 @@ pub mod server;
 #[cfg(feature = "sys")]
 pub mod sys;
 pub mod table;
+pub mod timer;
 pub mod wire;
 
 pub use badge::{ActivityId, ClientBadge, ClientId, Rights, SignalBadge, SignalSet};

@@ -1,6 +1,7 @@
 //! The timer server's logic, apart from the system calls so that it runs
 //! under `cargo test`: the program drives it from its hardware timer's
-//! interrupt and answers its clients' requests with it.
+//! interrupt and answers its clients' requests with it ([`service`], the
+//! Timer protocol of keel-protocols over the table below).
 //!
 //! Each client has up to [`TIMEOUTS_PER_CLIENT`] timeouts, numbered 0 to
 //! 63; each is one-shot or periodic, with a deadline in nanoseconds of the
@@ -22,6 +23,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod clock;
+pub mod service;
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;

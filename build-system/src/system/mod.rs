@@ -10,6 +10,7 @@ pub mod activity;
 mod activity_tests;
 #[cfg(test)]
 mod device_tests;
+mod devices;
 mod parse;
 pub mod report;
 #[cfg(test)]

@@ -10,12 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keel_abi::cap::KERNEL_IO_PORTS;
 use keel_abi::manifest::{IoPorts, Irq, MapRights, Restart, Role, Sched};
-use keel_abi::Arch;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 use super::activity::{self, Activity};
+use super::devices;
 use super::parse;
 use super::{check_name, Connection, Map, Program, Region, System};
 
@@ -83,8 +82,8 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         }
     }
     activity::check_scheduler(&f, &programs, &activities)?;
-    check_irqs(&f, &programs)?;
-    check_ioports(&f, &programs)?;
+    devices::check_irqs(&f, &programs)?;
+    devices::check_ioports(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
     check_used(&f, &programs, &connections, &regions)?;
     Ok(System {
@@ -240,7 +239,7 @@ fn programs(
                     arch: irq
                         .arch
                         .as_deref()
-                        .map(arch)
+                        .map(devices::arch)
                         .transpose()
                         .with_context(|| what.clone())?,
                 })
@@ -427,90 +426,6 @@ fn maps(entry: &str, raw: &[parse::Map], regions: &[Region]) -> Result<Vec<Map>>
         });
     }
     Ok(out)
-}
-
-/// No I/O port range overlaps the kernel's ports or another range.
-fn check_ioports(f: &str, programs: &[Program]) -> Result<()> {
-    let mut given: Vec<(IoPorts, String)> = Vec::new();
-    for p in programs {
-        for (i, r) in p.ioports.iter().enumerate() {
-            let entry = format!("{f}: program \"{}\" ioport {}", p.name, i + 1);
-            let overlaps = |a: u16, b: u16| r.first <= b && a <= r.last;
-            if let Some((a, b)) = KERNEL_IO_PORTS.iter().find(|(a, b)| overlaps(*a, *b)) {
-                bail!(
-                    "{entry}: ports {:#x}..={:#x} overlap {a:#x}..={b:#x}, which the kernel \
-                     keeps for itself; give the program other ports",
-                    r.first,
-                    r.last
-                );
-            }
-            if let Some((o, owner)) = given.iter().find(|(o, _)| overlaps(o.first, o.last)) {
-                bail!(
-                    "{entry}: ports {:#x}..={:#x} overlap {:#x}..={:#x}, already given to \
-                     program \"{owner}\"; a port has one driver: give each range once",
-                    r.first,
-                    r.last,
-                    o.first,
-                    o.last
-                );
-            }
-            given.push((*r, p.name.clone()));
-        }
-    }
-    Ok(())
-}
-
-/// An `arch` key's value.
-fn arch(name: &str) -> Result<Arch> {
-    Arch::ALL
-        .iter()
-        .copied()
-        .find(|a| a.name() == name)
-        .with_context(|| {
-            let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
-            format!(
-                "arch \"{name}\" is not known: use one of {}",
-                names.join(", ")
-            )
-        })
-}
-
-/// Each interrupt has one handler; each event bit of a program names one
-/// source; on each architecture (an interrupt for one architecture only
-/// does not meet one for the other).
-fn check_irqs(f: &str, programs: &[Program]) -> Result<()> {
-    for a in Arch::ALL.iter().copied() {
-        let mut owner: HashMap<u32, &str> = HashMap::new();
-        for p in programs {
-            let mut events = HashSet::new();
-            for (i, irq) in p
-                .irqs
-                .iter()
-                .enumerate()
-                .filter(|(_, irq)| irq.applies_to(a))
-            {
-                let entry = format!("{f}: program \"{}\" irq {}", p.name, i + 1);
-                if let Some(other) = owner.insert(irq.irq, &p.name) {
-                    bail!(
-                        "{entry}: interrupt {} is already given to program \"{other}\" on {}; \
-                         an interrupt has one handler: remove one of them",
-                        irq.irq,
-                        a.name()
-                    );
-                }
-                if !events.insert(irq.event) {
-                    bail!(
-                        "{entry}: event {} is already used by another of its interrupts on \
-                         {}; give each interrupt its own event (0 to {})",
-                        irq.event,
-                        a.name(),
-                        MAX_EVENTS - 1
-                    );
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 fn connections(

@@ -34,6 +34,7 @@ mod ipc_order;
 mod ipc_sel4;
 mod ipc_states;
 mod irq;
+mod irq_revoke;
 mod lent_context;
 mod message_lengths;
 mod passive_ipc;
@@ -322,7 +323,7 @@ crate::test_cases! {
     IRQ0008: "once the context bound to the notification is deleted, an interrupt runs no passive IRQ thread (sel4test: INTERRUPT0006)" => irq::deleted_notification_context_runs_nothing, InRoot;
     IRQ0009: "two IRQ threads wait on one notification, one on its own context and one passive on the notification's; interrupts wake them in turn, five each (sel4test: INTERRUPT0003)" => irq::two_irq_threads_share_a_notification, InRoot;
     IRQ0011: "two passive IRQ threads wait on one notification with a context bound to it: it is lent to one at a time, so they take the interrupts in turn, five each (sel4test: INTERRUPT0005)" => irq::notification_context_lent_to_one_waiter_at_a_time, InRoot;
-    IRQ0012: "a revoke of 16,384 endpoints is preempted by a device's interrupt: the IRQ thread above the revoker runs in the middle of it, and the revoke, made again, completes (sel4test: PREEMPT_REVOKE)" => irq::revoke_preempted_by_a_device_interrupt, InRoot;
+    IRQ0012: "a revoke of 16,384 endpoints is preempted by a device's interrupt: the IRQ thread above the revoker runs in the middle of it, and the revoke, made again, completes (sel4test: PREEMPT_REVOKE)" => irq_revoke::revoke_preempted_by_a_device_interrupt, InRoot;
     IRQ0010: "init gives a program the interrupt and I/O port range its description names: a notification bound to its thread, the line's handler (taken, so a second Get fails), and an IOPort cap that reaches the device (sel4test: none)" => init_devices::devices_as_described, InRoot;
     IOPORTS0004: "init refuses a program I/O ports the kernel keeps, and any I/O ports on aarch64, which has none (sel4test: none)" => init_devices::io_ports_refused_without_them, InRoot;
     IOPORTS0001: "through IOPort caps 8, 16 and 32-bit in and out reach the devices (a CMOS byte written and read back, the PCI host bridge's IDs); aarch64's IOPortControl slot is empty (sel4test: partial IOPORTS1000)" => ioports::in_and_out_inside_the_range, InRoot;

@@ -193,9 +193,7 @@ pub fn deleted_under_receiver(env: &Env) -> TestResult {
 pub fn reply_deleted_under_running_server(env: &Env) -> TestResult {
     let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
     let server = passive_server(env, take_and_spin, 0, ep, 0)?;
-    let client = spawn(env, call_and_count, 1, 1, 255)?;
-    shared(1).cap.store(ep, Ordering::SeqCst);
-    step(client.tcb_resume(), "start the client")?;
+    let client = start_on(env, call_and_count, 1, ep)?;
     spinning(0, "the server on the client's context")?;
     ensure!(count(0) == 1, "the server did not take the Call");
     let reply = shared(0).reply.load(Ordering::SeqCst);
@@ -244,17 +242,23 @@ pub fn donated_context_unbound_from_server(env: &Env) -> TestResult {
     stays_at(1, 1, 1, "the client on its context")
 }
 
+/// A passive server (thread 0, [`take_wait_answer`]) that took a Call from
+/// client thread 1 and now waits on its notification before answering:
+/// the server, the client and the notification.
+fn server_holding_a_call(env: &Env) -> Result<(Cap<Tcb>, Cap<Tcb>, u64), alloc::string::String> {
+    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
+    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
+    let server = passive_server(env, take_wait_answer, 0, ep, ntfn)?;
+    let client = start_on(env, call_and_count, 1, ep)?;
+    stays_at(0, 1, 3, "the server taking the Call")?;
+    Ok((server, client, ntfn))
+}
+
 /// seL4 IPC0023: the caller's context is deleted while a passive server
 /// holds it; the server, given a context of its own, answers, and the
 /// answer does not run the caller until it has a context again.
 pub fn caller_context_deleted_while_lent(env: &Env) -> TestResult {
-    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
-    let server = passive_server(env, take_wait_answer, 0, ep, ntfn)?;
-    let client = spawn(env, call_and_count, 1, 1, 255)?;
-    shared(1).cap.store(ep, Ordering::SeqCst);
-    step(client.tcb_resume(), "start the client")?;
-    stays_at(0, 1, 3, "the server taking the Call")?;
+    let (server, client, ntfn) = server_holding_a_call(env)?;
     step(
         slot(context_of(1).cptr().bits()).delete(),
         "delete the lent context",
@@ -275,13 +279,7 @@ pub fn caller_context_deleted_while_lent(env: &Env) -> TestResult {
 /// the caller, which stops), then the caller's context: restarted, the
 /// caller never runs, until it has a context again.
 pub fn reply_then_context_deleted(env: &Env) -> TestResult {
-    let ep = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let ntfn = make(env, 12, ObjectType::Notification, 0, 1)?;
-    let server = passive_server(env, take_wait_answer, 0, ep, ntfn)?;
-    let client = spawn(env, call_and_count, 1, 1, 255)?;
-    shared(1).cap.store(ep, Ordering::SeqCst);
-    step(client.tcb_resume(), "start the client")?;
-    stays_at(0, 1, 3, "the server taking the Call")?;
+    let (server, client, _) = server_holding_a_call(env)?;
     let reply = shared(0).reply.load(Ordering::SeqCst);
     step(slot(reply).delete(), "delete the server's Reply object")?;
     let sc = context_of(1);

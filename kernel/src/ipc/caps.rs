@@ -11,6 +11,7 @@ use crate::object::handle::Thread;
 use crate::object::memory::KernelMemory;
 use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS};
 use keel_abi::CapType;
+use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{
     derive, insert_derived, lookup_cap, lookup_slot, read_cap, LookupError,
 };
@@ -37,21 +38,34 @@ fn receive_slot(receiver: Thread) -> Option<u64> {
     read_cap(&mem, slot).is_null().then_some(slot)
 }
 
-/// seL4's `lookupExtraCaps` when a message is sent: the first of the
-/// `count` caps `sender` names in its IPC buffer whose lookup fails, with
-/// how it failed. A sender without an IPC buffer names none.
-pub fn first_unresolved(sender: Thread, count: usize) -> Option<(u64, LookupError)> {
+/// The caps a message names, as seL4's `lookupExtraCaps` finds them: slot
+/// and cap of each of them, in order.
+pub type ExtraCaps = [(u64, Cap); MAX_EXTRA_CAPS];
+
+/// seL4's `lookupExtraCaps`: looks up the `count` caps `sender` names in
+/// its IPC buffer (a sender without one names none). Returns them and how
+/// many there are.
+///
+/// # Errors
+/// The first CPtr whose lookup fails, with how it failed.
+pub fn lookup_extra(
+    sender: Thread,
+    count: usize,
+) -> Result<(ExtraCaps, usize), (u64, LookupError)> {
     let mem = KernelMemory;
+    let mut extra = [(0, Cap::null()); MAX_EXTRA_CAPS];
     let from = sender.ipc_buffer();
     if from == 0 {
-        return None;
+        return Ok((extra, 0));
     }
     let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
     let root = sender.cspace_root();
-    (0..count.min(MAX_EXTRA_CAPS)).find_map(|i| {
+    let count = count.min(MAX_EXTRA_CAPS);
+    for (i, found) in extra.iter_mut().enumerate().take(count) {
         let cptr = mem.read(buffer_word(from, caps_offset, i));
-        lookup_cap(&mem, root, cptr).err().map(|e| (cptr, e))
-    })
+        *found = lookup_cap(&mem, root, cptr).map_err(|e| (cptr, e))?;
+    }
+    Ok((extra, count))
 }
 
 /// Transfers the `count` caps `sender` names to `receiver` for a message

@@ -12,7 +12,7 @@ use keel_abi::invocation::{IpcBuffer, MAX_EXTRA_CAPS, MESSAGE_REGISTERS_IN_REGS}
 use keel_abi::syscall::ARG_INFO;
 use keel_abi::{CapType, Error, Label, MessageInfo};
 use keel_kernel_core::cap::Cap;
-use keel_kernel_core::cspace::{lookup_cap, Progress};
+use keel_kernel_core::cspace::Progress;
 use keel_kernel_core::error::SyscallError;
 
 /// What a system call came to.
@@ -99,8 +99,6 @@ impl Message {
 pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError> {
     // The message is read before the invocation runs: it may change this
     // very TCB.
-    let mem = KernelMemory;
-    let root = caller.cspace_root();
     let ipc_buffer = caller.ipc_buffer();
     let info = MessageInfo::from_word(caller.syscall_arg(ARG_INFO));
     let regs = [
@@ -109,26 +107,20 @@ pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError
         caller.syscall_arg(4),
         caller.syscall_arg(5),
     ];
-    let mut msg = Message {
-        info,
-        regs,
-        ipc_buffer,
-        extra: [(0, Cap::null()); MAX_EXTRA_CAPS],
-        extra_count: 0,
-    };
     if info.extra_caps() > 0 && ipc_buffer == 0 {
         return Err(Error::TruncatedMessage.into());
     }
-    for i in 0..info.extra_caps() {
-        let at =
-            ipc_buffer + core::mem::offset_of!(IpcBuffer, caps_or_badges) as u64 + 8 * i as u64;
-        let cptr = keel_kernel_core::object_memory::ObjectMemory::read(&mem, at);
-        match lookup_cap(&mem, root, cptr) {
-            Ok(found) => msg.extra[i] = found,
-            Err(e) => return Ok(super::ipc::cap_fault(cptr, false, e)),
-        }
-        msg.extra_count = i + 1;
-    }
+    let (extra, extra_count) = match crate::ipc::caps::lookup_extra(caller, info.extra_caps()) {
+        Ok(found) => found,
+        Err((cptr, e)) => return Ok(super::ipc::cap_fault(cptr, false, e)),
+    };
+    let msg = Message {
+        info,
+        regs,
+        ipc_buffer,
+        extra,
+        extra_count,
+    };
     let label =
         Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
     match cap.kind() {

@@ -125,9 +125,9 @@ fn lookup_failed(syscall: Syscall, cptr: u64, lookup: LookupError) -> Outcome {
 }
 
 /// A send through a cap to a kernel object: the invocation a Call would
-/// make, its answer dropped. Out of line, so the IPC send path (a signal,
-/// a Send on an endpoint) stays as short as it was.
-/// A Send hears of a cap fault of the message's extra caps; nothing else.
+/// make, its answer dropped (a Send still takes the cap fault of a cap its
+/// message names). Out of line, so the IPC send path (a signal, a Send on
+/// an endpoint) stays as short as it was.
 #[inline(never)]
 #[cold]
 fn invoke_dropping_answer(thread: Thread, syscall: Syscall, slot: u64, cap: Cap) -> Outcome {
@@ -174,7 +174,7 @@ fn invoked_by_send(cap: &Cap) -> bool {
 pub fn send_through(thread: Thread, syscall: Syscall, cap: Cap) -> Result<Outcome, SyscallError> {
     let extra = MessageInfo::from_word(thread.syscall_arg(ARG_INFO)).extra_caps();
     if extra > 0 {
-        if let Some((cptr, e)) = ipc::caps::first_unresolved(thread, extra) {
+        if let Err((cptr, e)) = ipc::caps::lookup_extra(thread, extra) {
             return Ok(lookup_failed(syscall, cptr, e));
         }
     }

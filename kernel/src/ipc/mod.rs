@@ -142,12 +142,17 @@ pub fn reply(replier: Thread, reply_object: u64) {
 /// rather than waiting for the refill, as seL4's reply transfer does: the
 /// answer is in its registers, and the handler decides. True when it did.
 fn timeout_on_answer(caller: Thread) -> bool {
+    // The cheap questions first: most answers go to a round-robin or
+    // unspent context, and a caller without a timeout handler is rarer.
     let context = caller.sched_context();
-    if context == 0 || !crate::fault::has_timeout_handler(caller) {
+    if context == 0 {
         return false;
     }
     let s = sc(context);
-    if !s.configured() || s.is_round_robin() || s.can_run_now(sched::now()) {
+    if !s.configured() || s.is_round_robin() || !crate::fault::has_timeout_handler(caller) {
+        return false;
+    }
+    if s.can_run_now(sched::now()) {
         return false;
     }
     let consumed = take_consumed(s);

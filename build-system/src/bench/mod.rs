@@ -8,6 +8,7 @@ mod activities;
 mod app;
 mod boot;
 mod charts;
+mod linux;
 mod plot;
 mod sched;
 mod servers;
@@ -16,7 +17,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use plot::Figure;
 
@@ -46,10 +47,13 @@ pub enum BenchWhat {
     /// Activities under the scheduler server: Vortex's Figure 8 shares per
     /// window of 1 s, with one thread and four, and the server's costs (-icount).
     Activities(app::AppBenchArgs),
+    /// Linux on the same emulator and flags (Debian's kernel, a static C /init):
+    /// map-touch-unmap and SIGKILL teardown costs that `mm` and `teardown` compare with.
+    Linux(linux::LinuxBenchArgs),
 }
 
 /// One reported figure.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Measurement {
     /// What was measured.
     pub name: String,
@@ -114,6 +118,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
+        BenchWhat::Linux(a) => linux::run(root, a),
     }
 }
 

@@ -33,7 +33,7 @@ pub fn compiler(arch: Arch) -> (&'static str, &'static [&'static str]) {
 /// If the compiler fails or a file cannot be written.
 pub fn build(root: &Path, arch: Arch, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let (cc, _) = compiler(arch);
+    let (cc, packages) = compiler(arch);
     let init = dir.join("init");
     let output = Command::new(cc)
         .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
@@ -43,7 +43,9 @@ pub fn build(root: &Path, arch: Arch, dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("could not run {cc}"))?;
     if !output.status.success() {
         bail!(
-            "{cc} could not build {SOURCE}:\n{}",
+            "{cc} could not build {SOURCE} (a static program: the C library comes with \
+             the packages {}):\n{}",
+            packages.join(" "),
             String::from_utf8_lossy(&output.stderr)
         );
     }
@@ -138,7 +140,7 @@ pub fn newc(init: &[u8]) -> Vec<u8> {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -147,8 +149,11 @@ fn pad4(out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    /// Reads a newc archive back: (name, mode, rdev, data) per member.
-    fn members(mut a: &[u8]) -> Vec<(String, u32, (u32, u32), Vec<u8>)> {
+    /// A member read back: name, mode, device number, data.
+    type Member = (String, u32, (u32, u32), Vec<u8>);
+
+    /// Reads a newc archive back, checking its layout.
+    fn members(mut a: &[u8]) -> Vec<Member> {
         let mut out = Vec::new();
         let mut offset = 0;
         loop {

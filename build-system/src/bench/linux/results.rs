@@ -208,8 +208,7 @@ pub fn interpret(
             .filter_map(|m| Some((m.n?, m.median)))
             .collect();
         let xy: Vec<(f64, f64)> = points.iter().map(|&(n, y)| (n as f64, y)).collect();
-        let (intercept, per_object) =
-            fit_line(&xy).with_context(|| format!("{}", kind.sample_name()))?;
+        let (intercept, per_object) = fit_line(&xy).context(kind.sample_name())?;
         kinds.push(KindFit {
             kind,
             per_object,

@@ -133,8 +133,9 @@ static void bench_memory(void)
 	for (int mode = IMMEDIATE; mode <= DELAYED; mode++) {
 		for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
 			unsigned long n = pages[i];
-			/* About 256 pages' work per sample, so aarch64's coarse counter reads true. */
-			unsigned long batch = n >= 256 ? 1 : 256 / n / 4;
+			/* At least 64 pages' work (over a million instructions) per
+			 * sample, so aarch64's 16-instruction tick is lost in it. */
+			unsigned long batch = n >= 64 ? 1 : 64 / n;
 			mem_once(mode, n); /* warm-up, not counted */
 			for (int s = 0; s < SAMPLES; s++) {
 				uint64_t t0 = ticks();
@@ -186,6 +187,7 @@ static int make_mappings(unsigned long n, int touched)
 static int make_threads(unsigned long n)
 {
 	pthread_attr_t attr;
+	/* 64 KiB stacks, or the C library's least (128 KiB on aarch64). */
 	size_t stack = 64 * 1024 < PTHREAD_STACK_MIN ? PTHREAD_STACK_MIN : 64 * 1024;
 	if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, stack) != 0)
 		return -1;

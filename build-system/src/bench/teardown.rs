@@ -345,6 +345,19 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "per CNode slot: {}; revoke of the empty group: {}",
             r.per_cnode_slot, r.revoke_fixed
         );
+        if let Some(kernel) = &r.linux_kernel {
+            println!("\nagainst Linux {kernel} (median instructions per object):");
+            for p in &r.linux_pairs {
+                let linux = format!("{:?}", p.linux);
+                println!(
+                    "{:<14} {:>8.0}   {linux:<10} {:>8.0}   {:>5.2}",
+                    p.keel, p.keel_per_object, p.linux_per_object, p.ratio
+                );
+            }
+            let worst = r.summary.per_object_over_linux_max.unwrap_or(f64::NAN);
+            let fixed = r.summary.fixed_over_linux.unwrap_or(f64::NAN);
+            println!("per object, worst ratio {worst:.3}; fixed part {fixed:.4}");
+        }
         println!(
             "\nthe table for servers/process/core/src/calibrated.rs ({arch}):\n{}",
             table_source(&r)

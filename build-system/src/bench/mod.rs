@@ -8,6 +8,7 @@ mod activities;
 mod app;
 mod boot;
 mod charts;
+mod drivers;
 mod plot;
 mod sched;
 mod servers;
@@ -46,6 +47,9 @@ pub enum BenchWhat {
     /// Activities under the scheduler server: Vortex's Figure 8 shares per
     /// window of 1 s, with one thread and four, and the server's costs (-icount).
     Activities(app::AppBenchArgs),
+    /// User-level drivers: a device interrupt to its handler thread, and a
+    /// sleep round trip through the timer server (-icount).
+    Drivers(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -114,6 +118,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
+        BenchWhat::Drivers(a) => drivers::run(root, a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! TIMER: the timer server (keel-timer) as its clients see it, started by
-//! keel-init from the boot archive with its device (x86_64: the PIT's I/O
-//! APIC pin and ports; aarch64: the EL1 physical timer's PPI), and reached
+//! keel-init from the boot archive as system.toml describes it, with its
+//! device (x86_64: the PIT's I/O APIC pin and ports; aarch64: the EL1
+//! physical timer's PPI), and reached
 //! through keel-rt's `time::Timer`. The suite runs under QEMU's `-icount`,
 //! so the server's clock follows instructions: a sleep is checked against
 //! that clock to the device's tick (never early) and a bound on lateness,
@@ -18,15 +19,15 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::time::Duration;
-use keel_abi::manifest::{IoPorts, Irq, Manifest, Restart, Role};
-use keel_abi::{Arch, CapRights, CapType, ObjectType};
+use keel_abi::archive::Archive;
+use keel_abi::manifest::{Manifest, Restart};
+use keel_abi::{CapRights, CapType, ObjectType};
 use keel_init::System;
 use keel_protocols::badge::Rights;
 use keel_protocols::cap::Grant;
 use keel_protocols::timer::{TimerError, PROTOCOL, VERSION};
 use keel_protocols::RpcError;
 use keel_rt::time::{Deadline, Timer, SLEEP_TIMEOUT};
-use keel_sys::arch::ARCH;
 use keel_sys::cap::{Endpoint, Notification};
 use keel_sys::{CPtr, Cap};
 
@@ -42,33 +43,15 @@ const LATE_NS: u64 = 200_000;
 /// The timeouts one client may have set (keel-timer-core's limit).
 const PER_CLIENT: u8 = keel_timer_core::TIMEOUTS_PER_CLIENT as u8;
 
-/// The system: the timer server alone, with its device.
-fn timer_manifest() -> Manifest {
-    let mut timer = program(
-        "timer",
-        Role::Server,
-        sched(TIMER_PRIORITY, false),
-        Restart::Never,
-    );
-    timer.debug = true;
-    let line = if ARCH == Arch::X86_64 { 2 } else { 30 };
-    timer.irqs.push(Irq {
-        irq: line,
-        event: 0,
-        arch: Some(ARCH),
-    });
-    // Passed over on aarch64, which has no I/O ports.
-    timer.ioports = vec![
-        IoPorts {
-            first: 0x40,
-            last: 0x43,
-        },
-        IoPorts {
-            first: 0x61,
-            last: 0x61,
-        },
-    ];
-    manifest_of("timer-tests", vec![timer], vec![], vec![])
+/// The system: the timer server alone, as system.toml describes it (its
+/// device's lines and ports), below the test's thread and never restarted.
+fn timer_manifest(archive: &Archive) -> Result<Manifest, String> {
+    let mut timer = keel_bench::described(archive, "timer").ok_or("no timer in the manifest")?;
+    timer.start = true;
+    timer.restart = Restart::Never;
+    let sched = timer.sched.as_mut().ok_or("the timer has no scheduling")?;
+    sched.priority = TIMER_PRIORITY;
+    Ok(manifest_of("timer-tests", vec![timer], vec![], vec![]))
 }
 
 /// A client cap to the timer server with client number `client`.
@@ -97,7 +80,8 @@ fn ns(ns: u64) -> Duration {
 /// least what was asked by the server's clock, and end within [`LATE_NS`];
 /// the cycle counter (virtual nanoseconds under `-icount`) agrees.
 pub fn sleeps_last_what_was_asked(env: &Env) -> TestResult {
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let _system = start(env, &manifest, &archive)?;
     let mut timer = connect(env, &_system, 1)?;
     let t0 = step(timer.now_ns(), "now")?;
@@ -144,7 +128,8 @@ const SPACING_NS: u64 = 50_000;
 /// deadline order: each client's expiries, read after its signal, come in
 /// batches that follow one another without overlap, and all 100 arrive.
 pub fn hundred_in_order(env: &Env) -> TestResult {
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let system = start(env, &manifest, &archive)?;
     let shared = notification(env)?;
     let mut clients = Vec::new();
@@ -207,7 +192,8 @@ pub fn hundred_in_order(env: &Env) -> TestResult {
 /// TIMER0102: a periodic timeout fires once a period, each expiry at or
 /// after its deadline by the server's clock; cancelled, it fires no more.
 pub fn periodic_then_cancelled(env: &Env) -> TestResult {
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let system = start(env, &manifest, &archive)?;
     let mut timer = connect(env, &system, 2)?;
     const PERIOD: u64 = 1_000_000;
@@ -240,7 +226,8 @@ pub fn periodic_then_cancelled(env: &Env) -> TestResult {
 /// a client's 17th timeout is `TooMany`, and another client is not limited
 /// by it.
 pub fn cancel_and_limits(env: &Env) -> TestResult {
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let system = start(env, &manifest, &archive)?;
     let mut timer = connect(env, &system, 3)?;
     let now = step(timer.now_ns(), "now")?;
@@ -312,7 +299,8 @@ fn fill(timer: &mut Timer, first: u64) -> TestResult {
 /// handing over its notification drops them the same way.
 pub fn dead_clients_timeouts_dropped(env: &Env) -> TestResult {
     const CLIENT: u16 = 5;
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let system = start(env, &manifest, &archive)?;
     let mut witness = connect(env, &system, 6)?;
     let (mut first, untyped) = mortal(env, &system, CLIENT)?;
@@ -355,7 +343,8 @@ pub fn dead_clients_timeouts_dropped(env: &Env) -> TestResult {
 /// too few or too many words, `notify_with` without its cap or with an
 /// endpoint; each followed by a request that is served.
 pub fn malformed_requests_refused(env: &Env) -> TestResult {
-    let (manifest, archive) = (timer_manifest(), archive(env)?);
+    let archive = archive(env)?;
+    let manifest = timer_manifest(&archive)?;
     let system = start(env, &manifest, &archive)?;
     let ep = endpoint(env, &system, 7)?;
     let mut timer = connect(env, &system, 8)?;

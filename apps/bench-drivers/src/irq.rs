@@ -1,8 +1,10 @@
 //! Interrupt latency, as sel4bench's `irquser` measures it: this thread
 //! arms the device and spins storing the cycle counter; the handler thread,
-//! above it, waits on the notification the device's IRQHandler signals and
-//! reads the counter as it wakes. The difference is the time from the
-//! interrupt (to one turn of the spin loop, a few instructions) to the
+//! above it, waits on the notification the device's IRQHandler signals,
+//! reads the counter as it wakes and takes the difference from the last
+//! value the spinner stored (read there, before the spinner runs again, so
+//! it is the spinner's last before the interrupt). That is the time from
+//! the interrupt (to one turn of the spin loop, a few instructions) to the
 //! first instruction of the handler thread. The line and ports are given
 //! back afterwards, for the timer server.
 
@@ -44,18 +46,21 @@ struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
 unsafe impl Sync for Stack {}
 static STACK: Stack = Stack(UnsafeCell::new([0; STACK_SIZE]));
 
-/// The counter as the handler thread woke, and how many times it woke.
-static WOKE_AT: AtomicU64 = AtomicU64::new(0);
+/// The last wake's latency, and how many times the handler thread woke.
+static LATENCY: AtomicU64 = AtomicU64::new(0);
 static WAKES: AtomicU64 = AtomicU64::new(0);
 /// The counter as this thread last stored it, spinning.
 static SPUN_AT: AtomicU64 = AtomicU64::new(0);
 
-/// The handler thread: waits on notification `ntfn`, stamps each wake.
+/// The handler thread: waits on notification `ntfn`; at each wake, the
+/// counter less the spinner's last stamp.
 extern "C" fn handler(ntfn: u64) -> ! {
     let ntfn: Cap<Notification> = cap(ntfn);
     loop {
         ntfn.wait();
-        WOKE_AT.store(cycle_counter(), Ordering::SeqCst);
+        let woke = cycle_counter();
+        let spun = SPUN_AT.load(Ordering::SeqCst);
+        LATENCY.store(woke.wrapping_sub(spun), Ordering::SeqCst);
         WAKES.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -158,7 +163,12 @@ pub fn measure(objects: &mut Objects, overhead: u64) -> Step<()> {
         while WAKES.load(Ordering::SeqCst) == run {
             SPUN_AT.store(cycle_counter(), Ordering::SeqCst);
         }
-        let latency = WOKE_AT.load(Ordering::SeqCst) - SPUN_AT.load(Ordering::SeqCst);
+        let latency = LATENCY.load(Ordering::SeqCst);
+        if latency > u64::MAX / 2 {
+            return Err(Failure::new(
+                "irq-latency: the handler woke before the interrupt",
+            ));
+        }
         println!("BENCH irq-latency 0 {}", latency.saturating_sub(overhead));
         device.acknowledge()?;
     }

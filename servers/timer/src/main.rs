@@ -55,6 +55,10 @@ const PIT_GATE: u16 = 0x61;
 /// clients' notifications kept in spare slots.
 struct Machine {
     device: Device,
+    /// What the device is armed for, while it has not interrupted since:
+    /// arming it again for the same is skipped (each arming is several
+    /// system calls).
+    armed: Option<Option<u64>>,
     cnode: Cap<CNode>,
     debug: Cap<Debug>,
     /// Each client's slot, and the spare slots not in use.
@@ -118,7 +122,10 @@ impl Hardware for Machine {
     }
 
     fn arm(&mut self, deadline_ns: Option<u64>) {
-        self.device.arm(deadline_ns);
+        if self.armed != Some(deadline_ns) {
+            self.device.arm(deadline_ns);
+            self.armed = Some(deadline_ns);
+        }
     }
 }
 
@@ -144,6 +151,7 @@ impl Service for Driver {
     fn signalled(&mut self, _signals: SignalSet) {
         // The only signaller is the timer's line: expire, re-arm the
         // device (which lowers a level-triggered line), then unmask it.
+        self.service.hardware_mut().armed = None;
         self.service.interrupt();
         if let Err(e) = self.irq.irq_handler_ack() {
             println!("timer: acknowledging the interrupt: {e}");
@@ -198,6 +206,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let machine = Machine {
         device,
+        armed: None,
         cnode,
         debug: slot(debug),
         kept: BTreeMap::new(),

@@ -10,8 +10,7 @@
 use crate::cases::retype::make;
 use crate::support::{slot, step};
 use crate::system::{
-    archive, badge, client_cap, expect_malformed_refused, label, manifest_of, program, raw, sched,
-    start, Operation,
+    archive, badge, client_cap, expect_malformed_refused, label, manifest_of, raw, start, Operation,
 };
 use crate::{ensure, Env, TestResult};
 use alloc::format;

@@ -87,6 +87,11 @@ impl<H: Hardware> TimerService<H> {
         &self.hardware
     }
 
+    /// The program's part, to change.
+    pub fn hardware_mut(&mut self) -> &mut H {
+        &mut self.hardware
+    }
+
     /// The device interrupted: expires what is due, signals each client
     /// concerned once, and arms the device for the next deadline.
     pub fn interrupt(&mut self) {

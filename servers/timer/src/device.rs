@@ -99,7 +99,7 @@ impl Device {
             Device::Pit(pit) => ticks_to_ns(pit.ticks(), PIT_HZ),
             Device::Physical { start, hz } => {
                 let (count, _) = system_counter().unwrap_or((*start, *hz));
-                ticks_to_ns(count - start, *hz)
+                ticks_to_ns(count.saturating_sub(*start), *hz)
             }
         }
     }

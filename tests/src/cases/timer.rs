@@ -81,8 +81,8 @@ fn ns(ns: u64) -> Duration {
 pub fn sleeps_last_what_was_asked(env: &Env) -> TestResult {
     let archive = archive(env)?;
     let manifest = timer_manifest(&archive)?;
-    let _system = start(env, &manifest, &archive)?;
-    let mut timer = connect(env, &_system, 1)?;
+    let system = start(env, &manifest, &archive)?;
+    let mut timer = connect(env, &system, 1)?;
     let t0 = step(timer.now_ns(), "now")?;
     let t1 = step(timer.now_ns(), "now")?;
     ensure!(t1 >= t0, "the clock went back: {t0} then {t1}");

@@ -53,8 +53,9 @@ pub struct ProcessSlots {
     /// A notification bound to the program's TCB, signalled by its
     /// interrupts (each with the event bit of its [`IrqCap`]).
     pub notification: Option<u64>,
-    /// Empty slots `first..end` for the objects the program makes itself
-    /// (the scheduler server's scheduling contexts and the threads it keeps).
+    /// Empty slots `first..end` for the objects a server makes or keeps
+    /// (the scheduler server's scheduling contexts and the threads it
+    /// keeps, the timer server's client notifications).
     pub spare: Option<(u64, u64)>,
 }
 

@@ -109,9 +109,46 @@ impl Env {
             .map(|(i, u)| (bi.untyped.start + i as u64, u.size_bits))
             .filter(|(s, bits)| *bits >= min_bits && !taken.contains(s))
             .min_by_key(|(_, bits)| *bits);
-        let (s, bits) = best.ok_or_else(|| format!("no untyped of 2^{min_bits} bytes left"))?;
+        let Some((s, bits)) = best else {
+            return match device {
+                false => self.carve(min_bits, &taken),
+                true => Err(format!("no device untyped of 2^{min_bits} bytes left")),
+            };
+        };
         self.resources.untypeds.borrow_mut().push(s);
         Ok((Cap::from_cptr(CPtr::from_bits(s)), bits))
+    }
+
+    /// When every root untyped that fits is taken (how many the boot makes
+    /// depends on where free memory starts, which moves as the boot archive
+    /// grows): an untyped of exactly `2^min_bits` retyped from one this test
+    /// took, the largest first, in a slot of its own; revoking the parent
+    /// at the end takes it too.
+    fn carve(&self, min_bits: u8, taken: &[u64]) -> Result<(Cap<Untyped>, u8), String> {
+        let bi = self.boot_info;
+        let mut parents: Vec<(u64, u8)> = bi
+            .untypeds()
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (bi.untyped.start + i as u64, u))
+            .filter(|(s, u)| u.is_device == 0 && u.size_bits > min_bits && taken.contains(s))
+            .map(|(s, u)| (s, u.size_bits))
+            .collect();
+        parents.sort_by_key(|&(_, bits)| core::cmp::Reverse(bits));
+        for (parent, _) in parents {
+            let dest = self.slots(1)?;
+            let made = Cap::<Untyped>::from_cptr(CPtr::from_bits(parent)).untyped_retype(
+                keel_abi::ObjectType::Untyped,
+                min_bits.into(),
+                &init_thread::CNODE.absolute_cptr_with_depth(0, 0),
+                dest,
+                1,
+            );
+            if made.is_ok() {
+                return Ok((Cap::from_cptr(CPtr::from_bits(dest)), min_bits));
+            }
+        }
+        Err(format!("no untyped of 2^{min_bits} bytes left"))
     }
 }
 

@@ -5,6 +5,7 @@
 //! rows, groups and reference lines is made here; `plot` draws them.
 
 use super::activities::ActivitiesReport;
+use super::drivers::DriversReport;
 use super::plot::{
     Bar, BarChart, Chart, Figure, Format, Group, LineChart, Reference, Scale, Series,
 };
@@ -435,6 +436,20 @@ pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
         &r.overheads,
     )));
     figure("activities", arch, charts)
+}
+
+/// `bench drivers`: each measured cost, the interrupt's latency and the
+/// sleep's round trip named in the note.
+pub fn drivers(arch: &str, r: &DriversReport) -> Figure {
+    let note = format!(
+        "device interrupt to handler thread {} and sleep round trip {} {}, medians ({})",
+        Format::COUNT.full(r.summary.irq_latency_instructions),
+        Format::COUNT.full(r.summary.sleep_round_trip_instructions),
+        unit_label(r.measurements.first()),
+        r.accelerator
+    );
+    let costs = costs_chart("User-level drivers", Some(note), &r.measurements);
+    figure("drivers", arch, vec![Chart::Bars(costs)])
 }
 
 fn figure(what: &str, arch: &str, charts: Vec<Chart>) -> Figure {

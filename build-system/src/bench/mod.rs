@@ -8,6 +8,7 @@ mod activities;
 mod app;
 mod boot;
 mod charts;
+mod drivers;
 mod linux;
 mod plot;
 mod sched;
@@ -54,6 +55,9 @@ pub enum BenchWhat {
     /// Linux on the same emulator and flags (Debian's kernel, a static C /init):
     /// map-touch-unmap and SIGKILL teardown costs that `mm` and `teardown` compare with.
     Linux(linux::LinuxBenchArgs),
+    /// User-level drivers: a device interrupt to its handler thread, and a
+    /// sleep round trip through the timer server (-icount).
+    Drivers(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -124,6 +128,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Activities(a) => activities::run(root, a),
         BenchWhat::Teardown(a) => teardown::run(root, a),
         BenchWhat::Linux(a) => linux::run(root, a),
+        BenchWhat::Drivers(a) => drivers::run(root, a),
     }
 }
 

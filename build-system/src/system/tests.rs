@@ -80,7 +80,7 @@ fn the_repository_system_toml_is_valid() {
         .filter(|p| p.start && p.role != Role::RootTask)
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(started, ["console", "hello", "hello-again"]);
+    assert_eq!(started, ["console", "timer", "hello", "hello-again"]);
     assert_eq!(
         s.connections.len(),
         2,

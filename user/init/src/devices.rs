@@ -10,7 +10,9 @@
 //! An interrupt's `irq` is the line as the platform numbers it: on aarch64
 //! a GIC interrupt ID (its trigger kept); on x86_64 a pin of the I/O APIC,
 //! routed edge-triggered and active high (as ISA lines are) to IRQ
-//! `pin + 1` (IRQ 0 is the kernel's timer).
+//! `pin + 1` (IRQ 0 is the kernel's timer). I/O port ranges are x86_64's
+//! alone: on aarch64, which has no I/O ports, init passes them over, so one
+//! description serves a driver on both (the timer server's PIT ports).
 
 use alloc::vec::Vec;
 use keel_abi::manifest::Program;
@@ -45,8 +47,7 @@ impl Devices {
     ///
     /// # Errors
     /// The step that failed: a line or range the kernel refuses (taken,
-    /// reserved, out of range; I/O ports on aarch64, which has none), or
-    /// too few slots or too little memory.
+    /// reserved, out of range), or too few slots or too little memory.
     pub(crate) fn new(
         p: &Program,
         slots: &mut Slots,
@@ -92,7 +93,8 @@ impl Devices {
                 event: irq.event,
             });
         }
-        for r in &p.ioports {
+        let ioports = p.ioports.iter().filter(|_| ARCH == Arch::X86_64);
+        for r in ioports {
             let slot = slots.take(1)?.start;
             init_thread::IO_PORT_CONTROL
                 .ioport_control_issue(r.first, r.last, &here(slot))

@@ -61,7 +61,7 @@ use keel_sys::cap::{init_thread, Debug, Endpoint, Reply, Untyped};
 use keel_sys::{CPtr, Cap, InvocationError};
 
 use memory::Slots;
-pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT};
+pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT, SERVER_SPARE_SLOTS};
 pub use supervise::Event;
 
 /// log2 of the untyped each program is built from (2 MiB: its image,

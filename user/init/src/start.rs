@@ -12,7 +12,8 @@
 //! | 5 | its Debug cap: the read right (identify its own caps), and the write right (print) for `debug = true` |
 //! | 6.. | a server's endpoint and Reply object, its interrupts' notification and handlers, its I/O port caps, its connections, in that order |
 //! | [`RECEIVE_SLOT`] | empty: where caps it receives go |
-//! | [`FIRST_LOADER`].. | keel-loader's: paging structures, frames |
+//! | [`FIRST_LOADER`].. | a server's spare slots ([`SERVER_SPARE_SLOTS`]; the scheduler server's more), for caps its clients hand it |
+//! | after those | keel-loader's: paging structures, frames |
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -37,6 +38,10 @@ use crate::{InitError, State, System};
 pub const CNODE_RADIX: u64 = 10;
 /// The first slot keel-loader fills with the program's own objects.
 pub const FIRST_LOADER: u64 = 32;
+/// Empty slots every server gets (`ProcessSlots::spare`) for the caps its
+/// clients hand over and it keeps (the timer server's client
+/// notifications); the scheduler server gets its own count.
+pub const SERVER_SPARE_SLOTS: u64 = 64;
 /// The empty slot caps the program receives go to.
 pub const RECEIVE_SLOT: u64 = FIRST_LOADER - 1;
 /// The rights of a client's cap to a server: send (Call, with caps), and
@@ -236,6 +241,8 @@ impl System<'_> {
         }
         if self.scheduler() == Some(index) {
             self.scheduler_grants(&mut g, index, untyped)?;
+        } else if p.role == Role::Server {
+            g.slots.spare = Some((FIRST_LOADER, FIRST_LOADER + SERVER_SPARE_SLOTS));
         }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {

@@ -39,6 +39,7 @@ mod lock;
 mod panic;
 pub mod print;
 pub mod process;
+pub mod time;
 
 pub use heap::used as heap_used;
 pub use panic::{set_panic_handler, PanicHandler};

@@ -6,7 +6,9 @@
 //!
 //! The EL1 physical timer (PPI 30) the kernel leaves to user level: EL0 may
 //! program it (CNTKCTL_EL1.EL0PTEN), as seL4 exports it with
-//! `KernelArmExportPTMRUser`, and its interrupt goes to whoever holds the
+//! `KernelArmExportPTMRUser`, and read the physical counter and its
+//! frequency (CNTKCTL_EL1.EL0PCTEN, seL4's `KernelArmExportPCNTUser`), which
+//! the timer server keeps its clock by; its interrupt goes to whoever holds the
 //! IRQHandler for PPI 30. Any thread may program the timer, but its
 //! interrupt reaches only that handler, and the kernel's clock and timer
 //! (the virtual ones) are untouched by it.
@@ -19,6 +21,8 @@ use core::arch::asm;
 pub const TIMER_IRQ: u32 = 27;
 /// CNTKCTL_EL1.EL0PTEN: EL0 may use the physical timer's registers.
 const CNTKCTL_EL0PTEN: u64 = 1 << 9;
+/// CNTKCTL_EL1.EL0PCTEN: EL0 may read CNTPCT_EL0 and CNTFRQ_EL0.
+const CNTKCTL_EL0PCTEN: u64 = 1 << 0;
 /// CNTV_CTL_EL0.ENABLE; IMASK (bit 1) stays clear, so an enabled timer whose
 /// deadline has passed asserts its interrupt.
 const CTL_ENABLE: u64 = 1 << 0;
@@ -37,10 +41,11 @@ pub struct LocalTimer;
 impl Timer for LocalTimer {
     fn init() {
         disarm();
-        // SAFETY: gives EL0 the physical timer's registers, and nothing else
-        // (EL0 keeps no access to the counters or the virtual timer).
+        // SAFETY: gives EL0 the physical timer's registers and the physical
+        // counter, and nothing else (EL0 keeps no access to the virtual
+        // counter or the virtual timer, the kernel's).
         unsafe {
-            asm!("msr cntkctl_el1, {}", "isb", in(reg) CNTKCTL_EL0PTEN, options(nomem, nostack, preserves_flags))
+            asm!("msr cntkctl_el1, {}", "isb", in(reg) CNTKCTL_EL0PTEN | CNTKCTL_EL0PCTEN, options(nomem, nostack, preserves_flags))
         };
         gic::enable(TIMER_IRQ);
         let hz = Self::ticks_per_second();

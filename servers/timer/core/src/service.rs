@@ -5,6 +5,15 @@
 //! [`TimerService::interrupt`] expires what is due and signals each client
 //! with an expiry once, if it handed over a notification (a client without
 //! one asks with `expired`).
+//!
+//! A client's timeouts die with it, found at delivery: the notification it
+//! handed over is one of its own objects, so when it dies (init revokes its
+//! untyped) the server's copy goes too. Before signalling, the server asks
+//! whether the kept notification is still there ([`Hardware::kept`]); when
+//! it is gone, every timeout and expiry of the client is dropped
+//! ([`TimerService::client_gone`]). A new instance under the same badge
+//! that hands over its notification first finds the dead instance's
+//! timeouts dropped the same way.
 
 use alloc::collections::BTreeSet;
 use keel_protocols::cap::{Granted, Notification};
@@ -30,6 +39,9 @@ pub trait Hardware {
     ) -> Result<(), TimerError>;
     /// Drops `client`'s notification, if one is kept.
     fn drop_kept(&mut self, client: Client);
+    /// True while the notification kept for `client` still exists (false
+    /// once the client died and its objects went, the kept copy with them).
+    fn kept(&self, client: Client) -> bool;
     /// Signals `client`'s notification.
     fn signal(&mut self, client: Client);
     /// Arms the device to interrupt at `deadline_ns` (`None`: disarms it).
@@ -75,13 +87,23 @@ impl<H: Hardware> TimerService<H> {
         &self.hardware
     }
 
+    /// The program's part, to change.
+    pub fn hardware_mut(&mut self) -> &mut H {
+        &mut self.hardware
+    }
+
     /// The device interrupted: expires what is due, signals each client
     /// concerned once, and arms the device for the next deadline.
     pub fn interrupt(&mut self) {
         let now = self.hardware.now_ns();
         for c in self.timeouts.expire(now) {
-            if self.notified.contains(&c) {
+            if !self.notified.contains(&c) {
+                continue;
+            }
+            if self.hardware.kept(c) {
                 self.hardware.signal(c);
+            } else {
+                self.forget(c);
             }
         }
         self.rearm();
@@ -89,11 +111,16 @@ impl<H: Hardware> TimerService<H> {
 
     /// `client` is gone: its timeouts and notification go too.
     pub fn client_gone(&mut self, client: Client) {
+        self.forget(client);
+        self.rearm();
+    }
+
+    /// Drops `client`'s timeouts, expiries and notification.
+    fn forget(&mut self, client: Client) {
         self.timeouts.remove_client(client);
         if self.notified.remove(&client) {
             self.hardware.drop_kept(client);
         }
-        self.rearm();
     }
 
     fn rearm(&mut self) {
@@ -108,6 +135,10 @@ impl<H: Hardware> TimerServer for TimerService<H> {
         notification: Granted<Notification>,
     ) -> Result<(), TimerError> {
         let c = client(caller);
+        if self.notified.contains(&c) && !self.hardware.kept(c) {
+            // The instance that handed over the last one died.
+            self.client_gone(c);
+        }
         self.hardware.keep(c, notification)?;
         self.notified.insert(c);
         Ok(())

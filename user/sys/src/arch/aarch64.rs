@@ -370,6 +370,45 @@ pub fn physical_timer_start(ticks: u32) -> bool {
     true
 }
 
+/// Sets the EL1 physical timer to fire when the system counter reaches
+/// `count` (CNTP_CVAL_EL0, absolute, so a deadline never drifts) and
+/// enables it; returns true (false on x86_64, as [`physical_timer_start`]).
+pub fn physical_timer_deadline(count: u64) -> bool {
+    // SAFETY: writes the physical timer's compare value and enables it
+    // (IMASK clear); the kernel lets EL0 do this and does not use the timer.
+    unsafe {
+        asm!(
+            "msr cntp_cval_el0, {c}",
+            "msr cntp_ctl_el0, {one}",
+            "isb",
+            c = in(reg) count,
+            one = in(reg) 1u64,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    true
+}
+
+/// The system counter (CNTPCT_EL0, which the kernel lets EL0 read) and its
+/// frequency in Hz (CNTFRQ_EL0): the clock of the EL1 physical timer.
+/// `None` on x86_64, which has no counter of a known rate for threads.
+pub fn system_counter() -> Option<(u64, u64)> {
+    let (count, hz): (u64, u64);
+    // SAFETY: reads the physical counter and its frequency, which the
+    // kernel lets EL0 read (CNTKCTL_EL1.EL0PCTEN); no side effects.
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {c}, cntpct_el0",
+            "mrs {f}, cntfrq_el0",
+            c = out(reg) count,
+            f = out(reg) hz,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    Some((count, hz))
+}
+
 /// Stops the EL1 physical timer, so that it no longer asserts its
 /// interrupt; returns true (false on x86_64, as [`physical_timer_start`]).
 pub fn physical_timer_stop() -> bool {

@@ -7,8 +7,9 @@
 //! `yield_with_flags` with `USER_SETTABLE_FLAGS` and `FLAGS_KEPT_BY_SYSCALL`,
 //! and `set_simd_register`/`simd_register`, `exclusive_store_across_send`,
 //! `syscall_checking_registers`, and `register_dump_entry`/`register_dump`;
-//! for tests of user-level drivers `physical_timer_start`/`physical_timer_stop`
-//! (aarch64's EL1 physical timer) and `port_in8_directly` (x86_64 `in` without
+//! for user-level drivers `physical_timer_start`/`physical_timer_stop`/
+//! `physical_timer_deadline` and `system_counter` (aarch64's EL1 physical
+//! timer and its counter) and `port_in8_directly` (x86_64 `in` without
 //! a cap); and the `_start` symbol every
 //! Keel program begins at.
 

@@ -383,6 +383,18 @@ pub fn physical_timer_stop() -> bool {
     false
 }
 
+/// As [`physical_timer_start`]: returns false.
+pub fn physical_timer_deadline(_count: u64) -> bool {
+    false
+}
+
+/// x86_64 gives threads no counter of a known rate (the TSC's is the
+/// kernel's measurement; the PIT is read through an IOPort cap): `None`.
+/// On aarch64 this reads the system counter and its frequency.
+pub fn system_counter() -> Option<(u64, u64)> {
+    None
+}
+
 /// Reads `port` with `in al, dx` directly, without a cap: user mode has no
 /// I/O privilege (IOPL 0, no I/O bitmap), so the thread takes a
 /// general-protection fault (a user exception) instead.

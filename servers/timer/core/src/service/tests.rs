@@ -14,6 +14,7 @@ use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 struct Device {
     now: u64,
     kept: Vec<Client>,
+    dead: Vec<Client>,
     signals: Vec<Client>,
     armed: Option<u64>,
     refuse_keep: bool,
@@ -33,6 +34,9 @@ impl Hardware for Device {
     }
     fn drop_kept(&mut self, client: Client) {
         self.kept.retain(|&c| c != client);
+    }
+    fn kept(&self, client: Client) -> bool {
+        self.kept.contains(&client) && !self.dead.contains(&client)
     }
     fn signal(&mut self, client: Client) {
         self.signals.push(client);
@@ -151,4 +155,38 @@ fn a_client_that_is_gone_leaves_nothing() {
     advance(&mut s, 40);
     assert!(s.hardware().signals.is_empty());
     assert_eq!(s.expired(&caller(2)), Ok(1));
+}
+
+#[test]
+fn a_dead_clients_timeouts_are_dropped_at_delivery() {
+    let mut s = service();
+    s.notify_with(&caller(1), notification()).unwrap();
+    for n in 0..crate::TIMEOUTS_PER_CLIENT as u8 {
+        s.set_timeout(&caller(1), n, 10 + u64::from(n), 7).unwrap();
+    }
+    s.hardware.dead.push(1);
+    advance(&mut s, 10);
+    assert!(
+        s.hardware().signals.is_empty(),
+        "a dead client is not signalled"
+    );
+    assert!(s.hardware().kept.is_empty());
+    assert_eq!(s.hardware().armed, None, "its periodic timeouts went");
+    // A new instance under the badge starts with none.
+    s.set_timeout(&caller(1), 40, 100, 0).unwrap();
+    assert_eq!(s.expired(&caller(1)), Ok(0));
+}
+
+#[test]
+fn a_new_instance_handing_over_its_notification_drops_the_dead_ones_timeouts() {
+    let mut s = service();
+    s.notify_with(&caller(1), notification()).unwrap();
+    s.set_timeout(&caller(1), 0, 10, 0).unwrap();
+    s.set_timeout(&caller(1), 1, 20, 5).unwrap();
+    // It died: the kept copy of its notification went with it.
+    s.hardware.kept.clear();
+    s.notify_with(&caller(1), notification()).unwrap();
+    assert_eq!(s.hardware().armed, None);
+    advance(&mut s, 30);
+    assert!(s.hardware().signals.is_empty());
 }

@@ -86,7 +86,10 @@ fn the_repository_system_toml_is_valid() {
         3,
         "the console writes through the serial server; each app has its console connection"
     );
-    assert!(s.programs.iter().any(|p| p.name == "serial" && p.serial_device));
+    assert!(s
+        .programs
+        .iter()
+        .any(|p| p.name == "serial" && p.serial_device));
     assert!(s.regions.is_empty());
 }
 

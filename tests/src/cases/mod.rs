@@ -44,6 +44,7 @@ pub(crate) mod retype;
 mod runtime;
 mod sched;
 mod sched_context;
+mod serial;
 mod server;
 mod server_chain;
 mod spawning;
@@ -326,6 +327,10 @@ crate::test_cases! {
     IRQ0012: "a revoke of 16,384 endpoints is preempted by a device's interrupt: the IRQ thread above the revoker runs in the middle of it, and the revoke, made again, completes (sel4test: PREEMPT_REVOKE)" => irq_revoke::revoke_preempted_by_a_device_interrupt, InRoot;
     IRQ0010: "init gives a program the interrupt and I/O port range its description names: a notification bound to its thread, the line's handler (taken, so a second Get fails), and an IOPort cap that reaches the device (sel4test: none)" => init_devices::devices_as_described, InRoot;
     IOPORTS0004: "init refuses a program I/O ports the kernel keeps, and any I/O ports on aarch64, which has none (sel4test: none)" => init_devices::io_ports_refused_without_them, InRoot;
+    SERIAL0001: "lines typed into the UART (by the build tool) reach a reader of the serial server whole and in order, after NoLine and its notification's signal, and echo back (sel4test: none)" => serial::echo_of_typed_lines, InRoot;
+    SERIAL0002: "64 KiB written through the serial server come out on the UART whole and in order, every line checked by the build tool (sel4test: none)" => serial::a_long_burst_keeps_everything_in_order, InRoot;
+    SERIAL0003: "the serial server answers malformed requests and a cap that is no notification with the error naming them, and serves on (sel4test: none)" => serial::malformed_requests_are_refused, InRoot;
+    SERIAL0004: "a reader's pending read dies with its notification: the server forgets it at the next line, which the next reader gets (sel4test: none)" => serial::a_dead_readers_read_goes_with_it, InRoot;
     IOPORTS0001: "through IOPort caps 8, 16 and 32-bit in and out reach the devices (a CMOS byte written and read back, the PCI host bridge's IDs); aarch64's IOPortControl slot is empty (sel4test: partial IOPORTS1000)" => ioports::in_and_out_inside_the_range, InRoot;
     IOPORTS0002: "IOPortControl_Issue refuses the kernel's ports and issued ones (RevokeFirst) and a reversed range (InvalidArgument); IOPort In/Out outside the cap's range is IllegalOperation; a range is free again once its last cap is deleted (sel4test: none)" => ioports::errors, InRoot;
     IOPORTS0003: "an `in` without an IOPort cap raises a user exception at the instruction, and the handler resumes the thread past it, port after port (sel4test: IOPORTS1000)" => ioports::in_without_a_cap_faults, InRoot;

@@ -34,21 +34,20 @@ const MISSING_CAP_STATUS: u32 = 1;
 /// Exit status when the transport cannot be set up.
 const TRANSPORT_STATUS: u32 = 2;
 
-/// Where the lines go.
-enum Output {
-    /// The serial server.
-    Serial(SerialClient<EndpointClient>),
-    /// The kernel console, through the server's Debug cap.
-    Kernel(Cap<Debug>),
+/// Where the lines go: the serial server when the console has a
+/// connection to it, else the kernel console through the Debug cap.
+struct Output {
+    serial: Option<SerialClient<EndpointClient>>,
+    debug: Cap<Debug>,
 }
 
 impl Sink for Output {
     fn write(&mut self, text: &str) -> Result<(), RpcError> {
-        match self {
-            Output::Serial(serial) => serial
+        match &mut self.serial {
+            Some(serial) => serial
                 .write_all(text.as_bytes())
                 .map_err(|e| e.rpc().unwrap_or(RpcError::BadReply)),
-            Output::Kernel(debug) => debug.debug_put_str(text).map_err(RpcError::Kernel),
+            None => self.debug.debug_put_str(text).map_err(RpcError::Kernel),
         }
     }
 }
@@ -68,15 +67,20 @@ fn main(info: &'static ProcessInfo) -> u32 {
                 return TRANSPORT_STATUS;
             }
         };
-    let output = match info.connection("serial") {
-        Some(serial) => match EndpointClient::new(slot(serial), None) {
-            Ok(client) => Output::Serial(SerialClient::new(client)),
-            Err(e) => {
-                println!("console: setting up its serial connection: {e}");
-                return TRANSPORT_STATUS;
-            }
-        },
-        None => Output::Kernel(slot(debug)),
+    let serial = match info
+        .connection("serial")
+        .map(|c| EndpointClient::new(slot(c), None))
+    {
+        Some(Ok(client)) => Some(SerialClient::new(client)),
+        Some(Err(e)) => {
+            println!("console: setting up its serial connection: {e}");
+            return TRANSPORT_STATUS;
+        }
+        None => None,
+    };
+    let output = Output {
+        serial,
+        debug: slot(debug),
     };
     let mut console: Console<Output, TAGS> = Console::new(output);
     serve(&mut transport, &mut Serving(&mut console))

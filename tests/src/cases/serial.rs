@@ -6,10 +6,11 @@
 //! build tool on the serial line (`Test NAME expects burst: N`). While a
 //! test waits for typed input a spinner keeps the CPU busy: under `-icount`
 //! an idle CPU skips virtual time to the next timer, and the watchdog's
-//! periods would pass before the host's bytes arrive.
+//! periods would pass before the host's bytes arrive. SERIAL0005 checks the
+//! kernel's lending itself, in the root task.
 
 use crate::cases::retype::make;
-use crate::support::{slot, step};
+use crate::support::{expect_error, slot, step};
 use crate::system::{
     badge, client_cap, expect_malformed_refused, expect_state, manifest_of, program, sched, start,
     Operation,
@@ -19,8 +20,9 @@ use crate::{ensure, Env, TestResult};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use keel_abi::cap::SERIAL_PORTS;
 use keel_abi::manifest::{Irq, Manifest, Restart, Role};
-use keel_abi::{Arch, ObjectType};
+use keel_abi::{Arch, CapType, Error, InitCap, ObjectType};
 use keel_init::{State, System};
 use keel_protocols::cap::Grant;
 use keel_protocols::serial::{
@@ -28,7 +30,8 @@ use keel_protocols::serial::{
 };
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{Rights, RpcError};
-use keel_sys::cap::Notification;
+use keel_sys::arch::ARCH;
+use keel_sys::cap::{init_thread, IoPort, Notification};
 use keel_sys::{CPtr, Cap};
 
 /// The serial server's index in [`manifest`].
@@ -227,4 +230,35 @@ pub fn a_dead_readers_read_goes_with_it(env: &Env) -> TestResult {
     let got = read(&mut next, ntfn)?;
     ensure!(got == text, "the next reader read {got:?}, typed {text:?}");
     Ok(())
+}
+
+/// SERIAL0005: the kernel lends its UART through `InitCap::SerialDevice`
+/// and keeps it: on x86_64 an IOPort cap over COM1 that reaches the 16550
+/// (its scratch register written and read back) while `IOPortControl_Issue`
+/// still refuses COM1; on aarch64 a device frame.
+pub fn the_kernel_lends_its_uart(_env: &Env) -> TestResult {
+    let lent = crate::support::identify(InitCap::SerialDevice as u64)?;
+    if ARCH == Arch::Aarch64 {
+        ensure!(lent == CapType::Frame, "the serial device is {lent:?}");
+        return Ok(());
+    }
+    ensure!(lent == CapType::IoPort, "the serial device is {lent:?}");
+    let (first, last) = SERIAL_PORTS;
+    let ports: Cap<IoPort> = Cap::from_cptr(init_thread::SERIAL_DEVICE);
+    for value in [0x5a, 0xa5] {
+        step(
+            ports.ioport_out8(last, value),
+            "write COM1's scratch register",
+        )?;
+        let read = step(ports.ioport_in8(last), "read COM1's scratch register")?;
+        ensure!(
+            read == value,
+            "scratch register read {read:#x}, wrote {value:#x}"
+        );
+    }
+    expect_error(
+        init_thread::IO_PORT_CONTROL.ioport_control_issue(first, last, &slot(InitCap::Null as u64)),
+        Error::RevokeFirst,
+        "issuing COM1 while the kernel keeps it",
+    )
 }

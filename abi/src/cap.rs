@@ -84,6 +84,11 @@ pub enum InitCap {
     Debug = 11,
     /// I/O port control (x86_64; empty on aarch64, which has no I/O ports).
     IoPortControl = 12,
+    /// The UART the kernel prints its own messages to, lent to the program
+    /// the system description names (`serial_device`): on x86_64 an IOPort
+    /// cap over [`SERIAL_PORTS`] (COM1, which `IOPortControl_Issue` keeps
+    /// refusing), on aarch64 a device frame cap over the PL011's page.
+    SerialDevice = 13,
 }
 
 /// The x86_64 I/O ports the kernel keeps, `(first, last)`: the 8259 PICs it
@@ -91,10 +96,14 @@ pub enum InitCap {
 /// `IOPortControl_Issue` refuses them, and the build tool a description
 /// that gives them to a program.
 pub const KERNEL_IO_PORTS: [(u16, u16); 4] =
-    [(0x20, 0x21), (0xa0, 0xa1), (0xf4, 0xf4), (0x3f8, 0x3ff)];
+    [(0x20, 0x21), (0xa0, 0xa1), (0xf4, 0xf4), SERIAL_PORTS];
+
+/// The x86_64 kernel console's ports, `(first, last)`: COM1's 16550. The
+/// kernel keeps them and lends them only through [`InitCap::SerialDevice`].
+pub const SERIAL_PORTS: (u16, u16) = (0x3f8, 0x3ff);
 
 /// First slot after the fixed initial caps.
-pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::IoPortControl as u64 + 1;
+pub const FIRST_FREE_INIT_SLOT: u64 = InitCap::SerialDevice as u64 + 1;
 
 #[cfg(test)]
 mod tests {
@@ -125,11 +134,13 @@ mod tests {
             InitCap::InitThreadSchedContext,
             InitCap::Debug,
             InitCap::IoPortControl,
+            InitCap::SerialDevice,
         ];
         for (i, &slot) in all.iter().enumerate() {
             assert_eq!(slot as u64, i as u64, "{slot:?}");
         }
         assert_eq!(FIRST_FREE_INIT_SLOT, all.len() as u64);
         assert_eq!(InitCap::IoPortControl as u64, 12);
+        assert_eq!(InitCap::SerialDevice as u64, 13);
     }
 }

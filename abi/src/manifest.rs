@@ -223,6 +223,9 @@ pub struct Manifest {
     /// it SchedControl, memory and spare slots for scheduling contexts, and
     /// admits to it the thread of every activity member it starts.
     pub scheduler: Option<u16>,
+    /// Index in [`Manifest::programs`] of the program init lends the
+    /// kernel's UART (`InitCap::SerialDevice`): the serial server.
+    pub serial: Option<u16>,
     /// What to run.
     pub start: Start,
 }
@@ -316,6 +319,7 @@ mod tests {
                 may_exceed_when_idle: true,
             }],
             scheduler: Some(1),
+            serial: None,
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

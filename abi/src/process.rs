@@ -21,6 +21,13 @@ use serde::{Deserialize, Serialize};
 
 /// Where init maps the page (the root task's BootInfo address).
 pub const PROCESS_INFO_VADDR: u64 = crate::bootinfo::BOOTINFO_VADDR;
+/// Where init maps the kernel's UART page into the program it lends it to
+/// on aarch64 (the PL011's registers), listed among its regions as
+/// [`SERIAL_REGION`]: below the description's mapping window, so no
+/// `[[program.map]]` meets it.
+pub const SERIAL_DEVICE_VADDR: u64 = 0x0000_0000_3fff_f000;
+/// The name of that region in [`ProcessInfo::regions`].
+pub const SERIAL_REGION: &str = "serial-device";
 /// The page's first word: "KEELPROC".
 pub const PROCESS_INFO_MAGIC: u64 = 0x4b45_454c_5052_4f43;
 /// Bytes before the encoded [`ProcessInfo`].

@@ -1,6 +1,7 @@
 //! QEMU for Keel: the command line per architecture, the mapping from QEMU's exit
 //! code to the system's exit status, and running QEMU with a timeout while
-//! capturing the serial console. Deciding what the serial output means is
+//! capturing the serial console and typing into it what the target asks for
+//! (`Test NAME types: TEXT`). Deciding what the serial output means is
 //! `serial_log.rs`'s job.
 
 use std::fs::File;
@@ -180,8 +181,11 @@ pub struct Capture {
 
 /// Runs QEMU with its serial console (stdout) captured: each line is echoed to our
 /// stdout after `prefix`, appended to `log`, and passed to `stop`, which ends the
-/// run (killing QEMU) when it returns true. QEMU is killed after `timeout`, or
-/// when it printed nothing for `quiet` (if given).
+/// run (killing QEMU) when it returns true. A line `Test NAME types: TEXT`
+/// makes the tool type TEXT and a newline into the serial input (QEMU's
+/// stdin), so the suite's reading tests get the same input in every run.
+/// QEMU is killed after `timeout`, or when it printed nothing for `quiet`
+/// (if given).
 ///
 /// # Errors
 /// If QEMU cannot be started or the log cannot be written.
@@ -196,7 +200,7 @@ pub fn run_captured(
     let mut log_file =
         File::create(log).with_context(|| format!("could not create {}", log.display()))?;
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| {
@@ -206,6 +210,7 @@ pub fn run_captured(
             )
         })?;
     let stdout = child.stdout.take().context("QEMU's stdout was not piped")?;
+    let mut input = child.stdin.take().context("QEMU's stdin was not piped")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -230,6 +235,12 @@ pub fn run_captured(
                 println!("{prefix}{line}");
                 writeln!(log_file, "{line}")
                     .with_context(|| format!("could not write {}", log.display()))?;
+                if let Some(text) = crate::serial_log::typed_input(&line) {
+                    input
+                        .write_all(format!("{text}\n").as_bytes())
+                        .and_then(|()| input.flush())
+                        .context("could not type into QEMU's serial input")?;
+                }
                 let done = stop(&line);
                 lines.push(line);
                 if done {

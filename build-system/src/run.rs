@@ -1,8 +1,11 @@
 //! `cargo xtask run`: builds the described system's image and boots it in QEMU with the serial
-//! console on the terminal, then exits with the system's exit status. The image
-//! is built by `build.rs`, the QEMU command line comes from `qemu.rs`.
+//! console on the terminal (what is typed goes to the UART's input, which the
+//! serial server reads), or its input from a file (`--input FILE`), then exits
+//! with the system's exit status. The image is built by `build.rs`, the QEMU
+//! command line comes from `qemu.rs`.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -21,6 +24,9 @@ pub struct RunArgs {
     /// Run under KVM (x86_64 hosts with a usable /dev/kvm).
     #[arg(long)]
     pub kvm: bool,
+    /// Feed this file to the serial input instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
 }
 
 /// `cargo xtask run`.
@@ -37,6 +43,11 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
     qemu::check_options(arch, &opts)?;
     let kernel = build::build(root, &args.build, Start::System)?;
     let mut cmd = qemu::command(arch, &kernel, &opts)?;
+    if let Some(path) = &args.input {
+        let file = File::open(path)
+            .with_context(|| format!("could not open the input file {}", path.display()))?;
+        cmd.stdin(file);
+    }
     println!(
         "booting {} on {} (Ctrl-C quits)",
         kernel.display(),

@@ -8,11 +8,17 @@
 //! `Keel on-target test suite: N tests registered`, `Registered test NAME`,
 //! `Registered own-boot test NAME`, `Starting test N: NAME`, `Test NAME passed`, `Test NAME FAILED: reason`,
 //! `Test NAME skipped: reason`, `Isolated test NAME: runs in its own boot`,
-//! `Test NAME expects kernel report: TEXT` and
+//! `Test NAME expects kernel report: TEXT`, `Test NAME types: TEXT` (the
+//! build tool types TEXT and a newline into the serial input, see
+//! [`typed_input`]), `Test NAME expects burst: N` (the next N lines starting
+//! `burst ` must be keel-protocols' `burst_line(0..N)`, see
+//! [`SuiteLog::bursts`]) and
 //! `Keel test summary: P passed, F failed, S skipped`. The kernel's own lines
 //! `KEEL: fault ...` and `KEEL: idle` may appear anywhere in a line.
 
 use std::collections::{BTreeMap, HashMap};
+
+use keel_protocols::serial::burst_line;
 
 /// How many log lines a "no result" failure quotes.
 const QUOTED_LINES: usize = 5;
@@ -70,6 +76,10 @@ pub struct SuiteLog {
     /// Tests that reported a second (or later) result in this boot, once per
     /// extra result.
     pub repeated: Vec<String>,
+    /// Tests that passed on the target but whose burst of output came out
+    /// wrong on the serial line, with what was wrong: the host's verdict,
+    /// which overrides the driver's.
+    pub bursts: Vec<TestResult>,
 }
 
 /// A recognised marker line.
@@ -81,6 +91,8 @@ enum Marker<'a> {
     Starting(&'a str),
     Result(&'a str, Status),
     Expects(&'a str, &'a str),
+    Types(&'a str),
+    Burst(&'a str, u32),
     Isolated(&'a str),
     Summary(Summary),
 }
@@ -120,8 +132,48 @@ fn marker(line: &str) -> Option<Marker<'_>> {
     if let Some(reason) = after_word(rest, "skipped") {
         return Some(Marker::Result(name, Status::Skipped(reason.to_string())));
     }
+    if let Some(text) = rest.strip_prefix("types:") {
+        return Some(Marker::Types(text.trim()));
+    }
+    if let Some(count) = rest.strip_prefix("expects burst:") {
+        return count.trim().parse().ok().map(|n| Marker::Burst(name, n));
+    }
     let text = rest.strip_prefix("expects kernel report:")?.trim();
     Some(Marker::Expects(name, text))
+}
+
+/// The text a test asks the build tool to type into the serial input, from
+/// its `Test NAME types: TEXT` line.
+pub fn typed_input(line: &str) -> Option<&str> {
+    match marker(line) {
+        Some(Marker::Types(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// What is wrong with the burst of `count` lines that follows a test's
+/// `expects burst` line in `after`, if anything: the lines starting
+/// `burst ` must be `burst_line(0..count)`, in order, none missing, torn
+/// or repeated.
+fn check_burst(count: u32, after: &[String]) -> Option<String> {
+    let mut got = after
+        .iter()
+        .filter(|l| l.trim_start().starts_with("burst "));
+    for i in 0..count {
+        let want = burst_line(i);
+        let want = String::from_utf8_lossy(&want[..want.len() - 1]);
+        match got.next() {
+            Some(line) if line.trim() == want => {}
+            Some(line) => {
+                return Some(format!(
+                    "burst line {i} of {count} came out as {line:?}, not {want:?}"
+                ))
+            }
+            None => return Some(format!("the burst ended after {i} of {count} lines")),
+        }
+    }
+    got.next()
+        .map(|extra| format!("the burst had more than {count} lines: {extra:?}"))
 }
 
 /// `word` alone, or `word: reason`; returns the (possibly empty) reason.
@@ -163,11 +215,14 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
         registered: Vec::new(),
         own_boot: Vec::new(),
         repeated: Vec::new(),
+        bursts: Vec::new(),
     };
     let mut order: Vec<&str> = Vec::new();
     let mut status: HashMap<&str, Status> = HashMap::new();
     let mut started_at: HashMap<&str, usize> = HashMap::new();
     let mut starts: Vec<usize> = Vec::new();
+    let mut bursts: Vec<(&str, u32, usize)> = Vec::new();
+    let mut result_at: HashMap<&str, usize> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
         match marker(line) {
             Some(Marker::Count(n)) => log.registered_count = Some(n),
@@ -188,13 +243,26 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
                     log.repeated.push(name.to_string());
                 } else {
                     status.insert(name, s);
+                    result_at.insert(name, i);
                 }
             }
             Some(Marker::Isolated(name)) if !log.isolated.iter().any(|n| n == name) => {
                 log.isolated.push(name.to_string());
             }
             Some(Marker::Summary(s)) => log.summary = Some(s),
+            Some(Marker::Burst(name, count)) => bursts.push((name, count, i)),
             _ => {}
+        }
+    }
+    for (name, count, at) in bursts {
+        let (Some(Status::Passed), Some(&end)) = (status.get(name), result_at.get(name)) else {
+            continue;
+        };
+        if let Some(wrong) = check_burst(count, lines.get(at + 1..end).unwrap_or_default()) {
+            log.bursts.push(TestResult {
+                name: name.to_string(),
+                status: Status::Failed(wrong),
+            });
         }
     }
     log.results = order

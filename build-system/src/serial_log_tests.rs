@@ -368,3 +368,55 @@ fn an_unknown_name_selected_is_failed_not_unregistered() {
          Keel test summary: 0 passed, 1 failed, 0 skipped\n";
     assert_eq!(judge(&[run], &[]), Vec::<String>::new());
 }
+
+#[test]
+fn a_test_asks_for_typed_input() {
+    assert_eq!(
+        typed_input("Test SERIAL0001 types: hello keel"),
+        Some("hello keel")
+    );
+    assert_eq!(typed_input("Test SERIAL0001 passed"), None);
+    assert_eq!(typed_input("hello"), None);
+}
+
+#[test]
+fn a_burst_must_come_out_whole_and_in_order() {
+    let burst = |lines: &[u32]| -> String {
+        lines
+            .iter()
+            .map(|&i| {
+                let line = keel_protocols::serial::burst_line(i);
+                String::from_utf8_lossy(&line).into_owned()
+            })
+            .collect()
+    };
+    let run = |body: String| {
+        parse_suite(&lines(&format!(
+            "Starting test 1: SERIAL0002\n\
+             Test SERIAL0002 expects burst: 3\n\
+             {body}\
+             Test SERIAL0002 passed\n"
+        )))
+    };
+    let whole = run(burst(&[0, 1, 2]));
+    assert!(whole.bursts.is_empty(), "{:?}", whole.bursts);
+    assert_eq!(status_of(&whole, "SERIAL0002"), &Status::Passed);
+    let kernel_between = run(format!("{}KEEL: a line\n{}", burst(&[0]), burst(&[1, 2])));
+    assert!(kernel_between.bursts.is_empty());
+    for (body, why) in [
+        (burst(&[0, 2]), "burst line 1 of 3 came out as"),
+        (burst(&[0, 1]), "ended after 2 of 3"),
+        (burst(&[0, 1, 2, 2]), "more than 3 lines"),
+        (burst(&[1, 0, 2]), "burst line 0 of 3"),
+    ] {
+        let log = run(body);
+        let [wrong] = log.bursts.as_slice() else {
+            panic!("one verdict expected: {:?}", log.bursts);
+        };
+        assert_eq!(wrong.name, "SERIAL0002");
+        let Status::Failed(reason) = &wrong.status else {
+            panic!("{wrong:?}");
+        };
+        assert!(reason.contains(why), "{reason}");
+    }
+}

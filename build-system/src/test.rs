@@ -273,6 +273,11 @@ fn suite_boot(
     out.log.push_str(&capture.lines.join("\n"));
     let suite = parse_suite(&capture.lines);
     out.results.extend(suite.results.iter().cloned());
+    for wrong in &suite.bursts {
+        if let Some(r) = out.results.iter_mut().rev().find(|r| r.name == wrong.name) {
+            r.status = wrong.status.clone();
+        }
+    }
     let hung = matches!(capture.ending, Ending::Quiet) || went_idle;
     if let (true, Some(name)) = (hung, unfinished(&capture.lines)) {
         let name = name.to_string();

@@ -164,6 +164,7 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities,
         scheduler: Some(SCHEDULER as u16),
+        serial: None,
         start: Start::System,
     }
 }

@@ -1,6 +1,7 @@
 //! Host tests of the devices in the system description: interrupts (their
-//! numbers, events, one handler each, and the architecture an entry is for)
-//! and I/O port ranges, each wrong one refused with the entry and the fix.
+//! numbers, events, one handler each, and the architecture an entry is for),
+//! I/O port ranges and the kernel's UART lent to one program, each wrong
+//! one refused with the entry and the fix.
 
 use keel_abi::manifest::Start;
 use keel_abi::Arch;
@@ -118,5 +119,34 @@ fn an_interrupt_may_be_for_one_architecture() {
     fails(
         &format!("{BASE}{}", irq("4", "0", "riscv64")),
         &["irq 1", "arch \"riscv64\" is not known", "x86_64, aarch64"],
+    );
+}
+
+#[test]
+fn the_kernels_uart_is_lent_to_one_program() {
+    let lent = BASE.replace("priority = 200", "priority = 200\nserial_device = true");
+    let m = parse(&lent).unwrap().manifest(&[], Start::System).unwrap();
+    let console = m.programs.iter().position(|p| p.name == "console");
+    assert_eq!(m.serial.map(usize::from), console);
+    let report = super::report::render(&m, "t.toml");
+    assert!(report.contains("the kernel's UART, lent"), "{report}");
+    assert_eq!(
+        parse(BASE)
+            .unwrap()
+            .manifest(&[], Start::System)
+            .unwrap()
+            .serial,
+        None
+    );
+    fails(
+        &format!("{lent}serial_device = true\n"),
+        &["2 programs have serial_device = true", "console, hello"],
+    );
+    fails(
+        &BASE.replace(
+            "role = \"root-task\"",
+            "role = \"root-task\"\nserial_device = true",
+        ),
+        &["serial_device does not apply to the root task"],
     );
 }

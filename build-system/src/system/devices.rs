@@ -1,6 +1,7 @@
 //! The devices of a system description: I/O port ranges (none overlapping
-//! the kernel's ports or another range) and interrupts (one handler per
-//! line and one source per event, on each architecture).
+//! the kernel's ports or another range), interrupts (one handler per line
+//! and one source per event, on each architecture), and the kernel's UART,
+//! lent to one program at most (`serial_device`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,6 +40,26 @@ pub(super) fn check_ioports(f: &str, programs: &[Program]) -> Result<()> {
             }
             given.push((*r, p.name.clone()));
         }
+    }
+    Ok(())
+}
+
+/// The kernel's UART (`serial_device = true`) is lent to one program at
+/// most, and not together with its ports by `[[program.ioport]]` (which
+/// [`check_ioports`] refuses anyway, as the kernel's).
+pub(super) fn check_serial_device(f: &str, programs: &[Program]) -> Result<()> {
+    let holders: Vec<&str> = programs
+        .iter()
+        .filter(|p| p.serial_device)
+        .map(|p| p.name.as_str())
+        .collect();
+    if holders.len() > 1 {
+        bail!(
+            "{f}: {} programs have serial_device = true ({}); the kernel lends its UART to \
+             one program, the serial server: keep it on one",
+            holders.len(),
+            holders.join(", ")
+        );
     }
     Ok(())
 }

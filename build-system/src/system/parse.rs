@@ -74,6 +74,8 @@ pub struct Program {
     pub debug: Option<bool>,
     /// Is the scheduler server (gets SchedControl).
     pub sched_control: Option<bool>,
+    /// Gets the UART the kernel prints to (the serial server).
+    pub serial_device: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,

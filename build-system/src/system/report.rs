@@ -85,6 +85,13 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
                 (1u64 << UNTYPED_BITS) / 1024
             ));
         }
+        if manifest.serial.is_some_and(|s| usize::from(s) == i) {
+            caps.push(format!(
+                "the kernel's UART, lent (COM1's ports on x86_64, the PL011's page on \
+                 aarch64), and {} spare slots for its clients' notifications",
+                keel_protocols::serial::SPARE_SLOTS
+            ));
+        }
         if p.role == Role::Server {
             caps.push(format!(
                 "endpoint it serves ({}), Reply object",

@@ -80,12 +80,19 @@ fn the_repository_system_toml_is_valid() {
         .filter(|p| p.start && p.role != Role::RootTask)
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(started, ["console", "timer", "hello", "hello-again"]);
+    assert_eq!(
+        started,
+        ["serial", "console", "timer", "hello", "hello-again"]
+    );
     assert_eq!(
         s.connections.len(),
-        2,
-        "each app has its console connection"
+        3,
+        "the console writes through the serial server; each app has its console connection"
     );
+    assert!(s
+        .programs
+        .iter()
+        .any(|p| p.name == "serial" && p.serial_device));
     assert!(s.regions.is_empty());
 }
 

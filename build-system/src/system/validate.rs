@@ -84,6 +84,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
     activity::check_scheduler(&f, &programs, &activities)?;
     devices::check_irqs(&f, &programs)?;
     devices::check_ioports(&f, &programs)?;
+    devices::check_serial_device(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
     check_used(&f, &programs, &connections, &regions)?;
     Ok(System {
@@ -268,6 +269,7 @@ fn programs(
             restart,
             debug: p.debug.unwrap_or(false),
             sched_control: p.sched_control.unwrap_or(false),
+            serial_device: p.serial_device.unwrap_or(false),
             activity,
             maps,
             irqs,
@@ -289,6 +291,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("restart", p.restart.is_some()),
         ("restart_limit", p.restart_limit.is_some()),
         ("sched_control", p.sched_control.is_some()),
+        ("serial_device", p.serial_device.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
         ("[[program.ioport]]", !p.ioport.is_empty()),

@@ -1,10 +1,13 @@
 //! keel-console: the console server. Init starts it as a process (passive:
 //! after it announces itself it runs on its callers' scheduling contexts)
-//! with its endpoint, a Reply object, its init endpoint and a write-only
-//! Debug cap, named in its ProcessInfo page. It serves the Console protocol
+//! with its endpoint, a Reply object, its init endpoint, a Debug cap and,
+//! in the described system, a connection named `"serial"` to the serial
+//! server, named in its ProcessInfo page. It serves the Console protocol
 //! through keel-protocols' receive loop with the logic of
-//! `keel-console-core`, writing each line through the Debug cap; its first
-//! receive tells init it is ready.
+//! `keel-console-core`, writing each line through the serial server (one
+//! `write` per line, so the serial server sends it whole), or through the
+//! Debug cap to the kernel console when it has no serial connection (as
+//! the tests start it); its first receive tells init it is ready.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -12,8 +15,9 @@
 
 use keel_console_core::{Console, Sink};
 use keel_protocols::console::Serving;
-use keel_protocols::sys::EndpointServer;
-use keel_protocols::{serve, RpcError};
+use keel_protocols::serial::SerialClient;
+use keel_protocols::sys::{EndpointClient, EndpointServer};
+use keel_protocols::{serve, ProtocolError, RpcError};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_sys::cap::Debug;
@@ -30,12 +34,21 @@ const MISSING_CAP_STATUS: u32 = 1;
 /// Exit status when the transport cannot be set up.
 const TRANSPORT_STATUS: u32 = 2;
 
-/// The kernel console, through the server's Debug cap.
-struct KernelConsole(Cap<Debug>);
+/// Where the lines go: the serial server when the console has a
+/// connection to it, else the kernel console through the Debug cap.
+struct Output {
+    serial: Option<SerialClient<EndpointClient>>,
+    debug: Cap<Debug>,
+}
 
-impl Sink for KernelConsole {
+impl Sink for Output {
     fn write(&mut self, text: &str) -> Result<(), RpcError> {
-        self.0.debug_put_str(text).map_err(RpcError::Kernel)
+        match &mut self.serial {
+            Some(serial) => serial
+                .write_all(text.as_bytes())
+                .map_err(|e| e.rpc().unwrap_or(RpcError::BadReply)),
+            None => self.debug.debug_put_str(text).map_err(RpcError::Kernel),
+        }
     }
 }
 
@@ -54,6 +67,21 @@ fn main(info: &'static ProcessInfo) -> u32 {
                 return TRANSPORT_STATUS;
             }
         };
-    let mut console: Console<KernelConsole, TAGS> = Console::new(KernelConsole(slot(debug)));
+    let serial = match info
+        .connection("serial")
+        .map(|c| EndpointClient::new(slot(c), None))
+    {
+        Some(Ok(client)) => Some(SerialClient::new(client)),
+        Some(Err(e)) => {
+            println!("console: setting up its serial connection: {e}");
+            return TRANSPORT_STATUS;
+        }
+        None => None,
+    };
+    let output = Output {
+        serial,
+        debug: slot(debug),
+    };
+    let mut console: Console<Output, TAGS> = Console::new(output);
     serve(&mut transport, &mut Serving(&mut console))
 }

@@ -44,6 +44,7 @@ pub(crate) mod retype;
 mod runtime;
 mod sched;
 mod sched_context;
+mod serial;
 mod server;
 mod server_chain;
 mod spawning;

@@ -17,16 +17,19 @@
 
 use alloc::format;
 use alloc::vec::Vec;
+use keel_abi::cap::SERIAL_PORTS;
 use keel_abi::manifest::{Role, Sched};
 use keel_abi::process::{
     IoPortCap, IrqCap, MappedRegion, NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR,
+    SERIAL_DEVICE_VADDR, SERIAL_REGION,
 };
-use keel_abi::{CapRights, Error, ObjectType, PAGE_SIZE};
+use keel_abi::{Arch, CapRights, Error, ObjectType, PAGE_SIZE};
 use keel_loader::{
     slot, Budget, ExtraPage, GivenCap, ProcessConfig, SharedFrame, SlotLayout, CALLER_SLOTS,
 };
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
-use keel_protocols::scheduler;
+use keel_protocols::{scheduler, serial};
+use keel_sys::arch::ARCH;
 use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
 
@@ -244,6 +247,14 @@ impl System<'_> {
         } else if p.role == Role::Server {
             g.slots.spare = Some((FIRST_LOADER, FIRST_LOADER + SERVER_SPARE_SLOTS));
         }
+        if self.serial() == Some(index) {
+            if ARCH == Arch::X86_64 {
+                let (first, last) = SERIAL_PORTS;
+                let slot = g.give(init_thread::SERIAL_DEVICE.bits(), CapRights::ALL, 0);
+                g.ioports.push(IoPortCap { first, last, slot });
+            }
+            g.slots.spare = Some((FIRST_LOADER, FIRST_LOADER + serial::SPARE_SLOTS));
+        }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {
                 continue;
@@ -258,6 +269,11 @@ impl System<'_> {
             });
         }
         Ok(g)
+    }
+
+    /// The program init lends the kernel's UART (the serial server).
+    fn serial(&self) -> Option<usize> {
+        self.manifest.serial.map(usize::from)
     }
 
     /// What the scheduler server (program `index`) gets beyond a server's
@@ -319,6 +335,20 @@ impl System<'_> {
                 vaddr: m.vaddr,
                 size: region.size,
                 writable: m.rights.write,
+            });
+        }
+        if self.serial() == Some(index) && ARCH == Arch::Aarch64 {
+            // The PL011's page: a device frame, so mapped uncached.
+            frames.push(SharedFrame {
+                frame: Cap::from_cptr(init_thread::SERIAL_DEVICE),
+                vaddr: SERIAL_DEVICE_VADDR,
+                rights: CapRights::READ.union(CapRights::WRITE),
+            });
+            regions.push(MappedRegion {
+                name: SERIAL_REGION.into(),
+                vaddr: SERIAL_DEVICE_VADDR,
+                size: PAGE_SIZE as u64,
+                writable: true,
             });
         }
         (frames, regions)

@@ -153,4 +153,7 @@ pub mod init_thread {
     pub const DEBUG: Cap<Debug> = slot(InitCap::Debug);
     /// I/O port control (x86_64; the slot is empty on aarch64).
     pub const IO_PORT_CONTROL: Cap<IoPortControl> = slot(InitCap::IoPortControl);
+    /// The UART the kernel prints to, lent to user level: an IOPort cap
+    /// over COM1 on x86_64, the PL011's device frame on aarch64.
+    pub const SERIAL_DEVICE: CPtr = CPtr::from_bits(InitCap::SerialDevice as u64);
 }

@@ -64,10 +64,15 @@ const PHYS_WINDOW: u64 = 0xffff_0000_0000_0000;
 /// Size of the kernel window built at boot (one L1 table of 1 GiB blocks).
 const PHYS_WINDOW_SIZE: u64 = 512 << 30;
 
-/// The root task's initial caps of aarch64's own types: none (seL4 has no
-/// I/O port control on Arm; its slot stays empty).
-pub fn initial_arch_caps() -> [(InitCap, Cap); 0] {
-    []
+/// The root task's initial caps that differ by architecture: the serial
+/// device, a device frame cap over the PL011's page, which the kernel keeps
+/// writing its own messages to (seL4 has no I/O port control on Arm; its
+/// slot stays empty).
+pub fn initial_arch_caps() -> [(InitCap, Cap); 1] {
+    [(
+        InitCap::SerialDevice,
+        Cap::frame(serial::UART, false, keel_abi::CapRights::ALL, true),
+    )]
 }
 
 /// aarch64 has no cap types of its own: every such invocation is

@@ -3,7 +3,8 @@
 use super::mmio::{read32, write32};
 use crate::arch::Console;
 
-const UART: u64 = 0x0900_0000;
+/// The PL011's physical address (its page is lent as `InitCap::SerialDevice`).
+pub const UART: u64 = 0x0900_0000;
 const DR: u64 = UART;
 const FR: u64 = UART + 0x18;
 const IBRD: u64 = UART + 0x24;

@@ -4,9 +4,12 @@
 //! Issued ranges never overlap (`RevokeFirst`), nor do they overlap the
 //! ports the kernel keeps: its serial console (COM1, 0x3f8..=0x3ff), the
 //! 8259 PICs it keeps masked (0x20..=0x21, 0xa0..=0xa1) and QEMU's exit
-//! device it halts through (0xf4). The PIT (0x40..=0x43, 0x61) is free: the
-//! kernel uses it only at boot, to measure the TSC, before any thread runs.
-//! Deleting the last cap to a range frees it.
+//! device it halts through (0xf4); it lends its console only through the
+//! root task's `InitCap::SerialDevice`, an IOPort cap over COM1 made at boot
+//! and issued by no Issue, so its deletion frees nothing here. The PIT
+//! (0x40..=0x43, 0x61) is free: the kernel uses it only at boot, to measure
+//! the TSC, before any thread runs. Deleting the last cap to a range frees
+//! it.
 
 use super::io;
 use crate::kernel_cell::KernelCell;

@@ -45,9 +45,16 @@ const KERNEL_OFFSET: u64 = 0xffff_ffff_8000_0000;
 /// I/O port of QEMU's `isa-debug-exit` device.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
 
-/// The root task's initial caps of x86_64's own types: I/O port control.
-pub fn initial_arch_caps() -> [(InitCap, Cap); 1] {
-    [(InitCap::IoPortControl, Cap::io_port_control())]
+/// The root task's initial caps that differ by architecture: I/O port
+/// control, and the serial device, an IOPort cap over the console's COM1
+/// ports, which the kernel keeps writing its own messages to (issued by no
+/// IOPortControl, so no Issue can overlap them and its deletion frees nothing).
+pub fn initial_arch_caps() -> [(InitCap, Cap); 2] {
+    let (first, last) = keel_abi::cap::SERIAL_PORTS;
+    [
+        (InitCap::IoPortControl, Cap::io_port_control()),
+        (InitCap::SerialDevice, Cap::io_port(first, last)),
+    ]
 }
 
 /// Decodes and performs an invocation of an x86_64 cap (I/O port control

@@ -23,7 +23,7 @@ use super::retype::make;
 use super::unknown_syscall::{map_code, message};
 use super::vspace::{copy_of, frames, region, tables, ATTRS, PAGE};
 use crate::process::{cap, child_image, resources, CHILD_UNTYPED_BITS};
-use crate::support::{reply_object, slot, step};
+use crate::support::{slot, step};
 use crate::thread::{endpoint_of, report_and_stop, set_own_priority, shared, spawn};
 use crate::thread::{stack_top, yield_times};
 use crate::{ensure, Env, TestResult};
@@ -282,7 +282,8 @@ fn reply_with(reply: Cap<Reply>, label: u64, words: &[u64]) -> TestResult {
 }
 
 /// The rounds' endpoints and Reply objects, one of each per round, each
-/// kind made in one retype (a test has only so many untypeds).
+/// kind made in one retype (a test has only so many untypeds), with one of
+/// each past the rounds' for the test's report.
 struct Objects {
     endpoints: u64,
     replies: u64,
@@ -294,8 +295,8 @@ const ROUNDS: u64 = 12;
 impl Objects {
     fn new(env: &Env) -> Result<Objects, String> {
         Ok(Objects {
-            endpoints: make(env, 12, ObjectType::Endpoint, 0, ROUNDS)?,
-            replies: make(env, 12, ObjectType::Reply, 0, ROUNDS)?,
+            endpoints: make(env, 12, ObjectType::Endpoint, 0, ROUNDS + 1)?,
+            replies: make(env, 12, ObjectType::Reply, 0, ROUNDS + 1)?,
         })
     }
 
@@ -429,9 +430,12 @@ pub fn across_spaces(env: &Env, kind: Kind) -> TestResult {
     }];
     let (ut, _) = env.untyped(CHILD_UNTYPED_BITS)?;
     let res = resources(env, ut)?;
-    let report = make(env, 12, ObjectType::Endpoint, 0, 1)?;
-    let report_reply = reply_object(env)?;
+    // The report endpoint and its Reply object come with the rounds' (one
+    // untyped each): the test's untypeds are few, and fewer as the boot
+    // archive grows.
     let objects = Objects::new(env)?;
+    let report = objects.endpoints + ROUNDS;
+    let report_reply: Cap<Reply> = cap(objects.replies + ROUNDS);
     let given = [GivenCap {
         cptr: CPtr::from_bits(report),
         rights: CapRights::ALL,

@@ -223,6 +223,10 @@ pub struct Manifest {
     /// it SchedControl, memory and spare slots for scheduling contexts, and
     /// admits to it the thread of every activity member it starts.
     pub scheduler: Option<u16>,
+    /// Index in [`Manifest::programs`] of the process server: init gives
+    /// it a pool of untyped memory for its processes' reclamation groups,
+    /// the boot archive mapped read-only, an ASID pool and SchedControl.
+    pub process: Option<u16>,
     /// What to run.
     pub start: Start,
 }
@@ -316,6 +320,7 @@ mod tests {
                 may_exceed_when_idle: true,
             }],
             scheduler: Some(1),
+            process: Some(1),
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

@@ -164,6 +164,7 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities,
         scheduler: Some(SCHEDULER as u16),
+        process: None,
         start: Start::System,
     }
 }
@@ -318,6 +319,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut objects = Objects {
         ut: own,

@@ -136,6 +136,7 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities: vec![],
         scheduler: None,
+        process: None,
         start: Start::System,
     }
 }
@@ -176,6 +177,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut slots = Slots {
         next: first + INIT_SLOTS,

@@ -74,6 +74,8 @@ pub struct Program {
     pub debug: Option<bool>,
     /// Is the scheduler server (gets SchedControl).
     pub sched_control: Option<bool>,
+    /// Is the process server (gets the process pool and the boot archive).
+    pub process_server: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,

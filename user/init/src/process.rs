@@ -33,11 +33,11 @@ impl System<'_> {
         self.manifest.process.map(usize::from)
     }
 
-    /// What the process server (program `index`) gets beyond a server's
-    /// caps (see the module documentation).
-    pub(crate) fn process_grants(
+    /// Retypes the process server's pool and own untyped from its program
+    /// untyped `untyped`, first of all (the pool is aligned to its size:
+    /// at the untyped's start it wastes nothing).
+    pub(crate) fn process_memory(
         &self,
-        g: &mut Grants,
         index: usize,
         untyped: Cap<Untyped>,
     ) -> Result<(), InitError> {
@@ -55,7 +55,13 @@ impl System<'_> {
             OWN_BITS.into(),
             block + PROCESS_OWN,
             1,
-        )?;
+        )
+    }
+
+    /// What the process server (program `index`) gets beyond a server's
+    /// caps (see the module documentation).
+    pub(crate) fn process_grants(&self, g: &mut Grants, index: usize) -> Result<(), InitError> {
+        let block = self.programs[index].block;
         let pool = g.give(block + PROCESS_POOL, CapRights::ALL, 0);
         g.named("pool", pool);
         let own = g.give(block + PROCESS_OWN, CapRights::ALL, 0);

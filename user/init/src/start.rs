@@ -218,6 +218,9 @@ impl System<'_> {
             irqs: Vec::new(),
             ioports: Vec::new(),
         };
+        if self.process_server() == Some(index) {
+            self.process_memory(index, untyped)?;
+        }
         g.slots.init = g.give(block + INIT_EP, CLIENT_RIGHTS, 0);
         let debug_rights = match p.debug {
             true => CapRights::READ.union(CapRights::WRITE),
@@ -245,7 +248,7 @@ impl System<'_> {
             self.scheduler_grants(&mut g, index, untyped)?;
         }
         if self.process_server() == Some(index) {
-            self.process_grants(&mut g, index, untyped)?;
+            self.process_grants(&mut g, index)?;
         }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {

@@ -27,9 +27,9 @@ pub fn provisional() -> CostTable {
             ObjectType::CNode => kind(1_500, 200),
             ObjectType::SchedContext | ObjectType::Reply => kind(1_500, 0),
             ObjectType::VSpace => kind(3_000, 0),
-            ObjectType::PageUpperDirectory
-            | ObjectType::PageDirectory
-            | ObjectType::PageTable => kind(2_500, 0),
+            ObjectType::PageUpperDirectory | ObjectType::PageDirectory | ObjectType::PageTable => {
+                kind(2_500, 0)
+            }
             ObjectType::SmallPage | ObjectType::LargePage => kind(1_500, 0),
         };
     }

@@ -189,7 +189,11 @@ fn main(info: &'static ProcessInfo) -> u32 {
 
 /// The message loop: receives on the current Reply object, and moves to a
 /// free one when a wait keeps it.
-fn serve(server: &mut Server, init: keel_sys::Cap<Endpoint>, endpoint: keel_sys::Cap<Endpoint>) -> ! {
+fn serve(
+    server: &mut Server,
+    init: keel_sys::Cap<Endpoint>,
+    endpoint: keel_sys::Cap<Endpoint>,
+) -> ! {
     let mut transport = EndpointServer::announcing(init, endpoint, server.reply(0), None);
     let mut incoming = Incoming::default();
     let mut out = OutMessage::new();

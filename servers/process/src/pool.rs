@@ -81,9 +81,8 @@ impl Pool {
             base: 0,
             bits: POOL_BITS,
         };
-        let buddy = Buddy::new(&[region], MIN_GROUP_BITS).map_err(|_| {
-            InvocationError::from(keel_abi::Error::InvalidArgument)
-        })?;
+        let buddy = Buddy::new(&[region], MIN_GROUP_BITS)
+            .map_err(|_| InvocationError::from(keel_abi::Error::InvalidArgument))?;
         Ok(Pool { buddy, caps })
     }
 

@@ -13,8 +13,7 @@ use keel_abi::archive::Archive;
 use keel_abi::process::{NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR};
 use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
 use keel_loader::{
-    slot, Budget, ExtraPage, GivenCap, ProcessConfig, SlotLayout, CALLER_SLOTS,
-    SCHED_CONTEXT_BITS,
+    slot, Budget, ExtraPage, GivenCap, ProcessConfig, SlotLayout, CALLER_SLOTS, SCHED_CONTEXT_BITS,
 };
 use keel_mm_core::buddy::{Block, Error as PoolFailure};
 use keel_process_core::cost::CostTable;
@@ -22,8 +21,8 @@ use keel_process_core::quota::{Quota, QuotaError};
 use keel_process_core::table::{Pid, ProcessTable, State};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_protocols::process::{
-    how, Ended, Entries, Entry, Name, ProcessError, ProcessServer, SpawnArgs, Spawned,
-    Teardown, CHILD_CLIENT_BASE, MIN_GROUP_BITS, POOL_BITS,
+    how, Ended, Entries, Entry, Name, ProcessError, ProcessServer, SpawnArgs, Spawned, Teardown,
+    CHILD_CLIENT_BASE, MIN_GROUP_BITS, POOL_BITS,
 };
 use keel_protocols::wire::REPLY_OK;
 use keel_protocols::Caller;
@@ -146,7 +145,11 @@ impl<'a> Server<'a> {
     /// The badge of the process in table slot `index`.
     fn badge(index: usize, activity: ActivityId) -> Option<ClientBadge> {
         let client = CHILD_CLIENT_BASE.checked_add(u16::try_from(index).ok()?)?;
-        Some(ClientBadge::new(ClientId::new(client)?, activity, Rights::NONE))
+        Some(ClientBadge::new(
+            ClientId::new(client)?,
+            activity,
+            Rights::NONE,
+        ))
     }
 
     /// The running process a badge's client number names.
@@ -268,7 +271,11 @@ impl<'a> Server<'a> {
             });
         }
         let info = ProcessInfo {
-            name: self.table.get(pid).map(|p| p.record.name.as_str().into()).unwrap_or_default(),
+            name: self
+                .table
+                .get(pid)
+                .map(|p| p.record.name.as_str().into())
+                .unwrap_or_default(),
             slots: ProcessSlots {
                 tcb: slot::TCB,
                 cnode: slot::CNODE,
@@ -336,12 +343,7 @@ impl<'a> Server<'a> {
     }
 
     /// Charges the objects keel-loader made to `pid`'s quota.
-    fn charge_initial(
-        &mut self,
-        pid: Pid,
-        made: &[u64],
-        radix: u64,
-    ) -> Result<u64, ProcessError> {
+    fn charge_initial(&mut self, pid: Pid, made: &[u64], radix: u64) -> Result<u64, ProcessError> {
         let costs = &self.costs;
         let p = self.table.get_mut(pid).ok_or(ProcessError::Kernel)?;
         let mut quota = p.record.quota;

@@ -51,7 +51,12 @@ pub fn manifest() -> Manifest {
         Restart::Never,
     );
     server.debug = true;
-    let mut m = manifest_of("process-tests", alloc::vec![server], alloc::vec![], alloc::vec![]);
+    let mut m = manifest_of(
+        "process-tests",
+        alloc::vec![server],
+        alloc::vec![],
+        alloc::vec![],
+    );
     m.process = Some(SERVER as u16);
     m
 }
@@ -123,7 +128,10 @@ pub fn spawn(c: &mut Client, argument: u64) -> Result<Spawned, String> {
 /// Waits for `pid`; fails unless it ended `expected`.
 pub fn wait_for(c: &mut Client, pid: u64, expected: Ended) -> TestResult {
     let got = c.wait(pid).map_err(|e| format!("wait {pid:#x}: {e:?}"))?;
-    ensure!(got == expected, "process {pid:#x} ended {got:?}, expected {expected:?}");
+    ensure!(
+        got == expected,
+        "process {pid:#x} ended {got:?}, expected {expected:?}"
+    );
     Ok(())
 }
 
@@ -149,7 +157,10 @@ pub fn pool_is_whole(c: &mut Client) -> TestResult {
 pub fn spawn_wait_exit(env: &Env) -> TestResult {
     started!(env, system, c);
     let early = spawn(&mut c, arg(MODE_EXIT, 42))?;
-    ensure!(early.deadline > early.charged && early.charged > 0, "spawned {early:?}");
+    ensure!(
+        early.deadline > early.charged && early.charged > 0,
+        "spawned {early:?}"
+    );
     wait_for(&mut c, early.pid, exited(42))?;
     let late = spawn_with(&mut c, arg(MODE_EXIT, 9), SMALL, PLENTY, 1)
         .map_err(|e| format!("spawn below the test: {e:?}"))?;
@@ -170,7 +181,11 @@ pub fn list_processes(env: &Env) -> TestResult {
     let mut other = client(env, &system, 2)?;
     let theirs = spawn(&mut other, arg(MODE_RECV, 0))?;
     let list = c.list().map_err(|e| format!("list: {e:?}"))?;
-    ensure!(list.len() == 2, "{} processes listed, expected 2", list.len());
+    ensure!(
+        list.len() == 2,
+        "{} processes listed, expected 2",
+        list.len()
+    );
     let entry = |pid| list.iter().find(|e| e.pid == pid);
     let (Some(ea), Some(eb)) = (entry(a.pid), entry(b.pid)) else {
         return Err(format!("list {list:?} lacks {:#x} or {:#x}", a.pid, b.pid));
@@ -179,12 +194,24 @@ pub fn list_processes(env: &Env) -> TestResult {
         ea.name == "spawnee" && ea.state == 0 && ea.memory == SMALL && ea.quota == PLENTY,
         "running entry {ea:?}"
     );
-    ensure!(ea.charged >= a.charged, "entry {ea:?} charged less than at spawn {a:?}");
-    ensure!(eb.state == how::EXITED && eb.memory == 0, "exited entry {eb:?}");
-    ensure!(entry(theirs.pid).is_none(), "another client's process is listed");
+    ensure!(
+        ea.charged >= a.charged,
+        "entry {ea:?} charged less than at spawn {a:?}"
+    );
+    ensure!(
+        eb.state == how::EXITED && eb.memory == 0,
+        "exited entry {eb:?}"
+    );
+    ensure!(
+        entry(theirs.pid).is_none(),
+        "another client's process is listed"
+    );
     step(c.kill(a.pid).map_err(|e| format!("{e:?}")), "kill")?;
     wait_for(&mut c, b.pid, exited(3))?;
-    step(other.kill(theirs.pid).map_err(|e| format!("{e:?}")), "kill theirs")?;
+    step(
+        other.kill(theirs.pid).map_err(|e| format!("{e:?}")),
+        "kill theirs",
+    )?;
     let left = c.list().map_err(|e| format!("list: {e:?}"))?;
     ensure!(left.is_empty(), "{} processes left", left.len());
     pool_is_whole(&mut c)
@@ -219,19 +246,34 @@ pub fn cannot_reach_others(env: &Env) -> TestResult {
 /// for no process, an object asked for by a client with no group.
 pub fn refusals(env: &Env) -> TestResult {
     started!(env, system, c);
-    let unknown = c.spawn(SpawnArgs::default(), &"no-such".try_into().unwrap_or_default());
-    ensure!(unknown == Err(ProcessError::NoSuchProgram), "unknown program: {unknown:?}");
+    let unknown = c.spawn(
+        SpawnArgs::default(),
+        &"no-such".try_into().unwrap_or_default(),
+    );
+    ensure!(
+        unknown == Err(ProcessError::NoSuchProgram),
+        "unknown program: {unknown:?}"
+    );
     let huge = spawn_with(&mut c, 0, 1 << (POOL_BITS + 1), PLENTY, CHILD_PRIORITY);
-    ensure!(huge == Err(ProcessError::BadArgument), "a group past the pool: {huge:?}");
+    ensure!(
+        huge == Err(ProcessError::BadArgument),
+        "a group past the pool: {huge:?}"
+    );
     let nobody = c.wait(0x1234_5678);
-    ensure!(nobody == Err(ProcessError::NoSuchProcess), "wait for no process: {nobody:?}");
+    ensure!(
+        nobody == Err(ProcessError::NoSuchProcess),
+        "wait for no process: {nobody:?}"
+    );
     let groupless = c.alloc_object(keel_abi::ObjectType::Endpoint as u64, 0);
-    ensure!(groupless == Err(ProcessError::NotAProcess), "object for a client: {groupless:?}");
+    ensure!(
+        groupless == Err(ProcessError::NotAProcess),
+        "object for a client: {groupless:?}"
+    );
     pool_is_whole(&mut c)
 }
 
 /// The charge of a small spawnee's initial objects.
-fn initial_charge(c: &mut Client) -> Result<u64, String> {
+pub fn initial_charge(c: &mut Client) -> Result<u64, String> {
     let s = spawn(c, arg(MODE_EXIT, 0))?;
     wait_for(c, s.pid, exited(0))?;
     Ok(s.charged)
@@ -245,8 +287,14 @@ pub fn allocation_past_quota_refused(env: &Env) -> TestResult {
     let initial = initial_charge(&mut c)?;
     let extra = 100_000;
     let kind = keel_abi::ObjectType::Endpoint as u64;
-    let s = spawn_with(&mut c, arg(MODE_ALLOC_ALL, kind), SMALL, initial + extra, CHILD_PRIORITY)
-        .map_err(|e| format!("spawn: {e:?}"))?;
+    let s = spawn_with(
+        &mut c,
+        arg(MODE_ALLOC_ALL, kind),
+        SMALL,
+        initial + extra,
+        CHILD_PRIORITY,
+    )
+    .map_err(|e| format!("spawn: {e:?}"))?;
     let ended = c.wait(s.pid).map_err(|e| format!("wait: {e:?}"))?;
     let made = ended.status & 0xff_ffff;
     let refused = alloc_status(made as u32, 4) as u64;
@@ -262,14 +310,24 @@ pub fn allocation_past_quota_refused(env: &Env) -> TestResult {
 pub fn spawn_past_quota_refused(env: &Env) -> TestResult {
     started!(env, system, c);
     let initial = initial_charge(&mut c)?;
-    let refused = spawn_with(&mut c, arg(MODE_EXIT, 0), SMALL, initial - 1, CHILD_PRIORITY);
+    let refused = spawn_with(
+        &mut c,
+        arg(MODE_EXIT, 0),
+        SMALL,
+        initial - 1,
+        CHILD_PRIORITY,
+    );
     ensure!(
         refused == Err(ProcessError::QuotaExceeded),
         "a spawn one instruction short: {refused:?}"
     );
     let fits = spawn_with(&mut c, arg(MODE_EXIT, 5), SMALL, initial, CHILD_PRIORITY)
         .map_err(|e| format!("a spawn with exactly its charge: {e:?}"))?;
-    ensure!(fits.charged == initial, "charged {} then {initial}", fits.charged);
+    ensure!(
+        fits.charged == initial,
+        "charged {} then {initial}",
+        fits.charged
+    );
     wait_for(&mut c, fits.pid, exited(5))?;
     let list = c.list().map_err(|e| format!("list: {e:?}"))?;
     ensure!(list.is_empty(), "left behind: {list:?}");

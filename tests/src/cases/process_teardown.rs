@@ -6,7 +6,8 @@
 //! teardown` measures it under `-icount`.
 
 use crate::cases::process_server::{
-    exited, pool_is_whole, spawn, started, wait_for, Client, SERVER,
+    exited, initial_charge, pool_is_whole, spawn, spawn_with, started, wait_for, Client,
+    CHILD_PRIORITY, SERVER,
 };
 use crate::system::expect_state;
 use crate::{ensure, Env, TestResult};
@@ -37,7 +38,10 @@ fn kill_blocked(env: &Env, argument: u64, processes: u64) -> TestResult {
     started!(env, system, c);
     let s = spawn(&mut c, argument)?;
     let t = kill(&mut c, s.pid, processes)?;
-    ensure!(t.deadline == s.deadline, "kill's deadline {t:?}, spawn's {s:?}");
+    ensure!(
+        t.deadline == s.deadline,
+        "kill's deadline {t:?}, spawn's {s:?}"
+    );
     keel_rt::println!(
         "  teardown of {argument:#x}: {} ticks, deadline {}",
         t.measured,
@@ -101,6 +105,8 @@ pub fn slot_and_badge_reused(env: &Env) -> TestResult {
     pool_is_whole(&mut c)
 }
 
+/// A mix's group: room for the largest mix besides the program.
+const MIX_GROUP: u64 = 1 << 18;
 /// Spawn/kill cycles in TEARDOWN0105.
 const CYCLES: u64 = 300;
 
@@ -110,9 +116,20 @@ const CYCLES: u64 = 300;
 /// `bench teardown`).
 pub fn cycles_lose_no_memory(env: &Env) -> TestResult {
     started!(env, system, c);
+    // Four times a small spawnee's initial charge: room for the largest
+    // mix, and a deadline near what a teardown may take.
+    let quota = 4 * initial_charge(&mut c)?;
     let (mut met, mut worst) = (0, 0);
     for i in 0..CYCLES {
-        let s = spawn(&mut c, arg(MODE_MIX, i.wrapping_mul(0x2545_f491) ^ 0x5a5a))?;
+        let seed = i.wrapping_mul(0x2545_f491) ^ 0x5a5a;
+        let s = spawn_with(
+            &mut c,
+            arg(MODE_MIX, seed),
+            MIX_GROUP,
+            quota,
+            CHILD_PRIORITY,
+        )
+        .map_err(|e| format!("spawn mix {seed:#x}: {e:?}"))?;
         let t = kill(&mut c, s.pid, 1)?;
         met += u64::from(t.measured <= t.deadline);
         worst = worst.max(t.measured * 1000 / t.deadline.max(1));

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use keel_abi::manifest::{Manifest, MapRights, Restart, Role};
 use keel_protocols::badge::{ClientBadge, SignalBadge};
+use keel_protocols::process::{OWN_BITS, POOL_BITS, SPARE_SLOTS as PROCESS_SPARE_SLOTS};
 use keel_protocols::scheduler::{SPARE_SLOTS, TIMEOUT_FAULT_BADGE, UNTYPED_BITS};
 
 use super::activity::{percent, ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
@@ -83,6 +84,15 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
                  scheduling contexts, its endpoint badged {TIMEOUT_FAULT_BADGE:#x} as every \
                  activity thread's timeout endpoint",
                 (1u64 << UNTYPED_BITS) / 1024
+            ));
+        }
+        if manifest.process.is_some_and(|s| usize::from(s) == i) {
+            caps.push(format!(
+                "an untyped pool of {} MiB for its processes' reclamation groups, an untyped \
+                 of {} KiB for its own objects, SchedControl, the ASID pool, the boot archive \
+                 (read-only) and {PROCESS_SPARE_SLOTS} spare slots",
+                (1u64 << POOL_BITS) >> 20,
+                (1u64 << OWN_BITS) / 1024
             ));
         }
         if p.role == Role::Server {

@@ -10,11 +10,11 @@
 #![no_main]
 
 use keel_abi::{BootInfo, CapRights, ObjectType};
-use keel_bench::{at, counter_overhead, failed, Step};
+use keel_bench::{at, counter_overhead, Step};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{init_thread::CNODE, init_thread::DEBUG, Untyped};
-use keel_sys::{AbsoluteCPtr, CPtr, Cap, Error, InvocationError};
+use keel_sys::{AbsoluteCPtr, CPtr, Cap, InvocationError};
 
 mod waiters;
 
@@ -50,20 +50,7 @@ pub(crate) fn timed<T>(
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
-    let (largest, bits) = boot_info
-        .untypeds()
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.is_device == 0)
-        .max_by_key(|(_, u)| u.size_bits)
-        .map(|(i, u)| (boot_info.untyped.start + i as u64, u.size_bits))
-        .ok_or_else(|| failed("no untyped memory", Error::NotEnoughMemory))?;
-    if bits < 26 {
-        return Err(failed(
-            "the largest untyped is under 64 MiB",
-            Error::NotEnoughMemory,
-        ));
-    }
+    let (largest, _) = keel_bench::largest_untyped(boot_info, 26)?;
     let big: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(largest));
     let mut next = boot_info.empty.start;
     let mut take = |n: u64| {

@@ -11,6 +11,7 @@ mod charts;
 mod plot;
 mod sched;
 mod servers;
+mod teardown;
 
 use std::path::Path;
 
@@ -46,6 +47,9 @@ pub enum BenchWhat {
     /// Activities under the scheduler server: Vortex's Figure 8 shares per
     /// window of 1 s, with one thread and four, and the server's costs (-icount).
     Activities(app::AppBenchArgs),
+    /// Teardown: each object kind's reclamation cost (one revoke of a group
+    /// of N objects), the process server's cost table (-icount).
+    Teardown(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -114,6 +118,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
+        BenchWhat::Teardown(a) => teardown::run(root, a),
     }
 }
 

@@ -31,9 +31,12 @@ pub struct NotificationLayout {
     /// Non-zero while it is being destroyed: signals are dropped, and the
     /// kernel refuses waits and binding.
     pub closing: u64,
+    /// How many interrupt lines signal it, so its delete looks for them
+    /// only when there are some.
+    pub irq_lines: u64,
 }
 
-const _: () = assert!(size_of::<NotificationLayout>() == 56);
+const _: () = assert!(size_of::<NotificationLayout>() == 64);
 const _: () = assert!(size_of::<NotificationLayout>() <= 1 << NOTIFICATION_BITS);
 
 const STATE: u64 = offset_of!(NotificationLayout, state) as u64;
@@ -42,6 +45,7 @@ const QUEUE: u64 = offset_of!(NotificationLayout, queue) as u64;
 const BOUND: u64 = offset_of!(NotificationLayout, bound) as u64;
 const SCHED_CONTEXT: u64 = offset_of!(NotificationLayout, sched_context) as u64;
 const CLOSING: u64 = offset_of!(NotificationLayout, closing) as u64;
+const IRQ_LINES: u64 = offset_of!(NotificationLayout, irq_lines) as u64;
 
 /// Where a notification stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +136,17 @@ impl Notification {
     /// The thread bound to it (0: none).
     pub fn bound(self, mem: &impl ObjectMemory) -> u64 {
         self.read(mem, BOUND)
+    }
+
+    /// How many interrupt lines signal it.
+    pub fn irq_lines(self, mem: &impl ObjectMemory) -> u64 {
+        self.read(mem, IRQ_LINES)
+    }
+
+    /// One more interrupt line signals it (`1`), or one fewer (`-1`).
+    pub fn count_irq_line(self, mem: &mut impl ObjectMemory, change: i64) {
+        let lines = self.irq_lines(mem).wrapping_add_signed(change);
+        self.write(mem, IRQ_LINES, lines);
     }
 
     /// The scheduling context bound to it (0: none).

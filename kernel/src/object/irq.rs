@@ -22,6 +22,7 @@ use keel_abi::{CapRights, CapType, Error, Label};
 use keel_kernel_core::cap::Cap;
 use keel_kernel_core::cspace::{insert_new, lookup_slot, read_cap};
 use keel_kernel_core::error::SyscallError;
+use keel_kernel_core::notification::Notification;
 
 const LINES: usize = InterruptController::MAX_LINES;
 
@@ -92,7 +93,7 @@ pub fn invoke_control(
     let dest = empty_slot(msg, 0, request.index, request.depth)?;
     InterruptController::route(irq, request.route);
     ISSUED[irq as usize].write(true);
-    TARGET[irq as usize].write((0, 0));
+    set_target(irq, (0, 0));
     // As in seL4, a line with a handler starts unmasked: its first
     // interrupt is delivered (or, with no notification set, dropped and
     // the line masked until Ack).
@@ -116,9 +117,9 @@ pub fn invoke_handler(label: Label, msg: &Message, cap: Cap) -> Result<Outcome, 
             if ntfn.kind() != CapType::Notification || !ntfn.rights().contains(CapRights::WRITE) {
                 return Err(SyscallError::invalid_capability(1));
             }
-            TARGET[irq as usize].write((ntfn.paddr(), ntfn.badge()));
+            set_target(irq, (ntfn.paddr(), ntfn.badge()));
         }
-        Label::IrqHandlerClear => TARGET[irq as usize].write((0, 0)),
+        Label::IrqHandlerClear => set_target(irq, (0, 0)),
         _ => return Err(Error::IllegalOperation.into()),
     }
     Ok(Outcome::Done([0, 0]))
@@ -144,13 +145,28 @@ pub fn interrupt(irq: u64) {
 pub fn finalise(irq: u64) {
     InterruptController::release(irq);
     let i = irq as usize;
-    if let (Some(issued), Some(enabled), Some(target)) =
-        (ISSUED.get(i), ENABLED.get(i), TARGET.get(i))
-    {
+    if let (Some(issued), Some(enabled)) = (ISSUED.get(i), ENABLED.get(i)) {
         issued.write(false);
         enabled.write(false);
-        target.write((0, 0));
+        set_target(irq, (0, 0));
     }
+}
+
+/// Makes `irq` (a line below `InterruptController::lines()`) signal
+/// `target` (`(object, badge)`, object 0 for none), keeping each
+/// notification's count of the lines that signal it.
+fn set_target(irq: u64, target: (u64, u64)) {
+    let Some(cell) = TARGET.get(irq as usize) else {
+        return;
+    };
+    let (old, _) = cell.read();
+    if old != 0 {
+        Notification::at(old).count_irq_line(&mut KernelMemory, -1);
+    }
+    if target.0 != 0 {
+        Notification::at(target.0).count_irq_line(&mut KernelMemory, 1);
+    }
+    cell.write(target);
 }
 
 /// Masks or unmasks `irq` (a line below `InterruptController::lines()`).
@@ -175,10 +191,14 @@ pub fn may_signal() -> bool {
 }
 
 /// The notification at `ntfn` is being destroyed: no line signals it any more.
+/// Only a notification some line signals is looked for.
 pub fn notification_deleted(ntfn: u64) {
-    for target in &TARGET {
-        if target.read().0 == ntfn {
-            target.write((0, 0));
+    if Notification::at(ntfn).irq_lines(&KernelMemory) == 0 {
+        return;
+    }
+    for irq in 0..LINES as u64 {
+        if TARGET[irq as usize].read().0 == ntfn {
+            set_target(irq, (0, 0));
         }
     }
 }

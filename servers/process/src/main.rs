@@ -18,12 +18,12 @@
 
 extern crate alloc;
 
-mod costs;
 mod pool;
 mod server;
 
 use keel_abi::archive::Archive;
 use keel_abi::fault::FaultType;
+use keel_process_core::cost::CostTable;
 use keel_process_core::table::State;
 use keel_protocols::badge::{classify, Delivered};
 use keel_protocols::init::{self, InitError, InitServer};
@@ -181,7 +181,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         machine,
         archive,
         pool,
-        costs::provisional(),
+        CostTable::for_arch(keel_sys::arch::ARCH),
         REPLIES as usize,
     );
     serve(&mut server, slot(s.init), slot(endpoint))

@@ -144,6 +144,28 @@ pub fn smallest_untyped(boot_info: &BootInfo, min_bits: u8, not: Option<u64>) ->
         .ok_or_else(|| failed("no untyped large enough", Error::NotEnoughMemory))
 }
 
+/// The root slot and size of the largest RAM untyped, which must hold at
+/// least `2^min_bits` bytes.
+///
+/// # Errors
+/// `NotEnoughMemory` naming the size when it is smaller.
+pub fn largest_untyped(boot_info: &BootInfo, min_bits: u8) -> Step<(u64, u8)> {
+    let (slot, bits) = boot_info
+        .untypeds()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.is_device == 0)
+        .max_by_key(|(_, u)| u.size_bits)
+        .map(|(i, u)| (boot_info.untyped.start + i as u64, u.size_bits))
+        .ok_or_else(|| failed("no untyped memory", Error::NotEnoughMemory))?;
+    if bits < min_bits {
+        return Err(Failure::new(alloc::format!(
+            "the largest untyped is 2^{bits} bytes, under the 2^{min_bits} needed"
+        )));
+    }
+    Ok((slot, bits))
+}
+
 /// Prepares `tcb` to run in the caller's CSpace and VSpace at `priority`,
 /// on `sc` configured for `budget` µs every `period` µs; the caller then
 /// writes its registers and starts it.

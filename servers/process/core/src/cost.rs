@@ -85,4 +85,16 @@ impl CostTable {
             .and_then(|one| one.checked_mul(count))
             .ok_or(CostError::Overflow)
     }
+
+    /// The table with every cost raised by `percent` per cent (rounded up).
+    pub fn with_margin(&self, percent: u64) -> CostTable {
+        let raise = |v: u64| v.saturating_mul(100 + percent).div_ceil(100);
+        CostTable {
+            teardown_fixed: raise(self.teardown_fixed),
+            kinds: self.kinds.map(|k| KindCost {
+                object: raise(k.object),
+                per_slot: raise(k.per_slot),
+            }),
+        }
+    }
 }

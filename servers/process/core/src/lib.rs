@@ -17,9 +17,12 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod calibrated;
 pub mod cost;
 pub mod quota;
 pub mod table;
+
+pub use calibrated::MARGIN_PERCENT;
 
 #[cfg(test)]
 mod tests;

@@ -171,3 +171,41 @@ fn a_slot_names_its_process_whatever_the_generation() {
     assert_eq!(t.at(second.index()).map(|p| p.record), Some(2));
     assert!(t.get(first).is_none());
 }
+
+#[test]
+fn the_calibrated_tables_have_a_margin_and_charge_every_kind_but_untyped() {
+    use keel_abi::Arch;
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let t = CostTable::for_arch(arch);
+        assert!(t.teardown_fixed > 0);
+        for &kind in ObjectType::ALL {
+            let size = match kind {
+                ObjectType::CNode => 4,
+                ObjectType::SchedContext => 9,
+                ObjectType::Untyped => 12,
+                _ => 0,
+            };
+            let cost = t.cost(kind, size, 1);
+            match kind {
+                ObjectType::Untyped => assert_eq!(cost, Err(CostError::Untyped)),
+                _ => assert!(cost.unwrap() > 0, "{kind:?} on {arch:?}"),
+            }
+        }
+    }
+    let plain = CostTable::new(
+        1_000,
+        [KindCost {
+            object: 10,
+            per_slot: 3,
+        }; 13],
+    );
+    let raised = plain.with_margin(10);
+    assert_eq!(raised.teardown_fixed, 1_100);
+    assert_eq!(
+        raised.kind(ObjectType::Tcb),
+        KindCost {
+            object: 11,
+            per_slot: 4
+        }
+    );
+}

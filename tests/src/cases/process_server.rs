@@ -30,7 +30,7 @@ pub const CHILD_PRIORITY: u8 = 100;
 /// The test's thread while the server runs: below its processes.
 const TEST_PRIORITY: u64 = 50;
 /// The test thread's priority otherwise.
-const DRIVER_PRIORITY: u64 = 255;
+pub const DRIVER_PRIORITY: u64 = 255;
 /// A spawnee's group: 128 KiB.
 pub const SMALL: u64 = 1 << 17;
 /// A quota no spawnee comes near.
@@ -93,6 +93,10 @@ macro_rules! started {
         let m = ps::manifest();
         let archive = crate::system::archive($env)?;
         let mut $system = crate::system::set_up_sized($env, &m, &archive, ps::SYSTEM_BITS)?;
+        // Init's place is above everything it starts (an earlier test may
+        // have left the thread lower): the server's one-way `ready` finds
+        // it waiting.
+        crate::thread::set_own_priority(ps::DRIVER_PRIORITY)?;
         crate::support::step($system.start_all(), "start the process server")?;
         crate::system::expect_state(&$system, ps::SERVER, keel_init::State::Running)?;
         let mut $c = ps::client($env, &$system, 1)?;

@@ -49,18 +49,22 @@ pub struct SpawnArgs {
     pub memory: u64,
     /// Its reclamation quota, in instructions of teardown.
     pub quota: u64,
-    /// Argument register 0 at entry (a keel-rt program finds it as
-    /// `ProcessInfo::arg`).
+    /// The program's argument: argument register 0 at entry, or with
+    /// [`KEEL_RT`] the `arg` of its ProcessInfo page.
     pub arg: u64,
     /// Its priority, at most the server's.
     pub priority: u8,
-    /// Padding.
-    pub pad: u8,
+    /// [`KEEL_RT`] or 0.
+    pub flags: u8,
     /// The activity its badge names (0: the caller's).
     pub activity: u16,
     /// Padding.
     pub pad2: u32,
 }
+
+/// A [`SpawnArgs::flags`] bit: the program is built on keel-rt, whose
+/// entry takes the address of its ProcessInfo page in argument register 0.
+pub const KEEL_RT: u8 = 1;
 
 /// What spawn answers.
 #[repr(C)]

@@ -22,7 +22,7 @@ use keel_process_core::table::{Pid, ProcessTable, State};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_protocols::process::{
     how, Ended, Entries, Entry, Name, ProcessError, ProcessServer, SpawnArgs, Spawned, Teardown,
-    CHILD_CLIENT_BASE, MIN_GROUP_BITS, POOL_BITS,
+    CHILD_CLIENT_BASE, KEEL_RT, MIN_GROUP_BITS, POOL_BITS,
 };
 use keel_protocols::wire::REPLY_OK;
 use keel_protocols::Caller;
@@ -312,7 +312,10 @@ impl<'a> Server<'a> {
         let cfg = ProcessConfig {
             priority: args.priority.into(),
             fault_ep: Some(CPtr::from_bits(base + FAULT_EP)),
-            arg: args.arg,
+            arg: match args.flags & KEEL_RT {
+                0 => args.arg,
+                _ => PROCESS_INFO_VADDR,
+            },
             caps: &caps,
             layout: SlotLayout {
                 cnode_radix: radix,

@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use keel_abi::manifest::{Manifest, Restart, Role};
 use keel_protocols::process::{
-    how, Ended, ProcessClient, ProcessError, SpawnArgs, Spawned, POOL_BITS,
+    how, Ended, ProcessClient, ProcessError, SpawnArgs, Spawned, KEEL_RT, POOL_BITS,
 };
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::Rights;
@@ -157,7 +157,8 @@ pub fn pool_is_whole(c: &mut Client) -> TestResult {
 
 /// PROCESS0100: spawn, wait and the exit status, whether the process
 /// exits before the wait (its end kept for the wait) or after (the wait's
-/// reply kept until it does); a reaped pid is no process.
+/// reply kept until it does); a reaped pid is no process; a keel-rt
+/// program (hello) runs and exits through the server too.
 pub fn spawn_wait_exit(env: &Env) -> TestResult {
     started!(env, system, c);
     let early = spawn(&mut c, arg(MODE_EXIT, 42))?;
@@ -173,6 +174,19 @@ pub fn spawn_wait_exit(env: &Env) -> TestResult {
         c.wait(early.pid) == Err(ProcessError::NoSuchProcess),
         "a reaped process is still waited for"
     );
+    // A keel-rt program: its ProcessInfo page names the server as its init,
+    // and returning from main is its exit.
+    let args = SpawnArgs {
+        memory: 1 << 21,
+        quota: PLENTY,
+        priority: CHILD_PRIORITY,
+        flags: KEEL_RT,
+        ..SpawnArgs::default()
+    };
+    let hello = c
+        .spawn(args, &"hello".try_into().unwrap_or_default())
+        .map_err(|e| format!("spawn hello: {e:?}"))?;
+    wait_for(&mut c, hello.pid, exited(0))?;
     pool_is_whole(&mut c)
 }
 

@@ -43,9 +43,10 @@ fn kill_blocked(env: &Env, argument: u64, processes: u64) -> TestResult {
         "kill's deadline {t:?}, spawn's {s:?}"
     );
     keel_rt::println!(
-        "  teardown of {argument:#x}: {} ticks, deadline {}",
+        "  teardown of {argument:#x}: {} ticks, deadline {}, initial charge {}",
         t.measured,
-        t.deadline
+        t.deadline,
+        s.charged
     );
     let list = c.list().map_err(|e| format!("list: {e:?}"))?;
     ensure!(list.is_empty(), "left behind: {list:?}");

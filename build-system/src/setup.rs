@@ -91,10 +91,7 @@ fn ensure_qemu() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let install = format!(
-        "apt-get update && apt-get install -y --no-install-recommends {}",
-        QEMU_PACKAGES.join(" ")
-    );
+    let install = install_command(&QEMU_PACKAGES);
     if !is_root() || find_on_path("apt-get").is_none() {
         bail!(
             "{} not found on PATH; install QEMU, e.g. on Debian/Ubuntu run as root:\n    {install}",
@@ -106,7 +103,7 @@ fn ensure_qemu() -> Result<()> {
         missing.join(" and ")
     );
     apt(&["update"])?;
-    if let Err(first) = apt_install() {
+    if let Err(first) = apt_install(&QEMU_PACKAGES) {
         if !first.to_lowercase().contains("qemu-utils") {
             bail!("`{install}` failed:\n{first}");
         }
@@ -116,7 +113,7 @@ fn ensure_qemu() -> Result<()> {
             QEMU_PACKAGES.join(" and ")
         );
         apt(&["remove", "-y", "qemu-utils"])?;
-        if let Err(second) = apt_install() {
+        if let Err(second) = apt_install(&QEMU_PACKAGES) {
             bail!("`{install}` failed after removing qemu-utils:\n{second}");
         }
     }
@@ -134,11 +131,37 @@ fn ensure_qemu() -> Result<()> {
     Ok(())
 }
 
-/// Runs `apt-get install` for QEMU; on failure returns apt's output.
-fn apt_install() -> std::result::Result<(), String> {
+/// The command that installs `packages`, for messages.
+fn install_command(packages: &[&str]) -> String {
+    format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    )
+}
+
+/// Installs the Debian `packages` that provide `what` (which is missing)
+/// with apt-get when running as root; otherwise fails saying what to run.
+///
+/// # Errors
+/// Not root, no apt-get, or apt-get failed.
+pub fn install_packages(what: &str, packages: &[&str]) -> Result<()> {
+    let install = install_command(packages);
+    if !is_root() || find_on_path("apt-get").is_none() {
+        bail!("{what} not found; install it, e.g. on Debian/Ubuntu run as root:\n    {install}");
+    }
+    println!(
+        "{what} not found; installing {} with apt-get",
+        packages.join(" ")
+    );
+    apt(&["update"])?;
+    apt_install(packages).map_err(|e| anyhow::anyhow!("`{install}` failed:\n{e}"))
+}
+
+/// Runs `apt-get install` for `packages`; on failure returns apt's output.
+fn apt_install(packages: &[&str]) -> std::result::Result<(), String> {
     let output = Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends"])
-        .args(QEMU_PACKAGES)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
         .map_err(|e| format!("could not run apt-get: {e}"))?;
@@ -154,7 +177,11 @@ fn apt_install() -> std::result::Result<(), String> {
     ))
 }
 
-fn apt(args: &[&str]) -> Result<()> {
+/// Runs `apt-get ARGS` non-interactively.
+///
+/// # Errors
+/// apt-get could not run or failed.
+pub fn apt(args: &[&str]) -> Result<()> {
     let status = Command::new("apt-get")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -166,7 +193,8 @@ fn apt(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -8,6 +8,7 @@ mod activities;
 mod app;
 mod boot;
 mod charts;
+mod linux;
 mod plot;
 mod sched;
 mod servers;
@@ -17,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use plot::Figure;
 
@@ -50,10 +51,13 @@ pub enum BenchWhat {
     /// Teardown: each object kind's reclamation cost (one revoke of a group
     /// of N objects), the process server's cost table (-icount).
     Teardown(app::AppBenchArgs),
+    /// Linux on the same emulator and flags (Debian's kernel, a static C /init):
+    /// map-touch-unmap and SIGKILL teardown costs that `mm` and `teardown` compare with.
+    Linux(linux::LinuxBenchArgs),
 }
 
 /// One reported figure.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Measurement {
     /// What was measured.
     pub name: String,
@@ -119,6 +123,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Servers(a) => servers::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
         BenchWhat::Teardown(a) => teardown::run(root, a),
+        BenchWhat::Linux(a) => linux::run(root, a),
     }
 }
 

@@ -9,9 +9,15 @@
 //! `target/bench/teardown-<arch>.json` and plots each kind's revoke and
 //! longest stretch against N in `target/bench/teardown-<arch>.svg`.
 //!
-//! The summary's comparisons with Linux and the measured teardowns of
-//! spawned processes need the process server and the Linux baseline; until
-//! this bench runs them, those fields are `null`.
+//! Against Linux (`bench linux`'s SIGKILL-to-`waitpid` figures, measured
+//! under the same QEMU flags), each Keel kind with a Linux counterpart
+//! (notification and eventfd, endpoint and pipe, thread and thread, mapped
+//! frame and touched one-page mapping) compares median per-object slopes,
+//! and the fixed parts compare the revoke of an empty group with killing a
+//! process that made nothing. Without the Linux baseline (no network, no
+//! cross compiler) those ratios are `null` and the bench says why. The
+//! measured teardowns of spawned processes against their deadlines need
+//! the process server in the bench; until then those fields are `null`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +26,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::linux::{self, ObjectKind, TeardownBaseline};
 use super::plot::{Chart, Figure, Format, LineChart, Scale, Series};
 use super::Measurement;
 
@@ -60,6 +67,29 @@ pub struct KindCost {
     pub longest_stretch_growth: f64,
 }
 
+/// Keel's kinds with a Linux counterpart.
+const LINUX_PAIRS: [(&str, ObjectKind); 4] = [
+    ("Notification", ObjectKind::Eventfd),
+    ("Endpoint", ObjectKind::Pipe),
+    ("Tcb", ObjectKind::Thread),
+    ("SmallPage", ObjectKind::Mapping),
+];
+
+/// One kind's per-object cost beside its Linux counterpart's.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LinuxPair {
+    /// Keel's `ObjectType`.
+    pub keel: String,
+    /// What the Linux process held.
+    pub linux: ObjectKind,
+    /// Keel's median slope, instructions per object.
+    pub keel_per_object: f64,
+    /// Linux's slope.
+    pub linux_per_object: f64,
+    /// Keel over Linux.
+    pub ratio: f64,
+}
+
 /// The figures the issue asks for. Those this bench cannot measure yet are
 /// `None` (see the module's description).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -89,6 +119,10 @@ pub struct TeardownReport {
     pub per_cnode_slot: u64,
     /// Every kind's cost.
     pub kinds: Vec<KindCost>,
+    /// The Linux kernel compared with, if its baseline was there.
+    pub linux_kernel: Option<String>,
+    /// Keel's kinds beside their Linux counterparts.
+    pub linux_pairs: Vec<LinuxPair>,
     /// Every row's figures.
     pub measurements: Vec<Measurement>,
 }
@@ -184,8 +218,36 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<TeardownReport> {
         revoke_fixed,
         per_cnode_slot,
         kinds,
+        linux_kernel: None,
+        linux_pairs: Vec::new(),
         measurements: summarise(samples, "instructions", accel),
     })
+}
+
+/// Fills in the comparison with Linux's teardown figures.
+pub fn compare(r: &mut TeardownReport, linux: &TeardownBaseline) {
+    r.linux_pairs = LINUX_PAIRS
+        .iter()
+        .filter_map(|&(keel, kind)| {
+            let ours = r.kinds.iter().find(|k| k.object_type == keel)?;
+            let theirs = linux.per_object(kind)?;
+            Some(LinuxPair {
+                keel: keel.to_string(),
+                linux: kind,
+                keel_per_object: ours.per_object_median,
+                linux_per_object: theirs,
+                ratio: ours.per_object_median / theirs,
+            })
+        })
+        .collect();
+    r.summary.per_object_over_linux_max = r.linux_pairs.iter().map(|p| p.ratio).reduce(f64::max);
+    let fixed = r
+        .measurements
+        .iter()
+        .find(|m| m.name == format!("reclaim-{EMPTY}"))
+        .map(|m| m.median);
+    r.summary.fixed_over_linux = fixed.map(|f| f / linux.fixed);
+    r.linux_kernel = Some(linux.kernel.clone());
 }
 
 /// The table as `keel-process-core`'s `calibrated.rs` writes it for one
@@ -262,7 +324,11 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
         let kernel = build_app(root, "teardown", arch, args.release)?;
         let accel = "tcg-icount";
         let samples = boot_and_collect(root, "teardown", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel)?;
+        let mut r = report_from(&samples, accel)?;
+        match linux::teardown_baseline(root, arch) {
+            Ok(baseline) => compare(&mut r, &baseline),
+            Err(e) => println!("\nno comparison with Linux on {arch}: {e:#}"),
+        }
         super::print_table(&r.measurements);
         println!("\nreclamation costs on {arch} (instructions, worst sample):");
         println!(
@@ -332,6 +398,28 @@ mod tests {
         assert!(src.starts_with("CostTable::new(\n    1200,"));
         assert!(src.contains("cost(500, 50), // CNode"));
         assert_eq!(src.matches("cost(").count(), 13);
+    }
+
+    #[test]
+    fn linux_ratios_take_the_medians() {
+        let mut lines = vec!["BENCH reclaim-empty 0 1000".to_string()];
+        lines.push("BENCH reclaim-cnode-slot 4 2000".into());
+        for (row, _) in KINDS {
+            lines.push(format!("BENCH reclaim-{row} 10 3000"));
+        }
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut r = report_from(&samples(&lines), "tcg-icount").unwrap();
+        let linux: TeardownBaseline = serde_json::from_str(
+            r#"{"kernel": "6.1", "fixed": 50000.0, "kinds": [
+                {"kind": "eventfd", "per_object": 100.0, "intercept": 0.0, "points": []},
+                {"kind": "thread", "per_object": 2000.0, "intercept": 0.0, "points": []}]}"#,
+        )
+        .unwrap();
+        compare(&mut r, &linux);
+        // Every kind's slope is (3000 - 1000) / 10 = 200.
+        assert_eq!(r.linux_pairs.len(), 2);
+        assert_eq!(r.summary.per_object_over_linux_max, Some(2.0));
+        assert_eq!(r.summary.fixed_over_linux, Some(0.02));
     }
 
     #[test]

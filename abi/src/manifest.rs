@@ -226,6 +226,10 @@ pub struct Manifest {
     /// Index in [`Manifest::programs`] of the program init lends the
     /// kernel's UART (`InitCap::SerialDevice`): the serial server.
     pub serial: Option<u16>,
+    /// Index in [`Manifest::programs`] of the process server: init gives
+    /// it a pool of untyped memory for its processes' reclamation groups,
+    /// the boot archive mapped read-only, an ASID pool and SchedControl.
+    pub process: Option<u16>,
     /// What to run.
     pub start: Start,
 }
@@ -320,6 +324,7 @@ mod tests {
             }],
             scheduler: Some(1),
             serial: None,
+            process: Some(1),
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

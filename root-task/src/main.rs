@@ -98,6 +98,7 @@ fn system(boot_info: &BootInfo, archive: &Archive<'_>, manifest: &Manifest) -> u
         slots: boot_info.empty.start..boot_info.empty.end,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: Some(keel_init::ArchiveFrames::of(boot_info)),
     };
     let mut system = match System::new(manifest, archive, res) {
         Ok(s) => s,

@@ -115,6 +115,7 @@ pub fn manifest_of(
         activities: vec![],
         scheduler: None,
         serial: None,
+        process: None,
         start: Start::System,
     }
 }
@@ -173,13 +174,24 @@ pub fn set_up<'a>(
     manifest: &'a Manifest,
     archive: &'a Archive<'a>,
 ) -> Result<System<'a>, String> {
-    let (pool, _) = env.untyped(23)?;
+    set_up_sized(env, manifest, archive, 23)
+}
+
+/// As [`set_up`], from an untyped of at least `2^pool_bits` bytes.
+pub fn set_up_sized<'a>(
+    env: &Env,
+    manifest: &'a Manifest,
+    archive: &'a Archive<'a>,
+    pool_bits: u8,
+) -> Result<System<'a>, String> {
+    let (pool, _) = env.untyped(pool_bits)?;
     let first = env.slots(64)?;
     let res = Resources {
         pool,
         slots: first..first + 64,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: Some(keel_init::ArchiveFrames::of(env.boot_info)),
     };
     let mut system = step(System::new(manifest, archive, res), "set the system up")?;
     system.set_verbose(false);

@@ -165,6 +165,7 @@ fn manifest() -> Manifest {
         activities,
         scheduler: Some(SCHEDULER as u16),
         serial: None,
+        process: None,
         start: Start::System,
     }
 }
@@ -319,6 +320,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut objects = Objects {
         ut: own,

@@ -137,6 +137,7 @@ fn manifest() -> Manifest {
         activities: vec![],
         scheduler: None,
         serial: None,
+        process: None,
         start: Start::System,
     }
 }
@@ -177,6 +178,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut slots = Slots {
         next: first + INIT_SLOTS,

@@ -290,3 +290,35 @@ fn one_active_scheduler_server_above_the_activities() {
         &["2 programs have sched_control = true (scheduler, d)"],
     );
 }
+
+#[test]
+fn one_active_process_server() {
+    let server = |keys: &str| {
+        valid().replace(
+            "[[program]]\nname = \"console\"",
+            &format!(
+                "[[program]]\nname = \"process\"\ncrate = \"keel-process\"\nrole = \"server\"\n\
+                 process_server = true\n{keys}\n[[program]]\nname = \"console\""
+            ),
+        )
+    };
+    let s = parse(&server("priority = 230")).unwrap();
+    let m = s.manifest(&[], Start::System).unwrap();
+    assert_eq!(m.process, Some(1));
+    let r = report::render(&m, "system.toml");
+    assert!(
+        r.contains("an untyped pool of 8 MiB for its processes' reclamation groups"),
+        "{r}"
+    );
+    fails(
+        &server("priority = 230\npassive = true"),
+        &["program \"process\"", "remove passive"],
+    );
+    fails(
+        &server("priority = 230").replace(
+            "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\n",
+            "name = \"d\"\ncrate = \"keel-hello\"\nrole = \"app\"\nprocess_server = true\n",
+        ),
+        &["2 programs have process_server = true (process, d)"],
+    );
+}

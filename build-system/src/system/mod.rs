@@ -51,6 +51,9 @@ pub struct Program {
     /// Is the serial server: init lends it the kernel's UART
     /// (`serial_device = true`).
     pub serial_device: bool,
+    /// Is the process server: gets the pool its processes' groups are
+    /// carved from and the boot archive (`process_server = true`).
+    pub process_server: bool,
     /// The activity its requests are charged to: 0 (the system's own) for the
     /// root task and servers, its activity's number for a member of a
     /// declared activity (1, 2, ... in file order), and the numbers after
@@ -280,6 +283,12 @@ impl System {
                 .programs
                 .iter()
                 .position(|p| p.serial_device)
+                .map(|i| index(i, "programs"))
+                .transpose()?,
+            process: self
+                .programs
+                .iter()
+                .position(|p| p.process_server)
                 .map(|i| index(i, "programs"))
                 .transpose()?,
             start,

@@ -76,6 +76,8 @@ pub struct Program {
     pub sched_control: Option<bool>,
     /// Gets the UART the kernel prints to (the serial server).
     pub serial_device: Option<bool>,
+    /// Is the process server (gets the process pool and the boot archive).
+    pub process_server: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use keel_abi::manifest::{Manifest, MapRights, Restart, Role};
 use keel_protocols::badge::{ClientBadge, SignalBadge};
+use keel_protocols::process::{OWN_BITS, POOL_BITS, SPARE_SLOTS as PROCESS_SPARE_SLOTS};
 use keel_protocols::scheduler::{SPARE_SLOTS, TIMEOUT_FAULT_BADGE, UNTYPED_BITS};
 
 use super::activity::{percent, ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
@@ -90,6 +91,15 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
                 "the kernel's UART, lent (COM1's ports on x86_64, the PL011's page on \
                  aarch64), and {} spare slots for its clients' notifications",
                 keel_protocols::serial::SPARE_SLOTS
+            ));
+        }
+        if manifest.process.is_some_and(|s| usize::from(s) == i) {
+            caps.push(format!(
+                "an untyped pool of {} MiB for its processes' reclamation groups, an untyped \
+                 of {} KiB for its own objects, SchedControl, the ASID pool, the boot archive \
+                 (read-only) and {PROCESS_SPARE_SLOTS} spare slots",
+                (1u64 << POOL_BITS) >> 20,
+                (1u64 << OWN_BITS) / 1024
             ));
         }
         if p.role == Role::Server {

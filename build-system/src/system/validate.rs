@@ -82,6 +82,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         }
     }
     activity::check_scheduler(&f, &programs, &activities)?;
+    check_process_server(&f, &programs)?;
     devices::check_irqs(&f, &programs)?;
     devices::check_ioports(&f, &programs)?;
     devices::check_serial_device(&f, &programs)?;
@@ -270,6 +271,7 @@ fn programs(
             debug: p.debug.unwrap_or(false),
             sched_control: p.sched_control.unwrap_or(false),
             serial_device: p.serial_device.unwrap_or(false),
+            process_server: p.process_server.unwrap_or(false),
             activity,
             maps,
             irqs,
@@ -292,6 +294,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("restart_limit", p.restart_limit.is_some()),
         ("sched_control", p.sched_control.is_some()),
         ("serial_device", p.serial_device.is_some()),
+        ("process_server", p.process_server.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
         ("[[program.ioport]]", !p.ioport.is_empty()),
@@ -563,4 +566,35 @@ fn check_used(
         }
     }
     Ok(())
+}
+
+/// The process server (`process_server = true`): at most one, an active
+/// server (it is its processes' fault handler, and their faults come with
+/// no context it could run on afterwards).
+fn check_process_server(f: &str, programs: &[Program]) -> Result<()> {
+    let servers: Vec<&Program> = programs.iter().filter(|p| p.process_server).collect();
+    if servers.len() > 1 {
+        let names: Vec<&str> = servers.iter().map(|p| p.name.as_str()).collect();
+        bail!(
+            "{f}: {} programs have process_server = true ({}); the process pool goes to one \
+             process server: keep it on one",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let Some(p) = servers.first() else {
+        return Ok(());
+    };
+    let entry = format!("{f}: program \"{}\"", p.name);
+    match p.sched {
+        Some(s) if p.role == Role::Server && !s.passive => Ok(()),
+        Some(_) if p.role == Role::Server => bail!(
+            "{entry}: the process server handles its processes' faults and must run when \
+             none lends it a context; remove passive"
+        ),
+        _ => bail!(
+            "{entry}: process_server = true is for a server (role = \"server\"); change its \
+             role or remove the key"
+        ),
+    }
 }

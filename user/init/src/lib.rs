@@ -45,6 +45,7 @@ extern crate alloc;
 mod activities;
 mod devices;
 mod memory;
+mod process;
 mod start;
 pub mod supervise;
 
@@ -83,6 +84,29 @@ pub struct Resources {
     /// whose write right to `debug = true` programs (it keeps the rest, the
     /// rights to halt and to turn the kernel's knobs, for itself).
     pub debug: Cap<Debug>,
+    /// The boot archive's frames, for the process server (`None`: a
+    /// system without one).
+    pub archive: Option<ArchiveFrames>,
+}
+
+/// The boot archive's frames in the root task's CNode, which init maps
+/// read-only into the process server.
+#[derive(Clone, Debug)]
+pub struct ArchiveFrames {
+    /// The slots of its frame caps, in address order.
+    pub slots: Range<u64>,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl ArchiveFrames {
+    /// The archive's frames as the kernel's BootInfo names them.
+    pub fn of(boot_info: &keel_abi::bootinfo::BootInfo) -> Self {
+        ArchiveFrames {
+            slots: boot_info.archive_frames.start..boot_info.archive_frames.end,
+            size: boot_info.archive_size,
+        }
+    }
 }
 
 /// Why init could not do what was asked.
@@ -278,10 +302,14 @@ impl<'a> System<'a> {
                 continue;
             }
             let block = self.programs[index].block;
+            let bits = match self.process_server() == Some(index) {
+                true => keel_protocols::process::SERVER_BITS,
+                false => PROGRAM_BITS,
+            };
             memory::retype(
                 self.res.pool,
                 ObjectType::Untyped,
-                PROGRAM_BITS.into(),
+                bits.into(),
                 block + memory::UNTYPED,
                 1,
             )?;

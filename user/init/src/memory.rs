@@ -3,7 +3,8 @@
 //! program, and objects retyped straight into the next slot.
 //!
 //! ```text
-//! a program's block: UNTYPED | LOADER .. LOADER+6 | REPLY | INIT_EP | ADMIN_EP | SCHED_UNTYPED | (unused to BLOCK)
+//! a program's block: UNTYPED | LOADER .. LOADER+6 | REPLY | INIT_EP | ADMIN_EP | SCHED_UNTYPED
+//!                    | PROCESS_POOL | PROCESS_OWN | (unused to BLOCK)
 //! ```
 
 use core::ops::Range;
@@ -31,9 +32,14 @@ pub(crate) const ADMIN_EP: u64 = INIT_EP + 1;
 /// The untyped the scheduler server makes contexts from (in its block,
 /// retyped from its own untyped at each start).
 pub(crate) const SCHED_UNTYPED: u64 = INIT_EP + 2;
+/// The process server's pool (in its block, retyped from its own untyped
+/// at each start).
+pub(crate) const PROCESS_POOL: u64 = INIT_EP + 3;
+/// The process server's untyped for its own objects (likewise).
+pub(crate) const PROCESS_OWN: u64 = INIT_EP + 4;
 /// Slots per program.
 pub(crate) const BLOCK: u64 = 16;
-const _: () = assert!(SCHED_UNTYPED < BLOCK);
+const _: () = assert!(PROCESS_OWN < BLOCK);
 
 /// Init's empty slots, handed out in order.
 pub(crate) struct Slots {

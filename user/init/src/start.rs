@@ -61,9 +61,9 @@ pub fn init_badge(index: usize) -> Option<ClientBadge> {
 }
 
 /// The caps a program gets, as keel-loader's list and the page's slots.
-struct Grants {
+pub(crate) struct Grants {
     caps: Vec<GivenCap>,
-    slots: ProcessSlots,
+    pub(crate) slots: ProcessSlots,
     connections: Vec<NamedCap>,
     irqs: Vec<IrqCap>,
     ioports: Vec<IoPortCap>,
@@ -72,7 +72,7 @@ struct Grants {
 impl Grants {
     /// Gives `cptr` (of init's) with `rights` and `badge`; returns the
     /// program's slot for it.
-    fn give(&mut self, cptr: u64, rights: CapRights, badge: u64) -> u64 {
+    pub(crate) fn give(&mut self, cptr: u64, rights: CapRights, badge: u64) -> u64 {
         self.caps.push(GivenCap {
             cptr: CPtr::from_bits(cptr),
             rights,
@@ -82,7 +82,7 @@ impl Grants {
     }
 
     /// Names the cap at `slot` `name` in the program's page.
-    fn named(&mut self, name: &str, slot: u64) {
+    pub(crate) fn named(&mut self, name: &str, slot: u64) {
         self.connections.push(NamedCap {
             name: name.into(),
             slot,
@@ -121,7 +121,11 @@ impl System<'_> {
         let block = self.programs[index].block;
         let untyped: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(block + UNTYPED));
         let grants = self.grants(index, untyped)?;
-        let (shared, regions) = self.shared_frames(index);
+        let (mut shared, mut regions) = self.shared_frames(index);
+        let is_process_server = self.process_server() == Some(index);
+        if is_process_server {
+            regions.extend(self.archive_frames(&mut shared));
+        }
         let info = ProcessInfo {
             name: p.name.clone(),
             slots: grants.slots,
@@ -159,7 +163,10 @@ impl System<'_> {
             shared_frames: &shared,
             mcp: Some(sched.priority.into()),
             layout: SlotLayout {
-                cnode_radix: CNODE_RADIX,
+                cnode_radix: match is_process_server {
+                    true => keel_protocols::process::SERVER_CNODE_RADIX,
+                    false => CNODE_RADIX,
+                },
                 first_given: slot::FIRST_GIVEN,
                 first_loader: grants.slots.spare.map_or(FIRST_LOADER, |(_, end)| end),
             },
@@ -219,6 +226,9 @@ impl System<'_> {
             irqs: Vec::new(),
             ioports: Vec::new(),
         };
+        if self.process_server() == Some(index) {
+            self.process_memory(index, untyped)?;
+        }
         g.slots.init = g.give(block + INIT_EP, CLIENT_RIGHTS, 0);
         let debug_rights = match p.debug {
             true => CapRights::READ.union(CapRights::WRITE),
@@ -254,6 +264,9 @@ impl System<'_> {
                 g.ioports.push(IoPortCap { first, last, slot });
             }
             g.slots.spare = Some((FIRST_LOADER, FIRST_LOADER + serial::SPARE_SLOTS));
+        }
+        if self.process_server() == Some(index) {
+            self.process_grants(&mut g, index)?;
         }
         for c in self.manifest.connections.iter() {
             if usize::from(c.client) != index {

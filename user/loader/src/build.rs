@@ -33,6 +33,7 @@ pub(crate) struct Builder<'a> {
     res: &'a Resources,
     cfg: &'a ProcessConfig<'a>,
     next_child_slot: Cell<u64>,
+    made: Cell<[u64; ObjectType::ALL.len()]>,
 }
 
 fn bad(step: &'static str) -> LoadError {
@@ -93,6 +94,7 @@ impl<'a> Builder<'a> {
             res,
             cfg,
             next_child_slot: Cell::new(cfg.layout.first_loader),
+            made: Cell::new([0; ObjectType::ALL.len()]),
         })
     }
 
@@ -127,7 +129,11 @@ impl<'a> Builder<'a> {
         self.res
             .untyped
             .untyped_retype(ty, size_bits, &dst, self.caller(offset), 1)
-            .context(step)
+            .context(step)?;
+        let mut made = self.made.get();
+        made[ty as usize] += 1;
+        self.made.set(made);
+        Ok(())
     }
 
     /// Moves the cap in caller slot `offset` to the next loader slot of the child.
@@ -437,6 +443,7 @@ impl<'a> Builder<'a> {
             sched_context: self.cap(SCHED_CONTEXT_SLOT),
             entry: self.elf.entry(),
             slots_used: self.next_child_slot.get(),
+            made: self.made.get(),
         })
     }
 }

@@ -53,7 +53,7 @@ mod build;
 
 use core::fmt;
 use core::ops::Range;
-use keel_abi::CapRights;
+use keel_abi::{CapRights, ObjectType};
 use keel_sys::cap::{AsidPool, CNode, Frame, SchedContext, SchedControl, Tcb, Untyped, VSpace};
 use keel_sys::{CPtr, Cap, InvocationError};
 
@@ -256,6 +256,10 @@ pub struct Process {
     pub entry: u64,
     /// Slots of its CNode in use.
     pub slots_used: u64,
+    /// How many objects of each kind (indexed by `ObjectType as usize`)
+    /// were retyped from the untyped, the caller's scratch paging
+    /// structures among them: what the process's teardown deletes.
+    pub made: [u64; ObjectType::ALL.len()],
 }
 
 /// A failed load: the kernel's (or the loader's) error, with its detail,

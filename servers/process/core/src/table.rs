@@ -23,7 +23,8 @@ impl Pid {
         Pid(raw)
     }
 
-    fn index(self) -> usize {
+    /// The table slot it names (a badge names a process by it).
+    pub fn index(self) -> usize {
         (self.0 & ((1 << INDEX_BITS) - 1)) as usize
     }
 
@@ -41,6 +42,8 @@ pub enum State {
     Exited(u64),
     /// Ended by a kill.
     Killed,
+    /// Ended by a fault of this type, which its server took.
+    Faulted(u64),
 }
 
 /// Why the table refused.
@@ -160,6 +163,11 @@ impl<T> ProcessTable<T> {
         let slot = &mut self.slots[pid.index()];
         slot.generation = (slot.generation + 1) & (u64::MAX >> INDEX_BITS);
         slot.process.take().ok_or(TableError::NoSuchProcess)
+    }
+
+    /// The process in slot `index`, whatever its generation.
+    pub fn at(&self, index: usize) -> Option<&Process<T>> {
+        self.slots.get(index)?.process.as_ref()
     }
 
     /// Every process not yet reaped, in slot order.

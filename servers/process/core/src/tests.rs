@@ -158,6 +158,21 @@ fn a_killed_process_keeps_its_record_until_reaped() {
 }
 
 #[test]
+fn a_slot_names_its_process_whatever_the_generation() {
+    let mut t: ProcessTable<u8> = ProcessTable::new(2);
+    let first = t.insert(1).unwrap();
+    assert_eq!(t.at(first.index()).map(|p| p.pid), Some(first));
+    t.end(first, State::Faulted(5)).unwrap();
+    assert_eq!(t.reap(first).unwrap().state, State::Faulted(5));
+    assert!(t.at(first.index()).is_none());
+    let second = t.insert(2).unwrap();
+    assert_eq!(second.index(), first.index());
+    assert_ne!(second, first);
+    assert_eq!(t.at(second.index()).map(|p| p.record), Some(2));
+    assert!(t.get(first).is_none());
+}
+
+#[test]
 fn the_calibrated_tables_have_a_margin_and_charge_every_kind_but_untyped() {
     use keel_abi::Arch;
     for arch in [Arch::X86_64, Arch::Aarch64] {

@@ -137,6 +137,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut system = init(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
@@ -218,6 +219,8 @@ fn manifest(timer: Program) -> Manifest {
         regions: vec![],
         activities: vec![],
         scheduler: None,
+        serial: None,
+        process: None,
         start: Start::System,
     }
 }

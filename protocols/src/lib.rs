@@ -48,3 +48,29 @@ pub use server::{serve, Caller, ServeLoop, ServerTransport, Service};
 pub type Text<const N: usize> = heapless::String<N>;
 /// A bounded list, for `data` arguments: at most `N` items.
 pub type List<T, const N: usize> = heapless::Vec<T, N>;
+
+/// Every protocol's id: requests carry it in their label, so no two
+/// protocols may share one (checked when the crate is built).
+pub const PROTOCOL_IDS: [(u16, &str); 6] = [
+    (console::PROTOCOL, "console"),
+    (init::PROTOCOL, "init"),
+    (scheduler::PROTOCOL, "scheduler"),
+    (timer::PROTOCOL, "timer"),
+    (serial::PROTOCOL, "serial"),
+    (process::PROTOCOL, "process"),
+];
+
+const _: () = {
+    let mut i = 0;
+    while i < PROTOCOL_IDS.len() {
+        let mut j = i + 1;
+        while j < PROTOCOL_IDS.len() {
+            assert!(
+                PROTOCOL_IDS[i].0 != PROTOCOL_IDS[j].0,
+                "two protocols share an id"
+            );
+            j += 1;
+        }
+        i += 1;
+    }
+};

@@ -11,7 +11,8 @@
 //! dispatch function in memory, and `sys` (feature `sys`) carries messages
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
-//! own modules ([`console`], [`init`], [`scheduler`]).
+//! own modules ([`console`], [`init`], [`scheduler`], [`timer`]); [`accounting`]
+//! holds the consumption records every server keeps per activity.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -19,6 +20,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod accounting;
 pub mod badge;
 pub mod cap;
 pub mod client;

@@ -38,6 +38,11 @@ pub const USAGE: Rights = match Rights::protocol(0) {
     None => Rights::NONE,
 };
 
+/// Counter ticks per microsecond under QEMU `-icount` (one instruction a
+/// nanosecond; the counter counts instructions), to set records beside the
+/// kernel's `Consumed`.
+pub const TICKS_PER_US: u64 = 1000;
+
 /// What a server spent for one activity (or, in row 0, for none).
 #[repr(C)]
 #[derive(

@@ -231,7 +231,10 @@ mod tests {
         l.charge(ActivityId(9), 7);
         l.charge(ActivityId(0), 1);
         l.overhead(2);
-        assert_eq!((l.of(ActivityId(5)).ticks, l.of(ActivityId(5)).requests), (150, 2));
+        assert_eq!(
+            (l.of(ActivityId(5)).ticks, l.of(ActivityId(5)).requests),
+            (150, 2)
+        );
         assert_eq!(l.row(1).map(|r| r.activity), Some(5));
         assert_eq!(l.row(2).map(|r| r.activity), Some(2));
         assert_eq!(l.row(3), None);
@@ -262,14 +265,19 @@ mod tests {
         let serve = |l: &mut Ledger<4>, b| {
             let link = Loopback::new(
                 b,
-                |request: &Incoming, reply: &mut OutMessage| Serving(&mut *l).handle(request, reply),
+                |request: &Incoming, reply: &mut OutMessage| {
+                    Serving(&mut *l).handle(request, reply)
+                },
                 |_| None,
             );
             let mut c = AccountingClient::new(link);
             (c.record(1), c.record(0), c.record(2))
         };
         let (one, zero, two) = serve(&mut l, badge(USAGE));
-        assert_eq!(one.map(|r| (r.activity, r.ticks, r.requests)), Ok((7, 42, 1)));
+        assert_eq!(
+            one.map(|r| (r.activity, r.ticks, r.requests)),
+            Ok((7, 42, 1))
+        );
         assert_eq!(zero.map(|r| r.activity), Ok(0));
         assert_eq!(two, Err(AccountingError::NoSuchRecord));
         let (refused, _, _) = serve(&mut l, badge(Rights::NONE));

@@ -55,7 +55,7 @@ pub struct Usage {
 }
 
 /// Servers whose records the scheduler server reads.
-pub const MAX_SERVERS: usize = 4;
+pub const MAX_SERVERS: usize = 8;
 
 /// Where an activity's CPU went: in its own threads and at each server the
 /// scheduler server reads the records of (in the order they were added).

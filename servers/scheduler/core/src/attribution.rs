@@ -58,7 +58,10 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
     }
 
     /// Where `activity`'s CPU went (see [`Attribution`]).
-    pub(crate) fn attribute(&mut self, activity: ActivityId) -> Result<Attribution, SchedulerError> {
+    pub(crate) fn attribute(
+        &mut self,
+        activity: ActivityId,
+    ) -> Result<Attribution, SchedulerError> {
         let mut out = Attribution {
             servers: self.servers.len() as u32,
             ..Attribution::default()

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::vec::Vec;
 
 use keel_abi::CapType;
-use keel_protocols::cap::ReceivedCap;
 use keel_protocols::accounting::Ledger;
+use keel_protocols::cap::ReceivedCap;
 use keel_protocols::scheduler::{badge_activity, USAGE};
 use keel_protocols::{ClientBadge, ClientId, RpcError};
 

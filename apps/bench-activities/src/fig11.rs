@@ -236,13 +236,13 @@ fn windows(
         let mut attributed = 0;
         for i in 0..3 {
             let (s, e) = (&start.at[i], &end.at[i]);
-            own_us[i] = e.direct_us - s.direct_us;
+            own_us[i] = e.direct_us.saturating_sub(s.direct_us);
             attributed += e.consumed_us - s.consumed_us;
-            for h in 0..HOPS {
+            for (h, t) in ticks[i].iter_mut().enumerate() {
                 let col = column + h;
-                ticks[i][h] = e.server_ticks[col] - s.server_ticks[col];
+                *t = e.server_ticks[col] - s.server_ticks[col];
                 if e.passive & (1 << col) == 0 {
-                    attributed += ticks[i][h] / accounting::TICKS_PER_US;
+                    attributed += *t / accounting::TICKS_PER_US;
                 }
             }
         }

@@ -15,6 +15,10 @@
 //! context's: the activities' (from the server), the background thread's,
 //! the scheduler server's and this thread's (read with `Consumed`).
 //!
+//! Then Vortex's Figure 11 ([`fig11`]): requests through a chain of
+//! servers ([`chain`]) that keep consumption records, every server passive
+//! and again with the middle one active.
+//!
 //! Lines: `BENCH fig8-<threads>-a<activity> <entitled ppm> <measured ppm>`
 //! per window (threads 1 or 4), `BENCH usage-query 0 <instructions>`,
 //! `BENCH timeout-fault 0 <instructions>` (the scheduler server's time per

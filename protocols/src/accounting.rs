@@ -30,6 +30,7 @@
 use crate::badge::{ActivityId, Rights};
 use crate::protocol;
 use crate::server::Caller;
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
 
 /// The right to read a server's records (protocol right 0).
@@ -161,6 +162,112 @@ impl<const N: usize> AccountingServer for Ledger<N> {
     }
 }
 
+/// A ledger that the threads of one server share (several passive threads
+/// receiving on one endpoint, so that a request stuck on a caller's spent
+/// budget holds one thread and not the server): rows are claimed and added
+/// to with atomic operations, so no lock is held across a preemption. A
+/// row's ticks and requests are each exact; a reader may see one request's
+/// ticks before its count.
+pub struct SharedLedger<const N: usize> {
+    overhead: Row,
+    rows: [Row; N],
+}
+
+struct Row {
+    activity: AtomicU16,
+    ticks: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Row {
+    const fn new() -> Row {
+        Row {
+            activity: AtomicU16::new(0),
+            ticks: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn add(&self, ticks: u64, requests: u64) {
+        self.ticks.fetch_add(ticks, Ordering::Relaxed);
+        self.requests.fetch_add(requests, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Record {
+        Record {
+            ticks: self.ticks.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            activity: self.activity.load(Ordering::Acquire),
+            reserved: [0; 6],
+        }
+    }
+}
+
+impl<const N: usize> SharedLedger<N> {
+    /// An empty ledger.
+    pub const fn new() -> Self {
+        SharedLedger {
+            overhead: Row::new(),
+            rows: [const { Row::new() }; N],
+        }
+    }
+
+    /// As [`Ledger::charge`], from any of the server's threads.
+    pub fn charge(&self, activity: ActivityId, ticks: u64) {
+        self.row_for(activity).add(ticks, 1);
+    }
+
+    /// As [`Ledger::overhead`].
+    pub fn overhead(&self, ticks: u64) {
+        self.overhead.add(ticks, 0);
+    }
+
+    /// The row of `activity`, claimed when it has none (the overhead row
+    /// for activity 0 or when every row is taken).
+    fn row_for(&self, activity: ActivityId) -> &Row {
+        if activity.0 == 0 {
+            return &self.overhead;
+        }
+        for row in &self.rows {
+            match row
+                .activity
+                .compare_exchange(0, activity.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return row,
+                Err(a) if a == activity.0 => return row,
+                Err(_) => {}
+            }
+        }
+        &self.overhead
+    }
+
+    /// Row `index` (0: the overhead; rows claimed in order, so the first
+    /// unclaimed one ends the ledger).
+    pub fn row(&self, index: u16) -> Option<Record> {
+        match index {
+            0 => Some(self.overhead.read()),
+            i => self
+                .rows
+                .get(usize::from(i) - 1)
+                .map(Row::read)
+                .filter(|r| r.activity != 0),
+        }
+    }
+}
+
+impl<const N: usize> Default for SharedLedger<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> AccountingServer for &SharedLedger<N> {
+    fn record(&mut self, caller: &Caller, index: u16) -> Result<Record, AccountingError> {
+        caller.require(USAGE)?;
+        self.row(index).ok_or(AccountingError::NoSuchRecord)
+    }
+}
+
 /// Times one request on the architecture's counter, leaving out the time
 /// its thread was away (see the module doc) and the time it paused for
 /// (calls to the next server, which keeps its own records).
@@ -242,6 +349,21 @@ mod tests {
         assert_eq!((o.ticks, o.requests, o.activity), (10, 2, 0));
         assert_eq!(l.total(), 190);
         assert_eq!(l.of(ActivityId(9)).ticks, 0);
+    }
+
+    #[test]
+    fn a_shared_ledger_keeps_what_a_ledger_keeps() {
+        let shared: SharedLedger<2> = SharedLedger::new();
+        let mut plain: Ledger<2> = Ledger::new();
+        for (a, t) in [(5, 100), (2, 30), (5, 50), (9, 7), (0, 1)] {
+            shared.charge(ActivityId(a), t);
+            plain.charge(ActivityId(a), t);
+        }
+        shared.overhead(2);
+        plain.overhead(2);
+        for i in 0..4 {
+            assert_eq!(shared.row(i), plain.row(i), "row {i}");
+        }
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! server's records); and `BENCH fig11-<run>-attributed <non-idle µs>
 //! <attributed µs>`: the window's time less the background thread's, and
 //! of that what the activities' contexts used and the active server's
-//! records charged to them.
+//! records charged to them; `BENCH fig11-<run>-measuring <scheduler µs>
+//! <controller µs>` (the scheduler server's and this thread's use) and
+//! `BENCH fig11-<run>-active-server 0 <µs>` (the active server's use).
 
-use crate::chain::{client, server, FIRST, HOPS, SEATS};
+use crate::chain::{client, server, FIRST, HOPS, POOL, SEATS};
 use crate::{Client, Objects, ACTIVITY_PRIORITIES, PERIOD_US};
 use core::sync::atomic::Ordering;
 use keel_abi::object::MIN_SCHED_CONTEXT_BITS;
@@ -46,6 +48,21 @@ const ACTIVE_BUDGET_US: u64 = 2_500;
 const IDLE_BUDGET_US: u32 = 100;
 /// The servers' priority, above the activities'.
 const SERVER_PRIORITY: u64 = 150;
+
+/// The contexts read with `Consumed` besides the activities': the
+/// background thread's, the scheduler server's and this thread's.
+pub struct Contexts(pub [Cap<SchedContext>; 3]);
+
+impl Contexts {
+    /// Adds what each used since the last read to `used` (the active
+    /// server's, when there is one, last).
+    fn read(&self, own: Option<Cap<SchedContext>>, used: &mut [u64; 4]) -> Step<()> {
+        for (sc, u) in self.0.iter().chain(own.iter()).zip(used.iter_mut()) {
+            *u += at("consumed", sc.sched_context_consumed())?;
+        }
+        Ok(())
+    }
+}
 
 /// One snapshot of where the activities' CPU went.
 struct Snapshot {
@@ -98,28 +115,22 @@ fn chain(
     let mut own = None;
     // Last first, so each relays to one that already serves.
     for h in (0..HOPS).rev() {
-        let i = k * HOPS + h;
+        let number = k * HOPS + h;
         let next = match eps.get(h + 1) {
-            Some(&n) => mint(
-                objects,
-                n,
-                ClientBadge::new(client_id(1), ActivityId(0), Rights::RELAY),
-            )?,
+            Some(&n) => {
+                let relay = ClientBadge::new(client_id(1), ActivityId(0), Rights::RELAY);
+                mint(objects, n, relay)?
+            }
             None => 0,
         };
-        let reply = objects.make(ObjectType::Reply, 0)?;
-        for (w, v) in SEATS[i].wiring.iter().zip([eps[h], reply, ready, next]) {
-            w.store(v, Ordering::SeqCst);
-        }
-        let t = objects.thread_with(SERVER_PRIORITY, server, i as u64)?;
+        let is_active = active && h == 1;
         let sc: Cap<SchedContext> =
             crate::cap(objects.make(ObjectType::SchedContext, MIN_SCHED_CONTEXT_BITS.into())?);
-        let is_active = active && h == 1;
-        let (budget, period) = if is_active {
-            (ACTIVE_BUDGET_US, u64::from(PERIOD_US))
+        let (budget, period, threads) = if is_active {
+            (ACTIVE_BUDGET_US, u64::from(PERIOD_US), 1)
         } else {
             let slice = keel_abi::sched::ROOT_TIMESLICE_US;
-            (slice, slice)
+            (slice, slice, POOL)
         };
         at(
             "a server's context",
@@ -132,15 +143,31 @@ fn chain(
                 SchedContextFlags::NONE,
             ),
         )?;
-        at("bind a server", sc.sched_context_bind(t))?;
-        at("start a server", t.tcb_resume())?;
-        let _ = crate::cap::<Endpoint>(ready).recv(None);
+        for p in 0..threads {
+            let i = number * POOL + p;
+            let reply = objects.make(ObjectType::Reply, 0)?;
+            let wiring = [eps[h], reply, ready, next, number as u64];
+            for (w, v) in SEATS[i].wiring.iter().zip(wiring) {
+                w.store(v, Ordering::SeqCst);
+            }
+            let t = objects.thread_with(SERVER_PRIORITY, server, i as u64)?;
+            // A passive server's threads each start on the context, say
+            // they are ready and give it back.
+            at("bind a server", sc.sched_context_bind(t))?;
+            at("start a server", t.tcb_resume())?;
+            let _ = crate::cap::<Endpoint>(ready).recv(None);
+            if !is_active {
+                at("make a server passive", sc.sched_context_unbind())?;
+            }
+        }
         if is_active {
             own = Some(sc);
-        } else {
-            at("make a server passive", sc.sched_context_unbind())?;
         }
-        let usage = ClientBadge::new(client_id(300 + i as u16), ActivityId(0), accounting::USAGE);
+        let usage = ClientBadge::new(
+            client_id(300 + number as u16),
+            ActivityId(0),
+            accounting::USAGE,
+        );
         let records = mint(objects, eps[h], usage)?;
         c.add_server(Grant::new(records), u8::from(!is_active))
             .map_err(|e| Failure::new(alloc::format!("add a server: {e:?}")))?;
@@ -170,7 +197,7 @@ fn entitle(c: &mut Client, budgets: &[u32; 3]) -> Step<()> {
 pub fn run(
     objects: &mut Objects,
     c: &mut Client,
-    background: Cap<SchedContext>,
+    contexts: Contexts,
     quiet: &dyn Fn() -> Step<()>,
     loud: &dyn Fn() -> Step<()>,
 ) -> Step<alloc::vec::Vec<Cap<Tcb>>> {
@@ -191,13 +218,13 @@ pub fn run(
         clients.push(t);
     }
     quiet()?;
-    windows(c, background, "passive", &PASSIVE_BUDGETS_US, 0, None)?;
+    windows(c, &contexts, "passive", &PASSIVE_BUDGETS_US, 0, None)?;
     loud()?;
     let (first, own) = chain(objects, c, 1, true)?;
     entitle(c, &ACTIVE_BUDGETS_US)?;
     aim(objects, first)?;
     quiet()?;
-    windows(c, background, "active", &ACTIVE_BUDGETS_US, HOPS, own)?;
+    windows(c, &contexts, "active", &ACTIVE_BUDGETS_US, HOPS, own)?;
     Ok(clients)
 }
 
@@ -205,7 +232,7 @@ pub fn run(
 /// `column..column + HOPS`; `own` the active server's context.
 fn windows(
     c: &mut Client,
-    background: Cap<SchedContext>,
+    contexts: &Contexts,
     label: &str,
     budgets: &[u32; 3],
     column: usize,
@@ -216,17 +243,17 @@ fn windows(
     // One window to settle into the run.
     for w in 0..=WINDOWS {
         let start = attributions(c)?;
-        at("consumed", background.sched_context_consumed())?;
-        if let Some(sc) = own {
-            at("consumed", sc.sched_context_consumed())?;
-        }
+        let mut used = [0; 4];
+        contexts.read(own, &mut used)?;
+        used = [0; 4];
         let t0 = cycle_counter();
-        let mut idle = 0;
         while cycle_counter() - t0 < WINDOW_TICKS {
             at("yield", keel_sys::r#yield())?;
-            idle += at("consumed", background.sched_context_consumed())?;
+            contexts.read(own, &mut used)?;
         }
         let end = attributions(c)?;
+        contexts.read(own, &mut used)?;
+        let [idle, scheduler, controller, server] = used;
         let elapsed_us = (cycle_counter() - t0) / accounting::TICKS_PER_US;
         if w == 0 {
             continue;
@@ -269,6 +296,8 @@ fn windows(
             "BENCH fig11-{label}-attributed {} {attributed}",
             elapsed_us.saturating_sub(idle)
         );
+        println!("BENCH fig11-{label}-measuring {scheduler} {controller}");
+        println!("BENCH fig11-{label}-active-server 0 {server}");
     }
     Ok(())
 }

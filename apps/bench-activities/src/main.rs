@@ -89,7 +89,7 @@ const INIT_SLOTS: u64 = 64;
 /// Threads this program makes: 4 + 1 + 1 activity threads and the
 /// background for Figure 8; three clients and two chains of servers for
 /// Figure 11.
-const THREADS: usize = 7 + 3 + chain::CHAINS * chain::HOPS;
+const THREADS: usize = 7 + 3 + chain::CHAINS * chain::HOPS * chain::POOL;
 const STACK_SIZE: usize = 4 * 1024;
 
 #[repr(C, align(16))]
@@ -336,7 +336,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let archive = Archive::parse(keel_rt::boot_archive(boot_info))
         .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
     let manifest = manifest();
-    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 16, None)?);
+    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 17, None)?);
     let pool = smallest_untyped(boot_info, POOL_BITS, Some(own.cptr().bits()))?;
     let first = boot_info.empty.start;
     let res = Resources {
@@ -439,7 +439,8 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         )
     };
     let loud = || at("the controller's timeslice", configure(slice, slice));
-    threads.extend(fig11::run(&mut objects, &mut c, bg_sc, &quiet, &loud)?);
+    let contexts = fig11::Contexts([bg_sc, scheduler_sc, me]);
+    threads.extend(fig11::run(&mut objects, &mut c, contexts, &quiet, &loud)?);
     for t in threads {
         at("stop a thread", t.tcb_suspend())?;
     }

@@ -280,11 +280,12 @@ fn attribution_needs_its_rights_and_known_activities() {
         s.attribution(&admin(), 9),
         Err(SchedulerError::NoSuchActivity)
     );
-    for slot in 70..74 {
+    let full = 70 + MAX_SERVERS as u64;
+    for slot in 70..full {
         s.add_server(&admin(), endpoint(slot), 0).unwrap();
     }
     assert_eq!(
-        s.add_server(&admin(), endpoint(74), 0),
+        s.add_server(&admin(), endpoint(full), 0),
         Err(SchedulerError::Records)
     );
     s.kernel.ledgers.remove(&72);

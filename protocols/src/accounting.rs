@@ -39,6 +39,22 @@ pub const USAGE: Rights = match Rights::protocol(0) {
     None => Rights::NONE,
 };
 
+/// The activity a request is charged to, from what arrived in registers:
+/// its badge's, or, when its label is relayed, the one word 0 names, which
+/// only a caller whose badge carries the relay right may name. `None` for
+/// a badge that is no client's, or a relay without the right.
+pub fn charged_activity(badge: u64, label: u64, word0: u64) -> Option<ActivityId> {
+    let badge = crate::ClientBadge::from_bits(badge).ok()?;
+    if !crate::wire::Label::split(label).relayed {
+        return Some(badge.activity());
+    }
+    let named = u16::try_from(word0).ok()?;
+    badge
+        .rights()
+        .contains(Rights::RELAY)
+        .then_some(ActivityId(named))
+}
+
 /// Counter ticks per microsecond under QEMU `-icount` (one instruction a
 /// nanosecond; the counter counts instructions), to set records beside the
 /// kernel's `Consumed`.
@@ -349,6 +365,37 @@ mod tests {
         assert_eq!((o.ticks, o.requests, o.activity), (10, 2, 0));
         assert_eq!(l.total(), 190);
         assert_eq!(l.of(ActivityId(9)).ticks, 0);
+    }
+
+    #[test]
+    fn a_relayed_activity_needs_the_relay_right() {
+        use crate::wire::Header;
+        let label = |relay| {
+            Header {
+                protocol: 9,
+                version: 1,
+                op: 1,
+                relay,
+            }
+            .label()
+        };
+        let from =
+            |rights| ClientBadge::new(ClientId::new(3).unwrap(), ActivityId(4), rights).bits();
+        let relayed = label(Some(ActivityId(7)));
+        assert_eq!(
+            charged_activity(from(Rights::NONE), label(None), 7),
+            Some(ActivityId(4))
+        );
+        assert_eq!(
+            charged_activity(from(Rights::RELAY), relayed, 7),
+            Some(ActivityId(7))
+        );
+        assert_eq!(charged_activity(from(Rights::NONE), relayed, 7), None);
+        assert_eq!(
+            charged_activity(from(Rights::RELAY), relayed, 1 << 20),
+            None
+        );
+        assert_eq!(charged_activity(0, label(None), 0), None);
     }
 
     #[test]

@@ -26,10 +26,9 @@ use keel_abi::MessageInfo;
 use keel_protocols::accounting::{self, Meter, SharedLedger};
 use keel_protocols::sys::arrival;
 use keel_protocols::wire::{Header, Label};
-use keel_protocols::{ActivityId, ClientBadge, Rights};
+use keel_protocols::ActivityId;
 use keel_sys::arch::cycle_counter;
 use keel_sys::cap::{Endpoint, Reply};
-use keel_sys::ipc::Received;
 use keel_sys::{CPtr, Cap};
 
 /// Servers in a chain.
@@ -89,20 +88,6 @@ fn lap(seed: u64) -> u64 {
     x
 }
 
-/// The activity a work request is charged to: the badge's, or, for a
-/// relayed request from a caller with the relay right, the one it names.
-fn charged(r: &Received) -> Option<ActivityId> {
-    let badge = ClientBadge::from_bits(r.badge).ok()?;
-    if !Label::split(r.info.label()).relayed {
-        return Some(badge.activity());
-    }
-    let relayed = u16::try_from(r.mrs[0]).ok()?;
-    badge
-        .rights()
-        .contains(Rights::RELAY)
-        .then_some(ActivityId(relayed))
-}
-
 /// The label of a work request, relayed for `activity` when given.
 fn work_label(activity: Option<ActivityId>) -> u64 {
     Header {
@@ -146,7 +131,9 @@ pub extern "C" fn server(i: u64) -> ! {
                 Some(a) => (MessageInfo::new(a.label, 0, 0, a.length as u64), a.words),
                 None => (MessageInfo::new(REFUSED, 0, 0, 0), [0; 4]),
             }
-        } else if let Some(activity) = charged(&r) {
+        } else if let Some(activity) =
+            accounting::charged_activity(r.badge, r.info.label(), r.mrs[0])
+        {
             let mut meter = Meter::start(cycle_counter(), gap);
             let mut x = r.mrs[1];
             for l in 0..LAPS {

@@ -12,7 +12,8 @@
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`], [`init`], [`scheduler`], [`timer`]); [`accounting`]
-//! holds the consumption records every server keeps per activity.
+//! holds the consumption records every server keeps per activity, and
+//! [`recorded`] keeps them for any server's service.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -29,6 +30,7 @@ pub mod declare;
 pub mod error;
 pub mod init;
 pub mod loopback;
+pub mod recorded;
 pub mod registers;
 pub mod scheduler;
 pub mod server;

@@ -4,14 +4,18 @@
 //! Debug cap, named in its ProcessInfo page. It serves the Console protocol
 //! through keel-protocols' receive loop with the logic of
 //! `keel-console-core`, writing each line through the Debug cap; its first
-//! receive tells init it is ready.
+//! receive tells init it is ready. It keeps consumption records of every
+//! request (`keel_protocols::recorded`) and answers the Accounting
+//! protocol's queries from them on the same endpoint.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_console_core::{Console, Sink};
+use keel_protocols::accounting::Ledger;
 use keel_protocols::console::Serving;
+use keel_protocols::recorded::Recorded;
 use keel_protocols::sys::EndpointServer;
 use keel_protocols::{serve, RpcError};
 use keel_rt::process::slot;
@@ -24,6 +28,10 @@ keel_rt::main!(main);
 /// Clients whose tags the console keeps; more get `Full` for `set_tag`
 /// and are shown by their client number.
 const TAGS: usize = 32;
+
+/// Activities the console keeps consumption records of; more are charged
+/// to its overhead row.
+const RECORDS: usize = 32;
 
 /// Exit status when the ProcessInfo page lacks a cap the server needs.
 const MISSING_CAP_STATUS: u32 = 1;
@@ -55,5 +63,11 @@ fn main(info: &'static ProcessInfo) -> u32 {
             }
         };
     let mut console: Console<KernelConsole, TAGS> = Console::new(KernelConsole(slot(debug)));
-    serve(&mut transport, &mut Serving(&mut console))
+    let mut ledger: Ledger<RECORDS> = Ledger::new();
+    let mut recorded = Recorded {
+        service: Serving(&mut console),
+        ledger: &mut ledger,
+        clock: keel_sys::arch::cycle_counter,
+    };
+    serve(&mut transport, &mut recorded)
 }

@@ -39,11 +39,13 @@ const WINDOW_TICKS: u64 = 1_000_000_000;
 const ACTIVITIES: [u16; 3] = [4, 5, 6];
 /// Their budgets per [`PERIOD_US`], 50%, 33% and 17% of what they have
 /// together: with every server passive, and with the middle one active
-/// (which then runs a third of their requests' server work on a budget of
-/// its own, [`ACTIVE_BUDGET_US`]).
+/// (which then runs a third of their requests' server work, about 20% of
+/// a core, on a context of its own). That context is round robin, as the
+/// scheduler server's: on a sporadic one of 25% every 10 ms its many short
+/// runs split its refills, it was throttled to 17% and held the
+/// activities to a quarter of their entitlements.
 const PASSIVE_BUDGETS_US: [u32; 3] = [4_200, 2_772, 1_428];
 const ACTIVE_BUDGETS_US: [u32; 3] = [3_000, 1_980, 1_020];
-const ACTIVE_BUDGET_US: u64 = 2_500;
 /// What Figure 8's activities keep meanwhile (their threads are stopped).
 const IDLE_BUDGET_US: u32 = 100;
 /// The servers' priority, above the activities'.
@@ -126,18 +128,14 @@ fn chain(
         let is_active = active && h == 1;
         let sc: Cap<SchedContext> =
             crate::cap(objects.make(ObjectType::SchedContext, MIN_SCHED_CONTEXT_BITS.into())?);
-        let (budget, period, threads) = if is_active {
-            (ACTIVE_BUDGET_US, u64::from(PERIOD_US), 1)
-        } else {
-            let slice = keel_abi::sched::ROOT_TIMESLICE_US;
-            (slice, slice, POOL)
-        };
+        let slice = keel_abi::sched::ROOT_TIMESLICE_US;
+        let threads = if is_active { 1 } else { POOL };
         at(
             "a server's context",
             init_thread::SCHED_CONTROL.sched_control_configure_flags(
                 sc,
-                budget,
-                period,
+                slice,
+                slice,
                 0,
                 0,
                 SchedContextFlags::NONE,
@@ -229,7 +227,8 @@ pub fn run(
 }
 
 /// [`WINDOWS`] windows of the run `label`, whose servers are columns
-/// `column..column + HOPS`; `own` the active server's context.
+/// `column..column + HOPS`, last hop first (they were added so); `own` the
+/// active server's context.
 fn windows(
     c: &mut Client,
     contexts: &Contexts,
@@ -266,7 +265,7 @@ fn windows(
             own_us[i] = e.direct_us.saturating_sub(s.direct_us);
             attributed += e.consumed_us - s.consumed_us;
             for (h, t) in ticks[i].iter_mut().enumerate() {
-                let col = column + h;
+                let col = column + HOPS - 1 - h;
                 *t = e.server_ticks[col] - s.server_ticks[col];
                 if e.passive & (1 << col) == 0 {
                     attributed += *t / accounting::TICKS_PER_US;

@@ -439,6 +439,11 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         )
     };
     let loud = || at("the controller's timeslice", configure(slice, slice));
+    // Figure 8's threads stop: their activities keep a small entitlement
+    // meanwhile, which they would otherwise use.
+    for t in threads.drain(1..) {
+        at("stop an activity thread", t.tcb_suspend())?;
+    }
     let contexts = fig11::Contexts([bg_sc, scheduler_sc, me]);
     threads.extend(fig11::run(&mut objects, &mut c, contexts, &quiet, &loud)?);
     for t in threads {

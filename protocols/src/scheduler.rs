@@ -80,7 +80,8 @@ pub struct Attribution {
     pub server_requests: [u64; MAX_SERVERS],
     /// Servers reported (columns past this are zero).
     pub servers: u32,
-    /// Bit `i` set: server `i` is passive (its ticks are inside `consumed_us`).
+    /// Bit `i` set: server `i` runs on the activities' contexts (its ticks
+    /// are inside `consumed_us`).
     pub passive: u32,
 }
 
@@ -123,8 +124,10 @@ protocol! {
                 requires ADMIN -> fixed ();
             /// Adds the server at `endpoint` (a cap whose badge carries the
             /// accounting usage right) to those whose records the server
-            /// reads; `passive` nonzero when it runs on its callers'
-            /// contexts. Returns its column in [`Attribution`].
+            /// reads; `passive` nonzero when its work runs on the
+            /// activities' own contexts (a passive server their threads
+            /// call; not one behind an active server, which runs on that
+            /// server's). Returns its column in [`Attribution`].
             4 => add_server(cap endpoint: Endpoint, fixed passive: u8) requires ADMIN -> fixed u16;
             /// Where `activity`'s CPU went (needs the [`USAGE`] right).
             5 => attribution(fixed activity: u16) -> fixed Attribution;

@@ -12,7 +12,8 @@
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`], [`init`], [`process`], [`scheduler`], [`serial`],
-//! [`timer`]).
+//! [`timer`]); [`accounting`] holds the consumption records every server
+//! keeps per activity, and [`recorded`] keeps them for any server's service.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -20,6 +21,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod accounting;
 pub mod badge;
 pub mod cap;
 pub mod client;
@@ -29,6 +31,7 @@ pub mod error;
 pub mod init;
 pub mod loopback;
 pub mod process;
+pub mod recorded;
 pub mod registers;
 pub mod scheduler;
 pub mod serial;
@@ -51,12 +54,13 @@ pub type List<T, const N: usize> = heapless::Vec<T, N>;
 
 /// Every protocol's id: requests carry it in their label, so no two
 /// protocols may share one (checked when the crate is built).
-pub const PROTOCOL_IDS: [(u16, &str); 6] = [
+pub const PROTOCOL_IDS: [(u16, &str); 7] = [
     (console::PROTOCOL, "console"),
     (init::PROTOCOL, "init"),
     (scheduler::PROTOCOL, "scheduler"),
     (timer::PROTOCOL, "timer"),
     (serial::PROTOCOL, "serial"),
+    (accounting::PROTOCOL, "accounting"),
     (process::PROTOCOL, "process"),
 ];
 

@@ -15,13 +15,16 @@
 //!  top (usage right)            |                                        |
 //!   |-- usage(act) ------------>| Consumed of each context, summed      |
 //!   |<------- Usage ------------|                                        |
+//!  top (usage right)            |                                        |
+//!   |-- attribution(act) ------>| its use, and the records of each       |
+//!   |<---- Attribution ---------|  server added (Accounting record)       |
 //!  admin (ADMIN)                |                                        |
 //!   |-- set_entitlement ------->| reconfigures the contexts; holds from  |
 //!   |<------------ () ----------|  the next period                       |
 //! ```
 
 use crate::badge::{ActivityId, ClientBadge, ClientId, Rights};
-use crate::cap::Tcb;
+use crate::cap::{Endpoint, Tcb};
 use crate::protocol;
 use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
 
@@ -51,6 +54,37 @@ pub struct Usage {
     pub timeouts: u32,
 }
 
+/// Servers whose records the scheduler server reads.
+pub const MAX_SERVERS: usize = 8;
+
+/// Where an activity's CPU went: in its own threads and at each server the
+/// scheduler server reads the records of (in the order they were added).
+/// For activity 0 the server columns are each server's overhead, its work
+/// for no activity, and `consumed_us` the counter's reading, so that
+/// elapsed time less every activity's use and the overheads is the
+/// kernel's and idle time.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, IntoBytes, TryFromBytes, KnownLayout, Immutable,
+)]
+pub struct Attribution {
+    /// Its contexts' `Consumed`, summed since they were admitted, µs (as
+    /// [`Usage::consumed_us`]); for activity 0, the counter's reading.
+    pub consumed_us: u64,
+    /// Of that, the time in its own threads: its use less its time at the
+    /// passive servers, which ran on its contexts; µs.
+    pub direct_us: u64,
+    /// Counter ticks each server spent for it (their records).
+    pub server_ticks: [u64; MAX_SERVERS],
+    /// Its requests each server served.
+    pub server_requests: [u64; MAX_SERVERS],
+    /// Servers reported (columns past this are zero).
+    pub servers: u32,
+    /// Bit `i` set: server `i` runs on the activities' contexts (its ticks
+    /// are inside `consumed_us`).
+    pub passive: u32,
+}
+
 protocol! {
     /// A client of the scheduler server.
     protocol Scheduler {
@@ -61,6 +95,9 @@ protocol! {
         error: SchedulerError {
             /// No activity has that number.
             NoSuchActivity = 1,
+            /// The server keeps as many servers' records as it can
+            /// ([`MAX_SERVERS`]), or a server did not answer for its records.
+            Records = 6,
             /// The activity's budget, divided among one more thread, would
             /// fall under the kernel's smallest budget; or the server has
             /// no room for another scheduling context.
@@ -85,6 +122,15 @@ protocol! {
             /// period on.
             3 => set_entitlement(fixed activity: u16, fixed budget_us: u32, fixed period_us: u32)
                 requires ADMIN -> fixed ();
+            /// Adds the server at `endpoint` (a cap whose badge carries the
+            /// accounting usage right) to those whose records the server
+            /// reads; `passive` nonzero when its work runs on the
+            /// activities' own contexts (a passive server their threads
+            /// call; not one behind an active server, which runs on that
+            /// server's). Returns its column in [`Attribution`].
+            4 => add_server(cap endpoint: Endpoint, fixed passive: u8) requires ADMIN -> fixed u16;
+            /// Where `activity`'s CPU went (needs the [`USAGE`] right).
+            5 => attribution(fixed activity: u16) -> fixed Attribution;
         }
     }
 }

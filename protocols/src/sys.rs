@@ -84,7 +84,7 @@ fn arm(slot: Option<ReceiveSlot>) -> Result<(), RpcError> {
 
 /// A received message as the protocol layer sees what arrived.
 #[inline(always)]
-fn arrival(got: &Received) -> Arrival {
+pub fn arrival(got: &Received) -> Arrival {
     Arrival {
         badge: got.badge,
         label: got.info.label(),

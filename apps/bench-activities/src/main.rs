@@ -15,6 +15,10 @@
 //! context's: the activities' (from the server), the background thread's,
 //! the scheduler server's and this thread's (read with `Consumed`).
 //!
+//! Then Vortex's Figure 11 ([`fig11`]): requests through a chain of
+//! servers ([`chain`]) that keep consumption records, every server passive
+//! and again with the middle one active.
+//!
 //! Lines: `BENCH fig8-<threads>-a<activity> <entitled ppm> <measured ppm>`
 //! per window (threads 1 or 4), `BENCH usage-query 0 <instructions>`,
 //! `BENCH timeout-fault 0 <instructions>` (the scheduler server's time per
@@ -45,6 +49,9 @@ use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap, Error};
 
+mod chain;
+mod fig11;
+
 keel_rt::main!(main);
 
 /// The scheduler server's index in the manifest.
@@ -58,11 +65,11 @@ const SCHEDULER_PRIORITY: u8 = 200;
 /// The activities' threads' priorities, one each, the largest entitlement
 /// highest (with one period for all and 90% of the core between them,
 /// fixed priorities in this order serve every budget every period).
-const ACTIVITY_PRIORITIES: [u8; 3] = [102, 101, 100];
+pub(crate) const ACTIVITY_PRIORITIES: [u8; 3] = [102, 101, 100];
 /// The background thread's: below every activity.
 const BACKGROUND_PRIORITY: u64 = 10;
 /// The activities' period, µs.
-const PERIOD_US: u32 = 10_000;
+pub(crate) const PERIOD_US: u32 = 10_000;
 /// Their budgets: 50%, 33% and 17% of the 90% of a core activities may have.
 const BUDGETS_US: [u32; 3] = [4_500, 2_970, 1_530];
 /// One window, µs of accounted time.
@@ -79,8 +86,10 @@ const QUERIES: usize = 101;
 const POOL_BITS: u8 = 22;
 /// Empty slots init gets; the benchmark takes the rest.
 const INIT_SLOTS: u64 = 64;
-/// Threads this program makes: 4 + 1 + 1 activity threads and the background.
-const THREADS: usize = 7;
+/// Threads this program makes: 4 + 1 + 1 activity threads and the
+/// background for Figure 8; three clients and two chains of servers for
+/// Figure 11.
+const THREADS: usize = 7 + 3 + chain::CHAINS * chain::HOPS * chain::POOL;
 const STACK_SIZE: usize = 4 * 1024;
 
 #[repr(C, align(16))]
@@ -93,7 +102,7 @@ fn stack_top(i: usize) -> u64 {
     STACKS.0.get() as u64 + ((i + 1) * STACK_SIZE) as u64
 }
 
-fn cap<T: CapKind>(s: u64) -> Cap<T> {
+pub(crate) fn cap<T: CapKind>(s: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(s))
 }
 
@@ -171,7 +180,7 @@ fn manifest() -> Manifest {
 }
 
 /// Slots and objects this benchmark makes.
-struct Objects {
+pub(crate) struct Objects {
     ut: Cap<Untyped>,
     next: u64,
     end: u64,
@@ -179,12 +188,19 @@ struct Objects {
 }
 
 impl Objects {
-    fn make(&mut self, ty: ObjectType, size_bits: u64) -> Step<u64> {
+    /// An empty slot.
+    pub(crate) fn slot(&mut self) -> Step<u64> {
         let slot = self.next;
         if slot >= self.end {
             return Err(failed("too few empty slots", Error::NotEnoughMemory));
         }
         self.next += 1;
+        Ok(slot)
+    }
+
+    /// An object of type `ty` in a new slot.
+    pub(crate) fn make(&mut self, ty: ObjectType, size_bits: u64) -> Step<u64> {
+        let slot = self.slot()?;
         let here = init_thread::CNODE.absolute_cptr_with_depth(0, 0);
         at(
             "retype",
@@ -200,6 +216,16 @@ impl Objects {
 
     /// A thread running `entry` at `priority`, its registers written, not started.
     fn thread(&mut self, priority: u64, entry: extern "C" fn(u64) -> !) -> Step<Cap<Tcb>> {
+        self.thread_with(priority, entry, 0)
+    }
+
+    /// A thread running `entry(arg)` at `priority`, not started.
+    pub(crate) fn thread_with(
+        &mut self,
+        priority: u64,
+        entry: extern "C" fn(u64) -> !,
+        arg: u64,
+    ) -> Step<Cap<Tcb>> {
         let t: Cap<Tcb> = cap(self.make(ObjectType::Tcb, 0)?);
         at(
             "space",
@@ -214,14 +240,14 @@ impl Objects {
         if self.stacks == THREADS {
             return Err(Failure::new("more threads than stacks"));
         }
-        let ctx = UserContext::new_thread(entry, stack_top(self.stacks), 0);
+        let ctx = UserContext::new_thread(entry, stack_top(self.stacks), arg);
         self.stacks += 1;
         at("registers", t.tcb_write_all_registers(false, &ctx))?;
         Ok(t)
     }
 }
 
-type Client = SchedulerClient<EndpointClient>;
+pub(crate) type Client = SchedulerClient<EndpointClient>;
 
 /// Each activity's use so far, µs.
 fn uses(c: &mut Client) -> Step<[u64; 3]> {
@@ -312,7 +338,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let archive = Archive::parse(keel_rt::boot_archive(boot_info))
         .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
     let manifest = manifest();
-    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 16, None)?);
+    let own: Cap<Untyped> = cap(smallest_untyped(boot_info, 17, None)?);
     let pool = smallest_untyped(boot_info, POOL_BITS, Some(own.cptr().bits()))?;
     let first = boot_info.empty.start;
     let res = Resources {
@@ -409,6 +435,20 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         threads.push(admitted(&mut objects, &mut c, 1)?);
     }
     experiment(&mut c, &others, 4, query_instructions)?;
+    let quiet = || {
+        at(
+            "the controller's budget",
+            configure(CONTROLLER_BUDGET_US, CONTROLLER_PERIOD_US),
+        )
+    };
+    let loud = || at("the controller's timeslice", configure(slice, slice));
+    // Figure 8's threads stop: their activities keep a small entitlement
+    // meanwhile, which they would otherwise use.
+    for t in threads.drain(1..) {
+        at("stop an activity thread", t.tcb_suspend())?;
+    }
+    let contexts = fig11::Contexts([bg_sc, scheduler_sc, me]);
+    threads.extend(fig11::run(&mut objects, &mut c, contexts, &quiet, &loud)?);
     for t in threads {
         at("stop a thread", t.tcb_suspend())?;
     }

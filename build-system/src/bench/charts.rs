@@ -430,6 +430,32 @@ pub fn activities(arch: &str, r: &ActivitiesReport) -> Figure {
             series,
         }));
     }
+    charts.push(Chart::Lines(LineChart {
+        title: "Figure 11: non-idle time attributed to an activity, per window of 1 s".into(),
+        note: Some(format!(
+            "least: {:.4}% ({})",
+            r.summary.fig11_attributed_percent, r.accelerator
+        )),
+        x_label: "window".into(),
+        y_label: "attributed (%)".into(),
+        x_scale: Scale::Linear,
+        y_scale: Scale::Linear,
+        format: Format {
+            decimals: 3,
+            suffix: "%",
+        },
+        series: r
+            .attribution
+            .iter()
+            .map(|a| Series {
+                name: a.run.clone(),
+                points: (1..)
+                    .map(f64::from)
+                    .zip(a.windows.iter().copied())
+                    .collect(),
+            })
+            .collect(),
+    }));
     charts.push(Chart::Bars(costs_chart(
         "The scheduler server's costs",
         None,

@@ -7,14 +7,18 @@
 //! `keel-console-core`, writing each line through the serial server (one
 //! `write` per line, so the serial server sends it whole), or through the
 //! Debug cap to the kernel console when it has no serial connection (as
-//! the tests start it); its first receive tells init it is ready.
+//! the tests start it); its first receive tells init it is ready. It keeps
+//! consumption records of every request (`keel_protocols::recorded`) and
+//! answers the Accounting protocol's queries from them on the same endpoint.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use keel_console_core::{Console, Sink};
+use keel_protocols::accounting::Ledger;
 use keel_protocols::console::Serving;
+use keel_protocols::recorded::Recorded;
 use keel_protocols::serial::SerialClient;
 use keel_protocols::sys::{EndpointClient, EndpointServer};
 use keel_protocols::{serve, ProtocolError, RpcError};
@@ -28,6 +32,10 @@ keel_rt::main!(main);
 /// Clients whose tags the console keeps; more get `Full` for `set_tag`
 /// and are shown by their client number.
 const TAGS: usize = 32;
+
+/// Activities the console keeps consumption records of; more are charged
+/// to its overhead row.
+const RECORDS: usize = 32;
 
 /// Exit status when the ProcessInfo page lacks a cap the server needs.
 const MISSING_CAP_STATUS: u32 = 1;
@@ -83,5 +91,11 @@ fn main(info: &'static ProcessInfo) -> u32 {
         debug: slot(debug),
     };
     let mut console: Console<Output, TAGS> = Console::new(output);
-    serve(&mut transport, &mut Serving(&mut console))
+    let mut ledger: Ledger<RECORDS> = Ledger::new();
+    let mut recorded = Recorded {
+        service: Serving(&mut console),
+        ledger: &mut ledger,
+        clock: keel_sys::arch::cycle_counter,
+    };
+    serve(&mut transport, &mut recorded)
 }

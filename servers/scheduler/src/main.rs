@@ -7,7 +7,9 @@
 //! endpoint), and spare slots. It serves the scheduler protocol with the
 //! logic of `keel-scheduler-core`; a timeout fault is recorded against the
 //! activity its context's badge names and answered at once, so the thread
-//! goes on when its context's next refill comes.
+//! goes on when its context's next refill comes. For an attribution it
+//! reads the records of the servers added to it, Calling each on its own
+//! context: it trusts them to answer (only an admin adds one).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -16,10 +18,11 @@
 use keel_abi::fault::{FaultType, TIMEOUT_CONSUMED, TIMEOUT_DATA};
 use keel_abi::object::MIN_SCHED_CONTEXT_BITS;
 use keel_abi::ObjectType;
-use keel_protocols::cap::{Granted, ReceivedCap, Tcb as TcbKind};
+use keel_protocols::accounting::{AccountingClient, AccountingError, Record};
+use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, Tcb as TcbKind};
 use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::scheduler::{SchedulerError, Serving, TIMEOUT_FAULT_BADGE};
-use keel_protocols::sys::{EndpointServer, ReceiveSlot};
+use keel_protocols::sys::{EndpointClient, EndpointServer, ReceiveSlot};
 use keel_protocols::wire::{Incoming, OutMessage, REGISTER_WORDS};
 use keel_protocols::{ServeLoop, Service, SignalSet};
 use keel_rt::process::slot;
@@ -63,6 +66,16 @@ impl Machine {
     fn at(&self, slot: u64) -> keel_sys::AbsoluteCPtr {
         self.cnode.absolute_cptr(CPtr::from_bits(slot))
     }
+
+    /// Moves a cap that arrived into a slot of the server's own.
+    fn keep(&mut self, cap: ReceivedCap) -> Result<u64, SchedulerError> {
+        let ReceivedCap::Transferred { cptr, .. } = cap else {
+            return Err(SchedulerError::Kernel);
+        };
+        let slot = self.take_slot()?;
+        kernel(self.at(slot).move_(&self.at(cptr)))?;
+        Ok(slot)
+    }
 }
 
 fn kernel<T, E>(result: Result<T, E>) -> Result<T, SchedulerError> {
@@ -84,12 +97,25 @@ impl Kernel for Machine {
     }
 
     fn keep_thread(&mut self, tcb: Granted<TcbKind>) -> Result<u64, SchedulerError> {
-        let ReceivedCap::Transferred { cptr, .. } = tcb.received() else {
-            return Err(SchedulerError::Kernel);
-        };
-        let slot = self.take_slot()?;
-        kernel(self.at(slot).move_(&self.at(cptr)))?;
-        Ok(slot)
+        self.keep(tcb.received())
+    }
+
+    fn keep_server(&mut self, endpoint: Granted<EndpointKind>) -> Result<u64, SchedulerError> {
+        self.keep(endpoint.received())
+    }
+
+    fn record(&mut self, server: u64, index: u16) -> Result<Option<Record>, SchedulerError> {
+        let transport =
+            EndpointClient::new(slot(server), None).map_err(|_| SchedulerError::Records)?;
+        match AccountingClient::new(transport).record(index) {
+            Ok(r) => Ok(Some(r)),
+            Err(AccountingError::NoSuchRecord) => Ok(None),
+            Err(_) => Err(SchedulerError::Records),
+        }
+    }
+
+    fn now(&mut self) -> u64 {
+        keel_sys::arch::cycle_counter()
     }
 
     fn configure(

@@ -24,15 +24,15 @@ use keel_sys::cap::Tcb;
 use keel_sys::Cap;
 
 /// The scheduler server's index in the test's manifest.
-const SCHEDULER: usize = 1;
+pub(super) const SCHEDULER: usize = 1;
 /// Its priority: above the activities, whose faults it takes.
 const SCHEDULER_PRIORITY: u8 = 200;
 /// The activities' threads' priority.
-const ACTIVITY_PRIORITY: u64 = 100;
+pub(super) const ACTIVITY_PRIORITY: u64 = 100;
 /// The test's thread while it measures: below every activity.
 const MEASURE_PRIORITY: u64 = 50;
 /// Every activity's period, in microseconds.
-const PERIOD_US: u32 = 10_000;
+pub(super) const PERIOD_US: u32 = 10_000;
 /// The test's own time in one measurement: with the activities' 50% or
 /// less, at least 12 of their periods.
 const MINE_US: u64 = 60_000;
@@ -41,10 +41,10 @@ const MINE_US: u64 = 60_000;
 /// take a little of each period).
 const SLACK_PERMILLE: u64 = 15;
 
-type Client = SchedulerClient<EndpointClient>;
+pub(super) type Client = SchedulerClient<EndpointClient>;
 
 /// An activity `id` entitled to `budget_us` every [`PERIOD_US`].
-fn activity(id: u16, budget_us: u32) -> Activity {
+pub(super) fn activity(id: u16, budget_us: u32) -> Activity {
     Activity {
         name: format!("a{id}"),
         id,
@@ -58,7 +58,7 @@ fn activity(id: u16, budget_us: u32) -> Activity {
 
 /// The scheduler server (active, on a whole core of its own context, with
 /// a Debug cap) and `activities`.
-fn manifest(activities: Vec<Activity>) -> Manifest {
+pub(super) fn manifest(activities: Vec<Activity>) -> Manifest {
     let sched = Sched {
         priority: SCHEDULER_PRIORITY,
         budget_us: 1000,
@@ -80,7 +80,7 @@ fn manifest(activities: Vec<Activity>) -> Manifest {
 
 /// A client of the scheduler server with the badge of client `client`,
 /// activity `activity` and `rights`.
-fn client(
+pub(super) fn client(
     env: &Env,
     system: &keel_init::System,
     client: u16,
@@ -98,7 +98,7 @@ fn client(
 }
 
 /// The client init's place gives the test: every right.
-fn admin(env: &Env, system: &keel_init::System) -> Result<Client, String> {
+pub(super) fn admin(env: &Env, system: &keel_init::System) -> Result<Client, String> {
     client(env, system, 1, 0, Rights::ADMIN.union(USAGE))
 }
 

@@ -10,6 +10,7 @@
 //! `tests/COVERAGE.md` is what `cargo xtask coverage` writes from them.
 
 mod activity;
+mod attribution;
 mod bind;
 mod bootinfo;
 mod budgets;
@@ -323,6 +324,8 @@ crate::test_cases! {
     ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
     ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
     ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;
+    ACTIVITY0100: "requests of two activities through a chain of two servers keeping consumption records are charged to the client's activity at each hop, a forged relay is refused and charged to nobody, and the scheduler server's report fits in the elapsed time (sel4test: none)" => attribution::chain_charges_the_client_activity, InRoot;
+    SCHEDSERVER0100: "bad attribution queries get error replies: an unknown activity, no usage right, add_server without the admin right or with no endpoint, a record past the ledger or without its usage right (sel4test: none)" => attribution::bad_attribution_queries_are_refused, InRoot;
     SERVER0001: "the console server announces itself ready and serves set_tag, write_line and flush through the generated stubs, refusing bad lines and tags (sel4test: none)" => server::console_serves_stubs, InRoot;
     SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving (sel4test: none)" => server::console_answers_malformed_requests, InRoot;
     SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served (sel4test: none)" => server::console_tag_table_is_bounded, InRoot;

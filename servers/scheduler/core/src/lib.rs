@@ -18,18 +18,25 @@
 //! applies a configuration to a running context from its next refill, so
 //! it holds from the next period. Entitlements together never pass
 //! `ACTIVITY_LIMIT_PERCENT` of a core.
+//!
+//! Attribution through servers ([`attribution`]): the server reads the
+//! consumption records of the servers added to it, so it tells where an
+//! activity's CPU went, in its own threads or at each server.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod attribution;
 #[cfg(test)]
 mod tests;
 
 use keel_abi::sched::{MAX_PERIOD_US, MIN_BUDGET_US};
-use keel_protocols::cap::{Granted, Tcb};
+use keel_protocols::accounting::Record;
+use keel_protocols::cap::{Endpoint, Granted, Tcb};
 use keel_protocols::scheduler::{
-    context_badge, SchedulerError, SchedulerServer, Usage, ACTIVITY_LIMIT_PERCENT, USAGE,
+    context_badge, Attribution, SchedulerError, SchedulerServer, Usage, ACTIVITY_LIMIT_PERCENT,
+    MAX_SERVERS, USAGE,
 };
 use keel_protocols::server::Caller;
 use keel_protocols::{ActivityId, Rights};
@@ -69,6 +76,20 @@ pub trait Kernel {
     /// # Errors
     /// The kernel's refusal.
     fn consumed(&mut self, context: u64) -> Result<u64, SchedulerError>;
+    /// Moves the endpoint `endpoint` arrived as into a slot of the
+    /// server's own; returns that slot.
+    ///
+    /// # Errors
+    /// When no slot is left, or the kernel refuses.
+    fn keep_server(&mut self, endpoint: Granted<Endpoint>) -> Result<u64, SchedulerError>;
+    /// Row `index` of the records of the server whose endpoint is in
+    /// `server` (its Accounting `record`); `None` past its last row.
+    ///
+    /// # Errors
+    /// `Records` when the server does not answer as the protocol says.
+    fn record(&mut self, server: u64, index: u16) -> Result<Option<Record>, SchedulerError>;
+    /// The architecture's counter now (ticks, as servers' records count).
+    fn now(&mut self) -> u64;
 }
 
 /// One activity.
@@ -115,6 +136,7 @@ pub struct Scheduler<K, const A: usize, const T: usize> {
     kernel: K,
     activities: heapless::Vec<Activity, A>,
     threads: heapless::Vec<Thread, T>,
+    servers: heapless::Vec<attribution::Server, MAX_SERVERS>,
 }
 
 impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
@@ -124,6 +146,7 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
             kernel,
             activities: heapless::Vec::new(),
             threads: heapless::Vec::new(),
+            servers: heapless::Vec::new(),
         }
     }
 
@@ -192,6 +215,19 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
             .sum();
         others + ppm(budget_us, period_us) <= u64::from(ACTIVITY_LIMIT_PERCENT) * 10_000
     }
+
+    /// Adds `Consumed` of each of activity `id`'s contexts to its total;
+    /// returns the activity as it now stands.
+    fn refresh(&mut self, id: ActivityId) -> Result<Activity, SchedulerError> {
+        let index = self.position(id)?;
+        let mut consumed = 0;
+        for t in self.threads.iter().filter(|t| t.activity == id) {
+            consumed += self.kernel.consumed(t.context)?;
+        }
+        let a = &mut self.activities[index];
+        a.consumed_us += consumed;
+        Ok(*a)
+    }
 }
 
 impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K, A, T> {
@@ -235,14 +271,7 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
 
     fn usage(&mut self, caller: &Caller, activity: u16) -> Result<Usage, SchedulerError> {
         caller.require(USAGE)?;
-        let id = ActivityId(activity);
-        let index = self.position(id)?;
-        let mut consumed = 0;
-        for t in self.threads.iter().filter(|t| t.activity == id) {
-            consumed += self.kernel.consumed(t.context)?;
-        }
-        let a = &mut self.activities[index];
-        a.consumed_us += consumed;
+        let a = self.refresh(ActivityId(activity))?;
         Ok(Usage {
             consumed_us: a.consumed_us,
             budget_us: a.budget_us,
@@ -292,5 +321,23 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
         a.budget_us = budget_us;
         a.period_us = period_us;
         Ok(())
+    }
+
+    fn add_server(
+        &mut self,
+        _caller: &Caller,
+        endpoint: Granted<Endpoint>,
+        passive: u8,
+    ) -> Result<u16, SchedulerError> {
+        self.add_records_of(endpoint, passive != 0)
+    }
+
+    fn attribution(
+        &mut self,
+        caller: &Caller,
+        activity: u16,
+    ) -> Result<Attribution, SchedulerError> {
+        caller.require(USAGE)?;
+        self.attribute(ActivityId(activity))
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::vec::Vec;
 
 use keel_abi::CapType;
+use keel_protocols::accounting::Ledger;
 use keel_protocols::cap::ReceivedCap;
 use keel_protocols::scheduler::{badge_activity, USAGE};
 use keel_protocols::{ClientBadge, ClientId, RpcError};
@@ -24,6 +25,9 @@ struct Memory {
     bound: Vec<(u64, u64)>,
     consumed: BTreeMap<u64, u64>,
     refuse_bind: bool,
+    /// Servers' ledgers by endpoint slot.
+    ledgers: BTreeMap<u64, Ledger<4>>,
+    now: u64,
 }
 
 impl Kernel for Memory {
@@ -54,6 +58,25 @@ impl Kernel for Memory {
 
     fn consumed(&mut self, context: u64) -> Result<u64, SchedulerError> {
         Ok(self.consumed.insert(context, 0).unwrap_or(0))
+    }
+
+    fn keep_server(&mut self, endpoint: Granted<Endpoint>) -> Result<u64, SchedulerError> {
+        match endpoint.received() {
+            ReceivedCap::Transferred { cptr, .. } => {
+                self.ledgers.entry(cptr).or_default();
+                Ok(cptr)
+            }
+            ReceivedCap::Unwrapped { .. } => Err(SchedulerError::Kernel),
+        }
+    }
+
+    fn record(&mut self, server: u64, index: u16) -> Result<Option<Record>, SchedulerError> {
+        let ledger = self.ledgers.get(&server).ok_or(SchedulerError::Records)?;
+        Ok(ledger.row(index))
+    }
+
+    fn now(&mut self) -> u64 {
+        self.now
     }
 }
 
@@ -205,4 +228,66 @@ fn a_refused_thread_leaves_the_activity_as_it_was() {
     assert_eq!(s.admit(&admin(), tcb(41), 1), Err(SchedulerError::Kernel));
     assert_eq!(s.kernel().configured[&1001].0, 5000);
     assert_eq!(s.activity(ActivityId(1)).unwrap().threads, 1);
+}
+
+fn endpoint(slot: u64) -> Granted<Endpoint> {
+    Granted::check(ReceivedCap::Transferred {
+        cptr: slot,
+        kind: CapType::Endpoint,
+    })
+    .unwrap()
+}
+
+#[test]
+fn attribution_splits_use_between_threads_and_servers() {
+    let mut s = two();
+    s.admit(&admin(), tcb(40), 1).unwrap();
+    s.admit(&admin(), tcb(41), 2).unwrap();
+    assert_eq!(s.add_server(&admin(), endpoint(70), 1), Ok(0));
+    assert_eq!(s.add_server(&admin(), endpoint(71), 0), Ok(1));
+    let k = &mut s.kernel;
+    k.consumed.insert(1001, 900);
+    k.consumed.insert(1002, 400);
+    k.now = 5_000_000;
+    let passive = k.ledgers.get_mut(&70).unwrap();
+    passive.charge(ActivityId(2), 100_000);
+    passive.charge(ActivityId(1), 300_000);
+    passive.charge(ActivityId(1), 200_000);
+    passive.overhead(7_000);
+    let active = k.ledgers.get_mut(&71).unwrap();
+    active.charge(ActivityId(1), 250_000);
+    let one = s.attribution(&admin(), 1).unwrap();
+    assert_eq!((one.consumed_us, one.direct_us), (900, 400));
+    assert_eq!(one.server_ticks[..2], [500_000, 250_000]);
+    assert_eq!(one.server_requests[..2], [2, 1]);
+    assert_eq!((one.servers, one.passive), (2, 0b01));
+    let two = s.attribution(&admin(), 2).unwrap();
+    assert_eq!((two.consumed_us, two.direct_us), (400, 300));
+    assert_eq!(two.server_ticks[..2], [100_000, 0]);
+    let system = s.attribution(&admin(), 0).unwrap();
+    assert_eq!(system.consumed_us, 5000);
+    assert_eq!(system.server_ticks[..2], [7_000, 0]);
+}
+
+#[test]
+fn attribution_needs_its_rights_and_known_activities() {
+    let mut s = two();
+    assert_eq!(
+        s.attribution(&caller(1, Rights::NONE), 1),
+        Err(SchedulerError::Rpc(RpcError::NoRight { needed: USAGE }))
+    );
+    assert_eq!(
+        s.attribution(&admin(), 9),
+        Err(SchedulerError::NoSuchActivity)
+    );
+    let full = 70 + MAX_SERVERS as u64;
+    for slot in 70..full {
+        s.add_server(&admin(), endpoint(slot), 0).unwrap();
+    }
+    assert_eq!(
+        s.add_server(&admin(), endpoint(full), 0),
+        Err(SchedulerError::Records)
+    );
+    s.kernel.ledgers.remove(&72);
+    assert_eq!(s.attribution(&admin(), 1), Err(SchedulerError::Records));
 }

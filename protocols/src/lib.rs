@@ -11,7 +11,7 @@
 //! dispatch function in memory, and `sys` (feature `sys`) carries messages
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
-//! own modules ([`console`], [`init`], [`scheduler`], [`timer`], [`memory`]).
+//! own modules ([`console`], [`init`], [`scheduler`], [`timer`], [`memory`], [`mm_master`]).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -28,6 +28,7 @@ pub mod error;
 pub mod init;
 pub mod loopback;
 pub mod memory;
+pub mod mm_master;
 pub mod registers;
 pub mod scheduler;
 pub mod server;

@@ -36,6 +36,16 @@ pub const USER_TOP: u64 = 1 << 47;
 /// one request, far above any partition.
 pub const MAX_PAGES: u64 = 1 << 20;
 
+/// Clients one slave keeps.
+pub const MAX_CLIENTS: u64 = 16;
+
+/// The spare slots a slave with a partition of `2^partition_bits` bytes
+/// needs: two per page for its buddy tree's nodes, one per page for frames
+/// and paging structures, two per client (its VSpace, where its faults go).
+pub const fn slave_slots(partition_bits: u8) -> u64 {
+    (3 << (partition_bits - PAGE_BITS)) + 2 * MAX_CLIENTS
+}
+
 /// The mapping rights a request asks for, as bits of a `u8`.
 pub mod rights {
     /// The pages can be read (always: a mapping without it is refused).
@@ -97,6 +107,26 @@ pub struct Usage {
     pub areas: u64,
 }
 
+/// What a slave tells the master of its partition.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, IntoBytes, TryFromBytes, KnownLayout, Immutable,
+)]
+pub struct Load {
+    /// Bytes in the partition.
+    pub total: u64,
+    /// Bytes allocated.
+    pub allocated: u64,
+    /// The largest free block, in bytes.
+    pub largest_free: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Clients attached.
+    pub clients: u64,
+    /// Requests refused for want of memory since the slave started.
+    pub refused: u64,
+}
+
 protocol! {
     /// A client of a memory-manager slave.
     protocol Memory {
@@ -155,6 +185,8 @@ protocol! {
             7 => detach(fixed client: u16) requires ADMIN -> fixed u64;
             /// `activity` may hold at most `pages` pages at this slave.
             8 => set_limit(fixed activity: u16, fixed pages: u64) requires ADMIN -> fixed ();
+            /// The partition's use, for the master (any caller).
+            9 => load() -> fixed Load;
         }
     }
 }
@@ -202,19 +234,28 @@ mod tests {
         assert_eq!(check_area(0x1000_0000, 0), Err(MemoryError::BadSize));
         assert_eq!(check_area(0x1000_0000, 1 << 63), Err(MemoryError::BadSize));
         assert_eq!(check_area(0, 1), Err(MemoryError::KernelRange));
-        assert_eq!(check_area(USER_TOP - 0x1000, 2), Err(MemoryError::KernelRange));
+        assert_eq!(
+            check_area(USER_TOP - 0x1000, 2),
+            Err(MemoryError::KernelRange)
+        );
         assert_eq!(
             check_area(0xffff_8000_0000_0000, 1),
             Err(MemoryError::KernelRange)
         );
-        assert_eq!(check_area(u64::MAX & !0xfff, 1), Err(MemoryError::KernelRange));
+        assert_eq!(
+            check_area(u64::MAX & !0xfff, 1),
+            Err(MemoryError::KernelRange)
+        );
     }
 
     #[test]
     fn rights_need_read_and_nothing_unknown() {
         assert_eq!(check_rights(rights::READ | rights::WRITE), Ok(()));
         assert_eq!(check_rights(rights::WRITE), Err(MemoryError::BadRights));
-        assert_eq!(check_rights(0x80 | rights::READ), Err(MemoryError::BadRights));
+        assert_eq!(
+            check_rights(0x80 | rights::READ),
+            Err(MemoryError::BadRights)
+        );
     }
 
     #[test]

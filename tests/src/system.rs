@@ -114,6 +114,7 @@ pub fn manifest_of(
         regions,
         activities: vec![],
         scheduler: None,
+        memory: None,
         start: Start::System,
     }
 }

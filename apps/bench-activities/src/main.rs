@@ -164,6 +164,7 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities,
         scheduler: Some(SCHEDULER as u16),
+        memory: None,
         start: Start::System,
     }
 }

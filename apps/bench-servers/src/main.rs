@@ -136,6 +136,7 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities: vec![],
         scheduler: None,
+        memory: None,
         start: Start::System,
     }
 }

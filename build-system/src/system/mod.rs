@@ -273,6 +273,7 @@ impl System {
                 .position(|p| p.sched_control)
                 .map(|i| index(i, "programs"))
                 .transpose()?,
+            memory: None,
             start,
         })
     }

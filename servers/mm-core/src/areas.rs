@@ -127,7 +127,12 @@ impl Areas {
     /// Pages the client holds: mapped pages and paging structures.
     pub fn pages(&self) -> u64 {
         let mapped: u64 = self.areas.values().map(Area::mapped_pages).sum();
-        mapped + self.tables.iter().map(|b| b.size() >> PAGE_BITS).sum::<u64>()
+        mapped
+            + self
+                .tables
+                .iter()
+                .map(|b| b.size() >> PAGE_BITS)
+                .sum::<u64>()
     }
 }
 
@@ -173,7 +178,10 @@ impl Ledger {
 
     /// `(pages held, limit)` of `activity`.
     pub fn of(&self, activity: u16) -> (u64, u64) {
-        self.entries.get(&activity).copied().unwrap_or((0, u64::MAX))
+        self.entries
+            .get(&activity)
+            .copied()
+            .unwrap_or((0, u64::MAX))
     }
 }
 
@@ -210,7 +218,10 @@ mod tests {
     fn overlapping_areas_are_refused() {
         let mut a = Areas::default();
         a.insert(0x10000, 0x20000, 3, false).unwrap();
-        assert_eq!(a.insert(0x1f000, 0x21000, 3, false), Err(AreaError::Overlaps));
+        assert_eq!(
+            a.insert(0x1f000, 0x21000, 3, false),
+            Err(AreaError::Overlaps)
+        );
         assert_eq!(a.insert(0xf000, 0x11000, 3, true), Err(AreaError::Overlaps));
         assert_eq!(a.insert(0x0, 0x30000, 3, true), Err(AreaError::Overlaps));
         a.insert(0x20000, 0x21000, 1, true).unwrap();

@@ -88,7 +88,9 @@ fn main(info: &'static ProcessInfo) -> u32 {
         s.spare,
         info.connection("partition"),
     ) else {
-        println!("mm-slave: started without an endpoint, Reply, Debug cap, spare slots or partition");
+        println!(
+            "mm-slave: started without an endpoint, Reply, Debug cap, spare slots or partition"
+        );
         return MISSING_CAP_STATUS;
     };
     let bits = u8::try_from(info.arg).unwrap_or(0);
@@ -106,8 +108,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         frames: first + (2 << (bits - PAGE_BITS)),
     };
     let root = Region { base: 0, bits };
-    let (Ok(()), Ok(buddy)) = (partition.take_root(untyped), Buddy::new(&[root], PAGE_BITS))
-    else {
+    let (Ok(()), Ok(buddy)) = (partition.take_root(untyped), Buddy::new(&[root], PAGE_BITS)) else {
         println!("mm-slave: taking its partition");
         return PARTITION_STATUS;
     };

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use keel_mm_core::areas::{pieces, Area, AreaError, Areas, Ledger, PAGE_BITS};
 use keel_mm_core::buddy::{Block, Buddy, Error as BuddyError};
 use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, VSpace as VSpaceKind};
-use keel_protocols::memory::{check_area, check_rights, MemoryError, MemoryServer, Usage};
+use keel_protocols::memory::{check_area, check_rights, Load, MemoryError, MemoryServer, Usage};
 use keel_protocols::{Caller, ClientId};
 use keel_sys::cap::{CNode, Endpoint, VSpace};
 use keel_sys::{CPtr, Cap};
@@ -38,6 +38,8 @@ pub struct Slave {
     clients: Vec<Client>,
     /// The first of the clients' slots ([`CLIENTS`] × [`CLIENT_SLOTS`]).
     client_slots: u64,
+    /// Requests refused for want of memory.
+    refused: u64,
 }
 
 fn from_buddy<E>(e: BuddyError<E>) -> MemoryError {
@@ -57,6 +59,7 @@ impl Slave {
             ledger: Ledger::default(),
             clients: Vec::new(),
             client_slots,
+            refused: 0,
         }
     }
 
@@ -88,7 +91,19 @@ impl Slave {
     /// failed mapping is undone by freeing the area.
     fn fill(&mut self, i: usize, start: u64, vaddr: u64, order: u8) -> Result<(), MemoryError> {
         let (id, activity) = (self.clients[i].id, self.clients[i].activity);
-        let block = take(&mut self.buddy, &mut self.ledger, &self.partition, id, activity, order)?;
+        let block = take(
+            &mut self.buddy,
+            &mut self.ledger,
+            &self.partition,
+            id,
+            activity,
+            order,
+        )
+        .inspect_err(|e| {
+            if *e == MemoryError::OutOfMemory {
+                self.refused += 1;
+            }
+        })?;
         let area = self.clients[i]
             .areas
             .get_mut(start)
@@ -220,7 +235,8 @@ impl MemoryServer for Slave {
         pages: u64,
         rights: u8,
     ) -> Result<(), MemoryError> {
-        self.new_area(caller, vaddr, pages, rights, true).map(|_| ())
+        self.new_area(caller, vaddr, pages, rights, true)
+            .map(|_| ())
     }
 
     fn free(&mut self, caller: &Caller, vaddr: u64) -> Result<(), MemoryError> {
@@ -292,7 +308,10 @@ impl MemoryServer for Slave {
         let i = self.index_of(client).ok_or(MemoryError::NotAttached)?;
         let pages = self.clients[i].areas.pages();
         for start in self.clients[i].areas.starts() {
-            let area = self.clients[i].areas.remove(start).map_err(|_| MemoryError::Kernel)?;
+            let area = self.clients[i]
+                .areas
+                .remove(start)
+                .map_err(|_| MemoryError::Kernel)?;
             self.release(i, area)?;
         }
         while let Some(table) = self.clients[i].areas.tables.pop() {
@@ -306,7 +325,24 @@ impl MemoryServer for Slave {
         Ok(pages)
     }
 
-    fn set_limit(&mut self, _caller: &Caller, activity: u16, pages: u64) -> Result<(), MemoryError> {
+    fn load(&mut self, _caller: &Caller) -> Result<Load, MemoryError> {
+        let u = self.buddy.usage();
+        Ok(Load {
+            total: u.total,
+            allocated: u.total - u.free,
+            largest_free: u.largest_free,
+            free_blocks: u.free_blocks as u64,
+            clients: self.clients.len() as u64,
+            refused: self.refused,
+        })
+    }
+
+    fn set_limit(
+        &mut self,
+        _caller: &Caller,
+        activity: u16,
+        pages: u64,
+    ) -> Result<(), MemoryError> {
         self.ledger.set_limit(activity, pages);
         Ok(())
     }

@@ -53,9 +53,9 @@ pub fn init_badge(index: usize) -> Option<ClientBadge> {
 }
 
 /// The caps a program gets, as keel-loader's list and the page's slots.
-struct Grants {
+pub(crate) struct Grants {
     caps: Vec<GivenCap>,
-    slots: ProcessSlots,
+    pub(crate) slots: ProcessSlots,
     connections: Vec<NamedCap>,
     irqs: Vec<IrqCap>,
     ioports: Vec<IoPortCap>,
@@ -64,7 +64,7 @@ struct Grants {
 impl Grants {
     /// Gives `cptr` (of init's) with `rights` and `badge`; returns the
     /// program's slot for it.
-    fn give(&mut self, cptr: u64, rights: CapRights, badge: u64) -> u64 {
+    pub(crate) fn give(&mut self, cptr: u64, rights: CapRights, badge: u64) -> u64 {
         self.caps.push(GivenCap {
             cptr: CPtr::from_bits(cptr),
             rights,
@@ -74,7 +74,7 @@ impl Grants {
     }
 
     /// Names the cap at `slot` `name` in the program's page.
-    fn named(&mut self, name: &str, slot: u64) {
+    pub(crate) fn named(&mut self, name: &str, slot: u64) {
         self.connections.push(NamedCap {
             name: name.into(),
             slot,
@@ -112,7 +112,8 @@ impl System<'_> {
             .ok_or(refused("find the program in the boot archive"))?;
         let block = self.programs[index].block;
         let untyped: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(block + UNTYPED));
-        let grants = self.grants(index, untyped)?;
+        let mut grants = self.grants(index, untyped)?;
+        self.manager_grants(&mut grants, index)?;
         let (shared, regions) = self.shared_frames(index);
         let info = ProcessInfo {
             name: p.name.clone(),
@@ -121,7 +122,7 @@ impl System<'_> {
             regions,
             irqs: grants.irqs,
             ioports: grants.ioports,
-            arg: self.programs[index].arg,
+            arg: self.arg_of(index),
         };
         let page = info
             .encode_page()
@@ -145,13 +146,13 @@ impl System<'_> {
         };
         let cfg = ProcessConfig {
             priority: sched.priority.into(),
-            fault_ep: Some(CPtr::from_bits(block + INIT_EP)),
+            fault_ep: Some(CPtr::from_bits(self.fault_slot(index))),
             arg: PROCESS_INFO_VADDR,
             caps: &grants.caps,
             shared_frames: &shared,
             mcp: Some(sched.priority.into()),
             layout: SlotLayout {
-                cnode_radix: CNODE_RADIX,
+                cnode_radix: self.cnode_radix(index),
                 first_given: slot::FIRST_GIVEN,
                 first_loader: grants.slots.spare.map_or(FIRST_LOADER, |(_, end)| end),
             },
@@ -183,6 +184,7 @@ impl System<'_> {
             _ => State::Running,
         };
         self.admit(index)?;
+        self.attach_client(index)?;
         if self.verbose {
             let passive = if sched.passive { ", passive" } else { "" };
             self.say(&format!(

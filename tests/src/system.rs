@@ -173,7 +173,17 @@ pub fn set_up<'a>(
     manifest: &'a Manifest,
     archive: &'a Archive<'a>,
 ) -> Result<System<'a>, String> {
-    let (pool, _) = env.untyped(23)?;
+    set_up_with_pool(env, manifest, archive, 23)
+}
+
+/// As [`set_up`], from a pool untyped of at least `2^pool_bits` bytes.
+pub fn set_up_with_pool<'a>(
+    env: &Env,
+    manifest: &'a Manifest,
+    archive: &'a Archive<'a>,
+    pool_bits: u8,
+) -> Result<System<'a>, String> {
+    let (pool, _) = env.untyped(pool_bits)?;
     let first = env.slots(64)?;
     let res = Resources {
         pool,

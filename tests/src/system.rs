@@ -184,10 +184,12 @@ pub fn set_up_with_pool<'a>(
     pool_bits: u8,
 ) -> Result<System<'a>, String> {
     let (pool, _) = env.untyped(pool_bits)?;
-    let first = env.slots(64)?;
+    // A block of 16 per program, and init's own objects.
+    let count = (16 * manifest.programs.len() as u64 + 32).max(64);
+    let first = env.slots(count)?;
     let res = Resources {
         pool,
-        slots: first..first + 64,
+        slots: first..first + count,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
     };

@@ -11,6 +11,7 @@ mod activity_tests;
 #[cfg(test)]
 mod device_tests;
 mod devices;
+pub mod memory;
 mod parse;
 pub mod report;
 #[cfg(test)]
@@ -113,6 +114,8 @@ pub struct System {
     pub regions: Vec<Region>,
     /// Every declared activity, in file order.
     pub activities: Vec<Activity>,
+    /// The memory managers, when `[memory]` names them.
+    pub memory: Option<manifest::MemoryManagers>,
 }
 
 impl System {
@@ -273,7 +276,7 @@ impl System {
                 .position(|p| p.sched_control)
                 .map(|i| index(i, "programs"))
                 .transpose()?,
-            memory: None,
+            memory: self.memory.clone(),
             start,
         })
     }

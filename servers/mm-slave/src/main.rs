@@ -29,7 +29,7 @@ use keel_abi::fault::{FaultType, VM_FAULT_ADDR};
 use keel_abi::MessageInfo;
 use keel_mm_core::areas::PAGE_BITS;
 use keel_mm_core::buddy::{Buddy, Region};
-use keel_protocols::memory::{dispatch, fault_client, Serving};
+use keel_protocols::memory::{dispatch, fault_client, slave_slots, Serving};
 use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::server::Answer;
 use keel_protocols::sys::{EndpointServer, ReceiveSlot};
@@ -41,7 +41,7 @@ use keel_sys::cap::CNode;
 use keel_sys::CPtr;
 
 use partition::Partition;
-use slave::{Slave, CLIENTS, CLIENT_SLOTS};
+use slave::Slave;
 
 keel_rt::main!(main);
 
@@ -51,6 +51,8 @@ const MISSING_CAP_STATUS: u32 = 1;
 const TRANSPORT_STATUS: u32 = 2;
 /// Exit status when the partition does not fit the spare slots.
 const PARTITION_STATUS: u32 = 3;
+/// A bound on the partition's size (the slots it needs grow with it).
+const MAX_PARTITION_BITS: u8 = 40;
 
 /// The answer that resumes a thread whose fault was resolved: label 0 and
 /// no words, so it runs the faulting instruction again.
@@ -94,8 +96,9 @@ fn main(info: &'static ProcessInfo) -> u32 {
         return MISSING_CAP_STATUS;
     };
     let bits = u8::try_from(info.arg).unwrap_or(0);
-    let needed = (bits >= PAGE_BITS && bits < 48)
-        .then(|| Partition::slots(bits) + CLIENTS as u64 * CLIENT_SLOTS);
+    let needed = (PAGE_BITS..MAX_PARTITION_BITS)
+        .contains(&bits)
+        .then(|| slave_slots(bits));
     if needed.is_none_or(|n| first + n > end) {
         println!("mm-slave: a partition of 2^{bits} bytes does not fit its spare slots");
         return PARTITION_STATUS;

@@ -8,17 +8,18 @@ use alloc::vec::Vec;
 use keel_mm_core::areas::{pieces, Area, AreaError, Areas, Ledger, PAGE_BITS};
 use keel_mm_core::buddy::{Block, Buddy, Error as BuddyError};
 use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, VSpace as VSpaceKind};
-use keel_protocols::memory::{check_area, check_rights, Load, MemoryError, MemoryServer, Usage};
+use keel_protocols::memory::{
+    check_area, check_rights, Load, MemoryError, MemoryServer, Usage, MAX_CLIENTS,
+};
 use keel_protocols::{Caller, ClientId};
 use keel_sys::cap::{CNode, Endpoint, VSpace};
 use keel_sys::{CPtr, Cap};
 
 use crate::partition::{kernel, Partition};
 
-/// Clients a slave keeps.
-pub const CLIENTS: usize = 16;
-/// Slots per client: its VSpace and its fault-forwarding endpoint.
-pub const CLIENT_SLOTS: u64 = 2;
+/// Slots per client: its VSpace and its fault-forwarding endpoint (the
+/// protocol's `slave_slots` counts them).
+const CLIENT_SLOTS: u64 = 2;
 
 /// One attached client.
 struct Client {
@@ -36,7 +37,7 @@ pub struct Slave {
     buddy: Buddy,
     ledger: Ledger,
     clients: Vec<Client>,
-    /// The first of the clients' slots ([`CLIENTS`] × [`CLIENT_SLOTS`]).
+    /// The first of the clients' slots ([`MAX_CLIENTS`] × [`CLIENT_SLOTS`]).
     client_slots: u64,
     /// Requests refused for want of memory.
     refused: u64,
@@ -275,7 +276,7 @@ impl MemoryServer for Slave {
         if ClientId::new(client).is_none() || self.index_of(client).is_some() {
             return Err(MemoryError::NotAttached);
         }
-        let free = (0..CLIENTS as u64)
+        let free = (0..MAX_CLIENTS)
             .map(|k| self.client_slots + k * CLIENT_SLOTS)
             .find(|s| self.clients.iter().all(|c| c.slots != *s))
             .ok_or(MemoryError::Full)?;

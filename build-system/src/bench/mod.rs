@@ -8,6 +8,7 @@ mod activities;
 mod app;
 mod boot;
 mod charts;
+mod mm;
 mod plot;
 mod sched;
 mod servers;
@@ -46,6 +47,9 @@ pub enum BenchWhat {
     /// Activities under the scheduler server: Vortex's Figure 8 shares per
     /// window of 1 s, with one thread and four, and the server's costs (-icount).
     Activities(app::AppBenchArgs),
+    /// The memory managers: immediate allocate + free pairs of 1, 16 and 256
+    /// pages with 1, 2 and 4 slaves and 1 to 16 clients (-icount).
+    Mm(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -113,6 +117,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Ipc(a) => app::run(root, "ipc", a, true, charts::ipc),
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
+        BenchWhat::Mm(a) => mm::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
     }
 }

@@ -160,6 +160,9 @@ protocol! {
             AlreadyMapped = 11,
             /// The kernel refused an operation on the slave's caps.
             Kernel = 12,
+            /// A client of that number is attached already, or the number
+            /// is 0.
+            AlreadyAttached = 13,
         },
         ops: {
             /// Maps `pages` pages at `vaddr` before replying (immediate),

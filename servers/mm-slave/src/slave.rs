@@ -274,7 +274,7 @@ impl MemoryServer for Slave {
         activity: u16,
     ) -> Result<(), MemoryError> {
         if ClientId::new(client).is_none() || self.index_of(client).is_some() {
-            return Err(MemoryError::NotAttached);
+            return Err(MemoryError::AlreadyAttached);
         }
         let free = (0..MAX_CLIENTS)
             .map(|k| self.client_slots + k * CLIENT_SLOTS)

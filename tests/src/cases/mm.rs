@@ -331,7 +331,8 @@ pub fn step_mm<T>(r: Result<T, MemoryError>, what: &str) -> Result<T, String> {
 /// MM0008: every bad request gets its error and the slave goes on,
 /// losing nothing: a free of what was never allocated, a double free,
 /// overlapping areas, unaligned and kernel-range addresses, sizes of 0
-/// and 2^63, rights without read; then a good request is served.
+/// and 2^63, rights without read, a second attach of a client, a request
+/// of a client never attached; then a good request is served.
 pub fn bad_input_refused(env: &Env) -> TestResult {
     let (manifest, archive) = (mm_manifest(1, None, false, None), archive(env)?);
     let system = start_big(env, &manifest, &archive)?;
@@ -413,6 +414,19 @@ pub fn bad_input_refused(env: &Env) -> TestResult {
         after.areas == 0 && after.client_pages + 4 == before.client_pages,
         "the bad requests changed the use: {before:?} then {after:?}"
     );
+    let vspace = Grant::new(init_thread::VSPACE.cptr().bits());
+    let again = t.admin.attach(vspace, 7, 2);
+    ensure!(
+        again == Err(MemoryError::AlreadyAttached),
+        "attaching client 7 twice answered {again:?}"
+    );
+    let mut stranger = memory_client(env, &system, 1, 8, 2, Rights::NONE)?;
+    let got = stranger.allocate(a, 1, RW);
+    ensure!(
+        got == Err(MemoryError::NotAttached),
+        "a client never attached was answered {got:?}"
+    );
+    let c = &mut t.client;
     step_mm(c.allocate(a, 2, RW), "a good request after the bad")?;
     step_mm(c.free(a), "free it")?;
     step_mm(t.admin.detach(7), "detach")?;

@@ -313,7 +313,7 @@ crate::test_cases! {
     MM0005: "areas of 1, 3, 16 and 5 pages split the partition and keep their contents; freed out of order the partition is one block again (sel4test: none)" => mm::split_and_merge_return_one_block, InRoot;
     MM0006: "a client that dies holding immediate and delayed memory gives it all back to its slave's partition (sel4test: none)" => mm::dead_clients_memory_returns, InRoot;
     MM0007: "a client whose activity's limit is too small is refused with LimitExceeded and the partition loses nothing (sel4test: none)" => mm::limit_refuses_the_client, InRoot;
-    MM0008: "every bad request (never allocated, double free, overlap, unaligned, kernel range, size 0 or 2^63, bad rights) gets its error and the slave loses nothing (sel4test: none)" => mm::bad_input_refused, InRoot;
+    MM0008: "every bad request (never allocated, double free, overlap, unaligned, kernel range, size 0 or 2^63, bad rights, a client attached twice or never) gets its error and the slave loses nothing (sel4test: none)" => mm::bad_input_refused, InRoot;
     MM0009: "an activity's limit refuses what would pass it and charges nothing; what fits is served (sel4test: none)" => mm::limit_refuses_past_it, InRoot;
     MM0010: "the master routes new clients as its policy says over a scripted load of four slaves: watermarks (least loaded below LowMem, else most loaded below HighMem) and round-robin (sel4test: none)" => mm_routing::routing_follows_the_policy, InRoot;
     MM0011: "an overloaded slave takes no new client and its clients move to the slave the policy picks; with every slave overloaded none is picked (sel4test: none)" => mm_routing::overloaded_slaves_clients_move, InRoot;

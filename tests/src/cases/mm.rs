@@ -21,6 +21,7 @@ use keel_init::supervise::Failure;
 use keel_init::{Event, State, System};
 use keel_protocols::cap::Grant;
 use keel_protocols::memory::{rights, Load, MemoryClient, MemoryError};
+use keel_protocols::mm_master::MasterClient;
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::Rights;
 use keel_sys::cap::init_thread;
@@ -147,11 +148,16 @@ pub fn expect_whole(env: &Env, system: &System, index: usize) -> TestResult {
 }
 
 /// Runs the memory client (the last program) with scenario `arg` and
-/// returns what init saw of its end.
-fn run_client(env: &Env, arg: u64, limit: Option<u64>) -> Result<Event, String> {
-    let (manifest, archive) = (mm_manifest(1, None, true, limit), archive(env)?);
+/// returns what init saw of its end. With `master`, two slaves and the
+/// master (round-robin) run, init asks the master for the client's slave
+/// (slave 0, the first pick), and the master must have read the slaves.
+fn run_client(env: &Env, arg: u64, limit: Option<u64>, master: bool) -> Result<Event, String> {
+    let policy = master.then_some(MemoryPolicy::RoundRobin);
+    let slaves = if master { 2 } else { 1 };
+    let manifest = mm_manifest(slaves, policy, true, limit);
+    let archive = archive(env)?;
     let client = manifest.programs.len() - 1;
-    let mut system = set_up_with_pool(env, &manifest, &archive, 23)?;
+    let mut system = set_up_with_pool(env, &manifest, &archive, 23 + u8::from(master))?;
     system.set_arg(client, arg);
     step(system.start_all(), "start the system")?;
     let mut end = None;
@@ -167,6 +173,15 @@ fn run_client(env: &Env, arg: u64, limit: Option<u64>) -> Result<Event, String> 
         "the slave is not serving after its client ended"
     );
     expect_whole(env, &system, 1)?;
+    if master {
+        let cap = client_cap(env, &system, 3, badge(904, 0, Rights::NONE).bits())?;
+        let transport = EndpointClient::new(cap, None).map_err(|e| format!("a client: {e}"))?;
+        let seen = MasterClient::new(transport).load(0);
+        ensure!(
+            seen.is_ok_and(|l| l.total == PARTITION_PAGES << 12),
+            "the master never read slave 0 to route the client: {seen:?}"
+        );
+    }
     end.ok_or_else(|| "the client never ended".into())
 }
 
@@ -201,32 +216,44 @@ fn expect_vm_fault(event: Event) -> TestResult {
 /// touch maps exactly that page, a second touch of it nothing more; its
 /// first read is zero; free returns it all.
 pub fn delayed_area_filled_on_touch(env: &Env) -> TestResult {
-    expect_exit(run_client(env, keel_mm_client::DELAYED, None)?)
+    expect_exit(run_client(env, keel_mm_client::DELAYED, None, false)?)
+}
+
+/// MM0012: with a master, init routes the client through it (it reads
+/// the slaves' loads) to slave 0, where the delayed scenario runs as in
+/// MM0002.
+pub fn client_routed_by_the_master(env: &Env) -> TestResult {
+    expect_exit(run_client(env, keel_mm_client::DELAYED, None, true)?)
 }
 
 /// MM0003: a page allocated read-only reads as zero and a write to it
 /// faults, the fault reaching init as the client's.
 pub fn read_only_page_refuses_writes(env: &Env) -> TestResult {
-    expect_vm_fault(run_client(env, keel_mm_client::WRITE_READ_ONLY, None)?)
+    expect_vm_fault(run_client(
+        env,
+        keel_mm_client::WRITE_READ_ONLY,
+        None,
+        false,
+    )?)
 }
 
 /// MM0004: a freed page is unmapped: reading it again faults.
 pub fn freed_page_faults(env: &Env) -> TestResult {
-    expect_vm_fault(run_client(env, keel_mm_client::TOUCH_FREED, None)?)
+    expect_vm_fault(run_client(env, keel_mm_client::TOUCH_FREED, None, false)?)
 }
 
 /// MM0005: areas of 1, 3, 16 and 5 pages split the partition; each keeps
 /// what was written; freed in another order (and the client's paging
 /// structures at its exit) the partition is one block again.
 pub fn split_and_merge_return_one_block(env: &Env) -> TestResult {
-    expect_exit(run_client(env, keel_mm_client::MANY_AREAS, None)?)
+    expect_exit(run_client(env, keel_mm_client::MANY_AREAS, None, false)?)
 }
 
 /// MM0006: a client that dies holding immediate and delayed memory (a
 /// touch outside its areas, sent on to init) gets it all back into the
 /// partition when init tears it down.
 pub fn dead_clients_memory_returns(env: &Env) -> TestResult {
-    expect_vm_fault(run_client(env, keel_mm_client::DIE_HOLDING, None)?)
+    expect_vm_fault(run_client(env, keel_mm_client::DIE_HOLDING, None, false)?)
 }
 
 /// MM0007: the client under a limit of 4 pages for its activity: its
@@ -234,7 +261,7 @@ pub fn dead_clients_memory_returns(env: &Env) -> TestResult {
 /// `LimitExceeded`, it exits with that check's status, and nothing of the
 /// partition is lost.
 pub fn limit_refuses_the_client(env: &Env) -> TestResult {
-    let event = run_client(env, keel_mm_client::MANY_AREAS, Some(4))?;
+    let event = run_client(env, keel_mm_client::MANY_AREAS, Some(4), false)?;
     ensure!(
         matches!(
             event,

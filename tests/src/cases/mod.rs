@@ -317,6 +317,7 @@ crate::test_cases! {
     MM0009: "an activity's limit refuses what would pass it and charges nothing; what fits is served (sel4test: none)" => mm::limit_refuses_past_it, InRoot;
     MM0010: "the master routes new clients as its policy says over a scripted load of four slaves: watermarks (least loaded below LowMem, else most loaded below HighMem) and round-robin (sel4test: none)" => mm_routing::routing_follows_the_policy, InRoot;
     MM0011: "an overloaded slave takes no new client and its clients move to the slave the policy picks; with every slave overloaded none is picked (sel4test: none)" => mm_routing::overloaded_slaves_clients_move, InRoot;
+    MM0012: "with a master, init routes a new client through it to a slave, where its delayed area is filled on touch (sel4test: none)" => mm::client_routed_by_the_master, InRoot;
     ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
     ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
     ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;

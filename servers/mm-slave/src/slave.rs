@@ -77,10 +77,11 @@ impl Slave {
         Cap::from_cptr(CPtr::from_bits(self.clients[i].slots))
     }
 
-    /// Returns `block` of client `i` to the partition.
+    /// Returns `block` of client `i` to the partition, unmerged (see
+    /// `Buddy::release`): the next request of its size reuses it.
     fn give_back(&mut self, i: usize, block: Block) -> Result<(), MemoryError> {
         self.buddy
-            .free(block, &mut &self.partition)
+            .release(block, &mut &self.partition)
             .map_err(from_buddy)?;
         self.ledger
             .refund(self.clients[i].activity, block.size() >> PAGE_BITS);
@@ -323,6 +324,9 @@ impl MemoryServer for Slave {
             let _ = self.cnode().absolute_cptr(CPtr::from_bits(s)).delete();
         }
         self.clients.swap_remove(i);
+        self.buddy
+            .coalesce_all(&mut &self.partition)
+            .map_err(from_buddy)?;
         Ok(pages)
     }
 

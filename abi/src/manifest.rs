@@ -206,6 +206,51 @@ pub struct Activity {
     pub may_exceed_when_idle: bool,
 }
 
+/// How the master picks a new client's slave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemoryPolicy {
+    /// The slaves in turn.
+    RoundRobin,
+    /// MMS's watermarks, in thousandths of a partition: the least-loaded
+    /// slave below `low`, else the most-loaded below `high`.
+    Watermark {
+        /// LowMem.
+        low: u16,
+        /// HighMem.
+        high: u16,
+    },
+}
+
+/// The most pages an activity may hold at each slave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryLimit {
+    /// The activity's number.
+    pub activity: u16,
+    /// Pages.
+    pub pages: u64,
+}
+
+/// The memory managers: which programs are the slaves (each gets a
+/// partition of `2^partition_bits` bytes) and the master, the master's
+/// policy, the clients init attaches to a slave, and the limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryManagers {
+    /// Indices in [`Manifest::programs`] of the slaves, slave 0 first.
+    pub slaves: Vec<u16>,
+    /// Index of the master, if the system has one (else init gives
+    /// clients to the slaves in turn).
+    pub master: Option<u16>,
+    /// log2 of each slave's partition.
+    pub partition_bits: u8,
+    /// The master's policy.
+    pub policy: MemoryPolicy,
+    /// Indices of the programs init makes clients of a slave: each gets a
+    /// connection named `memory` and its faults go to its slave.
+    pub clients: Vec<u16>,
+    /// Activities' limits.
+    pub limits: Vec<MemoryLimit>,
+}
+
 /// The manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -230,6 +275,8 @@ pub struct Manifest {
     /// it a pool of untyped memory for its processes' reclamation groups,
     /// the boot archive mapped read-only, an ASID pool and SchedControl.
     pub process: Option<u16>,
+    /// The memory managers, when the system has them.
+    pub memory: Option<MemoryManagers>,
     /// What to run.
     pub start: Start,
 }
@@ -325,6 +372,7 @@ mod tests {
             scheduler: Some(1),
             serial: None,
             process: Some(1),
+            memory: None,
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),

@@ -11,9 +11,10 @@
 //! dispatch function in memory, and `sys` (feature `sys`) carries messages
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
-//! own modules ([`console`], [`init`], [`process`], [`scheduler`], [`serial`],
-//! [`timer`]); [`accounting`] holds the consumption records every server
-//! keeps per activity, and [`recorded`] keeps them for any server's service.
+//! own modules ([`console`], [`init`], [`memory`], [`mm_master`], [`process`],
+//! [`scheduler`], [`serial`], [`timer`]); [`accounting`] holds the
+//! consumption records every server keeps per activity, and [`recorded`]
+//! keeps them for any server's service.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,6 +31,8 @@ pub mod declare;
 pub mod error;
 pub mod init;
 pub mod loopback;
+pub mod memory;
+pub mod mm_master;
 pub mod process;
 pub mod recorded;
 pub mod registers;
@@ -54,14 +57,16 @@ pub type List<T, const N: usize> = heapless::Vec<T, N>;
 
 /// Every protocol's id: requests carry it in their label, so no two
 /// protocols may share one (checked when the crate is built).
-pub const PROTOCOL_IDS: [(u16, &str); 7] = [
+pub const PROTOCOL_IDS: [(u16, &str); 9] = [
     (console::PROTOCOL, "console"),
     (init::PROTOCOL, "init"),
     (scheduler::PROTOCOL, "scheduler"),
     (timer::PROTOCOL, "timer"),
     (serial::PROTOCOL, "serial"),
     (accounting::PROTOCOL, "accounting"),
+    (memory::PROTOCOL, "memory"),
     (process::PROTOCOL, "process"),
+    (mm_master::PROTOCOL, "mm-master"),
 ];
 
 const _: () = {

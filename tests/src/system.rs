@@ -116,6 +116,7 @@ pub fn manifest_of(
         scheduler: None,
         serial: None,
         process: None,
+        memory: None,
         start: Start::System,
     }
 }
@@ -177,7 +178,7 @@ pub fn set_up<'a>(
     set_up_sized(env, manifest, archive, 23)
 }
 
-/// As [`set_up`], from an untyped of at least `2^pool_bits` bytes.
+/// As [`set_up`], from a pool untyped of at least `2^pool_bits` bytes.
 pub fn set_up_sized<'a>(
     env: &Env,
     manifest: &'a Manifest,
@@ -185,10 +186,12 @@ pub fn set_up_sized<'a>(
     pool_bits: u8,
 ) -> Result<System<'a>, String> {
     let (pool, _) = env.untyped(pool_bits)?;
-    let first = env.slots(64)?;
+    // A block of 16 per program, and init's own objects.
+    let count = (16 * manifest.programs.len() as u64 + 32).max(64);
+    let first = env.slots(count)?;
     let res = Resources {
         pool,
-        slots: first..first + 64,
+        slots: first..first + count,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: Some(keel_init::ArchiveFrames::of(env.boot_info)),

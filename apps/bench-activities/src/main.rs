@@ -175,6 +175,7 @@ fn manifest() -> Manifest {
         scheduler: Some(SCHEDULER as u16),
         serial: None,
         process: None,
+        memory: None,
         start: Start::System,
     }
 }

@@ -138,6 +138,7 @@ fn manifest() -> Manifest {
         scheduler: None,
         serial: None,
         process: None,
+        memory: None,
         start: Start::System,
     }
 }

@@ -10,6 +10,7 @@ mod boot;
 mod charts;
 mod drivers;
 mod linux;
+mod mm;
 mod plot;
 mod sched;
 mod servers;
@@ -58,6 +59,9 @@ pub enum BenchWhat {
     /// User-level drivers: a device interrupt to its handler thread, and a
     /// sleep round trip through the timer server (-icount).
     Drivers(app::AppBenchArgs),
+    /// The memory managers: immediate allocate + free pairs of 1, 16 and 256
+    /// pages with 1, 2 and 4 slaves and 1 to 16 clients (-icount).
+    Mm(app::AppBenchArgs),
 }
 
 /// One reported figure.
@@ -125,6 +129,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         BenchWhat::Ipc(a) => app::run(root, "ipc", a, true, charts::ipc),
         BenchWhat::Sched(a) => sched::run(root, a),
         BenchWhat::Servers(a) => servers::run(root, a),
+        BenchWhat::Mm(a) => mm::run(root, a),
         BenchWhat::Activities(a) => activities::run(root, a),
         BenchWhat::Teardown(a) => teardown::run(root, a),
         BenchWhat::Linux(a) => linux::run(root, a),

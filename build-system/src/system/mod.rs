@@ -11,6 +11,7 @@ mod activity_tests;
 #[cfg(test)]
 mod device_tests;
 mod devices;
+pub mod memory;
 mod parse;
 pub mod report;
 #[cfg(test)]
@@ -119,6 +120,8 @@ pub struct System {
     pub regions: Vec<Region>,
     /// Every declared activity, in file order.
     pub activities: Vec<Activity>,
+    /// The memory managers, when `[memory]` names them.
+    pub memory: Option<manifest::MemoryManagers>,
 }
 
 impl System {
@@ -291,6 +294,7 @@ impl System {
                 .position(|p| p.process_server)
                 .map(|i| index(i, "programs"))
                 .transpose()?,
+            memory: self.memory.clone(),
             start,
         })
     }

@@ -25,6 +25,8 @@ pub struct File {
     /// `[[activity]]`, in file order.
     #[serde(default)]
     pub activity: Vec<Activity>,
+    /// `[memory]`.
+    pub memory: Option<super::memory::Raw>,
 }
 
 /// `[system]`.

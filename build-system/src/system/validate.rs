@@ -15,6 +15,7 @@ use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 use super::activity::{self, Activity};
 use super::devices;
+use super::memory;
 use super::parse;
 use super::{check_name, Connection, Map, Program, Region, System};
 
@@ -88,12 +89,14 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
     devices::check_serial_device(&f, &programs)?;
     let connections = connections(&f, &file.connection, &programs)?;
     check_used(&f, &programs, &connections, &regions)?;
+    let memory = memory::memory(&f, file.memory, &programs, &activities)?;
     Ok(System {
         name: file.system.name,
         programs,
         connections,
         regions,
         activities,
+        memory,
     })
 }
 

@@ -10,7 +10,11 @@
 //! it, [`Untyped::reclaim`]), then merges it with its buddy while the buddy
 //! is free too (a revoke of the parent deletes both halves,
 //! [`Untyped::merge`]). A partition whose blocks are all freed is one free
-//! block per region again.
+//! block per region again. [`Buddy::release`] frees without merging, for a
+//! caller that would rather reuse blocks of the sizes it frees than pay
+//! for merges (the kernel clears what a revoked parent's halves used); an
+//! allocation that finds no block large enough merges first, and
+//! [`Buddy::coalesce_all`] merges everything that can be.
 //!
 //! A failed cap operation leaves the tree as consistent as before it: an
 //! allocation whose split fails merges back what it split and allocates
@@ -222,6 +226,10 @@ impl Buddy {
         if order < self.min_order || order > largest {
             return Err(Error::BadOrder);
         }
+        if self.free.range((order, 0, 0)..).next().is_none() {
+            // Blocks released without merging may make one large enough.
+            self.coalesce_all(caps)?;
+        }
         let &(found, region, index) = self
             .free
             .range((order, 0, 0)..)
@@ -263,6 +271,51 @@ impl Buddy {
         self.allocated.remove(&block);
         self.free.insert(key(block));
         self.coalesce(block, caps)
+    }
+
+    /// Frees `block` without merging it with its buddy: it stays a free
+    /// block of its order, which the next allocation of that order takes
+    /// without a split. Merging waits for an allocation that finds no block
+    /// large enough, or [`Buddy::coalesce_all`]: a merge revokes the parent,
+    /// and the kernel clears what the parent's halves used, so merging at
+    /// every free would clear the partition over and over.
+    ///
+    /// # Errors
+    /// `NotAllocated`; a reclaim's failure (the block stays allocated).
+    pub fn release<U: Untyped>(
+        &mut self,
+        block: Block,
+        caps: &mut U,
+    ) -> Result<(), Error<U::Error>> {
+        if !self.allocated.contains_key(&block) {
+            return Err(Error::NotAllocated);
+        }
+        caps.reclaim(block).map_err(Error::Untyped)?;
+        self.allocated.remove(&block);
+        self.free.insert(key(block));
+        Ok(())
+    }
+
+    /// Merges every free block with its buddy, and up, while the buddy is
+    /// free: the partition as eager freeing would have left it.
+    ///
+    /// # Errors
+    /// A merge's failure (the blocks not merged stay free).
+    pub fn coalesce_all<U: Untyped>(&mut self, caps: &mut U) -> Result<(), Error<U::Error>> {
+        let blocks: Vec<(u8, usize, u64)> = self.free.iter().copied().collect();
+        for (order, region, index) in blocks {
+            if self.free.contains(&(order, region, index)) {
+                self.coalesce(
+                    Block {
+                        region,
+                        order,
+                        index,
+                    },
+                    caps,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Frees every block charged to `owner` (a client that died); returns

@@ -17,5 +17,6 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod areas;
 pub mod buddy;
 pub mod routing;

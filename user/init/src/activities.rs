@@ -28,9 +28,9 @@ use crate::memory::ADMIN_EP;
 use crate::start::CLIENT_RIGHTS;
 use crate::{Context, InitError, State, System};
 
-/// The badge of init's cap to the scheduler server: the last client
-/// number (the description numbers its clients from 1), the system's
-/// activity, the admin right.
+/// The badge of init's admin cap to a server (the scheduler, the memory
+/// managers): the last client number (the description numbers its
+/// clients from 1), the system's activity, the admin right.
 fn admin_badge() -> ClientBadge {
     ClientBadge::new(ClientId::MAX, ActivityId(0), Rights::ADMIN)
 }
@@ -41,12 +41,20 @@ impl System<'_> {
         self.manifest.scheduler.map(usize::from)
     }
 
-    /// A client of the scheduler server through init's admin cap, minted
-    /// into the server's block the first time.
+    /// A client of the scheduler server through init's admin cap.
     fn scheduler_client(&mut self) -> Result<Option<SchedulerClient<EndpointClient>>, InitError> {
         let Some(index) = self.scheduler() else {
             return Ok(None);
         };
+        Ok(self.admin_transport(index)?.map(SchedulerClient::new))
+    }
+
+    /// A transport to the running server `index` through init's admin cap
+    /// to it, minted into the server's block the first time.
+    pub(crate) fn admin_transport(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<EndpointClient>, InitError> {
         if self.programs.get(index).map(|p| p.state) != Some(State::Running) {
             return Ok(None);
         }
@@ -63,16 +71,16 @@ impl System<'_> {
                     CLIENT_RIGHTS,
                     admin_badge().bits(),
                 )
-                .context("mint init's cap to the scheduler server")?;
+                .context("mint init's admin cap to a server")?;
             self.programs[index].admin_minted = true;
         }
         let cap: Cap<Endpoint> = Cap::from_cptr(CPtr::from_bits(slot));
         // Without a receive slot, arming cannot fail.
         let transport = EndpointClient::new(cap, None).map_err(|_| InitError {
-            step: "call the scheduler server",
+            step: "call a server",
             error: keel_abi::Error::InvalidArgument.into(),
         })?;
-        Ok(Some(SchedulerClient::new(transport)))
+        Ok(Some(transport))
     }
 
     /// The scheduler server is ready: tells it every activity's entitlement.

@@ -44,6 +44,7 @@ extern crate alloc;
 
 mod activities;
 mod devices;
+mod managers;
 mod memory;
 mod process;
 mod start;
@@ -172,8 +173,10 @@ pub struct Supervised {
     arg: u64,
     /// Its interrupts and I/O ports, made once.
     devices: devices::Devices,
-    /// Init's admin cap to it is minted (the scheduler server's).
+    /// Init's admin cap to it is minted (a server init commands).
     admin_minted: bool,
+    /// A memory client's slave (its index), while it runs.
+    slave: Option<usize>,
 }
 
 /// A described system being started and supervised.
@@ -232,6 +235,7 @@ impl<'a> System<'a> {
                 arg: 0,
                 devices,
                 admin_minted: false,
+                slave: None,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());
@@ -250,6 +254,7 @@ impl<'a> System<'a> {
             verbose: true,
         };
         system.carve_untypeds()?;
+        system.carve_partitions()?;
         Ok(system)
     }
 

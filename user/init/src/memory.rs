@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! a program's block: UNTYPED | LOADER .. LOADER+6 | REPLY | INIT_EP | ADMIN_EP | SCHED_UNTYPED
-//!                    | PROCESS_POOL | PROCESS_OWN | (unused to BLOCK)
+//!                    | PARTITION | MM_FAULT_EP | PROCESS_POOL | PROCESS_OWN | (unused to BLOCK)
 //! ```
 
 use core::ops::Range;
@@ -26,17 +26,23 @@ pub(crate) const REPLY: u64 = LOADER + CALLER_SLOTS;
 /// Init's endpoint, minted with the program's badge: its fault endpoint
 /// and its Init connection.
 pub(crate) const INIT_EP: u64 = REPLY + 1;
-/// Init's cap to the scheduler server (in the scheduler's block), with
-/// the admin right: it admits activity members through it.
+/// Init's cap to a server it commands (the scheduler server, a memory
+/// slave, the memory master), with the admin right.
 pub(crate) const ADMIN_EP: u64 = INIT_EP + 1;
 /// The untyped the scheduler server makes contexts from (in its block,
 /// retyped from its own untyped at each start).
 pub(crate) const SCHED_UNTYPED: u64 = INIT_EP + 2;
+/// A memory slave's partition (in its block, retyped from the pool once:
+/// it outlives the slave's restarts).
+pub(crate) const PARTITION: u64 = INIT_EP + 3;
+/// A memory client's fault endpoint: its slave's endpoint badged with
+/// the memory protocol's fault badge for it.
+pub(crate) const MM_FAULT_EP: u64 = INIT_EP + 4;
 /// The process server's pool (in its block, retyped from its own untyped
 /// at each start).
-pub(crate) const PROCESS_POOL: u64 = INIT_EP + 3;
+pub(crate) const PROCESS_POOL: u64 = INIT_EP + 5;
 /// The process server's untyped for its own objects (likewise).
-pub(crate) const PROCESS_OWN: u64 = INIT_EP + 4;
+pub(crate) const PROCESS_OWN: u64 = INIT_EP + 6;
 /// Slots per program.
 pub(crate) const BLOCK: u64 = 16;
 const _: () = assert!(PROCESS_OWN < BLOCK);

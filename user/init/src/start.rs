@@ -120,7 +120,8 @@ impl System<'_> {
             .ok_or(refused("find the program in the boot archive"))?;
         let block = self.programs[index].block;
         let untyped: Cap<Untyped> = Cap::from_cptr(CPtr::from_bits(block + UNTYPED));
-        let grants = self.grants(index, untyped)?;
+        let mut grants = self.grants(index, untyped)?;
+        self.manager_grants(&mut grants, index)?;
         let (mut shared, mut regions) = self.shared_frames(index);
         let is_process_server = self.process_server() == Some(index);
         if is_process_server {
@@ -133,7 +134,7 @@ impl System<'_> {
             regions,
             irqs: grants.irqs,
             ioports: grants.ioports,
-            arg: self.programs[index].arg,
+            arg: self.arg_of(index),
         };
         let page = info
             .encode_page()
@@ -157,7 +158,7 @@ impl System<'_> {
         };
         let cfg = ProcessConfig {
             priority: sched.priority.into(),
-            fault_ep: Some(CPtr::from_bits(block + INIT_EP)),
+            fault_ep: Some(CPtr::from_bits(self.fault_slot(index))),
             arg: PROCESS_INFO_VADDR,
             caps: &grants.caps,
             shared_frames: &shared,
@@ -165,7 +166,7 @@ impl System<'_> {
             layout: SlotLayout {
                 cnode_radix: match is_process_server {
                     true => keel_protocols::process::SERVER_CNODE_RADIX,
-                    false => CNODE_RADIX,
+                    false => self.cnode_radix(index),
                 },
                 first_given: slot::FIRST_GIVEN,
                 first_loader: grants.slots.spare.map_or(FIRST_LOADER, |(_, end)| end),
@@ -198,6 +199,7 @@ impl System<'_> {
             _ => State::Running,
         };
         self.admit(index)?;
+        self.attach_client(index)?;
         if self.verbose {
             let passive = if sched.passive { ", passive" } else { "" };
             self.say(&format!(

@@ -261,6 +261,7 @@ impl System<'_> {
         if self.scheduler() == Some(program) {
             self.scheduler_ready();
         }
+        self.slave_ready(program);
     }
 
     /// `program` failed: answer its in-flight request, tear it down, and
@@ -302,6 +303,7 @@ impl System<'_> {
 
     /// Destroys the instance of `program`: one revoke of its untyped.
     fn teardown(&mut self, program: usize) {
+        self.detach_client(program);
         let block = self.programs[program].block;
         let untyped = init_thread::CNODE.absolute_cptr(CPtr::from_bits(block + UNTYPED));
         if let Err(e) = untyped.revoke().context("tear a program down") {

@@ -36,6 +36,7 @@ extern crate alloc;
 
 mod heap;
 mod lock;
+pub mod memory;
 mod panic;
 pub mod print;
 pub mod process;

@@ -146,6 +146,31 @@ fn one_page_splits_the_smallest_block_that_fits_and_frees_back_whole() {
 }
 
 #[test]
+fn released_blocks_are_reused_unmerged_and_merged_when_needed() {
+    let r = [Region { base: 0, bits: 16 }];
+    let mut caps = Caps::new(&r);
+    let mut buddy = Buddy::new(&r, PAGE).unwrap();
+    let page = buddy.alloc(PAGE, 7, &mut caps).unwrap();
+    buddy.release(page, &mut caps).unwrap();
+    assert_eq!(caps.split.len(), 4);
+    assert_eq!(buddy.release(page, &mut caps), Err(Error::NotAllocated));
+    let again = buddy.alloc(PAGE, 7, &mut caps).unwrap();
+    assert_eq!((again, caps.split.len()), (page, 4));
+    buddy.release(again, &mut caps).unwrap();
+    // The whole region is asked for: the released page merges back.
+    let whole = buddy.alloc(16, 8, &mut caps).unwrap();
+    assert_eq!((whole.order, caps.split.len()), (16, 0));
+    buddy.release(whole, &mut caps).unwrap();
+    let quarter = buddy.alloc(14, 8, &mut caps).unwrap();
+    buddy.release(quarter, &mut caps).unwrap();
+    assert_eq!(buddy.usage().free_blocks, 3);
+    buddy.coalesce_all(&mut caps).unwrap();
+    assert!(caps.split.is_empty());
+    let back = buddy.usage();
+    assert_eq!((back.free, back.free_blocks), (back.total, 1));
+}
+
+#[test]
 fn bad_orders_double_frees_and_exhaustion_are_errors() {
     let r = regions();
     let mut caps = Caps::new(&r);

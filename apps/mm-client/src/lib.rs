@@ -1,0 +1,22 @@
+//! What a starter of `keel-mm-client` asks of it through its
+//! ProcessInfo page's `arg` (the program itself is `main.rs`), and the
+//! statuses it exits with: 0 when every check held, else the number of
+//! the first check that failed (each scenario's checks are numbered from
+//! its own `arg` times 10). The scenarios that end in a fault never exit:
+//! their supervisor sees the fault.
+#![no_std]
+
+/// Reserve a delayed area; check nothing is mapped until a page is
+/// touched, that a touch maps exactly that page, and that a second touch
+/// maps nothing more; free it; exit.
+pub const DELAYED: u64 = 1;
+/// Allocate a page read-only, read it (zero), then write it: a fault.
+pub const WRITE_READ_ONLY: u64 = 2;
+/// Allocate a page, write it, free it, then read it: a fault.
+pub const TOUCH_FREED: u64 = 3;
+/// Allocate 64 pages at once and 8 delayed (2 touched), then touch an
+/// address outside every area: a fault, and the client dies holding them.
+pub const DIE_HOLDING: u64 = 4;
+/// Allocate areas of 1, 3, 16 and 5 pages, check each page holds what was
+/// written, free them in another order; exit.
+pub const MANY_AREAS: u64 = 5;

@@ -1,0 +1,119 @@
+//! keel-mm-client: a memory client for the tests (see the library for
+//! the scenarios its `arg` picks). Init makes it a client of a slave: it
+//! reaches the slave through keel-rt's memory client, and its faults go to
+//! the slave, which fills its delayed areas and sends any other fault on
+//! to init.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use keel_mm_client::{DELAYED, DIE_HOLDING, MANY_AREAS, TOUCH_FREED, WRITE_READ_ONLY};
+use keel_rt::memory::{rights, Memory};
+use keel_rt::{println, ProcessInfo};
+
+keel_rt::main!(main);
+
+const PAGE: u64 = 4096;
+const RW: u8 = rights::READ | rights::WRITE;
+
+/// Writes `value` to the word at `addr`.
+fn poke(addr: u64, value: u64) {
+    // SAFETY: every address the scenarios pass lies in an area the slave
+    // mapped (or will map on the fault) with the write right, or is meant
+    // to fault; nothing else in the program refers to these pages.
+    unsafe { core::ptr::write_volatile(addr as *mut u64, value) }
+}
+
+/// Reads the word at `addr`.
+fn peek(addr: u64) -> u64 {
+    // SAFETY: as for `poke`, with the read right.
+    unsafe { core::ptr::read_volatile(addr as *const u64) }
+}
+
+/// A check: `Err(number)` unless `holds`.
+fn check(holds: bool, number: u32) -> Result<(), u32> {
+    if holds {
+        Ok(())
+    } else {
+        Err(number)
+    }
+}
+
+fn delayed(m: &mut Memory) -> Result<(), u32> {
+    let before = m.usage().map_err(|_| 10u32)?.client_pages;
+    let area = m.reserve(4, RW).map_err(|_| 11u32)?;
+    check(m.usage().map_err(|_| 12u32)?.client_pages == before, 13)?;
+    poke(area, 0xab);
+    check(peek(area) == 0xab, 14)?;
+    let one = m.usage().map_err(|_| 15u32)?.client_pages;
+    check(one > before, 16)?;
+    poke(area + 8, 0xcd);
+    check(m.usage().map_err(|_| 17u32)?.client_pages == one, 18)?;
+    check(peek(area + 2 * PAGE) == 0, 19)?;
+    check(m.usage().map_err(|_| 20u32)?.client_pages == one + 1, 21)?;
+    m.free(area).map_err(|_| 22u32)?;
+    check(m.usage().map_err(|_| 23u32)?.client_pages == one - 1, 24)
+}
+
+fn many_areas(m: &mut Memory) -> Result<(), u32> {
+    let mut areas = [(0u64, 0u64); 4];
+    for (i, pages) in [1u64, 3, 16, 5].into_iter().enumerate() {
+        let at = m.allocate(pages, RW).map_err(|_| 50 + i as u32)?;
+        for p in 0..pages {
+            poke(at + p * PAGE, at + p);
+        }
+        areas[i] = (at, pages);
+    }
+    let u = m.usage().map_err(|_| 55u32)?;
+    check(u.free_blocks > 1 && u.areas == 4, 56)?;
+    for i in [2usize, 0, 3, 1] {
+        let (at, pages) = areas[i];
+        for p in 0..pages {
+            check(peek(at + p * PAGE) == at + p, 57)?;
+        }
+        m.free(at).map_err(|_| 58u32)?;
+    }
+    check(m.usage().map_err(|_| 59u32)?.areas == 0, 60)
+}
+
+fn main(info: &'static ProcessInfo) -> u32 {
+    let Some(mut m) = Memory::connect() else {
+        println!("mm-client: not a memory client");
+        return 1;
+    };
+    let result = match info.arg {
+        DELAYED => delayed(&mut m),
+        WRITE_READ_ONLY => m
+            .allocate(1, rights::READ)
+            .map_err(|_| 30u32)
+            .and_then(|at| {
+                check(peek(at) == 0, 31)?;
+                poke(at, 1);
+                Err(32)
+            }),
+        TOUCH_FREED => m.allocate(1, RW).map_err(|_| 40u32).and_then(|at| {
+            poke(at, 7);
+            m.free(at).map_err(|_| 41u32)?;
+            peek(at);
+            Err(42)
+        }),
+        DIE_HOLDING => m.allocate(64, RW).map_err(|_| 70u32).and_then(|_| {
+            let lazy = m.reserve(8, RW).map_err(|_| 71u32)?;
+            poke(lazy, 1);
+            poke(lazy + 5 * PAGE, 2);
+            // Past the delayed area's end, in the gap after it.
+            poke(lazy + 8 * PAGE, 3);
+            Err(72)
+        }),
+        MANY_AREAS => many_areas(&mut m),
+        _ => Err(2),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(status) => {
+            println!("mm-client: check {status} failed");
+            status
+        }
+    }
+}

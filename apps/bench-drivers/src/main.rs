@@ -221,6 +221,7 @@ fn manifest(timer: Program) -> Manifest {
         scheduler: None,
         serial: None,
         process: None,
+        memory: None,
         start: Start::System,
     }
 }

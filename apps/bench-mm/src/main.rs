@@ -90,6 +90,8 @@ fn manifest() -> Manifest {
         regions: vec![],
         activities: vec![],
         scheduler: None,
+        serial: None,
+        process: None,
         memory: Some(MemoryManagers {
             slaves: (1..=SLAVES as u16).collect(),
             master: None,
@@ -152,6 +154,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         slots: first..first + INIT_SLOTS,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
+        archive: None,
     };
     let mut next = first + INIT_SLOTS;
     let mut system = init(System::new(&manifest, &archive, res))?;

@@ -1,9 +1,13 @@
 //! The pool the reclamation groups are carved from: keel-mm-core's buddy
 //! allocator over the one untyped init gave the server, each block an
 //! untyped cap in the slot its node number names. A group is one block;
-//! freeing it revokes the block's cap (deleting every object of the
-//! process) and merges it with its free buddy, so the pool is one whole
-//! untyped again once every process is gone.
+//! releasing it revokes the block's cap (deleting every object of the
+//! process) and leaves it a free block of its size. Merging with its free
+//! buddy waits for a spawn that finds no block large enough (keel-mm-core's
+//! `Buddy::alloc`), so a kill's time holds only the process's own
+//! reclamation, never the merges up the tree (each a revoke of a parent
+//! block), and the pool is one whole untyped again whenever a spawn needs
+//! it whole.
 
 use keel_mm_core::buddy::{self, Block, Buddy, Region};
 use keel_protocols::process::{MIN_GROUP_BITS, POOL_BITS};
@@ -94,12 +98,12 @@ impl Pool {
         self.buddy.alloc(order, owner, &mut self.caps)
     }
 
-    /// Revokes `block` and merges it back into the pool.
+    /// Revokes `block` and returns it to the pool unmerged.
     ///
     /// # Errors
-    /// As `Buddy::free`.
-    pub fn free(&mut self, block: Block) -> Result<(), PoolError> {
-        self.buddy.free(block, &mut self.caps)
+    /// As `Buddy::release`.
+    pub fn release(&mut self, block: Block) -> Result<(), PoolError> {
+        self.buddy.release(block, &mut self.caps)
     }
 
     /// The untyped cap of `block`.

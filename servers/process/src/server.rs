@@ -380,7 +380,7 @@ impl<'a> Server<'a> {
         if let Some(block) = block {
             // A failed revoke leaves the block allocated: lost to the pool,
             // never handed out twice.
-            let _ = self.pool.free(block);
+            let _ = self.pool.release(block);
         }
         let base = self.base(pid);
         let _ = self

@@ -13,6 +13,7 @@ mod device_tests;
 mod devices;
 pub mod memory;
 mod parse;
+mod process_server;
 pub mod report;
 #[cfg(test)]
 mod tests;

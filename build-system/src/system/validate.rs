@@ -83,7 +83,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         }
     }
     activity::check_scheduler(&f, &programs, &activities)?;
-    check_process_server(&f, &programs)?;
+    super::process_server::check(&f, &programs)?;
     devices::check_irqs(&f, &programs)?;
     devices::check_ioports(&f, &programs)?;
     devices::check_serial_device(&f, &programs)?;
@@ -569,35 +569,4 @@ fn check_used(
         }
     }
     Ok(())
-}
-
-/// The process server (`process_server = true`): at most one, an active
-/// server (it is its processes' fault handler, and their faults come with
-/// no context it could run on afterwards).
-fn check_process_server(f: &str, programs: &[Program]) -> Result<()> {
-    let servers: Vec<&Program> = programs.iter().filter(|p| p.process_server).collect();
-    if servers.len() > 1 {
-        let names: Vec<&str> = servers.iter().map(|p| p.name.as_str()).collect();
-        bail!(
-            "{f}: {} programs have process_server = true ({}); the process pool goes to one \
-             process server: keep it on one",
-            names.len(),
-            names.join(", ")
-        );
-    }
-    let Some(p) = servers.first() else {
-        return Ok(());
-    };
-    let entry = format!("{f}: program \"{}\"", p.name);
-    match p.sched {
-        Some(s) if p.role == Role::Server && !s.passive => Ok(()),
-        Some(_) if p.role == Role::Server => bail!(
-            "{entry}: the process server handles its processes' faults and must run when \
-             none lends it a context; remove passive"
-        ),
-        _ => bail!(
-            "{entry}: process_server = true is for a server (role = \"server\"); change its \
-             role or remove the key"
-        ),
-    }
 }

@@ -43,6 +43,21 @@ pub struct ReceiveSlot {
     pub identify_with: Option<Cap<Debug>>,
 }
 
+impl ReceiveSlot {
+    /// Slot `index` of the receiver's own CNode `cnode`, laid out as init
+    /// lays out a program's (its guard takes the bits above its radix, so a
+    /// slot's CPtr is its number), with `identify_with`'s Debug cap.
+    pub fn in_own_cnode(cnode: u64, index: u64, identify_with: Option<Cap<Debug>>) -> Self {
+        ReceiveSlot {
+            cnode: CPtr::from_bits(cnode),
+            index,
+            depth: 64,
+            cptr: CPtr::from_bits(index),
+            identify_with,
+        }
+    }
+}
+
 /// Writes `msg`'s words past the registers and its caps into the IPC buffer,
 /// and returns its message info and register words. Inlined into each
 /// transport: a short message without caps (the usual request and reply)

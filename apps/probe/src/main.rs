@@ -15,7 +15,6 @@ use keel_protocols::{Caller, ServeLoop};
 use keel_rt::println;
 use keel_rt::process::slot;
 use keel_sys::cap::CNode;
-use keel_sys::CPtr;
 
 keel_rt::main!(main);
 
@@ -91,13 +90,11 @@ fn main(info: &'static ProcessInfo) -> u32 {
         println!("probe: started without an endpoint; it runs only as a server");
         return NOT_A_SERVER;
     };
-    let receive = ReceiveSlot {
-        cnode: CPtr::from_bits(info.slots.cnode),
-        index: info.slots.receive,
-        depth: 64,
-        cptr: CPtr::from_bits(info.slots.receive),
-        identify_with: info.slots.debug.map(slot),
-    };
+    let receive = ReceiveSlot::in_own_cnode(
+        info.slots.cnode,
+        info.slots.receive,
+        info.slots.debug.map(slot),
+    );
     let received = slot::<CNode>(info.slots.cnode).absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(info.slots.init),

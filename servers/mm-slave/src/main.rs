@@ -116,13 +116,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         return PARTITION_STATUS;
     };
     let mut slave = Slave::new(partition, buddy, first + Partition::slots(bits));
-    let receive = ReceiveSlot {
-        cnode: CPtr::from_bits(s.cnode),
-        index: s.receive,
-        depth: 64,
-        cptr: CPtr::from_bits(s.receive),
-        identify_with: Some(slot(debug)),
-    };
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
     let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),

@@ -32,7 +32,6 @@ use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_serial_core::SerialService;
 use keel_sys::cap::{CNode, IrqHandler};
-use keel_sys::CPtr;
 
 use clients::Kept;
 use device::{Ns16550, Pl011, Uart};
@@ -118,13 +117,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         return MISSING_CAP_STATUS;
     };
     let cnode = slot::<CNode>(s.cnode);
-    let receive = ReceiveSlot {
-        cnode: CPtr::from_bits(s.cnode),
-        index: s.receive,
-        depth: 64,
-        cptr: CPtr::from_bits(s.receive),
-        identify_with: Some(slot(debug)),
-    };
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
     let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),

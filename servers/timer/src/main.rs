@@ -183,13 +183,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         println!("timer: its timer does not answer (on x86_64 it needs the PIT's ports)");
         return DEVICE_STATUS;
     };
-    let receive = ReceiveSlot {
-        cnode: CPtr::from_bits(s.cnode),
-        index: s.receive,
-        depth: 64,
-        cptr: CPtr::from_bits(s.receive),
-        identify_with: Some(slot(debug)),
-    };
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
     let cnode = slot::<CNode>(s.cnode);
     let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(

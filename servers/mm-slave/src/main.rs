@@ -38,7 +38,6 @@ use keel_protocols::{ServerTransport, Service};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_sys::cap::CNode;
-use keel_sys::CPtr;
 
 use partition::Partition;
 use slave::Slave;

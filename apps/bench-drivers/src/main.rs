@@ -28,18 +28,17 @@ extern crate alloc;
 
 mod irq;
 
-use alloc::vec;
 use core::time::Duration;
 use keel_abi::archive::Archive;
-use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched, Start};
-use keel_abi::{BootInfo, CapRights, ObjectType};
+use keel_abi::{BootInfo, ObjectType};
+use keel_bench::system::{around, client_cap, described, init_step};
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
-use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
 use keel_rt::time::Timer;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread, CapKind, Endpoint, Notification, Untyped};
+use keel_sys::cap::{init_thread, CapKind, Notification, Untyped};
 use keel_sys::{CPtr, Cap, Error};
 
 keel_rt::main!(main);
@@ -102,10 +101,6 @@ impl Objects {
     }
 }
 
-fn init<T>(r: Result<T, InitError>) -> Step<T> {
-    r.or_else(|e| at(e.step, Err(e.error)))
-}
-
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
@@ -129,9 +124,9 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
 
     let archive = Archive::parse(keel_rt::boot_archive(boot_info))
         .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
-    let timer = keel_bench::described(&archive, "timer")
+    let timer = described(&archive, "timer")
         .ok_or_else(|| Failure::new("system.toml describes no timer server"))?;
-    let manifest = manifest(timer);
+    let manifest = around("bench-drivers", timer);
     let res = Resources {
         pool: cap(pool),
         slots: first..first + INIT_SLOTS,
@@ -139,32 +134,18 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         debug: init_thread::DEBUG,
         archive: None,
     };
-    let mut system = init(System::new(&manifest, &archive, res))?;
+    let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
-    init(system.start_all())?;
-    let endpoint = system
-        .server_endpoint(1)
-        .ok_or_else(|| Failure::new("the timer is no server"))?;
-    let client = objects.slots(1)?;
-    let badge = ClientBadge::new(
-        ClientId::new(1).ok_or_else(|| Failure::new("client 1"))?,
-        ActivityId(1),
-        Rights::NONE,
-    );
-    at(
-        "mint a client's cap",
-        init_thread::CNODE
-            .absolute_cptr(CPtr::from_bits(client))
-            .mint(
-                &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-                CapRights::WRITE
-                    .union(CapRights::GRANT)
-                    .union(CapRights::GRANT_REPLY),
-                badge.bits(),
-            ),
+    init_step(system.start_all())?;
+    let id = ClientId::new(1).ok_or_else(|| Failure::new("client 1"))?;
+    let client = client_cap(
+        &system,
+        1,
+        objects.slots(1)?,
+        ClientBadge::new(id, ActivityId(1), Rights::NONE),
     )?;
     let ntfn: Cap<Notification> = cap(objects.make(ObjectType::Notification, 0)?);
-    let mut timer = Timer::new(cap::<Endpoint>(client), ntfn)
+    let mut timer = Timer::new(client, ntfn)
         .map_err(|e| Failure::new(alloc::format!("connect to the timer: {e:?}")))?;
     for _ in 0..RUNS {
         let t0 = cycle_counter();
@@ -190,38 +171,4 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         println!("BENCH sleep-late {SLEEP_NS} {}", took - SLEEP_NS);
     }
     Ok(())
-}
-
-/// The system: the root task's placeholder (this program), then the timer
-/// server as system.toml describes it, started here.
-fn manifest(timer: Program) -> Manifest {
-    let root = Program {
-        name: "root-task".into(),
-        role: Role::RootTask,
-        start: false,
-        sched: None::<Sched>,
-        restart: Restart::Never,
-        debug: false,
-        maps: vec![],
-        irqs: vec![],
-        ioports: vec![],
-    };
-    Manifest {
-        system: "bench-drivers".into(),
-        programs: vec![
-            root,
-            Program {
-                start: true,
-                ..timer
-            },
-        ],
-        connections: vec![],
-        regions: vec![],
-        activities: vec![],
-        scheduler: None,
-        serial: None,
-        process: None,
-        memory: None,
-        start: Start::System,
-    }
 }

@@ -6,10 +6,15 @@
 //! It prints `BENCH reclaim-<kind> <N> <ticks>` per sample and the kernel's
 //! longest stretch between preemption points during that revoke as
 //! `BENCH reclaim-<kind>-longest-stretch <N> <instructions>`; the build tool
-//! turns them into the per-object cost table.
+//! turns them into the per-object cost table. Then it starts the process
+//! server and spawns and kills a thousand processes ([`processes`]), each
+//! kill's measured teardown beside its declared deadline.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+mod processes;
 mod reclaim;
 
 use keel_abi::vspace::VmAttributes;
@@ -69,7 +74,7 @@ pub(crate) const UPPER_REGION: u64 = 0x0000_3000_0000_0000;
 fn run(boot_info: &'static BootInfo) -> Step<()> {
     let overhead = counter_overhead();
     println!("BENCH counter-overhead 0 {overhead}");
-    let (largest, _) = keel_bench::largest_untyped(boot_info, 26)?;
+    let (largest, _) = keel_bench::largest_untyped(boot_info, 27)?;
     let big: Cap<Untyped> = cap(largest);
     let mut slots = Slots(boot_info.empty.start);
     let group = make(big, &mut slots, ObjectType::Untyped, 25, "the group")?;
@@ -106,5 +111,6 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         overhead,
         scratch: slots.take(1),
     };
-    bench.run_all()
+    bench.run_all()?;
+    processes::run(boot_info, big, &mut slots)
 }

@@ -45,7 +45,8 @@ const PER_CLIENT: u8 = keel_timer_core::TIMEOUTS_PER_CLIENT as u8;
 /// The system: the timer server alone, as system.toml describes it (its
 /// device's lines and ports), below the test's thread and never restarted.
 fn timer_manifest(archive: &Archive) -> Result<Manifest, String> {
-    let mut timer = keel_bench::described(archive, "timer").ok_or("no timer in the manifest")?;
+    let mut timer =
+        keel_bench::system::described(archive, "timer").ok_or("no timer in the manifest")?;
     timer.start = true;
     timer.restart = Restart::Never;
     let sched = timer.sched.as_mut().ok_or("the timer has no scheduling")?;

@@ -8,12 +8,11 @@
 
 extern crate alloc;
 
+pub mod system;
 pub mod waiters;
 
 use alloc::string::String;
 use core::fmt;
-use keel_abi::archive::{Archive, MANIFEST_NAME};
-use keel_abi::manifest::{Manifest, Program};
 use keel_abi::{BootInfo, MessageInfo};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
@@ -203,14 +202,4 @@ pub fn prepare_thread(
         ),
     )?;
     at("bind", sc.sched_context_bind(tcb))
-}
-
-/// Program `name` as the boot manifest (system.toml) describes it, with
-/// its scheduling, interrupts and I/O ports, for a system a benchmark or a
-/// test builds around it (the timer server, with its device); `None` when
-/// the archive has no manifest or the manifest no such program.
-pub fn described(archive: &Archive, name: &str) -> Option<Program> {
-    let entry = archive.find(MANIFEST_NAME)?;
-    let manifest = Manifest::decode(archive.data(entry)).ok()?;
-    manifest.programs.into_iter().find(|p| p.name == name)
 }

@@ -12,11 +12,13 @@ use keel_abi::{BootInfo, Error, ObjectType};
 use keel_bench::system::{around, client_cap, described, init_step};
 use keel_bench::{at, failed, Failure, Step};
 use keel_init::{ArchiveFrames, Resources, System, SCRATCH_VADDR};
+use keel_process_core::cost::CostTable;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_protocols::process::{ProcessClient, SpawnArgs, Spawned, POOL_BITS};
 use keel_protocols::sys::EndpointClient;
 use keel_rt::println;
 use keel_spawnee::{arg, MODE_EXIT, MODE_MIX, MODE_RECV, MODE_SEND};
+use keel_sys::arch::ARCH;
 use keel_sys::cap::init_thread::{DEBUG, TCB};
 use keel_sys::cap::Untyped;
 use keel_sys::Cap;
@@ -35,9 +37,9 @@ const SPAWNING_PRIORITY: u64 = 50;
 const INIT_PRIORITY: u64 = 255;
 /// Slots init works with.
 const INIT_SLOTS: u64 = 128;
-/// What the quota is, in initial charges of a spawnee that only exits: room
+/// A mix's quota, in initial charges of a spawnee that only exits: room
 /// for the largest mix.
-const QUOTA_CHARGES: u64 = 4;
+const MIX_QUOTA_CHARGES: u64 = 4;
 
 /// Runs the spawn/kill cycles with the process server made from `from`.
 pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut Slots) -> Step<()> {
@@ -68,12 +70,21 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
     init_step(system.start_all())?;
     let mut client = connect(&system, slots.take(1))?;
     at("spawn below", TCB.tcb_set_priority(TCB, SPAWNING_PRIORITY))?;
-    let quota = QUOTA_CHARGES * spawn(&mut client, arg(MODE_EXIT, 0), u64::MAX >> 1)?.charged;
+    let initial = spawn(&mut client, arg(MODE_EXIT, 0), u64::MAX >> 1)?.charged;
+    // A process blocked in Send or Recv made one endpoint besides what it
+    // was spawned with: its quota is exactly that, so its deadline is as
+    // tight as the table makes it.
+    let endpoint = CostTable::for_arch(ARCH)
+        .cost(ObjectType::Endpoint, 0, 1)
+        .map_err(|e| Failure::new(alloc::format!("an endpoint's cost: {e:?}")))?;
     for i in 0..CYCLES {
-        let mode = match i % 4 {
-            0 => arg(MODE_SEND, 0),
-            1 => arg(MODE_RECV, 0),
-            _ => arg(MODE_MIX, i.wrapping_mul(0x2545_f491) ^ 0x5a5a),
+        let (mode, quota) = match i % 4 {
+            0 => (arg(MODE_SEND, 0), initial + endpoint),
+            1 => (arg(MODE_RECV, 0), initial + endpoint),
+            _ => (
+                arg(MODE_MIX, i.wrapping_mul(0x2545_f491) ^ 0x5a5a),
+                MIX_QUOTA_CHARGES * initial,
+            ),
         };
         let s = spawn(&mut client, mode, quota)?;
         let t = client

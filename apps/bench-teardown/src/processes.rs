@@ -71,16 +71,22 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
     let mut client = connect(&system, slots.take(1))?;
     at("spawn below", TCB.tcb_set_priority(TCB, SPAWNING_PRIORITY))?;
     let initial = spawn(&mut client, arg(MODE_EXIT, 0), u64::MAX >> 1)?.charged;
-    // A process blocked in Send or Recv made one endpoint besides what it
-    // was spawned with: its quota is exactly that, so its deadline is as
-    // tight as the table makes it.
-    let endpoint = CostTable::for_arch(ARCH)
-        .cost(ObjectType::Endpoint, 0, 1)
-        .map_err(|e| Failure::new(alloc::format!("an endpoint's cost: {e:?}")))?;
+    // A process blocked in Send made one endpoint besides what it was
+    // spawned with, one blocked in Recv an endpoint and a Reply object: its
+    // quota is exactly that, so its deadline is as tight as the table
+    // makes it.
+    let table = CostTable::for_arch(ARCH);
+    let cost = |kind| {
+        table
+            .cost(kind, 0, 1)
+            .map_err(|e| Failure::new(alloc::format!("the cost of {kind:?}: {e:?}")))
+    };
+    let sender = initial + cost(ObjectType::Endpoint)?;
+    let receiver = sender + cost(ObjectType::Reply)?;
     for i in 0..CYCLES {
         let (mode, quota) = match i % 4 {
-            0 => (arg(MODE_SEND, 0), initial + endpoint),
-            1 => (arg(MODE_RECV, 0), initial + endpoint),
+            0 => (arg(MODE_SEND, 0), sender),
+            1 => (arg(MODE_RECV, 0), receiver),
             _ => (
                 arg(MODE_MIX, i.wrapping_mul(0x2545_f491) ^ 0x5a5a),
                 MIX_QUOTA_CHARGES * initial,

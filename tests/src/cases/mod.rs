@@ -307,7 +307,7 @@ crate::test_cases! {
     TEARDOWN0102: "a process blocked in a Call to the process server is killed with the process it spawned; the kept reply is dropped and the server serves on (sel4test: none)" => process_teardown::kill_blocked_in_call, InRoot;
     TEARDOWN0103: "a faulting process is ended by the process server, its fault handler, and wait answers the fault; the pool is whole again (sel4test: none)" => process_teardown::faulting_process_reclaimed, InRoot;
     TEARDOWN0104: "after a kill the table slot and badge go to the next process under a new pid, and the old pid names nothing (sel4test: none)" => process_teardown::slot_and_badge_reused, InRoot;
-    TEARDOWN0105: "spawn/kill cycles of processes holding random mixes of objects lose no memory: the pool is whole after them (sel4test: none)" => process_teardown::cycles_lose_no_memory, InRoot;
+    TEARDOWN0105: "1,000 spawn/kill cycles of processes holding random mixes of objects lose no memory: the pool is whole after them (sel4test: none)" => process_teardown::cycles_lose_no_memory, InRoot;
     INIT0001: "init gives each program exactly the caps its description names, and no other; its Debug cap identifies, prints only with debug = true, and never halts or turns a knob (sel4test: none)" => init::caps_as_described, InRoot;
     INIT0002: "a connection's cap carries the badge the description gives it: the server sees its client and activity (sel4test: none)" => init::connection_badge, InRoot;
     INIT0003: "a shared region is the same memory in both programs, with the rights each was given (sel4test: none)" => init::shared_region, InRoot;

@@ -109,7 +109,7 @@ pub fn slot_and_badge_reused(env: &Env) -> TestResult {
 /// A mix's group: room for the largest mix besides the program.
 const MIX_GROUP: u64 = 1 << 18;
 /// Spawn/kill cycles in TEARDOWN0105.
-const CYCLES: u64 = 300;
+const CYCLES: u64 = 1000;
 
 /// TEARDOWN0105: spawn/kill cycles of processes that made a random mix of
 /// objects lose no memory: the pool is whole after them. Prints how many

@@ -70,7 +70,11 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
     init_step(system.start_all())?;
     let mut client = connect(&system, slots.take(1))?;
     at("spawn below", TCB.tcb_set_priority(TCB, SPAWNING_PRIORITY))?;
-    let initial = spawn(&mut client, arg(MODE_EXIT, 0), u64::MAX >> 1)?.charged;
+    let exiting = spawn(&mut client, arg(MODE_EXIT, 0), u64::MAX >> 1)?;
+    client
+        .wait(exiting.pid)
+        .map_err(|e| Failure::new(alloc::format!("wait for the exiting spawnee: {e:?}")))?;
+    let initial = exiting.charged;
     // A process blocked in Send made one endpoint besides what it was
     // spawned with, one blocked in Recv an endpoint and a Reply object: its
     // quota is exactly that, so its deadline is as tight as the table

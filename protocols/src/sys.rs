@@ -12,14 +12,14 @@ use keel_abi::invocation::MESSAGE_REGISTERS_IN_REGS;
 use keel_abi::{CapType, MessageInfo};
 use keel_sys::cap::{Debug, Endpoint, Reply};
 use keel_sys::ipc::{read_mrs, set_cap, set_receive_path, unwrapped_badge, write_mrs, Received};
-use keel_sys::{CPtr, Cap};
+use keel_sys::{AbsoluteCPtr, CPtr, Cap};
 
 use crate::cap::ReceivedCap;
 use crate::client::{Short, Transport};
 use crate::error::RpcError;
 use crate::init::ready_message;
 use crate::registers::Arrival;
-use crate::server::{Answer, ServerTransport};
+use crate::server::{Answer, ServeLoop, ServerTransport, Service};
 use crate::wire::{
     InMessage, Incoming, OutMessage, MAX_CAPS, MAX_WORDS, REPLY_OK, REPLY_RPC_ERROR,
 };
@@ -276,6 +276,31 @@ impl EndpointServer {
             announce: Some(init),
             ..Self::new(endpoint, reply, receive)?
         })
+    }
+
+    /// Deletes whatever cap is left in the receive slot (one a refused
+    /// request brought), so the slot is empty for the next message. Does
+    /// nothing for a server without a receive slot, or when it is empty.
+    pub fn empty_receive_slot(&self) {
+        if let Some(slot) = self.receive {
+            let at = AbsoluteCPtr {
+                root: Cap::from_cptr(slot.cnode),
+                index: slot.index,
+                depth: slot.depth,
+            };
+            let _ = at.delete();
+        }
+    }
+}
+
+/// Serves forever, as [`ServeLoop::step`] does, a server whose requests may
+/// bring caps: after each message the receive slot is emptied
+/// ([`EndpointServer::empty_receive_slot`]).
+pub fn serve_emptying(transport: &mut EndpointServer, service: &mut impl Service) -> ! {
+    let mut serving = ServeLoop::new();
+    loop {
+        serving.step(transport, service);
+        transport.empty_receive_slot();
     }
 }
 

@@ -116,7 +116,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let mut slave = Slave::new(partition, buddy, first + Partition::slots(bits));
     let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
-    let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),
         slot(endpoint),
@@ -163,8 +162,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
                 }
             }
         };
-        // A cap a refused request brought goes, so the receive slot is
-        // empty for the next one.
-        let _ = received.delete();
+        transport.empty_receive_slot();
     }
 }

@@ -22,9 +22,9 @@ use keel_protocols::accounting::{AccountingClient, AccountingError, Record};
 use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, Tcb as TcbKind};
 use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::scheduler::{SchedulerError, Serving, TIMEOUT_FAULT_BADGE};
-use keel_protocols::sys::{EndpointClient, EndpointServer, ReceiveSlot};
+use keel_protocols::sys::{serve_emptying, EndpointClient, EndpointServer, ReceiveSlot};
 use keel_protocols::wire::{Incoming, OutMessage, REGISTER_WORDS};
-use keel_protocols::{ServeLoop, Service, SignalSet};
+use keel_protocols::{Service, SignalSet};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_scheduler_core::{Kernel, Scheduler};
@@ -196,7 +196,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let cnode = slot::<CNode>(s.cnode);
     let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
-    let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),
         slot(endpoint),
@@ -217,11 +216,5 @@ fn main(info: &'static ProcessInfo) -> u32 {
         next: first,
         end,
     });
-    let mut serving = ServeLoop::new();
-    loop {
-        serving.step(&mut transport, &mut WithFaults(&mut scheduler));
-        // A cap a refused request brought goes, so the receive slot is
-        // empty for the next one.
-        let _ = received.delete();
-    }
+    serve_emptying(&mut transport, &mut WithFaults(&mut scheduler))
 }

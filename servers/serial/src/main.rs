@@ -25,9 +25,9 @@ use keel_abi::cap::SERIAL_PORTS;
 use keel_abi::process::{IrqCap, SERIAL_REGION};
 use keel_protocols::registers::{Arrival, RegisterReply};
 use keel_protocols::serial::Serving;
-use keel_protocols::sys::{EndpointServer, ReceiveSlot};
+use keel_protocols::sys::{serve_emptying, EndpointServer, ReceiveSlot};
 use keel_protocols::wire::{Incoming, OutMessage};
-use keel_protocols::{ServeLoop, Service, SignalSet};
+use keel_protocols::{Service, SignalSet};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_serial_core::SerialService;
@@ -118,7 +118,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let cnode = slot::<CNode>(s.cnode);
     let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
-    let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),
         slot(endpoint),
@@ -139,11 +138,5 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     // A restarted driver may find its lines masked by the crash.
     driver.ack(info.irqs.iter().map(|irq| irq.event));
-    let mut serving = ServeLoop::new();
-    loop {
-        serving.step(&mut transport, &mut driver);
-        // A cap a refused request brought goes, so the receive slot is
-        // empty for the next one.
-        let _ = received.delete();
-    }
+    serve_emptying(&mut transport, &mut driver)
 }

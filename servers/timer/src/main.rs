@@ -24,10 +24,10 @@ use alloc::vec::Vec;
 use keel_abi::{Arch, CapType};
 use keel_protocols::cap::{Granted, Notification as NotificationKind, ReceivedCap};
 use keel_protocols::registers::{Arrival, RegisterReply};
-use keel_protocols::sys::{EndpointServer, ReceiveSlot};
+use keel_protocols::sys::{serve_emptying, EndpointServer, ReceiveSlot};
 use keel_protocols::timer::{Serving, TimerError};
 use keel_protocols::wire::{Incoming, OutMessage};
-use keel_protocols::{ServeLoop, Service, SignalSet};
+use keel_protocols::{Service, SignalSet};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_sys::arch::ARCH;
@@ -185,7 +185,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(slot(debug)));
     let cnode = slot::<CNode>(s.cnode);
-    let received = cnode.absolute_cptr(receive.cptr);
     let mut transport = match EndpointServer::announcing(
         slot(s.init),
         slot(endpoint),
@@ -213,11 +212,5 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     // A restarted server may find its line masked by its last instance.
     let _ = irq.irq_handler_ack();
-    let mut serving = ServeLoop::new();
-    loop {
-        serving.step(&mut transport, &mut driver);
-        // A cap a refused request brought goes, so the receive slot is
-        // empty for the next one.
-        let _ = received.delete();
-    }
+    serve_emptying(&mut transport, &mut driver)
 }

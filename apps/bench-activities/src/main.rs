@@ -36,8 +36,9 @@ use core::cell::UnsafeCell;
 use keel_abi::archive::Archive;
 use keel_abi::manifest::{Activity, Manifest, Program, Restart, Role, Sched, Start};
 use keel_abi::{BootInfo, CapRights, ObjectType};
+use keel_bench::system::init_step;
 use keel_bench::{at, counter_overhead, failed, prepare_thread, smallest_untyped, Failure, Step};
-use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
 use keel_protocols::scheduler::{SchedulerClient, USAGE};
 use keel_protocols::sys::EndpointClient;
@@ -122,11 +123,6 @@ extern "C" fn spin(_: u64) -> ! {
     loop {
         core::hint::spin_loop();
     }
-}
-
-/// Init's error as the benchmark's.
-fn init<T>(r: Result<T, InitError>) -> Step<T> {
-    r.or_else(|e| at(e.step, Err(e.error)))
 }
 
 /// The root task's placeholder, then the scheduler server (on a round-robin
@@ -355,9 +351,9 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         end: boot_info.empty.end,
         stacks: 0,
     };
-    let mut system = init(System::new(&manifest, &archive, res))?;
+    let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
-    init(system.start_all())?;
+    init_step(system.start_all())?;
     let scheduler_sc = system
         .program(SCHEDULER)
         .and_then(|p| p.process)

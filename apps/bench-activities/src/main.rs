@@ -35,8 +35,8 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use keel_abi::archive::Archive;
 use keel_abi::manifest::{Activity, Manifest, Program, Restart, Role, Sched, Start};
-use keel_abi::{BootInfo, CapRights, ObjectType};
-use keel_bench::system::init_step;
+use keel_abi::{BootInfo, ObjectType};
+use keel_bench::system::{client_cap, init_step};
 use keel_bench::{at, counter_overhead, failed, prepare_thread, smallest_untyped, Failure, Step};
 use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
@@ -45,7 +45,7 @@ use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread, CapKind, Endpoint, SchedContext, Tcb, Untyped};
+use keel_sys::cap::{init_thread, CapKind, SchedContext, Tcb, Untyped};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap, Error};
@@ -359,25 +359,10 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         .and_then(|p| p.process)
         .map(|p| p.sched_context)
         .ok_or_else(|| Failure::new("the scheduler server is not running"))?;
-    let endpoint = system
-        .server_endpoint(SCHEDULER)
-        .ok_or_else(|| Failure::new("the scheduler server has no endpoint"))?;
     let slot = objects.next;
     objects.next += 1;
     let badge = ClientBadge::new(ClientId::MAX, ActivityId(0), Rights::ADMIN.union(USAGE));
-    at(
-        "mint a client cap",
-        init_thread::CNODE
-            .absolute_cptr(CPtr::from_bits(slot))
-            .mint(
-                &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-                CapRights::WRITE
-                    .union(CapRights::GRANT)
-                    .union(CapRights::GRANT_REPLY),
-                badge.bits(),
-            ),
-    )?;
-    let transport = EndpointClient::new(cap::<Endpoint>(slot), None)
+    let transport = EndpointClient::new(client_cap(&system, SCHEDULER, slot, badge)?, None)
         .map_err(|e| Failure::new(alloc::format!("a client: {e:?}")))?;
     let mut c = SchedulerClient::new(transport);
 

@@ -23,9 +23,9 @@ use keel_abi::archive::Archive;
 use keel_abi::manifest::{
     Manifest, MemoryManagers, MemoryPolicy, Program, Restart, Role, Sched, Start,
 };
-use keel_abi::{BootInfo, CapRights};
-use keel_bench::system::init_step;
-use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
+use keel_abi::BootInfo;
+use keel_bench::system::{client_cap, init_step};
+use keel_bench::{counter_overhead, failed, smallest_untyped, Failure, Step};
 use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
 use keel_protocols::memory::{rights, MemoryClient};
@@ -109,18 +109,7 @@ fn connect(
     s: u64,
     badge: ClientBadge,
 ) -> Step<MemoryClient<EndpointClient>> {
-    let endpoint = system
-        .server_endpoint(index)
-        .ok_or_else(|| Failure::new("a slave is no server"))?;
-    let minted = init_thread::CNODE.absolute_cptr(CPtr::from_bits(s)).mint(
-        &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-        CapRights::WRITE
-            .union(CapRights::GRANT)
-            .union(CapRights::GRANT_REPLY),
-        badge.bits(),
-    );
-    at("mint a cap to a slave", minted)?;
-    let transport = EndpointClient::new(Cap::from_cptr(CPtr::from_bits(s)), None)
+    let transport = EndpointClient::new(client_cap(system, index, s, badge)?, None)
         .map_err(|e| Failure::new(alloc::format!("a client: {e:?}")))?;
     Ok(MemoryClient::new(transport))
 }

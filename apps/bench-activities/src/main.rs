@@ -35,16 +35,17 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use keel_abi::archive::Archive;
 use keel_abi::manifest::{Activity, Manifest, Program, Restart, Role, Sched, Start};
-use keel_abi::{BootInfo, CapRights, ObjectType};
+use keel_abi::{BootInfo, ObjectType};
+use keel_bench::system::{client_cap, init_step};
 use keel_bench::{at, counter_overhead, failed, prepare_thread, smallest_untyped, Failure, Step};
-use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
 use keel_protocols::scheduler::{SchedulerClient, USAGE};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{init_thread, CapKind, Endpoint, SchedContext, Tcb, Untyped};
+use keel_sys::cap::{init_thread, CapKind, SchedContext, Tcb, Untyped};
 use keel_sys::sched::SchedContextFlags;
 use keel_sys::tcb::UserContext;
 use keel_sys::{CPtr, Cap, Error};
@@ -122,11 +123,6 @@ extern "C" fn spin(_: u64) -> ! {
     loop {
         core::hint::spin_loop();
     }
-}
-
-/// Init's error as the benchmark's.
-fn init<T>(r: Result<T, InitError>) -> Step<T> {
-    r.or_else(|e| at(e.step, Err(e.error)))
 }
 
 /// The root task's placeholder, then the scheduler server (on a round-robin
@@ -355,33 +351,18 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         end: boot_info.empty.end,
         stacks: 0,
     };
-    let mut system = init(System::new(&manifest, &archive, res))?;
+    let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
-    init(system.start_all())?;
+    init_step(system.start_all())?;
     let scheduler_sc = system
         .program(SCHEDULER)
         .and_then(|p| p.process)
         .map(|p| p.sched_context)
         .ok_or_else(|| Failure::new("the scheduler server is not running"))?;
-    let endpoint = system
-        .server_endpoint(SCHEDULER)
-        .ok_or_else(|| Failure::new("the scheduler server has no endpoint"))?;
     let slot = objects.next;
     objects.next += 1;
     let badge = ClientBadge::new(ClientId::MAX, ActivityId(0), Rights::ADMIN.union(USAGE));
-    at(
-        "mint a client cap",
-        init_thread::CNODE
-            .absolute_cptr(CPtr::from_bits(slot))
-            .mint(
-                &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-                CapRights::WRITE
-                    .union(CapRights::GRANT)
-                    .union(CapRights::GRANT_REPLY),
-                badge.bits(),
-            ),
-    )?;
-    let transport = EndpointClient::new(cap::<Endpoint>(slot), None)
+    let transport = EndpointClient::new(client_cap(&system, SCHEDULER, slot, badge)?, None)
         .map_err(|e| Failure::new(alloc::format!("a client: {e:?}")))?;
     let mut c = SchedulerClient::new(transport);
 

@@ -23,9 +23,10 @@ use keel_abi::archive::Archive;
 use keel_abi::manifest::{
     Manifest, MemoryManagers, MemoryPolicy, Program, Restart, Role, Sched, Start,
 };
-use keel_abi::{BootInfo, CapRights};
-use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
-use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
+use keel_abi::BootInfo;
+use keel_bench::system::{client_cap, init_step};
+use keel_bench::{counter_overhead, failed, smallest_untyped, Failure, Step};
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
 use keel_protocols::memory::{rights, MemoryClient};
 use keel_protocols::sys::EndpointClient;
@@ -57,10 +58,6 @@ const AREAS: u64 = 0x0000_2000_0000_0000;
 
 fn main(boot_info: &'static BootInfo) -> u32 {
     keel_bench::finish(run(boot_info))
-}
-
-fn init<T>(r: Result<T, InitError>) -> Step<T> {
-    r.or_else(|e| at(e.step, Err(e.error)))
 }
 
 /// The root task's placeholder, then the slaves.
@@ -112,18 +109,7 @@ fn connect(
     s: u64,
     badge: ClientBadge,
 ) -> Step<MemoryClient<EndpointClient>> {
-    let endpoint = system
-        .server_endpoint(index)
-        .ok_or_else(|| Failure::new("a slave is no server"))?;
-    let minted = init_thread::CNODE.absolute_cptr(CPtr::from_bits(s)).mint(
-        &init_thread::CNODE.absolute_cptr(endpoint.cptr()),
-        CapRights::WRITE
-            .union(CapRights::GRANT)
-            .union(CapRights::GRANT_REPLY),
-        badge.bits(),
-    );
-    at("mint a cap to a slave", minted)?;
-    let transport = EndpointClient::new(Cap::from_cptr(CPtr::from_bits(s)), None)
+    let transport = EndpointClient::new(client_cap(system, index, s, badge)?, None)
         .map_err(|e| Failure::new(alloc::format!("a client: {e:?}")))?;
     Ok(MemoryClient::new(transport))
 }
@@ -157,9 +143,9 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         archive: None,
     };
     let mut next = first + INIT_SLOTS;
-    let mut system = init(System::new(&manifest, &archive, res))?;
+    let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
-    init(system.start_all())?;
+    init_step(system.start_all())?;
     // clients[s][k - 1]: client k's connection to slave s.
     let mut clients: Vec<Vec<MemoryClient<EndpointClient>>> = Vec::new();
     for s in 0..SLAVES {

@@ -28,9 +28,10 @@ use core::hint::black_box;
 use keel_abi::archive::Archive;
 use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched, Start};
 use keel_abi::{BootInfo, CapRights, MessageInfo};
+use keel_bench::system::init_step;
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
 use keel_echo_server::{checksum, EchoClient, MODE_RAW, MODE_STUB, RAW_WORDS};
-use keel_init::{InitError, Resources, System, SCRATCH_VADDR};
+use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
@@ -91,11 +92,6 @@ impl Slots {
         self.next += n;
         Ok(first)
     }
-}
-
-/// Init's error as the benchmark's.
-fn init<T>(r: Result<T, InitError>) -> Step<T> {
-    r.or_else(|e| at(e.step, Err(e.error)))
 }
 
 /// The system: the root task's placeholder (this program), then the
@@ -185,11 +181,11 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         next: first + INIT_SLOTS,
         end: boot_info.empty.end,
     };
-    let mut system = init(System::new(&manifest, &archive, res))?;
+    let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);
     system.set_arg(STUB, MODE_STUB);
     system.set_arg(RAW, MODE_RAW);
-    init(system.start_all())?;
+    init_step(system.start_all())?;
     let raw_ep = client_cap(&system, RAW, &mut slots)?;
     let stub_ep = client_cap(&system, STUB, &mut slots)?;
     let transport = EndpointClient::new(stub_ep, None)

@@ -17,6 +17,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use keel_abi::bootinfo::IPC_BUFFER_VADDR;
 use keel_abi::fault::FaultType;
 use keel_abi::{MessageInfo, ObjectType};
+use keel_bench::system::init_step;
 use keel_bench::{at, prepare_thread, Failure, Step};
 use keel_echo_server::{EchoClient, EchoError};
 use keel_init::supervise::Failure as Failed;
@@ -182,7 +183,7 @@ pub fn measure(
                 "restart {round}: init saw {event:?}, not the stub server's page fault and restart"
             )));
         }
-        crate::init(system.until_ready(STUB))?;
+        init_step(system.until_ready(STUB))?;
     }
     // Below the client, this thread waits until it has finished its last
     // round and suspended itself.

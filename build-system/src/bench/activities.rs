@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::Measurement;
 
 /// One activity's shares in one experiment.
@@ -231,12 +231,8 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<ActivitiesReport> 
 /// # Errors
 /// A failed build or run, or a missing measurement.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "activities", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples =
-            boot_and_collect(root, "activities", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel)?;
+    run_icount(root, "activities", args, |arch, samples, accel| {
+        let r = report_from(samples, accel)?;
         println!("\nactivities on {arch}:");
         for e in &r.experiments {
             println!(
@@ -260,11 +256,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             println!("{} attributed (% of non-idle time): {}", a.run, w.join(" "));
         }
         super::print_table(&r.overheads);
-        let json = serde_json::to_string_pretty(&r)?;
         let figure = super::charts::activities(arch.name(), &r);
-        super::write_results(root, "activities", arch.name(), &json, &figure)?;
-    }
-    Ok(())
+        Ok((r, figure))
+    })
 }
 
 #[cfg(test)]

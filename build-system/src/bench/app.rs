@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use keel_abi::manifest::Start;
+use serde::Serialize;
 
 use super::plot::Figure;
 use super::{report, Measurement};
@@ -79,12 +80,7 @@ pub fn summarise(samples: &[Sample], unit: &str, accel: &str) -> Vec<Measurement
 ///
 /// # Errors
 /// A failed build.
-pub(super) fn build_app(
-    root: &Path,
-    what: &str,
-    arch: Arch,
-    release: bool,
-) -> Result<std::path::PathBuf> {
+fn build_app(root: &Path, what: &str, arch: Arch, release: bool) -> Result<std::path::PathBuf> {
     let build_args = BuildArgs {
         arch,
         release,
@@ -95,7 +91,7 @@ pub(super) fn build_app(
 }
 
 /// The QEMU options of every app benchmark: deterministic virtual time.
-pub(super) fn icount_options() -> QemuOptions {
+fn icount_options() -> QemuOptions {
     QemuOptions {
         extra: ICOUNT.map(String::from).to_vec(),
         ..QemuOptions::default()
@@ -140,6 +136,31 @@ pub fn run(
             &results,
             &plot(arch.name(), &results),
         )?;
+    }
+    Ok(())
+}
+
+/// Runs the app benchmark `bench-<what>` under `-icount` on each of `args`'s
+/// architectures: `measure` turns one architecture's samples into its results
+/// and figure (printing what it will on the console), and these are written
+/// to `target/bench/<what>-<arch>.{json,svg}`.
+///
+/// # Errors
+/// A failed build or run, or an error from `measure`.
+pub(super) fn run_icount<R: Serialize>(
+    root: &Path,
+    what: &str,
+    args: &AppBenchArgs,
+    mut measure: impl FnMut(Arch, &[Sample], &str) -> Result<(R, Figure)>,
+) -> Result<()> {
+    for arch in args.arch.arches() {
+        let kernel = build_app(root, what, arch, args.release)?;
+        let accel = "tcg-icount";
+        let samples = boot_and_collect(root, what, arch, &kernel, &icount_options(), accel)?;
+        let (results, figure) = measure(arch, &samples, accel)?;
+        let json =
+            serde_json::to_string_pretty(&results).context("could not encode the results")?;
+        super::write_results(root, what, arch.name(), &json, &figure)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::Measurement;
 
 /// The figures the issue asks for.
@@ -68,11 +68,8 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<DriversReport> {
 /// # Errors
 /// A failed build or run, or a missing measurement.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "drivers", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples = boot_and_collect(root, "drivers", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel)?;
+    run_icount(root, "drivers", args, |arch, samples, accel| {
+        let r = report_from(samples, accel)?;
         println!("\ndrivers on {arch}:");
         super::print_table(&r.measurements);
         let s = &r.summary;
@@ -80,11 +77,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "interrupt to handler thread: {:.0} instructions; sleep round trip: {:.0} instructions",
             s.irq_latency_instructions, s.sleep_round_trip_instructions
         );
-        let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
         let figure = super::charts::drivers(arch.name(), &r);
-        super::write_results(root, "drivers", arch.name(), &json, &figure)?;
-    }
-    Ok(())
+        Ok((r, figure))
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::plot::{Bar, BarChart, Chart, Figure, Format, Group};
 use super::Measurement;
 use crate::arch::Arch;
@@ -188,11 +188,8 @@ fn chart(arch: &str, r: &MmReport) -> Figure {
 /// # Errors
 /// A failed build or run, or a missing measurement.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "mm", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples = boot_and_collect(root, "mm", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel, linux_baseline(root, arch))?;
+    run_icount(root, "mm", args, |arch, samples, accel| {
+        let r = report_from(samples, accel, linux_baseline(root, arch))?;
         println!("\nmm on {arch}:");
         for t in &r.throughput {
             println!(
@@ -200,10 +197,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
                 t.pages, t.slaves, t.clients, t.instructions_per_pair, t.pairs_per_million
             );
         }
-        let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
-        super::write_results(root, "mm", arch.name(), &json, &chart(arch.name(), &r))?;
-    }
-    Ok(())
+        let figure = chart(arch.name(), &r);
+        Ok((r, figure))
+    })
 }
 
 /// Linux's immediate-mode figures for `arch` from `bench linux`'s

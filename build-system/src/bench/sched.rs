@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::Measurement;
 
 /// One thread's share, configured and measured.
@@ -109,11 +109,8 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<SchedReport> {
 /// # Errors
 /// A failed build or run, or a missing measurement.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "sched", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples = boot_and_collect(root, "sched", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel)?;
+    run_icount(root, "sched", args, |arch, samples, accel| {
+        let r = report_from(samples, accel)?;
         println!("\nsched on {arch}:");
         println!(
             "{:<12} {:>11} {:>11} {:>9} {:>9} {:>10} {:>7}",
@@ -136,11 +133,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "passive-server Call / active-server Call: {:.3}",
             r.passive_over_active
         );
-        let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
         let figure = super::charts::sched(arch.name(), &r);
-        super::write_results(root, "sched", arch.name(), &json, &figure)?;
-    }
-    Ok(())
+        Ok((r, figure))
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::Measurement;
 
 /// The target: a stub round trip costs at most this many raw round trips.
@@ -73,11 +73,8 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<ServersReport> {
 /// # Errors
 /// A failed build or run, or a missing measurement.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "servers", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples = boot_and_collect(root, "servers", arch, &kernel, &icount_options(), accel)?;
-        let r = report_from(&samples, accel)?;
+    run_icount(root, "servers", args, |arch, samples, accel| {
+        let r = report_from(samples, accel)?;
         println!("\nservers on {arch}:");
         super::print_table(&r.measurements);
         let s = &r.summary;
@@ -85,11 +82,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "stub / raw round trip: empty {:.3}, 8 words {:.3}; one restart: {:.0} instructions",
             s.stub_over_raw_empty, s.stub_over_raw_8words, s.restart_instructions
         );
-        let json = serde_json::to_string_pretty(&r).context("could not encode the results")?;
         let figure = super::charts::servers(arch.name(), &r);
-        super::write_results(root, "servers", arch.name(), &json, &figure)?;
-    }
-    Ok(())
+        Ok((r, figure))
+    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::app::{boot_and_collect, build_app, icount_options, summarise, AppBenchArgs, Sample};
+use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::linux::{self, ObjectKind, TeardownBaseline};
 use super::plot::{Chart, Figure, Format, LineChart, Scale, Series};
 use super::Measurement;
@@ -385,11 +385,8 @@ fn figure(arch: &str, r: &TeardownReport) -> Figure {
 /// # Errors
 /// A failed build or run, or a missing row.
 pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
-    for arch in args.arch.arches() {
-        let kernel = build_app(root, "teardown", arch, args.release)?;
-        let accel = "tcg-icount";
-        let samples = boot_and_collect(root, "teardown", arch, &kernel, &icount_options(), accel)?;
-        let mut r = report_from(&samples, accel)?;
+    run_icount(root, "teardown", args, |arch, samples, accel| {
+        let mut r = report_from(samples, accel)?;
         match linux::teardown_baseline(root, arch) {
             Ok(baseline) => compare(&mut r, &baseline),
             Err(e) => println!("\nno comparison with Linux on {arch}: {e:#}"),
@@ -434,16 +431,9 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "\nthe table for servers/process/core/src/calibrated.rs ({arch}):\n{}",
             table_source(&r)
         );
-        let json = serde_json::to_string_pretty(&r)?;
-        super::write_results(
-            root,
-            "teardown",
-            arch.name(),
-            &json,
-            &figure(arch.name(), &r),
-        )?;
-    }
-    Ok(())
+        let chart = figure(arch.name(), &r);
+        Ok((r, chart))
+    })
 }
 
 #[cfg(test)]

@@ -52,20 +52,25 @@ pub fn lookup_extra(
     sender: Thread,
     count: usize,
 ) -> Result<(ExtraCaps, usize), (u64, LookupError)> {
-    let mem = KernelMemory;
     let mut extra = [(0, Cap::null()); MAX_EXTRA_CAPS];
     let from = sender.ipc_buffer();
     if from == 0 {
         return Ok((extra, 0));
     }
-    let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
-    let root = sender.cspace_root();
     let count = count.min(MAX_EXTRA_CAPS);
     for (i, found) in extra.iter_mut().enumerate().take(count) {
-        let cptr = mem.read(buffer_word(from, caps_offset, i));
-        *found = lookup_cap(&mem, root, cptr).map_err(|e| (cptr, e))?;
+        *found = named_cap(sender, from, i)?;
     }
     Ok((extra, count))
+}
+
+/// Looks up the `i`th cap `sender` names in its IPC buffer at `from`: its
+/// slot and the cap in it, or the CPtr and how its lookup failed.
+fn named_cap(sender: Thread, from: u64, i: usize) -> Result<(u64, Cap), (u64, LookupError)> {
+    let mem = KernelMemory;
+    let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
+    let cptr = mem.read(buffer_word(from, caps_offset, i));
+    lookup_cap(&mem, sender.cspace_root(), cptr).map_err(|e| (cptr, e))
 }
 
 /// Transfers the `count` caps `sender` names to `receiver` for a message
@@ -87,12 +92,10 @@ pub fn transfer(
         return (0, 0);
     }
     let caps_offset = core::mem::offset_of!(IpcBuffer, caps_or_badges);
-    let root = sender.cspace_root();
     let mut slot = receive_slot(receiver);
     let (mut handled, mut unwrapped) = (0, 0);
     for i in 0..count.min(MAX_EXTRA_CAPS) {
-        let cptr = mem.read(buffer_word(from, caps_offset, i));
-        let Ok((src, cap)) = lookup_cap(&mem, root, cptr) else {
+        let Ok((src, cap)) = named_cap(sender, from, i) else {
             break;
         };
         if cap.kind() == CapType::Endpoint && Some(cap.paddr()) == endpoint && cap.badge() != 0 {

@@ -97,6 +97,43 @@ impl MemRegion {
     }
 }
 
+/// Device memory the kernel keeps for its own devices, per architecture: on
+/// x86_64 the I/O APIC and the local APIC, on aarch64 the GICv2's
+/// distributor and CPU interface and the PL011 it prints through (lent
+/// only through `InitCap::SerialDevice`). It is never handed out as device
+/// untyped, and the build tool refuses a device region overlapping it.
+pub const KERNEL_DEVICE_MEMORY: [(Arch, MemRegion); 4] = [
+    (Arch::X86_64, page_at(0xfec0_0000)),
+    (Arch::X86_64, page_at(0xfee0_0000)),
+    (
+        Arch::Aarch64,
+        MemRegion {
+            start: 0x0800_0000,
+            end: 0x0802_0000,
+        },
+    ),
+    (Arch::Aarch64, page_at(0x0900_0000)),
+];
+
+/// The platform device page the kernel leaves to user level and hands out
+/// as a device untyped of its own, besides the PCI MMIO window: q35's HPET
+/// on x86_64, virt's PL031 real-time clock on aarch64. The kernel never
+/// touches either.
+pub const fn free_device_page(arch: Arch) -> MemRegion {
+    match arch {
+        Arch::X86_64 => page_at(0xfed0_0000),
+        Arch::Aarch64 => page_at(0x0901_0000),
+    }
+}
+
+/// The page at `start`.
+const fn page_at(start: u64) -> MemRegion {
+    MemRegion {
+        start,
+        end: start + crate::PAGE_SIZE as u64,
+    }
+}
+
 /// One untyped capability handed to the root task.
 #[repr(C)]
 #[derive(

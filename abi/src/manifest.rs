@@ -181,6 +181,17 @@ pub struct Region {
     /// Physical address of a device region (from device untyped); `None` for
     /// ordinary memory init allocates.
     pub phys_addr: Option<u64>,
+    /// The one architecture it applies to (a device's address differs
+    /// between them); `None`: both. Maps of a region for the other
+    /// architecture are passed over.
+    pub arch: Option<crate::Arch>,
+}
+
+impl Region {
+    /// True when the region exists on `arch`.
+    pub fn applies_to(&self, arch: crate::Arch) -> bool {
+        self.arch.is_none_or(|a| a == arch)
+    }
 }
 
 /// An activity: the unit CPU time is charged to (Vortex's), with its
@@ -359,6 +370,7 @@ mod tests {
                 name: "ring".to_string(),
                 size: 0x2000,
                 phys_addr: Some(0xfee0_0000),
+                arch: Some(crate::Arch::X86_64),
             }],
             activities: vec![Activity {
                 name: "batch".to_string(),

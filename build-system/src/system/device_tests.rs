@@ -1,6 +1,6 @@
 //! Host tests of the devices in the system description: interrupts (their
 //! numbers, events, one handler each, and the architecture an entry is for),
-//! I/O port ranges and the kernel's UART lent to one program, each wrong
+//! I/O port ranges, device regions and the kernel's UART lent to one program, each wrong
 //! one refused with the entry and the fix.
 
 use keel_abi::manifest::Start;
@@ -148,5 +148,90 @@ fn the_kernels_uart_is_lent_to_one_program() {
             "role = \"root-task\"\nserial_device = true",
         ),
         &["serial_device does not apply to the root task"],
+    );
+}
+
+#[test]
+fn device_regions_are_checked() {
+    let map = |region: &str, vaddr: &str| {
+        format!("[[program.map]]\nregion = \"{region}\"\nvaddr = {vaddr}\n")
+    };
+    let region = |name: &str, addr: &str, arch: Option<&str>| {
+        let arch = arch.map_or(String::new(), |a| format!("arch = \"{a}\"\n"));
+        format!("[[region]]\nname = \"{name}\"\nsize = 0x1000\nphys_addr = {addr}\n{arch}")
+    };
+    // One device per architecture at one address of the program: they never meet.
+    let both = format!(
+        "{BASE}{}{}{}{}",
+        map("hpet", "0x50000000"),
+        map("rtc", "0x50000000"),
+        region("hpet", "0xfed00000", Some("x86_64")),
+        region("rtc", "0x09010000", Some("aarch64"))
+    );
+    let m = parse(&both).unwrap().manifest(&[], Start::System).unwrap();
+    let on = |a| {
+        m.regions
+            .iter()
+            .filter(|r| r.applies_to(a))
+            .map(|r| r.phys_addr)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on(Arch::X86_64), vec![Some(0xfed0_0000)]);
+    assert_eq!(on(Arch::Aarch64), vec![Some(0x0901_0000)]);
+    let report = super::report::render(&m, "t.toml");
+    assert!(report.contains("device 0xfed00000 on x86_64"), "{report}");
+    // The kernel's own device memory, on the architecture that has it.
+    fails(
+        &format!(
+            "{BASE}{}{}",
+            map("apic", "0x50000000"),
+            region("apic", "0xfee00000", None)
+        ),
+        &[
+            "region \"apic\"",
+            "overlaps 0xfee00000..0xfee01000",
+            "the kernel keeps for itself on x86_64",
+        ],
+    );
+    fails(
+        &format!(
+            "{BASE}{}{}",
+            map("gicc", "0x50000000"),
+            region("gicc", "0x08010000", Some("aarch64"))
+        ),
+        &["region \"gicc\"", "the kernel keeps for itself on aarch64"],
+    );
+    let uart = format!(
+        "{BASE}{}{}",
+        map("uart", "0x50000000"),
+        region("uart", "0x09000000", Some("x86_64"))
+    );
+    parse(&uart).unwrap();
+    fails(
+        &uart.replace("\"x86_64\"", "\"aarch64\""),
+        &["region \"uart\"", "overlaps 0x9000000..0x9001000"],
+    );
+    // Two regions over one device's page, on an architecture both apply to.
+    fails(
+        &format!(
+            "{BASE}{}{}{}{}",
+            map("a", "0x50000000"),
+            map("b", "0x60000000"),
+            region("a", "0xfed00000", None),
+            region("b", "0xfed00000", Some("x86_64"))
+        ),
+        &[
+            "region \"b\"",
+            "overlaps region \"a\" (0xfed00000..0xfed01000) on x86_64",
+            "one region",
+        ],
+    );
+    fails(
+        &format!(
+            "{BASE}{}{}",
+            map("a", "0x50000000"),
+            region("a", "0xfed00000", Some("mips"))
+        ),
+        &["region \"a\"", "arch \"mips\" is not known"],
     );
 }

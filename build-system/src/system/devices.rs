@@ -1,17 +1,66 @@
 //! The devices of a system description: I/O port ranges (none overlapping
 //! the kernel's ports or another range), interrupts (one handler per line
-//! and one source per event, on each architecture), and the kernel's UART,
-//! lent to one program at most (`serial_device`).
+//! and one source per event, on each architecture), device regions (none
+//! overlapping the kernel's device memory or another device region, on
+//! each architecture), and the kernel's UART, lent to one program at most
+//! (`serial_device`).
 
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Context, Result};
+use keel_abi::bootinfo::{MemRegion, KERNEL_DEVICE_MEMORY};
 use keel_abi::cap::KERNEL_IO_PORTS;
 use keel_abi::manifest::IoPorts;
 use keel_abi::Arch;
 
 use super::validate::MAX_EVENTS;
-use super::Program;
+use super::{Program, Region};
+
+/// On each architecture, no device region overlaps the device memory the
+/// kernel keeps (its interrupt controllers and UART) or another device
+/// region: a device's registers have one driver.
+pub(super) fn check_device_regions(f: &str, regions: &[Region]) -> Result<()> {
+    for a in Arch::ALL.iter().copied() {
+        let mut given: Vec<(MemRegion, &str)> = Vec::new();
+        for r in regions.iter().filter(|r| r.applies_to(a)) {
+            let Some(start) = r.phys_addr else {
+                continue;
+            };
+            let entry = format!("{f}: region \"{}\"", r.name);
+            let range = MemRegion {
+                start,
+                end: start.saturating_add(r.size),
+            };
+            if let Some((_, k)) = KERNEL_DEVICE_MEMORY
+                .iter()
+                .find(|(ka, k)| *ka == a && k.overlaps(&range))
+            {
+                bail!(
+                    "{entry}: {:#x}..{:#x} overlaps {:#x}..{:#x}, device memory the kernel \
+                     keeps for itself on {}; give the region another device's address",
+                    range.start,
+                    range.end,
+                    k.start,
+                    k.end,
+                    a.name()
+                );
+            }
+            if let Some((o, other)) = given.iter().find(|(o, _)| o.overlaps(&range)) {
+                bail!(
+                    "{entry}: {:#x}..{:#x} overlaps region \"{other}\" ({:#x}..{:#x}) on {}; \
+                     a device's registers have one region: map that one instead",
+                    range.start,
+                    range.end,
+                    o.start,
+                    o.end,
+                    a.name()
+                );
+            }
+            given.push((range, &r.name));
+        }
+    }
+    Ok(())
+}
 
 /// No I/O port range overlaps the kernel's ports or another range.
 pub(super) fn check_ioports(f: &str, programs: &[Program]) -> Result<()> {

@@ -105,6 +105,15 @@ pub struct Region {
     pub size: u64,
     /// Physical address of a device region.
     pub phys_addr: Option<u64>,
+    /// The one architecture it applies to; `None`: both.
+    pub arch: Option<keel_abi::Arch>,
+}
+
+impl Region {
+    /// True when the region exists on `arch`.
+    pub fn applies_to(&self, arch: keel_abi::Arch) -> bool {
+        self.arch.is_none_or(|a| a == arch)
+    }
 }
 
 /// A validated system description.
@@ -256,6 +265,7 @@ impl System {
                     name: r.name.clone(),
                     size: r.size,
                     phys_addr: r.phys_addr,
+                    arch: r.arch,
                 })
                 .collect(),
             activities: self

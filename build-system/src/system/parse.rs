@@ -152,6 +152,8 @@ pub struct Region {
     pub size: i64,
     /// Physical address of a device region.
     pub phys_addr: Option<i64>,
+    /// `"x86_64"` or `"aarch64"`: the one architecture it applies to.
+    pub arch: Option<String>,
 }
 
 /// A number written with or without a fraction (`50` or `33.3`).

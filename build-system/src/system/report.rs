@@ -141,10 +141,13 @@ pub fn render(manifest: &Manifest, file: &str) -> String {
         }
         for (n, m) in p.maps.iter().enumerate() {
             let r = &manifest.regions[usize::from(m.region)];
-            let kind = match r.phys_addr {
+            let mut kind = match r.phys_addr {
                 Some(pa) => format!("device {pa:#x}"),
                 None => "memory".to_string(),
             };
+            if let Some(a) = r.arch {
+                kind = format!("{kind} on {}", a.name());
+            }
             let line = format!(
                 "region \"{}\" ({kind}, {} KiB) at {:#x}..{:#x}, {}{}",
                 r.name,

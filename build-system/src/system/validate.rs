@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use keel_abi::manifest::{IoPorts, Irq, MapRights, Restart, Role, Sched};
+use keel_abi::Arch;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 
 use super::activity::{self, Activity};
@@ -74,6 +75,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         bail!("{f}: [system] name is empty; give the system a name");
     }
     let regions = regions(&f, &file.region)?;
+    devices::check_device_regions(&f, &regions)?;
     let mut activities = activity::activities(&f, &file.activity, &file.program)?;
     let order = program_order(&file.program);
     let programs = programs(&f, file.program, &regions, &activities)?;
@@ -153,10 +155,17 @@ fn regions(f: &str, raw: &[parse::Region]) -> Result<Vec<Region>> {
             ),
             a => a.map(|a| a as u64),
         };
+        let arch = r
+            .arch
+            .as_deref()
+            .map(devices::arch)
+            .transpose()
+            .with_context(|| entry.clone())?;
         out.push(Region {
             name: r.name.clone(),
             size: r.size as u64,
             phys_addr,
+            arch,
         });
     }
     Ok(out)
@@ -412,11 +421,15 @@ fn maps(entry: &str, raw: &[parse::Map], regions: &[Region]) -> Result<Vec<Map>>
             );
         }
         let end = vaddr + r.size;
-        if let Some((j, other)) = out
-            .iter()
-            .enumerate()
-            .find(|(_, o)| o.vaddr < end && vaddr < o.vaddr + regions[o.region].size)
-        {
+        // Regions of different architectures never meet in one program.
+        let meets = |o: &Region| {
+            Arch::ALL
+                .iter()
+                .any(|&a| r.applies_to(a) && o.applies_to(a))
+        };
+        if let Some((j, other)) = out.iter().enumerate().find(|(_, o)| {
+            o.vaddr < end && vaddr < o.vaddr + regions[o.region].size && meets(&regions[o.region])
+        }) {
             bail!(
                 "{entry} (region \"{}\" at {vaddr:#x}..{end:#x}) overlaps map {} (region \"{}\" \
                  at {:#x}..{:#x}); move one of them so they do not overlap",

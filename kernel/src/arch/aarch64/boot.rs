@@ -163,6 +163,9 @@ extern "C" fn aarch64_boot_main() -> ! {
     });
     tree.for_each_reserved(|region| params.reserve(region));
     params.add_device(PCIE_MMIO_WINDOW);
+    params.add_device(keel_abi::bootinfo::free_device_page(
+        keel_abi::Arch::Aarch64,
+    ));
     super::psci::set_conduit(tree.psci_conduit());
     super::vspace::leave_boot_tables();
     crate::boot::kernel_main(&params)

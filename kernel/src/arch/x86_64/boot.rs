@@ -211,5 +211,6 @@ extern "C" fn x86_64_boot_main(start_info_paddr: u64) -> ! {
         end: LOW_MEMORY_END,
     });
     params.add_device(PCI_MMIO_WINDOW);
+    params.add_device(keel_abi::bootinfo::free_device_page(keel_abi::Arch::X86_64));
     crate::boot::kernel_main(&params)
 }

@@ -99,6 +99,7 @@ fn system(boot_info: &BootInfo, archive: &Archive<'_>, manifest: &Manifest) -> u
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: Some(keel_init::ArchiveFrames::of(boot_info)),
+        devices: keel_init::DeviceUntyped::all(boot_info),
     };
     let mut system = match System::new(manifest, archive, res) {
         Ok(s) => s,

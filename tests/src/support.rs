@@ -98,6 +98,31 @@ impl Env {
         self.pick_untyped(min_bits, true)
     }
 
+    /// The device untyped that covers physical address `paddr`; the driver
+    /// revokes it after the test.
+    ///
+    /// # Errors
+    /// When no device untyped covers it, or this test has taken it already.
+    pub fn device_untyped_covering(&self, paddr: u64) -> Result<keel_init::DeviceUntyped, String> {
+        let bi = self.boot_info;
+        let found = keel_init::DeviceUntyped::all(bi)
+            .into_iter()
+            .find(|u| {
+                paddr
+                    .checked_sub(u.paddr)
+                    .is_some_and(|o| o >> u.size_bits == 0)
+            })
+            .ok_or_else(|| format!("no device untyped covers {paddr:#x}"))?;
+        let mut taken = self.resources.untypeds.borrow_mut();
+        if taken.contains(&found.slot) {
+            return Err(format!(
+                "the device untyped over {paddr:#x} is taken already"
+            ));
+        }
+        taken.push(found.slot);
+        Ok(found)
+    }
+
     fn pick_untyped(&self, min_bits: u8, device: bool) -> Result<(Cap<Untyped>, u8), String> {
         let bi = self.boot_info;
         let taken = self.resources.untypeds.borrow().clone();

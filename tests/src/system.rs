@@ -22,7 +22,7 @@ use keel_abi::manifest::{
     Connection, Manifest, Map, MapRights, Program, Region, Restart, Role, Sched, Start,
 };
 use keel_abi::{CapRights, MessageInfo};
-use keel_init::{Event, Resources, State, System, SCRATCH_VADDR};
+use keel_init::{DeviceUntyped, Event, Resources, State, System, SCRATCH_VADDR};
 use keel_probe::ProbeClient;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_protocols::sys::EndpointClient;
@@ -158,6 +158,7 @@ pub fn probe_manifest(limit: u8) -> Manifest {
             name: "shared".to_string(),
             size: REGION_SIZE,
             phys_addr: None,
+            arch: None,
         }],
     )
 }
@@ -185,20 +186,41 @@ pub fn set_up_sized<'a>(
     archive: &'a Archive<'a>,
     pool_bits: u8,
 ) -> Result<System<'a>, String> {
+    let res = resources(env, manifest, pool_bits, Vec::new())?;
+    let mut system = step(System::new(manifest, archive, res), "set the system up")?;
+    system.set_verbose(false);
+    Ok(system)
+}
+
+/// Init's resources for `manifest`'s system: a pool untyped of at least
+/// `2^pool_bits` bytes, slots, and `devices` to carve device regions from.
+pub fn resources(
+    env: &Env,
+    manifest: &Manifest,
+    pool_bits: u8,
+    devices: Vec<DeviceUntyped>,
+) -> Result<Resources, String> {
     let (pool, _) = env.untyped(pool_bits)?;
     // A block of 16 per program, and init's own objects.
     let count = (16 * manifest.programs.len() as u64 + 32).max(64);
+    // Splitting device untyped down to a region's pages takes two slots a
+    // level, for each page.
+    let device_pages: u64 = manifest
+        .regions
+        .iter()
+        .filter(|r| r.phys_addr.is_some())
+        .map(|r| r.size / keel_abi::PAGE_SIZE as u64)
+        .sum();
+    let count = count + 40 * device_pages;
     let first = env.slots(count)?;
-    let res = Resources {
+    Ok(Resources {
         pool,
         slots: first..first + count,
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: Some(keel_init::ArchiveFrames::of(env.boot_info)),
-    };
-    let mut system = step(System::new(manifest, archive, res), "set the system up")?;
-    system.set_verbose(false);
-    Ok(system)
+        devices,
+    })
 }
 
 /// Sets up `manifest`'s system and starts its programs.

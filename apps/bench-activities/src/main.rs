@@ -344,6 +344,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: None,
+        devices: Vec::new(),
     };
     let mut objects = Objects {
         ut: own,

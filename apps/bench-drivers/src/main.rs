@@ -133,6 +133,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: None,
+        devices: alloc::vec::Vec::new(),
     };
     let mut system = init_step(System::new(&manifest, &archive, res))?;
     system.set_verbose(false);

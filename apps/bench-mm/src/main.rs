@@ -141,6 +141,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: None,
+        devices: Vec::new(),
     };
     let mut next = first + INIT_SLOTS;
     let mut system = init_step(System::new(&manifest, &archive, res))?;

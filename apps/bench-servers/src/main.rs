@@ -176,6 +176,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         scratch_vaddr: SCRATCH_VADDR,
         debug: init_thread::DEBUG,
         archive: None,
+        devices: Vec::new(),
     };
     let mut slots = Slots {
         next: first + INIT_SLOTS,

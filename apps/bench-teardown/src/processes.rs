@@ -63,6 +63,7 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
         scratch_vaddr: SCRATCH_VADDR,
         debug: DEBUG,
         archive: Some(ArchiveFrames::of(boot_info)),
+        devices: alloc::vec::Vec::new(),
     };
     at("run as init", TCB.tcb_set_priority(TCB, INIT_PRIORITY))?;
     let mut system = init_step(System::new(&manifest, &archive, res))?;

@@ -23,7 +23,7 @@ protocol! {
         error: ProbeError {
             /// The probe has no region named [`SHARED_REGION`].
             NoRegion = 1,
-            /// The offset is not a word inside the region.
+            /// The offset is not an aligned word inside the region.
             OutOfRange = 2,
         },
         ops: {
@@ -43,6 +43,9 @@ protocol! {
             7 => admin() requires ADMIN -> fixed ();
             /// Takes a notification cap (and lets it go).
             8 => take(cap notification: Notification) -> fixed ();
+            /// Reads the 32-bit word at byte `offset` of the shared region
+            /// (a device region's registers may take no wider load).
+            9 => peek32(fixed offset: u64) -> fixed u32;
         }
     }
 }

@@ -27,13 +27,17 @@ struct Probe {
 }
 
 impl Probe {
-    /// The address of the word at `offset` of the shared region.
-    fn word(&self, offset: u64) -> Result<*mut u64, ProbeError> {
+    /// The address of the `T` at `offset` of the shared region (a `u64`
+    /// or a `u32`, aligned to its size).
+    fn word<T>(&self, offset: u64) -> Result<*mut T, ProbeError> {
         let region = self.region.as_ref().ok_or(ProbeError::NoRegion)?;
-        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > region.size) {
+        let size = core::mem::size_of::<T>() as u64;
+        if !offset.is_multiple_of(size)
+            || offset.checked_add(size).is_none_or(|end| end > region.size)
+        {
             return Err(ProbeError::OutOfRange);
         }
-        Ok((region.vaddr + offset) as usize as *mut u64)
+        Ok((region.vaddr + offset) as usize as *mut T)
     }
 }
 
@@ -60,7 +64,7 @@ impl ProbeServer for Probe {
     }
 
     fn poke(&mut self, _caller: &Caller, offset: u64, value: u64) -> Result<(), ProbeError> {
-        let word = self.word(offset)?;
+        let word = self.word::<u64>(offset)?;
         // SAFETY: `word` is an aligned word inside the shared region init
         // mapped at `region.vaddr` for this program's lifetime; a region
         // mapped read-only faults here, which is what a test of its rights
@@ -70,9 +74,16 @@ impl ProbeServer for Probe {
     }
 
     fn peek(&mut self, _caller: &Caller, offset: u64) -> Result<u64, ProbeError> {
-        let word = self.word(offset)?;
+        let word = self.word::<u64>(offset)?;
         // SAFETY: as in `poke`; reading needs only the read right, which
         // every mapping has.
+        Ok(unsafe { core::ptr::read_volatile(word) })
+    }
+
+    fn peek32(&mut self, _caller: &Caller, offset: u64) -> Result<u32, ProbeError> {
+        let word = self.word::<u32>(offset)?;
+        // SAFETY: as in `peek`; a device region's registers take an
+        // aligned 32-bit load.
         Ok(unsafe { core::ptr::read_volatile(word) })
     }
 

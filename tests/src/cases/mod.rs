@@ -19,6 +19,7 @@ mod cap_fault;
 mod cnode;
 mod cspace;
 mod debug;
+mod device_regions;
 mod donation;
 mod fault;
 mod fault_handler;
@@ -365,6 +366,9 @@ crate::test_cases! {
     TIMER0105: "malformed requests to the timer server (unknown operation, protocol or version, wrong lengths, a missing or wrong cap) get error replies, and it goes on serving (sel4test: none)" => timer::malformed_requests_refused, InRoot;
     IRQ0010: "init gives a program the interrupt and I/O port range its description names: a notification bound to its thread, the line's handler (taken, so a second Get fails), and an IOPort cap that reaches the device (sel4test: none)" => init_devices::devices_as_described, InRoot;
     IOPORTS0004: "init refuses a program I/O ports the kernel keeps; on aarch64, which has none, it passes a range over and the program starts without it (sel4test: none)" => init_devices::io_ports_refused_without_them, InRoot;
+    INIT0100: "init maps a device region into a program at its fixed address: the probe reads the platform device's ID registers through it (HPET vendor 0x8086 on x86_64, PL031 PrimeCell IDs on aarch64), and a region in the middle of a larger device untyped gets frames at exactly its pages (sel4test: none)" => device_regions::a_device_region_reads_the_device, InRoot;
+    INIT0101: "init refuses a device region no device untyped it was given covers (the kernel's own device memory, another device, past the end) and a page two regions claim, naming which (sel4test: none)" => device_regions::device_regions_refused, InRoot;
+    BOOTINFO0100: "BootInfo names the platform's free device page (HPET, PL031) as a device untyped of its own, and no untyped covers the kernel's device memory (sel4test: none)" => device_regions::the_platform_page_is_device_untyped, InRoot;
     SERIAL0001: "lines typed into the UART (by the build tool) reach a reader of the serial server whole and in order, after NoLine and its notification's signal, and echo back (sel4test: none)" => serial::echo_of_typed_lines, InRoot;
     SERIAL0002: "64 KiB written through the serial server come out on the UART whole and in order, every line checked by the build tool (sel4test: none)" => serial::a_long_burst_keeps_everything_in_order, InRoot;
     SERIAL0003: "the serial server answers malformed requests and a cap that is no notification with the error naming them, and serves on (sel4test: none)" => serial::malformed_requests_are_refused, InRoot;

@@ -20,7 +20,8 @@
 //! object; one endpoint cap per connection, minted with the connection's
 //! badge and the rights to Call; a Debug cap with the read right (to
 //! identify caps it receives), and the write right (to print) for
-//! `debug = true`; its shared regions; the IRQHandler caps of its
+//! `debug = true`; its shared regions (a device region's frames carved out
+//! of device untyped at its address, [`device_memory`]); the IRQHandler caps of its
 //! interrupts, with the notification they signal (bound to its thread),
 //! and the IOPort caps of its I/O port ranges ([`devices`]).
 //!
@@ -43,6 +44,7 @@
 extern crate alloc;
 
 mod activities;
+mod device_memory;
 mod devices;
 mod managers;
 mod memory;
@@ -62,6 +64,7 @@ use keel_protocols::wire::OutMessage;
 use keel_sys::cap::{init_thread, Debug, Endpoint, Reply, Untyped};
 use keel_sys::{CPtr, Cap, InvocationError};
 
+pub use device_memory::DeviceUntyped;
 use memory::Slots;
 pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT, SERVER_SPARE_SLOTS};
 pub use supervise::Event;
@@ -88,6 +91,8 @@ pub struct Resources {
     /// The boot archive's frames, for the process server (`None`: a
     /// system without one).
     pub archive: Option<ArchiveFrames>,
+    /// The device untyped device regions are carved from.
+    pub devices: Vec<DeviceUntyped>,
 }
 
 /// The boot archive's frames in the root task's CNode, which init maps
@@ -190,7 +195,8 @@ pub struct System<'a> {
     transport: EndpointServer,
     /// One per manifest program (the root task's entry stays idle).
     programs: Vec<Supervised>,
-    /// The frames of each region, by slot, in the manifest's order.
+    /// The frames of each region, by slot, in the manifest's order (none
+    /// for a region of the other architecture).
     region_frames: Vec<Range<u64>>,
     /// The reply owed to the last Init request (sent with the next receive).
     owed_reply: Option<OutMessage>,
@@ -203,8 +209,9 @@ impl<'a> System<'a> {
     /// caps and the shared regions' frames; starts nothing yet.
     ///
     /// # Errors
-    /// The step that failed: too few slots or too little memory, or an
-    /// interrupt or I/O port range the kernel will not give.
+    /// The step that failed: too few slots or too little memory, an
+    /// interrupt or I/O port range the kernel will not give, or a device
+    /// region no device untyped covers or whose page another region has.
     pub fn new(
         manifest: &'a Manifest,
         archive: &'a Archive<'a>,
@@ -239,8 +246,9 @@ impl<'a> System<'a> {
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());
+        let mut device_memory = device_memory::DeviceMemory::new(&res.devices);
         for r in &manifest.regions {
-            region_frames.push(slots.frames(res.pool, r)?);
+            region_frames.push(slots.frames(res.pool, &mut device_memory, r)?);
         }
         let mut system = System {
             manifest,
@@ -281,6 +289,12 @@ impl<'a> System<'a> {
     /// The endpoint a server's clients call (`None` for a non-server).
     pub fn server_endpoint(&self, index: usize) -> Option<Cap<Endpoint>> {
         self.programs.get(index).and_then(|p| p.endpoint)
+    }
+
+    /// The slots (in init's CSpace) of region `index`'s frames, in address
+    /// order: empty for a region of the other architecture.
+    pub fn region_frames(&self, index: usize) -> Option<Range<u64>> {
+        self.region_frames.get(index).cloned()
     }
 
     /// Sets the word program `index` finds in its process-information

@@ -11,9 +11,11 @@ use core::ops::Range;
 use keel_abi::manifest::Region;
 use keel_abi::{Error, ObjectType, PAGE_SIZE};
 use keel_loader::CALLER_SLOTS;
+use keel_sys::arch::ARCH;
 use keel_sys::cap::{init_thread, CapKind, Untyped};
 use keel_sys::{CPtr, Cap};
 
+use crate::device_memory::DeviceMemory;
 use crate::{Context, InitError};
 
 /// The program's untyped.
@@ -89,23 +91,24 @@ impl Slots {
         Ok(Cap::from_cptr(CPtr::from_bits(slot)))
     }
 
-    /// The frames of `region`, retyped from `pool` into consecutive slots.
+    /// The frames of `region`, in consecutive slots: retyped from `pool`,
+    /// or for a device region carved out of `devices` at its address. A
+    /// region for another architecture has none.
     pub(crate) fn frames(
         &mut self,
         pool: Cap<Untyped>,
+        devices: &mut DeviceMemory,
         region: &Region,
     ) -> Result<Range<u64>, InitError> {
-        if region.phys_addr.is_some() {
-            // Device regions come from device untyped at a fixed address:
-            // the user-level drivers' work, not yet init's.
-            return Err(InitError {
-                step: "map a device region (not supported by init yet)",
-                error: Error::InvalidArgument.into(),
-            });
+        if !region.applies_to(ARCH) {
+            return Ok(0..0);
         }
         let pages = region.size / PAGE_SIZE as u64;
         let slots = self.take(pages)?;
-        retype(pool, ObjectType::SmallPage, 0, slots.start, pages)?;
+        match region.phys_addr {
+            Some(paddr) => devices.frames(self, paddr, pages, slots.start)?,
+            None => retype(pool, ObjectType::SmallPage, 0, slots.start, pages)?,
+        }
         Ok(slots)
     }
 }

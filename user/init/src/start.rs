@@ -333,6 +333,9 @@ impl System<'_> {
         let mut regions = Vec::new();
         for m in &self.manifest.programs[index].maps {
             let region = &self.manifest.regions[usize::from(m.region)];
+            if !region.applies_to(ARCH) {
+                continue;
+            }
             let slots = self.region_frames[usize::from(m.region)].clone();
             let mut rights = CapRights::READ;
             if m.rights.write {

@@ -18,7 +18,11 @@
 //!   the received bytes into [`Lines`] while fewer than `LINES` whole
 //!   lines wait; past that it leaves them in the UART and turns its receive
 //!   interrupt off until a line is taken, so input waits in the UART (and
-//!   in QEMU's backend) rather than being dropped.
+//!   in QEMU's backend) rather than being dropped. Each byte taken is
+//!   echoed as a terminal's cooked mode echoes it ([`Lines`]: the byte, a
+//!   line's end as `\r\n`, a backspace as an erase of the last character),
+//!   through the transmit buffer like any output, so an interactive user
+//!   sees what they type.
 //! - **Readers.** `read_line` takes the oldest whole line, or answers
 //!   `NoLine` and records the caller as waiting; when a line arrives every
 //!   waiting client's notification is signalled once. A signal that fails
@@ -39,7 +43,7 @@ use keel_protocols::cap::{Granted, Notification};
 use keel_protocols::serial::{Chunk, Line, SerialError, SerialServer};
 use keel_protocols::{Caller, RpcError};
 
-pub use lines::Lines;
+pub use lines::{Echo, Fed, Lines};
 
 /// A client, by its badge's client number.
 pub type Client = u16;
@@ -105,6 +109,7 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialService<D
         };
         s.device.tx_interrupt(false);
         s.receive();
+        s.pump();
         s
     }
 
@@ -148,15 +153,17 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialService<D
         self.device.tx_interrupt(false);
     }
 
-    /// Reads received bytes into lines while there is room; wakes the
-    /// waiting readers when a line completed.
+    /// Reads received bytes into lines while there is room, echoing
+    /// them; wakes the waiting readers when a line completed.
     fn receive(&mut self) {
         let mut arrived = false;
         while !self.input.full() {
             let Some(byte) = self.device.get() else {
                 break;
             };
-            arrived |= self.input.push(byte);
+            let fed = self.input.push(byte);
+            arrived |= fed.line;
+            self.buffer(&fed.echo);
         }
         self.device.rx_interrupt(!self.input.full());
         if arrived {
@@ -165,6 +172,18 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialService<D
                     self.clients.forget(client);
                 }
             }
+        }
+    }
+
+    /// Appends `bytes` to the transmit buffer; when it is full, first sends
+    /// the oldest bytes, polling, so nothing is dropped.
+    fn buffer(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if self.tx.is_full() {
+                self.send_oldest();
+            }
+            // Room was made above.
+            let _ = self.tx.push_back(byte);
         }
     }
 
@@ -185,13 +204,7 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialServer
     for SerialService<D, K, TX, LINES>
 {
     fn write(&mut self, _caller: &Caller, bytes: Chunk) -> Result<(), SerialError> {
-        for &byte in &bytes {
-            if self.tx.is_full() {
-                self.send_oldest();
-            }
-            // Room was made above.
-            let _ = self.tx.push_back(byte);
-        }
+        self.buffer(&bytes);
         self.pump();
         Ok(())
     }
@@ -209,6 +222,7 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialServer
         if let Some(line) = self.input.pop() {
             if was_full {
                 self.receive();
+                self.pump();
             }
             return Ok(line);
         }

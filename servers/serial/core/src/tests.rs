@@ -2,7 +2,8 @@
 //! and the kernel: output keeps its order and loses nothing whatever the
 //! transmitter takes, a line once begun is sent whole, input waits in the
 //! UART while the line queue is full, and waiting readers are signalled
-//! once per arrival, a gone one forgotten.
+//! once per arrival, a gone one forgotten; typed input is echoed as it is
+//! taken, erases included, in order with output.
 
 extern crate std;
 
@@ -231,4 +232,31 @@ fn too_many_waiters_is_full() {
         s.read_line(&caller(WAITERS as u16 + 1)),
         Err(SerialError::Rpc(RpcError::Full))
     );
+}
+
+#[test]
+fn typed_input_is_echoed_as_it_is_taken_with_erases() {
+    let mut s = service();
+    s.device.input.extend(b"lx\x7fs -l\r\n");
+    s.interrupt();
+    assert_eq!(s.device().sent, b"lx\x08 \x08s -l\r\n");
+    assert_eq!(s.read_line(&caller(1)).unwrap().as_slice(), b"ls -l");
+    // Echo and output share the transmit buffer, in the order they came.
+    s.device.input.extend(b"ec");
+    s.interrupt();
+    s.write(&caller(1), chunk(b"[out]\n")).unwrap();
+    s.device.input.extend(b"ho\n");
+    s.interrupt();
+    assert_eq!(s.device().sent, b"lx\x08 \x08s -l\r\nec[out]\nho\r\n");
+    assert_eq!(s.read_line(&caller(1)).unwrap().as_slice(), b"echo");
+}
+
+#[test]
+fn input_left_in_the_uart_is_echoed_only_when_taken() {
+    let mut s = service();
+    s.device.input.extend(b"a\nb\nc\n");
+    s.interrupt();
+    assert_eq!(s.device().sent, b"a\r\nb\r\n", "two lines fill the queue");
+    assert_eq!(s.read_line(&caller(1)).unwrap().as_slice(), b"a");
+    assert_eq!(s.device().sent, b"a\r\nb\r\nc\r\n");
 }

@@ -182,8 +182,8 @@ pub struct Capture {
 /// Runs QEMU with its serial console (stdout) captured: each line is echoed to our
 /// stdout after `prefix`, appended to `log`, and passed to `stop`, which ends the
 /// run (killing QEMU) when it returns true. A line `Test NAME types: TEXT`
-/// makes the tool type TEXT and a newline into the serial input (QEMU's
-/// stdin), so the suite's reading tests get the same input in every run.
+/// makes the tool type TEXT (unescaped: `\b` a backspace) and a newline into
+/// the serial input (QEMU's stdin), so the suite's reading tests get the same input in every run.
 /// QEMU is killed after `timeout`, or when it printed nothing for `quiet`
 /// (if given).
 ///

@@ -12,7 +12,10 @@
 //! build tool types TEXT and a newline into the serial input, see
 //! [`typed_input`]), `Test NAME expects burst: N` (the next N lines starting
 //! `burst ` must be keel-protocols' `burst_line(0..N)`, see
-//! [`SuiteLog::bursts`]) and
+//! [`SuiteLog::host_verdicts`]), `Test NAME expects echo: TEXT` (a later
+//! line before the test's result must be TEXT: what the serial server
+//! echoed of typed input; in TEXT, as in typed TEXT, `\b` stands for a
+//! backspace byte and `\\` for a backslash, see [`unescape`]) and
 //! `Keel test summary: P passed, F failed, S skipped`. The kernel's own lines
 //! `KEEL: fault ...` and `KEEL: idle` may appear anywhere in a line.
 
@@ -76,10 +79,16 @@ pub struct SuiteLog {
     /// Tests that reported a second (or later) result in this boot, once per
     /// extra result.
     pub repeated: Vec<String>,
-    /// Tests that passed on the target but whose burst of output came out
-    /// wrong on the serial line, with what was wrong: the host's verdict,
-    /// which overrides the driver's.
-    pub bursts: Vec<TestResult>,
+    /// Tests that passed on the target but whose burst of output or echo
+    /// came out wrong on the serial line, with what was wrong: the host's
+    /// verdict, which overrides the driver's.
+    pub host_verdicts: Vec<TestResult>,
+}
+
+/// What the host checks on the serial line after a marker.
+enum Check<'a> {
+    Burst(u32),
+    Echo(&'a str),
 }
 
 /// A recognised marker line.
@@ -93,6 +102,7 @@ enum Marker<'a> {
     Expects(&'a str, &'a str),
     Types(&'a str),
     Burst(&'a str, u32),
+    Echo(&'a str, &'a str),
     Isolated(&'a str),
     Summary(Summary),
 }
@@ -135,6 +145,9 @@ fn marker(line: &str) -> Option<Marker<'_>> {
     if let Some(text) = rest.strip_prefix("types:") {
         return Some(Marker::Types(text.trim()));
     }
+    if let Some(text) = rest.strip_prefix("expects echo:") {
+        return Some(Marker::Echo(name, text.trim()));
+    }
     if let Some(count) = rest.strip_prefix("expects burst:") {
         return count.trim().parse().ok().map(|n| Marker::Burst(name, n));
     }
@@ -143,11 +156,41 @@ fn marker(line: &str) -> Option<Marker<'_>> {
 }
 
 /// The text a test asks the build tool to type into the serial input, from
-/// its `Test NAME types: TEXT` line.
-pub fn typed_input(line: &str) -> Option<&str> {
+/// its `Test NAME types: TEXT` line, unescaped.
+pub fn typed_input(line: &str) -> Option<String> {
     match marker(line) {
-        Some(Marker::Types(text)) => Some(text),
+        Some(Marker::Types(text)) => Some(unescape(text)),
         _ => None,
+    }
+}
+
+/// A marker's TEXT as bytes on the serial line: `\b` is a backspace
+/// (`\x08`), `\\` a backslash; any other character stands for itself.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('b')) => out.push('\x08'),
+            ('\\', Some('\\')) => out.push('\\'),
+            _ => {
+                out.push(c);
+                continue;
+            }
+        }
+        chars.next();
+    }
+    out
+}
+
+/// What is wrong with the echo of typed `text` in `after` (the lines after
+/// the test's `expects echo` line, up to its result), if anything: a line
+/// must be exactly the text (what the test writes back may hold it too).
+fn check_echo(text: &str, after: &[String]) -> Option<String> {
+    let want = unescape(text);
+    match after.iter().any(|l| *l == want) {
+        true => None,
+        false => Some(format!("the echo {want:?} of typed input never came out")),
     }
 }
 
@@ -215,13 +258,14 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
         registered: Vec::new(),
         own_boot: Vec::new(),
         repeated: Vec::new(),
-        bursts: Vec::new(),
+        host_verdicts: Vec::new(),
     };
     let mut order: Vec<&str> = Vec::new();
     let mut status: HashMap<&str, Status> = HashMap::new();
     let mut started_at: HashMap<&str, usize> = HashMap::new();
     let mut starts: Vec<usize> = Vec::new();
     let mut bursts: Vec<(&str, u32, usize)> = Vec::new();
+    let mut echoes: Vec<(&str, &str, usize)> = Vec::new();
     let mut result_at: HashMap<&str, usize> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
         match marker(line) {
@@ -251,15 +295,29 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
             }
             Some(Marker::Summary(s)) => log.summary = Some(s),
             Some(Marker::Burst(name, count)) => bursts.push((name, count, i)),
+            Some(Marker::Echo(name, text)) => echoes.push((name, text, i)),
             _ => {}
         }
     }
-    for (name, count, at) in bursts {
+    let checks = bursts
+        .into_iter()
+        .map(|(name, count, at)| (name, at, Check::Burst(count)))
+        .chain(
+            echoes
+                .into_iter()
+                .map(|(name, text, at)| (name, at, Check::Echo(text))),
+        );
+    for (name, at, check) in checks {
         let (Some(Status::Passed), Some(&end)) = (status.get(name), result_at.get(name)) else {
             continue;
         };
-        if let Some(wrong) = check_burst(count, lines.get(at + 1..end).unwrap_or_default()) {
-            log.bursts.push(TestResult {
+        let after = lines.get(at + 1..end).unwrap_or_default();
+        let wrong = match check {
+            Check::Burst(count) => check_burst(count, after),
+            Check::Echo(text) => check_echo(text, after),
+        };
+        if let Some(wrong) = wrong {
+            log.host_verdicts.push(TestResult {
                 name: name.to_string(),
                 status: Status::Failed(wrong),
             });

@@ -373,7 +373,11 @@ fn an_unknown_name_selected_is_failed_not_unregistered() {
 fn a_test_asks_for_typed_input() {
     assert_eq!(
         typed_input("Test SERIAL0001 types: hello keel"),
-        Some("hello keel")
+        Some("hello keel".to_string())
+    );
+    assert_eq!(
+        typed_input(r"Test SERIAL0100 types: kee\bl \\b"),
+        Some("kee\x08l \\b".to_string())
     );
     assert_eq!(typed_input("Test SERIAL0001 passed"), None);
     assert_eq!(typed_input("hello"), None);
@@ -399,10 +403,10 @@ fn a_burst_must_come_out_whole_and_in_order() {
         )))
     };
     let whole = run(burst(&[0, 1, 2]));
-    assert!(whole.bursts.is_empty(), "{:?}", whole.bursts);
+    assert!(whole.host_verdicts.is_empty(), "{:?}", whole.host_verdicts);
     assert_eq!(status_of(&whole, "SERIAL0002"), &Status::Passed);
     let kernel_between = run(format!("{}KEEL: a line\n{}", burst(&[0]), burst(&[1, 2])));
-    assert!(kernel_between.bursts.is_empty());
+    assert!(kernel_between.host_verdicts.is_empty());
     for (body, why) in [
         (burst(&[0, 2]), "burst line 1 of 3 came out as"),
         (burst(&[0, 1]), "ended after 2 of 3"),
@@ -410,8 +414,8 @@ fn a_burst_must_come_out_whole_and_in_order() {
         (burst(&[1, 0, 2]), "burst line 0 of 3"),
     ] {
         let log = run(body);
-        let [wrong] = log.bursts.as_slice() else {
-            panic!("one verdict expected: {:?}", log.bursts);
+        let [wrong] = log.host_verdicts.as_slice() else {
+            panic!("one verdict expected: {:?}", log.host_verdicts);
         };
         assert_eq!(wrong.name, "SERIAL0002");
         let Status::Failed(reason) = &wrong.status else {
@@ -419,4 +423,37 @@ fn a_burst_must_come_out_whole_and_in_order() {
         };
         assert!(reason.contains(why), "{reason}");
     }
+}
+
+#[test]
+fn an_echo_must_come_out_before_the_result() {
+    let run = |echoed: &str| {
+        parse_suite(&lines(&format!(
+            "Starting test 1: SERIAL0100\n\
+             Test SERIAL0100 expects echo: kee\\bl\n\
+             Test SERIAL0100 types: kee\\bl\n\
+             {echoed}\n\
+             Test SERIAL0100 passed\n"
+        )))
+    };
+    assert!(run("kee\x08l").host_verdicts.is_empty());
+    // What the test writes back holds the text, but is no echo.
+    assert_eq!(run("echo: kee\x08l").host_verdicts.len(), 1);
+    // Nor is the `types` line, which names the text too.
+    let plain = parse_suite(&lines(
+        "Starting test 1: SERIAL0100\n\
+         Test SERIAL0100 expects echo: keel\n\
+         Test SERIAL0100 types: keel\n\
+         Test SERIAL0100 passed\n",
+    ));
+    assert_eq!(plain.host_verdicts.len(), 1);
+    let log = run("keel");
+    let [wrong] = log.host_verdicts.as_slice() else {
+        panic!("one verdict expected: {:?}", log.host_verdicts);
+    };
+    assert_eq!(wrong.name, "SERIAL0100");
+    assert!(
+        matches!(&wrong.status, Status::Failed(r) if r.contains("never came out")),
+        "{wrong:?}"
+    );
 }

@@ -273,7 +273,7 @@ fn suite_boot(
     out.log.push_str(&capture.lines.join("\n"));
     let suite = parse_suite(&capture.lines);
     out.results.extend(suite.results.iter().cloned());
-    for wrong in &suite.bursts {
+    for wrong in &suite.host_verdicts {
         if let Some(r) = out.results.iter_mut().rev().find(|r| r.name == wrong.name) {
             r.status = wrong.status.clone();
         }

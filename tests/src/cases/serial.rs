@@ -123,8 +123,15 @@ fn type_in(name: &str, text: &str) {
     keel_rt::println!("Test {name} types: {text}");
 }
 
+/// Asks the build tool to check that the serial server echoes `text` (a
+/// line of its own) before the test's result.
+fn expect_echo(name: &str, text: &str) {
+    keel_rt::println!("Test {name} expects echo: {text}");
+}
+
 /// SERIAL0001: lines typed into the UART reach a reader whole and in
-/// order, however they end, and echo back through the server.
+/// order, however they end, are echoed by the server as they are typed,
+/// and written back through it.
 pub fn echo_of_typed_lines(env: &Env) -> TestResult {
     let (manifest, archive) = (manifest(), crate::system::archive(env)?);
     let system = serial_system(env, &manifest, &archive)?;
@@ -137,6 +144,9 @@ pub fn echo_of_typed_lines(env: &Env) -> TestResult {
     spinner(env)?;
     let typed = ["hello from the host", "a second line, read in order"];
     for text in typed {
+        expect_echo("SERIAL0001", text);
+    }
+    for text in typed {
         type_in("SERIAL0001", text);
     }
     for want in typed {
@@ -146,6 +156,26 @@ pub fn echo_of_typed_lines(env: &Env) -> TestResult {
             .write_all(format!("echo: {got}\n").as_bytes())
             .map_err(|e| format!("write: {e:?}"))?;
     }
+    Ok(())
+}
+
+/// SERIAL0100: a backspace typed erases the last character of the line
+/// being typed: the reader gets the line as corrected, and the server
+/// echoes the erase as back, blank, back (the build tool checks the echo).
+pub fn backspace_erases_as_typed(env: &Env) -> TestResult {
+    let (manifest, archive) = (manifest(), crate::system::archive(env)?);
+    let system = serial_system(env, &manifest, &archive)?;
+    let mut reader = client(env, &system, 6)?;
+    let ntfn = notified(env, &mut reader)?;
+    spinner(env)?;
+    // `\b` is the build tool's escape for a backspace byte.
+    expect_echo("SERIAL0100", r"kernel\b \b\b \b\b \b\b \b\b \beel");
+    type_in("SERIAL0100", r"kernel\b\b\b\b\beel");
+    let got = read(&mut reader, ntfn)?;
+    ensure!(
+        got == "keel",
+        "read {got:?} after the erases, expected \"keel\""
+    );
     Ok(())
 }
 

@@ -188,7 +188,7 @@ pub fn unescape(text: &str) -> String {
 /// must be exactly the text (what the test writes back may hold it too).
 fn check_echo(text: &str, after: &[String]) -> Option<String> {
     let want = unescape(text);
-    match after.iter().any(|l| *l == want) {
+    match after.contains(&want) {
         true => None,
         false => Some(format!("the echo {want:?} of typed input never came out")),
     }

@@ -1,7 +1,7 @@
 //! Host tests of the devices in the system description: interrupts (their
 //! numbers, events, one handler each, and the architecture an entry is for),
-//! I/O port ranges, device regions and the kernel's UART lent to one program, each wrong
-//! one refused with the entry and the fix.
+//! I/O port ranges, device regions and the kernel's UART lent to one
+//! program, each wrong one refused with the entry and the fix.
 
 use keel_abi::manifest::Start;
 use keel_abi::Arch;

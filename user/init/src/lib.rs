@@ -20,10 +20,11 @@
 //! object; one endpoint cap per connection, minted with the connection's
 //! badge and the rights to Call; a Debug cap with the read right (to
 //! identify caps it receives), and the write right (to print) for
-//! `debug = true`; its shared regions (a device region's frames carved out
-//! of device untyped at its address, [`device_memory`]); the IRQHandler caps of its
-//! interrupts, with the notification they signal (bound to its thread),
-//! and the IOPort caps of its I/O port ranges ([`devices`]).
+//! `debug = true`; its shared regions (a device region's frames carved
+//! out of device untyped at its address, [`device_memory`]); the
+//! IRQHandler caps of its interrupts, with the notification they signal
+//! (bound to its thread), and the IOPort caps of its I/O port ranges
+//! ([`devices`]).
 //!
 //! Servers start on a scheduling context of their own, announce `ready` as
 //! they start receiving (one NBSendRecv), and a passive one then loses its

@@ -66,9 +66,27 @@ const RESIDENT: u16 = 999;
 /// The policies compared, with their names in the lines.
 const POLICIES: [(&str, MemoryPolicy); 4] = [
     ("rr", MemoryPolicy::RoundRobin),
-    ("wm80", MemoryPolicy::Watermark { low: 800, high: HIGH }),
-    ("wm90", MemoryPolicy::Watermark { low: 900, high: HIGH }),
-    ("wm95", MemoryPolicy::Watermark { low: 950, high: HIGH }),
+    (
+        "wm80",
+        MemoryPolicy::Watermark {
+            low: 800,
+            high: HIGH,
+        },
+    ),
+    (
+        "wm90",
+        MemoryPolicy::Watermark {
+            low: 900,
+            high: HIGH,
+        },
+    ),
+    (
+        "wm95",
+        MemoryPolicy::Watermark {
+            low: 950,
+            high: HIGH,
+        },
+    ),
 ];
 
 /// Runs the experiment under every policy, each system from a pool of its
@@ -127,9 +145,18 @@ struct Counts {
 
 impl Counts {
     fn print(&self, p: &str) {
-        println!("BENCH balance-{p}-overloaded {} {}", self.slave_ticks, self.overloaded);
-        println!("BENCH balance-{p}-refused {} {}", self.requests, self.refused);
-        println!("BENCH balance-{p}-oom {} {}", self.attempts, self.out_of_memory);
+        println!(
+            "BENCH balance-{p}-overloaded {} {}",
+            self.slave_ticks, self.overloaded
+        );
+        println!(
+            "BENCH balance-{p}-refused {} {}",
+            self.requests, self.refused
+        );
+        println!(
+            "BENCH balance-{p}-oom {} {}",
+            self.attempts, self.out_of_memory
+        );
         println!("BENCH balance-{p}-moved {} {}", self.clients, self.moves);
     }
 }
@@ -246,7 +273,12 @@ impl<'s, 'a> Run<'s, 'a> {
             Err(e) => return Err(refusal("attach a client", e)),
         }
         let slot = self.slots.take()?;
-        Ok(Some(connect(self.system, s + 1, slot, badge(k, Rights::NONE)?)?))
+        Ok(Some(connect(
+            self.system,
+            s + 1,
+            slot,
+            badge(k, Rights::NONE)?,
+        )?))
     }
 
     /// A new client `k` at slave `s`.
@@ -352,9 +384,7 @@ impl<'s, 'a> Run<'s, 'a> {
             .ok_or_else(|| Failure::new("a client not alive"))?;
         for (s, on) in c.on.iter().enumerate() {
             if on.is_some() {
-                self.admin[s]
-                    .detach(k)
-                    .map_err(|e| refusal("detach", e))?;
+                self.admin[s].detach(k).map_err(|e| refusal("detach", e))?;
             }
         }
         Ok(())

@@ -135,7 +135,10 @@ impl Slots {
     /// The root CNode has too few empty slots left.
     pub fn take_many(&mut self, n: u64) -> Step<u64> {
         if self.next + n > self.end {
-            return Err(failed("the root CNode's empty slots", Error::NotEnoughMemory));
+            return Err(failed(
+                "the root CNode's empty slots",
+                Error::NotEnoughMemory,
+            ));
         }
         self.next += n;
         Ok(self.next - n)
@@ -295,14 +298,24 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     // clients[s][k - 1]: client k's connection to slave s.
     let mut clients: Vec<Vec<Client>> = Vec::new();
     for s in 0..SLAVES {
-        let mut admin = connect(&system, s + 1, slots.take()?, badge(u16::MAX, Rights::ADMIN)?)?;
+        let mut admin = connect(
+            &system,
+            s + 1,
+            slots.take()?,
+            badge(u16::MAX, Rights::ADMIN)?,
+        )?;
         let mut row = Vec::new();
         for k in 1..=CLIENTS {
             attach(&mut admin, k)?;
             let mut requests = connect(&system, s + 1, slots.take()?, badge(k, Rights::NONE)?)?;
             let fault = slots.take()?;
             mint_fault(&system, s + 1, fault, k)?;
-            pair(&mut requests, Mode::Immediate, AREAS + (u64::from(k) << 32), 1)?;
+            pair(
+                &mut requests,
+                Mode::Immediate,
+                AREAS + (u64::from(k) << 32),
+                1,
+            )?;
             row.push(Client { requests, fault });
         }
         clients.push(row);

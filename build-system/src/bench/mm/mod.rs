@@ -198,7 +198,8 @@ pub fn report_from(samples: &[Sample], accel: &str, linux: LinuxBaseline) -> Res
     };
     let mut throughput = Vec::new();
     for m in &measurements {
-        let Some((mode, pages, slaves)) = configurations().find(|&(o, p, s)| m.name == row(o, p, s))
+        let Some((mode, pages, slaves)) =
+            configurations().find(|&(o, p, s)| m.name == row(o, p, s))
         else {
             continue;
         };

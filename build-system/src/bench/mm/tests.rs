@@ -14,7 +14,9 @@ fn samples() -> Vec<Sample> {
         lines.push(format!("BENCH delayed-{p}p-4s 16 {}", p * 3100));
     }
     for (policy, overloaded) in [("rr", 400), ("wm80", 300), ("wm90", 200), ("wm95", 100)] {
-        lines.push(format!("BENCH balance-{policy}-overloaded 4000 {overloaded}"));
+        lines.push(format!(
+            "BENCH balance-{policy}-overloaded 4000 {overloaded}"
+        ));
         lines.push(format!("BENCH balance-{policy}-refused 200 10"));
         lines.push(format!("BENCH balance-{policy}-oom 190 12"));
         lines.push(format!("BENCH balance-{policy}-moved 48 7"));
@@ -41,7 +43,11 @@ fn ratios_come_from_the_linux_baseline_like_with_like_or_are_null() {
     assert_eq!(r.summary.immediate_256_over_linux, Some(1.0));
     assert_eq!(r.summary.delayed_1_over_linux, Some(0.5));
     assert_eq!(r.summary.delayed_16_over_linux, Some(2.0));
-    let delayed = r.against_linux.iter().find(|a| a.mode == Mode::Delayed).unwrap();
+    let delayed = r
+        .against_linux
+        .iter()
+        .find(|a| a.mode == Mode::Delayed)
+        .unwrap();
     assert_eq!(delayed.linux_mode, MemoryMode::Immediate);
     assert_eq!(Mode::Immediate.linux(), MemoryMode::Populate);
     let t = r
@@ -49,7 +55,10 @@ fn ratios_come_from_the_linux_baseline_like_with_like_or_are_null() {
         .iter()
         .find(|t| t.slaves == 2 && t.pages == 16)
         .unwrap();
-    assert_eq!((t.mode, t.clients, t.instructions_per_pair), (Mode::Immediate, 4, 14400.0));
+    assert_eq!(
+        (t.mode, t.clients, t.instructions_per_pair),
+        (Mode::Immediate, 4, 14400.0)
+    );
     let t = r
         .throughput
         .iter()
@@ -85,13 +94,22 @@ fn table_2_rows_and_the_summary_ratios() {
     assert_eq!(r.summary.overloaded_ratio_watermark_90, Some(0.05));
     assert_eq!(r.summary.overloaded_ratio_watermark_95, Some(0.025));
     let wm90 = r.load_balance.iter().find(|b| b.policy == "wm90").unwrap();
-    assert_eq!((wm90.low_permille, wm90.high_permille), (Some(900), Some(950)));
-    assert_eq!((wm90.refused, wm90.requests, wm90.refused_ratio), (10, 200, 0.05));
+    assert_eq!(
+        (wm90.low_permille, wm90.high_permille),
+        (Some(900), Some(950))
+    );
+    assert_eq!(
+        (wm90.refused, wm90.requests, wm90.refused_ratio),
+        (10, 200, 0.05)
+    );
     assert_eq!((wm90.out_of_memory, wm90.moves), (12, 7));
     let rr = &r.load_balance[0];
     assert_eq!((rr.policy.as_str(), rr.low_permille), ("rr", None));
     // The experiment's lines are not throughput measurements.
-    assert!(r.measurements.iter().all(|m| !m.name.starts_with("balance")));
+    assert!(r
+        .measurements
+        .iter()
+        .all(|m| !m.name.starts_with("balance")));
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! instructions (MMS's metric); and the load-balance experiment, MMS's
 //! Table 2 ([`balance`]). JSON in `target/bench/mm-<arch>.json` (a
 //! `summary`, every throughput row, the Linux comparison, the Table 2 rows
-//! and every measurement), a bar chart of throughput against clients per
-//! slave count and mode in `mm-<arch>.svg`.
+//! and every measurement), bar charts of throughput against clients per
+//! slave count, one per mode and page count, in `mm-<arch>.svg`.
 //!
 //! The Linux comparison takes like with like from `bench linux`'s
 //! baseline (measured, or its cached JSON): immediate against
@@ -267,24 +267,22 @@ pub fn report_from(samples: &[Sample], accel: &str, linux: LinuxBaseline) -> Res
     })
 }
 
-/// Throughput against clients, one chart per page count, one series per
-/// mode and slave count (as MMS's Figures 6 and 7).
+/// Throughput against clients, one chart per mode and page count, one
+/// series per slave count (as MMS's Figures 6 and 7).
 fn chart(arch: &str, r: &MmReport) -> Figure {
-    let series: Vec<(Mode, u64)> = Mode::ALL
+    let charts = Mode::ALL
         .into_iter()
-        .flat_map(|m| SLAVES.iter().map(move |&s| (m, s)))
-        .collect();
-    let charts = PAGES
-        .iter()
-        .map(|&pages| {
+        .flat_map(|mode| PAGES.iter().map(move |&pages| (mode, pages)))
+        .map(|(mode, pages)| {
             let mut groups: Vec<Group> = Vec::new();
-            for t in r.throughput.iter().filter(|t| t.pages == pages) {
+            for t in r
+                .throughput
+                .iter()
+                .filter(|t| t.mode == mode && t.pages == pages)
+            {
                 let label = format!("{} clients", t.clients);
                 let bar = Bar {
-                    series: series
-                        .iter()
-                        .position(|&(m, s)| m == t.mode && s == t.slaves)
-                        .unwrap_or(0),
+                    series: SLAVES.iter().position(|&s| s == t.slaves).unwrap_or(0),
                     value: t.pairs_per_million,
                     range: None,
                 };
@@ -296,18 +294,19 @@ fn chart(arch: &str, r: &MmReport) -> Figure {
                     }),
                 }
             }
+            let how = match mode {
+                Mode::Immediate => "Immediate (allocate)",
+                Mode::Delayed => "Delayed (reserve, a fault per page)",
+            };
             Chart::Bars(BarChart {
-                title: format!("Allocate + touch + free of {pages} pages"),
+                title: format!("{how} + touch + free of {pages} pages"),
                 note: None,
                 axis_label: "pairs per million guest instructions, median".into(),
                 format: Format {
-                    decimals: 1,
+                    decimals: if pages >= 256 { 2 } else { 1 },
                     suffix: "",
                 },
-                series: series
-                    .iter()
-                    .map(|(m, s)| format!("{}, {s} slaves", m.name()))
-                    .collect(),
+                series: SLAVES.iter().map(|s| format!("{s} slaves")).collect(),
                 groups,
                 references: Vec::new(),
             })

@@ -79,11 +79,12 @@ fn ratios_come_from_the_linux_baseline_like_with_like_or_are_null() {
         assert!(json["summary"].get(key).is_some(), "{key}");
     }
     let figure = chart("x86_64", &r);
-    assert_eq!(figure.charts.len(), PAGES.len());
-    let Chart::Bars(bars) = &figure.charts[0] else {
+    assert_eq!(figure.charts.len(), Mode::ALL.len() * PAGES.len());
+    let Chart::Bars(bars) = &figure.charts[PAGES.len()] else {
         panic!("not a bar chart");
     };
-    assert_eq!(bars.series.len(), 6, "{:?}", bars.series);
+    assert_eq!(bars.series.len(), SLAVES.len(), "{:?}", bars.series);
+    assert!(bars.title.starts_with("Delayed"), "{}", bars.title);
 }
 
 #[test]

@@ -44,7 +44,7 @@ use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
 
 use crate::workload::{script, Action, CLIENTS, TICKS};
-use crate::{attach, badge, connect, manifest, server, Slots};
+use crate::{attach, badge, connect, failure, manifest, server, Slots};
 
 /// Slaves in each system.
 const SLAVES: usize = 4;
@@ -182,25 +182,21 @@ struct Run<'s, 'a> {
     counts: Counts,
 }
 
-fn refusal(what: &str, e: impl core::fmt::Debug) -> Failure {
-    Failure::new(alloc::format!("{what}: {e:?}"))
-}
-
 impl<'s, 'a> Run<'s, 'a> {
     /// Connects to the master and the slaves, and places the resident.
     fn new(system: &'s System<'a>, slots: &'s mut Slots, base: u64) -> Step<Run<'s, 'a>> {
         let admin_badge = badge(u16::MAX, Rights::ADMIN)?;
         let cap = client_cap(system, MASTER, slots.take()?, admin_badge)?;
-        let transport = EndpointClient::new(cap, None).map_err(|e| refusal("a client", e))?;
+        let transport = EndpointClient::new(cap, None).map_err(|e| failure("a client", e))?;
         let mut admin = Vec::new();
         for s in 0..SLAVES {
             admin.push(connect(system, s + 1, slots.take()?, admin_badge)?);
         }
-        attach(&mut admin[0], RESIDENT)?;
+        attach(&mut admin[0], RESIDENT).map_err(|e| failure("attach the resident", e))?;
         let mut resident = connect(system, 1, slots.take()?, badge(RESIDENT, Rights::NONE)?)?;
         resident
             .allocate(base, 1, rights::READ | rights::WRITE)
-            .map_err(|e| refusal("the resident's page", e))?;
+            .map_err(|e| failure("the resident's page", e))?;
         Ok(Run {
             system,
             slots,
@@ -225,13 +221,17 @@ impl<'s, 'a> Run<'s, 'a> {
                     Action::Arrive(pages) => {
                         self.counts.requests += 1;
                         self.counts.clients += 1;
-                        match self.master.route(1) {
-                            Ok(s) => {
-                                self.clients[k] = Some(self.join(e.client, usize::from(s))?);
+                        let joined = match self.master.route(1) {
+                            Ok(s) => self.join(e.client, usize::from(s))?,
+                            Err(MasterError::NoSlave) => None,
+                            Err(e) => return Err(failure("route a client", e)),
+                        };
+                        match joined {
+                            Some(c) => {
+                                self.clients[k] = Some(c);
                                 self.take(e.client, pages, &mut refused_now)?;
                             }
-                            Err(MasterError::NoSlave) => self.counts.refused += 1,
-                            Err(e) => return Err(refusal("route a client", e)),
+                            None => self.counts.refused += 1,
                         }
                     }
                     Action::Resize(pages) if self.clients[k].is_some() => {
@@ -257,20 +257,16 @@ impl<'s, 'a> Run<'s, 'a> {
     fn load(&mut self, s: usize) -> Step<Load> {
         self.admin[s]
             .load()
-            .map_err(|e| refusal("a slave's load", e))
+            .map_err(|e| failure("a slave's load", e))
     }
 
     /// Client `k` as a client of slave `s`: attached there (`None` when
     /// the slave keeps no more clients).
     fn connection(&mut self, k: u16, s: usize) -> Step<Option<MemoryClient<EndpointClient>>> {
-        match self.admin[s].attach(
-            keel_protocols::cap::Grant::new(init_thread::VSPACE.cptr().bits()),
-            k,
-            1,
-        ) {
+        match attach(&mut self.admin[s], k) {
             Ok(()) => {}
             Err(MemoryError::Full) => return Ok(None),
-            Err(e) => return Err(refusal("attach a client", e)),
+            Err(e) => return Err(failure("attach a client", e)),
         }
         let slot = self.slots.take()?;
         Ok(Some(connect(
@@ -281,18 +277,19 @@ impl<'s, 'a> Run<'s, 'a> {
         )?))
     }
 
-    /// A new client `k` at slave `s`.
-    fn join(&mut self, k: u16, s: usize) -> Step<Client> {
+    /// A new client `k` at slave `s` (`None` when the slave keeps no more
+    /// clients).
+    fn join(&mut self, k: u16, s: usize) -> Step<Option<Client>> {
+        let Some(c) = self.connection(k, s)? else {
+            return Ok(None);
+        };
         let mut on: [Option<MemoryClient<EndpointClient>>; SLAVES] = Default::default();
-        on[s] = Some(
-            self.connection(k, s)?
-                .ok_or_else(|| Failure::new("a routed slave keeps no more clients"))?,
-        );
-        Ok(Client {
+        on[s] = Some(c);
+        Ok(Some(Client {
             slave: s,
             on,
             area: None,
-        })
+        }))
     }
 
     fn client(&mut self, k: u16) -> Step<&mut Client> {
@@ -312,7 +309,7 @@ impl<'s, 'a> Run<'s, 'a> {
         let to = match self.master.reroute(from as u16) {
             Ok(to) => usize::from(to),
             Err(MasterError::NoSlave) => return Ok(false),
-            Err(e) => return Err(refusal("reroute", e)),
+            Err(e) => return Err(failure("reroute", e)),
         };
         if to == from || to >= SLAVES {
             return Ok(false);
@@ -346,7 +343,7 @@ impl<'s, 'a> Run<'s, 'a> {
                 refused_now[s] = true;
                 Ok(false)
             }
-            Err(e) => Err(refusal("allocate", e)),
+            Err(e) => Err(failure("allocate", e)),
         }
     }
 
@@ -373,7 +370,7 @@ impl<'s, 'a> Run<'s, 'a> {
             return Ok(());
         };
         let on = c.on[s].as_mut().ok_or_else(|| Failure::new("unattached"))?;
-        on.free(at).map_err(|e| refusal("free", e))
+        on.free(at).map_err(|e| failure("free", e))
     }
 
     /// Client `k` frees its area and is detached from every slave.
@@ -384,7 +381,7 @@ impl<'s, 'a> Run<'s, 'a> {
             .ok_or_else(|| Failure::new("a client not alive"))?;
         for (s, on) in c.on.iter().enumerate() {
             if on.is_some() {
-                self.admin[s].detach(k).map_err(|e| refusal("detach", e))?;
+                self.admin[s].detach(k).map_err(|e| failure("detach", e))?;
             }
         }
         Ok(())

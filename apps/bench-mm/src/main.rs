@@ -34,7 +34,7 @@ use keel_bench::system::{client_cap, init_step};
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
 use keel_init::{Resources, System, SCRATCH_VADDR};
 use keel_protocols::cap::Grant;
-use keel_protocols::memory::{fault_badge, rights, MemoryClient};
+use keel_protocols::memory::{fault_badge, rights, MemoryClient, MemoryError};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_rt::println;
@@ -181,11 +181,17 @@ pub fn badge(client: u16, rights: Rights) -> Step<ClientBadge> {
 
 /// Attaches this thread, with its VSpace, to the slave behind `admin` as
 /// client `k` of activity 1.
-pub fn attach(admin: &mut MemoryClient<EndpointClient>, k: u16) -> Step<()> {
+///
+/// # Errors
+/// The slave's refusal.
+pub fn attach(admin: &mut MemoryClient<EndpointClient>, k: u16) -> Result<(), MemoryError> {
     let vspace = Grant::new(init_thread::VSPACE.cptr().bits());
-    admin
-        .attach(vspace, k, 1)
-        .map_err(|e| Failure::new(alloc::format!("attach client {k}: {e:?}")))
+    admin.attach(vspace, k, 1)
+}
+
+/// A failed step: `what`, and why.
+pub fn failure(what: &str, e: impl core::fmt::Debug) -> Failure {
+    Failure::new(alloc::format!("{what}: {e:?}"))
 }
 
 /// How a pair takes its area.
@@ -306,7 +312,7 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         )?;
         let mut row = Vec::new();
         for k in 1..=CLIENTS {
-            attach(&mut admin, k)?;
+            attach(&mut admin, k).map_err(|e| failure("attach a client", e))?;
             let mut requests = connect(&system, s + 1, slots.take()?, badge(k, Rights::NONE)?)?;
             let fault = slots.take()?;
             mint_fault(&system, s + 1, fault, k)?;

@@ -1,9 +1,9 @@
 //! The load-balance experiment's workload, like MMS's Sjeng test: clients
 //! that each hold one large area, of a size that changes now and then, for
-//! a long time. Clients arrive one every [`GAP`] ticks and leave after a
-//! lifetime of their own; while alive, about [`CLIENTS`] × mean lifetime ÷
-//! [`GAP`] = 16 of them hold 60 pages each on average, 94% of the four
-//! slaves' 1024 pages before paging structures. The script is drawn from a
+//! a long time. [`CLIENTS`] clients arrive one every [`GAP`] ticks and
+//! leave after a lifetime of their own, so about mean lifetime ÷ [`GAP`] =
+//! 16 are alive at a time, holding 60 pages each on average: 94% of the
+//! four slaves' 1024 pages before paging structures. The script is drawn from a
 //! seeded generator in a fixed order that no outcome changes, so every run
 //! and every policy gets the same one.
 

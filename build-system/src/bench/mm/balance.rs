@@ -118,7 +118,7 @@ pub fn print(rows: &[BalanceRow]) {
             _ => "round-robin".to_string(),
         };
         println!(
-            "  {:<22} {:>9.1}% {:>6} of {:>4} ({:>4.1}%) {:>6} of {:>6} {:>6}",
+            "  {:<22} {:>9.2}% {:>6} of {:>4} ({:>4.1}%) {:>6} of {:>6} {:>6}",
             policy,
             r.overloaded_ratio * 100.0,
             r.refused,

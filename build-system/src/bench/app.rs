@@ -35,7 +35,7 @@ pub struct AppBenchArgs {
 }
 
 /// One `BENCH <name> <N> <ticks>` line.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// What was measured.
     pub name: String,

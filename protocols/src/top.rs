@@ -27,7 +27,8 @@ use crate::client::Transport;
 use crate::scheduler::{Attribution, SchedulerClient, SchedulerError, Usage, MAX_SERVERS};
 
 /// The most activities a snapshot holds; numbers past it are not asked.
-pub const MAX_ACTIVITIES: u16 = 32;
+/// A snapshot is some 3 KiB, so that two fit on a small app's stack.
+pub const MAX_ACTIVITIES: u16 = 16;
 
 /// One activity as the scheduler server reported it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,17 +60,31 @@ impl Snapshot {
     /// server does not know) and activity 0, at `at_us`.
     ///
     /// # Errors
-    /// The server's error other than `NoSuchActivity` (no usage right, no
-    /// answer from a server it reads the records of).
+    /// As [`Snapshot::retake`].
     pub fn take<T: Transport>(
         client: &mut SchedulerClient<T>,
         at_us: u64,
     ) -> Result<Snapshot, SchedulerError> {
-        let mut s = Snapshot {
-            at_us,
-            system: client.attribution(0)?,
-            ..Snapshot::default()
-        };
+        let mut s = Snapshot::default();
+        s.retake(client, at_us)?;
+        Ok(s)
+    }
+
+    /// As [`Snapshot::take`], in place (no copy of a snapshot on the
+    /// stack).
+    ///
+    /// # Errors
+    /// The server's error other than `NoSuchActivity` (no usage right, no
+    /// answer from a server it reads the records of).
+    pub fn retake<T: Transport>(
+        &mut self,
+        client: &mut SchedulerClient<T>,
+        at_us: u64,
+    ) -> Result<(), SchedulerError> {
+        let s = self;
+        s.at_us = at_us;
+        s.activities.clear();
+        s.system = client.attribution(0)?;
         for activity in 1..=MAX_ACTIVITIES {
             let usage = match client.usage(activity) {
                 Ok(u) => u,
@@ -84,7 +99,7 @@ impl Snapshot {
                 attribution,
             });
         }
-        Ok(s)
+        Ok(())
     }
 
     fn sample(&self, activity: u16) -> Option<&Sample> {

@@ -89,6 +89,7 @@ fn manifest() -> Manifest {
         scheduler: None,
         serial: None,
         process: None,
+        accounting: alloc::vec::Vec::new(),
         memory: Some(MemoryManagers {
             slaves: (1..=SLAVES as u16).collect(),
             master: None,

@@ -307,6 +307,10 @@ mod tests {
             Err(SchedulerError::Kernel)
         }
 
+        fn lend_when_idle(&mut self, _: &Caller, _: u16, _: u8) -> Result<(), SchedulerError> {
+            Err(SchedulerError::Kernel)
+        }
+
         fn attribution(
             &mut self,
             caller: &Caller,

@@ -158,14 +158,20 @@ pub fn write_table(
     now: &Snapshot,
 ) -> fmt::Result {
     let span_us = now.at_us.saturating_sub(before.at_us);
-    let ticks = now.system.consumed_us.saturating_sub(before.system.consumed_us);
+    let ticks = now
+        .system
+        .consumed_us
+        .saturating_sub(before.system.consumed_us);
     writeln!(
         out,
         "top: window {window}, {} ms (up {} ms)",
         span_us / 1000,
         now.at_us / 1000
     )?;
-    writeln!(out, "act  entitled  window    boot  thr  at servers (window)")?;
+    writeln!(
+        out,
+        "act  entitled  window    boot  thr  at servers (window)"
+    )?;
     let empty = Sample::default();
     for s in &now.activities {
         let b = before.sample(s.activity).unwrap_or(&empty);
@@ -259,13 +265,25 @@ mod tests {
         write_table(&mut out, 2, &before, &now).unwrap();
         let lines: std::vec::Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "top: window 2, 1000 ms (up 2000 ms)");
-        assert_eq!(lines[1], "act  entitled  window    boot  thr  at servers (window)");
+        assert_eq!(
+            lines[1],
+            "act  entitled  window    boot  thr  at servers (window)"
+        );
         // 500 ms of 1000 in the window, 900 of 2000 since boot, 2000 of
         // the window's 10000 ticks at server 0.
-        assert_eq!(lines[2], "  1     50.0%   50.0%   45.0%    1  s0 20.0%  s1 0.0%");
+        assert_eq!(
+            lines[2],
+            "  1     50.0%   50.0%   45.0%    1  s0 20.0%  s1 0.0%"
+        );
         // New in this window: all its use counts.
-        assert_eq!(lines[3], "  2     17.0%   17.0%    8.5%    1  s0 0.0%  s1 0.0%");
-        assert_eq!(lines[4], "overhead                            s0 0.0%  s1 1.0%");
+        assert_eq!(
+            lines[3],
+            "  2     17.0%   17.0%    8.5%    1  s0 0.0%  s1 0.0%"
+        );
+        assert_eq!(
+            lines[4],
+            "overhead                            s0 0.0%  s1 1.0%"
+        );
         assert_eq!(lines.len(), 5);
     }
 
@@ -277,8 +295,14 @@ mod tests {
         s.system.servers = 0;
         let mut out = String::new();
         write_table(&mut out, 1, &s, &s).unwrap();
-        assert!(out.contains("  3     10.0%    0.0%    0.0%    1  -\n"), "{out}");
-        assert!(out.ends_with("overhead                            -\n"), "{out}");
+        assert!(
+            out.contains("  3     10.0%    0.0%    0.0%    1  -\n"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("overhead                            -\n"),
+            "{out}"
+        );
         assert_eq!(permille(5, 0), 0);
         assert_eq!(permille(u64::MAX, u64::MAX), 1000);
     }
@@ -299,11 +323,22 @@ mod tests {
             }
         }
 
-        fn set_entitlement(&mut self, _: &Caller, _: u16, _: u32, _: u32) -> Result<(), SchedulerError> {
+        fn set_entitlement(
+            &mut self,
+            _: &Caller,
+            _: u16,
+            _: u32,
+            _: u32,
+        ) -> Result<(), SchedulerError> {
             Err(SchedulerError::Kernel)
         }
 
-        fn add_server(&mut self, _: &Caller, _: Granted<Endpoint>, _: u8) -> Result<u16, SchedulerError> {
+        fn add_server(
+            &mut self,
+            _: &Caller,
+            _: Granted<Endpoint>,
+            _: u8,
+        ) -> Result<u16, SchedulerError> {
             Err(SchedulerError::Kernel)
         }
 

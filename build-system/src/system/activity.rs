@@ -20,8 +20,8 @@ use super::parse;
 use super::validate::{in_range, DEFAULT_PRIORITY, MAX_PROGRAM_PRIORITY};
 use super::Program;
 
-pub use keel_protocols::scheduler::{ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 use keel_protocols::scheduler::MAX_SERVERS;
+pub use keel_protocols::scheduler::{ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 /// An activity's period when it gives a share and no period, in microseconds.
 pub const DEFAULT_ACTIVITY_PERIOD_US: u32 = 10_000;
 

@@ -345,7 +345,11 @@ fn servers_keeping_records_reach_the_manifest() {
     let console = m.programs.iter().position(|p| p.name == "console").unwrap();
     assert_eq!(m.accounting, [console as u16]);
     let plain = parse(&accounted("", true)).unwrap();
-    assert!(plain.manifest(&[], Start::System).unwrap().accounting.is_empty());
+    assert!(plain
+        .manifest(&[], Start::System)
+        .unwrap()
+        .accounting
+        .is_empty());
 }
 
 #[test]

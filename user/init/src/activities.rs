@@ -130,8 +130,16 @@ impl System<'_> {
     /// scheduler server still reads), it is added to the scheduler server.
     pub(crate) fn accounting_ready(&mut self, ready: usize) {
         let servers: alloc::vec::Vec<usize> = if self.scheduler() == Some(ready) {
-            self.manifest.accounting.iter().map(|&i| usize::from(i)).collect()
-        } else if self.manifest.accounting.iter().any(|&i| usize::from(i) == ready)
+            self.manifest
+                .accounting
+                .iter()
+                .map(|&i| usize::from(i))
+                .collect()
+        } else if self
+            .manifest
+            .accounting
+            .iter()
+            .any(|&i| usize::from(i) == ready)
             && self.programs[ready].restarts == 0
         {
             alloc::vec![ready]

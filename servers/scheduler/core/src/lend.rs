@@ -42,7 +42,11 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
     /// counted: lent threads whose refill is due go back, and the faulting
     /// thread is lent (its own budget spent, its activity lends) or goes
     /// back (its background budget spent).
-    pub(crate) fn after_timeout(&mut self, id: ActivityId, badge: u64) -> Result<(), SchedulerError> {
+    pub(crate) fn after_timeout(
+        &mut self,
+        id: ActivityId,
+        badge: u64,
+    ) -> Result<(), SchedulerError> {
         let faulting = badge_thread(badge).and_then(|(index, background)| {
             let t = self
                 .threads
@@ -79,7 +83,10 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
     /// its spending to the refill; `None` when the activity does not lend
     /// or has no time to lend (a budget of nearly the whole period).
     fn lending(&self, t: usize) -> Option<(u8, u32, u32)> {
-        let a = self.activities.iter().find(|a| a.id == self.threads[t].activity)?;
+        let a = self
+            .activities
+            .iter()
+            .find(|a| a.id == self.threads[t].activity)?;
         let priority = a.lends?;
         let each = a.per_thread(a.budget_us, a.threads).ok()?;
         let rest = a.period_us - each;

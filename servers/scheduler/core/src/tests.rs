@@ -311,7 +311,10 @@ fn a_lending_activity_s_spent_thread_runs_on_a_background_context() {
     s.admit(&admin(), tcb(40), 1).unwrap();
     s.admit(&admin(), tcb(50), 2).unwrap();
     s.lend_when_idle(&admin(), 1, 100).unwrap();
-    assert_eq!(s.lend_when_idle(&admin(), 7, 100), Err(SchedulerError::NoSuchActivity));
+    assert_eq!(
+        s.lend_when_idle(&admin(), 7, 100),
+        Err(SchedulerError::NoSuchActivity)
+    );
     // Activity 2 does not lend: its spent thread stays on its context.
     assert_eq!(s.timeout(context_badge(ActivityId(2), 0), 6000), Ok(true));
     assert_eq!(s.kernel().bound, [(1001, 40), (1002, 50)]);
@@ -319,7 +322,10 @@ fn a_lending_activity_s_spent_thread_runs_on_a_background_context() {
     // context holding the rest of the period, at the lowest priority.
     assert_eq!(s.timeout(context_badge(ActivityId(1), 0), 5000), Ok(true));
     assert_eq!(s.kernel().bound, [(1002, 50), (1003, 40)]);
-    assert_eq!(s.kernel().configured[&1003], (5000, 10_000, lend_badge(ActivityId(1), 0)));
+    assert_eq!(
+        s.kernel().configured[&1003],
+        (5000, 10_000, lend_badge(ActivityId(1), 0))
+    );
     assert_eq!(s.kernel().priorities[&40], LEND_PRIORITY);
     // Activity 2 spends 1 ms more and activity 1 used 2 ms of the
     // background: 3 ms seen, short of 3/4 of the 5 ms to the refill.
@@ -348,6 +354,9 @@ fn background_badges_name_the_thread_and_the_activity() {
     let b = lend_badge(ActivityId(3), 5);
     assert_eq!(badge_activity(b), Some(ActivityId(3)));
     assert_eq!(badge_thread(b), Some((5, true)));
-    assert_eq!(badge_thread(context_badge(ActivityId(3), 5)), Some((5, false)));
+    assert_eq!(
+        badge_thread(context_badge(ActivityId(3), 5)),
+        Some((5, false))
+    );
     assert_ne!(b, context_badge(ActivityId(3), 5));
 }

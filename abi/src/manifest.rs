@@ -286,6 +286,11 @@ pub struct Manifest {
     /// it a pool of untyped memory for its processes' reclamation groups,
     /// the boot archive mapped read-only, an ASID pool and SchedControl.
     pub process: Option<u16>,
+    /// Indices in [`Manifest::programs`] of the servers that keep
+    /// consumption records (the Accounting protocol): init adds each to the
+    /// servers whose records the scheduler server reads, passive or not as
+    /// its scheduling says.
+    pub accounting: Vec<u16>,
     /// The memory managers, when the system has them.
     pub memory: Option<MemoryManagers>,
     /// What to run.
@@ -384,6 +389,7 @@ mod tests {
             scheduler: Some(1),
             serial: None,
             process: Some(1),
+            accounting: Vec::new(),
             memory: None,
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],

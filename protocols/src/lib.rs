@@ -12,9 +12,9 @@
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`], [`init`], [`memory`], [`mm_master`], [`process`],
-//! [`scheduler`], [`serial`], [`timer`]); [`accounting`] holds the
-//! consumption records every server keeps per activity, and [`recorded`]
-//! keeps them for any server's service.
+//! [`scheduler`], [`serial`], [`timer`]); [`top`] is the activity table of
+//! `top`; [`accounting`] holds the consumption records every server keeps
+//! per activity, and [`recorded`] keeps them for any server's service.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -43,6 +43,7 @@ pub mod server;
 pub mod sys;
 pub mod table;
 pub mod timer;
+pub mod top;
 pub mod wire;
 
 pub use badge::{ActivityId, ClientBadge, ClientId, Rights, SignalBadge, SignalSet};

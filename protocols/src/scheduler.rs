@@ -131,6 +131,12 @@ protocol! {
             4 => add_server(cap endpoint: Endpoint, fixed passive: u8) requires ADMIN -> fixed u16;
             /// Where `activity`'s CPU went (needs the [`USAGE`] right).
             5 => attribution(fixed activity: u16) -> fixed Attribution;
+            /// Lets `activity`, whose threads run at `priority` (each
+            /// thread's own maximum controlled priority at least that),
+            /// run past its entitlement when the CPU is otherwise idle:
+            /// a thread whose budget is spent goes on, until its next
+            /// refill, on a background context at [`LEND_PRIORITY`].
+            6 => lend_when_idle(fixed activity: u16, fixed priority: u8) requires ADMIN -> fixed ();
         }
     }
 }
@@ -149,6 +155,32 @@ pub const UNTYPED_BITS: u8 = 16;
 /// Spare slots init gives the scheduler server, for its contexts and the
 /// thread caps it keeps.
 pub const SPARE_SLOTS: u64 = 160;
+
+/// The priority a thread of an activity that may exceed its entitlement
+/// runs at on its background context: the lowest, below every program, so
+/// it gets only time nothing else wants.
+pub const LEND_PRIORITY: u8 = 0;
+
+/// The bit of a context badge's client number that marks a thread's
+/// background context (see [`lend_badge`]).
+pub const LEND_CLIENT_BIT: u16 = 1 << 15;
+
+/// The badge of the background context of thread `thread` of `activity`:
+/// its [`context_badge`] with [`LEND_CLIENT_BIT`] in the client number, so
+/// its timeout faults name the activity and tell the two contexts apart.
+pub fn lend_badge(activity: ActivityId, thread: u16) -> u64 {
+    let client = (thread.saturating_add(1) & !LEND_CLIENT_BIT) | LEND_CLIENT_BIT;
+    let client = ClientId::new(client).unwrap_or(ClientId::MAX);
+    ClientBadge::new(client, activity, Rights::NONE).bits()
+}
+
+/// The thread number and whether it is the background context, of a
+/// context badge ([`context_badge`] or [`lend_badge`]).
+pub fn badge_thread(badge: u64) -> Option<(u16, bool)> {
+    let client = ClientBadge::from_bits(badge).ok()?.client().get();
+    let lent = client & LEND_CLIENT_BIT != 0;
+    Some(((client & !LEND_CLIENT_BIT).checked_sub(1)?, lent))
+}
 
 /// The badge of the scheduler server's endpoint cap that activity threads'
 /// timeout faults come through: a reserved bit of the endpoint layout, so it

@@ -116,6 +116,7 @@ pub fn manifest_of(
         scheduler: None,
         serial: None,
         process: None,
+        accounting: alloc::vec::Vec::new(),
         memory: None,
         start: Start::System,
     }

@@ -171,6 +171,7 @@ fn manifest() -> Manifest {
         scheduler: Some(SCHEDULER as u16),
         serial: None,
         process: None,
+        accounting: alloc::vec::Vec::new(),
         memory: None,
         start: Start::System,
     }

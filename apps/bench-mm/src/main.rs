@@ -109,6 +109,7 @@ fn manifest(name: &str, programs: Vec<Program>, memory: MemoryManagers) -> Manif
         scheduler: None,
         serial: None,
         process: None,
+        accounting: Vec::new(),
         memory: Some(memory),
         start: Start::System,
     }

@@ -134,6 +134,7 @@ fn manifest() -> Manifest {
         scheduler: None,
         serial: None,
         process: None,
+        accounting: alloc::vec::Vec::new(),
         memory: None,
         start: Start::System,
     }

@@ -20,6 +20,7 @@ use super::parse;
 use super::validate::{in_range, DEFAULT_PRIORITY, MAX_PROGRAM_PRIORITY};
 use super::Program;
 
+use keel_protocols::scheduler::MAX_SERVERS;
 pub use keel_protocols::scheduler::{ACTIVITY_LIMIT_PERCENT, RESERVED_PERCENT};
 /// An activity's period when it gives a share and no period, in microseconds.
 pub const DEFAULT_ACTIVITY_PERIOD_US: u32 = 10_000;
@@ -243,6 +244,44 @@ pub fn check_scheduler(f: &str, programs: &[Program], activities: &[Activity]) -
             sched.priority,
             a.name,
             a.priority
+        );
+    }
+    Ok(())
+}
+
+/// Servers that keep consumption records (`accounting = true`): servers,
+/// in a system with a scheduler server, which init adds them to.
+///
+/// # Errors
+/// Naming the program and the fix.
+pub fn check_accounting(f: &str, programs: &[Program]) -> Result<()> {
+    let has_scheduler = programs.iter().any(|p| p.sched_control);
+    for p in programs.iter().filter(|p| p.accounting) {
+        let entry = format!("{f}: program \"{}\"", p.name);
+        if p.role != Role::Server {
+            bail!(
+                "{entry}: accounting = true is for a server that keeps consumption records \
+                 (it answers the Accounting protocol); change its role or remove the key"
+            );
+        }
+        if p.sched_control {
+            bail!(
+                "{entry}: the scheduler server reads records, it does not keep them; remove \
+                 accounting"
+            );
+        }
+        if !has_scheduler {
+            bail!(
+                "{entry}: accounting = true tells init to add it to the scheduler server, \
+                 and the system has none; add a program with sched_control = true or remove \
+                 the key"
+            );
+        }
+    }
+    if programs.iter().filter(|p| p.accounting).count() > MAX_SERVERS {
+        bail!(
+            "{f}: more than {MAX_SERVERS} servers have accounting = true; the scheduler \
+             server reads the records of {MAX_SERVERS} at most: remove the key from some"
         );
     }
     Ok(())

@@ -322,3 +322,50 @@ fn one_active_process_server() {
         &["2 programs have process_server = true (process, d)"],
     );
 }
+
+/// [`system`] with a scheduler server, the console keeping records.
+fn accounted(console_key: &str, scheduler: bool) -> String {
+    let mut s = system("").replace(
+        "priority = 200\n",
+        &format!("priority = 200\n{console_key}\n"),
+    );
+    if scheduler {
+        s.push_str(
+            "[[program]]\nname = \"scheduler\"\ncrate = \"keel-scheduler\"\nrole = \"server\"\n\
+             priority = 240\nbudget_us = 1000\nperiod_us = 1000\nsched_control = true\n",
+        );
+    }
+    s
+}
+
+#[test]
+fn servers_keeping_records_reach_the_manifest() {
+    let s = parse(&accounted("accounting = true", true)).unwrap();
+    let m = s.manifest(&[], Start::System).unwrap();
+    let console = m.programs.iter().position(|p| p.name == "console").unwrap();
+    assert_eq!(m.accounting, [console as u16]);
+    let plain = parse(&accounted("", true)).unwrap();
+    assert!(plain
+        .manifest(&[], Start::System)
+        .unwrap()
+        .accounting
+        .is_empty());
+}
+
+#[test]
+fn accounting_needs_a_server_and_a_scheduler_server() {
+    fails(
+        &accounted("accounting = true", false),
+        &["program \"console\"", "no", "sched_control = true"],
+    );
+    let app = accounted("", true).replace(
+        "name = \"a\"\ncrate = \"keel-hello\"\nrole = \"app\"\n",
+        "name = \"a\"\ncrate = \"keel-hello\"\nrole = \"app\"\naccounting = true\n",
+    );
+    fails(&app, &["program \"a\"", "for a server"]);
+    let root = accounted("", true).replace(
+        "role = \"root-task\"\n",
+        "role = \"root-task\"\naccounting = true\n",
+    );
+    fails(&root, &["accounting does not apply to the root task"]);
+}

@@ -56,6 +56,9 @@ pub struct Program {
     /// Is the process server: gets the pool its processes' groups are
     /// carved from and the boot archive (`process_server = true`).
     pub process_server: bool,
+    /// Keeps consumption records that the scheduler server reads
+    /// (`accounting = true`).
+    pub accounting: bool,
     /// The activity its requests are charged to: 0 (the system's own) for the
     /// root task and servers, its activity's number for a member of a
     /// declared activity (1, 2, ... in file order), and the numbers after
@@ -305,6 +308,13 @@ impl System {
                 .position(|p| p.process_server)
                 .map(|i| index(i, "programs"))
                 .transpose()?,
+            accounting: self
+                .programs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.accounting)
+                .map(|(i, _)| index(i, "programs"))
+                .collect::<Result<_>>()?,
             memory: self.memory.clone(),
             start,
         })

@@ -80,6 +80,9 @@ pub struct Program {
     pub serial_device: Option<bool>,
     /// Is the process server (gets the process pool and the boot archive).
     pub process_server: Option<bool>,
+    /// Keeps consumption records (the Accounting protocol): init adds it to
+    /// the servers whose records the scheduler server reads.
+    pub accounting: Option<bool>,
     /// `[[program.map]]`.
     #[serde(default)]
     pub map: Vec<Map>,

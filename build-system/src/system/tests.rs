@@ -82,13 +82,27 @@ fn the_repository_system_toml_is_valid() {
         .collect();
     assert_eq!(
         started,
-        ["serial", "console", "timer", "hello", "hello-again"]
+        [
+            "serial",
+            "console",
+            "timer",
+            "hello",
+            "hello-again",
+            "spin-big",
+            "spin-mid",
+            "spin-small",
+            "top",
+            "scheduler"
+        ]
     );
     assert_eq!(
         s.connections.len(),
-        3,
-        "the console writes through the serial server; each app has its console connection"
+        9,
+        "the console writes through the serial server; each hello app has its console \
+         connection, each spinner its timer connection, top its scheduler, timer and \
+         console connections"
     );
+    assert_eq!(s.activities.len(), 3, "the demo's activities");
     assert!(s
         .programs
         .iter()

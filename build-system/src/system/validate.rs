@@ -85,6 +85,7 @@ pub fn validate(file: parse::File, path: &Path) -> Result<System> {
         }
     }
     activity::check_scheduler(&f, &programs, &activities)?;
+    activity::check_accounting(&f, &programs)?;
     super::process_server::check(&f, &programs)?;
     devices::check_irqs(&f, &programs)?;
     devices::check_ioports(&f, &programs)?;
@@ -284,6 +285,7 @@ fn programs(
             sched_control: p.sched_control.unwrap_or(false),
             serial_device: p.serial_device.unwrap_or(false),
             process_server: p.process_server.unwrap_or(false),
+            accounting: p.accounting.unwrap_or(false),
             activity,
             maps,
             irqs,
@@ -307,6 +309,7 @@ fn root_task_keys(entry: &str, p: &parse::Program) -> Result<()> {
         ("sched_control", p.sched_control.is_some()),
         ("serial_device", p.serial_device.is_some()),
         ("process_server", p.process_server.is_some()),
+        ("accounting", p.accounting.is_some()),
         ("[[program.map]]", !p.map.is_empty()),
         ("[[program.irq]]", !p.irq.is_empty()),
         ("[[program.ioport]]", !p.ioport.is_empty()),

@@ -7,7 +7,9 @@
 //! endpoint), and spare slots. It serves the scheduler protocol with the
 //! logic of `keel-scheduler-core`; a timeout fault is recorded against the
 //! activity its context's badge names and answered at once, so the thread
-//! goes on when its context's next refill comes. For an attribution it
+//! goes on when its context's next refill comes; a thread of an activity
+//! that may exceed its entitlement moves to a background context first
+//! (keel-scheduler-core's `lend`). For an attribution it
 //! reads the records of the servers added to it, Calling each on its own
 //! context: it trusts them to answer (only an admin adds one).
 #![no_std]
@@ -144,6 +146,15 @@ impl Kernel for Machine {
     fn consumed(&mut self, context: u64) -> Result<u64, SchedulerError> {
         kernel(slot::<SchedContext>(context).sched_context_consumed())
     }
+
+    fn unbind(&mut self, context: u64) -> Result<(), SchedulerError> {
+        kernel(slot::<SchedContext>(context).sched_context_unbind())
+    }
+
+    fn set_priority(&mut self, thread: u64, priority: u8) -> Result<(), SchedulerError> {
+        let tcb: Cap<Tcb> = slot(thread);
+        kernel(tcb.tcb_set_priority(tcb, priority.into()))
+    }
 }
 
 /// The protocol's service, with timeout faults taken first.
@@ -160,10 +171,10 @@ impl Service for WithFaults<'_> {
         past: impl FnOnce(&mut [u64]) -> bool,
     ) -> Option<RegisterReply> {
         if request.badge == TIMEOUT_FAULT_BADGE && request.label == FaultType::Timeout as u64 {
-            self.0.timeout(
-                request.registers[TIMEOUT_DATA],
-                request.registers[TIMEOUT_CONSUMED],
-            );
+            let badge = request.registers[TIMEOUT_DATA];
+            if let Err(e) = self.0.timeout(badge, request.registers[TIMEOUT_CONSUMED]) {
+                println!("scheduler: moving a lent thread (context badge {badge:#x}): {e:?}");
+            }
             // Label 0 and no words: the thread goes on as it was.
             return Some(RegisterReply {
                 label: 0,

@@ -103,7 +103,12 @@ pub(super) fn admin(env: &Env, system: &keel_init::System) -> Result<Client, Str
 }
 
 /// Test thread `i`, spinning, admitted to `activity` and started.
-fn spinner(env: &Env, c: &mut Client, i: u64, activity: u16) -> Result<Cap<Tcb>, String> {
+pub(super) fn spinner(
+    env: &Env,
+    c: &mut Client,
+    i: u64,
+    activity: u16,
+) -> Result<Cap<Tcb>, String> {
     let tcb = spawn_passive(env, spin, i as usize, i, ACTIVITY_PRIORITY)?;
     step(
         c.admit(Grant::new(tcb.cptr().bits()), activity)
@@ -114,7 +119,7 @@ fn spinner(env: &Env, c: &mut Client, i: u64, activity: u16) -> Result<Cap<Tcb>,
     Ok(tcb)
 }
 
-fn usage(c: &mut Client, activity: u16) -> Result<Usage, String> {
+pub(super) fn usage(c: &mut Client, activity: u16) -> Result<Usage, String> {
     c.usage(activity)
         .map_err(|e| format!("usage of activity {activity}: {e:?}"))
 }

@@ -37,6 +37,7 @@ mod ipc_sel4;
 mod ipc_states;
 mod irq;
 mod irq_revoke;
+mod lending;
 mod lent_context;
 mod message_lengths;
 pub(crate) mod mm;
@@ -341,6 +342,10 @@ crate::test_cases! {
     ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;
     ACTIVITY0100: "requests of two activities through a chain of two servers keeping consumption records are charged to the client's activity at each hop, a forged relay is refused and charged to nobody, and the scheduler server's report fits in the elapsed time (sel4test: none)" => attribution::chain_charges_the_client_activity, InRoot;
     SCHEDSERVER0100: "bad attribution queries get error replies: an unknown activity, no usage right, add_server without the admin right or with no endpoint, a record past the ledger or without its usage right (sel4test: none)" => attribution::bad_attribution_queries_are_refused, InRoot;
+    ACTIVITY0200: "an activity that may exceed its entitlement gets the idle time: at 10% beside another at 10%, it uses more than twice what the other does, by the contexts' Consumed (sel4test: none)" => lending::lending_activity_gets_idle_time, InRoot;
+    ACTIVITY0201: "with the others busy, an activity that may exceed its entitlement gets its share: three at 30%, the lending one uses 80% to 160% of each other's (sel4test: none)" => lending::lending_activity_keeps_its_share_when_busy, InRoot;
+    ACTIVITY0202: "init adds a server the description marks accounting to the scheduler server, passive as described, and a request to it is charged there to the client's activity (sel4test: none)" => lending::described_accounting, InRoot;
+    SCHEDSERVER0200: "lending idle time needs the admin right and a known activity (sel4test: none)" => lending::lending_needs_admin, InRoot;
     SERVER0001: "the console server announces itself ready and serves set_tag, write_line and flush through the generated stubs, refusing bad lines and tags (sel4test: none)" => server::console_serves_stubs, InRoot;
     SERVER0002: "the console server answers malformed requests with the errors that name them and goes on serving (sel4test: none)" => server::console_answers_malformed_requests, InRoot;
     SERVER0003: "the console server's tag table is bounded: the client past it gets Full and is still served (sel4test: none)" => server::console_tag_table_is_bounded, InRoot;

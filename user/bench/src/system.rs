@@ -51,6 +51,7 @@ pub fn around(name: &str, server: Program) -> Manifest {
         scheduler: None,
         serial: None,
         process: None,
+        accounting: alloc::vec::Vec::new(),
         memory: None,
         start: Start::System,
     }

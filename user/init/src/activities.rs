@@ -11,12 +11,17 @@
 //!   |   spare slots, timeout endpoint)          |
 //!   |<------------------------------- ready ----|
 //!   |-- set_entitlement(a, budget, period) ---->| for each activity
+//!   |-- lend_when_idle(a, priority) ----------->| if it may exceed it
 //!   |-- start member; unbind its context        |
 //!   |-- admit(member's TCB, a) ---------------->| context made, badged with
 //!   |                                           |  a, bound; timeout endpoint
+//!   |-- add_server(records cap, passive) ------>| for each server the
+//!   |                                           |  description marks
+//!   |                                           |  `accounting`, once both run
 //! ```
 
 use alloc::format;
+use keel_protocols::accounting;
 use keel_protocols::cap::Grant;
 use keel_protocols::scheduler::SchedulerClient;
 use keel_protocols::sys::EndpointClient;
@@ -24,9 +29,15 @@ use keel_protocols::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_sys::cap::{init_thread, Endpoint};
 use keel_sys::{CPtr, Cap};
 
-use crate::memory::ADMIN_EP;
+use crate::memory::{ADMIN_EP, BLOCK};
 use crate::start::CLIENT_RIGHTS;
 use crate::{Context, InitError, State, System};
+
+/// Init's cap to a server that keeps records, badged with the accounting
+/// usage right, that it hands the scheduler server: the last slot of the
+/// server's block.
+const RECORDS_EP: u64 = BLOCK - 1;
+const _: () = assert!(crate::memory::PROCESS_OWN < RECORDS_EP);
 
 /// The badge of init's admin cap to a server (the scheduler, the memory
 /// managers): the last client number (the description numbers its
@@ -83,7 +94,10 @@ impl System<'_> {
         Ok(Some(transport))
     }
 
-    /// The scheduler server is ready: tells it every activity's entitlement.
+    /// The scheduler server is ready: tells it every activity's entitlement,
+    /// and which may run on idle time (their threads' priority with it: a
+    /// member's maximum controlled priority is its priority, so the
+    /// scheduler server can lower it and raise it back).
     pub(crate) fn scheduler_ready(&mut self) {
         let client = match self.scheduler_client() {
             Ok(Some(c)) => c,
@@ -99,13 +113,89 @@ impl System<'_> {
                 ));
             }
             if a.may_exceed_when_idle {
+                if let Err(e) = client.lend_when_idle(a.id, a.priority) {
+                    self.say(&format!(
+                        "init: activity {}: idle time refused ({e:?}); it is held to its \
+                         entitlement",
+                        a.name
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Server `ready` is serving: when it is the scheduler server, it is
+    /// told of every running server that keeps records; when it keeps
+    /// records and first starts (a restart keeps its endpoint, which the
+    /// scheduler server still reads), it is added to the scheduler server.
+    pub(crate) fn accounting_ready(&mut self, ready: usize) {
+        let servers: alloc::vec::Vec<usize> = if self.scheduler() == Some(ready) {
+            self.manifest
+                .accounting
+                .iter()
+                .map(|&i| usize::from(i))
+                .collect()
+        } else if self
+            .manifest
+            .accounting
+            .iter()
+            .any(|&i| usize::from(i) == ready)
+            && self.programs[ready].restarts == 0
+        {
+            alloc::vec![ready]
+        } else {
+            return;
+        };
+        for index in servers {
+            if let Err(e) = self.add_records_of(index) {
                 self.say(&format!(
-                    "init: activity {} may exceed its entitlement when idle: the scheduler \
-                     server does not lend idle time yet, so it is held to it",
-                    a.name
+                    "init: adding {}'s records to the scheduler server: {e}",
+                    self.manifest.programs[index].name
                 ));
             }
         }
+    }
+
+    /// Adds running server `index`'s records to the running scheduler
+    /// server, through a cap with the accounting usage right.
+    fn add_records_of(&mut self, index: usize) -> Result<(), InitError> {
+        let Some(endpoint) = self.server_endpoint(index) else {
+            return Ok(());
+        };
+        if self.programs[index].state != State::Running {
+            return Ok(());
+        }
+        let Some(mut client) = self.scheduler_client()? else {
+            return Ok(());
+        };
+        let slot = self.programs[index].block + RECORDS_EP;
+        let cnode = init_thread::CNODE;
+        let at = cnode.absolute_cptr(CPtr::from_bits(slot));
+        // The slot holds the cap handed to an earlier scheduler server
+        // instance, if any: a transfer copies it.
+        let _ = at.delete();
+        let badge = ClientBadge::new(ClientId::MAX, ActivityId(0), accounting::USAGE);
+        at.mint(
+            &cnode.absolute_cptr(endpoint.cptr()),
+            CLIENT_RIGHTS,
+            badge.bits(),
+        )
+        .context("mint a records cap to a server")?;
+        let passive = self.manifest.programs[index]
+            .sched
+            .is_some_and(|s| s.passive);
+        client
+            .add_server(Grant::new(slot), u8::from(passive))
+            .map_err(|e| InitError {
+                step: match e {
+                    keel_protocols::scheduler::SchedulerError::Records => {
+                        "add a server: the scheduler server reads as many as it can"
+                    }
+                    _ => "add a server's records to the scheduler server",
+                },
+                error: keel_abi::Error::IllegalOperation.into(),
+            })?;
+        Ok(())
     }
 
     /// Program `index` was started: a member of an activity is admitted to

@@ -13,6 +13,10 @@
 //! `pin + 1` (IRQ 0 is the kernel's timer). I/O port ranges are x86_64's
 //! alone: on aarch64, which has no I/O ports, init passes them over, so one
 //! description serves a driver on both (the timer server's PIT ports).
+//!
+//! A client of the timer server (a connection named `timer`) gets a
+//! notification too, without interrupts, for the server to signal its
+//! timeouts on (keel-rt's `Timer`).
 
 use alloc::vec::Vec;
 use keel_abi::manifest::Program;
@@ -30,7 +34,8 @@ use crate::{Context, InitError};
 /// One program's device caps, in init's CSpace.
 #[derive(Debug, Default)]
 pub(crate) struct Devices {
-    /// The notification its interrupts signal (none without interrupts).
+    /// The notification its interrupts (or the timer server) signal: none
+    /// without interrupts or a timer connection.
     pub(crate) notification: Option<Cap<Notification>>,
     /// Each interrupt, with the slot of its handler in init's CSpace.
     pub(crate) irqs: Vec<IrqCap>,
@@ -43,19 +48,22 @@ fn here(slot: u64) -> keel_sys::AbsoluteCPtr {
 }
 
 impl Devices {
-    /// Makes program `p`'s device caps from `slots` and `pool`.
+    /// Makes program `p`'s device caps from `slots` and `pool`, and its
+    /// notification when it has interrupts or `timer_client` says it is a
+    /// client of the timer server.
     ///
     /// # Errors
     /// The step that failed: a line or range the kernel refuses (taken,
     /// reserved, out of range), or too few slots or too little memory.
     pub(crate) fn new(
         p: &Program,
+        timer_client: bool,
         slots: &mut Slots,
         pool: Cap<Untyped>,
     ) -> Result<Self, InitError> {
         let mut d = Devices::default();
         let irqs = || p.irqs.iter().filter(|irq| irq.applies_to(ARCH));
-        if irqs().next().is_some() {
+        if timer_client || irqs().next().is_some() {
             d.notification = Some(slots.make(pool, ObjectType::Notification, 0)?);
         }
         for irq in irqs() {

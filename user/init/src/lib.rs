@@ -227,13 +227,17 @@ impl<'a> System<'a> {
             error: keel_abi::Error::InvalidArgument.into(),
         })?;
         let mut programs = Vec::with_capacity(manifest.programs.len());
-        for p in &manifest.programs {
+        for (i, p) in manifest.programs.iter().enumerate() {
             let block = slots.block()?;
             let endpoint = match p.role {
                 Role::Server => Some(slots.make::<Endpoint>(res.pool, ObjectType::Endpoint, 0)?),
                 _ => None,
             };
-            let devices = devices::Devices::new(p, &mut slots, res.pool)?;
+            let timer_client = manifest
+                .connections
+                .iter()
+                .any(|c| usize::from(c.client) == i && c.name == "timer");
+            let devices = devices::Devices::new(p, timer_client, &mut slots, res.pool)?;
             programs.push(Supervised {
                 state: State::Idle,
                 restarts: 0,

@@ -262,6 +262,7 @@ impl System<'_> {
             self.scheduler_ready();
         }
         self.slave_ready(program);
+        self.accounting_ready(program);
     }
 
     /// `program` failed: answer its in-flight request, tear it down, and

@@ -22,12 +22,18 @@
 //! Attribution through servers ([`attribution`]): the server reads the
 //! consumption records of the servers added to it, so it tells where an
 //! activity's CPU went, in its own threads or at each server.
+//!
+//! Lending ([`lend`]): an activity that may exceed its entitlement when
+//! the CPU is otherwise idle runs, once a thread's budget is spent, on a
+//! background context at the lowest priority until its own context's
+//! next refill, then goes back to it.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod attribution;
+mod lend;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +96,17 @@ pub trait Kernel {
     fn record(&mut self, server: u64, index: u16) -> Result<Option<Record>, SchedulerError>;
     /// The architecture's counter now (ticks, as servers' records count).
     fn now(&mut self) -> u64;
+    /// Unbinds `context` from its thread.
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    fn unbind(&mut self, context: u64) -> Result<(), SchedulerError>;
+    /// Sets `thread`'s priority, the thread its own authority (its maximum
+    /// controlled priority bounds it).
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    fn set_priority(&mut self, thread: u64, priority: u8) -> Result<(), SchedulerError>;
 }
 
 /// One activity.
@@ -107,6 +124,9 @@ pub struct Activity {
     pub timeouts: u32,
     /// Threads admitted.
     pub threads: u16,
+    /// Its threads' priority, when it may exceed its entitlement on idle
+    /// time (see [`lend`]).
+    pub lends: Option<u8>,
 }
 
 impl Activity {
@@ -129,6 +149,13 @@ pub struct Thread {
     pub context: u64,
     /// Its number within its activity (0, 1, ...), in its context's badge.
     pub index: u16,
+    /// The slot of the thread (its TCB).
+    pub tcb: u64,
+    /// The slot of its background context, once it was first lent one.
+    pub background: Option<u64>,
+    /// While it runs on its background context: the server's
+    /// [`Scheduler::observed_us`] when it went there.
+    pub lent_at: Option<u64>,
 }
 
 /// The scheduler server's state: at most `A` activities and `T` threads.
@@ -137,6 +164,9 @@ pub struct Scheduler<K, const A: usize, const T: usize> {
     activities: heapless::Vec<Activity, A>,
     threads: heapless::Vec<Thread, T>,
     servers: heapless::Vec<attribution::Server, MAX_SERVERS>,
+    /// CPU time seen on every context so far (µs): the lower bound on
+    /// elapsed time that lending goes by.
+    observed_us: u64,
 }
 
 impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
@@ -147,6 +177,7 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
             activities: heapless::Vec::new(),
             threads: heapless::Vec::new(),
             servers: heapless::Vec::new(),
+            observed_us: 0,
         }
     }
 
@@ -168,19 +199,24 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
     }
 
     /// Records a timeout fault from the context badged `badge` that had
-    /// used `consumed_us`; false when the badge names no activity here.
-    pub fn timeout(&mut self, badge: u64, consumed_us: u64) -> bool {
+    /// used `consumed_us`, and moves lent threads between their contexts
+    /// (see [`lend`]) before the faulting thread is answered; false when
+    /// the badge names no activity here.
+    ///
+    /// # Errors
+    /// The kernel's refusal while moving a thread between its contexts.
+    pub fn timeout(&mut self, badge: u64, consumed_us: u64) -> Result<bool, SchedulerError> {
         let Some(id) = keel_protocols::scheduler::badge_activity(badge) else {
-            return false;
+            return Ok(false);
         };
-        match self.activities.iter_mut().find(|a| a.id == id) {
-            Some(a) => {
-                a.consumed_us += consumed_us;
-                a.timeouts = a.timeouts.saturating_add(1);
-                true
-            }
-            None => false,
-        }
+        let Some(a) = self.activities.iter_mut().find(|a| a.id == id) else {
+            return Ok(false);
+        };
+        a.consumed_us += consumed_us;
+        a.timeouts = a.timeouts.saturating_add(1);
+        self.observed_us += consumed_us;
+        self.after_timeout(id, badge)?;
+        Ok(true)
     }
 
     /// Configures every context of activity `index` with its share of
@@ -223,7 +259,11 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
         let mut consumed = 0;
         for t in self.threads.iter().filter(|t| t.activity == id) {
             consumed += self.kernel.consumed(t.context)?;
+            if let Some(b) = t.background {
+                consumed += self.kernel.consumed(b)?;
+            }
         }
+        self.observed_us += consumed;
         let a = &mut self.activities[index];
         a.consumed_us += consumed;
         Ok(*a)
@@ -264,6 +304,9 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
             activity: id,
             context,
             index: a.threads,
+            tcb: thread,
+            background: None,
+            lent_at: None,
         });
         self.activities[index].threads = threads;
         Ok(())
@@ -307,6 +350,7 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
                     consumed_us: 0,
                     timeouts: 0,
                     threads: 0,
+                    lends: None,
                 };
                 self.activities
                     .push(fresh)
@@ -339,5 +383,16 @@ impl<K: Kernel, const A: usize, const T: usize> SchedulerServer for Scheduler<K,
     ) -> Result<Attribution, SchedulerError> {
         caller.require(USAGE)?;
         self.attribute(ActivityId(activity))
+    }
+
+    fn lend_when_idle(
+        &mut self,
+        _caller: &Caller,
+        activity: u16,
+        priority: u8,
+    ) -> Result<(), SchedulerError> {
+        let index = self.position(ActivityId(activity))?;
+        self.activities[index].lends = Some(priority);
+        Ok(())
     }
 }

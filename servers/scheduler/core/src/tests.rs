@@ -28,6 +28,8 @@ struct Memory {
     /// Servers' ledgers by endpoint slot.
     ledgers: BTreeMap<u64, Ledger<4>>,
     now: u64,
+    /// Threads' priorities as last set.
+    priorities: BTreeMap<u64, u8>,
 }
 
 impl Kernel for Memory {
@@ -53,6 +55,16 @@ impl Kernel for Memory {
             return Err(SchedulerError::Kernel);
         }
         self.bound.push((context, thread));
+        Ok(())
+    }
+
+    fn unbind(&mut self, context: u64) -> Result<(), SchedulerError> {
+        self.bound.retain(|&(c, _)| c != context);
+        Ok(())
+    }
+
+    fn set_priority(&mut self, thread: u64, priority: u8) -> Result<(), SchedulerError> {
+        self.priorities.insert(thread, priority);
         Ok(())
     }
 
@@ -156,8 +168,8 @@ fn usage_sums_timeouts_and_consumed_reads() {
     let mut s = two();
     s.admit(&admin(), tcb(40), 1).unwrap();
     s.admit(&admin(), tcb(41), 1).unwrap();
-    assert!(s.timeout(context_badge(ActivityId(1), 1), 2500));
-    assert!(!s.timeout(context_badge(ActivityId(9), 0), 7));
+    assert_eq!(s.timeout(context_badge(ActivityId(1), 1), 2500), Ok(true));
+    assert_eq!(s.timeout(context_badge(ActivityId(9), 0), 7), Ok(false));
     s.kernel.consumed.insert(1001, 100);
     s.kernel.consumed.insert(1002, 20);
     let u = s.usage(&caller(5, USAGE), 1).unwrap();
@@ -290,4 +302,61 @@ fn attribution_needs_its_rights_and_known_activities() {
     );
     s.kernel.ledgers.remove(&72);
     assert_eq!(s.attribution(&admin(), 1), Err(SchedulerError::Records));
+}
+
+#[test]
+fn a_lending_activity_s_spent_thread_runs_on_a_background_context() {
+    use keel_protocols::scheduler::{lend_badge, LEND_PRIORITY};
+    let mut s = two();
+    s.admit(&admin(), tcb(40), 1).unwrap();
+    s.admit(&admin(), tcb(50), 2).unwrap();
+    s.lend_when_idle(&admin(), 1, 100).unwrap();
+    assert_eq!(
+        s.lend_when_idle(&admin(), 7, 100),
+        Err(SchedulerError::NoSuchActivity)
+    );
+    // Activity 2 does not lend: its spent thread stays on its context.
+    assert_eq!(s.timeout(context_badge(ActivityId(2), 0), 6000), Ok(true));
+    assert_eq!(s.kernel().bound, [(1001, 40), (1002, 50)]);
+    // Activity 1's thread spends its 5 ms: it goes to a background
+    // context holding the rest of the period, at the lowest priority.
+    assert_eq!(s.timeout(context_badge(ActivityId(1), 0), 5000), Ok(true));
+    assert_eq!(s.kernel().bound, [(1002, 50), (1003, 40)]);
+    assert_eq!(
+        s.kernel().configured[&1003],
+        (5000, 10_000, lend_badge(ActivityId(1), 0))
+    );
+    assert_eq!(s.kernel().priorities[&40], LEND_PRIORITY);
+    // Activity 2 spends 1 ms more and activity 1 used 2 ms of the
+    // background: 3 ms seen, short of 3/4 of the 5 ms to the refill.
+    s.kernel.consumed.insert(1003, 2000);
+    assert_eq!(s.timeout(context_badge(ActivityId(2), 0), 1000), Ok(true));
+    assert_eq!(s.kernel().bound, [(1002, 50), (1003, 40)]);
+    // 1 ms more: the refill is due, the thread goes back.
+    s.kernel.consumed.insert(1003, 1000);
+    assert_eq!(s.timeout(context_badge(ActivityId(2), 0), 0), Ok(true));
+    assert_eq!(s.kernel().bound, [(1002, 50), (1001, 40)]);
+    assert_eq!(s.kernel().priorities[&40], 100);
+    // Every microsecond on either context is the activity's.
+    assert_eq!(s.usage(&admin(), 1).unwrap().consumed_us, 8000);
+    // Lent again; its background budget runs out: back at once, the same
+    // background context reused.
+    assert_eq!(s.timeout(context_badge(ActivityId(1), 0), 5000), Ok(true));
+    assert_eq!(s.kernel().bound, [(1002, 50), (1003, 40)]);
+    assert_eq!(s.timeout(lend_badge(ActivityId(1), 0), 5000), Ok(true));
+    assert_eq!(s.kernel().bound, [(1002, 50), (1001, 40)]);
+    assert_eq!(s.kernel().next, 3, "no context made for the second lend");
+}
+
+#[test]
+fn background_badges_name_the_thread_and_the_activity() {
+    use keel_protocols::scheduler::{badge_thread, lend_badge};
+    let b = lend_badge(ActivityId(3), 5);
+    assert_eq!(badge_activity(b), Some(ActivityId(3)));
+    assert_eq!(badge_thread(b), Some((5, true)));
+    assert_eq!(
+        badge_thread(context_badge(ActivityId(3), 5)),
+        Some((5, false))
+    );
+    assert_ne!(b, context_badge(ActivityId(3), 5));
 }

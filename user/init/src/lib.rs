@@ -177,6 +177,8 @@ pub struct Supervised {
     admin_minted: bool,
     /// A memory client's slave (its index), while it runs.
     slave: Option<usize>,
+    /// Its pid, while it runs as a process of the process server.
+    pub pid: Option<u64>,
 }
 
 /// A described system being started and supervised.
@@ -196,6 +198,9 @@ pub struct System<'a> {
     owed_reply: Option<OutMessage>,
     /// Print one line per start, failure and restart.
     verbose: bool,
+    /// Init's connection to the process server, when it starts apps
+    /// through one.
+    spawner: Option<process::Spawner>,
 }
 
 impl<'a> System<'a> {
@@ -236,12 +241,17 @@ impl<'a> System<'a> {
                 devices,
                 admin_minted: false,
                 slave: None,
+                pid: None,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());
         for r in &manifest.regions {
             region_frames.push(slots.frames(res.pool, r)?);
         }
+        let spawner = match Self::process_endpoint(manifest, &programs) {
+            Some(ep) => Some(process::Spawner::new(&mut slots, res.pool, ep)?),
+            None => None,
+        };
         let mut system = System {
             manifest,
             archive,
@@ -252,10 +262,25 @@ impl<'a> System<'a> {
             region_frames,
             owed_reply: None,
             verbose: true,
+            spawner,
         };
         system.carve_untypeds()?;
         system.carve_partitions()?;
         Ok(system)
+    }
+
+    /// The endpoint of the process server, when the manifest starts one
+    /// and some app at boot: init then starts apps through it.
+    fn process_endpoint(manifest: &Manifest, programs: &[Supervised]) -> Option<Cap<Endpoint>> {
+        let server = usize::from(manifest.process?);
+        let apps = manifest
+            .programs
+            .iter()
+            .any(|p| p.role == Role::App && p.start);
+        match manifest.programs.get(server)?.start && apps {
+            true => programs.get(server)?.endpoint,
+            false => None,
+        }
     }
 
     /// Prints (or not) a line per start, failure and restart.

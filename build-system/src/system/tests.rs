@@ -82,12 +82,21 @@ fn the_repository_system_toml_is_valid() {
         .collect();
     assert_eq!(
         started,
-        ["serial", "console", "timer", "hello", "hello-again"]
+        [
+            "serial",
+            "console",
+            "timer",
+            "hello",
+            "hello-again",
+            "process",
+            "shell"
+        ]
     );
     assert_eq!(
         s.connections.len(),
-        3,
-        "the console writes through the serial server; each app has its console connection"
+        6,
+        "the console writes through the serial server; each app has its console connection; \
+         the shell reads the serial server and reaches the process server with the admin right"
     );
     assert!(s
         .programs

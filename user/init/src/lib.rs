@@ -63,6 +63,7 @@ use keel_sys::cap::{init_thread, Debug, Endpoint, Reply, Untyped};
 use keel_sys::{CPtr, Cap, InvocationError};
 
 use memory::Slots;
+pub use process::{APP_MEMORY, APP_QUOTA, INIT_CLIENT};
 pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT, SERVER_SPARE_SLOTS};
 pub use supervise::Event;
 
@@ -325,10 +326,11 @@ impl<'a> System<'a> {
     }
 
     /// Carves each program's untyped from the pool into its block, and
-    /// mints its badged cap to init's endpoint there.
+    /// mints its badged cap to init's endpoint there (not for the apps the
+    /// process server builds in groups of their own).
     fn carve_untypeds(&mut self) -> Result<(), InitError> {
         for (index, p) in self.manifest.programs.iter().enumerate() {
-            if p.role == Role::RootTask {
+            if p.role == Role::RootTask || self.spawns(index) {
                 continue;
             }
             let block = self.programs[index].block;

@@ -223,10 +223,10 @@ fn refused(step: &'static str) -> InitError {
 }
 
 impl System<'_> {
-    /// Whether init starts app `index` through the process server: the
-    /// description has one and it is serving, and the app needs nothing
-    /// only init's loader gives (a memory manager's attachment, an
-    /// activity's scheduling).
+    /// Whether init starts app `index` through the process server (and
+    /// carves it no untyped of its own): the description starts one, and
+    /// the app needs nothing only init's loader gives (a memory manager's
+    /// attachment, an activity's scheduling).
     pub(crate) fn spawns(&self, index: usize) -> bool {
         let member = self
             .manifest
@@ -235,9 +235,6 @@ impl System<'_> {
             .any(|a| a.members.iter().any(|&m| usize::from(m) == index));
         self.spawner.is_some()
             && self.manifest.programs[index].role == Role::App
-            && self
-                .process_server()
-                .is_some_and(|s| self.programs[s].state == State::Running)
             && !self.is_memory_client(index)
             && !member
     }
@@ -254,6 +251,12 @@ impl System<'_> {
         let server = self
             .process_server()
             .ok_or(refused("find the process server"))?;
+        if self.programs[server].state != State::Running {
+            return Err(refused(
+                "start an app through the process server before it serves (give the app a \
+                 priority below the server's)",
+            ));
+        }
         let mut flags = KEEL_RT;
         let Some(spawner) = self.spawner.as_mut() else {
             return Err(refused("start an app without a process server"));

@@ -64,10 +64,6 @@ fn main(info: &'static ProcessInfo) -> u32 {
         connect("memory"),
         RUN_PRIORITY,
     ));
-    if let Some(console) = info.connection("console") {
-        // The programs it runs print through its console, tagged.
-        let _ = shell.hand_over("console", console);
-    }
     if info.arg != 0 {
         let Some(script) = usize::try_from(info.arg - 1)
             .ok()

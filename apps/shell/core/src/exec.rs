@@ -9,14 +9,10 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt::Write;
 
-use keel_protocols::cap::Grant;
 use keel_protocols::memory::MemoryClient;
-use keel_protocols::process::{
-    how, ConnectionName, Ended, Name, ProcessClient, ProcessError, SpawnArgs, KEEL_RT,
-};
+use keel_protocols::process::{how, Ended, Name, ProcessClient, ProcessError, SpawnArgs, KEEL_RT};
 use keel_protocols::scheduler::SchedulerClient;
 use keel_protocols::Transport;
 
@@ -53,9 +49,6 @@ pub struct Shell<T: Transport> {
     last: Option<u64>,
     /// Commands that failed.
     failures: u32,
-    /// Connections of the shell's own that `run` hands each program:
-    /// (name, the endpoint cap's CPtr in the shell's CSpace).
-    handover: Vec<(ConnectionName, u64)>,
 }
 
 impl<T: Transport> Shell<T> {
@@ -69,21 +62,7 @@ impl<T: Transport> Shell<T> {
             priority,
             last: None,
             failures: 0,
-            handover: Vec::new(),
         }
-    }
-
-    /// Makes `run` hand each program it starts a copy of the shell's
-    /// endpoint cap `cptr` as its connection `name` (the shell's console,
-    /// so their lines come out tagged like the shell's).
-    ///
-    /// # Errors
-    /// A name longer than a connection name.
-    pub fn hand_over(&mut self, name: &str, cptr: u64) -> Result<(), String> {
-        let name = ConnectionName::try_from(name)
-            .map_err(|_| format!("\"{name}\" is too long for a connection name"))?;
-        self.handover.push((name, cptr));
-        Ok(())
     }
 
     /// Commands that failed so far.
@@ -185,14 +164,7 @@ impl<T: Transport> Shell<T> {
             },
             ..SpawnArgs::default()
         };
-        let handover = self.handover.clone();
-        let process = self.process()?;
-        for (connection, cptr) in &handover {
-            process
-                .offer(connection, Grant::new(*cptr))
-                .map_err(|e| format!("handing over {}: {}", connection.as_str(), refusal(e)))?;
-        }
-        let s = process.spawn(args, &program).map_err(refusal)?;
+        let s = self.process()?.spawn(args, &program).map_err(refusal)?;
         self.last = Some(s.pid);
         let _ = writeln!(
             out,

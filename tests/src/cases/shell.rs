@@ -6,16 +6,18 @@
 //! code the shell program runs) in the test's thread with an admin
 //! connection and checks what they print; SHELL0002 runs the shell
 //! program itself, started by init, on its built-in script, and checks
-//! that it exits 0 (every command succeeded).
+//! that it exits 0 (every command succeeded); SHELL0003 runs it on lines
+//! the build tool types into the serial server.
 
 use crate::cases::process_server::{self as ps, Client, Lowered, PLENTY, SMALL, SYSTEM_BITS};
-use crate::cases::retype;
+use crate::cases::{retype, serial};
 use crate::support::step;
 use crate::system::{archive, badge, client_cap, connection, program, sched, set_up_sized};
 use crate::thread::set_own_priority;
 use crate::{ensure, Env, TestResult};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
 use keel_abi::manifest::{Manifest, Restart, Role};
 use keel_abi::ObjectType;
 use keel_init::{Event, State, System};
@@ -356,4 +358,46 @@ pub fn the_shell_runs_a_script(env: &Env) -> TestResult {
     let left = admin.list().map_err(|e| format!("list: {e:?}"))?;
     ensure!(left.is_empty(), "processes left after the shell: {left:?}");
     ps::pool_is_whole(&mut admin)
+}
+
+/// SHELL0003: the shell program reading typed input: init starts the
+/// serial server, the process server and the shell (connected to both,
+/// the admin right on the latter); the build tool types `run hello`,
+/// `wait $!`, `ps`, a line that is no command and `exit`; the shell reads
+/// them from the serial server (waiting on a notification it got from its
+/// own group) and exits with 1, the one command that failed.
+pub fn the_shell_reads_typed_lines(env: &Env) -> TestResult {
+    const SERIAL: usize = 1;
+    const PROCESS: usize = 2;
+    const TYPED_SHELL: usize = 3;
+    let mut m = serial::manifest();
+    let mut server = ps::manifest().programs.remove(ps::SERVER);
+    server.debug = true;
+    m.programs.push(server);
+    m.programs.push(program(
+        "shell",
+        Role::App,
+        sched(100, false),
+        Restart::Never,
+    ));
+    m.process = Some(PROCESS as u16);
+    m.connections = vec![
+        connection(TYPED_SHELL, SERIAL, "serial", badge(1, 0, Rights::NONE)),
+        connection(TYPED_SHELL, PROCESS, "process", badge(1, 0, Rights::ADMIN)),
+    ];
+    let archive = archive(env)?;
+    let mut system = set_up_sized(env, &m, &archive, SYSTEM_BITS)?;
+    set_own_priority(ps::DRIVER_PRIORITY)?;
+    step(system.start_all(), "start the system")?;
+    pid_of(&system, TYPED_SHELL)?;
+    serial::spinner(env)?;
+    for line in ["run hello", "wait $!", "ps", "no-such-command", "exit"] {
+        serial::type_in("SHELL0003", line);
+    }
+    let state = until_ended(&mut system, TYPED_SHELL, 16)?;
+    ensure!(
+        state == State::Exited(1),
+        "the shell ended {state:?}, expected Exited(1): one typed line was no command"
+    );
+    Ok(())
 }

@@ -20,8 +20,19 @@
 //! ```
 //!
 //! A client acts only on the processes it spawned itself (named by its
-//! badge's client number); the processes a process spawned end with it.
+//! badge's client number), unless its badge carries the admin right
+//! (`Rights::ADMIN`): then `wait`, `kill` and `list` reach every process
+//! (a shell's `ps` and `kill`). The processes a process spawned end with it.
+//!
+//! A spawner hands a process connections of its own: it `offer`s each
+//! endpoint cap (named) before `spawn`, and the next spawn copies what it
+//! offered into the new process's CNode and names it in its ProcessInfo
+//! page. A spawner that does not wait in `wait` learns of its processes'
+//! ends through the notification it registers with `notify`, signalled
+//! whenever one of them ends (init, which must keep serving its own
+//! endpoint, does this).
 
+use crate::cap::{Endpoint, Notification};
 use crate::{protocol, List, Text};
 use serde::{Deserialize, Serialize};
 use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
@@ -65,6 +76,17 @@ pub struct SpawnArgs {
 /// A [`SpawnArgs::flags`] bit: the program is built on keel-rt, whose
 /// entry takes the address of its ProcessInfo page in argument register 0.
 pub const KEEL_RT: u8 = 1;
+/// A [`SpawnArgs::flags`] bit: the process's own connection to the server
+/// carries the admin right (it may wait for, kill and list every process).
+/// Only a caller whose badge has the admin right may ask for it.
+pub const ADMIN: u8 = 2;
+
+/// The longest connection name `offer` takes.
+pub const CONNECTION_NAME_MAX: usize = 16;
+/// A connection's name in the spawned process's ProcessInfo page.
+pub type ConnectionName = Text<CONNECTION_NAME_MAX>;
+/// The most connections one spawn hands on.
+pub const OFFERED_MAX: usize = 4;
 
 /// What spawn answers.
 #[repr(C)]
@@ -133,6 +155,8 @@ pub struct Entry {
     pub charged: u64,
     /// Its quota.
     pub quota: u64,
+    /// Its declared teardown deadline, in instructions.
+    pub deadline: u64,
 }
 
 /// A `list` reply.
@@ -166,6 +190,8 @@ protocol! {
             Ended = 9,
             /// The kernel refused an operation.
             Kernel = 10,
+            /// The caller's badge lacks the admin right the request needs.
+            NotAdmin = 11,
         },
         ops: {
             /// Starts program `name` of the boot archive in a group of its
@@ -182,6 +208,13 @@ protocol! {
             /// `size_bits` for the kinds with a size) from the caller's own
             /// group into its CNode, charged to its quota; answers the slot.
             5 => alloc_object(fixed kind: u64, fixed size_bits: u64) -> fixed u64;
+            /// Keeps `connection` (an endpoint cap to another server) for
+            /// the caller's next spawn, which hands it to the new process
+            /// as its connection `name`; at most [`OFFERED_MAX`] wait.
+            6 => offer(data name: ConnectionName, cap connection: Endpoint) -> fixed ();
+            /// Signals `notification` whenever one of the caller's
+            /// processes ends (replaces an earlier one).
+            7 => notify(cap notification: Notification) -> fixed ();
         }
     }
 }

@@ -92,15 +92,19 @@ fn the_repository_system_toml_is_valid() {
             "spin-mid",
             "spin-small",
             "top",
-            "scheduler"
+            "scheduler",
+            "process",
+            "shell"
         ]
     );
     assert_eq!(
         s.connections.len(),
-        9,
+        13,
         "the console writes through the serial server; each hello app has its console \
          connection, each spinner its timer connection, top its scheduler, timer and \
-         console connections"
+         console connections; the shell reads the serial server, prints through the \
+         console, reaches the process server with the admin right and reads usage from the \
+         scheduler server"
     );
     assert_eq!(s.activities.len(), 3, "the demo's activities");
     assert!(s

@@ -8,7 +8,9 @@
 //! Each process is built by keel-loader from one block of the pool, with
 //! the server's endpoint badged for it in its slot 4: its Init connection
 //! (exit), its Process connection (alloc_object, spawn) and its fault
-//! endpoint. One message loop takes requests, exits and faults; a wait for
+//! endpoint. Caps a spawner hands over (offered connections, its end
+//! notification) arrive in its receive slot (`ProcessSlots::receive`).
+//! One message loop takes requests, exits and faults; a wait for
 //! a running process keeps its Reply object and the loop receives on
 //! another, answered when the process ends.
 #![no_std]
@@ -29,7 +31,7 @@ use keel_protocols::badge::{classify, Delivered};
 use keel_protocols::init::{self, InitError, InitServer};
 use keel_protocols::process;
 use keel_protocols::server::{write_error, Answer};
-use keel_protocols::sys::EndpointServer;
+use keel_protocols::sys::{EndpointServer, ReceiveSlot};
 use keel_protocols::wire::{Incoming, Label, OutMessage};
 use keel_protocols::{Caller, RpcError, ServerTransport};
 use keel_rt::process::slot;
@@ -38,7 +40,7 @@ use keel_sys::cap::{CNode, Endpoint, Untyped};
 use keel_sys::CPtr;
 
 use pool::Pool;
-use server::{Machine, Server, MAX_PROCESSES, PER_PROCESS};
+use server::{Links, Machine, Server, LINK_SLOTS, MAX_PROCESSES, PER_PROCESS};
 
 keel_rt::main!(main);
 
@@ -141,7 +143,8 @@ fn main(info: &'static ProcessInfo) -> u32 {
     let replies = first;
     let pool_base = replies + REPLIES;
     let process_slots = pool_base + pool::SLOTS;
-    if process_slots + MAX_PROCESSES as u64 * PER_PROCESS > end {
+    let links = process_slots + MAX_PROCESSES as u64 * PER_PROCESS;
+    if links + LINK_SLOTS > end {
         println!("process: too few spare slots");
         return SETUP_STATUS;
     }
@@ -183,8 +186,10 @@ fn main(info: &'static ProcessInfo) -> u32 {
         pool,
         CostTable::for_arch(keel_sys::arch::ARCH),
         REPLIES as usize,
+        Links::new(links),
     );
-    serve(&mut server, slot(s.init), slot(endpoint))
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, s.debug.map(slot));
+    serve(&mut server, slot(s.init), slot(endpoint), receive)
 }
 
 /// The message loop: receives on the current Reply object, and moves to a
@@ -193,8 +198,9 @@ fn serve(
     server: &mut Server,
     init: keel_sys::Cap<Endpoint>,
     endpoint: keel_sys::Cap<Endpoint>,
+    receive: ReceiveSlot,
 ) -> ! {
-    let mut transport = EndpointServer::announcing(init, endpoint, server.reply(0), None);
+    let mut transport = EndpointServer::announcing(init, endpoint, server.reply(0), Some(receive));
     let mut incoming = Incoming::default();
     let mut out = OutMessage::new();
     let mut owed = false;
@@ -212,11 +218,13 @@ fn serve(
         let arrival = t.exchange(answer);
         t.read(&arrival, &mut incoming);
         owed = handle(server, &incoming, &mut out);
+        // A cap a request brought and the server did not keep.
+        t.empty_receive_slot();
         if server.waits[server.current].is_some() {
             // The wait keeps this Reply object: receive on a free one.
             if let Some(free) = server.waits.iter().position(Option::is_none) {
                 server.current = free;
-                transport = EndpointServer::new(endpoint, server.reply(free), None);
+                transport = EndpointServer::new(endpoint, server.reply(free), Some(receive));
             }
         }
     }

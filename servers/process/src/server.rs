@@ -6,7 +6,9 @@
 //!
 //! A process is named to the server by its badge: client
 //! `CHILD_CLIENT_BASE + i` is the process in table slot `i`. A client acts
-//! only on processes whose parent is its own client number.
+//! only on processes whose parent is its own client number, unless its
+//! badge carries the admin right; a spawner's offered connections and
+//! end notification are [`links`].
 
 use alloc::vec::Vec;
 use keel_abi::archive::Archive;
@@ -21,8 +23,8 @@ use keel_process_core::quota::{Quota, QuotaError};
 use keel_process_core::table::{Pid, ProcessTable, State};
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights};
 use keel_protocols::process::{
-    how, Ended, Name, ProcessError, SpawnArgs, Spawned, CHILD_CLIENT_BASE, KEEL_RT, MIN_GROUP_BITS,
-    POOL_BITS,
+    how, Ended, Name, ProcessError, SpawnArgs, Spawned, ADMIN, CHILD_CLIENT_BASE, KEEL_RT,
+    MIN_GROUP_BITS, POOL_BITS,
 };
 use keel_protocols::wire::REPLY_OK;
 use keel_protocols::Caller;
@@ -31,7 +33,10 @@ use keel_sys::{CPtr, Cap, InvocationError};
 
 use crate::pool::Pool;
 
+mod links;
 mod ops;
+
+pub use links::{Links, SLOTS as LINK_SLOTS};
 
 /// Processes the server keeps (running, or ended and not yet waited for).
 pub const MAX_PROCESSES: usize = 32;
@@ -105,6 +110,7 @@ pub struct Server<'a> {
     pool: Pool,
     table: ProcessTable<Record>,
     costs: CostTable,
+    links: Links,
     /// One entry per Reply object: the wait it holds.
     pub waits: Vec<Option<Wait>>,
     /// The Reply object the next receive uses.
@@ -126,6 +132,7 @@ impl<'a> Server<'a> {
         pool: Pool,
         costs: CostTable,
         replies: usize,
+        links: Links,
     ) -> Self {
         Server {
             machine,
@@ -133,6 +140,7 @@ impl<'a> Server<'a> {
             pool,
             table: ProcessTable::new(MAX_PROCESSES),
             costs,
+            links,
             waits: (0..replies).map(|_| None).collect(),
             current: 0,
             deferred: false,
@@ -144,13 +152,9 @@ impl<'a> Server<'a> {
     }
 
     /// The badge of the process in table slot `index`.
-    fn badge(index: usize, activity: ActivityId) -> Option<ClientBadge> {
+    fn badge(index: usize, activity: ActivityId, rights: Rights) -> Option<ClientBadge> {
         let client = CHILD_CLIENT_BASE.checked_add(u16::try_from(index).ok()?)?;
-        Some(ClientBadge::new(
-            ClientId::new(client)?,
-            activity,
-            Rights::NONE,
-        ))
+        Some(ClientBadge::new(ClientId::new(client)?, activity, rights))
     }
 
     /// The running process a badge's client number names.
@@ -160,13 +164,18 @@ impl<'a> Server<'a> {
         (p.state == State::Running).then_some(p.pid)
     }
 
-    /// The caller's process `pid`.
+    /// The caller's process `pid` (any process, for an admin).
     fn own(&self, caller: &Caller, pid: u64) -> Result<Pid, ProcessError> {
         let pid = Pid::from_raw(pid);
         match self.table.get(pid) {
-            Some(p) if p.record.parent == caller.badge.client().get() => Ok(pid),
+            Some(p) if Self::reaches(caller, p.record.parent) => Ok(pid),
             _ => Err(ProcessError::NoSuchProcess),
         }
+    }
+
+    /// Whether `caller` acts on the processes client `parent` spawned.
+    fn reaches(caller: &Caller, parent: u16) -> bool {
+        parent == caller.badge.client().get() || caller.badge.rights().contains(Rights::ADMIN)
     }
 
     /// Builds program `name` in a new group and charges its objects;
@@ -222,7 +231,7 @@ impl<'a> Server<'a> {
             0 => caller.activity,
             a => ActivityId(a),
         };
-        let built = self.load(pid, image, args, radix, activity);
+        let built = self.load(pid, image, args, radix, activity, caller);
         match built {
             Ok(spawned) => Ok(spawned),
             Err(e) => {
@@ -242,10 +251,16 @@ impl<'a> Server<'a> {
         args: &SpawnArgs,
         radix: u64,
         activity: ActivityId,
+        caller: &Caller,
     ) -> Result<Spawned, ProcessError> {
+        let rights = match args.flags & ADMIN {
+            0 => Rights::NONE,
+            _ if caller.badge.rights().contains(Rights::ADMIN) => Rights::ADMIN,
+            _ => return Err(ProcessError::NotAdmin),
+        };
         let m = &self.machine;
         let base = self.base(pid);
-        let badge = Self::badge(pid.index(), activity).ok_or(ProcessError::Full)?;
+        let badge = Self::badge(pid.index(), activity, rights).ok_or(ProcessError::Full)?;
         let block = self
             .table
             .get(pid)
@@ -271,6 +286,18 @@ impl<'a> Server<'a> {
                 badge: 0,
             });
         }
+        let (offered, mut connections) = self.offered_to(
+            caller.badge.client().get(),
+            slot::FIRST_GIVEN + caps.len() as u64,
+        );
+        caps.extend(offered);
+        connections.insert(
+            0,
+            NamedCap {
+                name: "process".into(),
+                slot: slot::FIRST_GIVEN,
+            },
+        );
         let info = ProcessInfo {
             name: self
                 .table
@@ -286,10 +313,7 @@ impl<'a> Server<'a> {
                 debug: m.debug.map(|_| slot::FIRST_GIVEN + 1),
                 ..ProcessSlots::default()
             },
-            connections: alloc::vec![NamedCap {
-                name: "process".into(),
-                slot: slot::FIRST_GIVEN,
-            }],
+            connections,
             regions: Vec::new(),
             irqs: Vec::new(),
             ioports: Vec::new(),
@@ -376,6 +400,7 @@ impl<'a> Server<'a> {
         let Ok(p) = self.table.end(pid, state) else {
             return 0;
         };
+        let parent = p.record.parent;
         let block = p.record.block.take();
         if let Some(block) = block {
             // A failed revoke leaves the block allocated: lost to the pool,
@@ -389,6 +414,8 @@ impl<'a> Server<'a> {
             .absolute_cptr(CPtr::from_bits(base + FAULT_EP))
             .delete();
         let me = CHILD_CLIENT_BASE + pid.index() as u16;
+        self.forget_links(me);
+        self.tell(parent);
         for w in self.waits.iter_mut() {
             // Its own wait: the kernel cleared the Reply object with it.
             if w.is_some_and(|w| w.waiter == me) {

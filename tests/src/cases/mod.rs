@@ -54,6 +54,7 @@ mod sched_context;
 mod serial;
 mod server;
 mod server_chain;
+mod shell;
 mod spawning;
 mod switch_state;
 mod syscall;
@@ -302,6 +303,8 @@ crate::test_cases! {
     PROCESS0101: "list names the caller's processes with their state, group size, charge and quota, and no other client's (sel4test: none)" => process_server::list_processes, InRoot;
     PROCESS0102: "a process cannot reach another's objects: no wait or kill of a sibling, no untyped, control or foreign cap in its CNode; another client cannot act on the caller's processes (sel4test: none)" => process_server::cannot_reach_others, InRoot;
     PROCESS0103: "the process server answers an unknown program, a group past its pool, a wait for no process and an object for a client without a group with errors, and serves on (sel4test: none)" => process_server::refusals, InRoot;
+    PROCESS0200: "init starts a system's apps through its process server: an admin's list shows them with group, charge, quota and deadline, a plain client sees none, init learns of an exit (its status) and of an admin's kill through its notification (sel4test: none)" => shell::init_starts_apps_through_it, InRoot;
+    PROCESS0201: "a spawner's offered connections and end notification: the admin flag needs the admin right, an offer of the server's own endpoint, a duplicate name and one past the limit are refused, a spawn takes the offers, the notification is signalled at a process's end (sel4test: none)" => shell::offers_and_notifications, InRoot;
     QUOTA0001: "allocations from a process's group are charged to its quota and refused past it with QuotaExceeded; the group's revoke takes what was made (sel4test: none)" => process_server::allocation_past_quota_refused, InRoot;
     QUOTA0002: "a spawn whose initial objects pass its quota by one instruction is refused and leaves nothing; at exactly the charge it runs (sel4test: none)" => process_server::spawn_past_quota_refused, InRoot;
     TEARDOWN0100: "a process blocked in Send is killed with one revoke of its group; the pool is whole again (sel4test: none)" => process_teardown::kill_blocked_in_send, InRoot;
@@ -380,6 +383,9 @@ crate::test_cases! {
     SERIAL0004: "a reader's pending read dies with its notification: the server forgets it at the next line, which the next reader gets (sel4test: none)" => serial::a_dead_readers_read_goes_with_it, InRoot;
     SERIAL0005: "the kernel lends its UART through InitCap::SerialDevice and keeps it: an IOPort cap over COM1 that reaches the 16550 while IOPortControl_Issue still refuses COM1 (x86_64), a device frame (aarch64) (sel4test: none)" => serial::the_kernel_lends_its_uart, InRoot;
     SERIAL0100: "a backspace typed into the UART erases the last character of the line being typed: the reader gets the corrected line, and the serial server echoes each erase as back, blank, back (checked by the build tool) (sel4test: none)" => serial::backspace_erases_as_typed, InRoot;
+    SHELL0001: "the shell's commands on a system whose apps init started through the process server: ps lists init's spinner, kill of it reports teardown within its deadline (and init sees it end), run and wait report hello's exit, bad lines are errors (sel4test: none)" => shell::commands_on_init_started_apps, InRoot;
+    SHELL0002: "the shell program, started by init through the process server with the admin right, runs its script (ps, run and kill a spinner, run and wait for hello, top, free, exit) and exits 0 with nothing left behind (sel4test: none)" => shell::the_shell_runs_a_script, InRoot;
+    SHELL0003: "the shell program reads lines the build tool types through the serial server (a notification from its own group for NoLine), runs run, wait and ps, refuses a line that is no command, and exits with the failure count (sel4test: none)" => shell::the_shell_reads_typed_lines, InRoot;
     IOPORTS0001: "through IOPort caps 8, 16 and 32-bit in and out reach the devices (a CMOS byte written and read back, the PCI host bridge's IDs); aarch64's IOPortControl slot is empty (sel4test: partial IOPORTS1000)" => ioports::in_and_out_inside_the_range, InRoot;
     IOPORTS0002: "IOPortControl_Issue refuses the kernel's ports and issued ones (RevokeFirst) and a reversed range (InvalidArgument); IOPort In/Out outside the cap's range is IllegalOperation; a range is free again once its last cap is deleted (sel4test: none)" => ioports::errors, InRoot;
     IOPORTS0003: "an `in` without an IOPort cap raises a user exception at the instruction, and the handler resumes the thread past it, port after port (sel4test: IOPORTS1000)" => ioports::in_without_a_cap_faults, InRoot;

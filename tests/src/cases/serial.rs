@@ -45,7 +45,7 @@ const WAITS: usize = 64;
 
 /// The serial system: the serial server (active, with the kernel's UART
 /// and its line on each architecture, never restarted).
-fn manifest() -> Manifest {
+pub(crate) fn manifest() -> Manifest {
     let mut server = program(
         "serial",
         Role::Server,
@@ -98,7 +98,7 @@ fn notified(env: &Env, client: &mut SerialClient<EndpointClient>) -> Result<u64,
 }
 
 /// Starts the spinner that keeps virtual time tied to instructions.
-fn spinner(env: &Env) -> TestResult {
+pub(crate) fn spinner(env: &Env) -> TestResult {
     let tcb = spawn(env, spin_and_yield, 0, 0, SPINNER_PRIORITY)?;
     step(tcb.tcb_resume(), "start the spinner")
 }
@@ -119,7 +119,7 @@ fn read(client: &mut SerialClient<EndpointClient>, ntfn: u64) -> Result<String, 
 
 /// Asks the build tool, for test `name`, to type `text` and a newline into
 /// the serial input.
-fn type_in(name: &str, text: &str) {
+pub(crate) fn type_in(name: &str, text: &str) {
     keel_rt::println!("Test {name} types: {text}");
 }
 

@@ -67,6 +67,7 @@ use keel_sys::{CPtr, Cap, InvocationError};
 
 pub use device_memory::DeviceUntyped;
 use memory::Slots;
+pub use process::{APP_MEMORY, APP_QUOTA, INIT_CLIENT};
 pub use start::{init_badge, CNODE_RADIX, FIRST_LOADER, RECEIVE_SLOT, SERVER_SPARE_SLOTS};
 pub use supervise::Event;
 
@@ -183,6 +184,8 @@ pub struct Supervised {
     admin_minted: bool,
     /// A memory client's slave (its index), while it runs.
     slave: Option<usize>,
+    /// Its pid, while it runs as a process of the process server.
+    pub pid: Option<u64>,
 }
 
 /// A described system being started and supervised.
@@ -203,6 +206,9 @@ pub struct System<'a> {
     owed_reply: Option<OutMessage>,
     /// Print one line per start, failure and restart.
     verbose: bool,
+    /// Init's connection to the process server, when it starts apps
+    /// through one.
+    spawner: Option<process::Spawner>,
 }
 
 impl<'a> System<'a> {
@@ -248,6 +254,7 @@ impl<'a> System<'a> {
                 devices,
                 admin_minted: false,
                 slave: None,
+                pid: None,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());
@@ -255,6 +262,10 @@ impl<'a> System<'a> {
         for r in &manifest.regions {
             region_frames.push(slots.frames(res.pool, &mut device_memory, r)?);
         }
+        let spawner = match Self::process_endpoint(manifest, &programs) {
+            Some(ep) => Some(process::Spawner::new(&mut slots, res.pool, ep)?),
+            None => None,
+        };
         let mut system = System {
             manifest,
             archive,
@@ -265,10 +276,25 @@ impl<'a> System<'a> {
             region_frames,
             owed_reply: None,
             verbose: true,
+            spawner,
         };
         system.carve_untypeds()?;
         system.carve_partitions()?;
         Ok(system)
+    }
+
+    /// The endpoint of the process server, when the manifest starts one
+    /// and some app at boot: init then starts apps through it.
+    fn process_endpoint(manifest: &Manifest, programs: &[Supervised]) -> Option<Cap<Endpoint>> {
+        let server = usize::from(manifest.process?);
+        let apps = manifest
+            .programs
+            .iter()
+            .any(|p| p.role == Role::App && p.start);
+        match manifest.programs.get(server)?.start && apps {
+            true => programs.get(server)?.endpoint,
+            false => None,
+        }
     }
 
     /// Prints (or not) a line per start, failure and restart.
@@ -319,10 +345,11 @@ impl<'a> System<'a> {
     }
 
     /// Carves each program's untyped from the pool into its block, and
-    /// mints its badged cap to init's endpoint there.
+    /// mints its badged cap to init's endpoint there (not for the apps the
+    /// process server builds in groups of their own).
     fn carve_untypeds(&mut self) -> Result<(), InitError> {
         for (index, p) in self.manifest.programs.iter().enumerate() {
-            if p.role == Role::RootTask {
+            if p.role == Role::RootTask || self.spawns(index) {
                 continue;
             }
             let block = self.programs[index].block;

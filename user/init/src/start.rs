@@ -99,12 +99,17 @@ fn refused(step: &'static str) -> InitError {
 
 impl System<'_> {
     /// Builds program `index` from its untyped and starts it: a server
-    /// then runs until it announces `ready`, an app until it exits.
+    /// then runs until it announces `ready`, an app until it exits. An app
+    /// of a system whose process server serves is started through it
+    /// instead (see [`crate::process`]).
     ///
     /// # Errors
     /// The step that failed (a program without scheduling, not in the
     /// archive, or one keel-loader could not build).
     pub fn start(&mut self, index: usize) -> Result<(), InitError> {
+        if self.spawns(index) {
+            return self.spawn_app(index);
+        }
         let p = self
             .manifest
             .programs

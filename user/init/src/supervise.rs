@@ -16,7 +16,7 @@ use alloc::format;
 use keel_abi::fault::FaultType;
 use keel_abi::manifest::{Restart, Role};
 use keel_abi::MessageInfo;
-use keel_protocols::badge::ClientBadge;
+use keel_protocols::badge::{classify, ClientBadge, Delivered};
 use keel_protocols::init::{dispatch, InitError as Refusal, InitServer, PROTOCOL};
 use keel_protocols::server::Answer;
 use keel_protocols::wire::{Incoming, Label, OutMessage, REPLY_RPC_ERROR};
@@ -121,6 +121,10 @@ impl System<'_> {
 
     /// Acts on a message [`System::receive`] returned.
     pub fn handle(&mut self, incoming: &Incoming) -> Event {
+        if let Ok(Delivered::Signals(_)) = classify(incoming.badge) {
+            // The process server's notification: an app it started ended.
+            return self.reap_spawned();
+        }
         let Some(program) = self.sender(incoming.badge) else {
             return Event::Refused;
         };

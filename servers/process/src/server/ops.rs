@@ -6,8 +6,10 @@ use super::{ended_of, quota_error, Server, Wait};
 use keel_abi::{Error, ObjectType};
 use keel_process_core::quota::QuotaError;
 use keel_process_core::table::State;
+use keel_protocols::cap::{Endpoint as EndpointKind, Granted, Notification as NotificationKind};
 use keel_protocols::process::{
-    Ended, Entries, Entry, Name, ProcessError, ProcessServer, SpawnArgs, Spawned, Teardown,
+    ConnectionName, Ended, Entries, Entry, Name, ProcessError, ProcessServer, SpawnArgs, Spawned,
+    Teardown,
 };
 use keel_protocols::Caller;
 use keel_sys::arch::cycle_counter;
@@ -20,7 +22,9 @@ impl ProcessServer for Server<'_> {
         args: SpawnArgs,
         name: Name,
     ) -> Result<Spawned, ProcessError> {
-        self.build(caller, &args, &name)
+        let spawned = self.build(caller, &args, &name);
+        self.drop_offered(caller.badge.client().get());
+        spawned
     }
 
     fn wait(&mut self, caller: &Caller, pid: u64) -> Result<Ended, ProcessError> {
@@ -63,9 +67,12 @@ impl ProcessServer for Server<'_> {
     }
 
     fn list(&mut self, caller: &Caller) -> Result<Entries, ProcessError> {
-        let me = caller.badge.client().get();
         let mut entries = Entries::new();
-        for p in self.table.iter().filter(|p| p.record.parent == me) {
+        for p in self
+            .table
+            .iter()
+            .filter(|p| Self::reaches(caller, p.record.parent))
+        {
             let entry = Entry {
                 pid: p.pid.get(),
                 name: p.record.name.clone(),
@@ -76,6 +83,7 @@ impl ProcessServer for Server<'_> {
                 memory: p.record.block.map_or(0, |b| b.size()),
                 charged: p.record.quota.charged(),
                 quota: p.record.quota.limit(),
+                deadline: p.record.deadline,
             };
             entries.push(entry).map_err(|_| ProcessError::Full)?;
         }
@@ -117,5 +125,22 @@ impl ProcessServer for Server<'_> {
         r.quota.charge(cost).map_err(quota_error)?;
         r.next_slot += 1;
         Ok(r.next_slot - 1)
+    }
+
+    fn offer(
+        &mut self,
+        caller: &Caller,
+        name: ConnectionName,
+        connection: Granted<EndpointKind>,
+    ) -> Result<(), ProcessError> {
+        self.offer_connection(caller.badge.client().get(), name, connection)
+    }
+
+    fn notify(
+        &mut self,
+        caller: &Caller,
+        notification: Granted<NotificationKind>,
+    ) -> Result<(), ProcessError> {
+        self.register(caller.badge.client().get(), notification)
     }
 }

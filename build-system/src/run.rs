@@ -38,6 +38,12 @@ pub struct RunArgs {
     /// Run under KVM (x86_64 hosts with a usable /dev/kvm).
     #[arg(long)]
     pub kvm: bool,
+    /// Count guest instructions (`-icount shift=0`): the counter then
+    /// reads instructions, so the shell's `kill` compares like with like
+    /// against the deadline (instructions of teardown), and the timer's
+    /// clock is virtual time.
+    #[arg(long)]
+    pub icount: bool,
     /// Feed this file to the serial input instead of the terminal.
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
@@ -52,6 +58,10 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
     let arch = args.build.arch;
     let opts = QemuOptions {
         kvm: args.kvm,
+        extra: match args.icount {
+            true => qemu::ICOUNT.iter().map(|a| a.to_string()).collect(),
+            false => Vec::new(),
+        },
         ..QemuOptions::default()
     };
     qemu::check_options(arch, &opts)?;

@@ -3,7 +3,8 @@
 //! keel-shell-core over its connections `process` (the process server;
 //! with the admin right it sees and kills every process), `scheduler`
 //! (`top`) and `memory` (`free`), printing through its console
-//! connection or Debug cap. Started with a nonzero argument it runs
+//! connection or Debug cap; `top` measures its window by the timer
+//! server (connection `timer`). Started with a nonzero argument it runs
 //! script `arg - 1` of `keel_shell_core::SCRIPTS` instead of reading, so
 //! a run without a terminal ends by itself. It returns the status `exit`
 //! gives (by default the number of commands that failed).
@@ -11,7 +12,8 @@
 //! Waiting for input: the serial server answers `NoLine` when no whole
 //! line is waiting and signals the shell's notification (made from the
 //! shell's own reclamation group through the process server) when one
-//! arrives; the shell then asks again.
+//! arrives; the shell then asks again. The timer server gets a second
+//! notification made the same way.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -28,8 +30,9 @@ use keel_protocols::process::ProcessClient;
 use keel_protocols::serial::{SerialClient, SerialError};
 use keel_protocols::sys::EndpointClient;
 use keel_rt::process::slot;
+use keel_rt::time::Timer;
 use keel_rt::{print, println, ProcessInfo};
-use keel_shell_core::{Flow, Shell, SCRIPTS};
+use keel_shell_core::{Clock, Flow, Shell, SCRIPTS};
 use keel_sys::cap::Notification;
 use keel_sys::Cap;
 
@@ -58,12 +61,16 @@ fn main(info: &'static ProcessInfo) -> u32 {
         info.connection(name)
             .and_then(|ep| EndpointClient::new(slot(ep), None).ok())
     };
-    let mut shell = Box::new(Shell::new(
+    let mut shell = Shell::new(
         connect("process"),
         connect("scheduler"),
         connect("memory"),
         RUN_PRIORITY,
-    ));
+    );
+    if let Some(clock) = TimerClock::boxed(info) {
+        shell = shell.with_clock(clock);
+    }
+    let mut shell = Box::new(shell);
     if info.arg != 0 {
         let Some(script) = usize::try_from(info.arg - 1)
             .ok()
@@ -106,6 +113,43 @@ fn main(info: &'static ProcessInfo) -> u32 {
     }
 }
 
+/// A notification made from the shell's own group through its process
+/// server connection.
+fn notification_from_group(info: &ProcessInfo) -> Option<Cap<Notification>> {
+    let process = info
+        .connection("process")
+        .and_then(|ep| EndpointClient::new(slot(ep), None).ok())?;
+    let made = ProcessClient::new(process)
+        .alloc_object(ObjectType::Notification as u64, 0)
+        .ok()?;
+    Some(slot(made))
+}
+
+/// `top`'s clock: the timer server.
+struct TimerClock(Timer);
+
+impl TimerClock {
+    /// The shell's timer connection with a notification of its own; `None`
+    /// without either. On the heap, and never inlined: the client stub's
+    /// buffers would otherwise stay in `main`'s frame, on a 16 KiB stack.
+    #[inline(never)]
+    fn boxed(info: &ProcessInfo) -> Option<Box<dyn Clock>> {
+        let endpoint = slot(info.connection("timer")?);
+        let timer = Timer::new(endpoint, notification_from_group(info)?).ok()?;
+        Some(Box::new(TimerClock(timer)))
+    }
+}
+
+impl Clock for TimerClock {
+    fn now_us(&mut self) -> Option<u64> {
+        self.0.now_ns().ok().map(|ns| ns / 1000)
+    }
+
+    fn sleep_us(&mut self, us: u64) -> bool {
+        self.0.sleep(core::time::Duration::from_micros(us)).is_ok()
+    }
+}
+
 /// Lines from the serial server, with the notification a read waits on.
 /// The client stub's buffers are on the heap (see `Shell`).
 struct Input {
@@ -120,17 +164,14 @@ impl Input {
         let serial = info
             .connection("serial")
             .and_then(|ep| EndpointClient::new(slot(ep), None).ok())?;
-        let process = info
-            .connection("process")
-            .and_then(|ep| EndpointClient::new(slot(ep), None).ok())?;
-        let made = ProcessClient::new(process)
-            .alloc_object(ObjectType::Notification as u64, 0)
-            .ok()?;
+        let notification = notification_from_group(info)?;
         let mut serial = Box::new(SerialClient::new(serial));
-        serial.notify_with(Grant::new(made)).ok()?;
+        serial
+            .notify_with(Grant::new(notification.cptr().bits()))
+            .ok()?;
         Some(Input {
             serial,
-            notification: slot(made),
+            notification,
         })
     }
 

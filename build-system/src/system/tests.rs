@@ -99,12 +99,12 @@ fn the_repository_system_toml_is_valid() {
     );
     assert_eq!(
         s.connections.len(),
-        13,
+        14,
         "the console writes through the serial server; each hello app has its console \
          connection, each spinner its timer connection, top its scheduler, timer and \
          console connections; the shell reads the serial server, prints through the \
          console, reaches the process server with the admin right and reads usage from the \
-         scheduler server"
+         scheduler server over a window of the timer's clock"
     );
     assert_eq!(s.activities.len(), 3, "the demo's activities");
     assert!(s

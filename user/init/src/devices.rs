@@ -19,7 +19,7 @@
 //! timeouts on (keel-rt's `Timer`).
 
 use alloc::vec::Vec;
-use keel_abi::manifest::Program;
+use keel_abi::manifest::{Manifest, Program};
 use keel_abi::process::{IoPortCap, IrqCap};
 use keel_abi::{Arch, CapRights, ObjectType};
 use keel_protocols::badge::SignalBadge;
@@ -41,6 +41,15 @@ pub(crate) struct Devices {
     pub(crate) irqs: Vec<IrqCap>,
     /// Each I/O port range, with the slot of its cap in init's CSpace.
     pub(crate) ioports: Vec<IoPortCap>,
+}
+
+/// Whether program `index` is a timer client: it hands the timer server
+/// a notification, which init makes it (the process server gives none).
+pub(crate) fn is_timer_client(manifest: &Manifest, index: usize) -> bool {
+    manifest
+        .connections
+        .iter()
+        .any(|c| usize::from(c.client) == index && c.name == "timer")
 }
 
 fn here(slot: u64) -> keel_sys::AbsoluteCPtr {

@@ -239,10 +239,7 @@ impl<'a> System<'a> {
                 Role::Server => Some(slots.make::<Endpoint>(res.pool, ObjectType::Endpoint, 0)?),
                 _ => None,
             };
-            let timer_client = manifest
-                .connections
-                .iter()
-                .any(|c| usize::from(c.client) == i && c.name == "timer");
+            let timer_client = devices::is_timer_client(manifest, i);
             let devices = devices::Devices::new(p, timer_client, &mut slots, res.pool)?;
             programs.push(Supervised {
                 state: State::Idle,

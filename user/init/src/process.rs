@@ -41,6 +41,7 @@ use keel_protocols::sys::EndpointClient;
 use keel_sys::cap::{init_thread, Endpoint, Notification, Untyped};
 use keel_sys::{CPtr, Cap};
 
+use crate::devices::is_timer_client;
 use crate::memory::{retype, Slots, PROCESS_OWN, PROCESS_POOL};
 use crate::start::{Grants, CLIENT_RIGHTS, FIRST_LOADER};
 use crate::{Context, Event, InitError, State, System};
@@ -226,7 +227,9 @@ impl System<'_> {
     /// Whether init starts app `index` through the process server (and
     /// carves it no untyped of its own): the description starts one, and
     /// the app needs nothing only init's loader gives (a memory manager's
-    /// attachment, an activity's scheduling).
+    /// attachment, an activity's scheduling, the notification a timer
+    /// client hands its server when it cannot make one from its group
+    /// through its own process-server connection).
     pub(crate) fn spawns(&self, index: usize) -> bool {
         let member = self
             .manifest
@@ -236,7 +239,18 @@ impl System<'_> {
         self.spawner.is_some()
             && self.manifest.programs[index].role == Role::App
             && !self.is_memory_client(index)
+            && !(is_timer_client(self.manifest, index) && !self.reaches_process_server(index))
             && !member
+    }
+
+    /// Whether app `index` has a connection of its own to the process
+    /// server.
+    fn reaches_process_server(&self, index: usize) -> bool {
+        let server = self.process_server();
+        self.manifest
+            .connections
+            .iter()
+            .any(|c| usize::from(c.client) == index && Some(usize::from(c.server)) == server)
     }
 
     /// Starts app `index` through the process server: its connections

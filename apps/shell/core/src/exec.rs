@@ -14,6 +14,7 @@ use core::fmt::Write;
 use keel_protocols::memory::MemoryClient;
 use keel_protocols::process::{how, Ended, Name, ProcessClient, ProcessError, SpawnArgs, KEEL_RT};
 use keel_protocols::scheduler::SchedulerClient;
+use keel_protocols::top::{write_table, Snapshot};
 use keel_protocols::Transport;
 
 use crate::parse::{parse, Command, PidRef, HELP};
@@ -24,8 +25,6 @@ pub const RUN_MEMORY: u64 = 1 << 21;
 pub const RAW_MEMORY: u64 = 1 << 17;
 /// The reclamation quota `run` gives, in instructions of teardown.
 pub const RUN_QUOTA: u64 = 1 << 23;
-/// Activities `top` asks about at most (it stops at the first unknown).
-pub const MAX_ACTIVITIES: u16 = 16;
 
 /// What the shell does after a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +35,19 @@ pub enum Flow {
     Exit(u32),
 }
 
+/// The clock `top` measures its window by (the timer server's, on the
+/// target).
+pub trait Clock {
+    /// Microseconds since the clock started, or `None` when it cannot be
+    /// read.
+    fn now_us(&mut self) -> Option<u64>;
+    /// Waits `us` microseconds; false when the wait failed.
+    fn sleep_us(&mut self, us: u64) -> bool;
+}
+
+/// The window `top` measures.
+const TOP_WINDOW_US: u64 = 1_000_000;
+
 /// The servers the shell reaches, and what it remembers between lines.
 /// Each client stub holds its message buffers inline (about 2 KiB), so
 /// they live on the heap: a process's stack is 16 KiB.
@@ -43,6 +55,8 @@ pub struct Shell<T: Transport> {
     process: Option<Box<ProcessClient<T>>>,
     scheduler: Option<Box<SchedulerClient<T>>>,
     memory: Option<Box<MemoryClient<T>>>,
+    /// The clock `top` measures a window by.
+    clock: Option<Box<dyn Clock>>,
     /// The priority `run` starts programs at.
     priority: u8,
     /// The pid of the last program `run` started (`$!`).
@@ -59,10 +73,17 @@ impl<T: Transport> Shell<T> {
             process: process.map(|t| Box::new(ProcessClient::new(t))),
             scheduler: scheduler.map(|t| Box::new(SchedulerClient::new(t))),
             memory: memory.map(|t| Box::new(MemoryClient::new(t))),
+            clock: None,
             priority,
             last: None,
             failures: 0,
         }
+    }
+
+    /// The shell with `clock` for `top`'s window.
+    pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Commands that failed so far.
@@ -183,8 +204,8 @@ impl<T: Transport> Shell<T> {
         };
         let _ = writeln!(
             out,
-            "killed pid {pid} ({} process(es)): teardown {} ticks against a deadline of {} \
-             instructions: {verdict} ({}.{}%)",
+            "killed pid {pid} ({} process(es)): teardown {} counter ticks (instructions under \
+             -icount) against a deadline of {} instructions: {verdict} ({}.{}%)",
             t.processes,
             t.measured,
             t.deadline,
@@ -201,6 +222,11 @@ impl<T: Transport> Shell<T> {
         Ok(())
     }
 
+    /// The activities' table (keel-protocols' `top`) over one window of
+    /// [`TOP_WINDOW_US`] of the clock. Never inlined, and its snapshots
+    /// (some 3 KiB each) filled in place on the heap: in `execute`'s frame
+    /// they would take that room from every command on a 16 KiB stack.
+    #[inline(never)]
     fn top(&mut self, out: &mut impl Write) -> Result<(), String> {
         let Some(s) = self.scheduler.as_deref_mut() else {
             let _ = writeln!(
@@ -209,24 +235,22 @@ impl<T: Transport> Shell<T> {
             );
             return Ok(());
         };
-        let _ = writeln!(
-            out,
-            "{:>8} {:>12} {:>12} {:>16} {:>7}",
-            "ACTIVITY", "USED us", "OWN us", "ENTITLED us/per", "THREADS"
-        );
-        for activity in 0..MAX_ACTIVITIES {
-            let (Ok(usage), Ok(at)) = (s.usage(activity), s.attribution(activity)) else {
-                if activity == 0 {
-                    return Err(String::from("the scheduler server answered no activity"));
-                }
-                break;
-            };
-            let _ = writeln!(
-                out,
-                "{activity:>8} {:>12} {:>12} {:>9}/{:<6} {:>7}",
-                at.consumed_us, at.direct_us, usage.budget_us, usage.period_us, usage.threads
-            );
+        let Some(clock) = self.clock.as_deref_mut() else {
+            let _ = writeln!(out, "top: no clock (this shell has no timer server)");
+            return Ok(());
+        };
+        let refused = |e| format!("the scheduler server refused: {e:?}");
+        let unread = || String::from("the timer server could not be read");
+        let start = clock.now_us().ok_or_else(unread)?;
+        let mut before = Box::<Snapshot>::default();
+        before.retake(s, start).map_err(refused)?;
+        if !clock.sleep_us(TOP_WINDOW_US) {
+            return Err(unread());
         }
+        let end = clock.now_us().ok_or_else(unread)?;
+        let mut now = Box::<Snapshot>::default();
+        now.retake(s, end).map_err(refused)?;
+        let _ = write_table(out, 1, &before, &now);
         Ok(())
     }
 

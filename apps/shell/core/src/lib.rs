@@ -12,7 +12,7 @@ extern crate alloc;
 pub mod exec;
 pub mod parse;
 
-pub use exec::{Flow, Shell};
+pub use exec::{Clock, Flow, Shell};
 pub use parse::{parse, Command, ParseError, PidRef};
 
 /// What the shell runs when its starter asks for a script (a nonzero

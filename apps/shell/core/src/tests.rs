@@ -224,7 +224,7 @@ fn run_ps_kill_and_wait_print_what_the_server_said() {
     );
     assert!(out.contains("      1  running  hello"), "{out}");
     assert!(
-        out.contains("killed pid 1 (1 process(es)): teardown 5000 ticks against a deadline of 10000 instructions: within its deadline (50.0%)"),
+        out.contains("killed pid 1 (1 process(es)): teardown 5000 counter ticks (instructions under -icount) against a deadline of 10000 instructions: within its deadline (50.0%)"),
         "{out}"
     );
     assert!(out.contains("pid 2 exited with status 0"), "{out}");

@@ -6,6 +6,7 @@
 //! plot shows both against N, log-log, one chart per kind, in
 //! `target/bench/teardown-figure2-<arch>.svg`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -33,11 +34,14 @@ pub struct Figure2Row {
     pub ratio: f64,
 }
 
+/// Samples by (the kind's place in the run, whether one by one, N).
+type Ticks = BTreeMap<(usize, bool, u64), Vec<u64>>;
+
 /// The rows of the `fig2-` samples, kinds in the order the run made them,
 /// N rising; a kind and N measured only one way is left out.
 pub fn rows(samples: &[Sample]) -> Vec<Figure2Row> {
     let mut kinds: Vec<&str> = Vec::new();
-    let mut ticks: Vec<((&str, bool, u64), Vec<u64>)> = Vec::new();
+    let mut ticks = Ticks::new();
     for s in samples {
         let Some(rest) = s.name.strip_prefix(PREFIX) else {
             continue;
@@ -47,43 +51,27 @@ pub fn rows(samples: &[Sample]) -> Vec<Figure2Row> {
             (None, Some(kind)) => (kind, false),
             (None, None) => continue,
         };
-        if !kinds.contains(&kind) {
+        let place = kinds.iter().position(|&k| k == kind).unwrap_or_else(|| {
             kinds.push(kind);
-        }
-        let key = (kind, each, s.n);
-        match ticks.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(s.ticks),
-            None => ticks.push((key, vec![s.ticks])),
-        }
+            kinds.len() - 1
+        });
+        ticks.entry((place, each, s.n)).or_default().push(s.ticks);
     }
-    let of = |key| {
-        ticks
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| median(v))
-    };
-    let mut out = Vec::new();
-    for kind in kinds {
-        let mut ns: Vec<u64> = ticks
-            .iter()
-            .filter(|((k, _, _), _)| *k == kind)
-            .map(|((_, _, n), _)| *n)
-            .collect();
-        ns.sort_unstable();
-        ns.dedup();
-        for n in ns {
-            if let (Some(each), Some(group)) = (of((kind, true, n)), of((kind, false, n))) {
-                out.push(Figure2Row {
-                    kind: kind.to_string(),
-                    n,
-                    each,
-                    group,
-                    ratio: each / group.max(1.0),
-                });
-            }
-        }
-    }
-    out
+    ticks
+        .iter()
+        .filter(|((_, each, _), _)| *each)
+        .filter_map(|(&(place, _, n), one_by_one)| {
+            let group = median(ticks.get(&(place, false, n))?);
+            let each = median(one_by_one);
+            Some(Figure2Row {
+                kind: kinds[place].to_string(),
+                n,
+                each,
+                group,
+                ratio: each / group.max(1.0),
+            })
+        })
+        .collect()
 }
 
 /// Each kind's row at its largest N.

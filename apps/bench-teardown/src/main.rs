@@ -6,15 +6,20 @@
 //! It prints `BENCH reclaim-<kind> <N> <ticks>` per sample and the kernel's
 //! longest stretch between preemption points during that revoke as
 //! `BENCH reclaim-<kind>-longest-stretch <N> <instructions>`; the build tool
-//! turns them into the per-object cost table. Then it starts the process
-//! server and spawns and kills a thousand processes ([`processes`]), each
-//! kill's measured teardown beside its declared deadline.
+//! turns them into the per-object cost table. The paper's Figure 2 follows
+//! ([`figure2`]): the same groups torn down object by object, one cap
+//! delete each, against one revoke. Then it starts the process server,
+//! times its quota charge ([`quota`]), and spawns and kills a thousand
+//! processes ([`processes`]), each kill's measured teardown beside its
+//! declared deadline.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod figure2;
 mod processes;
+mod quota;
 mod reclaim;
 
 use keel_abi::vspace::VmAttributes;
@@ -64,10 +69,14 @@ pub(crate) fn make(
 
 /// Where the mapped kinds are mapped in the root VSpace: one level-0 entry
 /// whose PageUpperDirectory (made outside the group) holds, per 1 GiB,
-/// the PageDirectories the kinds below it need.
+/// the PageDirectories the kinds below it need: small pages in the first
+/// GiB, large pages in the second, the group's page tables in the third
+/// and fourth, its page directories from the fifth on.
 pub(crate) const REGION: u64 = 0x0000_2000_0000_0000;
 /// One GiB.
 pub(crate) const GIB: u64 = 1 << 30;
+/// A large page, and what one PageTable maps: 2 MiB.
+pub(crate) const LARGE_PAGE: u64 = 1 << 21;
 /// Where the group's PageUpperDirectories go, one level-0 entry each.
 pub(crate) const UPPER_REGION: u64 = 0x0000_3000_0000_0000;
 
@@ -79,14 +88,14 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
     let mut slots = Slots(boot_info.empty.start);
     let group = make(big, &mut slots, ObjectType::Untyped, 25, "the group")?;
     // The paging structures outside the group: a PageUpperDirectory for the
-    // region, PageDirectories for its first three GiB (small pages, large
-    // pages, the group's page tables) and a PageTable for the small pages.
+    // region, PageDirectories for its first four GiB (small pages, large
+    // pages, the group's page tables) and PageTables for 1,024 small pages.
     let upper = make(big, &mut slots, ObjectType::PageUpperDirectory, 0, "upper")?;
     at(
         "map upper",
         cap::<PageUpperDirectory>(upper).page_table_map(VSPACE, REGION, VmAttributes::DEFAULT),
     )?;
-    for g in 0..3 {
+    for g in 0..4 {
         let pd = make(big, &mut slots, ObjectType::PageDirectory, 0, "directory")?;
         at(
             "map directory",
@@ -97,11 +106,17 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
             ),
         )?;
     }
-    let pt = make(big, &mut slots, ObjectType::PageTable, 0, "table")?;
-    at(
-        "map table",
-        cap::<PageTable>(pt).page_table_map(VSPACE, REGION, VmAttributes::DEFAULT),
-    )?;
+    for t in 0..2 {
+        let pt = make(big, &mut slots, ObjectType::PageTable, 0, "table")?;
+        at(
+            "map table",
+            cap::<PageTable>(pt).page_table_map(
+                VSPACE,
+                REGION + t * LARGE_PAGE,
+                VmAttributes::DEFAULT,
+            ),
+        )?;
+    }
     let outside = reclaim::Outside::make(big, &mut slots)?;
     let first = slots.take(reclaim::MOST_OBJECTS);
     let bench = reclaim::Bench {
@@ -112,5 +127,6 @@ fn run(boot_info: &'static BootInfo) -> Step<()> {
         scratch: slots.take(1),
     };
     bench.run_all()?;
-    processes::run(boot_info, big, &mut slots)
+    bench.run_figure2()?;
+    processes::run(boot_info, big, &mut slots, overhead)
 }

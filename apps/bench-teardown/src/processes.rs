@@ -41,8 +41,15 @@ const INIT_SLOTS: u64 = 128;
 /// for the largest mix.
 const MIX_QUOTA_CHARGES: u64 = 4;
 
-/// Runs the spawn/kill cycles with the process server made from `from`.
-pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut Slots) -> Step<()> {
+/// Runs the process server made from `from`: the quota charge's rounds
+/// ([`crate::quota`]), then the spawn/kill cycles. `overhead` is the
+/// counter's own.
+pub(crate) fn run(
+    boot_info: &'static BootInfo,
+    from: Cap<Untyped>,
+    slots: &mut Slots,
+    overhead: u64,
+) -> Step<()> {
     let archive = Archive::parse(keel_rt::boot_archive(boot_info))
         .map_err(|_| failed("the boot archive", Error::InvalidArgument))?;
     let server = described(&archive, "process")
@@ -76,6 +83,7 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
         .wait(exiting.pid)
         .map_err(|e| Failure::new(alloc::format!("wait for the exiting spawnee: {e:?}")))?;
     let initial = exiting.charged;
+    crate::quota::run(&system, &mut client, slots, overhead)?;
     // A process blocked in Send made one endpoint besides what it was
     // spawned with, one blocked in Recv an endpoint and a Reply object: its
     // quota is exactly that, so its deadline is as tight as the table
@@ -111,7 +119,11 @@ pub(crate) fn run(boot_info: &'static BootInfo, from: Cap<Untyped>, slots: &mut 
 }
 
 /// Spawns keel-spawnee with `argument` and `quota`.
-fn spawn(c: &mut ProcessClient<EndpointClient>, argument: u64, quota: u64) -> Step<Spawned> {
+pub(crate) fn spawn(
+    c: &mut ProcessClient<EndpointClient>,
+    argument: u64,
+    quota: u64,
+) -> Step<Spawned> {
     let args = SpawnArgs {
         memory: GROUP,
         quota,

@@ -3,7 +3,7 @@
 //! threads blocked in an endpoint's queue, contexts configured, frames and
 //! paging structures mapped, VSpaces holding an ASID, CNode slots full.
 
-use crate::{cap, make, Slots, GIB, REGION, UPPER_REGION};
+use crate::{cap, make, Slots, GIB, LARGE_PAGE, REGION, UPPER_REGION};
 use keel_abi::object::{MIN_SCHED_CONTEXT_BITS, RETYPE_FAN_OUT_LIMIT};
 use keel_abi::vspace::VmAttributes;
 use keel_abi::{CapRights, ObjectType};
@@ -27,9 +27,8 @@ pub(crate) const MOST_OBJECTS: u64 = 1024;
 const SLOT_ROW_RADIX: u64 = 10;
 /// The radix of the CNodes of the `cnode` row (their slots stay empty).
 const CNODE_ROW_RADIX: u64 = 1;
-/// A small page and a large page.
+/// A small page.
 const PAGE: u64 = 1 << 12;
-const LARGE_PAGE: u64 = 1 << 21;
 
 /// What the rows use that is not in the group: an endpoint for the
 /// blocked threads and the CNode slots' copies, and the context each
@@ -73,7 +72,7 @@ fn configure(sc: Cap<SchedContext>) -> Step<()> {
 
 /// A row: the objects it fills the group with, and the N it is run at.
 #[derive(Clone, Copy)]
-enum Row {
+pub(crate) enum Row {
     Empty,
     Plain(ObjectType, &'static str),
     ConfiguredContext,
@@ -115,7 +114,7 @@ const VSPACE_ROW: (Row, &[u64]) = (Row::AssignedVSpace, &[1, 16, 64]);
 
 impl Row {
     /// The name after `reclaim-` in the row's lines.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Row::Empty => "empty",
             Row::Plain(_, name) => name,
@@ -149,7 +148,7 @@ impl Bench {
         for (row, ns) in ROWS.iter().chain(core::iter::once(&VSPACE_ROW)) {
             for &n in *ns {
                 for _ in 0..RUNS {
-                    self.fill(*row, n)?;
+                    self.fill(*row, n, 0)?;
                     self.time_revoke(*row, n)?;
                 }
             }
@@ -159,42 +158,50 @@ impl Bench {
 
     /// Times the revoke of the group and reads the longest stretch.
     fn time_revoke(&self, row: Row, n: u64) -> Step<()> {
-        let group = CNODE.absolute_cptr(self.group.cptr());
         at("stretch reset", DEBUG.debug_longest_kernel_stretch())?;
-        let t0 = cycle_counter();
-        let result = group.revoke();
-        let t1 = cycle_counter();
-        at("revoke the group", result)?;
+        let ticks = self.timed_revoke()?;
         let stretch = at("stretch", DEBUG.debug_longest_kernel_stretch())?;
-        let ticks = (t1 - t0).saturating_sub(self.overhead);
         let name = row.name();
         println!("BENCH reclaim-{name} {n} {ticks}");
         println!("BENCH reclaim-{name}-longest-stretch {n} {stretch}");
         Ok(())
     }
 
+    /// The revoke of the group, in counter ticks.
+    pub(crate) fn timed_revoke(&self) -> Step<u64> {
+        let group = CNODE.absolute_cptr(self.group.cptr());
+        let t0 = cycle_counter();
+        let result = group.revoke();
+        let t1 = cycle_counter();
+        at("revoke the group", result)?;
+        Ok((t1 - t0).saturating_sub(self.overhead))
+    }
+
     /// Retypes `n` objects of `ty` from the group into the root slots from
-    /// `first` on.
-    fn retype(&self, ty: ObjectType, size_bits: u64, n: u64) -> Step<()> {
+    /// `first + from` on.
+    fn retype(&self, ty: ObjectType, size_bits: u64, n: u64, from: u64) -> Step<()> {
         let here = CNODE.absolute_cptr_with_depth(0, 0);
         let mut made = 0;
         while made < n {
             let k = (n - made).min(RETYPE_FAN_OUT_LIMIT);
+            let to = self.first + from + made;
             at(
                 "retype into the group",
-                self.group
-                    .untyped_retype(ty, size_bits, &here, self.first + made, k),
+                self.group.untyped_retype(ty, size_bits, &here, to, k),
             )?;
             made += k;
         }
         Ok(())
     }
 
-    /// Fills the group for `row` with `n` objects in their dearest state.
-    fn fill(&self, row: Row, n: u64) -> Step<()> {
+    /// Fills the group for `row` with `n` objects in their dearest state,
+    /// the `i`-th in root slot `first + from + i` (mapped kinds at their
+    /// `from + i`-th place).
+    pub(crate) fn fill(&self, row: Row, n: u64, from: u64) -> Step<()> {
         let rw = CapRights::READ.union(CapRights::WRITE);
         let attrs = VmAttributes::DEFAULT;
-        let each = |i: u64| self.first + i;
+        let each = |i: u64| self.first + from + i;
+        let place = |i: u64| from + i;
         match row {
             Row::Empty => Ok(()),
             Row::Plain(ty, _) => {
@@ -203,19 +210,20 @@ impl Bench {
                 } else {
                     0
                 };
-                self.retype(ty, size, n)
+                self.retype(ty, size, n, from)
             }
             Row::ConfiguredContext => {
                 self.retype(
                     ObjectType::SchedContext,
                     u64::from(MIN_SCHED_CONTEXT_BITS),
                     n,
+                    from,
                 )?;
                 (0..n).try_for_each(|i| configure(cap(each(i))))
             }
             Row::CNodeSlot => {
-                self.retype(ObjectType::CNode, SLOT_ROW_RADIX, 1)?;
-                let cnode = cap::<CNode>(self.first);
+                self.retype(ObjectType::CNode, SLOT_ROW_RADIX, 1, from)?;
+                let cnode = cap::<CNode>(each(0));
                 let endpoint = CNODE.absolute_cptr(CPtr::from_bits(self.outside.endpoint));
                 (0..n).try_for_each(|i| {
                     let dst = cnode.absolute_cptr_with_depth(i, SLOT_ROW_RADIX);
@@ -227,7 +235,7 @@ impl Bench {
                     untyped: self.group,
                     cnode: CNODE,
                     cnode_depth: 64,
-                    first: self.first,
+                    first: each(0),
                     object: self.outside.endpoint,
                     scratch: self.scratch,
                     context: self.outside.context,
@@ -236,44 +244,44 @@ impl Bench {
                 park(&room, Waiting::Endpoint, n, self.outside.endpoint)
             }
             Row::MappedSmallPage => {
-                self.retype(ObjectType::SmallPage, 0, n)?;
+                self.retype(ObjectType::SmallPage, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     let page = cap::<SmallPage>(each(i));
                     at(
                         "map a page",
-                        page.frame_map(VSPACE, REGION + i * PAGE, rw, attrs),
+                        page.frame_map(VSPACE, REGION + place(i) * PAGE, rw, attrs),
                     )
                 })
             }
             Row::MappedLargePage => {
-                self.retype(ObjectType::LargePage, 0, n)?;
+                self.retype(ObjectType::LargePage, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     let page = cap::<LargePage>(each(i));
-                    let at_ = REGION + GIB + i * LARGE_PAGE;
+                    let at_ = REGION + GIB + place(i) * LARGE_PAGE;
                     at("map a large page", page.frame_map(VSPACE, at_, rw, attrs))
                 })
             }
             Row::MappedPageTable => {
-                self.retype(ObjectType::PageTable, 0, n)?;
+                self.retype(ObjectType::PageTable, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     let table = cap::<PageTable>(each(i));
-                    let at_ = REGION + 2 * GIB + i * LARGE_PAGE;
+                    let at_ = REGION + 2 * GIB + place(i) * LARGE_PAGE;
                     at("map a table", table.page_table_map(VSPACE, at_, attrs))
                 })
             }
             Row::MappedPageDirectory => {
-                self.retype(ObjectType::PageDirectory, 0, n)?;
+                self.retype(ObjectType::PageDirectory, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     let dir = cap::<PageDirectory>(each(i));
-                    let at_ = REGION + (3 + i) * GIB;
+                    let at_ = REGION + (4 + place(i)) * GIB;
                     at("map a directory", dir.page_table_map(VSPACE, at_, attrs))
                 })
             }
             Row::MappedPageUpperDirectory => {
-                self.retype(ObjectType::PageUpperDirectory, 0, n)?;
+                self.retype(ObjectType::PageUpperDirectory, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     let upper = cap::<PageUpperDirectory>(each(i));
-                    let at_ = UPPER_REGION + i * 512 * GIB;
+                    let at_ = UPPER_REGION + place(i) * 512 * GIB;
                     at(
                         "map an upper directory",
                         upper.page_table_map(VSPACE, at_, attrs),
@@ -281,7 +289,7 @@ impl Bench {
                 })
             }
             Row::AssignedVSpace => {
-                self.retype(ObjectType::VSpace, 0, n)?;
+                self.retype(ObjectType::VSpace, 0, n, from)?;
                 (0..n).try_for_each(|i| {
                     at(
                         "assign an ASID",

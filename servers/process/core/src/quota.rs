@@ -74,12 +74,36 @@ impl Quota {
         Ok(())
     }
 
-    /// Charges the cost of `count` objects of `kind` (retype argument
-    /// `size_bits`) from `table`, and returns it.
+    /// The cost of `count` objects of `kind` (retype argument `size_bits`)
+    /// from `table`, if it fits in what is left; nothing is charged. An
+    /// allocation is admitted before its objects are made and charged
+    /// ([`Quota::charge`]) once they are, so a failed retype costs nothing.
     ///
     /// # Errors
-    /// As [`CostTable::cost`] and [`Quota::charge`]; nothing is charged on
-    /// an error.
+    /// As [`CostTable::cost`], and [`QuotaError::Exceeded`] when the cost
+    /// does not fit.
+    pub fn admit(
+        &self,
+        table: &CostTable,
+        kind: ObjectType,
+        size_bits: u64,
+        count: u64,
+    ) -> Result<u64, QuotaError> {
+        let cost = table.cost(kind, size_bits, count)?;
+        match cost > self.left() {
+            true => Err(QuotaError::Exceeded {
+                asked: cost,
+                left: self.left(),
+            }),
+            false => Ok(cost),
+        }
+    }
+
+    /// Admits and charges the cost of `count` objects of `kind` (retype
+    /// argument `size_bits`) from `table`, and returns it.
+    ///
+    /// # Errors
+    /// As [`Quota::admit`]; nothing is charged on an error.
     pub fn charge_objects(
         &mut self,
         table: &CostTable,
@@ -87,7 +111,7 @@ impl Quota {
         size_bits: u64,
         count: u64,
     ) -> Result<u64, QuotaError> {
-        let cost = table.cost(kind, size_bits, count)?;
+        let cost = self.admit(table, kind, size_bits, count)?;
         self.charge(cost)?;
         Ok(cost)
     }

@@ -68,6 +68,33 @@ fn a_charge_past_the_quota_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn admission_checks_without_charging() {
+    let t = table();
+    let mut q = Quota::new(1_000);
+    // Admitted as often as asked: nothing is charged until `charge`.
+    for _ in 0..3 {
+        assert_eq!(q.admit(&t, ObjectType::Tcb, 0, 5), Ok(1_000));
+    }
+    assert_eq!(q.charged(), 0);
+    assert_eq!(
+        q.admit(&t, ObjectType::Tcb, 0, 6),
+        Err(QuotaError::Exceeded {
+            asked: 1_200,
+            left: 1_000
+        })
+    );
+    assert_eq!(
+        q.admit(&t, ObjectType::CNode, 0, 1),
+        Err(QuotaError::Cost(CostError::BadSize))
+    );
+    let cost = q.admit(&t, ObjectType::Tcb, 0, 4).unwrap();
+    assert_eq!(q.charge(cost), Ok(()));
+    assert_eq!(q.left(), 200);
+    assert_eq!(q.admit(&t, ObjectType::Tcb, 0, 1), Ok(200));
+    assert!(q.admit(&t, ObjectType::Tcb, 0, 2).is_err());
+}
+
+#[test]
 fn the_deadline_is_the_fixed_part_and_the_whole_quota() {
     let t = table();
     assert_eq!(Quota::new(1_000).deadline(&t), Some(6_000));

@@ -4,7 +4,6 @@
 
 use super::{ended_of, quota_error, Server, Wait};
 use keel_abi::{Error, ObjectType};
-use keel_process_core::quota::QuotaError;
 use keel_process_core::table::State;
 use keel_protocols::cap::{Endpoint as EndpointKind, Granted, Notification as NotificationKind};
 use keel_protocols::process::{
@@ -100,16 +99,13 @@ impl ProcessServer for Server<'_> {
             .process_of(caller.badge.client().get())
             .ok_or(ProcessError::NotAProcess)?;
         let kind = ObjectType::try_from(kind).map_err(|_| ProcessError::BadArgument)?;
-        let cost = self
-            .costs
-            .cost(kind, size_bits, 1)
-            .map_err(|e| quota_error(QuotaError::Cost(e)))?;
         let base = self.base(pid);
         let p = self.table.get_mut(pid).ok_or(ProcessError::NotAProcess)?;
         let r = &mut p.record;
-        if cost > r.quota.left() {
-            return Err(ProcessError::QuotaExceeded);
-        }
+        let cost = r
+            .quota
+            .admit(&self.costs, kind, size_bits, 1)
+            .map_err(quota_error)?;
         if r.next_slot >= r.slots {
             return Err(ProcessError::Full);
         }

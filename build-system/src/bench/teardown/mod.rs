@@ -19,8 +19,11 @@
 //! app then spawns a thousand processes through the process server (random
 //! object mixes, or blocked in Send or Recv) and kills each: `kills` holds
 //! every measured teardown beside its declared deadline, and the summary
-//! the share that met it. The quota's overhead on allocation is not
-//! measured yet (`null`).
+//! the share that met it. The paper's Figure 2 ([`figure2`]: each object's
+//! cap deleted in turn against one group revoke, per kind and N) goes in
+//! `figure2` and `target/bench/teardown-figure2-<arch>.svg`; the quota
+//! charge's share of an allocation through the process server ([`quota`])
+//! in `quota` and the summary's `quota_overhead_percent`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +35,12 @@ use super::app::{run_icount, summarise, AppBenchArgs, Sample};
 use super::linux::{self, ObjectKind, TeardownBaseline};
 use super::plot::{Chart, Figure, Format, LineChart, Scale, Series};
 use super::Measurement;
+
+pub mod figure2;
+pub mod quota;
+
+use figure2::Figure2Row;
+use quota::QuotaOverhead;
 
 /// The row of a revoke of the empty group.
 const EMPTY: &str = "empty";
@@ -140,8 +149,9 @@ fn kills(samples: &[Sample]) -> Option<Kills> {
     })
 }
 
-/// The figures the issue asks for. Those this bench cannot measure yet are
-/// `None` (see the module's description).
+/// The figures the issue asks for. Those a run could not measure are `None`
+/// (the Linux ratios without the Linux baseline, the rest when the run
+/// lacked their rows).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
     /// The worst kind's per-object slope, Keel over Linux.
@@ -150,7 +160,8 @@ pub struct Summary {
     pub fixed_over_linux: Option<f64>,
     /// Spawned processes whose teardown met the declared deadline.
     pub deadline_met_percent: Option<f64>,
-    /// Instructions the quota charges add to allocation, in percent.
+    /// Instructions the quota charge adds to an allocation through the
+    /// process server, in percent: the median over the rounds.
     pub quota_overhead_percent: Option<f64>,
     /// The largest longest-stretch growth of any kind.
     pub longest_stretch_growth: f64,
@@ -171,6 +182,10 @@ pub struct TeardownReport {
     pub kinds: Vec<KindCost>,
     /// The spawned processes' teardowns, when the run had them.
     pub kills: Option<Kills>,
+    /// Figure 2: each kind at each N, object by object and by one revoke.
+    pub figure2: Vec<Figure2Row>,
+    /// The quota charge against the allocation, when the run had it.
+    pub quota: Option<QuotaOverhead>,
     /// The Linux kernel compared with, if its baseline was there.
     pub linux_kernel: Option<String>,
     /// Keel's kinds beside their Linux counterparts.
@@ -230,7 +245,11 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<TeardownReport> {
     let rows = rows(samples);
     let reclaim_rows: Vec<Sample> = samples
         .iter()
-        .filter(|s| !s.name.starts_with("kill-"))
+        .filter(|s| {
+            !["kill-", figure2::PREFIX, "quota-"]
+                .iter()
+                .any(|p| s.name.starts_with(p))
+        })
         .map(|s| Sample {
             name: s.name.clone(),
             n: s.n,
@@ -238,6 +257,7 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<TeardownReport> {
         })
         .collect();
     let kills = kills(samples);
+    let quota = quota::overhead(samples);
     let Some(empty) = rows.get(EMPTY).and_then(|by_n| by_n.get(&0)) else {
         bail!("the run has no reclaim-{EMPTY} row");
     };
@@ -276,13 +296,15 @@ pub fn report_from(samples: &[Sample], accel: &str) -> Result<TeardownReport> {
             deadline_met_percent: kills
                 .as_ref()
                 .map(|k| 100.0 * k.met as f64 / k.processes as f64),
-            quota_overhead_percent: None,
+            quota_overhead_percent: quota.as_ref().map(|q| q.percent_median),
             longest_stretch_growth,
         },
         revoke_fixed,
         per_cnode_slot,
         kinds,
         kills,
+        figure2: figure2::rows(samples),
+        quota,
         linux_kernel: None,
         linux_pairs: Vec::new(),
         measurements: summarise(&reclaim_rows, "instructions", accel),
@@ -414,6 +436,10 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
                 k.processes, k.met, k.tightness_median, k.tightness_max, k.measured_median
             );
         }
+        figure2::print(arch.name(), &r.figure2);
+        if let Some(q) = &r.quota {
+            quota::print(arch.name(), q);
+        }
         if let Some(kernel) = &r.linux_kernel {
             println!("\nagainst Linux {kernel} (median instructions per object):");
             for p in &r.linux_pairs {
@@ -431,89 +457,12 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "\nthe table for servers/process/core/src/calibrated.rs ({arch}):\n{}",
             table_source(&r)
         );
+        std::fs::create_dir_all(root.join("target/bench"))?;
+        figure2::write_plot(root, arch.name(), &r.figure2)?;
         let chart = figure(arch.name(), &r);
         Ok((r, chart))
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bench::app::parse_sample;
-
-    fn samples(lines: &[&str]) -> Vec<Sample> {
-        lines.iter().filter_map(|l| parse_sample(l)).collect()
-    }
-
-    #[test]
-    fn costs_bound_every_sample() {
-        let mut lines = vec![
-            "BENCH reclaim-empty 0 1000".to_string(),
-            "BENCH reclaim-empty 0 1200".to_string(),
-            "BENCH reclaim-cnode-slot 1 1500".to_string(),
-            "BENCH reclaim-cnode-slot 1024 52_100".replace('_', ""),
-        ];
-        for (row, _) in KINDS {
-            lines.push(format!("BENCH reclaim-{row} 1 1600"));
-            lines.push(format!("BENCH reclaim-{row} 16 3000"));
-            lines.push(format!("BENCH reclaim-{row} 16 4300"));
-            lines.push(format!("BENCH reclaim-{row}-longest-stretch 1 400"));
-            lines.push(format!("BENCH reclaim-{row}-longest-stretch 16 440"));
-        }
-        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let r = report_from(&samples(&lines), "tcg-icount").unwrap();
-        assert_eq!(r.revoke_fixed, 1200);
-        // Median empty 1100: N = 1 gives 500, N = 16 gives (4300 - 1100) / 16 = 200.
-        assert!(r.kinds.iter().all(|k| k.per_object == 500));
-        // (52100 - 1100) / 1024, rounded up.
-        assert_eq!(r.per_cnode_slot, 50);
-        assert!((r.summary.longest_stretch_growth - 1.1).abs() < 1e-9);
-        assert_eq!(r.summary.deadline_met_percent, None);
-        let mut with_kills = lines.clone();
-        with_kills.extend([
-            "BENCH kill-measured 0 900",
-            "BENCH kill-deadline 0 1000",
-            "BENCH kill-measured 1 1100",
-            "BENCH kill-deadline 1 1000",
-        ]);
-        let k = report_from(&samples(&with_kills), "tcg-icount").unwrap();
-        assert_eq!(k.summary.deadline_met_percent, Some(50.0));
-        let kills = k.kills.unwrap();
-        assert_eq!((kills.processes, kills.met), (2, 1));
-        assert!((kills.tightness_max - 1.1).abs() < 1e-9);
-        assert!(k.measurements.iter().all(|m| !m.name.starts_with("kill-")));
-        let src = table_source(&r);
-        assert!(src.starts_with("CostTable::new(\n    1200,"));
-        assert!(src.contains("cost(500, 50), // CNode"));
-        assert_eq!(src.matches("cost(").count(), 13);
-    }
-
-    #[test]
-    fn linux_ratios_take_the_medians() {
-        let mut lines = vec!["BENCH reclaim-empty 0 1000".to_string()];
-        lines.push("BENCH reclaim-cnode-slot 4 2000".into());
-        for (row, _) in KINDS {
-            lines.push(format!("BENCH reclaim-{row} 10 3000"));
-        }
-        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let mut r = report_from(&samples(&lines), "tcg-icount").unwrap();
-        let linux: TeardownBaseline = serde_json::from_str(
-            r#"{"kernel": "6.1", "fixed": 50000.0, "kinds": [
-                {"kind": "eventfd", "per_object": 100.0, "intercept": 0.0, "points": []},
-                {"kind": "thread", "per_object": 2000.0, "intercept": 0.0, "points": []}]}"#,
-        )
-        .unwrap();
-        compare(&mut r, &linux);
-        // Every kind's slope is (3000 - 1000) / 10 = 200.
-        assert_eq!(r.linux_pairs.len(), 2);
-        assert_eq!(r.summary.per_object_over_linux_max, Some(2.0));
-        assert_eq!(r.summary.fixed_over_linux, Some(0.02));
-    }
-
-    #[test]
-    fn a_missing_row_is_an_error() {
-        let s = samples(&["BENCH reclaim-empty 0 1000", "BENCH reclaim-tcb 1 2000"]);
-        let e = report_from(&s, "tcg-icount").unwrap_err().to_string();
-        assert!(e.contains("reclaim-endpoint"), "{e}");
-    }
-}
+mod tests;

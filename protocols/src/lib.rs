@@ -12,7 +12,7 @@
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`], [`init`], [`memory`], [`mm_master`], [`process`],
-//! [`scheduler`], [`serial`], [`timer`]); [`accounting`] holds the
+//! [`relocation`], [`scheduler`], [`serial`], [`timer`]); [`accounting`] holds the
 //! consumption records every server keeps per activity, and [`recorded`]
 //! keeps them for any server's service.
 #![no_std]
@@ -36,6 +36,7 @@ pub mod mm_master;
 pub mod process;
 pub mod recorded;
 pub mod registers;
+pub mod relocation;
 pub mod scheduler;
 pub mod serial;
 pub mod server;
@@ -57,7 +58,7 @@ pub type List<T, const N: usize> = heapless::Vec<T, N>;
 
 /// Every protocol's id: requests carry it in their label, so no two
 /// protocols may share one (checked when the crate is built).
-pub const PROTOCOL_IDS: [(u16, &str); 9] = [
+pub const PROTOCOL_IDS: [(u16, &str); 10] = [
     (console::PROTOCOL, "console"),
     (init::PROTOCOL, "init"),
     (scheduler::PROTOCOL, "scheduler"),
@@ -67,6 +68,7 @@ pub const PROTOCOL_IDS: [(u16, &str); 9] = [
     (memory::PROTOCOL, "memory"),
     (process::PROTOCOL, "process"),
     (mm_master::PROTOCOL, "mm-master"),
+    (relocation::PROTOCOL, "relocation"),
 ];
 
 const _: () = {

@@ -47,6 +47,7 @@ mod devices;
 mod managers;
 mod memory;
 mod process;
+mod relocation;
 mod start;
 pub mod supervise;
 
@@ -175,8 +176,8 @@ pub struct Supervised {
     devices: devices::Devices,
     /// Init's admin cap to it is minted (a server init commands).
     admin_minted: bool,
-    /// A memory client's slave (its index), while it runs.
-    slave: Option<usize>,
+    /// A memory client's slaves, while it runs.
+    memory: Option<managers::MemoryLink>,
 }
 
 /// A described system being started and supervised.
@@ -235,7 +236,7 @@ impl<'a> System<'a> {
                 arg: 0,
                 devices,
                 admin_minted: false,
-                slave: None,
+                memory: None,
             });
         }
         let mut region_frames = Vec::with_capacity(manifest.regions.len());

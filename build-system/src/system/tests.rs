@@ -82,8 +82,20 @@ fn the_repository_system_toml_is_valid() {
         .collect();
     assert_eq!(
         started,
-        ["serial", "console", "timer", "hello", "hello-again"]
+        [
+            "serial",
+            "console",
+            "timer",
+            "hello",
+            "hello-again",
+            "mm-slave",
+            "mm-slave-1",
+            "mm-master"
+        ]
     );
+    let memory = s.memory.as_ref().expect("the default system has memory managers");
+    assert_eq!(memory.slaves.len(), 2);
+    assert_eq!(memory.clients.len(), 2, "both apps get their heap through them");
     assert_eq!(
         s.connections.len(),
         3,

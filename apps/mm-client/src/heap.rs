@@ -33,7 +33,10 @@ pub fn growth(m: &mut Memory) -> Result<(), u32> {
     drop(words);
     drop(boxed);
     let again: Vec<u64> = (0..GROWTH_BYTES as u64 / 8).collect();
-    check(again[GROWTH_BYTES / 8 - 1] == GROWTH_BYTES as u64 / 8 - 1, 68)?;
+    check(
+        again[GROWTH_BYTES / 8 - 1] == GROWTH_BYTES as u64 / 8 - 1,
+        68,
+    )?;
     check(keel_rt::heap_size() == grown, 69)?;
     check(m.usage().map_err(|_| 64u32)?.client_pages == pages, 70)
 }

@@ -93,9 +93,16 @@ fn the_repository_system_toml_is_valid() {
             "mm-master"
         ]
     );
-    let memory = s.memory.as_ref().expect("the default system has memory managers");
+    let memory = s
+        .memory
+        .as_ref()
+        .expect("the default system has memory managers");
     assert_eq!(memory.slaves.len(), 2);
-    assert_eq!(memory.clients.len(), 2, "both apps get their heap through them");
+    assert_eq!(
+        memory.clients.len(),
+        2,
+        "both apps get their heap through them"
+    );
     assert_eq!(
         s.connections.len(),
         3,

@@ -211,7 +211,8 @@ impl System<'_> {
     pub(crate) fn mint_fault_endpoint(&self, index: usize, slave: usize) -> Result<(), InitError> {
         let (endpoint, badge) = self.client_badge(index, slave)?;
         let cnode = init_thread::CNODE;
-        let fault_ep = cnode.absolute_cptr(CPtr::from_bits(self.programs[index].block + MM_FAULT_EP));
+        let fault_ep =
+            cnode.absolute_cptr(CPtr::from_bits(self.programs[index].block + MM_FAULT_EP));
         let _ = fault_ep.delete();
         fault_ep
             .mint(

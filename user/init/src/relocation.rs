@@ -76,7 +76,11 @@ impl System<'_> {
             .memory
             .clone()
             .ok_or(RelocationError::NotAClient)?;
-        let m = self.manifest.memory.as_ref().ok_or(RelocationError::NotAClient)?;
+        let m = self
+            .manifest
+            .memory
+            .as_ref()
+            .ok_or(RelocationError::NotAClient)?;
         let slaves = m.slaves.clone();
         let from = slaves
             .iter()

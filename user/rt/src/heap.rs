@@ -48,12 +48,14 @@ struct Arena<const N: usize>(UnsafeCell<[MaybeUninit<u8>; N]>);
 // which the lock serialises.
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
-static BOOTSTRAP: Arena<BOOTSTRAP_SIZE> = Arena(UnsafeCell::new([MaybeUninit::uninit(); BOOTSTRAP_SIZE]));
+static BOOTSTRAP: Arena<BOOTSTRAP_SIZE> =
+    Arena(UnsafeCell::new([MaybeUninit::uninit(); BOOTSTRAP_SIZE]));
 
 /// The fixed heap, at HEAP_VADDR (the linker script places `.keel_heap`).
 #[link_section = ".keel_heap"]
-static FIXED: Arena<{ FIXED_HEAP_SIZE as usize }> =
-    Arena(UnsafeCell::new([MaybeUninit::uninit(); FIXED_HEAP_SIZE as usize]));
+static FIXED: Arena<{ FIXED_HEAP_SIZE as usize }> = Arena(UnsafeCell::new(
+    [MaybeUninit::uninit(); FIXED_HEAP_SIZE as usize],
+));
 
 /// Where the main arena's pages come from.
 enum Source {
@@ -212,6 +214,10 @@ fn report(layout: Layout, shortfall: Shortfall) {
 }
 
 /// Hands the heap its bootstrap arena. Called once, first thing at entry.
+/// Never inlined, like [`start_main`]: the entry's frame stays under every
+/// thread's `main` for the program's life, so what these two need on the
+/// stack must not stay there.
+#[inline(never)]
 pub fn init() {
     let bottom = BOOTSTRAP.0.get().cast::<u8>();
     // SAFETY: called once, before any allocation and before the program
@@ -222,20 +228,21 @@ pub fn init() {
 /// Gives the heap its main arena once the program knows how it was
 /// started: grown through the slave whose cap is in `memory` (a memory
 /// client's `memory` connection), else the fixed heap.
+#[inline(never)]
 pub fn start_main(memory: Option<u64>) {
-    let client = memory.and_then(|slot| {
-        let transport = EndpointClient::new(Cap::from_cptr(CPtr::from_bits(slot)), None).ok()?;
-        Some(MemoryClient::new(transport))
-    });
-    ALLOCATOR.with(|h| match client {
-        Some(client) => h.source = Source::Memory(client),
-        None => {
-            let bottom = FIXED.0.get().cast::<u8>();
-            // SAFETY: whoever loaded the program backed the fixed heap's
-            // segment (it is not a memory client), used by nothing else;
-            // called once, before other threads.
-            unsafe { h.main.init(bottom, FIXED_HEAP_SIZE as usize) };
-            h.source = Source::Fixed;
+    ALLOCATOR.with(|h| {
+        let client = memory
+            .and_then(|slot| EndpointClient::new(Cap::from_cptr(CPtr::from_bits(slot)), None).ok());
+        match client {
+            Some(transport) => h.source = Source::Memory(MemoryClient::new(transport)),
+            None => {
+                let bottom = FIXED.0.get().cast::<u8>();
+                // SAFETY: whoever loaded the program backed the fixed
+                // heap's segment (it is not a memory client), used by
+                // nothing else; called once, before other threads.
+                unsafe { h.main.init(bottom, FIXED_HEAP_SIZE as usize) };
+                h.source = Source::Fixed;
+            }
         }
     });
 }

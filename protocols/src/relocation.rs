@@ -49,3 +49,47 @@ protocol! {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback::Loopback;
+    use crate::server::Caller;
+    use crate::wire::{Incoming, OutMessage};
+    use crate::{ActivityId, ClientBadge, ClientId, Rights};
+
+    /// Init as the test sees it: moves client 5 once, to old slot 30.
+    struct Supervisor {
+        moved: bool,
+    }
+
+    impl RelocationServer for Supervisor {
+        fn relocate(&mut self, caller: &Caller) -> Result<u64, RelocationError> {
+            if caller.badge.client().get() != 5 {
+                return Err(RelocationError::NotAClient);
+            }
+            if self.moved {
+                return Err(RelocationError::Stays);
+            }
+            self.moved = true;
+            Ok(30)
+        }
+    }
+
+    #[test]
+    fn relocate_answers_the_old_slot_then_stays() {
+        let mut init = Supervisor { moved: false };
+        let badge = |n| ClientBadge::new(ClientId::new(n).unwrap(), ActivityId(2), Rights::NONE);
+        let mut ask = |n: u16| {
+            let link = Loopback::new(
+                badge(n).bits(),
+                |request: &Incoming, reply: &mut OutMessage| dispatch(&mut init, request, reply),
+                |_| None,
+            );
+            RelocationClient::new(link).relocate()
+        };
+        assert_eq!(ask(4), Err(RelocationError::NotAClient));
+        assert_eq!(ask(5), Ok(30));
+        assert_eq!(ask(5), Err(RelocationError::Stays));
+    }
+}

@@ -39,3 +39,9 @@ pub const MOVED: u64 = 8;
 pub const MOVED_FILL_PAGES: u64 = 200;
 /// Pages of the area the first slave refuses in [`MOVED`].
 pub const MOVED_AREA_PAGES: u64 = 64;
+/// Allocate an area, then ask init to be moved (with one slave it stays:
+/// the pause in which the test crashes the slave); the restarted slave
+/// knows the client again (init attached it) but not its lost area:
+/// `usage` answers with no area, freeing the old one is refused, a new
+/// allocation is served; exit.
+pub const RESTARTED: u64 = 9;

@@ -14,8 +14,11 @@ mod heap;
 
 use keel_mm_client::{
     DELAYED, DIE_HOLDING, HEAP_GROWTH, HEAP_PAST_LIMIT, MANY_AREAS, MOVED, MOVED_AREA_PAGES,
-    MOVED_FILL_PAGES, TOUCH_FREED, WRITE_READ_ONLY,
+    MOVED_FILL_PAGES, RESTARTED, TOUCH_FREED, WRITE_READ_ONLY,
 };
+use keel_protocols::memory::MemoryError;
+use keel_protocols::relocation::{RelocationClient, RelocationError};
+use keel_protocols::sys::EndpointClient;
 use keel_rt::memory::{former_slaves, rights, Memory};
 use keel_rt::{println, ProcessInfo};
 
@@ -105,6 +108,22 @@ fn moved(m: &mut Memory) -> Result<(), u32> {
     check(m.usage().is_ok_and(|u| u.areas <= 1), 103)
 }
 
+fn restarted(m: &mut Memory, info: &ProcessInfo) -> Result<(), u32> {
+    let area = m.allocate(4, RW).map_err(|_| 110u32)?;
+    poke(area, 0x77);
+    let init =
+        EndpointClient::new(keel_rt::process::slot(info.slots.init), None).map_err(|_| 111u32)?;
+    let stays = RelocationClient::new(init).relocate();
+    check(stays == Err(RelocationError::Stays), 112)?;
+    let u = m.usage().map_err(|_| 113u32)?;
+    check(u.areas == 0 && u.client_pages == 0, 114)?;
+    check(m.free(area) == Err(MemoryError::NotAllocated), 115)?;
+    let again = m.allocate(2, RW).map_err(|_| 116u32)?;
+    poke(again, 0x78);
+    check(peek(again) == 0x78, 117)?;
+    m.free(again).map_err(|_| 118u32)
+}
+
 fn main(info: &'static ProcessInfo) -> u32 {
     let Some(mut m) = Memory::connect() else {
         println!("mm-client: not a memory client");
@@ -138,6 +157,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         HEAP_GROWTH => heap::growth(&mut m),
         HEAP_PAST_LIMIT => heap::past_limit(&mut m),
         MOVED => moved(&mut m),
+        RESTARTED => restarted(&mut m, info),
         _ => Err(2),
     };
     match result {

@@ -57,7 +57,9 @@ static FIXED: Arena<{ FIXED_HEAP_SIZE as usize }> = Arena(UnsafeCell::new(
     [MaybeUninit::uninit(); FIXED_HEAP_SIZE as usize],
 ));
 
-/// Where the main arena's pages come from.
+/// Where the main arena's pages come from. One lives, in the allocator's
+/// static: boxing the large variant would need the heap it describes.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     /// Not decided yet (before the program knows what it was started with).
     Undecided,

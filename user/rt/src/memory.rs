@@ -62,6 +62,9 @@ fn client_at(slot: u64) -> Option<MemoryClient<EndpointClient>> {
 
 /// Asks init to move the program to another slave; true when it did (the
 /// program's cap to its old slave is then in the slot kept in [`FORMER`]).
+/// Never inlined: its client's buffers stay off the stack of an allocation
+/// that needs no move.
+#[inline(never)]
 fn relocate() -> bool {
     let Some(info) = crate::process_info() else {
         return false;

@@ -82,8 +82,10 @@ pub fn restarted_slaves_clients_attached_again(env: &Env) -> TestResult {
             e @ (Event::Exited { .. } | Event::Stopped { .. }) => break e,
             Event::Relocated { to: None, .. } if !crashed => {
                 crashed = true;
-                let mut fault = Incoming::default();
-                fault.badge = init_badge(1).ok_or("no badge for the slave")?.bits();
+                let mut fault = Incoming {
+                    badge: init_badge(1).ok_or("no badge for the slave")?.bits(),
+                    ..Incoming::default()
+                };
                 fault.message.label = FaultType::VmFault as u64;
                 let got = system.handle(&fault);
                 ensure!(

@@ -22,6 +22,19 @@ pub const ARCHIVE_VADDR: u64 = 0x0000_0000_2000_0000;
 pub const ROOT_STACK_TOP: u64 = 0x0000_0000_0f00_0000;
 /// Size of the root task's initial stack.
 pub const ROOT_STACK_SIZE: u64 = 64 * 1024;
+/// Where keel-rt's heap starts in every program (the root task too): the
+/// user linker script puts the fixed heap (the section `.keel_heap`,
+/// [`FIXED_HEAP_SIZE`] bytes, no file bytes) here, a segment of its own
+/// between the image (linked at 4 MiB) and the stack, below 2 GiB as the
+/// static code model needs; a program with a memory manager grows its
+/// heap from here through its slave instead, and keel-loader leaves the
+/// fixed heap unbacked for it.
+pub const HEAP_VADDR: u64 = 0x0000_0000_0800_0000;
+/// The fixed heap's size: what a program without a memory manager has.
+pub const FIXED_HEAP_SIZE: u64 = 1 << 20;
+/// The end of the range a heap grown through a memory manager may take
+/// (96 MiB; the stack is above it).
+pub const HEAP_END: u64 = 0x0000_0000_0e00_0000;
 
 /// Most untyped regions BootInfo can list.
 pub const MAX_UNTYPED: usize = 160;

@@ -12,9 +12,10 @@
 //! through keel-sys endpoints. Server state is bounded ([`table`]): a full
 //! table is an error reply, never growth or a panic. Protocols live in their
 //! own modules ([`console`], [`init`], [`memory`], [`mm_master`], [`process`],
-//! [`scheduler`], [`serial`], [`timer`]); [`top`] is the activity table of
-//! `top`; [`accounting`] holds the consumption records every server keeps
-//! per activity, and [`recorded`] keeps them for any server's service.
+//! [`relocation`], [`scheduler`], [`serial`], [`timer`]); [`top`] is the
+//! activity table of `top`; [`accounting`] holds the consumption records
+//! every server keeps per activity, and [`recorded`] keeps them for any
+//! server's service.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +37,7 @@ pub mod mm_master;
 pub mod process;
 pub mod recorded;
 pub mod registers;
+pub mod relocation;
 pub mod scheduler;
 pub mod serial;
 pub mod server;
@@ -58,7 +60,7 @@ pub type List<T, const N: usize> = heapless::Vec<T, N>;
 
 /// Every protocol's id: requests carry it in their label, so no two
 /// protocols may share one (checked when the crate is built).
-pub const PROTOCOL_IDS: [(u16, &str); 9] = [
+pub const PROTOCOL_IDS: [(u16, &str); 10] = [
     (console::PROTOCOL, "console"),
     (init::PROTOCOL, "init"),
     (scheduler::PROTOCOL, "scheduler"),
@@ -68,6 +70,7 @@ pub const PROTOCOL_IDS: [(u16, &str); 9] = [
     (memory::PROTOCOL, "memory"),
     (process::PROTOCOL, "process"),
     (mm_master::PROTOCOL, "mm-master"),
+    (relocation::PROTOCOL, "relocation"),
 ];
 
 const _: () = {

@@ -3,7 +3,8 @@
 //! statuses it exits with: 0 when every check held, else the number of
 //! the first check that failed (each scenario's checks are numbered from
 //! its own `arg` times 10). The scenarios that end in a fault never exit:
-//! their supervisor sees the fault.
+//! their supervisor sees the fault; the one that ends in an allocation
+//! error exits with keel-rt's panic status.
 #![no_std]
 
 /// Reserve a delayed area; check nothing is mapped until a page is
@@ -20,3 +21,27 @@ pub const DIE_HOLDING: u64 = 4;
 /// Allocate areas of 1, 3, 16 and 5 pages, check each page holds what was
 /// written, free them in another order; exit.
 pub const MANY_AREAS: u64 = 5;
+/// Grow the heap (keel-rt's, through the slave) by a `Vec` and a boxed
+/// slice larger than it starts with: the pages show in the client's use,
+/// the memory is at the heap's address and keeps what is written; freed
+/// and allocated again, the heap does not grow; exit.
+pub const HEAP_GROWTH: u64 = 6;
+/// Under a limit: a fallible reservation past it is refused and charges
+/// nothing, a small allocation still works, then an infallible one past it
+/// fails through Rust's allocation-error path (keel-rt's panic status).
+pub const HEAP_PAST_LIMIT: u64 = 7;
+/// With two slaves: fill the first until it refuses an area; init moves
+/// the client, the area comes from the second; the old areas still hold
+/// what was written and free through the old slave; the heap grows at the
+/// new one; exit.
+pub const MOVED: u64 = 8;
+/// Pages of the area that fills the first slave in [`MOVED`].
+pub const MOVED_FILL_PAGES: u64 = 200;
+/// Pages of the area the first slave refuses in [`MOVED`].
+pub const MOVED_AREA_PAGES: u64 = 64;
+/// Allocate an area, then ask init to be moved (with one slave it stays:
+/// the pause in which the test crashes the slave); the restarted slave
+/// knows the client again (init attached it) but not its lost area:
+/// `usage` answers with no area, freeing the old one is refused, a new
+/// allocation is served; exit.
+pub const RESTARTED: u64 = 9;

@@ -8,8 +8,18 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use keel_mm_client::{DELAYED, DIE_HOLDING, MANY_AREAS, TOUCH_FREED, WRITE_READ_ONLY};
-use keel_rt::memory::{rights, Memory};
+extern crate alloc;
+
+mod heap;
+
+use keel_mm_client::{
+    DELAYED, DIE_HOLDING, HEAP_GROWTH, HEAP_PAST_LIMIT, MANY_AREAS, MOVED, MOVED_AREA_PAGES,
+    MOVED_FILL_PAGES, RESTARTED, TOUCH_FREED, WRITE_READ_ONLY,
+};
+use keel_protocols::memory::MemoryError;
+use keel_protocols::relocation::{RelocationClient, RelocationError};
+use keel_protocols::sys::EndpointClient;
+use keel_rt::memory::{former_slaves, rights, Memory};
 use keel_rt::{println, ProcessInfo};
 
 keel_rt::main!(main);
@@ -32,7 +42,7 @@ fn peek(addr: u64) -> u64 {
 }
 
 /// A check: `Err(number)` unless `holds`.
-fn check(holds: bool, number: u32) -> Result<(), u32> {
+pub(crate) fn check(holds: bool, number: u32) -> Result<(), u32> {
     if holds {
         Ok(())
     } else {
@@ -77,6 +87,43 @@ fn many_areas(m: &mut Memory) -> Result<(), u32> {
     check(m.usage().map_err(|_| 59u32)?.areas == 0, 60)
 }
 
+fn moved(m: &mut Memory) -> Result<(), u32> {
+    let first = m.allocate(8, RW).map_err(|_| 90u32)?;
+    poke(first, 0x1234);
+    let fill = m.allocate(MOVED_FILL_PAGES, RW).map_err(|_| 91u32)?;
+    poke(fill + (MOVED_FILL_PAGES - 1) * PAGE, 0x5678);
+    check(former_slaves().count() == 0, 92)?;
+    let area = m.allocate(MOVED_AREA_PAGES, RW).map_err(|_| 93u32)?;
+    check(former_slaves().count() == 1, 94)?;
+    let u = m.usage().map_err(|_| 95u32)?;
+    check(u.areas == 1 && u.client_pages >= MOVED_AREA_PAGES, 96)?;
+    poke(area, 0x9abc);
+    check(peek(first) == 0x1234, 97)?;
+    check(peek(fill + (MOVED_FILL_PAGES - 1) * PAGE) == 0x5678, 98)?;
+    let words: alloc::vec::Vec<u64> = (0..32 * 1024).collect();
+    check(words[32 * 1024 - 1] == 32 * 1024 - 1, 99)?;
+    m.free(first).map_err(|_| 100u32)?;
+    m.free(fill).map_err(|_| 101u32)?;
+    m.free(area).map_err(|_| 102u32)?;
+    check(m.usage().is_ok_and(|u| u.areas <= 1), 103)
+}
+
+fn restarted(m: &mut Memory, info: &ProcessInfo) -> Result<(), u32> {
+    let area = m.allocate(4, RW).map_err(|_| 110u32)?;
+    poke(area, 0x77);
+    let init =
+        EndpointClient::new(keel_rt::process::slot(info.slots.init), None).map_err(|_| 111u32)?;
+    let stays = RelocationClient::new(init).relocate();
+    check(stays == Err(RelocationError::Stays), 112)?;
+    let u = m.usage().map_err(|_| 113u32)?;
+    check(u.areas == 0 && u.client_pages == 0, 114)?;
+    check(m.free(area) == Err(MemoryError::NotAllocated), 115)?;
+    let again = m.allocate(2, RW).map_err(|_| 116u32)?;
+    poke(again, 0x78);
+    check(peek(again) == 0x78, 117)?;
+    m.free(again).map_err(|_| 118u32)
+}
+
 fn main(info: &'static ProcessInfo) -> u32 {
     let Some(mut m) = Memory::connect() else {
         println!("mm-client: not a memory client");
@@ -107,6 +154,10 @@ fn main(info: &'static ProcessInfo) -> u32 {
             Err(72)
         }),
         MANY_AREAS => many_areas(&mut m),
+        HEAP_GROWTH => heap::growth(&mut m),
+        HEAP_PAST_LIMIT => heap::past_limit(&mut m),
+        MOVED => moved(&mut m),
+        RESTARTED => restarted(&mut m, info),
         _ => Err(2),
     };
     match result {

@@ -94,8 +94,21 @@ fn the_repository_system_toml_is_valid() {
             "top",
             "scheduler",
             "process",
-            "shell"
+            "shell",
+            "mm-slave",
+            "mm-slave-1",
+            "mm-master"
         ]
+    );
+    let memory = s
+        .memory
+        .as_ref()
+        .expect("the default system has memory managers");
+    assert_eq!(memory.slaves.len(), 2);
+    assert_eq!(
+        memory.clients.len(),
+        2,
+        "both hello apps get their heap through them"
     );
     assert_eq!(
         s.connections.len(),

@@ -153,27 +153,53 @@ pub fn expect_whole(env: &Env, system: &System, index: usize) -> TestResult {
 /// (slave 0, the first pick), and the master must have read the slaves.
 fn run_client(env: &Env, arg: u64, limit: Option<u64>, master: bool) -> Result<Event, String> {
     let policy = master.then_some(MemoryPolicy::RoundRobin);
-    let slaves = if master { 2 } else { 1 };
+    Ok(run_scenario(env, arg, limit, policy)?.end)
+}
+
+/// How a scenario of the memory client went.
+pub struct Run {
+    /// What init saw of its end.
+    pub end: Event,
+    /// The slave (program index) of each relocation init made, `None` for
+    /// one refused.
+    pub moves: Vec<Option<usize>>,
+}
+
+/// Runs the memory client with scenario `arg`, under `limit`, with two
+/// slaves and the master of `policy` when there is one (else one slave);
+/// checks every slave serves and has its partition whole after the
+/// client's end.
+pub fn run_scenario(
+    env: &Env,
+    arg: u64,
+    limit: Option<u64>,
+    policy: Option<MemoryPolicy>,
+) -> Result<Run, String> {
+    let slaves = if policy.is_some() { 2 } else { 1 };
     let manifest = mm_manifest(slaves, policy, true, limit);
     let archive = archive(env)?;
     let client = manifest.programs.len() - 1;
-    let mut system = set_up_sized(env, &manifest, &archive, 23 + u8::from(master))?;
+    let mut system = set_up_sized(env, &manifest, &archive, 23 + u8::from(policy.is_some()))?;
     system.set_arg(client, arg);
     step(system.start_all(), "start the system")?;
     let mut end = None;
+    let mut moves = Vec::new();
     while end.is_none() {
         match system.step() {
             e @ (Event::Exited { .. } | Event::Stopped { .. }) => end = Some(e),
+            Event::Relocated { to, .. } => moves.push(to),
             Event::Refused => return Err("init refused a message".into()),
             _ => {}
         }
     }
-    ensure!(
-        system.program(1).map(|p| p.state) == Some(State::Running),
-        "the slave is not serving after its client ended"
-    );
-    expect_whole(env, &system, 1)?;
-    if master {
+    for slave in 1..=slaves {
+        ensure!(
+            system.program(slave).map(|p| p.state) == Some(State::Running),
+            "slave {slave} is not serving after its client ended"
+        );
+        expect_whole(env, &system, slave)?;
+    }
+    if policy.is_some() {
         let cap = client_cap(env, &system, 3, badge(904, 0, Rights::NONE).bits())?;
         let transport = EndpointClient::new(cap, None).map_err(|e| format!("a client: {e}"))?;
         let seen = MasterClient::new(transport).load(0);
@@ -182,11 +208,12 @@ fn run_client(env: &Env, arg: u64, limit: Option<u64>, master: bool) -> Result<E
             "the master never read slave 0 to route the client: {seen:?}"
         );
     }
-    end.ok_or_else(|| "the client never ended".into())
+    let end = end.ok_or("the client never ended")?;
+    Ok(Run { end, moves })
 }
 
 /// Checks the client exited with status 0.
-fn expect_exit(event: Event) -> TestResult {
+pub fn expect_exit(event: Event) -> TestResult {
     ensure!(
         matches!(event, Event::Exited { status: 0, .. }),
         "the client ended as {event:?} (its status is the first check that failed)"

@@ -41,6 +41,7 @@ mod lending;
 mod lent_context;
 mod message_lengths;
 pub(crate) mod mm;
+mod mm_heap;
 mod mm_routing;
 mod passive_ipc;
 mod priorities;
@@ -340,6 +341,10 @@ crate::test_cases! {
     MM0010: "the master routes new clients as its policy says over a scripted load of four slaves: watermarks (least loaded below LowMem, else most loaded below HighMem) and round-robin (sel4test: none)" => mm_routing::routing_follows_the_policy, InRoot;
     MM0011: "an overloaded slave takes no new client and its clients move to the slave the policy picks; with every slave overloaded none is picked (sel4test: none)" => mm_routing::overloaded_slaves_clients_move, InRoot;
     MM0012: "with a master, init routes a new client through it to a slave, where its delayed area is filled on touch (sel4test: none)" => mm::client_routed_by_the_master, InRoot;
+    MM0200: "a memory client's Vec and Box past its heap grow the heap through its slave: at the heap's address, in its use, reused after freeing (sel4test: none)" => mm_heap::heap_grows_through_the_slave, InRoot;
+    MM0201: "past its activity's limit a client's try_reserve is refused and an infallible allocation ends it through the allocation-error path; the slave loses nothing (sel4test: none)" => mm_heap::heap_past_the_limit_fails_cleanly, InRoot;
+    MM0202: "a client whose slave runs out of memory is moved by init to the slave the master names: its next area comes from there, its old areas still work and free (sel4test: none)" => mm_heap::overloaded_clients_next_allocation_moves, InRoot;
+    MM0203: "a slave that fails while its client holds an area is started again with its partition whole, and init attaches the client to it: its next requests are served (sel4test: none)" => mm_heap::restarted_slaves_clients_attached_again, InRoot;
     ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
     ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
     ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;

@@ -50,6 +50,7 @@ mod devices;
 mod managers;
 mod memory;
 mod process;
+mod relocation;
 mod start;
 pub mod supervise;
 
@@ -182,8 +183,8 @@ pub struct Supervised {
     devices: devices::Devices,
     /// Init's admin cap to it is minted (a server init commands).
     admin_minted: bool,
-    /// A memory client's slave (its index), while it runs.
-    slave: Option<usize>,
+    /// A memory client's slaves, while it runs.
+    memory: Option<managers::MemoryLink>,
     /// Its pid, while it runs as a process of the process server.
     pub pid: Option<u64>,
 }
@@ -250,7 +251,7 @@ impl<'a> System<'a> {
                 arg: 0,
                 devices,
                 admin_minted: false,
-                slave: None,
+                memory: None,
                 pid: None,
             });
         }

@@ -17,8 +17,13 @@
 //!   |   ... the client dies ...                     |                        |
 //!   |-- detach(client) --------------------------->| frees every area       |
 //! ```
+//!
+//! A client whose slave runs out of memory is moved to another slave
+//! ([`crate::relocation`]); it is then attached to every slave it was on,
+//! and detached from each when it ends.
 
 use alloc::format;
+use alloc::vec::Vec;
 use keel_abi::manifest::{MemoryManagers, MemoryPolicy};
 use keel_abi::{CapRights, ObjectType};
 use keel_protocols::cap::Grant;
@@ -36,7 +41,27 @@ use crate::{Context, InitError, System};
 /// image, 1 MiB heap, stack and paging structures).
 const LOADER_SLOTS: u64 = 640;
 
-fn refused(step: &'static str) -> InitError {
+/// A memory client's place at the memory managers, while it runs.
+#[derive(Clone, Debug)]
+pub(crate) struct MemoryLink {
+    /// The slave its requests go to (its program index).
+    pub(crate) slave: usize,
+    /// The slot of the client's CNode holding its cap to `slave` (its
+    /// `memory` connection).
+    pub(crate) slot: u64,
+    /// The slaves it was moved from, oldest first: they keep the areas it
+    /// made there.
+    pub(crate) former: Vec<usize>,
+}
+
+impl MemoryLink {
+    /// Every slave the client is attached to, newest first.
+    pub(crate) fn slaves(&self) -> impl Iterator<Item = usize> + '_ {
+        core::iter::once(self.slave).chain(self.former.iter().rev().copied())
+    }
+}
+
+pub(crate) fn refused(step: &'static str) -> InitError {
     InitError {
         step,
         error: keel_abi::Error::InvalidArgument.into(),
@@ -150,27 +175,52 @@ impl System<'_> {
         }
         if self.is_memory_client(index) {
             let slave = self.pick_slave(index)?;
-            self.programs[index].slave = Some(slave);
-            let endpoint = self
-                .server_endpoint(slave)
-                .ok_or(refused("make a program that is not a server a slave"))?;
-            let client = ClientId::new(index as u16).ok_or(refused("number a memory client"))?;
-            let activity = ActivityId(self.activity_of(index));
-            let badge = ClientBadge::new(client, activity, Rights::NONE);
-            let slot = g.give(endpoint.cptr().bits(), CLIENT_RIGHTS, badge.bits());
+            let (endpoint, badge) = self.client_badge(index, slave)?;
+            let slot = g.give(endpoint, CLIENT_RIGHTS, badge.bits());
             g.named("memory", slot);
-            let cnode = init_thread::CNODE;
-            let fault_ep = cnode.absolute_cptr(CPtr::from_bits(block + MM_FAULT_EP));
-            let _ = fault_ep.delete();
-            fault_ep
-                .mint(
-                    &cnode.absolute_cptr(endpoint.cptr()),
-                    CLIENT_RIGHTS,
-                    fault_badge(client),
-                )
-                .context("mint a memory client's fault endpoint")?;
+            self.programs[index].memory = Some(MemoryLink {
+                slave,
+                slot,
+                former: Vec::new(),
+            });
+            self.mint_fault_endpoint(index, slave)?;
         }
         Ok(())
+    }
+
+    /// The endpoint (init's slot) of `slave` and the badge of memory
+    /// client `index`'s cap to it: its client number and activity.
+    pub(crate) fn client_badge(
+        &self,
+        index: usize,
+        slave: usize,
+    ) -> Result<(u64, ClientBadge), InitError> {
+        let endpoint = self
+            .server_endpoint(slave)
+            .ok_or(refused("make a program that is not a server a slave"))?;
+        let client = ClientId::new(index as u16).ok_or(refused("number a memory client"))?;
+        let activity = ActivityId(self.activity_of(index));
+        Ok((
+            endpoint.cptr().bits(),
+            ClientBadge::new(client, activity, Rights::NONE),
+        ))
+    }
+
+    /// Mints memory client `index`'s fault endpoint (in its block): the
+    /// endpoint of `slave`, badged for its faults.
+    pub(crate) fn mint_fault_endpoint(&self, index: usize, slave: usize) -> Result<(), InitError> {
+        let (endpoint, badge) = self.client_badge(index, slave)?;
+        let cnode = init_thread::CNODE;
+        let fault_ep =
+            cnode.absolute_cptr(CPtr::from_bits(self.programs[index].block + MM_FAULT_EP));
+        let _ = fault_ep.delete();
+        fault_ep
+            .mint(
+                &cnode.absolute_cptr(CPtr::from_bits(endpoint)),
+                CLIENT_RIGHTS,
+                fault_badge(badge.client()),
+            )
+            .context("mint a memory client's fault endpoint")
     }
 
     /// The fault endpoint of program `index`: its slave's for a memory
@@ -217,12 +267,18 @@ impl System<'_> {
         }
     }
 
-    /// Memory client `index` was built: attaches it to its slave with its
-    /// VSpace, and sends its unresolved faults to init.
+    /// Memory client `index` was built: attaches it to its slave.
     pub(crate) fn attach_client(&mut self, index: usize) -> Result<(), InitError> {
-        let (Some(slave), Some(process)) =
-            (self.programs[index].slave, self.programs[index].process)
-        else {
+        match self.programs[index].memory.as_ref().map(|l| l.slave) {
+            Some(slave) => self.attach_to(index, slave),
+            None => Ok(()),
+        }
+    }
+
+    /// Attaches memory client `index` to `slave` with its VSpace, and has
+    /// the slave send the client's unresolved faults to init.
+    pub(crate) fn attach_to(&mut self, index: usize, slave: usize) -> Result<(), InitError> {
+        let Some(process) = self.programs[index].process else {
             return Ok(());
         };
         let activity = self.activity_of(index);
@@ -240,18 +296,24 @@ impl System<'_> {
             .map_err(|_| refused("send a memory client's faults to init"))
     }
 
-    /// Memory client `index` is being torn down: its slave frees all its
-    /// memory.
+    /// Memory client `index` is being torn down: each of its slaves frees
+    /// all its memory there (the newest first: older slaves' paging
+    /// structures may hold newer slaves' pages).
     pub(crate) fn detach_client(&mut self, index: usize) {
-        let Some(slave) = self.programs[index].slave.take() else {
+        let Some(link) = self.programs[index].memory.take() else {
             return;
         };
-        let transport = match self.admin_transport(slave) {
-            Ok(Some(t)) => t,
-            _ => return self.say("init: a memory client's slave is gone; its memory went with it"),
-        };
-        if let Err(e) = MemoryClient::new(transport).detach(index as u16) {
-            self.say(&format!("init: detaching a memory client failed: {e:?}"));
+        for slave in link.slaves() {
+            let transport = match self.admin_transport(slave) {
+                Ok(Some(t)) => t,
+                _ => {
+                    self.say("init: a memory client's slave is gone; its memory went with it");
+                    continue;
+                }
+            };
+            if let Err(e) = MemoryClient::new(transport).detach(index as u16) {
+                self.say(&format!("init: detaching a memory client failed: {e:?}"));
+            }
         }
     }
 
@@ -271,6 +333,9 @@ impl System<'_> {
             if let Err(e) = client.set_limit(l.activity, l.pages) {
                 self.say(&format!("init: a memory limit was refused: {e:?}"));
             }
+        }
+        if self.programs[index].restarts > 0 {
+            self.reattach_clients(index);
         }
     }
 }

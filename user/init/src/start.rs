@@ -178,6 +178,7 @@ impl System<'_> {
             },
             extra_pages: &extra,
             budget: Some(budget(sched)),
+            fixed_heap: !self.is_memory_client(index),
             ..ProcessConfig::default()
         };
         if grants.caps.len() as u64 > RECEIVE_SLOT - slot::FIRST_GIVEN {

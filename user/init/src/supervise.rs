@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  ready (server)  -> Running; a passive server's context is unbound
+//!  relocate (memory client) -> moved to another slave (see `relocation`)
 //!  exit (app)      -> torn down; Exited(status)
 //!  fault, or exit of a server
 //!                  -> the request it was serving is answered ServerFailed,
@@ -52,6 +53,13 @@ pub enum Event {
         program: usize,
         /// How it failed.
         failure: Failure,
+    },
+    /// A memory client asked to be moved to another slave.
+    Relocated {
+        /// The client.
+        program: usize,
+        /// The slave it was moved to; `None` when it stays.
+        to: Option<usize>,
     },
     /// A message init does not accept (an unknown sender, a malformed
     /// request); a request was answered with the error.
@@ -131,6 +139,9 @@ impl System<'_> {
         let label = Label::split(incoming.message.label);
         if label.protocol == PROTOCOL {
             return self.request(program, incoming);
+        }
+        if label.protocol == keel_protocols::relocation::PROTOCOL {
+            return self.relocation(program, incoming);
         }
         match FaultType::try_from(incoming.message.label) {
             Ok(kind) if kind != FaultType::NullFault => {

@@ -5,6 +5,7 @@
 use crate::{slot, Context, ExtraPage, LoadError, Process, ProcessConfig, Resources};
 use crate::{CALLER_SLOTS, IPC_BUFFER_VADDR, SCHED_CONTEXT_BITS, STACK_TOP};
 use core::cell::Cell;
+use keel_abi::bootinfo::HEAP_VADDR;
 use keel_abi::elf::{Elf, Segment, EM_AARCH64, EM_X86_64};
 use keel_abi::vspace::{VmAttributes, PD_SHIFT, PT_SHIFT, PUD_SHIFT};
 use keel_abi::{Arch, CapRights, Error, LookupFailure, ObjectType};
@@ -293,10 +294,15 @@ impl<'a> Builder<'a> {
     }
 
     /// Loads every page of every PT_LOAD segment once (segments may share a
-    /// page, as `.data` and `.bss` do). Segments come in address order.
+    /// page, as `.data` and `.bss` do), but the fixed heap's when the
+    /// program grows its heap through a memory manager. Segments come in
+    /// address order.
     fn load_segments(&self) -> Result<(), LoadError> {
         let mut next = 0;
         for seg in self.elf.segments() {
+            if !self.cfg.fixed_heap && seg.vaddr == HEAP_VADDR {
+                continue;
+            }
             let first = (seg.vaddr & !(PAGE - 1)).max(next);
             let end = (seg.vaddr + seg.mem_size).div_ceil(PAGE) * PAGE;
             for page in (first..end).step_by(PAGE as usize) {

@@ -217,6 +217,10 @@ pub struct ProcessConfig<'a> {
     /// Resume the thread once built; `false` leaves it suspended for the
     /// caller to finish setting up and resume through [`Process::tcb`].
     pub start: bool,
+    /// Back keel-rt's fixed heap (the segment at
+    /// [`keel_abi::bootinfo::HEAP_VADDR`]) with frames; `false` leaves it
+    /// unmapped, for a program whose heap grows through its memory manager.
+    pub fixed_heap: bool,
 }
 
 impl Default for ProcessConfig<'_> {
@@ -235,6 +239,7 @@ impl Default for ProcessConfig<'_> {
             budget: Some(Budget::ROUND_ROBIN),
             sched_context_slot: None,
             start: true,
+            fixed_heap: true,
         }
     }
 }

@@ -1,66 +1,265 @@
-//! The program heap: embedded-alloc's linked-list allocator over a region of
-//! the program's own zero-initialised memory, which the loader backs with
-//! frames, and the lock that makes it safe for the threads of one program.
+//! The program heap: linked_list_allocator's first-fit heap over two
+//! arenas, under the lock of [`crate::lock`].
 //!
-//! embedded-alloc guards its heap with a `critical-section`; keel-rt's
-//! implementation is the yielding spin lock of [`crate::lock`], with what
-//! it guarantees: a thread stopped for good inside the allocator
-//! (suspended or deleted by another) leaves the heap locked.
+//! - **The bootstrap arena**, a few pages of the program's `.bss`: what
+//!   the program allocates before it knows whether it has a memory manager
+//!   (decoding its ProcessInfo page), and a reserve after.
+//! - **The main arena**, from `HEAP_VADDR` up. A program without a memory
+//!   manager has the fixed heap there: the `.keel_heap` segment of
+//!   `FIXED_HEAP_SIZE` bytes, backed by whoever loaded it. A program init
+//!   made a memory client (it has a connection named `memory`) has nothing
+//!   there at first (keel-loader leaves the segment unbacked): when an
+//!   allocation finds no room, the heap asks the program's slave for the
+//!   pages past its end (immediate, read-write; at least [`GROWTH_PAGES`])
+//!   and extends the arena over them. The pages are charged to the
+//!   program's activity like any other; past its limit, or with no memory
+//!   left anywhere, the allocation fails: `alloc` returns null after a line
+//!   saying why, and Rust's allocation-error path (a panic, which ends the
+//!   process) or a fallible `try_reserve` takes it from there. A slave out
+//!   of memory first has init move the program (see [`crate::memory`]).
+//!
+//! The heap never gives pages back: freed blocks are reused. A thread
+//! stopped for good inside the allocator (suspended or deleted by another)
+//! leaves the heap locked.
 
+use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use embedded_alloc::LlffHeap;
+use core::ptr::NonNull;
+use keel_abi::bootinfo::{FIXED_HEAP_SIZE, HEAP_END, HEAP_VADDR};
+use keel_protocols::memory::{rights, MemoryClient, MemoryError, PAGE_BITS};
+use keel_protocols::sys::EndpointClient;
+use keel_sys::{CPtr, Cap};
+use linked_list_allocator::Heap;
 
 use crate::lock::RawLock;
 
-/// Heap size in bytes.
-const HEAP_SIZE: usize = 1 << 20;
+/// The bootstrap arena's size in bytes.
+const BOOTSTRAP_SIZE: usize = 16 << 10;
+/// The least the heap grows by through a memory manager, in pages.
+pub const GROWTH_PAGES: u64 = 16;
 
-#[global_allocator]
-static HEAP: LlffHeap = LlffHeap::empty();
-
-/// The heap's memory: handed to the allocator once and then only touched
+/// An arena's bytes: handed to the allocator once and then only touched
 /// through it.
-#[repr(C, align(16))]
-struct HeapMemory(UnsafeCell<[MaybeUninit<u8>; HEAP_SIZE]>);
+#[repr(C, align(4096))]
+struct Arena<const N: usize>(UnsafeCell<[MaybeUninit<u8>; N]>);
 
 // SAFETY: after `init` the bytes are reached only through the allocator,
-// which the lock below serialises.
-unsafe impl Sync for HeapMemory {}
+// which the lock serialises.
+unsafe impl<const N: usize> Sync for Arena<N> {}
 
-static HEAP_MEMORY: HeapMemory = HeapMemory(UnsafeCell::new([MaybeUninit::uninit(); HEAP_SIZE]));
+static BOOTSTRAP: Arena<BOOTSTRAP_SIZE> =
+    Arena(UnsafeCell::new([MaybeUninit::uninit(); BOOTSTRAP_SIZE]));
 
-/// Hands the heap its memory. Called once, first thing at entry.
+/// The fixed heap, at HEAP_VADDR (the linker script places `.keel_heap`).
+#[link_section = ".keel_heap"]
+static FIXED: Arena<{ FIXED_HEAP_SIZE as usize }> = Arena(UnsafeCell::new(
+    [MaybeUninit::uninit(); FIXED_HEAP_SIZE as usize],
+));
+
+/// Where the main arena's pages come from. One lives, in the allocator's
+/// static: boxing the large variant would need the heap it describes.
+#[allow(clippy::large_enum_variant)]
+enum Source {
+    /// Not decided yet (before the program knows what it was started with).
+    Undecided,
+    /// The fixed heap.
+    Fixed,
+    /// The program's slave, through the cap in this slot.
+    Memory(MemoryClient<EndpointClient>),
+}
+
+/// Both arenas and where the main one grows from.
+struct Heaps {
+    bootstrap: Heap,
+    main: Heap,
+    source: Source,
+    /// The main arena's end: where the next pages from the slave go.
+    end: u64,
+}
+
+/// Why an allocation found no memory.
+#[derive(Clone, Copy, Debug)]
+enum Shortfall {
+    /// The heap has no source to grow from (the fixed heap is full).
+    Full,
+    /// The slave refused the pages.
+    Refused { pages: u64, error: MemoryError },
+}
+
+impl Heaps {
+    /// An allocation from the main arena, else the bootstrap arena.
+    fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.main
+            .allocate_first_fit(layout)
+            .or_else(|()| self.bootstrap.allocate_first_fit(layout))
+            .ok()
+    }
+
+    /// Grows the main arena through the slave by enough for `layout`.
+    fn grow(&mut self, layout: Layout) -> Result<(), Shortfall> {
+        let Source::Memory(client) = &mut self.source else {
+            return Err(Shortfall::Full);
+        };
+        let page = 1u64 << PAGE_BITS;
+        // Room for the block, its alignment and the allocator's hole header.
+        let bytes = (layout.size() + layout.align()) as u64 + 2 * page;
+        let pages = bytes.div_ceil(page).max(GROWTH_PAGES);
+        let refused = |error| Shortfall::Refused { pages, error };
+        let end = self.end + (pages << PAGE_BITS);
+        if end > HEAP_END {
+            return Err(refused(MemoryError::OutOfMemory));
+        }
+        let rw = rights::READ | rights::WRITE;
+        keel_sys::ipc_buffer::preserving_ipc_buffer(|| {
+            crate::memory::allocate_moving(client, self.end, pages, rw)
+        })
+        .map_err(refused)?;
+        let by = (pages << PAGE_BITS) as usize;
+        if self.end == HEAP_VADDR {
+            // SAFETY: the slave just mapped `by` bytes read-write at
+            // HEAP_VADDR, which nothing else in the program uses.
+            unsafe { self.main.init(HEAP_VADDR as usize as *mut u8, by) };
+        } else {
+            // SAFETY: the slave just mapped `by` bytes read-write right
+            // past the arena's top, which nothing else uses.
+            unsafe { self.main.extend(by) };
+        }
+        self.end = end;
+        Ok(())
+    }
+}
+
+/// The program's allocator.
+struct Allocator {
+    lock: RawLock,
+    heaps: UnsafeCell<Heaps>,
+}
+
+// SAFETY: `heaps` is reached only while `lock` is held.
+unsafe impl Sync for Allocator {}
+
+impl Allocator {
+    /// Runs `f` on the heaps under the lock.
+    fn with<R>(&self, f: impl FnOnce(&mut Heaps) -> R) -> R {
+        self.lock.acquire();
+        // SAFETY: this thread holds the lock, so this is the only reference
+        // to the heaps until it is released below; `f` cannot reach the
+        // allocator again (an allocation inside would wait for the lock,
+        // and nothing the heap calls allocates).
+        let result = f(unsafe { &mut *self.heaps.get() });
+        self.lock.release();
+        result
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator {
+    lock: RawLock::new(),
+    heaps: UnsafeCell::new(Heaps {
+        bootstrap: Heap::empty(),
+        main: Heap::empty(),
+        source: Source::Undecided,
+        end: HEAP_VADDR,
+    }),
+};
+
+// SAFETY: blocks come from linked_list_allocator's heaps over memory only
+// they use, so they are valid for `layout` and never overlap; a block is
+// returned to the arena whose range holds it.
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let got = self.with(|h| match h.take(layout) {
+            Some(p) => Ok(p),
+            None => h
+                .grow(layout)
+                .and_then(|()| h.take(layout).ok_or(Shortfall::Full)),
+        });
+        match got {
+            Ok(p) => p.as_ptr(),
+            Err(shortfall) => {
+                report(layout, shortfall);
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let Some(block) = NonNull::new(ptr) else {
+            return;
+        };
+        self.with(|h| {
+            let bottom = h.bootstrap.bottom() as usize;
+            let arena = match (bottom..bottom + h.bootstrap.size()).contains(&(ptr as usize)) {
+                true => &mut h.bootstrap,
+                false => &mut h.main,
+            };
+            // SAFETY: the caller's contract: `ptr` came from `alloc` with
+            // `layout`, so from this arena.
+            unsafe { arena.deallocate(block, layout) }
+        });
+    }
+}
+
+/// Says why an allocation failed (outside the lock: printing may allocate).
+fn report(layout: Layout, shortfall: Shortfall) {
+    match shortfall {
+        Shortfall::Full => crate::println!(
+            "keel-rt: the heap is full ({} bytes asked for)",
+            layout.size()
+        ),
+        Shortfall::Refused { pages, error } => crate::println!(
+            "keel-rt: the heap cannot grow by {pages} pages for {} bytes: the memory manager refused ({error:?})",
+            layout.size()
+        ),
+    }
+}
+
+/// Hands the heap its bootstrap arena. Called once, first thing at entry.
+/// Never inlined, like [`start_main`]: the entry's frame stays under every
+/// thread's `main` for the program's life, so what these two need on the
+/// stack must not stay there.
+#[inline(never)]
 pub fn init() {
+    let bottom = BOOTSTRAP.0.get().cast::<u8>();
     // SAFETY: called once, before any allocation and before the program
-    // starts other threads; HEAP_MEMORY is used by nothing else.
-    unsafe { HEAP.init(HEAP_MEMORY.0.get() as usize, HEAP_SIZE) }
+    // starts other threads; BOOTSTRAP is used by nothing else.
+    ALLOCATOR.with(|h| unsafe { h.bootstrap.init(bottom, BOOTSTRAP_SIZE) });
+}
+
+/// Gives the heap its main arena once the program knows how it was
+/// started: grown through the slave whose cap is in `memory` (a memory
+/// client's `memory` connection), else the fixed heap.
+#[inline(never)]
+pub fn start_main(memory: Option<u64>) {
+    ALLOCATOR.with(|h| {
+        let client = memory
+            .and_then(|slot| EndpointClient::new(Cap::from_cptr(CPtr::from_bits(slot)), None).ok());
+        match client {
+            Some(transport) => h.source = Source::Memory(MemoryClient::new(transport)),
+            None => {
+                let bottom = FIXED.0.get().cast::<u8>();
+                // SAFETY: whoever loaded the program backed the fixed
+                // heap's segment (it is not a memory client), used by
+                // nothing else; called once, before other threads.
+                unsafe { h.main.init(bottom, FIXED_HEAP_SIZE as usize) };
+                h.source = Source::Fixed;
+            }
+        }
+    });
 }
 
 /// Bytes of the heap in use now (for tests that check everything allocated
 /// was freed).
 pub fn used() -> usize {
-    HEAP.used()
+    ALLOCATOR.with(|h| h.bootstrap.used() + h.main.used())
 }
 
-/// Held while a thread is in a critical section.
-static LOCK: RawLock = RawLock::new();
-
-/// The program's `critical-section`: one lock for all its threads (see
-/// [`crate::lock`]). keel-rt's only user, the allocator, never nests
-/// sections.
-struct HeapLock;
-critical_section::set_impl!(HeapLock);
-
-// SAFETY: `acquire` returns only once this thread holds LOCK, and `release`
-// releases it, so at most one thread is between the two at any time,
-// however threads are preempted.
-unsafe impl critical_section::Impl for HeapLock {
-    unsafe fn acquire() {
-        LOCK.acquire();
-    }
-
-    unsafe fn release(_state: ()) {
-        LOCK.release();
-    }
+/// Bytes of the heap's main arena: the fixed heap's size, or what it has
+/// grown to through the memory manager.
+pub fn size() -> usize {
+    ALLOCATOR.with(|h| match h.source {
+        Source::Memory(_) => (h.end - HEAP_VADDR) as usize,
+        Source::Fixed | Source::Undecided => h.main.size(),
+    })
 }

@@ -1,6 +1,7 @@
 //! keel-rt: the runtime every Keel program links (the role `sel4-root-task`
-//! plays on seL4): the entry point, a heap, the panic handler, printing and
-//! the [`main!`] macro that names the program's `main`.
+//! plays on seL4): the entry point, a heap (fixed, or grown through the
+//! program's memory manager), the panic handler, printing and the
+//! [`main!`] macro that names the program's `main`.
 //!
 //! ```ignore
 //! #![no_std]
@@ -42,7 +43,7 @@ pub mod print;
 pub mod process;
 pub mod time;
 
-pub use heap::used as heap_used;
+pub use heap::{size as heap_size, used as heap_used, GROWTH_PAGES};
 pub use panic::{set_panic_handler, PanicHandler};
 pub use process::process_info;
 
@@ -123,10 +124,14 @@ extern "C" fn keel_rt_entry(arg: usize) -> ! {
     heap::init();
     let start = if let Some(boot_info) = boot_info_at(arg) {
         register_ipc_buffer(boot_info);
+        heap::start_main(None);
         StartInfo::Boot(boot_info)
     } else {
         match process::start(arg) {
-            Ok(info) => StartInfo::Process(info),
+            Ok(info) => {
+                heap::start_main(info.connection("memory"));
+                StartInfo::Process(info)
+            }
             Err(e) => {
                 println!("keel-rt: no valid BootInfo or ProcessInfo at {arg:#x}: {e:?}");
                 halt(BAD_BOOTINFO_STATUS)

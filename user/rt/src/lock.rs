@@ -8,9 +8,8 @@
 //! inside a section (suspended or deleted by another) leaves the lock taken.
 //!
 //! Sections do not nest: a thread that takes a lock it holds waits for
-//! itself forever (a hang, never a second holder). The heap's
-//! `critical-section` and process printing each have their own lock, so a
-//! print may allocate.
+//! itself forever (a hang, never a second holder). The heap and process
+//! printing each have their own lock, so a print may allocate.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};

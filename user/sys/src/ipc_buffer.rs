@@ -74,3 +74,16 @@ pub(crate) fn with_ipc_buffer<R>(f: impl FnOnce(&mut IpcBuffer) -> R) -> Option<
     // only reference.
     Some(f(unsafe { &mut *ptr }))
 }
+
+/// Runs `f`, then puts the calling thread's IPC buffer back as it was: for
+/// a call made in the middle of someone else's use of the buffer (keel-rt's
+/// heap asking its memory manager for pages inside an allocation, which may
+/// come between a message's arrival and its reading).
+pub fn preserving_ipc_buffer<R>(f: impl FnOnce() -> R) -> R {
+    let saved = with_ipc_buffer(|b| *b);
+    let result = f();
+    if let Some(saved) = saved {
+        with_ipc_buffer(|b| *b = saved);
+    }
+    result
+}

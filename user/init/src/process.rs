@@ -236,10 +236,14 @@ impl System<'_> {
             .activities
             .iter()
             .any(|a| a.members.iter().any(|&m| usize::from(m) == index));
+        // A timer client needs a notification: made by init's loader, or by
+        // the app itself from its group through the process server.
+        let notification_ok =
+            !is_timer_client(self.manifest, index) || self.reaches_process_server(index);
         self.spawner.is_some()
             && self.manifest.programs[index].role == Role::App
             && !self.is_memory_client(index)
-            && !(is_timer_client(self.manifest, index) && !self.reaches_process_server(index))
+            && notification_ok
             && !member
     }
 

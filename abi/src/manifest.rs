@@ -298,6 +298,27 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of system `system` running `programs` (root task
+    /// first) and nothing more: no connections, regions or activities, no
+    /// scheduler, serial, process or memory servers, no accounting, started
+    /// as the described system. Give the rest with struct update syntax:
+    /// `Manifest { connections, ..Manifest::new(name, programs) }`.
+    pub fn new(system: impl Into<String>, programs: Vec<Program>) -> Self {
+        Self {
+            system: system.into(),
+            programs,
+            connections: Vec::new(),
+            regions: Vec::new(),
+            activities: Vec::new(),
+            scheduler: None,
+            serial: None,
+            process: None,
+            accounting: Vec::new(),
+            memory: None,
+            start: Start::System,
+        }
+    }
+
     /// Encodes the manifest.
     ///
     /// # Errors
@@ -363,8 +384,6 @@ mod tests {
             cached: true,
         });
         let m = Manifest {
-            system: "default".to_string(),
-            programs: vec![program("root-task", Role::RootTask), console, hello],
             connections: vec![Connection {
                 client: 2,
                 server: 1,
@@ -387,19 +406,47 @@ mod tests {
                 may_exceed_when_idle: true,
             }],
             scheduler: Some(1),
-            serial: None,
             process: Some(1),
-            accounting: Vec::new(),
-            memory: None,
             start: Start::Tests {
                 only: vec!["FAULT0001".to_string()],
                 resume_after: Some("IPC0001".to_string()),
             },
+            ..Manifest::new(
+                "default",
+                vec![program("root-task", Role::RootTask), console, hello],
+            )
         };
         let bytes = m.encode().unwrap();
         assert_eq!(Manifest::decode(&bytes).unwrap(), m);
         assert!(Manifest::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(Manifest::decode(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_new_manifest_has_only_its_name_and_programs() {
+        let programs = vec![program("root-task", Role::RootTask)];
+        let m = Manifest::new("solo", programs.clone());
+        let expected = Manifest {
+            system: "solo".to_string(),
+            programs,
+            connections: vec![],
+            regions: vec![],
+            activities: vec![],
+            scheduler: None,
+            serial: None,
+            process: None,
+            accounting: vec![],
+            memory: None,
+            start: Start::System,
+        };
+        assert_eq!(m, expected);
+        let with_serial = Manifest {
+            serial: Some(0),
+            ..Manifest::new(String::from("solo"), m.programs.clone())
+        };
+        assert_eq!(with_serial.serial, Some(0));
+        assert_eq!(with_serial.system, "solo");
+        assert!(with_serial.connections.is_empty() && with_serial.memory.is_none());
     }
 
     #[test]

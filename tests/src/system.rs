@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use keel_abi::archive::Archive;
 use keel_abi::manifest::{
-    Connection, Manifest, Map, MapRights, Program, Region, Restart, Role, Sched, Start,
+    Connection, Manifest, Map, MapRights, Program, Region, Restart, Role, Sched,
 };
 use keel_abi::{CapRights, MessageInfo};
 use keel_init::{DeviceUntyped, Event, Resources, State, System, SCRATCH_VADDR};
@@ -108,17 +108,9 @@ pub fn manifest_of(
         ..program("root-task", Role::RootTask, sched(0, false), Restart::Never)
     };
     Manifest {
-        system: name.to_string(),
-        programs: core::iter::once(root).chain(programs).collect(),
         connections,
         regions,
-        activities: vec![],
-        scheduler: None,
-        serial: None,
-        process: None,
-        accounting: alloc::vec::Vec::new(),
-        memory: None,
-        start: Start::System,
+        ..Manifest::new(name, core::iter::once(root).chain(programs).collect())
     }
 }
 

@@ -34,7 +34,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use keel_abi::archive::Archive;
-use keel_abi::manifest::{Activity, Manifest, Program, Restart, Role, Sched, Start};
+use keel_abi::manifest::{Activity, Manifest, Program, Restart, Role, Sched};
 use keel_abi::{BootInfo, ObjectType};
 use keel_bench::system::{client_cap, init_step};
 use keel_bench::{at, counter_overhead, failed, prepare_thread, smallest_untyped, Failure, Step};
@@ -159,21 +159,14 @@ fn manifest() -> Manifest {
             may_exceed_when_idle: false,
         })
         .collect();
+    let programs = vec![
+        program("root-task", Role::RootTask, None),
+        program("scheduler", Role::Server, Some(sched)),
+    ];
     Manifest {
-        system: "bench-activities".to_string(),
-        programs: vec![
-            program("root-task", Role::RootTask, None),
-            program("scheduler", Role::Server, Some(sched)),
-        ],
-        connections: vec![],
-        regions: vec![],
         activities,
         scheduler: Some(SCHEDULER as u16),
-        serial: None,
-        process: None,
-        accounting: alloc::vec::Vec::new(),
-        memory: None,
-        start: Start::System,
+        ..Manifest::new("bench-activities", programs)
     }
 }
 

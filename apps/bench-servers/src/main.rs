@@ -26,7 +26,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::hint::black_box;
 use keel_abi::archive::Archive;
-use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched, Start};
+use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched};
 use keel_abi::{BootInfo, CapRights, MessageInfo};
 use keel_bench::system::init_step;
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
@@ -125,19 +125,7 @@ fn manifest() -> Manifest {
     };
     let stub = server("echo-server", Restart::Always { limit: u8::MAX });
     let raw = server("echo-server-raw", Restart::Never);
-    Manifest {
-        system: "bench-servers".to_string(),
-        programs: Vec::from([root, stub, raw]),
-        connections: vec![],
-        regions: vec![],
-        activities: vec![],
-        scheduler: None,
-        serial: None,
-        process: None,
-        accounting: alloc::vec::Vec::new(),
-        memory: None,
-        start: Start::System,
-    }
+    Manifest::new("bench-servers", Vec::from([root, stub, raw]))
 }
 
 /// A cap of this program's to server `index`'s endpoint, minted with

@@ -67,15 +67,16 @@ pub(super) fn manifest(activities: Vec<Activity>) -> Manifest {
     };
     let mut scheduler = program("scheduler", Role::Server, sched, Restart::Never);
     scheduler.debug = true;
-    let mut m = manifest_of(
-        "activity-tests",
-        alloc::vec![scheduler],
-        Vec::new(),
-        Vec::new(),
-    );
-    m.activities = activities;
-    m.scheduler = Some(SCHEDULER as u16);
-    m
+    Manifest {
+        activities,
+        scheduler: Some(SCHEDULER as u16),
+        ..manifest_of(
+            "activity-tests",
+            alloc::vec![scheduler],
+            Vec::new(),
+            Vec::new(),
+        )
+    }
 }
 
 /// A client of the scheduler server with the badge of client `client`,

@@ -81,8 +81,7 @@ pub fn mm_manifest(
         programs.push(c);
         clients.push(programs.len() as u16);
     }
-    let mut m = manifest_of("mm-tests", programs, vec![], vec![]);
-    m.activities = clients
+    let activities = clients
         .iter()
         .map(|&c| Activity {
             name: "client".into(),
@@ -94,7 +93,7 @@ pub fn mm_manifest(
             may_exceed_when_idle: false,
         })
         .collect();
-    m.memory = Some(MemoryManagers {
+    let memory = MemoryManagers {
         slaves: (1..=slaves as u16).collect(),
         master,
         partition_bits: PARTITION_BITS,
@@ -107,8 +106,12 @@ pub fn mm_manifest(
             })
             .into_iter()
             .collect(),
-    });
-    m
+    };
+    Manifest {
+        activities,
+        memory: Some(memory),
+        ..manifest_of("mm-tests", programs, vec![], vec![])
+    }
 }
 
 /// A memory-protocol client of the test's to program `index`, minted

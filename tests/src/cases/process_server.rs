@@ -51,14 +51,15 @@ pub fn manifest() -> Manifest {
         Restart::Never,
     );
     server.debug = true;
-    let mut m = manifest_of(
-        "process-tests",
-        alloc::vec![server],
-        alloc::vec![],
-        alloc::vec![],
-    );
-    m.process = Some(SERVER as u16);
-    m
+    Manifest {
+        process: Some(SERVER as u16),
+        ..manifest_of(
+            "process-tests",
+            alloc::vec![server],
+            alloc::vec![],
+            alloc::vec![],
+        )
+    }
 }
 
 /// A client with the badge of client `client`.

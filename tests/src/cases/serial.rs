@@ -65,9 +65,10 @@ pub(crate) fn manifest() -> Manifest {
             arch: Some(Arch::Aarch64),
         },
     ];
-    let mut m = manifest_of("serial-tests", vec![server], vec![], vec![]);
-    m.serial = Some(SERIAL as u16);
-    m
+    Manifest {
+        serial: Some(SERIAL as u16),
+        ..manifest_of("serial-tests", vec![server], vec![], vec![])
+    }
 }
 
 /// Starts the serial system.

@@ -5,7 +5,7 @@
 use crate::{at, Failure, Step};
 use alloc::vec;
 use keel_abi::archive::{Archive, MANIFEST_NAME};
-use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched, Start};
+use keel_abi::manifest::{Manifest, Program, Restart, Role, Sched};
 use keel_abi::CapRights;
 use keel_init::{InitError, System};
 use keel_protocols::ClientBadge;
@@ -36,25 +36,11 @@ pub fn around(name: &str, server: Program) -> Manifest {
         irqs: vec![],
         ioports: vec![],
     };
-    Manifest {
-        system: name.into(),
-        programs: vec![
-            root,
-            Program {
-                start: true,
-                ..server
-            },
-        ],
-        connections: vec![],
-        regions: vec![],
-        activities: vec![],
-        scheduler: None,
-        serial: None,
-        process: None,
-        accounting: alloc::vec::Vec::new(),
-        memory: None,
-        start: Start::System,
-    }
+    let server = Program {
+        start: true,
+        ..server
+    };
+    Manifest::new(name, vec![root, server])
 }
 
 /// Names init's failed step.

@@ -16,7 +16,8 @@ use keel_abi::MessageInfo;
 use keel_child::*;
 use keel_loader::slot;
 use keel_sys::arch::cycle_counter;
-use keel_sys::cap::{Debug, Endpoint, Notification, Reply, Tcb};
+use keel_sys::bare;
+use keel_sys::cap::{Debug, Endpoint, Notification, Reply};
 use keel_sys::{CPtr, Cap};
 
 fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
@@ -31,10 +32,7 @@ fn put_str(s: &str) {
 
 /// Stops this thread for good: suspends it through its own TCB cap.
 fn stop() -> ! {
-    let _ = cap::<Tcb>(slot::TCB).tcb_suspend();
-    loop {
-        let _ = keel_sys::r#yield();
-    }
+    bare::stop(cap(slot::TCB))
 }
 
 /// The process entry, called by keel-sys's `_start`.
@@ -130,29 +128,9 @@ fn echo(ep: Cap<Endpoint>, timed: bool) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    if let Some(s) = info.message().as_str() {
-        put_str("keel-child: panic: ");
-        put_str(s);
-        put_str("\n");
-    } else {
-        put_str("keel-child: panic\n");
-    }
-    stop()
+    bare::panic("keel-child", cap(DEBUG_SLOT), cap(slot::TCB), info)
 }
 
-/// The child has no heap. Dependencies built with `alloc` (keel-abi's
-/// manifest support, unified in with the root task's features) require a
-/// global allocator to link; this one refuses every allocation.
-struct NoHeap;
-
-// SAFETY: `alloc` always returns null, which GlobalAlloc permits as failure;
-// `dealloc` is never given a pointer `alloc` returned, because there is none.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-
+/// The child has no heap (see `keel_sys::bare`).
 #[global_allocator]
-static NO_HEAP: NoHeap = NoHeap;
+static NO_HEAP: bare::NoHeap = bare::NoHeap;

@@ -16,7 +16,8 @@ use keel_protocols::process::{ProcessClient, ProcessError, SpawnArgs};
 use keel_protocols::sys::EndpointClient;
 use keel_protocols::ProtocolError;
 use keel_spawnee::*;
-use keel_sys::cap::{Debug, Endpoint, Reply, Tcb};
+use keel_sys::bare;
+use keel_sys::cap::{Debug, Endpoint, Reply};
 use keel_sys::{CPtr, Cap};
 
 fn cap<T: keel_sys::cap::CapKind>(s: u64) -> Cap<T> {
@@ -28,8 +29,13 @@ fn server() -> Cap<Endpoint> {
     cap(slot::FIRST_GIVEN)
 }
 
+/// Its Debug cap.
+fn debug() -> Cap<Debug> {
+    cap(slot::FIRST_GIVEN + 1)
+}
+
 fn put_str(s: &str) {
-    let _refused = cap::<Debug>(slot::FIRST_GIVEN + 1).debug_put_str(s);
+    let _refused = debug().debug_put_str(s);
 }
 
 /// Exits through the process server; never returns (its group is revoked).
@@ -42,10 +48,7 @@ fn exit(status: u32) -> ! {
 
 /// Stops this thread, for the server to reclaim.
 fn stop() -> ! {
-    let _ = cap::<Tcb>(slot::TCB).tcb_suspend();
-    loop {
-        let _ = keel_sys::r#yield();
-    }
+    bare::stop(cap(slot::TCB))
 }
 
 fn client() -> ProcessClient<EndpointClient> {
@@ -71,7 +74,7 @@ fn code(e: ProcessError) -> u32 {
 /// memory or a control cap, or a TCB, CNode, VSpace or endpoint other than
 /// its own fixed ones.
 fn foreign(s: u64) -> bool {
-    let identified = cap::<Debug>(slot::FIRST_GIVEN + 1).debug_cap_identify(CPtr::from_bits(s));
+    let identified = debug().debug_cap_identify(CPtr::from_bits(s));
     match identified {
         Ok(CapType::Tcb) => s != slot::TCB,
         Ok(CapType::CNode) => s != slot::CNODE,
@@ -154,23 +157,10 @@ extern "C" fn keel_rt_entry(argument: u64) -> ! {
 }
 
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    put_str("spawnee: panic\n");
-    stop()
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    bare::panic("spawnee", debug(), cap(slot::TCB), info)
 }
 
-/// No heap (see keel-child): dependencies built with `alloc` need a global
-/// allocator to link; this one refuses every allocation.
-struct NoHeap;
-
-// SAFETY: `alloc` always returns null, which GlobalAlloc permits as failure;
-// `dealloc` is never given a pointer `alloc` returned, because there is none.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-
+/// No heap, so its group can be small (see `keel_sys::bare`).
 #[global_allocator]
-static NO_HEAP: NoHeap = NoHeap;
+static NO_HEAP: bare::NoHeap = bare::NoHeap;

@@ -8,6 +8,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+pub mod bare;
 pub mod cap;
 pub mod debug;
 mod error;

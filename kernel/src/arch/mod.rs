@@ -246,6 +246,12 @@ pub trait Platform {
     fn kernel_virt_to_phys(vaddr: usize) -> u64;
     /// The physical range of the loaded kernel image (boot archive included).
     fn kernel_image_phys() -> MemRegion;
+    /// Fills `len` bytes at kernel address `start` with zero, as fast as the
+    /// architecture allows (retype clears every object's memory this way).
+    ///
+    /// # Safety
+    /// The range must be writable kernel memory that nothing else references.
+    unsafe fn zero(start: usize, len: usize);
 }
 
 /// The interrupt controller, for the lines user-level drivers handle. An

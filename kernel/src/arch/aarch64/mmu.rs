@@ -254,10 +254,7 @@ pub unsafe fn zero(start: usize, len: usize) {
     }
     let quads = low + (high - low) / (4 * block) * (4 * block);
     // SAFETY: `start..low` and `high..end` lie in the caller's range.
-    unsafe {
-        core::ptr::write_bytes(start as *mut u8, 0, low - start);
-        core::ptr::write_bytes(high as *mut u8, 0, end - high);
-    }
+    unsafe { super::super::zero_ends(start, low, high, end) };
     let mut at = low;
     if at < quads {
         // SAFETY: every block zeroed lies in `low..quads`, inside the

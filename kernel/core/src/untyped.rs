@@ -395,8 +395,8 @@ mod tests {
             )
             .unwrap()
         });
-        // 256 KiB used, zeroed 8 KiB per point.
-        assert_eq!(calls, 32);
+        // 256 KiB used, zeroed one chunk per point.
+        assert_eq!(calls, (256 << 10) >> RESET_CHUNK_BITS);
         assert!((0..64).all(|i| m.read(UT + i * 0x1000 + 8) == 0));
         assert_eq!(read_cap(&m, UT_SLOT).free_index(), 32);
         assert_eq!(rec.inited.len(), 1);

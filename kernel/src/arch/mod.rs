@@ -246,6 +246,29 @@ pub trait Platform {
     fn kernel_virt_to_phys(vaddr: usize) -> u64;
     /// The physical range of the loaded kernel image (boot archive included).
     fn kernel_image_phys() -> MemRegion;
+    /// Fills `len` bytes at kernel address `start` with zero, as fast as the
+    /// architecture allows (retype clears every object's memory this way).
+    ///
+    /// # Safety
+    /// The range must be writable kernel memory that nothing else references.
+    unsafe fn zero(start: usize, len: usize);
+}
+
+/// Zeroes the ends `start..low` and `high..end` of a range whose middle an
+/// architecture's [`Platform::zero`] clears its own way; an empty end
+/// costs no call.
+///
+/// # Safety
+/// Both ends must be writable kernel memory that nothing else references.
+unsafe fn zero_ends(start: usize, low: usize, high: usize, end: usize) {
+    if low > start {
+        // SAFETY: the caller's guarantee for `start..low`.
+        unsafe { core::ptr::write_bytes(start as *mut u8, 0, low - start) };
+    }
+    if end > high {
+        // SAFETY: the caller's guarantee for `high..end`.
+        unsafe { core::ptr::write_bytes(high as *mut u8, 0, end - high) };
+    }
 }
 
 /// The interrupt controller, for the lines user-level drivers handle. An

@@ -43,25 +43,27 @@ fn receive_slot(receiver: Thread) -> Option<u64> {
 pub type ExtraCaps = [(u64, Cap); MAX_EXTRA_CAPS];
 
 /// seL4's `lookupExtraCaps`: looks up the `count` caps `sender` names in
-/// its IPC buffer (a sender without one names none). Returns them and how
-/// many there are.
+/// its IPC buffer (a sender without one names none) into the first entries
+/// of `extra` (filled in place: an invocation's message holds them, and
+/// each invocation would otherwise copy the array). Returns how many there
+/// are.
 ///
 /// # Errors
 /// The first CPtr whose lookup fails, with how it failed.
 pub fn lookup_extra(
     sender: Thread,
     count: usize,
-) -> Result<(ExtraCaps, usize), (u64, LookupError)> {
-    let mut extra = [(0, Cap::null()); MAX_EXTRA_CAPS];
+    extra: &mut ExtraCaps,
+) -> Result<usize, (u64, LookupError)> {
     let from = sender.ipc_buffer();
     if from == 0 {
-        return Ok((extra, 0));
+        return Ok(0);
     }
     let count = count.min(MAX_EXTRA_CAPS);
     for (i, found) in extra.iter_mut().enumerate().take(count) {
         *found = named_cap(sender, from, i)?;
     }
-    Ok((extra, count))
+    Ok(count)
 }
 
 /// Looks up the `i`th cap `sender` names in its IPC buffer at `from`: its

@@ -35,7 +35,7 @@ impl ObjectMemory for KernelMemory {
     fn zero(&mut self, paddr: u64, len: u64) {
         // SAFETY: as for `write`, for the `len` bytes the core asks to clear,
         // which lie inside an Untyped region it owns.
-        unsafe { core::ptr::write_bytes(word(paddr) as *mut u8, 0, len as usize) }
+        unsafe { crate::object::zero_phys(paddr, len as usize) }
     }
 
     fn count_cap_write(&mut self) {

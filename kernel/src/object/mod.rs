@@ -23,9 +23,8 @@ use crate::arch::{Machine, Platform};
 /// # Safety
 /// The range must be RAM the kernel owns and that nothing else references.
 pub unsafe fn zero_phys(paddr: u64, len: usize) {
-    let ptr = Machine::phys_to_virt(paddr) as *mut u8;
     // SAFETY: the caller guarantees the range is owned RAM, mapped in the window.
-    unsafe { core::ptr::write_bytes(ptr, 0, len) }
+    unsafe { Machine::zero(Machine::phys_to_virt(paddr), len) }
 }
 
 /// Copies `bytes` into kernel-owned physical memory at `paddr`.

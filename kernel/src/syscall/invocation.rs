@@ -110,17 +110,17 @@ pub fn call(caller: Thread, slot: u64, cap: Cap) -> Result<Outcome, SyscallError
     if info.extra_caps() > 0 && ipc_buffer == 0 {
         return Err(Error::TruncatedMessage.into());
     }
-    let (extra, extra_count) = match crate::ipc::caps::lookup_extra(caller, info.extra_caps()) {
-        Ok(found) => found,
-        Err((cptr, e)) => return Ok(super::ipc::cap_fault(cptr, false, e)),
-    };
-    let msg = Message {
+    let mut msg = Message {
         info,
         regs,
         ipc_buffer,
-        extra,
-        extra_count,
+        extra: [(0, Cap::null()); MAX_EXTRA_CAPS],
+        extra_count: 0,
     };
+    match crate::ipc::caps::lookup_extra(caller, info.extra_caps(), &mut msg.extra) {
+        Ok(count) => msg.extra_count = count,
+        Err((cptr, e)) => return Ok(super::ipc::cap_fault(cptr, false, e)),
+    }
     let label =
         Label::try_from(msg.label()).map_err(|_| SyscallError::from(Error::IllegalOperation));
     match cap.kind() {

@@ -174,7 +174,9 @@ fn invoked_by_send(cap: &Cap) -> bool {
 pub fn send_through(thread: Thread, syscall: Syscall, cap: Cap) -> Result<Outcome, SyscallError> {
     let extra = MessageInfo::from_word(thread.syscall_arg(ARG_INFO)).extra_caps();
     if extra > 0 {
-        if let Err((cptr, e)) = ipc::caps::lookup_extra(thread, extra) {
+        let mut found =
+            [(0, keel_kernel_core::cap::Cap::null()); keel_abi::invocation::MAX_EXTRA_CAPS];
+        if let Err((cptr, e)) = ipc::caps::lookup_extra(thread, extra, &mut found) {
             return Ok(lookup_failed(syscall, cptr, e));
         }
     }

@@ -149,6 +149,11 @@ impl Platform for Machine {
         vaddr as u64 - PHYS_WINDOW
     }
 
+    unsafe fn zero(start: usize, len: usize) {
+        // SAFETY: the caller's guarantee; the kernel window is Normal memory.
+        unsafe { mmu::zero(start, len) }
+    }
+
     fn kernel_image_phys() -> MemRegion {
         // Physical symbols are out of `adrp` range of the kernel's code: load them whole.
         MemRegion {

@@ -91,8 +91,11 @@ pub fn id() -> u32 {
 }
 
 /// True when the local APIC holds a requested, not yet delivered interrupt.
+/// IRR's first word (vectors 0-31, the exceptions) never holds one, so it
+/// is not read: a preemption point asks this often (once per cap a revoke
+/// deletes, once per chunk of memory a retype clears).
 pub fn interrupt_pending() -> bool {
-    (0..8).any(|i| read(IRR + 16 * i) != 0)
+    (1..8).any(|i| read(IRR + 16 * i) != 0)
 }
 
 /// Bit `vector` of the 256-bit register array at `first`.

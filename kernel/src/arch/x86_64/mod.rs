@@ -17,6 +17,7 @@ mod thread_pointer;
 mod timer;
 mod trap;
 mod vspace;
+mod zero;
 
 pub use context::UserContext;
 pub use irq::InterruptController;
@@ -141,6 +142,11 @@ impl Platform for Machine {
 
     fn kernel_virt_to_phys(vaddr: usize) -> u64 {
         vaddr as u64 - KERNEL_OFFSET
+    }
+
+    unsafe fn zero(start: usize, len: usize) {
+        // SAFETY: the caller's guarantee.
+        unsafe { zero::zero(start, len) }
     }
 
     fn kernel_image_phys() -> MemRegion {

@@ -26,9 +26,7 @@ use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 use keel_abi::archive::Archive;
-use keel_abi::manifest::{
-    Manifest, MemoryManagers, MemoryPolicy, Program, Restart, Role, Sched, Start,
-};
+use keel_abi::manifest::{Manifest, MemoryManagers, MemoryPolicy, Program, Restart, Role, Sched};
 use keel_abi::{BootInfo, CapRights};
 use keel_bench::system::{client_cap, init_step};
 use keel_bench::{at, counter_overhead, failed, smallest_untyped, Failure, Step};
@@ -101,17 +99,8 @@ fn manifest(name: &str, programs: Vec<Program>, memory: MemoryManagers) -> Manif
     let mut all = vec![root];
     all.extend(programs);
     Manifest {
-        system: name.to_string(),
-        programs: all,
-        connections: vec![],
-        regions: vec![],
-        activities: vec![],
-        scheduler: None,
-        serial: None,
-        process: None,
-        accounting: Vec::new(),
         memory: Some(memory),
-        start: Start::System,
+        ..Manifest::new(name, all)
     }
 }
 

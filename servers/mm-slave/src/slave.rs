@@ -7,9 +7,12 @@
 use alloc::vec::Vec;
 use keel_mm_core::areas::{pieces, Area, AreaError, Areas, Ledger, PAGE_BITS};
 use keel_mm_core::buddy::{Block, Buddy, Error as BuddyError};
-use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, VSpace as VSpaceKind};
+use keel_protocols::cap::{
+    Endpoint as EndpointKind, Grant, Granted, ReceivedCap, Untyped as UntypedKind,
+    VSpace as VSpaceKind,
+};
 use keel_protocols::memory::{
-    check_area, check_rights, Load, MemoryError, MemoryServer, Usage, MAX_CLIENTS,
+    check_area, check_rights, Load, MemoryError, MemoryServer, Usage, MAX_CLIENTS, MAX_GRANTS,
 };
 use keel_protocols::{Caller, ClientId};
 use keel_sys::cap::{CNode, Endpoint, VSpace};
@@ -29,6 +32,8 @@ struct Client {
     slots: u64,
     forward: bool,
     areas: Areas,
+    /// Blocks granted as untyped caps, by the client's key.
+    granted: Vec<(u64, Block)>,
 }
 
 /// A slave: its partition and its clients.
@@ -288,6 +293,7 @@ impl MemoryServer for Slave {
             slots: free,
             forward: false,
             areas: Areas::default(),
+            granted: Vec::new(),
         });
         Ok(())
     }
@@ -319,6 +325,9 @@ impl MemoryServer for Slave {
         while let Some(table) = self.clients[i].areas.tables.pop() {
             self.give_back(i, table)?;
         }
+        while let Some((_, block)) = self.clients[i].granted.pop() {
+            self.give_back(i, block)?;
+        }
         let slots = self.clients[i].slots;
         for s in [slots, slots + 1] {
             let _ = self.cnode().absolute_cptr(CPtr::from_bits(s)).delete();
@@ -340,6 +349,56 @@ impl MemoryServer for Slave {
             clients: self.clients.len() as u64,
             refused: self.refused,
         })
+    }
+
+    fn grant_untyped(
+        &mut self,
+        caller: &Caller,
+        key: u64,
+        order: u8,
+    ) -> Result<Grant<UntypedKind>, MemoryError> {
+        let i = self.caller_index(caller)?;
+        let c = &self.clients[i];
+        if c.granted.iter().any(|(k, _)| *k == key) {
+            return Err(MemoryError::Held);
+        }
+        if c.granted.len() >= MAX_GRANTS {
+            return Err(MemoryError::Full);
+        }
+        if order < PAGE_BITS {
+            return Err(MemoryError::BadSize);
+        }
+        let (id, activity) = (c.id, c.activity);
+        let block = take(
+            &mut self.buddy,
+            &mut self.ledger,
+            &self.partition,
+            id,
+            activity,
+            order,
+        )
+        .inspect_err(|e| {
+            if *e == MemoryError::OutOfMemory {
+                self.refused += 1;
+            }
+        })?;
+        self.clients[i].granted.push((key, block));
+        // The reply copies the block's cap; the slave's stays in the tree.
+        let p = &self.partition;
+        Ok(Grant::new(p.nodes + block.node(p.bits)))
+    }
+
+    fn return_untyped(&mut self, caller: &Caller, key: u64) -> Result<(), MemoryError> {
+        let i = self.caller_index(caller)?;
+        let at = self.clients[i]
+            .granted
+            .iter()
+            .position(|(k, _)| *k == key)
+            .ok_or(MemoryError::NotAllocated)?;
+        let (_, block) = self.clients[i].granted.swap_remove(at);
+        // Releasing revokes the block: the caller's copy and everything
+        // made from it are deleted.
+        self.give_back(i, block)
     }
 
     fn set_limit(

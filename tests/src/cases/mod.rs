@@ -46,6 +46,7 @@ mod mm_routing;
 mod passive_ipc;
 mod priorities;
 mod process;
+mod process_groups;
 pub(crate) mod process_server;
 mod process_teardown;
 pub(crate) mod retype;
@@ -306,6 +307,7 @@ crate::test_cases! {
     PROCESS0103: "the process server answers an unknown program, a group past its pool, a wait for no process and an object for a client without a group with errors, and serves on (sel4test: none)" => process_server::refusals, InRoot;
     PROCESS0200: "init starts a system's apps through its process server: an admin's list shows them with group, charge, quota and deadline, a plain client sees none, init learns of an exit (its status) and of an admin's kill through its notification (sel4test: none)" => shell::init_starts_apps_through_it, InRoot;
     PROCESS0201: "a spawner's offered connections and end notification: the admin flag needs the admin right, an offer of the server's own endpoint, a duplicate name and one past the limit are refused, a spawn takes the offers, the notification is signalled at a process's end (sel4test: none)" => shell::offers_and_notifications, InRoot;
+    PROCESS0300: "a process server that is a memory client takes each process's group from its slave: the group shows allocated in the slave's partition, a kill gives it back, a group past the partition is refused with NoMemory and takes nothing (sel4test: none)" => process_groups::groups_come_from_the_slave, InRoot;
     QUOTA0001: "allocations from a process's group are charged to its quota and refused past it with QuotaExceeded; the group's revoke takes what was made (sel4test: none)" => process_server::allocation_past_quota_refused, InRoot;
     QUOTA0002: "a spawn whose initial objects pass its quota by one instruction is refused and leaves nothing; at exactly the charge it runs (sel4test: none)" => process_server::spawn_past_quota_refused, InRoot;
     TEARDOWN0100: "a process blocked in Send is killed with one revoke of its group; the pool is whole again (sel4test: none)" => process_teardown::kill_blocked_in_send, InRoot;

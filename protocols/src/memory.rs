@@ -95,8 +95,8 @@ pub fn admin_badge() -> ClientBadge {
     Clone, Copy, Debug, Default, PartialEq, Eq, IntoBytes, TryFromBytes, KnownLayout, Immutable,
 )]
 pub struct Usage {
-    /// Pages the calling client holds (its areas' mapped pages, and the
-    /// paging structures made for them).
+    /// Pages the calling client holds (its areas' mapped pages, the
+    /// paging structures made for them, and the blocks granted to it).
     pub client_pages: u64,
     /// Pages the caller's activity holds at this slave.
     pub activity_pages: u64,

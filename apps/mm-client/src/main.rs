@@ -148,6 +148,8 @@ fn granted(m: &mut Memory, info: &ProcessInfo) -> Result<(), u32> {
         held.activity_pages == before.activity_pages + bytes / PAGE,
         129,
     )?;
+    let pages = held.client_pages == before.client_pages + bytes / PAGE;
+    check(pages, 140)?;
     let twice = client.grant_untyped(1, GRANTED_ORDER);
     check(twice.err() == Some(MemoryError::Held), 130)?;
     client.return_untyped(1).map_err(|_| 131u32)?;

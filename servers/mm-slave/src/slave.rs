@@ -7,6 +7,7 @@
 use alloc::vec::Vec;
 use keel_mm_core::areas::{pieces, Area, AreaError, Areas, Ledger, PAGE_BITS};
 use keel_mm_core::buddy::{Block, Buddy, Error as BuddyError};
+use keel_mm_core::grants::{GrantError, Grants};
 use keel_protocols::cap::{
     Endpoint as EndpointKind, Grant, Granted, ReceivedCap, Untyped as UntypedKind,
     VSpace as VSpaceKind,
@@ -33,7 +34,7 @@ struct Client {
     forward: bool,
     areas: Areas,
     /// Blocks granted as untyped caps, by the client's key.
-    granted: Vec<(u64, Block)>,
+    granted: Grants,
 }
 
 /// A slave: its partition and its clients.
@@ -184,6 +185,14 @@ impl Slave {
     }
 }
 
+/// A refused grant, as the protocol says it.
+fn grant_error(e: GrantError) -> MemoryError {
+    match e {
+        GrantError::Held => MemoryError::Held,
+        GrantError::Full => MemoryError::Full,
+    }
+}
+
 /// Allocates a block of `order` for client `id`, charged to `activity`.
 fn take(
     buddy: &mut Buddy,
@@ -261,7 +270,7 @@ impl MemoryServer for Slave {
         let (held, limit) = self.ledger.of(c.activity);
         let u = self.buddy.usage();
         Ok(Usage {
-            client_pages: c.areas.pages(),
+            client_pages: c.areas.pages() + c.granted.pages(),
             activity_pages: held,
             activity_limit: limit,
             partition_bytes: u.total,
@@ -293,7 +302,7 @@ impl MemoryServer for Slave {
             slots: free,
             forward: false,
             areas: Areas::default(),
-            granted: Vec::new(),
+            granted: Grants::default(),
         });
         Ok(())
     }
@@ -314,7 +323,7 @@ impl MemoryServer for Slave {
 
     fn detach(&mut self, _caller: &Caller, client: u16) -> Result<u64, MemoryError> {
         let i = self.index_of(client).ok_or(MemoryError::NotAttached)?;
-        let pages = self.clients[i].areas.pages();
+        let pages = self.clients[i].areas.pages() + self.clients[i].granted.pages();
         for start in self.clients[i].areas.starts() {
             let area = self.clients[i]
                 .areas
@@ -325,7 +334,7 @@ impl MemoryServer for Slave {
         while let Some(table) = self.clients[i].areas.tables.pop() {
             self.give_back(i, table)?;
         }
-        while let Some((_, block)) = self.clients[i].granted.pop() {
+        while let Some(block) = self.clients[i].granted.pop() {
             self.give_back(i, block)?;
         }
         let slots = self.clients[i].slots;
@@ -359,12 +368,7 @@ impl MemoryServer for Slave {
     ) -> Result<Grant<UntypedKind>, MemoryError> {
         let i = self.caller_index(caller)?;
         let c = &self.clients[i];
-        if c.granted.iter().any(|(k, _)| *k == key) {
-            return Err(MemoryError::Held);
-        }
-        if c.granted.len() >= MAX_GRANTS {
-            return Err(MemoryError::Full);
-        }
+        c.granted.admit(key, MAX_GRANTS).map_err(grant_error)?;
         if order < PAGE_BITS {
             return Err(MemoryError::BadSize);
         }
@@ -382,7 +386,10 @@ impl MemoryServer for Slave {
                 self.refused += 1;
             }
         })?;
-        self.clients[i].granted.push((key, block));
+        if let Err(e) = self.clients[i].granted.insert(key, block) {
+            self.give_back(i, block)?;
+            return Err(grant_error(e));
+        }
         // The reply copies the block's cap; the slave's stays in the tree.
         let p = &self.partition;
         Ok(Grant::new(p.nodes + block.node(p.bits)))
@@ -390,12 +397,10 @@ impl MemoryServer for Slave {
 
     fn return_untyped(&mut self, caller: &Caller, key: u64) -> Result<(), MemoryError> {
         let i = self.caller_index(caller)?;
-        let at = self.clients[i]
+        let block = self.clients[i]
             .granted
-            .iter()
-            .position(|(k, _)| *k == key)
+            .remove(key)
             .ok_or(MemoryError::NotAllocated)?;
-        let (_, block) = self.clients[i].granted.swap_remove(at);
         // Releasing revokes the block: the caller's copy and everything
         // made from it are deleted.
         self.give_back(i, block)

@@ -55,9 +55,10 @@ impl System<'_> {
         self.manifest.process.map(usize::from)
     }
 
-    /// Retypes the process server's pool and own untyped from its program
-    /// untyped `untyped`, first of all (the pool is aligned to its size:
-    /// at the untyped's start it wastes nothing).
+    /// Retypes the process server's pool (none for a memory client: its
+    /// slave grants its groups) and own untyped from its program untyped
+    /// `untyped`, first of all (the pool is aligned to its size: at the
+    /// untyped's start it wastes nothing).
     pub(crate) fn process_memory(
         &self,
         index: usize,

@@ -3,6 +3,10 @@
 //! (immediate) or reserved and filled page by page as the client touches
 //! them (delayed: the client's page faults come to the slave through a
 //! fault endpoint badged [`fault_badge`]); frees an area; reads its use.
+//! A client may also take a block of the partition as an untyped cap of
+//! its own (`grant_untyped`, e.g. a process server's reclamation group)
+//! and give it back (`return_untyped`): the slave revokes it, so nothing
+//! made from it survives.
 //! Its supervisor (init, through a cap with the admin right) attaches each
 //! client before it runs, handing the client's VSpace, sets each
 //! activity's limit, and detaches a client that died, which returns all
@@ -23,7 +27,7 @@
 //! ```
 
 use crate::badge::{ActivityId, ClientBadge, ClientId, Rights};
-use crate::cap::{Endpoint, VSpace};
+use crate::cap::{Endpoint, Untyped, VSpace};
 use crate::protocol;
 use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
 
@@ -38,6 +42,9 @@ pub const MAX_PAGES: u64 = 1 << 20;
 
 /// Clients one slave keeps.
 pub const MAX_CLIENTS: u64 = 16;
+
+/// Untyped blocks one client may hold granted at once.
+pub const MAX_GRANTS: usize = 64;
 
 /// The spare slots a slave with a partition of `2^partition_bits` bytes
 /// needs: two per page for its buddy tree's nodes, one per page for frames
@@ -88,8 +95,8 @@ pub fn admin_badge() -> ClientBadge {
     Clone, Copy, Debug, Default, PartialEq, Eq, IntoBytes, TryFromBytes, KnownLayout, Immutable,
 )]
 pub struct Usage {
-    /// Pages the calling client holds (its areas' mapped pages, and the
-    /// paging structures made for them).
+    /// Pages the calling client holds (its areas' mapped pages, the
+    /// paging structures made for them, and the blocks granted to it).
     pub client_pages: u64,
     /// Pages the caller's activity holds at this slave.
     pub activity_pages: u64,
@@ -163,6 +170,8 @@ protocol! {
             /// A client of that number is attached already, or the number
             /// is 0.
             AlreadyAttached = 13,
+            /// The caller holds a granted block under that key already.
+            Held = 14,
         },
         ops: {
             /// Maps `pages` pages at `vaddr` before replying (immediate),
@@ -190,6 +199,15 @@ protocol! {
             8 => set_limit(fixed activity: u16, fixed pages: u64) requires ADMIN -> fixed ();
             /// The partition's use, for the master (any caller).
             9 => load() -> fixed Load;
+            /// A block of `2^order` bytes of the partition as an untyped
+            /// cap, named `key` by the caller and charged to its activity
+            /// like pages. It is a copy: the slave keeps the original, so
+            /// returning the block (or the caller's detach) revokes
+            /// everything made from it.
+            10 => grant_untyped(fixed key: u64, fixed order: u8) -> cap Untyped;
+            /// Gives back the block granted as `key`: revoked (every object
+            /// made from it deleted) and free in the partition again.
+            11 => return_untyped(fixed key: u64) -> fixed ();
         }
     }
 }

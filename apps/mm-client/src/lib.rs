@@ -45,3 +45,12 @@ pub const MOVED_AREA_PAGES: u64 = 64;
 /// `usage` answers with no area, freeing the old one is refused, a new
 /// allocation is served; exit.
 pub const RESTARTED: u64 = 9;
+/// Take a 64 KiB block of the slave's partition as an untyped cap: it
+/// arrives as an untyped, is charged to the client's activity and leaves
+/// the partition; a second grant under the same key is refused; returned,
+/// the client's cap is gone and the charge and free bytes are as before;
+/// a grant larger than the partition is refused; then exit holding a
+/// grant, which the client's detach returns.
+pub const GRANTED: u64 = 10;
+/// log2 of the block [`GRANTED`] takes.
+pub const GRANTED_ORDER: u8 = 16;

@@ -12,15 +12,19 @@ extern crate alloc;
 
 mod heap;
 
+use keel_abi::CapType;
 use keel_mm_client::{
-    DELAYED, DIE_HOLDING, HEAP_GROWTH, HEAP_PAST_LIMIT, MANY_AREAS, MOVED, MOVED_AREA_PAGES,
-    MOVED_FILL_PAGES, RESTARTED, TOUCH_FREED, WRITE_READ_ONLY,
+    DELAYED, DIE_HOLDING, GRANTED, GRANTED_ORDER, HEAP_GROWTH, HEAP_PAST_LIMIT, MANY_AREAS, MOVED,
+    MOVED_AREA_PAGES, MOVED_FILL_PAGES, RESTARTED, TOUCH_FREED, WRITE_READ_ONLY,
 };
-use keel_protocols::memory::MemoryError;
+use keel_protocols::cap::ReceivedCap;
+use keel_protocols::memory::{MemoryClient, MemoryError};
 use keel_protocols::relocation::{RelocationClient, RelocationError};
-use keel_protocols::sys::EndpointClient;
+use keel_protocols::sys::{EndpointClient, ReceiveSlot};
 use keel_rt::memory::{former_slaves, rights, Memory};
+use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
+use keel_sys::CPtr;
 
 keel_rt::main!(main);
 
@@ -124,6 +128,49 @@ fn restarted(m: &mut Memory, info: &ProcessInfo) -> Result<(), u32> {
     m.free(again).map_err(|_| 118u32)
 }
 
+fn granted(m: &mut Memory, info: &ProcessInfo) -> Result<(), u32> {
+    let s = &info.slots;
+    let debug = s.debug.map(slot).ok_or(120u32)?;
+    let endpoint = info.connection("memory").ok_or(121u32)?;
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, Some(debug));
+    let transport = EndpointClient::new(slot(endpoint), Some(receive)).map_err(|_| 122u32)?;
+    let mut client = MemoryClient::new(transport);
+    let before = m.usage().map_err(|_| 123u32)?;
+    let got = client.grant_untyped(1, GRANTED_ORDER).map_err(|_| 124u32)?;
+    let at = matches!(got.received(), ReceivedCap::Transferred { cptr, .. } if cptr == s.receive);
+    check(at, 125)?;
+    let identify = || debug.debug_cap_identify(CPtr::from_bits(s.receive));
+    check(identify() == Ok(CapType::Untyped), 126)?;
+    let bytes = 1u64 << GRANTED_ORDER;
+    let held = m.usage().map_err(|_| 127u32)?;
+    check(held.free_bytes == before.free_bytes - bytes, 128)?;
+    check(
+        held.activity_pages == before.activity_pages + bytes / PAGE,
+        129,
+    )?;
+    let pages = held.client_pages == before.client_pages + bytes / PAGE;
+    check(pages, 140)?;
+    let twice = client.grant_untyped(1, GRANTED_ORDER);
+    check(twice.err() == Some(MemoryError::Held), 130)?;
+    client.return_untyped(1).map_err(|_| 131u32)?;
+    check(identify() == Ok(CapType::Null), 132)?;
+    let after = m.usage().map_err(|_| 133u32)?;
+    check(after.free_bytes == before.free_bytes, 134)?;
+    check(after.activity_pages == before.activity_pages, 135)?;
+    check(
+        client.return_untyped(1) == Err(MemoryError::NotAllocated),
+        136,
+    )?;
+    let huge = client.grant_untyped(2, 40);
+    check(huge.err() == Some(MemoryError::OutOfMemory), 137)?;
+    check(
+        m.usage().is_ok_and(|u| u.free_bytes == before.free_bytes),
+        138,
+    )?;
+    client.grant_untyped(3, GRANTED_ORDER).map_err(|_| 139u32)?;
+    Ok(())
+}
+
 fn main(info: &'static ProcessInfo) -> u32 {
     let Some(mut m) = Memory::connect() else {
         println!("mm-client: not a memory client");
@@ -158,6 +205,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
         HEAP_PAST_LIMIT => heap::past_limit(&mut m),
         MOVED => moved(&mut m),
         RESTARTED => restarted(&mut m, info),
+        GRANTED => granted(&mut m, info),
         _ => Err(2),
     };
     match result {

@@ -5,7 +5,8 @@
 //! a [`buddy`] allocator whose blocks are untyped caps: a split retypes a
 //! block into its two halves, a merge revokes the parent once both halves
 //! are free, so freed memory is reusable and the partition's fragmentation
-//! is measurable. The master picks each new client's slave by one of the
+//! is measurable; a client may also hold blocks as untyped caps of its
+//! own ([`grants`]). The master picks each new client's slave by one of the
 //! [`routing`] policies of the MMS paper (watermarks, or round-robin to
 //! compare).
 
@@ -19,4 +20,5 @@ extern crate std;
 
 pub mod areas;
 pub mod buddy;
+pub mod grants;
 pub mod routing;

@@ -7,9 +7,13 @@
 use alloc::vec::Vec;
 use keel_mm_core::areas::{pieces, Area, AreaError, Areas, Ledger, PAGE_BITS};
 use keel_mm_core::buddy::{Block, Buddy, Error as BuddyError};
-use keel_protocols::cap::{Endpoint as EndpointKind, Granted, ReceivedCap, VSpace as VSpaceKind};
+use keel_mm_core::grants::{GrantError, Grants};
+use keel_protocols::cap::{
+    Endpoint as EndpointKind, Grant, Granted, ReceivedCap, Untyped as UntypedKind,
+    VSpace as VSpaceKind,
+};
 use keel_protocols::memory::{
-    check_area, check_rights, Load, MemoryError, MemoryServer, Usage, MAX_CLIENTS,
+    check_area, check_rights, Load, MemoryError, MemoryServer, Usage, MAX_CLIENTS, MAX_GRANTS,
 };
 use keel_protocols::{Caller, ClientId};
 use keel_sys::cap::{CNode, Endpoint, VSpace};
@@ -29,6 +33,8 @@ struct Client {
     slots: u64,
     forward: bool,
     areas: Areas,
+    /// Blocks granted as untyped caps, by the client's key.
+    granted: Grants,
 }
 
 /// A slave: its partition and its clients.
@@ -179,6 +185,14 @@ impl Slave {
     }
 }
 
+/// A refused grant, as the protocol says it.
+fn grant_error(e: GrantError) -> MemoryError {
+    match e {
+        GrantError::Held => MemoryError::Held,
+        GrantError::Full => MemoryError::Full,
+    }
+}
+
 /// Allocates a block of `order` for client `id`, charged to `activity`.
 fn take(
     buddy: &mut Buddy,
@@ -256,7 +270,7 @@ impl MemoryServer for Slave {
         let (held, limit) = self.ledger.of(c.activity);
         let u = self.buddy.usage();
         Ok(Usage {
-            client_pages: c.areas.pages(),
+            client_pages: c.areas.pages() + c.granted.pages(),
             activity_pages: held,
             activity_limit: limit,
             partition_bytes: u.total,
@@ -288,6 +302,7 @@ impl MemoryServer for Slave {
             slots: free,
             forward: false,
             areas: Areas::default(),
+            granted: Grants::default(),
         });
         Ok(())
     }
@@ -308,7 +323,7 @@ impl MemoryServer for Slave {
 
     fn detach(&mut self, _caller: &Caller, client: u16) -> Result<u64, MemoryError> {
         let i = self.index_of(client).ok_or(MemoryError::NotAttached)?;
-        let pages = self.clients[i].areas.pages();
+        let pages = self.clients[i].areas.pages() + self.clients[i].granted.pages();
         for start in self.clients[i].areas.starts() {
             let area = self.clients[i]
                 .areas
@@ -318,6 +333,9 @@ impl MemoryServer for Slave {
         }
         while let Some(table) = self.clients[i].areas.tables.pop() {
             self.give_back(i, table)?;
+        }
+        while let Some(block) = self.clients[i].granted.pop() {
+            self.give_back(i, block)?;
         }
         let slots = self.clients[i].slots;
         for s in [slots, slots + 1] {
@@ -340,6 +358,52 @@ impl MemoryServer for Slave {
             clients: self.clients.len() as u64,
             refused: self.refused,
         })
+    }
+
+    fn grant_untyped(
+        &mut self,
+        caller: &Caller,
+        key: u64,
+        order: u8,
+    ) -> Result<Grant<UntypedKind>, MemoryError> {
+        let i = self.caller_index(caller)?;
+        let c = &self.clients[i];
+        c.granted.admit(key, MAX_GRANTS).map_err(grant_error)?;
+        if order < PAGE_BITS {
+            return Err(MemoryError::BadSize);
+        }
+        let (id, activity) = (c.id, c.activity);
+        let block = take(
+            &mut self.buddy,
+            &mut self.ledger,
+            &self.partition,
+            id,
+            activity,
+            order,
+        )
+        .inspect_err(|e| {
+            if *e == MemoryError::OutOfMemory {
+                self.refused += 1;
+            }
+        })?;
+        if let Err(e) = self.clients[i].granted.insert(key, block) {
+            self.give_back(i, block)?;
+            return Err(grant_error(e));
+        }
+        // The reply copies the block's cap; the slave's stays in the tree.
+        let p = &self.partition;
+        Ok(Grant::new(p.nodes + block.node(p.bits)))
+    }
+
+    fn return_untyped(&mut self, caller: &Caller, key: u64) -> Result<(), MemoryError> {
+        let i = self.caller_index(caller)?;
+        let block = self.clients[i]
+            .granted
+            .remove(key)
+            .ok_or(MemoryError::NotAllocated)?;
+        // Releasing revokes the block: the caller's copy and everything
+        // made from it are deleted.
+        self.give_back(i, block)
     }
 
     fn set_limit(

@@ -1,11 +1,13 @@
 //! keel-process: the process server. Init starts it as an active server
 //! (it is its processes' fault handler) and gives it, besides a server's
 //! caps, the named caps `pool` (the untyped its processes' reclamation
-//! groups are carved from), `untyped` (for its own Reply objects),
+//! groups are carved from) or, when the description makes it a memory
+//! client, `memory` (its slave, which grants each group as an untyped
+//! block of its partition; see [`groups`]), `untyped` (for its own Reply objects),
 //! `sched-control` and `asid-pool`, the boot archive mapped read-only (the
 //! region `archive`) and spare slots (see keel-init's `process` module).
 //!
-//! Each process is built by keel-loader from one block of the pool, with
+//! Each process is built by keel-loader from its group, with
 //! the server's endpoint badged for it in its slot 4: its Init connection
 //! (exit), its Process connection (alloc_object, spawn) and its fault
 //! endpoint. Caps a spawner hands over (offered connections, its end
@@ -20,6 +22,7 @@
 
 extern crate alloc;
 
+mod groups;
 mod pool;
 mod server;
 
@@ -29,16 +32,18 @@ use keel_process_core::cost::CostTable;
 use keel_process_core::table::State;
 use keel_protocols::badge::{classify, Delivered};
 use keel_protocols::init::{self, InitError, InitServer};
+use keel_protocols::memory::MemoryClient;
 use keel_protocols::process;
 use keel_protocols::server::{write_error, Answer};
-use keel_protocols::sys::{EndpointServer, ReceiveSlot};
+use keel_protocols::sys::{EndpointClient, EndpointServer, ReceiveSlot};
 use keel_protocols::wire::{Incoming, Label, OutMessage};
 use keel_protocols::{Caller, RpcError, ServerTransport};
 use keel_rt::process::slot;
 use keel_rt::{println, ProcessInfo};
 use keel_sys::cap::{CNode, Endpoint, Untyped};
-use keel_sys::CPtr;
+use keel_sys::{CPtr, InvocationError};
 
+use groups::{Groups, Slave};
 use pool::Pool;
 use server::{Links, Machine, Server, LINK_SLOTS, MAX_PROCESSES, PER_PROCESS};
 
@@ -117,16 +122,20 @@ fn main(info: &'static ProcessInfo) -> u32 {
         println!("process: started without an endpoint, Reply object or spare slots");
         return MISSING_CAP_STATUS;
     };
-    let (Some(pool), Some(own), Some(control), Some(asids), Some(archive)) = (
-        named("pool"),
+    let (Some(own), Some(control), Some(asids), Some(archive)) = (
         named("untyped"),
         named("sched-control"),
         named("asid-pool"),
         info.region("archive"),
     ) else {
-        println!("process: started without pool, untyped, sched-control, asid-pool or archive");
+        println!("process: started without untyped, sched-control, asid-pool or archive");
         return MISSING_CAP_STATUS;
     };
+    let (memory, pool) = (named("memory"), named("pool"));
+    if memory.is_none() && pool.is_none() {
+        println!("process: started with neither a pool nor a memory slave");
+        return MISSING_CAP_STATUS;
+    }
     // SAFETY: init mapped the boot archive read-only at `archive.vaddr`
     // for `archive.size` bytes for the server's whole life, and nothing
     // writes it.
@@ -139,7 +148,8 @@ fn main(info: &'static ProcessInfo) -> u32 {
     };
     let cnode = slot::<CNode>(s.cnode);
     // Spare slots: Reply objects (the first is init's), the pool's block
-    // caps, then each process's slots.
+    // caps (or the slave's granted blocks, one per process), then each
+    // process's slots.
     let replies = first;
     let pool_base = replies + REPLIES;
     let process_slots = pool_base + pool::SLOTS;
@@ -160,11 +170,24 @@ fn main(info: &'static ProcessInfo) -> u32 {
                 REPLIES - 1,
             )
         });
-    let pool = made.and_then(|()| Pool::new(cnode, pool, pool_base));
-    let pool = match pool {
-        Ok(p) => p,
+    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, s.debug.map(slot));
+    let groups = made.and_then(|()| match (memory, pool) {
+        (Some(memory), _) => EndpointClient::new(slot(memory), Some(receive))
+            .map(|t| {
+                Groups::Slave(alloc::boxed::Box::new(Slave::new(
+                    MemoryClient::new(t),
+                    cnode,
+                    s.receive,
+                    pool_base,
+                )))
+            })
+            .map_err(|_| InvocationError::from(keel_abi::Error::InvalidArgument)),
+        (None, pool) => Pool::new(cnode, pool.unwrap_or_default(), pool_base).map(Groups::Pool),
+    });
+    let groups = match groups {
+        Ok(g) => g,
         Err(e) => {
-            println!("process: setting up its Reply objects and pool: {e}");
+            println!("process: setting up its Reply objects and groups: {e}");
             return SETUP_STATUS;
         }
     };
@@ -183,12 +206,11 @@ fn main(info: &'static ProcessInfo) -> u32 {
     let mut server = Server::new(
         machine,
         archive,
-        pool,
+        groups,
         CostTable::for_arch(keel_sys::arch::ARCH),
         REPLIES as usize,
         Links::new(links),
     );
-    let receive = ReceiveSlot::in_own_cnode(s.cnode, s.receive, s.debug.map(slot));
     serve(&mut server, slot(s.init), slot(endpoint), receive)
 }
 

@@ -1,5 +1,6 @@
-//! The process server's state and its answers: spawn into a group carved
-//! from the pool, charging the initial objects before the process runs;
+//! The process server's state and its answers: spawn into a group (a
+//! block of the pool or the slave's partition, see [`crate::groups`]),
+//! charging the initial objects before the process runs;
 //! reclaim (one revoke of the group, the fault endpoint cap dropped, the
 //! processes it spawned reclaimed with it); waits kept until their process
 //! ends; objects made from a process's own group, charged to its quota.
@@ -17,7 +18,6 @@ use keel_abi::{CapRights, Error, MessageInfo, ObjectType};
 use keel_loader::{
     slot, Budget, ExtraPage, GivenCap, ProcessConfig, SlotLayout, CALLER_SLOTS, SCHED_CONTEXT_BITS,
 };
-use keel_mm_core::buddy::{Block, Error as PoolFailure};
 use keel_process_core::cost::CostTable;
 use keel_process_core::quota::{Quota, QuotaError};
 use keel_process_core::table::{Pid, ProcessTable, State};
@@ -31,7 +31,7 @@ use keel_protocols::Caller;
 use keel_sys::cap::{AsidPool, CNode, Endpoint, Reply, SchedControl, Tcb, VSpace};
 use keel_sys::{CPtr, Cap, InvocationError};
 
-use crate::pool::Pool;
+use crate::groups::{Group, Groups};
 
 mod links;
 mod ops;
@@ -83,7 +83,7 @@ pub struct Record {
     /// The client number of the one that spawned it.
     parent: u16,
     /// Its group, until it is reclaimed.
-    block: Option<Block>,
+    block: Option<Group>,
     /// Its reclamation quota.
     quota: Quota,
     /// Its declared teardown deadline.
@@ -107,7 +107,7 @@ pub struct Wait {
 pub struct Server<'a> {
     machine: Machine,
     archive: Archive<'a>,
-    pool: Pool,
+    groups: Groups,
     table: ProcessTable<Record>,
     costs: CostTable,
     links: Links,
@@ -129,7 +129,7 @@ impl<'a> Server<'a> {
     pub fn new(
         machine: Machine,
         archive: Archive<'a>,
-        pool: Pool,
+        groups: Groups,
         costs: CostTable,
         replies: usize,
         links: Links,
@@ -137,7 +137,7 @@ impl<'a> Server<'a> {
         Server {
             machine,
             archive,
-            pool,
+            groups,
             table: ProcessTable::new(MAX_PROCESSES),
             costs,
             links,
@@ -214,14 +214,11 @@ impl<'a> Server<'a> {
             slots: 1 << radix,
         };
         let pid = self.table.insert(record).map_err(|_| ProcessError::Full)?;
-        let block = match self.pool.alloc(order as u8, pid.index() as u32) {
+        let block = match self.groups.alloc(order as u8, pid.index() as u32) {
             Ok(b) => b,
             Err(e) => {
                 self.forget(pid);
-                return Err(match e {
-                    PoolFailure::Exhausted | PoolFailure::BadOrder => ProcessError::NoMemory,
-                    _ => ProcessError::Kernel,
-                });
+                return Err(e);
             }
         };
         if let Some(p) = self.table.get_mut(pid) {
@@ -325,7 +322,7 @@ impl<'a> Server<'a> {
             bytes: &page,
         }];
         let res = keel_loader::Resources {
-            untyped: self.pool.untyped(block),
+            untyped: self.groups.untyped(block),
             cnode: m.cnode,
             slots: base..base + CALLER_SLOTS,
             vspace: m.vspace,
@@ -403,9 +400,7 @@ impl<'a> Server<'a> {
         let parent = p.record.parent;
         let block = p.record.block.take();
         if let Some(block) = block {
-            // A failed revoke leaves the block allocated: lost to the pool,
-            // never handed out twice.
-            let _ = self.pool.release(block);
+            self.groups.release(block);
         }
         let base = self.base(pid);
         let _ = self

@@ -1,7 +1,8 @@
 //! MM heap and moves: keel-rt's global allocator growing the heap of a
 //! memory client through its slave, failing cleanly past the client's
 //! limit, a client moved to another slave when its own runs out of
-//! memory, and a restarted slave's clients attached again. The memory client (`mm-client`) runs each scenario in a system
+//! memory, a restarted slave's clients attached again, and untyped blocks
+//! of the partition granted to a client and returned. The memory client (`mm-client`) runs each scenario in a system
 //! keel-init starts from the test's manifest (the test's thread is init).
 
 use crate::cases::mm::{expect_exit, expect_whole, mm_manifest, run_scenario};
@@ -20,6 +21,19 @@ use keel_protocols::wire::Incoming;
 /// its slave's partition is whole.
 pub fn heap_grows_through_the_slave(env: &Env) -> TestResult {
     expect_exit(run_scenario(env, keel_mm_client::HEAP_GROWTH, None, None)?.end)
+}
+
+/// MM0300: the client takes a 64 KiB block of its slave's partition as
+/// an untyped cap (`grant_untyped`): it arrives in the client's receive
+/// slot as an untyped, the slave's usage shows it charged to the client's
+/// activity and gone from the free bytes; a second grant under the same
+/// key is refused (`Held`); returned, the client's copy is gone (revoked)
+/// and charge and free bytes are as at the start; a grant larger than the
+/// partition is refused (`OutOfMemory`) and takes nothing; the client
+/// exits holding one more block, and after its detach the partition is
+/// whole (checked by `run_scenario`).
+pub fn untyped_blocks_granted_and_returned(env: &Env) -> TestResult {
+    expect_exit(run_scenario(env, keel_mm_client::GRANTED, None, None)?.end)
 }
 
 /// MM0201: under a 64-page limit a fallible reservation of 1 MiB is

@@ -46,6 +46,7 @@ mod mm_routing;
 mod passive_ipc;
 mod priorities;
 mod process;
+mod process_groups;
 pub(crate) mod process_server;
 mod process_teardown;
 pub(crate) mod retype;
@@ -306,6 +307,7 @@ crate::test_cases! {
     PROCESS0103: "the process server answers an unknown program, a group past its pool, a wait for no process and an object for a client without a group with errors, and serves on (sel4test: none)" => process_server::refusals, InRoot;
     PROCESS0200: "init starts a system's apps through its process server: an admin's list shows them with group, charge, quota and deadline, a plain client sees none, init learns of an exit (its status) and of an admin's kill through its notification (sel4test: none)" => shell::init_starts_apps_through_it, InRoot;
     PROCESS0201: "a spawner's offered connections and end notification: the admin flag needs the admin right, an offer of the server's own endpoint, a duplicate name and one past the limit are refused, a spawn takes the offers, the notification is signalled at a process's end (sel4test: none)" => shell::offers_and_notifications, InRoot;
+    PROCESS0300: "a process server that is a memory client takes each process's group from its slave: the group shows allocated in the slave's partition, a kill gives it back, a group past the partition is refused with NoMemory and takes nothing (sel4test: none)" => process_groups::groups_come_from_the_slave, InRoot;
     QUOTA0001: "allocations from a process's group are charged to its quota and refused past it with QuotaExceeded; the group's revoke takes what was made (sel4test: none)" => process_server::allocation_past_quota_refused, InRoot;
     QUOTA0002: "a spawn whose initial objects pass its quota by one instruction is refused and leaves nothing; at exactly the charge it runs (sel4test: none)" => process_server::spawn_past_quota_refused, InRoot;
     TEARDOWN0100: "a process blocked in Send is killed with one revoke of its group; the pool is whole again (sel4test: none)" => process_teardown::kill_blocked_in_send, InRoot;
@@ -345,6 +347,7 @@ crate::test_cases! {
     MM0201: "past its activity's limit a client's try_reserve is refused and an infallible allocation ends it through the allocation-error path; the slave loses nothing (sel4test: none)" => mm_heap::heap_past_the_limit_fails_cleanly, InRoot;
     MM0202: "a client whose slave runs out of memory is moved by init to the slave the master names: its next area comes from there, its old areas still work and free (sel4test: none)" => mm_heap::overloaded_clients_next_allocation_moves, InRoot;
     MM0203: "a slave that fails while its client holds an area is started again with its partition whole, and init attaches the client to it: its next requests are served (sel4test: none)" => mm_heap::restarted_slaves_clients_attached_again, InRoot;
+    MM0300: "a slave grants a block of its partition as an untyped cap, charged to the client's activity and shown in its usage; a second grant of the same key is refused, a returned block's cap is revoked and the partition's free bytes are as before, a grant past the partition is refused, a block held at the client's end returns with its detach (sel4test: none)" => mm_heap::untyped_blocks_granted_and_returned, InRoot;
     ACTIVITY0001: "an activity's share does not grow with its threads: four threads at 30% beside one at 20% get 30% and 20% (sel4test: none)" => activity::share_independent_of_threads, InRoot;
     ACTIVITY0002: "stopping every thread of one activity leaves another's share as it was (sel4test: none)" => activity::killing_one_activity_leaves_others, InRoot;
     ACTIVITY0003: "init admits each member program it starts to the scheduler server, which holds its context: a member of a 30% activity gets 30% (sel4test: none)" => activity::init_admits_members, InRoot;

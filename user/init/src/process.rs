@@ -3,11 +3,14 @@
 //! is larger than the others' ([`keel_protocols::process::SERVER_BITS`]);
 //! at each start init retypes from it the pool the server carves its
 //! processes' groups from and a small untyped for the server's own objects,
-//! so the server's teardown takes every process it started too.
+//! so the server's teardown takes every process it started too. A process
+//! server the description makes a memory client gets no pool: its groups
+//! are untyped blocks its slave grants (its `memory` connection).
 //!
 //! ```text
 //!  named cap     what
 //!  pool          untyped, 2^POOL_BITS: the processes' reclamation groups
+//!                (none for a memory client: its slave grants them)
 //!  untyped       untyped, 2^OWN_BITS: the server's Reply objects
 //!  sched-control SchedControl: its processes' scheduling contexts
 //!  asid-pool     the ASID pool its processes' VSpaces are assigned from
@@ -52,22 +55,25 @@ impl System<'_> {
         self.manifest.process.map(usize::from)
     }
 
-    /// Retypes the process server's pool and own untyped from its program
-    /// untyped `untyped`, first of all (the pool is aligned to its size:
-    /// at the untyped's start it wastes nothing).
+    /// Retypes the process server's pool (none for a memory client: its
+    /// slave grants its groups) and own untyped from its program untyped
+    /// `untyped`, first of all (the pool is aligned to its size: at the
+    /// untyped's start it wastes nothing).
     pub(crate) fn process_memory(
         &self,
         index: usize,
         untyped: Cap<Untyped>,
     ) -> Result<(), InitError> {
         let block = self.programs[index].block;
-        retype(
-            untyped,
-            ObjectType::Untyped,
-            POOL_BITS.into(),
-            block + PROCESS_POOL,
-            1,
-        )?;
+        if !self.is_memory_client(index) {
+            retype(
+                untyped,
+                ObjectType::Untyped,
+                POOL_BITS.into(),
+                block + PROCESS_POOL,
+                1,
+            )?;
+        }
         retype(
             untyped,
             ObjectType::Untyped,
@@ -81,8 +87,10 @@ impl System<'_> {
     /// caps (see the module documentation).
     pub(crate) fn process_grants(&self, g: &mut Grants, index: usize) -> Result<(), InitError> {
         let block = self.programs[index].block;
-        let pool = g.give(block + PROCESS_POOL, CapRights::ALL, 0);
-        g.named("pool", pool);
+        if !self.is_memory_client(index) {
+            let pool = g.give(block + PROCESS_POOL, CapRights::ALL, 0);
+            g.named("pool", pool);
+        }
         let own = g.give(block + PROCESS_OWN, CapRights::ALL, 0);
         g.named("untyped", own);
         let control = g.give(init_thread::SCHED_CONTROL.cptr().bits(), CapRights::ALL, 0);

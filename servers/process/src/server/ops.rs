@@ -111,7 +111,7 @@ impl ProcessServer for Server<'_> {
         }
         let block = r.block.ok_or(ProcessError::NotAProcess)?;
         let child_cnode = self.machine.cnode.absolute_cptr(CPtr::from_bits(base));
-        self.pool
+        self.groups
             .untyped(block)
             .untyped_retype(kind, size_bits, &child_cnode, r.next_slot, 1)
             .map_err(|e| match e == Error::NotEnoughMemory {

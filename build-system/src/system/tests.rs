@@ -100,10 +100,7 @@ fn the_repository_system_toml_is_valid() {
             "mm-master"
         ]
     );
-    let memory = s
-        .memory
-        .as_ref()
-        .expect("the default system has memory managers");
+    let memory = s.memory.as_ref().expect("the default has memory managers");
     assert_eq!(memory.slaves.len(), 2);
     assert_eq!(
         memory.clients.len(),
@@ -113,11 +110,8 @@ fn the_repository_system_toml_is_valid() {
     assert_eq!(
         s.connections.len(),
         14,
-        "the console writes through the serial server; each hello app has its console \
-         connection, each spinner its timer connection, top its scheduler, timer and \
-         console connections; the shell reads the serial server, prints through the \
-         console, reaches the process server with the admin right and reads usage from the \
-         scheduler server over a window of the timer's clock"
+        "console to serial; hello apps to the console; spinners to the timer; top and the \
+         shell to the scheduler, timer and console; the shell to serial and process (admin)"
     );
     assert_eq!(s.activities.len(), 3, "the demo's activities");
     assert!(s

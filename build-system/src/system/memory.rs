@@ -152,7 +152,12 @@ pub fn memory(
     };
     let mut clients = Vec::new();
     for name in &raw.clients {
-        let c = program(f, programs, name, "client", Role::App)?;
+        // The process server may be a client too: its processes' groups
+        // then come from its slave (`grant_untyped`).
+        let c = match programs.iter().position(|p| p.name == *name) {
+            Some(i) if programs[i].process_server => i as u16,
+            _ => program(f, programs, name, "client", Role::App)?,
+        };
         if !below_slaves(c) {
             bail!("{f}: [memory] client \"{name}\": its slave handles its faults; put it below every slave's priority");
         }
@@ -230,6 +235,18 @@ mod tests {
             }
         );
         assert_eq!(mm.limits[0].pages, 64);
+    }
+
+    #[test]
+    fn the_process_server_may_be_a_client() {
+        let server = "[[program]]\nname = \"ps\"\ncrate = \"keel-process\"\nrole = \"server\"\n\
+                      priority = 120\nprocess_server = true\n";
+        let text = system(&format!(
+            "{server}[memory]\nslaves = [\"s0\"]\npartition_bits = 20\nclients = [\"ps\"]\n"
+        ));
+        let s = parse(&text).unwrap();
+        let m = s.manifest(&[], keel_abi::manifest::Start::System).unwrap();
+        assert_eq!(m.memory.unwrap().clients, [5]);
     }
 
     #[test]

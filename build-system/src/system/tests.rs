@@ -104,8 +104,8 @@ fn the_repository_system_toml_is_valid() {
     assert_eq!(memory.slaves.len(), 2);
     assert_eq!(
         memory.clients.len(),
-        2,
-        "both hello apps get their heap through them"
+        3,
+        "both hello apps' heaps and the process server's groups come from the slaves"
     );
     assert_eq!(
         s.connections.len(),

@@ -94,12 +94,10 @@ impl Slave {
         Ok(())
     }
 
-    /// Allocates a block of `order` for client `i`'s area at `start`, and
-    /// maps it at `vaddr`; the block is recorded in the area first, so a
-    /// failed mapping is undone by freeing the area.
-    fn fill(&mut self, i: usize, start: u64, vaddr: u64, order: u8) -> Result<(), MemoryError> {
-        let (id, activity) = (self.clients[i].id, self.clients[i].activity);
-        let block = take(
+    /// A block of `order` for client `id`, charged to `activity`; a refusal
+    /// for want of memory is counted (the load the master reads).
+    fn take_counted(&mut self, id: u16, activity: u16, order: u8) -> Result<Block, MemoryError> {
+        take(
             &mut self.buddy,
             &mut self.ledger,
             &self.partition,
@@ -111,7 +109,15 @@ impl Slave {
             if *e == MemoryError::OutOfMemory {
                 self.refused += 1;
             }
-        })?;
+        })
+    }
+
+    /// Allocates a block of `order` for client `i`'s area at `start`, and
+    /// maps it at `vaddr`; the block is recorded in the area first, so a
+    /// failed mapping is undone by freeing the area.
+    fn fill(&mut self, i: usize, start: u64, vaddr: u64, order: u8) -> Result<(), MemoryError> {
+        let (id, activity) = (self.clients[i].id, self.clients[i].activity);
+        let block = self.take_counted(id, activity, order)?;
         let area = self.clients[i]
             .areas
             .get_mut(start)
@@ -373,19 +379,7 @@ impl MemoryServer for Slave {
             return Err(MemoryError::BadSize);
         }
         let (id, activity) = (c.id, c.activity);
-        let block = take(
-            &mut self.buddy,
-            &mut self.ledger,
-            &self.partition,
-            id,
-            activity,
-            order,
-        )
-        .inspect_err(|e| {
-            if *e == MemoryError::OutOfMemory {
-                self.refused += 1;
-            }
-        })?;
+        let block = self.take_counted(id, activity, order)?;
         if let Err(e) = self.clients[i].granted.insert(key, block) {
             self.give_back(i, block)?;
             return Err(grant_error(e));

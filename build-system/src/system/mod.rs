@@ -99,25 +99,8 @@ pub struct Connection {
     pub badge: ClientBadge,
 }
 
-/// A validated shared memory region.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// Its name.
-    pub name: String,
-    /// Bytes, a multiple of 4 KiB.
-    pub size: u64,
-    /// Physical address of a device region.
-    pub phys_addr: Option<u64>,
-    /// The one architecture it applies to; `None`: both.
-    pub arch: Option<keel_abi::Arch>,
-}
-
-impl Region {
-    /// True when the region exists on `arch`.
-    pub fn applies_to(&self, arch: keel_abi::Arch) -> bool {
-        self.arch.is_none_or(|a| a == arch)
-    }
-}
+/// A validated shared memory region: the manifest's own type.
+pub use keel_abi::manifest::Region;
 
 /// A validated system description.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,16 +244,7 @@ impl System {
             system: self.name.clone(),
             programs,
             connections,
-            regions: self
-                .regions
-                .iter()
-                .map(|r| manifest::Region {
-                    name: r.name.clone(),
-                    size: r.size,
-                    phys_addr: r.phys_addr,
-                    arch: r.arch,
-                })
-                .collect(),
+            regions: self.regions.clone(),
             activities: self
                 .activities
                 .iter()

@@ -202,7 +202,7 @@ impl Tree for &Partition {
     }
 
     fn merge(&mut self, parent: Block) -> Result<(), InvocationError> {
-        self.at(self.nodes + parent.node(self.bits)).revoke()
+        self.revoke(parent)
     }
 
     /// A one-page block's only child is the frame or paging structure in
@@ -213,7 +213,18 @@ impl Tree for &Partition {
         if block.order == PAGE_BITS {
             self.at(self.frame_slot(block, 0)).delete()
         } else {
-            self.at(self.nodes + block.node(self.bits)).revoke()
+            self.revoke(block)
         }
+    }
+}
+
+impl Partition {
+    /// Revokes `block`'s cap: every cap derived from it (a copy granted to
+    /// a client, and all the client made from that) is deleted.
+    ///
+    /// # Errors
+    /// The kernel's refusal of the revoke.
+    pub fn revoke(&self, block: Block) -> Result<(), InvocationError> {
+        self.at(self.nodes + block.node(self.bits)).revoke()
     }
 }

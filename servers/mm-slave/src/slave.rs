@@ -37,6 +37,13 @@ struct Client {
     granted: Grants,
 }
 
+impl Client {
+    /// Pages it holds: its areas' and its granted blocks'.
+    fn pages(&self) -> u64 {
+        self.areas.pages() + self.granted.pages()
+    }
+}
+
 /// A slave: its partition and its clients.
 pub struct Slave {
     partition: Partition,
@@ -92,6 +99,15 @@ impl Slave {
         self.ledger
             .refund(self.clients[i].activity, block.size() >> PAGE_BITS);
         Ok(())
+    }
+
+    /// Takes back a block granted to client `i`: revoked first, so the
+    /// client's copy and everything made from it are deleted (a one-page
+    /// block's release alone deletes only the frame slot, which a granted
+    /// block leaves empty), then freed.
+    fn take_back(&mut self, i: usize, block: Block) -> Result<(), MemoryError> {
+        self.partition.revoke(block).map_err(kernel)?;
+        self.give_back(i, block)
     }
 
     /// A block of `order` for client `id`, charged to `activity`; a refusal
@@ -276,7 +292,7 @@ impl MemoryServer for Slave {
         let (held, limit) = self.ledger.of(c.activity);
         let u = self.buddy.usage();
         Ok(Usage {
-            client_pages: c.areas.pages() + c.granted.pages(),
+            client_pages: c.pages(),
             activity_pages: held,
             activity_limit: limit,
             partition_bytes: u.total,
@@ -329,7 +345,7 @@ impl MemoryServer for Slave {
 
     fn detach(&mut self, _caller: &Caller, client: u16) -> Result<u64, MemoryError> {
         let i = self.index_of(client).ok_or(MemoryError::NotAttached)?;
-        let pages = self.clients[i].areas.pages() + self.clients[i].granted.pages();
+        let pages = self.clients[i].pages();
         for start in self.clients[i].areas.starts() {
             let area = self.clients[i]
                 .areas
@@ -341,7 +357,7 @@ impl MemoryServer for Slave {
             self.give_back(i, table)?;
         }
         while let Some(block) = self.clients[i].granted.pop() {
-            self.give_back(i, block)?;
+            self.take_back(i, block)?;
         }
         let slots = self.clients[i].slots;
         for s in [slots, slots + 1] {
@@ -395,9 +411,7 @@ impl MemoryServer for Slave {
             .granted
             .remove(key)
             .ok_or(MemoryError::NotAllocated)?;
-        // Releasing revokes the block: the caller's copy and everything
-        // made from it are deleted.
-        self.give_back(i, block)
+        self.take_back(i, block)
     }
 
     fn set_limit(

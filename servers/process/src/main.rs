@@ -228,7 +228,8 @@ fn serve(
     let mut owed = false;
     loop {
         let Ok(t) = transport.as_mut() else {
-            // Without a receive slot, arming cannot fail.
+            // Arming the receive slot failed: it is the server's own empty
+            // slot, so this does not happen; there is nothing to serve.
             loop {
                 let _ = keel_sys::r#yield();
             }

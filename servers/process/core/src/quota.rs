@@ -64,13 +64,19 @@ impl Quota {
     /// [`QuotaError::Exceeded`] when fewer than `cost` are left; nothing is
     /// charged then.
     pub fn charge(&mut self, cost: u64) -> Result<(), QuotaError> {
+        self.fits(cost)?;
+        self.charged += cost;
+        Ok(())
+    }
+
+    /// `Exceeded` when `cost` is more than is left.
+    fn fits(&self, cost: u64) -> Result<(), QuotaError> {
         if cost > self.left() {
             return Err(QuotaError::Exceeded {
                 asked: cost,
                 left: self.left(),
             });
         }
-        self.charged += cost;
         Ok(())
     }
 
@@ -90,13 +96,8 @@ impl Quota {
         count: u64,
     ) -> Result<u64, QuotaError> {
         let cost = table.cost(kind, size_bits, count)?;
-        match cost > self.left() {
-            true => Err(QuotaError::Exceeded {
-                asked: cost,
-                left: self.left(),
-            }),
-            false => Ok(cost),
-        }
+        self.fits(cost)?;
+        Ok(cost)
     }
 
     /// Admits and charges the cost of `count` objects of `kind` (retype
@@ -111,7 +112,7 @@ impl Quota {
         size_bits: u64,
         count: u64,
     ) -> Result<u64, QuotaError> {
-        let cost = self.admit(table, kind, size_bits, count)?;
+        let cost = table.cost(kind, size_bits, count)?;
         self.charge(cost)?;
         Ok(cost)
     }

@@ -7,7 +7,6 @@
 
 use alloc::vec::Vec;
 use keel_abi::process::NamedCap;
-use keel_abi::CapRights;
 use keel_loader::GivenCap;
 use keel_protocols::cap::{Endpoint, Granted, Notification, ReceivedCap};
 use keel_protocols::process::{ConnectionName, ProcessError, OFFERED_MAX};
@@ -106,9 +105,7 @@ impl Server<'_> {
             });
             caps.push(GivenCap {
                 cptr: CPtr::from_bits(o.slot),
-                rights: CapRights::WRITE
-                    .union(CapRights::GRANT)
-                    .union(CapRights::GRANT_REPLY),
+                rights: super::CLIENT_RIGHTS,
                 badge: 0,
             });
         }

@@ -79,24 +79,22 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
         Ok(())
     }
 
-    /// Each of thread `t`'s activity's contexts' budget, and the time from
-    /// its spending to the refill; `None` when the activity does not lend
-    /// or has no time to lend (a budget of nearly the whole period).
-    fn lending(&self, t: usize) -> Option<(u8, u32, u32)> {
-        let a = self
-            .activities
-            .iter()
-            .find(|a| a.id == self.threads[t].activity)?;
-        let priority = a.lends?;
+    /// For thread `t`'s activity: the time from a context's budget being
+    /// spent to its refill, and the period; `None` when the activity does
+    /// not lend or has no time to lend (a budget of nearly the whole
+    /// period).
+    fn lending(&self, t: usize) -> Option<(u32, u32)> {
+        let a = self.activity(self.threads[t].activity)?;
+        a.lends?;
         let each = a.per_thread(a.budget_us, a.threads).ok()?;
         let rest = a.period_us - each;
-        (u64::from(rest) >= MIN_BUDGET_US).then_some((priority, rest, a.period_us))
+        (u64::from(rest) >= MIN_BUDGET_US).then_some((rest, a.period_us))
     }
 
     /// True when lent thread `t`'s own context has refilled, as far as the
     /// time seen tells.
     fn refill_due(&self, t: usize) -> bool {
-        let (Some(at), Some((_, rest, _))) = (self.threads[t].lent_at, self.lending(t)) else {
+        let (Some(at), Some((rest, _))) = (self.threads[t].lent_at, self.lending(t)) else {
             return false;
         };
         let seen = self.observed_us - at;
@@ -105,7 +103,7 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
 
     /// Moves thread `t` (its own budget spent) to its background context.
     fn lend(&mut self, t: usize) -> Result<(), SchedulerError> {
-        let Some((_, rest, period)) = self.lending(t) else {
+        let Some((rest, period)) = self.lending(t) else {
             return Ok(());
         };
         let background = match self.threads[t].background {
@@ -137,9 +135,7 @@ impl<K: Kernel, const A: usize, const T: usize> Scheduler<K, A, T> {
             return Ok(());
         };
         let priority = self
-            .activities
-            .iter()
-            .find(|a| a.id == thread.activity)
+            .activity(thread.activity)
             .and_then(|a| a.lends)
             .ok_or(SchedulerError::NoSuchActivity)?;
         self.kernel.unbind(background)?;

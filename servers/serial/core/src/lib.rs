@@ -108,8 +108,7 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialService<D
             waiting: heapless::Vec::new(),
         };
         s.device.tx_interrupt(false);
-        s.receive();
-        s.pump();
+        s.interrupt();
         s
     }
 
@@ -221,8 +220,7 @@ impl<D: Device, K: Clients, const TX: usize, const LINES: usize> SerialServer
         let was_full = self.input.full();
         if let Some(line) = self.input.pop() {
             if was_full {
-                self.receive();
-                self.pump();
+                self.interrupt();
             }
             return Ok(line);
         }

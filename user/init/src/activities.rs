@@ -21,6 +21,7 @@
 //! ```
 
 use alloc::format;
+use keel_abi::manifest::Activity;
 use keel_protocols::accounting;
 use keel_protocols::cap::Grant;
 use keel_protocols::scheduler::SchedulerClient;
@@ -46,7 +47,7 @@ fn admin_badge() -> ClientBadge {
     ClientBadge::new(ClientId::MAX, ActivityId(0), Rights::ADMIN)
 }
 
-impl System<'_> {
+impl<'a> System<'a> {
     /// The scheduler server's index, when the manifest names one.
     pub(crate) fn scheduler(&self) -> Option<usize> {
         self.manifest.scheduler.map(usize::from)
@@ -198,16 +199,19 @@ impl System<'_> {
         Ok(())
     }
 
+    /// The activity program `index` belongs to, if any.
+    pub(crate) fn activity_containing(&self, index: usize) -> Option<&'a Activity> {
+        self.manifest
+            .activities
+            .iter()
+            .find(|a| a.members.iter().any(|&m| usize::from(m) == index))
+    }
+
     /// Program `index` was started: a member of an activity is admitted to
     /// the scheduler server with its thread, its loader-made context given
     /// up (and kept if the scheduler server refuses it).
     pub(crate) fn admit(&mut self, index: usize) -> Result<(), InitError> {
-        let Some(activity) = self
-            .manifest
-            .activities
-            .iter()
-            .find(|a| a.members.iter().any(|&m| usize::from(m) == index))
-        else {
+        let Some(activity) = self.activity_containing(index) else {
             return Ok(());
         };
         let Some(process) = self.programs[index].process else {

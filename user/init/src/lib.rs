@@ -127,6 +127,15 @@ pub struct InitError {
     pub error: InvocationError,
 }
 
+/// A step init refuses (its description asks what cannot be done):
+/// `InvalidArgument` at `step`.
+pub(crate) fn refused(step: &'static str) -> InitError {
+    InitError {
+        step,
+        error: keel_abi::Error::InvalidArgument.into(),
+    }
+}
+
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.step, self.error)

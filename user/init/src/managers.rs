@@ -35,7 +35,7 @@ use keel_sys::CPtr;
 
 use crate::memory::{retype, INIT_EP, MM_FAULT_EP, PARTITION};
 use crate::start::{Grants, CLIENT_RIGHTS, CNODE_RADIX, FIRST_LOADER};
-use crate::{Context, InitError, System};
+use crate::{refused, Context, InitError, System};
 
 /// Slots beyond its spare ones a slave's CNode keeps for keel-loader (its
 /// image, 1 MiB heap, stack and paging structures).
@@ -61,13 +61,6 @@ impl MemoryLink {
     }
 }
 
-pub(crate) fn refused(step: &'static str) -> InitError {
-    InitError {
-        step,
-        error: keel_abi::Error::InvalidArgument.into(),
-    }
-}
-
 impl System<'_> {
     fn managers(&self) -> Option<&MemoryManagers> {
         self.manifest.memory.as_ref()
@@ -90,11 +83,7 @@ impl System<'_> {
     /// The activity a program's badges carry: its activity's, else the
     /// system's.
     pub(crate) fn activity_of(&self, index: usize) -> u16 {
-        self.manifest
-            .activities
-            .iter()
-            .find(|a| a.members.iter().any(|&m| usize::from(m) == index))
-            .map_or(0, |a| a.id)
+        self.activity_containing(index).map_or(0, |a| a.id)
     }
 
     /// Retypes each slave's partition from the pool into its block.

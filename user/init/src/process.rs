@@ -32,7 +32,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use keel_abi::manifest::Role;
 use keel_abi::process::MappedRegion;
-use keel_abi::{CapRights, Error, ObjectType, PAGE_SIZE};
+use keel_abi::{CapRights, ObjectType, PAGE_SIZE};
 use keel_loader::SharedFrame;
 use keel_protocols::badge::{ActivityId, ClientBadge, ClientId, Rights, SignalBadge};
 use keel_protocols::cap::Grant;
@@ -47,7 +47,7 @@ use keel_sys::{CPtr, Cap};
 use crate::devices::is_timer_client;
 use crate::memory::{retype, Slots, PROCESS_OWN, PROCESS_POOL};
 use crate::start::{Grants, CLIENT_RIGHTS, FIRST_LOADER};
-use crate::{Context, Event, InitError, State, System};
+use crate::{refused, Context, Event, InitError, State, System};
 
 impl System<'_> {
     /// The manifest's process server, if it names one.
@@ -224,13 +224,6 @@ fn mint(dst: u64, src: u64, rights: CapRights, badge: u64) -> Result<(), InitErr
         .context("mint a cap for init's process-server connection")
 }
 
-fn refused(step: &'static str) -> InitError {
-    InitError {
-        step,
-        error: Error::InvalidArgument.into(),
-    }
-}
-
 impl System<'_> {
     /// Whether init starts app `index` through the process server (and
     /// carves it no untyped of its own): the description starts one, and
@@ -239,11 +232,7 @@ impl System<'_> {
     /// client hands its server when it cannot make one from its group
     /// through its own process-server connection).
     pub(crate) fn spawns(&self, index: usize) -> bool {
-        let member = self
-            .manifest
-            .activities
-            .iter()
-            .any(|a| a.members.iter().any(|&m| usize::from(m) == index));
+        let member = self.activity_containing(index).is_some();
         // A timer client needs a notification: made by init's loader, or by
         // the app itself from its group through the process server.
         let notification_ok =
@@ -325,9 +314,6 @@ impl System<'_> {
             ..SpawnArgs::default()
         };
         let name = Name::try_from(p.name.as_str()).map_err(|_| refused("name the app"))?;
-        let Some(spawner) = self.spawner.as_mut() else {
-            return Err(refused("start an app without a process server"));
-        };
         let spawned = match spawner.client.spawn(args, &name) {
             Ok(s) => s,
             Err(e) => {

@@ -23,7 +23,7 @@ use keel_abi::process::{
     IoPortCap, IrqCap, MappedRegion, NamedCap, ProcessInfo, ProcessSlots, PROCESS_INFO_VADDR,
     SERIAL_DEVICE_VADDR, SERIAL_REGION,
 };
-use keel_abi::{Arch, CapRights, Error, ObjectType, PAGE_SIZE};
+use keel_abi::{Arch, CapRights, ObjectType, PAGE_SIZE};
 use keel_loader::{
     slot, Budget, ExtraPage, GivenCap, ProcessConfig, SharedFrame, SlotLayout, CALLER_SLOTS,
 };
@@ -34,7 +34,7 @@ use keel_sys::cap::{init_thread, Untyped};
 use keel_sys::{CPtr, Cap};
 
 use crate::memory::{retype, INIT_EP, LOADER, REPLY, SCHED_UNTYPED, UNTYPED};
-use crate::{InitError, State, System};
+use crate::{refused, InitError, State, System};
 
 /// log2 of the slots of a program's CNode (its frames take one each:
 /// keel-rt's heap alone is 256 pages).
@@ -87,13 +87,6 @@ impl Grants {
             name: name.into(),
             slot,
         });
-    }
-}
-
-fn refused(step: &'static str) -> InitError {
-    InitError {
-        step,
-        error: Error::InvalidArgument.into(),
     }
 }
 

@@ -29,7 +29,6 @@ use core::ptr::NonNull;
 use keel_abi::bootinfo::{FIXED_HEAP_SIZE, HEAP_END, HEAP_VADDR};
 use keel_protocols::memory::{rights, MemoryClient, MemoryError, PAGE_BITS};
 use keel_protocols::sys::EndpointClient;
-use keel_sys::{CPtr, Cap};
 use linked_list_allocator::Heap;
 
 use crate::lock::RawLock;
@@ -57,23 +56,13 @@ static FIXED: Arena<{ FIXED_HEAP_SIZE as usize }> = Arena(UnsafeCell::new(
     [MaybeUninit::uninit(); FIXED_HEAP_SIZE as usize],
 ));
 
-/// Where the main arena's pages come from. One lives, in the allocator's
-/// static: boxing the large variant would need the heap it describes.
-#[allow(clippy::large_enum_variant)]
-enum Source {
-    /// Not decided yet (before the program knows what it was started with).
-    Undecided,
-    /// The fixed heap.
-    Fixed,
-    /// The program's slave, through the cap in this slot.
-    Memory(MemoryClient<EndpointClient>),
-}
-
 /// Both arenas and where the main one grows from.
 struct Heaps {
     bootstrap: Heap,
     main: Heap,
-    source: Source,
+    /// The program's slave, which the main arena grows through; `None`
+    /// before the program knows how it was started, and for the fixed heap.
+    memory: Option<MemoryClient<EndpointClient>>,
     /// The main arena's end: where the next pages from the slave go.
     end: u64,
 }
@@ -98,7 +87,7 @@ impl Heaps {
 
     /// Grows the main arena through the slave by enough for `layout`.
     fn grow(&mut self, layout: Layout) -> Result<(), Shortfall> {
-        let Source::Memory(client) = &mut self.source else {
+        let Some(client) = &mut self.memory else {
             return Err(Shortfall::Full);
         };
         let page = 1u64 << PAGE_BITS;
@@ -159,7 +148,7 @@ static ALLOCATOR: Allocator = Allocator {
     heaps: UnsafeCell::new(Heaps {
         bootstrap: Heap::empty(),
         main: Heap::empty(),
-        source: Source::Undecided,
+        memory: None,
         end: HEAP_VADDR,
     }),
 };
@@ -233,18 +222,13 @@ pub fn init() {
 #[inline(never)]
 pub fn start_main(memory: Option<u64>) {
     ALLOCATOR.with(|h| {
-        let client = memory
-            .and_then(|slot| EndpointClient::new(Cap::from_cptr(CPtr::from_bits(slot)), None).ok());
-        match client {
-            Some(transport) => h.source = Source::Memory(MemoryClient::new(transport)),
-            None => {
-                let bottom = FIXED.0.get().cast::<u8>();
-                // SAFETY: whoever loaded the program backed the fixed
-                // heap's segment (it is not a memory client), used by
-                // nothing else; called once, before other threads.
-                unsafe { h.main.init(bottom, FIXED_HEAP_SIZE as usize) };
-                h.source = Source::Fixed;
-            }
+        h.memory = memory.and_then(crate::memory::client_at);
+        if h.memory.is_none() {
+            let bottom = FIXED.0.get().cast::<u8>();
+            // SAFETY: whoever loaded the program backed the fixed heap's
+            // segment (it is not a memory client), used by nothing else;
+            // called once, before other threads.
+            unsafe { h.main.init(bottom, FIXED_HEAP_SIZE as usize) };
         }
     });
 }
@@ -258,8 +242,8 @@ pub fn used() -> usize {
 /// Bytes of the heap's main arena: the fixed heap's size, or what it has
 /// grown to through the memory manager.
 pub fn size() -> usize {
-    ALLOCATOR.with(|h| match h.source {
-        Source::Memory(_) => (h.end - HEAP_VADDR) as usize,
-        Source::Fixed | Source::Undecided => h.main.size(),
+    ALLOCATOR.with(|h| match h.memory {
+        Some(_) => (h.end - HEAP_VADDR) as usize,
+        None => h.main.size(),
     })
 }

@@ -26,7 +26,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use keel_protocols::memory::{MemoryClient, MemoryError, Usage, MAX_PAGES, PAGE_BITS};
 use keel_protocols::relocation::RelocationClient;
 use keel_protocols::sys::EndpointClient;
-use keel_sys::{CPtr, Cap};
 
 pub use keel_protocols::memory::rights;
 
@@ -55,8 +54,8 @@ pub fn former_slaves() -> impl Iterator<Item = u64> {
 }
 
 /// A client of the slave whose cap is in `slot`.
-fn client_at(slot: u64) -> Option<MemoryClient<EndpointClient>> {
-    let transport = EndpointClient::new(Cap::from_cptr(CPtr::from_bits(slot)), None).ok()?;
+pub(crate) fn client_at(slot: u64) -> Option<MemoryClient<EndpointClient>> {
+    let transport = EndpointClient::new(crate::process::slot(slot), None).ok()?;
     Some(MemoryClient::new(transport))
 }
 
@@ -69,8 +68,7 @@ fn relocate() -> bool {
     let Some(info) = crate::process_info() else {
         return false;
     };
-    let Ok(transport) = EndpointClient::new(Cap::from_cptr(CPtr::from_bits(info.slots.init)), None)
-    else {
+    let Ok(transport) = EndpointClient::new(crate::process::slot(info.slots.init), None) else {
         return false;
     };
     let Ok(old) = RelocationClient::new(transport).relocate() else {

@@ -29,7 +29,7 @@ use keel_protocols::cap::Grant;
 use keel_protocols::process::ProcessClient;
 use keel_protocols::serial::{SerialClient, SerialError};
 use keel_protocols::sys::EndpointClient;
-use keel_rt::process::slot;
+use keel_rt::process::{connect, slot};
 use keel_rt::time::Timer;
 use keel_rt::{print, println, ProcessInfo};
 use keel_shell_core::{Clock, Flow, Shell, SCRIPTS};
@@ -57,14 +57,10 @@ impl Write for Out {
 }
 
 fn main(info: &'static ProcessInfo) -> u32 {
-    let connect = |name| {
-        info.connection(name)
-            .and_then(|ep| EndpointClient::new(slot(ep), None).ok())
-    };
     let mut shell = Shell::new(
-        connect("process"),
-        connect("scheduler"),
-        connect("memory"),
+        connect(info, "process"),
+        connect(info, "scheduler"),
+        connect(info, "memory"),
         RUN_PRIORITY,
     );
     if let Some(clock) = TimerClock::boxed(info) {
@@ -116,9 +112,7 @@ fn main(info: &'static ProcessInfo) -> u32 {
 /// A notification made from the shell's own group through its process
 /// server connection.
 fn notification_from_group(info: &ProcessInfo) -> Option<Cap<Notification>> {
-    let process = info
-        .connection("process")
-        .and_then(|ep| EndpointClient::new(slot(ep), None).ok())?;
+    let process = connect(info, "process")?;
     let made = ProcessClient::new(process)
         .alloc_object(ObjectType::Notification as u64, 0)
         .ok()?;
@@ -161,9 +155,7 @@ impl Input {
     /// The shell's serial connection, with a notification made from its
     /// group and handed to the serial server; `None` without either.
     fn new(info: &ProcessInfo) -> Option<Input> {
-        let serial = info
-            .connection("serial")
-            .and_then(|ep| EndpointClient::new(slot(ep), None).ok())?;
+        let serial = connect(info, "serial")?;
         let notification = notification_from_group(info)?;
         let mut serial = Box::new(SerialClient::new(serial));
         serial

@@ -8,9 +8,8 @@
 #![no_std]
 #![no_main]
 
-use keel_protocols::sys::EndpointClient;
 use keel_protocols::timer::TimerClient;
-use keel_rt::process::slot;
+use keel_rt::process::connect;
 use keel_rt::{println, ProcessInfo};
 
 keel_rt::main!(main);
@@ -23,10 +22,7 @@ const SPINS: u64 = 200_000;
 const RUN_NS: u64 = 6_500_000_000;
 
 fn main(info: &'static ProcessInfo) -> u32 {
-    let clock = info
-        .connection("timer")
-        .and_then(|ep| EndpointClient::new(slot(ep), None).ok())
-        .map(TimerClient::new);
+    let clock = connect(info, "timer").map(TimerClient::new);
     let Some(mut clock) = clock else {
         loop {
             core::hint::spin_loop();

@@ -59,9 +59,7 @@ enum Sink {
 impl Sink {
     /// The best sink `info` names.
     fn of(info: &ProcessInfo) -> Sink {
-        let console = info
-            .connection("console")
-            .and_then(|ep| EndpointClient::new(slot(ep), None).ok());
+        let console = crate::process::connect(info, "console");
         match (console, info.slots.debug) {
             (Some(endpoint), _) => Sink::Console {
                 client: ConsoleClient::new(endpoint),

@@ -41,6 +41,13 @@ pub fn slot<T: CapKind>(slot: u64) -> Cap<T> {
     Cap::from_cptr(CPtr::from_bits(slot))
 }
 
+/// A client transport over the connection `info` names `name`; `None`
+/// without one.
+pub fn connect(info: &ProcessInfo, name: &str) -> Option<EndpointClient> {
+    info.connection(name)
+        .and_then(|ep| EndpointClient::new(slot(ep), None).ok())
+}
+
 /// Reads the ProcessInfo page at `addr` and keeps it for [`process_info`].
 /// Called once, at entry, before any other thread runs.
 ///

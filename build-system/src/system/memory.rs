@@ -66,12 +66,15 @@ pub struct RawLimit {
     pub pages: i64,
 }
 
-/// The index of the program named `name`, checked to have `role`.
+/// The index of the program named `name`, checked to have `role` (or, for
+/// a client, to be the process server, whose processes' groups then come
+/// from its slave).
 fn program(f: &str, programs: &[Program], name: &str, what: &str, role: Role) -> Result<u16> {
     let Some(i) = programs.iter().position(|p| p.name == name) else {
         bail!("{f}: [memory] {what} \"{name}\" is no program; declare it or fix the name");
     };
-    if programs[i].role != role {
+    let process_client = role == Role::App && programs[i].process_server;
+    if programs[i].role != role && !process_client {
         bail!(
             "{f}: [memory] {what} \"{name}\" has role {}; its role must be {role}",
             programs[i].role
@@ -152,12 +155,7 @@ pub fn memory(
     };
     let mut clients = Vec::new();
     for name in &raw.clients {
-        // The process server may be a client too: its processes' groups
-        // then come from its slave (`grant_untyped`).
-        let c = match programs.iter().position(|p| p.name == *name) {
-            Some(i) if programs[i].process_server => i as u16,
-            _ => program(f, programs, name, "client", Role::App)?,
-        };
+        let c = program(f, programs, name, "client", Role::App)?;
         if !below_slaves(c) {
             bail!("{f}: [memory] client \"{name}\": its slave handles its faults; put it below every slave's priority");
         }

@@ -86,6 +86,7 @@ pub struct SuiteLog {
 }
 
 /// What the host checks on the serial line after a marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Check<'a> {
     Burst(u32),
     Echo(&'a str),
@@ -101,8 +102,7 @@ enum Marker<'a> {
     Result(&'a str, Status),
     Expects(&'a str, &'a str),
     Types(&'a str),
-    Burst(&'a str, u32),
-    Echo(&'a str, &'a str),
+    HostCheck(&'a str, Check<'a>),
     Isolated(&'a str),
     Summary(Summary),
 }
@@ -146,10 +146,14 @@ fn marker(line: &str) -> Option<Marker<'_>> {
         return Some(Marker::Types(text.trim()));
     }
     if let Some(text) = rest.strip_prefix("expects echo:") {
-        return Some(Marker::Echo(name, text.trim()));
+        return Some(Marker::HostCheck(name, Check::Echo(text.trim())));
     }
     if let Some(count) = rest.strip_prefix("expects burst:") {
-        return count.trim().parse().ok().map(|n| Marker::Burst(name, n));
+        return count
+            .trim()
+            .parse()
+            .ok()
+            .map(|n| Marker::HostCheck(name, Check::Burst(n)));
     }
     let text = rest.strip_prefix("expects kernel report:")?.trim();
     Some(Marker::Expects(name, text))
@@ -264,8 +268,7 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
     let mut status: HashMap<&str, Status> = HashMap::new();
     let mut started_at: HashMap<&str, usize> = HashMap::new();
     let mut starts: Vec<usize> = Vec::new();
-    let mut bursts: Vec<(&str, u32, usize)> = Vec::new();
-    let mut echoes: Vec<(&str, &str, usize)> = Vec::new();
+    let mut checks: Vec<(&str, usize, Check)> = Vec::new();
     let mut result_at: HashMap<&str, usize> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
         match marker(line) {
@@ -294,19 +297,10 @@ pub fn parse_suite(lines: &[String]) -> SuiteLog {
                 log.isolated.push(name.to_string());
             }
             Some(Marker::Summary(s)) => log.summary = Some(s),
-            Some(Marker::Burst(name, count)) => bursts.push((name, count, i)),
-            Some(Marker::Echo(name, text)) => echoes.push((name, text, i)),
+            Some(Marker::HostCheck(name, check)) => checks.push((name, i, check)),
             _ => {}
         }
     }
-    let checks = bursts
-        .into_iter()
-        .map(|(name, count, at)| (name, at, Check::Burst(count)))
-        .chain(
-            echoes
-                .into_iter()
-                .map(|(name, text, at)| (name, at, Check::Echo(text))),
-        );
     for (name, at, check) in checks {
         let (Some(Status::Passed), Some(&end)) = (status.get(name), result_at.get(name)) else {
             continue;

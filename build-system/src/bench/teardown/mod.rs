@@ -117,8 +117,9 @@ pub struct Kills {
     pub measured_median: f64,
 }
 
-/// The `kill-measured` and `kill-deadline` rows, paired by their N.
-fn kills(samples: &[Sample]) -> Option<Kills> {
+/// The ticks of rows `a` and `b` with the same N, in N's order (one per N:
+/// each round has its own).
+fn paired(samples: &[Sample], a: &str, b: &str) -> Vec<(u64, u64)> {
     let of = |name: &str| -> BTreeMap<u64, u64> {
         samples
             .iter()
@@ -126,11 +127,16 @@ fn kills(samples: &[Sample]) -> Option<Kills> {
             .map(|s| (s.n, s.ticks))
             .collect()
     };
-    let (measured, deadline) = (of("kill-measured"), of("kill-deadline"));
-    let pairs: Vec<(u64, u64)> = measured
+    let (first, second) = (of(a), of(b));
+    first
         .iter()
-        .filter_map(|(n, &m)| Some((m, *deadline.get(n)?)))
-        .collect();
+        .filter_map(|(n, &x)| Some((x, *second.get(n)?)))
+        .collect()
+}
+
+/// The `kill-measured` and `kill-deadline` rows, paired by their N.
+fn kills(samples: &[Sample]) -> Option<Kills> {
+    let pairs = paired(samples, "kill-measured", "kill-deadline");
     if pairs.is_empty() {
         return None;
     }

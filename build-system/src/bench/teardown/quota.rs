@@ -37,20 +37,9 @@ pub struct QuotaOverhead {
 
 /// The overhead of the `quota-` rows paired by round; `None` without them.
 pub fn overhead(samples: &[Sample]) -> Option<QuotaOverhead> {
-    let of = |name: &str| -> Vec<(u64, u64)> {
-        samples
-            .iter()
-            .filter(|s| s.name == name)
-            .map(|s| (s.n, s.ticks))
-            .collect()
-    };
-    let charges = of(CHARGE);
-    let rounds: Vec<(u64, u64)> = of(CHARGED)
+    let rounds: Vec<(u64, u64)> = super::paired(samples, CHARGED, CHARGE)
         .into_iter()
-        .filter_map(|(i, total)| {
-            let charge = charges.iter().find(|&&(j, _)| j == i)?.1;
-            Some((total, charge.min(total)))
-        })
+        .map(|(total, charge)| (total, charge.min(total)))
         .collect();
     if rounds.is_empty() {
         return None;

@@ -199,14 +199,21 @@ pub fn write_results(
     json: &str,
     figure: &Figure,
 ) -> Result<()> {
+    write_file(root, &format!("{what}-{arch}.json"), json)?;
+    write_file(root, &format!("{what}-{arch}.svg"), &figure.to_svg())
+}
+
+/// Writes `text` to `target/bench/<name>` under `root` (making the
+/// directory), and prints its path.
+///
+/// # Errors
+/// If the directory or the file cannot be written.
+pub fn write_file(root: &Path, name: &str, text: &str) -> Result<()> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    for (ext, text) in [("json", json.to_string()), ("svg", figure.to_svg())] {
-        let path = dir.join(format!("{what}-{arch}.{ext}"));
-        std::fs::write(&path, text)
-            .with_context(|| format!("could not write {}", path.display()))?;
-        println!("written to {}", path.display());
-    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("could not write {}", path.display()))?;
+    println!("written to {}", path.display());
     Ok(())
 }
 

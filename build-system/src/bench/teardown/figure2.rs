@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::median;
@@ -152,9 +152,9 @@ pub fn figure(arch: &str, rows: &[Figure2Row]) -> Figure {
 /// # Errors
 /// If the file cannot be written.
 pub fn write_plot(root: &Path, arch: &str, rows: &[Figure2Row]) -> Result<()> {
-    let path = root.join(format!("target/bench/teardown-figure2-{arch}.svg"));
-    std::fs::write(&path, figure(arch, rows).to_svg())
-        .with_context(|| format!("could not write {}", path.display()))?;
-    println!("written to {}", path.display());
-    Ok(())
+    crate::bench::write_file(
+        root,
+        &format!("teardown-figure2-{arch}.svg"),
+        &figure(arch, rows).to_svg(),
+    )
 }

@@ -463,7 +463,6 @@ pub fn run(root: &Path, args: &AppBenchArgs) -> Result<()> {
             "\nthe table for servers/process/core/src/calibrated.rs ({arch}):\n{}",
             table_source(&r)
         );
-        std::fs::create_dir_all(root.join("target/bench"))?;
         figure2::write_plot(root, arch.name(), &r.figure2)?;
         let chart = figure(arch.name(), &r);
         Ok((r, chart))

@@ -171,6 +171,7 @@ macro_rules! started {
         let mut $admin = admin($env, &$system)?;
     };
 }
+pub(super) use started;
 
 /// SCHEDSERVER0001: one spinning thread of an activity entitled to 30%
 /// gets 30% and no more, its budget's exhaustion reaching the scheduler

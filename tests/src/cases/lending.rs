@@ -8,8 +8,8 @@
 //! below them, where a lent thread would leave it no time.
 
 use super::activity::{
-    activity, admin, client, manifest, spinner, usage, Client, ACTIVITY_PRIORITY, PERIOD_US,
-    SCHEDULER,
+    activity, admin, client, manifest, spinner, started, usage, Client, ACTIVITY_PRIORITY,
+    PERIOD_US, SCHEDULER,
 };
 use crate::support::step;
 use crate::system::{badge, client_cap, expect_state, program, sched};
@@ -32,6 +32,15 @@ use keel_sys::Cap;
 const WAIT_PRIORITY: u64 = 150;
 /// Its budget while it waits, every [`PERIOD_US`]: 2% of the core.
 const WAIT_BUDGET_US: u64 = 200;
+/// Lets activity 1 run on idle time (through the admin cap `c`).
+fn lend_first(c: &mut Client) -> TestResult {
+    step(
+        c.lend_when_idle(1, ACTIVITY_PRIORITY as u8)
+            .map_err(|e| format!("{e:?}")),
+        "let activity 1 run on idle time",
+    )
+}
+
 /// The test's own use in one wait: 15 ms, some 75 of the activities'
 /// periods.
 const WAIT_US: u64 = 15_000;
@@ -77,15 +86,8 @@ fn use_over_a_wait(c: &mut Client, activities: &[u16]) -> Result<Vec<u64>, Strin
 /// lending both get 10%).
 pub fn lending_activity_gets_idle_time(env: &Env) -> TestResult {
     let m = manifest(alloc::vec![activity(1, 1000), activity(2, 1000)]);
-    let archive = crate::system::archive(env)?;
-    let system = crate::system::start(env, &m, &archive)?;
-    expect_state(&system, SCHEDULER, State::Running)?;
-    let mut c = admin(env, &system)?;
-    step(
-        c.lend_when_idle(1, ACTIVITY_PRIORITY as u8)
-            .map_err(|e| format!("{e:?}")),
-        "let activity 1 run on idle time",
-    )?;
+    started!(env, m, archive, system, c);
+    lend_first(&mut c)?;
     lending_spinner(env, &mut c, 0, 1)?;
     spinner(env, &mut c, 1, 2)?;
     let used = use_over_a_wait(&mut c, &[1, 2])?;
@@ -111,15 +113,8 @@ pub fn lending_activity_keeps_its_share_when_busy(env: &Env) -> TestResult {
         activity(2, 3000),
         activity(3, 3000)
     ]);
-    let archive = crate::system::archive(env)?;
-    let system = crate::system::start(env, &m, &archive)?;
-    expect_state(&system, SCHEDULER, State::Running)?;
-    let mut c = admin(env, &system)?;
-    step(
-        c.lend_when_idle(1, ACTIVITY_PRIORITY as u8)
-            .map_err(|e| format!("{e:?}")),
-        "let activity 1 run on idle time",
-    )?;
+    started!(env, m, archive, system, c);
+    lend_first(&mut c)?;
     lending_spinner(env, &mut c, 0, 1)?;
     spinner(env, &mut c, 1, 2)?;
     spinner(env, &mut c, 2, 3)?;
@@ -171,11 +166,8 @@ pub fn described_accounting(env: &Env) -> TestResult {
     console.debug = true;
     m.programs.push(console);
     m.accounting = alloc::vec![CONSOLE as u16];
-    let archive = crate::system::archive(env)?;
-    let system = crate::system::start(env, &m, &archive)?;
-    expect_state(&system, SCHEDULER, State::Running)?;
+    started!(env, m, archive, system, c);
     expect_state(&system, CONSOLE, State::Running)?;
-    let mut c = admin(env, &system)?;
     let system_row = c
         .attribution(0)
         .map_err(|e| format!("attribution of activity 0: {e:?}"))?;

@@ -8,18 +8,16 @@
 
 use crate::cases::mm::{load, mm_manifest};
 use crate::cases::process_server::{
-    exited, spawn, spawn_with, wait_for, Client, Lowered, CHILD_PRIORITY, DRIVER_PRIORITY, PLENTY,
-    SMALL,
+    client_of, exited, server, spawn, spawn_with, wait_for, Lowered, CHILD_PRIORITY,
+    DRIVER_PRIORITY, PLENTY, SMALL,
 };
 use crate::support::step;
-use crate::system::{archive, badge, client_cap, expect_state, program, sched, set_up_sized};
+use crate::system::{archive, expect_state, set_up_sized};
 use crate::thread::set_own_priority;
 use crate::{ensure, Env, TestResult};
 use alloc::format;
-use keel_abi::manifest::{Restart, Role};
 use keel_init::State;
-use keel_protocols::process::{ProcessClient, ProcessError, POOL_BITS};
-use keel_protocols::sys::EndpointClient;
+use keel_protocols::process::{ProcessError, POOL_BITS};
 use keel_protocols::Rights;
 use keel_spawnee::{arg, MODE_EXIT, MODE_RECV};
 
@@ -44,14 +42,7 @@ const PARTITION_BITS: u8 = 21;
 /// the server serves on (a spawn, its exit) and the partition is as before.
 pub fn groups_come_from_the_slave(env: &Env) -> TestResult {
     let mut m = mm_manifest(1, None, false, None);
-    let mut server = program(
-        "process",
-        Role::Server,
-        sched(SERVER_PRIORITY, false),
-        Restart::Never,
-    );
-    server.debug = true;
-    m.programs.push(server);
+    m.programs.push(server(SERVER_PRIORITY));
     m.process = Some(SERVER as u16);
     let managers = m.memory.as_mut().ok_or("no memory managers")?;
     managers.partition_bits = PARTITION_BITS;
@@ -62,9 +53,7 @@ pub fn groups_come_from_the_slave(env: &Env) -> TestResult {
     step(system.start_all(), "start the slave and the process server")?;
     expect_state(&system, SLAVE, State::Running)?;
     expect_state(&system, SERVER, State::Running)?;
-    let cap = client_cap(env, &system, SERVER, badge(1, 0, Rights::NONE).bits())?;
-    let transport = EndpointClient::new(cap, None).map_err(|e| format!("a client: {e}"))?;
-    let mut c: Client = ProcessClient::new(transport);
+    let mut c = client_of(env, &system, SERVER, 1, Rights::NONE)?;
     let _lowered = Lowered::new()?;
     let warm = spawn(&mut c, arg(MODE_EXIT, 1))?;
     wait_for(&mut c, warm.pid, exited(1))?;

@@ -13,7 +13,7 @@ use crate::thread::set_own_priority;
 use crate::{ensure, Env, TestResult};
 use alloc::format;
 use alloc::string::String;
-use keel_abi::manifest::{Manifest, Restart, Role};
+use keel_abi::manifest::{Manifest, Program, Restart, Role};
 use keel_protocols::process::{
     how, Ended, ProcessClient, ProcessError, SpawnArgs, Spawned, KEEL_RT, POOL_BITS,
 };
@@ -24,7 +24,7 @@ use keel_spawnee::{alloc_status, arg, MODE_ALLOC_ALL, MODE_EXIT, MODE_PROBE, MOD
 /// The process server's index in the test's manifest.
 pub const SERVER: usize = 1;
 /// Its priority: above its processes, whose faults it takes.
-const SERVER_PRIORITY: u8 = 200;
+pub const SERVER_PRIORITY: u8 = 200;
 /// The spawned processes' priority: above the test's thread.
 pub const CHILD_PRIORITY: u8 = 100;
 /// The test's thread while the server runs: below its processes.
@@ -42,31 +42,48 @@ pub const SYSTEM_BITS: u8 = POOL_BITS + 2;
 /// A client of the process server.
 pub type Client = ProcessClient<EndpointClient>;
 
-/// The system: the process server alone, active, with a Debug cap.
-pub fn manifest() -> Manifest {
+/// The process server's program: active at `priority`, with a Debug cap.
+pub fn server(priority: u8) -> Program {
     let mut server = program(
         "process",
         Role::Server,
-        sched(SERVER_PRIORITY, false),
+        sched(priority, false),
         Restart::Never,
     );
     server.debug = true;
+    server
+}
+
+/// The system: the process server alone.
+pub fn manifest() -> Manifest {
     Manifest {
         process: Some(SERVER as u16),
         ..manifest_of(
             "process-tests",
-            alloc::vec![server],
+            alloc::vec![server(SERVER_PRIORITY)],
             alloc::vec![],
             alloc::vec![],
         )
     }
 }
 
-/// A client with the badge of client `client`.
-pub fn client(env: &Env, system: &keel_init::System, client: u16) -> Result<Client, String> {
-    let cap = client_cap(env, system, SERVER, badge(client, 0, Rights::NONE).bits())?;
+/// A client of the process server at program `server` with the badge of
+/// client `client` and `rights`.
+pub fn client_of(
+    env: &Env,
+    system: &keel_init::System,
+    server: usize,
+    client: u16,
+    rights: Rights,
+) -> Result<Client, String> {
+    let cap = client_cap(env, system, server, badge(client, 0, rights).bits())?;
     let transport = EndpointClient::new(cap, None).map_err(|e| format!("a client: {e}"))?;
     Ok(ProcessClient::new(transport))
+}
+
+/// A client with the badge of client `client`.
+pub fn client(env: &Env, system: &keel_init::System, client: u16) -> Result<Client, String> {
+    client_of(env, system, SERVER, client, Rights::NONE)
 }
 
 /// Puts the test's thread back at the driver's priority when dropped.

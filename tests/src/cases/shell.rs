@@ -86,13 +86,6 @@ fn started<'a>(
     Ok(system)
 }
 
-/// A client of the process server with badge `client` and `rights`.
-fn client_with(env: &Env, system: &System, client: u16, rights: Rights) -> Result<Client, String> {
-    let cap = client_cap(env, system, ps::SERVER, badge(client, 0, rights).bits())?;
-    let transport = EndpointClient::new(cap, None).map_err(|e| format!("a client: {e}"))?;
-    Ok(Client::new(transport))
-}
-
 /// The pid init's process server gave program `index`.
 fn pid_of(system: &System, index: usize) -> Result<u64, String> {
     system
@@ -127,8 +120,8 @@ pub fn init_starts_apps_through_it(env: &Env) -> TestResult {
     let archive = archive(env)?;
     let mut system = started(env, &m, &archive)?;
     let (spinner, hello) = (pid_of(&system, SPINNER)?, pid_of(&system, HELLO)?);
-    let mut admin = client_with(env, &system, 1, Rights::ADMIN)?;
-    let mut plain = client_with(env, &system, 2, Rights::NONE)?;
+    let mut admin = ps::client_of(env, &system, ps::SERVER, 1, Rights::ADMIN)?;
+    let mut plain = ps::client_of(env, &system, ps::SERVER, 2, Rights::NONE)?;
     let listed = admin.list().map_err(|e| format!("admin list: {e:?}"))?;
     let entry = listed
         .iter()
@@ -341,8 +334,7 @@ pub fn commands_on_init_started_apps(env: &Env) -> TestResult {
 /// kill a spinner, run and wait for hello, top, free, exit) and exits 0:
 /// every command succeeded.
 pub fn the_shell_runs_a_script(env: &Env) -> TestResult {
-    let mut m = shell_manifest();
-    m.programs[ps::SERVER].debug = true;
+    let m = shell_manifest();
     let archive = archive(env)?;
     let mut system = set_up_sized(env, &m, &archive, SYSTEM_BITS)?;
     system.set_arg(SHELL, 1);
@@ -354,7 +346,7 @@ pub fn the_shell_runs_a_script(env: &Env) -> TestResult {
         state == State::Exited(0),
         "the shell ended {state:?} (its status counts the commands that failed)"
     );
-    let mut admin = client_with(env, &system, 1, Rights::ADMIN)?;
+    let mut admin = ps::client_of(env, &system, ps::SERVER, 1, Rights::ADMIN)?;
     let left = admin.list().map_err(|e| format!("list: {e:?}"))?;
     ensure!(left.is_empty(), "processes left after the shell: {left:?}");
     ps::pool_is_whole(&mut admin)
@@ -371,9 +363,7 @@ pub fn the_shell_reads_typed_lines(env: &Env) -> TestResult {
     const PROCESS: usize = 2;
     const TYPED_SHELL: usize = 3;
     let mut m = serial::manifest();
-    let mut server = ps::manifest().programs.remove(ps::SERVER);
-    server.debug = true;
-    m.programs.push(server);
+    m.programs.push(ps::server(ps::SERVER_PRIORITY));
     m.programs.push(program(
         "shell",
         Role::App,

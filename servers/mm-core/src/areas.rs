@@ -207,11 +207,7 @@ mod tests {
     use super::*;
 
     fn block(order: u8, index: u64) -> Block {
-        Block {
-            region: 0,
-            order,
-            index,
-        }
+        Block::in_region_0(order, index)
     }
 
     #[test]

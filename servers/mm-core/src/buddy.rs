@@ -46,6 +46,16 @@ pub struct Block {
 }
 
 impl Block {
+    /// Block `index` of size 2^`order` in region 0 (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_region_0(order: u8, index: u64) -> Block {
+        Block {
+            region: 0,
+            order,
+            index,
+        }
+    }
+
     /// The block's size in bytes.
     pub const fn size(&self) -> u64 {
         1 << self.order
